@@ -1,0 +1,1 @@
+//! A bank with accounts and the Taler Wire Gateway API.

@@ -1,0 +1,1 @@
+//! Card processor (terminal payment backend) simulator with a Wallee-style transaction API.

@@ -1,0 +1,1 @@
+//! A payment terminal that sells Taler e-cash for a card payment through C2EC.

@@ -1,0 +1,1 @@
+//! Taler protocol values: amounts, time, base32, payto and taler:// URIs, INI config, error codes (no IO).
