@@ -7,6 +7,7 @@
 pub mod amount;
 pub mod base32;
 pub mod bytes;
+pub mod error_code;
 pub mod time;
 
 pub use amount::{Amount, AmountError, Currency};
@@ -14,4 +15,5 @@ pub use base32::Base32Error;
 pub use bytes::{
     Base32Bytes, EcdhePublicKey, EddsaPublicKey, EddsaSignature, HashCode, ShortHashCode, WireSalt,
 };
+pub use error_code::ErrorCode;
 pub use time::{RelativeTime, TimeError, Timestamp};
