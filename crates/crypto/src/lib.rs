@@ -1,1 +1,37 @@
-//! GNU Taler cryptography: SHA-512, GNUnet HKDF, EdDSA purposes, RSA-FDH blind signatures, planchets, refresh, contract hashing (no IO).
+//! GNU Taler cryptography for cardcash: SHA-512, GNUnet's HKDF and KDF-mod, Ed25519 with the
+//! GNUnet purpose envelope and one typed builder per signature purpose, ECDHE, RSA full-domain-hash
+//! blind signatures (OpenSSL), planchet and refresh derivations, wire hashes, canonical JSON and
+//! `h_contract_terms`.
+//!
+//! This is the only crate that touches cryptographic primitives, and it never does IO (randomness
+//! from the operating system is the single exception, in [`random`]). Every function here is
+//! proven against GNUnet's and the Taler wallet's known-answer vectors (`tests/vectors/`).
+//! Spec: `shared/spec/taler-protocol.md` §2–§5.
+//!
+//! RSA private-key operations are plain synchronous functions; services call them from
+//! `spawn_blocking`.
+
+pub mod coin;
+pub mod contract;
+pub mod ecdh;
+pub mod eddsa;
+pub mod error;
+pub mod hash;
+pub mod kdf;
+pub mod purpose;
+pub mod random;
+pub mod refresh;
+pub mod rsa;
+mod sexp;
+pub mod wire;
+
+pub use coin::planchet;
+pub use contract::{canonical_json, h_contract_terms};
+pub use ecdh::EcdhePrivateKey;
+pub use eddsa::{EddsaPrivateKey, verify, verify_batch};
+pub use error::CryptoError;
+pub use hash::{Sha512Hasher, sha512};
+pub use kdf::{kdf, kdf_mod};
+pub use purpose::{SignedMessage, purpose_code};
+pub use random::random_bytes;
+pub use wire::{h_payto, h_wire};

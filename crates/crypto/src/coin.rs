@@ -1,0 +1,62 @@
+//! Coin hashes and withdraw planchets (spec §5).
+
+use cardcash_util::{EddsaPublicKey, HashCode};
+
+use crate::hash::{Sha512Hasher, sha512};
+use crate::rsa::CIPHER_RSA;
+
+/// `h_coin_pub = SHA-512(coin_pub)`, the message the denomination key blindly signs.
+pub fn h_coin_pub(coin_pub: &EddsaPublicKey) -> HashCode {
+    sha512(coin_pub.as_bytes())
+}
+
+/// `SHA-512(coin_pub ‖ h_age_commitment)` for age-restricted coins.
+pub fn h_coin_pub_with_age(coin_pub: &EddsaPublicKey, h_age_commitment: &[u8; 32]) -> HashCode {
+    let mut h = Sha512Hasher::new();
+    h.update(coin_pub.as_bytes()).update(h_age_commitment);
+    h.finalize()
+}
+
+/// `h_coin_envelope = SHA-512(h_denom_pub ‖ u32be(1) ‖ blinded_planchet)` for an RSA envelope.
+///
+/// Hash the envelope bytes exactly as received: they are never re-serialised.
+pub fn coin_envelope_hash(h_denom_pub: &HashCode, rsa_blinded_planchet: &[u8]) -> HashCode {
+    let mut h = Sha512Hasher::new();
+    h.update(h_denom_pub.as_bytes())
+        .update(&CIPHER_RSA.to_be_bytes())
+        .update(rsa_blinded_planchet);
+    h.finalize()
+}
+
+/// Deterministic coin secrets from a withdrawal seed (wallet-internal; wallet-core's scheme).
+pub mod planchet {
+    use crate::eddsa::EddsaPrivateKey;
+    use crate::kdf::kdf_array;
+    use crate::rsa::BlindingKeySecret;
+
+    const WITHDRAW_INFO: &[u8] = b"taler-withdrawal-coin-derivation";
+    const TIP_INFO: &[u8] = b"taler-tip-coin-derivation";
+
+    fn derive_with(info: &[u8], seed: &[u8; 32], index: u32) -> (EddsaPrivateKey, BlindingKeySecret) {
+        let mut out: [u8; 64] = kdf_array(&index.to_be_bytes(), seed, &[info]);
+        let mut coin = [0u8; 32];
+        let mut bks = [0u8; 32];
+        coin.copy_from_slice(&out[..32]);
+        bks.copy_from_slice(&out[32..]);
+        let result = (EddsaPrivateKey::from_bytes(&coin), BlindingKeySecret::from_bytes(bks));
+        zeroize::Zeroize::zeroize(&mut out);
+        zeroize::Zeroize::zeroize(&mut coin);
+        result
+    }
+
+    /// Coin private key and blinding secret number `index` of a withdrawal group:
+    /// `HKDF(salt = u32be(index), ikm = seed, info = "taler-withdrawal-coin-derivation", 64)`.
+    pub fn derive(seed: &[u8; 32], index: u32) -> (EddsaPrivateKey, BlindingKeySecret) {
+        derive_with(WITHDRAW_INFO, seed, index)
+    }
+
+    /// The same for tip planchets (`"taler-tip-coin-derivation"`).
+    pub fn derive_tip(seed: &[u8; 32], index: u32) -> (EddsaPrivateKey, BlindingKeySecret) {
+        derive_with(TIP_INFO, seed, index)
+    }
+}

@@ -1,0 +1,192 @@
+//! Canonical JSON, forgettable-field scrubbing and the contract-terms hash (spec §2.1).
+//!
+//! `h_contract_terms = SHA-512(canonical_json(scrub(contract)) ‖ 0x00)`. The canonical form has
+//! no whitespace, object keys sorted, strings escaped as `JSON.stringify` does (only `"`, `\` and
+//! control characters; non-ASCII stays raw UTF-8). Values the wallet and the C code would hash
+//! differently, or refuse, are rejected here: floating-point numbers, integers beyond ±(2^53−1),
+//! and object keys outside `^[0-9A-Za-z_]+$` other than `$forgettable` / `$forgotten`.
+
+use std::fmt::Write as _;
+
+use cardcash_util::HashCode;
+use serde_json::{Map, Value};
+
+use crate::error::CryptoError;
+use crate::hash::sha512;
+use crate::kdf::kdf_array;
+
+/// Largest integer JavaScript represents exactly (`Number.MAX_SAFE_INTEGER`).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+const FORGETTABLE: &str = "$forgettable";
+const FORGOTTEN: &str = "$forgotten";
+
+fn json_err(msg: impl Into<String>) -> CryptoError {
+    CryptoError::Json(msg.into())
+}
+
+fn is_plain_key(key: &str) -> bool {
+    !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Deepest nesting accepted, so hostile input cannot exhaust the stack.
+const MAX_DEPTH: usize = 64;
+
+/// The canonical serialisation of `value` (see the module docs for what is rejected).
+pub fn canonical_json(value: &Value) -> Result<String, CryptoError> {
+    let mut out = String::new();
+    write_canonical(value, &mut out, 0)?;
+    Ok(out)
+}
+
+fn write_canonical(value: &Value, out: &mut String, depth: usize) -> Result<(), CryptoError> {
+    if depth > MAX_DEPTH {
+        return Err(json_err("JSON nested too deeply"));
+    }
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                if u > MAX_SAFE_INTEGER {
+                    return Err(json_err(format!("integer {u} is not a safe integer")));
+                }
+                let _ = write!(out, "{u}");
+            } else if let Some(i) = n.as_i64() {
+                if i.unsigned_abs() > MAX_SAFE_INTEGER {
+                    return Err(json_err(format!("integer {i} is not a safe integer")));
+                }
+                let _ = write!(out, "{i}");
+            } else {
+                return Err(json_err("floating-point numbers cannot be hashed"));
+            }
+        }
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out, depth + 1)?;
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            // Keys are ASCII (checked below), so byte order equals JS's UTF-16 order.
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.iter().enumerate() {
+                if !is_plain_key(key) && key.as_str() != FORGETTABLE && key.as_str() != FORGOTTEN {
+                    return Err(json_err(format!("object key {key:?} is not allowed")));
+                }
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(key, out);
+                out.push(':');
+                if let Some(v) = map.get(key.as_str()) {
+                    write_canonical(v, out, depth + 1)?;
+                }
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Replaces every forgettable field by its salted hash in `$forgotten`, at every depth
+/// (wallet-core's `ContractTermsUtil.scrub`).
+///
+/// For each `field: salt` in an object's `$forgettable`, `$forgotten[field]` becomes
+/// `crock(HKDF(salt = salt ‖ 0x00, ikm = canonical_json(scrub(obj[field])) ‖ 0x00, info = "", 64))`
+/// unless already present; then the field and its salt are removed. The salt is used as text.
+pub fn scrub(value: &Value) -> Result<Value, CryptoError> {
+    scrub_at(value, 0)
+}
+
+fn scrub_at(value: &Value, depth: usize) -> Result<Value, CryptoError> {
+    if depth > MAX_DEPTH {
+        return Err(json_err("JSON nested too deeply"));
+    }
+    match value {
+        Value::Array(items) => Ok(Value::Array(
+            items
+                .iter()
+                .map(|item| scrub_at(item, depth + 1))
+                .collect::<Result<_, _>>()?,
+        )),
+        Value::Object(map) => scrub_object(map, depth).map(Value::Object),
+        other => Ok(other.clone()),
+    }
+}
+
+fn scrub_object(map: &Map<String, Value>, depth: usize) -> Result<Map<String, Value>, CryptoError> {
+    let mut obj = map.clone();
+    if let Some(forgettable) = obj.remove(FORGETTABLE) {
+        let Value::Object(salts) = forgettable else {
+            return Err(json_err("$forgettable must be an object"));
+        };
+        let mut forgotten = match obj.remove(FORGOTTEN) {
+            None => Map::new(),
+            Some(Value::Object(f)) => f,
+            Some(_) => return Err(json_err("$forgotten must be an object")),
+        };
+        for (field, salt) in &salts {
+            let Value::String(salt) = salt else {
+                return Err(json_err(format!("salt of forgettable field {field:?} must be a string")));
+            };
+            let member = obj
+                .remove(field)
+                .ok_or_else(|| json_err(format!("forgettable field {field:?} is missing")))?;
+            if !forgotten.contains_key(field) {
+                let mut ikm = canonical_json(&scrub_at(&member, depth + 1)?)?.into_bytes();
+                ikm.push(0);
+                let mut salt_bytes = salt.as_bytes().to_vec();
+                salt_bytes.push(0);
+                let h: [u8; 64] = kdf_array(&salt_bytes, &ikm, &[]);
+                forgotten.insert(field.clone(), Value::String(cardcash_util::base32::encode(&h)));
+            }
+        }
+        obj.insert(FORGOTTEN.to_owned(), Value::Object(forgotten));
+    }
+    for (key, child) in obj.iter_mut() {
+        if !key.starts_with('$') {
+            *child = scrub_at(child, depth + 1)?;
+        }
+    }
+    Ok(obj)
+}
+
+/// `SHA-512(canonical_json(value) ‖ 0x00)` without scrubbing (C `TALER_json_hash`).
+pub fn json_hash(value: &Value) -> Result<HashCode, CryptoError> {
+    let mut bytes = canonical_json(value)?.into_bytes();
+    bytes.push(0);
+    Ok(sha512(&bytes))
+}
+
+/// `h_contract_terms = SHA-512(canonical_json(scrub(contract)) ‖ 0x00)`.
+pub fn h_contract_terms(contract: &Value) -> Result<HashCode, CryptoError> {
+    json_hash(&scrub(contract)?)
+}
