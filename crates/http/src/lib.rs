@@ -1,1 +1,26 @@
-//! axum plumbing shared by every cardcash service: Taler error bodies, auth, long polling, metrics, serving.
+//! axum plumbing shared by every cardcash service: Taler error bodies, extractors with Taler
+//! rejections, auth helpers, long polling, Prometheus metrics, the common router layers and
+//! serving with graceful shutdown.
+//!
+//! This crate holds no business logic and no SQL, and does not depend on the store: long polls
+//! take a "wait" future instead of a subscription type.
+
+pub mod auth;
+mod code;
+pub mod error;
+pub mod extract;
+pub mod longpoll;
+pub mod metrics;
+pub mod router;
+pub mod serve;
+pub mod telemetry;
+
+pub use auth::{BasicAuth, BearerToken, basic_auth_matches, constant_time_eq};
+pub use code::ErrorCode;
+pub use error::{ApiError, TalerError, error_response};
+pub use extract::{TalerJson, TalerPath, TalerQuery};
+pub use longpoll::{LongPoll, MAX_LONG_POLL, wait_for_change};
+pub use metrics::Metrics;
+pub use router::{DEFAULT_BODY_LIMIT, ServiceRouter, finish};
+pub use serve::{Server, serve};
+pub use telemetry::init_tracing;

@@ -1,0 +1,191 @@
+//! Long polling: the `timeout_ms` query parameter (and the legacy `long_poll_ms`) and a helper
+//! that waits for a state change without polling the database in a loop.
+//!
+//! Taler clients ask "answer when X changes, or after `timeout_ms` at the latest" (docs.taler.net
+//! common conventions, "long polling"; the bank-integration API still documents `long_poll_ms`).
+//! The order that never loses a wake-up is: **subscribe** to the notifier, **read** the state,
+//! and only if it is not yet what the client waits for, **wait** on the subscription until the
+//! deadline, then read again. A notification that fires between the read and the wait is kept by
+//! the subscription, so the wait returns at once. [`wait_for_change`] implements that loop; it
+//! only needs a "wait" future, so this crate stays independent of the store.
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tokio::time::Instant;
+
+use crate::{ErrorCode, TalerError};
+
+/// Longest wait a client can ask for; longer requests are shortened to this.
+pub const MAX_LONG_POLL: Duration = Duration::from_secs(60);
+
+/// The requested long-poll timeout (zero when the client does not long-poll).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LongPoll {
+    pub timeout: Duration,
+}
+
+impl LongPoll {
+    /// Parses `timeout_ms` (preferred) or `long_poll_ms` from a raw query string.
+    pub fn from_query(query: &str) -> Result<Self, TalerError> {
+        let mut timeout_ms = None;
+        let mut long_poll_ms = None;
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "timeout_ms" => timeout_ms = Some(value.into_owned()),
+                "long_poll_ms" => long_poll_ms = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        let (name, raw) = match (timeout_ms, long_poll_ms) {
+            (Some(v), _) => ("timeout_ms", v),
+            (None, Some(v)) => ("long_poll_ms", v),
+            (None, None) => return Ok(Self::default()),
+        };
+        // Plain decimal digits only: `u64::from_str` would also accept a leading '+'.
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed(name, &raw));
+        }
+        // Anything that overflows u64 is certainly above the cap.
+        let ms = raw.parse::<u64>().unwrap_or(u64::MAX);
+        Ok(Self {
+            timeout: Duration::from_millis(ms).min(MAX_LONG_POLL),
+        })
+    }
+
+    /// Whether the client asked to wait at all.
+    pub fn is_polling(&self) -> bool {
+        !self.timeout.is_zero()
+    }
+
+    /// The instant at which the request must be answered.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+}
+
+fn malformed(name: &str, raw: &str) -> TalerError {
+    TalerError::bad_request(
+        ErrorCode::GenericParameterMalformed,
+        format!("{name} must be a non-negative integer (milliseconds)"),
+    )
+    .with_detail(format!("{name}={raw}"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LongPoll {
+    type Rejection = TalerError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::from_query(parts.uri.query().unwrap_or(""))
+    }
+}
+
+/// Reads state until `ready` holds or `timeout` passes, waiting on notifications in between.
+///
+/// Create the subscription *before* calling this and let `wait` borrow it: `wait(remaining)`
+/// must return when a notification arrived since the subscription was created or since the
+/// previous `wait` returned (its result is ignored; the state is re-read either way). The final
+/// state is returned even when it is not ready, so the handler can answer "no change yet".
+pub async fn wait_for_change<T, E>(
+    timeout: Duration,
+    mut read: impl AsyncFnMut() -> Result<T, E>,
+    ready: impl Fn(&T) -> bool,
+    mut wait: impl AsyncFnMut(Duration) -> bool,
+) -> Result<T, E> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = read().await?;
+        if ready(&state) {
+            return Ok(state);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(state);
+        }
+        wait(deadline - now).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_means_no_wait() {
+        assert_eq!(LongPoll::from_query("").unwrap(), LongPoll::default());
+        assert!(!LongPoll::from_query("other=5").unwrap().is_polling());
+    }
+
+    #[test]
+    fn timeout_ms_wins_over_legacy() {
+        let lp = LongPoll::from_query("long_poll_ms=100&timeout_ms=2500").unwrap();
+        assert_eq!(lp.timeout, Duration::from_millis(2500));
+        let lp = LongPoll::from_query("long_poll_ms=100").unwrap();
+        assert_eq!(lp.timeout, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn capped() {
+        let lp = LongPoll::from_query("timeout_ms=3600000").unwrap();
+        assert_eq!(lp.timeout, MAX_LONG_POLL);
+        let lp = LongPoll::from_query("timeout_ms=99999999999999999999999").unwrap();
+        assert_eq!(lp.timeout, MAX_LONG_POLL);
+    }
+
+    #[test]
+    fn malformed_rejected() {
+        for q in [
+            "timeout_ms=",
+            "timeout_ms=-1",
+            "timeout_ms=1.5",
+            "timeout_ms=+5",
+            "long_poll_ms=abc",
+        ] {
+            let e = LongPoll::from_query(q).unwrap_err();
+            assert_eq!(e.code, ErrorCode::GenericParameterMalformed, "{q}");
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_returns_when_ready() {
+        let (tx, mut rx) = tokio::sync::watch::channel(0u32);
+        let started = Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = tx.send(1);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = tx.send(2);
+        });
+        let reader = rx.clone();
+        let value = wait_for_change(
+            Duration::from_secs(30),
+            async || Ok::<_, ()>(*reader.borrow()),
+            |v| *v == 2,
+            async |d| tokio::time::timeout(d, rx.changed()).await.is_ok(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(value, 2);
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_gives_up_at_deadline() {
+        let started = Instant::now();
+        let value = wait_for_change(
+            Duration::from_millis(1500),
+            async || Ok::<_, ()>(7u32),
+            |_| false,
+            async |d| {
+                tokio::time::sleep(d).await;
+                false
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(value, 7);
+        assert_eq!(started.elapsed(), Duration::from_millis(1500));
+    }
+}
