@@ -6,14 +6,22 @@
 
 pub mod amount;
 pub mod base32;
+pub mod base_url;
 pub mod bytes;
 pub mod error_code;
+pub mod payto;
+pub mod taler_uri;
 pub mod time;
+pub mod version;
 
 pub use amount::{Amount, AmountError, Currency};
+pub use base_url::{BaseUrl, BaseUrlError};
 pub use base32::Base32Error;
 pub use bytes::{
     Base32Bytes, EcdhePublicKey, EddsaPublicKey, EddsaSignature, HashCode, ShortHashCode, WireSalt,
 };
 pub use error_code::ErrorCode;
+pub use payto::{PaytoError, PaytoTarget, PaytoUri};
+pub use taler_uri::{TalerUri, TalerUriError};
 pub use time::{RelativeTime, TimeError, Timestamp};
+pub use version::{LibtoolVersion, VersionError, VersionMatch};

@@ -1,0 +1,598 @@
+//! `taler://` and `taler+http://` URIs: what a wallet scans from a QR code.
+//!
+//! Spec: taler-protocol.md §7; WC `taler-util/src/taleruri.ts`. The prefix is case-insensitive,
+//! `taler+http://` means the service speaks plain HTTP, the host is lower-cased and the base URL
+//! is `http(s)://host/path…/`. The trailing-slash rules matter to wallets:
+//! - `taler://withdraw/{host}{/path}/{wopid}` has **no** trailing slash (the last segment is the
+//!   operation id);
+//! - `taler://pay/{host}{/path}/{order_id}/{session_id}` always has the session segment, so
+//!   without a session it ends in `/`; `c` (claim token) and `n` (nonce) are query parameters;
+//! - `taler://refund/{host}{/path}/{order_id}/` ends in `/`;
+//! - `taler://withdraw-exchange/{host}{/path}/[exchange_pub][?a=AMOUNT]`;
+//! - `taler://pay-template/{host}{/path}/{template_id}[?amount=…&summary=…]`.
+//!
+//! No IO.
+
+use std::fmt;
+use std::str::FromStr;
+
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::amount::Amount;
+use crate::base_url::BaseUrl;
+use crate::bytes::EddsaPublicKey;
+
+/// Characters escaped in a path segment or query value.
+const COMPONENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'=')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'[')
+    .add(b']');
+
+/// Why a taler URI was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TalerUriError {
+    /// Not `taler://` or `taler+http://`.
+    #[error("not a taler:// or taler+http:// URI")]
+    Scheme,
+    /// An action we do not handle.
+    #[error("unsupported taler URI action {0:?}")]
+    UnknownAction(String),
+    /// Too few path segments or an empty required segment.
+    #[error("malformed taler://{action} URI: {why}")]
+    Malformed {
+        /// The URI's action.
+        action: &'static str,
+        /// What was wrong.
+        why: &'static str,
+    },
+    /// The host/path do not form a valid base URL.
+    #[error("invalid base URL in taler URI")]
+    BaseUrl,
+    /// Percent-encoding that does not decode to UTF-8.
+    #[error("invalid percent-encoding in taler URI")]
+    Encoding,
+    /// A parameter that must be an amount or a key is not.
+    #[error("invalid parameter {0:?} in taler URI")]
+    Parameter(&'static str),
+}
+
+/// A parsed taler URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TalerUri {
+    /// Bank-integrated withdrawal.
+    Withdraw {
+        /// The bank integration API base (`…/taler-integration/`).
+        bank_integration_base: BaseUrl,
+        /// Withdrawal operation id.
+        wopid: String,
+        /// `?external-confirmation=1`: the bank confirms the transfer itself (c2ec: the terminal).
+        external_confirmation: bool,
+    },
+    /// Pay for an order.
+    Pay {
+        /// Merchant backend base URL.
+        merchant_base: BaseUrl,
+        /// Order id.
+        order_id: String,
+        /// Session id (empty when none).
+        session_id: String,
+        /// `c`: claim token.
+        claim_token: Option<String>,
+        /// `n`: nonce, when the order was pre-claimed.
+        nonce: Option<String>,
+    },
+    /// Obtain a refund.
+    Refund {
+        /// Merchant backend base URL.
+        merchant_base: BaseUrl,
+        /// Order id.
+        order_id: String,
+    },
+    /// Manual withdrawal from an exchange.
+    WithdrawExchange {
+        /// Exchange base URL.
+        exchange_base: BaseUrl,
+        /// The exchange's master public key, when pinned.
+        exchange_pub: Option<EddsaPublicKey>,
+        /// `a`: suggested amount.
+        amount: Option<Amount>,
+    },
+    /// Pay using a merchant template.
+    PayTemplate {
+        /// Merchant backend base URL.
+        merchant_base: BaseUrl,
+        /// Template id.
+        template_id: String,
+        /// `amount`: kept as text because wallets also send a bare currency (`KUDOS`) meaning
+        /// "editable amount in this currency".
+        amount: Option<String>,
+        /// `summary`: may be empty (editable).
+        summary: Option<String>,
+    },
+}
+
+fn decode(s: &str) -> Result<String, TalerUriError> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| TalerUriError::Encoding)
+}
+
+fn enc(s: &str) -> percent_encoding::PercentEncode<'_> {
+    utf8_percent_encode(s, COMPONENT)
+}
+
+/// Builds the base URL from the host and the leading path segments.
+fn base_from(https: bool, host: &str, path: &[&str]) -> Result<BaseUrl, TalerUriError> {
+    if host.is_empty() {
+        return Err(TalerUriError::BaseUrl);
+    }
+    let scheme = if https { "https" } else { "http" };
+    let mut text = format!("{scheme}://{}/", host.to_ascii_lowercase());
+    for seg in path {
+        text.push_str(seg);
+        text.push('/');
+    }
+    let base = BaseUrl::parse(&text).map_err(|_| TalerUriError::BaseUrl)?;
+    // Reject hosts the URL parser silently rewrote into something else (e.g. `a@b`).
+    if base.host_and_path() != text.split_once("://").map_or("", |(_, r)| r) {
+        return Err(TalerUriError::BaseUrl);
+    }
+    Ok(base)
+}
+
+fn query_params(query: Option<&str>) -> Result<Vec<(String, String)>, TalerUriError> {
+    let mut out = Vec::new();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.push((decode(&k.replace('+', " "))?, decode(&v.replace('+', " "))?));
+    }
+    Ok(out)
+}
+
+fn get<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+impl FromStr for TalerUri {
+    type Err = TalerUriError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (https, rest) = if s
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("taler://"))
+        {
+            (true, s.get(8..).unwrap_or_default())
+        } else if s
+            .get(..13)
+            .is_some_and(|p| p.eq_ignore_ascii_case("taler+http://"))
+        {
+            (false, s.get(13..).unwrap_or_default())
+        } else {
+            return Err(TalerUriError::Scheme);
+        };
+        let (action, rest) = rest.split_once('/').ok_or(TalerUriError::Malformed {
+            action: "?",
+            why: "missing action",
+        })?;
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let params = query_params(query)?;
+        let parts: Vec<&str> = path.split('/').collect();
+        let action = action.to_ascii_lowercase();
+        match action.as_str() {
+            "withdraw" => {
+                let [host, middle @ .., wopid] = parts.as_slice() else {
+                    return Err(TalerUriError::Malformed {
+                        action: "withdraw",
+                        why: "need host and operation id",
+                    });
+                };
+                if wopid.is_empty() {
+                    return Err(TalerUriError::Malformed {
+                        action: "withdraw",
+                        why: "empty operation id",
+                    });
+                }
+                Ok(TalerUri::Withdraw {
+                    bank_integration_base: base_from(https, host, middle)?,
+                    wopid: decode(wopid)?,
+                    external_confirmation: get(&params, "external-confirmation") == Some("1"),
+                })
+            }
+            "pay" => {
+                let [host, middle @ .., order_id, session_id] = parts.as_slice() else {
+                    return Err(TalerUriError::Malformed {
+                        action: "pay",
+                        why: "need host, order id and session segment",
+                    });
+                };
+                if order_id.is_empty() {
+                    return Err(TalerUriError::Malformed {
+                        action: "pay",
+                        why: "empty order id",
+                    });
+                }
+                Ok(TalerUri::Pay {
+                    merchant_base: base_from(https, host, middle)?,
+                    order_id: decode(order_id)?,
+                    session_id: decode(session_id)?,
+                    claim_token: get(&params, "c").map(str::to_owned),
+                    nonce: get(&params, "n").map(str::to_owned),
+                })
+            }
+            "refund" => {
+                let [host, middle @ .., order_id, _] = parts.as_slice() else {
+                    return Err(TalerUriError::Malformed {
+                        action: "refund",
+                        why: "need host, order id and trailing slash",
+                    });
+                };
+                if order_id.is_empty() {
+                    return Err(TalerUriError::Malformed {
+                        action: "refund",
+                        why: "empty order id",
+                    });
+                }
+                Ok(TalerUri::Refund {
+                    merchant_base: base_from(https, host, middle)?,
+                    order_id: decode(order_id)?,
+                })
+            }
+            "withdraw-exchange" => {
+                let [host, middle @ .., pubkey] = parts.as_slice() else {
+                    return Err(TalerUriError::Malformed {
+                        action: "withdraw-exchange",
+                        why: "need exchange host",
+                    });
+                };
+                let exchange_pub = if pubkey.is_empty() {
+                    None
+                } else {
+                    Some(
+                        pubkey
+                            .parse()
+                            .map_err(|_| TalerUriError::Parameter("exchange_pub"))?,
+                    )
+                };
+                let amount = get(&params, "a")
+                    .map(|a| a.parse().map_err(|_| TalerUriError::Parameter("a")))
+                    .transpose()?;
+                Ok(TalerUri::WithdrawExchange {
+                    exchange_base: base_from(https, host, middle)?,
+                    exchange_pub,
+                    amount,
+                })
+            }
+            "pay-template" => {
+                let [host, middle @ .., template_id] = parts.as_slice() else {
+                    return Err(TalerUriError::Malformed {
+                        action: "pay-template",
+                        why: "need host and template id",
+                    });
+                };
+                if template_id.is_empty() {
+                    return Err(TalerUriError::Malformed {
+                        action: "pay-template",
+                        why: "empty template id",
+                    });
+                }
+                Ok(TalerUri::PayTemplate {
+                    merchant_base: base_from(https, host, middle)?,
+                    template_id: decode(template_id)?,
+                    amount: get(&params, "amount").map(str::to_owned),
+                    summary: get(&params, "summary").map(str::to_owned),
+                })
+            }
+            _ => Err(TalerUriError::UnknownAction(action)),
+        }
+    }
+}
+
+impl TalerUri {
+    /// The action name (`withdraw`, `pay`, …).
+    pub fn action(&self) -> &'static str {
+        match self {
+            TalerUri::Withdraw { .. } => "withdraw",
+            TalerUri::Pay { .. } => "pay",
+            TalerUri::Refund { .. } => "refund",
+            TalerUri::WithdrawExchange { .. } => "withdraw-exchange",
+            TalerUri::PayTemplate { .. } => "pay-template",
+        }
+    }
+
+    fn base(&self) -> &BaseUrl {
+        match self {
+            TalerUri::Withdraw {
+                bank_integration_base: b,
+                ..
+            }
+            | TalerUri::Pay {
+                merchant_base: b, ..
+            }
+            | TalerUri::Refund {
+                merchant_base: b, ..
+            }
+            | TalerUri::WithdrawExchange {
+                exchange_base: b, ..
+            }
+            | TalerUri::PayTemplate {
+                merchant_base: b, ..
+            } => b,
+        }
+    }
+}
+
+/// Writes `?k=v&k2=v2` for the present parameters.
+fn write_query(f: &mut fmt::Formatter<'_>, params: &[(&str, Option<&str>)]) -> fmt::Result {
+    let mut first = true;
+    for (k, v) in params {
+        if let Some(v) = v {
+            write!(f, "{}{k}={}", if first { '?' } else { '&' }, enc(v))?;
+            first = false;
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for TalerUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let base = self.base();
+        let scheme = if base.is_http() {
+            "taler+http"
+        } else {
+            "taler"
+        };
+        // host_and_path always ends in '/', so the next segment follows directly.
+        write!(f, "{scheme}://{}/{}", self.action(), base.host_and_path())?;
+        match self {
+            TalerUri::Withdraw {
+                wopid,
+                external_confirmation,
+                ..
+            } => {
+                write!(f, "{}", enc(wopid))?;
+                write_query(
+                    f,
+                    &[(
+                        "external-confirmation",
+                        external_confirmation.then_some("1"),
+                    )],
+                )
+            }
+            TalerUri::Pay {
+                order_id,
+                session_id,
+                claim_token,
+                nonce,
+                ..
+            } => {
+                write!(f, "{}/{}", enc(order_id), enc(session_id))?;
+                write_query(f, &[("c", claim_token.as_deref()), ("n", nonce.as_deref())])
+            }
+            TalerUri::Refund { order_id, .. } => write!(f, "{}/", enc(order_id)),
+            TalerUri::WithdrawExchange {
+                exchange_pub,
+                amount,
+                ..
+            } => {
+                if let Some(key) = exchange_pub {
+                    write!(f, "{key}")?;
+                }
+                let amount = amount.map(|a| a.to_string());
+                write_query(f, &[("a", amount.as_deref())])
+            }
+            TalerUri::PayTemplate {
+                template_id,
+                amount,
+                summary,
+                ..
+            } => {
+                write!(f, "{}", enc(template_id))?;
+                write_query(
+                    f,
+                    &[
+                        ("amount", amount.as_deref()),
+                        ("summary", summary.as_deref()),
+                    ],
+                )
+            }
+        }
+    }
+}
+
+impl Serialize for TalerUri {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TalerUri {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(s: &str) -> TalerUri {
+        let u: TalerUri = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(u.to_string(), s);
+        u
+    }
+
+    #[test]
+    fn withdraw() {
+        let u = round_trip(
+            "taler://withdraw/bank.demo.taler.net/taler-integration/5f0a5d59-4b5e-4f0a-9e0e-2f7f3c2f1c11",
+        );
+        let TalerUri::Withdraw {
+            bank_integration_base,
+            wopid,
+            external_confirmation,
+        } = &u
+        else {
+            panic!()
+        };
+        assert_eq!(
+            bank_integration_base.as_str(),
+            "https://bank.demo.taler.net/taler-integration/"
+        );
+        assert_eq!(wopid, "5f0a5d59-4b5e-4f0a-9e0e-2f7f3c2f1c11");
+        assert!(!external_confirmation);
+        let local =
+            round_trip("taler+http://withdraw/localhost:8082/c2ec/WOPID?external-confirmation=1");
+        let TalerUri::Withdraw {
+            bank_integration_base,
+            external_confirmation,
+            ..
+        } = &local
+        else {
+            panic!()
+        };
+        assert_eq!(
+            bank_integration_base.as_str(),
+            "http://localhost:8082/c2ec/"
+        );
+        assert!(external_confirmation);
+        // Case-insensitive prefix and host.
+        let upper: TalerUri = "TALER://WITHDRAW/Bank.Example/abc".parse().unwrap();
+        assert_eq!(upper.to_string(), "taler://withdraw/bank.example/abc");
+        // A trailing slash means an empty operation id.
+        assert!(
+            "taler://withdraw/bank.example/abc/"
+                .parse::<TalerUri>()
+                .is_err()
+        );
+        assert!("taler://withdraw/bank.example".parse::<TalerUri>().is_err());
+    }
+
+    #[test]
+    fn pay_and_refund() {
+        let u = round_trip(
+            "taler://pay/backend.demo.taler.net/instances/blog/2022.353-03F6SPK0YZ0WE/?c=KJ0N6E5Z6ZF4T",
+        );
+        let TalerUri::Pay {
+            merchant_base,
+            order_id,
+            session_id,
+            claim_token,
+            nonce,
+        } = &u
+        else {
+            panic!()
+        };
+        assert_eq!(
+            merchant_base.as_str(),
+            "https://backend.demo.taler.net/instances/blog/"
+        );
+        assert_eq!(order_id, "2022.353-03F6SPK0YZ0WE");
+        assert_eq!(session_id, "");
+        assert_eq!(claim_token.as_deref(), Some("KJ0N6E5Z6ZF4T"));
+        assert_eq!(nonce, &None);
+        round_trip("taler+http://pay/localhost:9966/order-1/session-7?c=tok&n=nonce");
+        // Without the session segment the order id would be taken as part of the base URL.
+        assert!(
+            "taler://pay/backend.example/order-1"
+                .parse::<TalerUri>()
+                .is_err()
+        );
+        let r = round_trip("taler://refund/backend.example/instances/shop/order-1/");
+        let TalerUri::Refund {
+            merchant_base,
+            order_id,
+        } = &r
+        else {
+            panic!()
+        };
+        assert_eq!(
+            merchant_base.as_str(),
+            "https://backend.example/instances/shop/"
+        );
+        assert_eq!(order_id, "order-1");
+        assert!(
+            "taler://refund/backend.example/order-1"
+                .parse::<TalerUri>()
+                .is_err()
+        );
+        assert!("taler://pay/backend.example".parse::<TalerUri>().is_err());
+    }
+
+    #[test]
+    fn withdraw_exchange_and_template() {
+        let u = round_trip("taler://withdraw-exchange/exchange.taler-ops.ch/");
+        assert!(matches!(
+            &u,
+            TalerUri::WithdrawExchange {
+                exchange_pub: None,
+                amount: None,
+                ..
+            }
+        ));
+        let key = EddsaPublicKey::from_bytes([3; 32]);
+        let s = format!("taler+http://withdraw-exchange/localhost:8081/{key}?a=KUDOS:5");
+        let u = round_trip(&s);
+        assert!(
+            matches!(&u, TalerUri::WithdrawExchange { exchange_pub: Some(k), amount: Some(a), .. } if *k == key && a.to_string() == "KUDOS:5")
+        );
+        assert!(
+            "taler://withdraw-exchange/ex.example/NOTAKEY"
+                .parse::<TalerUri>()
+                .is_err()
+        );
+        let t = round_trip(
+            "taler://pay-template/backend.example/instances/shop/coffee?amount=KUDOS&summary=",
+        );
+        assert!(
+            matches!(&t, TalerUri::PayTemplate { amount: Some(a), summary: Some(s), .. } if a == "KUDOS" && s.is_empty())
+        );
+        round_trip("taler://pay-template/backend.example/tpl%20x?summary=two%20words");
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in [
+            "",
+            "taler:/",
+            "taler://",
+            "taler://pay",
+            "https://pay/x/y/",
+            "taler://tip/x/y",
+            "taler://withdraw//abc",
+            "taler://withdraw/a@b/abc",
+            "taler://withdraw/h/%ff",
+            "taler://pay-template/h/",
+            "taler://withdraw/ho st/x",
+        ] {
+            assert!(bad.parse::<TalerUri>().is_err(), "{bad}");
+        }
+    }
+}
