@@ -134,7 +134,7 @@ where
 fn path_rejection(rejection: &PathRejection) -> TalerError {
     match rejection {
         PathRejection::FailedToDeserializePathParams(_) => TalerError::bad_request(
-            ErrorCode::GenericParameterMalformed,
+            ErrorCode::GenericPathSegmentMalformed,
             "malformed path segment",
         )
         .with_detail(rejection.body_text()),

@@ -6,7 +6,6 @@
 //! take a "wait" future instead of a subscription type.
 
 pub mod auth;
-mod code;
 pub mod error;
 pub mod extract;
 pub mod longpoll;
@@ -16,7 +15,7 @@ pub mod serve;
 pub mod telemetry;
 
 pub use auth::{BasicAuth, BearerToken, basic_auth_matches, constant_time_eq};
-pub use code::ErrorCode;
+pub use cardcash_util::ErrorCode;
 pub use error::{ApiError, TalerError, error_response};
 pub use extract::{TalerJson, TalerPath, TalerQuery};
 pub use longpoll::{LongPoll, MAX_LONG_POLL, wait_for_change};
