@@ -8,6 +8,7 @@ pub mod amount;
 pub mod base32;
 pub mod base_url;
 pub mod bytes;
+pub mod config;
 pub mod error_code;
 pub mod payto;
 pub mod taler_uri;
@@ -20,6 +21,7 @@ pub use base32::Base32Error;
 pub use bytes::{
     Base32Bytes, EcdhePublicKey, EddsaPublicKey, EddsaSignature, HashCode, ShortHashCode, WireSalt,
 };
+pub use config::{ConfigError, TalerConfig};
 pub use error_code::ErrorCode;
 pub use payto::{PaytoError, PaytoTarget, PaytoUri};
 pub use taler_uri::{TalerUri, TalerUriError};
