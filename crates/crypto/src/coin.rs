@@ -37,13 +37,20 @@ pub mod planchet {
     const WITHDRAW_INFO: &[u8] = b"taler-withdrawal-coin-derivation";
     const TIP_INFO: &[u8] = b"taler-tip-coin-derivation";
 
-    fn derive_with(info: &[u8], seed: &[u8; 32], index: u32) -> (EddsaPrivateKey, BlindingKeySecret) {
+    fn derive_with(
+        info: &[u8],
+        seed: &[u8; 32],
+        index: u32,
+    ) -> (EddsaPrivateKey, BlindingKeySecret) {
         let mut out: [u8; 64] = kdf_array(&index.to_be_bytes(), seed, &[info]);
         let mut coin = [0u8; 32];
         let mut bks = [0u8; 32];
         coin.copy_from_slice(&out[..32]);
         bks.copy_from_slice(&out[32..]);
-        let result = (EddsaPrivateKey::from_bytes(&coin), BlindingKeySecret::from_bytes(bks));
+        let result = (
+            EddsaPrivateKey::from_bytes(&coin),
+            BlindingKeySecret::from_bytes(bks),
+        );
         zeroize::Zeroize::zeroize(&mut out);
         zeroize::Zeroize::zeroize(&mut coin);
         result

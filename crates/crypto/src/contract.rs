@@ -155,7 +155,9 @@ fn scrub_object(map: &Map<String, Value>, depth: usize) -> Result<Map<String, Va
         };
         for (field, salt) in &salts {
             let Value::String(salt) = salt else {
-                return Err(json_err(format!("salt of forgettable field {field:?} must be a string")));
+                return Err(json_err(format!(
+                    "salt of forgettable field {field:?} must be a string"
+                )));
             };
             let member = obj
                 .remove(field)
@@ -166,7 +168,10 @@ fn scrub_object(map: &Map<String, Value>, depth: usize) -> Result<Map<String, Va
                 let mut salt_bytes = salt.as_bytes().to_vec();
                 salt_bytes.push(0);
                 let h: [u8; 64] = kdf_array(&salt_bytes, &ikm, &[]);
-                forgotten.insert(field.clone(), Value::String(cardcash_util::base32::encode(&h)));
+                forgotten.insert(
+                    field.clone(),
+                    Value::String(cardcash_util::base32::encode(&h)),
+                );
             }
         }
         obj.insert(FORGOTTEN.to_owned(), Value::Object(forgotten));

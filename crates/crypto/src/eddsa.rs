@@ -108,7 +108,9 @@ pub fn verify_raw(
 ///
 /// Each item is `(public key, signature, complete signed bytes)`. The batch fails as a whole;
 /// callers that need to know which signature was bad fall back to [`verify_raw`] one by one.
-pub fn verify_batch(items: &[(&EddsaPublicKey, &EddsaSignature, &[u8])]) -> Result<(), CryptoError> {
+pub fn verify_batch(
+    items: &[(&EddsaPublicKey, &EddsaSignature, &[u8])],
+) -> Result<(), CryptoError> {
     let mut keys = Vec::with_capacity(items.len());
     let mut sigs = Vec::with_capacity(items.len());
     let mut msgs = Vec::with_capacity(items.len());

@@ -13,7 +13,12 @@ use crate::error::CryptoError;
 pub const MAX_KDF_OUTPUT: usize = 255 * 32;
 
 /// `GNUNET_CRYPTO_kdf(out, out_len, salt, ikm, info…)`.
-pub fn kdf(out_len: usize, salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Result<Vec<u8>, CryptoError> {
+pub fn kdf(
+    out_len: usize,
+    salt: &[u8],
+    ikm: &[u8],
+    info: &[&[u8]],
+) -> Result<Vec<u8>, CryptoError> {
     if out_len > MAX_KDF_OUTPUT {
         return Err(CryptoError::Kdf("output longer than 8160 bytes"));
     }
@@ -45,7 +50,10 @@ fn kdf_into(out: &mut [u8], salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Result<(
 /// `n` is big-endian (leading zeros allowed). The result is big-endian with exactly as many
 /// bytes as `n` needs (`ceil(bitlen(n) / 8)`), so it may start with zero bytes.
 pub fn kdf_mod(n: &[u8], salt: &[u8], ikm: &[u8], info: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let first = n.iter().position(|&b| b != 0).ok_or(CryptoError::Kdf("modulus is zero"))?;
+    let first = n
+        .iter()
+        .position(|&b| b != 0)
+        .ok_or(CryptoError::Kdf("modulus is zero"))?;
     let n = &n[first..];
     let top = n[0];
     let nbits = n.len() * 8 - top.leading_zeros() as usize;
@@ -65,5 +73,7 @@ pub fn kdf_mod(n: &[u8], salt: &[u8], ikm: &[u8], info: &[u8]) -> Result<Vec<u8>
             return Ok(buf);
         }
     }
-    Err(CryptoError::Kdf("no value below the modulus after 65536 tries"))
+    Err(CryptoError::Kdf(
+        "no value below the modulus after 65536 tries",
+    ))
 }

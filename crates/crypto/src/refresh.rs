@@ -51,7 +51,9 @@ pub fn transfer_secret_from_transfer_key(
     transfer_priv: &EcdhePrivateKey,
     old_coin_pub: &EddsaPublicKey,
 ) -> Result<TransferSecret, CryptoError> {
-    Ok(TransferSecret(*ecdh_ecdhe_eddsa(transfer_priv, old_coin_pub)?.as_bytes()))
+    Ok(TransferSecret(
+        *ecdh_ecdhe_eddsa(transfer_priv, old_coin_pub)?.as_bytes(),
+    ))
 }
 
 /// The link side: old coin private key × transfer public key. Equals
@@ -60,17 +62,26 @@ pub fn transfer_secret_from_coin_key(
     old_coin_priv: &EddsaPrivateKey,
     transfer_pub: &EcdhePublicKey,
 ) -> Result<TransferSecret, CryptoError> {
-    Ok(TransferSecret(*ecdh_eddsa_ecdhe(old_coin_priv, transfer_pub)?.as_bytes()))
+    Ok(TransferSecret(
+        *ecdh_eddsa_ecdhe(old_coin_priv, transfer_pub)?.as_bytes(),
+    ))
 }
 
 /// Fresh coin number `i` from a transfer secret: `pms = HKDF(u32be(i), ts,
 /// "taler-coin-derivation", 32)`, then `coin_priv = HKDF(salt "coin", pms)` and
 /// `bks = HKDF(salt "bks", pms)` (32 bytes each, empty info).
 pub fn fresh_coin(secret: &TransferSecret, i: u32) -> (EddsaPrivateKey, BlindingKeySecret) {
-    let mut pms: [u8; 32] = kdf_array(&i.to_be_bytes(), secret.as_bytes(), &[b"taler-coin-derivation"]);
+    let mut pms: [u8; 32] = kdf_array(
+        &i.to_be_bytes(),
+        secret.as_bytes(),
+        &[b"taler-coin-derivation"],
+    );
     let mut coin: [u8; 32] = kdf_array(b"coin", &pms, &[]);
     let bks: [u8; 32] = kdf_array(b"bks", &pms, &[]);
-    let result = (EddsaPrivateKey::from_bytes(&coin), BlindingKeySecret::from_bytes(bks));
+    let result = (
+        EddsaPrivateKey::from_bytes(&coin),
+        BlindingKeySecret::from_bytes(bks),
+    );
     pms.zeroize();
     coin.zeroize();
     result
@@ -96,7 +107,10 @@ pub fn melt_commitment_v12(
             got: blinded_planchets.len(),
         });
     }
-    if let Some(row) = blinded_planchets.iter().find(|row| row.len() != new_denoms.len()) {
+    if let Some(row) = blinded_planchets
+        .iter()
+        .find(|row| row.len() != new_denoms.len())
+    {
         return Err(CryptoError::InvalidLength {
             what: "blinded planchets per transfer key (one per fresh coin)",
             expected: new_denoms.len(),

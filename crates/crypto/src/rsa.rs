@@ -58,10 +58,14 @@ impl RsaPublicKey {
         let n = strip_leading_zeros(n);
         let e = strip_leading_zeros(e);
         if n.is_empty() || n.len() > usize::from(u16::MAX) || n.last().is_some_and(|b| b & 1 == 0) {
-            return Err(CryptoError::InvalidPublicKey("RSA modulus must be odd and non-zero"));
+            return Err(CryptoError::InvalidPublicKey(
+                "RSA modulus must be odd and non-zero",
+            ));
         }
         if e.is_empty() || e.len() > usize::from(u16::MAX) || e == [1] {
-            return Err(CryptoError::InvalidPublicKey("RSA exponent must be greater than 1"));
+            return Err(CryptoError::InvalidPublicKey(
+                "RSA exponent must be greater than 1",
+            ));
         }
         Ok(Self {
             n: n.to_vec(),
@@ -92,7 +96,9 @@ impl RsaPublicKey {
         }
         let (n, e) = rest.split_at(n_len);
         if n.first() == Some(&0) || e.first() == Some(&0) {
-            return Err(CryptoError::InvalidPublicKey("RSA public key not minimally encoded"));
+            return Err(CryptoError::InvalidPublicKey(
+                "RSA public key not minimally encoded",
+            ));
         }
         Self::from_components(n, e)
     }
@@ -155,10 +161,14 @@ impl RsaPrivateKey {
 
     fn from_openssl(rsa: Rsa<openssl::pkey::Private>) -> Result<Self, CryptoError> {
         if !rsa.check_key().unwrap_or(false) {
-            return Err(CryptoError::InvalidPrivateKey("RSA key consistency check failed".into()));
+            return Err(CryptoError::InvalidPrivateKey(
+                "RSA key consistency check failed".into(),
+            ));
         }
         if rsa.p().is_none() || rsa.q().is_none() {
-            return Err(CryptoError::InvalidPrivateKey("RSA key lacks its prime factors".into()));
+            return Err(CryptoError::InvalidPrivateKey(
+                "RSA key lacks its prime factors".into(),
+            ));
         }
         let public = RsaPublicKey::from_components(&rsa.n().to_vec(), &rsa.e().to_vec())?;
         Ok(Self { rsa, public })
@@ -177,7 +187,13 @@ impl RsaPrivateKey {
     }
 
     /// A key from its components (big-endian). The CRT values are computed here.
-    pub fn from_components(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> Result<Self, CryptoError> {
+    pub fn from_components(
+        n: &[u8],
+        e: &[u8],
+        d: &[u8],
+        p: &[u8],
+        q: &[u8],
+    ) -> Result<Self, CryptoError> {
         let (n, e, d, p, q) = (bn(n)?, bn(e)?, bn(d)?, bn(p)?, bn(q)?);
         let mut ctx = BigNumContext::new()?;
         let one = BigNum::from_u32(1)?;
@@ -233,7 +249,11 @@ impl std::fmt::Debug for RsaPrivateKey {
 }
 
 /// Recovers p and q from n, e, d (the standard probabilistic method, run with fixed bases).
-fn factor_from_exponents(n: &BigNum, e: &BigNum, d: &BigNum) -> Result<(BigNum, BigNum), CryptoError> {
+fn factor_from_exponents(
+    n: &BigNum,
+    e: &BigNum,
+    d: &BigNum,
+) -> Result<(BigNum, BigNum), CryptoError> {
     let fail = || CryptoError::InvalidPrivateKey("cannot factor n from e and d".into());
     let mut ctx = BigNumContext::new()?;
     let one = BigNum::from_u32(1)?;
@@ -257,7 +277,9 @@ fn factor_from_exponents(n: &BigNum, e: &BigNum, d: &BigNum) -> Result<(BigNum, 
             return Err(fail());
         }
     }
-    for g in [2u32, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53] {
+    for g in [
+        2u32, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53,
+    ] {
         let g = BigNum::from_u32(g)?;
         let mut y = BigNum::new()?;
         y.mod_exp(&g, &r, n, &mut ctx)?;
@@ -321,7 +343,11 @@ fn gcd_is_one(a: &BigNumRef, n: &BigNumRef, ctx: &mut BigNumContext) -> Result<b
     Ok(g == BigNum::from_u32(1)?)
 }
 
-fn fdh_bn(public: &RsaPublicKey, msg: &[u8], ctx: &mut BigNumContext) -> Result<BigNum, CryptoError> {
+fn fdh_bn(
+    public: &RsaPublicKey,
+    msg: &[u8],
+    ctx: &mut BigNumContext,
+) -> Result<BigNum, CryptoError> {
     let m = bn(&kdf_mod(&public.n, &public.encode(), msg, FDH_INFO)?)?;
     let n = public.n_bn()?;
     if !gcd_is_one(&m, &n, ctx)? {
@@ -335,7 +361,12 @@ fn blinding_factor(
     bks: &BlindingKeySecret,
     ctx: &mut BigNumContext,
 ) -> Result<BigNum, CryptoError> {
-    let mut r = bn(&kdf_mod(&public.n, BLINDING_SALT, bks.as_bytes(), BLINDING_INFO)?)?;
+    let mut r = bn(&kdf_mod(
+        &public.n,
+        BLINDING_SALT,
+        bks.as_bytes(),
+        BLINDING_INFO,
+    )?)?;
     r.set_const_time();
     let n = public.n_bn()?;
     if !gcd_is_one(&r, &n, ctx)? {
@@ -352,7 +383,11 @@ pub fn fdh(public: &RsaPublicKey, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
 
 /// Blinds `msg` (for Taler: `h_coin_pub`) for `public`: returns `FDH(msg) · r^e mod n`, minimal
 /// big-endian. This is the `rsa_blinded_planchet` of the withdraw request.
-pub fn blind(public: &RsaPublicKey, msg: &[u8], bks: &BlindingKeySecret) -> Result<Vec<u8>, CryptoError> {
+pub fn blind(
+    public: &RsaPublicKey,
+    msg: &[u8],
+    bks: &BlindingKeySecret,
+) -> Result<Vec<u8>, CryptoError> {
     let mut ctx = BigNumContext::new()?;
     let n = public.n_bn()?;
     let m = fdh_bn(public, msg, &mut ctx)?;
@@ -377,11 +412,17 @@ pub fn sign_blinded(private: &RsaPrivateKey, blinded: &[u8]) -> Result<Vec<u8>, 
     let size = private.rsa.size() as usize;
     let digits = bm.to_vec();
     let mut input = vec![0u8; size];
-    let offset = size.checked_sub(digits.len()).ok_or(CryptoError::RsaInputTooLarge)?;
+    let offset = size
+        .checked_sub(digits.len())
+        .ok_or(CryptoError::RsaInputTooLarge)?;
     input[offset..].copy_from_slice(&digits);
     let mut out = vec![0u8; size];
-    let written = private.rsa.private_encrypt(&input, &mut out, Padding::NONE)?;
-    let sig = out.get(..written).ok_or(CryptoError::OpenSsl("short RSA output".into()))?;
+    let written = private
+        .rsa
+        .private_encrypt(&input, &mut out, Padding::NONE)?;
+    let sig = out
+        .get(..written)
+        .ok_or(CryptoError::OpenSsl("short RSA output".into()))?;
     Ok(strip_leading_zeros(sig).to_vec())
 }
 

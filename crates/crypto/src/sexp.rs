@@ -19,7 +19,10 @@ pub(crate) fn parse(input: &[u8]) -> Result<Sexp, &'static str> {
     let value = parse_value(input, &mut pos, 0)?;
     skip_ws(input, &mut pos);
     // GNUnet's serialisation ends with a NUL; accept trailing NULs and whitespace only.
-    if input[pos..].iter().any(|&b| b != 0 && !b.is_ascii_whitespace()) {
+    if input[pos..]
+        .iter()
+        .any(|&b| b != 0 && !b.is_ascii_whitespace())
+    {
         return Err("trailing data after S-expression");
     }
     Ok(value)
@@ -101,7 +104,11 @@ fn parse_value(input: &[u8], pos: &mut usize, depth: usize) -> Result<Sexp, &'st
 }
 
 fn decode_hex(hex: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let digits: Vec<u8> = hex.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let digits: Vec<u8> = hex
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     if digits.len() % 2 != 0 {
         return Err("odd number of hex digits");
     }
@@ -157,9 +164,14 @@ mod tests {
 
     #[test]
     fn parses_canonical_and_advanced_forms() {
-        let s = parse(b"(8:key-data\n (11:private-key (3:rsa (1:n3:\x00\x01\x02) (e #010001#) (d 42))))\0")
-            .expect("valid");
-        let rsa = s.find(b"private-key").and_then(|k| k.find(b"rsa")).expect("rsa list");
+        let s = parse(
+            b"(8:key-data\n (11:private-key (3:rsa (1:n3:\x00\x01\x02) (e #010001#) (d 42))))\0",
+        )
+        .expect("valid");
+        let rsa = s
+            .find(b"private-key")
+            .and_then(|k| k.find(b"rsa"))
+            .expect("rsa list");
         assert_eq!(rsa.value_of(b"n"), Some(&[0u8, 1, 2][..]));
         assert_eq!(rsa.value_of(b"e"), Some(&[1u8, 0, 1][..]));
         assert_eq!(rsa.value_of(b"d"), Some(&b"42"[..]));

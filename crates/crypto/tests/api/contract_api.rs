@@ -1,0 +1,1 @@
+//! Canonical JSON edge cases and properties.

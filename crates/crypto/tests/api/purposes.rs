@@ -1,0 +1,1 @@
+//! Purpose envelopes: header layout and the declared size of every builder.

@@ -1,0 +1,1 @@
+//! RSA edge cases and round trips.
