@@ -1,1 +1,96 @@
-//! Database pool over SQLite (embedded default) and PostgreSQL, migrations, notifications for long polling, test harness.
+//! Storage for every cardcash service: one [`Db`] over SQLite (embedded default, WAL) and
+//! PostgreSQL (production) through sqlx's `Any` driver, per-service migrations for both
+//! engines, write transactions with bounded retries, a [`Notifier`] for long polling, and the
+//! dual-engine test harness ([`testing`]).
+//!
+//! This crate never knows a service's tables; services keep all their SQL in their `db/`
+//! modules and their migrations in `migrations/{sqlite,postgres}/`.
+//!
+//! # Rules for service SQL
+//! - One SQL text with `$1, $2, …` placeholders serves both engines (SQLite binds `$N` by
+//!   number). What differs (DDL, `FOR UPDATE SKIP LOCKED`, …) branches on [`Db::engine`].
+//! - Portable column types: `BIGINT`, `INTEGER`, `TEXT`, and `BLOB` (SQLite) / `BYTEA`
+//!   (PostgreSQL), the only difference being in the migrations. Money is
+//!   `(…_val BIGINT, …_frac INTEGER)`, times `BIGINT` microseconds. Booleans are `INTEGER` 0/1:
+//!   `Any` decodes `bool` only from a real PostgreSQL `BOOLEAN`. Integers decode into any of
+//!   `i16/i32/i64` (range-checked), so read counters as `i64`.
+//! - Reads use [`Db::pool`]; writes use [`Db::begin_write`] or [`Db::retry_write`], never the
+//!   pool (SQLite writers must be serialised through `BEGIN IMMEDIATE`).
+//! - PostgreSQL runs at READ COMMITTED: make writes correct with `SELECT … FOR UPDATE`,
+//!   `INSERT … ON CONFLICT`, or conditional `UPDATE … WHERE state = $n` and `rows_affected()`.
+//!   Name PostgreSQL constraints by the defaults (`<table>_<col>_key`, `<table>_pkey`); on
+//!   SQLite [`StoreError::constraint`] maps its messages to those names.
+//! - Subscribe BEFORE reading the state you are about to wait on, then `wait`.
+//!
+//! # Notifications
+//! [`Tx::notify`] queues `(topic, key)`; it is delivered only after a successful commit. On
+//! SQLite the fan-out is in-process. On PostgreSQL it is `pg_notify` on the channel
+//! `cardcash_<service>` with payload `"<topic> <key>"`, sent inside the transaction; a
+//! background `PgListener` per `Db` feeds the in-process fan-out, so service instances in other
+//! processes are woken too. [`Notifier::subscribe_topic`] waits for any key of a topic.
+//!
+//! # Usage
+//! ```no_run
+//! use std::time::Duration;
+//! use cardcash_store::{Db, DbConfig, Migrations, StoreError};
+//!
+//! static MIGRATIONS: Migrations = Migrations {
+//!     sqlite: sqlx::migrate!("tests/migrations/sqlite"),
+//!     postgres: sqlx::migrate!("tests/migrations/postgres"),
+//! };
+//!
+//! # async fn example() -> Result<(), StoreError> {
+//! let config = DbConfig { url: "sqlite:/var/lib/cardcash/c2ec.db".into(), service: "c2ec" };
+//! let db = Db::connect(&config, &MIGRATIONS).await?;
+//!
+//! // A waiter (e.g. a long-polling request) subscribes first, then reads, then waits.
+//! let mut sub = db.notifier().subscribe("counter", "a");
+//!
+//! // One write transaction with a notification delivered at commit.
+//! let mut tx = db.begin_write().await?;
+//! sqlx::query("INSERT INTO counter (name, value) VALUES ($1, 0)")
+//!     .bind("a")
+//!     .execute(tx.conn())
+//!     .await?;
+//! tx.notify("counter", "a");
+//! tx.commit().await?;
+//! assert!(sub.wait(Duration::from_secs(1)).await);
+//!
+//! // The same with automatic retry of busy/serialization failures.
+//! let name = "a";
+//! let value: i64 = db
+//!     .retry_write(|tx| {
+//!         Box::pin(async move {
+//!             let (v,): (i64,) = sqlx::query_as(
+//!                 "UPDATE counter SET value = value + 1 WHERE name = $1 RETURNING value",
+//!             )
+//!             .bind(name)
+//!             .fetch_one(tx.conn())
+//!             .await?;
+//!             tx.notify("counter", name);
+//!             Ok::<_, StoreError>(v)
+//!         })
+//!     })
+//!     .await?;
+//! assert_eq!(value, 1);
+//!
+//! // Reads go through the pool.
+//! let (v,): (i64,) = sqlx::query_as("SELECT value FROM counter WHERE name = $1")
+//!     .bind("a")
+//!     .fetch_one(db.pool())
+//!     .await?;
+//! # let _ = v;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Tests: `for db in cardcash_store::testing::engines("c2ec", &MIGRATIONS).await { … }`.
+
+mod db;
+mod error;
+mod notifier;
+pub mod testing;
+
+pub use db::{Db, DbConfig, Engine, Migrations, Tx};
+pub use error::{ResultExt, Retryable, StoreError};
+pub use notifier::{Notifier, Subscription};

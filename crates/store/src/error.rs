@@ -1,0 +1,234 @@
+//! The store's one error type, and helpers that classify database errors the same way on SQLite
+//! and PostgreSQL (unique violations, busy/serialization failures, constraint names).
+//!
+//! Services wrap `StoreError` in their own error enum; they never match on driver error codes
+//! themselves. The constraint-name helper follows realworld-axum-sqlx's `ResultExt::on_constraint`.
+
+use std::borrow::Cow;
+
+use sqlx::error::{DatabaseError, ErrorKind};
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A driver or database error (passed through unchanged).
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration could not be applied (bad SQL, checksum mismatch of an applied migration, …).
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The configuration cannot work (unknown URL scheme, invalid service name, …).
+    #[error("invalid database configuration: {0}")]
+    Config(String),
+}
+
+// SQLite primary result codes (the low byte of the extended code); see sqlite.org/rescode.html.
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+
+impl StoreError {
+    /// The database error inside, if this is one.
+    pub fn as_database_error(&self) -> Option<&(dyn DatabaseError + 'static)> {
+        match self {
+            StoreError::Sqlx(sqlx::Error::Database(e)) => Some(&**e),
+            _ => None,
+        }
+    }
+
+    /// A UNIQUE or PRIMARY KEY constraint was violated (on either engine).
+    pub fn is_unique_violation(&self) -> bool {
+        self.as_database_error()
+            .is_some_and(|e| matches!(e.kind(), ErrorKind::UniqueViolation))
+    }
+
+    /// A FOREIGN KEY constraint was violated (on either engine).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        self.as_database_error()
+            .is_some_and(|e| matches!(e.kind(), ErrorKind::ForeignKeyViolation))
+    }
+
+    /// The transaction lost a race and may simply be run again: SQLite BUSY/LOCKED (another
+    /// process held the write lock beyond `busy_timeout`), PostgreSQL `40001`
+    /// serialization_failure or `40P01` deadlock_detected.
+    pub fn is_busy_or_serialization(&self) -> bool {
+        let Some(e) = self.as_database_error() else {
+            return false;
+        };
+        let Some(code) = e.code() else {
+            return false;
+        };
+        if is_sqlite(e) {
+            // SQLite reports the extended result code as decimal text; the primary code is its
+            // low byte (BUSY_SNAPSHOT, BUSY_TIMEOUT, LOCKED_SHAREDCACHE, … all count).
+            code.parse::<i64>()
+                .is_ok_and(|n| matches!(n & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+        } else {
+            code == "40001" || code == "40P01"
+        }
+    }
+
+    /// The name of the violated constraint, in PostgreSQL's naming on both engines.
+    ///
+    /// PostgreSQL reports the constraint name itself. SQLite only reports the columns
+    /// (`UNIQUE constraint failed: withdrawal.wopid`), so that is mapped to the name PostgreSQL
+    /// gives such a constraint by default: `<table>_<col>[_<col>…]_key` for UNIQUE,
+    /// `<table>_pkey` for a primary key. CHECK constraints are reported by their name when the
+    /// schema names them (`CONSTRAINT x CHECK (…)` in both migrations). So a service writes its
+    /// PostgreSQL migration with default constraint names and matches on those names only.
+    pub fn constraint(&self) -> Option<Cow<'_, str>> {
+        let e = self.as_database_error()?;
+        if let Some(name) = e.constraint() {
+            return Some(Cow::Borrowed(name));
+        }
+        if !is_sqlite(e) {
+            return None;
+        }
+        let code: i64 = e.code().and_then(|c| c.parse().ok())?;
+        sqlite_constraint_name(code, e.message())
+    }
+
+    /// Whether this error is a violation of the constraint `name` (see [`StoreError::constraint`]).
+    pub fn is_constraint(&self, name: &str) -> bool {
+        self.constraint().is_some_and(|c| c == name)
+    }
+}
+
+fn is_sqlite(e: &(dyn DatabaseError + 'static)) -> bool {
+    e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+}
+
+// SQLite extended result codes for constraint failures.
+const SQLITE_CONSTRAINT_CHECK: i64 = 275;
+const SQLITE_CONSTRAINT_PRIMARYKEY: i64 = 1555;
+const SQLITE_CONSTRAINT_UNIQUE: i64 = 2067;
+
+fn sqlite_constraint_name(code: i64, message: &str) -> Option<Cow<'_, str>> {
+    let (_, detail) = message.split_once("constraint failed: ")?;
+    match code {
+        SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY => {
+            // "t.a, t.b" → table t, columns a, b.
+            let mut table = None;
+            let mut columns = Vec::new();
+            for part in detail.split(", ") {
+                let (t, c) = part.split_once('.')?;
+                table.get_or_insert(t);
+                columns.push(c);
+            }
+            let table = table?;
+            if code == SQLITE_CONSTRAINT_PRIMARYKEY {
+                Some(Cow::Owned(format!("{table}_pkey")))
+            } else {
+                Some(Cow::Owned(format!("{table}_{}_key", columns.join("_"))))
+            }
+        }
+        SQLITE_CONSTRAINT_CHECK => Some(Cow::Borrowed(detail)),
+        _ => None,
+    }
+}
+
+/// Turn specific database errors into a service's own errors, in the spirit of
+/// realworld-axum-sqlx's `ResultExt::on_constraint`.
+pub trait ResultExt<T> {
+    /// Map a violation of constraint `name` (see [`StoreError::constraint`]) to `f(err)`;
+    /// every other error becomes `E::from(StoreError)`.
+    fn on_constraint<E: From<StoreError>>(
+        self,
+        name: &str,
+        f: impl FnOnce(StoreError) -> E,
+    ) -> Result<T, E>;
+
+    /// Map any UNIQUE/PRIMARY KEY violation to `f(err)`.
+    fn on_unique_violation<E: From<StoreError>>(
+        self,
+        f: impl FnOnce(StoreError) -> E,
+    ) -> Result<T, E>;
+}
+
+impl<T, S: Into<StoreError>> ResultExt<T> for Result<T, S> {
+    fn on_constraint<E: From<StoreError>>(
+        self,
+        name: &str,
+        f: impl FnOnce(StoreError) -> E,
+    ) -> Result<T, E> {
+        self.map_err(|e| {
+            let e = e.into();
+            if e.is_constraint(name) {
+                f(e)
+            } else {
+                E::from(e)
+            }
+        })
+    }
+
+    fn on_unique_violation<E: From<StoreError>>(
+        self,
+        f: impl FnOnce(StoreError) -> E,
+    ) -> Result<T, E> {
+        self.map_err(|e| {
+            let e = e.into();
+            if e.is_unique_violation() {
+                f(e)
+            } else {
+                E::from(e)
+            }
+        })
+    }
+}
+
+/// Errors that `Db::retry_write` knows how to classify. Implement it for a service error enum
+/// by delegating to the wrapped [`StoreError`].
+pub trait Retryable: From<StoreError> {
+    /// Whether running the whole transaction again may succeed.
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for StoreError {
+    fn is_retryable(&self) -> bool {
+        self.is_busy_or_serialization()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_unique_maps_to_pg_default_name() {
+        assert_eq!(
+            sqlite_constraint_name(
+                SQLITE_CONSTRAINT_UNIQUE,
+                "UNIQUE constraint failed: withdrawal.wopid"
+            )
+            .as_deref(),
+            Some("withdrawal_wopid_key")
+        );
+        assert_eq!(
+            sqlite_constraint_name(
+                SQLITE_CONSTRAINT_UNIQUE,
+                "UNIQUE constraint failed: t.a, t.b"
+            )
+            .as_deref(),
+            Some("t_a_b_key")
+        );
+        assert_eq!(
+            sqlite_constraint_name(
+                SQLITE_CONSTRAINT_PRIMARYKEY,
+                "UNIQUE constraint failed: account.id"
+            )
+            .as_deref(),
+            Some("account_pkey")
+        );
+        assert_eq!(
+            sqlite_constraint_name(
+                SQLITE_CONSTRAINT_CHECK,
+                "CHECK constraint failed: balance_nonneg"
+            )
+            .as_deref(),
+            Some("balance_nonneg")
+        );
+        assert_eq!(
+            sqlite_constraint_name(787, "FOREIGN KEY constraint failed"),
+            None
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The dual-engine test harness used by every service's storage tests: the same test body runs
+//! against a fresh SQLite database and, when a PostgreSQL test cluster is configured, a fresh
+//! PostgreSQL database.
+//!
+//! PostgreSQL is configured by the environment variable [`PG_URL_VAR`], an admin URL such as
+//! `postgres://postgres@127.0.0.1:54329/postgres` (`scripts/pg-test-cluster.sh start` prints
+//! it). Without it PostgreSQL is skipped *visibly*: [`SKIP_MESSAGE`] goes to stderr on every
+//! call (shown with `--nocapture` and for failing tests) and is counted ([`pg_skips`]). CI sets
+//! the variable, so both engines run there.
+//!
+//! Test support code: setup failures panic with a message, they are not recoverable.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::{AssertSqlSafe, Connection, postgres::PgConnection};
+
+use crate::db::{Db, DbConfig, Migrations};
+
+/// The environment variable holding the PostgreSQL admin URL for tests.
+pub const PG_URL_VAR: &str = "CARDCASH_TEST_PG_URL";
+
+/// Printed to stderr whenever a PostgreSQL run is skipped.
+pub const SKIP_MESSAGE: &str = "SKIPPING PostgreSQL: CARDCASH_TEST_PG_URL not set";
+
+static PG_SKIPS: AtomicUsize = AtomicUsize::new(0);
+
+/// The PostgreSQL admin URL for tests, if configured (empty counts as unset).
+pub fn pg_url() -> Option<String> {
+    std::env::var(PG_URL_VAR)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// How many times this process skipped PostgreSQL (for a summary line).
+pub fn pg_skips() -> usize {
+    PG_SKIPS.load(Ordering::Relaxed)
+}
+
+/// A fresh, migrated SQLite database for `service` in its own temporary directory (removed
+/// when the last clone of the `Db` is dropped).
+pub async fn sqlite(service: &'static str, migrations: &Migrations) -> Db {
+    let dir = tempfile::Builder::new()
+        .prefix("cardcash-test-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+    let url = format!(
+        "sqlite:{}",
+        dir.path().join(format!("{service}.db")).display()
+    );
+    let config = DbConfig { url, service };
+    Db::connect_keeping(&config, migrations, Some(dir))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test SQLite database: {e}"))
+}
+
+/// A fresh, migrated PostgreSQL database (`test_<uuid>`, created through the admin URL) for
+/// `service`, or `None` (after printing [`SKIP_MESSAGE`]) when [`PG_URL_VAR`] is unset. The
+/// database is left behind; the test cluster is thrown away as a whole.
+pub async fn postgres(service: &'static str, migrations: &Migrations) -> Option<Db> {
+    let Some(admin_url) = pg_url() else {
+        PG_SKIPS.fetch_add(1, Ordering::Relaxed);
+        eprintln!("{SKIP_MESSAGE}");
+        return None;
+    };
+    let url = create_pg_database(&admin_url).await;
+    let config = DbConfig { url, service };
+    let db = Db::connect(&config, migrations)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test PostgreSQL database: {e}"));
+    Some(db)
+}
+
+/// Create an empty database `test_<uuid>` and return its URL.
+pub async fn create_pg_database(admin_url: &str) -> String {
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {PG_URL_VAR}={admin_url}: {e}"));
+    sqlx::raw_sql(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+    // Best effort: the connection is only closed politely.
+    let _closed = admin.close().await;
+    let mut url = url::Url::parse(admin_url)
+        .unwrap_or_else(|e| panic!("{PG_URL_VAR} is not a URL ({admin_url}): {e}"));
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// Fresh databases on every available engine: always SQLite, PostgreSQL when configured.
+/// Run the same test body over each (`for db in engines(…).await { … }`); label assertions
+/// with `db.engine()`.
+pub async fn engines(service: &'static str, migrations: &Migrations) -> Vec<Db> {
+    let mut dbs = vec![sqlite(service, migrations).await];
+    if let Some(db) = postgres(service, migrations).await {
+        dbs.push(db);
+    }
+    dbs
+}

@@ -1,0 +1,1 @@
+//! Storage tests of the store itself, run against every available engine.
