@@ -1,1 +1,3 @@
 //! A payment terminal that sells Taler e-cash for a card payment through C2EC.
+
+pub mod qr;
