@@ -9,6 +9,8 @@
 //! the subscription, so the wait returns at once. [`wait_for_change`] implements that loop; it
 //! only needs a "wait" future, so this crate stays independent of the store.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -81,18 +83,34 @@ impl<S: Send + Sync> FromRequestParts<S> for LongPoll {
     }
 }
 
+/// The future a subscription's wait returns, boxed so [`wait_for_change`] can borrow the
+/// subscription anew on every round.
+pub type WaitFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
 /// Reads state until `ready` holds or `timeout` passes, waiting on notifications in between.
 ///
-/// Create the subscription *before* calling this and let `wait` borrow it: `wait(remaining)`
-/// must return when a notification arrived since the subscription was created or since the
-/// previous `wait` returned (its result is ignored; the state is re-read either way). The final
-/// state is returned even when it is not ready, so the handler can answer "no change yet".
-pub async fn wait_for_change<T, E>(
+/// Create `subscription` *before* calling this: `wait(subscription, remaining)` must return as
+/// soon as a notification arrived since the subscription was created or since the previous wait
+/// returned (its result is ignored; the state is re-read either way). The final state is returned
+/// even when it is not ready, so the handler can answer "no change yet". With the store:
+///
+/// ```text
+/// let mut sub = db.notifier().subscribe("withdrawal", &wopid);
+/// let op = wait_for_change(poll.timeout, &mut sub, || store.withdrawal(&wopid),
+///     |op| op.status != old, |s, d| Box::pin(s.wait(d))).await?;
+/// ```
+pub async fn wait_for_change<S, T, E, R, RF, W>(
     timeout: Duration,
-    mut read: impl AsyncFnMut() -> Result<T, E>,
+    subscription: &mut S,
+    mut read: R,
     ready: impl Fn(&T) -> bool,
-    mut wait: impl AsyncFnMut(Duration) -> bool,
-) -> Result<T, E> {
+    mut wait: W,
+) -> Result<T, E>
+where
+    R: FnMut() -> RF,
+    RF: Future<Output = Result<T, E>>,
+    W: for<'a> FnMut(&'a mut S, Duration) -> WaitFuture<'a>,
+{
     let deadline = Instant::now() + timeout;
     loop {
         let state = read().await?;
@@ -103,7 +121,7 @@ pub async fn wait_for_change<T, E>(
         if now >= deadline {
             return Ok(state);
         }
-        wait(deadline - now).await;
+        wait(subscription, deadline - now).await;
     }
 }
 
@@ -161,9 +179,10 @@ mod tests {
         let reader = rx.clone();
         let value = wait_for_change(
             Duration::from_secs(30),
-            async || Ok::<_, ()>(*reader.borrow()),
+            &mut rx,
+            || std::future::ready(Ok::<_, ()>(*reader.borrow())),
             |v| *v == 2,
-            async |d| tokio::time::timeout(d, rx.changed()).await.is_ok(),
+            |rx, d| Box::pin(async move { tokio::time::timeout(d, rx.changed()).await.is_ok() }),
         )
         .await
         .unwrap();
@@ -176,11 +195,14 @@ mod tests {
         let started = Instant::now();
         let value = wait_for_change(
             Duration::from_millis(1500),
-            async || Ok::<_, ()>(7u32),
+            &mut (),
+            || std::future::ready(Ok::<_, ()>(7u32)),
             |_| false,
-            async |d| {
-                tokio::time::sleep(d).await;
-                false
+            |_, d| {
+                Box::pin(async move {
+                    tokio::time::sleep(d).await;
+                    false
+                })
             },
         )
         .await

@@ -1,0 +1,175 @@
+//! A small service that uses every extractor, and request helpers.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use axum::routing::{self, post};
+use cardcash_http::{
+    BasicAuth, ErrorCode, LongPoll, Metrics, ServiceRouter, TalerError, TalerJson, TalerPath,
+    TalerQuery, basic_auth_matches, wait_for_change,
+};
+use http_body_util::BodyExt;
+use prometheus_client::metrics::counter::Counter;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+#[derive(Deserialize, Serialize)]
+pub struct Echo {
+    pub name: String,
+    pub count: u32,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    limit: i64,
+}
+
+#[derive(Clone)]
+struct AppState {
+    echoes: Counter,
+    version: watch::Receiver<u64>,
+}
+
+async fn post_echo(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    TalerJson(body): TalerJson<Echo>,
+) -> TalerJson<Echo> {
+    state.echoes.inc();
+    TalerJson(body)
+}
+
+async fn get_poll(poll: LongPoll) -> TalerJson<serde_json::Value> {
+    TalerJson(serde_json::json!({ "timeout_ms": poll.timeout.as_millis() as u64 }))
+}
+
+async fn get_private(auth: BasicAuth) -> Result<&'static str, TalerError> {
+    if basic_auth_matches(&auth, "exchange", "secret") {
+        Ok("welcome")
+    } else {
+        Err(TalerError::unauthorized("test", "wrong credentials"))
+    }
+}
+
+async fn get_item(TalerPath(id): TalerPath<u32>) -> String {
+    id.to_string()
+}
+
+async fn get_page(TalerQuery(page): TalerQuery<Page>) -> String {
+    page.limit.to_string()
+}
+
+async fn get_panic() -> &'static str {
+    panic!("boom")
+}
+
+async fn get_teapot() -> TalerError {
+    TalerError::from_code(ErrorCode::GenericForbidden, "no")
+}
+
+/// Answers with the version once it is at least `min`, or the current one at the deadline.
+async fn get_version(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    poll: LongPoll,
+    TalerQuery(q): TalerQuery<MinVersion>,
+) -> String {
+    let mut sub = state.version.clone();
+    // Mark the current value seen: the subscription starts *before* the read below.
+    sub.borrow_and_update();
+    let reader = state.version.clone();
+    let result = wait_for_change(
+        poll.timeout,
+        &mut sub,
+        || std::future::ready(Ok::<_, TalerError>(*reader.borrow())),
+        |v| *v >= q.min,
+        |sub, d| Box::pin(async move { tokio::time::timeout(d, sub.changed()).await.is_ok() }),
+    )
+    .await;
+    match result {
+        Ok(v) => v.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+#[derive(Deserialize)]
+struct MinVersion {
+    min: u64,
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub version: watch::Sender<u64>,
+}
+
+pub fn app(body_limit: usize) -> TestApp {
+    let (version, version_rx) = watch::channel(0);
+    let echoes = Counter::default();
+    let mut metrics = Metrics::new();
+    metrics.register("echoes", "Echo requests served", echoes.clone());
+    let state = AppState {
+        echoes,
+        version: version_rx,
+    };
+    let router = Router::new()
+        .route("/echo", post(post_echo))
+        .route("/poll", routing::get(get_poll))
+        .route("/private", routing::get(get_private))
+        .route("/items/{id}", routing::get(get_item))
+        .route("/page", routing::get(get_page))
+        .route("/panic", routing::get(get_panic))
+        .route("/forbidden", routing::get(get_teapot))
+        .route("/version", routing::get(get_version))
+        .with_state(state);
+    let router = ServiceRouter::with_metrics("test", metrics)
+        .body_limit(body_limit)
+        .finish(router);
+    TestApp { router, version }
+}
+
+pub async fn send(router: &Router, request: Request<Body>) -> Response<Body> {
+    tokio::time::timeout(Duration::from_secs(10), router.clone().oneshot(request))
+        .await
+        .expect("request timed out")
+        .expect("router is infallible")
+}
+
+pub async fn body_bytes(response: Response<Body>) -> Vec<u8> {
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec()
+}
+
+/// Asserts a Taler error response and returns its body.
+pub async fn taler_error(
+    response: Response<Body>,
+    status: StatusCode,
+    code: u32,
+) -> serde_json::Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/json"[..])
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&body_bytes(response).await).expect("JSON error body");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["hint"].is_string(), "{body}");
+    body
+}
+
+pub fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).expect("request")
+}
+
+pub fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(uri)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .expect("request")
+}

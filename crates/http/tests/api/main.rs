@@ -1,0 +1,6 @@
+//! Integration tests of the shared service plumbing: one test app built with the same
+//! `ServiceRouter` every service uses, exercised in-process with `oneshot` and over a real socket.
+
+mod helpers;
+mod layers;
+mod server;
