@@ -109,7 +109,7 @@ fn decode_hex(hex: &[u8]) -> Result<Vec<u8>, &'static str> {
         .copied()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("odd number of hex digits");
     }
     digits

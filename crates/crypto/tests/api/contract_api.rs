@@ -1,1 +1,143 @@
-//! Canonical JSON edge cases and properties.
+//! Canonical JSON: what is rejected, how strings are escaped, and stability properties.
+
+use cardcash_crypto::CryptoError;
+use cardcash_crypto::contract::{canonical_json, h_contract_terms, scrub};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+fn rejects(v: Value) {
+    assert!(
+        matches!(canonical_json(&v), Err(CryptoError::Json(_))),
+        "{v}"
+    );
+    assert!(h_contract_terms(&v).is_err());
+}
+
+#[test]
+fn floats_unsafe_integers_and_bad_keys_are_rejected() {
+    rejects(json!({"a": 1.5}));
+    rejects(json!({"a": 1.0}));
+    rejects(json!([9007199254740992u64]));
+    rejects(json!([-9007199254740992i64]));
+    rejects(json!({"a-b": 1}));
+    rejects(json!({"": 1}));
+    rejects(json!({"$other": 1}));
+    rejects(json!({"ok": {"bad key": 1}}));
+    assert_eq!(
+        canonical_json(&json!([9007199254740991u64, -9007199254740991i64])).expect("safe"),
+        "[9007199254740991,-9007199254740991]"
+    );
+}
+
+#[test]
+fn strings_are_escaped_like_json_stringify() {
+    let v = json!({"s": "q\"b\\\u{8}\t\n\u{c}\r\u{1}\u{1f}\u{7f}é✓/"});
+    assert_eq!(
+        canonical_json(&v).expect("ok"),
+        "{\"s\":\"q\\\"b\\\\\\b\\t\\n\\f\\r\\u0001\\u001f\u{7f}é✓/\"}"
+    );
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let mut v = json!(1);
+    for _ in 0..200 {
+        v = json!([v]);
+    }
+    assert!(canonical_json(&v).is_err());
+    assert!(scrub(&v).is_err());
+}
+
+#[test]
+fn malformed_forgettable_markers_are_rejected() {
+    for bad in [
+        json!({"a": 1, "$forgettable": true}),
+        json!({"a": 1, "$forgettable": {"a": true}}),
+        json!({"$forgettable": {"a": "SALT"}}),
+        json!({"a": 1, "$forgettable": {"a": "SALT"}, "$forgotten": []}),
+    ] {
+        assert!(matches!(scrub(&bad), Err(CryptoError::Json(_))), "{bad}");
+    }
+}
+
+#[test]
+fn forgetting_is_recursive_and_keeps_existing_entries() {
+    let nested = json!({"outer": {"x": 1, "y": 2, "$forgettable": {"y": "S"}}});
+    let scrubbed = scrub(&nested).expect("scrub");
+    assert!(scrubbed["outer"].get("y").is_none());
+    assert!(scrubbed["outer"]["$forgotten"]["y"].is_string());
+    assert!(scrubbed["outer"].get("$forgettable").is_none());
+    // An already forgotten entry is kept as is.
+    let pre = json!({"y": 2, "$forgettable": {"y": "S"}, "$forgotten": {"y": "KEEP"}});
+    assert_eq!(
+        scrub(&pre).expect("scrub"),
+        json!({"$forgotten": {"y": "KEEP"}})
+    );
+    // Forgetting a field keeps the contract hash: the hash commits to the forgotten form.
+    assert_eq!(
+        h_contract_terms(&nested).expect("h"),
+        h_contract_terms(&scrubbed).expect("h")
+    );
+}
+
+fn key_strategy() -> impl Strategy<Value = String> {
+    "[0-9A-Za-z_]{1,8}"
+}
+
+fn json_strategy() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-9_007_199_254_740_991i64..=9_007_199_254_740_991i64).prop_map(|i| json!(i)),
+        any::<String>().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::vec((key_strategy(), inner), 0..6)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+/// The same value with every object's keys inserted in reverse order.
+fn reversed(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => Value::Array(items.iter().map(reversed).collect()),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.reverse();
+            for (k, child) in entries {
+                out.insert(k.clone(), reversed(child));
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+proptest! {
+    #[test]
+    fn canonical_json_is_valid_json_of_the_same_value(v in json_strategy()) {
+        let text = canonical_json(&v).expect("legal input");
+        let back: Value = serde_json::from_str(&text).expect("parses");
+        prop_assert_eq!(&back, &v);
+        prop_assert_eq!(canonical_json(&back).expect("again"), text.clone());
+        prop_assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn canonical_json_ignores_key_order(v in json_strategy()) {
+        prop_assert_eq!(canonical_json(&reversed(&v)).expect("ok"), canonical_json(&v).expect("ok"));
+        prop_assert_eq!(h_contract_terms(&reversed(&v)).expect("ok"), h_contract_terms(&v).expect("ok"));
+    }
+
+    #[test]
+    fn canonical_json_never_panics_on_parsed_input(text in "\\PC{0,64}") {
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            let _ = canonical_json(&v);
+            let _ = scrub(&v);
+        }
+    }
+}
