@@ -1,1 +1,16 @@
-//! Serde types for the JSON of the Taler exchange, merchant, bank-integration, wire-gateway and terminal APIs (no IO).
+//! Serde types for the JSON wire formats of the Taler APIs cardcash speaks: exchange, merchant,
+//! bank integration, wire gateway and terminal.
+//!
+//! Types only: no IO, no business rules. Field names and optionality follow docs.taler.net and
+//! the reference implementations (libeufin for bank integration and wire gateway). Optional
+//! fields are omitted when `None` and default when absent; unknown fields are ignored on input
+//! so newer peers stay compatible. Protocol values use the parsing newtypes of `cardcash-util`.
+
+pub mod bank_integration;
+pub mod common;
+pub mod exchange;
+pub mod merchant;
+pub mod terminal;
+pub mod wire_gateway;
+
+pub use common::{CurrencySpecification, ErrorDetail};
