@@ -1,1 +1,330 @@
-//! Exchange API types (v12 surface wallet-core speaks). Filled in below.
+//! Exchange API, the v12 surface the 2022 wallet-core speaks (`/keys` with `denoms`, `/wire`,
+//! single and batch withdraw, per-coin deposit, reserve status). Thinner than the full API: later
+//! issues grow it. Spec: /work/shared/spec/taler-protocol.md §6; field names checked against
+//! wallet-core `taler-util/src/taler-types.ts` (`codecForExchangeKeysJson` and friends).
+//! Signatures and hashes are typed here but verified in `cardcash-crypto`, never in this crate.
+
+use std::collections::BTreeMap;
+
+use cardcash_util::{
+    Amount, Base32Bytes, EddsaPublicKey, EddsaSignature, HashCode, PaytoUri, RelativeTime,
+    ShortHashCode, Timestamp, WireSalt,
+};
+use serde::{Deserialize, Serialize};
+
+/// A denomination public key, tagged by `"cipher"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cipher")]
+pub enum DenominationPublicKey {
+    #[serde(rename = "RSA")]
+    Rsa {
+        /// GNUnet-encoded RSA public key.
+        rsa_public_key: Base32Bytes,
+        /// Age restriction groups; `0` (no restriction) is what wallet-core 2022 expects.
+        age_mask: u32,
+    },
+    #[serde(rename = "CS")]
+    Cs {
+        cs_public_key: Base32Bytes,
+        age_mask: u32,
+    },
+}
+
+/// A blinded signature over a coin envelope (withdraw/reveal responses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cipher")]
+pub enum BlindedDenominationSignature {
+    #[serde(rename = "RSA")]
+    Rsa { blinded_rsa_signature: Base32Bytes },
+}
+
+/// An unblinded denomination signature: the coin's proof of value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cipher")]
+pub enum UnblindedSignature {
+    #[serde(rename = "RSA")]
+    Rsa { rsa_signature: Base32Bytes },
+}
+
+/// A blinded coin (planchet) sent for signing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cipher")]
+pub enum CoinEnvelope {
+    #[serde(rename = "RSA")]
+    Rsa { rsa_blinded_planchet: Base32Bytes },
+}
+
+/// One entry of `/keys` `denoms` (v12 flat form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denomination {
+    pub value: Amount,
+    pub denom_pub: DenominationPublicKey,
+    pub fee_withdraw: Amount,
+    pub fee_deposit: Amount,
+    pub fee_refresh: Amount,
+    pub fee_refund: Amount,
+    pub stamp_start: Timestamp,
+    pub stamp_expire_withdraw: Timestamp,
+    pub stamp_expire_deposit: Timestamp,
+    pub stamp_expire_legal: Timestamp,
+    /// Master signature over the denomination (purpose 1025).
+    pub master_sig: EddsaSignature,
+}
+
+/// An exchange online signing key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignKey {
+    pub key: EddsaPublicKey,
+    pub stamp_start: Timestamp,
+    pub stamp_expire: Timestamp,
+    pub stamp_end: Timestamp,
+    pub master_sig: EddsaSignature,
+}
+
+/// An auditor and the denominations it vouches for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auditor {
+    pub auditor_pub: EddsaPublicKey,
+    pub auditor_url: String,
+    pub denomination_keys: Vec<AuditorDenominationSignature>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditorDenominationSignature {
+    pub denom_pub_h: HashCode,
+    pub auditor_sig: EddsaSignature,
+}
+
+/// Fees that do not depend on a denomination, valid for a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalFee {
+    pub start_date: Timestamp,
+    pub end_date: Timestamp,
+    pub history_fee: Amount,
+    pub account_fee: Amount,
+    pub purse_fee: Amount,
+    pub history_expiration: RelativeTime,
+    pub purse_timeout: RelativeTime,
+    pub purse_account_limit: u32,
+    pub master_sig: EddsaSignature,
+}
+
+/// A revoked denomination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recoup {
+    pub h_denom_pub: HashCode,
+}
+
+/// `GET /keys` (v12 form, as wallet-core 2022 parses it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeKeysResponse {
+    /// Libtool version; must be compatible with 12 for wallet-core 2022.
+    pub version: String,
+    pub master_public_key: EddsaPublicKey,
+    pub reserve_closing_delay: RelativeTime,
+    pub signkeys: Vec<SignKey>,
+    #[serde(default)]
+    pub recoup: Vec<Recoup>,
+    /// Non-empty: wallets take the currency from `denoms[0].value`.
+    pub denoms: Vec<Denomination>,
+    pub auditors: Vec<Auditor>,
+    pub global_fees: Vec<GlobalFee>,
+    pub list_issue_date: Timestamp,
+}
+
+/// One bank account of the exchange in `/wire`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireAccount {
+    pub payto_uri: PaytoUri,
+    /// Master signature over the account (purpose 1030 in v12).
+    pub master_sig: EddsaSignature,
+}
+
+/// Wire fees of one method for a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireFee {
+    pub wire_fee: Amount,
+    pub closing_fee: Amount,
+    /// Sent by newer exchanges; wallet-core 2022 ignores it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub wad_fee: Option<Amount>,
+    pub start_date: Timestamp,
+    pub end_date: Timestamp,
+    pub sig: EddsaSignature,
+}
+
+/// `GET /wire`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeWireResponse {
+    pub accounts: Vec<WireAccount>,
+    /// Fees by wire method (payto target type).
+    pub fees: BTreeMap<String, Vec<WireFee>>,
+}
+
+/// `GET /reserves/$RESERVE_PUB` (v12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveStatusResponse {
+    pub balance: Amount,
+}
+
+/// `POST /reserves/$RESERVE_PUB/withdraw` body, also one planchet of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawRequest {
+    pub denom_pub_hash: HashCode,
+    /// Reserve signature (purpose 1200) over the withdraw request.
+    pub reserve_sig: EddsaSignature,
+    pub coin_ev: CoinEnvelope,
+}
+
+/// `POST /reserves/$RESERVE_PUB/withdraw` response, also one entry of a batch response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawResponse {
+    pub ev_sig: BlindedDenominationSignature,
+}
+
+/// `POST /reserves/$RESERVE_PUB/batch-withdraw` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchWithdrawRequest {
+    pub planchets: Vec<WithdrawRequest>,
+}
+
+/// `POST /reserves/$RESERVE_PUB/batch-withdraw` response, in planchet order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchWithdrawResponse {
+    pub ev_sigs: Vec<WithdrawResponse>,
+}
+
+/// `POST /coins/$COIN_PUB/deposit` body (v12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositRequest {
+    /// Amount of this coin to deposit, including the deposit fee.
+    pub contribution: Amount,
+    pub merchant_payto_uri: PaytoUri,
+    pub wire_salt: WireSalt,
+    pub h_contract_terms: HashCode,
+    pub denom_pub_hash: HashCode,
+    pub ub_sig: UnblindedSignature,
+    pub timestamp: Timestamp,
+    pub wire_transfer_deadline: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refund_deadline: Option<Timestamp>,
+    pub merchant_pub: EddsaPublicKey,
+    /// Coin signature (purpose 1201) over the deposit.
+    pub coin_sig: EddsaSignature,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub h_age_commitment: Option<ShortHashCode>,
+}
+
+/// `POST /coins/$COIN_PUB/deposit` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositResponse {
+    pub exchange_timestamp: Timestamp,
+    /// Exchange signature (purpose 1033) confirming the deposit.
+    pub exchange_sig: EddsaSignature,
+    pub exchange_pub: EddsaPublicKey,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub transaction_base_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned>(text: &str) -> T {
+        let parsed: T = serde_json::from_str(text).unwrap();
+        let back = serde_json::to_value(&parsed).unwrap();
+        assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
+        parsed
+    }
+
+    const PUB: &str = "5HRE2AVT0S3FJ8KSYGKWFCWEECTDHS9RKKZHCYGXRC777Y16PT1G";
+    const HASH: &str = "P70XSM4H5JSEFBCAEV98371MDM1SSNWKRJ59SMZAQW6G3JE2T552M3SH9N8PJ8Z0YJ7W8ZTEJKS50VPK0FRWYEND33P4P4M8DJZKJ4R";
+    const SIG: &str = "P70XSM4H5JSEFBCAEV98371MDM1SSNWKRJ59SMZAQW6G3JE2T552M3SH9N8PJ8Z0YJ7W8ZTEJKS50VPK0FRWYEND33P4P4M8DJZKJ4R";
+
+    fn keys_json() -> String {
+        format!(
+            r#"{{"version":"14:0:2","master_public_key":"{PUB}",
+            "reserve_closing_delay":{{"d_us":2419200000000}},
+            "signkeys":[{{"key":"{PUB}","stamp_start":{{"t_s":1700000000}},"stamp_expire":{{"t_s":1800000000}},
+              "stamp_end":{{"t_s":1900000000}},"master_sig":"{SIG}"}}],
+            "recoup":[{{"h_denom_pub":"{HASH}"}}],
+            "denoms":[{{"value":"KUDOS:1","denom_pub":{{"cipher":"RSA","rsa_public_key":"040000XT","age_mask":0}},
+              "fee_withdraw":"KUDOS:0.01","fee_deposit":"KUDOS:0.01","fee_refresh":"KUDOS:0.01",
+              "fee_refund":"KUDOS:0.01","stamp_start":{{"t_s":1700000000}},
+              "stamp_expire_withdraw":{{"t_s":1800000000}},"stamp_expire_deposit":{{"t_s":1900000000}},
+              "stamp_expire_legal":{{"t_s":2000000000}},"master_sig":"{SIG}"}}],
+            "auditors":[],
+            "global_fees":[{{"start_date":{{"t_s":1700000000}},"end_date":{{"t_s":1800000000}},
+              "history_fee":"KUDOS:0","account_fee":"KUDOS:0","purse_fee":"KUDOS:0",
+              "history_expiration":{{"d_us":31536000000000}},"purse_timeout":{{"d_us":3600000000}},
+              "purse_account_limit":5,"master_sig":"{SIG}"}}],
+            "list_issue_date":{{"t_s":1700000000}}}}"#
+        )
+    }
+
+    #[test]
+    fn keys_v12_round_trip() {
+        let keys: ExchangeKeysResponse = round_trip(&keys_json());
+        assert_eq!(keys.denoms.len(), 1);
+        assert!(matches!(
+            keys.denoms[0].denom_pub,
+            DenominationPublicKey::Rsa { age_mask: 0, .. }
+        ));
+        // recoup is optional on input
+        let mut v: Value = serde_json::from_str(&keys_json()).unwrap();
+        v.as_object_mut().unwrap().remove("recoup");
+        let keys: ExchangeKeysResponse = serde_json::from_value(v).unwrap();
+        assert!(keys.recoup.is_empty());
+    }
+
+    #[test]
+    fn denom_pub_requires_known_cipher() {
+        let bad = r#"{"cipher":"ECDSA","rsa_public_key":"040000XT","age_mask":0}"#;
+        assert!(serde_json::from_str::<DenominationPublicKey>(bad).is_err());
+        let no_mask = r#"{"cipher":"RSA","rsa_public_key":"040000XT"}"#;
+        assert!(serde_json::from_str::<DenominationPublicKey>(no_mask).is_err());
+    }
+
+    #[test]
+    fn wire_round_trip() {
+        let text = format!(
+            r#"{{"accounts":[{{"payto_uri":"payto://x-taler-bank/bank.example/exchange","master_sig":"{SIG}"}}],
+            "fees":{{"x-taler-bank":[{{"wire_fee":"KUDOS:0.01","closing_fee":"KUDOS:0.01",
+              "start_date":{{"t_s":1700000000}},"end_date":{{"t_s":1800000000}},"sig":"{SIG}"}}]}}}}"#
+        );
+        let wire: ExchangeWireResponse = round_trip(&text);
+        assert_eq!(wire.fees["x-taler-bank"].len(), 1);
+    }
+
+    #[test]
+    fn withdraw_round_trip() {
+        let req = format!(
+            r#"{{"denom_pub_hash":"{HASH}","reserve_sig":"{SIG}","coin_ev":{{"cipher":"RSA","rsa_blinded_planchet":"040000XT"}}}}"#
+        );
+        let w: WithdrawRequest = round_trip(&req);
+        let batch: BatchWithdrawRequest = round_trip(&format!(r#"{{"planchets":[{req},{req}]}}"#));
+        assert_eq!(batch.planchets, vec![w.clone(), w]);
+        let resp: BatchWithdrawResponse = round_trip(
+            r#"{"ev_sigs":[{"ev_sig":{"cipher":"RSA","blinded_rsa_signature":"040000XT"}}]}"#,
+        );
+        assert_eq!(resp.ev_sigs.len(), 1);
+        let _: ReserveStatusResponse = round_trip(r#"{"balance":"KUDOS:4.97"}"#);
+    }
+
+    #[test]
+    fn deposit_round_trip() {
+        let req = format!(
+            r#"{{"contribution":"KUDOS:1","merchant_payto_uri":"payto://x-taler-bank/bank.example/shop",
+            "wire_salt":"000G40R40M30E209185GR38E1W","h_contract_terms":"{HASH}","denom_pub_hash":"{HASH}",
+            "ub_sig":{{"cipher":"RSA","rsa_signature":"040000XT"}},"timestamp":{{"t_s":1700000000}},
+            "wire_transfer_deadline":{{"t_s":1700086400}},"refund_deadline":{{"t_s":0}},
+            "merchant_pub":"{PUB}","coin_sig":"{SIG}"}}"#
+        );
+        let d: DepositRequest = round_trip(&req);
+        assert_eq!(d.h_age_commitment, None);
+        let _: DepositResponse = round_trip(&format!(
+            r#"{{"exchange_timestamp":{{"t_s":1700000001}},"exchange_sig":"{SIG}","exchange_pub":"{PUB}"}}"#
+        ));
+    }
+}
