@@ -87,6 +87,7 @@ struct Inner {
     pool: AnyPool,
     engine: Engine,
     service: &'static str,
+    url: String,
     /// PostgreSQL notification channel of the service.
     channel: String,
     notifier: Notifier,
@@ -158,6 +159,7 @@ impl Db {
                 pool,
                 engine,
                 service: config.service,
+                url: config.url.clone(),
                 channel,
                 notifier,
                 write_lock: Arc::new(Mutex::new(())),
@@ -175,6 +177,11 @@ impl Db {
     /// The service this database belongs to.
     pub fn service(&self) -> &'static str {
         self.inner.service
+    }
+
+    /// The URL this database was opened with (may contain a password: do not log it).
+    pub fn url(&self) -> &str {
+        &self.inner.url
     }
 
     /// The pool, for reads (`fetch_*` with `db.pool()` as executor). Never write through it:

@@ -1,1 +1,462 @@
-//! Storage tests of the store itself, run against every available engine.
+//! Storage tests of the store itself, run against every available engine (SQLite always,
+//! PostgreSQL when `CARDCASH_TEST_PG_URL` is set; see `scripts/pg-test-cluster.sh`).
+//!
+//! The fake service schema lives in `tests/migrations/{sqlite,postgres}`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cardcash_store::{Db, DbConfig, Engine, Migrations, ResultExt, StoreError, testing};
+
+static MIGRATIONS: Migrations = Migrations {
+    sqlite: sqlx::migrate!("tests/migrations/sqlite"),
+    postgres: sqlx::migrate!("tests/migrations/postgres"),
+};
+
+const SERVICE: &str = "storetest";
+
+async fn engines() -> Vec<Db> {
+    testing::engines(SERVICE, &MIGRATIONS).await
+}
+
+async fn counter(db: &Db, name: &str) -> Option<i64> {
+    sqlx::query_as::<_, (i64,)>("SELECT value FROM counter WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{}: read counter: {e}", db.engine()))
+        .map(|(v,)| v)
+}
+
+async fn insert_counter(db: &Db, name: &str, value: i64) -> Result<(), StoreError> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("INSERT INTO counter (name, value) VALUES ($1, $2)")
+        .bind(name)
+        .bind(value)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await
+}
+
+#[tokio::test]
+async fn migrations_apply_and_are_idempotent_on_reconnect() {
+    for db in engines().await {
+        let engine = db.engine();
+        insert_counter(&db, "kept", 7).await.unwrap();
+        let config = DbConfig {
+            url: db.url().to_owned(),
+            service: SERVICE,
+        };
+        let again = Db::connect(&config, &MIGRATIONS)
+            .await
+            .unwrap_or_else(|e| panic!("{engine}: reconnect: {e}"));
+        assert_eq!(counter(&again, "kept").await, Some(7), "{engine}");
+        let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(again.pool())
+            .await
+            .unwrap();
+        assert_eq!(applied, 1, "{engine}: migration applied exactly once");
+    }
+}
+
+#[tokio::test]
+async fn postgres_services_share_a_database_in_separate_schemas() {
+    let Some(admin) = testing::pg_url() else {
+        eprintln!("{}", testing::SKIP_MESSAGE);
+        return;
+    };
+    let url = testing::create_pg_database(&admin).await;
+    let a = Db::connect(
+        &DbConfig {
+            url: url.clone(),
+            service: "svc_a",
+        },
+        &MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    let b = Db::connect(
+        &DbConfig {
+            url,
+            service: "svc_b",
+        },
+        &MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    insert_counter(&a, "x", 1).await.unwrap();
+    // Same table name, same row key: no conflict because each service has its own schema.
+    insert_counter(&b, "x", 2).await.unwrap();
+    assert_eq!(counter(&a, "x").await, Some(1));
+    assert_eq!(counter(&b, "x").await, Some(2));
+    let (schema,): (String,) = sqlx::query_as("SELECT current_schema()::TEXT")
+        .fetch_one(b.pool())
+        .await
+        .unwrap();
+    assert_eq!(schema, "svc_b");
+}
+
+#[tokio::test]
+async fn concurrent_read_modify_write_loses_no_update() {
+    const TASKS: usize = 8;
+    const INCREMENTS: usize = 50;
+    for db in engines().await {
+        let engine = db.engine();
+        insert_counter(&db, "c", 0).await.unwrap();
+        // Read, then write what was read plus one: the pattern that loses updates without
+        // proper locking. SQLite serialises writers; PostgreSQL needs the row lock.
+        let select = match engine {
+            Engine::Sqlite => "SELECT value FROM counter WHERE name = $1",
+            Engine::Postgres => "SELECT value FROM counter WHERE name = $1 FOR UPDATE",
+        };
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..TASKS {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..INCREMENTS {
+                    db.retry_write(|tx| {
+                        Box::pin(async move {
+                            let (v,): (i64,) = sqlx::query_as(select)
+                                .bind("c")
+                                .fetch_one(tx.conn())
+                                .await?;
+                            sqlx::query("UPDATE counter SET value = $1 WHERE name = $2")
+                                .bind(v + 1)
+                                .bind("c")
+                                .execute(tx.conn())
+                                .await?;
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("{engine}: increment: {e}"));
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let total = TASKS * INCREMENTS;
+        let elapsed = started.elapsed();
+        eprintln!(
+            "{engine}: {total} serialised write transactions in {} ms ({:.2} ms each)",
+            elapsed.as_millis(),
+            elapsed.as_secs_f64() * 1000.0 / total as f64
+        );
+        assert_eq!(
+            counter(&db, "c").await,
+            Some(i64::try_from(total).unwrap()),
+            "{engine}"
+        );
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum ServiceError {
+    DuplicateNonce,
+    Store(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Store(e.to_string())
+    }
+}
+
+#[tokio::test]
+async fn constraint_violations_are_classified_with_postgres_names() {
+    for db in engines().await {
+        let engine = db.engine();
+        let insert_token = |nonce: &'static [u8], frac: i64| {
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO token (nonce, amount_val, amount_frac) VALUES ($1, $2, $3)",
+                )
+                .bind(nonce)
+                .bind(5_i64)
+                .bind(frac)
+                .execute(tx.conn())
+                .await?;
+                tx.commit().await
+            }
+        };
+        insert_token(b"nonce-1", 0).await.unwrap();
+
+        let dup = insert_token(b"nonce-1", 0).await.unwrap_err();
+        assert!(dup.is_unique_violation(), "{engine}: {dup}");
+        assert!(!dup.is_busy_or_serialization(), "{engine}");
+        assert_eq!(
+            dup.constraint().as_deref(),
+            Some("token_nonce_key"),
+            "{engine}"
+        );
+        let mapped: Result<(), ServiceError> =
+            Err(dup).on_constraint("token_nonce_key", |_| ServiceError::DuplicateNonce);
+        assert_eq!(mapped, Err(ServiceError::DuplicateNonce), "{engine}");
+
+        let check = insert_token(b"nonce-2", 100_000_000).await.unwrap_err();
+        assert!(!check.is_unique_violation(), "{engine}");
+        assert_eq!(
+            check.constraint().as_deref(),
+            Some("token_amount_frac_check"),
+            "{engine}"
+        );
+        // A different constraint is passed through as a store error.
+        let passed: Result<(), ServiceError> =
+            Err(check).on_constraint("token_nonce_key", |_| ServiceError::DuplicateNonce);
+        assert!(matches!(passed, Err(ServiceError::Store(_))), "{engine}");
+
+        insert_counter(&db, "pk", 1).await.unwrap();
+        let pk = insert_counter(&db, "pk", 2).await.unwrap_err();
+        assert!(pk.is_unique_violation(), "{engine}");
+        assert_eq!(pk.constraint().as_deref(), Some("counter_pkey"), "{engine}");
+        assert_eq!(counter(&db, "pk").await, Some(1), "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn notification_is_delivered_only_after_commit() {
+    for db in engines().await {
+        let engine = db.engine();
+        let mut sub = db.notifier().subscribe("counter", "n");
+        let mut other_key = db.notifier().subscribe("counter", "other");
+        let mut whole_topic = db.notifier().subscribe_topic("counter");
+
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO counter (name, value) VALUES ($1, 1)")
+            .bind("n")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        tx.notify("counter", "n");
+        assert!(
+            !sub.wait(Duration::from_millis(150)).await,
+            "{engine}: woken before commit"
+        );
+        tx.commit().await.unwrap();
+        assert!(
+            sub.wait(Duration::from_secs(2)).await,
+            "{engine}: not woken"
+        );
+        assert!(whole_topic.wait(Duration::from_secs(2)).await, "{engine}");
+        assert!(
+            !other_key.wait(Duration::from_millis(150)).await,
+            "{engine}: another key was woken"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rolled_back_or_dropped_transaction_notifies_nobody() {
+    for db in engines().await {
+        let engine = db.engine();
+        let mut sub = db.notifier().subscribe("counter", "r");
+
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO counter (name, value) VALUES ($1, 1)")
+            .bind("r")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        tx.notify("counter", "r");
+        tx.rollback().await.unwrap();
+
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO counter (name, value) VALUES ($1, 2)")
+            .bind("r")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        tx.notify("counter", "r");
+        drop(tx);
+
+        assert!(
+            !sub.wait(Duration::from_millis(300)).await,
+            "{engine}: woken by a rolled-back transaction"
+        );
+        assert_eq!(counter(&db, "r").await, None, "{engine}");
+        // The writer slot is free again after a dropped transaction.
+        let started = Instant::now();
+        insert_counter(&db, "r", 3).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2), "{engine}");
+        assert_eq!(counter(&db, "r").await, Some(3), "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn waiter_times_out() {
+    for db in engines().await {
+        let engine = db.engine();
+        let mut sub = db.notifier().subscribe("counter", "never");
+        let started = Instant::now();
+        assert!(!sub.wait(Duration::from_millis(200)).await, "{engine}");
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(1),
+            "{engine}: timed out after {elapsed:?}"
+        );
+        drop(sub);
+        assert_eq!(db.notifier().subscriber_count(), 0, "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn wake_up_is_prompt() {
+    for db in engines().await {
+        let engine = db.engine();
+        let mut latencies = Vec::new();
+        for round in 0..5 {
+            let key = format!("fast-{round}");
+            let mut sub = db.notifier().subscribe("counter", &key);
+            let waiter = tokio::spawn(async move {
+                let woken = sub.wait(Duration::from_secs(5)).await;
+                (woken, Instant::now())
+            });
+            let mut tx = db.begin_write().await.unwrap();
+            sqlx::query("INSERT INTO counter (name, value) VALUES ($1, 0)")
+                .bind(key.as_str())
+                .execute(tx.conn())
+                .await
+                .unwrap();
+            let key_for_notify = key.clone();
+            tx.notify("counter", &key_for_notify);
+            tx.commit().await.unwrap();
+            let committed = Instant::now();
+            let (woken, at) = waiter.await.unwrap();
+            assert!(woken, "{engine}: not woken");
+            latencies.push(at.saturating_duration_since(committed));
+        }
+        let worst = latencies.iter().max().copied().unwrap_or_default();
+        eprintln!("{engine}: wake-up latency after commit: {latencies:?} (worst {worst:?})");
+        assert!(worst < Duration::from_secs(1), "{engine}: {worst:?}");
+    }
+}
+
+#[tokio::test]
+async fn notify_now_reaches_other_instances_on_postgres() {
+    for db in engines().await {
+        let engine = db.engine();
+        let mut local = db.notifier().subscribe_topic("history");
+        db.notify_now("history", "acct").await.unwrap();
+        assert!(local.wait(Duration::from_secs(2)).await, "{engine}");
+        if engine == Engine::Postgres {
+            // A second instance of the same service (another process in production).
+            let other = Db::connect(
+                &DbConfig {
+                    url: db.url().to_owned(),
+                    service: SERVICE,
+                },
+                &MIGRATIONS,
+            )
+            .await
+            .unwrap();
+            let mut remote = other.notifier().subscribe("history", "acct");
+            let mut tx = db.begin_write().await.unwrap();
+            tx.notify("history", "acct");
+            tx.commit().await.unwrap();
+            assert!(remote.wait(Duration::from_secs(2)).await, "cross-instance");
+        }
+    }
+}
+
+#[tokio::test]
+async fn retry_write_rolls_back_on_error_and_returns_it() {
+    for db in engines().await {
+        let engine = db.engine();
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let result: Result<(), ServiceError> = db
+            .retry_write(|tx| {
+                let attempts = attempts.clone();
+                Box::pin(async move {
+                    attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    sqlx::query("INSERT INTO counter (name, value) VALUES ($1, 1)")
+                        .bind("gone")
+                        .execute(tx.conn())
+                        .await
+                        .map_err(StoreError::from)?;
+                    tx.notify("counter", "gone");
+                    Err(ServiceError::DuplicateNonce)
+                })
+            })
+            .await;
+        assert_eq!(result, Err(ServiceError::DuplicateNonce), "{engine}");
+        assert_eq!(
+            attempts.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{engine}: not retried"
+        );
+        assert_eq!(counter(&db, "gone").await, None, "{engine}: rolled back");
+    }
+}
+
+impl cardcash_store::Retryable for ServiceError {
+    fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn bad_configuration_is_rejected() {
+    let memory = Db::connect(
+        &DbConfig {
+            url: "sqlite::memory:".into(),
+            service: SERVICE,
+        },
+        &MIGRATIONS,
+    )
+    .await;
+    assert!(matches!(memory, Err(StoreError::Config(_))));
+    let dir = tempfile::tempdir().unwrap();
+    let bad_name = Db::connect(
+        &DbConfig {
+            url: format!("sqlite:{}", dir.path().join("x.db").display()),
+            service: "Bad-Name",
+        },
+        &MIGRATIONS,
+    )
+    .await;
+    assert!(matches!(bad_name, Err(StoreError::Config(_))));
+    let scheme = Db::connect(
+        &DbConfig {
+            url: "mysql://localhost/x".into(),
+            service: SERVICE,
+        },
+        &MIGRATIONS,
+    )
+    .await;
+    assert!(matches!(scheme, Err(StoreError::Config(_))));
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_with_wal_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/svc.db");
+    let db = Db::connect(
+        &DbConfig {
+            url: format!("sqlite:{}", path.display()),
+            service: SERVICE,
+        },
+        &MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    assert!(path.exists());
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+    let (sync,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(sync, 1, "synchronous=NORMAL");
+}
