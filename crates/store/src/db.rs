@@ -13,6 +13,8 @@
 //!   (`search_path` set on every connection), so several services can share one database, each
 //!   with its own `_sqlx_migrations` table.
 
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -221,26 +223,30 @@ impl Db {
     /// `f` may run several times, so it must not have effects outside the transaction. It
     /// returns a boxed future borrowing the transaction:
     /// `db.retry_write(|tx| Box::pin(async move { … tx.conn() … Ok(x) })).await`.
-    /// Values moved into the future must be cloned per attempt (`let v = v.clone();` before
-    /// `Box::pin`), or be `Copy` references such as `&str`/`&[u8]` taken outside the closure.
-    pub async fn retry_write<T, E, F>(&self, mut f: F) -> Result<T, E>
+    /// `tx` is a [`RetryTx`], which derefs to [`Tx`] (pass it on as `&mut Tx`). The future may
+    /// use references from outside the closure (`let name = req.name.as_str();` before the
+    /// call, then `.bind(name)` inside); owned values must be cloned per attempt.
+    pub async fn retry_write<'a, T, E, F>(&self, mut f: F) -> Result<T, E>
     where
-        F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T, E>>,
+        F: for<'t> FnMut(&'t mut RetryTx<'a>) -> BoxFuture<'t, Result<T, E>>,
         E: Retryable,
     {
         let mut attempt = 1;
         loop {
             let outcome: Result<T, E> = async {
-                let mut tx = self.begin_write().await?;
+                let mut tx = RetryTx {
+                    tx: self.begin_write().await?,
+                    _scope: PhantomData,
+                };
                 match f(&mut tx).await {
                     Ok(value) => {
-                        tx.commit().await?;
+                        tx.tx.commit().await?;
                         Ok(value)
                     }
                     Err(error) => {
                         // The error is what matters; a failing rollback only means the
                         // connection is gone, and sqlx discards it.
-                        if let Err(rollback_error) = tx.rollback().await {
+                        if let Err(rollback_error) = tx.tx.rollback().await {
                             tracing::debug!(%rollback_error, "rollback after error failed");
                         }
                         Err(error)
@@ -364,6 +370,35 @@ impl Tx {
         let result = tx.rollback().await;
         drop(write_guard);
         Ok(result?)
+    }
+}
+
+/// The transaction handed to a [`Db::retry_write`] closure; derefs to [`Tx`].
+///
+/// It exists for its lifetime: `&'t mut RetryTx<'a>` tells the compiler that the closure's
+/// future (living `'t`) never outlives data borrowed for `'a`, so that future may capture
+/// references from the caller.
+pub struct RetryTx<'a> {
+    tx: Tx,
+    _scope: PhantomData<&'a ()>,
+}
+
+impl std::fmt::Debug for RetryTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.tx.fmt(f)
+    }
+}
+
+impl Deref for RetryTx<'_> {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl DerefMut for RetryTx<'_> {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
     }
 }
 

@@ -91,6 +91,6 @@ mod error;
 mod notifier;
 pub mod testing;
 
-pub use db::{Db, DbConfig, Engine, Migrations, Tx};
+pub use db::{Db, DbConfig, Engine, Migrations, RetryTx, Tx};
 pub use error::{ResultExt, Retryable, StoreError};
 pub use notifier::{Notifier, Subscription};

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cardcash_store::{Db, DbConfig, Engine, Migrations, ResultExt, StoreError, testing};
+use cardcash_store::{Db, DbConfig, Engine, Migrations, ResultExt, StoreError, Tx, testing};
 
 static MIGRATIONS: Migrations = Migrations {
     sqlite: sqlx::migrate!("tests/migrations/sqlite"),
@@ -459,4 +459,39 @@ async fn sqlite_file_is_created_with_wal_and_foreign_keys() {
         .await
         .unwrap();
     assert_eq!(sync, 1, "synchronous=NORMAL");
+}
+
+/// A `db/` helper as services write them: takes the plain transaction.
+async fn add_to_counter(tx: &mut Tx, name: &str, delta: i64) -> Result<i64, StoreError> {
+    let (v,): (i64,) =
+        sqlx::query_as("UPDATE counter SET value = value + $1 WHERE name = $2 RETURNING value")
+            .bind(delta)
+            .bind(name)
+            .fetch_one(tx.conn())
+            .await?;
+    Ok(v)
+}
+
+#[tokio::test]
+async fn retry_write_closures_borrow_from_the_caller_and_use_helpers() {
+    for db in engines().await {
+        let engine = db.engine();
+        let owned = String::from("borrowed");
+        let name = owned.as_str();
+        insert_counter(&db, name, 40).await.unwrap();
+        let mut sub = db.notifier().subscribe("counter", name);
+        let v: i64 = db
+            .retry_write(|tx| {
+                Box::pin(async move {
+                    let v = add_to_counter(tx, name, 2).await?;
+                    tx.notify("counter", name);
+                    Ok::<_, StoreError>(v)
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, 42, "{engine}");
+        assert_eq!(counter(&db, name).await, Some(42), "{engine}");
+        assert!(sub.wait(Duration::from_secs(2)).await, "{engine}");
+    }
 }
