@@ -18,7 +18,7 @@ pub use auth::{BasicAuth, BearerToken, basic_auth_matches, constant_time_eq};
 pub use cardcash_util::ErrorCode;
 pub use error::{ApiError, TalerError, error_response};
 pub use extract::{TalerJson, TalerPath, TalerQuery};
-pub use longpoll::{LongPoll, MAX_LONG_POLL, wait_for_change};
+pub use longpoll::{LongPoll, MAX_LONG_POLL, shutdown_token, wait_for_change};
 pub use metrics::Metrics;
 pub use router::{DEFAULT_BODY_LIMIT, ServiceRouter, finish};
 pub use serve::{Server, serve};

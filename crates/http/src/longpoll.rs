@@ -8,6 +8,10 @@
 //! deadline, then read again. A notification that fires between the read and the wait is kept by
 //! the subscription, so the wait returns at once. [`wait_for_change`] implements that loop; it
 //! only needs a "wait" future, so this crate stays independent of the store.
+//!
+//! Requests served by [`crate::serve`] also see the server's shutdown token ([`shutdown_token`]):
+//! a pending long poll answers with the current state as soon as shutdown starts instead of
+//! holding graceful shutdown open until its timeout.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,8 +20,25 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::{ErrorCode, TalerError};
+
+tokio::task_local! {
+    static SHUTDOWN: CancellationToken;
+}
+
+/// Runs `future` (a request) with `token` visible to [`shutdown_token`].
+pub(crate) async fn with_shutdown<F: Future>(token: CancellationToken, future: F) -> F::Output {
+    SHUTDOWN.scope(token, future).await
+}
+
+/// The shutdown token of the server handling the current request (`None` outside [`crate::serve`],
+/// e.g. in `oneshot` tests). Handlers that wait on their own (SSE, custom long polls) should also
+/// stop waiting when it fires.
+pub fn shutdown_token() -> Option<CancellationToken> {
+    SHUTDOWN.try_with(CancellationToken::clone).ok()
+}
 
 /// Longest wait a client can ask for; longer requests are shortened to this.
 pub const MAX_LONG_POLL: Duration = Duration::from_secs(60);
@@ -112,16 +133,33 @@ where
     W: for<'a> FnMut(&'a mut S, Duration) -> WaitFuture<'a>,
 {
     let deadline = Instant::now() + timeout;
+    let shutdown = shutdown_token();
     loop {
         let state = read().await?;
         if ready(&state) {
             return Ok(state);
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline
+            || shutdown
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+        {
             return Ok(state);
         }
-        wait(subscription, deadline - now).await;
+        let waiting = wait(subscription, deadline - now);
+        match &shutdown {
+            // On shutdown, loop once more: re-read and answer with whatever the state is now.
+            Some(token) => {
+                tokio::select! {
+                    _ = waiting => {}
+                    () = token.cancelled() => {}
+                }
+            }
+            None => {
+                waiting.await;
+            }
+        }
     }
 }
 

@@ -107,3 +107,28 @@ async fn long_poll_wakes_on_change_and_times_out() {
         .expect("shutdown")
         .expect("clean exit");
 }
+
+#[tokio::test]
+async fn pending_long_poll_answers_on_shutdown() {
+    let (server, token, _version) = start().await;
+    let base = format!("http://{}", server.addr());
+    let client = reqwest::Client::new();
+    let waiting = tokio::spawn({
+        let url = format!("{base}/version?min=5&timeout_ms=60000");
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished());
+    let started = std::time::Instant::now();
+    token.cancel();
+    let text = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("long poll answered on shutdown")
+        .unwrap();
+    assert_eq!(text, "0", "the current state, unchanged");
+    tokio::time::timeout(Duration::from_secs(5), server.join())
+        .await
+        .expect("shutdown not held open by the long poll")
+        .expect("clean exit");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
