@@ -65,7 +65,7 @@ pub struct BankWithdrawalOperationStatus {
     /// v2; must be present when `amount` is absent.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub currency: Option<Currency>,
-    /// Fixed amount (optional since v4).
+    /// Fixed amount (optional since v4, but wallet-core 2022 requires it).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub amount: Option<Amount>,
     /// v4: a suggestion the wallet may change.

@@ -98,6 +98,38 @@ impl IncomingBankTransaction {
     }
 }
 
+/// Query of `GET /history/incoming` and `/history/outgoing`: `limit`/`offset` (v2) or the
+/// deprecated `delta`/`start`. The long-poll parameters are read by `cardcash_http::LongPoll`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub limit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delta: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub start: Option<u64>,
+}
+
+/// Default page size and direction: the 20 newest rows.
+pub const DEFAULT_HISTORY_LIMIT: i64 = -20;
+
+impl HistoryQuery {
+    /// Rows to return: positive ascending, negative descending by `row_id`; never zero.
+    pub fn limit(&self) -> i64 {
+        match self.limit.or(self.delta) {
+            Some(0) | None => DEFAULT_HISTORY_LIMIT,
+            Some(n) => n,
+        }
+    }
+
+    /// Exclusive starting `row_id`, if given.
+    pub fn offset(&self) -> Option<u64> {
+        self.offset.or(self.start)
+    }
+}
+
 /// `GET /history/outgoing` (200; an empty history is 204 without a body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingHistory {
@@ -221,6 +253,17 @@ mod tests {
         assert_eq!(t.row_id(), 9);
         let unknown = r#"{"type":"LOTTERY","row_id":1}"#;
         assert!(serde_json::from_str::<IncomingBankTransaction>(unknown).is_err());
+    }
+
+    #[test]
+    fn history_query_prefers_new_names() {
+        let q: HistoryQuery = serde_json::from_str(r#"{"delta":5,"start":9}"#).unwrap();
+        assert_eq!((q.limit(), q.offset()), (5, Some(9)));
+        let q: HistoryQuery =
+            serde_json::from_str(r#"{"limit":-3,"delta":5,"offset":2,"start":9}"#).unwrap();
+        assert_eq!((q.limit(), q.offset()), (-3, Some(2)));
+        let q = HistoryQuery::default();
+        assert_eq!((q.limit(), q.offset()), (DEFAULT_HISTORY_LIMIT, None));
     }
 
     #[test]

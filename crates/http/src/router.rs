@@ -106,7 +106,9 @@ impl ServiceRouter {
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(make_span)
-                    .on_response(on_response),
+                    .on_response(on_response)
+                    // 5xx are logged once, with their cause, by `error_response`.
+                    .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
