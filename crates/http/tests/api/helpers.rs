@@ -93,6 +93,46 @@ async fn get_version(
     }
 }
 
+/// How a service error enum plugs in: `ApiError` + one `IntoResponse` via `error_response`.
+#[derive(Debug, thiserror::Error)]
+enum ShopError {
+    #[error("order {0} is unknown")]
+    UnknownOrder(String),
+    #[error("database failed")]
+    Db(#[source] std::io::Error),
+}
+
+impl cardcash_http::ApiError for ShopError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownOrder(_) => StatusCode::NOT_FOUND,
+            Self::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::UnknownOrder(_) => ErrorCode::MerchantGenericOrderUnknown,
+            Self::Db(_) => ErrorCode::GenericDbFetchFailed,
+        }
+    }
+}
+
+impl axum::response::IntoResponse for ShopError {
+    fn into_response(self) -> axum::response::Response {
+        cardcash_http::error_response(&self)
+    }
+}
+
+async fn get_order(TalerPath(id): TalerPath<String>) -> Result<String, ShopError> {
+    match id.as_str() {
+        "broken" => Err(ShopError::Db(std::io::Error::other(
+            "connection to postgres://secret@db refused",
+        ))),
+        "known" => Ok("ok".to_owned()),
+        _ => Err(ShopError::UnknownOrder(id)),
+    }
+}
+
 #[derive(Deserialize)]
 struct MinVersion {
     min: u64,
@@ -121,6 +161,7 @@ pub fn app(body_limit: usize) -> TestApp {
         .route("/panic", routing::get(get_panic))
         .route("/forbidden", routing::get(get_teapot))
         .route("/version", routing::get(get_version))
+        .route("/orders/{id}", routing::get(get_order))
         .with_state(state);
     let router = ServiceRouter::with_metrics("test", metrics)
         .body_limit(body_limit)

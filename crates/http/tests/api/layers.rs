@@ -287,3 +287,26 @@ async fn metrics_count_requests_by_route() {
     );
     assert!(text.contains("echoes_total 1"), "{text}");
 }
+
+#[tokio::test]
+async fn service_error_enum_maps_to_taler_errors() {
+    let app = app(1024);
+    let body = taler_error(
+        send(&app.router, get("/orders/nope")).await,
+        StatusCode::NOT_FOUND,
+        cardcash_http::ErrorCode::MerchantGenericOrderUnknown.code(),
+    )
+    .await;
+    assert_eq!(body["hint"], "order nope is unknown");
+    let body = taler_error(
+        send(&app.router, get("/orders/broken")).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        53,
+    )
+    .await;
+    let text = body.to_string();
+    assert!(
+        !text.contains("secret") && !text.contains("database"),
+        "{text}"
+    );
+}
