@@ -15,7 +15,7 @@ use axum::http::{Method, Request, Response};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{Any as AnyOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, Any as AnyOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -91,10 +91,14 @@ impl ServiceRouter {
                 "response"
             );
         };
+        // No credentials (cookies) cross-origin, so any origin may call. `Authorization` is not
+        // covered by a `*` allow-list, hence mirroring; `expose_headers` lets browser wallets read
+        // `ETag` (terms version) and `expiry` (keys cache) cross-origin.
         let cors = CorsLayer::new()
             .allow_origin(AnyOrigin)
             .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::PATCH])
-            .allow_headers(AnyOrigin);
+            .allow_headers(AllowHeaders::mirror_request())
+            .expose_headers(AnyOrigin);
         router
             .merge(metrics_route)
             .fallback(endpoint_unknown)

@@ -242,11 +242,19 @@ async fn cors_preflight_allows_wallets() {
     let request = Request::options("/echo")
         .header("origin", "https://wallet.example")
         .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
         .body(Body::empty())
         .unwrap();
     let response = send(&app.router, request).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        response.headers()["access-control-allow-headers"],
+        "authorization,content-type"
+    );
     let methods = response.headers()["access-control-allow-methods"]
         .to_str()
         .unwrap();
