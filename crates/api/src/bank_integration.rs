@@ -282,6 +282,12 @@ mod tests {
             r#"{{"reserve_pub":"{RESERVE_PUB}","selected_exchange":"payto://iban/CH9300762011623852957","amount":"CHF:10"}}"#
         );
         let _: BankWithdrawalOperationPostRequest = round_trip(&with_amount);
+        // libeufin's IBAN form with a BIC and a receiver name containing a space
+        let with_bic = format!(
+            r#"{{"reserve_pub":"{RESERVE_PUB}","selected_exchange":"payto://iban/SANDBOXX/DE89370400440532013000?receiver-name=Taler%20Exchange"}}"#
+        );
+        let r: BankWithdrawalOperationPostRequest = round_trip(&with_bic);
+        assert_eq!(r.selected_exchange.receiver_name(), Some("Taler Exchange"));
         let bad = r#"{"reserve_pub":"not-base32!","selected_exchange":"payto://iban/CH9300762011623852957"}"#;
         assert!(serde_json::from_str::<BankWithdrawalOperationPostRequest>(bad).is_err());
 
