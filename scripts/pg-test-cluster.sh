@@ -26,14 +26,18 @@ URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 die() { echo "pg-test-cluster: $*" >&2; exit 1; }
 say() { echo "pg-test-cluster: $*" >&2; }
 
+# Debian's packaged binaries first (/usr/local/bin may hold other versions or wrappers), the
+# highest major version if several are installed; else whatever pg_config reports.
 find_bindir() {
     if [ -n "${PG_BINDIR:-}" ]; then
         echo "$PG_BINDIR"; return
     fi
-    # Debian's packaged binaries first (/usr/local/bin may hold other versions or wrappers).
-    best=""
+    best="" best_v=0
     for d in /usr/lib/postgresql/*/bin; do
-        [ -x "$d/initdb" ] && best="$d"
+        [ -x "$d/initdb" ] || continue
+        v="$(basename "$(dirname "$d")")"
+        case "$v" in ''|*[!0-9]*) continue ;; esac
+        if [ "$v" -gt "$best_v" ]; then best="$d" best_v="$v"; fi
     done
     if [ -z "$best" ] && command -v pg_config >/dev/null 2>&1; then
         best="$(pg_config --bindir)"
@@ -42,17 +46,6 @@ find_bindir() {
 }
 
 BINDIR="$(find_bindir)"
-# Sorting by glob order picks 9.x after 15 only if both exist; prefer the highest number.
-if [ -z "${PG_BINDIR:-}" ]; then
-    for d in /usr/lib/postgresql/*/bin; do
-        [ -x "$d/initdb" ] || continue
-        v="$(basename "$(dirname "$d")")"
-        b="$(basename "$(dirname "$BINDIR")")"
-        case "$v" in *[!0-9]*) continue ;; esac
-        case "$b" in *[!0-9]*) BINDIR="$d"; continue ;; esac
-        [ "$v" -gt "$b" ] && BINDIR="$d"
-    done
-fi
 
 check_bins() {
     for b in initdb pg_ctl pg_isready; do
@@ -122,7 +115,7 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status)
-        if is_running; then echo "running: $URL"; else echo "not running"; exit 3; fi ;;
+        if [ -n "$BINDIR" ] && is_running; then echo "running: $URL"; else echo "not running"; exit 3; fi ;;
     url) echo "$URL" ;;
     *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
 esac
