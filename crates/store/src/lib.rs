@@ -21,6 +21,9 @@
 //!   Name PostgreSQL constraints by the defaults (`<table>_<col>_key`, `<table>_pkey`); on
 //!   SQLite [`StoreError::constraint`] maps its messages to those names.
 //! - Subscribe BEFORE reading the state you are about to wait on, then `wait`.
+//! - `Any` only knows `bool`, `i16/i32/i64`, `f32/f64`, `String`, `Vec<u8>` and `Option` of
+//!   them. PostgreSQL-only types must be cast in SQL, e.g. `current_schema()::TEXT` (type
+//!   `name` is rejected by `Any`), `COUNT(*)` is `BIGINT` on both engines.
 //!
 //! # Notifications
 //! [`Tx::notify`] queues `(topic, key)`; it is delivered only after a successful commit. On
@@ -28,6 +31,14 @@
 //! `cardcash_<service>` with payload `"<topic> <key>"`, sent inside the transaction; a
 //! background `PgListener` per `Db` feeds the in-process fan-out, so service instances in other
 //! processes are woken too. [`Notifier::subscribe_topic`] waits for any key of a topic.
+//! On SQLite notifications stay inside one `Db` (one process): that is the embedded setup.
+//! The listener task runs on the tokio runtime that called [`Db::connect`].
+//!
+//! # Retries
+//! [`Db::retry_write`] runs a closure in a write transaction and repeats it on SQLite
+//! BUSY/LOCKED and PostgreSQL `40001`/`40P01`. The closure gets a [`RetryTx`] (derefs to
+//! [`Tx`], so `db/` helpers take `&mut Tx`) and may borrow from the caller. A service error
+//! enum implements [`Retryable`] by delegating to its wrapped [`StoreError`].
 //!
 //! # Usage
 //! ```no_run
@@ -84,7 +95,15 @@
 //! # }
 //! ```
 //!
-//! Tests: `for db in cardcash_store::testing::engines("c2ec", &MIGRATIONS).await { … }`.
+//! # Tests
+//! `for db in cardcash_store::testing::engines("c2ec", &MIGRATIONS).await { … }` runs a test
+//! body on a fresh SQLite database and, with `CARDCASH_TEST_PG_URL` set, a fresh PostgreSQL
+//! database (otherwise it prints `SKIPPING PostgreSQL: CARDCASH_TEST_PG_URL not set`). Locally:
+//! ```text
+//! eval "$(scripts/pg-test-cluster.sh start)"   # throwaway cluster on 127.0.0.1:54329
+//! cargo test -p cardcash-<crate>
+//! scripts/pg-test-cluster.sh stop
+//! ```
 
 mod db;
 mod error;

@@ -495,3 +495,34 @@ async fn retry_write_closures_borrow_from_the_caller_and_use_helpers() {
         assert!(sub.wait(Duration::from_secs(2)).await, "{engine}");
     }
 }
+
+#[tokio::test]
+async fn postgres_listener_survives_a_killed_connection() {
+    let Some(db) = testing::postgres(SERVICE, &MIGRATIONS).await else {
+        return;
+    };
+    let mut before = db.notifier().subscribe("history", "k");
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![(true,)], "exactly the one listener connection");
+    // Whoever waited while delivery was interrupted is woken to re-read its state.
+    assert!(
+        before.wait(Duration::from_secs(5)).await,
+        "woken on reconnect"
+    );
+    // Notifications after the reconnect are delivered again (or, if sent while still
+    // reconnecting, replaced by the wake-up of everybody).
+    let mut after = db.notifier().subscribe("history", "k2");
+    let mut tx = db.begin_write().await.unwrap();
+    tx.notify("history", "k2");
+    tx.commit().await.unwrap();
+    assert!(
+        after.wait(Duration::from_secs(5)).await,
+        "delivered after reconnect"
+    );
+}
