@@ -4,6 +4,8 @@
 //! The fake service schema lives in `tests/migrations/{sqlite,postgres}`.
 
 use std::sync::Arc;
+
+use sqlx::ConnectOptions;
 use std::time::{Duration, Instant};
 
 use cardcash_store::{Db, DbConfig, Engine, Migrations, ResultExt, StoreError, Tx, testing};
@@ -525,4 +527,135 @@ async fn postgres_listener_survives_a_killed_connection() {
         after.wait(Duration::from_secs(5)).await,
         "delivered after reconnect"
     );
+}
+
+#[tokio::test]
+async fn postgres_serialization_failures_are_classified_and_retried() {
+    let Some(db) = testing::postgres(SERVICE, &MIGRATIONS).await else {
+        return;
+    };
+    insert_counter(&db, "s", 0).await.unwrap();
+    const SERIALIZABLE: &str = "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE";
+    const READ: &str = "SELECT value FROM counter WHERE name = 's'";
+    const WRITE: &str = "UPDATE counter SET value = $1 WHERE name = 's'";
+
+    // Deterministic conflict: both read, one writes and commits, the other's write fails.
+    let mut t1 = db.begin_write().await.unwrap();
+    let mut t2 = db.begin_write().await.unwrap();
+    for t in [&mut t1, &mut t2] {
+        sqlx::query(SERIALIZABLE).execute(t.conn()).await.unwrap();
+        sqlx::query(READ).fetch_one(t.conn()).await.unwrap();
+    }
+    sqlx::query(WRITE)
+        .bind(1_i64)
+        .execute(t1.conn())
+        .await
+        .unwrap();
+    t1.commit().await.unwrap();
+    let lost = sqlx::query(WRITE).bind(1_i64).execute(t2.conn()).await;
+    let error = StoreError::from(lost.unwrap_err());
+    assert!(error.is_busy_or_serialization(), "{error}");
+    assert!(!error.is_unique_violation());
+    t2.rollback().await.unwrap();
+
+    // Optimistic read-modify-write under SERIALIZABLE: conflicts are retried, none is lost.
+    const TASKS: usize = 4;
+    const INCREMENTS: usize = 25;
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let db = db.clone();
+        let attempts = attempts.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..INCREMENTS {
+                let attempts = &attempts;
+                db.retry_write(|tx| {
+                    Box::pin(async move {
+                        attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        sqlx::query(SERIALIZABLE).execute(tx.conn()).await?;
+                        let (v,): (i64,) = sqlx::query_as(READ).fetch_one(tx.conn()).await?;
+                        // Give the other tasks a chance to read the same value.
+                        tokio::task::yield_now().await;
+                        sqlx::query(WRITE).bind(v + 1).execute(tx.conn()).await?;
+                        Ok::<_, StoreError>(())
+                    })
+                })
+                .await
+                .unwrap_or_else(|e| panic!("increment: {e}"));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = TASKS * INCREMENTS;
+    let attempts = attempts.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("postgres: {total} serializable increments took {attempts} attempts");
+    assert_eq!(
+        counter(&db, "s").await,
+        Some(1 + i64::try_from(total).unwrap())
+    );
+}
+
+#[tokio::test]
+async fn sqlite_writers_in_two_instances_share_the_file_safely() {
+    let first = testing::sqlite(SERVICE, &MIGRATIONS).await;
+    // A second instance on the same file: its own writer lock, like another process.
+    let second = Db::connect(
+        &DbConfig {
+            url: first.url().to_owned(),
+            service: SERVICE,
+        },
+        &MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    insert_counter(&first, "two", 0).await.unwrap();
+
+    // While one instance holds the write lock, a writer that does not wait gets SQLITE_BUSY,
+    // classified as retryable.
+    let holder = second.begin_write().await.unwrap();
+    let path = first.url().trim_start_matches("sqlite:").to_owned();
+    let mut impatient = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .busy_timeout(Duration::ZERO)
+        .connect()
+        .await
+        .unwrap();
+    let busy = sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut impatient)
+        .await
+        .unwrap_err();
+    let busy = StoreError::from(busy);
+    assert!(busy.is_busy_or_serialization(), "{busy}");
+    holder.rollback().await.unwrap();
+
+    // Read-modify-write from both instances: BEGIN IMMEDIATE + busy_timeout serialise them.
+    let mut tasks = Vec::new();
+    for db in [first.clone(), second.clone(), first.clone(), second.clone()] {
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                db.retry_write(|tx| {
+                    Box::pin(async move {
+                        let (v,): (i64,) =
+                            sqlx::query_as("SELECT value FROM counter WHERE name = 'two'")
+                                .fetch_one(tx.conn())
+                                .await?;
+                        tokio::task::yield_now().await;
+                        sqlx::query("UPDATE counter SET value = $1 WHERE name = 'two'")
+                            .bind(v + 1)
+                            .execute(tx.conn())
+                            .await?;
+                        Ok::<_, StoreError>(())
+                    })
+                })
+                .await
+                .unwrap_or_else(|e| panic!("increment: {e}"));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(counter(&first, "two").await, Some(100));
 }
