@@ -137,7 +137,7 @@ impl Db {
         let pool = match engine {
             Engine::Sqlite => {
                 let pool = open_sqlite(&config.url).await?;
-                migrations.sqlite.run(&pool).await?;
+                migrate_sqlite(&migrations.sqlite, &pool).await?;
                 pool
             }
             Engine::Postgres => {
@@ -471,6 +471,29 @@ async fn open_sqlite(url: &str) -> Result<AnyPool, StoreError> {
         .connect(url)
         .await?;
     Ok(pool)
+}
+
+/// Apply SQLite migrations without racing other instances opening the same file.
+///
+/// sqlx's migration lock is a no-op on SQLite, so two instances starting together would both
+/// apply migration 1 and one would fail ("table … already exists"). In this process a global
+/// mutex serialises them; another process's race is healed by trying again once its
+/// migration transaction has committed (a failed migration transaction leaves nothing behind).
+async fn migrate_sqlite(migrator: &Migrator, pool: &AnyPool) -> Result<(), StoreError> {
+    static SQLITE_MIGRATIONS: Mutex<()> = Mutex::const_new(());
+    let _one_at_a_time = SQLITE_MIGRATIONS.lock().await;
+    let mut attempt: u64 = 1;
+    loop {
+        match migrator.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < 3 => {
+                tracing::debug!(%error, attempt, "SQLite migration failed; retrying once the race is over");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), StoreError> {

@@ -659,3 +659,42 @@ async fn sqlite_writers_in_two_instances_share_the_file_safely() {
     }
     assert_eq!(counter(&first, "two").await, Some(100));
 }
+
+#[tokio::test]
+async fn concurrent_first_connects_of_one_service_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!("sqlite:{}", dir.path().join("race.db").display())];
+    match testing::pg_url() {
+        Some(admin) => urls.push(testing::create_pg_database(&admin).await),
+        None => eprintln!("{}", testing::SKIP_MESSAGE),
+    }
+    for url in urls {
+        let connects = (0..4).map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                Db::connect(
+                    &DbConfig {
+                        url,
+                        service: SERVICE,
+                    },
+                    &MIGRATIONS,
+                )
+                .await
+            })
+        });
+        let mut dbs = Vec::new();
+        for connect in connects.collect::<Vec<_>>() {
+            dbs.push(
+                connect
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("connect: {e}")),
+            );
+        }
+        let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(dbs[0].pool())
+            .await
+            .unwrap();
+        assert_eq!(applied, 1, "{}", dbs[0].engine());
+    }
+}
