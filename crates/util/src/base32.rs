@@ -105,6 +105,20 @@ mod tests {
         assert_eq!(decode("91JPRV3F5GG5EVVJDHJ0").unwrap(), b"Hello, World");
     }
 
+    /// Values produced by the wallet's own encoder (`/work/shared/vectors`, `outputs.crockford`).
+    #[test]
+    fn wallet_core_vectors() {
+        assert_eq!(encode(b"Hello, GNU Taler"), "91JPRV3F5GG4EKJN41A62V35E8");
+        assert_eq!(
+            decode("91JPRV3F5GG4EKJN41A62V35E8").unwrap(),
+            b"Hello, GNU Taler"
+        );
+        let expected = [0x00, 0x02, 0x10, 0x87, 0x7b];
+        assert_eq!(decode("001111VV").unwrap(), expected);
+        assert_eq!(decode("0oIiLlUu").unwrap(), expected);
+        assert_eq!(encode(&expected), "001111VV");
+    }
+
     #[test]
     fn lenient_letters_and_trailing_bits() {
         assert_eq!(decode("91jprv3f5gg5evvjdhj0").unwrap(), b"Hello, World");
