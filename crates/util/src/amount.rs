@@ -52,8 +52,9 @@ pub enum AmountError {
 /// Stored inline so that `Currency` and `Amount` are `Copy`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency {
-    len: u8,
+    // NUL-padded, so the derived ordering on `bytes` first is alphabetical order.
     bytes: [u8; MAX_CURRENCY_LEN],
+    len: u8,
 }
 
 impl Currency {
@@ -68,8 +69,8 @@ impl Currency {
         let mut bytes = [0u8; MAX_CURRENCY_LEN];
         bytes[..raw.len()].copy_from_slice(raw);
         Ok(Self {
-            len: raw.len() as u8,
             bytes,
+            len: raw.len() as u8,
         })
     }
 
@@ -356,6 +357,7 @@ mod tests {
         assert_eq!(a("EUR:0.00000001").fraction(), 1);
         assert_eq!(a("EUR:4503599627370496").value(), MAX_VALUE);
         assert_eq!(a("ABCDEFGHIJK:1").currency().as_str(), "ABCDEFGHIJK");
+        assert!(Currency::new("AB").unwrap() < Currency::new("B").unwrap());
     }
 
     #[test]

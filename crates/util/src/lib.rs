@@ -1,8 +1,10 @@
 //! Taler protocol values: amounts, time, base32, payto and taler:// URIs, INI config, error codes.
 //!
 //! Everything here is pure data and parsing; the crate never does network or database IO and
-//! never depends on tokio, axum or sqlx (ARCHITECTURE.md, "Invariants"). Every parser returns a
-//! typed error on bad input and never panics.
+//! never depends on tokio, axum or sqlx (ARCHITECTURE.md, "Invariants"). The only outside world
+//! it touches is the clock (`Timestamp::now`), environment variables during config expansion, and
+//! configuration files when asked to load one (`TalerConfig::load`). Every parser returns a
+//! typed error on bad input and never panics (see the property tests in `tests/api`).
 
 pub mod amount;
 pub mod base32;
