@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use cardcash_util::ErrorCode;
 use sqlx::error::{DatabaseError, ErrorKind};
 
 /// Everything that can go wrong in the store.
@@ -27,6 +28,41 @@ const SQLITE_BUSY: i64 = 5;
 const SQLITE_LOCKED: i64 = 6;
 
 impl StoreError {
+    /// The Taler error code for a response when a service passes this error on (it is always
+    /// an internal error: logged once, never echoed). Services that know which step failed
+    /// (store vs. commit) may pick a more precise `GENERIC_DB_*` code themselves.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Config(_) | StoreError::Migrate(_) => ErrorCode::GenericDbSetupFailed,
+            _ if self.is_busy_or_serialization() => ErrorCode::GenericDbSoftFailure,
+            // A constraint the service did not map to a client error is a broken invariant.
+            _ if self.as_database_error().is_some_and(|e| {
+                matches!(
+                    e.kind(),
+                    ErrorKind::UniqueViolation
+                        | ErrorKind::ForeignKeyViolation
+                        | ErrorKind::NotNullViolation
+                        | ErrorKind::CheckViolation
+                )
+            }) =>
+            {
+                ErrorCode::GenericDbInvariantFailure
+            }
+            StoreError::Sqlx(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_),
+            ) => ErrorCode::GenericDbStartFailed,
+            StoreError::Sqlx(_) => ErrorCode::GenericDbFetchFailed,
+        }
+    }
+
+    /// The HTTP status belonging to [`StoreError::code`] (500).
+    pub fn status(&self) -> u16 {
+        self.code().http_status()
+    }
+
     /// The database error inside, if this is one.
     pub fn as_database_error(&self) -> Option<&(dyn DatabaseError + 'static)> {
         match self {

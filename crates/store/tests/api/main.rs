@@ -191,6 +191,12 @@ async fn constraint_violations_are_classified_with_postgres_names() {
         assert!(dup.is_unique_violation(), "{engine}: {dup}");
         assert!(!dup.is_busy_or_serialization(), "{engine}");
         assert_eq!(
+            dup.code().code(),
+            56,
+            "{engine}: GENERIC_DB_INVARIANT_FAILURE"
+        );
+        assert_eq!(dup.status(), 500, "{engine}");
+        assert_eq!(
             dup.constraint().as_deref(),
             Some("token_nonce_key"),
             "{engine}"
@@ -410,7 +416,12 @@ async fn bad_configuration_is_rejected() {
         &MIGRATIONS,
     )
     .await;
-    assert!(matches!(memory, Err(StoreError::Config(_))));
+    assert!(matches!(&memory, Err(StoreError::Config(_))));
+    assert_eq!(
+        memory.map(|_| ()).unwrap_err().code().code(),
+        50,
+        "GENERIC_DB_SETUP_FAILED"
+    );
     let dir = tempfile::tempdir().unwrap();
     let bad_name = Db::connect(
         &DbConfig {
@@ -556,6 +567,7 @@ async fn postgres_serialization_failures_are_classified_and_retried() {
     let error = StoreError::from(lost.unwrap_err());
     assert!(error.is_busy_or_serialization(), "{error}");
     assert!(!error.is_unique_violation());
+    assert_eq!(error.code().code(), 55, "GENERIC_DB_SOFT_FAILURE");
     t2.rollback().await.unwrap();
 
     // Optimistic read-modify-write under SERIALIZABLE: conflicts are retried, none is lost.
