@@ -1,0 +1,80 @@
+//! Operator functions behind `cardcash c2ec terminal add|list|deactivate` (the binary only
+//! parses arguments and prints).
+
+use cardcash_store::{Db, DbConfig, StoreError};
+use cardcash_util::Currency;
+
+use crate::db::terminal::TerminalRow;
+use crate::db::{C2ecStore, MIGRATIONS};
+use crate::error::C2ecError;
+use crate::http::auth::{hash_secret, terminal_user};
+
+/// Opens (and migrates) the C2EC database.
+pub async fn open_db(url: &str) -> Result<Db, StoreError> {
+    Db::connect(
+        &DbConfig {
+            url: url.to_owned(),
+            service: "c2ec",
+        },
+        &MIGRATIONS,
+    )
+    .await
+}
+
+/// A newly registered terminal's credentials; the secret is shown once and never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewTerminal {
+    pub terminal_id: i64,
+    /// The Basic user name (`T-<id>`).
+    pub user: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NewTerminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewTerminal")
+            .field("terminal_id", &self.terminal_id)
+            .field("user", &self.user)
+            .field("secret", &"…redacted…")
+            .finish()
+    }
+}
+
+fn store(db: &Db) -> C2ecStore {
+    // Terminal rows carry no amounts; the currency is never used here.
+    C2ecStore::new(
+        db.clone(),
+        Currency::new("XXX").unwrap_or_else(|_| unreachable!("XXX is a valid currency code")),
+    )
+}
+
+/// Registers a terminal with a fresh 256-bit secret (base32); stores only its argon2id hash.
+pub async fn add_terminal(db: &Db, name: &str) -> Result<NewTerminal, C2ecError> {
+    let bytes = cardcash_crypto::random::random_bytes::<32>()
+        .map_err(|e| C2ecError::Internal(e.to_string()))?;
+    let secret = cardcash_util::base32::encode(&bytes);
+    let hash = {
+        let secret = secret.clone();
+        tokio::task::spawn_blocking(move || hash_secret(&secret))
+            .await
+            .map_err(|e| C2ecError::Internal(e.to_string()))??
+    };
+    let id = store(db).insert_terminal(name, &hash).await?;
+    Ok(NewTerminal {
+        terminal_id: id,
+        user: terminal_user(id),
+        secret,
+    })
+}
+
+/// All terminals, oldest first.
+pub async fn list_terminals(db: &Db) -> Result<Vec<TerminalRow>, C2ecError> {
+    Ok(store(db).list_terminals().await?)
+}
+
+/// Deactivates a terminal (`T-<id>` or `<id>`); `false` if there is no such terminal.
+pub async fn deactivate_terminal(db: &Db, terminal: &str) -> Result<bool, C2ecError> {
+    let id = crate::http::auth::parse_terminal_user(terminal)
+        .ok_or_else(|| C2ecError::malformed("terminal id (expected T-<n>)"))?;
+    Ok(store(db).deactivate_terminal(id).await?)
+}

@@ -1,0 +1,210 @@
+//! Wire Gateway API (docs.taler.net core/api-bank-wire), under `/taler-wire-gateway/`, for the
+//! exchange: confirmed withdrawals as incoming history, transfers (card refunds) as outgoing.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cardcash_http::{LongPoll, TalerJson};
+use cardcash_util::{ErrorCode, Timestamp};
+
+use super::AppState;
+use super::auth::{check_admin, check_wire_auth};
+use crate::api::{
+    AddIncomingRequest, IncomingHistory, IncomingReserveTransaction, OutgoingHistory,
+    OutgoingTransaction, TransferRequest, TransferResponse, WireConfig,
+};
+use crate::error::C2ecError;
+
+/// Wire gateway protocol version: v2 (`limit`/`offset`/`timeout_ms`) with the v0 names
+/// (`delta`/`start`/`long_poll_ms`) still accepted.
+pub const WIRE_VERSION: &str = "2:0:2";
+
+/// Largest page.
+const MAX_LIMIT: i64 = 1024;
+
+/// Page and long-poll parameters of the history endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryParams {
+    pub limit: i64,
+    pub offset: Option<i64>,
+    pub poll: LongPoll,
+}
+
+/// Parses `limit`/`offset`/`timeout_ms` and the legacy `delta`/`start`/`long_poll_ms`
+/// (the new names win when both are given). `limit` defaults to −20; 0 is refused.
+pub fn history_params(query: Option<&str>) -> Result<HistoryParams, C2ecError> {
+    let query = query.unwrap_or("");
+    let poll = LongPoll::from_query(query).map_err(C2ecError::from)?;
+    let (mut limit, mut delta, mut offset, mut start) = (None, None, None, None);
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let slot = match k.as_ref() {
+            "limit" => &mut limit,
+            "delta" => &mut delta,
+            "offset" => &mut offset,
+            "start" => &mut start,
+            _ => continue,
+        };
+        let n: i64 = v.parse().map_err(|_| {
+            C2ecError::bad_request(
+                ErrorCode::GenericParameterMalformed,
+                format!("{k} is not a number"),
+            )
+        })?;
+        *slot = Some(n);
+    }
+    let limit = limit.or(delta).unwrap_or(-20);
+    if limit == 0 {
+        return Err(C2ecError::bad_request(
+            ErrorCode::GenericParameterMalformed,
+            "limit must not be 0",
+        ));
+    }
+    let offset = offset.or(start);
+    if offset.is_some_and(|o| o < 0) {
+        return Err(C2ecError::bad_request(
+            ErrorCode::GenericParameterMalformed,
+            "offset must not be negative",
+        ));
+    }
+    Ok(HistoryParams {
+        limit: limit.clamp(-MAX_LIMIT, MAX_LIMIT),
+        offset,
+        poll,
+    })
+}
+
+fn ts(micros: i64) -> Timestamp {
+    Timestamp::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+fn row_id(id: i64) -> u64 {
+    u64::try_from(id).unwrap_or(0)
+}
+
+/// `GET /taler-wire-gateway/config`.
+pub async fn get_config(State(s): State<AppState>) -> Json<WireConfig> {
+    Json(WireConfig {
+        name: "taler-wire-gateway".into(),
+        version: WIRE_VERSION.into(),
+        currency: s.c2ec.store.currency().to_string(),
+        implementation: "urn:net:taler:specs:bank:cardcash-c2ec".into(),
+    })
+}
+
+/// `POST /taler-wire-gateway/transfer`.
+pub async fn post_transfer(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    TalerJson(req): TalerJson<TransferRequest>,
+) -> Result<Json<TransferResponse>, C2ecError> {
+    check_wire_auth(&s.wire_auth, &headers)?;
+    let (row, created) = s.c2ec.transfer(&req).await?;
+    Ok(Json(TransferResponse {
+        timestamp: ts(created),
+        row_id: row_id(row),
+    }))
+}
+
+/// `GET /taler-wire-gateway/history/incoming`: one row per confirmed withdrawal; 204 if none.
+pub async fn get_history_incoming(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, C2ecError> {
+    check_wire_auth(&s.wire_auth, &headers)?;
+    let p = history_params(query.as_deref())?;
+    let rows = s.c2ec.incoming(p.limit, p.offset, p.poll.timeout).await?;
+    if rows.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(Json(IncomingHistory {
+        incoming_transactions: rows
+            .into_iter()
+            .map(|r| IncomingReserveTransaction {
+                kind: "RESERVE".into(),
+                row_id: row_id(r.row_id),
+                date: ts(r.created_at),
+                amount: r.amount,
+                debit_account: r.debit_account,
+                reserve_pub: r.reserve_pub,
+            })
+            .collect(),
+        credit_account: s.c2ec.exchange_account.clone(),
+    })
+    .into_response())
+}
+
+/// `GET /taler-wire-gateway/history/outgoing`: every accepted transfer; 204 if none.
+pub async fn get_history_outgoing(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, C2ecError> {
+    check_wire_auth(&s.wire_auth, &headers)?;
+    let p = history_params(query.as_deref())?;
+    let rows = s.c2ec.outgoing(p.limit, p.offset, p.poll.timeout).await?;
+    if rows.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(Json(OutgoingHistory {
+        outgoing_transactions: rows
+            .into_iter()
+            .map(|r| OutgoingTransaction {
+                row_id: row_id(r.row_id),
+                date: ts(r.created_at),
+                amount: r.amount,
+                credit_account: r.credit_account,
+                wtid: r.wtid,
+                exchange_base_url: r.exchange_base_url,
+            })
+            .collect(),
+        debit_account: s.c2ec.exchange_account.clone(),
+    })
+    .into_response())
+}
+
+/// `POST /taler-wire-gateway/admin/add-incoming` (admin token; tests and recovery).
+pub async fn post_admin_add_incoming(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    TalerJson(req): TalerJson<AddIncomingRequest>,
+) -> Result<Json<TransferResponse>, C2ecError> {
+    check_admin(s.admin_token.as_deref(), &headers)?;
+    let (row, created) = s.c2ec.add_incoming(&req).await?;
+    Ok(Json(TransferResponse {
+        timestamp: ts(created),
+        row_id: row_id(row),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_params_defaults_and_legacy_names() {
+        let p = history_params(None).unwrap();
+        assert_eq!(
+            (p.limit, p.offset, p.poll.timeout.as_millis()),
+            (-20, None, 0)
+        );
+        let p = history_params(Some("delta=5&start=7&long_poll_ms=300")).unwrap();
+        assert_eq!(
+            (p.limit, p.offset, p.poll.timeout.as_millis()),
+            (5, Some(7), 300)
+        );
+        let p = history_params(Some("limit=3&delta=5&offset=1&start=7&timeout_ms=10")).unwrap();
+        assert_eq!(
+            (p.limit, p.offset, p.poll.timeout.as_millis()),
+            (3, Some(1), 10)
+        );
+        assert!(history_params(Some("limit=0")).is_err());
+        assert!(history_params(Some("limit=x")).is_err());
+        assert!(history_params(Some("offset=-1")).is_err());
+        assert_eq!(
+            history_params(Some("limit=100000")).unwrap().limit,
+            MAX_LIMIT
+        );
+    }
+}

@@ -1,0 +1,412 @@
+//! The withdrawal-operation state machine, as pure decisions.
+//!
+//! ```text
+//! pending ──wallet registers──▶ selected ──attestation ok──▶ confirmed
+//!    │                             │
+//!    └── abort / expiry ──▶ aborted ◀── abort / expiry / decline / mismatch
+//! ```
+//!
+//! Spec: bank-integration API (status values), our notes `spec/c2ec.md` §1.6. Every function here
+//! decides from values already loaded; the database then applies the decision with a conditional
+//! `UPDATE … WHERE status = <expected>` (and a trigger refusing illegal transitions), so a decision
+//! taken on a stale read loses the race instead of corrupting the state. Never does IO.
+
+use std::fmt;
+use std::str::FromStr;
+
+use cardcash_util::{Amount, EddsaPublicKey};
+
+/// Status of a withdrawal operation; the values are the bank-integration API's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Set up by a terminal, waiting for a wallet to register a reserve.
+    Pending,
+    /// A wallet registered its reserve; waiting for the card payment and its attestation.
+    Selected,
+    /// The card payment was attested; the reserve is credited (incoming history).
+    Confirmed,
+    /// Given up: aborted by terminal or wallet, expired, declined or mismatched.
+    Aborted,
+}
+
+impl Status {
+    /// All statuses, in protocol order.
+    pub const ALL: [Status; 4] = [
+        Self::Pending,
+        Self::Selected,
+        Self::Confirmed,
+        Self::Aborted,
+    ];
+
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Selected => "selected",
+            Self::Confirmed => "confirmed",
+            Self::Aborted => "aborted",
+        }
+    }
+
+    /// Whether no transition leaves this status.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Aborted)
+    }
+
+    /// Whether `self → to` is an edge of the machine (staying put is not a transition).
+    pub fn can_become(self, to: Status) -> bool {
+        matches!(
+            (self, to),
+            (Self::Pending, Self::Selected)
+                | (Self::Pending, Self::Aborted)
+                | (Self::Selected, Self::Confirmed)
+                | (Self::Selected, Self::Aborted)
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status string that is not one of the four.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown withdrawal status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// What the wallet asks for when it registers (`POST withdrawal-operation/$WOPID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub reserve_pub: EddsaPublicKey,
+    /// The exchange account the wallet selected, normalised for comparison.
+    pub exchange_account: String,
+    /// The amount the wallet chose (bank-integration v4); only allowed when not fixed.
+    pub amount: Option<Amount>,
+}
+
+/// The parts of a stored operation that registration depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationView {
+    pub status: Status,
+    pub reserve_pub: Option<EddsaPublicKey>,
+    pub exchange_account: Option<String>,
+    pub amount: Option<Amount>,
+    pub suggested_amount: Option<Amount>,
+}
+
+/// Why a registration is refused with 409 (each maps to one official error code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationConflict {
+    /// Already aborted (`BANK_UPDATE_ABORT_CONFLICT`).
+    Aborted,
+    /// Another reserve or exchange was selected before (`…RESERVE_SELECTION_CONFLICT`).
+    OtherSelection,
+    /// The wallet's amount differs from the fixed one (`BANK_AMOUNT_DIFFERS`).
+    AmountDiffers,
+    /// Neither the terminal nor the wallet gave an amount (`BANK_AMOUNT_DIFFERS` too).
+    NoAmount,
+}
+
+/// The decision for a registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationDecision {
+    /// Move `pending → selected` with this final amount.
+    Select {
+        amount: Amount,
+    },
+    /// The same registration again: answer with the current status, change nothing.
+    Replay {
+        status: Status,
+    },
+    Conflict(RegistrationConflict),
+}
+
+/// Decides a wallet registration. The amount to withdraw is fixed at this point: the terminal's
+/// fixed amount, else the wallet's choice, else the terminal's suggestion.
+pub fn decide_registration(view: &RegistrationView, req: &Registration) -> RegistrationDecision {
+    use RegistrationDecision::*;
+    match view.status {
+        Status::Aborted => Conflict(RegistrationConflict::Aborted),
+        Status::Selected | Status::Confirmed => {
+            let same = view.reserve_pub.as_ref() == Some(&req.reserve_pub)
+                && view.exchange_account.as_deref() == Some(req.exchange_account.as_str());
+            // A replay that names an amount must name the one that was fixed.
+            let amount_ok = req.amount.is_none() || req.amount == view.amount;
+            match (same, amount_ok) {
+                (true, true) => Replay {
+                    status: view.status,
+                },
+                (true, false) => Conflict(RegistrationConflict::AmountDiffers),
+                (false, _) => Conflict(RegistrationConflict::OtherSelection),
+            }
+        }
+        Status::Pending => match (&view.amount, &req.amount) {
+            (Some(fixed), Some(wanted)) if fixed != wanted => {
+                Conflict(RegistrationConflict::AmountDiffers)
+            }
+            (Some(fixed), _) => Select {
+                amount: fixed.clone(),
+            },
+            (None, Some(wanted)) => Select {
+                amount: wanted.clone(),
+            },
+            (None, None) => match &view.suggested_amount {
+                Some(s) => Select { amount: s.clone() },
+                None => Conflict(RegistrationConflict::NoAmount),
+            },
+        },
+    }
+}
+
+/// The parts of a stored operation that a terminal's `/check` depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckView {
+    pub status: Status,
+    pub provider_transaction_id: Option<String>,
+}
+
+/// Why a `/check` is refused with 409.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckConflict {
+    /// No wallet registered yet (`BANK_CONFIRM_INCOMPLETE`).
+    NotSelected,
+    /// Already aborted (`BANK_CONFIRM_ABORT_CONFLICT`).
+    Aborted,
+    /// A different card transaction was reported before.
+    OtherTransaction,
+}
+
+/// The decision for a terminal's `/check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckDecision {
+    /// Record the transaction id and schedule attestation now.
+    Record,
+    /// The same id again: nothing to do (idempotent).
+    Replay,
+    Conflict(CheckConflict),
+}
+
+/// Decides a terminal's `/check`: the first report binds the card transaction to the operation.
+pub fn decide_check(view: &CheckView, tx_id: &str) -> CheckDecision {
+    match (&view.provider_transaction_id, view.status) {
+        (Some(known), _) if known == tx_id => CheckDecision::Replay,
+        (Some(_), _) => CheckDecision::Conflict(CheckConflict::OtherTransaction),
+        (None, Status::Selected) => CheckDecision::Record,
+        (None, Status::Pending) => CheckDecision::Conflict(CheckConflict::NotSelected),
+        (None, Status::Aborted) => CheckDecision::Conflict(CheckConflict::Aborted),
+        // Confirmation without a transaction id cannot exist (database CHECK); refuse anyway.
+        (None, Status::Confirmed) => CheckDecision::Conflict(CheckConflict::OtherTransaction),
+    }
+}
+
+/// The decision for an abort by terminal or wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortDecision {
+    /// Move to `aborted`.
+    Abort,
+    /// Already aborted: a no-op that still answers 204.
+    AlreadyAborted,
+    /// Confirmed operations cannot be aborted (`BANK_ABORT_CONFIRM_CONFLICT`).
+    Confirmed,
+}
+
+/// Decides an abort request.
+pub fn decide_abort(status: Status) -> AbortDecision {
+    match status {
+        Status::Pending | Status::Selected => AbortDecision::Abort,
+        Status::Aborted => AbortDecision::AlreadyAborted,
+        Status::Confirmed => AbortDecision::Confirmed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chf(v: u64) -> Amount {
+        format!("CHF:{v}").parse().unwrap()
+    }
+
+    fn key(b: u8) -> EddsaPublicKey {
+        EddsaPublicKey::from_bytes([b; 32])
+    }
+
+    fn pending(amount: Option<Amount>, suggested: Option<Amount>) -> RegistrationView {
+        RegistrationView {
+            status: Status::Pending,
+            reserve_pub: None,
+            exchange_account: None,
+            amount,
+            suggested_amount: suggested,
+        }
+    }
+
+    fn reg(b: u8, amount: Option<Amount>) -> Registration {
+        Registration {
+            reserve_pub: key(b),
+            exchange_account: "payto://x-taler-bank/c2ec/exchange".into(),
+            amount,
+        }
+    }
+
+    #[test]
+    fn status_round_trips_and_rejects_unknown() {
+        for st in Status::ALL {
+            assert_eq!(st.as_str().parse::<Status>().unwrap(), st);
+        }
+        assert!("PENDING".parse::<Status>().is_err());
+        assert!("".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn only_the_four_edges_exist() {
+        let mut edges = vec![];
+        for a in Status::ALL {
+            for b in Status::ALL {
+                if a.can_become(b) {
+                    edges.push((a.as_str(), b.as_str()));
+                }
+            }
+        }
+        assert_eq!(
+            edges,
+            [
+                ("pending", "selected"),
+                ("pending", "aborted"),
+                ("selected", "confirmed"),
+                ("selected", "aborted")
+            ]
+        );
+        assert!(Status::Confirmed.is_final() && Status::Aborted.is_final());
+        assert!(!Status::Pending.is_final() && !Status::Selected.is_final());
+    }
+
+    #[test]
+    fn registration_fixes_the_amount() {
+        assert_eq!(
+            decide_registration(&pending(Some(chf(20)), None), &reg(1, None)),
+            RegistrationDecision::Select { amount: chf(20) }
+        );
+        assert_eq!(
+            decide_registration(&pending(Some(chf(20)), None), &reg(1, Some(chf(20)))),
+            RegistrationDecision::Select { amount: chf(20) }
+        );
+        assert_eq!(
+            decide_registration(&pending(Some(chf(20)), None), &reg(1, Some(chf(21)))),
+            RegistrationDecision::Conflict(RegistrationConflict::AmountDiffers)
+        );
+        assert_eq!(
+            decide_registration(&pending(None, Some(chf(5))), &reg(1, Some(chf(7)))),
+            RegistrationDecision::Select { amount: chf(7) }
+        );
+        assert_eq!(
+            decide_registration(&pending(None, Some(chf(5))), &reg(1, None)),
+            RegistrationDecision::Select { amount: chf(5) }
+        );
+        assert_eq!(
+            decide_registration(&pending(None, None), &reg(1, None)),
+            RegistrationDecision::Conflict(RegistrationConflict::NoAmount)
+        );
+    }
+
+    #[test]
+    fn registration_replay_and_conflicts() {
+        let selected = RegistrationView {
+            status: Status::Selected,
+            reserve_pub: Some(key(1)),
+            exchange_account: Some("payto://x-taler-bank/c2ec/exchange".into()),
+            amount: Some(chf(20)),
+            suggested_amount: None,
+        };
+        assert_eq!(
+            decide_registration(&selected, &reg(1, None)),
+            RegistrationDecision::Replay {
+                status: Status::Selected
+            }
+        );
+        assert_eq!(
+            decide_registration(&selected, &reg(2, None)),
+            RegistrationDecision::Conflict(RegistrationConflict::OtherSelection)
+        );
+        let mut other_exchange = reg(1, None);
+        other_exchange.exchange_account = "payto://x-taler-bank/c2ec/other".into();
+        assert_eq!(
+            decide_registration(&selected, &other_exchange),
+            RegistrationDecision::Conflict(RegistrationConflict::OtherSelection)
+        );
+        assert_eq!(
+            decide_registration(&selected, &reg(1, Some(chf(3)))),
+            RegistrationDecision::Conflict(RegistrationConflict::AmountDiffers)
+        );
+        let confirmed = RegistrationView {
+            status: Status::Confirmed,
+            ..selected.clone()
+        };
+        assert_eq!(
+            decide_registration(&confirmed, &reg(1, None)),
+            RegistrationDecision::Replay {
+                status: Status::Confirmed
+            }
+        );
+        let aborted = RegistrationView {
+            status: Status::Aborted,
+            ..selected
+        };
+        assert_eq!(
+            decide_registration(&aborted, &reg(1, None)),
+            RegistrationDecision::Conflict(RegistrationConflict::Aborted)
+        );
+    }
+
+    #[test]
+    fn check_binds_one_transaction() {
+        let v = |status, tx: Option<&str>| CheckView {
+            status,
+            provider_transaction_id: tx.map(str::to_owned),
+        };
+        assert_eq!(
+            decide_check(&v(Status::Selected, None), "42"),
+            CheckDecision::Record
+        );
+        assert_eq!(
+            decide_check(&v(Status::Selected, Some("42")), "42"),
+            CheckDecision::Replay
+        );
+        assert_eq!(
+            decide_check(&v(Status::Confirmed, Some("42")), "42"),
+            CheckDecision::Replay
+        );
+        assert_eq!(
+            decide_check(&v(Status::Selected, Some("42")), "43"),
+            CheckDecision::Conflict(CheckConflict::OtherTransaction)
+        );
+        assert_eq!(
+            decide_check(&v(Status::Pending, None), "42"),
+            CheckDecision::Conflict(CheckConflict::NotSelected)
+        );
+        assert_eq!(
+            decide_check(&v(Status::Aborted, None), "42"),
+            CheckDecision::Conflict(CheckConflict::Aborted)
+        );
+    }
+
+    #[test]
+    fn abort_rules() {
+        assert_eq!(decide_abort(Status::Pending), AbortDecision::Abort);
+        assert_eq!(decide_abort(Status::Selected), AbortDecision::Abort);
+        assert_eq!(decide_abort(Status::Aborted), AbortDecision::AlreadyAborted);
+        assert_eq!(decide_abort(Status::Confirmed), AbortDecision::Confirmed);
+    }
+}
