@@ -1,0 +1,81 @@
+//! Operator functions behind `cardcash bank account add NAME [--exchange] [--password P]`,
+//! `cardcash bank account list` and friends. They work on the database directly (no server
+//! needed), with the same rules as the HTTP API.
+//!
+//! ```no_run
+//! # async fn demo(config: cardcash_bank::BankConfig) -> Result<(), cardcash_bank::BankError> {
+//! use cardcash_bank::admin;
+//! let bank = admin::open(&config).await?;
+//! let name: admin::AccountName = "exchange".parse().expect("a valid account name");
+//! let mut new = admin::NewAccount::new(name);
+//! new.is_exchange = true;
+//! new.password = Some(admin::Password::new("secret").expect("a non-empty password"));
+//! let info = admin::create_account(&bank, new).await?;
+//! println!("{} {}", info.name, info.payto_uri);
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use cardcash_store::{Db, DbConfig};
+
+pub use crate::account::{AccountInfo, AccountName, NewAccount};
+pub use crate::auth::Scope;
+pub use crate::password::Password;
+use crate::config::BankConfig;
+use crate::error::{BankError, Result};
+use crate::ledger::Ledger;
+use crate::metrics::BankMetrics;
+
+/// Opens (and migrates) the bank's database and makes sure the `admin` account exists.
+pub async fn open(config: &BankConfig) -> Result<Ledger> {
+    let db = Db::connect(
+        &DbConfig {
+            url: config.database_url.clone(),
+            service: crate::db::SERVICE,
+        },
+        &crate::db::MIGRATIONS,
+    )
+    .await?;
+    open_with_db(config, db).await
+}
+
+/// Like [`open`] on an already opened database.
+pub async fn open_with_db(config: &BankConfig, db: Db) -> Result<Ledger> {
+    let ledger = crate::ledger_for(config, db, BankMetrics::default())?;
+    ledger.ensure_admin(config.admin_debit_limit).await?;
+    Ok(ledger)
+}
+
+/// Creates an account; `admin` is reserved (409 `BANK_RESERVED_USERNAME_CONFLICT`).
+pub async fn create_account(bank: &Ledger, new: NewAccount) -> Result<AccountInfo> {
+    if new.name.is_admin() {
+        return Err(BankError::NameReserved(new.name.to_string()));
+    }
+    bank.create_account(new).await
+}
+
+/// Every account, by name.
+pub async fn list_accounts(bank: &Ledger) -> Result<Vec<AccountInfo>> {
+    bank.accounts().await
+}
+
+/// One account.
+pub async fn account(bank: &Ledger, name: &AccountName) -> Result<AccountInfo> {
+    bank.account(name).await
+}
+
+/// Sets or replaces an account's password (also `admin`'s, enabling Basic admin login).
+pub async fn set_password(bank: &Ledger, name: &AccountName, password: Password) -> Result<()> {
+    bank.set_password(name, password).await
+}
+
+/// Issues a bearer token `secret-token:…` for an account; returns it with its expiry.
+pub async fn create_token(
+    bank: &Ledger,
+    name: &AccountName,
+    scope: Scope,
+    duration: Duration,
+) -> Result<(String, cardcash_util::Timestamp)> {
+    bank.create_token(name, scope, duration).await
+}

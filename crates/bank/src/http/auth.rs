@@ -1,0 +1,130 @@
+//! The `Auth` extractor: turns the `Authorization` header into a [`Principal`] or a Taler 401.
+//!
+//! Accepted (docs.taler.net api-corebank "Authentication"; libeufin `auth.kt`):
+//! - `Basic base64(name:password)`: the account's argon2id password (verified off the executor;
+//!   an unknown name costs the same time as a wrong password);
+//! - `Bearer <ADMIN_TOKEN>` from the configuration (constant-time comparison): the admin;
+//! - `Bearer secret-token:…` issued by `POST /accounts/{name}/token`.
+//!
+//! Missing or wrong credentials are 401 `GENERIC_UNAUTHORIZED`; the right credentials for the
+//! wrong account are 403 `GENERIC_FORBIDDEN` (checked by [`Principal::check`]).
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use cardcash_http::{BasicAuth, BearerToken, constant_time_eq};
+
+use super::AppState;
+use crate::auth::{Principal, Scope, TOKEN_PREFIX};
+use crate::error::{BankError, Result};
+use crate::password::{self, Password};
+
+/// The authenticated party of a request.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+async fn authenticate(state: &AppState, header: &str) -> Result<Principal> {
+    let scheme = header
+        .trim_start()
+        .split_once(' ')
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("basic") => {
+            let basic = BasicAuth::parse(header)
+                .map_err(|_| BankError::Unauthorized("malformed Basic credentials"))?;
+            basic_login(state, basic).await
+        }
+        Some("bearer") => {
+            let bearer = BearerToken::parse(header)
+                .map_err(|_| BankError::Unauthorized("malformed Bearer token"))?;
+            bearer_login(state, bearer.as_str()).await
+        }
+        _ => Err(BankError::Unauthorized(
+            "use HTTP Basic or a Bearer token",
+        )),
+    }
+}
+
+async fn basic_login(state: &AppState, basic: BasicAuth) -> Result<Principal> {
+    let Ok(password) = Password::new(basic.password) else {
+        return Err(BankError::Unauthorized("wrong account name or password"));
+    };
+    let verified = match state.ledger.password_hash(&basic.user).await? {
+        Some(phc) => password::verify(password, phc).await,
+        None => {
+            password::verify_dummy(password).await;
+            false
+        }
+    };
+    if !verified {
+        return Err(BankError::Unauthorized("wrong account name or password"));
+    }
+    if basic.user == crate::account::ADMIN {
+        Ok(Principal::Admin)
+    } else {
+        Ok(Principal::Account {
+            name: basic.user,
+            scope: Scope::ReadWrite,
+        })
+    }
+}
+
+async fn bearer_login(state: &AppState, token: &str) -> Result<Principal> {
+    if let Some(admin) = &state.config.admin_token
+        && constant_time_eq(admin.as_bytes(), token.as_bytes())
+    {
+        return Ok(Principal::Admin);
+    }
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Err(BankError::Unauthorized("unknown bearer token"));
+    }
+    match state.ledger.token_owner(token).await? {
+        Some((name, scope)) => Ok(Principal::Account { name, scope }),
+        None => Err(BankError::Unauthorized("unknown or expired bearer token")),
+    }
+}
+
+fn header(parts: &Parts) -> Result<Option<&str>> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| BankError::Unauthorized("Authorization header is not ASCII"))
+        })
+        .transpose()
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let result = match header(parts) {
+            Ok(Some(value)) => authenticate(state, value).await,
+            Ok(None) => Err(BankError::Unauthorized("this endpoint needs credentials")),
+            Err(e) => Err(e),
+        };
+        result.map(Auth).map_err(IntoResponse::into_response)
+    }
+}
+
+/// `Option<Auth>`: `None` without an `Authorization` header; wrong credentials are still a 401.
+impl OptionalFromRequestParts<AppState> for Auth {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> std::result::Result<Option<Self>, Self::Rejection> {
+        let result = match header(parts) {
+            Ok(Some(value)) => authenticate(state, value).await.map(|p| Some(Auth(p))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        result.map_err(IntoResponse::into_response)
+    }
+}

@@ -1,0 +1,263 @@
+//! JSON bodies of the bank's HTTP APIs: the Taler Wire Gateway API (docs.taler.net
+//! api-bank-wire; libeufin `common/.../TalerMessage.kt`) and the thin Core Bank API subset
+//! (docs.taler.net api-corebank; libeufin `bank/.../TalerMessage.kt`). Shared by the server and
+//! by [`crate::client`]. Field names are the protocol's; values are typed (parse, don't
+//! validate). Unknown request fields are ignored, as Taler services do.
+
+use cardcash_util::{
+    Amount, Currency, EddsaPublicKey, HashCode, PaytoUri, RelativeTime, ShortHashCode, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::balance::Balance;
+
+// ---------------------------------------------------------------- Wire Gateway
+
+/// `GET …/taler-wire-gateway/config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireConfig {
+    /// Always `taler-wire-gateway`.
+    pub name: String,
+    /// libtool `current:revision:age`.
+    pub version: String,
+    pub currency: Currency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
+}
+
+/// `POST …/taler-wire-gateway/transfer` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRequest {
+    /// Idempotency key chosen by the exchange.
+    pub request_uid: HashCode,
+    pub amount: Amount,
+    /// Base URL of the exchange, part of the wire transfer subject.
+    pub exchange_base_url: String,
+    /// Wire transfer identifier (what merchants reconcile with).
+    pub wtid: ShortHashCode,
+    pub credit_account: PaytoUri,
+}
+
+/// `POST …/taler-wire-gateway/transfer` and `admin/add-incoming` response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferResponse {
+    pub timestamp: Timestamp,
+    pub row_id: u64,
+}
+
+/// `POST …/taler-wire-gateway/admin/add-incoming` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddIncomingRequest {
+    pub amount: Amount,
+    pub reserve_pub: EddsaPublicKey,
+    pub debit_account: PaytoUri,
+}
+
+/// The response of `admin/add-incoming` has the same shape as the transfer response.
+pub type AddIncomingResponse = TransferResponse;
+
+/// `GET …/taler-wire-gateway/history/incoming` response (200; an empty page is a 204).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingHistory {
+    pub incoming_transactions: Vec<IncomingBankTransaction>,
+    /// The exchange's own account.
+    pub credit_account: String,
+}
+
+/// One incoming transaction; this bank only produces reserve top-ups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum IncomingBankTransaction {
+    #[serde(rename = "RESERVE")]
+    Reserve {
+        row_id: u64,
+        date: Timestamp,
+        amount: Amount,
+        debit_account: String,
+        reserve_pub: EddsaPublicKey,
+    },
+}
+
+impl IncomingBankTransaction {
+    pub fn row_id(&self) -> u64 {
+        match self {
+            Self::Reserve { row_id, .. } => *row_id,
+        }
+    }
+}
+
+/// `GET …/taler-wire-gateway/history/outgoing` response (200; an empty page is a 204).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingHistory {
+    pub outgoing_transactions: Vec<OutgoingBankTransaction>,
+    /// The exchange's own account.
+    pub debit_account: String,
+}
+
+/// One outgoing transfer of the exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingBankTransaction {
+    pub row_id: u64,
+    pub date: Timestamp,
+    pub amount: Amount,
+    pub credit_account: String,
+    pub wtid: ShortHashCode,
+    pub exchange_base_url: String,
+}
+
+// ---------------------------------------------------------------- Core Bank API
+
+/// `GET /config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreConfig {
+    /// Always `taler-corebank`.
+    pub name: String,
+    pub version: String,
+    pub currency: Currency,
+    pub currency_specification: CurrencySpecification,
+    pub allow_registrations: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
+}
+
+/// How wallets and UIs should render the currency (docs.taler.net "CurrencySpecification").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencySpecification {
+    pub name: String,
+    pub num_fractional_input_digits: u32,
+    pub num_fractional_normal_digits: u32,
+    pub num_fractional_trailing_zero_digits: u32,
+    /// Unit names by power of ten, `{"0": "KUDOS"}`.
+    pub alt_unit_names: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /accounts` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterAccountRequest {
+    pub username: String,
+    pub password: String,
+    /// Legal name (the payto `receiver-name`).
+    pub name: String,
+    #[serde(default)]
+    pub is_taler_exchange: bool,
+    /// Admin only: how far below zero the account may go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debit_threshold: Option<Amount>,
+}
+
+/// `POST /accounts` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterAccountResponse {
+    pub internal_payto_uri: String,
+}
+
+/// `GET /accounts/{name}` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountData {
+    /// Legal name.
+    pub name: String,
+    pub balance: BalanceData,
+    pub payto_uri: String,
+    pub debit_threshold: Amount,
+    pub is_taler_exchange: bool,
+}
+
+/// A signed balance on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceData {
+    pub amount: Amount,
+    /// `credit` (≥ 0) or `debit` (< 0).
+    pub credit_debit_indicator: Direction,
+}
+
+impl From<Balance> for BalanceData {
+    fn from(b: Balance) -> Self {
+        Self {
+            amount: b.amount,
+            credit_debit_indicator: if b.is_debit() {
+                Direction::Debit
+            } else {
+                Direction::Credit
+            },
+        }
+    }
+}
+
+/// `credit` or `debit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Credit,
+    Debit,
+}
+
+/// `GET /accounts` (admin) response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListAccountsResponse {
+    pub accounts: Vec<AccountMinimalData>,
+}
+
+/// One account in the admin list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountMinimalData {
+    pub username: String,
+    pub name: String,
+    pub payto_uri: String,
+    pub balance: BalanceData,
+    pub debit_threshold: Amount,
+    pub is_taler_exchange: bool,
+}
+
+/// `POST /accounts/{name}/transactions` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTransactionRequest {
+    /// The creditor, with `?message=` (the subject) and optionally `&amount=`.
+    pub payto_uri: PaytoUri,
+    /// The amount, when not in the payto URI (if both are given they must agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    /// Idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_uid: Option<ShortHashCode>,
+}
+
+/// `POST /accounts/{name}/transactions` response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTransactionResponse {
+    pub row_id: u64,
+}
+
+/// `GET /accounts/{name}/transactions` response (200; an empty page is a 204).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankAccountTransactionsResponse {
+    pub transactions: Vec<BankAccountTransactionInfo>,
+}
+
+/// One transaction seen from an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankAccountTransactionInfo {
+    pub creditor_payto_uri: String,
+    pub debtor_payto_uri: String,
+    pub amount: Amount,
+    pub direction: Direction,
+    pub subject: String,
+    pub row_id: u64,
+    pub date: Timestamp,
+}
+
+/// `POST /accounts/{name}/token` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// `readonly` or `readwrite`.
+    pub scope: String,
+    /// Validity; default one day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<RelativeTime>,
+}
+
+/// `POST /accounts/{name}/token` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSuccessResponse {
+    pub expiration: Timestamp,
+    pub access_token: String,
+}
