@@ -1,4 +1,20 @@
 //! A payment terminal that sells Taler e-cash for a card payment through C2EC.
+//!
+//! The terminal of the C2EC sequence diagram: [`flow::TerminalFlow`] runs one withdrawal end
+//! to end against C2EC's Terminal API ([`client`]) and the card processor
+//! (`cardcash_cardproc::CardprocClient`), reporting progress to a [`flow::FlowObserver`];
+//! [`qr`] draws the `taler://withdraw` URI for a text terminal or a web page, [`receipt`]
+//! formats the customer's receipt and [`page`] a static status page. The binary
+//! (`cardcash terminal withdraw`) and `cardcash demo` only wire these together.
 
+pub mod client;
+pub mod flow;
+pub mod page;
 pub mod qr;
 pub mod receipt;
+
+pub use client::{C2ecTerminalClient, ClientError, SetupAmount};
+pub use flow::{
+    CardData, FlowError, FlowEvent, FlowObserver, FlowOptions, FlowReport, TerminalFlow,
+};
+pub use receipt::{AbortReason, Outcome, Receipt};

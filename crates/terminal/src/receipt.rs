@@ -183,6 +183,12 @@ pub fn utc_time(ts: Timestamp) -> String {
     )
 }
 
+/// The UTC calendar year of `ts` (for card expiry dates of test cards).
+pub(crate) fn utc_year(ts: Timestamp) -> u16 {
+    let (y, _, _) = civil_from_days(ts.as_secs().min(u64::from(u32::MAX)) / 86_400);
+    u16::try_from(y).unwrap_or(u16::MAX)
+}
+
 /// Proleptic Gregorian date of `days` since 1970-01-01 (Howard Hinnant's `civil_from_days`,
 /// restricted to dates after the epoch).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
