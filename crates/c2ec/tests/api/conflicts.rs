@@ -1,0 +1,183 @@
+//! Races, replays, conflicts, expiry and refunds through the wire gateway.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Card, Env, Options, code, engines, reserve_pub};
+
+/// Two wallets race to register the same WOPID: exactly one wins, the other gets 409 5113.
+#[tokio::test]
+async fn two_wallets_racing() {
+    for db in engines().await {
+        let env = Env::start(db, Options::default()).await;
+        for _ in 0..5 {
+            let (wopid, _) = env.setup("CHF:20").await;
+            let (a, b) = (reserve_pub(), reserve_pub());
+            let (ra, rb) = tokio::join!(env.register(&wopid, &a), env.register(&wopid, &b));
+            let (sa, sb) = (ra.status(), rb.status());
+            let ok = [sa, sb].iter().filter(|s| **s == StatusCode::OK).count();
+            assert_eq!(ok, 1, "exactly one registration wins: {sa} {sb}");
+            let loser = if sa == StatusCode::OK { rb } else { ra };
+            assert_eq!(loser.status(), StatusCode::CONFLICT);
+            assert_eq!(code(loser).await, 5113);
+            let winner = if sa == StatusCode::OK { &a } else { &b };
+            let st = env.wallet_status(&wopid, "").await;
+            assert_eq!(st["selected_reserve_pub"], winner.as_str());
+            // The winner may repeat its registration (idempotent).
+            assert_eq!(env.register(&wopid, winner).await.status(), StatusCode::OK);
+        }
+        env.stop().await;
+    }
+}
+
+/// A reserve public key cannot fund two withdrawals; a foreign exchange account is refused.
+#[tokio::test]
+async fn registration_conflicts() {
+    for db in engines().await {
+        let env = Env::start(db, Options::default()).await;
+        let (w1, _) = env.setup("CHF:20").await;
+        let (w2, _) = env.setup("CHF:20").await;
+        let key = reserve_pub();
+        assert_eq!(env.register(&w1, &key).await.status(), StatusCode::OK);
+        let r = env.register(&w2, &key).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(code(r).await, 5114);
+        let r = env
+            .http
+            .post(env.url(&format!("taler-integration/withdrawal-operation/{w2}")))
+            .json(&json!({"reserve_pub": reserve_pub(), "selected_exchange": "payto://x-taler-bank/c2ec.test/mallory"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(code(r).await, 5127);
+        let r = env
+            .http
+            .post(env.url(&format!("taler-integration/withdrawal-operation/{w2}")))
+            .json(&json!({"reserve_pub": reserve_pub(), "selected_exchange": crate::helpers::EXCHANGE_ACCOUNT, "amount": "CHF:21"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(code(r).await, 5148);
+        assert_eq!(env.wallet_status(&w2, "").await["status"], "pending");
+        env.stop().await;
+    }
+}
+
+/// Check before registration, replayed check, conflicting check, one transaction for two WOPIDs.
+#[tokio::test]
+async fn replayed_and_conflicting_check() {
+    for db in engines().await {
+        let env = Env::start(db, Options::default()).await;
+        let (wopid, _) = env.setup("CHF:20").await;
+        let tx = env.processor.pay(&wopid, "CHF:20", Card::DelayedFinality);
+        let r = env.check(&wopid, &tx).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(code(r).await, 5130, "check before registration");
+        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
+        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT, "replay");
+        let other = env.processor.pay(&wopid, "CHF:20", Card::Approved);
+        let r = env.check(&wopid, &other).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT, "different transaction");
+        // The same card transaction cannot serve a second withdrawal.
+        let (w2, _) = env.setup("CHF:20").await;
+        assert_eq!(env.register(&w2, &reserve_pub()).await.status(), StatusCode::OK);
+        let r = env.check(&w2, &tx).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
+        assert_eq!(env.incoming().await.len(), 1);
+        env.stop().await;
+    }
+}
+
+/// Pending operations expire after the registration window, selected ones without a check
+/// after the check window; late registrations and checks are refused.
+#[tokio::test]
+async fn expiry_of_pending_and_selected() {
+    for db in engines().await {
+        let opts = Options {
+            registration_window: Duration::from_millis(300),
+            check_window: Duration::from_millis(600),
+            ..Options::default()
+        };
+        let env = Env::start(db, opts).await;
+        let (pending, _) = env.setup("CHF:20").await;
+        let (selected, _) = env.setup("CHF:20").await;
+        assert_eq!(env.register(&selected, &reserve_pub()).await.status(), StatusCode::OK);
+        assert_eq!(env.wait_leaving(&pending, "pending").await, "aborted");
+        assert_eq!(env.wait_leaving(&selected, "selected").await, "aborted");
+        let r = env.register(&pending, &reserve_pub()).await;
+        assert_eq!(code(r).await, 5153);
+        let tx = env.processor.pay(&selected, "CHF:20", Card::Approved);
+        let r = env.check(&selected, &tx).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(code(r).await, 5117);
+        env.stop().await;
+    }
+}
+
+fn hash(n: u8) -> String {
+    cardcash_util::base32::encode(&[n; 64])
+}
+
+fn short(n: u8) -> String {
+    cardcash_util::base32::encode(&[n; 32])
+}
+
+/// The exchange sends money back (closed reserve): C2EC refunds the card, idempotently.
+#[tokio::test]
+async fn refund_through_transfer() {
+    for db in engines().await {
+        let env = Env::start(db, Options::default()).await;
+        let (wopid, _) = env.setup("CHF:20").await;
+        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
+        let tx = env.processor.pay(&wopid, "CHF:20", Card::Approved);
+        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
+        let debit = env.incoming().await[0]["debit_account"].as_str().unwrap().to_owned();
+
+        let body = json!({
+            "request_uid": hash(1), "amount": "CHF:19.5", "exchange_base_url": "https://exchange.test/",
+            "wtid": short(2), "credit_account": debit,
+        });
+        let r = env.exchange(Method::POST, "transfer").json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let first: Value = r.json().await.unwrap();
+        assert_eq!(env.wait_refund(&tx).await.map(|a| a.to_string()), Some("CHF:19.5".into()));
+
+        let r = env.exchange(Method::POST, "transfer").json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let again: Value = r.json().await.unwrap();
+        assert_eq!(again["row_id"], first["row_id"], "replay returns the same transfer");
+        let mut changed = body.clone();
+        changed["amount"] = json!("CHF:1");
+        let r = env.exchange(Method::POST, "transfer").json(&changed).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(code(r).await, 5112);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(env.processor.refunded(&tx).unwrap().to_string(), "CHF:19.5", "refunded once");
+
+        // More than is left is never refunded.
+        let over = json!({
+            "request_uid": hash(3), "amount": "CHF:1", "exchange_base_url": "https://exchange.test/",
+            "wtid": short(4), "credit_account": debit,
+        });
+        assert_eq!(env.exchange(Method::POST, "transfer").json(&over).send().await.unwrap().status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(env.processor.refunded(&tx).unwrap().to_string(), "CHF:19.5");
+
+        let r = env.exchange(Method::GET, "history/outgoing?limit=10").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let out: Value = r.json().await.unwrap();
+        let rows = out["outgoing_transactions"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["amount"], "CHF:19.5");
+        assert_eq!(rows[0]["wtid"], short(2));
+        assert_eq!(rows[0]["credit_account"], debit.as_str());
+        env.stop().await;
+    }
+}
