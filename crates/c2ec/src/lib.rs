@@ -19,6 +19,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod attest;
+pub mod bench;
 pub mod config;
 pub mod db;
 pub mod error;

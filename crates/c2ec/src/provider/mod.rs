@@ -6,6 +6,7 @@
 //! API). Tests may plug in their own provider. Never touches the database.
 
 pub mod cardproc;
+pub mod memory;
 
 use std::future::Future;
 use std::pin::Pin;

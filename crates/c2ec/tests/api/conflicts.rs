@@ -73,19 +73,32 @@ async fn replayed_and_conflicting_check() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        let tx = env.processor.pay(&wopid, "CHF:20", Card::DelayedFinality);
+        let tx = env.pay(&wopid, "CHF:20", Card::DelayedFinality);
         let r = env.check(&wopid, &tx).await;
         assert_eq!(r.status(), StatusCode::CONFLICT);
         assert_eq!(code(r).await, 5130, "check before registration");
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT, "replay");
-        let other = env.processor.pay(&wopid, "CHF:20", Card::Approved);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT,
+            "replay"
+        );
+        let other = env.pay(&wopid, "CHF:20", Card::Approved);
         let r = env.check(&wopid, &other).await;
         assert_eq!(r.status(), StatusCode::CONFLICT, "different transaction");
         // The same card transaction cannot serve a second withdrawal.
         let (w2, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&w2, &reserve_pub()).await.status(), StatusCode::OK);
+        assert_eq!(
+            env.register(&w2, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
         let r = env.check(&w2, &tx).await;
         assert_eq!(r.status(), StatusCode::CONFLICT);
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
@@ -107,12 +120,15 @@ async fn expiry_of_pending_and_selected() {
         let env = Env::start(db, opts).await;
         let (pending, _) = env.setup("CHF:20").await;
         let (selected, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&selected, &reserve_pub()).await.status(), StatusCode::OK);
+        assert_eq!(
+            env.register(&selected, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
         assert_eq!(env.wait_leaving(&pending, "pending").await, "aborted");
         assert_eq!(env.wait_leaving(&selected, "selected").await, "aborted");
         let r = env.register(&pending, &reserve_pub()).await;
         assert_eq!(code(r).await, 5153);
-        let tx = env.processor.pay(&selected, "CHF:20", Card::Approved);
+        let tx = env.pay(&selected, "CHF:20", Card::Approved);
         let r = env.check(&selected, &tx).await;
         assert_eq!(r.status(), StatusCode::CONFLICT);
         assert_eq!(code(r).await, 5117);
@@ -134,43 +150,89 @@ async fn refund_through_transfer() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        let tx = env.processor.pay(&wopid, "CHF:20", Card::Approved);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = env.pay(&wopid, "CHF:20", Card::Approved);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
-        let debit = env.incoming().await[0]["debit_account"].as_str().unwrap().to_owned();
+        let debit = env.incoming().await[0]["debit_account"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
         let body = json!({
             "request_uid": hash(1), "amount": "CHF:19.5", "exchange_base_url": "https://exchange.test/",
             "wtid": short(2), "credit_account": debit,
         });
-        let r = env.exchange(Method::POST, "transfer").json(&body).send().await.unwrap();
+        let r = env
+            .exchange(Method::POST, "transfer")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let first: Value = r.json().await.unwrap();
-        assert_eq!(env.wait_refund(&tx).await.map(|a| a.to_string()), Some("CHF:19.5".into()));
+        assert_eq!(
+            env.wait_refund(&tx).await.map(|a| a.to_string()),
+            Some("CHF:19.5".into())
+        );
 
-        let r = env.exchange(Method::POST, "transfer").json(&body).send().await.unwrap();
+        let r = env
+            .exchange(Method::POST, "transfer")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let again: Value = r.json().await.unwrap();
-        assert_eq!(again["row_id"], first["row_id"], "replay returns the same transfer");
+        assert_eq!(
+            again["row_id"], first["row_id"],
+            "replay returns the same transfer"
+        );
         let mut changed = body.clone();
         changed["amount"] = json!("CHF:1");
-        let r = env.exchange(Method::POST, "transfer").json(&changed).send().await.unwrap();
+        let r = env
+            .exchange(Method::POST, "transfer")
+            .json(&changed)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CONFLICT);
         assert_eq!(code(r).await, 5112);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(env.processor.refunded(&tx).unwrap().to_string(), "CHF:19.5", "refunded once");
+        assert_eq!(
+            env.processor.refunded(&tx).unwrap().to_string(),
+            "CHF:19.5",
+            "refunded once"
+        );
 
         // More than is left is never refunded.
         let over = json!({
             "request_uid": hash(3), "amount": "CHF:1", "exchange_base_url": "https://exchange.test/",
             "wtid": short(4), "credit_account": debit,
         });
-        assert_eq!(env.exchange(Method::POST, "transfer").json(&over).send().await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            env.exchange(Method::POST, "transfer")
+                .json(&over)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(env.processor.refunded(&tx).unwrap().to_string(), "CHF:19.5");
 
-        let r = env.exchange(Method::GET, "history/outgoing?limit=10").send().await.unwrap();
+        let r = env
+            .exchange(Method::GET, "history/outgoing?limit=10")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let out: Value = r.json().await.unwrap();
         let rows = out["outgoing_transactions"].as_array().unwrap();

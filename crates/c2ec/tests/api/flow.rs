@@ -17,11 +17,17 @@ async fn happy_path_end_to_end() {
         let (wopid, uri) = env.setup("CHF:20").await;
         assert_eq!(wopid.len(), 52);
         let host = env.base.trim_start_matches("http://").trim_end_matches('/');
-        assert_eq!(uri, format!("taler+http://withdraw/{host}/taler-integration/{wopid}"));
+        assert_eq!(
+            uri,
+            format!("taler+http://withdraw/{host}/taler-integration/{wopid}")
+        );
 
         // Terminal starts long polling (old_state=pending).
         let poll = env
-            .terminal(Method::GET, &format!("terminal/withdrawals/{wopid}?old_state=pending&timeout_ms=10000"))
+            .terminal(
+                Method::GET,
+                &format!("terminal/withdrawals/{wopid}?old_state=pending&timeout_ms=10000"),
+            )
             .send();
         let poll = tokio::spawn(poll);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -49,10 +55,13 @@ async fn happy_path_end_to_end() {
         let polled: Value = polled.json().await.unwrap();
         assert_eq!(polled["status"], "selected");
         assert_eq!(polled["selected_reserve_pub"], reserve.as_str());
-        assert!(started.elapsed() < Duration::from_secs(2), "long poll did not end promptly");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "long poll did not end promptly"
+        );
 
         // Card payment at the processor, then the terminal's check.
-        let tx = env.processor.pay(&wopid, "CHF:20", Card::Approved);
+        let tx = env.pay(&wopid, "CHF:20", Card::Approved);
         let r = env.check(&wopid, &tx).await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
@@ -60,24 +69,35 @@ async fn happy_path_end_to_end() {
         let st = env.wallet_status(&wopid, "").await;
         assert_eq!(st["transfer_done"], true);
         assert_eq!(st["selection_done"], true);
-        assert_eq!(st["sender_wire"], format!("payto://card-transaction/cardproc.test/{tx}"));
+        assert_eq!(
+            st["sender_wire"],
+            format!("payto://card-transaction/cardproc.test/{tx}")
+        );
 
         let incoming = env.incoming().await;
         assert_eq!(incoming.len(), 1, "exactly one credit");
         assert_eq!(incoming[0]["reserve_pub"], reserve.as_str());
         assert_eq!(incoming[0]["amount"], "CHF:20");
         assert_eq!(incoming[0]["type"], "RESERVE");
-        assert_eq!(incoming[0]["debit_account"], format!("payto://card-transaction/cardproc.test/{tx}"));
+        assert_eq!(
+            incoming[0]["debit_account"],
+            format!("payto://card-transaction/cardproc.test/{tx}")
+        );
 
         // Replayed check after confirmation: still 204, still one credit.
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(env.incoming().await.len(), 1);
 
         // Abort after confirmation is refused; nothing changes.
         let r = env
             .http
-            .post(env.url(&format!("taler-integration/withdrawal-operation/{wopid}/abort")))
+            .post(env.url(&format!(
+                "taler-integration/withdrawal-operation/{wopid}/abort"
+            )))
             .send()
             .await
             .unwrap();
@@ -101,8 +121,16 @@ async fn happy_path_end_to_end() {
             vec![
                 (None, "pending".into(), "terminal".into()),
                 (Some("pending".into()), "selected".into(), "wallet".into()),
-                (Some("selected".into()), "selected".into(), "terminal".into()),
-                (Some("selected".into()), "confirmed".into(), "attestation".into()),
+                (
+                    Some("selected".into()),
+                    "selected".into(),
+                    "terminal".into()
+                ),
+                (
+                    Some("selected".into()),
+                    "confirmed".into(),
+                    "attestation".into()
+                ),
             ]
         );
         env.stop().await;
@@ -115,8 +143,12 @@ async fn setup_is_idempotent() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let u = uid();
-        let (a, _) = env.setup_body(json!({"request_uid": u, "amount": "CHF:5"})).await;
-        let (b, _) = env.setup_body(json!({"request_uid": u, "amount": "CHF:5"})).await;
+        let (a, _) = env
+            .setup_body(json!({"request_uid": u, "amount": "CHF:5"}))
+            .await;
+        let (b, _) = env
+            .setup_body(json!({"request_uid": u, "amount": "CHF:5"}))
+            .await;
         assert_eq!(a, b);
         let r = env
             .terminal(Method::POST, "terminal/withdrawals")
@@ -135,7 +167,9 @@ async fn setup_is_idempotent() {
 async fn suggested_amount_is_chosen_by_the_wallet() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
-        let (wopid, _) = env.setup_body(json!({"request_uid": uid(), "suggested_amount": "CHF:10"})).await;
+        let (wopid, _) = env
+            .setup_body(json!({"request_uid": uid(), "suggested_amount": "CHF:10"}))
+            .await;
         let st = env.wallet_status(&wopid, "").await;
         assert!(st.get("amount").is_none());
         assert_eq!(st["suggested_amount"], "CHF:10");
@@ -148,8 +182,11 @@ async fn suggested_amount_is_chosen_by_the_wallet() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(env.wallet_status(&wopid, "").await["amount"], "CHF:7.5");
-        let tx = env.processor.pay(&wopid, "CHF:7.5", Card::Approved);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        let tx = env.pay(&wopid, "CHF:7.5", Card::Approved);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
         assert_eq!(env.incoming().await[0]["amount"], "CHF:7.5");
         env.stop().await;
@@ -163,9 +200,17 @@ async fn terminal_abort_before_registration() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        let r = env.terminal(Method::POST, &format!("terminal/withdrawals/{wopid}/abort")).send().await.unwrap();
+        let r = env
+            .terminal(Method::POST, &format!("terminal/withdrawals/{wopid}/abort"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        let r = env.terminal(Method::DELETE, &format!("terminal/withdrawals/{wopid}")).send().await.unwrap();
+        let r = env
+            .terminal(Method::DELETE, &format!("terminal/withdrawals/{wopid}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         let st = env.wallet_status(&wopid, "").await;
         assert_eq!(st["status"], "aborted");
@@ -173,7 +218,14 @@ async fn terminal_abort_before_registration() {
         let r = env.register(&wopid, &reserve_pub()).await;
         assert_eq!(r.status(), StatusCode::CONFLICT);
         assert_eq!(code(r).await, 5153);
-        let r = env.http.post(env.url(&format!("taler-integration/withdrawal-operation/{wopid}/abort"))).send().await.unwrap();
+        let r = env
+            .http
+            .post(env.url(&format!(
+                "taler-integration/withdrawal-operation/{wopid}/abort"
+            )))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         env.stop().await;
     }
@@ -186,9 +238,16 @@ async fn abort_after_failed_authorization() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        let _declined = env.processor.pay(&wopid, "CHF:20", Card::Declined);
-        let r = env.terminal(Method::POST, &format!("terminal/withdrawals/{wopid}/abort")).send().await.unwrap();
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let _declined = env.pay(&wopid, "CHF:20", Card::Declined);
+        let r = env
+            .terminal(Method::POST, &format!("terminal/withdrawals/{wopid}/abort"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         assert_eq!(env.wallet_status(&wopid, "").await["status"], "aborted");
         assert!(env.incoming().await.is_empty());
@@ -203,9 +262,15 @@ async fn declined_card_aborts() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        let tx = env.processor.pay(&wopid, "CHF:20", Card::Declined);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = env.pay(&wopid, "CHF:20", Card::Declined);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "aborted");
         assert!(env.incoming().await.is_empty());
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -220,12 +285,21 @@ async fn amount_mismatch_aborts_and_refunds() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        let tx = env.processor.pay(&wopid, "CHF:19.99", Card::Approved);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = env.pay(&wopid, "CHF:19.99", Card::Approved);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "aborted");
         assert!(env.incoming().await.is_empty());
-        assert_eq!(env.wait_refund(&tx).await.map(|a| a.to_string()), Some("CHF:19.99".into()));
+        assert_eq!(
+            env.wait_refund(&tx).await.map(|a| a.to_string()),
+            Some("CHF:19.99".into())
+        );
         env.stop().await;
     }
 }
@@ -236,9 +310,15 @@ async fn payment_bound_to_another_wopid_is_refused() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        let tx = env.processor.pay("SOMEONE-ELSES-WOPID", "CHF:20", Card::Approved);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = env.pay("SOMEONE-ELSES-WOPID", "CHF:20", Card::Approved);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "aborted");
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(env.processor.refund_count(), 0);
@@ -252,11 +332,22 @@ async fn delayed_finality_confirms_after_retries() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        let tx = env.processor.pay(&wopid, "CHF:20", Card::DelayedFinality);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = env.pay(&wopid, "CHF:20", Card::DelayedFinality);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
-        assert!(env.processor.reads.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        assert!(
+            env.processor
+                .reads
+                .load(std::sync::atomic::Ordering::SeqCst)
+                >= 2
+        );
         assert_eq!(env.incoming().await.len(), 1);
         env.stop().await;
     }
@@ -268,13 +359,25 @@ async fn processor_down_then_back() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        let tx = env.processor.pay(&wopid, "CHF:20", Card::Approved);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = env.pay(&wopid, "CHF:20", Card::Approved);
         env.processor.set_down(true);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(env.wallet_status(&wopid, "").await["status"], "selected");
-        assert!(env.processor.reads.load(std::sync::atomic::Ordering::SeqCst) >= 2, "retried");
+        assert!(
+            env.processor
+                .reads
+                .load(std::sync::atomic::Ordering::SeqCst)
+                >= 2,
+            "retried"
+        );
         env.processor.set_down(false);
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
         assert_eq!(env.incoming().await.len(), 1);
@@ -287,16 +390,29 @@ async fn processor_down_then_back() {
 #[tokio::test]
 async fn retries_exhausted_aborts_and_refunds_later() {
     for db in engines().await {
-        let opts = Options { max_retries: 3, retry_delay: Duration::from_millis(10), ..Options::default() };
+        let opts = Options {
+            max_retries: 3,
+            retry_delay: Duration::from_millis(10),
+            ..Options::default()
+        };
         let env = Env::start(db, opts).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
-        let tx = env.processor.pay(&wopid, "CHF:20", Card::Approved);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = env.pay(&wopid, "CHF:20", Card::Approved);
         env.processor.set_down(true);
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "aborted");
         env.processor.set_down(false);
-        assert_eq!(env.wait_refund(&tx).await.map(|a| a.to_string()), Some("CHF:20".into()));
+        assert_eq!(
+            env.wait_refund(&tx).await.map(|a| a.to_string()),
+            Some("CHF:20".into())
+        );
         env.stop().await;
     }
 }

@@ -2,19 +2,15 @@
 //! PostgreSQL when `CARDCASH_TEST_PG_URL` is set), a card processor, and HTTP clients playing
 //! terminal, wallet and exchange.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cardcash_c2ec::db::MIGRATIONS;
-use cardcash_c2ec::provider::{
-    CardProvider, ProviderError, ProviderFuture, ProviderRefund, ProviderTransaction,
-    ProviderTxState,
-};
+pub use cardcash_c2ec::provider::memory::{Card, MemoryProvider as TestProcessor};
 use cardcash_c2ec::{App, C2ecConfig, ProviderConfig, WireGatewayAuth, admin};
 use cardcash_store::Db;
-use cardcash_util::{Amount, BaseUrl, Currency, PaytoTarget, PaytoUri};
+use cardcash_util::{Amount, BaseUrl, Currency};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -23,153 +19,6 @@ pub const WIRE_USER: &str = "exchange";
 pub const WIRE_PASSWORD: &str = "wire-secret";
 pub const WIRE_TOKEN: &str = "secret-token:wire";
 pub const ADMIN_TOKEN: &str = "secret-token:admin";
-
-/// Card outcomes of the test processor (the PANs of docs/CARDPROC-API.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Card {
-    Approved,
-    Declined,
-    DelayedFinality,
-}
-
-#[derive(Debug, Clone)]
-struct FakeTx {
-    amount: Amount,
-    reference: String,
-    card: Card,
-    created: std::time::Instant,
-    refunded: Amount,
-}
-
-/// An in-process card processor with the behaviour of docs/CARDPROC-API.md: approved cards are
-/// final at once, delayed ones after `delay`, declined ones fail; an outage switch makes every
-/// call "unreachable"; refunds are idempotent per key and never exceed the captured amount.
-pub struct TestProcessor {
-    txs: Mutex<HashMap<u64, FakeTx>>,
-    refunds: Mutex<HashMap<String, (u64, Amount)>>,
-    next: AtomicU64,
-    down: AtomicBool,
-    pub delay: Duration,
-    pub reads: AtomicU64,
-}
-
-impl TestProcessor {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self {
-            txs: Mutex::new(HashMap::new()),
-            refunds: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(1000),
-            down: AtomicBool::new(false),
-            delay: Duration::from_millis(400),
-            reads: AtomicU64::new(0),
-        })
-    }
-
-    /// Runs a card payment of `amount` referencing `reference` (the WOPID); returns the id.
-    pub fn pay(&self, reference: &str, amount: &str, card: Card) -> String {
-        let id = self.next.fetch_add(1, Ordering::SeqCst);
-        let amount: Amount = amount.parse().unwrap();
-        self.txs.lock().unwrap().insert(
-            id,
-            FakeTx {
-                refunded: Amount::zero(amount.currency()),
-                amount,
-                reference: reference.to_owned(),
-                card,
-                created: std::time::Instant::now(),
-            },
-        );
-        id.to_string()
-    }
-
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-
-    /// What was refunded on a transaction.
-    pub fn refunded(&self, tx_id: &str) -> Option<Amount> {
-        let id: u64 = tx_id.parse().ok()?;
-        self.txs.lock().unwrap().get(&id).map(|t| t.refunded)
-    }
-
-    pub fn refund_count(&self) -> usize {
-        self.refunds.lock().unwrap().len()
-    }
-}
-
-impl CardProvider for TestProcessor {
-    fn name(&self) -> &str {
-        "test processor"
-    }
-
-    fn payto_target_type(&self) -> &str {
-        "card-transaction"
-    }
-
-    fn format_payto(&self, tx_id: &str) -> String {
-        PaytoUri::card_transaction("cardproc.test", tx_id).unwrap().to_string()
-    }
-
-    fn parse_payto(&self, payto: &PaytoUri) -> Option<String> {
-        match payto.target() {
-            PaytoTarget::CardTransaction {
-                processor_host,
-                transaction_id,
-            } if processor_host == "cardproc.test" => Some(transaction_id.clone()),
-            _ => None,
-        }
-    }
-
-    fn get_transaction<'a>(&'a self, tx_id: &'a str) -> ProviderFuture<'a, ProviderTransaction> {
-        Box::pin(async move {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            if self.down.load(Ordering::SeqCst) {
-                return Err(ProviderError::Unreachable("503 outage".into()));
-            }
-            let id: u64 = tx_id.parse().map_err(|_| ProviderError::NotFound)?;
-            let t = self.txs.lock().unwrap().get(&id).cloned().ok_or(ProviderError::NotFound)?;
-            let state = match t.card {
-                Card::Approved => ProviderTxState::Success,
-                Card::Declined => ProviderTxState::Failed("DECLINE (DECLINED)".into()),
-                Card::DelayedFinality if t.created.elapsed() >= self.delay => ProviderTxState::Success,
-                Card::DelayedFinality => ProviderTxState::Pending,
-            };
-            Ok(ProviderTransaction {
-                id: tx_id.to_owned(),
-                state,
-                amount: t.amount,
-                merchant_reference: Some(t.reference.clone()),
-                raw: json!({"id": id, "amount": t.amount.to_string()}),
-            })
-        })
-    }
-
-    fn refund<'a>(&'a self, tx_id: &'a str, amount: &'a Amount, key: &'a str) -> ProviderFuture<'a, ProviderRefund> {
-        Box::pin(async move {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(ProviderError::Unreachable("503 outage".into()));
-            }
-            let id: u64 = tx_id.parse().map_err(|_| ProviderError::NotFound)?;
-            let mut refunds = self.refunds.lock().unwrap();
-            if let Some((tid, a)) = refunds.get(key) {
-                return if *tid == id && a == amount {
-                    Ok(ProviderRefund { id: key.to_owned() })
-                } else {
-                    Err(ProviderError::Refused("externalId reused".into()))
-                };
-            }
-            let mut txs = self.txs.lock().unwrap();
-            let t = txs.get_mut(&id).ok_or(ProviderError::NotFound)?;
-            let total = t.refunded.checked_add(amount).map_err(|e| ProviderError::Refused(e.to_string()))?;
-            if total > t.amount {
-                return Err(ProviderError::Refused("refund exceeds captured amount".into()));
-            }
-            t.refunded = total;
-            refunds.insert(key.to_owned(), (id, *amount));
-            Ok(ProviderRefund { id: key.to_owned() })
-        })
-    }
-}
 
 /// Knobs of one environment.
 #[derive(Debug, Clone)]
@@ -241,7 +90,9 @@ impl Env {
     pub async fn start(db: Db, opts: Options) -> Env {
         let processor = TestProcessor::new();
         let t = admin::add_terminal(&db, "counter 1").await.unwrap();
-        let app = App::build_on(config(&opts), processor.clone(), db.clone()).await.unwrap();
+        let app = App::build_on(config(&opts), processor.clone(), db.clone())
+            .await
+            .unwrap();
         let base = app.base_url().as_str().to_owned();
         Env {
             app,
@@ -252,6 +103,11 @@ impl Env {
             terminal_secret: t.secret,
             db,
         }
+    }
+
+    /// A card payment at the processor referencing `reference`; returns the transaction id.
+    pub fn pay(&self, reference: &str, amount: &str, card: Card) -> String {
+        self.processor.pay(reference, amount.parse().unwrap(), card)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -274,7 +130,8 @@ impl Env {
 
     /// Terminal setup with a fixed amount; returns (WOPID, taler URI).
     pub async fn setup(&self, amount: &str) -> (String, String) {
-        self.setup_body(json!({"request_uid": uid(), "amount": amount})).await
+        self.setup_body(json!({"request_uid": uid(), "amount": amount}))
+            .await
     }
 
     pub async fn setup_body(&self, body: Value) -> (String, String) {
@@ -306,7 +163,9 @@ impl Env {
     pub async fn wallet_status(&self, wopid: &str, query: &str) -> Value {
         let r = self
             .http
-            .get(self.url(&format!("taler-integration/withdrawal-operation/{wopid}?{query}")))
+            .get(self.url(&format!(
+                "taler-integration/withdrawal-operation/{wopid}?{query}"
+            )))
             .send()
             .await
             .unwrap();
@@ -315,17 +174,22 @@ impl Env {
     }
 
     pub async fn check(&self, wopid: &str, tx_id: &str) -> reqwest::Response {
-        self.terminal(reqwest::Method::POST, &format!("terminal/withdrawals/{wopid}/check"))
-            .json(&json!({"provider_transaction_id": tx_id}))
-            .send()
-            .await
-            .unwrap()
+        self.terminal(
+            reqwest::Method::POST,
+            &format!("terminal/withdrawals/{wopid}/check"),
+        )
+        .json(&json!({"provider_transaction_id": tx_id}))
+        .send()
+        .await
+        .unwrap()
     }
 
     /// Waits (long poll, bounded) until the operation leaves `from`; returns the new status.
     pub async fn wait_leaving(&self, wopid: &str, from: &str) -> String {
         for _ in 0..20 {
-            let v = self.wallet_status(wopid, &format!("old_state={from}&timeout_ms=5000")).await;
+            let v = self
+                .wallet_status(wopid, &format!("old_state={from}&timeout_ms=5000"))
+                .await;
             let s = v["status"].as_str().unwrap().to_owned();
             if s != from {
                 return s;
@@ -371,7 +235,11 @@ static UID: AtomicU64 = AtomicU64::new(1);
 
 /// A fresh request uid.
 pub fn uid() -> String {
-    format!("req-{}-{}", std::process::id(), UID.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "req-{}-{}",
+        std::process::id(),
+        UID.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A fresh reserve public key in base32 (random bytes are enough for C2EC, which never uses

@@ -12,15 +12,37 @@ use crate::helpers::{Card, Env, Options, WIRE_TOKEN, code, engines, reserve_pub,
 async fn configs_announce_versions_including_zero() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
-        let v: Value = env.http.get(env.url("taler-integration/config")).send().await.unwrap().json().await.unwrap();
+        let v: Value = env
+            .http
+            .get(env.url("taler-integration/config"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["name"], "taler-bank-integration");
         assert_eq!(v["version"], "4:0:4");
         assert_eq!(v["currency"], "CHF");
         assert_eq!(v["currency_specification"]["alt_unit_names"]["0"], "CHF");
-        let v: Value = env.exchange(Method::GET, "config").send().await.unwrap().json().await.unwrap();
+        let v: Value = env
+            .exchange(Method::GET, "config")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["name"], "taler-wire-gateway");
         assert_eq!(v["currency"], "CHF");
-        let v: Value = env.terminal(Method::GET, "terminal/config").send().await.unwrap().json().await.unwrap();
+        let v: Value = env
+            .terminal(Method::GET, "terminal/config")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["name"], "taler-terminal");
         assert_eq!(v["version"], "0:0:0");
         assert_eq!(v["withdrawal_fees"], "CHF:0.25");
@@ -28,7 +50,15 @@ async fn configs_announce_versions_including_zero() {
         assert_eq!(v["wire_type"], "card-transaction");
         let r = env.http.get(env.url("health")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        let m = env.http.get(env.url("metrics")).send().await.unwrap().text().await.unwrap();
+        let m = env
+            .http
+            .get(env.url("metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(m.contains("c2ec_long_poll_waiters"));
         env.stop().await;
     }
@@ -40,11 +70,21 @@ async fn malformed_requests_are_clear_taler_errors() {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         // Malformed WOPID → 400, unknown WOPID → 404.
-        let r = env.http.get(env.url("taler-integration/withdrawal-operation/not-a-wopid")).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url("taler-integration/withdrawal-operation/not-a-wopid"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert_eq!(code(r).await, 26);
         let unknown = cardcash_util::base32::encode(&[9u8; 32]);
-        let r = env.http.get(env.url(&format!("taler-integration/withdrawal-operation/{unknown}"))).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url(&format!("taler-integration/withdrawal-operation/{unknown}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert_eq!(code(r).await, 5107);
         let r = env.register(&unknown, &reserve_pub()).await;
@@ -62,9 +102,23 @@ async fn malformed_requests_are_clear_taler_errors() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        let r = env.http.get(env.url(&format!("taler-integration/withdrawal-operation/{wopid}?old_state=done"))).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url(&format!(
+                "taler-integration/withdrawal-operation/{wopid}?old_state=done"
+            )))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        let r = env.http.get(env.url(&format!("taler-integration/withdrawal-operation/{wopid}?timeout_ms=-1"))).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url(&format!(
+                "taler-integration/withdrawal-operation/{wopid}?timeout_ms=-1"
+            )))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         // Bad amounts at setup: malformed, wrong currency, none at all.
         for body in [
@@ -73,12 +127,21 @@ async fn malformed_requests_are_clear_taler_errors() {
             json!({"request_uid": uid()}),
             json!({"request_uid": "", "amount": "CHF:5"}),
         ] {
-            let r = env.terminal(Method::POST, "terminal/withdrawals").json(&body).send().await.unwrap();
+            let r = env
+                .terminal(Method::POST, "terminal/withdrawals")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
             assert!(code(r).await > 0);
         }
         // Wire gateway: malformed history parameters and transfer bodies.
-        let r = env.exchange(Method::GET, "history/incoming?limit=zero").send().await.unwrap();
+        let r = env
+            .exchange(Method::GET, "history/incoming?limit=zero")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         let r = env
             .exchange(Method::POST, "transfer")
@@ -91,7 +154,11 @@ async fn malformed_requests_are_clear_taler_errors() {
         let st = env.wallet_status(&wopid, "").await;
         assert_eq!(st["status"], "pending");
         assert!(env.incoming().await.is_empty());
-        let r = env.exchange(Method::GET, "history/outgoing").send().await.unwrap();
+        let r = env
+            .exchange(Method::GET, "history/outgoing")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         env.stop().await;
     }
@@ -102,7 +169,13 @@ async fn unauthenticated_terminals_change_nothing() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let body = json!({"request_uid": uid(), "amount": "CHF:5"});
-        let r = env.http.post(env.url("terminal/withdrawals")).json(&body).send().await.unwrap();
+        let r = env
+            .http
+            .post(env.url("terminal/withdrawals"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.headers().contains_key("www-authenticate"));
         assert_eq!(code(r).await, 40);
@@ -115,12 +188,21 @@ async fn unauthenticated_terminals_change_nothing() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let r = env.http.post(env.url("terminal/withdrawals")).basic_auth("T-999", Some("x")).json(&body).send().await.unwrap();
+        let r = env
+            .http
+            .post(env.url("terminal/withdrawals"))
+            .basic_auth("T-999", Some("x"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
         // Another terminal cannot see or act on this terminal's withdrawal.
         let (wopid, _) = env.setup("CHF:5").await;
-        let other = cardcash_c2ec::admin::add_terminal(&env.db, "counter 2").await.unwrap();
+        let other = cardcash_c2ec::admin::add_terminal(&env.db, "counter 2")
+            .await
+            .unwrap();
         let r = env
             .http
             .post(env.url(&format!("terminal/withdrawals/{wopid}/abort")))
@@ -131,10 +213,23 @@ async fn unauthenticated_terminals_change_nothing() {
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
         // Deactivated terminal → 403.
-        assert!(cardcash_c2ec::admin::deactivate_terminal(&env.db, &env.terminal_user).await.unwrap());
-        let r = env.terminal(Method::POST, "terminal/withdrawals").json(&body).send().await.unwrap();
+        assert!(
+            cardcash_c2ec::admin::deactivate_terminal(&env.db, &env.terminal_user)
+                .await
+                .unwrap()
+        );
+        let r = env
+            .terminal(Method::POST, "terminal/withdrawals")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        let r = env.terminal(Method::POST, &format!("terminal/withdrawals/{wopid}/abort")).send().await.unwrap();
+        let r = env
+            .terminal(Method::POST, &format!("terminal/withdrawals/{wopid}/abort"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         let list = cardcash_c2ec::admin::list_terminals(&env.db).await.unwrap();
         assert_eq!(list.len(), 2);
@@ -149,15 +244,37 @@ async fn unauthenticated_terminals_change_nothing() {
 async fn wire_gateway_requires_exchange_credentials() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
-        let r = env.http.get(env.url("taler-wire-gateway/history/incoming")).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url("taler-wire-gateway/history/incoming"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let r = env.http.get(env.url("taler-wire-gateway/history/incoming")).basic_auth("exchange", Some("bad")).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url("taler-wire-gateway/history/incoming"))
+            .basic_auth("exchange", Some("bad"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let r = env.http.get(env.url("taler-wire-gateway/history/incoming")).bearer_auth(WIRE_TOKEN).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url("taler-wire-gateway/history/incoming"))
+            .bearer_auth(WIRE_TOKEN)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         // admin/add-incoming needs the admin token, not the exchange's.
         let body = json!({"amount": "CHF:3", "reserve_pub": reserve_pub(), "debit_account": "payto://x-taler-bank/c2ec.test/somebody"});
-        let r = env.exchange(Method::POST, "admin/add-incoming").json(&body).send().await.unwrap();
+        let r = env
+            .exchange(Method::POST, "admin/add-incoming")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let r = env
             .http
@@ -189,12 +306,20 @@ async fn long_poll_wakes_up_at_once() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        let url = env.url(&format!("taler-integration/withdrawal-operation/{wopid}?long_poll_ms=20000"));
+        let url = env.url(&format!(
+            "taler-integration/withdrawal-operation/{wopid}?long_poll_ms=20000"
+        ));
         let waiter = tokio::spawn(env.http.get(url).send());
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!waiter.is_finished(), "the poll waits while nothing changes");
+        assert!(
+            !waiter.is_finished(),
+            "the poll waits while nothing changes"
+        );
         let t0 = Instant::now();
-        assert_eq!(env.register(&wopid, &reserve_pub()).await.status(), StatusCode::OK);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
         let r = waiter.await.unwrap().unwrap();
         let woke = t0.elapsed();
         let v: Value = r.json().await.unwrap();
@@ -202,24 +327,39 @@ async fn long_poll_wakes_up_at_once() {
         assert!(woke < Duration::from_secs(1), "woke after {woke:?}");
 
         let t0 = Instant::now();
-        let v = env.wallet_status(&wopid, "old_state=pending&timeout_ms=20000").await;
+        let v = env
+            .wallet_status(&wopid, "old_state=pending&timeout_ms=20000")
+            .await;
         assert_eq!(v["status"], "selected");
-        assert!(t0.elapsed() < Duration::from_secs(1), "no wait when the state already differs");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "no wait when the state already differs"
+        );
 
         // A poll with an unchanged state times out with 200 and the current status.
         let t0 = Instant::now();
-        let v = env.wallet_status(&wopid, "old_state=selected&timeout_ms=300").await;
+        let v = env
+            .wallet_status(&wopid, "old_state=selected&timeout_ms=300")
+            .await;
         assert_eq!(v["status"], "selected");
         assert!(t0.elapsed() >= Duration::from_millis(290));
 
         // Incoming history long poll (legacy delta + long_poll_ms) wakes on confirmation.
         let hist = env.url("taler-wire-gateway/history/incoming?delta=5&long_poll_ms=20000");
-        let waiter = tokio::spawn(env.http.get(hist).basic_auth("exchange", Some("wire-secret")).send());
+        let waiter = tokio::spawn(
+            env.http
+                .get(hist)
+                .basic_auth("exchange", Some("wire-secret"))
+                .send(),
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!waiter.is_finished());
-        let tx = env.processor.pay(&wopid, "CHF:20", Card::Approved);
+        let tx = env.pay(&wopid, "CHF:20", Card::Approved);
         let t0 = Instant::now();
-        assert_eq!(env.check(&wopid, &tx).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
         let r = waiter.await.unwrap().unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert!(t0.elapsed() < Duration::from_secs(2));
@@ -227,9 +367,23 @@ async fn long_poll_wakes_up_at_once() {
         assert_eq!(v["incoming_transactions"].as_array().unwrap().len(), 1);
         let row = v["incoming_transactions"][0]["row_id"].as_u64().unwrap();
         // Paging after the last row: 204.
-        let r = env.exchange(Method::GET, &format!("history/incoming?limit=5&offset={row}")).send().await.unwrap();
+        let r = env
+            .exchange(
+                Method::GET,
+                &format!("history/incoming?limit=5&offset={row}"),
+            )
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        let r = env.exchange(Method::GET, &format!("history/incoming?delta=-5&start={}", row + 1)).send().await.unwrap();
+        let r = env
+            .exchange(
+                Method::GET,
+                &format!("history/incoming?delta=-5&start={}", row + 1),
+            )
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         env.stop().await;
     }
@@ -240,12 +394,22 @@ async fn qr_code_svg_for_known_operations_only() {
     for db in engines().await {
         let env = Env::start(db, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
-        let r = env.http.get(env.url(&format!("qr/{wopid}.svg"))).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url(&format!("qr/{wopid}.svg")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["content-type"], "image/svg+xml");
         assert!(r.text().await.unwrap().contains("<svg"));
         let unknown = cardcash_util::base32::encode(&[1u8; 32]);
-        let r = env.http.get(env.url(&format!("qr/{unknown}.svg"))).send().await.unwrap();
+        let r = env
+            .http
+            .get(env.url(&format!("qr/{unknown}.svg")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         env.stop().await;
     }
