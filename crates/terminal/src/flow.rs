@@ -760,6 +760,29 @@ mod tests {
     }
 
     #[test]
+    fn the_flow_can_run_on_a_spawned_task() {
+        fn assert_send<T: Send>(_: &T) {}
+        let c2ec = C2ecTerminalClient::new(
+            cardcash_util::BaseUrl::parse("http://127.0.0.1:9/terminal/").unwrap(),
+            "T-1",
+            "secret",
+        )
+        .unwrap();
+        let cardproc = CardprocClient::new(
+            "http://127.0.0.1:9/",
+            1,
+            "OWOMg2gnaSx1nwMu8MAndfw0CvYJwKOakpYxWpWsdC0=",
+            1,
+        )
+        .unwrap();
+        let flow = TerminalFlow::new(c2ec, cardproc);
+        let options = FlowOptions::new("CHF:20".parse().unwrap());
+        let (mut tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let future = flow.run(&options, &mut tx);
+        assert_send(&future);
+    }
+
+    #[test]
     fn observers_compose() {
         let mut seen = Vec::new();
         let mut closure = |e: &FlowEvent| seen.push(e.to_string());

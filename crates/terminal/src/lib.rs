@@ -4,16 +4,19 @@
 //! to end against C2EC's Terminal API ([`client`]) and the card processor
 //! (`cardcash_cardproc::CardprocClient`), reporting progress to a [`flow::FlowObserver`];
 //! [`qr`] draws the `taler://withdraw` URI for a text terminal or a web page, [`receipt`]
-//! formats the customer's receipt and [`page`] a static status page. The binary
+//! formats the customer's receipt, [`console`] prints progress for a person at a text
+//! terminal and [`page`] renders a static status page. The binary
 //! (`cardcash terminal withdraw`) and `cardcash demo` only wire these together.
 
 pub mod client;
+pub mod console;
 pub mod flow;
 pub mod page;
 pub mod qr;
 pub mod receipt;
 
 pub use client::{C2ecTerminalClient, ClientError, SetupAmount};
+pub use console::ConsoleObserver;
 pub use flow::{
     CardData, FlowError, FlowEvent, FlowObserver, FlowOptions, FlowReport, TerminalFlow,
 };
