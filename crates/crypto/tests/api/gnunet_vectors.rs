@@ -190,6 +190,8 @@ fn rsa_blind_signing(v: &Value) {
         sig
     );
     rsa::verify(&public, &msg, &sig).expect("signature verifies");
+    rsa::verify_own_key(&public, &msg, &sig).expect("signature verifies");
+    assert!(rsa::verify_own_key(&public, &flip(&msg, 1), &sig).is_err());
 
     assert_eq!(
         rsa::verify(&public, &flip(&msg, 0), &sig),

@@ -169,6 +169,7 @@ proptest! {
         let blind_sig = rsa::sign_blinded(key(), &blinded).expect("sign");
         let sig = rsa::unblind(public, &blind_sig, &bks).expect("unblind");
         prop_assert!(rsa::verify(public, &msg, &sig).is_ok());
+        prop_assert!(rsa::verify_own_key(public, &msg, &sig).is_ok());
         let mut other = msg.clone();
         other.push(0);
         prop_assert_eq!(rsa::verify(public, &other, &sig), Err(CryptoError::InvalidSignature));
