@@ -2,18 +2,38 @@
 //!
 //! The "Terminal Backend" of the C2EC sequence diagram: terminals create card transactions and
 //! present cards; C2EC reads transactions back to attest withdrawals and refunds them. The API
-//! is docs/CARDPROC-API.md. [`model`] holds the wire types, [`mac`] Wallee's request MAC and
-//! [`client`] the signed HTTP client other crates use.
+//! is docs/CARDPROC-API.md.
+//!
+//! Map: [`model`] wire types, [`mac`] Wallee's request MAC, [`client`] the signed HTTP client
+//! other crates use; [`config`], [`processing`] (test cards, Luhn, the [`Authorizer`] seam,
+//! state machine), [`service`] (one method per endpoint), [`db`] (all SQL), [`http`] (routes,
+//! thin handlers, MAC extractor), [`app`] (`App::build`, finality worker), [`admin`] (operator
+//! commands), [`metrics`].
 
+pub mod admin;
+pub mod app;
 pub mod client;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
 pub mod iso_time;
 pub mod mac;
+pub mod metrics;
 pub mod model;
+pub mod processing;
+pub mod service;
 
+pub use app::{App, BuildError};
 pub use client::{CardprocClient, ClientError};
+pub use config::{ApiUserConfig, CardprocConfig, Role};
+pub use error::CardprocError;
 pub use iso_time::IsoTime;
 pub use model::{
     CardNumber, ConfigResponse, CreateTransactionRequest, DecimalAmount, ErrorBody, FailureReason,
     ProcessCardRequest, Refund, RefundRequest, RefundState, RefundType, Transaction,
     TransactionState,
+};
+pub use processing::{
+    AuthorizationRequest, Authorizer, AuthorizerError, Card, Decision, TestCardAuthorizer,
 };

@@ -1,0 +1,194 @@
+//! `App::build`: database, configured users, routes, listener and the delayed-finality worker of
+//! one card processor (ARCHITECTURE.md "services" contract).
+//!
+//! The worker persists due delayed finality (`AUTHORIZED` → `FULFILL`). It sleeps until the
+//! earliest `fulfill_at`, or until a new delayed approval is stored (in-process `Notify`), or
+//! at most [`MAX_WORKER_IDLE`]; it never polls in a tight loop. Readers do not depend on it:
+//! the state is derived from the clock on every read.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cardcash_http::{Metrics, Server, ServiceRouter, serve};
+use cardcash_store::{Db, DbConfig, StoreError};
+use cardcash_util::BaseUrl;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CardprocConfig, finality_delay};
+use crate::db::{self, MIGRATIONS, SERVICE};
+use crate::error::CardprocError;
+use crate::http::router;
+use crate::iso_time::IsoTime;
+use crate::metrics::CardprocMetrics;
+use crate::processing::{Authorizer, TestCardAuthorizer};
+use crate::service::Cardproc;
+
+/// Longest sleep of the finality worker when nothing is due (a safety net for rows written by
+/// another process, which cannot wake this one).
+pub const MAX_WORKER_IDLE: Duration = Duration::from_secs(30);
+/// Pause after a database error in the worker.
+const WORKER_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Why the card processor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration cannot work.
+    #[error("invalid card processor configuration: {0}")]
+    Config(String),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing configured users failed.
+    #[error(transparent)]
+    Service(#[from] CardprocError),
+    /// The listener could not be bound.
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running card processor.
+#[derive(Debug)]
+pub struct App {
+    base_url: BaseUrl,
+    server: Server,
+    worker: JoinHandle<()>,
+    shutdown: CancellationToken,
+    state: Arc<Cardproc>,
+}
+
+impl App {
+    /// Opens `config.database_url`, then [`App::build_with_db`].
+    pub async fn build(config: CardprocConfig) -> Result<Self, BuildError> {
+        let db = Db::connect(
+            &DbConfig {
+                url: config.database_url.clone(),
+                service: SERVICE,
+            },
+            &MIGRATIONS,
+        )
+        .await?;
+        Self::build_with_db(config, db).await
+    }
+
+    /// Serves on an already opened (migrated) database with the test-card authorizer.
+    pub async fn build_with_db(config: CardprocConfig, db: Db) -> Result<Self, BuildError> {
+        let delay = finality_delay(config.delay_finality).ok_or_else(|| {
+            BuildError::Config("delay_finality must be finite and at most a day".into())
+        })?;
+        Self::build_with(config, db, Arc::new(TestCardAuthorizer::new(delay))).await
+    }
+
+    /// Serves with a custom [`Authorizer`] (a card network instead of the test cards).
+    pub async fn build_with(
+        config: CardprocConfig,
+        db: Db,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Result<Self, BuildError> {
+        if config.currencies.is_empty() {
+            return Err(BuildError::Config(
+                "at least one currency is required".into(),
+            ));
+        }
+        if config.space_id == 0 || i64::try_from(config.space_id).is_err() {
+            return Err(BuildError::Config(
+                "space_id must be a positive 63-bit number".into(),
+            ));
+        }
+        let now = IsoTime::now();
+        for user in &config.users {
+            let (id, secret, role, space) = (user.id, &user.secret, user.role, config.space_id);
+            db.retry_write(|tx| {
+                Box::pin(async move { db::user::upsert(tx, id, secret, role, space, now).await })
+            })
+            .await?;
+        }
+        let mut metrics = Metrics::new();
+        let service_metrics = CardprocMetrics::register(&mut metrics);
+        let state = Arc::new(Cardproc::new(&config, db, authorizer, service_metrics));
+        let router =
+            ServiceRouter::with_metrics(SERVICE, metrics).finish(router::routes(state.clone()));
+        let shutdown = CancellationToken::new();
+        let server = serve(router, config.bind, shutdown.clone()).await?;
+        let base_url = match config.base_url {
+            Some(url) => url,
+            None => BaseUrl::parse(&format!("http://{}/", server.addr()))
+                .map_err(|e| BuildError::Config(format!("cannot derive base URL: {e}")))?,
+        };
+        let worker = tokio::spawn(finality_worker(state.clone(), shutdown.clone()));
+        tracing::info!(addr = %server.addr(), %base_url, "card processor ready");
+        Ok(Self {
+            base_url,
+            server,
+            worker,
+            shutdown,
+            state,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// The public base URL (ends in `/`).
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base_url
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        self.state.db()
+    }
+
+    /// The shared service state (for the binary's operator commands and tests).
+    pub fn service(&self) -> &Arc<Cardproc> {
+        &self.state
+    }
+
+    /// Stops the listener (draining requests) and the worker.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        if let Err(e) = self.server.join().await {
+            tracing::warn!(error = %e, "card processor server ended with an error");
+        }
+        if let Err(e) = self.worker.await {
+            tracing::warn!(error = %e, "finality worker ended abnormally");
+        }
+    }
+
+    /// Waits until the server stops (after `shutdown` from elsewhere, e.g. a signal handler
+    /// holding [`App::shutdown_token`]).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+async fn finality_worker(state: Arc<Cardproc>, shutdown: CancellationToken) {
+    loop {
+        let wait = match state.finalize_due().await {
+            Err(e) => {
+                tracing::warn!(error = %e, "finalising delayed transactions failed");
+                WORKER_ERROR_BACKOFF
+            }
+            Ok(_) => match state.next_due().await {
+                Ok(Some(due)) => {
+                    let now = IsoTime::now().as_micros();
+                    Duration::from_micros(due.as_micros().saturating_sub(now)).min(MAX_WORKER_IDLE)
+                }
+                Ok(None) => MAX_WORKER_IDLE,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the next finality time failed");
+                    WORKER_ERROR_BACKOFF
+                }
+            },
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            // `notify_one` keeps a permit, so an approval stored while we were busy still wakes us.
+            () = state.finality_changed.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! Card processing rules: card data parsing (Luhn, expiry), the deterministic test cards, the
+//! [`Authorizer`] seam, and the transaction state machine including delayed finality.
+//!
+//! Spec: docs/CARDPROC-API.md "Test cards" and "Transactions". Pure logic: no IO, no SQL, no
+//! axum. The [`Authorizer`] trait is where a card network plugs in later: the processor asks it
+//! for a decision and applies that decision itself, so every processor shares one state machine.
+//!
+//! Delayed finality: an approved transaction may be `AUTHORIZED` with a `fulfill_at` time. Its
+//! state is derived from the clock on every read ([`effective`]) and a background task persists
+//! due transitions, so no reader ever sees a stale `AUTHORIZED` after `fulfill_at`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use cardcash_util::Amount;
+
+use crate::iso_time::IsoTime;
+use crate::model::{FailureReason, ProcessCardRequest, TransactionState};
+
+/// Approved; immediately `FULFILL`.
+pub const CARD_APPROVE: &str = "4000000000000002";
+/// Declined by the issuer (`DECLINED`).
+pub const CARD_DECLINE: &str = "4000000000000010";
+/// Declined for lack of funds (`INSUFFICIENT_FUNDS`).
+pub const CARD_INSUFFICIENT_FUNDS: &str = "4000000000009995";
+/// Approved, but stays `AUTHORIZED` for the configured delay before `FULFILL`.
+pub const CARD_DELAY_FINALITY: &str = "4000000000000028";
+/// A processing error (`FAILED`, `PROCESSING_ERROR`).
+pub const CARD_PROCESSING_ERROR: &str = "4000000000000036";
+
+/// Why card data was rejected before any authorization (HTTP 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CardError {
+    /// The PAN has characters other than digits (spaces are not accepted either).
+    #[error("card number must consist of digits only")]
+    NotDigits,
+    /// The PAN is not 12–19 digits long.
+    #[error("card number must have 12 to 19 digits")]
+    Length,
+    /// The Luhn check digit is wrong.
+    #[error("card number fails the Luhn check")]
+    Luhn,
+    /// Month not in 1–12 or year not four digits.
+    #[error("card expiry date is invalid")]
+    BadExpiry,
+    /// The card expired before the current month.
+    #[error("card has expired")]
+    Expired,
+    /// The CVC is not 3–4 digits.
+    #[error("card verification code must be 3 or 4 digits")]
+    BadCvc,
+}
+
+/// A syntactically valid, Luhn-checked primary account number. Never printed in full.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pan(String);
+
+/// The Luhn (mod 10) check over ASCII digits.
+pub fn luhn_valid(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (i, b) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(b.wrapping_sub(b'0'));
+        if d > 9 {
+            return false;
+        }
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+impl Pan {
+    /// Checks digits, length (12–19) and the Luhn digit.
+    pub fn parse(text: &str) -> Result<Self, CardError> {
+        if !text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty() {
+            return Err(CardError::NotDigits);
+        }
+        if !(12..=19).contains(&text.len()) {
+            return Err(CardError::Length);
+        }
+        if !luhn_valid(text) {
+            return Err(CardError::Luhn);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The digits (for authorizers only; never log this).
+    pub fn digits(&self) -> &str {
+        &self.0
+    }
+
+    /// First six and last four digits, the rest as `*` (PCI DSS display rule).
+    pub fn masked(&self) -> String {
+        let len = self.0.len();
+        let head = self.0.get(..6).unwrap_or("");
+        let tail = self.0.get(len.saturating_sub(4)..).unwrap_or("");
+        format!("{head}{}{tail}", "*".repeat(len.saturating_sub(10)))
+    }
+}
+
+impl fmt::Debug for Pan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pan({})", self.masked())
+    }
+}
+
+/// Card data after parsing, ready for an [`Authorizer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    /// The account number.
+    pub pan: Pan,
+    /// Expiry month 1–12.
+    pub expiry_month: u8,
+    /// Expiry year (four digits).
+    pub expiry_year: u16,
+    /// Whether a CVC was presented (its value is checked for shape and then dropped).
+    pub cvc_present: bool,
+}
+
+/// `(year, month)` of an instant, UTC.
+fn year_month(now: IsoTime) -> (u16, u8) {
+    // Reuse the RFC 3339 formatter rather than a second calendar implementation.
+    let text = now.to_string();
+    let year = text
+        .get(0..4)
+        .and_then(|y| y.parse().ok())
+        .unwrap_or(u16::MAX);
+    let month = text.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(12);
+    (year, month)
+}
+
+impl Card {
+    /// Parses the terminal's card data; a card is valid through the last day of its expiry month.
+    pub fn parse(req: &ProcessCardRequest, now: IsoTime) -> Result<Self, CardError> {
+        let pan = Pan::parse(&req.pan.0)?;
+        if !(1..=12).contains(&req.expiry_month) || !(1000..=9999).contains(&req.expiry_year) {
+            return Err(CardError::BadExpiry);
+        }
+        if (req.expiry_year, req.expiry_month) < year_month(now) {
+            return Err(CardError::Expired);
+        }
+        if let Some(cvc) = &req.cvc
+            && (!(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(CardError::BadCvc);
+        }
+        Ok(Self {
+            pan,
+            expiry_month: req.expiry_month,
+            expiry_year: req.expiry_year,
+            cvc_present: req.cvc.is_some(),
+        })
+    }
+}
+
+/// What an [`Authorizer`] is asked.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest<'a> {
+    /// The processor's transaction id.
+    pub transaction_id: u64,
+    /// The card.
+    pub card: &'a Card,
+    /// The amount to authorize.
+    pub amount: Amount,
+    /// The merchant's reference.
+    pub merchant_reference: &'a str,
+}
+
+/// An authorizer's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Approved. `final_after`: `None` = captured and final at once; `Some(d)` = stays
+    /// `AUTHORIZED` for `d`, then becomes `FULFILL`.
+    Approved {
+        /// Delay before finality.
+        final_after: Option<Duration>,
+    },
+    /// The issuer said no (`DECLINE`).
+    Declined(FailureReason),
+    /// Processing failed (`FAILED`).
+    Failed(FailureReason),
+}
+
+/// The authorizer could not answer at all (network down); the transaction stays `PENDING` and
+/// the terminal may present the card again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("authorizer unavailable: {0}")]
+pub struct AuthorizerError(pub String);
+
+/// A boxed future, so that `Authorizer` stays object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Decides whether a card payment is authorized. The test-card implementation is
+/// [`TestCardAuthorizer`]; a card network (later issue) implements it by asking the issuer.
+pub trait Authorizer: Send + Sync + 'static {
+    /// Asks for a decision. Called outside any database transaction.
+    fn authorize<'a>(
+        &'a self,
+        request: AuthorizationRequest<'a>,
+    ) -> BoxFuture<'a, Result<Decision, AuthorizerError>>;
+}
+
+/// Deterministic outcomes by card number (docs/CARDPROC-API.md "Test cards"); any other
+/// Luhn-valid card is approved at once.
+#[derive(Debug, Clone)]
+pub struct TestCardAuthorizer {
+    delay: Duration,
+}
+
+impl TestCardAuthorizer {
+    /// `delay` is how long [`CARD_DELAY_FINALITY`] stays `AUTHORIZED`.
+    pub fn new(delay: Duration) -> Self {
+        Self { delay }
+    }
+
+    /// The decision for a card, synchronously.
+    pub fn decide(&self, card: &Card) -> Decision {
+        match card.pan.digits() {
+            CARD_DECLINE => Decision::Declined(FailureReason::Declined),
+            CARD_INSUFFICIENT_FUNDS => Decision::Declined(FailureReason::InsufficientFunds),
+            CARD_PROCESSING_ERROR => Decision::Failed(FailureReason::ProcessingError),
+            CARD_DELAY_FINALITY => Decision::Approved {
+                final_after: Some(self.delay),
+            },
+            _ => Decision::Approved { final_after: None },
+        }
+    }
+}
+
+impl Authorizer for TestCardAuthorizer {
+    fn authorize<'a>(
+        &'a self,
+        request: AuthorizationRequest<'a>,
+    ) -> BoxFuture<'a, Result<Decision, AuthorizerError>> {
+        let decision = self.decide(request.card);
+        Box::pin(async move { Ok(decision) })
+    }
+}
+
+/// The stored effect of a decision on a `PENDING` transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// New stored state.
+    pub state: TransactionState,
+    /// Captured amount (the authorization amount when `FULFILL`, else zero).
+    pub captured: bool,
+    /// Failure reason for `DECLINE`/`FAILED`.
+    pub failure_reason: Option<FailureReason>,
+    /// When authorized (approvals).
+    pub authorized_at: Option<IsoTime>,
+    /// When captured (immediate approvals).
+    pub completed_at: Option<IsoTime>,
+    /// When failed.
+    pub failed_at: Option<IsoTime>,
+    /// When a delayed approval becomes `FULFILL`.
+    pub fulfill_at: Option<IsoTime>,
+}
+
+/// What a decision does to a `PENDING` transaction at `now`.
+pub fn transition(decision: Decision, now: IsoTime) -> Transition {
+    let none = Transition {
+        state: TransactionState::Pending,
+        captured: false,
+        failure_reason: None,
+        authorized_at: None,
+        completed_at: None,
+        failed_at: None,
+        fulfill_at: None,
+    };
+    match decision {
+        Decision::Approved { final_after: None } => Transition {
+            state: TransactionState::Fulfill,
+            captured: true,
+            authorized_at: Some(now),
+            completed_at: Some(now),
+            ..none
+        },
+        Decision::Approved {
+            final_after: Some(delay),
+        } => {
+            let delay_us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+            Transition {
+                state: TransactionState::Authorized,
+                authorized_at: Some(now),
+                fulfill_at: Some(IsoTime::from_micros(
+                    now.as_micros().saturating_add(delay_us),
+                )),
+                ..none
+            }
+        }
+        Decision::Declined(reason) => Transition {
+            state: TransactionState::Decline,
+            failure_reason: Some(reason),
+            failed_at: Some(now),
+            ..none
+        },
+        Decision::Failed(reason) => Transition {
+            state: TransactionState::Failed,
+            failure_reason: Some(reason),
+            failed_at: Some(now),
+            ..none
+        },
+    }
+}
+
+/// The state a reader must see: a stored `AUTHORIZED` whose `fulfill_at` has passed is
+/// `FULFILL`, completed at `fulfill_at`. Returns `(state, completed_at if it became due)`.
+pub fn effective(
+    stored: TransactionState,
+    fulfill_at: Option<IsoTime>,
+    now: IsoTime,
+) -> (TransactionState, Option<IsoTime>) {
+    match (stored, fulfill_at) {
+        (TransactionState::Authorized, Some(due)) if due <= now => {
+            (TransactionState::Fulfill, Some(due))
+        }
+        _ => (stored, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CardNumber;
+
+    fn req(pan: &str, month: u8, year: u16, cvc: Option<&str>) -> ProcessCardRequest {
+        ProcessCardRequest {
+            pan: CardNumber(pan.into()),
+            expiry_month: month,
+            expiry_year: year,
+            cvc: cvc.map(Into::into),
+        }
+    }
+
+    // 2026-11-22T07:00:00Z
+    const NOW: IsoTime = IsoTime::from_micros(1_795_330_800_000_000);
+
+    #[test]
+    fn test_cards_are_luhn_valid() {
+        for pan in [
+            CARD_APPROVE,
+            CARD_DECLINE,
+            CARD_INSUFFICIENT_FUNDS,
+            CARD_DELAY_FINALITY,
+            CARD_PROCESSING_ERROR,
+        ] {
+            assert!(luhn_valid(pan), "{pan}");
+        }
+        // Well-known public test numbers.
+        assert!(luhn_valid("4111111111111111"));
+        assert!(luhn_valid("5555555555554444"));
+        assert!(!luhn_valid("4111111111111112"));
+    }
+
+    #[test]
+    fn pan_parsing() {
+        assert_eq!(Pan::parse("4000 0000 0000 0002"), Err(CardError::NotDigits));
+        assert_eq!(Pan::parse(""), Err(CardError::NotDigits));
+        assert_eq!(Pan::parse("42"), Err(CardError::Length));
+        assert_eq!(Pan::parse("40000000000000000000"), Err(CardError::Length));
+        assert_eq!(Pan::parse("4000000000000003"), Err(CardError::Luhn));
+        let pan = Pan::parse(CARD_APPROVE).unwrap();
+        assert_eq!(pan.masked(), "400000******0002");
+        assert_eq!(format!("{pan:?}"), "Pan(400000******0002)");
+    }
+
+    #[test]
+    fn expiry_and_cvc() {
+        assert!(Card::parse(&req(CARD_APPROVE, 11, 2026, None), NOW).is_ok());
+        assert_eq!(
+            Card::parse(&req(CARD_APPROVE, 10, 2026, None), NOW),
+            Err(CardError::Expired)
+        );
+        assert_eq!(
+            Card::parse(&req(CARD_APPROVE, 12, 2025, None), NOW),
+            Err(CardError::Expired)
+        );
+        assert_eq!(
+            Card::parse(&req(CARD_APPROVE, 13, 2030, None), NOW),
+            Err(CardError::BadExpiry)
+        );
+        assert_eq!(
+            Card::parse(&req(CARD_APPROVE, 0, 2030, None), NOW),
+            Err(CardError::BadExpiry)
+        );
+        assert_eq!(
+            Card::parse(&req(CARD_APPROVE, 1, 30, None), NOW),
+            Err(CardError::BadExpiry)
+        );
+        assert_eq!(
+            Card::parse(&req(CARD_APPROVE, 1, 2030, Some("12")), NOW),
+            Err(CardError::BadCvc)
+        );
+        assert_eq!(
+            Card::parse(&req(CARD_APPROVE, 1, 2030, Some("12a")), NOW),
+            Err(CardError::BadCvc)
+        );
+        assert!(
+            Card::parse(&req(CARD_APPROVE, 1, 2030, Some("1234")), NOW)
+                .unwrap()
+                .cvc_present
+        );
+    }
+
+    #[test]
+    fn test_card_decisions() {
+        let auth = TestCardAuthorizer::new(Duration::from_millis(300));
+        let decide = |pan: &str| auth.decide(&Card::parse(&req(pan, 12, 2030, None), NOW).unwrap());
+        assert_eq!(
+            decide(CARD_APPROVE),
+            Decision::Approved { final_after: None }
+        );
+        assert_eq!(
+            decide("4111111111111111"),
+            Decision::Approved { final_after: None }
+        );
+        assert_eq!(
+            decide(CARD_DECLINE),
+            Decision::Declined(FailureReason::Declined)
+        );
+        assert_eq!(
+            decide(CARD_INSUFFICIENT_FUNDS),
+            Decision::Declined(FailureReason::InsufficientFunds)
+        );
+        assert_eq!(
+            decide(CARD_PROCESSING_ERROR),
+            Decision::Failed(FailureReason::ProcessingError)
+        );
+        assert_eq!(
+            decide(CARD_DELAY_FINALITY),
+            Decision::Approved {
+                final_after: Some(Duration::from_millis(300))
+            }
+        );
+    }
+
+    #[test]
+    fn transitions_and_delayed_finality() {
+        let t = transition(Decision::Approved { final_after: None }, NOW);
+        assert_eq!(
+            (t.state, t.captured, t.completed_at),
+            (TransactionState::Fulfill, true, Some(NOW))
+        );
+        let t = transition(Decision::Declined(FailureReason::InsufficientFunds), NOW);
+        assert_eq!(
+            (t.state, t.failure_reason, t.failed_at),
+            (
+                TransactionState::Decline,
+                Some(FailureReason::InsufficientFunds),
+                Some(NOW)
+            )
+        );
+        let t = transition(Decision::Failed(FailureReason::ProcessingError), NOW);
+        assert_eq!(t.state, TransactionState::Failed);
+        let t = transition(
+            Decision::Approved {
+                final_after: Some(Duration::from_secs(3)),
+            },
+            NOW,
+        );
+        assert_eq!((t.state, t.captured), (TransactionState::Authorized, false));
+        let due = t.fulfill_at.unwrap();
+        assert_eq!(due.as_micros() - NOW.as_micros(), 3_000_000);
+        let before = IsoTime::from_micros(due.as_micros() - 1);
+        assert_eq!(
+            effective(t.state, t.fulfill_at, before),
+            (TransactionState::Authorized, None)
+        );
+        assert_eq!(
+            effective(t.state, t.fulfill_at, due),
+            (TransactionState::Fulfill, Some(due))
+        );
+        // Final states never change with time.
+        assert_eq!(
+            effective(TransactionState::Decline, Some(due), due),
+            (TransactionState::Decline, None)
+        );
+    }
+}
