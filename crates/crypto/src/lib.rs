@@ -15,6 +15,7 @@ pub mod coin;
 pub mod contract;
 pub mod ecdh;
 pub mod eddsa;
+pub mod edx25519;
 pub mod error;
 pub mod hash;
 pub mod kdf;

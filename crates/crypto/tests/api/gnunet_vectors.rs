@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// Operations of the 0.19.3 file we do not implement (age restriction and Clause-Schnorr are
-/// deferred, spec §10). Anything else unknown fails the test.
-const NOT_IMPLEMENTED: &[&str] = &["edx25519_derive", "cs_blind_signing"];
+/// Operations of the 0.19.3 file we do not implement (Clause-Schnorr is deferred, spec §10).
+/// Anything else unknown fails the test.
+const NOT_IMPLEMENTED: &[&str] = &["cs_blind_signing"];
 
 fn check_file(text: &str) -> Vec<String> {
     let file = json(text);
@@ -29,6 +29,7 @@ fn check_file(text: &str) -> Vec<String> {
             "kdf" => kdf_vector(v),
             "eddsa_ecdh" => eddsa_ecdh(v),
             "rsa_blind_signing" => rsa_blind_signing(v),
+            "edx25519_derive" => edx25519_derive(v),
             other if NOT_IMPLEMENTED.contains(&other) => continue,
             other => panic!("unknown operation {other}"),
         }
@@ -58,6 +59,7 @@ fn gnunet_0_14_vectors() {
 #[test]
 fn gnunet_0_19_3_vectors() {
     let seen = check_file(GNUNET_0193);
+    assert!(seen.iter().any(|s| s == "edx25519_derive"));
     for op in CORE_OPS {
         assert!(seen.iter().any(|s| s == op), "0.19.3 file lacks {op}");
     }
@@ -210,4 +212,20 @@ fn rsa_blind_signing(v: &Value) {
         rsa::sign_blinded(&private, &flip(&blinded, 3)).expect("sign"),
         blind_sig
     );
+}
+
+fn edx25519_derive(v: &Value) {
+    use cardcash_crypto::edx25519::{Edx25519PrivateKey, derive_public};
+    let priv1 = Edx25519PrivateKey::from_bytes(&field(v, "priv1_edx"));
+    let pub1: [u8; 32] = field(v, "pub1_edx");
+    let seed = bytes(v, "seed");
+    let priv2: [u8; 64] = field(v, "priv2_edx");
+    let pub2: [u8; 32] = field(v, "pub2_edx");
+    assert_eq!(priv1.public(), pub1);
+    let derived = priv1.derive(&seed);
+    assert_eq!(derived.to_bytes(), priv2);
+    assert_eq!(derived.public(), pub2);
+    assert_eq!(derive_public(&pub1, &seed).expect("derive"), pub2);
+    assert_ne!(derive_public(&pub1, &flip(&seed, 0)).expect("derive"), pub2);
+    assert_ne!(priv1.derive(&flip(&seed, 63)).to_bytes(), priv2);
 }
