@@ -77,3 +77,43 @@ pub fn kdf_mod(n: &[u8], salt: &[u8], ikm: &[u8], info: &[u8]) -> Result<Vec<u8>
         "no value below the modulus after 65536 tries",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_salt_equals_64_zero_bytes() {
+        // HMAC zero-pads short keys, so GNUnet's "no salt" and an all-zero salt agree.
+        let a = kdf(64, b"", b"ikm", &[b"info"]).expect("kdf");
+        let b = kdf(64, &[0u8; 64], b"ikm", &[b"info"]).expect("kdf");
+        assert_eq!(a, b);
+        assert_ne!(a, kdf(64, &[1u8], b"ikm", &[b"info"]).expect("kdf"));
+    }
+
+    #[test]
+    fn output_is_a_prefix_of_longer_output() {
+        let long = kdf(100, b"s", b"k", &[b"i"]).expect("kdf");
+        assert_eq!(kdf(33, b"s", b"k", &[b"i"]).expect("kdf"), long[..33]);
+        let arr: [u8; 32] = kdf_array(b"s", b"k", &[b"i"]);
+        assert_eq!(arr[..], long[..32]);
+    }
+
+    #[test]
+    fn kdf_mod_masks_to_the_bit_length_and_ignores_leading_zeros() {
+        // n = 0x01_00_01: 17 bits, so results fit in 17 bits and are below n.
+        let n = [0x01, 0x00, 0x01];
+        for i in 0..50u8 {
+            let r = kdf_mod(&n, b"s", &[i], b"x").expect("kdf_mod");
+            assert_eq!(r.len(), 3);
+            assert!(r[0] <= 0x01 && r.as_slice() < &n[..]);
+            assert_eq!(
+                kdf_mod(&[0, 0, 0x01, 0x00, 0x01], b"s", &[i], b"x").expect("kdf_mod"),
+                r
+            );
+        }
+        assert!(kdf_mod(&[], b"s", b"k", b"x").is_err());
+        // n = 1 admits only 0.
+        assert_eq!(kdf_mod(&[1], b"s", b"k", b"x").expect("kdf_mod"), vec![0]);
+    }
+}

@@ -15,9 +15,18 @@ use crate::rsa::{BlindingKeySecret, CIPHER_RSA};
 /// The cut-and-choose parameter κ.
 pub const KAPPA: usize = 3;
 
-/// The 64-byte secret shared by the old coin and one transfer key. Zeroized on drop.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// The 64-byte secret shared by the old coin and one transfer key. Zeroized on drop; compared
+/// in constant time.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct TransferSecret([u8; 64]);
+
+impl PartialEq for TransferSecret {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]).into()
+    }
+}
+
+impl Eq for TransferSecret {}
 
 impl TransferSecret {
     pub fn from_bytes(bytes: [u8; 64]) -> Self {
@@ -132,4 +141,68 @@ pub fn melt_commitment_v12(
         }
     }
     Ok(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::sha512;
+
+    fn amount() -> Amount {
+        "KUDOS:3.03".parse().expect("amount")
+    }
+
+    #[test]
+    fn melt_commitment_hashes_the_documented_concatenation() {
+        let seed = [5u8; 32];
+        let tps: Vec<EcdhePublicKey> = (0..KAPPA as u32)
+            .map(|k| transfer_keypair(&seed, k).1)
+            .collect();
+        let denoms = [HashCode::from_bytes([1; 64]), HashCode::from_bytes([2; 64])];
+        let old = EddsaPublicKey::from_bytes([3; 32]);
+        let planchets: Vec<Vec<Vec<u8>>> = (0..KAPPA as u8)
+            .map(|k| vec![vec![10 + k; 5], vec![20 + k; 7]])
+            .collect();
+        let rc = melt_commitment_v12(&tps, &denoms, &old, &amount(), &planchets).expect("rc");
+
+        let mut expected = Vec::new();
+        for tp in &tps {
+            expected.extend_from_slice(tp.as_bytes());
+        }
+        expected.extend_from_slice(&[1; 64]);
+        expected.extend_from_slice(&[2; 64]);
+        expected.extend_from_slice(&[3; 32]);
+        expected.extend_from_slice(&amount().to_nbo());
+        for row in &planchets {
+            for p in row {
+                expected.extend_from_slice(&[0, 0, 0, 1]);
+                expected.extend_from_slice(p);
+            }
+        }
+        assert_eq!(rc, sha512(&expected));
+
+        let mut swapped = planchets.clone();
+        swapped.swap(0, 1);
+        assert_ne!(
+            melt_commitment_v12(&tps, &denoms, &old, &amount(), &swapped).expect("rc"),
+            rc
+        );
+        assert!(melt_commitment_v12(&tps, &denoms, &old, &amount(), &planchets[..2]).is_err());
+        let mut short = planchets;
+        short[1].pop();
+        assert!(melt_commitment_v12(&tps, &denoms, &old, &amount(), &short).is_err());
+    }
+
+    #[test]
+    fn secrets_compare_by_value() {
+        assert_eq!(
+            TransferSecret::from_bytes([1; 64]),
+            TransferSecret::from_bytes([1; 64])
+        );
+        assert_ne!(
+            TransferSecret::from_bytes([1; 64]),
+            TransferSecret::from_bytes([2; 64])
+        );
+        assert!(format!("{:?}", TransferSecret::from_bytes([7; 64])).contains("redacted"));
+    }
 }

@@ -36,6 +36,9 @@ pub const CIPHER_RSA: u32 = 1;
 /// Smallest modulus accepted when generating keys.
 pub const MIN_KEY_BITS: u32 = 1024;
 
+/// Largest modulus accepted when generating keys (bigger ones take minutes to make).
+pub const MAX_KEY_BITS: u32 = 8192;
+
 fn bn(bytes: &[u8]) -> Result<BigNum, CryptoError> {
     Ok(BigNum::from_slice(bytes)?)
 }
@@ -151,9 +154,9 @@ pub struct RsaPrivateKey {
 impl RsaPrivateKey {
     /// A fresh key with `e = 65537`.
     pub fn generate(bits: u32) -> Result<Self, CryptoError> {
-        if bits < MIN_KEY_BITS {
+        if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
             return Err(CryptoError::InvalidPrivateKey(format!(
-                "RSA keys must have at least {MIN_KEY_BITS} bits"
+                "RSA keys must have {MIN_KEY_BITS} to {MAX_KEY_BITS} bits"
             )));
         }
         Self::from_openssl(Rsa::generate(bits)?)
@@ -313,9 +316,18 @@ fn factor_from_exponents(
     Err(fail())
 }
 
-/// The wallet's secret from which the blinding factor is derived (32 bytes). Zeroized on drop.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// The wallet's secret from which the blinding factor is derived (32 bytes). Zeroized on drop;
+/// compared in constant time.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct BlindingKeySecret([u8; 32]);
+
+impl PartialEq for BlindingKeySecret {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]).into()
+    }
+}
+
+impl Eq for BlindingKeySecret {}
 
 impl BlindingKeySecret {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
