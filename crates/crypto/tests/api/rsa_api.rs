@@ -175,3 +175,22 @@ proptest! {
         prop_assert_eq!(rsa::verify(public, &other, &sig), Err(CryptoError::InvalidSignature));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Untrusted key bytes never panic: they parse or give a typed error.
+    #[test]
+    fn key_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        if let Ok(public) = RsaPublicKey::decode(&bytes) {
+            prop_assert_eq!(public.encode(), bytes.clone());
+        }
+        prop_assert!(RsaPrivateKey::from_storage_bytes(&bytes).is_err());
+        let _ = RsaPrivateKey::from_gcrypt_sexp(&bytes);
+    }
+
+    #[test]
+    fn sexp_like_text_never_panics(text in "[()0-9:#a-f npqedu-]{0,80}") {
+        let _ = RsaPrivateKey::from_gcrypt_sexp(text.as_bytes());
+    }
+}
