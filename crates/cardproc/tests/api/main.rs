@@ -1,0 +1,8 @@
+//! Integration tests of the card processor: the real `App` on `127.0.0.1:0`, on SQLite and (with
+//! `CARDCASH_TEST_PG_URL`) PostgreSQL, driven through our `CardprocClient` and raw signed HTTP.
+
+mod auth;
+mod helpers;
+mod operations;
+mod refunds;
+mod transactions;
