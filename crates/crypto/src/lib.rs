@@ -1,6 +1,7 @@
 //! GNU Taler cryptography for cardcash: SHA-512, GNUnet's HKDF and KDF-mod, Ed25519 with the
 //! GNUnet purpose envelope and one typed builder per signature purpose, ECDHE, RSA full-domain-hash
-//! blind signatures (OpenSSL), planchet and refresh derivations, wire hashes, canonical JSON and
+//! blind signatures (OpenSSL), Clause-Schnorr blind signatures and Edx25519 derivation (both
+//! ready, not yet used), planchet and refresh derivations, wire hashes, canonical JSON and
 //! `h_contract_terms`.
 //!
 //! This is the only crate that touches cryptographic primitives, and it never does IO (randomness
@@ -13,6 +14,7 @@
 
 pub mod coin;
 pub mod contract;
+pub mod cs;
 pub mod ecdh;
 pub mod eddsa;
 pub mod edx25519;

@@ -1,0 +1,168 @@
+//! Clause-Schnorr blind signatures over Ed25519 (GNUnet `crypto_cs.c`, spec §4.3).
+//!
+//! Scalars are 32-byte little-endian values; secrets derived by HKDF are clamped like X25519
+//! keys ("mapped to the subgroup") and used modulo the group order L. The exchange derives the
+//! two nonces `r0, r1 = HKDF(salt = seed, ikm = private key, info = session nonce)`, the wallet
+//! blinds with `α, β` from `HKDF(salt = "alphabeta", ikm = blinding seed)`, the exchange picks the
+//! clause `b` from `HKDF(salt = "b", ikm = private key, info = nonce)` and signs
+//! `s = r_b + c_b·x`, and the wallet unblinds `s + α_b`. The challenge is the full-domain hash
+//! `c' = KDF-mod(L, salt = public key, ikm = SHA-512(R' ‖ msg), info = "Curve25519FDH")`.
+//!
+//! CS denominations are deferred (spec §10: the targeted wallet cannot withdraw them); this module
+//! exists so the scheme is proven against GNUnet's vector and ready.
+
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+
+use crate::error::CryptoError;
+use crate::hash::Sha512Hasher;
+use crate::kdf::{kdf_array, kdf_mod};
+
+/// The group order L = 2^252 + 27742317777372353535851937790883648493, big-endian.
+const GROUP_ORDER_BE: [u8; 32] = [
+    0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x14, 0xde, 0xf9, 0xde, 0xa2, 0xf7, 0x9c, 0xd6, 0x58, 0x12, 0x63, 0x1a, 0x5c, 0xf5, 0xd3, 0xed,
+];
+
+/// One 32-byte value per clause (scalars or compressed points).
+pub type ClausePair = [[u8; 32]; 2];
+
+/// The wallet's blinding secrets `(α, β)` per clause.
+pub type BlindingSecrets = [([u8; 32], [u8; 32]); 2];
+
+fn clamp(mut b: [u8; 32]) -> [u8; 32] {
+    b[0] &= 248;
+    b[31] &= 127;
+    b[31] |= 64;
+    b
+}
+
+fn scalar(b: &[u8; 32]) -> Scalar {
+    // libsodium's noclamp operations ignore bit 255 and work modulo L.
+    let mut b = *b;
+    b[31] &= 0x7f;
+    Scalar::from_bytes_mod_order(b)
+}
+
+fn point(b: &[u8; 32]) -> Result<EdwardsPoint, CryptoError> {
+    CompressedEdwardsY(*b)
+        .decompress()
+        .ok_or(CryptoError::InvalidPublicKey("not an Ed25519 point"))
+}
+
+fn split2(b: &[u8; 64]) -> [[u8; 32]; 2] {
+    let mut out = [[0u8; 32]; 2];
+    out[0].copy_from_slice(&b[..32]);
+    out[1].copy_from_slice(&b[32..]);
+    out
+}
+
+/// `priv · G`, the public key of a CS private scalar (also `R = r · G`).
+pub fn public(private: &[u8; 32]) -> [u8; 32] {
+    EdwardsPoint::mul_base(&scalar(private))
+        .compress()
+        .to_bytes()
+}
+
+/// The exchange's two secret nonces for a session: `HKDF(salt = seed, ikm = private, info = nonce)`.
+/// GNUnet's vector uses the withdraw seed `"rw"`.
+pub fn r_derive(nonce: &[u8; 32], seed: &str, private: &[u8; 32]) -> ClausePair {
+    let out: [u8; 64] = kdf_array(seed.as_bytes(), private, &[nonce]);
+    split2(&out).map(clamp)
+}
+
+/// The wallet's blinding secrets `[(α0, β0), (α1, β1)]` from a blinding seed.
+pub fn blinding_secrets(blind_seed: &[u8; 32]) -> BlindingSecrets {
+    let out: [u8; 128] = kdf_array(b"alphabeta", blind_seed, &[]);
+    let part = |i: usize| {
+        let mut b = [0u8; 32];
+        b.copy_from_slice(&out[i * 32..(i + 1) * 32]);
+        clamp(b)
+    };
+    [(part(0), part(1)), (part(2), part(3))]
+}
+
+fn full_domain_hash(r: &[u8; 32], msg: &[u8], public: &[u8; 32]) -> Result<Scalar, CryptoError> {
+    let mut h = Sha512Hasher::new();
+    h.update(r).update(msg);
+    let prehash = h.finalize();
+    let l_be = GROUP_ORDER_BE;
+    let c_be = kdf_mod(&l_be, public, prehash.as_bytes(), b"Curve25519FDH")?;
+    let mut c_le = [0u8; 32];
+    for (dst, src) in c_le.iter_mut().zip(c_be.iter().rev()) {
+        *dst = *src;
+    }
+    Ok(Scalar::from_bytes_mod_order(c_le))
+}
+
+/// Blinds `msg` for both clauses: returns `(c0, c1)` (sent to the exchange) and `(R'0, R'1)`.
+pub fn blind(
+    secrets: &BlindingSecrets,
+    r_pub: &ClausePair,
+    public: &[u8; 32],
+    msg: &[u8],
+) -> Result<(ClausePair, ClausePair), CryptoError> {
+    let pub_point = point(public)?;
+    let mut c = [[0u8; 32]; 2];
+    let mut r_blind = [[0u8; 32]; 2];
+    for i in 0..2 {
+        let (alpha, beta) = (&secrets[i].0, &secrets[i].1);
+        let r_dash =
+            point(&r_pub[i])? + EdwardsPoint::mul_base(&scalar(alpha)) + pub_point * scalar(beta);
+        r_blind[i] = r_dash.compress().to_bytes();
+        c[i] = (full_domain_hash(&r_blind[i], msg, public)? + scalar(beta)).to_bytes();
+    }
+    Ok((c, r_blind))
+}
+
+/// The exchange's blind signature: clause `b` and `s = r_b + c_b · priv`.
+pub fn sign(
+    private: &[u8; 32],
+    r: &[[u8; 32]; 2],
+    nonce: &[u8; 32],
+    c: &[[u8; 32]; 2],
+) -> (u32, [u8; 32]) {
+    let bits: [u8; 4] = kdf_array(b"b", private, &[nonce]);
+    // GNUnet reads the four bytes as a host-order (little-endian) u32 and takes it mod 2.
+    let b = u32::from_le_bytes(bits) % 2;
+    let i = b as usize;
+    let s = scalar(&r[i]) + scalar(&c[i]) * scalar(private);
+    (b, s.to_bytes())
+}
+
+/// Unblinds the exchange's `s` with `α_b`.
+pub fn unblind(blind_s: &[u8; 32], alpha: &[u8; 32]) -> [u8; 32] {
+    (scalar(blind_s) + scalar(alpha)).to_bytes()
+}
+
+/// Verifies a signature `(R, s)` on `msg`: `s·G == R + H(R, msg)·pub`.
+pub fn verify(
+    public: &[u8; 32],
+    r: &[u8; 32],
+    s: &[u8; 32],
+    msg: &[u8],
+) -> Result<(), CryptoError> {
+    let c = full_domain_hash(r, msg, public)?;
+    let lhs = EdwardsPoint::mul_base(&scalar(s));
+    let rhs = point(r)? + point(public)? * c;
+    if lhs == rhs {
+        Ok(())
+    } else {
+        Err(CryptoError::InvalidSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_order_constant_is_l() {
+        // L ≡ 0 (mod L): reducing its little-endian bytes gives zero, and L − 1 stays as it is.
+        let mut le = GROUP_ORDER_BE;
+        le.reverse();
+        assert_eq!(Scalar::from_bytes_mod_order(le), Scalar::ZERO);
+        le[0] -= 1;
+        assert_eq!(Scalar::from_bytes_mod_order(le).to_bytes(), le);
+    }
+}
