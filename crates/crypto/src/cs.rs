@@ -57,6 +57,18 @@ fn split2(b: &[u8; 64]) -> [[u8; 32]; 2] {
     out
 }
 
+/// Cipher number of CS in `h_denom_pub` (`GNUNET_CRYPTO_BSA_CS`).
+pub const CIPHER_CS: u32 = 2;
+
+/// `h_denom_pub = SHA-512(u32be age_mask ‖ u32be 2 ‖ public key)` (spec §4.2).
+pub fn h_denom_pub(public: &[u8; 32], age_mask: u32) -> cardcash_util::HashCode {
+    let mut h = Sha512Hasher::new();
+    h.update(&age_mask.to_be_bytes())
+        .update(&CIPHER_CS.to_be_bytes())
+        .update(public);
+    h.finalize()
+}
+
 /// `priv · G`, the public key of a CS private scalar (also `R = r · G`).
 pub fn public(private: &[u8; 32]) -> [u8; 32] {
     EdwardsPoint::mul_base(&scalar(private))
@@ -155,6 +167,14 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn h_denom_pub_covers_mask_cipher_and_key() {
+        let key = [9u8; 32];
+        let mut expected = vec![0, 0, 0, 5, 0, 0, 0, 2];
+        expected.extend_from_slice(&key);
+        assert_eq!(h_denom_pub(&key, 5), crate::hash::sha512(&expected));
+    }
 
     #[test]
     fn group_order_constant_is_l() {
