@@ -21,11 +21,11 @@ use cardcash_store::{Db, DbConfig};
 
 pub use crate::account::{AccountInfo, AccountName, NewAccount};
 pub use crate::auth::Scope;
-pub use crate::password::Password;
 use crate::config::BankConfig;
 use crate::error::{BankError, Result};
 use crate::ledger::Ledger;
 use crate::metrics::BankMetrics;
+pub use crate::password::Password;
 
 /// Opens (and migrates) the bank's database and makes sure the `admin` account exists.
 pub async fn open(config: &BankConfig) -> Result<Ledger> {

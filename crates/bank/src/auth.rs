@@ -40,7 +40,9 @@ impl Scope {
 
 /// The storage key of a bearer token.
 pub fn token_hash(token: &str) -> Vec<u8> {
-    cardcash_crypto::sha512(token.as_bytes()).as_bytes().to_vec()
+    cardcash_crypto::sha512(token.as_bytes())
+        .as_bytes()
+        .to_vec()
 }
 
 /// An authenticated party.
@@ -111,7 +113,11 @@ mod tests {
             Err(BankError::Forbidden(_))
         ));
         assert!(alice.require_admin().is_err());
-        assert!(Principal::Admin.check(&name("bob"), Scope::ReadWrite).is_ok());
+        assert!(
+            Principal::Admin
+                .check(&name("bob"), Scope::ReadWrite)
+                .is_ok()
+        );
         let admin_by_password = Principal::Account {
             name: "admin".into(),
             scope: Scope::ReadWrite,

@@ -21,7 +21,10 @@ use crate::types::{
 #[derive(Clone)]
 pub enum ClientAuth {
     None,
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     /// Sent as `Authorization: Bearer <token>` (include the `secret-token:` prefix).
     Bearer(String),
 }

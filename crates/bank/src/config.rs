@@ -57,7 +57,10 @@ impl fmt::Debug for BankConfig {
             .field("database_url", &"…")
             .field("currency", &self.currency)
             .field("host_name", &self.host_name)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "…redacted…"))
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "…redacted…"),
+            )
             .field("default_debit_limit", &self.default_debit_limit)
             .field("admin_debit_limit", &self.admin_debit_limit)
             .field("allow_registration", &self.allow_registration)

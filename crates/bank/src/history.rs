@@ -78,7 +78,8 @@ impl HistoryParams {
             return Err(HistoryParamError::NegativeOffset);
         }
         let timeout_ms = query.timeout_ms.or(query.long_poll_ms).unwrap_or(0);
-        let timeout_ms = u64::try_from(timeout_ms).map_err(|_| HistoryParamError::NegativeTimeout)?;
+        let timeout_ms =
+            u64::try_from(timeout_ms).map_err(|_| HistoryParamError::NegativeTimeout)?;
         let timeout = Duration::from_millis(timeout_ms).min(MAX_TIMEOUT);
         Ok(Self {
             limit,

@@ -192,9 +192,7 @@ impl Ledger {
         };
         let insert = &insert;
         self.db
-            .retry_write(|tx| {
-                Box::pin(async move { db::account::insert(tx.conn(), insert).await })
-            })
+            .retry_write(|tx| Box::pin(async move { db::account::insert(tx.conn(), insert).await }))
             .await?;
         self.account(&new.name).await
     }
@@ -329,7 +327,10 @@ impl Ledger {
         let (booked, incoming) = self
             .db
             .retry_write(|tx| {
-                Box::pin(async move { self.internal_transfer_tx(tx, debtor, creditor_name, t).await })
+                Box::pin(async move {
+                    self.internal_transfer_tx(tx, debtor, creditor_name, t)
+                        .await
+                })
             })
             .await?;
         if booked.new {
@@ -394,7 +395,10 @@ impl Ledger {
         let mut incoming = false;
         if creditor.is_exchange && debtor.is_exchange {
             // No bounce between exchanges: two exchanges could bounce each other forever.
-            tracing::warn!(row_id, "exchange-to-exchange Core API transfer, not a reserve");
+            tracing::warn!(
+                row_id,
+                "exchange-to-exchange Core API transfer, not a reserve"
+            );
         } else if creditor.is_exchange {
             let bounce_cause = match subject::parse_reserve_pub(&t.subject) {
                 Err(e) => Some(e.to_string()),

@@ -80,7 +80,8 @@ impl App {
             ledger: ledger.clone(),
             config: Arc::new(config.clone()),
         };
-        let router = ServiceRouter::with_metrics("bank", metrics).finish(http::router::router(state));
+        let router =
+            ServiceRouter::with_metrics("bank", metrics).finish(http::router::router(state));
         let shutdown = CancellationToken::new();
         let server = cardcash_http::serve(router, config.bind, shutdown.clone())
             .await

@@ -26,7 +26,9 @@ impl BankPayto {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_'));
         if !ok {
-            return Err(PaytoError::Malformed("the bank host name must be host[:port]"));
+            return Err(PaytoError::Malformed(
+                "the bank host name must be host[:port]",
+            ));
         }
         Ok(Self {
             host: host.to_ascii_lowercase(),

@@ -96,8 +96,15 @@ pub async fn lock(
     id: i64,
     currency: &Currency,
 ) -> Result<AccountRow> {
-    const SQLITE: &str = concat!("SELECT ", columns!(), " FROM accounts WHERE account_id = $1");
-    const PG: &str = concat!("SELECT ", columns!(), " FROM accounts WHERE account_id = $1 FOR UPDATE"
+    const SQLITE: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM accounts WHERE account_id = $1"
+    );
+    const PG: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM accounts WHERE account_id = $1 FOR UPDATE"
     );
     let sql = match engine {
         Engine::Sqlite => SQLITE,

@@ -77,7 +77,9 @@ where
         .bind(page.count())
         .fetch_all(exec)
         .await?;
-    rows.iter().map(|r| from_row(r, account_id, currency)).collect()
+    rows.iter()
+        .map(|r| from_row(r, account_id, currency))
+        .collect()
 }
 
 /// One transaction, if the account took part in it.

@@ -150,7 +150,11 @@ where
 }
 
 /// Whether the exchange already used `wtid` for a transfer.
-pub async fn wtid_used<'c, E>(exec: E, exchange_account_id: i64, wtid: &ShortHashCode) -> Result<bool>
+pub async fn wtid_used<'c, E>(
+    exec: E,
+    exchange_account_id: i64,
+    wtid: &ShortHashCode,
+) -> Result<bool>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -189,7 +193,9 @@ where
         .bind(page.count())
         .fetch_all(exec)
         .await?;
-    rows.iter().map(|r| incoming_from_row(r, currency)).collect()
+    rows.iter()
+        .map(|r| incoming_from_row(r, currency))
+        .collect()
 }
 
 /// One page of the exchange's outgoing history.
@@ -217,5 +223,7 @@ where
         .bind(page.count())
         .fetch_all(exec)
         .await?;
-    rows.iter().map(|r| outgoing_from_row(r, currency)).collect()
+    rows.iter()
+        .map(|r| outgoing_from_row(r, currency))
+        .collect()
 }

@@ -40,9 +40,7 @@ async fn authenticate(state: &AppState, header: &str) -> Result<Principal> {
                 .map_err(|_| BankError::Unauthorized("malformed Bearer token"))?;
             bearer_login(state, bearer.as_str()).await
         }
-        _ => Err(BankError::Unauthorized(
-            "use HTTP Basic or a Bearer token",
-        )),
+        _ => Err(BankError::Unauthorized("use HTTP Basic or a Bearer token")),
     }
 }
 

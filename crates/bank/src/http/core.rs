@@ -22,8 +22,8 @@ use crate::password::Password;
 use crate::types::{
     AccountData, AccountMinimalData, BankAccountTransactionInfo, BankAccountTransactionsResponse,
     CoreConfig, CreateTransactionRequest, CreateTransactionResponse, CurrencySpecification,
-    Direction, ListAccountsResponse, RegisterAccountRequest, RegisterAccountResponse,
-    TokenRequest, TokenSuccessResponse,
+    Direction, ListAccountsResponse, RegisterAccountRequest, RegisterAccountResponse, TokenRequest,
+    TokenSuccessResponse,
 };
 
 /// Core Bank API version. We implement a small subset, so we announce the oldest protocol.
@@ -74,7 +74,11 @@ pub async fn post_accounts(
     if !is_admin {
         match who {
             None if state.config.allow_registration => {}
-            None => return Err(BankError::Unauthorized("only the admin may create accounts")),
+            None => {
+                return Err(BankError::Unauthorized(
+                    "only the admin may create accounts",
+                ));
+            }
             Some(_) => return Err(BankError::Forbidden("(admin only)".to_owned())),
         }
         if req.is_taler_exchange || req.debit_threshold.is_some() {
@@ -207,7 +211,10 @@ pub async fn post_transactions(
     Ok(TalerJson(CreateTransactionResponse { row_id }))
 }
 
-fn transaction_info(state: &AppState, r: AccountTransactionRow) -> Result<BankAccountTransactionInfo> {
+fn transaction_info(
+    state: &AppState,
+    r: AccountTransactionRow,
+) -> Result<BankAccountTransactionInfo> {
     let uri = |name: &str, legal: &str| {
         state
             .ledger

@@ -13,7 +13,10 @@ pub fn router(state: AppState) -> Router {
         // https://docs.taler.net/core/api-corebank.html#get--config
         .route("/config", get(core::get_config))
         // https://docs.taler.net/core/api-corebank.html#post--accounts
-        .route("/accounts", post(core::post_accounts).get(core::get_accounts))
+        .route(
+            "/accounts",
+            post(core::post_accounts).get(core::get_accounts),
+        )
         // https://docs.taler.net/core/api-corebank.html#get--accounts-$USERNAME
         .route("/accounts/{name}", get(core::get_account))
         // https://docs.taler.net/core/api-corebank.html#post--accounts-$USERNAME-token
