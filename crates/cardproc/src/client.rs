@@ -188,6 +188,15 @@ impl CardprocClient {
         self.signed(Method::POST, &path, Some(card)).await
     }
 
+    /// `POST /api/transaction-void/voidOnline`: cancels an `AUTHORIZED` transaction (→ `VOIDED`).
+    pub async fn void_transaction(&self, id: u64) -> Result<Transaction, ClientError> {
+        let path = format!(
+            "/api/transaction-void/voidOnline?spaceId={}&id={id}",
+            self.space_id
+        );
+        self.signed::<(), _>(Method::POST, &path, None).await
+    }
+
     /// `GET /api/transaction/read`.
     pub async fn read_transaction(&self, id: u64) -> Result<Transaction, ClientError> {
         let path = format!("/api/transaction/read?spaceId={}&id={id}", self.space_id);

@@ -4,7 +4,8 @@
 //! GANA has no card-processor codes, so conflicts borrow the closest official ones: an over-refund
 //! is `EXCHANGE_REFUND_CONFLICT_DEPOSIT_INSUFFICIENT`, a refund of an unpaid transaction
 //! `MERCHANT_PRIVATE_POST_ORDERS_ID_REFUND_ORDER_UNPAID`, a reused `externalId`
-//! `BANK_TRANSFER_REQUEST_UID_REUSED`, unknown ids `BANK_TRANSACTION_NOT_FOUND`.
+//! `BANK_TRANSFER_REQUEST_UID_REUSED`, a void after capture `BANK_CONFIRM_ABORT_CONFLICT`
+//! ("cannot abort what is confirmed"), unknown ids `BANK_TRANSACTION_NOT_FOUND`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,9 @@ pub enum CardprocError {
     /// Missing or malformed MAC headers, unknown user, wrong MAC or stale timestamp.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// `/admin/…` without the right bearer token.
+    #[error("admin bearer token missing or wrong")]
+    AdminUnauthorized,
     /// Authenticated, but the role or space does not allow this.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -44,6 +48,9 @@ pub enum CardprocError {
     /// No such refund in this space.
     #[error("refund not found")]
     RefundNotFound,
+    /// Only `AUTHORIZED` (not yet final) transactions can be voided.
+    #[error("transaction in state {0} cannot be voided")]
+    NotVoidable(TransactionState),
     /// Only `FULFILL` transactions can be refunded.
     #[error("transaction in state {0} cannot be refunded")]
     NotRefundable(TransactionState),
@@ -70,16 +77,17 @@ impl ApiError for CardprocError {
             Self::Store(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MissingParameter(_)
             | Self::Malformed(_)
             | Self::CurrencyNotAccepted
             | Self::Card(_) => StatusCode::BAD_REQUEST,
             Self::TransactionNotFound | Self::RefundNotFound => StatusCode::NOT_FOUND,
-            Self::NotRefundable(_) | Self::RefundExceedsCompleted | Self::ExternalIdReused => {
-                StatusCode::CONFLICT
-            }
+            Self::NotVoidable(_)
+            | Self::NotRefundable(_)
+            | Self::RefundExceedsCompleted
+            | Self::ExternalIdReused => StatusCode::CONFLICT,
             Self::Outage => StatusCode::SERVICE_UNAVAILABLE,
             Self::Authorizer(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -89,12 +97,13 @@ impl ApiError for CardprocError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::Store(e) => e.code(),
-            Self::Unauthorized(_) => ErrorCode::GenericUnauthorized,
+            Self::Unauthorized(_) | Self::AdminUnauthorized => ErrorCode::GenericUnauthorized,
             Self::Forbidden(_) => ErrorCode::GenericForbidden,
             Self::MissingParameter(_) => ErrorCode::GenericParameterMissing,
             Self::Malformed(_) | Self::Card(_) => ErrorCode::GenericParameterMalformed,
             Self::CurrencyNotAccepted => ErrorCode::GenericCurrencyMismatch,
             Self::TransactionNotFound | Self::RefundNotFound => ErrorCode::BankTransactionNotFound,
+            Self::NotVoidable(_) => ErrorCode::BankConfirmAbortConflict,
             Self::NotRefundable(_) => ErrorCode::MerchantPrivatePostOrdersIdRefundOrderUnpaid,
             Self::RefundExceedsCompleted => ErrorCode::ExchangeRefundConflictDepositInsufficient,
             Self::ExternalIdReused => ErrorCode::BankTransferRequestUidReused,
@@ -107,7 +116,10 @@ impl ApiError for CardprocError {
 
     fn challenge(&self) -> Option<String> {
         // Not Basic auth: tell clients which scheme we speak.
-        Some("WalleeMAC version=\"1\"".to_owned())
+        Some(match self {
+            Self::AdminUnauthorized => "Bearer realm=\"cardproc-admin\"".to_owned(),
+            _ => "WalleeMAC version=\"1\"".to_owned(),
+        })
     }
 }
 
@@ -142,6 +154,11 @@ mod tests {
                 2531,
             ),
             (CardprocError::RefundExceedsCompleted, 409, 1501),
+            (
+                CardprocError::NotVoidable(TransactionState::Fulfill),
+                409,
+                5117,
+            ),
             (CardprocError::ExternalIdReused, 409, 5112),
             (CardprocError::Outage, 503, 11),
         ];

@@ -30,7 +30,7 @@ use crate::mac;
 use crate::metrics::CardprocMetrics;
 use crate::model::{
     ConfigResponse, CreateTransactionRequest, ProcessCardRequest, Refund, RefundRequest,
-    Transaction,
+    Transaction, TransactionState,
 };
 use crate::processing::{AuthorizationRequest, Authorizer, Card, transition};
 
@@ -71,6 +71,8 @@ pub enum Operation {
     CreateTransaction,
     /// `POST /api/transaction/process-card`.
     ProcessCard,
+    /// `POST /api/transaction-void/voidOnline`.
+    Void,
     /// `GET /api/transaction/read`.
     ReadTransaction,
     /// `POST /api/refund/refund`.
@@ -88,6 +90,7 @@ impl Role {
                     op,
                     Operation::CreateTransaction
                         | Operation::ProcessCard
+                        | Operation::Void
                         | Operation::ReadTransaction
                 )
             }
@@ -342,7 +345,7 @@ impl Cardproc {
         let row = db::transaction::get(&self.db, user.space_id, id)
             .await?
             .ok_or(CardprocError::TransactionNotFound)?;
-        if row.state != crate::model::TransactionState::Pending {
+        if row.state != TransactionState::Pending {
             // Idempotent: a processed transaction is returned as it is, whatever card is shown.
             return Ok(row.view(IsoTime::now()));
         }
@@ -385,6 +388,39 @@ impl Cardproc {
             }
         }
         Ok(row.view(IsoTime::now()))
+    }
+
+    /// `POST /api/transaction-void/voidOnline`: cancels an `AUTHORIZED` (not yet final)
+    /// transaction; voiding a voided one returns it unchanged, anything else is 409.
+    pub async fn void_transaction(
+        &self,
+        user: &ApiUser,
+        id: u64,
+    ) -> Result<Transaction, CardprocError> {
+        user.require(Operation::Void)?;
+        let space = user.space_id;
+        let now = IsoTime::now();
+        let (row, voided) = self
+            .db
+            .retry_write(|tx| {
+                Box::pin(async move {
+                    if let Some(row) = db::transaction::void(tx, space, id, now).await? {
+                        return Ok::<_, CardprocError>((row, true));
+                    }
+                    let row = db::transaction::lock(tx, space, id)
+                        .await?
+                        .ok_or(CardprocError::TransactionNotFound)?;
+                    match row.effective_state(now) {
+                        TransactionState::Voided => Ok((row, false)),
+                        other => Err(CardprocError::NotVoidable(other)),
+                    }
+                })
+            })
+            .await?;
+        if voided {
+            self.metrics.finalized(TransactionState::Voided);
+        }
+        Ok(row.view(now))
     }
 
     /// `GET /api/transaction/read`.
@@ -438,7 +474,7 @@ impl Cardproc {
                         };
                     }
                     let row = row.ok_or(CardprocError::TransactionNotFound)?;
-                    if row.state != crate::model::TransactionState::Fulfill {
+                    if row.state != TransactionState::Fulfill {
                         return Err(CardprocError::NotRefundable(row.state));
                     }
                     let amount = req.amount.to_amount(*row.amount.currency());
@@ -519,7 +555,7 @@ mod tests {
     #[test]
     fn roles() {
         use Operation::*;
-        for op in [CreateTransaction, ProcessCard, ReadTransaction] {
+        for op in [CreateTransaction, ProcessCard, Void, ReadTransaction] {
             assert!(Role::Terminal.allows(op));
         }
         assert!(!Role::Terminal.allows(Refund) && !Role::Terminal.allows(ReadRefund));
@@ -527,6 +563,7 @@ mod tests {
             assert!(Role::Reader.allows(op));
         }
         assert!(!Role::Reader.allows(CreateTransaction) && !Role::Reader.allows(ProcessCard));
+        assert!(!Role::Reader.allows(Void));
     }
 
     #[test]

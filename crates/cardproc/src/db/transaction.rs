@@ -261,6 +261,34 @@ pub async fn apply_transition(
     row.as_ref().map(TransactionRow::decode).transpose()
 }
 
+/// Voids a transaction that is `AUTHORIZED` and not yet due for finality at `now`; `None` if it
+/// is in any other state (or unknown).
+pub async fn void(
+    tx: &mut Tx,
+    space_id: u64,
+    id: u64,
+    now: IsoTime,
+) -> Result<Option<TransactionRow>, CardprocError> {
+    let (Some(space), Some(id)) = (id_sql(space_id), id_sql(id)) else {
+        return Ok(None);
+    };
+    let sql = concat!(
+        "UPDATE card_transaction SET state = $1, fulfill_at = NULL, version = version + 1 \
+         WHERE id = $2 AND space_id = $3 AND state = $4 AND (fulfill_at IS NULL OR fulfill_at > $5) RETURNING ",
+        columns!()
+    );
+    let row = sqlx::query(sql)
+        .bind(TransactionState::Voided.as_str())
+        .bind(id)
+        .bind(space)
+        .bind(TransactionState::Authorized.as_str())
+        .bind(now.to_sql())
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(|e| CardprocError::Store(e.into()))?;
+    row.as_ref().map(TransactionRow::decode).transpose()
+}
+
 /// Persists delayed finality: every `AUTHORIZED` row whose `fulfill_at` is not after `now`
 /// becomes `FULFILL`, captured at `fulfill_at` (the same values [`TransactionRow::view`] shows).
 /// `only` limits it to one transaction. Returns how many rows changed.

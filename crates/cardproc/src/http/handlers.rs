@@ -49,6 +49,15 @@ pub async fn post_transaction_process_card(
     s.process_card(&user, q.id, &body).await.map(TalerJson)
 }
 
+/// `POST /api/transaction-void/voidOnline`.
+pub async fn post_transaction_void_online(
+    State(s): AppState,
+    user: ApiUser,
+    TalerQuery(q): TalerQuery<IdQuery>,
+) -> ApiResult<Transaction> {
+    s.void_transaction(&user, q.id).await.map(TalerJson)
+}
+
 /// `GET /api/transaction/read`.
 pub async fn get_transaction_read(
     State(s): AppState,

@@ -20,6 +20,10 @@ pub fn routes(state: Arc<Cardproc>) -> Router {
             "/api/transaction/process-card",
             post(handlers::post_transaction_process_card),
         )
+        .route(
+            "/api/transaction-void/voidOnline",
+            post(handlers::post_transaction_void_online),
+        )
         .route("/api/transaction/read", get(handlers::get_transaction_read))
         // "Refunds"
         .route("/api/refund/refund", post(handlers::post_refund_refund))

@@ -291,3 +291,60 @@ async fn create_validates_its_input() {
         t.app.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn void_cancels_an_authorized_transaction_only() {
+    let mut config = crate::helpers::config();
+    config.delay_finality = cardcash_util::RelativeTime::from_duration(Duration::from_secs(3600));
+    for t in crate::helpers::apps_with(config).await {
+        let e = t.engine;
+        let tx = t.pay("6.00", CARD_DELAY_FINALITY).await;
+        // C2EC cannot void; the terminal can.
+        assert_eq!(
+            t.reader.void_transaction(tx.id).await.unwrap_err().status(),
+            Some(403),
+            "{e}"
+        );
+        let voided = t.terminal.void_transaction(tx.id).await.unwrap();
+        assert_eq!(
+            (voided.state, voided.completed_amount),
+            (TransactionState::Voided, DecimalAmount::ZERO),
+            "{e}"
+        );
+        assert!(voided.state.is_final_failure());
+        // Idempotent.
+        assert_eq!(
+            t.terminal.void_transaction(tx.id).await.unwrap(),
+            voided,
+            "{e}"
+        );
+        assert_eq!(
+            t.reader.read_transaction(tx.id).await.unwrap(),
+            voided,
+            "{e}"
+        );
+        // Captured or pending transactions cannot be voided.
+        let paid = t.pay("6.00", CARD_APPROVE).await;
+        let err = t.terminal.void_transaction(paid.id).await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (Some(409), Some(5117)), "{e}");
+        let pending = t.create("6.00").await;
+        assert_eq!(
+            t.terminal
+                .void_transaction(pending.id)
+                .await
+                .unwrap_err()
+                .status(),
+            Some(409),
+            "{e}"
+        );
+        assert!(
+            t.terminal
+                .void_transaction(pending.id + 1000)
+                .await
+                .unwrap_err()
+                .is_not_found(),
+            "{e}"
+        );
+        t.app.shutdown().await;
+    }
+}
