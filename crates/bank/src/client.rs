@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::types::{
-    AddIncomingRequest, IncomingBankTransaction, IncomingHistory, OutgoingBankTransaction,
-    OutgoingHistory, TransferRequest, TransferResponse, WireConfig,
+    AddIncomingRequest, AddIncomingResponse, IncomingBankTransaction, IncomingHistory,
+    OutgoingBankTransaction, OutgoingHistory, TransferRequest, TransferResponse, WireConfig,
 };
 
 /// How the client authenticates.
@@ -199,7 +199,7 @@ impl WireGatewayClient {
     pub async fn add_incoming(
         &self,
         body: &AddIncomingRequest,
-    ) -> Result<TransferResponse, ClientError> {
+    ) -> Result<AddIncomingResponse, ClientError> {
         let req = self
             .http
             .post(self.url("admin/add-incoming")?)

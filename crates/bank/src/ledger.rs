@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use cardcash_store::{Db, Tx};
 use cardcash_util::{
-    Amount, Currency, EddsaPublicKey, HashCode, PaytoUri, ShortHashCode, Timestamp,
+    Amount, BaseUrl, Currency, EddsaPublicKey, HashCode, PaytoUri, ShortHashCode, Timestamp,
 };
 use tokio::time::Instant;
 
@@ -67,7 +67,7 @@ pub struct InternalTransfer {
 pub struct WireTransfer {
     pub request_uid: HashCode,
     pub amount: Amount,
-    pub exchange_base_url: String,
+    pub exchange_base_url: BaseUrl,
     pub wtid: ShortHashCode,
     pub credit_account: PaytoUri,
 }
@@ -142,12 +142,16 @@ impl Ledger {
         }
     }
 
-    /// The payto URI of a stored account, as text.
-    fn uri(&self, name: &str, legal_name: &str) -> Result<String> {
+    /// The payto URI of a stored account.
+    fn account_payto(&self, name: &str, legal_name: &str) -> Result<PaytoUri> {
         self.payto
             .account_uri(name, legal_name)
-            .map(|u| u.to_string())
             .map_err(|e| BankError::Invariant(format!("payto of {name:?}: {e}")))
+    }
+
+    /// The payto URI of a stored account, as text.
+    fn uri(&self, name: &str, legal_name: &str) -> Result<String> {
+        self.account_payto(name, legal_name).map(|u| u.to_string())
     }
 
     fn info(&self, row: &AccountRow) -> Result<AccountInfo> {
@@ -494,7 +498,7 @@ impl Ledger {
         if let Some(earlier) = earlier {
             let same = earlier.amount == t.amount
                 && earlier.credit_payto == credit_payto
-                && earlier.exchange_base_url == t.exchange_base_url
+                && earlier.exchange_base_url == t.exchange_base_url.as_str()
                 && earlier.wtid == t.wtid;
             if !same {
                 return Err(BankError::RequestUidReused);
@@ -517,7 +521,7 @@ impl Ledger {
             return Err(BankError::IsAnExchange(creditor.name));
         }
         let now = Timestamp::now();
-        let subject = subject::outgoing_subject(&t.wtid, &t.exchange_base_url);
+        let subject = subject::outgoing_subject(&t.wtid, t.exchange_base_url.as_str());
         let row_id = self
             .move_money(
                 tx,
@@ -538,7 +542,7 @@ impl Ledger {
             exchange.id,
             &t.request_uid,
             &t.wtid,
-            &t.exchange_base_url,
+            t.exchange_base_url.as_str(),
             &credit_payto,
         )
         .await?;
@@ -659,14 +663,14 @@ impl Ledger {
         &self,
         exchange: &AccountName,
         params: &HistoryParams,
-    ) -> Result<(String, Vec<IncomingRow>)> {
+    ) -> Result<(PaytoUri, Vec<IncomingRow>)> {
         let row = self.history_exchange(exchange).await?;
         let rows = self
             .page_with_long_poll(params, TOPIC_INCOMING, row.id, || {
                 db::taler::incoming_history(self.db.pool(), row.id, params, &self.currency)
             })
             .await?;
-        Ok((self.uri(&row.name, &row.legal_name)?, rows))
+        Ok((self.account_payto(&row.name, &row.legal_name)?, rows))
     }
 
     /// Wire Gateway `history/outgoing` of an exchange: `(its payto, rows)`.
@@ -674,14 +678,14 @@ impl Ledger {
         &self,
         exchange: &AccountName,
         params: &HistoryParams,
-    ) -> Result<(String, Vec<OutgoingRow>)> {
+    ) -> Result<(PaytoUri, Vec<OutgoingRow>)> {
         let row = self.history_exchange(exchange).await?;
         let rows = self
             .page_with_long_poll(params, TOPIC_OUTGOING, row.id, || {
                 db::taler::outgoing_history(self.db.pool(), row.id, params, &self.currency)
             })
             .await?;
-        Ok((self.uri(&row.name, &row.legal_name)?, rows))
+        Ok((self.account_payto(&row.name, &row.legal_name)?, rows))
     }
 
     async fn history_exchange(&self, exchange: &AccountName) -> Result<AccountRow> {

@@ -1,109 +1,23 @@
 //! JSON bodies of the bank's HTTP APIs: the Taler Wire Gateway API (docs.taler.net
 //! api-bank-wire; libeufin `common/.../TalerMessage.kt`) and the thin Core Bank API subset
 //! (docs.taler.net api-corebank; libeufin `bank/.../TalerMessage.kt`). Shared by the server and
-//! by [`crate::client`]. Field names are the protocol's; values are typed (parse, don't
+//! by [`crate::client`]; the Wire Gateway ones come from `cardcash-api`. Field names are the protocol's; values are typed (parse, don't
 //! validate). Unknown request fields are ignored, as Taler services do.
 
-use cardcash_util::{
-    Amount, Currency, EddsaPublicKey, HashCode, PaytoUri, RelativeTime, ShortHashCode, Timestamp,
-};
+pub use cardcash_api::common::CurrencySpecification;
+use cardcash_util::{Amount, Currency, PaytoUri, RelativeTime, ShortHashCode, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::balance::Balance;
 
 // ---------------------------------------------------------------- Wire Gateway
 
-/// `GET …/taler-wire-gateway/config`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireConfig {
-    /// Always `taler-wire-gateway`.
-    pub name: String,
-    /// libtool `current:revision:age`.
-    pub version: String,
-    pub currency: Currency,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub implementation: Option<String>,
-}
-
-/// `POST …/taler-wire-gateway/transfer` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferRequest {
-    /// Idempotency key chosen by the exchange.
-    pub request_uid: HashCode,
-    pub amount: Amount,
-    /// Base URL of the exchange, part of the wire transfer subject.
-    pub exchange_base_url: String,
-    /// Wire transfer identifier (what merchants reconcile with).
-    pub wtid: ShortHashCode,
-    pub credit_account: PaytoUri,
-}
-
-/// `POST …/taler-wire-gateway/transfer` and `admin/add-incoming` response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferResponse {
-    pub timestamp: Timestamp,
-    pub row_id: u64,
-}
-
-/// `POST …/taler-wire-gateway/admin/add-incoming` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddIncomingRequest {
-    pub amount: Amount,
-    pub reserve_pub: EddsaPublicKey,
-    pub debit_account: PaytoUri,
-}
-
-/// The response of `admin/add-incoming` has the same shape as the transfer response.
-pub type AddIncomingResponse = TransferResponse;
-
-/// `GET …/taler-wire-gateway/history/incoming` response (200; an empty page is a 204).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncomingHistory {
-    pub incoming_transactions: Vec<IncomingBankTransaction>,
-    /// The exchange's own account.
-    pub credit_account: String,
-}
-
-/// One incoming transaction; this bank only produces reserve top-ups.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum IncomingBankTransaction {
-    #[serde(rename = "RESERVE")]
-    Reserve {
-        row_id: u64,
-        date: Timestamp,
-        amount: Amount,
-        debit_account: String,
-        reserve_pub: EddsaPublicKey,
-    },
-}
-
-impl IncomingBankTransaction {
-    pub fn row_id(&self) -> u64 {
-        match self {
-            Self::Reserve { row_id, .. } => *row_id,
-        }
-    }
-}
-
-/// `GET …/taler-wire-gateway/history/outgoing` response (200; an empty page is a 204).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutgoingHistory {
-    pub outgoing_transactions: Vec<OutgoingBankTransaction>,
-    /// The exchange's own account.
-    pub debit_account: String,
-}
-
-/// One outgoing transfer of the exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutgoingBankTransaction {
-    pub row_id: u64,
-    pub date: Timestamp,
-    pub amount: Amount,
-    pub credit_account: String,
-    pub wtid: ShortHashCode,
-    pub exchange_base_url: String,
-}
+/// The Wire Gateway bodies are the shared ones of `cardcash-api` (also spoken by c2ec and used by
+/// the exchange).
+pub use cardcash_api::wire_gateway::{
+    AddIncomingRequest, AddIncomingResponse, IncomingBankTransaction, IncomingHistory,
+    OutgoingBankTransaction, OutgoingHistory, TransferRequest, TransferResponse, WireConfig,
+};
 
 // ---------------------------------------------------------------- Core Bank API
 
@@ -118,17 +32,6 @@ pub struct CoreConfig {
     pub allow_registrations: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implementation: Option<String>,
-}
-
-/// How wallets and UIs should render the currency (docs.taler.net "CurrencySpecification").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CurrencySpecification {
-    pub name: String,
-    pub num_fractional_input_digits: u32,
-    pub num_fractional_normal_digits: u32,
-    pub num_fractional_trailing_zero_digits: u32,
-    /// Unit names by power of ten, `{"0": "KUDOS"}`.
-    pub alt_unit_names: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST /accounts` request.

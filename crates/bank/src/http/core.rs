@@ -1,7 +1,6 @@
 //! Handlers of the thin Core Bank API subset (docs.taler.net api-corebank; libeufin
 //! `CoreBankApi.kt`): config, accounts, internal transfers, an account's history, tokens.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -38,13 +37,7 @@ pub async fn get_config(State(state): State<AppState>) -> TalerJson<CoreConfig> 
         name: "taler-corebank".to_owned(),
         version: CORE_BANK_VERSION.to_owned(),
         currency,
-        currency_specification: CurrencySpecification {
-            name: currency.to_string(),
-            num_fractional_input_digits: 2,
-            num_fractional_normal_digits: 2,
-            num_fractional_trailing_zero_digits: 2,
-            alt_unit_names: BTreeMap::from([("0".to_owned(), currency.to_string())]),
-        },
+        currency_specification: CurrencySpecification::two_decimals(&currency, currency.as_str()),
         allow_registrations: state.config.allow_registration,
         implementation: Some(super::wire_gateway::IMPLEMENTATION.to_owned()),
     })

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cardcash_http::{TalerJson, TalerPath, TalerQuery};
-use cardcash_util::BaseUrl;
+use cardcash_util::{BaseUrl, LibtoolVersion, PaytoUri};
 
 use super::AppState;
 use super::auth::Auth;
@@ -17,14 +17,14 @@ use crate::error::{BankError, Result};
 use crate::history::{HistoryParams, HistoryQuery};
 use crate::ledger::{AddIncoming, WireTransfer};
 use crate::types::{
-    AddIncomingRequest, IncomingBankTransaction, IncomingHistory, OutgoingBankTransaction,
-    OutgoingHistory, TransferRequest, TransferResponse, WireConfig,
+    AddIncomingRequest, AddIncomingResponse, IncomingBankTransaction, IncomingHistory,
+    OutgoingBankTransaction, OutgoingHistory, TransferRequest, TransferResponse, WireConfig,
 };
 
 /// Wire Gateway protocol version we implement (`current:revision:age`): libeufin's of 2024, which
 /// the exchange and the wallet's test harness accept; `limit`/`offset`/`timeout_ms` are served
 /// alongside the legacy names.
-pub const WIRE_GATEWAY_VERSION: &str = "0:2:0";
+pub const WIRE_GATEWAY_VERSION: LibtoolVersion = LibtoolVersion::new(0, 2, 0);
 /// Implementation URN announced in `config`.
 pub const IMPLEMENTATION: &str = "urn:net:taler:specs:bank:cardcash";
 
@@ -32,6 +32,12 @@ pub const IMPLEMENTATION: &str = "urn:net:taler:specs:bank:cardcash";
 pub(super) fn account_name(raw: &str) -> Result<AccountName> {
     raw.parse()
         .map_err(|_| BankError::UnknownAccount(raw.to_owned()))
+}
+
+/// Parses a payto URI this bank stored itself.
+fn stored_payto(text: &str) -> Result<PaytoUri> {
+    text.parse()
+        .map_err(|e| BankError::Invariant(format!("stored payto {text:?}: {e}")))
 }
 
 fn row_id(id: i64) -> Result<u64> {
@@ -42,7 +48,7 @@ fn row_id(id: i64) -> Result<u64> {
 pub async fn get_config(State(state): State<AppState>) -> TalerJson<WireConfig> {
     TalerJson(WireConfig {
         name: "taler-wire-gateway".to_owned(),
-        version: WIRE_GATEWAY_VERSION.to_owned(),
+        version: WIRE_GATEWAY_VERSION,
         currency: *state.ledger.currency(),
         implementation: Some(IMPLEMENTATION.to_owned()),
     })
@@ -57,17 +63,10 @@ pub async fn post_transfer(
 ) -> Result<TalerJson<TransferResponse>> {
     let name = account_name(&name)?;
     who.check(&name, Scope::ReadWrite)?;
-    let exchange_base_url = BaseUrl::parse(&req.exchange_base_url)
-        .map_err(|e| BankError::BadParameter {
-            name: "exchange_base_url",
-            reason: e.to_string(),
-        })?
-        .as_str()
-        .to_owned();
     let transfer = WireTransfer {
         request_uid: req.request_uid,
         amount: req.amount,
-        exchange_base_url,
+        exchange_base_url: req.exchange_base_url,
         wtid: req.wtid,
         credit_account: req.credit_account,
     };
@@ -99,7 +98,8 @@ pub async fn get_history_incoming(
                 row_id: row_id(r.row_id)?,
                 date: r.date,
                 amount: r.amount,
-                debit_account: r.debit_payto,
+                credit_fee: None,
+                debit_account: stored_payto(&r.debit_payto)?,
                 reserve_pub: r.reserve_pub,
             })
         })
@@ -132,9 +132,10 @@ pub async fn get_history_outgoing(
                 row_id: row_id(r.row_id)?,
                 date: r.date,
                 amount: r.amount,
-                credit_account: r.credit_payto,
+                credit_account: stored_payto(&r.credit_payto)?,
                 wtid: r.wtid,
-                exchange_base_url: r.exchange_base_url,
+                exchange_base_url: BaseUrl::parse(&r.exchange_base_url)
+                    .map_err(|e| BankError::Invariant(format!("stored exchange_base_url: {e}")))?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -151,7 +152,7 @@ pub async fn post_admin_add_incoming(
     Auth(who): Auth,
     TalerPath(name): TalerPath<String>,
     TalerJson(req): TalerJson<AddIncomingRequest>,
-) -> Result<TalerJson<TransferResponse>> {
+) -> Result<TalerJson<AddIncomingResponse>> {
     let name = account_name(&name)?;
     who.check(&name, Scope::ReadWrite)?;
     let add = AddIncoming {
@@ -160,7 +161,7 @@ pub async fn post_admin_add_incoming(
         debit_account: req.debit_account,
     };
     let booked = state.ledger.add_incoming(&name, &add).await?;
-    Ok(TalerJson(TransferResponse {
+    Ok(TalerJson(AddIncomingResponse {
         timestamp: booked.timestamp,
         row_id: row_id(booked.row_id)?,
     }))

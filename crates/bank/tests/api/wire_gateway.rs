@@ -267,8 +267,11 @@ async fn add_incoming_rules() {
             debit_account,
             reserve_pub: key,
             ..
-        } = &rows[1];
-        assert_eq!(debit_account, external);
+        } = &rows[1]
+        else {
+            panic!("[{engine}] not a reserve transaction: {:?}", rows[1]);
+        };
+        assert_eq!(debit_account.to_string(), external);
         assert_eq!(*key, reserve_pub(2));
 
         // Reserve public key reuse, unknown local debtor, insufficient funds, not an exchange.
