@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth;
+mod concurrency;
 mod helpers;
 mod history;
 mod transfers;

@@ -1,0 +1,129 @@
+//! Concurrent requests: idempotent replays racing each other, overdraft attempts racing each
+//! other, and transfers in both directions at once. Balances must never break the debit limit
+//! and must always sum to zero (PostgreSQL runs these at READ COMMITTED with row locks).
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Cred, TestBank, banks, request_uid, wtid};
+
+#[tokio::test]
+async fn racing_replays_book_once() {
+    for bank in banks().await {
+        let bank = Arc::new(bank);
+        let engine = bank.engine.clone();
+        bank.create("exchange", "exchange-pw", true).await;
+        bank.create("shop", "shop-pw", false).await;
+        bank.add_incoming(
+            "exchange",
+            "KUDOS:100",
+            1,
+            "payto://iban/DE89370400440532013000",
+        )
+        .await;
+        let body = json!({
+            "request_uid": request_uid(9).to_string(),
+            "amount": "KUDOS:7",
+            "exchange_base_url": "https://exchange.example/",
+            "wtid": wtid(9).to_string(),
+            "credit_account": bank.payto("shop"),
+        });
+        let path = bank.wg("exchange", "transfer");
+        let answers = join_all((0..12).map(|_| {
+            let (bank, body, path) = (bank.clone(), body.clone(), path.clone());
+            async move { bank.post(&path, &Cred::Admin, &body).await }
+        }))
+        .await;
+        for answer in &answers {
+            assert_eq!(
+                answer, &answers[0],
+                "[{engine}] every replay answers the same row"
+            );
+        }
+        assert_eq!(answers[0].0, StatusCode::OK, "[{engine}] {}", answers[0].1);
+        bank.assert_balance("shop", "KUDOS:7").await;
+        bank.assert_balances_sum_to_zero().await;
+        shutdown(bank).await;
+    }
+}
+
+#[tokio::test]
+async fn racing_debits_never_overdraw() {
+    for bank in banks().await {
+        let bank = Arc::new(bank);
+        let engine = bank.engine.clone();
+        bank.create("alice", "alice-pw", false).await;
+        bank.create("bob", "bob-pw", false).await;
+        bank.fund("alice", "KUDOS:10").await;
+        bank.fund("bob", "KUDOS:10").await;
+
+        // 20 debits of 1 from alice (she has 10) and 6 from bob to alice, all at once.
+        let pay = |from: &'static str, to: &'static str, n: u32| {
+            let bank = bank.clone();
+            async move {
+                let cred = if from == "alice" {
+                    Cred::Basic("alice", "alice-pw")
+                } else {
+                    Cred::Basic("bob", "bob-pw")
+                };
+                let body = json!({
+                    "payto_uri": format!("{}?message=race-{n}", bank.payto(to)),
+                    "amount": "KUDOS:1",
+                });
+                (
+                    from,
+                    bank.post(&format!("/accounts/{from}/transactions"), &cred, &body)
+                        .await,
+                )
+            }
+        };
+        let mut requests = Vec::new();
+        for n in 0..20 {
+            requests.push(pay("alice", "bob", n));
+        }
+        let mut others = Vec::new();
+        for n in 0..6 {
+            others.push(pay("bob", "alice", n));
+        }
+        let (alice_results, bob_results) = tokio::join!(join_all(requests), join_all(others));
+        let ok = |results: &[(&str, (StatusCode, serde_json::Value))]| {
+            results
+                .iter()
+                .filter(|(_, (s, _))| *s == StatusCode::OK)
+                .count()
+        };
+        for (_, (status, body)) in alice_results.iter().chain(bob_results.iter()) {
+            assert!(
+                *status == StatusCode::OK
+                    || (*status == StatusCode::CONFLICT && body["code"] == 5102),
+                "[{engine}] {status} {body}"
+            );
+        }
+        let alice_paid = ok(&alice_results);
+        let bob_paid = ok(&bob_results);
+        assert_eq!(bob_paid, 6, "[{engine}] bob had enough for all of his");
+        // Alice could pay at most 10 + what bob sent her before each of her debits.
+        assert!(
+            (10..=16).contains(&alice_paid),
+            "[{engine}] alice paid {alice_paid}"
+        );
+        let alice = 10 - i64::try_from(alice_paid).unwrap() + 6;
+        let bob = 10 + i64::try_from(alice_paid).unwrap() - 6;
+        assert!(alice >= 0);
+        bank.assert_balance("alice", &format!("KUDOS:{alice}"))
+            .await;
+        bank.assert_balance("bob", &format!("KUDOS:{bob}")).await;
+        bank.assert_balances_sum_to_zero().await;
+        shutdown(bank).await;
+    }
+}
+
+async fn shutdown(bank: Arc<TestBank>) {
+    match Arc::try_unwrap(bank) {
+        Ok(bank) => bank.app.shutdown().await.unwrap(),
+        Err(_) => panic!("bank still shared"),
+    }
+}
