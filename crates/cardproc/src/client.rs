@@ -9,7 +9,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -274,7 +274,7 @@ impl CardprocClient {
         }
         let error = serde_json::from_slice::<ErrorBody>(&bytes).ok();
         let code = status.as_u16();
-        if status.is_server_error() || status == StatusCode::BAD_GATEWAY {
+        if status.is_server_error() {
             Err(ClientError::Server {
                 status: code,
                 error,

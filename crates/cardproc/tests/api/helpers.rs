@@ -18,7 +18,7 @@ pub const READER_ID: u64 = 202;
 pub const TERMINAL_SECRET: &str = "dGVybWluYWwtc2VjcmV0LXRlcm1pbmFsLXNlY3JldC0x";
 pub const READER_SECRET: &str = "cmVhZGVyLXNlY3JldC1yZWFkZXItc2VjcmV0LXJlYWRlcg==";
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
-pub const DELAY: Duration = Duration::from_millis(300);
+pub const DELAY: Duration = Duration::from_millis(1000);
 
 pub fn chf() -> Currency {
     Currency::new("CHF").unwrap()
