@@ -91,8 +91,8 @@ pub fn judge(tx: &ProviderTransaction, expect: &Expectation<'_>) -> Verdict {
         }
         ProviderTxState::Success if &tx.amount != expect.charge => Verdict::Reject {
             rejection: Rejection::AmountMismatch {
-                expected: expect.charge.clone(),
-                got: tx.amount.clone(),
+                expected: *expect.charge,
+                got: tx.amount,
             },
             refund: true,
         },

@@ -215,3 +215,57 @@ impl C2ecConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INI: &str = "
+[c2ec]
+PORT = 9999
+BASE_URL = https://c2ec.example/
+DATABASE = sqlite:/tmp/c2ec.db
+CURRENCY = CHF
+EXCHANGE_BASE_URL = https://exchange.example/
+EXCHANGE_ACCOUNT = payto://x-taler-bank/c2ec.example/exchange?receiver-name=Exchange
+WIRE_GATEWAY_USERNAME = exchange
+WIRE_GATEWAY_PASSWORD = pw
+WITHDRAWAL_FEES = CHF:0.5
+REGISTRATION_WINDOW = 90 s
+ATTESTATION_MAX_RETRIES = 7
+
+[c2ec-provider-cardproc]
+BASE_URL = http://127.0.0.1:8090/
+USER_ID = 2
+SECRET = c2VjcmV0
+SPACE_ID = 1
+";
+
+    #[test]
+    fn reads_every_option_with_defaults() {
+        let cfg = TalerConfig::parse_str(INI).unwrap();
+        let c = C2ecConfig::from_taler_config(&cfg).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:9999");
+        assert_eq!(c.base_url.unwrap().as_str(), "https://c2ec.example/");
+        assert_eq!(c.currency.to_string(), "CHF");
+        assert_eq!(c.withdrawal_fees.to_string(), "CHF:0.5");
+        assert_eq!(c.registration_window, Duration::from_secs(90));
+        assert_eq!(c.check_window, Duration::from_secs(300));
+        assert_eq!(c.attestation_max_retries, 7);
+        assert_eq!(c.provider.user_id, 2);
+        assert_eq!(c.wire_gateway.username.as_deref(), Some("exchange"));
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn refuses_incomplete_or_inconsistent_configs() {
+        let no_auth = INI.replace("WIRE_GATEWAY_USERNAME = exchange\n", "");
+        assert!(C2ecConfig::from_taler_config(&TalerConfig::parse_str(&no_auth).unwrap()).is_err());
+        let bad_fee = INI.replace("CHF:0.5", "EUR:0.5");
+        assert!(C2ecConfig::from_taler_config(&TalerConfig::parse_str(&bad_fee).unwrap()).is_err());
+        let no_account = INI.replace("EXCHANGE_ACCOUNT", "X_ACCOUNT");
+        let e = C2ecConfig::from_taler_config(&TalerConfig::parse_str(&no_account).unwrap())
+            .unwrap_err();
+        assert_eq!(e.option, "EXCHANGE_ACCOUNT");
+    }
+}

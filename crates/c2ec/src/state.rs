@@ -156,14 +156,10 @@ pub fn decide_registration(view: &RegistrationView, req: &Registration) -> Regis
             (Some(fixed), Some(wanted)) if fixed != wanted => {
                 Conflict(RegistrationConflict::AmountDiffers)
             }
-            (Some(fixed), _) => Select {
-                amount: fixed.clone(),
-            },
-            (None, Some(wanted)) => Select {
-                amount: wanted.clone(),
-            },
+            (Some(fixed), _) => Select { amount: *fixed },
+            (None, Some(wanted)) => Select { amount: *wanted },
             (None, None) => match &view.suggested_amount {
-                Some(s) => Select { amount: s.clone() },
+                Some(s) => Select { amount: *s },
                 None => Conflict(RegistrationConflict::NoAmount),
             },
         },

@@ -80,7 +80,7 @@ impl C2ecStore {
     fn amount_from(&self, v: i64, f: i64) -> Result<Amount, StoreError> {
         let v = u64::try_from(v).map_err(|_| corrupt("negative amount value"))?;
         let f = u32::try_from(f).map_err(|_| corrupt("amount fraction out of range"))?;
-        Amount::new(self.currency.clone(), v, f).map_err(|e| corrupt(format!("bad amount: {e}")))
+        Amount::new(self.currency, v, f).map_err(|e| corrupt(format!("bad amount: {e}")))
     }
 }
 

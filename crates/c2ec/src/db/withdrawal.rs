@@ -580,6 +580,10 @@ impl C2ecStore {
 
     /// Settles or reschedules an operation's own refund. `state` is `done`, `not_needed` or
     /// `due` (with `next_at`).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one conditional update with its audit data"
+    )]
     pub async fn set_refund_state(
         &self,
         tx: &mut Tx,

@@ -46,7 +46,7 @@ async fn configs_announce_versions_including_zero() {
         assert_eq!(v["name"], "taler-terminal");
         assert_eq!(v["version"], "0:0:0");
         assert_eq!(v["withdrawal_fees"], "CHF:0.25");
-        assert_eq!(v["provider_name"], "test processor");
+        assert_eq!(v["provider_name"], "in-memory card processor");
         assert_eq!(v["wire_type"], "card-transaction");
         let r = env.http.get(env.url("health")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
