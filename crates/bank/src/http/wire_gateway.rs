@@ -21,10 +21,10 @@ use crate::types::{
     OutgoingBankTransaction, OutgoingHistory, TransferRequest, TransferResponse, WireConfig,
 };
 
-/// Wire Gateway protocol version we implement (`current:revision:age`): libeufin's of 2024, which
-/// the exchange and the wallet's test harness accept; `limit`/`offset`/`timeout_ms` are served
-/// alongside the legacy names.
-pub const WIRE_GATEWAY_VERSION: LibtoolVersion = LibtoolVersion::new(0, 2, 0);
+/// Wire Gateway protocol version we announce (`current:revision:age`): `2:0:2` — we serve the v2
+/// parameter names `limit`/`offset`/`timeout_ms` next to the legacy ones, and age 2 keeps
+/// clients that require v0 (libeufin 2024 announced `0:2:0`) compatible. Same as c2ec's.
+pub const WIRE_GATEWAY_VERSION: LibtoolVersion = LibtoolVersion::new(2, 0, 2);
 /// Implementation URN announced in `config`.
 pub const IMPLEMENTATION: &str = "urn:net:taler:specs:bank:cardcash";
 
