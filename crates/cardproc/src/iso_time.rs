@@ -297,3 +297,31 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    // Up to 9999-12-31T23:59:59.999999Z, the last instant with a four-digit year.
+    const MAX_MICROS: u64 = 253_402_300_799_999_999;
+
+    proptest! {
+        #[test]
+        fn display_parse_round_trip(micros in 0..=MAX_MICROS) {
+            let t = IsoTime::from_micros(micros);
+            prop_assert_eq!(t.to_string().parse::<IsoTime>(), Ok(t));
+        }
+
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,40}") {
+            let _ = text.parse::<IsoTime>();
+        }
+
+        #[test]
+        fn parse_never_panics_on_near_misses(text in "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:]{8}(\\.[0-9]{0,10})?(Z|[+-][0-9]{2}:[0-9]{2})?") {
+            let _ = text.parse::<IsoTime>();
+        }
+    }
+}

@@ -618,3 +618,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn decimal_round_trip(value in 0u64..=(1u64 << 52), fraction in 0u32..100_000_000) {
+            let d = DecimalAmount { value, fraction };
+            prop_assert_eq!(d.to_string().parse::<DecimalAmount>(), Ok(d));
+        }
+
+        #[test]
+        fn decimal_parse_never_panics(text in "\\PC{0,30}") {
+            let _ = text.parse::<DecimalAmount>();
+        }
+    }
+}

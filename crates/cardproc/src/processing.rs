@@ -484,3 +484,39 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn pan_parse_never_panics(text in "\\PC{0,30}") {
+            let _ = Pan::parse(&text);
+        }
+
+        #[test]
+        fn one_wrong_digit_breaks_luhn(digits in "[0-9]{15}", pos in 0usize..16, bump in 1u8..10) {
+            // Append the check digit that makes it valid, then change one digit.
+            let check = (0..10u8).find(|d| luhn_valid(&format!("{digits}{d}"))).unwrap();
+            let valid = format!("{digits}{check}");
+            prop_assert!(Pan::parse(&valid).is_ok());
+            let mut bytes = valid.into_bytes();
+            bytes[pos] = b'0' + (bytes[pos] - b'0' + bump) % 10;
+            prop_assert!(!luhn_valid(std::str::from_utf8(&bytes).unwrap()));
+        }
+
+        #[test]
+        fn masked_pan_keeps_only_six_and_four(digits in "[0-9]{11,18}") {
+            let check = (0..10u8).find(|d| luhn_valid(&format!("{digits}{d}"))).unwrap();
+            let pan = Pan::parse(&format!("{digits}{check}")).unwrap();
+            let masked = pan.masked();
+            prop_assert_eq!(masked.len(), pan.digits().len());
+            prop_assert_eq!(&masked[..6], &pan.digits()[..6]);
+            prop_assert_eq!(&masked[masked.len() - 4..], &pan.digits()[pan.digits().len() - 4..]);
+            prop_assert!(masked[6..masked.len() - 4].bytes().all(|b| b == b'*'));
+        }
+    }
+}
