@@ -47,23 +47,14 @@ pub struct App {
 impl App {
     /// Starts C2EC with the card processor named in the configuration.
     pub async fn build(config: C2ecConfig) -> Result<App, StartError> {
-        let client = CardprocClient::new(
-            config.provider.base_url.as_str(),
-            config.provider.user_id,
-            &config.provider.secret,
-            config.provider.space_id,
-        )
-        .map_err(|e| StartError::Provider(e.to_string()))?;
-        let host = config
-            .provider
-            .base_url
-            .host_and_path()
-            .split('/')
-            .next()
-            .unwrap_or("cardproc")
-            .to_owned();
-        let provider = CardprocProvider::new(&config.provider.name, &host, client);
-        Self::build_with_provider(config, Arc::new(provider)).await
+        let provider = cardproc_provider(&config)?;
+        Self::build_with_provider(config, provider).await
+    }
+
+    /// Like [`App::build`] on an already opened database (tests: `testing::engines`).
+    pub async fn build_on_db(config: C2ecConfig, db: Db) -> Result<App, StartError> {
+        let provider = cardproc_provider(&config)?;
+        Self::start(config, provider, db).await
     }
 
     /// Starts C2EC with any provider (other processors, fault injection in tests).
@@ -209,6 +200,31 @@ impl App {
         }
         self.db.close().await;
     }
+}
+
+/// The provider of `[c2ec-provider-cardproc]`.
+fn cardproc_provider(config: &C2ecConfig) -> Result<Arc<dyn CardProvider>, StartError> {
+    let client = CardprocClient::new(
+        config.provider.base_url.as_str(),
+        config.provider.user_id,
+        &config.provider.secret,
+        config.provider.space_id,
+    )
+    .map_err(|e| StartError::Provider(e.to_string()))?;
+    // The processor's authority names it inside card-transaction payto URIs.
+    let host = config
+        .provider
+        .base_url
+        .host_and_path()
+        .split('/')
+        .next()
+        .unwrap_or("cardproc")
+        .to_owned();
+    Ok(Arc::new(CardprocProvider::new(
+        &config.provider.name,
+        &host,
+        client,
+    )))
 }
 
 fn exchange_type(p: &PaytoUri) -> String {

@@ -6,3 +6,4 @@ mod conflicts;
 mod flow;
 mod helpers;
 mod input;
+mod real;

@@ -1,0 +1,292 @@
+//! The diagram against the real card processor service (`cardcash-cardproc` on 127.0.0.1:0):
+//! C2EC attests through the signed Wallee-style API, the terminal pays with the test cards,
+//! the processor's outage switch and refunds are the real ones.
+
+use std::time::Duration;
+
+use cardcash_c2ec::{App, ProviderConfig, admin};
+use cardcash_cardproc::mac::MacKey;
+use cardcash_cardproc::model::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
+use cardcash_cardproc::{ApiUserConfig, CardprocClient, CardprocConfig, Role};
+use cardcash_store::Db;
+use cardcash_util::{BaseUrl, RelativeTime};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Env, Options, engines, reserve_pub};
+
+const SPACE: u64 = 7;
+const TERMINAL_USER: u64 = 11;
+const READER_USER: u64 = 12;
+const TERMINAL_SECRET: &str = "dGVybWluYWwtc2VjcmV0LWZvci1jMmVjLXRlc3Rz";
+const READER_SECRET: &str = "cmVhZGVyLXNlY3JldC1mb3ItYzJlYy10ZXN0cw==";
+const ADMIN: &str = "cardproc-admin";
+
+const APPROVED: &str = "4000000000000002";
+const DECLINED: &str = "4000000000000010";
+const DELAYED: &str = "4000000000000028";
+
+/// C2EC (on `db`) plus a real card processor (same engine, own database).
+struct RealEnv {
+    env: Env,
+    cardproc: cardcash_cardproc::App,
+    /// The terminal's account at the processor.
+    pos: CardprocClient,
+}
+
+async fn start(db: Db, opts: Options) -> RealEnv {
+    let cp_db = match db.engine() {
+        cardcash_store::Engine::Sqlite => {
+            cardcash_store::testing::sqlite(
+                cardcash_cardproc::db::SERVICE,
+                &cardcash_cardproc::db::MIGRATIONS,
+            )
+            .await
+        }
+        cardcash_store::Engine::Postgres => cardcash_store::testing::postgres(
+            cardcash_cardproc::db::SERVICE,
+            &cardcash_cardproc::db::MIGRATIONS,
+        )
+        .await
+        .unwrap(),
+    };
+    let mut cp = CardprocConfig::new("CHF".parse().unwrap(), "unused");
+    cp.space_id = SPACE;
+    cp.delay_finality = RelativeTime::from_duration(Duration::from_millis(700));
+    cp.admin_token = Some(ADMIN.into());
+    cp.users = vec![
+        ApiUserConfig {
+            id: TERMINAL_USER,
+            secret: MacKey::from_base64(TERMINAL_SECRET).unwrap(),
+            role: Role::Terminal,
+        },
+        ApiUserConfig {
+            id: READER_USER,
+            secret: MacKey::from_base64(READER_SECRET).unwrap(),
+            role: Role::Reader,
+        },
+    ];
+    let cardproc = cardcash_cardproc::App::build_with_db(cp, cp_db)
+        .await
+        .unwrap();
+    let cp_base = cardproc.base_url().as_str().to_owned();
+
+    let mut config = crate::helpers::config(&opts);
+    config.provider = ProviderConfig {
+        name: "cardcash card processor".into(),
+        base_url: BaseUrl::parse(&cp_base).unwrap(),
+        user_id: READER_USER,
+        secret: READER_SECRET.into(),
+        space_id: SPACE,
+    };
+    let t = admin::add_terminal(&db, "counter 1").await.unwrap();
+    let app = App::build_on_db(config, db.clone()).await.unwrap();
+    let base = app.base_url().as_str().to_owned();
+    RealEnv {
+        env: Env {
+            app,
+            processor: crate::helpers::TestProcessor::new(),
+            http: reqwest::Client::new(),
+            base,
+            terminal_user: t.user,
+            terminal_secret: t.secret,
+            db,
+        },
+        pos: CardprocClient::new(&cp_base, TERMINAL_USER, TERMINAL_SECRET, SPACE).unwrap(),
+        cardproc,
+    }
+}
+
+impl RealEnv {
+    /// The terminal runs the card payment at the processor (diagram 5/6); returns its id.
+    async fn pay(&self, wopid: &str, amount: &str, pan: &str) -> String {
+        let tx = self
+            .pos
+            .create_transaction(&CreateTransactionRequest {
+                currency: "CHF".parse().unwrap(),
+                amount: amount.parse().unwrap(),
+                merchant_reference: wopid.to_owned(),
+                terminal_id: Some(self.env.terminal_user.clone()),
+                meta_data: Default::default(),
+            })
+            .await
+            .unwrap();
+        let card = ProcessCardRequest {
+            pan: CardNumber(pan.into()),
+            expiry_month: 12,
+            expiry_year: 2099,
+            cvc: Some("123".into()),
+        };
+        self.pos.process_card(tx.id, &card).await.unwrap();
+        tx.id.to_string()
+    }
+
+    async fn refunded(&self, tx_id: &str) -> String {
+        let tx = self
+            .pos
+            .read_transaction(tx_id.parse().unwrap())
+            .await
+            .unwrap();
+        tx.refunded_amount().to_string()
+    }
+
+    async fn wait_refunded(&self, tx_id: &str, expect: &str) {
+        for _ in 0..200 {
+            if self.refunded(tx_id).await == expect {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "transaction {tx_id} was not refunded {expect}: {}",
+            self.refunded(tx_id).await
+        );
+    }
+
+    async fn stop(self) {
+        self.env.stop().await;
+        self.cardproc.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn real_processor_happy_path_and_refund_via_transfer() {
+    for db in engines().await {
+        let r = start(db, Options::default()).await;
+        let env = &r.env;
+        let (wopid, _) = env.setup("CHF:20").await;
+        let reserve = reserve_pub();
+        assert_eq!(
+            env.register(&wopid, &reserve).await.status(),
+            StatusCode::OK
+        );
+        let tx = r.pay(&wopid, "20.00", APPROVED).await;
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
+        let incoming = env.incoming().await;
+        assert_eq!(incoming.len(), 1);
+        assert_eq!(incoming[0]["reserve_pub"], reserve.as_str());
+        assert_eq!(incoming[0]["amount"], "CHF:20");
+        let debit = incoming[0]["debit_account"].as_str().unwrap().to_owned();
+        assert!(
+            debit.starts_with("payto://card-transaction/127.0.0.1:")
+                && debit.ends_with(&format!("/{tx}")),
+            "{debit}"
+        );
+
+        // The exchange closes the reserve and sends CHF 19 back: refunded on the card.
+        let body = json!({
+            "request_uid": cardcash_util::base32::encode(&[5u8; 64]), "amount": "CHF:19",
+            "exchange_base_url": "https://exchange.test/", "wtid": cardcash_util::base32::encode(&[6u8; 32]),
+            "credit_account": debit,
+        });
+        let resp = env
+            .exchange(Method::POST, "transfer")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        r.wait_refunded(&tx, "CHF:19").await;
+        let resp = env
+            .exchange(Method::POST, "transfer")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            r.refunded(&tx).await,
+            "CHF:19",
+            "replay refunds nothing more"
+        );
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn real_processor_declined_card_aborts() {
+    for db in engines().await {
+        let r = start(db, Options::default()).await;
+        let (wopid, _) = r.env.setup("CHF:20").await;
+        assert_eq!(
+            r.env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = r.pay(&wopid, "20.00", DECLINED).await;
+        assert_eq!(
+            r.env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(r.env.wait_leaving(&wopid, "selected").await, "aborted");
+        assert!(r.env.incoming().await.is_empty());
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn real_processor_delayed_finality_and_outage() {
+    for db in engines().await {
+        let r = start(db, Options::default()).await;
+        // Delayed finality: AUTHORIZED first, FULFILL later.
+        let (w1, _) = r.env.setup("CHF:20").await;
+        assert_eq!(
+            r.env.register(&w1, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx1 = r.pay(&w1, "20.00", DELAYED).await;
+        assert_eq!(
+            r.env.check(&w1, &tx1).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(r.env.wait_leaving(&w1, "selected").await, "confirmed");
+
+        // Outage: the processor answers 503 until it comes back.
+        let (w2, _) = r.env.setup("CHF:20").await;
+        assert_eq!(
+            r.env.register(&w2, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx2 = r.pay(&w2, "20.00", APPROVED).await;
+        r.pos.admin_set_outage(ADMIN, true).await.unwrap();
+        assert_eq!(
+            r.env.check(&w2, &tx2).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let st: Value = r.env.wallet_status(&w2, "").await;
+        assert_eq!(
+            st["status"], "selected",
+            "no decision while the processor is down"
+        );
+        r.pos.admin_set_outage(ADMIN, false).await.unwrap();
+        assert_eq!(r.env.wait_leaving(&w2, "selected").await, "confirmed");
+        assert_eq!(r.env.incoming().await.len(), 2);
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn real_processor_amount_mismatch_is_refunded() {
+    for db in engines().await {
+        let r = start(db, Options::default()).await;
+        let (wopid, _) = r.env.setup("CHF:20").await;
+        assert_eq!(
+            r.env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx = r.pay(&wopid, "2.00", APPROVED).await;
+        assert_eq!(
+            r.env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(r.env.wait_leaving(&wopid, "selected").await, "aborted");
+        r.wait_refunded(&tx, "CHF:2").await;
+        assert!(r.env.incoming().await.is_empty());
+        r.stop().await;
+    }
+}
