@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Cred, assert_taler_error, banks};
+use crate::helpers::{Cred, assert_taler_error, banks, banks_with};
 
 #[tokio::test]
 async fn config_endpoints() {
@@ -182,4 +182,91 @@ async fn admin_functions_for_the_cli() {
         assert_eq!(names, ["admin", "shop"]);
         bank.app.shutdown().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn open_registration_creates_customers_only() {
+    for bank in banks_with(|c| c.allow_registration = true).await {
+        let engine = bank.engine.clone();
+        let (_, cfg) = bank.get("/config", &Cred::None).await;
+        assert_eq!(cfg["allow_registrations"], true);
+        let (status, body) = bank
+            .post(
+                "/accounts",
+                &Cred::None,
+                &json!({"username": "walker", "password": "pw", "name": "Walker"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{engine}] {body}");
+        let exchange = bank
+            .post(
+                "/accounts",
+                &Cred::None,
+                &json!({"username": "fake-ex", "password": "pw", "name": "F", "is_taler_exchange": true}),
+            )
+            .await;
+        assert_taler_error(&engine, &exchange, StatusCode::FORBIDDEN, 44);
+        let limit = bank
+            .post(
+                "/accounts",
+                &Cred::None,
+                &json!({"username": "rich", "password": "pw", "name": "R", "debit_threshold": "KUDOS:1000"}),
+            )
+            .await;
+        assert_taler_error(&engine, &limit, StatusCode::FORBIDDEN, 44);
+        // Wrong credentials are still refused, registration or not.
+        let wrong = bank
+            .post(
+                "/accounts",
+                &Cred::Basic("walker", "nope"),
+                &json!({"username": "other", "password": "pw", "name": "O"}),
+            )
+            .await;
+        assert_taler_error(&engine, &wrong, StatusCode::UNAUTHORIZED, 40);
+        let (_, me) = bank
+            .get("/accounts/walker", &Cred::Basic("walker", "pw"))
+            .await;
+        assert_eq!(me["debit_threshold"], "KUDOS:0", "[{engine}]");
+        assert_eq!(me["is_taler_exchange"], false);
+        bank.app.shutdown().await.unwrap();
+    }
+}
+
+/// `App::build` opens the configured database itself; the CLI functions work on the same file
+/// while the server runs, and the server sees their accounts.
+#[tokio::test]
+async fn build_from_config_and_cli_share_the_database() {
+    use cardcash_bank::{App, BankConfig, admin};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("bank.db").display());
+    let mut config = BankConfig::new("KUDOS".parse().unwrap(), url);
+    config.admin_token = Some(crate::helpers::ADMIN_TOKEN.to_owned());
+    let app = App::build(config.clone()).await.unwrap();
+    assert_eq!(app.base_url().as_str(), format!("http://{}/", app.addr()));
+    assert_eq!(
+        app.wire_gateway_url("exchange").unwrap().as_str(),
+        format!(
+            "http://{}/accounts/exchange/taler-wire-gateway/",
+            app.addr()
+        )
+    );
+
+    let cli = admin::open(&config).await.unwrap();
+    let mut new = admin::NewAccount::new("exchange".parse().unwrap());
+    new.is_exchange = true;
+    new.password = Some(admin::Password::new("pw").unwrap());
+    admin::create_account(&cli, new).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let resp = http
+        .get(format!("{}accounts/exchange", app.base_url()))
+        .basic_auth("exchange", Some("pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["is_taler_exchange"], true);
+    cli.db().close().await;
+    app.shutdown().await.unwrap();
 }

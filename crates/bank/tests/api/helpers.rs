@@ -19,12 +19,18 @@ pub struct TestBank {
 
 /// One running bank per available engine.
 pub async fn banks() -> Vec<TestBank> {
+    banks_with(|_| {}).await
+}
+
+/// Like [`banks`], with the test configuration adjusted by `adjust` first.
+pub async fn banks_with(adjust: impl Fn(&mut BankConfig)) -> Vec<TestBank> {
     let currency: Currency = CUR.parse().unwrap();
     let mut out = Vec::new();
     for db in cardcash_store::testing::engines("bank", &cardcash_bank::db::MIGRATIONS).await {
         let engine = db.engine().to_string();
         let mut config = BankConfig::new(currency, "unused: build_with_db");
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
+        adjust(&mut config);
         let app = App::build_with_db(config, db).await.unwrap();
         out.push(TestBank {
             app,
