@@ -2,5 +2,6 @@
 //! started with `App::build` on 127.0.0.1:0 over SQLite files in a temporary directory, with a
 //! "wallet" task that registers a fresh reserve public key when the flow reports the WOPID.
 
+mod client;
 mod flow;
 mod helpers;
