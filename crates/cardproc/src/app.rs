@@ -2,7 +2,8 @@
 //! one card processor (ARCHITECTURE.md "services" contract).
 //!
 //! The worker persists due delayed finality (`AUTHORIZED` → `FULFILL`). It sleeps until the
-//! earliest `fulfill_at`, or until a new delayed approval is stored (in-process `Notify`), or
+//! earliest `fulfill_at`, or until a new delayed approval is stored (store notification
+//! [`crate::service::TOPIC_FINALITY_SCHEDULED`], which also crosses processes on PostgreSQL), or
 //! at most [`MAX_WORKER_IDLE`]; it never polls in a tight loop. Readers do not depend on it:
 //! the state is derived from the clock on every read.
 
@@ -23,7 +24,7 @@ use crate::http::router;
 use crate::iso_time::IsoTime;
 use crate::metrics::CardprocMetrics;
 use crate::processing::{Authorizer, TestCardAuthorizer};
-use crate::service::Cardproc;
+use crate::service::{Cardproc, TOPIC_FINALITY_SCHEDULED};
 
 /// Longest sleep of the finality worker when nothing is due (a safety net for rows written by
 /// another process, which cannot wake this one).
@@ -166,6 +167,11 @@ impl App {
 }
 
 async fn finality_worker(state: Arc<Cardproc>, shutdown: CancellationToken) {
+    // Subscribe before the first read, so an approval stored in between is not missed.
+    let mut scheduled = state
+        .db()
+        .notifier()
+        .subscribe_topic(TOPIC_FINALITY_SCHEDULED);
     loop {
         let wait = match state.finalize_due().await {
             Err(e) => {
@@ -186,9 +192,8 @@ async fn finality_worker(state: Arc<Cardproc>, shutdown: CancellationToken) {
         };
         tokio::select! {
             () = shutdown.cancelled() => return,
-            // `notify_one` keeps a permit, so an approval stored while we were busy still wakes us.
-            () = state.finality_changed.notified() => {}
-            () = tokio::time::sleep(wait) => {}
+            // A notification that arrived while we were busy is kept and returns at once.
+            _ = scheduled.wait(wait) => {}
         }
     }
 }

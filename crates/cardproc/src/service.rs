@@ -18,7 +18,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cardcash_store::Db;
 use cardcash_util::Currency;
-use tokio::sync::Notify;
 
 use crate::config::{CardprocConfig, Role};
 use crate::db;
@@ -135,9 +134,11 @@ pub struct Cardproc {
     authorizer: Arc<dyn Authorizer>,
     metrics: CardprocMetrics,
     outage: AtomicBool,
-    /// Wakes the finality worker when a delayed approval is stored.
-    pub(crate) finality_changed: Notify,
 }
+
+/// Store notification topic (key: transaction id) sent when a delayed approval is stored, so
+/// the finality worker (of any process, on PostgreSQL) recomputes its next wake-up.
+pub const TOPIC_FINALITY_SCHEDULED: &str = "finality_scheduled";
 
 impl std::fmt::Debug for Cardproc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,7 +177,6 @@ impl Cardproc {
             authorizer,
             metrics,
             outage: AtomicBool::new(false),
-            finality_changed: Notify::new(),
         }
     }
 
@@ -369,7 +369,12 @@ impl Cardproc {
             .retry_write(|tx| {
                 Box::pin(async move {
                     match db::transaction::apply_transition(tx, id, change, masked).await? {
-                        Some(row) => Ok::<_, CardprocError>((row, true)),
+                        Some(row) => {
+                            if row.fulfill_at.is_some() {
+                                tx.notify(TOPIC_FINALITY_SCHEDULED, &row.id.to_string());
+                            }
+                            Ok::<_, CardprocError>((row, true))
+                        }
                         None => db::transaction::lock(tx, space, id)
                             .await?
                             .map(|row| (row, false))
@@ -379,13 +384,8 @@ impl Cardproc {
             })
             .await?;
         let (row, applied) = updated;
-        if applied {
-            if row.state.is_final() {
-                self.metrics.finalized(row.state);
-            }
-            if row.fulfill_at.is_some() {
-                self.finality_changed.notify_one();
-            }
+        if applied && row.state.is_final() {
+            self.metrics.finalized(row.state);
         }
         Ok(row.view(IsoTime::now()))
     }
