@@ -23,7 +23,7 @@ pub use crate::account::{AccountInfo, AccountName, NewAccount};
 pub use crate::auth::Scope;
 use crate::config::BankConfig;
 use crate::error::{BankError, Result};
-use crate::ledger::Ledger;
+use crate::ledger::{Booked, InternalTransfer, Ledger};
 use crate::metrics::BankMetrics;
 pub use crate::password::Password;
 
@@ -78,4 +78,37 @@ pub async fn create_token(
     duration: Duration,
 ) -> Result<(String, cardcash_util::Timestamp)> {
     bank.create_token(name, scope, duration).await
+}
+
+/// Moves `amount` from one account to another (e.g. `admin` funding a demo customer), with the
+/// same rules as `POST /accounts/{from}/transactions` (limits, exchange reserve/bounce logic).
+pub async fn transfer(
+    bank: &Ledger,
+    from: &AccountName,
+    to: &AccountName,
+    amount: cardcash_util::Amount,
+    subject: &str,
+) -> Result<Booked> {
+    let creditor = bank
+        .payto()
+        .account_uri(to.as_str(), to.as_str())
+        .map_err(|e| BankError::Invariant(e.to_string()))?;
+    let transfer = InternalTransfer {
+        creditor,
+        amount,
+        subject: subject.to_owned(),
+        request_uid: None,
+    };
+    bank.internal_transfer(from, &transfer).await
+}
+
+/// Checks double entry: the sum of all balances must be zero. Returns the sum in 1e-8 units
+/// as an error if it is not (which would be a bug).
+pub async fn check_balances(bank: &Ledger) -> Result<()> {
+    match bank.balance_sum().await? {
+        0 => Ok(()),
+        sum => Err(BankError::Invariant(format!(
+            "balances sum to {sum} units instead of zero"
+        ))),
+    }
 }

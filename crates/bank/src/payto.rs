@@ -19,7 +19,7 @@ pub struct BankPayto {
 
 impl BankPayto {
     /// `host` is the bank's name in payto URIs (`HOST_NAME` in the config, e.g. `localhost` or
-    /// `bank.example:8080`); it must be a non-empty host[:port] without `/`, `?` or spaces.
+    /// `bank.example:8080`); it must be a non-empty `host[:port]` without `/`, `?` or spaces.
     pub fn new(host: &str) -> Result<Self, PaytoError> {
         let ok = !host.is_empty()
             && host

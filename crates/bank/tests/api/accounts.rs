@@ -173,6 +173,21 @@ async fn admin_functions_for_the_cli() {
             .await;
         assert_eq!(status, StatusCode::OK);
 
+        // The CLI can fund the account from the admin account.
+        let booked = admin::transfer(
+            ledger,
+            &"admin".parse().unwrap(),
+            &"shop".parse().unwrap(),
+            "KUDOS:12".parse().unwrap(),
+            "demo money",
+        )
+        .await
+        .unwrap();
+        assert!(booked.new);
+        bank.assert_balance("shop", "KUDOS:12").await;
+        bank.assert_balance("admin", "-KUDOS:12").await;
+        admin::check_balances(ledger).await.unwrap();
+
         let names: Vec<String> = admin::list_accounts(ledger)
             .await
             .unwrap()
