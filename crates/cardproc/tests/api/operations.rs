@@ -197,3 +197,39 @@ async fn metrics_count_final_states_and_refunds() {
         t.app.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn admin_disabled_without_token_and_wrong_methods() {
+    let mut config = crate::helpers::config();
+    config.admin_token = None;
+    for t in crate::helpers::apps_with(config).await {
+        let e = t.engine;
+        let err = t
+            .reader
+            .admin_set_outage(ADMIN_TOKEN, true)
+            .await
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (Some(403), Some(44)), "{e}");
+        // Still up.
+        assert!(
+            t.reader
+                .read_transaction(1)
+                .await
+                .unwrap_err()
+                .is_not_found(),
+            "{e}"
+        );
+        let (status, json) = t
+            .raw(
+                Method::DELETE,
+                &format!("/api/transaction/read?spaceId={SPACE}&id=1"),
+                None,
+                READER_ID,
+                READER_SECRET,
+                now_secs(),
+            )
+            .await;
+        assert_eq!((status, json["code"].as_u64()), (405, Some(20)), "{e}");
+        t.app.shutdown().await;
+    }
+}

@@ -238,3 +238,50 @@ async fn concurrent_refunds_never_exceed_the_completed_amount() {
         t.app.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_replays_book_once_and_keys_are_per_space() {
+    for t in apps().await {
+        let e = t.engine;
+        let tx = t.pay("20.00", CARD_APPROVE).await;
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let reader = t.reader.clone();
+            let req = refund("same-key", tx.id, "7.00");
+            tasks.push(tokio::spawn(async move { reader.refund(&req).await }));
+        }
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.push(task.await.unwrap().unwrap().id);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "{e}: every replay gets the one refund");
+        assert_eq!(
+            t.reader
+                .read_transaction(tx.id)
+                .await
+                .unwrap()
+                .refunded_amount,
+            dec("7"),
+            "{e}"
+        );
+        // The key is taken in the space: using it for another transaction is a conflict.
+        let other = t.pay("20.00", CARD_APPROVE).await;
+        let err = t
+            .reader
+            .refund(&refund("same-key", other.id, "7.00"))
+            .await
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (Some(409), Some(5112)), "{e}");
+        assert_eq!(
+            t.reader
+                .read_transaction(other.id)
+                .await
+                .unwrap()
+                .refunded_amount,
+            DecimalAmount::ZERO,
+            "{e}"
+        );
+        t.app.shutdown().await;
+    }
+}
