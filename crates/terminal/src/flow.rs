@@ -298,6 +298,25 @@ pub struct FlowReport {
 }
 
 /// A terminal: C2EC for the withdrawal, the card processor for the payment.
+///
+/// To act on events while the flow runs (the demo's wallet registers when the WOPID
+/// appears), run it on its own task with a channel as observer:
+///
+/// ```no_run
+/// # async fn demo(flow: cardcash_terminal::TerminalFlow) {
+/// use cardcash_terminal::{FlowEvent, FlowOptions};
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+/// let options = FlowOptions::new("CHF:20".parse().unwrap());
+/// let run = tokio::spawn(async move { flow.run(&options, &mut { tx }).await });
+/// while let Some(event) = rx.recv().await {
+///     if let FlowEvent::WithdrawalCreated { taler_withdraw_uri, .. } = &event {
+///         // hand the URI to a wallet here
+///     }
+///     println!("{event}");
+/// }
+/// let report = run.await.unwrap();
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TerminalFlow {
     c2ec: C2ecTerminalClient,

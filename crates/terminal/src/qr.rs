@@ -37,6 +37,25 @@ pub enum TerminalStyle {
     DarkBackground,
 }
 
+/// A `--qr-style` value that is none of `ansi`, `light`, `dark`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown QR style {0:?} (expected ansi, light or dark)")]
+pub struct UnknownStyle(String);
+
+impl std::str::FromStr for TerminalStyle {
+    type Err = UnknownStyle;
+
+    /// `ansi`, `light` (light terminal background) or `dark` (dark background), as a CLI takes it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ansi" => Ok(Self::Ansi),
+            "light" => Ok(Self::LightBackground),
+            "dark" => Ok(Self::DarkBackground),
+            _ => Err(UnknownStyle(s.to_owned())),
+        }
+    }
+}
+
 /// The content does not fit into a QR code.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode {len} bytes as a QR code: {source}")]
@@ -223,6 +242,14 @@ mod tests {
         assert!(svg.contains(&start), "{start} missing");
         let inline = render_svg_inline(URI).unwrap();
         assert!(inline.starts_with("<svg ") && inline.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn styles_parse_from_cli_words() {
+        assert_eq!("ansi".parse(), Ok(TerminalStyle::Ansi));
+        assert_eq!("Light".parse(), Ok(TerminalStyle::LightBackground));
+        assert_eq!("dark".parse(), Ok(TerminalStyle::DarkBackground));
+        assert!("inverse".parse::<TerminalStyle>().is_err());
     }
 
     #[test]
