@@ -16,6 +16,10 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::config::{C2ecConfig, ProviderConfig, WireGatewayAuth};
+use cardcash_cardproc::mac::MacKey;
+use cardcash_cardproc::model::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
+use cardcash_cardproc::{ApiUserConfig, CardprocClient, CardprocConfig, Role};
+
 use crate::provider::memory::{Card, MemoryProvider};
 use crate::{App, admin};
 
@@ -28,6 +32,9 @@ pub struct BenchConfig {
     pub concurrency: usize,
     /// Database URL (`sqlite:…` or `postgres://…`); `None` uses a temporary SQLite file.
     pub database: Option<String>,
+    /// Run the real card processor service in-process (on its own temporary SQLite file) and
+    /// pay through its signed API; otherwise an in-memory processor.
+    pub real_processor: bool,
 }
 
 impl Default for BenchConfig {
@@ -36,6 +43,7 @@ impl Default for BenchConfig {
             n: 200,
             concurrency: 32,
             database: None,
+            real_processor: true,
         }
     }
 }
@@ -44,6 +52,7 @@ impl Default for BenchConfig {
 #[derive(Debug, Clone)]
 pub struct BenchReport {
     pub engine: String,
+    pub processor: &'static str,
     pub n: usize,
     pub concurrency: usize,
     pub confirmed: usize,
@@ -60,9 +69,10 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "c2ec bench [{}]: {} withdrawals ({} concurrent), {} confirmed in {:.2} s = {:.0} withdrawals/s; \
+            "c2ec bench [{}, {} processor]: {} withdrawals ({} concurrent), {} confirmed in {:.2} s = {:.0} withdrawals/s; \
              long-poll wake-up p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             self.engine,
+            self.processor,
             self.n,
             self.concurrency,
             self.confirmed,
@@ -126,12 +136,21 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
             space_id: 0,
         },
     };
-    let processor = MemoryProvider::new();
     let db = admin::open_db(&database).await.map_err(fail)?;
     let terminal = admin::add_terminal(&db, "bench").await.map_err(fail)?;
-    let app = App::build_on(config, processor.clone(), db)
-        .await
-        .map_err(fail)?;
+    let (payer, cardproc, app) = if cfg.real_processor {
+        let (cardproc, pos, provider) = start_cardproc(&tmp, currency).await?;
+        let mut config = config;
+        config.provider = provider;
+        let app = App::build_on_db(config, db).await.map_err(fail)?;
+        (Payer::Cardproc(pos), Some(cardproc), app)
+    } else {
+        let processor = MemoryProvider::new();
+        let app = App::build_on(config, processor.clone(), db)
+            .await
+            .map_err(fail)?;
+        (Payer::Memory(processor), None, app)
+    };
     let base = app.base_url().as_str().to_owned();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(cfg.concurrency * 2 + 4)
@@ -142,7 +161,7 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
         base,
         user: terminal.user,
         secret: terminal.secret,
-        processor,
+        payer,
     });
     // Warm-up: caches the terminal's argon2 verification and opens connections.
     one(&ctx, usize::MAX).await?;
@@ -168,6 +187,9 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     }
     let elapsed = started.elapsed();
     app.shutdown().await;
+    if let Some(c) = cardproc {
+        c.shutdown().await;
+    }
     let _ = std::fs::remove_dir_all(&tmp);
     wakes.sort();
     let pct = |p: f64| -> Duration {
@@ -179,6 +201,11 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     };
     Ok(BenchReport {
         engine,
+        processor: if cfg.real_processor {
+            "cardproc"
+        } else {
+            "in-memory"
+        },
         n: cfg.n,
         concurrency: cfg.concurrency,
         confirmed,
@@ -195,7 +222,94 @@ struct Ctx {
     base: String,
     user: String,
     secret: String,
-    processor: Arc<MemoryProvider>,
+    payer: Payer,
+}
+
+/// Who runs the card payment.
+enum Payer {
+    Memory(Arc<MemoryProvider>),
+    /// The terminal's signed client at the real processor.
+    Cardproc(CardprocClient),
+}
+
+const CP_SPACE: u64 = 1;
+const CP_TERMINAL: u64 = 1;
+const CP_READER: u64 = 2;
+
+/// Starts the card processor with a terminal and a reader user; returns it, the terminal's
+/// client and C2EC's provider configuration.
+async fn start_cardproc(
+    tmp: &std::path::Path,
+    currency: Currency,
+) -> Result<(cardcash_cardproc::App, CardprocClient, ProviderConfig), BenchError> {
+    let key = |_: u8| -> Result<MacKey, BenchError> {
+        let b = cardcash_crypto::random::random_bytes::<32>().map_err(fail)?;
+        MacKey::from_bytes(b.to_vec()).map_err(fail)
+    };
+    let (terminal_key, reader_key) = (key(0)?, key(1)?);
+    let mut cp = CardprocConfig::new(currency, format!("sqlite:{}/cardproc.db", tmp.display()));
+    cp.space_id = CP_SPACE;
+    cp.delay_finality = cardcash_util::RelativeTime::from_duration(Duration::from_millis(500));
+    cp.users = vec![
+        ApiUserConfig {
+            id: CP_TERMINAL,
+            secret: terminal_key.clone(),
+            role: Role::Terminal,
+        },
+        ApiUserConfig {
+            id: CP_READER,
+            secret: reader_key.clone(),
+            role: Role::Reader,
+        },
+    ];
+    let app = cardcash_cardproc::App::build(cp).await.map_err(fail)?;
+    let base = app.base_url().clone();
+    let pos = CardprocClient::new(
+        base.as_str(),
+        CP_TERMINAL,
+        &terminal_key.to_base64(),
+        CP_SPACE,
+    )
+    .map_err(fail)?;
+    let provider = ProviderConfig {
+        name: "cardcash card processor".into(),
+        base_url: base,
+        user_id: CP_READER,
+        secret: reader_key.to_base64(),
+        space_id: CP_SPACE,
+    };
+    Ok((app, pos, provider))
+}
+
+impl Payer {
+    async fn pay(&self, wopid: &str) -> Result<String, BenchError> {
+        match self {
+            Payer::Memory(p) => {
+                let amount: Amount = "CHF:20".parse().map_err(fail)?;
+                Ok(p.pay(wopid, amount, Card::Approved))
+            }
+            Payer::Cardproc(pos) => {
+                let tx = pos
+                    .create_transaction(&CreateTransactionRequest {
+                        currency: "CHF".parse().map_err(fail)?,
+                        amount: "20.00".parse().map_err(fail)?,
+                        merchant_reference: wopid.to_owned(),
+                        terminal_id: Some("bench".into()),
+                        meta_data: Default::default(),
+                    })
+                    .await
+                    .map_err(fail)?;
+                let card = ProcessCardRequest {
+                    pan: CardNumber("4000000000000002".into()),
+                    expiry_month: 12,
+                    expiry_year: 2099,
+                    cvc: None,
+                };
+                pos.process_card(tx.id, &card).await.map_err(fail)?;
+                Ok(tx.id.to_string())
+            }
+        }
+    }
 }
 
 fn tempdir() -> Result<std::path::PathBuf, BenchError> {
@@ -262,8 +376,7 @@ async fn one(ctx: &Ctx, i: usize) -> Result<(Duration, bool), BenchError> {
     }
     let wake = woke.saturating_duration_since(registered);
 
-    let amount: Amount = "CHF:20".parse().map_err(fail)?;
-    let tx = ctx.processor.pay(&wopid, amount, Card::Approved);
+    let tx = ctx.payer.pay(&wopid).await?;
     let done = ctx
         .http
         .get(format!("{status_url}?old_state=selected&timeout_ms=30000"))

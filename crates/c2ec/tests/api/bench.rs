@@ -14,15 +14,18 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_small_run_confirms_everything() {
-    let r = run(BenchConfig {
-        n: 10,
-        concurrency: 5,
-        database: None,
-    })
-    .await
-    .unwrap();
-    assert_eq!(r.confirmed, 10);
-    assert!(r.ops_per_sec > 0.0);
+    for real_processor in [false, true] {
+        let r = run(BenchConfig {
+            n: 10,
+            concurrency: 5,
+            database: None,
+            real_processor,
+        })
+        .await
+        .unwrap();
+        assert_eq!(r.confirmed, 10);
+        assert!(r.ops_per_sec > 0.0);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,25 +33,22 @@ async fn bench_small_run_confirms_everything() {
 async fn bench_report() {
     let n = env_usize("C2EC_BENCH_N", 500);
     let concurrency = env_usize("C2EC_BENCH_CONCURRENCY", 32);
-    let r = run(BenchConfig {
-        n,
-        concurrency,
-        database: None,
-    })
-    .await
-    .unwrap();
-    println!("{r}");
-    assert_eq!(r.confirmed, n);
-    if let Some(admin) = cardcash_store::testing::pg_url() {
-        let url = cardcash_store::testing::create_pg_database(&admin).await;
-        let r = run(BenchConfig {
-            n,
-            concurrency,
-            database: Some(url),
-        })
-        .await
-        .unwrap();
-        println!("{r}");
-        assert_eq!(r.confirmed, n);
+    let pg = match cardcash_store::testing::pg_url() {
+        Some(admin) => Some(cardcash_store::testing::create_pg_database(&admin).await),
+        None => None,
+    };
+    for database in [None, pg] {
+        for real_processor in [false, true] {
+            let r = run(BenchConfig {
+                n,
+                concurrency,
+                database: database.clone(),
+                real_processor,
+            })
+            .await
+            .unwrap();
+            println!("{r}");
+            assert_eq!(r.confirmed, n);
+        }
     }
 }
