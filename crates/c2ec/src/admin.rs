@@ -78,3 +78,37 @@ pub async fn deactivate_terminal(db: &Db, terminal: &str) -> Result<bool, C2ecEr
         .ok_or_else(|| C2ecError::malformed("terminal id (expected T-<n>)"))?;
     Ok(store(db).deactivate_terminal(id).await?)
 }
+
+/// `cardcash c2ec provider check`: proves that `[c2ec-provider-cardproc]` works before going
+/// live — the processor answers, serves our currency, and accepts our signed reads (a read of
+/// a transaction that cannot exist must give 404, not 401/403). Returns a one-line summary.
+pub async fn check_provider(config: &crate::C2ecConfig) -> Result<String, C2ecError> {
+    let p = &config.provider;
+    let client = cardcash_cardproc::CardprocClient::new(
+        p.base_url.as_str(),
+        p.user_id,
+        &p.secret,
+        p.space_id,
+    )
+    .map_err(|e| C2ecError::Internal(format!("provider configuration: {e}")))?;
+    let info = client
+        .config()
+        .await
+        .map_err(|e| C2ecError::Internal(format!("card processor unreachable: {e}")))?;
+    if !info.currencies.contains(&config.currency) {
+        return Err(C2ecError::Internal(format!(
+            "card processor does not accept {}",
+            config.currency
+        )));
+    }
+    match client.read_transaction(i64::MAX as u64).await {
+        Err(e) if e.is_not_found() => Ok(format!(
+            "card processor {} ({}) accepts user {} in space {}",
+            p.base_url, info.version, p.user_id, p.space_id
+        )),
+        Err(e) => Err(C2ecError::Internal(format!(
+            "card processor refused our credentials: {e}"
+        ))),
+        Ok(_) => Err(C2ecError::Internal("unexpected transaction".into())),
+    }
+}

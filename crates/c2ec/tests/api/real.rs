@@ -290,3 +290,24 @@ async fn real_processor_amount_mismatch_is_refunded() {
         r.stop().await;
     }
 }
+
+#[tokio::test]
+async fn provider_check_accepts_good_and_refuses_bad_credentials() {
+    let db = cardcash_store::testing::sqlite("c2ec", &cardcash_c2ec::db::MIGRATIONS).await;
+    let r = start(db, Options::default()).await;
+    let mut config = crate::helpers::config(&Options::default());
+    config.provider = ProviderConfig {
+        name: "cardproc".into(),
+        base_url: r.cardproc.base_url().clone(),
+        user_id: READER_USER,
+        secret: READER_SECRET.into(),
+        space_id: SPACE,
+    };
+    let ok = admin::check_provider(&config).await.unwrap();
+    assert!(ok.contains("accepts user 12"), "{ok}");
+    config.provider.secret = TERMINAL_SECRET.into();
+    assert!(admin::check_provider(&config).await.is_err());
+    config.provider.user_id = 999;
+    assert!(admin::check_provider(&config).await.is_err());
+    r.stop().await;
+}
