@@ -4,9 +4,12 @@ use std::time::Duration;
 
 use cardcash_cardproc::TransactionState;
 use cardcash_terminal::flow::{APPROVE_TEST_CARD, DECLINE_TEST_CARD};
+use cardcash_terminal::page::StatusPage;
+use cardcash_terminal::qr::TerminalStyle;
 use cardcash_terminal::{
     AbortReason, CardData, FlowError, FlowEvent, FlowOptions, Outcome, SetupAmount,
 };
+use cardcash_terminal::{ConsoleObserver, FlowObserver};
 
 use crate::helpers::{Env, names};
 
@@ -112,6 +115,22 @@ async fn approved_card_confirms_the_withdrawal() {
         receipt.contains(&format!("{}-{}", &reserve[..4], &reserve[4..8])),
         "{receipt}"
     );
+
+    // The same events drive the console and the status page.
+    let mut console = ConsoleObserver::new(Vec::new(), TerminalStyle::LightBackground);
+    let mut page = StatusPage::new("Kiosk");
+    for event in &events {
+        console.on_event(event);
+        page.on_event(event);
+    }
+    let printed = String::from_utf8(console.into_inner()).unwrap();
+    assert!(printed.contains(&report.taler_withdraw_uri));
+    assert!(printed.contains('\u{2588}'), "QR code printed");
+    assert!(printed.ends_with(&receipt), "receipt printed last");
+    assert!(page.is_done());
+    let html = page.html();
+    assert!(html.contains("Done: your wallet now withdraws the e-cash."));
+    assert!(html.contains("CHF 20.00"));
     env.stop().await;
 }
 
