@@ -243,3 +243,46 @@ async fn refund_through_transfer() {
         env.stop().await;
     }
 }
+
+/// The database itself refuses transitions that are not edges of the state machine, whoever
+/// issues them.
+#[tokio::test]
+async fn database_refuses_illegal_transitions() {
+    for db in engines().await {
+        let env = Env::start(db, Options::default()).await;
+        let (wopid, _) = env.setup("CHF:20").await;
+        let w: cardcash_c2ec::Wopid = wopid.parse().unwrap();
+        let illegal = |to: &'static str| {
+            let db = env.db.clone();
+            let key = w.as_bytes().to_vec();
+            async move {
+                let mut tx = db.begin_write().await.unwrap();
+                let r = sqlx::query("UPDATE withdrawals SET status = $1 WHERE wopid = $2")
+                    .bind(to)
+                    .bind(key)
+                    .execute(tx.conn())
+                    .await;
+                let _ = tx.rollback().await;
+                r.is_err()
+            }
+        };
+        // pending → confirmed skips the machine (and lacks a reserve): refused.
+        assert!(illegal("confirmed").await);
+        assert!(illegal("bogus").await);
+        assert_eq!(
+            env.register(&wopid, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        assert!(illegal("pending").await, "selected → pending");
+        let tx = env.pay(&wopid, "CHF:20", Card::Approved);
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
+        assert!(illegal("aborted").await, "confirmed → aborted");
+        assert!(illegal("selected").await, "confirmed → selected");
+        assert_eq!(env.wallet_status(&wopid, "").await["status"], "confirmed");
+        env.stop().await;
+    }
+}
