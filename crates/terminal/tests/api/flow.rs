@@ -262,3 +262,23 @@ async fn wrong_currency_fails_before_any_withdrawal() {
     assert!(events.is_empty());
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_card_the_processor_refuses_aborts_with_its_reason() {
+    let env = Env::start().await;
+    let mut options = FlowOptions::new(chf("20"));
+    // Fails the Luhn check: the processor answers 400 and nothing is charged.
+    options.card = CardData::test_card("4000000000000001");
+    let (report, events, _) = env.run(options, Some(None)).await;
+    let report = report.unwrap();
+    match &report.outcome {
+        Outcome::Aborted(AbortReason::TerminalError(why)) => {
+            assert!(why.starts_with("card rejected:"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(card_states(&events), [TransactionState::Pending]);
+    assert!(!names(&events).contains(&"CheckSent"));
+    assert_eq!(env.wallet_status(&report.wopid).await["status"], "aborted");
+    env.stop().await;
+}
