@@ -1,7 +1,8 @@
 //! The bank's operations: accounts, money movements and their histories.
 //!
-//! Every money movement is one write transaction: both accounts are locked (in id order, so two
-//! opposite transfers cannot deadlock), both balances checked and updated (double entry: what
+//! Every money movement is one write transaction: both accounts are locked first (in id order,
+//! so two opposite transfers cannot deadlock, and before the idempotency checks, so racing
+//! replays queue behind the first one and see its row), both balances checked and updated (double entry: what
 //! leaves one account enters the other, so the sum of all balances stays zero), the transaction
 //! row and its Wire Gateway row written, and the long pollers notified at commit. Retryable
 //! requests are idempotent: a replay of a `request_uid` answers with the stored row, a
@@ -269,6 +270,24 @@ impl Ledger {
 
     // ----- money movements -----
 
+    /// Locks one or two accounts (in id order) for the rest of the transaction. Done before any
+    /// idempotency or uniqueness check: at READ COMMITTED a concurrent replay then waits for the
+    /// first request to commit and sees its row, instead of racing it (PostgreSQL; SQLite write
+    /// transactions are exclusive anyway, where this is a cheap read).
+    async fn lock_accounts(&self, tx: &mut Tx, a: i64, b: Option<i64>) -> Result<()> {
+        let engine = tx.engine();
+        let (first, second) = match b {
+            Some(b) if b < a => (b, Some(a)),
+            Some(b) if b == a => (a, None),
+            other => (a, other),
+        };
+        db::account::lock(tx.conn(), engine, first, &self.currency).await?;
+        if let Some(second) = second {
+            db::account::lock(tx.conn(), engine, second, &self.currency).await?;
+        }
+        Ok(())
+    }
+
     /// Moves `m.amount` between two distinct accounts inside `tx`; returns the new row id.
     async fn move_money(&self, tx: &mut Tx, m: &Movement<'_>) -> Result<i64> {
         if m.debtor_id == m.creditor_id {
@@ -359,6 +378,7 @@ impl Ledger {
         let creditor = db::account::by_name(tx.conn(), creditor.as_str(), &self.currency)
             .await?
             .ok_or_else(|| BankError::UnknownCreditor(t.creditor.to_string()))?;
+        self.lock_accounts(tx, debtor.id, Some(creditor.id)).await?;
         let uid = t.request_uid.as_ref().map(|u| u.as_bytes().as_slice());
         if let Some(uid) = uid {
             let earlier =
@@ -488,6 +508,12 @@ impl Ledger {
     ) -> Result<Booked> {
         let exchange = self.exchange_row(tx, exchange).await?;
         let credit_payto = t.credit_account.to_string();
+        let creditor = match self.payto.local_account(&t.credit_account) {
+            Some(name) => db::account::by_name(tx.conn(), name.as_str(), &self.currency).await?,
+            None => None,
+        };
+        self.lock_accounts(tx, exchange.id, creditor.as_ref().map(|c| c.id))
+            .await?;
         let earlier = db::taler::outgoing_by_request_uid(
             tx.conn(),
             exchange.id,
@@ -512,11 +538,7 @@ impl Ledger {
         if db::taler::wtid_used(tx.conn(), exchange.id, &t.wtid).await? {
             return Err(BankError::WtidReused);
         }
-        let creditor = match self.payto.local_account(&t.credit_account) {
-            Some(name) => db::account::by_name(tx.conn(), name.as_str(), &self.currency).await?,
-            None => None,
-        }
-        .ok_or_else(|| BankError::UnknownCreditor(credit_payto.clone()))?;
+        let creditor = creditor.ok_or_else(|| BankError::UnknownCreditor(credit_payto.clone()))?;
         if creditor.is_exchange {
             return Err(BankError::IsAnExchange(creditor.name));
         }
@@ -580,9 +602,6 @@ impl Ledger {
         a: &AddIncoming,
     ) -> Result<Booked> {
         let exchange = self.exchange_row(tx, exchange).await?;
-        if db::taler::reserve_pub_used(tx.conn(), &a.reserve_pub).await? {
-            return Err(BankError::ReservePubReused);
-        }
         let (debtor, debit_payto) = match self.payto.local_account(&a.debit_account) {
             Some(name) => {
                 let debtor = db::account::by_name(tx.conn(), name.as_str(), &self.currency)
@@ -601,6 +620,10 @@ impl Ledger {
                 (admin, a.debit_account.to_string())
             }
         };
+        self.lock_accounts(tx, debtor.id, Some(exchange.id)).await?;
+        if db::taler::reserve_pub_used(tx.conn(), &a.reserve_pub).await? {
+            return Err(BankError::ReservePubReused);
+        }
         let now = Timestamp::now();
         let subject = subject::incoming_subject(&a.reserve_pub);
         let row_id = self
