@@ -56,8 +56,9 @@ pub enum ClientError {
     /// A success answer that is not what the API promises.
     #[error("C2EC sent an invalid response: {0}")]
     InvalidResponse(String),
-    /// A URL could not be built (bad base URL or a path segment that cannot be encoded).
-    #[error("cannot build C2EC URL: {0}")]
+    /// The client could not be set up or a URL could not be built (bad base URL, a path
+    /// segment that cannot be encoded, no TLS backend).
+    #[error("invalid C2EC client setup: {0}")]
     Url(String),
 }
 
@@ -155,7 +156,7 @@ impl C2ecTerminalClient {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
-            .map_err(ClientError::Unreachable)?;
+            .map_err(|e| ClientError::Url(format!("HTTP client: {e}")))?;
         Ok(Self::with_http_client(
             http,
             c2ec_terminal_base,
