@@ -1,0 +1,106 @@
+//! `cardcash terminal withdraw`: one card-funded withdrawal played by a shop terminal, with the
+//! QR code in the text terminal and a receipt at the end. Reads the `[terminal]` section.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use cardcash_cardproc::CardprocClient;
+use cardcash_terminal::qr::TerminalStyle;
+use cardcash_terminal::{
+    C2ecTerminalClient, CardData, ConsoleObserver, FlowOptions, Outcome, SetupAmount, TerminalFlow,
+};
+use cardcash_util::{Amount, BaseUrl, TalerConfig};
+use clap::{Args, Subcommand};
+
+use crate::config_file::ConfigSource;
+
+/// The `[terminal]` section: where C2EC and the card processor are, and this terminal's
+/// credentials at both.
+pub const SECTION: &str = "terminal";
+
+#[derive(Debug, Subcommand)]
+pub enum TerminalCommand {
+    /// Sell e-cash for a card payment: set up the withdrawal, show the QR code, wait for a
+    /// wallet, charge the card, report it to C2EC and print the receipt.
+    Withdraw(WithdrawArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WithdrawArgs {
+    /// The amount of e-cash, e.g. CHF:20.
+    #[arg(long)]
+    pub amount: Amount,
+    /// Let the wallet choose the amount, suggesting --amount.
+    #[arg(long)]
+    pub suggested: bool,
+    /// The card number (test cards: 4000000000000002 approves, 4000000000000010 declines).
+    #[arg(long, default_value = cardcash_terminal::flow::APPROVE_TEST_CARD)]
+    pub card: String,
+    /// How long to wait for a wallet to scan the QR code.
+    #[arg(long, default_value = "120")]
+    pub wallet_timeout_secs: u64,
+    /// Print the QR code without colour escapes, for a dark-on-light terminal.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// The terminal's view of its services, from `[terminal]`.
+pub struct TerminalSettings {
+    pub c2ec_terminal_url: BaseUrl,
+    pub terminal_user: String,
+    pub terminal_secret: String,
+    pub cardproc_url: BaseUrl,
+    pub cardproc_user_id: u64,
+    pub cardproc_secret: String,
+    pub cardproc_space_id: u64,
+}
+
+impl TerminalSettings {
+    pub fn from_taler_config(cfg: &TalerConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            c2ec_terminal_url: cfg.base_url(SECTION, "C2EC_TERMINAL_URL")?,
+            terminal_user: cfg.string(SECTION, "TERMINAL_USER")?,
+            terminal_secret: cfg.string(SECTION, "TERMINAL_SECRET")?,
+            cardproc_url: cfg.base_url(SECTION, "CARDPROC_URL")?,
+            cardproc_user_id: cfg.number(SECTION, "CARDPROC_USER_ID")?,
+            cardproc_secret: cfg.string(SECTION, "CARDPROC_SECRET")?,
+            cardproc_space_id: cfg.number(SECTION, "CARDPROC_SPACE_ID")?,
+        })
+    }
+
+    pub fn flow(&self) -> anyhow::Result<TerminalFlow> {
+        let c2ec = C2ecTerminalClient::new(
+            self.c2ec_terminal_url.clone(),
+            self.terminal_user.clone(),
+            self.terminal_secret.clone(),
+        )
+        .context("C2EC terminal client")?;
+        let cardproc = CardprocClient::new(
+            self.cardproc_url.as_str(),
+            self.cardproc_user_id,
+            &self.cardproc_secret,
+            self.cardproc_space_id,
+        )
+        .context("card processor client")?;
+        Ok(TerminalFlow::new(c2ec, cardproc))
+    }
+}
+
+pub async fn run(cmd: TerminalCommand, source: &ConfigSource) -> anyhow::Result<()> {
+    let TerminalCommand::Withdraw(args) = cmd;
+    let settings = TerminalSettings::from_taler_config(&source.load()?)?;
+    let flow = settings.flow()?;
+    let mut options = FlowOptions::new(args.amount);
+    if args.suggested {
+        options.amount = SetupAmount::Suggested(args.amount);
+    }
+    options.card = CardData::test_card(&args.card);
+    options.wallet_timeout = Duration::from_secs(args.wallet_timeout_secs);
+    let style = if args.plain { TerminalStyle::LightBackground } else { TerminalStyle::Ansi };
+    let mut console = ConsoleObserver::stdout(style);
+    let report = flow.run(&options, &mut console).await?;
+    match report.outcome {
+        Outcome::Confirmed => Ok(()),
+        other => anyhow::bail!("withdrawal {} did not succeed: {other:?}", report.wopid),
+    }
+}
