@@ -24,6 +24,7 @@ use cardcash_util::{
     Amount, BaseUrl, Currency, EddsaPublicKey, HashCode, PaytoUri, ShortHashCode, Timestamp,
 };
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::account::{AccountInfo, AccountName, NewAccount};
 use crate::db;
@@ -89,6 +90,9 @@ pub struct Ledger {
     payto: BankPayto,
     default_debit_limit: Amount,
     metrics: BankMetrics,
+    /// Cancelled at shutdown: waiting long polls answer at once instead of holding the graceful
+    /// shutdown up for their whole timeout.
+    shutdown: CancellationToken,
 }
 
 /// One side of a movement, before the accounts are locked.
@@ -116,7 +120,14 @@ impl Ledger {
             payto,
             default_debit_limit,
             metrics,
+            shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Ends waiting long polls when `token` is cancelled (the server's shutdown token).
+    pub fn with_shutdown(mut self, token: CancellationToken) -> Self {
+        self.shutdown = token;
+        self
     }
 
     pub fn db(&self) -> &Db {
@@ -674,10 +685,13 @@ impl Ledger {
         loop {
             let rows = read().await?;
             let now = Instant::now();
-            if !rows.is_empty() || now >= deadline {
+            if !rows.is_empty() || now >= deadline || self.shutdown.is_cancelled() {
                 return Ok(rows);
             }
-            sub.wait(deadline - now).await;
+            tokio::select! {
+                _ = sub.wait(deadline - now) => {}
+                () = self.shutdown.cancelled() => {}
+            }
         }
     }
 

@@ -74,7 +74,9 @@ impl App {
     pub async fn build_with_db(config: BankConfig, db: Db) -> Result<App, BankError> {
         let mut metrics = Metrics::new();
         let bank_metrics = BankMetrics::register(&mut metrics);
-        let ledger = Arc::new(ledger_for(&config, db, bank_metrics)?);
+        let shutdown = CancellationToken::new();
+        let ledger =
+            Arc::new(ledger_for(&config, db, bank_metrics)?.with_shutdown(shutdown.clone()));
         ledger.ensure_admin(config.admin_debit_limit).await?;
         let state = AppState {
             ledger: ledger.clone(),
@@ -82,7 +84,6 @@ impl App {
         };
         let router =
             ServiceRouter::with_metrics("bank", metrics).finish(http::router::router(state));
-        let shutdown = CancellationToken::new();
         let server = cardcash_http::serve(router, config.bind, shutdown.clone())
             .await
             .map_err(|e| BankError::Startup(format!("cannot bind {}: {e}", config.bind)))?;

@@ -214,3 +214,39 @@ async fn long_poll_wakes_on_new_incoming_and_times_out_otherwise() {
         bank.app.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn shutdown_ends_waiting_long_polls() {
+    for bank in banks().await {
+        let engine = bank.engine.clone();
+        bank.create("exchange", "exchange-pw", true).await;
+        let client = bank.wg_client("exchange", "exchange-pw");
+        let waiter = tokio::spawn(async move {
+            client
+                .incoming_history(&HistoryRequest::after(
+                    None,
+                    5,
+                    Some(Duration::from_secs(60)),
+                ))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiter.is_finished(),
+            "[{engine}] the long poll did not wait"
+        );
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), bank.app.shutdown())
+            .await
+            .expect("shutdown waited for the long poll")
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "[{engine}]");
+        // The waiting client got its (empty) answer rather than a hang.
+        let rows = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(rows.is_empty());
+    }
+}
