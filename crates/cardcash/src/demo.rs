@@ -180,7 +180,7 @@ impl Services {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let mut progress = Progress { started: Instant::now(), step: 0, total: 6 };
+    let mut progress = Progress { started: Instant::now(), step: 0, total: 7 };
     let mut temp = None;
     let dir = match &args.data_dir {
         Some(dir) => {
@@ -297,14 +297,30 @@ fn print_services(
     Ok(())
 }
 
-/// What the demo's terminal reports to the wallet and the console.
-struct DemoObserver {
+/// Prints the terminal's progress under the story's step headers and hands every event to
+/// the wallet task.
+struct DemoObserver<'a> {
+    progress: &'a mut Progress,
     console: ConsoleObserver<std::io::Stdout>,
     events: mpsc::UnboundedSender<FlowEvent>,
+    card_step_shown: bool,
 }
 
-impl FlowObserver for DemoObserver {
+impl FlowObserver for DemoObserver<'_> {
     fn on_event(&mut self, event: &FlowEvent) {
+        match event {
+            FlowEvent::WalletRegistered { .. } => self
+                .progress
+                .step("wallet: scanned the QR code and registered a fresh reserve key (Bank Integration API)"),
+            FlowEvent::CardPayment { .. } if !self.card_step_shown => {
+                self.card_step_shown = true;
+                self.progress.step("customer: pays by card at the terminal (card processor)");
+            }
+            FlowEvent::CheckSent { .. } => self
+                .progress
+                .step("C2EC: attests the card payment with the card processor"),
+            _ => {}
+        }
         self.console.on_event(event);
         let _ = self.events.send(event.clone());
     }
@@ -323,10 +339,12 @@ async fn play_story(
     options.wallet_timeout = Duration::from_secs(30);
     options.outcome_timeout = Duration::from_secs(30);
 
-    progress.step(&format!("terminal: a customer wants {} of e-cash, paid by card", args.amount));
+    progress.step(&format!(
+        "terminal: a customer wants {} of e-cash; the terminal sets up a withdrawal at C2EC",
+        args.amount
+    ));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let style = if args.plain { TerminalStyle::LightBackground } else { TerminalStyle::Ansi };
-    let mut observer = DemoObserver { console: ConsoleObserver::stdout(style), events: events_tx };
 
     // The wallet: waits for the QR code, then registers a fresh reserve key.
     let exchange_account: PaytoUri = cfg.string("c2ec", "EXCHANGE_ACCOUNT")?.parse()?;
@@ -339,14 +357,20 @@ async fn play_story(
         bail!("the terminal never showed a QR code")
     });
 
-    let report = flow.run(&options, &mut observer).await?;
+    let report = {
+        let mut observer = DemoObserver {
+            progress: &mut *progress,
+            console: ConsoleObserver::stdout(style),
+            events: events_tx,
+            card_step_shown: false,
+        };
+        flow.run(&options, &mut observer).await
+    };
+    // The wallet's error explains a failed flow best (e.g. a refused registration).
     let reserve = wallet.await.context("wallet task")??;
-    progress.step("wallet: registered its reserve key through C2EC's Bank Integration API");
-    progress.info(format!("reserve public key {}", reserve.public()));
-
-    progress.step("card payment attested by C2EC with the card processor");
+    let report = report?;
     match &report.outcome {
-        Outcome::Confirmed => progress.info(format!("withdrawal {} confirmed", report.wopid)),
+        Outcome::Confirmed => {}
         other => bail!("withdrawal {} was not confirmed: {other:?}", report.wopid),
     }
 
@@ -357,9 +381,9 @@ async fn play_story(
         "the history credits {credited}, but the customer paid for {}",
         args.amount
     );
+    progress.info(format!("reserve {}", reserve.public()));
     progress.info(format!(
-        "incoming transaction: reserve {} credited with {credited}; the exchange can now create the reserve",
-        reserve.public()
+        "credited with {credited} exactly once: the exchange can create the reserve and the wallet withdraw its coins"
     ));
     Ok(())
 }

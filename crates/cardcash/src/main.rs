@@ -53,7 +53,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cardcash_http::init_tracing(cli.log_json);
+    // Servers log every request; interactive commands only warnings, so their progress shows.
+    let default_log = match cli.command {
+        Command::Demo(_) | Command::Terminal(_) => "warn",
+        _ => "info",
+    };
+    cardcash_http::init_tracing_with_default(cli.log_json, default_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

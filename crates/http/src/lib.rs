@@ -22,4 +22,4 @@ pub use longpoll::{LongPoll, MAX_LONG_POLL, shutdown_token, wait_for_change};
 pub use metrics::Metrics;
 pub use router::{DEFAULT_BODY_LIMIT, ServiceRouter, finish};
 pub use serve::{Server, serve};
-pub use telemetry::init_tracing;
+pub use telemetry::{init_tracing, init_tracing_with_default};
