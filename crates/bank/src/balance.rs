@@ -195,6 +195,47 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Random transfers between two accounts: what one loses the other gains (the pair's
+        /// sum never changes), and no balance ever goes below its limit.
+        #[test]
+        fn transfers_conserve_money_and_respect_limits(
+            ops in proptest::collection::vec((proptest::bool::ANY, 0u64..5_000_000_000u64), 1..60),
+            limit_a in 0u64..2_000_000_000u64,
+        ) {
+            let cur = kudos();
+            let units = |u: u64| Amount::from_units(&cur, u128::from(u)).unwrap();
+            let (limit_a, limit_b) = (units(limit_a), Amount::zero(&cur));
+            let (mut a, mut b) = (Balance::zero(&cur), Balance::zero(&cur));
+            for (a_pays, amount) in ops {
+                let amount = units(amount);
+                let (from, to, limit) = if a_pays {
+                    (&mut a, &mut b, &limit_a)
+                } else {
+                    (&mut b, &mut a, &limit_b)
+                };
+                match from.debit(&amount, limit) {
+                    Ok(after) => {
+                        *to = to.credit(&amount).unwrap();
+                        *from = after;
+                    }
+                    Err(BalanceError::Insufficient) => {
+                        // Refused exactly when the debit would cross the limit.
+                        let limit_units = i128::try_from(limit.to_units()).unwrap();
+                        let amount_units = i128::try_from(amount.to_units()).unwrap();
+                        proptest::prop_assert!(from.to_signed_units() - amount_units < -limit_units);
+                    }
+                    Err(e) => proptest::prop_assert!(false, "unexpected {e}"),
+                }
+                proptest::prop_assert_eq!(a.to_signed_units() + b.to_signed_units(), 0);
+                proptest::prop_assert!(
+                    a.to_signed_units() >= -i128::try_from(limit_a.to_units()).unwrap()
+                );
+                proptest::prop_assert!(b.to_signed_units() >= 0);
+            }
+        }
+    }
+
     #[test]
     fn signed_units() {
         assert_eq!(
