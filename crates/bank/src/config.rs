@@ -3,7 +3,7 @@
 //! | option | meaning | default |
 //! |---|---|---|
 //! | `CURRENCY` | the bank's only currency | `[taler]/CURRENCY` |
-//! | `BIND` | listen address `host:port` | `127.0.0.1:8082` |
+//! | `BIND` | listen address `host:port` | `127.0.0.1:8081` |
 //! | `BASE_URL` | public base URL (for links) | `http://{BIND}/` |
 //! | `DATABASE` | `sqlite:/path/bank.db` or `postgres://…` | `sqlite:bank.db` |
 //! | `HOST_NAME` | the bank's name in `payto://x-taler-bank/{HOST_NAME}/{account}` | `localhost` |
@@ -22,7 +22,7 @@ use cardcash_util::{Amount, BaseUrl, ConfigError, Currency, TalerConfig};
 /// The configuration section.
 pub const SECTION: &str = "bank";
 /// Default listen address.
-pub const DEFAULT_BIND: &str = "127.0.0.1:8082";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8081";
 /// Default x-taler-bank host name.
 pub const DEFAULT_HOST_NAME: &str = "localhost";
 /// Default debt limit of the admin account, in whole currency units.
