@@ -12,6 +12,16 @@ pub enum C2ecCommand {
     /// Manage the terminals allowed to set up withdrawals.
     #[command(subcommand)]
     Terminal(TerminalAdmin),
+    /// The card processor C2EC attests payments with ([c2ec-provider-cardproc]).
+    #[command(subcommand)]
+    Provider(ProviderAdmin),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderAdmin {
+    /// Check that the configured card processor is reachable, speaks our currency and accepts
+    /// C2EC's credentials (run it after setting up the provider section).
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +55,9 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
             crate::demo::wait_for_ctrl_c().await;
             app.shutdown().await;
         }
+        C2ecCommand::Provider(ProviderAdmin::Check) => {
+            println!("{}", admin::check_provider(&config).await?);
+        }
         C2ecCommand::Terminal(TerminalAdmin::Add(add)) => {
             let db = admin::open_db(&config.database).await?;
             let t = admin::add_terminal(&db, &add.name).await?;
@@ -55,7 +68,11 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
         C2ecCommand::Terminal(TerminalAdmin::List) => {
             let db = admin::open_db(&config.database).await?;
             for t in admin::list_terminals(&db).await? {
-                println!("{t:?}");
+                let state = if t.active { "active" } else { "deactivated" };
+                let created = cardcash_util::Timestamp::from_sql_micros(t.created_at)
+                    .map(cardcash_terminal::receipt::utc_time)
+                    .unwrap_or_default();
+                println!("T-{}\t{state}\t{}\tsince {created}", t.terminal_id, t.name);
             }
         }
         C2ecCommand::Terminal(TerminalAdmin::Deactivate(d)) => {
@@ -69,3 +86,4 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
     }
     Ok(())
 }
+

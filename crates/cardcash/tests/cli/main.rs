@@ -63,3 +63,57 @@ fn a_missing_configuration_file_is_explained() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cardcash.conf") && err.contains("cardcash demo"), "{err}");
 }
+
+/// `demo --serve` leaves working services and a working configuration behind: the operator
+/// commands run against them with `-c DIR/cardcash.conf`.
+#[test]
+fn demo_serve_leaves_a_configuration_the_operator_commands_use() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_cardcash"))
+        .args(["demo", "--plain", "--serve", "--data-dir"])
+        .arg(data.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start demo");
+    let mut lines = BufReader::new(demo.stdout.take().expect("stdout")).lines();
+    let mut seen = String::new();
+    let ready = lines.by_ref().map_while(Result::ok).any(|line| {
+        seen.push_str(&line);
+        seen.push('\n');
+        line.contains("Services keep running")
+    });
+    let config = data.path().join("cardcash.conf");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cardcash"))
+            .arg("-c")
+            .arg(&config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run cardcash")
+    };
+    let checks = ready.then(|| {
+        (
+            run(&["c2ec", "provider", "check"]),
+            run(&["bank", "account", "list"]),
+            run(&["c2ec", "terminal", "list"]),
+        )
+    });
+    // Stop the services the way an operator does (SIGTERM), whatever the checks said.
+    let _ = Command::new("kill").arg("-TERM").arg(demo.id().to_string()).status();
+    let status = demo.wait().expect("demo exit");
+    assert!(ready, "demo never reached --serve:\n{seen}");
+    let (provider, accounts, terminals) = checks.expect("checks ran");
+    assert!(provider.status.success(), "provider check: {}", String::from_utf8_lossy(&provider.stderr));
+    assert!(stdout(&provider).contains("accepts user 2"), "{}", stdout(&provider));
+    let accounts = stdout(&accounts);
+    assert!(accounts.contains("exchange\texchange"), "{accounts}");
+    assert!(accounts.contains("alice\tcustomer"), "{accounts}");
+    assert!(stdout(&terminals).contains("demo shop"), "{}", stdout(&terminals));
+    assert!(status.success(), "demo --serve should exit 0 on SIGTERM, got {status}");
+}
