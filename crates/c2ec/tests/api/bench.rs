@@ -33,12 +33,20 @@ async fn bench_small_run_confirms_everything() {
 async fn bench_report() {
     let n = env_usize("C2EC_BENCH_N", 500);
     let concurrency = env_usize("C2EC_BENCH_CONCURRENCY", 32);
-    let pg = match cardcash_store::testing::pg_url() {
-        Some(admin) => Some(cardcash_store::testing::create_pg_database(&admin).await),
-        None => None,
-    };
-    for database in [None, pg] {
+    let pg = cardcash_store::testing::pg_url();
+    for postgres in [false, true] {
+        if postgres && pg.is_none() {
+            eprintln!("{}", cardcash_store::testing::SKIP_MESSAGE);
+            continue;
+        }
         for real_processor in [false, true] {
+            // A fresh database per run: transaction ids of different processors may collide.
+            let database = match (&pg, postgres) {
+                (Some(admin), true) => {
+                    Some(cardcash_store::testing::create_pg_database(admin).await)
+                }
+                _ => None,
+            };
             let r = run(BenchConfig {
                 n,
                 concurrency,
