@@ -97,11 +97,13 @@ impl App {
         let c2ec_metrics = C2ecMetrics::register(&mut metrics);
         let exchange_account = config.exchange_account.to_string();
         let wire_type = exchange_type(&config.exchange_account);
+        let stop = CancellationToken::new();
         let c2ec = C2ec {
             store: store.clone(),
             provider,
             metrics: c2ec_metrics,
             exchange_account,
+            stopping: stop.clone(),
         };
         let base_url = Arc::new(OnceLock::new());
         let state = AppState {
@@ -115,7 +117,6 @@ impl App {
             wire_types: vec![wire_type],
         };
         let router = ServiceRouter::with_metrics("c2ec", metrics).finish(router::routes(state));
-        let stop = CancellationToken::new();
         let server = cardcash_http::serve(router, config.bind, stop.clone()).await?;
         let addr = server.addr();
         let url = match &config.base_url {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cardcash_util::{Amount, EddsaPublicKey, ErrorCode};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{AddIncomingRequest, TerminalWithdrawalSetup, TransferRequest};
 use crate::db::transfer::{NewTransfer, TransferOutcome, TransferRow};
@@ -34,6 +35,9 @@ pub struct C2ec {
     pub metrics: C2ecMetrics,
     /// The exchange account wallets must select, in canonical text form.
     pub exchange_account: String,
+    /// Cancelled at shutdown: waiting long polls answer at once instead of holding the
+    /// graceful shutdown for up to their timeout.
+    pub stopping: CancellationToken,
 }
 
 /// Who aborts.
@@ -155,12 +159,20 @@ impl C2ec {
         let _waiting = WaiterGuard(&self.metrics);
         while row.status == old_state {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !sub.wait(left).await {
+            if left.is_zero() || !self.wait(&mut sub, left).await {
                 break;
             }
             row = self.get(wopid, terminal).await?;
         }
         Ok(row)
+    }
+
+    /// Waits for a notification, the timeout or shutdown; `true` only for a notification.
+    async fn wait(&self, sub: &mut cardcash_store::Subscription, timeout: Duration) -> bool {
+        tokio::select! {
+            woken = sub.wait(timeout) => woken,
+            () = self.stopping.cancelled() => false,
+        }
     }
 
     /// `POST /taler-integration/withdrawal-operation/$WOPID`: the wallet registers its reserve.
@@ -420,7 +432,7 @@ impl C2ec {
             match sub.as_mut() {
                 Some(s) if rows.is_empty() && !left.is_zero() => {
                     self.metrics.long_poll_waiters.inc();
-                    let woken = s.wait(left).await;
+                    let woken = self.wait(s, left).await;
                     self.metrics.long_poll_waiters.dec();
                     if !woken {
                         return Ok(rows);
@@ -446,7 +458,7 @@ impl C2ec {
             let left = deadline.saturating_duration_since(Instant::now());
             match sub.as_mut() {
                 Some(s) if rows.is_empty() && !left.is_zero() => {
-                    if !s.wait(left).await {
+                    if !self.wait(s, left).await {
                         return Ok(rows);
                     }
                 }

@@ -414,3 +414,28 @@ async fn qr_code_svg_for_known_operations_only() {
         env.stop().await;
     }
 }
+
+/// Shutdown does not wait for long polls to time out: they answer with the current state.
+#[tokio::test]
+async fn shutdown_ends_waiting_long_polls() {
+    for db in engines().await {
+        let env = Env::start(db, Options::default()).await;
+        let (wopid, _) = env.setup("CHF:20").await;
+        let url = env.url(&format!(
+            "taler-integration/withdrawal-operation/{wopid}?timeout_ms=30000"
+        ));
+        let waiter = tokio::spawn(env.http.get(url).send());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t0 = Instant::now();
+        env.stop().await;
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "shutdown took {:?}",
+            t0.elapsed()
+        );
+        let r = waiter.await.unwrap().unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["status"], "pending");
+    }
+}
