@@ -95,7 +95,7 @@ impl App {
         let store = C2ecStore::new(db.clone(), config.currency);
         let mut metrics = Metrics::new();
         let c2ec_metrics = C2ecMetrics::register(&mut metrics);
-        let exchange_account = config.exchange_account.to_string();
+        let exchange_account = config.exchange_account.clone();
         let wire_type = exchange_type(&config.exchange_account);
         let stop = CancellationToken::new();
         let c2ec = C2ec {

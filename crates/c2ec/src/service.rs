@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardcash_util::{Amount, EddsaPublicKey, ErrorCode};
+use cardcash_util::{Amount, EddsaPublicKey, ErrorCode, PaytoUri};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -33,8 +33,8 @@ pub struct C2ec {
     pub store: C2ecStore,
     pub provider: Arc<dyn CardProvider>,
     pub metrics: C2ecMetrics,
-    /// The exchange account wallets must select, in canonical text form.
-    pub exchange_account: String,
+    /// The exchange account wallets must select.
+    pub exchange_account: PaytoUri,
     /// Cancelled at shutdown: waiting long polls answer at once instead of holding the
     /// graceful shutdown for up to their timeout.
     pub stopping: CancellationToken,
@@ -180,13 +180,13 @@ impl C2ec {
         &self,
         wopid: &Wopid,
         reserve_pub: &EddsaPublicKey,
-        selected_exchange: &str,
+        selected_exchange: &PaytoUri,
         amount: Option<Amount>,
     ) -> Result<Status, C2ecError> {
         if let Some(a) = &amount {
             self.currency_ok(a)?;
         }
-        if !same_account(selected_exchange, &self.exchange_account) {
+        if !selected_exchange.same_account(&self.exchange_account) {
             return Err(C2ecError::conflict(
                 ErrorCode::BankAccountIsNotExchange,
                 "the selected account is not the exchange account of this C2EC",
@@ -194,7 +194,7 @@ impl C2ec {
         }
         let req = Registration {
             reserve_pub: *reserve_pub,
-            exchange_account: self.exchange_account.clone(),
+            exchange_account: self.exchange_account.to_string(),
             amount,
         };
         // Two rounds at most: a lost race is followed by a decision on the fresh state.
@@ -232,7 +232,7 @@ impl C2ec {
                             &mut tx,
                             &row,
                             reserve_pub,
-                            &self.exchange_account,
+                            &req.exchange_account,
                             &amount,
                             now_micros(),
                         )
@@ -379,16 +379,8 @@ impl C2ec {
         if req.amount.is_zero() {
             return Err(C2ecError::malformed("amount (must be positive)"));
         }
-        let credit: cardcash_util::PaytoUri = req.credit_account.parse().map_err(|_| {
-            C2ecError::bad_request(
-                ErrorCode::GenericPaytoUriMalformed,
-                "malformed credit_account",
-            )
-        })?;
-        if cardcash_util::BaseUrl::parse(&req.exchange_base_url).is_err() {
-            return Err(C2ecError::malformed("exchange_base_url"));
-        }
-        let target = self.provider.parse_payto(&credit);
+        let target = self.provider.parse_payto(&req.credit_account);
+        let credit_account = req.credit_account.to_string();
         let canonical = format!(
             "{}|{}|{}|{}",
             req.amount, req.exchange_base_url, req.wtid, req.credit_account
@@ -401,8 +393,8 @@ impl C2ec {
                 request_hash: hash.as_bytes(),
                 amount: &req.amount,
                 wtid: &req.wtid,
-                exchange_base_url: &req.exchange_base_url,
-                credit_account: &req.credit_account,
+                exchange_base_url: req.exchange_base_url.as_str(),
+                credit_account: &credit_account,
                 target_tx_id: target.as_deref(),
                 now: now_micros(),
             })
@@ -470,18 +462,12 @@ impl C2ec {
     /// `POST /taler-wire-gateway/admin/add-incoming`.
     pub async fn add_incoming(&self, req: &AddIncomingRequest) -> Result<(i64, i64), C2ecError> {
         self.currency_ok(&req.amount)?;
-        let _: cardcash_util::PaytoUri = req.debit_account.parse().map_err(|_| {
-            C2ecError::bad_request(
-                ErrorCode::GenericPaytoUriMalformed,
-                "malformed debit_account",
-            )
-        })?;
         match self
             .store
             .add_incoming(
                 &req.reserve_pub,
                 &req.amount,
-                &req.debit_account,
+                &req.debit_account.to_string(),
                 now_micros(),
             )
             .await?
@@ -551,39 +537,5 @@ fn check_conflict(c: CheckConflict) -> C2ecError {
             ErrorCode::BankWithdrawalOperationReserveSelectionConflict,
             "a different card transaction was reported for this withdrawal",
         ),
-    }
-}
-
-/// Whether two payto URIs name the same account: scheme, target type and path compared
-/// case-insensitively, parameters (receiver-name, …) ignored.
-pub fn same_account(a: &str, b: &str) -> bool {
-    fn core(s: &str) -> String {
-        s.split(['?', '#'])
-            .next()
-            .unwrap_or("")
-            .trim_end_matches('/')
-            .to_ascii_lowercase()
-    }
-    core(a) == core(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_account;
-
-    #[test]
-    fn account_comparison_ignores_parameters_and_case() {
-        assert!(same_account(
-            "payto://x-taler-bank/C2EC.example/exchange?receiver-name=Ex",
-            "payto://x-taler-bank/c2ec.example/exchange"
-        ));
-        assert!(!same_account(
-            "payto://x-taler-bank/c2ec.example/other",
-            "payto://x-taler-bank/c2ec.example/exchange"
-        ));
-        assert!(!same_account(
-            "",
-            "payto://x-taler-bank/c2ec.example/exchange"
-        ));
     }
 }

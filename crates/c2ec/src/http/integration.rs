@@ -1,8 +1,6 @@
 //! Bank-integration API (docs.taler.net core/api-bank-integration), under
 //! `/taler-integration/`. Unauthenticated: the WOPID is the capability.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -10,57 +8,61 @@ use cardcash_http::TalerJson;
 
 use super::{AppState, parse_wopid, status_params};
 use crate::api::{
-    BankWithdrawalOperationPostRequest, BankWithdrawalOperationPostResponse,
-    BankWithdrawalOperationStatus, CurrencySpecification, IntegrationConfig,
+    BankIntegrationConfig, BankWithdrawalOperationPostRequest, BankWithdrawalOperationPostResponse,
+    BankWithdrawalOperationStatus, CurrencySpecification, INTEGRATION_VERSION, WithdrawalStatus,
 };
 use crate::db::withdrawal::WithdrawalRow;
 use crate::error::C2ecError;
 use crate::service::Actor;
 use crate::state::Status;
 
-/// Bank-integration protocol version: current 4, age 4, so wallets that only know v0 (they
-/// check `current - age <= 0`) accept it as well as v4 ones.
-pub const INTEGRATION_VERSION: &str = "4:0:4";
-
 /// The status body shared by wallet and terminal views.
 pub fn status_body(s: &AppState, row: &WithdrawalRow) -> BankWithdrawalOperationStatus {
     let fixed = row.status != Status::Pending;
     BankWithdrawalOperationStatus {
-        status: row.status.as_str().to_owned(),
-        currency: s.c2ec.store.currency().to_string(),
+        status: wire_status(row.status),
+        currency: Some(*s.c2ec.store.currency()),
         amount: row.amount,
         suggested_amount: if fixed { None } else { row.suggested_amount },
+        min_amount: None,
+        max_amount: None,
         card_fees: (!row.card_fees.is_zero()).then_some(row.card_fees),
         sender_wire: row
             .provider_tx_id
             .as_deref()
-            .map(|id| s.c2ec.provider.format_payto(id)),
+            .and_then(|id| s.c2ec.provider.format_payto(id).parse().ok()),
         suggested_exchange: s.exchange_base_url.as_ref().map(|u| u.as_str().to_owned()),
         required_exchange: None,
+        confirm_transfer_url: None,
         wire_types: s.wire_types.clone(),
         selected_reserve_pub: row.reserve_pub,
-        selected_exchange_account: row.exchange_account.clone(),
+        selected_exchange_account: row.exchange_account.as_deref().and_then(|a| a.parse().ok()),
+        no_amount_to_wallet: None,
         aborted: row.status == Status::Aborted,
         selection_done: matches!(row.status, Status::Selected | Status::Confirmed),
         transfer_done: row.status == Status::Confirmed,
     }
 }
 
+/// The wire form of a status.
+pub fn wire_status(status: Status) -> WithdrawalStatus {
+    match status {
+        Status::Pending => WithdrawalStatus::Pending,
+        Status::Selected => WithdrawalStatus::Selected,
+        Status::Confirmed => WithdrawalStatus::Confirmed,
+        Status::Aborted => WithdrawalStatus::Aborted,
+    }
+}
+
 /// `GET /taler-integration/config`.
-pub async fn get_config(State(s): State<AppState>) -> Json<IntegrationConfig> {
-    let currency = s.c2ec.store.currency().to_string();
-    Json(IntegrationConfig {
-        name: "taler-bank-integration".into(),
-        version: INTEGRATION_VERSION.into(),
-        currency: currency.clone(),
-        currency_specification: CurrencySpecification {
-            name: currency.clone(),
-            currency: currency.clone(),
-            num_fractional_input_digits: 2,
-            num_fractional_normal_digits: 2,
-            num_fractional_trailing_zero_digits: 2,
-            alt_unit_names: BTreeMap::from([("0".to_owned(), currency)]),
-        },
+pub async fn get_config(State(s): State<AppState>) -> Json<BankIntegrationConfig> {
+    let currency = *s.c2ec.store.currency();
+    Json(BankIntegrationConfig {
+        name: cardcash_api::bank_integration::API_NAME.into(),
+        version: INTEGRATION_VERSION,
+        implementation: Some(crate::api::IMPLEMENTATION.into()),
+        currency,
+        currency_specification: CurrencySpecification::two_decimals(&currency, currency.as_str()),
     })
 }
 
@@ -88,7 +90,7 @@ pub async fn post_withdrawal_operation(
         .register(&wopid, &req.reserve_pub, &req.selected_exchange, req.amount)
         .await?;
     Ok(Json(BankWithdrawalOperationPostResponse {
-        status: status.as_str().to_owned(),
+        status: wire_status(status),
         confirm_transfer_url: None,
         transfer_done: status == Status::Confirmed,
     }))

@@ -15,9 +15,6 @@ use crate::error::C2ecError;
 use crate::http::integration::status_body;
 use crate::service::Actor;
 
-/// Terminal API protocol version we implement.
-pub const TERMINAL_VERSION: &str = "0:0:0";
-
 /// `GET /terminal/config`.
 pub async fn get_config(
     State(s): State<AppState>,
@@ -25,10 +22,10 @@ pub async fn get_config(
 ) -> Result<Json<TerminalConfig>, C2ecError> {
     s.terminal_auth.authenticate(&headers).await?;
     Ok(Json(TerminalConfig {
-        name: "taler-terminal".into(),
-        version: TERMINAL_VERSION.into(),
+        name: cardcash_api::terminal::API_NAME.into(),
+        version: crate::api::TERMINAL_VERSION,
         provider_name: s.c2ec.provider.name().to_owned(),
-        currency: s.c2ec.store.currency().to_string(),
+        currency: *s.c2ec.store.currency(),
         withdrawal_fees: s.withdrawal_fees,
         wire_type: s.c2ec.provider.payto_target_type().to_owned(),
     }))
@@ -44,7 +41,7 @@ pub async fn post_withdrawals(
     let wopid = s.c2ec.setup(terminal, &req).await?;
     Ok(Json(TerminalWithdrawalSetupResponse {
         withdrawal_id: wopid.to_string(),
-        taler_withdraw_uri: s.withdraw_uri(&wopid)?,
+        taler_withdraw_uri: Some(s.withdraw_uri(&wopid)?),
     }))
 }
 

@@ -11,14 +11,11 @@ use cardcash_util::{ErrorCode, Timestamp};
 use super::AppState;
 use super::auth::{check_admin, check_wire_auth};
 use crate::api::{
-    AddIncomingRequest, IncomingHistory, IncomingReserveTransaction, OutgoingHistory,
-    OutgoingTransaction, TransferRequest, TransferResponse, WireConfig,
+    AddIncomingRequest, AddIncomingResponse, IMPLEMENTATION, IncomingBankTransaction,
+    IncomingHistory, OutgoingBankTransaction, OutgoingHistory, TransferRequest, TransferResponse,
+    WIRE_VERSION, WireConfig,
 };
 use crate::error::C2ecError;
-
-/// Wire gateway protocol version: v2 (`limit`/`offset`/`timeout_ms`) with the v0 names
-/// (`delta`/`start`/`long_poll_ms`) still accepted.
-pub const WIRE_VERSION: &str = "2:0:2";
 
 /// Largest page.
 const MAX_LIMIT: i64 = 1024;
@@ -86,9 +83,9 @@ fn row_id(id: i64) -> u64 {
 pub async fn get_config(State(s): State<AppState>) -> Json<WireConfig> {
     Json(WireConfig {
         name: "taler-wire-gateway".into(),
-        version: WIRE_VERSION.into(),
-        currency: s.c2ec.store.currency().to_string(),
-        implementation: "urn:net:taler:specs:bank:cardcash-c2ec".into(),
+        version: WIRE_VERSION,
+        currency: *s.c2ec.store.currency(),
+        implementation: Some(IMPLEMENTATION.into()),
     })
 }
 
@@ -118,18 +115,21 @@ pub async fn get_history_incoming(
     if rows.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(Json(IncomingHistory {
-        incoming_transactions: rows
-            .into_iter()
-            .map(|r| IncomingReserveTransaction {
-                kind: "RESERVE".into(),
+    let incoming_transactions = rows
+        .into_iter()
+        .map(|r| {
+            Ok(IncomingBankTransaction::Reserve {
                 row_id: row_id(r.row_id),
                 date: ts(r.created_at),
                 amount: r.amount,
-                debit_account: r.debit_account,
+                credit_fee: None,
+                debit_account: stored_payto(&r.debit_account)?,
                 reserve_pub: r.reserve_pub,
             })
-            .collect(),
+        })
+        .collect::<Result<_, C2ecError>>()?;
+    Ok(Json(IncomingHistory {
+        incoming_transactions,
         credit_account: s.c2ec.exchange_account.clone(),
     })
     .into_response())
@@ -147,21 +147,31 @@ pub async fn get_history_outgoing(
     if rows.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(Json(OutgoingHistory {
-        outgoing_transactions: rows
-            .into_iter()
-            .map(|r| OutgoingTransaction {
+    let outgoing_transactions = rows
+        .into_iter()
+        .map(|r| {
+            Ok(OutgoingBankTransaction {
                 row_id: row_id(r.row_id),
                 date: ts(r.created_at),
                 amount: r.amount,
-                credit_account: r.credit_account,
+                credit_account: stored_payto(&r.credit_account)?,
                 wtid: r.wtid,
-                exchange_base_url: r.exchange_base_url,
+                exchange_base_url: cardcash_util::BaseUrl::parse(&r.exchange_base_url)
+                    .map_err(|e| C2ecError::Internal(format!("stored base URL: {e}")))?,
             })
-            .collect(),
+        })
+        .collect::<Result<_, C2ecError>>()?;
+    Ok(Json(OutgoingHistory {
+        outgoing_transactions,
         debit_account: s.c2ec.exchange_account.clone(),
     })
     .into_response())
+}
+
+/// A payto URI we stored ourselves (always valid unless the database was edited by hand).
+fn stored_payto(text: &str) -> Result<cardcash_util::PaytoUri, C2ecError> {
+    text.parse()
+        .map_err(|e| C2ecError::Internal(format!("stored payto URI {text:?}: {e}")))
 }
 
 /// `POST /taler-wire-gateway/admin/add-incoming` (admin token; tests and recovery).
@@ -169,10 +179,10 @@ pub async fn post_admin_add_incoming(
     State(s): State<AppState>,
     headers: HeaderMap,
     TalerJson(req): TalerJson<AddIncomingRequest>,
-) -> Result<Json<TransferResponse>, C2ecError> {
+) -> Result<Json<AddIncomingResponse>, C2ecError> {
     check_admin(s.admin_token.as_deref(), &headers)?;
     let (row, created) = s.c2ec.add_incoming(&req).await?;
-    Ok(Json(TransferResponse {
+    Ok(Json(AddIncomingResponse {
         timestamp: ts(created),
         row_id: row_id(row),
     }))
