@@ -1,13 +1,18 @@
 //! `cardcash terminal withdraw`: one card-funded withdrawal played by a shop terminal, with the
 //! QR code in the text terminal and a receipt at the end. Reads the `[terminal]` section.
+//! With `--display ADDR` the terminal also serves a customer-facing web page (QR code, amount,
+//! steps, receipt) on ADDR while the withdrawal runs.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use cardcash_cardproc::CardprocClient;
+use cardcash_terminal::display::CancellationToken;
 use cardcash_terminal::qr::TerminalStyle;
 use cardcash_terminal::{
-    C2ecTerminalClient, CardData, ConsoleObserver, FlowOptions, Outcome, SetupAmount, TerminalFlow,
+    C2ecTerminalClient, CardData, ConsoleObserver, CustomerDisplay, FlowOptions, FlowReport,
+    Outcome, SetupAmount, TerminalFlow, serve_display,
 };
 use cardcash_util::{Amount, BaseUrl, TalerConfig};
 use clap::{Args, Subcommand};
@@ -17,6 +22,12 @@ use crate::config_file::ConfigSource;
 /// The `[terminal]` section: where C2EC and the card processor are, and this terminal's
 /// credentials at both.
 pub const SECTION: &str = "terminal";
+
+/// The customer display's heading.
+const DISPLAY_TITLE: &str = "Taler e-cash by card";
+
+/// How long the customer display stays up after the outcome, so the customer can read it.
+const DISPLAY_LINGER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Subcommand)]
 pub enum TerminalCommand {
@@ -42,6 +53,13 @@ pub struct WithdrawArgs {
     /// Print the QR code without colour escapes, for a dark-on-light terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Serve a customer-facing web page (QR code, amount, steps, receipt) on this address,
+    /// e.g. 127.0.0.1:8090.
+    #[arg(long, value_name = "ADDR")]
+    pub display: Option<SocketAddr>,
+    /// Keep the customer display up after the outcome until Ctrl-C (instead of a few seconds).
+    #[arg(long, requires = "display")]
+    pub display_hold: bool,
 }
 
 /// The terminal's view of its services, from `[terminal]`.
@@ -96,11 +114,56 @@ pub async fn run(cmd: TerminalCommand, source: &ConfigSource) -> anyhow::Result<
     }
     options.card = CardData::test_card(&args.card);
     options.wallet_timeout = Duration::from_secs(args.wallet_timeout_secs);
-    let style = if args.plain { TerminalStyle::LightBackground } else { TerminalStyle::Ansi };
-    let mut console = ConsoleObserver::stdout(style);
-    let report = flow.run(&options, &mut console).await?;
+    let style = if args.plain {
+        TerminalStyle::LightBackground
+    } else {
+        TerminalStyle::Ansi
+    };
+    let console = ConsoleObserver::stdout(style);
+    let report = match args.display {
+        None => flow.run(&options, &mut { console }).await?,
+        Some(bind) => run_with_display(&flow, &options, console, bind, args.display_hold).await?,
+    };
     match report.outcome {
         Outcome::Confirmed => Ok(()),
         other => anyhow::bail!("withdrawal {} did not succeed: {other:?}", report.wopid),
     }
+}
+
+/// Runs the flow while serving the customer display on `bind`; keeps the page up for
+/// [`DISPLAY_LINGER`] after the outcome (or until Ctrl-C with `hold`), then stops the server.
+async fn run_with_display(
+    flow: &TerminalFlow,
+    options: &FlowOptions,
+    console: ConsoleObserver<std::io::Stdout>,
+    bind: SocketAddr,
+    hold: bool,
+) -> anyhow::Result<FlowReport> {
+    let display = CustomerDisplay::new(DISPLAY_TITLE);
+    let shutdown = CancellationToken::new();
+    let (addr, server) = serve_display(display.clone(), bind, shutdown.clone())
+        .await
+        .with_context(|| format!("customer display on {bind}"))?;
+    println!("Customer display: http://{addr}/");
+    let result = flow.run(options, &mut (console, display.observer())).await;
+    if result.is_err() {
+        // The details are on the console; the customer only learns to ask for help.
+        display.interrupt("The terminal could not finish the withdrawal. Please ask for help.");
+    }
+    if hold {
+        println!("Customer display stays up at http://{addr}/ until Ctrl-C.");
+        let _ = tokio::signal::ctrl_c().await;
+    } else {
+        tokio::select! {
+            () = tokio::time::sleep(DISPLAY_LINGER) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    shutdown.cancel();
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "customer display server failed"),
+        Err(e) => tracing::warn!(error = %e, "customer display server task failed"),
+    }
+    Ok(result?)
 }

@@ -249,6 +249,14 @@ impl FlowObserver for tokio::sync::mpsc::UnboundedSender<FlowEvent> {
     }
 }
 
+/// Both observers, in order: `(console, display.observer())` prints and updates the page.
+impl<A: FlowObserver, B: FlowObserver> FlowObserver for (A, B) {
+    fn on_event(&mut self, event: &FlowEvent) {
+        self.0.on_event(event);
+        self.1.on_event(event);
+    }
+}
+
 /// Ignores every event.
 impl FlowObserver for () {
     fn on_event(&mut self, _event: &FlowEvent) {}

@@ -5,11 +5,13 @@
 //! (`cardcash_cardproc::CardprocClient`), reporting progress to a [`flow::FlowObserver`];
 //! [`qr`] draws the `taler://withdraw` URI for a text terminal or a web page, [`receipt`]
 //! formats the customer's receipt, [`console`] prints progress for a person at a text
-//! terminal and [`page`] renders a static status page. The binary
+//! terminal, [`page`] renders a static status page and [`display`] serves it to a
+//! customer-facing screen. The binary
 //! (`cardcash terminal withdraw`) and `cardcash demo` only wire these together.
 
 pub mod client;
 pub mod console;
+pub mod display;
 pub mod flow;
 pub mod page;
 pub mod qr;
@@ -17,6 +19,7 @@ pub mod receipt;
 
 pub use client::{C2ecTerminalClient, ClientError, SetupAmount};
 pub use console::ConsoleObserver;
+pub use display::{CustomerDisplay, serve_display};
 pub use flow::{
     CardData, FlowError, FlowEvent, FlowObserver, FlowOptions, FlowReport, TerminalFlow,
 };

@@ -3,5 +3,6 @@
 //! "wallet" task that registers a fresh reserve public key when the flow reports the WOPID.
 
 mod client;
+mod display;
 mod flow;
 mod helpers;
