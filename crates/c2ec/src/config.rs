@@ -2,8 +2,7 @@
 //!
 //! ```ini
 //! [c2ec]
-//! BIND = 127.0.0.1            # or SERVE/ADDRESS; PORT below
-//! PORT = 8082
+//! BIND = 127.0.0.1:8082       # host:port (or a host alone plus PORT)
 //! BASE_URL = https://c2ec.example.com/          # public URL (what the QR code points to)
 //! DATABASE = sqlite:/var/lib/cardcash/c2ec.db   # or postgres://…
 //! CURRENCY = CHF
@@ -134,14 +133,25 @@ impl C2ecConfig {
                     .ok_or_else(|| err(S, option, "must be finite")),
             }
         };
-        let host = get(S, "BIND").unwrap_or_else(|| "127.0.0.1".to_owned());
-        let port: u16 = match get(S, "PORT") {
-            Some(p) => p.parse().map_err(|e| err(S, "PORT", e))?,
-            None => 8082,
+        // `BIND = host:port` like the other services; `BIND = host` + `PORT` is also accepted.
+        let bind_text = get(S, "BIND").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let bind: SocketAddr = match bind_text.parse::<SocketAddr>() {
+            Ok(addr) => {
+                if get(S, "PORT").is_some() {
+                    return Err(err(S, "PORT", "BIND already names a port; set only one"));
+                }
+                addr
+            }
+            Err(_) => {
+                let port: u16 = match get(S, "PORT") {
+                    Some(p) => p.parse().map_err(|e| err(S, "PORT", e))?,
+                    None => 8082,
+                };
+                format!("{bind_text}:{port}")
+                    .parse()
+                    .map_err(|e| err(S, "BIND", e))?
+            }
         };
-        let bind: SocketAddr = format!("{host}:{port}")
-            .parse()
-            .map_err(|e| err(S, "BIND", e))?;
         let currency: Currency = need(S, "CURRENCY")?
             .parse()
             .map_err(|e| err(S, "CURRENCY", e))?;
@@ -240,6 +250,16 @@ USER_ID = 2
 SECRET = c2VjcmV0
 SPACE_ID = 1
 ";
+
+    #[test]
+    fn bind_takes_host_and_port_like_the_other_services() {
+        let with_port = INI.replace("PORT = 9999", "BIND = 0.0.0.0:8123");
+        let c = C2ecConfig::from_taler_config(&TalerConfig::parse_str(&with_port).unwrap()).unwrap();
+        assert_eq!(c.bind.to_string(), "0.0.0.0:8123");
+        let both = INI.replace("PORT = 9999", "BIND = 0.0.0.0:8123\nPORT = 9999");
+        let e = C2ecConfig::from_taler_config(&TalerConfig::parse_str(&both).unwrap()).unwrap_err();
+        assert_eq!(e.option, "PORT");
+    }
 
     #[test]
     fn reads_every_option_with_defaults() {

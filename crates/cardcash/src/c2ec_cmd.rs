@@ -15,6 +15,26 @@ pub enum C2ecCommand {
     /// The card processor C2EC attests payments with ([c2ec-provider-cardproc]).
     #[command(subcommand)]
     Provider(ProviderAdmin),
+    /// Benchmark: drive N concurrent withdrawals through setup → register → check → confirmed
+    /// against an in-process C2EC and card processor; reports withdrawals per second and the
+    /// terminal's long-poll wake-up latency. Needs no configuration file.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of withdrawals.
+    #[arg(long, default_value = "1000")]
+    pub n: usize,
+    /// How many run at the same time.
+    #[arg(long, default_value = "32")]
+    pub concurrency: usize,
+    /// Database URL (`postgres://…`); default: a temporary SQLite file.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Attest against an in-memory processor instead of the real card processor service.
+    #[arg(long)]
+    pub in_memory_processor: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,26 +67,29 @@ pub struct Deactivate {
 }
 
 pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> {
-    let config = C2ecConfig::from_taler_config(&source.load()?)?;
+    // Only the benchmark runs without a configuration file.
+    let load = || -> anyhow::Result<C2ecConfig> { Ok(C2ecConfig::from_taler_config(&source.load()?)?) };
     match cmd {
+        C2ecCommand::Bench(args) => bench(args).await?,
         C2ecCommand::Serve => {
+            let config = load()?;
             let app = App::build(config).await?;
             println!("c2ec listening on {}", app.base_url());
             crate::demo::wait_for_ctrl_c().await;
             app.shutdown().await;
         }
         C2ecCommand::Provider(ProviderAdmin::Check) => {
-            println!("{}", admin::check_provider(&config).await?);
+            println!("{}", admin::check_provider(&load()?).await?);
         }
         C2ecCommand::Terminal(TerminalAdmin::Add(add)) => {
-            let db = admin::open_db(&config.database).await?;
+            let db = admin::open_db(&load()?.database).await?;
             let t = admin::add_terminal(&db, &add.name).await?;
             println!("terminal user:   {}", t.user);
             println!("terminal secret: {}", t.secret);
             println!("(the secret is shown only now; C2EC stores an argon2id hash of it)");
         }
         C2ecCommand::Terminal(TerminalAdmin::List) => {
-            let db = admin::open_db(&config.database).await?;
+            let db = admin::open_db(&load()?.database).await?;
             for t in admin::list_terminals(&db).await? {
                 let state = if t.active { "active" } else { "deactivated" };
                 let created = cardcash_util::Timestamp::from_sql_micros(t.created_at)
@@ -76,7 +99,7 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
             }
         }
         C2ecCommand::Terminal(TerminalAdmin::Deactivate(d)) => {
-            let db = admin::open_db(&config.database).await?;
+            let db = admin::open_db(&load()?.database).await?;
             if admin::deactivate_terminal(&db, &d.terminal).await? {
                 println!("{} deactivated", d.terminal);
             } else {
@@ -87,3 +110,22 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
     Ok(())
 }
 
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let engine = if args.database.is_some() { "PostgreSQL" } else { "SQLite" };
+    println!(
+        "driving {} withdrawals ({} at a time) on {engine} with the {} processor…",
+        args.n,
+        args.concurrency,
+        if args.in_memory_processor { "in-memory" } else { "real card" }
+    );
+    let report = cardcash_c2ec::bench::run(cardcash_c2ec::bench::BenchConfig {
+        n: args.n,
+        concurrency: args.concurrency,
+        database: args.database,
+        real_processor: !args.in_memory_processor,
+    })
+    .await?;
+    println!("{report}");
+    Ok(())
+}

@@ -141,8 +141,7 @@ fn initial_config(dir: &Path) -> anyhow::Result<TalerConfig> {
     cfg.set("cardproc-user-c2ec", "ROLE", "reader");
 
     cfg.set("c2ec", "CURRENCY", CURRENCY);
-    cfg.set("c2ec", "BIND", "127.0.0.1");
-    cfg.set("c2ec", "PORT", "0");
+    cfg.set("c2ec", "BIND", "127.0.0.1:0");
     cfg.set("c2ec", "DATABASE", sqlite_url(dir, "c2ec"));
     cfg.set("c2ec", "EXCHANGE_ACCOUNT", DEMO_EXCHANGE_ACCOUNT);
     cfg.set("c2ec", "WIRE_GATEWAY_USERNAME", "exchange");
@@ -265,7 +264,7 @@ async fn start_services(cfg: &mut TalerConfig) -> anyhow::Result<Services> {
         cardcash_c2ec::admin::add_terminal(&db, "demo shop, counter 1").await?
     };
     let c2ec = cardcash_c2ec::App::build(c2ec_config).await.context("starting C2EC")?;
-    cfg.set("c2ec", "PORT", c2ec.addr().port().to_string());
+    cfg.set("c2ec", "BIND", c2ec.addr().to_string());
     cfg.set("terminal", "C2EC_TERMINAL_URL", c2ec.base_url().join_base("terminal/")?.to_string());
     cfg.set("terminal", "TERMINAL_USER", terminal.user.clone());
     cfg.set("terminal", "TERMINAL_SECRET", terminal.secret.clone());

@@ -117,3 +117,12 @@ fn demo_serve_leaves_a_configuration_the_operator_commands_use() {
     assert!(stdout(&terminals).contains("demo shop"), "{}", stdout(&terminals));
     assert!(status.success(), "demo --serve should exit 0 on SIGTERM, got {status}");
 }
+
+#[test]
+fn c2ec_bench_runs_without_configuration_and_reports_its_figures() {
+    let out = cardcash(&["c2ec", "bench", "--n", "20", "--concurrency", "4"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("20 confirmed"), "every withdrawal must confirm:\n{text}");
+    assert!(text.contains("withdrawals/s") && text.contains("p99"), "{text}");
+}
