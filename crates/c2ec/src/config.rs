@@ -254,7 +254,8 @@ SPACE_ID = 1
     #[test]
     fn bind_takes_host_and_port_like_the_other_services() {
         let with_port = INI.replace("PORT = 9999", "BIND = 0.0.0.0:8123");
-        let c = C2ecConfig::from_taler_config(&TalerConfig::parse_str(&with_port).unwrap()).unwrap();
+        let c =
+            C2ecConfig::from_taler_config(&TalerConfig::parse_str(&with_port).unwrap()).unwrap();
         assert_eq!(c.bind.to_string(), "0.0.0.0:8123");
         let both = INI.replace("PORT = 9999", "BIND = 0.0.0.0:8123\nPORT = 9999");
         let e = C2ecConfig::from_taler_config(&TalerConfig::parse_str(&both).unwrap()).unwrap_err();

@@ -54,19 +54,30 @@ pub async fn run(cmd: BankCommand, source: &ConfigSource) -> anyhow::Result<()> 
             let mut new = NewAccount::new(name);
             new.is_exchange = add.exchange;
             new.legal_name = add.legal_name;
-            new.password = add.password.map(Password::new).transpose().context("password")?;
+            new.password = add
+                .password
+                .map(Password::new)
+                .transpose()
+                .context("password")?;
             let info = admin::create_account(&ledger, new).await?;
             println!("{}\t{}", info.name, info.payto_uri);
         }
         BankCommand::Account(AccountCommand::List) => {
             let ledger = admin::open(&config).await?;
             for info in admin::list_accounts(&ledger).await? {
-                let kind = if info.is_taler_exchange { "exchange" } else { "customer" };
+                let kind = if info.is_taler_exchange {
+                    "exchange"
+                } else {
+                    "customer"
+                };
                 let sign = match info.balance.sign {
                     cardcash_bank::balance::Sign::Debit => "-",
                     _ => "",
                 };
-                println!("{}\t{kind}\t{sign}{}\t{}", info.name, info.balance.amount, info.payto_uri);
+                println!(
+                    "{}\t{kind}\t{sign}{}\t{}",
+                    info.name, info.balance.amount, info.payto_uri
+                );
             }
         }
     }

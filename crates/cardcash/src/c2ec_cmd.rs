@@ -68,7 +68,8 @@ pub struct Deactivate {
 
 pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> {
     // Only the benchmark runs without a configuration file.
-    let load = || -> anyhow::Result<C2ecConfig> { Ok(C2ecConfig::from_taler_config(&source.load()?)?) };
+    let load =
+        || -> anyhow::Result<C2ecConfig> { Ok(C2ecConfig::from_taler_config(&source.load()?)?) };
     match cmd {
         C2ecCommand::Bench(args) => bench(args).await?,
         C2ecCommand::Serve => {
@@ -110,14 +111,21 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
     Ok(())
 }
 
-
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let engine = if args.database.is_some() { "PostgreSQL" } else { "SQLite" };
+    let engine = if args.database.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!(
         "driving {} withdrawals ({} at a time) on {engine} with the {} processor…",
         args.n,
         args.concurrency,
-        if args.in_memory_processor { "in-memory" } else { "real card" }
+        if args.in_memory_processor {
+            "in-memory"
+        } else {
+            "real card"
+        }
     );
     let report = cardcash_c2ec::bench::run(cardcash_c2ec::bench::BenchConfig {
         n: args.n,

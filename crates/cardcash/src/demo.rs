@@ -19,9 +19,7 @@ use cardcash_api::wire_gateway::{IncomingBankTransaction, IncomingHistory};
 use cardcash_bank::admin::{AccountName, NewAccount, Password};
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_terminal::qr::TerminalStyle;
-use cardcash_terminal::{
-    CardData, ConsoleObserver, FlowEvent, FlowObserver, FlowOptions, Outcome,
-};
+use cardcash_terminal::{CardData, ConsoleObserver, FlowEvent, FlowObserver, FlowOptions, Outcome};
 use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, PaytoUri, TalerConfig, TalerUri, base32};
 use clap::Args;
 use tokio::sync::mpsc;
@@ -125,14 +123,22 @@ fn initial_config(dir: &Path) -> anyhow::Result<TalerConfig> {
     cfg.set("bank", "CURRENCY", CURRENCY);
     cfg.set("bank", "BIND", "127.0.0.1:0");
     cfg.set("bank", "DATABASE", sqlite_url(dir, "bank"));
-    cfg.set("bank", "ADMIN_TOKEN", format!("secret-token:{}", secret_text()?));
+    cfg.set(
+        "bank",
+        "ADMIN_TOKEN",
+        format!("secret-token:{}", secret_text()?),
+    );
 
     cfg.set("cardproc", "CURRENCY", CURRENCY);
     cfg.set("cardproc", "BIND", "127.0.0.1:0");
     cfg.set("cardproc", "DATABASE", sqlite_url(dir, "cardproc"));
     cfg.set("cardproc", "SPACE_ID", "1");
     cfg.set("cardproc", "DELAY_FINALITY", "3 s");
-    cfg.set("cardproc", "ADMIN_TOKEN", format!("secret-token:{}", secret_text()?));
+    cfg.set(
+        "cardproc",
+        "ADMIN_TOKEN",
+        format!("secret-token:{}", secret_text()?),
+    );
     cfg.set("cardproc-user-terminal", "ID", "1");
     cfg.set("cardproc-user-terminal", "SECRET", mac_secret()?);
     cfg.set("cardproc-user-terminal", "ROLE", "terminal");
@@ -179,7 +185,11 @@ impl Services {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let mut progress = Progress { started: Instant::now(), step: 0, total: 7 };
+    let mut progress = Progress {
+        started: Instant::now(),
+        step: 0,
+        total: 7,
+    };
     let mut temp = None;
     let dir = match &args.data_dir {
         Some(dir) => {
@@ -187,13 +197,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             dir.canonicalize()?
         }
         None => {
-            let t = tempfile::Builder::new().prefix("cardcash-demo-").tempdir()?;
+            let t = tempfile::Builder::new()
+                .prefix("cardcash-demo-")
+                .tempdir()?;
             let path = t.path().to_path_buf();
             temp = Some(t);
             path
         }
     };
-    ensure!(args.amount.currency().as_str() == CURRENCY, "the demo runs in {CURRENCY}");
+    ensure!(
+        args.amount.currency().as_str() == CURRENCY,
+        "the demo runs in {CURRENCY}"
+    );
 
     progress.step("configuration");
     let mut cfg = initial_config(&dir)?;
@@ -215,23 +230,28 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Err(e) => println!("\nThe story stopped: {e:#}"),
     }
     if args.serve {
-        println!("\nServices keep running (configuration in {}). Ctrl-C stops them.", config_path.display());
+        println!(
+            "\nServices keep running (configuration in {}). Ctrl-C stops them.",
+            config_path.display()
+        );
         wait_for_ctrl_c().await;
     }
     services.shutdown().await;
-    if let Some(temp) = temp {
-        if args.keep || args.serve {
-            // Keep the temporary directory: the person asked to explore it.
-            let kept = temp.keep();
-            println!("data directory kept: {}", kept.display());
-        }
+    if let Some(temp) = temp
+        && (args.keep || args.serve)
+    {
+        // Keep the temporary directory: the person asked to explore it.
+        let kept = temp.keep();
+        println!("data directory kept: {}", kept.display());
     }
     story
 }
 
 async fn start_services(cfg: &mut TalerConfig) -> anyhow::Result<Services> {
     let bank_config = cardcash_bank::BankConfig::from_taler_config(cfg)?;
-    let bank = cardcash_bank::App::build(bank_config.clone()).await.context("starting the bank")?;
+    let bank = cardcash_bank::App::build(bank_config.clone())
+        .await
+        .context("starting the bank")?;
     let exchange_password = secret_text()?;
     let ledger = bank.ledger();
     for (name, is_exchange, legal) in [
@@ -255,7 +275,11 @@ async fn start_services(cfg: &mut TalerConfig) -> anyhow::Result<Services> {
         .await
         .context("starting the card processor")?;
     cfg.set("cardproc", "BIND", cardproc.addr().to_string());
-    cfg.set("c2ec-provider-cardproc", "BASE_URL", cardproc.base_url().to_string());
+    cfg.set(
+        "c2ec-provider-cardproc",
+        "BASE_URL",
+        cardproc.base_url().to_string(),
+    );
     cfg.set("terminal", "CARDPROC_URL", cardproc.base_url().to_string());
 
     let c2ec_config = cardcash_c2ec::C2ecConfig::from_taler_config(cfg)?;
@@ -263,12 +287,22 @@ async fn start_services(cfg: &mut TalerConfig) -> anyhow::Result<Services> {
         let db = cardcash_c2ec::admin::open_db(&c2ec_config.database).await?;
         cardcash_c2ec::admin::add_terminal(&db, "demo shop, counter 1").await?
     };
-    let c2ec = cardcash_c2ec::App::build(c2ec_config).await.context("starting C2EC")?;
+    let c2ec = cardcash_c2ec::App::build(c2ec_config)
+        .await
+        .context("starting C2EC")?;
     cfg.set("c2ec", "BIND", c2ec.addr().to_string());
-    cfg.set("terminal", "C2EC_TERMINAL_URL", c2ec.base_url().join_base("terminal/")?.to_string());
+    cfg.set(
+        "terminal",
+        "C2EC_TERMINAL_URL",
+        c2ec.base_url().join_base("terminal/")?.to_string(),
+    );
     cfg.set("terminal", "TERMINAL_USER", terminal.user.clone());
     cfg.set("terminal", "TERMINAL_SECRET", terminal.secret.clone());
-    Ok(Services { bank, cardproc, c2ec })
+    Ok(Services {
+        bank,
+        cardproc,
+        c2ec,
+    })
 }
 
 fn print_services(
@@ -285,7 +319,10 @@ fn print_services(
     ));
     progress.info(format!("card processor  {}", services.cardproc.base_url()));
     progress.info(format!("C2EC            {c2ec}"));
-    progress.info(format!("  terminal API          {c2ec}terminal/  (user {})", cfg.string("terminal", "TERMINAL_USER")?));
+    progress.info(format!(
+        "  terminal API          {c2ec}terminal/  (user {})",
+        cfg.string("terminal", "TERMINAL_USER")?
+    ));
     progress.info(format!("  bank integration API  {c2ec}taler-integration/"));
     progress.info(format!(
         "  wire gateway API      {c2ec}taler-wire-gateway/  (user exchange, password {})",
@@ -343,13 +380,20 @@ async fn play_story(
         args.amount
     ));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    let style = if args.plain { TerminalStyle::LightBackground } else { TerminalStyle::Ansi };
+    let style = if args.plain {
+        TerminalStyle::LightBackground
+    } else {
+        TerminalStyle::Ansi
+    };
 
     // The wallet: waits for the QR code, then registers a fresh reserve key.
     let exchange_account: PaytoUri = cfg.string("c2ec", "EXCHANGE_ACCOUNT")?.parse()?;
     let wallet = tokio::spawn(async move {
         while let Some(event) = events_rx.recv().await {
-            if let FlowEvent::WithdrawalCreated { taler_withdraw_uri, .. } = event {
+            if let FlowEvent::WithdrawalCreated {
+                taler_withdraw_uri, ..
+            } = event
+            {
                 return wallet_registers(&taler_withdraw_uri, &exchange_account).await;
             }
         }
@@ -388,15 +432,33 @@ async fn play_story(
 }
 
 /// The wallet's side: parse the QR code's URI, read the operation, register a new reserve key.
-async fn wallet_registers(uri: &str, exchange_account: &PaytoUri) -> anyhow::Result<EddsaPrivateKey> {
-    let Ok(TalerUri::Withdraw { bank_integration_base, wopid, .. }) = uri.parse::<TalerUri>() else {
+async fn wallet_registers(
+    uri: &str,
+    exchange_account: &PaytoUri,
+) -> anyhow::Result<EddsaPrivateKey> {
+    let Ok(TalerUri::Withdraw {
+        bank_integration_base,
+        wopid,
+        ..
+    }) = uri.parse::<TalerUri>()
+    else {
         bail!("the QR code is not a taler://withdraw URI: {uri}");
     };
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let url = bank_integration_base.join(&format!("withdrawal-operation/{wopid}"))?;
-    let status: BankWithdrawalOperationStatus =
-        http.get(url.clone()).send().await?.error_for_status()?.json().await?;
-    ensure!(!status.selection_done, "somebody else already registered this withdrawal");
+    let status: BankWithdrawalOperationStatus = http
+        .get(url.clone())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    ensure!(
+        !status.selection_done,
+        "somebody else already registered this withdrawal"
+    );
     let reserve = EddsaPrivateKey::generate()?;
     let body = BankWithdrawalOperationPostRequest {
         reserve_pub: reserve.public(),
@@ -406,7 +468,10 @@ async fn wallet_registers(uri: &str, exchange_account: &PaytoUri) -> anyhow::Res
     let response = http.post(url).json(&body).send().await?;
     let status = response.status();
     if !status.is_success() {
-        bail!("registration refused ({status}): {}", response.text().await.unwrap_or_default());
+        bail!(
+            "registration refused ({status}): {}",
+            response.text().await.unwrap_or_default()
+        );
     }
     let _: BankWithdrawalOperationPostResponse = response.json().await?;
     Ok(reserve)
@@ -418,7 +483,9 @@ async fn exchange_finds_reserve(
     c2ec: &BaseUrl,
     reserve_pub: &EddsaPublicKey,
 ) -> anyhow::Result<Amount> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let url = c2ec.join("taler-wire-gateway/history/incoming?limit=-20")?;
     let response = http
         .get(url)
@@ -429,13 +496,20 @@ async fn exchange_finds_reserve(
         .send()
         .await?
         .error_for_status()?;
-    ensure!(response.status() != reqwest::StatusCode::NO_CONTENT, "the incoming history is empty");
+    ensure!(
+        response.status() != reqwest::StatusCode::NO_CONTENT,
+        "the incoming history is empty"
+    );
     let history: IncomingHistory = response.json().await?;
     let credits: Vec<Amount> = history
         .incoming_transactions
         .iter()
         .filter_map(|tx| match tx {
-            IncomingBankTransaction::Reserve { reserve_pub: r, amount, .. } if r == reserve_pub => Some(*amount),
+            IncomingBankTransaction::Reserve {
+                reserve_pub: r,
+                amount,
+                ..
+            } if r == reserve_pub => Some(*amount),
             _ => None,
         })
         .collect();

@@ -59,7 +59,10 @@ fn main() -> ExitCode {
         _ => "info",
     };
     cardcash_http::init_tracing_with_default(cli.log_json, default_log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

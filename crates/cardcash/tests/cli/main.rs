@@ -41,9 +41,18 @@ fn demo_plays_the_story_and_exits_zero() {
 fn demo_with_a_declined_card_fails_and_says_why() {
     let out = cardcash(&["demo", "--plain", "--card", "4000000000000010"]);
     let text = stdout(&out);
-    assert!(!out.status.success(), "a declined card must not succeed:\n{text}");
-    assert!(text.contains("withdrawal ABORTED"), "no abort reported:\n{text}");
-    assert!(!text.contains("[7/7]"), "the exchange step must not run:\n{text}");
+    assert!(
+        !out.status.success(),
+        "a declined card must not succeed:\n{text}"
+    );
+    assert!(
+        text.contains("withdrawal ABORTED"),
+        "no abort reported:\n{text}"
+    );
+    assert!(
+        !text.contains("[7/7]"),
+        "the exchange step must not run:\n{text}"
+    );
 }
 
 #[test]
@@ -61,7 +70,10 @@ fn a_missing_configuration_file_is_explained() {
     let out = cardcash(&["c2ec", "terminal", "list"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cardcash.conf") && err.contains("cardcash demo"), "{err}");
+    assert!(
+        err.contains("cardcash.conf") && err.contains("cardcash demo"),
+        "{err}"
+    );
 }
 
 /// `demo --serve` leaves working services and a working configuration behind: the operator
@@ -105,24 +117,52 @@ fn demo_serve_leaves_a_configuration_the_operator_commands_use() {
         )
     });
     // Stop the services the way an operator does (SIGTERM), whatever the checks said.
-    let _ = Command::new("kill").arg("-TERM").arg(demo.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(demo.id().to_string())
+        .status();
     let status = demo.wait().expect("demo exit");
     assert!(ready, "demo never reached --serve:\n{seen}");
     let (provider, accounts, terminals) = checks.expect("checks ran");
-    assert!(provider.status.success(), "provider check: {}", String::from_utf8_lossy(&provider.stderr));
-    assert!(stdout(&provider).contains("accepts user 2"), "{}", stdout(&provider));
+    assert!(
+        provider.status.success(),
+        "provider check: {}",
+        String::from_utf8_lossy(&provider.stderr)
+    );
+    assert!(
+        stdout(&provider).contains("accepts user 2"),
+        "{}",
+        stdout(&provider)
+    );
     let accounts = stdout(&accounts);
     assert!(accounts.contains("exchange\texchange"), "{accounts}");
     assert!(accounts.contains("alice\tcustomer"), "{accounts}");
-    assert!(stdout(&terminals).contains("demo shop"), "{}", stdout(&terminals));
-    assert!(status.success(), "demo --serve should exit 0 on SIGTERM, got {status}");
+    assert!(
+        stdout(&terminals).contains("demo shop"),
+        "{}",
+        stdout(&terminals)
+    );
+    assert!(
+        status.success(),
+        "demo --serve should exit 0 on SIGTERM, got {status}"
+    );
 }
 
 #[test]
 fn c2ec_bench_runs_without_configuration_and_reports_its_figures() {
     let out = cardcash(&["c2ec", "bench", "--n", "20", "--concurrency", "4"]);
     let text = stdout(&out);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("20 confirmed"), "every withdrawal must confirm:\n{text}");
-    assert!(text.contains("withdrawals/s") && text.contains("p99"), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("20 confirmed"),
+        "every withdrawal must confirm:\n{text}"
+    );
+    assert!(
+        text.contains("withdrawals/s") && text.contains("p99"),
+        "{text}"
+    );
 }
