@@ -12,7 +12,7 @@ use cardcash_store::{Retryable, StoreError};
 use cardcash_util::ErrorCode;
 
 use crate::balance::BalanceError;
-use crate::history::HistoryParamError;
+use cardcash_api::wire_gateway::HistoryParamError;
 
 /// Everything that can go wrong in the bank.
 #[derive(Debug, thiserror::Error)]

@@ -33,11 +33,11 @@ use crate::db::history::AccountTransactionRow;
 use crate::db::taler::{IncomingRow, OutgoingRow};
 use crate::db::transaction::InsertTransaction;
 use crate::error::{BankError, Result};
-use crate::history::HistoryParams;
 use crate::metrics::BankMetrics;
 use crate::password::{self, Password};
 use crate::payto::BankPayto;
 use crate::subject;
+use cardcash_api::wire_gateway::HistoryParams;
 
 /// Notification topic: a new transaction of account `key` (its id).
 pub const TOPIC_TX: &str = "tx";

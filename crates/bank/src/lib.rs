@@ -11,7 +11,7 @@
 //! write transaction per money movement), [`db`] (all SQL, both engines), [`http`] (router and
 //! thin handlers), [`admin`] (operator functions for the CLI), [`client`] (a typed Wire Gateway
 //! client for the exchange and the C2EC demo). Pure domain modules: [`balance`], [`subject`],
-//! [`history`], [`payto`], [`account`], [`auth`], [`password`].
+//! [`payto`], [`account`], [`auth`], [`password`].
 
 pub mod account;
 pub mod admin;
@@ -21,7 +21,6 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod history;
 pub mod http;
 pub mod ledger;
 pub mod metrics;

@@ -6,7 +6,7 @@ use sqlx::{Any, Executor};
 
 use super::{amount_col, col, time_col};
 use crate::error::Result;
-use crate::history::HistoryParams;
+use cardcash_api::wire_gateway::HistoryParams;
 
 /// A transaction seen from one account, with both parties' names for their payto URIs.
 #[derive(Debug, Clone, PartialEq, Eq)]

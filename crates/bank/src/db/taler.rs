@@ -6,7 +6,7 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use super::{amount_col, bytes_col, col, time_col};
 use crate::error::{BankError, Result};
-use crate::history::HistoryParams;
+use cardcash_api::wire_gateway::HistoryParams;
 
 /// An incoming (reserve) transaction of an exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]

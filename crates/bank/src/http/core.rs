@@ -15,7 +15,6 @@ use crate::account::{AccountInfo, AccountName, NewAccount};
 use crate::auth::Scope;
 use crate::db::history::AccountTransactionRow;
 use crate::error::{BankError, Result};
-use crate::history::{HistoryParams, HistoryQuery};
 use crate::ledger::InternalTransfer;
 use crate::password::Password;
 use crate::types::{
@@ -24,6 +23,7 @@ use crate::types::{
     Direction, ListAccountsResponse, RegisterAccountRequest, RegisterAccountResponse, TokenRequest,
     TokenSuccessResponse,
 };
+use cardcash_api::wire_gateway::{HistoryParams, HistoryQuery};
 
 /// Core Bank API version. We implement a small subset, so we announce the oldest protocol.
 pub const CORE_BANK_VERSION: &str = "0:0:0";

@@ -14,12 +14,12 @@ use super::auth::Auth;
 use crate::account::AccountName;
 use crate::auth::Scope;
 use crate::error::{BankError, Result};
-use crate::history::{HistoryParams, HistoryQuery};
 use crate::ledger::{AddIncoming, WireTransfer};
 use crate::types::{
     AddIncomingRequest, AddIncomingResponse, IncomingBankTransaction, IncomingHistory,
     OutgoingBankTransaction, OutgoingHistory, TransferRequest, TransferResponse, WireConfig,
 };
+use cardcash_api::wire_gateway::{HistoryParams, HistoryQuery};
 
 /// Wire Gateway protocol version we announce (`current:revision:age`): `2:0:2` — we serve the v2
 /// parameter names `limit`/`offset`/`timeout_ms` next to the legacy ones, and age 2 keeps

@@ -2,10 +2,11 @@
 //! exchange: confirmed withdrawals as incoming history, transfers (card refunds) as outgoing.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cardcash_http::{LongPoll, TalerJson};
+use cardcash_api::wire_gateway::{HistoryParams, HistoryQuery};
+use cardcash_http::{TalerJson, TalerQuery};
 use cardcash_util::{ErrorCode, Timestamp};
 
 use super::AppState;
@@ -17,57 +18,14 @@ use crate::api::{
 };
 use crate::error::C2ecError;
 
-/// Largest page.
-const MAX_LIMIT: i64 = 1024;
-
-/// Page and long-poll parameters of the history endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistoryParams {
-    pub limit: i64,
-    pub offset: Option<i64>,
-    pub poll: LongPoll,
-}
-
-/// Parses `limit`/`offset`/`timeout_ms` and the legacy `delta`/`start`/`long_poll_ms`
-/// (the new names win when both are given). `limit` defaults to −20; 0 is refused.
-pub fn history_params(query: Option<&str>) -> Result<HistoryParams, C2ecError> {
-    let query = query.unwrap_or("");
-    let poll = LongPoll::from_query(query).map_err(C2ecError::from)?;
-    let (mut limit, mut delta, mut offset, mut start) = (None, None, None, None);
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        let slot = match k.as_ref() {
-            "limit" => &mut limit,
-            "delta" => &mut delta,
-            "offset" => &mut offset,
-            "start" => &mut start,
-            _ => continue,
-        };
-        let n: i64 = v.parse().map_err(|_| {
-            C2ecError::bad_request(
-                ErrorCode::GenericParameterMalformed,
-                format!("{k} is not a number"),
-            )
-        })?;
-        *slot = Some(n);
-    }
-    let limit = limit.or(delta).unwrap_or(-20);
-    if limit == 0 {
-        return Err(C2ecError::bad_request(
+/// Checks the shared history parameters (`limit`/`offset`/`timeout_ms` and the legacy
+/// `delta`/`start`/`long_poll_ms`); bad values are a 400 naming the parameter.
+pub fn history_params(query: &HistoryQuery) -> Result<HistoryParams, C2ecError> {
+    HistoryParams::parse(query).map_err(|e| {
+        C2ecError::bad_request(
             ErrorCode::GenericParameterMalformed,
-            "limit must not be 0",
-        ));
-    }
-    let offset = offset.or(start);
-    if offset.is_some_and(|o| o < 0) {
-        return Err(C2ecError::bad_request(
-            ErrorCode::GenericParameterMalformed,
-            "offset must not be negative",
-        ));
-    }
-    Ok(HistoryParams {
-        limit: limit.clamp(-MAX_LIMIT, MAX_LIMIT),
-        offset,
-        poll,
+            format!("{}: {e}", e.parameter()),
+        )
     })
 }
 
@@ -107,11 +65,11 @@ pub async fn post_transfer(
 pub async fn get_history_incoming(
     State(s): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    TalerQuery(query): TalerQuery<HistoryQuery>,
 ) -> Result<Response, C2ecError> {
     check_wire_auth(&s.wire_auth, &headers)?;
-    let p = history_params(query.as_deref())?;
-    let rows = s.c2ec.incoming(p.limit, p.offset, p.poll.timeout).await?;
+    let p = history_params(&query)?;
+    let rows = s.c2ec.incoming(p.limit, p.offset, p.timeout).await?;
     if rows.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -139,11 +97,11 @@ pub async fn get_history_incoming(
 pub async fn get_history_outgoing(
     State(s): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    TalerQuery(query): TalerQuery<HistoryQuery>,
 ) -> Result<Response, C2ecError> {
     check_wire_auth(&s.wire_auth, &headers)?;
-    let p = history_params(query.as_deref())?;
-    let rows = s.c2ec.outgoing(p.limit, p.offset, p.poll.timeout).await?;
+    let p = history_params(&query)?;
+    let rows = s.c2ec.outgoing(p.limit, p.offset, p.timeout).await?;
     if rows.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -191,30 +149,27 @@ pub async fn post_admin_add_incoming(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cardcash_http::ApiError as _;
 
     #[test]
-    fn history_params_defaults_and_legacy_names() {
-        let p = history_params(None).unwrap();
+    fn bad_history_params_name_the_parameter() {
+        let zero = HistoryQuery {
+            limit: Some(0),
+            ..Default::default()
+        };
+        let e = history_params(&zero).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::GenericParameterMalformed);
+        assert!(e.to_string().contains("limit"), "{e}");
+        let legacy = HistoryQuery {
+            delta: Some(5),
+            start: Some(7),
+            long_poll_ms: Some(300),
+            ..Default::default()
+        };
+        let p = history_params(&legacy).unwrap();
         assert_eq!(
-            (p.limit, p.offset, p.poll.timeout.as_millis()),
-            (-20, None, 0)
-        );
-        let p = history_params(Some("delta=5&start=7&long_poll_ms=300")).unwrap();
-        assert_eq!(
-            (p.limit, p.offset, p.poll.timeout.as_millis()),
+            (p.limit, p.offset, p.timeout.as_millis()),
             (5, Some(7), 300)
-        );
-        let p = history_params(Some("limit=3&delta=5&offset=1&start=7&timeout_ms=10")).unwrap();
-        assert_eq!(
-            (p.limit, p.offset, p.poll.timeout.as_millis()),
-            (3, Some(1), 10)
-        );
-        assert!(history_params(Some("limit=0")).is_err());
-        assert!(history_params(Some("limit=x")).is_err());
-        assert!(history_params(Some("offset=-1")).is_err());
-        assert_eq!(
-            history_params(Some("limit=100000")).unwrap().limit,
-            MAX_LIMIT
         );
     }
 }
