@@ -30,7 +30,9 @@ pub struct BenchConfig {
     pub n: usize,
     /// How many run at the same time.
     pub concurrency: usize,
-    /// Database URL (`sqlite:…` or `postgres://…`); `None` uses a temporary SQLite file.
+    /// Database URL: `postgres://…` names a server on which a fresh database is created for the
+    /// run (the role must be allowed to create databases); `sqlite:…` a file; `None` a
+    /// temporary SQLite file.
     pub database: Option<String>,
     /// Run the real card processor service in-process (on its own temporary SQLite file) and
     /// pay through its signed API; otherwise an in-memory processor.
@@ -99,7 +101,14 @@ const EXCHANGE: &str = "payto://x-taler-bank/c2ec.bench/exchange";
 /// Runs the benchmark.
 pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     let tmp = tempdir()?;
+    // A fresh database every run: the in-process card processor starts its transaction ids at
+    // 1 again, which an old C2EC database has already bound to earlier withdrawals.
     let database = match &cfg.database {
+        Some(u) if u.starts_with("postgres") => {
+            cardcash_store::testing::create_fresh_pg_database(u, "bench")
+                .await
+                .map_err(fail)?
+        }
         Some(u) => u.clone(),
         None => format!("sqlite:{}/c2ec-bench.db", tmp.display()),
     };
@@ -392,7 +401,9 @@ async fn one(ctx: &Ctx, i: usize) -> Result<(Duration, bool), BenchError> {
         .await
         .map_err(fail)?;
     if check.status().as_u16() != 204 {
-        return Err(fail(format!("check failed: {}", check.status())));
+        let status = check.status();
+        let body = check.text().await.unwrap_or_default();
+        return Err(fail(format!("check failed: {status} {body}")));
     }
     let done: Value = done
         .await

@@ -29,7 +29,8 @@ pub struct BenchArgs {
     /// How many run at the same time.
     #[arg(long, default_value = "32")]
     pub concurrency: usize,
-    /// Database URL (`postgres://…`); default: a temporary SQLite file.
+    /// A PostgreSQL server (`postgres://user@host/db`, a role that may create databases): the
+    /// run gets a fresh database there. Default: a temporary SQLite file.
     #[arg(long)]
     pub database: Option<String>,
     /// Attest against an in-memory processor instead of the real card processor service.
