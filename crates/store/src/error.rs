@@ -21,6 +21,10 @@ pub enum StoreError {
     /// The configuration cannot work (unknown URL scheme, invalid service name, …).
     #[error("invalid database configuration: {0}")]
     Config(String),
+    /// A stored value does not decode into its protocol type (the schema's invariants are
+    /// broken: a bug or a hand-edited database).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
 }
 
 // SQLite primary result codes (the low byte of the extended code); see sqlite.org/rescode.html.
@@ -34,6 +38,7 @@ impl StoreError {
     pub fn code(&self) -> ErrorCode {
         match self {
             StoreError::Config(_) | StoreError::Migrate(_) => ErrorCode::GenericDbSetupFailed,
+            StoreError::Corrupt(_) => ErrorCode::GenericDbInvariantFailure,
             _ if self.is_busy_or_serialization() => ErrorCode::GenericDbSoftFailure,
             // A constraint the service did not map to a client error is a broken invariant.
             _ if self.as_database_error().is_some_and(|e| {

@@ -105,6 +105,7 @@
 //! scripts/pg-test-cluster.sh stop
 //! ```
 
+pub mod columns;
 mod db;
 mod error;
 mod notifier;

@@ -40,18 +40,14 @@ where
 
 /// Reads an amount stored as `{prefix}_val BIGINT, {prefix}_frac INTEGER`.
 pub(crate) fn amount_col(row: &AnyRow, prefix: &str, currency: &Currency) -> Result<Amount> {
-    let val: i64 = col(row, &format!("{prefix}_val"))?;
-    let frac: i64 = col(row, &format!("{prefix}_frac"))?;
-    let val = u64::try_from(val).map_err(|_| BankError::Invariant(format!("{prefix}_val < 0")))?;
-    let frac =
-        u32::try_from(frac).map_err(|_| BankError::Invariant(format!("{prefix}_frac < 0")))?;
-    Amount::new(*currency, val, frac).map_err(|e| BankError::Invariant(format!("{prefix}: {e}")))
+    cardcash_store::columns::get_amount(row, prefix, *currency)
+        .map_err(|e| BankError::Invariant(e.to_string()))
 }
 
 /// Reads a timestamp stored as BIGINT microseconds.
 pub(crate) fn time_col(row: &AnyRow, name: &str) -> Result<Timestamp> {
-    let micros: i64 = col(row, name)?;
-    Timestamp::from_sql_micros(micros).map_err(|e| BankError::Invariant(format!("{name}: {e}")))
+    cardcash_store::columns::get_timestamp(row, name)
+        .map_err(|e| BankError::Invariant(e.to_string()))
 }
 
 /// Reads an INTEGER 0/1 flag.

@@ -78,16 +78,14 @@ impl C2ecStore {
     }
 
     fn amount_from(&self, v: i64, f: i64) -> Result<Amount, StoreError> {
-        let v = u64::try_from(v).map_err(|_| corrupt("negative amount value"))?;
-        let f = u32::try_from(f).map_err(|_| corrupt("amount fraction out of range"))?;
-        Amount::new(self.currency, v, f).map_err(|e| corrupt(format!("bad amount: {e}")))
+        cardcash_store::columns::amount_from_columns(self.currency, v, f)
     }
 }
 
 /// `(value, fraction)` columns of an amount.
 pub(crate) fn amount_cols(a: &Amount) -> (i64, i64) {
-    // value ≤ 2^52 and fraction < 10^8 by construction of `Amount`.
-    (a.value() as i64, i64::from(a.fraction()))
+    let (v, f) = cardcash_store::columns::amount_to_columns(a);
+    (v, i64::from(f))
 }
 
 pub(crate) fn amount_cols_opt(a: Option<&Amount>) -> (Option<i64>, Option<i64>) {
@@ -102,7 +100,7 @@ pub(crate) fn amount_cols_opt(a: Option<&Amount>) -> (Option<i64>, Option<i64>) 
 
 /// A stored value that our own code could not have written.
 pub(crate) fn corrupt(msg: impl Into<String>) -> StoreError {
-    StoreError::Config(format!("corrupt c2ec row: {}", msg.into()))
+    StoreError::Corrupt(format!("c2ec row: {}", msg.into()))
 }
 
 /// Current time in microseconds since the epoch (the unit of every time column).

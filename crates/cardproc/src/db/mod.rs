@@ -64,20 +64,12 @@ fn get_opt_time(row: &AnyRow, col: &str) -> Result<Option<IsoTime>, CardprocErro
 }
 
 fn get_amount(row: &AnyRow, currency: Currency, prefix: &str) -> Result<Amount, CardprocError> {
-    let val =
-        u64::try_from(get_i64(row, &format!("{prefix}_val"))?).map_err(|_| corrupt(prefix))?;
-    let frac =
-        u32::try_from(get_i64(row, &format!("{prefix}_frac"))?).map_err(|_| corrupt(prefix))?;
-    Amount::new(currency, val, frac).map_err(|_| corrupt(prefix))
+    cardcash_store::columns::get_amount(row, prefix, currency).map_err(|_| corrupt(prefix))
 }
 
 /// `(value, fraction)` as SQL integers.
 fn amount_sql(a: &Amount) -> (i64, i32) {
-    // value ≤ 2^52 and fraction < 10^8 by Amount's invariant, so both fit.
-    (
-        i64::try_from(a.value()).unwrap_or(i64::MAX),
-        i32::try_from(a.fraction()).unwrap_or(i32::MAX),
-    )
+    cardcash_store::columns::amount_to_columns(a)
 }
 
 /// An id from the API as a SQL `BIGINT`; ids beyond `i64::MAX` cannot exist.
