@@ -15,9 +15,11 @@ pub enum C2ecCommand {
     /// The card processor C2EC attests payments with ([c2ec-provider-cardproc]).
     #[command(subcommand)]
     Provider(ProviderAdmin),
-    /// Benchmark: drive N concurrent withdrawals through setup → register → check → confirmed
-    /// against an in-process C2EC and card processor; reports withdrawals per second and the
-    /// terminal's long-poll wake-up latency. Needs no configuration file.
+    /// Benchmark concurrent card withdrawals (no configuration needed).
+    ///
+    /// Drives N withdrawals through setup → register → check → confirmed against an in-process
+    /// C2EC and card processor; reports withdrawals per second and the terminal's long-poll
+    /// wake-up latency (p50/p99/max). Use a release build for meaningful figures.
     Bench(BenchArgs),
 }
 

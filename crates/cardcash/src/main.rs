@@ -33,9 +33,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the whole story on localhost: bank, card processor and C2EC on SQLite, a terminal
-    /// selling CHF 20 of e-cash for a test-card payment, a wallet registering its reserve key,
-    /// and the exchange's view of the confirmed withdrawal. Exits 0 when every step succeeded.
+    /// Run the whole story on localhost, no configuration needed.
+    ///
+    /// Starts the bank, the card processor and C2EC on SQLite, then plays a card-funded
+    /// withdrawal: a terminal sells CHF 20 of e-cash for a test-card payment, a wallet registers
+    /// its reserve key, C2EC attests the payment, and the exchange finds the reserve in C2EC's
+    /// incoming history. Exits 0 when every step succeeded.
     Demo(demo::DemoArgs),
     /// The bank: accounts, transfers and the Taler Wire Gateway API.
     #[command(subcommand)]

@@ -31,8 +31,10 @@ const DISPLAY_LINGER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Subcommand)]
 pub enum TerminalCommand {
-    /// Sell e-cash for a card payment: set up the withdrawal, show the QR code, wait for a
-    /// wallet, charge the card, report it to C2EC and print the receipt.
+    /// Sell e-cash for a card payment.
+    ///
+    /// Sets up the withdrawal at C2EC, shows the QR code, waits for a wallet, charges the card
+    /// at the card processor, reports it to C2EC and prints the receipt.
     Withdraw(WithdrawArgs),
 }
 
