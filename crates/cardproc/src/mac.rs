@@ -5,17 +5,13 @@
 //! the value is `base64(HMAC-SHA512(key = base64decode(secret), "1|user|ts|METHOD|/api/…?query"))`
 //! (facts from the Wallee SDKs' `HMACAuthentication`; our code is our own).
 //!
-//! Why the MAC lives here and not in `cardcash-crypto`: the crypto crate exposes Taler's hashes,
-//! KDFs and signatures, but no general HMAC-SHA512 API. Wallee's MAC is specific to this protocol,
-//! so this module is the one place outside `crypto` that touches `hmac`/`sha2`; verification goes
-//! through `Mac::verify_slice`, which compares in constant time.
+//! The HMAC itself is `cardcash_crypto::mac` (the crypto crate is the only one touching
+//! primitives); verification compares in constant time.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha512;
 use zeroize::Zeroizing;
 
 /// The only MAC version Wallee defines.
@@ -73,12 +69,12 @@ impl MacKey {
         BASE64.encode(self.0.as_slice())
     }
 
-    fn hmac(&self, message: &str) -> Hmac<Sha512> {
-        // HMAC accepts keys of any length (long keys are hashed), so this cannot fail.
-        let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(message.as_bytes());
-        mac
+    fn hmac(&self, message: &str) -> [u8; 64] {
+        cardcash_crypto::mac::hmac_sha512(&self.0, message.as_bytes())
+    }
+
+    fn verify(&self, message: &str, tag: &[u8]) -> bool {
+        cardcash_crypto::mac::hmac_sha512_verify(&self.0, message.as_bytes(), tag)
     }
 }
 
@@ -104,8 +100,7 @@ pub fn sign(
     method: &str,
     path_and_query: &str,
 ) -> String {
-    let mac = key.hmac(&signing_string(user_id, timestamp, method, path_and_query));
-    BASE64.encode(mac.finalize().into_bytes())
+    BASE64.encode(key.hmac(&signing_string(user_id, timestamp, method, path_and_query)))
 }
 
 /// Checks a received `x-mac-value` in constant time. Malformed base64 is simply "not valid".
@@ -120,9 +115,10 @@ pub fn verify(
     let Ok(received) = BASE64.decode(value.trim()) else {
         return false;
     };
-    key.hmac(&signing_string(user_id, timestamp, method, path_and_query))
-        .verify_slice(&received)
-        .is_ok()
+    key.verify(
+        &signing_string(user_id, timestamp, method, path_and_query),
+        &received,
+    )
 }
 
 /// Whether `timestamp` lies within [`MAX_CLOCK_SKEW_SECS`] of `now` (both unix seconds).

@@ -21,6 +21,7 @@ pub mod edx25519;
 pub mod error;
 pub mod hash;
 pub mod kdf;
+pub mod mac;
 pub mod purpose;
 pub mod random;
 pub mod refresh;
