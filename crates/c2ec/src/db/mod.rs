@@ -13,7 +13,6 @@ pub mod withdrawal;
 
 use cardcash_store::{Db, Migrations, StoreError, Tx};
 use cardcash_util::{Amount, Currency};
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// The migrations of the c2ec schema.
@@ -57,28 +56,14 @@ impl C2ecStore {
         self.db.begin_write().await
     }
 
-    /// Reads an optional amount stored as `(val, frac)` columns.
-    fn amount_opt(
-        &self,
-        row: &AnyRow,
-        val: &str,
-        frac: &str,
-    ) -> Result<Option<Amount>, StoreError> {
-        let v: Option<i64> = row.try_get(val)?;
-        let f: Option<i64> = row.try_get(frac)?;
-        match (v, f) {
-            (Some(v), Some(f)) => self.amount_from(v, f).map(Some),
-            _ => Ok(None),
-        }
+    /// Reads an optional amount stored as `{prefix}_val`/`{prefix}_frac`.
+    fn amount_opt(&self, row: &AnyRow, prefix: &str) -> Result<Option<Amount>, StoreError> {
+        cardcash_store::columns::get_amount_opt(row, prefix, self.currency)
     }
 
-    fn amount(&self, row: &AnyRow, val: &str, frac: &str) -> Result<Amount, StoreError> {
-        self.amount_opt(row, val, frac)?
-            .ok_or_else(|| corrupt(format!("{val} is NULL")))
-    }
-
-    fn amount_from(&self, v: i64, f: i64) -> Result<Amount, StoreError> {
-        cardcash_store::columns::amount_from_columns(self.currency, v, f)
+    /// Reads an amount stored as `{prefix}_val`/`{prefix}_frac`.
+    fn amount(&self, row: &AnyRow, prefix: &str) -> Result<Amount, StoreError> {
+        cardcash_store::columns::get_amount(row, prefix, self.currency)
     }
 }
 

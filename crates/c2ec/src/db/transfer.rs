@@ -57,7 +57,7 @@ impl C2ecStore {
         Ok(TransferRow {
             row_id: row.try_get("row_id")?,
             request_uid: HashCode::from_slice(&uid).ok_or_else(|| corrupt("request_uid"))?,
-            amount: self.amount(row, "amount_val", "amount_frac")?,
+            amount: self.amount(row, "amount")?,
             wtid: ShortHashCode::from_slice(&wtid).ok_or_else(|| corrupt("wtid"))?,
             exchange_base_url: row.try_get("exchange_base_url")?,
             credit_account: row.try_get("credit_account")?,
@@ -197,7 +197,7 @@ impl C2ecStore {
         .await?;
         let mut sum = Amount::zero(self.currency());
         for r in &rows {
-            let a = self.amount(r, "amount_val", "amount_frac")?;
+            let a = self.amount(r, "amount")?;
             sum = sum
                 .checked_add(&a)
                 .map_err(|e| corrupt(format!("refund sum: {e}")))?;

@@ -125,9 +125,9 @@ impl C2ecStore {
             terminal_id: row.try_get("terminal_id")?,
             request_uid: row.try_get("request_uid")?,
             request_hash: row.try_get("request_hash")?,
-            amount: self.amount_opt(row, "amount_val", "amount_frac")?,
-            suggested_amount: self.amount_opt(row, "suggested_val", "suggested_frac")?,
-            card_fees: self.amount(row, "card_fees_val", "card_fees_frac")?,
+            amount: self.amount_opt(row, "amount")?,
+            suggested_amount: self.amount_opt(row, "suggested")?,
+            card_fees: self.amount(row, "card_fees")?,
             status: status.parse().map_err(|e| corrupt(format!("{e}")))?,
             reserve_pub: reserve_pub
                 .map(|b| EddsaPublicKey::from_slice(&b).ok_or_else(|| corrupt("reserve_pub")))
@@ -688,7 +688,7 @@ impl C2ecStore {
                     row_id: r.try_get("row_id")?,
                     reserve_pub: EddsaPublicKey::from_slice(&key)
                         .ok_or_else(|| corrupt("reserve_pub"))?,
-                    amount: self.amount(r, "amount_val", "amount_frac")?,
+                    amount: self.amount(r, "amount")?,
                     debit_account: r.try_get("debit_account")?,
                     created_at: r.try_get("created_at")?,
                 })
@@ -739,9 +739,7 @@ impl C2ecStore {
         .bind(tx_id)
         .fetch_optional(self.db().pool())
         .await?;
-        row.as_ref()
-            .map(|r| self.amount(r, "amount_val", "amount_frac"))
-            .transpose()
+        row.as_ref().map(|r| self.amount(r, "amount")).transpose()
     }
 }
 
