@@ -22,6 +22,7 @@ pub mod error;
 pub mod hash;
 pub mod kdf;
 pub mod mac;
+pub mod password;
 pub mod purpose;
 pub mod random;
 pub mod refresh;
