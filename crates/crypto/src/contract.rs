@@ -5,11 +5,17 @@
 //! control characters; non-ASCII stays raw UTF-8). Values the wallet and the C code would hash
 //! differently, or refuse, are rejected here: floating-point numbers, integers beyond ±(2^53−1),
 //! and object keys outside `^[0-9A-Za-z_]+$` other than `$forgettable` / `$forgotten`.
+//!
+//! The one number that looks like a float but is not refused is `-0`: jansson (the C merchant)
+//! reads the JSON text `-0` as the integer 0 and wallet-core's `JSON.stringify(-0)` is `"0"`, so
+//! both hash it as `0`. `serde_json` parses `-0` as the float −0.0 and cannot tell it from the
+//! text `-0.0`, so that text is accepted as 0 too (as wallet-core does; jansson would refuse it).
+//! Every other float, including `0.0` and `1.0`, stays refused.
 
 use std::fmt::Write as _;
 
 use cardcash_util::HashCode;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use crate::error::CryptoError;
 use crate::hash::sha512;
@@ -27,6 +33,11 @@ fn json_err(msg: impl Into<String>) -> CryptoError {
 
 fn is_plain_key(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Whether `n` is the float −0.0, which is what `serde_json` makes of the JSON text `-0`.
+fn is_negative_zero(n: &Number) -> bool {
+    n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative())
 }
 
 /// Deepest nesting accepted, so hostile input cannot exhaust the stack.
@@ -57,6 +68,9 @@ fn write_canonical(value: &Value, out: &mut String, depth: usize) -> Result<(), 
                     return Err(json_err(format!("integer {i} is not a safe integer")));
                 }
                 let _ = write!(out, "{i}");
+            } else if is_negative_zero(n) {
+                // `-0` is the integer 0 to jansson and wallet-core (see the module docs).
+                out.push('0');
             } else {
                 return Err(json_err("floating-point numbers cannot be hashed"));
             }

@@ -29,6 +29,40 @@ fn floats_unsafe_integers_and_bad_keys_are_rejected() {
     );
 }
 
+/// Issue 6 §10: jansson reads the JSON text `-0` as the integer 0 and wallet-core's
+/// `JSON.stringify(-0)` is `"0"`; both hash it as `0` (we used to refuse it as a float).
+#[test]
+fn negative_zero_hashes_as_the_integer_zero() {
+    let parse = |text: &str| serde_json::from_str::<Value>(text).expect("json");
+    let top = parse(r#"{"a":-0}"#);
+    assert_eq!(canonical_json(&top).expect("-0 is 0"), r#"{"a":0}"#);
+    // Known answer: SHA-512 of `{"a":0}` and NUL, computed independently (Python hashlib).
+    assert_eq!(
+        h_contract_terms(&top).expect("hash").to_string(),
+        "Z2GYPX0D6N81J4EEEJW8G244PERXD2VK1A1A0GY1PFND9W4PN8MYQVV8766DX0Q3W6M41JTW84WXPV6APR3HA9EZPFKK2PVJ3XXDH88"
+    );
+    let nested = parse(r#"[{"x":[-0,1]}]"#);
+    assert_eq!(
+        canonical_json(&nested).expect("nested -0"),
+        r#"[{"x":[0,1]}]"#
+    );
+    assert_eq!(
+        h_contract_terms(&nested).expect("hash").to_string(),
+        "V1CNT4APN4X3VA3DRTV8B9FZRR7JGF7SP9ZTJGR1140DMK93TS2YGVCQPCT02RW9NPF0GMZH5YWXKRV97C0RESFX505F0NGHCFTVYWG"
+    );
+    // A forgettable member holding -0 is salted and hashed as 0 too.
+    let forgettable = parse(r#"{"a":-0,"$forgettable":{"a":"SALT"}}"#);
+    let plain = parse(r#"{"a":0,"$forgettable":{"a":"SALT"}}"#);
+    assert_eq!(
+        h_contract_terms(&forgettable).expect("hash"),
+        h_contract_terms(&plain).expect("hash")
+    );
+    // Every other float is still refused, including the zero written as a float.
+    for text in ["0.0", "1.0", "-1.5", "1e3", "-0.5", "5e-324"] {
+        rejects(parse(&format!(r#"{{"a":{text}}}"#)));
+    }
+}
+
 #[test]
 fn strings_are_escaped_like_json_stringify() {
     let v = json!({"s": "q\"b\\\u{8}\t\n\u{c}\r\u{1}\u{1f}\u{7f}é✓/"});
