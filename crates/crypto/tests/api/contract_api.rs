@@ -1,7 +1,9 @@
 //! Canonical JSON: what is rejected, how strings are escaped, and stability properties.
 
 use cardcash_crypto::CryptoError;
-use cardcash_crypto::contract::{canonical_json, h_contract_terms, scrub};
+use cardcash_crypto::contract::{
+    canonical_json, h_contract_terms, json_hash, scrub, validate_forgettable,
+};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -91,6 +93,123 @@ fn malformed_forgettable_markers_are_rejected() {
         json!({"a": 1, "$forgettable": {"a": "SALT"}, "$forgotten": []}),
     ] {
         assert!(matches!(scrub(&bad), Err(CryptoError::Json(_))), "{bad}");
+    }
+}
+
+/// SHA-512 of `{}` and NUL (Python hashlib, independent of this crate).
+const H_EMPTY_OBJECT: &str = "R2ZV38GDA2PJ7W14K1AD0F3HRNHP9HQVV60QZ43V6D9D2JRTTXV9WC3YZKEDE5XT32WXPV94SW38QFW32QVXV3D1QW6VEQWY2ZGJYR0";
+
+/// Issue 6 §10: an empty `$forgettable` is dropped with nothing added, as wallet-core and the C
+/// merchant do (we used to emit `"$forgotten":{}` and so hashed differently).
+#[test]
+fn empty_forgettable_leaves_no_trace() {
+    for empty in [json!({"$forgettable": {}}), json!({"$forgettable": []})] {
+        assert_eq!(scrub(&empty).expect("scrub"), json!({}), "{empty}");
+        assert_eq!(
+            h_contract_terms(&empty).expect("hash").to_string(),
+            H_EMPTY_OBJECT,
+            "{empty}"
+        );
+    }
+    // Nested, in arrays, beside other members: `{"a":[{}],"b":1}` (Python hashlib).
+    let nested = json!({"a": [{"$forgettable": {}}], "b": 1, "$forgettable": []});
+    assert_eq!(scrub(&nested).expect("scrub"), json!({"a": [{}], "b": 1}));
+    assert_eq!(
+        h_contract_terms(&nested).expect("hash").to_string(),
+        "RKCEGP9NB0WBX0J44EREHYRKKSTNC33NYP29V7HF21Z5JQVB27FRECQQQQ1DFEANW3Z8KKX9FMMQ4MDBG9AZRCRVW63T4C80RYY3WG0"
+    );
+    // An existing (even empty) `$forgotten` stays; it is not invented.
+    assert_eq!(
+        scrub(&json!({"$forgettable": {}, "$forgotten": {}})).expect("scrub"),
+        json!({"$forgotten": {}})
+    );
+}
+
+/// Issue 6 §10: the C merchant drops a member named in `$forgotten` before hashing; we hash
+/// what it hashes. wallet-core refuses such a contract up front: `validate_forgettable`.
+#[test]
+fn member_both_present_and_forgotten_is_dropped_like_the_c_merchant() {
+    let contract = json!({"a": 1, "b": 2, "$forgotten": {"a": "H"}});
+    assert_eq!(
+        scrub(&contract).expect("scrub"),
+        json!({"b": 2, "$forgotten": {"a": "H"}})
+    );
+    // SHA-512 of `{"$forgotten":{"a":"H"},"b":2}` and NUL (Python hashlib).
+    assert_eq!(
+        h_contract_terms(&contract).expect("hash").to_string(),
+        "G1PZY3AVZK37HS2EAHEXW6EBKPH0KBD82VQHVR1CQW3A4NNHEYBERG6K03B1KRFXSMC8NN386VD02N8KEKX9JQ7FT6BFXNV9P8AT1P8"
+    );
+    // Also when it is salted too: the existing entry wins and the member goes.
+    let salted = json!({"a": 1, "$forgettable": {"a": "S"}, "$forgotten": {"a": "H"}});
+    assert_eq!(
+        scrub(&salted).expect("scrub"),
+        json!({"$forgotten": {"a": "H"}})
+    );
+    // A salt for a field forgotten earlier needs no member (both implementations accept it).
+    let gone = json!({"$forgettable": {"a": "S"}, "$forgotten": {"a": "H"}});
+    assert_eq!(
+        scrub(&gone).expect("scrub"),
+        json!({"$forgotten": {"a": "H"}})
+    );
+    assert!(matches!(
+        validate_forgettable(&contract),
+        Err(CryptoError::Json(_))
+    ));
+    assert!(validate_forgettable(&scrub(&contract).expect("scrub")).is_err()); // "H" is no hash
+}
+
+#[test]
+fn forgettable_inputs_the_two_implementations_read_differently_are_refused() {
+    for bad in [
+        // wallet-core keeps a non-object `$forgettable` in the hash, the C merchant drops it.
+        json!({"a": 1, "$forgettable": "S"}),
+        json!({"a": 1, "$forgettable": 0}),
+        json!({"a": 1, "$forgettable": null}),
+        json!({"a": 1, "$forgettable": ["S"]}),
+        // A `$forgotten` that is not an object (jansson shares `null`/`true` singletons).
+        json!({"a": null, "$forgotten": null}),
+        json!({"a": true, "$forgotten": true}),
+        // wallet-core recomputes a falsy `$forgotten` entry, the C merchant keeps it.
+        json!({"a": 1, "$forgettable": {"a": "S"}, "$forgotten": {"a": ""}}),
+        json!({"a": 1, "$forgettable": {"a": "S"}, "$forgotten": {"a": 0}}),
+        // A salt without its member (wallet-core fails, the C merchant ignores the salt).
+        json!({"$forgettable": {"a": "S"}, "$forgotten": {"b": "H"}}),
+    ] {
+        assert!(matches!(scrub(&bad), Err(CryptoError::Json(_))), "{bad}");
+        assert!(h_contract_terms(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn validate_forgettable_is_wallet_cores_check() {
+    let salted = json!({
+        "k1": 1,
+        "$forgettable": {"k1": "SALT"},
+        "k2": {"n1": true, "$forgettable": {"n1": "salt"}},
+        "k3": {"n1": "string", "$forgettable": []},
+    });
+    validate_forgettable(&salted).expect("salted contract");
+    let scrubbed = scrub(&salted).expect("scrub");
+    validate_forgettable(&scrubbed).expect("scrubbed contract");
+    assert_eq!(
+        json_hash(&scrubbed).expect("hash"),
+        h_contract_terms(&salted).expect("hash")
+    );
+    for bad in [
+        json!({"$forgettable": {"a": "S"}}),
+        json!({"a": 1, "$forgettable": {"a": true}}),
+        json!({"a": 1, "$forgettable": "S"}),
+        json!({"$forgotten": {"a": "SHORT"}}),
+        json!({"$forgotten": {"a": 1}}),
+        json!({"$forgotten": []}),
+        json!({"a-b": 1}),
+        json!({"$other": 1}),
+        json!([{"a": 1.5}]),
+    ] {
+        assert!(
+            matches!(validate_forgettable(&bad), Err(CryptoError::Json(_))),
+            "{bad}"
+        );
     }
 }
 
