@@ -2,7 +2,10 @@
 //!
 //! Spec: taler-protocol.md §7; WC `taler-util/src/taleruri.ts`. The prefix is case-insensitive,
 //! `taler+http://` means the service speaks plain HTTP, the host is lower-cased and the base URL
-//! is `http(s)://host/path…/`. The trailing-slash rules matter to wallets:
+//! is `http(s)://host/path…/`, read as wallet-core's URL parser reads it: a default port
+//! (`:443` in `taler://`, `:80` in `taler+http://`) is dropped and path characters such as a
+//! space are percent-encoded; other rewrites are refused. The trailing-slash rules matter to
+//! wallets:
 //! - `taler://withdraw/{host}{/path}/{wopid}` has **no** trailing slash (the last segment is the
 //!   operation id);
 //! - `taler://pay/{host}{/path}/{order_id}/{session_id}` always has the session segment, so
@@ -139,23 +142,61 @@ fn enc(s: &str) -> percent_encoding::PercentEncode<'_> {
     utf8_percent_encode(s, COMPONENT)
 }
 
-/// Builds the base URL from the host and the leading path segments.
+/// Builds the base URL from the host and the leading path segments, as wallet-core's
+/// `canonicalizeBaseUrl("https://{host}/{path…}/")` does: the URL parser drops a default port
+/// (`host:443` with https, `host:80` with http) and percent-encodes what a path needs (a space
+/// becomes `%20`). Any other rewrite (user info, an internationalised or numeric host, `.` or
+/// `..` segments, backslashes) means the text does not say what it seems to and is refused.
 fn base_from(https: bool, host: &str, path: &[&str]) -> Result<BaseUrl, TalerUriError> {
     if host.is_empty() {
         return Err(TalerUriError::BaseUrl);
     }
+    let host = host.to_ascii_lowercase();
     let scheme = if https { "https" } else { "http" };
-    let mut text = format!("{scheme}://{}/", host.to_ascii_lowercase());
+    let mut text = format!("{scheme}://{host}/");
     for seg in path {
         text.push_str(seg);
         text.push('/');
     }
     let base = BaseUrl::parse(&text).map_err(|_| TalerUriError::BaseUrl)?;
-    // Reject hosts the URL parser silently rewrote into something else (e.g. `a@b`).
-    if base.host_and_path() != text.split_once("://").map_or("", |(_, r)| r) {
+    let url = base.as_url();
+    let (name, port) = split_port(&host).ok_or(TalerUriError::BaseUrl)?;
+    let port_kept = match port {
+        None | Some("") => url.port().is_none(),
+        Some(p) => p.parse::<u16>().ok() == url.port_or_known_default(),
+    };
+    if url.host_str() != Some(name) || !port_kept {
+        return Err(TalerUriError::BaseUrl);
+    }
+    // The parsed path has the same segments, each meaning the same bytes (`/a/b/` gives
+    // `a`, `b` and a last empty segment).
+    let parsed: Vec<&str> = url.path_segments().map_or_else(Vec::new, Iterator::collect);
+    let same_path = parsed.len() == path.len() + 1
+        && parsed.iter().zip(path).all(|(p, given)| {
+            percent_decode_str(p).collect::<Vec<u8>>()
+                == percent_decode_str(given).collect::<Vec<u8>>()
+        });
+    if !same_path {
         return Err(TalerUriError::BaseUrl);
     }
     Ok(base)
+}
+
+/// Splits `host[:port]` (`[v6]:port` for IPv6); `None` if brackets do not match.
+fn split_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    if authority.starts_with('[') {
+        let end = authority.find(']')? + 1;
+        let (name, rest) = authority.split_at(end);
+        return match rest.strip_prefix(':') {
+            Some(port) => Some((name, Some(port))),
+            None if rest.is_empty() => Some((name, None)),
+            None => None,
+        };
+    }
+    Some(match authority.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (authority, None),
+    })
 }
 
 fn query_params(query: Option<&str>) -> Result<Vec<(String, String)>, TalerUriError> {
@@ -577,6 +618,108 @@ mod tests {
         round_trip("taler://pay-template/backend.example/tpl%20x?summary=two%20words");
     }
 
+    /// The base URL a URI names, the text it prints as, and that the printed text parses back.
+    fn base_and_display(s: &str) -> (String, String) {
+        let u: TalerUri = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+        let shown = u.to_string();
+        assert_eq!(shown.parse::<TalerUri>().as_ref(), Ok(&u), "{s} → {shown}");
+        (u.base().as_str().to_owned(), shown)
+    }
+
+    /// Issue 6 §10: wallet-core accepts the default port (its URL parser drops it); we refused
+    /// these as "invalid base URL" because ours drops it too and the text then differed.
+    #[test]
+    fn default_ports_are_accepted_and_dropped() {
+        for (uri, base, shown) in [
+            (
+                "taler://pay/host:443/order-1/",
+                "https://host/",
+                "taler://pay/host/order-1/",
+            ),
+            (
+                "taler+http://pay/host:80/instances/shop/order-1/session?c=TOK",
+                "http://host/instances/shop/",
+                "taler+http://pay/host/instances/shop/order-1/session?c=TOK",
+            ),
+            (
+                "taler://withdraw/bank.example:443/taler-integration/WOPID",
+                "https://bank.example/taler-integration/",
+                "taler://withdraw/bank.example/taler-integration/WOPID",
+            ),
+            (
+                "taler+http://withdraw/localhost:80/c2ec/WOPID?external-confirmation=1",
+                "http://localhost/c2ec/",
+                "taler+http://withdraw/localhost/c2ec/WOPID?external-confirmation=1",
+            ),
+            (
+                "taler://refund/host:443/order-1/",
+                "https://host/",
+                "taler://refund/host/order-1/",
+            ),
+            (
+                "taler://withdraw-exchange/ex.example:443/",
+                "https://ex.example/",
+                "taler://withdraw-exchange/ex.example/",
+            ),
+            (
+                "taler+http://pay-template/Host:80/tpl",
+                "http://host/",
+                "taler+http://pay-template/host/tpl",
+            ),
+            // Another scheme's default port, or any other port, is kept.
+            (
+                "taler://pay/host:80/order-1/",
+                "https://host:80/",
+                "taler://pay/host:80/order-1/",
+            ),
+            (
+                "taler+http://pay/host:443/order-1/",
+                "http://host:443/",
+                "taler+http://pay/host:443/order-1/",
+            ),
+            (
+                "taler://pay/[::1]:443/order-1/",
+                "https://[::1]/",
+                "taler://pay/[::1]/order-1/",
+            ),
+        ] {
+            assert_eq!(base_and_display(uri), (base.to_owned(), shown.to_owned()));
+        }
+    }
+
+    /// Issue 6 §10: wallet-core reads `taler://pay/t:443/ /x/` with base `https://t/%20/`.
+    #[test]
+    fn a_space_in_a_base_path_segment_is_percent_encoded() {
+        let u: TalerUri = "taler://pay/t:443/ /x/"
+            .parse()
+            .expect("wallet-core accepts it");
+        let TalerUri::Pay {
+            merchant_base,
+            order_id,
+            session_id,
+            ..
+        } = &u
+        else {
+            panic!("{u:?}")
+        };
+        assert_eq!(merchant_base.as_str(), "https://t/%20/");
+        assert_eq!((order_id.as_str(), session_id.as_str()), ("x", ""));
+        assert_eq!(
+            base_and_display("taler://pay/t:443/ /x/"),
+            (
+                "https://t/%20/".to_owned(),
+                "taler://pay/t/%20/x/".to_owned()
+            )
+        );
+        assert_eq!(
+            base_and_display("taler://withdraw/t/a b/c2ec/W"),
+            (
+                "https://t/a%20b/c2ec/".to_owned(),
+                "taler://withdraw/t/a%20b/c2ec/W".to_owned()
+            )
+        );
+    }
+
     #[test]
     fn rejects() {
         for bad in [
@@ -591,6 +734,18 @@ mod tests {
             "taler://withdraw/h/%ff",
             "taler://pay-template/h/",
             "taler://withdraw/ho st/x",
+            // Rewrites other than a default port or percent-encoding are still refused.
+            "taler://pay/t:99999/x/",
+            "taler://pay/t:abc/x/",
+            "taler://pay/t/../x/",
+            "taler://pay/t/%2e%2e/x/",
+            "taler://pay/t/./x/",
+            "taler://pay/t/a\\b/x/",
+            "taler://pay/t/a\tb/x/",
+            "taler://pay/0x7f.1/x/",
+            "taler://pay/b\u{fc}cher.example/x/",
+            "taler://pay/[::1/x/",
+            "taler://pay/[::1]x/x/",
         ] {
             assert!(bad.parse::<TalerUri>().is_err(), "{bad}");
         }
