@@ -43,6 +43,7 @@ pub async fn run(cmd: BankCommand, source: &ConfigSource) -> anyhow::Result<()> 
     let config = BankConfig::from_taler_config(&source.load()?)?;
     match cmd {
         BankCommand::Serve => {
+            crate::listen::check("the bank", "bank", config.bind, source.path())?;
             let app = App::build(config).await?;
             println!("bank listening on {}", app.base_url());
             crate::demo::wait_for_ctrl_c().await;

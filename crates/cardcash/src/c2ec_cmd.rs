@@ -77,6 +77,7 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
         C2ecCommand::Bench(args) => bench(args).await?,
         C2ecCommand::Serve => {
             let config = load()?;
+            crate::listen::check("C2EC", "c2ec", config.bind, source.path())?;
             let app = App::build(config).await?;
             println!("c2ec listening on {}", app.base_url());
             crate::demo::wait_for_ctrl_c().await;

@@ -33,6 +33,7 @@ pub async fn run(cmd: CardprocCommand, source: &ConfigSource) -> anyhow::Result<
     let config = CardprocConfig::from_taler_config(&source.load()?)?;
     match cmd {
         CardprocCommand::Serve => {
+            crate::listen::check("the card processor", "cardproc", config.bind, source.path())?;
             let app = App::build(config).await?;
             println!("card processor listening on {}", app.base_url());
             crate::demo::wait_for_ctrl_c().await;

@@ -1,7 +1,7 @@
 //! Where a command's configuration comes from: `-c FILE`, `$CARDCASH_CONFIG`, or
 //! `./cardcash.conf`. Loaded lazily, because operator commands like `--help` need none.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cardcash_util::TalerConfig;
@@ -17,6 +17,11 @@ impl ConfigSource {
         Self {
             path: path.unwrap_or_else(|| PathBuf::from("cardcash.conf")),
         }
+    }
+
+    /// The file's path (for messages that tell which file to edit).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Reads and parses the file; a missing file is an error that says how to get one.

@@ -6,7 +6,14 @@
 //! key through the Bank Integration API, a test card pays at the terminal, C2EC attests the
 //! payment with the card processor, and the exchange finds the reserve in C2EC's Wire Gateway
 //! incoming history. Every service is started through the same `App::build` as `serve`.
+//!
+//! Run again on the same `--data-dir`, it resumes: the configuration (secrets, accounts'
+//! passwords, the terminal's credentials) and the databases are reused, and every set-up step is
+//! idempotent. The configuration is written 0600 into a 0700 directory, and the SQLite files are
+//! created 0600 (SQLite gives its journal files the database's permissions). With `--serve` it
+//! ends with a summary of what runs and what to try next.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,18 +26,22 @@ use cardcash_api::wire_gateway::{IncomingBankTransaction, IncomingHistory};
 use cardcash_bank::admin::{AccountName, NewAccount, Password};
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_terminal::qr::TerminalStyle;
-use cardcash_terminal::{CardData, ConsoleObserver, FlowEvent, FlowObserver, FlowOptions, Outcome};
+use cardcash_terminal::{CardData, ConsoleObserver, FlowEvent, FlowObserver, FlowOptions};
 use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, PaytoUri, TalerConfig, TalerUri, base32};
 use clap::Args;
 use tokio::sync::mpsc;
 
+use crate::Reported;
 use crate::terminal_cmd::TerminalSettings;
+
+mod private;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where the configuration and the SQLite databases go (default: a fresh temporary
-    /// directory, removed at the end unless --serve or --keep).
-    #[arg(long)]
+    /// Where the configuration and the SQLite databases go; run again with the same DIR to
+    /// resume on them (default: a fresh temporary directory, removed at the end unless --serve
+    /// or --keep).
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep the services running after the story, for a person to explore (Ctrl-C stops them).
     #[arg(long)]
@@ -47,6 +58,11 @@ pub struct DemoArgs {
     /// Print the QR code without colour escapes.
     #[arg(long)]
     pub plain: bool,
+    /// The exchange C2EC suggests to wallets ([c2ec] EXCHANGE_BASE_URL). Default: the one already
+    /// configured in DIR, else http://localhost:8081/, where GNU Taler's exchange listens unless
+    /// configured otherwise.
+    #[arg(long, value_name = "URL")]
+    pub exchange_url: Option<BaseUrl>,
 }
 
 /// Waits for Ctrl-C (or SIGTERM on Unix); used by every `serve` command.
@@ -95,9 +111,23 @@ impl Progress {
     }
 }
 
+/// The exchange's account at C2EC. The receiver name has no character that needs
+/// percent-encoding: GNU Taler's exchange of 2022 refuses `%` in `enable-account`. (Accounts are
+/// compared without their query part, so wallets may send it with or without the name.)
 const DEMO_EXCHANGE_ACCOUNT: &str =
-    "payto://x-taler-bank/c2ec.localhost/exchange?receiver-name=Demo%20Exchange";
+    "payto://x-taler-bank/c2ec.localhost/exchange?receiver-name=Exchange";
+/// The exchange suggested to wallets when nothing else is configured: GNU Taler's default.
+const DEFAULT_EXCHANGE_URL: &str = "http://localhost:8081/";
 const CURRENCY: &str = "CHF";
+/// The demo bank's accounts: login, is it the exchange's, legal name (no spaces: it becomes the
+/// payto URI's `receiver-name`, see [`DEMO_EXCHANGE_ACCOUNT`]).
+const DEMO_ACCOUNTS: [(&str, bool, &str); 3] = [
+    ("exchange", true, "Exchange"),
+    ("shop", false, "Shop"),
+    ("alice", false, "Alice"),
+];
+/// The demo's terminal at C2EC.
+const DEMO_TERMINAL: &str = "demo shop, counter 1";
 
 /// Random base32 text of 32 bytes, for passwords and tokens.
 fn secret_text() -> anyhow::Result<String> {
@@ -150,6 +180,7 @@ fn initial_config(dir: &Path) -> anyhow::Result<TalerConfig> {
     cfg.set("c2ec", "BIND", "127.0.0.1:0");
     cfg.set("c2ec", "DATABASE", sqlite_url(dir, "c2ec"));
     cfg.set("c2ec", "EXCHANGE_ACCOUNT", DEMO_EXCHANGE_ACCOUNT);
+    cfg.set("c2ec", "EXCHANGE_BASE_URL", DEFAULT_EXCHANGE_URL);
     cfg.set("c2ec", "WIRE_GATEWAY_USERNAME", "exchange");
     cfg.set("c2ec", "WIRE_GATEWAY_PASSWORD", secret_text()?);
     cfg.set("c2ec", "REGISTRATION_WINDOW", "5 minutes");
@@ -164,6 +195,32 @@ fn initial_config(dir: &Path) -> anyhow::Result<TalerConfig> {
     let terminal_secret = cfg.string("cardproc-user-terminal", "SECRET")?;
     cfg.set("terminal", "CARDPROC_SECRET", terminal_secret);
     cfg.set("terminal", "CARDPROC_SPACE_ID", "1");
+
+    cfg.set("demo", "BANK_EXCHANGE_PASSWORD", secret_text()?);
+    Ok(cfg)
+}
+
+/// The configuration of a demo that ran in `dir` before, completed with whatever a newer demo
+/// configures that it lacks (fresh secrets for missing ones).
+fn resumed_config(dir: &Path, path: &Path) -> anyhow::Result<TalerConfig> {
+    let mut cfg = TalerConfig::load(path).with_context(|| format!("reading {}", path.display()))?;
+    ensure!(
+        cfg.has_section("demo"),
+        "{} was not written by `cardcash demo` (it has no [demo] section): pass another \
+         --data-dir, or serve that configuration with `cardcash -c {} bank|cardproc|c2ec serve`",
+        path.display(),
+        path.display()
+    );
+    let fresh = initial_config(dir)?;
+    for section in fresh.sections() {
+        for option in fresh.options(&section) {
+            if cfg.raw(&section, &option).is_none()
+                && let Some(value) = fresh.raw(&section, &option)
+            {
+                cfg.set(&section, &option, value);
+            }
+        }
+    }
     Ok(cfg)
 }
 
@@ -190,36 +247,61 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         step: 0,
         total: 7,
     };
-    let mut temp = None;
-    let dir = match &args.data_dir {
+    let (dir, temp, dir_note) = match &args.data_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.canonicalize()?
+            let (dir, note) = private::data_dir(dir)?;
+            (dir, None, note)
         }
         None => {
+            // tempfile creates the directory 0700.
             let t = tempfile::Builder::new()
                 .prefix("cardcash-demo-")
                 .tempdir()?;
-            let path = t.path().to_path_buf();
-            temp = Some(t);
-            path
+            (t.path().to_path_buf(), Some(t), None)
         }
     };
-    ensure!(
-        args.amount.currency().as_str() == CURRENCY,
-        "the demo runs in {CURRENCY}"
-    );
 
     progress.step("configuration");
-    let mut cfg = initial_config(&dir)?;
     let config_path = dir.join("cardcash.conf");
-    progress.info(format!("data directory {}", dir.display()));
+    let resumed = config_path.exists();
+    let mut cfg = if resumed {
+        resumed_config(&dir, &config_path)?
+    } else {
+        initial_config(&dir)?
+    };
+    if let Some(url) = &args.exchange_url {
+        cfg.set("c2ec", "EXCHANGE_BASE_URL", url.to_string());
+    }
+    let currency = cfg.string("c2ec", "CURRENCY")?;
+    ensure!(
+        args.amount.currency().as_str() == currency,
+        "this demo runs in {currency}: pass --amount {currency}:<value>"
+    );
+    // Written before any database exists, so an interrupted first run resumes with the same
+    // secrets.
+    private::write_file(&config_path, cfg.to_ini_string().as_bytes())?;
+    for section in ["bank", "cardproc", "c2ec"] {
+        private::sqlite_file(&cfg.string(section, "DATABASE")?)?;
+    }
+    if resumed {
+        progress.info(format!(
+            "resuming the demo in {}: its configuration, accounts and terminal are reused",
+            dir.display()
+        ));
+    } else {
+        progress.info(format!("data directory {}", dir.display()));
+    }
+    if let Some(note) = dir_note {
+        progress.info(note);
+    }
 
     progress.step("starting the bank, the card processor and C2EC (SQLite)");
-    let services = start_services(&mut cfg).await?;
-    std::fs::write(&config_path, cfg.to_ini_string())
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    print_services(&progress, &services, &cfg, &config_path)?;
+    let services = start_services(&mut cfg, &config_path, &progress).await?;
+    private::write_file(&config_path, cfg.to_ini_string().as_bytes())?;
+    for line in service_lines(&services, &cfg)? {
+        progress.info(line);
+    }
+    progress.info(format!("configuration   {}", config_path.display()));
 
     let story = play_story(&mut progress, &args, &cfg, &services).await;
     match &story {
@@ -227,9 +309,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "\nDone in {:.1} s: the card payment became a confirmed withdrawal in the exchange's history.",
             progress.started.elapsed().as_secs_f64()
         ),
-        Err(e) => println!("\nThe story stopped: {e:#}"),
+        Err(e) => println!("\nThe story stopped: {}", crate::render_error(e)),
     }
+    let keep = temp.is_none() || args.keep || args.serve;
     if args.serve {
+        print_summary(&services, &cfg, &config_path, &dir)?;
         println!(
             "\nServices keep running (configuration in {}). Ctrl-C stops them.",
             config_path.display()
@@ -237,39 +321,81 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         wait_for_ctrl_c().await;
     }
     services.shutdown().await;
-    if let Some(temp) = temp
-        && (args.keep || args.serve)
-    {
-        // Keep the temporary directory: the person asked to explore it.
-        let kept = temp.keep();
-        println!("data directory kept: {}", kept.display());
+    match temp {
+        Some(temp) if !keep => {
+            let path = temp.path().to_path_buf();
+            temp.close()
+                .with_context(|| format!("removing {}", path.display()))?;
+            println!(
+                "\nThe temporary data directory {} (configuration and databases) is removed now; \
+                 pass --keep to keep it, or --data-dir DIR to choose one.",
+                path.display()
+            );
+        }
+        other => {
+            // The person asked to explore it: the temporary directory stays.
+            let dir = other.map(tempfile::TempDir::keep).unwrap_or(dir);
+            println!(
+                "\nData directory kept: {} (`cardcash demo --data-dir {}` resumes on it).",
+                dir.display(),
+                dir.display()
+            );
+        }
     }
-    story
+    // The story's failure is explained above, once.
+    story.map_err(|_| Reported.into())
 }
 
-async fn start_services(cfg: &mut TalerConfig) -> anyhow::Result<Services> {
+/// Every service's listener: the configured address if it is free, else (a port taken since
+/// the last run of this demo) a free port, said aloud.
+fn free_bind(
+    cfg: &mut TalerConfig,
+    service: &str,
+    section: &str,
+    config_path: &Path,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let text = cfg.string(section, "BIND")?;
+    let Ok(bind) = text.parse::<SocketAddr>() else {
+        return Ok(()); // the service's own configuration check explains it
+    };
+    if let Some(e) = crate::listen::probe(bind) {
+        let any = SocketAddr::new(bind.ip(), 0);
+        if crate::listen::probe(any).is_some() {
+            bail!(crate::listen::problem(
+                service,
+                section,
+                bind,
+                config_path,
+                &e
+            ));
+        }
+        progress.info(format!(
+            "{bind} from the last run is taken ({e}), so {service} listens on a free port instead"
+        ));
+        cfg.set(section, "BIND", any.to_string());
+    }
+    Ok(())
+}
+
+async fn start_services(
+    cfg: &mut TalerConfig,
+    config_path: &Path,
+    progress: &Progress,
+) -> anyhow::Result<Services> {
+    free_bind(cfg, "the bank", "bank", config_path, progress)?;
     let bank_config = cardcash_bank::BankConfig::from_taler_config(cfg)?;
-    let bank = cardcash_bank::App::build(bank_config.clone())
+    let bank = cardcash_bank::App::build(bank_config)
         .await
         .context("starting the bank")?;
-    let exchange_password = secret_text()?;
-    let ledger = bank.ledger();
-    for (name, is_exchange, legal) in [
-        ("exchange", true, "Demo Exchange"),
-        ("shop", false, "Pretty Pianos"),
-        ("alice", false, "Alice"),
-    ] {
-        let mut new = NewAccount::new(name.parse::<AccountName>()?);
-        new.is_exchange = is_exchange;
-        new.legal_name = Some(legal.to_owned());
-        if is_exchange {
-            new.password = Some(Password::new(exchange_password.clone())?);
-        }
-        cardcash_bank::admin::create_account(ledger, new).await?;
-    }
+    ensure_accounts(
+        bank.ledger(),
+        &cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?,
+    )
+    .await?;
     cfg.set("bank", "BIND", bank.addr().to_string());
-    cfg.set("demo", "BANK_EXCHANGE_PASSWORD", exchange_password);
 
+    free_bind(cfg, "the card processor", "cardproc", config_path, progress)?;
     let cardproc_config = cardcash_cardproc::CardprocConfig::from_taler_config(cfg)?;
     let cardproc = cardcash_cardproc::App::build(cardproc_config)
         .await
@@ -282,11 +408,9 @@ async fn start_services(cfg: &mut TalerConfig) -> anyhow::Result<Services> {
     );
     cfg.set("terminal", "CARDPROC_URL", cardproc.base_url().to_string());
 
+    free_bind(cfg, "C2EC", "c2ec", config_path, progress)?;
     let c2ec_config = cardcash_c2ec::C2ecConfig::from_taler_config(cfg)?;
-    let terminal = {
-        let db = cardcash_c2ec::admin::open_db(&c2ec_config.database).await?;
-        cardcash_c2ec::admin::add_terminal(&db, "demo shop, counter 1").await?
-    };
+    ensure_terminal(cfg, &c2ec_config.database).await?;
     let c2ec = cardcash_c2ec::App::build(c2ec_config)
         .await
         .context("starting C2EC")?;
@@ -296,8 +420,6 @@ async fn start_services(cfg: &mut TalerConfig) -> anyhow::Result<Services> {
         "C2EC_TERMINAL_URL",
         c2ec.base_url().join_base("terminal/")?.to_string(),
     );
-    cfg.set("terminal", "TERMINAL_USER", terminal.user.clone());
-    cfg.set("terminal", "TERMINAL_SECRET", terminal.secret.clone());
     Ok(Services {
         bank,
         cardproc,
@@ -305,31 +427,130 @@ async fn start_services(cfg: &mut TalerConfig) -> anyhow::Result<Services> {
     })
 }
 
-fn print_services(
-    progress: &Progress,
+/// Creates the demo's bank accounts that do not exist yet; the exchange's account gets the
+/// configured password (also when an interrupted earlier run created it with another one).
+async fn ensure_accounts(
+    ledger: &cardcash_bank::Ledger,
+    exchange_password: &str,
+) -> anyhow::Result<()> {
+    let existing = cardcash_bank::admin::list_accounts(ledger).await?;
+    for (name, is_exchange, legal) in DEMO_ACCOUNTS {
+        if existing.iter().any(|a| a.name.as_str() == name) {
+            continue;
+        }
+        let mut new = NewAccount::new(name.parse::<AccountName>()?);
+        new.is_exchange = is_exchange;
+        new.legal_name = Some(legal.to_owned());
+        cardcash_bank::admin::create_account(ledger, new).await?;
+    }
+    cardcash_bank::admin::set_password(
+        ledger,
+        &"exchange".parse::<AccountName>()?,
+        Password::new(exchange_password.to_owned())?,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Reuses the configured terminal if C2EC still has it active; registers one otherwise.
+async fn ensure_terminal(cfg: &mut TalerConfig, database: &str) -> anyhow::Result<()> {
+    let db = cardcash_c2ec::admin::open_db(database).await?;
+    let configured = match (
+        cfg.string_opt("terminal", "TERMINAL_USER")?,
+        cfg.string_opt("terminal", "TERMINAL_SECRET")?,
+    ) {
+        (Some(user), Some(_)) => Some(user),
+        _ => None,
+    };
+    if let Some(user) = configured {
+        let terminals = cardcash_c2ec::admin::list_terminals(&db).await?;
+        if terminals
+            .iter()
+            .any(|t| t.active && format!("T-{}", t.terminal_id) == user)
+        {
+            return Ok(());
+        }
+    }
+    let terminal = cardcash_c2ec::admin::add_terminal(&db, DEMO_TERMINAL).await?;
+    cfg.set("terminal", "TERMINAL_USER", terminal.user.clone());
+    cfg.set("terminal", "TERMINAL_SECRET", terminal.secret.clone());
+    Ok(())
+}
+
+/// Where each service listens and how to log in (step 2, and again in the summary).
+fn service_lines(services: &Services, cfg: &TalerConfig) -> anyhow::Result<Vec<String>> {
+    let c2ec = services.c2ec.base_url();
+    Ok(vec![
+        format!("bank            {}", services.bank.base_url()),
+        format!(
+            "                exchange account: user exchange, password {}",
+            cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?
+        ),
+        format!("card processor  {}", services.cardproc.base_url()),
+        format!("C2EC            {c2ec}"),
+        format!(
+            "  terminal API          {c2ec}terminal/  (user {}, secret in [terminal] TERMINAL_SECRET)",
+            cfg.string("terminal", "TERMINAL_USER")?
+        ),
+        format!("  bank integration API  {c2ec}taler-integration/  (the wallet's side, no login)"),
+        format!(
+            "  wire gateway API      {c2ec}taler-wire-gateway/  (user exchange, password {})",
+            cfg.string("c2ec", "WIRE_GATEWAY_PASSWORD")?
+        ),
+        format!("  metrics               {c2ec}metrics"),
+        format!(
+            "  suggested exchange    {}",
+            cfg.string_opt("c2ec", "EXCHANGE_BASE_URL")?
+                .unwrap_or_else(|| "none".to_owned())
+        ),
+    ])
+}
+
+/// The end of `demo --serve`: what runs, and what to try next, after the QR code and the
+/// receipt have scrolled the first listing away.
+fn print_summary(
     services: &Services,
     cfg: &TalerConfig,
     config_path: &Path,
+    dir: &Path,
 ) -> anyhow::Result<()> {
     let c2ec = services.c2ec.base_url();
-    progress.info(format!("bank            {}", services.bank.base_url()));
-    progress.info(format!(
-        "                exchange account: user exchange, password {}",
-        cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?
-    ));
-    progress.info(format!("card processor  {}", services.cardproc.base_url()));
-    progress.info(format!("C2EC            {c2ec}"));
-    progress.info(format!(
-        "  terminal API          {c2ec}terminal/  (user {})",
-        cfg.string("terminal", "TERMINAL_USER")?
-    ));
-    progress.info(format!("  bank integration API  {c2ec}taler-integration/"));
-    progress.info(format!(
-        "  wire gateway API      {c2ec}taler-wire-gateway/  (user exchange, password {})",
+    let conf = config_path.display();
+    let currency = cfg.string("c2ec", "CURRENCY")?;
+    println!("\n{}", "=".repeat(72));
+    println!("What runs now");
+    for line in service_lines(services, cfg)? {
+        println!("  {line}");
+    }
+    println!("  configuration   {conf}  (mode 0600: every secret above is in it)");
+    println!("\nWhat to try next, in another shell");
+    println!("  1. Sell e-cash at the terminal; it shows a QR code and waits for a wallet:");
+    println!("       cardcash -c {conf} terminal withdraw --amount {currency}:5");
+    println!("     (add --display 127.0.0.1:8090 for the customer's screen in a browser)");
+    println!("  2. Play the wallet by hand: take the WOPID, the last part of the");
+    println!("     taler+http://withdraw/… URI the terminal printed, and register a reserve key:");
+    println!("       W=<WOPID>");
+    println!("       curl -s {c2ec}taler-integration/withdrawal-operation/$W");
+    println!("       R=$(head -c32 /dev/urandom | base32 -w0 | tr -d =)   # a reserve public key");
+    println!(
+        "       curl -s -H 'Content-Type: application/json' -d '{{\"reserve_pub\":\"'$R'\",\"selected_exchange\":\"{}\"}}' {c2ec}taler-integration/withdrawal-operation/$W",
+        cfg.string("c2ec", "EXCHANGE_ACCOUNT")?
+    );
+    println!("     The terminal then charges the test card and C2EC confirms the withdrawal.");
+    println!("  3. Look at it as the exchange does (its Wire Gateway view of C2EC):");
+    println!(
+        "       curl -s -u exchange:{} '{c2ec}taler-wire-gateway/history/incoming?limit=-5'",
         cfg.string("c2ec", "WIRE_GATEWAY_PASSWORD")?
-    ));
-    progress.info(format!("  metrics               {c2ec}metrics"));
-    progress.info(format!("configuration   {}", config_path.display()));
+    );
+    println!("  4. Operator commands on the same configuration:");
+    println!(
+        "       cardcash -c {conf} c2ec terminal list   (also: bank account list, c2ec provider check)"
+    );
+    println!(
+        "  Later, `cardcash demo --serve --data-dir {}` resumes on the same configuration and databases.",
+        dir.display()
+    );
+    println!("{}", "=".repeat(72));
     Ok(())
 }
 
@@ -412,9 +633,8 @@ async fn play_story(
     // The wallet's error explains a failed flow best (e.g. a refused registration).
     let reserve = wallet.await.context("wallet task")??;
     let report = report?;
-    match &report.outcome {
-        Outcome::Confirmed => {}
-        other => bail!("withdrawal {} was not confirmed: {other:?}", report.wopid),
+    if let Some(problem) = crate::terminal_cmd::outcome_problem(&report.outcome, &report.wopid) {
+        bail!("{problem}");
     }
 
     progress.step("exchange: reads C2EC's Wire Gateway incoming history");

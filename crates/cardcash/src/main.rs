@@ -6,12 +6,14 @@ mod c2ec_cmd;
 mod cardproc_cmd;
 mod config_file;
 mod demo;
+mod listen;
 mod terminal_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Pay with a card, get GNU Taler digital cash.
 ///
@@ -54,8 +56,75 @@ enum Command {
     Terminal(terminal_cmd::TerminalCommand),
 }
 
+/// An error the command already explained on its own output; `main` only sets the exit code.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(reported above)")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// One line for an error and its causes. A cause whose text its parent already shows (thiserror's
+/// `"…: {0}"` with `#[from]`) is not repeated, so nothing is said twice.
+fn render_error(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+/// `demo` writes its own configuration into its data directory; it refuses `-c` instead of
+/// silently ignoring it. (`$CARDCASH_CONFIG` is meant for the operator commands and is ignored.)
+fn refuse_config_for_demo(path: &std::path::Path) -> ! {
+    let resume = match (path.file_name(), path.parent()) {
+        (Some(name), Some(dir)) if name == "cardcash.conf" => {
+            let dir = if dir.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                dir
+            };
+            format!(
+                " To run the demo again on the data directory that holds {}, use \
+                 `cardcash demo --data-dir {}`.",
+                path.display(),
+                dir.display()
+            )
+        }
+        _ => String::new(),
+    };
+    Cli::command()
+        .error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!(
+                "`cardcash demo` does not read -c/--config: it writes its own configuration to \
+                 DIR/cardcash.conf in its data directory (--data-dir DIR).{resume} The operator \
+                 commands (`cardcash -c FILE bank|cardproc|c2ec|terminal …`) are the ones that read -c."
+            ),
+        )
+        .exit()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let config_on_command_line = matches.value_source("config") == Some(ValueSource::CommandLine);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Demo(_), true, Some(path)) =
+        (&cli.command, config_on_command_line, &cli.config)
+    {
+        refuse_config_for_demo(path);
+    }
     // Servers log every request; interactive commands only warnings, so their progress shows.
     let default_log = match cli.command {
         Command::Demo(_) | Command::Terminal(_) => "warn",
@@ -84,8 +153,9 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Reported>() => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render_error(&e));
             ExitCode::FAILURE
         }
     }
@@ -98,5 +168,28 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_error_chain_says_each_thing_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        // What `#[error("listener: {0}")] Io(#[from] io::Error)` renders: the source inside.
+        #[derive(Debug)]
+        struct Listener(std::io::Error);
+        impl std::fmt::Display for Listener {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "listener: {}", self.0)
+            }
+        }
+        impl std::error::Error for Listener {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Listener(io)).context("starting C2EC");
+        assert_eq!(
+            super::render_error(&e),
+            "starting C2EC: listener: Address already in use"
+        );
     }
 }

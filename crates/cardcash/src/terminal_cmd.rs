@@ -10,6 +10,7 @@ use anyhow::Context;
 use cardcash_cardproc::CardprocClient;
 use cardcash_terminal::display::CancellationToken;
 use cardcash_terminal::qr::TerminalStyle;
+use cardcash_terminal::receipt::AbortReason;
 use cardcash_terminal::{
     C2ecTerminalClient, CardData, ConsoleObserver, CustomerDisplay, FlowOptions, FlowReport,
     Outcome, SetupAmount, TerminalFlow, serve_display,
@@ -126,10 +127,52 @@ pub async fn run(cmd: TerminalCommand, source: &ConfigSource) -> anyhow::Result<
         None => flow.run(&options, &mut { console }).await?,
         Some(bind) => run_with_display(&flow, &options, console, bind, args.display_hold).await?,
     };
-    match report.outcome {
-        Outcome::Confirmed => Ok(()),
-        other => anyhow::bail!("withdrawal {} did not succeed: {other:?}", report.wopid),
+    match outcome_problem(&report.outcome, &report.wopid) {
+        None => Ok(()),
+        Some(problem) => anyhow::bail!("{problem}"),
     }
+}
+
+/// One sentence for a withdrawal that did not succeed: what happened and what to try; `None`
+/// when it was confirmed. Shared by `terminal withdraw` and `demo`, so a decline reads the same.
+pub fn outcome_problem(outcome: &Outcome, wopid: &str) -> Option<String> {
+    let text = match outcome {
+        Outcome::Confirmed => return None,
+        Outcome::Aborted(AbortReason::CardDeclined { state, reason }) => {
+            let why = match reason {
+                Some(reason) => format!("{state}, {reason}"),
+                None => state.clone(),
+            };
+            format!(
+                "The card was declined (card processor: {why}), so the withdrawal was aborted and \
+                 nothing was charged; try another card, e.g. the approving test card --card {}.",
+                cardcash_terminal::flow::APPROVE_TEST_CARD
+            )
+        }
+        Outcome::Aborted(AbortReason::PaymentNotConfirmed) => "C2EC could not verify the card \
+             payment with the card processor and aborted the withdrawal; any amount charged is \
+             refunded to the card. Check the processor with `cardcash c2ec provider check`, then \
+             try again."
+            .to_owned(),
+        Outcome::Aborted(AbortReason::NoWallet) => "No wallet registered in time, so the \
+             terminal aborted the withdrawal and nothing was charged; scan the QR code sooner or \
+             allow more time with --wallet-timeout-secs."
+            .to_owned(),
+        Outcome::Aborted(AbortReason::AbortedElsewhere) => "The wallet or C2EC aborted the \
+             withdrawal before the card payment (for example, its registration window ran out), \
+             so nothing was charged; start a new withdrawal."
+            .to_owned(),
+        Outcome::Aborted(AbortReason::TerminalError(e)) => format!(
+            "The terminal aborted the withdrawal because a step failed ({e}); if the card was \
+             charged, it is refunded. Check that C2EC and the card processor run, then try again."
+        ),
+        Outcome::Pending => format!(
+            "The card payment was reported, but C2EC had not decided on withdrawal {wopid} when \
+             the terminal stopped waiting; it may still be confirmed (or refunded). Look it up \
+             with GET terminal/withdrawals/{wopid} at C2EC."
+        ),
+    };
+    Some(text)
 }
 
 /// Runs the flow while serving the customer display on `bind`; keeps the page up for
@@ -168,4 +211,48 @@ async fn run_with_display(
         Err(e) => tracing::warn!(error = %e, "customer display server task failed"),
     }
     Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decline_is_one_human_sentence() {
+        let outcome = Outcome::Aborted(AbortReason::CardDeclined {
+            state: "DECLINE".into(),
+            reason: Some("DECLINED".into()),
+        });
+        let text = outcome_problem(&outcome, "W").expect("not confirmed");
+        assert!(text.starts_with("The card was declined"), "{text}");
+        assert!(text.contains("--card 4000000000000002"), "{text}");
+        assert!(
+            !text.contains("CardDeclined") && !text.contains("Some("),
+            "{text}"
+        );
+        assert_eq!(outcome_problem(&Outcome::Confirmed, "W"), None);
+    }
+
+    #[test]
+    fn every_outcome_reads_without_debug_text() {
+        for outcome in [
+            Outcome::Pending,
+            Outcome::Aborted(AbortReason::PaymentNotConfirmed),
+            Outcome::Aborted(AbortReason::NoWallet),
+            Outcome::Aborted(AbortReason::AbortedElsewhere),
+            Outcome::Aborted(AbortReason::TerminalError(
+                "card processor unreachable".into(),
+            )),
+            Outcome::Aborted(AbortReason::CardDeclined {
+                state: "FAILED".into(),
+                reason: None,
+            }),
+        ] {
+            let text = outcome_problem(&outcome, "W").expect("not confirmed");
+            assert!(
+                !text.contains('{') && !text.contains("Aborted(") && text.ends_with('.'),
+                "{text}"
+            );
+        }
+    }
 }
