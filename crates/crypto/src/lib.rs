@@ -33,7 +33,7 @@ pub mod wire;
 pub use coin::planchet;
 pub use contract::{canonical_json, h_contract_terms};
 pub use ecdh::EcdhePrivateKey;
-pub use eddsa::{EddsaPrivateKey, verify, verify_batch};
+pub use eddsa::{BatchError, EddsaPrivateKey, verify, verify_batch};
 pub use error::CryptoError;
 pub use hash::{Sha512Hasher, sha512};
 pub use kdf::{kdf, kdf_mod};

@@ -3,7 +3,7 @@
 
 use cardcash_crypto::eddsa::EddsaPrivateKey;
 use cardcash_crypto::purpose::*;
-use cardcash_crypto::verify;
+use cardcash_crypto::{CryptoError, verify};
 use cardcash_util::{
     Amount, EcdhePublicKey, EddsaPublicKey, HashCode, RelativeTime, ShortHashCode, Timestamp,
 };
@@ -353,11 +353,14 @@ fn batch_verification_accepts_good_and_rejects_one_bad() {
     cardcash_crypto::verify_batch(&items).expect("all good");
     let mut bad = items.clone();
     bad[3].2 = msgs[4].as_slice();
-    assert!(cardcash_crypto::verify_batch(&bad).is_err());
+    let err = cardcash_crypto::verify_batch(&bad).expect_err("item 3 is bad");
+    assert_eq!((err.index, err.error), (3, CryptoError::InvalidSignature));
     let not_a_point = EddsaPublicKey::from_bytes([0xff; 32]);
     let mut bad_key = items;
     bad_key[0].0 = &not_a_point;
-    assert!(cardcash_crypto::verify_batch(&bad_key).is_err());
+    let err = cardcash_crypto::verify_batch(&bad_key).expect_err("item 0 is bad");
+    assert_eq!(err.index, 0);
+    assert!(matches!(err.error, CryptoError::InvalidPublicKey(_)));
 }
 
 #[test]
