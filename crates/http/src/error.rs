@@ -65,16 +65,7 @@ pub fn error_response<E: ApiError + ?Sized>(e: &E) -> Response {
     } else {
         (e.hint(), e.detail())
     };
-    let body = ErrorBody {
-        code: code.code(),
-        hint: &hint,
-        detail: detail.as_deref(),
-    };
-    let bytes = match serde_json::to_vec(&body) {
-        Ok(bytes) => bytes,
-        // Serialising two strings and a number cannot fail; keep a valid body regardless.
-        Err(_) => format!("{{\"code\":{}}}", code.code()).into_bytes(),
-    };
+    let bytes = error_body(code, &hint, detail.as_deref());
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -90,6 +81,20 @@ pub fn error_response<E: ApiError + ?Sized>(e: &E) -> Response {
         headers.insert(header::WWW_AUTHENTICATE, value);
     }
     response
+}
+
+/// The JSON body `{"code","hint","detail"?}`.
+pub(crate) fn error_body(code: ErrorCode, hint: &str, detail: Option<&str>) -> Vec<u8> {
+    let body = ErrorBody {
+        code: code.code(),
+        hint,
+        detail,
+    };
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => bytes,
+        // Serialising two strings and a number cannot fail; keep a valid body regardless.
+        Err(_) => format!("{{\"code\":{}}}", code.code()).into_bytes(),
+    }
 }
 
 /// `Basic realm="<realm>"`, with quotes and backslashes in the realm escaped.

@@ -4,6 +4,8 @@
 //! `GENERIC_JSON_INVALID` (400), an oversized one `GENERIC_UPLOAD_EXCEEDS_LIMIT` (413) and a bad
 //! query or path parameter `GENERIC_PARAMETER_MALFORMED` (400), with the parser's message as
 //! `detail`. These types do no validation of their own: the target types parse themselves.
+//! Bodies sent with `Content-Encoding: deflate`/`gzip` arrive here decompressed (router layers);
+//! the size limit counts decompressed bytes, and a corrupt stream is `GENERIC_COMPRESSION_INVALID`.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -13,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{ErrorCode, TalerError};
+use crate::{CompressedBody, ErrorCode, TalerError};
 
 /// JSON request body (Taler errors on rejection) and JSON response body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,14 +29,15 @@ where
     type Rejection = TalerError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let compressed = req.extensions().get::<CompressedBody>().copied();
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(&rejection)),
+            Err(rejection) => Err(json_rejection(&rejection, compressed)),
         }
     }
 }
 
-fn json_rejection(rejection: &JsonRejection) -> TalerError {
+fn json_rejection(rejection: &JsonRejection, compressed: Option<CompressedBody>) -> TalerError {
     match rejection {
         JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => {
             TalerError::bad_request(ErrorCode::GenericJsonInvalid, "malformed JSON body")
@@ -50,6 +53,12 @@ fn json_rejection(rejection: &JsonRejection) -> TalerError {
             ErrorCode::GenericUploadExceedsLimit,
             "request body too large",
         ),
+        // The body could not be read: with a compressed body, that is a corrupt stream.
+        _ if compressed.is_some() => TalerError::bad_request(
+            ErrorCode::GenericCompressionInvalid,
+            "the compressed request body could not be decompressed",
+        )
+        .with_detail(rejection.body_text()),
         _ => TalerError::bad_request(ErrorCode::GenericJsonInvalid, "could not read body")
             .with_detail(rejection.body_text()),
     }

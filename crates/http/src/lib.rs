@@ -6,20 +6,27 @@
 //! take a "wait" future instead of a subscription type.
 
 pub mod auth;
+pub mod credential;
 pub mod error;
 pub mod extract;
 pub mod longpoll;
 pub mod metrics;
+pub mod middleware;
 pub mod router;
 pub mod serve;
 pub mod telemetry;
+mod transport;
+pub mod worker;
 
 pub use auth::{BasicAuth, BearerToken, basic_auth_matches, constant_time_eq};
 pub use cardcash_util::ErrorCode;
+pub use credential::{CredentialVerifier, VerifierConfig};
 pub use error::{ApiError, TalerError, error_response};
 pub use extract::{TalerJson, TalerPath, TalerQuery};
 pub use longpoll::{LongPoll, MAX_LONG_POLL, shutdown_token, wait_for_change};
 pub use metrics::Metrics;
+pub use middleware::CompressedBody;
 pub use router::{DEFAULT_BODY_LIMIT, ServiceRouter, finish};
-pub use serve::{Server, serve};
+pub use serve::{ServeConfig, Server, serve, serve_with};
 pub use telemetry::{init_tracing, init_tracing_with_default};
+pub use worker::{Backoff, Step, WorkerMetrics, WorkerRunner};

@@ -1,13 +1,14 @@
 //! Prometheus metrics: one registry per service (no global state, so `cardcash demo` can run
 //! every service in one process), HTTP request counters and latency histograms labelled by the
-//! *matched route* (never the raw path, which would explode cardinality), and the `/metrics`
-//! handler in OpenMetrics text format.
+//! *matched route* (never the raw path, which would explode cardinality) and by method (the
+//! standard ones, every other name as `other`), and the `/metrics` handler in OpenMetrics text
+//! format. Label values are thus bounded by the route table: no request can add a time series.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -24,16 +25,45 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// Route label for requests that matched no route (a fixed value keeps cardinality bounded).
 pub const UNMATCHED_ROUTE: &str = "<unmatched>";
 
+/// Method label for every method outside the standard ones (clients choose method names
+/// freely; each new name would otherwise be a new time series).
+pub const OTHER_METHOD: &str = "other";
+
+/// The method label of a request: one of the nine standard methods, or [`OTHER_METHOD`].
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => OTHER_METHOD,
+    }
+}
+
+/// The route label of a request: its matched route template (`/items/{id}`), never the raw
+/// path, or [`UNMATCHED_ROUTE`].
+pub fn route_label(request: &Request) -> &str {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -148,11 +178,8 @@ pub(crate) async fn track(
     request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    let route = route_label(&request).to_owned();
     state.http.in_flight.inc();
     let _guard = InFlight(state.http.in_flight.clone());
     let started = Instant::now();
@@ -162,7 +189,7 @@ pub(crate) async fn track(
         .http
         .duration
         .get_or_create(&RouteLabels {
-            method: method.clone(),
+            method,
             route: route.clone(),
         })
         .observe(elapsed);

@@ -1,5 +1,7 @@
-//! The layers every service router gets: request ids, tracing, CORS, metrics, a JSON body limit,
-//! panic catching, `/metrics`, and Taler-formatted 404/405 fallbacks.
+//! The layers every service router gets: request ids, tracing, CORS, metrics, Taler bodies for
+//! every error, a URI limit, UTF-8 paths, request bodies compressed with `deflate` or `gzip`,
+//! a request timeout, a body limit (applied to the decompressed body), panic catching,
+//! `/metrics`, and Taler-formatted 404/405 fallbacks.
 //!
 //! Services build their route table in `router.rs` (spec order), call `.with_state(state)`, and
 //! pass the result to [`ServiceRouter::finish`]. Layers are added with `Router::layer`, so they
@@ -16,14 +18,20 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, Any as AnyOrigin, CorsLayer};
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::metrics::{UNMATCHED_ROUTE, serve_metrics, track};
+use crate::middleware::{
+    DEFAULT_MAX_URI_LEN, DEFAULT_REQUEST_TIMEOUT, RequestLimits, check_request, request_timeout,
+    taler_error_bodies,
+};
 use crate::{ErrorCode, Metrics, TalerError};
 
-/// Default limit for request bodies (Taler's exchange accepts ~1 MiB JSON uploads).
+/// Default limit for request bodies, after decompression (Taler's exchange accepts ~1 MiB JSON
+/// uploads).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Header carrying the request id (set when absent, echoed in the response).
@@ -34,6 +42,8 @@ pub struct ServiceRouter {
     service: String,
     metrics: Metrics,
     body_limit: usize,
+    request_timeout: Duration,
+    max_uri_len: usize,
 }
 
 impl ServiceRouter {
@@ -46,6 +56,8 @@ impl ServiceRouter {
             service: service.to_owned(),
             metrics,
             body_limit: DEFAULT_BODY_LIMIT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_uri_len: DEFAULT_MAX_URI_LEN,
         }
     }
 
@@ -54,8 +66,23 @@ impl ServiceRouter {
         &mut self.metrics
     }
 
+    /// Limit of a request body, counted after decompression (beyond: 413
+    /// `GENERIC_UPLOAD_EXCEEDS_LIMIT`).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Time a handler has to answer, on top of the long-poll time the client asked for with
+    /// `timeout_ms`/`long_poll_ms` (beyond: 503 `GENERIC_TIMEOUT`).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Longest request target (path and query) in bytes (beyond: 414 `GENERIC_URI_TOO_LONG`).
+    pub fn max_uri_len(mut self, bytes: usize) -> Self {
+        self.max_uri_len = bytes;
         self
     }
 
@@ -104,7 +131,22 @@ impl ServiceRouter {
             .fallback(endpoint_unknown)
             .method_not_allowed_fallback(method_invalid)
             .layer(CatchPanicLayer::custom(panic_response))
+            // Read by the body extractors, so it limits what they read: the decompressed
+            // stream, chunk by chunk (a zip bomb stops at the limit).
             .layer(DefaultBodyLimit::max(self.body_limit))
+            .layer(axum::middleware::from_fn_with_state(
+                self.request_timeout,
+                request_timeout,
+            ))
+            // Only the codings `check_request` let through (normalised) arrive here.
+            .layer(RequestDecompressionLayer::new().gzip(true).deflate(true))
+            .layer(axum::middleware::from_fn_with_state(
+                RequestLimits {
+                    max_uri_len: self.max_uri_len,
+                },
+                check_request,
+            ))
+            .layer(axum::middleware::from_fn(taler_error_bodies))
             .layer(axum::middleware::from_fn_with_state(layer_state, track))
             .layer(cors)
             .layer(

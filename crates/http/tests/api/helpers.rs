@@ -1,5 +1,6 @@
 //! A small service that uses every extractor, and request helpers.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -7,8 +8,8 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use axum::routing::{self, post};
 use cardcash_http::{
-    BasicAuth, ErrorCode, LongPoll, Metrics, ServiceRouter, TalerError, TalerJson, TalerPath,
-    TalerQuery, basic_auth_matches, wait_for_change,
+    BasicAuth, CredentialVerifier, ErrorCode, LongPoll, Metrics, ServiceRouter, TalerError,
+    TalerJson, TalerPath, TalerQuery, VerifierConfig, basic_auth_matches, wait_for_change,
 };
 use http_body_util::BodyExt;
 use prometheus_client::metrics::counter::Counter;
@@ -31,6 +32,25 @@ struct Page {
 struct AppState {
     echoes: Counter,
     version: watch::Receiver<u64>,
+    verifier: CredentialVerifier,
+    /// `alice`'s stored argon2id hash (of "right").
+    alice: Arc<str>,
+}
+
+/// Concurrent hashes allowed in the test app.
+pub const TEST_HASH_LIMIT: usize = 2;
+
+/// The PHC string of "right", hashed once per test binary.
+fn alice_hash() -> Arc<str> {
+    static HASH: OnceLock<Arc<str>> = OnceLock::new();
+    HASH.get_or_init(|| {
+        Arc::from(
+            cardcash_crypto::password::hash(b"right")
+                .expect("hash")
+                .as_str(),
+        )
+    })
+    .clone()
 }
 
 async fn post_echo(
@@ -51,6 +71,45 @@ async fn get_private(auth: BasicAuth) -> Result<&'static str, TalerError> {
     } else {
         Err(TalerError::unauthorized("test", "wrong credentials"))
     }
+}
+
+/// Basic auth against hashed secrets: only `alice` exists.
+async fn get_login(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    auth: BasicAuth,
+) -> Result<&'static str, TalerError> {
+    let stored = (auth.user == "alice").then_some(&*state.alice);
+    if state
+        .verifier
+        .verify(&auth.user, &auth.password, stored)
+        .await
+    {
+        Ok("welcome")
+    } else {
+        Err(TalerError::unauthorized("test", "wrong user or password"))
+    }
+}
+
+/// A handler with axum's own (plain-text) path rejection.
+async fn get_raw(axum::extract::Path(n): axum::extract::Path<u32>) -> String {
+    n.to_string()
+}
+
+/// A handler answering an error with an empty body.
+async fn get_bare_error() -> StatusCode {
+    StatusCode::CONFLICT
+}
+
+/// Takes an hour, like a stuck handler.
+async fn get_slow() -> &'static str {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    "finally"
+}
+
+/// Waits `timeout_ms` (a long poll that never sees a change), then answers.
+async fn get_wait(poll: LongPoll) -> &'static str {
+    tokio::time::sleep(poll.timeout).await;
+    "waited"
 }
 
 async fn get_item(TalerPath(id): TalerPath<u32>) -> String {
@@ -141,16 +200,32 @@ struct MinVersion {
 pub struct TestApp {
     pub router: Router,
     pub version: watch::Sender<u64>,
+    pub verifier: CredentialVerifier,
 }
 
 pub fn app(body_limit: usize) -> TestApp {
+    app_with(body_limit, |router| router)
+}
+
+/// The test app with extra settings of the shared layers.
+pub fn app_with(
+    body_limit: usize,
+    configure: impl FnOnce(ServiceRouter) -> ServiceRouter,
+) -> TestApp {
     let (version, version_rx) = watch::channel(0);
     let echoes = Counter::default();
     let mut metrics = Metrics::new();
     metrics.register("echoes", "Echo requests served", echoes.clone());
+    let verifier = CredentialVerifier::with_config(VerifierConfig {
+        max_concurrent: Some(TEST_HASH_LIMIT),
+        ..VerifierConfig::default()
+    });
+    verifier.register_metrics(&mut metrics);
     let state = AppState {
         echoes,
         version: version_rx,
+        verifier: verifier.clone(),
+        alice: alice_hash(),
     };
     let router = Router::new()
         .route("/echo", post(post_echo))
@@ -162,11 +237,19 @@ pub fn app(body_limit: usize) -> TestApp {
         .route("/forbidden", routing::get(get_teapot))
         .route("/version", routing::get(get_version))
         .route("/orders/{id}", routing::get(get_order))
+        .route("/login", routing::get(get_login))
+        .route("/raw/{n}", routing::get(get_raw))
+        .route("/bare-error", routing::get(get_bare_error))
+        .route("/slow", routing::get(get_slow))
+        .route("/wait", routing::get(get_wait))
         .with_state(state);
-    let router = ServiceRouter::with_metrics("test", metrics)
-        .body_limit(body_limit)
+    let router = configure(ServiceRouter::with_metrics("test", metrics).body_limit(body_limit))
         .finish(router);
-    TestApp { router, version }
+    TestApp {
+        router,
+        version,
+        verifier,
+    }
 }
 
 pub async fn send(router: &Router, request: Request<Body>) -> Response<Body> {
