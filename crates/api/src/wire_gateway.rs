@@ -1,7 +1,13 @@
 //! Taler Wire Gateway API: how the exchange learns about incoming money (reserve credits) and
 //! orders outgoing transfers (served by the bank per exchange account, and by c2ec).
-//! Spec: docs.taler.net core/api-bank-wire (history types `RESERVE`, `KYCAUTH`, `WAD`),
-//! libeufin 0.11 `common/.../TalerMessage.kt` (version `0:2:0`).
+//! Spec: docs.taler.net core/api-bank-wire (history types `RESERVE`, `KYCAUTH`, `WAD`; v3
+//! transfer status listing `GET /transfers`, `GET /transfers/$ROW_ID`), libeufin 0.11
+//! `common/.../TalerMessage.kt` (version `0:2:0`).
+//!
+//! Protocol generations we stay compatible with: v0 clients (the December 2022 exchange's
+//! wirewatch) require the account inside every history row (`credit_account` in incoming,
+//! `debit_account` in outgoing transactions); v1+ servers send it once at the top level. Our
+//! servers send both, so the per-row fields are optional here (newer servers omit them).
 
 use cardcash_util::{
     Amount, Base32Bytes, BaseUrl, Currency, EddsaPublicKey, HashCode, LibtoolVersion, PaytoUri,
@@ -64,6 +70,9 @@ pub enum IncomingBankTransaction {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         credit_fee: Option<Amount>,
         debit_account: PaytoUri,
+        /// The exchange account credited (v0 clients need it in every row).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        credit_account: Option<PaytoUri>,
         reserve_pub: EddsaPublicKey,
     },
     /// A KYC authentication transfer: the subject carried an account public key.
@@ -75,6 +84,8 @@ pub enum IncomingBankTransaction {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         credit_fee: Option<Amount>,
         debit_account: PaytoUri,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        credit_account: Option<PaytoUri>,
         account_pub: EddsaPublicKey,
     },
     /// A wad transfer from another exchange.
@@ -84,6 +95,8 @@ pub enum IncomingBankTransaction {
         date: Timestamp,
         amount: Amount,
         debit_account: PaytoUri,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        credit_account: Option<PaytoUri>,
         origin_exchange_url: BaseUrl,
         /// 24-byte wad identifier.
         wad_id: Base32Bytes,
@@ -96,6 +109,15 @@ impl IncomingBankTransaction {
             Self::Reserve { row_id, .. }
             | Self::KycAuth { row_id, .. }
             | Self::Wad { row_id, .. } => *row_id,
+        }
+    }
+
+    /// Sets the per-row `credit_account` (v0 compatibility) of every variant.
+    pub fn set_credit_account(&mut self, account: &PaytoUri) {
+        match self {
+            Self::Reserve { credit_account, .. }
+            | Self::KycAuth { credit_account, .. }
+            | Self::Wad { credit_account, .. } => *credit_account = Some(account.clone()),
         }
     }
 }
@@ -229,6 +251,9 @@ pub struct OutgoingBankTransaction {
     pub row_id: u64,
     pub date: Timestamp,
     pub amount: Amount,
+    /// The exchange account debited (v0 clients need it in every row).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub debit_account: Option<PaytoUri>,
     pub credit_account: PaytoUri,
     pub wtid: ShortHashCode,
     pub exchange_base_url: BaseUrl,
@@ -247,6 +272,87 @@ pub struct AddIncomingRequest {
 pub struct AddIncomingResponse {
     pub timestamp: Timestamp,
     pub row_id: u64,
+}
+
+/// The outcome of a transfer the exchange initiated (`GET /transfers`, v3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferState {
+    /// In progress.
+    Pending,
+    /// Failed for now; it is retried and may still succeed.
+    TransientFailure,
+    /// Failed for good; it never appears in the outgoing history.
+    PermanentFailure,
+    /// Done; it appears in the outgoing history.
+    Success,
+}
+
+impl TransferState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::TransientFailure => "transient_failure",
+            Self::PermanentFailure => "permanent_failure",
+            Self::Success => "success",
+        }
+    }
+}
+
+/// `GET /transfers` query: the shared paging parameters plus an optional status filter.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransfersQuery {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub limit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offset: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<TransferState>,
+}
+
+impl TransfersQuery {
+    /// The paging part, checked like a history request (no long polling: `timeout_ms` is not
+    /// part of this endpoint).
+    pub fn params(&self) -> Result<HistoryParams, HistoryParamError> {
+        HistoryParams::parse(&HistoryQuery {
+            limit: self.limit,
+            offset: self.offset,
+            ..HistoryQuery::default()
+        })
+    }
+}
+
+/// `GET /transfers` (200; no matching transfer is 204 without a body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferList {
+    pub transfers: Vec<TransferListStatus>,
+    /// The exchange account all transfers are debited from.
+    pub debit_account: PaytoUri,
+}
+
+/// One transfer of [`TransferList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferListStatus {
+    /// The `row_id` `POST /transfer` answered (not a history row id).
+    pub row_id: u64,
+    pub status: TransferState,
+    pub amount: Amount,
+    pub credit_account: PaytoUri,
+    pub timestamp: Timestamp,
+}
+
+/// `GET /transfers/$ROW_ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferStatus {
+    pub status: TransferState,
+    /// Why it failed, or how it progresses.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status_msg: Option<String>,
+    pub amount: Amount,
+    pub exchange_base_url: BaseUrl,
+    pub wtid: ShortHashCode,
+    pub credit_account: PaytoUri,
+    pub timestamp: Timestamp,
 }
 
 #[cfg(test)]
@@ -414,6 +520,73 @@ mod tests {
         assert_eq!(p.timeout, MAX_TIMEOUT);
         // Descending never long polls: old rows cannot appear later.
         assert!(!p.long_polls());
+    }
+
+    #[test]
+    fn v0_per_row_accounts_are_optional_and_kept() {
+        // The 2022 exchange's wirewatch reads `credit_account` in every incoming row.
+        let v0 = format!(
+            r#"{{"incoming_transactions":[{{"type":"RESERVE","row_id":1,"date":{{"t_s":1}},
+            "amount":"KUDOS:5","debit_account":"payto://x-taler-bank/b/alice",
+            "credit_account":"payto://x-taler-bank/b/exchange","reserve_pub":"{KEY}"}}],
+            "credit_account":"payto://x-taler-bank/b/exchange"}}"#
+        );
+        let h: IncomingHistory = round_trip(&v0);
+        let mut row = h.incoming_transactions[0].clone();
+        match &row {
+            IncomingBankTransaction::Reserve { credit_account, .. } => {
+                assert_eq!(credit_account.as_ref(), Some(&h.credit_account));
+            }
+            other => panic!("wrong variant {other:?}"),
+        }
+        let other: PaytoUri = "payto://x-taler-bank/b/other".parse().unwrap();
+        row.set_credit_account(&other);
+        assert_eq!(
+            serde_json::to_value(&row).unwrap()["credit_account"],
+            "payto://x-taler-bank/b/other"
+        );
+        let out = format!(
+            r#"{{"outgoing_transactions":[{{"row_id":3,"date":{{"t_s":1}},"amount":"KUDOS:2",
+            "debit_account":"payto://x-taler-bank/b/exchange",
+            "credit_account":"payto://x-taler-bank/b/merchant","wtid":"{WTID}",
+            "exchange_base_url":"https://exchange.example/"}}],
+            "debit_account":"payto://x-taler-bank/b/exchange"}}"#
+        );
+        let h: OutgoingHistory = round_trip(&out);
+        assert_eq!(
+            h.outgoing_transactions[0].debit_account.as_ref(),
+            Some(&h.debit_account)
+        );
+    }
+
+    #[test]
+    fn transfer_status_libeufin() {
+        let list = r#"{"transfers":[{"row_id":4,"status":"transient_failure","amount":"KUDOS:1",
+            "credit_account":"payto://x-taler-bank/b/merchant","timestamp":{"t_s":1715000000}}],
+            "debit_account":"payto://x-taler-bank/b/exchange"}"#;
+        let l: TransferList = round_trip(list);
+        assert_eq!(l.transfers[0].status, TransferState::TransientFailure);
+        let one = format!(
+            r#"{{"status":"permanent_failure","status_msg":"card refund refused",
+            "amount":"KUDOS:1","exchange_base_url":"https://exchange.example/","wtid":"{WTID}",
+            "credit_account":"payto://x-taler-bank/b/merchant","timestamp":{{"t_s":1715000000}}}}"#
+        );
+        let t: TransferStatus = round_trip(&one);
+        assert_eq!(t.status, TransferState::PermanentFailure);
+        for s in [
+            TransferState::Pending,
+            TransferState::TransientFailure,
+            TransferState::PermanentFailure,
+            TransferState::Success,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!(serde_json::from_str::<TransferState>(r#""refunded""#).is_err());
+        let q = TransfersQuery {
+            limit: Some(0),
+            ..TransfersQuery::default()
+        };
+        assert_eq!(q.params(), Err(HistoryParamError::ZeroLimit));
     }
 
     #[test]

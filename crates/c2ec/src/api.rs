@@ -22,7 +22,5 @@ pub const TERMINAL_VERSION: LibtoolVersion = LibtoolVersion::new(0, 0, 0);
 /// Bank-integration API: current 4, age 4, so wallets that only know v0 (they check
 /// `current - age <= 0`) accept it as well as v4 ones.
 pub const INTEGRATION_VERSION: LibtoolVersion = LibtoolVersion::new(4, 0, 4);
-/// Wire gateway v2 (`limit`/`offset`/`timeout_ms`), the v0 names still accepted.
-pub const WIRE_VERSION: LibtoolVersion = LibtoolVersion::new(2, 0, 2);
 /// Our implementation URN in the `/config` answers.
 pub const IMPLEMENTATION: &str = "urn:net:taler:specs:bank:cardcash-c2ec";

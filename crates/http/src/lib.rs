@@ -15,6 +15,7 @@ pub mod middleware;
 pub mod router;
 pub mod serve;
 pub mod telemetry;
+pub mod wire_gateway;
 mod transport;
 pub mod worker;
 

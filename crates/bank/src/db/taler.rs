@@ -1,4 +1,8 @@
 //! SQL of the Wire Gateway tables `taler_incoming` and `taler_outgoing`.
+//!
+//! A bank transfer is booked in the same transaction that accepts it, so every row of
+//! `taler_outgoing` is a transfer in state `success`, and its transaction id serves as both the
+//! transfer's and the outgoing history's row id.
 
 use cardcash_util::{Amount, Currency, EddsaPublicKey, HashCode, ShortHashCode, Timestamp};
 use sqlx::any::AnyRow;
@@ -144,6 +148,28 @@ where
     let row = sqlx::query(SQL)
         .bind(exchange_account_id)
         .bind(request_uid.as_bytes().as_slice())
+        .fetch_optional(exec)
+        .await?;
+    row.map(|r| outgoing_from_row(&r, currency)).transpose()
+}
+
+/// The exchange's transfer `tx_id`, if it made one with that id.
+pub async fn outgoing_by_id<'c, E>(
+    exec: E,
+    exchange_account_id: i64,
+    tx_id: i64,
+    currency: &Currency,
+) -> Result<Option<OutgoingRow>>
+where
+    E: Executor<'c, Database = Any>,
+{
+    const SQL: &str = concat!(
+        outgoing_select!(),
+        "WHERE o.exchange_account_id = $1 AND o.tx_id = $2"
+    );
+    let row = sqlx::query(SQL)
+        .bind(exchange_account_id)
+        .bind(tx_id)
         .fetch_optional(exec)
         .await?;
     row.map(|r| outgoing_from_row(&r, currency)).transpose()

@@ -31,30 +31,11 @@ pub fn router(state: AppState) -> Router {
             "/accounts/{name}/transactions/{row_id}",
             get(core::get_transaction),
         )
-        // https://docs.taler.net/core/api-bank-wire.html#get--config
-        .route(
-            "/accounts/{name}/taler-wire-gateway/config",
-            get(wire_gateway::get_config),
-        )
-        // https://docs.taler.net/core/api-bank-wire.html#post--transfer
-        .route(
-            "/accounts/{name}/taler-wire-gateway/transfer",
-            post(wire_gateway::post_transfer),
-        )
-        // https://docs.taler.net/core/api-bank-wire.html#get--history-incoming
-        .route(
-            "/accounts/{name}/taler-wire-gateway/history/incoming",
-            get(wire_gateway::get_history_incoming),
-        )
-        // https://docs.taler.net/core/api-bank-wire.html#get--history-outgoing
-        .route(
-            "/accounts/{name}/taler-wire-gateway/history/outgoing",
-            get(wire_gateway::get_history_outgoing),
-        )
-        // https://docs.taler.net/core/api-bank-wire.html#post--admin-add-incoming
-        .route(
-            "/accounts/{name}/taler-wire-gateway/admin/add-incoming",
-            post(wire_gateway::post_admin_add_incoming),
+        // https://docs.taler.net/core/api-bank-wire.html (the shared router: config, transfer,
+        // transfers, histories, admin/add-incoming), one gateway per exchange account
+        .nest(
+            "/accounts/{name}/taler-wire-gateway",
+            cardcash_http::wire_gateway::router(wire_gateway::BankWireGateway::new(state.clone())),
         )
         .with_state(state)
 }

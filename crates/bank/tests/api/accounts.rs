@@ -22,7 +22,7 @@ async fn config_endpoints() {
             .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["name"], "taler-wire-gateway");
-        assert_eq!(body["version"], "2:0:2");
+        assert_eq!(body["version"], "3:0:3");
         assert_eq!(body["currency"], "KUDOS");
 
         // The typed client reads the same.

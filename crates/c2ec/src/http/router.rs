@@ -37,20 +37,11 @@ pub fn routes(state: AppState) -> Router {
             "/taler-integration/withdrawal-operation/{wopid}/abort",
             post(integration::post_withdrawal_operation_abort),
         )
-        // Wire Gateway API — https://docs.taler.net/core/api-bank-wire.html
-        .route("/taler-wire-gateway/config", get(wire::get_config))
-        .route("/taler-wire-gateway/transfer", post(wire::post_transfer))
-        .route(
-            "/taler-wire-gateway/history/incoming",
-            get(wire::get_history_incoming),
-        )
-        .route(
-            "/taler-wire-gateway/history/outgoing",
-            get(wire::get_history_outgoing),
-        )
-        .route(
-            "/taler-wire-gateway/admin/add-incoming",
-            post(wire::post_admin_add_incoming),
+        // Wire Gateway API — https://docs.taler.net/core/api-bank-wire.html (the shared
+        // router: config, transfer, transfers, histories, admin/add-incoming)
+        .nest(
+            "/taler-wire-gateway",
+            cardcash_http::wire_gateway::router(wire::C2ecWireGateway::new(state.clone())),
         )
         // Operations
         .route("/qr/{file}", get(get_qr))

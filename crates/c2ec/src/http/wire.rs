@@ -1,175 +1,335 @@
-//! Wire Gateway API (docs.taler.net core/api-bank-wire), under `/taler-wire-gateway/`, for the
-//! exchange: confirmed withdrawals as incoming history, transfers (card refunds) as outgoing.
+//! C2EC's side of the Wire Gateway API (docs.taler.net core/api-bank-wire), served by the
+//! shared router `cardcash_http::wire_gateway` under `/taler-wire-gateway/`: confirmed
+//! withdrawals are the incoming history; the exchange's transfers (closed reserves) become card
+//! refunds, and the outgoing history lists those the card processor carried out.
+//!
+//! A transfer is refused up front when the card cannot take it (409): its credit account is not
+//! the card transaction of a confirmed withdrawal (`BANK_UNKNOWN_CREDITOR`), or together with
+//! what is already promised back to that transaction it exceeds what the withdrawal credited
+//! (`BANK_UNALLOWED_DEBIT`, as a bank answers a debit beyond the balance). What is accepted is
+//! refunded by the refund worker; `GET /transfers` and `GET /transfers/$ROW_ID` show how that
+//! went (`pending`, `transient_failure`, `success`, `permanent_failure`).
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use cardcash_api::wire_gateway::{HistoryParams, HistoryQuery};
-use cardcash_http::{TalerJson, TalerQuery};
-use cardcash_util::{ErrorCode, Timestamp};
+use std::time::Duration;
+
+use axum::http::request::Parts;
+use cardcash_api::wire_gateway::{
+    AddIncomingRequest, AddIncomingResponse, HistoryParams, IncomingBankTransaction,
+    IncomingHistory, OutgoingBankTransaction, OutgoingHistory, TransferList, TransferListStatus,
+    TransferRequest, TransferResponse, TransferState, TransferStatus,
+};
+use cardcash_http::longpoll::WaitFuture;
+use cardcash_http::wire_gateway::{Access, History, WireGatewayBackend, stored_row_id};
+use cardcash_store::Subscription;
+use cardcash_util::{BaseUrl, Currency, ErrorCode, PaytoUri, Timestamp};
 
 use super::AppState;
 use super::auth::{check_admin, check_wire_auth};
-use crate::api::{
-    AddIncomingRequest, AddIncomingResponse, IMPLEMENTATION, IncomingBankTransaction,
-    IncomingHistory, OutgoingBankTransaction, OutgoingHistory, TransferRequest, TransferResponse,
-    WIRE_VERSION, WireConfig,
-};
+use crate::api::IMPLEMENTATION;
+use crate::db::transfer::{AcceptOutcome, NewTransfer, TransferRow};
+use crate::db::withdrawal::AddIncomingOutcome;
+use crate::db::{TOPIC_INCOMING, TOPIC_OUTGOING, now_micros};
 use crate::error::C2ecError;
+use crate::metrics::C2ecMetrics;
 
-/// Checks the shared history parameters (`limit`/`offset`/`timeout_ms` and the legacy
-/// `delta`/`start`/`long_poll_ms`); bad values are a 400 naming the parameter.
-pub fn history_params(query: &HistoryQuery) -> Result<HistoryParams, C2ecError> {
-    HistoryParams::parse(query).map_err(|e| {
-        C2ecError::bad_request(
-            ErrorCode::GenericParameterMalformed,
-            format!("{}: {e}", e.parameter()),
-        )
-    })
+/// C2EC as a Wire Gateway backend: one exchange account, the configured one.
+#[derive(Clone)]
+pub struct C2ecWireGateway {
+    state: AppState,
 }
 
-fn ts(micros: i64) -> Timestamp {
-    Timestamp::from_micros(u64::try_from(micros).unwrap_or(0))
-}
-
-fn row_id(id: i64) -> u64 {
-    u64::try_from(id).unwrap_or(0)
-}
-
-/// `GET /taler-wire-gateway/config`.
-pub async fn get_config(State(s): State<AppState>) -> Json<WireConfig> {
-    Json(WireConfig {
-        name: "taler-wire-gateway".into(),
-        version: WIRE_VERSION,
-        currency: *s.c2ec.store.currency(),
-        implementation: Some(IMPLEMENTATION.into()),
-    })
-}
-
-/// `POST /taler-wire-gateway/transfer`.
-pub async fn post_transfer(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    TalerJson(req): TalerJson<TransferRequest>,
-) -> Result<Json<TransferResponse>, C2ecError> {
-    check_wire_auth(&s.wire_auth, &headers)?;
-    let (row, created) = s.c2ec.transfer(&req).await?;
-    Ok(Json(TransferResponse {
-        timestamp: ts(created),
-        row_id: row_id(row),
-    }))
-}
-
-/// `GET /taler-wire-gateway/history/incoming`: one row per confirmed withdrawal; 204 if none.
-pub async fn get_history_incoming(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    TalerQuery(query): TalerQuery<HistoryQuery>,
-) -> Result<Response, C2ecError> {
-    check_wire_auth(&s.wire_auth, &headers)?;
-    let p = history_params(&query)?;
-    let rows = s.c2ec.incoming(p.limit, p.offset, p.timeout).await?;
-    if rows.is_empty() {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+impl C2ecWireGateway {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
     }
-    let incoming_transactions = rows
-        .into_iter()
-        .map(|r| {
-            Ok(IncomingBankTransaction::Reserve {
-                row_id: row_id(r.row_id),
-                date: ts(r.created_at),
-                amount: r.amount,
-                credit_fee: None,
-                debit_account: stored_payto(&r.debit_account)?,
-                reserve_pub: r.reserve_pub,
-            })
-        })
-        .collect::<Result<_, C2ecError>>()?;
-    Ok(Json(IncomingHistory {
-        incoming_transactions,
-        credit_account: s.c2ec.exchange_account.clone(),
-    })
-    .into_response())
+
+    fn exchange_account(&self) -> PaytoUri {
+        self.state.c2ec.exchange_account.clone()
+    }
+
+    fn currency_ok(&self, amount: &cardcash_util::Amount) -> Result<(), C2ecError> {
+        if amount.currency() == self.state.c2ec.store.currency() {
+            Ok(())
+        } else {
+            Err(C2ecError::bad_request(
+                ErrorCode::GenericCurrencyMismatch,
+                format!("expected currency {}", self.state.c2ec.store.currency()),
+            ))
+        }
+    }
 }
 
-/// `GET /taler-wire-gateway/history/outgoing`: every accepted transfer; 204 if none.
-pub async fn get_history_outgoing(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    TalerQuery(query): TalerQuery<HistoryQuery>,
-) -> Result<Response, C2ecError> {
-    check_wire_auth(&s.wire_auth, &headers)?;
-    let p = history_params(&query)?;
-    let rows = s.c2ec.outgoing(p.limit, p.offset, p.timeout).await?;
-    if rows.is_empty() {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let outgoing_transactions = rows
-        .into_iter()
-        .map(|r| {
-            Ok(OutgoingBankTransaction {
-                row_id: row_id(r.row_id),
-                date: ts(r.created_at),
-                amount: r.amount,
-                credit_account: stored_payto(&r.credit_account)?,
-                wtid: r.wtid,
-                exchange_base_url: cardcash_util::BaseUrl::parse(&r.exchange_base_url)
-                    .map_err(|e| C2ecError::Internal(format!("stored base URL: {e}")))?,
-            })
-        })
-        .collect::<Result<_, C2ecError>>()?;
-    Ok(Json(OutgoingHistory {
-        outgoing_transactions,
-        debit_account: s.c2ec.exchange_account.clone(),
-    })
-    .into_response())
+fn row_id(id: i64) -> Result<u64, C2ecError> {
+    stored_row_id(id).map_err(|e| C2ecError::Internal(e.to_string()))
+}
+
+fn timestamp(micros: i64) -> Result<Timestamp, C2ecError> {
+    Timestamp::from_sql_micros(micros)
+        .map_err(|e| C2ecError::Internal(format!("stored time {micros}: {e}")))
 }
 
 /// A payto URI we stored ourselves (always valid unless the database was edited by hand).
-fn stored_payto(text: &str) -> Result<cardcash_util::PaytoUri, C2ecError> {
+fn stored_payto(text: &str) -> Result<PaytoUri, C2ecError> {
     text.parse()
         .map_err(|e| C2ecError::Internal(format!("stored payto URI {text:?}: {e}")))
 }
 
-/// `POST /taler-wire-gateway/admin/add-incoming` (admin token; tests and recovery).
-pub async fn post_admin_add_incoming(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    TalerJson(req): TalerJson<AddIncomingRequest>,
-) -> Result<Json<AddIncomingResponse>, C2ecError> {
-    check_admin(s.admin_token.as_deref(), &headers)?;
-    let (row, created) = s.c2ec.add_incoming(&req).await?;
-    Ok(Json(AddIncomingResponse {
-        timestamp: ts(created),
-        row_id: row_id(row),
-    }))
+fn stored_base_url(text: &str) -> Result<BaseUrl, C2ecError> {
+    BaseUrl::parse(text).map_err(|e| C2ecError::Internal(format!("stored base URL: {e}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cardcash_http::ApiError as _;
+/// The human note of a transfer's state.
+fn status_msg(t: &TransferRow) -> Option<String> {
+    match t.state() {
+        TransferState::Success => t
+            .refund_id
+            .as_ref()
+            .map(|id| format!("refunded to the card (refund {id})")),
+        TransferState::Pending => None,
+        TransferState::TransientFailure | TransferState::PermanentFailure => t.failure.clone(),
+    }
+}
 
-    #[test]
-    fn bad_history_params_name_the_parameter() {
-        let zero = HistoryQuery {
-            limit: Some(0),
-            ..Default::default()
-        };
-        let e = history_params(&zero).unwrap_err();
-        assert_eq!(e.code(), ErrorCode::GenericParameterMalformed);
-        assert!(e.to_string().contains("limit"), "{e}");
-        let legacy = HistoryQuery {
-            delta: Some(5),
-            start: Some(7),
-            long_poll_ms: Some(300),
-            ..Default::default()
-        };
-        let p = history_params(&legacy).unwrap();
-        assert_eq!(
-            (p.limit, p.offset, p.timeout.as_millis()),
-            (5, Some(7), 300)
+/// Counts a waiting long poll in the metrics while it waits.
+struct Waiting(C2ecMetrics);
+
+impl Waiting {
+    fn start(metrics: &C2ecMetrics) -> Self {
+        metrics.long_poll_waiters.inc();
+        Self(metrics.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.long_poll_waiters.dec();
+    }
+}
+
+impl WireGatewayBackend for C2ecWireGateway {
+    type Account = ();
+    type Error = C2ecError;
+    type Subscription = Subscription;
+
+    fn currency(&self) -> Currency {
+        *self.state.c2ec.store.currency()
+    }
+
+    fn implementation(&self) -> &str {
+        IMPLEMENTATION
+    }
+
+    /// The exchange's Basic or Bearer credentials; `admin/add-incoming` takes the admin token.
+    async fn authenticate(&self, parts: &mut Parts, access: Access) -> Result<(), C2ecError> {
+        match access {
+            Access::Admin => check_admin(self.state.admin_token.as_deref(), &parts.headers),
+            Access::Read | Access::Write => check_wire_auth(&self.state.wire_auth, &parts.headers),
+        }
+    }
+
+    async fn transfer(&self, _: &(), req: TransferRequest) -> Result<TransferResponse, C2ecError> {
+        self.currency_ok(&req.amount)?;
+        if req.amount.is_zero() {
+            return Err(C2ecError::malformed("amount (must be positive)"));
+        }
+        let c2ec = &self.state.c2ec;
+        let target = c2ec.provider.parse_payto(&req.credit_account);
+        let credit_account = req.credit_account.to_string();
+        // The request's identity for replays: everything but request_uid.
+        let canonical = format!(
+            "{}|{}|{}|{}",
+            req.amount, req.exchange_base_url, req.wtid, req.credit_account
         );
+        let hash = cardcash_crypto::sha512(canonical.as_bytes());
+        let outcome = c2ec
+            .store
+            .accept_transfer(&NewTransfer {
+                request_uid: &req.request_uid,
+                request_hash: hash.as_bytes(),
+                amount: &req.amount,
+                wtid: &req.wtid,
+                exchange_base_url: req.exchange_base_url.as_str(),
+                credit_account: &credit_account,
+                target_tx_id: target.as_deref(),
+                now: now_micros(),
+            })
+            .await?;
+        match outcome {
+            AcceptOutcome::Accepted {
+                row_id: id,
+                created_at,
+                ..
+            } => Ok(TransferResponse {
+                timestamp: timestamp(created_at)?,
+                row_id: row_id(id)?,
+            }),
+            AcceptOutcome::RequestUidReuse => Err(C2ecError::conflict(
+                ErrorCode::BankTransferRequestUidReused,
+                "request_uid used already with different data",
+            )),
+            AcceptOutcome::WtidReuse => Err(C2ecError::conflict(
+                ErrorCode::BankTransferWtidReused,
+                "wtid used already by another transfer",
+            )),
+            AcceptOutcome::UnknownCardTransaction => Err(C2ecError::conflict(
+                ErrorCode::BankUnknownCreditor,
+                "the credit account is not the card transaction of a confirmed withdrawal",
+            )),
+            AcceptOutcome::ExceedsPayment { left } => Err(C2ecError::conflict(
+                ErrorCode::BankUnallowedDebit,
+                format!(
+                    "the transfer exceeds what the card paid in: at most {left} can still go back"
+                ),
+            )),
+        }
+    }
+
+    async fn transfers(
+        &self,
+        _: &(),
+        page: &HistoryParams,
+        status: Option<TransferState>,
+    ) -> Result<TransferList, C2ecError> {
+        let rows = self
+            .state
+            .c2ec
+            .store
+            .transfer_page(page.ascending(), page.start(), page.count(), status)
+            .await?;
+        let transfers = rows
+            .iter()
+            .map(|t| {
+                Ok(TransferListStatus {
+                    row_id: row_id(t.row_id)?,
+                    status: t.state(),
+                    amount: t.amount,
+                    credit_account: stored_payto(&t.credit_account)?,
+                    timestamp: timestamp(t.created_at)?,
+                })
+            })
+            .collect::<Result<_, C2ecError>>()?;
+        Ok(TransferList {
+            transfers,
+            debit_account: self.exchange_account(),
+        })
+    }
+
+    async fn transfer_status(&self, _: &(), id: u64) -> Result<Option<TransferStatus>, C2ecError> {
+        let Ok(id) = i64::try_from(id) else {
+            return Ok(None);
+        };
+        let Some(t) = self.state.c2ec.store.get_transfer(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(TransferStatus {
+            status: t.state(),
+            status_msg: status_msg(&t),
+            amount: t.amount,
+            exchange_base_url: stored_base_url(&t.exchange_base_url)?,
+            wtid: t.wtid,
+            credit_account: stored_payto(&t.credit_account)?,
+            timestamp: timestamp(t.created_at)?,
+        }))
+    }
+
+    fn subscribe(&self, _: &(), history: History) -> Subscription {
+        let topic = match history {
+            History::Incoming => TOPIC_INCOMING,
+            History::Outgoing => TOPIC_OUTGOING,
+        };
+        self.state.c2ec.store.db().notifier().subscribe_topic(topic)
+    }
+
+    fn wait<'a>(&'a self, subscription: &'a mut Subscription, timeout: Duration) -> WaitFuture<'a> {
+        Box::pin(async move {
+            let _waiting = Waiting::start(&self.state.c2ec.metrics);
+            subscription.wait(timeout).await
+        })
+    }
+
+    async fn incoming(&self, _: &(), page: &HistoryParams) -> Result<IncomingHistory, C2ecError> {
+        let rows = self
+            .state
+            .c2ec
+            .store
+            .incoming_history(page.limit, page.offset)
+            .await?;
+        let incoming_transactions = rows
+            .into_iter()
+            .map(|r| {
+                Ok(IncomingBankTransaction::Reserve {
+                    row_id: row_id(r.row_id)?,
+                    date: timestamp(r.created_at)?,
+                    amount: r.amount,
+                    credit_fee: None,
+                    debit_account: stored_payto(&r.debit_account)?,
+                    credit_account: None,
+                    reserve_pub: r.reserve_pub,
+                })
+            })
+            .collect::<Result<_, C2ecError>>()?;
+        Ok(IncomingHistory {
+            incoming_transactions,
+            credit_account: self.exchange_account(),
+        })
+    }
+
+    async fn outgoing(&self, _: &(), page: &HistoryParams) -> Result<OutgoingHistory, C2ecError> {
+        let rows = self
+            .state
+            .c2ec
+            .store
+            .outgoing_page(page.ascending(), page.start(), page.count())
+            .await?;
+        let outgoing_transactions = rows
+            .into_iter()
+            .map(|r| {
+                Ok(OutgoingBankTransaction {
+                    row_id: row_id(r.row_id)?,
+                    date: timestamp(r.date)?,
+                    amount: r.transfer.amount,
+                    debit_account: None,
+                    credit_account: stored_payto(&r.transfer.credit_account)?,
+                    wtid: r.transfer.wtid,
+                    exchange_base_url: stored_base_url(&r.transfer.exchange_base_url)?,
+                })
+            })
+            .collect::<Result<_, C2ecError>>()?;
+        Ok(OutgoingHistory {
+            outgoing_transactions,
+            debit_account: self.exchange_account(),
+        })
+    }
+
+    async fn add_incoming(
+        &self,
+        _: &(),
+        req: AddIncomingRequest,
+    ) -> Result<AddIncomingResponse, C2ecError> {
+        self.currency_ok(&req.amount)?;
+        let outcome = self
+            .state
+            .c2ec
+            .store
+            .add_incoming(
+                &req.reserve_pub,
+                &req.amount,
+                &req.debit_account.to_string(),
+                now_micros(),
+            )
+            .await?;
+        match outcome {
+            AddIncomingOutcome::Added {
+                row_id: id,
+                created_at,
+            } => Ok(AddIncomingResponse {
+                timestamp: timestamp(created_at)?,
+                row_id: row_id(id)?,
+            }),
+            AddIncomingOutcome::ReservePubReuse => Err(C2ecError::conflict(
+                ErrorCode::BankDuplicateReservePubSubject,
+                "reserve public key already used",
+            )),
+        }
     }
 }

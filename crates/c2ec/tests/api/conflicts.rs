@@ -211,21 +211,19 @@ async fn refund_through_transfer() {
             "refunded once"
         );
 
-        // More than is left is never refunded.
+        // More than is left is refused up front (nothing is recorded, nothing refunded).
         let over = json!({
             "request_uid": hash(3), "amount": "CHF:1", "exchange_base_url": "https://exchange.test/",
             "wtid": short(4), "credit_account": debit,
         });
-        assert_eq!(
-            env.exchange(Method::POST, "transfer")
-                .json(&over)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = env
+            .exchange(Method::POST, "transfer")
+            .json(&over)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(code(r).await, 5102, "BANK_UNALLOWED_DEBIT");
         assert_eq!(env.processor.refunded(&tx).unwrap().to_string(), "CHF:19.5");
 
         let r = env
@@ -236,7 +234,7 @@ async fn refund_through_transfer() {
         assert_eq!(r.status(), StatusCode::OK);
         let out: Value = r.json().await.unwrap();
         let rows = out["outgoing_transactions"].as_array().unwrap();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 1);
         assert_eq!(rows[0]["amount"], "CHF:19.5");
         assert_eq!(rows[0]["wtid"], short(2));
         assert_eq!(rows[0]["credit_account"], debit.as_str());
