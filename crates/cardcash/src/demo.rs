@@ -116,6 +116,9 @@ impl Progress {
 /// compared without their query part, so wallets may send it with or without the name.)
 const DEMO_EXCHANGE_ACCOUNT: &str =
     "payto://x-taler-bank/c2ec.localhost/exchange?receiver-name=Exchange";
+/// What demos wrote before [`DEMO_EXCHANGE_ACCOUNT`]; a resumed demo replaces it.
+const EARLIER_DEMO_EXCHANGE_ACCOUNT: &str =
+    "payto://x-taler-bank/c2ec.localhost/exchange?receiver-name=Demo%20Exchange";
 /// The exchange suggested to wallets when nothing else is configured: GNU Taler's default.
 const DEFAULT_EXCHANGE_URL: &str = "http://localhost:8081/";
 const CURRENCY: &str = "CHF";
@@ -211,6 +214,10 @@ fn resumed_config(dir: &Path, path: &Path) -> anyhow::Result<TalerConfig> {
         path.display(),
         path.display()
     );
+    // Earlier demos' default, which GNU Taler's 2022 exchange refuses (`%`), becomes today's.
+    if cfg.raw("c2ec", "EXCHANGE_ACCOUNT") == Some(EARLIER_DEMO_EXCHANGE_ACCOUNT) {
+        cfg.set("c2ec", "EXCHANGE_ACCOUNT", DEMO_EXCHANGE_ACCOUNT);
+    }
     let fresh = initial_config(dir)?;
     for section in fresh.sections() {
         for option in fresh.options(&section) {
