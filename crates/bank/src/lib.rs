@@ -77,9 +77,12 @@ impl App {
         let ledger =
             Arc::new(ledger_for(&config, db, bank_metrics)?.with_shutdown(shutdown.clone()));
         ledger.ensure_admin(config.admin_debit_limit).await?;
+        let credentials = cardcash_http::CredentialVerifier::new();
+        credentials.register_metrics(&mut metrics);
         let state = AppState {
             ledger: ledger.clone(),
             config: Arc::new(config.clone()),
+            credentials,
         };
         let router =
             ServiceRouter::with_metrics("bank", metrics).finish(http::router::router(state));

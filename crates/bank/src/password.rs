@@ -1,23 +1,12 @@
-//! Account passwords: argon2id hashes in PHC string form.
+//! Account passwords: a validated plaintext ([`Password`]) and its argon2id hash.
 //!
-//! Parameters: 19 MiB memory, 2 passes, 1 lane — the OWASP minimum for argon2id. That costs about
-//! 20 ms per hash with the optimised argon2 build (root Cargo.toml), which keeps the test suites
-//! fast while remaining a real password hash. Stored hashes carry their parameters, so raising
-//! them later only affects new passwords. Hashing and verifying run on the blocking thread pool,
-//! never on the async executor. Passwords never appear in `Debug` output.
+//! Hashing and verifying are `cardcash_crypto::password` (argon2id PHC strings, 19 MiB, 2 passes,
+//! 1 lane — the format stored since the first version, so existing hashes keep verifying), run
+//! through `cardcash_http::credential`: on the blocking pool, behind the process-wide bound on
+//! concurrent hashes. Logins are verified by the shared `CredentialVerifier` (`http::auth`).
+//! Passwords never appear in `Debug` output.
 
 use std::fmt;
-use std::sync::OnceLock;
-
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
-
-/// Memory cost in KiB (19 MiB).
-const M_COST_KIB: u32 = 19 * 1024;
-/// Number of passes.
-const T_COST: u32 = 2;
-/// Degree of parallelism.
-const P_COST: u32 = 1;
 
 /// Longest password we accept (argon2 itself allows more; nobody needs more).
 pub const MAX_PASSWORD_LEN: usize = 1024;
@@ -39,8 +28,9 @@ impl Password {
         Ok(Self(password))
     }
 
-    fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+    /// The plaintext, for verification.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -61,48 +51,11 @@ pub enum PasswordError {
     Hash(String),
 }
 
-fn hasher() -> Argon2<'static> {
-    // The constants are valid argon2 parameters; `Params::new` only fails on out-of-range values.
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-fn hash_blocking(password: &Password) -> Result<String, PasswordError> {
-    hasher()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
-}
-
 /// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub async fn hash(password: Password) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
+    cardcash_http::credential::hash_secret(&password.0)
         .await
-        .map_err(|e| PasswordError::Hash(e.to_string()))?
-}
-
-/// Checks a password against a stored PHC string; any malformed hash counts as a mismatch.
-pub async fn verify(password: Password, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), phc.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// Burns the time of one verification, so that an unknown login is not faster to reject than a
-/// wrong password (no user enumeration by timing).
-pub async fn verify_dummy(password: Password) {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let phc = DUMMY
-        .get_or_init(|| {
-            let dummy = Password("dummy password for unknown accounts".to_owned());
-            hash_blocking(&dummy).unwrap_or_default()
-        })
-        .clone();
-    let _ = verify(password, phc).await;
+        .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
 #[cfg(test)]
@@ -110,24 +63,13 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn hash_then_verify() {
+    async fn hashes_in_the_stored_format() {
         let phc = hash(Password::new("correct horse").unwrap()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify(Password::new("correct horse").unwrap(), phc.clone()).await);
-        assert!(!verify(Password::new("correct horsf").unwrap(), phc).await);
-    }
-
-    #[tokio::test]
-    async fn salts_differ() {
-        let a = hash(Password::new("pw").unwrap()).await.unwrap();
-        let b = hash(Password::new("pw").unwrap()).await.unwrap();
-        assert_ne!(a, b);
-    }
-
-    #[tokio::test]
-    async fn malformed_hash_never_verifies() {
-        assert!(!verify(Password::new("pw").unwrap(), "not a phc".to_owned()).await);
-        assert!(!verify(Password::new("pw").unwrap(), String::new()).await);
+        assert!(cardcash_crypto::password::verify(b"correct horse", &phc));
+        assert!(!cardcash_crypto::password::verify(b"correct horsf", &phc));
+        let again = hash(Password::new("correct horse").unwrap()).await.unwrap();
+        assert_ne!(phc, again, "fresh salt");
     }
 
     #[test]

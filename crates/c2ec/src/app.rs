@@ -106,9 +106,11 @@ impl App {
             stopping: stop.clone(),
         };
         let base_url = Arc::new(OnceLock::new());
+        let terminal_auth = TerminalAuthenticator::new(store);
+        terminal_auth.register_metrics(&mut metrics);
         let state = AppState {
             c2ec: c2ec.clone(),
-            terminal_auth: TerminalAuthenticator::new(store),
+            terminal_auth,
             wire_auth: Arc::new(config.wire_gateway.clone()),
             admin_token: config.admin_token.as_deref().map(Arc::from),
             base_url: base_url.clone(),

@@ -4,14 +4,17 @@
 //! The worker persists due delayed finality (`AUTHORIZED` → `FULFILL`). It sleeps until the
 //! earliest `fulfill_at`, or until a new delayed approval is stored (store notification
 //! [`crate::service::TOPIC_FINALITY_SCHEDULED`], which also crosses processes on PostgreSQL), or
-//! at most [`MAX_WORKER_IDLE`]; it never polls in a tight loop. Readers do not depend on it:
+//! at most [`MAX_WORKER_IDLE`]; it never polls in a tight loop, and failures back off
+//! exponentially (the shared `cardcash_http::WorkerRunner`). Readers do not depend on it:
 //! the state is derived from the clock on every read.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardcash_http::{Metrics, Server, ServiceRouter, serve};
+use cardcash_http::{
+    Backoff, Metrics, Server, ServiceRouter, Step, WorkerMetrics, WorkerRunner, serve,
+};
 use cardcash_store::{Db, DbConfig, StoreError};
 use cardcash_util::BaseUrl;
 use tokio::task::JoinHandle;
@@ -21,7 +24,7 @@ use crate::config::{CardprocConfig, finality_delay};
 use crate::db::{self, MIGRATIONS, SERVICE};
 use crate::error::CardprocError;
 use crate::http::router;
-use crate::iso_time::IsoTime;
+use cardcash_api::cardproc::IsoTime;
 use crate::metrics::CardprocMetrics;
 use crate::processing::{Authorizer, TestCardAuthorizer};
 use crate::service::{Cardproc, TOPIC_FINALITY_SCHEDULED};
@@ -29,7 +32,8 @@ use crate::service::{Cardproc, TOPIC_FINALITY_SCHEDULED};
 /// Longest sleep of the finality worker when nothing is due (a safety net for rows written by
 /// another process, which cannot wake this one).
 pub const MAX_WORKER_IDLE: Duration = Duration::from_secs(30);
-/// Pause after a database error in the worker.
+/// First pause after a failed worker step (doubling while failures repeat, up to
+/// [`MAX_WORKER_IDLE`]).
 const WORKER_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Why the card processor could not start.
@@ -107,6 +111,7 @@ impl App {
         }
         let mut metrics = Metrics::new();
         let service_metrics = CardprocMetrics::register(&mut metrics);
+        let worker_metrics = WorkerMetrics::register(&mut metrics);
         let state = Arc::new(Cardproc::new(&config, db, authorizer, service_metrics));
         let router =
             ServiceRouter::with_metrics(SERVICE, metrics).finish(router::routes(state.clone()));
@@ -117,7 +122,11 @@ impl App {
             None => BaseUrl::parse(&format!("http://{}/", server.addr()))
                 .map_err(|e| BuildError::Config(format!("cannot derive base URL: {e}")))?,
         };
-        let worker = tokio::spawn(finality_worker(state.clone(), shutdown.clone()));
+        let worker = tokio::spawn(finality_worker(
+            state.clone(),
+            shutdown.clone(),
+            worker_metrics,
+        ));
         tracing::info!(addr = %server.addr(), %base_url, "card processor ready");
         Ok(Self {
             base_url,
@@ -166,34 +175,40 @@ impl App {
     }
 }
 
-async fn finality_worker(state: Arc<Cardproc>, shutdown: CancellationToken) {
-    // Subscribe before the first read, so an approval stored in between is not missed.
-    let mut scheduled = state
+async fn finality_worker(
+    state: Arc<Cardproc>,
+    shutdown: CancellationToken,
+    metrics: WorkerMetrics,
+) {
+    // Subscribe before the first step, so an approval stored meanwhile wakes the next wait.
+    let scheduled = state
         .db()
         .notifier()
         .subscribe_topic(TOPIC_FINALITY_SCHEDULED);
-    loop {
-        let wait = match state.finalize_due().await {
-            Err(e) => {
-                tracing::warn!(error = %e, "finalising delayed transactions failed");
-                WORKER_ERROR_BACKOFF
-            }
-            Ok(_) => match state.next_due().await {
-                Ok(Some(due)) => {
-                    let now = IsoTime::now().as_micros();
-                    Duration::from_micros(due.as_micros().saturating_sub(now)).min(MAX_WORKER_IDLE)
-                }
-                Ok(None) => MAX_WORKER_IDLE,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the next finality time failed");
-                    WORKER_ERROR_BACKOFF
+    WorkerRunner::new("finality")
+        .idle(MAX_WORKER_IDLE)
+        .backoff(Backoff {
+            initial: WORKER_ERROR_BACKOFF,
+            max: MAX_WORKER_IDLE,
+        })
+        .metrics(metrics)
+        .run(
+            shutdown,
+            scheduled,
+            |sub, timeout| Box::pin(sub.wait(timeout)),
+            || {
+                let state = state.clone();
+                async move {
+                    state.finalize_due().await?;
+                    Ok::<_, CardprocError>(match state.next_due().await? {
+                        Some(due) => {
+                            let now = IsoTime::now().as_micros();
+                            Step::After(Duration::from_micros(due.as_micros().saturating_sub(now)))
+                        }
+                        None => Step::Idle,
+                    })
                 }
             },
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            // A notification that arrived while we were busy is kept and returns at once.
-            _ = scheduled.wait(wait) => {}
-        }
-    }
+        )
+        .await;
 }

@@ -1,8 +1,9 @@
 //! The `Auth` extractor: turns the `Authorization` header into a [`Principal`] or a Taler 401.
 //!
 //! Accepted (docs.taler.net api-corebank "Authentication"; libeufin `auth.kt`):
-//! - `Basic base64(name:password)`: the account's argon2id password (verified off the executor;
-//!   an unknown name costs the same time as a wrong password);
+//! - `Basic base64(name:password)`: the account's argon2id password, checked by the shared
+//!   [`cardcash_http::CredentialVerifier`] (off the executor, a bounded number at once, recent
+//!   successes cached; an unknown name costs the same hash as a wrong password);
 //! - `Bearer <ADMIN_TOKEN>` from the configuration (constant-time comparison): the admin;
 //! - `Bearer secret-token:…` issued by `POST /accounts/{name}/token`.
 //!
@@ -18,7 +19,7 @@ use cardcash_http::{BasicAuth, BearerToken, constant_time_eq};
 use super::AppState;
 use crate::auth::{Principal, Scope, TOKEN_PREFIX};
 use crate::error::{BankError, Result};
-use crate::password::{self, Password};
+use crate::password::Password;
 
 /// The authenticated party of a request.
 #[derive(Debug, Clone)]
@@ -48,13 +49,12 @@ async fn basic_login(state: &AppState, basic: BasicAuth) -> Result<Principal> {
     let Ok(password) = Password::new(basic.password) else {
         return Err(BankError::Unauthorized("wrong account name or password"));
     };
-    let verified = match state.ledger.password_hash(&basic.user).await? {
-        Some(phc) => password::verify(password, phc).await,
-        None => {
-            password::verify_dummy(password).await;
-            false
-        }
-    };
+    // An unknown account costs the verifier the same hash as a wrong password.
+    let stored = state.ledger.password_hash(&basic.user).await?;
+    let verified = state
+        .credentials
+        .verify(&basic.user, password.as_str(), stored.as_deref())
+        .await;
     if !verified {
         return Err(BankError::Unauthorized("wrong account name or password"));
     }

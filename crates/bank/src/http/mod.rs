@@ -18,4 +18,6 @@ use crate::ledger::Ledger;
 pub struct AppState {
     pub ledger: Arc<Ledger>,
     pub config: Arc<BankConfig>,
+    /// Checks account passwords (bounded, cached, uniform cost).
+    pub credentials: cardcash_http::CredentialVerifier,
 }

@@ -194,3 +194,83 @@ async fn bearer_tokens_have_scopes() {
         bank.app.shutdown().await.unwrap();
     }
 }
+
+/// The value of an unlabelled series on the bank's `/metrics`.
+async fn metric(bank: &crate::helpers::TestBank, series: &str) -> u64 {
+    let text = bank
+        .http
+        .get(bank.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+/// Passwords are checked by the shared credential verifier: an unknown account costs one hash
+/// like a wrong password (no enumeration by timing), a right password is hashed once and then
+/// answered from the cache, and concurrent wrong guesses never run more hashes at once than the
+/// process allows (one per core), so they cannot grow memory.
+#[tokio::test]
+async fn password_checks_are_uniform_bounded_and_cached() {
+    for bank in banks().await {
+        let engine = bank.engine.clone();
+        bank.create("alice", "alice-pw", false).await;
+        let start = metric(&bank, "credential_hashes_total").await;
+        let (status, _) = bank
+            .get("/accounts/alice", &Cred::Basic("nobody", "alice-pw"))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "[{engine}]");
+        assert_eq!(
+            metric(&bank, "credential_hashes_total").await,
+            start + 1,
+            "[{engine}] an unknown account costs one hash"
+        );
+        let (status, _) = bank
+            .get("/accounts/alice", &Cred::Basic("alice", "wrong"))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "[{engine}]");
+        assert_eq!(metric(&bank, "credential_hashes_total").await, start + 2);
+
+        for _ in 0..3 {
+            let (status, body) = bank
+                .get("/accounts/alice", &Cred::Basic("alice", "alice-pw"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "[{engine}] {body}");
+        }
+        assert_eq!(metric(&bank, "credential_hashes_total").await, start + 3);
+        assert_eq!(metric(&bank, "credential_cache_hits_total").await, 2);
+
+        let guesses = (0..40).map(|i| {
+            let bank = &bank;
+            async move {
+                let password: &'static str = if i % 2 == 0 { "guess-a" } else { "guess-b" };
+                let user = if i % 3 == 0 { "nobody" } else { "alice" };
+                bank.get("/accounts/alice", &Cred::Basic(user, password))
+                    .await
+                    .0
+            }
+        });
+        for status in futures_util::future::join_all(guesses).await {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "[{engine}]");
+        }
+        assert_eq!(metric(&bank, "credential_hashes_total").await, start + 43);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+        let peak = metric(&bank, "credential_hashes_in_flight_max").await;
+        assert!(
+            (1..=cores).contains(&peak),
+            "[{engine}] {peak} hashes at once on {cores} cores"
+        );
+        // The cached success survived the wrong guesses.
+        let (status, _) = bank
+            .get("/accounts/alice", &Cred::Basic("alice", "alice-pw"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{engine}]");
+        assert_eq!(metric(&bank, "credential_cache_hits_total").await, 3);
+    }
+}

@@ -1,36 +1,31 @@
 //! Authentication of terminals (HTTP Basic, per-terminal secret stored as an argon2id hash) and
 //! of the exchange on the wire gateway (Basic or Bearer, from the configuration).
 //!
-//! argon2id costs tens of milliseconds by design, far too much for every request of a busy
-//! terminal. After one successful verification the pair (terminal id, SHA-512 of the presented
-//! secret, stored hash) is remembered in memory; later requests with the same secret only hash
-//! it with SHA-512 and compare. The cache holds no secret (only its hash), is bounded, and is
-//! keyed by the stored argon2 hash too, so rotating a secret invalidates it. Whether the
-//! terminal is still active is read from the database on every request, so deactivation
-//! (`cardcash c2ec terminal deactivate`, possibly from another process) takes effect at once.
+//! Terminal secrets are checked by the shared [`CredentialVerifier`] (`cardcash_http::credential`):
+//! argon2id runs off the executor with a bounded number of hashes at once (so a flood of wrong
+//! secrets cannot grow memory), a successful verification is remembered for a few minutes
+//! (keyed by the HMAC of the presented secret and of the stored hash, so rotating a secret
+//! invalidates it; wrong secrets are never cached), and an unknown terminal id costs the same
+//! hash as a wrong secret, so ids cannot be enumerated by timing. Whether the terminal is still
+//! active is read from the database on every request, so deactivation
+//! (`cardcash c2ec terminal deactivate`, possibly from another process) takes effect at once;
+//! [`TerminalAuthenticator::invalidate`] drops a cached verification in this process.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use cardcash_http::{BasicAuth, BearerToken, basic_auth_matches, constant_time_eq};
+use cardcash_http::{
+    BasicAuth, BearerToken, CredentialVerifier, Metrics, basic_auth_matches, constant_time_eq,
+};
 
 use crate::config::WireGatewayAuth;
 use crate::db::C2ecStore;
 use crate::error::C2ecError;
 
-/// Most remembered verifications (one per terminal and secret in practice).
-const CACHE_LIMIT: usize = 4096;
-
-type CacheKey = (i64, [u8; 64]);
-
 /// Verifies terminal credentials.
 #[derive(Clone)]
 pub struct TerminalAuthenticator {
     store: C2ecStore,
-    verified: Arc<Mutex<HashMap<CacheKey, String>>>,
+    credentials: CredentialVerifier,
 }
 
 /// Parses the Basic user name of a terminal: `T-<id>` (as printed by `terminal add`) or `<id>`.
@@ -48,11 +43,28 @@ pub fn terminal_user(id: i64) -> String {
 }
 
 impl TerminalAuthenticator {
+    /// An authenticator with the default verifier (process-wide hash bound, 5-minute cache).
     pub fn new(store: C2ecStore) -> Self {
-        Self {
-            store,
-            verified: Arc::new(Mutex::new(HashMap::new())),
-        }
+        Self::with_verifier(store, CredentialVerifier::new())
+    }
+
+    pub fn with_verifier(store: C2ecStore, credentials: CredentialVerifier) -> Self {
+        Self { store, credentials }
+    }
+
+    /// Exports the verifier's counters (`credential_*`) into the service's registry.
+    pub fn register_metrics(&self, metrics: &mut Metrics) {
+        self.credentials.register_metrics(metrics);
+    }
+
+    /// The verifier (for its statistics).
+    pub fn verifier(&self) -> &CredentialVerifier {
+        &self.credentials
+    }
+
+    /// Forgets the cached verification of terminal `id` (e.g. after deactivating it here).
+    pub fn invalidate(&self, id: i64) {
+        self.credentials.invalidate(&terminal_user(id));
     }
 
     /// The id of the authenticated, active terminal. Missing/bad credentials → 401;
@@ -64,58 +76,39 @@ impl TerminalAuthenticator {
             .ok_or(C2ecError::Unauthorized)?;
         let creds = BasicAuth::parse(value).map_err(|_| C2ecError::Unauthorized)?;
         let id = parse_terminal_user(&creds.user).ok_or(C2ecError::Unauthorized)?;
-        let terminal = self
-            .store
-            .get_terminal(id)
-            .await?
-            .ok_or(C2ecError::Unauthorized)?;
-        let digest = *cardcash_crypto::sha512(creds.password.as_bytes()).as_bytes();
-        let key = (id, digest);
-        let cached = self
-            .verified
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .is_some_and(|h| constant_time_eq(h.as_bytes(), terminal.secret_hash.as_bytes()));
-        if !cached {
-            let hash = terminal.secret_hash.clone();
-            let password = creds.password.clone();
-            let ok = tokio::task::spawn_blocking(move || verify_secret(&password, &hash))
-                .await
-                .map_err(|e| C2ecError::Internal(e.to_string()))?;
-            if !ok {
-                return Err(C2ecError::Unauthorized);
+        let terminal = self.store.get_terminal(id).await?;
+        // `T-7` and `7` are the same terminal: one cache entry.
+        let verified = self
+            .credentials
+            .verify(
+                &terminal_user(id),
+                &creds.password,
+                terminal.as_ref().map(|t| t.secret_hash.as_str()),
+            )
+            .await;
+        match terminal {
+            Some(terminal) if verified => {
+                if terminal.active {
+                    Ok(id)
+                } else {
+                    Err(C2ecError::Forbidden("terminal deactivated".into()))
+                }
             }
-            let mut cache = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(key, terminal.secret_hash.clone());
+            _ => Err(C2ecError::Unauthorized),
         }
-        if !terminal.active {
-            return Err(C2ecError::Forbidden("terminal deactivated".into()));
-        }
-        Ok(id)
     }
 }
 
-/// argon2id hash (PHC string) of a terminal secret, with a fresh salt.
+/// argon2id hash (PHC string) of a terminal secret, with a fresh salt. Slow: call it from a
+/// blocking task.
 pub fn hash_secret(secret: &str) -> Result<String, C2ecError> {
-    let salt_bytes = cardcash_crypto::random::random_bytes::<16>()
-        .map_err(|e| C2ecError::Internal(e.to_string()))?;
-    Argon2::default()
-        .hash_password_with_salt(secret.as_bytes(), &salt_bytes)
-        .map(|h: PasswordHash| h.to_string())
+    cardcash_crypto::password::hash(secret.as_bytes())
         .map_err(|e| C2ecError::Internal(e.to_string()))
 }
 
-/// Whether `secret` matches the stored argon2id hash.
+/// Whether `secret` matches the stored argon2id hash. Slow: call it from a blocking task.
 pub fn verify_secret(secret: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok()
-    })
+    cardcash_crypto::password::verify(secret.as_bytes(), hash)
 }
 
 /// Checks the exchange's credentials on the wire gateway.

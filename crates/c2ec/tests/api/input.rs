@@ -240,6 +240,103 @@ async fn unauthenticated_terminals_change_nothing() {
     }
 }
 
+/// The value of an unlabelled series on C2EC's `/metrics`.
+async fn metric(env: &Env, series: &str) -> u64 {
+    let text = env
+        .http
+        .get(env.url("metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+/// Terminal secrets go through the shared credential verifier: an unknown terminal id costs the
+/// same argon2 hash as a wrong secret (ids cannot be enumerated by timing), concurrent wrong
+/// secrets never run more hashes at once than there are cores (memory stays flat), and a right
+/// secret is hashed once, then answered from the cache, which wrong secrets do not disturb.
+#[tokio::test]
+async fn terminal_secrets_are_checked_uniformly_boundedly_and_cached() {
+    for db in engines().await {
+        let env = Env::start(db, Options::default()).await;
+        let config = |user: &str, secret: &str| {
+            env.http
+                .get(env.url("terminal/config"))
+                .basic_auth(user, Some(secret))
+                .send()
+        };
+        let start = metric(&env, "credential_hashes_total").await;
+        assert_eq!(
+            config("T-999", "x").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            metric(&env, "credential_hashes_total").await,
+            start + 1,
+            "an unknown terminal costs one hash"
+        );
+        assert_eq!(
+            config(&env.terminal_user, "wrong").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(metric(&env, "credential_hashes_total").await, start + 2);
+
+        let guesses = (0..40).map(|i| {
+            let user = if i % 2 == 0 {
+                env.terminal_user.clone()
+            } else {
+                format!("T-{}", 1000 + i)
+            };
+            let request = config(&user, "guess");
+            async move { request.await.unwrap().status() }
+        });
+        for status in futures_util::future::join_all(guesses).await {
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(metric(&env, "credential_hashes_total").await, start + 42);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+        let peak = metric(&env, "credential_hashes_in_flight_max").await;
+        assert!(
+            (1..=cores).contains(&peak),
+            "{peak} hashes at once on {cores} cores"
+        );
+
+        for _ in 0..3 {
+            let r = config(&env.terminal_user, &env.terminal_secret)
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        assert_eq!(metric(&env, "credential_hashes_total").await, start + 43);
+        assert_eq!(metric(&env, "credential_cache_hits_total").await, 2);
+        // "7" and "T-7" name the same terminal: the same cache entry.
+        let bare = env.terminal_user.trim_start_matches("T-").to_owned();
+        assert_eq!(
+            config(&bare, &env.terminal_secret).await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(metric(&env, "credential_cache_hits_total").await, 3);
+
+        // Deactivation takes effect at once, cache or not.
+        assert!(
+            cardcash_c2ec::admin::deactivate_terminal(&env.db, &env.terminal_user)
+                .await
+                .unwrap()
+        );
+        let r = config(&env.terminal_user, &env.terminal_secret)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        env.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn wire_gateway_requires_exchange_credentials() {
     for db in engines().await {
