@@ -23,7 +23,7 @@ use crate::metrics::C2ecMetrics;
 use crate::provider::CardProvider;
 use crate::state::{
     self, AbortDecision, CheckConflict, CheckDecision, CheckView, Registration,
-    RegistrationConflict, RegistrationDecision, RegistrationView, Status,
+    RegistrationConflict, RegistrationDecision, RegistrationView, SetupAmountProblem, Status,
 };
 use crate::wopid::Wopid;
 
@@ -74,18 +74,25 @@ impl C2ec {
         {
             self.currency_ok(a)?;
         }
-        if req.amount.is_none() && req.suggested_amount.is_none() {
-            return Err(C2ecError::bad_request(
-                ErrorCode::GenericParameterMissing,
-                "give amount or suggested_amount",
-            ));
-        }
-        if req.amount.is_some_and(|a| a.is_zero()) {
-            return Err(C2ecError::malformed("amount (must be positive)"));
-        }
         let card_fees = req
             .terminal_fees
             .unwrap_or_else(|| Amount::zero(self.store.currency()));
+        state::check_setup_amounts(
+            req.amount.as_ref(),
+            req.suggested_amount.as_ref(),
+            &card_fees,
+        )
+        .map_err(|p| match p {
+            SetupAmountProblem::Missing => C2ecError::bad_request(
+                ErrorCode::GenericParameterMissing,
+                "give amount or suggested_amount",
+            ),
+            SetupAmountProblem::Zero => C2ecError::malformed("amount (must be positive)"),
+            SetupAmountProblem::ChargeTooBig => C2ecError::bad_request(
+                ErrorCode::BankNumberTooBig,
+                "amount plus terminal_fees exceeds the largest amount",
+            ),
+        })?;
         // What makes two setups "the same request": the money fields, canonically.
         let canonical = format!(
             "amount={:?};suggested={:?};fees={}",
@@ -211,6 +218,7 @@ impl C2ec {
                 exchange_account: row.exchange_account.clone(),
                 amount: row.amount,
                 suggested_amount: row.suggested_amount,
+                card_fees: row.card_fees,
             };
             match state::decide_registration(&view, &req) {
                 RegistrationDecision::Replay { status } => return Ok(status),
@@ -519,6 +527,11 @@ fn registration_conflict(c: RegistrationConflict) -> C2ecError {
         RegistrationConflict::NoAmount => C2ecError::conflict(
             ErrorCode::BankAmountRequired,
             "no amount was given by the terminal or the wallet",
+        ),
+        RegistrationConflict::ZeroAmount => C2ecError::malformed("amount (must be positive)"),
+        RegistrationConflict::ChargeTooBig => C2ecError::bad_request(
+            ErrorCode::BankNumberTooBig,
+            "amount plus the terminal's card fees exceeds the largest amount",
         ),
     }
 }

@@ -104,19 +104,26 @@ pub struct RegistrationView {
     pub exchange_account: Option<String>,
     pub amount: Option<Amount>,
     pub suggested_amount: Option<Amount>,
+    /// The terminal's card fees, charged on top of whatever amount is fixed.
+    pub card_fees: Amount,
 }
 
-/// Why a registration is refused with 409 (each maps to one official error code).
+/// Why a registration is refused (each maps to one HTTP status and official error code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationConflict {
-    /// Already aborted (`BANK_UPDATE_ABORT_CONFLICT`).
+    /// Already aborted (409 `BANK_UPDATE_ABORT_CONFLICT`).
     Aborted,
-    /// Another reserve or exchange was selected before (`…RESERVE_SELECTION_CONFLICT`).
+    /// Another reserve or exchange was selected before (409 `…RESERVE_SELECTION_CONFLICT`).
     OtherSelection,
-    /// The wallet's amount differs from the fixed one (`BANK_AMOUNT_DIFFERS`).
+    /// The wallet's amount differs from the fixed one (409 `BANK_AMOUNT_DIFFERS`).
     AmountDiffers,
-    /// Neither the terminal nor the wallet gave an amount (`BANK_AMOUNT_DIFFERS` too).
+    /// Neither the terminal nor the wallet gave an amount (409 `BANK_AMOUNT_REQUIRED`).
     NoAmount,
+    /// The amount to withdraw would be zero (400 `GENERIC_PARAMETER_MALFORMED`).
+    ZeroAmount,
+    /// Amount plus card fees exceed the largest amount (400 `BANK_NUMBER_TOO_BIG`): the card
+    /// could never be charged, so the operation could never be attested.
+    ChargeTooBig,
 }
 
 /// The decision for a registration.
@@ -133,9 +140,62 @@ pub enum RegistrationDecision {
     Conflict(RegistrationConflict),
 }
 
+/// What the card is charged for `amount`: the amount plus the terminal's card fees, `None` when
+/// the sum is not a valid amount (above 2^52 or in two currencies). Every sum of money C2EC
+/// forms goes through here, at the moment it is formed, so an operation whose charge cannot
+/// exist is refused up front instead of failing later in the attestation worker.
+pub fn charge(amount: &Amount, card_fees: &Amount) -> Option<Amount> {
+    amount.checked_add(card_fees).ok()
+}
+
+/// Why the money fields of a terminal's setup are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupAmountProblem {
+    /// Neither `amount` nor `suggested_amount` (400 `GENERIC_PARAMETER_MISSING`).
+    Missing,
+    /// An amount of zero: nothing to withdraw (400 `GENERIC_PARAMETER_MALFORMED`).
+    Zero,
+    /// An amount plus the card fees exceeds the largest amount (400 `BANK_NUMBER_TOO_BIG`).
+    ChargeTooBig,
+}
+
+/// Checks the money fields of a setup (currencies are checked by the caller): an amount must
+/// be positive and chargeable together with the fees, and so must the suggestion, since a
+/// wallet that names no amount withdraws exactly the suggestion.
+pub fn check_setup_amounts(
+    amount: Option<&Amount>,
+    suggested: Option<&Amount>,
+    card_fees: &Amount,
+) -> Result<(), SetupAmountProblem> {
+    if amount.is_none() && suggested.is_none() {
+        return Err(SetupAmountProblem::Missing);
+    }
+    for a in [amount, suggested].into_iter().flatten() {
+        if a.is_zero() {
+            return Err(SetupAmountProblem::Zero);
+        }
+        if charge(a, card_fees).is_none() {
+            return Err(SetupAmountProblem::ChargeTooBig);
+        }
+    }
+    Ok(())
+}
+
 /// Decides a wallet registration. The amount to withdraw is fixed at this point: the terminal's
-/// fixed amount, else the wallet's choice, else the terminal's suggestion.
+/// fixed amount, else the wallet's choice, else the terminal's suggestion. Whichever it is, it
+/// must be positive and chargeable together with the card fees.
 pub fn decide_registration(view: &RegistrationView, req: &Registration) -> RegistrationDecision {
+    use RegistrationDecision::*;
+    match decide_registration_amount(view, req) {
+        Select { amount } if amount.is_zero() => Conflict(RegistrationConflict::ZeroAmount),
+        Select { amount } if charge(&amount, &view.card_fees).is_none() => {
+            Conflict(RegistrationConflict::ChargeTooBig)
+        }
+        other => other,
+    }
+}
+
+fn decide_registration_amount(view: &RegistrationView, req: &Registration) -> RegistrationDecision {
     use RegistrationDecision::*;
     match view.status {
         Status::Aborted => Conflict(RegistrationConflict::Aborted),
@@ -246,6 +306,7 @@ mod tests {
             exchange_account: None,
             amount,
             suggested_amount: suggested,
+            card_fees: chf(1),
         }
     }
 
@@ -318,6 +379,61 @@ mod tests {
     }
 
     #[test]
+    fn setup_amounts_must_be_positive_and_chargeable() {
+        let max: Amount = "CHF:4503599627370496".parse().unwrap();
+        let fees = chf(1);
+        assert_eq!(check_setup_amounts(Some(&chf(20)), None, &fees), Ok(()));
+        assert_eq!(check_setup_amounts(None, Some(&chf(20)), &fees), Ok(()));
+        assert_eq!(
+            check_setup_amounts(None, None, &fees),
+            Err(SetupAmountProblem::Missing)
+        );
+        assert_eq!(
+            check_setup_amounts(Some(&chf(0)), None, &fees),
+            Err(SetupAmountProblem::Zero)
+        );
+        assert_eq!(
+            check_setup_amounts(None, Some(&chf(0)), &fees),
+            Err(SetupAmountProblem::Zero)
+        );
+        assert_eq!(
+            check_setup_amounts(Some(&max), None, &fees),
+            Err(SetupAmountProblem::ChargeTooBig)
+        );
+        assert_eq!(
+            check_setup_amounts(Some(&chf(5)), Some(&max), &fees),
+            Err(SetupAmountProblem::ChargeTooBig)
+        );
+        // Without fees the largest amount is still chargeable.
+        assert_eq!(check_setup_amounts(Some(&max), None, &chf(0)), Ok(()));
+        assert_eq!(charge(&max, &fees), None);
+        assert_eq!(charge(&chf(20), &fees), Some(chf(21)));
+    }
+
+    #[test]
+    fn registration_refuses_zero_and_unchargeable_amounts() {
+        let max: Amount = "CHF:4503599627370496".parse().unwrap();
+        // The wallet's choice plus the fees must be an amount.
+        assert_eq!(
+            decide_registration(&pending(None, Some(chf(5))), &reg(1, Some(max))),
+            RegistrationDecision::Conflict(RegistrationConflict::ChargeTooBig)
+        );
+        assert_eq!(
+            decide_registration(&pending(None, Some(chf(5))), &reg(1, Some(chf(0)))),
+            RegistrationDecision::Conflict(RegistrationConflict::ZeroAmount)
+        );
+        // Rows written before setup checked the sums are refused too.
+        assert_eq!(
+            decide_registration(&pending(Some(max), None), &reg(1, None)),
+            RegistrationDecision::Conflict(RegistrationConflict::ChargeTooBig)
+        );
+        assert_eq!(
+            decide_registration(&pending(None, Some(chf(0))), &reg(1, None)),
+            RegistrationDecision::Conflict(RegistrationConflict::ZeroAmount)
+        );
+    }
+
+    #[test]
     fn registration_replay_and_conflicts() {
         let selected = RegistrationView {
             status: Status::Selected,
@@ -325,6 +441,7 @@ mod tests {
             exchange_account: Some("payto://x-taler-bank/c2ec/exchange".into()),
             amount: Some(chf(20)),
             suggested_amount: None,
+            card_fees: chf(0),
         };
         assert_eq!(
             decide_registration(&selected, &reg(1, None)),

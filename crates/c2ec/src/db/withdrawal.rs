@@ -47,11 +47,13 @@ pub struct WithdrawalRow {
 }
 
 impl WithdrawalRow {
-    /// What the card must be charged: amount plus card fees (`None` while the amount is open).
+    /// What the card must be charged: amount plus card fees (`None` while the amount is open,
+    /// or for a row whose sum is no amount, which only data written before setup and
+    /// registration checked the sums can hold).
     pub fn charge(&self) -> Option<Amount> {
         self.amount
             .as_ref()
-            .and_then(|a| a.checked_add(&self.card_fees).ok())
+            .and_then(|a| crate::state::charge(a, &self.card_fees))
     }
 }
 

@@ -3,12 +3,17 @@
 //! `selected → aborted`.
 //!
 //! It wakes on the `attest` notification (a terminal's `/check`) and on its own timer for
-//! retries; it never polls the database in a loop. Provider outages and not-yet-final payments
-//! are retried with exponential backoff until `ATTESTATION_MAX_RETRIES`, then the operation is
-//! aborted and any captured money is handed to the refund worker.
+//! retries; it never polls the database in a loop. Provider outages, not-yet-final payments and
+//! attempts that fail inside C2EC are retried with exponential backoff until
+//! `ATTESTATION_MAX_RETRIES`, then the operation is aborted and any captured money is handed to
+//! the refund worker; an operation that can never match a payment (no chargeable amount) is
+//! aborted at once. Rounds run on the shared `cardcash_http::WorkerRunner`, which backs off
+//! when a round fails, so no failure turns into a hot loop.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cardcash_http::{Backoff, Step, WorkerRunner};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -35,46 +40,86 @@ const IDLE: Duration = Duration::from_secs(60);
 const BATCH: i64 = 256;
 
 pub async fn run(c2ec: C2ec, settings: AttestationSettings, stop: CancellationToken) {
-    loop {
-        let mut sub = c2ec.store.db().notifier().subscribe_topic(TOPIC_ATTEST);
-        let sleep = match run_due(&c2ec, &settings).await {
-            Ok(next) => next,
-            Err(e) => {
-                tracing::error!(error = %e, "attestation round failed");
-                Duration::from_secs(1)
-            }
-        };
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = sub.wait(sleep) => {}
-        }
-    }
+    // Subscribe before the first round, so a check committed meanwhile wakes the next wait.
+    let checks = c2ec.store.db().notifier().subscribe_topic(TOPIC_ATTEST);
+    // A failed round (database unreachable, or operations that could not even be rescheduled)
+    // is followed by an exponentially growing pause, never by an immediate retry.
+    WorkerRunner::new("attestation")
+        .idle(IDLE)
+        .backoff(Backoff {
+            initial: settings.retry_delay,
+            max: settings.max_delay,
+        })
+        .run(
+            stop,
+            checks,
+            |sub, timeout| Box::pin(sub.wait(timeout)),
+            || {
+                let c2ec = c2ec.clone();
+                async move { run_due(&c2ec, &settings).await }
+            },
+        )
+        .await;
 }
 
-/// Attests everything due; returns how long to sleep until the next scheduled attempt.
-async fn run_due(c2ec: &C2ec, settings: &AttestationSettings) -> Result<Duration, C2ecError> {
+/// Attests everything due; then waits until the next scheduled attempt. Fails when operations
+/// were left unhandled, so that the runner backs off instead of fetching them again at once.
+async fn run_due(c2ec: &C2ec, settings: &AttestationSettings) -> Result<Step, C2ecError> {
+    let mut unhandled = 0;
     loop {
         let due = c2ec.store.due_attestations(now_micros(), BATCH).await?;
         let n = due.len();
+        let failed = AtomicUsize::new(0);
         futures_util::stream::iter(due)
-            .for_each_concurrent(settings.concurrency, |row| async move {
-                if let Err(e) = attest_one(c2ec, settings, &row).await {
-                    tracing::error!(wopid = %row.wopid, error = %e, "attestation failed");
+            .for_each_concurrent(settings.concurrency, |row| {
+                let failed = &failed;
+                async move {
+                    if !attest_or_reschedule(c2ec, settings, &row).await {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             })
             .await;
-        if (n as i64) < BATCH {
+        unhandled += failed.into_inner();
+        // Unhandled rows are still due: fetching the next batch would return them again.
+        if (n as i64) < BATCH || unhandled > 0 {
             break;
         }
     }
-    let next = c2ec.store.next_attestation_at().await?;
-    Ok(match next {
+    if unhandled > 0 {
+        return Err(C2ecError::Internal(format!(
+            "{unhandled} operations could be neither attested nor rescheduled"
+        )));
+    }
+    Ok(match c2ec.store.next_attestation_at().await? {
         Some(t) => {
             let wait = t.saturating_sub(now_micros()).max(0);
-            Duration::from_micros(u64::try_from(wait).unwrap_or(0)).min(IDLE)
+            Step::After(Duration::from_micros(u64::try_from(wait).unwrap_or(0)))
         }
-        None => IDLE,
+        None => Step::Idle,
     })
+}
+
+/// One attempt at one operation. A failure of the attempt itself (a database error while
+/// confirming, say) counts as a failed attempt: the operation is rescheduled with backoff and,
+/// once the retries are exhausted, aborted with its captured money refunded, exactly as when
+/// the provider stays unreachable. `false` only when not even that bookkeeping succeeded.
+async fn attest_or_reschedule(
+    c2ec: &C2ec,
+    settings: &AttestationSettings,
+    row: &WithdrawalRow,
+) -> bool {
+    let Err(e) = attest_one(c2ec, settings, row).await else {
+        return true;
+    };
+    tracing::error!(wopid = %row.wopid, error = %e, "attestation attempt failed");
+    match retry(c2ec, settings, row, &format!("attestation failed: {e}")).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(wopid = %row.wopid, error = %e, "could not reschedule attestation");
+            false
+        }
+    }
 }
 
 async fn attest_one(
@@ -86,9 +131,18 @@ async fn attest_one(
         return Ok(());
     };
     let Some(charge) = row.charge() else {
-        return Err(C2ecError::Internal(
-            "selected operation without amount".into(),
-        ));
+        // No amount, or amount plus fees beyond the largest amount: no card payment can ever
+        // match, so waiting is pointless. Abort now; the refund worker returns whatever was
+        // captured for this operation.
+        abort(
+            c2ec,
+            row,
+            "the operation has no chargeable amount (amount plus card fees out of range)",
+            None,
+            true,
+        )
+        .await?;
+        return Ok(());
     };
     c2ec.metrics.attestation_attempts.inc();
     let wopid = row.wopid.to_string();

@@ -4,10 +4,12 @@
 //! e.g. a closed reserve), and operations C2EC aborted after money may have been captured
 //! (amount mismatch, terminal abort after `/check`, attestation given up). Every refund carries
 //! an idempotency key derived from the transfer or the WOPID, so a retry after a lost answer
-//! cannot refund twice. Wakes on the `refund` notification and on its retry timer.
+//! cannot refund twice. Wakes on the `refund` notification and on its retry timer; failures back
+//! off exponentially.
 
 use std::time::Duration;
 
+use cardcash_http::{Backoff, Step, WorkerRunner};
 use cardcash_util::Amount;
 use tokio_util::sync::CancellationToken;
 
@@ -28,36 +30,59 @@ pub struct RefundSettings {
 const IDLE: Duration = Duration::from_secs(60);
 
 pub async fn run(c2ec: C2ec, settings: RefundSettings, stop: CancellationToken) {
-    loop {
-        let mut sub = c2ec.store.db().notifier().subscribe_topic(TOPIC_REFUND);
-        let sleep = match round(&c2ec, &settings).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "refund round failed");
-                Duration::from_secs(1)
-            }
-        };
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = sub.wait(sleep) => {}
-        }
-    }
+    // Subscribe before the first round, so a refund queued meanwhile wakes the next wait.
+    let queued = c2ec.store.db().notifier().subscribe_topic(TOPIC_REFUND);
+    WorkerRunner::new("refund")
+        .idle(IDLE)
+        .backoff(Backoff {
+            initial: settings.retry_delay,
+            max: settings.max_delay,
+        })
+        .run(
+            stop,
+            queued,
+            |sub, timeout| Box::pin(sub.wait(timeout)),
+            || {
+                let c2ec = c2ec.clone();
+                async move {
+                    let (sleep, unhandled) = round(&c2ec, &settings).await?;
+                    if unhandled > 0 {
+                        // Their rows are still due: back off instead of retrying at once.
+                        return Err(C2ecError::Internal(format!(
+                            "{unhandled} refunds could not be processed"
+                        )));
+                    }
+                    Ok(Step::After(sleep))
+                }
+            },
+        )
+        .await;
 }
 
-async fn round(c2ec: &C2ec, s: &RefundSettings) -> Result<Duration, C2ecError> {
+/// One pass over everything due. A refund that fails to be processed is logged and counted;
+/// the others still run (one bad row must not block the rest).
+async fn round(c2ec: &C2ec, s: &RefundSettings) -> Result<(Duration, usize), C2ecError> {
     let now = now_micros();
+    let mut unhandled = 0;
     for t in c2ec.store.due_transfers(now, 64).await? {
-        transfer_one(c2ec, s, &t).await?;
+        if let Err(e) = transfer_one(c2ec, s, &t).await {
+            tracing::error!(row_id = t.row_id, error = %e, "transfer refund failed");
+            unhandled += 1;
+        }
     }
     for w in c2ec.store.due_refunds(now, 64).await? {
-        own_refund(c2ec, s, &w).await?;
+        if let Err(e) = own_refund(c2ec, s, &w).await {
+            tracing::error!(wopid = %w.wopid, error = %e, "card refund failed");
+            unhandled += 1;
+        }
     }
-    Ok(match c2ec.store.next_refund_at().await? {
+    let sleep = match c2ec.store.next_refund_at().await? {
         Some(t) => {
             Duration::from_micros(u64::try_from((t - now_micros()).max(0)).unwrap_or(0)).min(IDLE)
         }
         None => IDLE,
-    })
+    };
+    Ok((sleep, unhandled))
 }
 
 fn next_at(s: &RefundSettings, attempts: i64) -> i64 {

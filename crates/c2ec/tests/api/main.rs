@@ -1,9 +1,11 @@
 //! C2EC integration tests: real `App`s on 127.0.0.1:0 over SQLite and (with
 //! `CARDCASH_TEST_PG_URL`) PostgreSQL, driven over HTTP as terminal, wallet and exchange.
 
+mod amounts;
 mod bench;
 mod conflicts;
 mod flow;
 mod helpers;
 mod input;
 mod real;
+mod wire_gateway;
