@@ -46,7 +46,7 @@ pub struct DemoArgs {
     /// Keep the services running after the story, for a person to explore (Ctrl-C stops them).
     #[arg(long)]
     pub serve: bool,
-    /// Keep the temporary data directory.
+    /// Keep the temporary data directory (a --data-dir is always kept).
     #[arg(long)]
     pub keep: bool,
     /// The amount of e-cash the customer buys.

@@ -23,7 +23,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "cardcash", version, propagate_version = true)]
 struct Cli {
-    /// Configuration file (GNU Taler INI dialect). Default: $CARDCASH_CONFIG, else ./cardcash.conf.
+    /// Configuration file (GNU Taler INI dialect) of the service, operator and terminal commands;
+    /// `demo` writes its own and refuses this. Default: $CARDCASH_CONFIG, else ./cardcash.conf.
     #[arg(short = 'c', long = "config", global = true, env = "CARDCASH_CONFIG")]
     config: Option<PathBuf>,
     /// Log JSON lines instead of human-readable text (also: CARDCASH_LOG_JSON=1).
