@@ -1,5 +1,6 @@
-//! Serde types for the JSON wire formats of the Taler APIs cardcash speaks: exchange, merchant,
-//! bank integration, wire gateway and terminal.
+//! Serde types for the JSON wire formats of the APIs cardcash speaks: the Taler exchange,
+//! merchant, bank integration, wire gateway and terminal APIs, and the card processor's
+//! Wallee-style API ([`cardproc`], with its request MAC).
 //!
 //! Types only: no IO, no business rules. Field names and optionality follow docs.taler.net and
 //! the reference implementations (libeufin for bank integration and wire gateway). Optional
@@ -7,6 +8,7 @@
 //! so newer peers stay compatible. Protocol values use the parsing newtypes of `cardcash-util`.
 
 pub mod bank_integration;
+pub mod cardproc;
 pub mod common;
 pub mod exchange;
 pub mod merchant;

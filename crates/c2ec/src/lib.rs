@@ -29,10 +29,9 @@ pub mod provider;
 pub mod qr;
 pub mod service;
 pub mod state;
-pub mod wopid;
 pub mod worker;
 
 pub use app::{App, StartError};
+pub use cardcash_util::Wopid;
 pub use config::{C2ecConfig, ProviderConfig, WireGatewayAuth};
 pub use error::C2ecError;
-pub use wopid::Wopid;

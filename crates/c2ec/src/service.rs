@@ -25,7 +25,7 @@ use crate::state::{
     self, AbortDecision, CheckConflict, CheckDecision, CheckView, Registration,
     RegistrationConflict, RegistrationDecision, RegistrationView, SetupAmountProblem, Status,
 };
-use crate::wopid::Wopid;
+use cardcash_util::Wopid;
 
 /// Shared state of the operations.
 #[derive(Clone)]
@@ -101,7 +101,9 @@ impl C2ec {
             card_fees
         );
         let hash = cardcash_crypto::sha512(canonical.as_bytes());
-        let wopid = Wopid::random().map_err(|e| C2ecError::Internal(e.to_string()))?;
+        let wopid = cardcash_crypto::random::random_bytes::<32>()
+            .map(Wopid::from_bytes)
+            .map_err(|e| C2ecError::Internal(e.to_string()))?;
         let outcome = self
             .store
             .insert_withdrawal(&NewWithdrawal {

@@ -8,8 +8,8 @@ use cardcash_store::{Db, DbConfig};
 use crate::config::{CardprocConfig, Role};
 use crate::db::{self, MIGRATIONS, SERVICE};
 use crate::error::CardprocError;
-use crate::iso_time::IsoTime;
-use crate::mac::MacKey;
+use cardcash_api::cardproc::IsoTime;
+use cardcash_api::cardproc::mac::MacKey;
 
 /// Opens the configured database (migrating it if needed).
 pub async fn open_db(config: &CardprocConfig) -> Result<Db, CardprocError> {

@@ -24,10 +24,10 @@ use crate::config::{CardprocConfig, finality_delay};
 use crate::db::{self, MIGRATIONS, SERVICE};
 use crate::error::CardprocError;
 use crate::http::router;
-use cardcash_api::cardproc::IsoTime;
 use crate::metrics::CardprocMetrics;
 use crate::processing::{Authorizer, TestCardAuthorizer};
 use crate::service::{Cardproc, TOPIC_FINALITY_SCHEDULED};
+use cardcash_api::cardproc::IsoTime;
 
 /// Longest sleep of the finality worker when nothing is due (a safety net for rows written by
 /// another process, which cannot wake this one).

@@ -13,9 +13,9 @@ use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::mac::{MacHeaders, MacKey, MacKeyError};
-use crate::model::{
-    ConfigResponse, CreateTransactionRequest, ErrorBody, OutageRequest, ProcessCardRequest, Refund,
+use cardcash_api::cardproc::mac::{MacHeaders, MacKey, MacKeyError};
+use cardcash_api::cardproc::{
+    ConfigResponse, CreateTransactionRequest, OutageRequest, ProcessCardRequest, Refund,
     RefundRequest, Transaction,
 };
 
@@ -36,7 +36,7 @@ pub enum ClientError {
         /// The HTTP status.
         status: u16,
         /// The Taler error body, when there was one.
-        error: Option<ErrorBody>,
+        error: Option<cardcash_api::ErrorDetail>,
     },
     /// The processor refused the request (4xx). Retrying the same request will not help.
     #[error("card processor rejected the request with HTTP {status} (code {})", error.as_ref().map_or(0, |e| e.code))]
@@ -44,7 +44,7 @@ pub enum ClientError {
         /// The HTTP status.
         status: u16,
         /// The Taler error body, when there was one.
-        error: Option<ErrorBody>,
+        error: Option<cardcash_api::ErrorDetail>,
     },
     /// A 2xx answer that is not the JSON we expect. Says nothing about the payment, so retry.
     #[error("card processor sent an invalid response: {0}")]
@@ -272,7 +272,7 @@ impl CardprocClient {
             return serde_json::from_slice(text)
                 .map_err(|e| ClientError::InvalidResponse(e.to_string()));
         }
-        let error = serde_json::from_slice::<ErrorBody>(&bytes).ok();
+        let error = serde_json::from_slice::<cardcash_api::ErrorDetail>(&bytes).ok();
         let code = status.as_u16();
         if status.is_server_error() {
             Err(ClientError::Server {
@@ -330,7 +330,7 @@ mod tests {
         assert!(ClientError::InvalidResponse("x".into()).is_retryable());
         let conflict = ClientError::Rejected {
             status: 409,
-            error: Some(ErrorBody {
+            error: Some(cardcash_api::ErrorDetail {
                 code: 1,
                 hint: None,
                 detail: None,

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use cardcash_util::{BaseUrl, ConfigError, Currency, RelativeTime, TalerConfig};
 
-use crate::mac::MacKey;
+use cardcash_api::cardproc::mac::MacKey;
 
 /// The main configuration section.
 pub const SECTION: &str = "cardproc";

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use cardcash_http::{ApiError, ErrorCode, error_response};
 use cardcash_store::{Retryable, StoreError};
 
-use crate::model::TransactionState;
 use crate::processing::{AuthorizerError, CardError};
+use cardcash_api::cardproc::TransactionState;
 
 /// Everything that can go wrong in the card processor.
 #[derive(Debug, thiserror::Error)]

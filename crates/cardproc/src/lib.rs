@@ -17,10 +17,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
-pub mod iso_time;
-pub mod mac;
 pub mod metrics;
-pub mod model;
 pub mod processing;
 pub mod service;
 
@@ -28,11 +25,12 @@ pub use app::{App, BuildError};
 pub use client::{CardprocClient, ClientError};
 pub use config::{ApiUserConfig, CardprocConfig, Role};
 pub use error::CardprocError;
-pub use iso_time::IsoTime;
-pub use model::{
-    CardNumber, ConfigResponse, CreateTransactionRequest, DecimalAmount, ErrorBody, FailureReason,
+// Transitional: the wire model moved to `cardcash_api::cardproc`.
+pub use cardcash_api::cardproc as model;
+pub use cardcash_api::cardproc::{
+    CardNumber, ConfigResponse, CreateTransactionRequest, DecimalAmount, FailureReason, IsoTime,
     ProcessCardRequest, Refund, RefundRequest, RefundState, RefundType, Transaction,
-    TransactionState,
+    TransactionState, mac,
 };
 pub use processing::{
     AuthorizationRequest, Authorizer, AuthorizerError, Card, Decision, TestCardAuthorizer,

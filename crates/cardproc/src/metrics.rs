@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 
 use cardcash_http::Metrics;
 
-use crate::model::TransactionState;
+use cardcash_api::cardproc::TransactionState;
 
 /// Label of the final-state counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use cardcash_util::Amount;
 
-use crate::iso_time::IsoTime;
-use crate::model::{FailureReason, ProcessCardRequest, TransactionState};
+use cardcash_api::cardproc::IsoTime;
+use cardcash_api::cardproc::{FailureReason, ProcessCardRequest, TransactionState};
 
 /// Approved; immediately `FULFILL`.
 pub const CARD_APPROVE: &str = "4000000000000002";
@@ -328,7 +328,7 @@ pub fn effective(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::CardNumber;
+    use cardcash_api::cardproc::CardNumber;
 
     fn req(pan: &str, month: u8, year: u16, cvc: Option<&str>) -> ProcessCardRequest {
         ProcessCardRequest {

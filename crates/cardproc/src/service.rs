@@ -24,14 +24,14 @@ use crate::db;
 use crate::db::transaction::{NewTransaction, TransactionRow};
 use crate::db::user::ApiUserRow;
 use crate::error::CardprocError;
-use crate::iso_time::IsoTime;
-use crate::mac;
 use crate::metrics::CardprocMetrics;
-use crate::model::{
+use crate::processing::{AuthorizationRequest, Authorizer, Card, transition};
+use cardcash_api::cardproc::IsoTime;
+use cardcash_api::cardproc::mac;
+use cardcash_api::cardproc::{
     ConfigResponse, CreateTransactionRequest, ProcessCardRequest, Refund, RefundRequest,
     Transaction, TransactionState,
 };
-use crate::processing::{AuthorizationRequest, Authorizer, Card, transition};
 
 /// Name in `/config`.
 pub const SERVICE_NAME: &str = "cardcash-cardproc";
@@ -464,7 +464,8 @@ impl Cardproc {
                         db::refund::find_by_external_id(tx, space, &req.external_id).await?
                     {
                         let same = existing.transaction_id == req.transaction
-                            && crate::model::DecimalAmount::from(existing.amount) == req.amount
+                            && cardcash_api::cardproc::DecimalAmount::from(existing.amount)
+                                == req.amount
                             && existing.refund_type == req.refund_type
                             && existing.merchant_reference == req.merchant_reference;
                         return if same {

@@ -102,6 +102,12 @@ fixed_bytes! {
     ShortHashCode(32);
     /// The 16-byte salt of a wire account hash.
     WireSalt(16);
+    /// A C2EC withdrawal operation id (WOPID): 32 random bytes. It is the wallet's only
+    /// credential for the bank-integration endpoints (anyone who knows it may register a
+    /// reserve), so whoever creates one draws it from the OS random generator (thesis, terminal
+    /// API chapter; our notes `spec/c2ec.md` §2.2). Other banks' withdrawal ids (libeufin's
+    /// UUIDs) are plain strings, not `Wopid`s.
+    Wopid(32);
 }
 
 /// A variable-length byte string in base32 (RSA public keys and signatures, blinded messages).
@@ -187,6 +193,19 @@ impl<'de> Deserialize<'de> for Base32Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wopid_text_is_52_chars_and_strict_about_length() {
+        let w = Wopid::from_bytes([7; 32]);
+        let s = w.to_string();
+        assert_eq!(s.len(), 52);
+        assert_eq!(s.parse::<Wopid>().unwrap(), w);
+        assert!(s[..51].parse::<Wopid>().is_err());
+        assert!(format!("{s}0").parse::<Wopid>().is_err());
+        assert!("not-base32!".parse::<Wopid>().is_err());
+        assert!("".parse::<Wopid>().is_err());
+        assert_eq!(format!("{w:?}"), format!("Wopid({s})"));
+    }
 
     #[test]
     fn fixed_round_trip_and_serde() {

@@ -22,6 +22,7 @@ pub use base_url::{BaseUrl, BaseUrlError};
 pub use base32::Base32Error;
 pub use bytes::{
     Base32Bytes, EcdhePublicKey, EddsaPublicKey, EddsaSignature, HashCode, ShortHashCode, WireSalt,
+    Wopid,
 };
 pub use config::{ConfigError, TalerConfig};
 pub use error_code::ErrorCode;

@@ -10,7 +10,7 @@ use super::{
     amount_cols_opt, corrupt,
 };
 use crate::state::Status;
-use crate::wopid::Wopid;
+use cardcash_util::Wopid;
 
 const COLUMNS: &str = "withdrawal_id, wopid, terminal_id, request_uid, request_hash, \
     amount_val, amount_frac, suggested_val, suggested_frac, card_fees_val, card_fees_frac, \

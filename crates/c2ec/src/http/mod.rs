@@ -15,7 +15,7 @@ use crate::config::WireGatewayAuth;
 use crate::error::C2ecError;
 use crate::service::C2ec;
 use crate::state::Status;
-use crate::wopid::Wopid;
+use cardcash_util::Wopid;
 
 /// What every handler can reach.
 #[derive(Clone)]

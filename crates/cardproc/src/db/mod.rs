@@ -15,7 +15,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::CardprocError;
-use crate::iso_time::IsoTime;
+use cardcash_api::cardproc::IsoTime;
 
 /// The service name: PostgreSQL schema `cardproc`, notification channel `cardcash_cardproc`.
 pub const SERVICE: &str = "cardproc";

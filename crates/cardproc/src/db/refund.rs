@@ -8,8 +8,8 @@ use super::{
     amount_sql, corrupt, get_amount, get_id, get_opt_string, get_string, get_time, id_sql,
 };
 use crate::error::CardprocError;
-use crate::iso_time::IsoTime;
-use crate::model::{DecimalAmount, Refund, RefundState, RefundType};
+use cardcash_api::cardproc::IsoTime;
+use cardcash_api::cardproc::{DecimalAmount, Refund, RefundState, RefundType};
 
 /// The decoded columns (a macro so statements stay literals, as sqlx requires).
 macro_rules! columns {

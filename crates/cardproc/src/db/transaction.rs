@@ -12,9 +12,9 @@ use super::{
     id_sql,
 };
 use crate::error::CardprocError;
-use crate::iso_time::IsoTime;
-use crate::model::{DecimalAmount, FailureReason, Transaction, TransactionState};
 use crate::processing::{Transition, effective};
+use cardcash_api::cardproc::IsoTime;
+use cardcash_api::cardproc::{DecimalAmount, FailureReason, Transaction, TransactionState};
 
 /// The decoded columns, as a macro so every statement stays a literal (sqlx refuses dynamic SQL).
 macro_rules! columns {

@@ -9,8 +9,8 @@ use cardcash_store::{Db, Tx};
 use super::{corrupt, get_i64, get_id, get_string, id_sql};
 use crate::config::Role;
 use crate::error::CardprocError;
-use crate::iso_time::IsoTime;
-use crate::mac::MacKey;
+use cardcash_api::cardproc::IsoTime;
+use cardcash_api::cardproc::mac::MacKey;
 
 /// A stored API user.
 #[derive(Debug, Clone)]

@@ -8,8 +8,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use crate::error::CardprocError;
-use crate::mac;
 use crate::service::{ApiUser, Cardproc, MacInput};
+use cardcash_api::cardproc::mac;
 
 /// The raw value of query parameter `name` (Wallee's parameters are plain numbers, so no
 /// percent-decoding is needed; anything else fails to parse later).

@@ -9,11 +9,11 @@ use cardcash_http::{TalerJson, TalerQuery};
 use serde::Deserialize;
 
 use crate::error::CardprocError;
-use crate::model::{
+use crate::service::{ApiUser, Cardproc};
+use cardcash_api::cardproc::{
     ConfigResponse, CreateTransactionRequest, OutageRequest, ProcessCardRequest, Refund,
     RefundRequest, Transaction,
 };
-use crate::service::{ApiUser, Cardproc};
 
 type AppState = State<Arc<Cardproc>>;
 type ApiResult<T> = Result<TalerJson<T>, CardprocError>;

@@ -1,7 +1,7 @@
 //! Authentication and authorization: bad MAC, stale timestamp, unknown user → 401; wrong role or
 //! space → 403; and in every case nothing changes.
 
-use cardcash_cardproc::model::{RefundRequest, RefundType, TransactionState};
+use cardcash_api::cardproc::{RefundRequest, RefundType, TransactionState};
 use cardcash_cardproc::processing::CARD_APPROVE;
 use cardcash_cardproc::{CreateTransactionRequest, DecimalAmount};
 use reqwest::Method;
@@ -47,13 +47,18 @@ async fn mac_failures_are_401_and_change_nothing() {
             );
         }
         // A valid MAC over a different path does not authorize this one.
-        let key = cardcash_cardproc::mac::MacKey::from_base64(TERMINAL_SECRET).unwrap();
+        let key = cardcash_api::cardproc::mac::MacKey::from_base64(TERMINAL_SECRET).unwrap();
         let other_path = format!(
             "/api/transaction/process-card?spaceId={SPACE}&id={}",
             tx.id + 1
         );
-        let h =
-            cardcash_cardproc::mac::MacHeaders::new(&key, TERMINAL_ID, now, "POST", &other_path);
+        let h = cardcash_api::cardproc::mac::MacHeaders::new(
+            &key,
+            TERMINAL_ID,
+            now,
+            "POST",
+            &other_path,
+        );
         let mut req = t
             .http
             .post(format!("{}{process}", t.base()))

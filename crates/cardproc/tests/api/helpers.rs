@@ -2,11 +2,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cardcash_cardproc::db::{MIGRATIONS, SERVICE};
-use cardcash_cardproc::mac::{self, MacKey};
-use cardcash_cardproc::model::{
+use cardcash_api::cardproc::mac::{self, MacKey};
+use cardcash_api::cardproc::{
     CardNumber, CreateTransactionRequest, ProcessCardRequest, Transaction, TransactionState,
 };
+use cardcash_cardproc::db::{MIGRATIONS, SERVICE};
 use cardcash_cardproc::{ApiUserConfig, App, CardprocClient, CardprocConfig, Role};
 use cardcash_store::Engine;
 use cardcash_util::{Currency, RelativeTime};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cardcash_cardproc::model::{FailureReason, TransactionState};
+use cardcash_api::cardproc::{FailureReason, TransactionState};
 use cardcash_cardproc::processing::{
     CARD_APPROVE, CARD_DECLINE, CARD_DELAY_FINALITY, CARD_INSUFFICIENT_FUNDS, CARD_PROCESSING_ERROR,
 };
@@ -124,7 +124,7 @@ async fn delayed_finality_flips_to_fulfill_after_the_delay() {
             .await
             .expect("worker persisted FULFILL");
         assert_eq!(
-            row.view(cardcash_cardproc::IsoTime::now()),
+            row.view(cardcash_api::cardproc::IsoTime::now()),
             t.reader.read_transaction(tx.id).await.unwrap(),
             "{e}"
         );

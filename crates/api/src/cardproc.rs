@@ -1,10 +1,16 @@
-//! Wire types of the card processor API (docs/CARDPROC-API.md), shared by server and client.
+//! Wire types of the card processor API (docs/CARDPROC-API.md), shared by the processor
+//! (`cardcash-cardproc`) and its client (`cardcash_client::cardproc`).
 //!
 //! Modelled on Wallee's transaction and refund objects (field names from the Wallee SDKs,
 //! c2ec.md §2.4), with two deliberate changes: amounts are exact decimal **strings**
 //! ([`DecimalAmount`], never JSON numbers) and `failureReason` is a code string rather than
 //! Wallee's nested object. JSON is camelCase; enums use Wallee's SCREAMING_CASE names.
 //! No IO and no business rules here: this module only says what the bytes look like.
+//! [`mac`] is the request authentication both sides compute, [`iso_time`] Wallee's date form.
+//! Error answers carry the common Taler body ([`crate::ErrorDetail`]).
+
+pub mod iso_time;
+pub mod mac;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +19,7 @@ use std::str::FromStr;
 use cardcash_util::{Amount, AmountError, Currency};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::iso_time::IsoTime;
+pub use iso_time::IsoTime;
 
 /// Fraction digits always written for amounts (`"20.00"`, `"0.50"`); card currencies have two.
 pub const MIN_FRACTION_DIGITS: usize = 2;
@@ -485,19 +491,6 @@ pub struct ConfigResponse {
 pub struct OutageRequest {
     /// `true` makes every `/api/…` call answer 503.
     pub down: bool,
-}
-
-/// The Taler error body every failure carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// Official Taler error code.
-    pub code: u32,
-    /// Human-readable hint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Extra detail (e.g. the offending field).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(sign(&key, 123, 1_700_000_000, "GET", PATH), KNOWN_MAC);
     }
 
-    const KNOWN_MAC: &str = include_str!("../tests/fixtures/mac_known_answer.txt");
+    const KNOWN_MAC: &str = include_str!("../../tests/fixtures/mac_known_answer.txt");
 
     #[test]
     fn verify_accepts_own_and_rejects_changes() {
