@@ -1,9 +1,11 @@
 //! axum plumbing shared by every cardcash service: Taler error bodies, extractors with Taler
-//! rejections, auth helpers, long polling, Prometheus metrics, the common router layers and
-//! serving with graceful shutdown.
+//! rejections, auth helpers and the credential verifier for hashed secrets, long polling, the
+//! background-worker runner, Prometheus metrics with bounded labels, the common router layers
+//! (compressed request bodies, URI/body limits, request timeouts, Taler bodies for every error)
+//! and serving with connection limits, timeouts and graceful shutdown.
 //!
 //! This crate holds no business logic and no SQL, and does not depend on the store: long polls
-//! take a "wait" future instead of a subscription type.
+//! and workers take a "wait" function instead of a subscription type.
 
 pub mod auth;
 pub mod credential;
@@ -15,8 +17,8 @@ pub mod middleware;
 pub mod router;
 pub mod serve;
 pub mod telemetry;
-pub mod wire_gateway;
 mod transport;
+pub mod wire_gateway;
 pub mod worker;
 
 pub use auth::{BasicAuth, BearerToken, basic_auth_matches, constant_time_eq};

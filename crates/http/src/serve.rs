@@ -305,6 +305,12 @@ async fn serve_connection(
                 return;
             }
             () = shutdown.cancelled(), if !closing => {
+                // No request in flight (at most a partial head): nothing to finish. Requests
+                // are counted from the moment hyper hands them over, within this task, so none
+                // is lost here.
+                if conn.in_flight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }

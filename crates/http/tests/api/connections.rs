@@ -76,7 +76,8 @@ async fn idle_connections_do_not_lock_out_clients() {
         header_read_timeout: Duration::from_secs(600),
         idle_timeout: Duration::from_secs(600),
         max_connections: 50,
-        ..ServeConfig::default()
+        // Nor can shutdown wait them out: it must close them itself.
+        shutdown_grace: Duration::from_secs(600),
     })
     .await;
     let mut idle = Vec::new();
