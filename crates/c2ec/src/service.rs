@@ -282,6 +282,12 @@ impl C2ec {
 
     /// `POST /terminal/withdrawals/$WOPID/check`: binds the card transaction and wakes the
     /// attestation worker. Idempotent for the same transaction id.
+    ///
+    /// A reported payment is recorded whatever the operation's state, so that money captured
+    /// on the card is refunded when the operation cannot be confirmed by it: a check that
+    /// lands after an abort or expiry records the transaction (refund due) and still answers
+    /// 409 `BANK_CONFIRM_ABORT_CONFLICT`; a second, different transaction is queued for refund
+    /// and answered 409.
     pub async fn check(
         &self,
         terminal_id: i64,
@@ -291,7 +297,9 @@ impl C2ec {
         if tx_id.is_empty() || tx_id.len() > 100 {
             return Err(C2ecError::malformed("provider_transaction_id"));
         }
-        for _ in 0..2 {
+        // Every lost race moves the operation forward (pending → selected → aborted/confirmed,
+        // transaction unset → set), so a few rounds always reach a decision.
+        for _ in 0..4 {
             let mut tx = self.store.begin().await?;
             let row = self
                 .store
@@ -306,9 +314,16 @@ impl C2ec {
                 provider_transaction_id: row.provider_tx_id.clone(),
             };
             match state::decide_check(&view, tx_id) {
-                CheckDecision::Replay => return Ok(()),
-                CheckDecision::Conflict(c) => return Err(check_conflict(c)),
-                CheckDecision::Record => {
+                CheckDecision::Replay { answer } => return answer.map_err(check_conflict),
+                CheckDecision::RefundExtra { answer } => {
+                    self.store
+                        .record_extra_payment(&mut tx, &row, tx_id, now_micros())
+                        .await?;
+                    tx.commit().await?;
+                    tracing::warn!(%wopid, tx_id, "further card transaction reported; refund due");
+                    return Err(check_conflict(answer));
+                }
+                CheckDecision::Record { answer } => {
                     let recorded = self
                         .store
                         .record_check(&mut tx, &row, tx_id, now_micros())
@@ -316,7 +331,7 @@ impl C2ec {
                         .map_err(tx_reuse)?;
                     if recorded {
                         tx.commit().await.map_err(tx_reuse)?;
-                        return Ok(());
+                        return answer.map_err(check_conflict);
                     }
                     tx.rollback().await?;
                 }
@@ -325,10 +340,11 @@ impl C2ec {
         Err(check_conflict(CheckConflict::OtherTransaction))
     }
 
-    /// Abort by terminal or wallet: 204 also when already aborted, 409 once confirmed. A
-    /// terminal aborting after it reported a card transaction gets the money refunded.
+    /// Abort by terminal or wallet: 204 also when already aborted, 409 once confirmed. When a
+    /// card transaction is bound to the operation, its money is refunded (decided by the
+    /// database at the moment of the abort, so a racing `/check` cannot slip through).
     pub async fn abort(&self, wopid: &Wopid, actor: Actor) -> Result<(), C2ecError> {
-        for _ in 0..2 {
+        for _ in 0..3 {
             let mut tx = self.store.begin().await?;
             let row = self
                 .store
@@ -353,7 +369,6 @@ impl C2ec {
                         Actor::Terminal(_) => "terminal",
                         Actor::Wallet => "wallet",
                     };
-                    let refund = row.provider_tx_id.is_some();
                     let done = self
                         .store
                         .abort(
@@ -363,7 +378,7 @@ impl C2ec {
                             who,
                             &format!("aborted by {who}"),
                             None,
-                            refund,
+                            false,
                             now_micros(),
                         )
                         .await?;

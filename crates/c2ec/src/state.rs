@@ -233,7 +233,8 @@ pub struct CheckView {
     pub provider_transaction_id: Option<String>,
 }
 
-/// Why a `/check` is refused with 409.
+/// Why a `/check` is answered with 409 (the card transaction may still have been recorded, so
+/// that its money goes back to the card).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckConflict {
     /// No wallet registered yet (`BANK_CONFIRM_INCOMPLETE`).
@@ -245,25 +246,51 @@ pub enum CheckConflict {
 }
 
 /// The decision for a terminal's `/check`.
+///
+/// The rule behind it: a card payment the terminal reports is never forgotten. Either it
+/// becomes the operation's transaction (and then confirms it or is refunded when the
+/// operation is aborted), or it can never fund the operation and is refunded at once. Only
+/// the answer to the terminal differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckDecision {
-    /// Record the transaction id and schedule attestation now.
-    Record,
-    /// The same id again: nothing to do (idempotent).
-    Replay,
-    Conflict(CheckConflict),
+    /// Bind the transaction to the operation, then answer `answer`: a selected operation is
+    /// attested at once (204); a pending one once a wallet registers (409 `NotSelected`, the
+    /// terminal may check again); an aborted one gets the payment refunded (409 `Aborted`).
+    Record { answer: Result<(), CheckConflict> },
+    /// The same transaction again: nothing to change (idempotent), same answer as the first time.
+    Replay { answer: Result<(), CheckConflict> },
+    /// Another transaction is bound already: this one is recorded for refund and refused.
+    RefundExtra { answer: CheckConflict },
+}
+
+/// What a `/check` of the operation's own transaction answers in `status`.
+fn check_answer(status: Status) -> Result<(), CheckConflict> {
+    match status {
+        Status::Selected | Status::Confirmed => Ok(()),
+        Status::Pending => Err(CheckConflict::NotSelected),
+        Status::Aborted => Err(CheckConflict::Aborted),
+    }
 }
 
 /// Decides a terminal's `/check`: the first report binds the card transaction to the operation.
 pub fn decide_check(view: &CheckView, tx_id: &str) -> CheckDecision {
     match (&view.provider_transaction_id, view.status) {
-        (Some(known), _) if known == tx_id => CheckDecision::Replay,
-        (Some(_), _) => CheckDecision::Conflict(CheckConflict::OtherTransaction),
-        (None, Status::Selected) => CheckDecision::Record,
-        (None, Status::Pending) => CheckDecision::Conflict(CheckConflict::NotSelected),
-        (None, Status::Aborted) => CheckDecision::Conflict(CheckConflict::Aborted),
+        (Some(known), status) if known == tx_id => CheckDecision::Replay {
+            answer: check_answer(status),
+        },
+        (Some(_), Status::Aborted) => CheckDecision::RefundExtra {
+            answer: CheckConflict::Aborted,
+        },
+        (Some(_), _) => CheckDecision::RefundExtra {
+            answer: CheckConflict::OtherTransaction,
+        },
         // Confirmation without a transaction id cannot exist (database CHECK); refuse anyway.
-        (None, Status::Confirmed) => CheckDecision::Conflict(CheckConflict::OtherTransaction),
+        (None, Status::Confirmed) => CheckDecision::RefundExtra {
+            answer: CheckConflict::OtherTransaction,
+        },
+        (None, status) => CheckDecision::Record {
+            answer: check_answer(status),
+        },
     }
 }
 
@@ -484,34 +511,57 @@ mod tests {
     }
 
     #[test]
-    fn check_binds_one_transaction() {
+    fn check_binds_one_transaction_and_never_forgets_a_payment() {
+        use CheckConflict::*;
         let v = |status, tx: Option<&str>| CheckView {
             status,
             provider_transaction_id: tx.map(str::to_owned),
         };
+        let record = |answer| CheckDecision::Record { answer };
+        let replay = |answer| CheckDecision::Replay { answer };
+        let extra = |answer| CheckDecision::RefundExtra { answer };
+        // First report: always recorded; the answer tells the terminal where things stand.
         assert_eq!(
             decide_check(&v(Status::Selected, None), "42"),
-            CheckDecision::Record
-        );
-        assert_eq!(
-            decide_check(&v(Status::Selected, Some("42")), "42"),
-            CheckDecision::Replay
-        );
-        assert_eq!(
-            decide_check(&v(Status::Confirmed, Some("42")), "42"),
-            CheckDecision::Replay
-        );
-        assert_eq!(
-            decide_check(&v(Status::Selected, Some("42")), "43"),
-            CheckDecision::Conflict(CheckConflict::OtherTransaction)
+            record(Ok(()))
         );
         assert_eq!(
             decide_check(&v(Status::Pending, None), "42"),
-            CheckDecision::Conflict(CheckConflict::NotSelected)
+            record(Err(NotSelected))
         );
         assert_eq!(
             decide_check(&v(Status::Aborted, None), "42"),
-            CheckDecision::Conflict(CheckConflict::Aborted)
+            record(Err(Aborted))
+        );
+        // The same id again: same answer, nothing changes.
+        assert_eq!(
+            decide_check(&v(Status::Selected, Some("42")), "42"),
+            replay(Ok(()))
+        );
+        assert_eq!(
+            decide_check(&v(Status::Confirmed, Some("42")), "42"),
+            replay(Ok(()))
+        );
+        assert_eq!(
+            decide_check(&v(Status::Pending, Some("42")), "42"),
+            replay(Err(NotSelected))
+        );
+        assert_eq!(
+            decide_check(&v(Status::Aborted, Some("42")), "42"),
+            replay(Err(Aborted))
+        );
+        // Another id: refused, and refunded.
+        assert_eq!(
+            decide_check(&v(Status::Selected, Some("42")), "43"),
+            extra(OtherTransaction)
+        );
+        assert_eq!(
+            decide_check(&v(Status::Confirmed, Some("42")), "43"),
+            extra(OtherTransaction)
+        );
+        assert_eq!(
+            decide_check(&v(Status::Aborted, Some("42")), "43"),
+            extra(Aborted)
         );
     }
 

@@ -57,6 +57,18 @@ impl WithdrawalRow {
     }
 }
 
+/// A further card transaction reported for an operation (table `extra_payments`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraPaymentRow {
+    pub extra_id: i64,
+    pub provider_tx_id: String,
+    pub refund_attempts: i64,
+    pub withdrawal_id: i64,
+    pub wopid: Wopid,
+    /// The status of the operation it was reported for.
+    pub status: Status,
+}
+
 /// A new operation from `POST /withdrawals`.
 #[derive(Debug, Clone)]
 pub struct NewWithdrawal<'a> {
@@ -272,7 +284,8 @@ impl C2ecStore {
     }
 
     /// `pending → selected`: binds reserve, exchange account and final amount. `false` if the
-    /// operation was no longer pending.
+    /// operation was no longer pending. A card transaction reported while the operation was
+    /// still pending is attested from now on.
     pub async fn select(
         &self,
         tx: &mut Tx,
@@ -283,10 +296,12 @@ impl C2ecStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let (av, af) = amount_cols(amount);
-        let n = sqlx::query(
+        let updated = sqlx::query(
             "UPDATE withdrawals SET status = 'selected', reserve_pub = $1, exchange_account = $2, \
-               amount_val = $3, amount_frac = $4, selected_at = $5 \
-             WHERE withdrawal_id = $6 AND status = 'pending'",
+               amount_val = $3, amount_frac = $4, selected_at = $5, \
+               next_attempt_at = CASE WHEN provider_tx_id IS NULL THEN NULL ELSE $5 END \
+             WHERE withdrawal_id = $6 AND status = 'pending' \
+             RETURNING provider_tx_id",
         )
         .bind(reserve_pub.as_bytes().to_vec())
         .bind(exchange_account)
@@ -294,28 +309,36 @@ impl C2ecStore {
         .bind(af)
         .bind(now)
         .bind(row.withdrawal_id)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if n == 1 {
-            self.changed(
-                tx,
-                row,
-                Event {
-                    old: Some(Status::Pending),
-                    new: Status::Selected,
-                    actor: "wallet",
-                    reason: Some("reserve registered"),
-                },
-                now,
-            )
-            .await?;
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(updated) = updated else {
+            return Ok(false);
+        };
+        self.changed(
+            tx,
+            row,
+            Event {
+                old: Some(Status::Pending),
+                new: Status::Selected,
+                actor: "wallet",
+                reason: Some("reserve registered"),
+            },
+            now,
+        )
+        .await?;
+        if updated
+            .try_get::<Option<String>, _>("provider_tx_id")?
+            .is_some()
+        {
+            tx.notify(TOPIC_ATTEST, "");
         }
-        Ok(n == 1)
+        Ok(true)
     }
 
-    /// Records the card transaction of a selected operation and makes it due for attestation.
-    /// `false` if the operation was no longer selected or already had a transaction.
+    /// Binds the card transaction the terminal reported to the operation, whatever its status
+    /// (see `state::decide_check`): a selected operation is due for attestation at once, a
+    /// pending one once a wallet registers, and on an aborted one the payment is due for refund.
+    /// `false` if the operation changed status or got a transaction in the meantime.
     pub async fn record_check(
         &self,
         tx: &mut Tx,
@@ -324,36 +347,96 @@ impl C2ecStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let n = sqlx::query(
-            "UPDATE withdrawals SET provider_tx_id = $1, checked_at = $2, next_attempt_at = $2 \
-             WHERE withdrawal_id = $3 AND status = 'selected' AND provider_tx_id IS NULL",
+            "UPDATE withdrawals SET provider_tx_id = $1, checked_at = $2, \
+               next_attempt_at = CASE WHEN status = 'selected' THEN $2 ELSE NULL END, \
+               refund_state = CASE WHEN status = 'aborted' THEN 'due' ELSE refund_state END, \
+               refund_next_at = CASE WHEN status = 'aborted' THEN $2 ELSE refund_next_at END \
+             WHERE withdrawal_id = $3 AND status = $4 AND provider_tx_id IS NULL \
+               AND status <> 'confirmed'",
         )
         .bind(tx_id)
         .bind(now)
         .bind(row.withdrawal_id)
+        .bind(row.status.as_str())
         .execute(tx.conn())
         .await?
         .rows_affected();
         if n == 1 {
+            let reason = match row.status {
+                Status::Aborted => {
+                    format!("card transaction {tx_id} reported after abort; refund due")
+                }
+                Status::Pending => format!("card transaction {tx_id} reported before registration"),
+                _ => format!("card transaction {tx_id} reported"),
+            };
             insert_event(
                 tx,
                 row.withdrawal_id,
                 &Event {
-                    old: Some(Status::Selected),
-                    new: Status::Selected,
+                    old: Some(row.status),
+                    new: row.status,
                     actor: "terminal",
-                    reason: Some(&format!("card transaction {tx_id} reported")),
+                    reason: Some(&reason),
                 },
                 now,
             )
             .await?;
             tx.notify(TOPIC_WITHDRAWAL, &row.wopid.to_string());
-            tx.notify(TOPIC_ATTEST, "");
+            match row.status {
+                Status::Selected => tx.notify(TOPIC_ATTEST, ""),
+                Status::Aborted => tx.notify(TOPIC_REFUND, ""),
+                _ => {}
+            }
         }
         Ok(n == 1)
     }
 
-    /// `pending|selected → aborted`. `refund_due` marks captured money for return to the card.
-    /// `false` if the operation had left `from` in the meantime.
+    /// Records a further card transaction for an operation that already has one bound: it can
+    /// never fund the operation, so it is due for refund (the refund worker returns it only if
+    /// it was captured for this operation). Idempotent per transaction id.
+    pub async fn record_extra_payment(
+        &self,
+        tx: &mut Tx,
+        row: &WithdrawalRow,
+        tx_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO extra_payments (withdrawal_id, provider_tx_id, created_at, refund_next_at) \
+             VALUES ($1, $2, $3, $3) ON CONFLICT (provider_tx_id) DO NOTHING",
+        )
+        .bind(row.withdrawal_id)
+        .bind(tx_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            insert_event(
+                tx,
+                row.withdrawal_id,
+                &Event {
+                    old: Some(row.status),
+                    new: row.status,
+                    actor: "terminal",
+                    reason: Some(&format!(
+                        "further card transaction {tx_id} reported; refund due"
+                    )),
+                },
+                now,
+            )
+            .await?;
+            tx.notify(TOPIC_REFUND, "");
+        }
+        Ok(())
+    }
+
+    /// `pending|selected → aborted`. Whenever a card transaction is bound to the operation at
+    /// the moment of the update (decided by the database, not by the caller's possibly stale
+    /// read), its refund becomes due: the refund worker returns the payment if it was captured
+    /// for this operation. `unchecked_only` (expiry) leaves a selected operation alone once its
+    /// terminal reported a transaction: the attestation decides those. `false` if the
+    /// operation had left `from` in the meantime (or was checked, with `unchecked_only`).
     #[expect(
         clippy::too_many_arguments,
         reason = "one conditional update with its audit data"
@@ -366,43 +449,45 @@ impl C2ecStore {
         actor: &str,
         reason: &str,
         evidence: Option<&str>,
-        refund_due: bool,
+        unchecked_only: bool,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query(
+        let updated = sqlx::query(
             "UPDATE withdrawals SET status = 'aborted', abort_reason = $1, finished_at = $2, \
                evidence = COALESCE($3, evidence), next_attempt_at = NULL, \
-               refund_state = CASE WHEN $4 = 1 THEN 'due' ELSE refund_state END, \
-               refund_next_at = CASE WHEN $4 = 1 THEN $2 ELSE refund_next_at END \
-             WHERE withdrawal_id = $5 AND status = $6",
+               refund_state = CASE WHEN provider_tx_id IS NULL THEN refund_state ELSE 'due' END, \
+               refund_next_at = CASE WHEN provider_tx_id IS NULL THEN refund_next_at ELSE $2 END \
+             WHERE withdrawal_id = $4 AND status = $5 \
+               AND NOT ($6 = 1 AND status = 'selected' AND provider_tx_id IS NOT NULL) \
+             RETURNING refund_state",
         )
         .bind(reason)
         .bind(now)
         .bind(evidence)
-        .bind(i64::from(refund_due))
         .bind(row.withdrawal_id)
         .bind(from.as_str())
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if n == 1 {
-            self.changed(
-                tx,
-                row,
-                Event {
-                    old: Some(from),
-                    new: Status::Aborted,
-                    actor,
-                    reason: Some(reason),
-                },
-                now,
-            )
-            .await?;
-            if refund_due {
-                tx.notify(TOPIC_REFUND, "");
-            }
+        .bind(i64::from(unchecked_only))
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(updated) = updated else {
+            return Ok(false);
+        };
+        self.changed(
+            tx,
+            row,
+            Event {
+                old: Some(from),
+                new: Status::Aborted,
+                actor,
+                reason: Some(reason),
+            },
+            now,
+        )
+        .await?;
+        if updated.try_get::<String, _>("refund_state")? == "due" {
+            tx.notify(TOPIC_REFUND, "");
         }
-        Ok(n == 1)
+        Ok(true)
     }
 
     /// `selected → confirmed` and the incoming-history row, in the caller's transaction (so the
@@ -620,6 +705,91 @@ impl C2ecStore {
         )
         .await?;
         tx.notify(TOPIC_WITHDRAWAL, &row.wopid.to_string());
+        Ok(())
+    }
+
+    /// Further card transactions of operations whose refund is due at `now`.
+    pub async fn due_extra_refunds(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<ExtraPaymentRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.extra_id, e.provider_tx_id, e.refund_attempts, w.withdrawal_id, w.wopid, w.status \
+             FROM extra_payments e JOIN withdrawals w ON w.withdrawal_id = e.withdrawal_id \
+             WHERE e.refund_state = 'due' AND e.refund_next_at <= $1 \
+             ORDER BY e.refund_next_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.db().pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let wopid: Vec<u8> = r.try_get("wopid")?;
+                let status: String = r.try_get("status")?;
+                Ok(ExtraPaymentRow {
+                    extra_id: r.try_get("extra_id")?,
+                    provider_tx_id: r.try_get("provider_tx_id")?,
+                    refund_attempts: r.try_get("refund_attempts")?,
+                    withdrawal_id: r.try_get("withdrawal_id")?,
+                    wopid: Wopid::from_slice(&wopid).ok_or_else(|| corrupt("wopid length"))?,
+                    status: status.parse().map_err(|e| corrupt(format!("{e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    /// When the next refund of a further card transaction falls due, if any.
+    pub async fn next_extra_refund_at(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(refund_next_at) AS t FROM extra_payments WHERE refund_state = 'due'",
+        )
+        .fetch_one(self.db().pool())
+        .await?;
+        Ok(row.try_get("t")?)
+    }
+
+    /// Settles or reschedules the refund of a further card transaction, like
+    /// [`Self::set_refund_state`].
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one conditional update with its audit data"
+    )]
+    pub async fn set_extra_refund_state(
+        &self,
+        tx: &mut Tx,
+        e: &ExtraPaymentRow,
+        state: &str,
+        refund_id: Option<&str>,
+        next_at: Option<i64>,
+        note: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE extra_payments SET refund_state = $1, refund_id = COALESCE($2, refund_id), \
+               refund_next_at = $3, refund_attempts = refund_attempts + 1 \
+             WHERE extra_id = $4 AND refund_state = 'due'",
+        )
+        .bind(state)
+        .bind(refund_id)
+        .bind(next_at)
+        .bind(e.extra_id)
+        .execute(tx.conn())
+        .await?;
+        insert_event(
+            tx,
+            e.withdrawal_id,
+            &Event {
+                old: Some(e.status),
+                new: e.status,
+                actor: "refund",
+                reason: Some(&format!("card transaction {}: {note}", e.provider_tx_id)),
+            },
+            now,
+        )
+        .await?;
+        tx.notify(TOPIC_WITHDRAWAL, &e.wopid.to_string());
         Ok(())
     }
 

@@ -203,6 +203,9 @@ async fn attest_one(
     Ok(())
 }
 
+/// Aborts the operation; the database marks the bound card transaction for refund (the refund
+/// worker re-reads it and returns only money captured for this operation). `refund` only says
+/// whether the verdict expects captured money, for the log.
 async fn abort(
     c2ec: &C2ec,
     row: &WithdrawalRow,
@@ -220,14 +223,14 @@ async fn abort(
             "attestation",
             reason,
             evidence,
-            refund,
+            false,
             now_micros(),
         )
         .await?
     {
         tx.commit().await?;
         c2ec.metrics.finished("aborted");
-        tracing::info!(wopid = %row.wopid, reason, "withdrawal aborted by attestation");
+        tracing::info!(wopid = %row.wopid, reason, refund, "withdrawal aborted by attestation");
     } else {
         tx.rollback().await?;
     }

@@ -91,9 +91,7 @@ async fn expire_one(c2ec: &C2ec, row: &WithdrawalRow, now: i64) -> Result<(), C2
     let reason = format!("expired while {}", row.status);
     if c2ec
         .store
-        .abort(
-            &mut tx, row, row.status, "expiry", &reason, None, false, now,
-        )
+        .abort(&mut tx, row, row.status, "expiry", &reason, None, true, now)
         .await?
     {
         tx.commit().await?;

@@ -8,4 +8,4 @@ mod flow;
 mod helpers;
 mod input;
 mod real;
-mod wire_gateway;
+mod refunds;
