@@ -311,3 +311,50 @@ async fn provider_check_accepts_good_and_refuses_bad_credentials() {
     assert!(admin::check_provider(&config).await.is_err());
     r.stop().await;
 }
+
+/// Against the real processor: the wallet (or the terminal) aborts before the terminal's
+/// check; the check is refused with 409 yet the captured payment is refunded in full, also
+/// when the payment only becomes final after the abort.
+#[tokio::test]
+async fn real_processor_abort_before_check_is_refunded() {
+    for db in engines().await {
+        let r = start(db, Options::default()).await;
+        let wallet_abort = |wopid: String| {
+            let http = r.env.http.clone();
+            let url = r.env.url(&format!(
+                "taler-integration/withdrawal-operation/{wopid}/abort"
+            ));
+            async move { http.post(url).send().await.unwrap().status() }
+        };
+        let (w1, _) = r.env.setup("CHF:20").await;
+        assert_eq!(
+            r.env.register(&w1, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx1 = r.pay(&w1, "20.00", APPROVED).await;
+        assert_eq!(wallet_abort(w1.clone()).await, StatusCode::NO_CONTENT);
+        let resp = r.env.check(&w1, &tx1).await;
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        assert_eq!(crate::helpers::code(resp).await, 5117);
+        r.wait_refunded(&tx1, "CHF:20").await;
+
+        // Not final yet when the terminal aborts: refunded once the processor fulfils it.
+        let (w2, _) = r.env.setup("CHF:20").await;
+        assert_eq!(
+            r.env.register(&w2, &reserve_pub()).await.status(),
+            StatusCode::OK
+        );
+        let tx2 = r.pay(&w2, "20.00", DELAYED).await;
+        let resp = r
+            .env
+            .terminal(Method::POST, &format!("terminal/withdrawals/{w2}/abort"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        assert_eq!(r.env.check(&w2, &tx2).await.status(), StatusCode::CONFLICT);
+        r.wait_refunded(&tx2, "CHF:20").await;
+        assert!(r.env.incoming().await.is_empty());
+        r.stop().await;
+    }
+}
