@@ -35,10 +35,13 @@ use cardcash_api::wire_gateway::{
     HistoryQuery, IncomingHistory, OutgoingHistory, TransferList, TransferRequest,
     TransferResponse, TransferState, TransferStatus, TransfersQuery, WireConfig,
 };
-use cardcash_util::{Currency, LibtoolVersion};
+use cardcash_util::{Amount, Currency, LibtoolVersion};
 use tokio::time::Instant;
 
 use crate::longpoll::{WaitFuture, shutdown_token};
+
+#[cfg(feature = "testing")]
+pub mod conformance;
 use crate::{ErrorCode, TalerError, TalerJson, TalerQuery};
 
 /// The Wire Gateway protocol version both services announce (see the module docs).
@@ -64,7 +67,8 @@ pub enum History {
 
 /// A service that serves the Wire Gateway API through [`router`].
 ///
-/// Methods get the authenticated account and checked parameters; they never long poll (the
+/// Methods get the authenticated account and checked parameters (amounts of request bodies are
+/// in the gateway's currency and not zero); they never long poll (the
 /// router does, with [`Self::subscribe`] and [`Self::wait`]). Row ids leave the backend as
 /// `u64`; a stored id that is not one is corruption, reported with [`stored_row_id`].
 pub trait WireGatewayBackend: Clone + Send + Sync + 'static {
@@ -224,6 +228,25 @@ fn param_error(e: &HistoryParamError) -> TalerError {
         .with_detail(e.parameter())
 }
 
+/// An amount of a request body: in the gateway's currency and not zero.
+fn amount_ok<B: WireGatewayBackend>(backend: &B, amount: &Amount) -> Result<(), TalerError> {
+    if *amount.currency() != backend.currency() {
+        return Err(TalerError::bad_request(
+            ErrorCode::GenericCurrencyMismatch,
+            "the amount is not in the currency of this gateway (see /config)",
+        )
+        .with_detail("amount"));
+    }
+    if amount.is_zero() {
+        return Err(TalerError::bad_request(
+            ErrorCode::GenericParameterMalformed,
+            "the amount must not be zero",
+        )
+        .with_detail("amount"));
+    }
+    Ok(())
+}
+
 /// The shared history parameters of the request.
 async fn history_params(parts: &mut Parts) -> Result<HistoryParams, TalerError> {
     let TalerQuery(query) = TalerQuery::<HistoryQuery>::from_request_parts(parts, &()).await?;
@@ -270,6 +293,7 @@ async fn post_transfer<B: WireGatewayBackend>(
     let account = authenticate(&backend, &mut parts, Access::Write).await?;
     let TalerJson(transfer) =
         TalerJson::<TransferRequest>::from_request(Request::from_parts(parts, body), &()).await?;
+    amount_ok(&backend, &transfer.amount)?;
     let answer = backend
         .transfer(&account, transfer)
         .await
@@ -444,9 +468,245 @@ async fn post_admin_add_incoming<B: WireGatewayBackend>(
     let TalerJson(add) =
         TalerJson::<AddIncomingRequest>::from_request(Request::from_parts(parts, body), &())
             .await?;
+    amount_ok(&backend, &add.amount)?;
     let answer = backend
         .add_incoming(&account, add)
         .await
         .map_err(WireError::Backend)?;
     Ok(TalerJson(answer).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::body::Body;
+    use axum::http::{Method, Request as HttpRequest};
+    use cardcash_api::wire_gateway::IncomingBankTransaction;
+    use cardcash_util::{EddsaPublicKey, PaytoUri, Timestamp};
+    use http_body_util::BodyExt;
+    use serde_json::Value;
+    use tokio::sync::watch;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const ACCOUNT: &str = "payto://x-taler-bank/bank.example/exchange";
+
+    /// A backend with an in-memory incoming history that grows on `rows.send`.
+    #[derive(Clone)]
+    struct Fake {
+        rows: watch::Sender<u64>,
+        reads: Arc<AtomicUsize>,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            Self {
+                rows: watch::channel(0).0,
+                reads: Arc::new(AtomicUsize::new(0)),
+            }
+        }
+    }
+
+    fn unused<T>() -> Result<T, TalerError> {
+        Err(TalerError::internal(
+            ErrorCode::GenericInternalInvariantFailure,
+            "unused",
+        ))
+    }
+
+    impl WireGatewayBackend for Fake {
+        type Account = ();
+        type Error = TalerError;
+        type Subscription = watch::Receiver<u64>;
+
+        fn currency(&self) -> Currency {
+            "KUDOS".parse().unwrap()
+        }
+
+        fn implementation(&self) -> &str {
+            "urn:test"
+        }
+
+        async fn authenticate(&self, parts: &mut Parts, _: Access) -> Result<(), TalerError> {
+            match parts.headers.get("authorization") {
+                Some(_) => Ok(()),
+                None => Err(TalerError::unauthorized("test", "credentials needed")),
+            }
+        }
+
+        async fn transfer(
+            &self,
+            _: &(),
+            _: TransferRequest,
+        ) -> Result<TransferResponse, TalerError> {
+            unused()
+        }
+
+        async fn transfers(
+            &self,
+            _: &(),
+            _: &HistoryParams,
+            _: Option<TransferState>,
+        ) -> Result<TransferList, TalerError> {
+            unused()
+        }
+
+        async fn transfer_status(
+            &self,
+            _: &(),
+            _: u64,
+        ) -> Result<Option<TransferStatus>, TalerError> {
+            Ok(None)
+        }
+
+        fn subscribe(&self, _: &(), _: History) -> watch::Receiver<u64> {
+            self.rows.subscribe()
+        }
+
+        fn wait<'a>(
+            &'a self,
+            rx: &'a mut watch::Receiver<u64>,
+            timeout: Duration,
+        ) -> WaitFuture<'a> {
+            Box::pin(async move { tokio::time::timeout(timeout, rx.changed()).await.is_ok() })
+        }
+
+        async fn incoming(
+            &self,
+            _: &(),
+            page: &HistoryParams,
+        ) -> Result<IncomingHistory, TalerError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let count = *self.rows.borrow();
+            let incoming_transactions = (1..=count)
+                .filter(|id| i64::try_from(*id).unwrap() > page.start())
+                .map(|row_id| IncomingBankTransaction::Reserve {
+                    row_id,
+                    date: Timestamp::from_micros(0),
+                    amount: "KUDOS:1".parse().unwrap(),
+                    credit_fee: None,
+                    debit_account: "payto://x-taler-bank/bank.example/alice".parse().unwrap(),
+                    credit_account: None,
+                    reserve_pub: EddsaPublicKey::from_bytes([7; 32]),
+                })
+                .collect();
+            Ok(IncomingHistory {
+                incoming_transactions,
+                credit_account: ACCOUNT.parse::<PaytoUri>().unwrap(),
+            })
+        }
+
+        async fn outgoing(&self, _: &(), _: &HistoryParams) -> Result<OutgoingHistory, TalerError> {
+            unused()
+        }
+
+        async fn add_incoming(
+            &self,
+            _: &(),
+            _: AddIncomingRequest,
+        ) -> Result<AddIncomingResponse, TalerError> {
+            unused()
+        }
+    }
+
+    async fn call(app: &Router, uri: &str, auth: bool) -> (StatusCode, Value) {
+        let mut request = HttpRequest::builder().method(Method::GET).uri(uri);
+        if auth {
+            request = request.header("authorization", "Bearer x");
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn config_announces_v3_serving_v0_clients() {
+        let app: Router = router(Fake::new());
+        let (status, body) = call(&app, "/config", false).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["name"], "taler-wire-gateway");
+        assert_eq!(body["version"], "3:0:3");
+        assert_eq!(body["currency"], "KUDOS");
+        assert!(VERSION.is_compatible(&"0:0:0".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn authentication_comes_before_parameters() {
+        let fake = Fake::new();
+        let app: Router = router(fake.clone());
+        for uri in [
+            "/history/incoming?limit=0",
+            "/transfers/-1",
+            "/transfers?limit=x",
+        ] {
+            let (status, body) = call(&app, uri, false).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+            assert_eq!(body["code"], 40, "{uri}");
+        }
+        assert_eq!(fake.reads.load(Ordering::SeqCst), 0);
+        let (status, body) = call(&app, "/transfers/7", true).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::NOT_FOUND, 5107.into())
+        );
+    }
+
+    #[tokio::test]
+    async fn rows_carry_the_account_and_empty_pages_are_204() {
+        let fake = Fake::new();
+        let app: Router = router(fake.clone());
+        let (status, _) = call(&app, "/history/incoming", true).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        fake.rows.send_replace(2);
+        let (status, body) = call(&app, "/history/incoming?limit=5", true).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["credit_account"], ACCOUNT);
+        let rows = body["incoming_transactions"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows.iter().all(|r| r["credit_account"] == ACCOUNT),
+            "{body}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_poll_wakes_on_the_backend_notification() {
+        let fake = Fake::new();
+        let app: Router = router(fake.clone());
+        let started = Instant::now();
+        let waiting = tokio::spawn({
+            let app = app.clone();
+            async move { call(&app, "/history/incoming?limit=5&timeout_ms=30000", true).await }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        fake.rows.send_replace(1);
+        let (status, body) = waiting.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        // No new row: the long poll ends at its timeout with 204, after two reads only.
+        let reads = fake.reads.load(Ordering::SeqCst);
+        let started = Instant::now();
+        let uri = "/history/incoming?limit=5&offset=1&timeout_ms=1500";
+        let (status, _) = call(&app, uri, true).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(started.elapsed(), Duration::from_millis(1500));
+        assert_eq!(fake.reads.load(Ordering::SeqCst) - reads, 2);
+        // Descending pages never wait (old rows cannot appear later).
+        let started = Instant::now();
+        let uri = "/history/incoming?limit=-5&offset=1&timeout_ms=1500";
+        let (status, _) = call(&app, uri, true).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
 }

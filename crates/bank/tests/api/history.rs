@@ -250,3 +250,66 @@ async fn shutdown_ends_waiting_long_polls() {
         assert!(rows.is_empty());
     }
 }
+
+/// The 2022 exchange's wirewatch (Wire Gateway client v0) needs the exchange account in every
+/// row: `credit_account` in incoming, `debit_account` in outgoing transactions.
+#[tokio::test]
+async fn every_history_row_names_the_exchange_account() {
+    for bank in banks().await {
+        let engine = bank.engine.clone();
+        bank.create("exchange", "exchange-pw", true).await;
+        bank.create("shop", "shop-pw", false).await;
+        for label in 1..=3u8 {
+            bank.add_incoming("exchange", "KUDOS:2", label, EXTERNAL)
+                .await;
+        }
+        let (status, incoming) = bank
+            .get(&bank.wg("exchange", "history/incoming?limit=10"), &EX)
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{engine}] {incoming}");
+        let account = incoming["credit_account"].as_str().unwrap();
+        assert_eq!(
+            account,
+            "payto://x-taler-bank/localhost/exchange?receiver-name=exchange%20legal"
+        );
+        let rows = incoming["incoming_transactions"].as_array().unwrap();
+        assert_eq!(rows.len(), 3);
+        for row in rows {
+            assert_eq!(row["credit_account"], account, "[{engine}] {row}");
+            assert_eq!(row["debit_account"], EXTERNAL, "[{engine}] {row}");
+        }
+
+        for label in 1..=2u8 {
+            let (status, body) = bank
+                .post(
+                    &bank.wg("exchange", "transfer"),
+                    &EX,
+                    &serde_json::json!({
+                        "request_uid": crate::helpers::request_uid(label).to_string(),
+                        "amount": "KUDOS:1",
+                        "exchange_base_url": "https://exchange.example/",
+                        "wtid": crate::helpers::wtid(label).to_string(),
+                        "credit_account": bank.payto("shop"),
+                    }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "[{engine}] {body}");
+        }
+        let (status, outgoing) = bank
+            .get(&bank.wg("exchange", "history/outgoing?limit=-10"), &EX)
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{engine}] {outgoing}");
+        assert_eq!(outgoing["debit_account"], account);
+        let rows = outgoing["outgoing_transactions"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        for row in rows {
+            assert_eq!(row["debit_account"], account, "[{engine}] {row}");
+            assert_eq!(
+                row["credit_account"],
+                bank.payto("shop"),
+                "[{engine}] {row}"
+            );
+        }
+        bank.app.shutdown().await.unwrap();
+    }
+}

@@ -319,3 +319,159 @@ async fn add_incoming_rules() {
         bank.app.shutdown().await.unwrap();
     }
 }
+
+/// `GET /transfers` and `GET /transfers/$ROW_ID` (Wire Gateway v3): a bank transfer is booked
+/// at once, so every transfer is `success`, under the row id `POST /transfer` answered.
+#[tokio::test]
+async fn transfer_status_listing() {
+    for bank in banks().await {
+        let engine = bank.engine.clone();
+        setup(&bank).await;
+        bank.create("other", "other-pw", true).await;
+        let path = bank.wg("exchange", "transfer");
+        let mut ids = Vec::new();
+        for label in 1..=3u8 {
+            let amount = format!("KUDOS:{label}");
+            let (status, body) = bank
+                .post(
+                    &path,
+                    &EX,
+                    &transfer_body(&bank, label, &amount, "shop", label),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "[{engine}] {body}");
+            ids.push(body["row_id"].as_u64().unwrap());
+        }
+
+        // Newest first by default.
+        let (status, list) = bank.get(&bank.wg("exchange", "transfers"), &EX).await;
+        assert_eq!(status, StatusCode::OK, "[{engine}] {list}");
+        assert_eq!(
+            list["debit_account"],
+            "payto://x-taler-bank/localhost/exchange?receiver-name=exchange%20legal"
+        );
+        let rows = list["transfers"].as_array().unwrap();
+        let listed: Vec<u64> = rows.iter().map(|r| r["row_id"].as_u64().unwrap()).collect();
+        assert_eq!(listed, [ids[2], ids[1], ids[0]], "[{engine}]");
+        assert!(
+            rows.iter().all(|r| r["status"] == "success"),
+            "[{engine}] {list}"
+        );
+        assert_eq!(rows[2]["amount"], "KUDOS:1");
+        assert_eq!(rows[2]["credit_account"], bank.payto("shop"));
+        assert!(rows[2]["timestamp"]["t_s"].as_u64().is_some());
+        // Paging and the status filter.
+        let (_, page) = bank
+            .get(
+                &bank.wg("exchange", &format!("transfers?limit=5&offset={}", ids[0])),
+                &EX,
+            )
+            .await;
+        let listed: Vec<u64> = page["transfers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["row_id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(listed, [ids[1], ids[2]], "[{engine}]");
+        let (status, _) = bank
+            .get(
+                &bank.wg("exchange", "transfers?status=success&limit=1"),
+                &EX,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{engine}]");
+        for state in ["pending", "transient_failure", "permanent_failure"] {
+            let (status, body) = bank
+                .get(
+                    &bank.wg("exchange", &format!("transfers?status={state}")),
+                    &EX,
+                )
+                .await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "[{engine}] {state}: {body}");
+        }
+
+        // One transfer.
+        let (status, one) = bank
+            .get(&bank.wg("exchange", &format!("transfers/{}", ids[1])), &EX)
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{engine}] {one}");
+        assert_eq!(one["status"], "success");
+        assert_eq!(one["amount"], "KUDOS:2");
+        assert_eq!(one["wtid"], wtid(2).to_string());
+        assert_eq!(one["exchange_base_url"], "https://exchange.example/");
+        assert_eq!(one["credit_account"], bank.payto("shop"));
+        // Unknown ids, and ids of another exchange's transfers, are 404.
+        let got = bank
+            .get(&bank.wg("exchange", "transfers/999999"), &EX)
+            .await;
+        assert_taler_error(&engine, &got, StatusCode::NOT_FOUND, 5107);
+        let got = bank
+            .get(
+                &bank.wg("other", &format!("transfers/{}", ids[1])),
+                &Cred::Basic("other", "other-pw"),
+            )
+            .await;
+        assert_taler_error(&engine, &got, StatusCode::NOT_FOUND, 5107);
+        let (status, _) = bank
+            .get(
+                &bank.wg("other", "transfers"),
+                &Cred::Basic("other", "other-pw"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "[{engine}]");
+        // Only the owner (or the admin) may look.
+        let got = bank
+            .get(&bank.wg("exchange", "transfers"), &Cred::None)
+            .await;
+        assert_taler_error(&engine, &got, StatusCode::UNAUTHORIZED, 40);
+        let got = bank
+            .get(
+                &bank.wg("exchange", "transfers"),
+                &Cred::Basic("other", "other-pw"),
+            )
+            .await;
+        assert_taler_error(&engine, &got, StatusCode::FORBIDDEN, 44);
+        let (status, _) = bank
+            .get(&bank.wg("exchange", "transfers"), &Cred::Admin)
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{engine}]");
+        bank.app.shutdown().await.unwrap();
+    }
+}
+
+/// The malformed requests of the shared conformance table get exactly the answers C2EC gives
+/// too (its test suite checks the same table).
+#[tokio::test]
+async fn malformed_requests_answer_like_every_wire_gateway() {
+    for bank in banks().await {
+        let engine = bank.engine.clone();
+        setup(&bank).await;
+        for case in cardcash_http::wire_gateway::conformance::MALFORMED {
+            let url = bank.url(&bank.wg("exchange", case.path));
+            let method: reqwest::Method = case.method.parse().unwrap();
+            // The exchange's owner may also use admin/add-incoming.
+            let mut request = bank
+                .http
+                .request(method, url)
+                .basic_auth("exchange", Some("exchange-pw"));
+            if let Some(body) = case.body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body);
+            }
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            let expected: Value = serde_json::from_str(case.answer).unwrap();
+            assert_eq!(
+                (status, &body),
+                (case.status, &expected),
+                "[{engine}] {} {}",
+                case.method,
+                case.path
+            );
+        }
+        bank.app.shutdown().await.unwrap();
+    }
+}

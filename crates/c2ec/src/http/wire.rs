@@ -46,17 +46,6 @@ impl C2ecWireGateway {
     fn exchange_account(&self) -> PaytoUri {
         self.state.c2ec.exchange_account.clone()
     }
-
-    fn currency_ok(&self, amount: &cardcash_util::Amount) -> Result<(), C2ecError> {
-        if amount.currency() == self.state.c2ec.store.currency() {
-            Ok(())
-        } else {
-            Err(C2ecError::bad_request(
-                ErrorCode::GenericCurrencyMismatch,
-                format!("expected currency {}", self.state.c2ec.store.currency()),
-            ))
-        }
-    }
 }
 
 fn row_id(id: i64) -> Result<u64, C2ecError> {
@@ -128,10 +117,6 @@ impl WireGatewayBackend for C2ecWireGateway {
     }
 
     async fn transfer(&self, _: &(), req: TransferRequest) -> Result<TransferResponse, C2ecError> {
-        self.currency_ok(&req.amount)?;
-        if req.amount.is_zero() {
-            return Err(C2ecError::malformed("amount (must be positive)"));
-        }
         let c2ec = &self.state.c2ec;
         let target = c2ec.provider.parse_payto(&req.credit_account);
         let credit_account = req.credit_account.to_string();
@@ -306,7 +291,6 @@ impl WireGatewayBackend for C2ecWireGateway {
         _: &(),
         req: AddIncomingRequest,
     ) -> Result<AddIncomingResponse, C2ecError> {
-        self.currency_ok(&req.amount)?;
         let outcome = self
             .state
             .c2ec

@@ -9,3 +9,4 @@ mod helpers;
 mod input;
 mod real;
 mod refunds;
+mod wire_gateway;
