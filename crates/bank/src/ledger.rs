@@ -19,11 +19,11 @@
 
 use std::time::Duration;
 
+use cardcash_http::wait_for_change_until;
 use cardcash_store::{Db, Tx};
 use cardcash_util::{
     Amount, BaseUrl, Currency, EddsaPublicKey, HashCode, PaytoUri, ShortHashCode, Timestamp,
 };
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::account::{AccountInfo, AccountName, NewAccount};
@@ -664,7 +664,8 @@ impl Ledger {
     // ----- histories -----
 
     /// Reads a page; if it is empty and the client long-polls, waits for `topic`/`key` and reads
-    /// again until something comes or the timeout passes.
+    /// again until something comes, the timeout passes or the bank shuts down (the shared
+    /// long-poll helper; subscribed before the first read, so no row is missed).
     async fn page_with_long_poll<T, F, Fut>(
         &self,
         params: &HistoryParams,
@@ -679,20 +680,16 @@ impl Ledger {
         if !params.long_polls() {
             return read().await;
         }
-        // Subscribe before reading, so that a row committed in between still wakes us.
         let mut sub = self.db.notifier().subscribe(topic, &key.to_string());
-        let deadline = Instant::now() + params.timeout;
-        loop {
-            let rows = read().await?;
-            let now = Instant::now();
-            if !rows.is_empty() || now >= deadline || self.shutdown.is_cancelled() {
-                return Ok(rows);
-            }
-            tokio::select! {
-                _ = sub.wait(deadline - now) => {}
-                () = self.shutdown.cancelled() => {}
-            }
-        }
+        wait_for_change_until(
+            Some(&self.shutdown),
+            params.timeout,
+            &mut sub,
+            read,
+            |rows: &Vec<T>| !rows.is_empty(),
+            |sub, timeout| Box::pin(sub.wait(timeout)),
+        )
+        .await
     }
 
     /// Wire Gateway `history/incoming` of an exchange: `(its payto, rows)`.

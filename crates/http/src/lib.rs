@@ -26,7 +26,9 @@ pub use cardcash_util::ErrorCode;
 pub use credential::{CredentialVerifier, VerifierConfig};
 pub use error::{ApiError, TalerError, error_response};
 pub use extract::{TalerJson, TalerPath, TalerQuery};
-pub use longpoll::{LongPoll, MAX_LONG_POLL, shutdown_token, wait_for_change};
+pub use longpoll::{
+    LongPoll, MAX_LONG_POLL, shutdown_token, wait_for_change, wait_for_change_until,
+};
 pub use metrics::Metrics;
 pub use middleware::CompressedBody;
 pub use router::{DEFAULT_BODY_LIMIT, ServiceRouter, finish};

@@ -113,7 +113,8 @@ pub type WaitFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 /// Create `subscription` *before* calling this: `wait(subscription, remaining)` must return as
 /// soon as a notification arrived since the subscription was created or since the previous wait
 /// returned (its result is ignored; the state is re-read either way). The final state is returned
-/// even when it is not ready, so the handler can answer "no change yet". With the store:
+/// even when it is not ready, so the handler can answer "no change yet". When the server shuts
+/// down ([`shutdown_token`]) the state is read once more and returned at once. With the store:
 ///
 /// ```text
 /// let mut sub = db.notifier().subscribe("withdrawal", &wopid);
@@ -121,6 +122,24 @@ pub type WaitFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 ///     |op| op.status != old, |s, d| Box::pin(s.wait(d))).await?;
 /// ```
 pub async fn wait_for_change<S, T, E, R, RF, W>(
+    timeout: Duration,
+    subscription: &mut S,
+    read: R,
+    ready: impl Fn(&T) -> bool,
+    wait: W,
+) -> Result<T, E>
+where
+    R: FnMut() -> RF,
+    RF: Future<Output = Result<T, E>>,
+    W: for<'a> FnMut(&'a mut S, Duration) -> WaitFuture<'a>,
+{
+    wait_for_change_until(None, timeout, subscription, read, ready, wait).await
+}
+
+/// [`wait_for_change`] that also answers at once when `stop` fires (a service's own shutdown
+/// token, for long polls that may run outside a request served by [`crate::serve`]).
+pub async fn wait_for_change_until<S, T, E, R, RF, W>(
+    stop: Option<&CancellationToken>,
     timeout: Duration,
     subscription: &mut S,
     mut read: R,
@@ -133,31 +152,37 @@ where
     W: for<'a> FnMut(&'a mut S, Duration) -> WaitFuture<'a>,
 {
     let deadline = Instant::now() + timeout;
-    let shutdown = shutdown_token();
+    let server = shutdown_token();
+    let stops: Vec<&CancellationToken> = stop.into_iter().chain(server.as_ref()).collect();
+    let mut stopping = false;
     loop {
         let state = read().await?;
         if ready(&state) {
             return Ok(state);
         }
         let now = Instant::now();
-        if now >= deadline
-            || shutdown
-                .as_ref()
-                .is_some_and(CancellationToken::is_cancelled)
-        {
+        stopping = stopping || stops.iter().any(|t| t.is_cancelled());
+        if now >= deadline || stopping {
             return Ok(state);
         }
         let waiting = wait(subscription, deadline - now);
-        match &shutdown {
-            // On shutdown, loop once more: re-read and answer with whatever the state is now.
-            Some(token) => {
-                tokio::select! {
-                    _ = waiting => {}
-                    () = token.cancelled() => {}
-                }
-            }
-            None => {
-                waiting.await;
+        // On shutdown, loop once more: re-read and answer with whatever the state is now.
+        tokio::select! {
+            _ = waiting => {}
+            () = cancelled(&stops) => stopping = true,
+        }
+    }
+}
+
+/// Resolves when any of `tokens` is cancelled (never for none).
+async fn cancelled(tokens: &[&CancellationToken]) {
+    match tokens {
+        [] => std::future::pending().await,
+        [one] => one.cancelled().await,
+        [first, rest @ ..] => {
+            tokio::select! {
+                () = first.cancelled() => {}
+                () = Box::pin(cancelled(rest)) => {}
             }
         }
     }
@@ -226,6 +251,40 @@ mod tests {
         .unwrap();
         assert_eq!(value, 2);
         assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_explicit_stop_answers_at_once() {
+        let stop = CancellationToken::new();
+        let started = Instant::now();
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                stop.cancel();
+            }
+        });
+        let reads = std::sync::atomic::AtomicU32::new(0);
+        let value = wait_for_change_until(
+            Some(&stop),
+            Duration::from_secs(60),
+            &mut (),
+            || {
+                let n = reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                std::future::ready(Ok::<_, ()>(n))
+            },
+            |_| false,
+            |_, d| {
+                Box::pin(async move {
+                    tokio::time::sleep(d).await;
+                    false
+                })
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(value, 1, "read once more after the stop, then answered");
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]
