@@ -65,8 +65,10 @@ impl C2ec {
         terminal_id: i64,
         req: &TerminalWithdrawalSetup,
     ) -> Result<Wopid, C2ecError> {
-        if req.request_uid.is_empty() || req.request_uid.len() > 128 {
-            return Err(C2ecError::malformed("request_uid (1 to 128 characters)"));
+        if !state::valid_request_uid(&req.request_uid) {
+            return Err(C2ecError::malformed(
+                "request_uid (1 to 128 bytes, no control characters)",
+            ));
         }
         for a in [&req.amount, &req.suggested_amount, &req.terminal_fees]
             .into_iter()
@@ -195,6 +197,11 @@ impl C2ec {
         if let Some(a) = &amount {
             self.currency_ok(a)?;
         }
+        if selected_exchange.to_string().len() > state::MAX_SELECTED_EXCHANGE_LEN {
+            return Err(C2ecError::malformed(
+                "selected_exchange (a payto URI of at most 1024 bytes)",
+            ));
+        }
         if !selected_exchange.same_account(&self.exchange_account) {
             return Err(C2ecError::conflict(
                 ErrorCode::BankAccountIsNotExchange,
@@ -294,8 +301,10 @@ impl C2ec {
         wopid: &Wopid,
         tx_id: &str,
     ) -> Result<(), C2ecError> {
-        if tx_id.is_empty() || tx_id.len() > 100 {
-            return Err(C2ecError::malformed("provider_transaction_id"));
+        if !state::valid_provider_transaction_id(tx_id) {
+            return Err(C2ecError::malformed(
+                "provider_transaction_id (1 to 100 characters of A-Z a-z 0-9 - . _ ~)",
+            ));
         }
         // Every lost race moves the operation forward (pending → selected → aborted/confirmed,
         // transaction unset → set), so a few rounds always reach a decision.

@@ -86,6 +86,31 @@ impl FromStr for Status {
     }
 }
 
+/// Longest `request_uid` a terminal may send (bytes).
+pub const MAX_REQUEST_UID_LEN: usize = 128;
+/// Longest `provider_transaction_id` (bytes).
+pub const MAX_PROVIDER_TX_ID_LEN: usize = 100;
+/// Longest `selected_exchange` payto URI a wallet may send (bytes, as we render it).
+pub const MAX_SELECTED_EXCHANGE_LEN: usize = 1024;
+
+/// A terminal's `request_uid`: 1 to [`MAX_REQUEST_UID_LEN`] bytes of text without control
+/// characters (it is free-form, but it ends up in logs, the database and error answers).
+pub fn valid_request_uid(uid: &str) -> bool {
+    !uid.is_empty() && uid.len() <= MAX_REQUEST_UID_LEN && !uid.chars().any(char::is_control)
+}
+
+/// A card provider's transaction id: 1 to [`MAX_PROVIDER_TX_ID_LEN`] URI-unreserved characters
+/// (`A-Z a-z 0-9 - . _ ~`). It becomes the last path segment of the card transaction's payto
+/// URI (`payto://card-transaction/HOST/ID`), the debit account the exchange sees and later
+/// sends refunds to, so it must read back as the same id; Wallee-style ids are numbers.
+pub fn valid_provider_transaction_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_PROVIDER_TX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
 /// What the wallet asks for when it registers (`POST withdrawal-operation/$WOPID`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
@@ -403,6 +428,28 @@ mod tests {
             decide_registration(&pending(None, None), &reg(1, None)),
             RegistrationDecision::Conflict(RegistrationConflict::NoAmount)
         );
+    }
+
+    #[test]
+    fn free_form_identifiers_are_bounded() {
+        assert!(valid_request_uid("3f1c-uid"));
+        assert!(valid_request_uid("Kasse 1 / Bon 17 é"));
+        assert!(valid_request_uid(&"u".repeat(MAX_REQUEST_UID_LEN)));
+        for bad in ["", "a\nb", "a\u{0}", "\t", "a\u{7f}", "a\u{85}"] {
+            assert!(!valid_request_uid(bad), "{bad:?}");
+        }
+        assert!(!valid_request_uid(&"u".repeat(MAX_REQUEST_UID_LEN + 1)));
+        assert!(valid_provider_transaction_id("1042"));
+        assert!(valid_provider_transaction_id("tx_1.a-b~c"));
+        assert!(valid_provider_transaction_id(
+            &"7".repeat(MAX_PROVIDER_TX_ID_LEN)
+        ));
+        for bad in ["", "1 2", "1/2", "1?x", "1#", "%31", "12\n", "é"] {
+            assert!(!valid_provider_transaction_id(bad), "{bad:?}");
+        }
+        assert!(!valid_provider_transaction_id(
+            &"7".repeat(MAX_PROVIDER_TX_ID_LEN + 1)
+        ));
     }
 
     #[test]

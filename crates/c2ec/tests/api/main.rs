@@ -9,4 +9,5 @@ mod helpers;
 mod input;
 mod real;
 mod refunds;
+mod validation;
 mod wire_gateway;
