@@ -251,6 +251,24 @@ fn decide_registration_amount(view: &RegistrationView, req: &Registration) -> Re
     }
 }
 
+/// The `amount` of the wallet-facing status (bank-integration API).
+///
+/// Why it is also given for an amount the wallet could still change: C2EC announces version
+/// `4:0:4`, i.e. it claims to serve every client from v0 to v4, and GNU Taler's 2022 wallet
+/// (wallet-core 0.9, bank integration `0:0:0`) is one of them: its status decoder *requires*
+/// `amount` (optional only since v4), so a `suggested_amount`-only status made it fail before
+/// it could even show the withdrawal. Announcing a version that drops v0 (`4:0:0`) would lock
+/// that wallet out of every withdrawal, fixed amounts included. So the status carries what v0
+/// defines `amount` to be, "the amount that will be withdrawn with this operation": the fixed
+/// amount, else the terminal's suggestion, which is exactly what a wallet that names no amount
+/// (every v0 wallet) gets when it registers (see [`decide_registration`]). `suggested_amount`
+/// stays in the status, and a wallet may still send its own `amount` when it registers; a v4
+/// wallet reading `amount` as fixed simply withdraws the suggestion. Both generations work;
+/// the price is that current wallets do not offer to edit a suggested amount.
+pub fn amount_for_wallets(amount: Option<&Amount>, suggested: Option<&Amount>) -> Option<Amount> {
+    amount.or(suggested).copied()
+}
+
 /// The parts of a stored operation that a terminal's `/check` depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckView {
@@ -504,6 +522,22 @@ mod tests {
         assert_eq!(
             decide_registration(&pending(None, Some(chf(0))), &reg(1, None)),
             RegistrationDecision::Conflict(RegistrationConflict::ZeroAmount)
+        );
+    }
+
+    #[test]
+    fn wallets_always_see_the_amount_they_would_withdraw() {
+        assert_eq!(amount_for_wallets(Some(&chf(20)), None), Some(chf(20)));
+        assert_eq!(amount_for_wallets(None, Some(&chf(10))), Some(chf(10)));
+        assert_eq!(
+            amount_for_wallets(Some(&chf(7)), Some(&chf(10))),
+            Some(chf(7))
+        );
+        // The amount a wallet without a choice registers for is the one it was shown.
+        let shown = amount_for_wallets(None, Some(&chf(10))).unwrap();
+        assert_eq!(
+            decide_registration(&pending(None, Some(chf(10))), &reg(1, None)),
+            RegistrationDecision::Select { amount: shown }
         );
     }
 

@@ -16,13 +16,32 @@ use crate::error::C2ecError;
 use crate::service::Actor;
 use crate::state::Status;
 
-/// The status body shared by wallet and terminal views.
-pub fn status_body(s: &AppState, row: &WithdrawalRow) -> BankWithdrawalOperationStatus {
+/// Who reads a status: wallets (bank-integration API, every protocol generation) or the
+/// operation's terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Wallet,
+    Terminal,
+}
+
+/// The status body shared by wallet and terminal views. Wallets always get an `amount`
+/// (`state::amount_for_wallets` says why); the terminal sees only an amount that is fixed.
+pub fn status_body(
+    s: &AppState,
+    row: &WithdrawalRow,
+    reader: Reader,
+) -> BankWithdrawalOperationStatus {
     let fixed = row.status != Status::Pending;
+    let amount = match reader {
+        Reader::Wallet => {
+            crate::state::amount_for_wallets(row.amount.as_ref(), row.suggested_amount.as_ref())
+        }
+        Reader::Terminal => row.amount,
+    };
     BankWithdrawalOperationStatus {
         status: wire_status(row.status),
         currency: Some(*s.c2ec.store.currency()),
-        amount: row.amount,
+        amount,
         suggested_amount: if fixed { None } else { row.suggested_amount },
         min_amount: None,
         max_amount: None,
@@ -75,7 +94,7 @@ pub async fn get_withdrawal_operation(
     let wopid = parse_wopid(&raw)?;
     let (old, poll) = status_params(query.as_deref())?;
     let row = s.c2ec.poll(&wopid, None, old, poll.timeout).await?;
-    Ok(Json(status_body(&s, &row)))
+    Ok(Json(status_body(&s, &row, Reader::Wallet)))
 }
 
 /// `POST /taler-integration/withdrawal-operation/{wopid}`: reserve registration.

@@ -12,7 +12,7 @@ use crate::api::{
     TerminalWithdrawalSetupResponse,
 };
 use crate::error::C2ecError;
-use crate::http::integration::status_body;
+use crate::http::integration::{Reader, status_body};
 use crate::service::Actor;
 
 /// `GET /terminal/config`.
@@ -59,7 +59,7 @@ pub async fn get_withdrawal(
         .c2ec
         .poll(&wopid, Some(terminal), old, poll.timeout)
         .await?;
-    Ok(Json(status_body(&s, &row)))
+    Ok(Json(status_body(&s, &row, Reader::Terminal)))
 }
 
 /// `POST /terminal/withdrawals/{wopid}/check`: the terminal reports the card transaction.

@@ -7,6 +7,7 @@ mod conflicts;
 mod flow;
 mod helpers;
 mod input;
+mod legacy_wallet;
 mod real;
 mod refunds;
 mod validation;
