@@ -1,5 +1,5 @@
 //! Serde types for the JSON wire formats of the APIs cardcash speaks: the Taler exchange,
-//! merchant, bank integration, wire gateway and terminal APIs, and the card processor's
+//! merchant, core bank, bank integration, wire gateway and terminal APIs, and the card processor's
 //! Wallee-style API ([`cardproc`], with its request MAC).
 //!
 //! Types only: no IO, no business rules. Field names and optionality follow docs.taler.net and
@@ -10,6 +10,7 @@
 pub mod bank_integration;
 pub mod cardproc;
 pub mod common;
+pub mod corebank;
 pub mod exchange;
 pub mod merchant;
 pub mod terminal;
