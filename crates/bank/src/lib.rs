@@ -9,15 +9,14 @@
 //!
 //! Map: [`config`] (INI `[bank]`), [`error`] (Taler codes), [`ledger`] (every operation, one
 //! write transaction per money movement), [`db`] (all SQL, both engines), [`http`] (router and
-//! thin handlers), [`admin`] (operator functions for the CLI), [`client`] (a typed Wire Gateway
-//! client for the exchange and the C2EC demo). Pure domain modules: [`balance`], [`subject`],
-//! [`payto`], [`account`], [`auth`], [`password`].
+//! thin handlers), [`admin`] (operator functions for the CLI). Its clients live in
+//! `cardcash_client` (`BankClient`, `WireGatewayClient`). Pure domain modules: [`balance`],
+//! [`subject`], [`payto`], [`account`], [`auth`], [`password`].
 
 pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod balance;
-pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -84,13 +84,9 @@ pub async fn deactivate_terminal(db: &Db, terminal: &str) -> Result<bool, C2ecEr
 /// a transaction that cannot exist must give 404, not 401/403). Returns a one-line summary.
 pub async fn check_provider(config: &crate::C2ecConfig) -> Result<String, C2ecError> {
     let p = &config.provider;
-    let client = cardcash_cardproc::CardprocClient::new(
-        p.base_url.as_str(),
-        p.user_id,
-        &p.secret,
-        p.space_id,
-    )
-    .map_err(|e| C2ecError::Internal(format!("provider configuration: {e}")))?;
+    let client =
+        cardcash_client::CardprocClient::new(p.base_url.as_str(), p.user_id, &p.secret, p.space_id)
+            .map_err(|e| C2ecError::Internal(format!("provider configuration: {e}")))?;
     let info = client
         .config()
         .await

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use cardcash_cardproc::CardprocClient;
+use cardcash_client::CardprocClient;
 use cardcash_http::{Metrics, ServiceRouter};
 use cardcash_store::{Db, DbConfig};
 use cardcash_util::{BaseUrl, PaytoUri};

@@ -2,6 +2,10 @@
 //! over real HTTP against an in-process `App`, reporting operations per second and long-poll
 //! wake-up latency (p50/p99).
 //!
+//! The card payments go to C2EC's in-memory provider or to a running card processor that the
+//! caller started ([`BenchProcessor::Cardproc`]): C2EC talks to the processor over HTTP only
+//! and never links it (the binary, which links every service, starts it).
+//!
 //! Each withdrawal plays the diagram: the terminal sets up and starts a long poll, the wallet
 //! registers (the wake-up latency is the time from the registration's answer to the terminal's
 //! long poll answering), the card is paid at the processor, the terminal checks, and the
@@ -16,9 +20,8 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::config::{C2ecConfig, ProviderConfig, WireGatewayAuth};
-use cardcash_cardproc::mac::MacKey;
-use cardcash_cardproc::model::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
-use cardcash_cardproc::{ApiUserConfig, CardprocClient, CardprocConfig, Role};
+use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
+use cardcash_client::CardprocClient;
 
 use crate::provider::memory::{Card, MemoryProvider};
 use crate::{App, admin};
@@ -34,9 +37,25 @@ pub struct BenchConfig {
     /// run (the role must be allowed to create databases); `sqlite:…` a file; `None` a
     /// temporary SQLite file.
     pub database: Option<String>,
-    /// Run the real card processor service in-process (on its own temporary SQLite file) and
-    /// pay through its signed API; otherwise an in-memory processor.
-    pub real_processor: bool,
+    /// Who runs the card payments.
+    pub processor: BenchProcessor,
+}
+
+/// Who runs the benchmark's card payments.
+#[derive(Clone, Default)]
+pub enum BenchProcessor {
+    /// C2EC's in-memory provider: measures C2EC alone.
+    #[default]
+    InMemory,
+    /// A running card processor: the terminal pays through `terminal` (a client of a
+    /// `terminal` user) and C2EC attests through `provider` (a `reader` user). Start a fresh
+    /// processor per run: its transaction ids must be new to the fresh C2EC database.
+    Cardproc {
+        /// The terminal's signed client.
+        terminal: CardprocClient,
+        /// C2EC's `[c2ec-provider-cardproc]`.
+        provider: ProviderConfig,
+    },
 }
 
 impl Default for BenchConfig {
@@ -45,7 +64,19 @@ impl Default for BenchConfig {
             n: 200,
             concurrency: 32,
             database: None,
-            real_processor: true,
+            processor: BenchProcessor::InMemory,
+        }
+    }
+}
+
+impl std::fmt::Debug for BenchProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InMemory => f.write_str("InMemory"),
+            Self::Cardproc { terminal, .. } => f
+                .debug_struct("Cardproc")
+                .field("terminal", terminal)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -147,18 +178,17 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     };
     let db = admin::open_db(&database).await.map_err(fail)?;
     let terminal = admin::add_terminal(&db, "bench").await.map_err(fail)?;
-    let (payer, cardproc, app) = if cfg.real_processor {
-        let (cardproc, pos, provider) = start_cardproc(&tmp, currency).await?;
+    let (payer, app) = if let BenchProcessor::Cardproc { terminal, provider } = &cfg.processor {
         let mut config = config;
-        config.provider = provider;
+        config.provider = provider.clone();
         let app = App::build_on_db(config, db).await.map_err(fail)?;
-        (Payer::Cardproc(pos), Some(cardproc), app)
+        (Payer::Cardproc(terminal.clone()), app)
     } else {
         let processor = MemoryProvider::new();
         let app = App::build_on(config, processor.clone(), db)
             .await
             .map_err(fail)?;
-        (Payer::Memory(processor), None, app)
+        (Payer::Memory(processor), app)
     };
     let base = app.base_url().as_str().to_owned();
     let http = reqwest::Client::builder()
@@ -196,9 +226,6 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     }
     let elapsed = started.elapsed();
     app.shutdown().await;
-    if let Some(c) = cardproc {
-        c.shutdown().await;
-    }
     let _ = std::fs::remove_dir_all(&tmp);
     wakes.sort();
     let pct = |p: f64| -> Duration {
@@ -210,10 +237,9 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     };
     Ok(BenchReport {
         engine,
-        processor: if cfg.real_processor {
-            "cardproc"
-        } else {
-            "in-memory"
+        processor: match cfg.processor {
+            BenchProcessor::Cardproc { .. } => "cardproc",
+            BenchProcessor::InMemory => "in-memory",
         },
         n: cfg.n,
         concurrency: cfg.concurrency,
@@ -239,55 +265,6 @@ enum Payer {
     Memory(Arc<MemoryProvider>),
     /// The terminal's signed client at the real processor.
     Cardproc(CardprocClient),
-}
-
-const CP_SPACE: u64 = 1;
-const CP_TERMINAL: u64 = 1;
-const CP_READER: u64 = 2;
-
-/// Starts the card processor with a terminal and a reader user; returns it, the terminal's
-/// client and C2EC's provider configuration.
-async fn start_cardproc(
-    tmp: &std::path::Path,
-    currency: Currency,
-) -> Result<(cardcash_cardproc::App, CardprocClient, ProviderConfig), BenchError> {
-    let key = |_: u8| -> Result<MacKey, BenchError> {
-        let b = cardcash_crypto::random::random_bytes::<32>().map_err(fail)?;
-        MacKey::from_bytes(b.to_vec()).map_err(fail)
-    };
-    let (terminal_key, reader_key) = (key(0)?, key(1)?);
-    let mut cp = CardprocConfig::new(currency, format!("sqlite:{}/cardproc.db", tmp.display()));
-    cp.space_id = CP_SPACE;
-    cp.delay_finality = cardcash_util::RelativeTime::from_duration(Duration::from_millis(500));
-    cp.users = vec![
-        ApiUserConfig {
-            id: CP_TERMINAL,
-            secret: terminal_key.clone(),
-            role: Role::Terminal,
-        },
-        ApiUserConfig {
-            id: CP_READER,
-            secret: reader_key.clone(),
-            role: Role::Reader,
-        },
-    ];
-    let app = cardcash_cardproc::App::build(cp).await.map_err(fail)?;
-    let base = app.base_url().clone();
-    let pos = CardprocClient::new(
-        base.as_str(),
-        CP_TERMINAL,
-        &terminal_key.to_base64(),
-        CP_SPACE,
-    )
-    .map_err(fail)?;
-    let provider = ProviderConfig {
-        name: "cardcash card processor".into(),
-        base_url: base,
-        user_id: CP_READER,
-        secret: reader_key.to_base64(),
-        space_id: CP_SPACE,
-    };
-    Ok((app, pos, provider))
 }
 
 impl Payer {

@@ -131,13 +131,79 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             "real card"
         }
     );
+    // The binary links every service; C2EC does not, so the processor is started here.
+    let tmp = tempfile::tempdir()?;
+    let (cardproc, processor) = if args.in_memory_processor {
+        (None, cardcash_c2ec::bench::BenchProcessor::InMemory)
+    } else {
+        let (app, processor) = bench_cardproc(tmp.path()).await?;
+        (Some(app), processor)
+    };
     let report = cardcash_c2ec::bench::run(cardcash_c2ec::bench::BenchConfig {
         n: args.n,
         concurrency: args.concurrency,
         database: args.database,
-        real_processor: !args.in_memory_processor,
+        processor,
     })
-    .await?;
+    .await;
+    if let Some(cardproc) = cardproc {
+        cardproc.shutdown().await;
+    }
+    let report = report?;
     println!("{report}");
     Ok(())
+}
+
+/// A fresh card processor for the benchmark (its own SQLite file in `dir`) with a terminal and
+/// a reader user on random keys: the terminal's client pays, C2EC attests as the reader.
+async fn bench_cardproc(
+    dir: &std::path::Path,
+) -> anyhow::Result<(cardcash_cardproc::App, cardcash_c2ec::bench::BenchProcessor)> {
+    use cardcash_api::cardproc::mac::MacKey;
+    use cardcash_cardproc::{ApiUserConfig, CardprocConfig, Role};
+    const TERMINAL: u64 = 1;
+    const READER: u64 = 2;
+    let key = || -> anyhow::Result<MacKey> {
+        let bytes = cardcash_crypto::random::random_bytes::<32>()?;
+        Ok(MacKey::from_bytes(bytes.to_vec())?)
+    };
+    let (terminal_key, reader_key) = (key()?, key()?);
+    let mut config = CardprocConfig::new(
+        "CHF".parse()?,
+        format!("sqlite:{}/cardproc.db", dir.display()),
+    );
+    config.delay_finality =
+        cardcash_util::RelativeTime::from_duration(std::time::Duration::from_millis(500));
+    config.users = vec![
+        ApiUserConfig {
+            id: TERMINAL,
+            secret: terminal_key.clone(),
+            role: Role::Terminal,
+        },
+        ApiUserConfig {
+            id: READER,
+            secret: reader_key.clone(),
+            role: Role::Reader,
+        },
+    ];
+    let space = config.space_id;
+    let app = cardcash_cardproc::App::build(config).await?;
+    let base = app.base_url().clone();
+    let terminal = cardcash_client::CardprocClient::new(
+        base.as_str(),
+        TERMINAL,
+        &terminal_key.to_base64(),
+        space,
+    )?;
+    let provider = cardcash_c2ec::ProviderConfig {
+        name: "cardcash card processor".into(),
+        base_url: base,
+        user_id: READER,
+        secret: reader_key.to_base64(),
+        space_id: space,
+    };
+    Ok((
+        app,
+        cardcash_c2ec::bench::BenchProcessor::Cardproc { terminal, provider },
+    ))
 }

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use cardcash_cardproc::CardprocClient;
+use cardcash_client::{C2ecTerminalClient, CardprocClient, SetupAmount};
 use cardcash_terminal::display::CancellationToken;
 use cardcash_terminal::qr::TerminalStyle;
 use cardcash_terminal::receipt::AbortReason;
 use cardcash_terminal::{
-    C2ecTerminalClient, CardData, ConsoleObserver, CustomerDisplay, FlowOptions, FlowReport,
-    Outcome, SetupAmount, TerminalFlow, serve_display,
+    CardData, ConsoleObserver, CustomerDisplay, FlowOptions, FlowReport, Outcome, TerminalFlow,
+    serve_display,
 };
 use cardcash_util::{Amount, BaseUrl, TalerConfig};
 use clap::{Args, Subcommand};

@@ -19,15 +19,15 @@ use std::fmt;
 use std::time::Duration;
 
 use cardcash_api::bank_integration::{BankWithdrawalOperationStatus, WithdrawalStatus};
-use cardcash_api::terminal::{TerminalConfig, TerminalWithdrawalSetup};
-use cardcash_cardproc::{
-    CardNumber, CardprocClient, CreateTransactionRequest, DecimalAmount, ProcessCardRequest,
-    Transaction, TransactionState,
+use cardcash_api::cardproc::{
+    CardNumber, CreateTransactionRequest, DecimalAmount, ProcessCardRequest, Transaction,
+    TransactionState,
 };
+use cardcash_api::terminal::{TerminalConfig, TerminalWithdrawalSetup};
+use cardcash_client::{C2ecTerminalClient, CardprocClient, ClientError, SetupAmount};
 use cardcash_util::{Amount, AmountError, EddsaPublicKey, ErrorCode, Timestamp};
 use tokio::time::Instant;
 
-use crate::client::{C2ecTerminalClient, ClientError, SetupAmount};
 use crate::receipt::{AbortReason, Outcome, Receipt, mask_pan};
 
 /// The processor's test card that is approved at once (docs/CARDPROC-API.md, "Test cards").
@@ -620,7 +620,7 @@ impl TerminalFlow {
         // Processing is idempotent per transaction, so a lost answer can be asked for again.
         let processed = match retry(
             || self.cardproc.process_card(created.id, &request),
-            cardcash_cardproc::ClientError::is_retryable,
+            ClientError::is_retryable,
         )
         .await
         {

@@ -8,7 +8,7 @@
 //! credentials stay out of it. No JavaScript, no external resources; every dynamic value is
 //! HTML-escaped. [`crate::display`] serves it over HTTP while a withdrawal runs.
 
-use cardcash_cardproc::model::TransactionState;
+use cardcash_api::cardproc::TransactionState;
 use cardcash_util::Amount;
 
 use crate::flow::{FlowEvent, FlowObserver};

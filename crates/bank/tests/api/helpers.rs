@@ -1,7 +1,7 @@
 //! Test fixtures: a running bank per engine, accounts, and small HTTP helpers.
 
-use cardcash_bank::client::{ClientAuth, WireGatewayClient};
 use cardcash_bank::{App, BankConfig};
+use cardcash_client::{Auth, WireGatewayClient};
 use cardcash_util::{Currency, EddsaPublicKey, HashCode, ShortHashCode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -211,15 +211,13 @@ impl TestBank {
         format!("/accounts/{name}/taler-wire-gateway/{endpoint}")
     }
 
-    /// The crate's Wire Gateway client for `name` with Basic credentials.
+    /// The Wire Gateway client (`cardcash_client`) for `name` with Basic credentials.
     pub fn wg_client(&self, name: &str, password: &str) -> WireGatewayClient {
         WireGatewayClient::new(
             self.app.wire_gateway_url(name).unwrap(),
-            ClientAuth::Basic {
-                user: name.to_owned(),
-                password: password.to_owned(),
-            },
+            Auth::basic(name, password),
         )
+        .unwrap()
     }
 
     /// `admin/add-incoming` for `exchange` (as the admin), returning the row id.

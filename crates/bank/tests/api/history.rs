@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use cardcash_bank::client::HistoryRequest;
+use cardcash_client::HistoryRequest;
 use reqwest::StatusCode;
 use serde_json::Value;
 

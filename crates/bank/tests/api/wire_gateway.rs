@@ -101,9 +101,7 @@ async fn transfer_pays_merchant_and_is_idempotent() {
         assert_eq!(txs[0]["date"], first.1["timestamp"]);
         assert_eq!(txs[1]["row_id"].as_u64(), Some(second.row_id));
         let via_client = client
-            .outgoing_history(&cardcash_bank::client::HistoryRequest::after(
-                None, 10, None,
-            ))
+            .outgoing_history(&cardcash_client::HistoryRequest::after(None, 10, None))
             .await
             .unwrap();
         assert_eq!(via_client.len(), 2);
@@ -257,9 +255,7 @@ async fn add_incoming_rules() {
             .unwrap();
         bank.assert_balance("admin", "-KUDOS:13").await;
         let rows = client
-            .incoming_history(&cardcash_bank::client::HistoryRequest::after(
-                None, 10, None,
-            ))
+            .incoming_history(&cardcash_client::HistoryRequest::after(None, 10, None))
             .await
             .unwrap();
         assert_eq!(rows.len(), 2);

@@ -1,10 +1,11 @@
-//! [`CardProvider`] for our card processor (docs/CARDPROC-API.md), through `CardprocClient`.
+//! [`CardProvider`] for our card processor (docs/CARDPROC-API.md), through
+//! `cardcash_client::CardprocClient` (C2EC never links the processor itself).
 //!
 //! Transactions are named by `payto://card-transaction/<processor host>/<id>` — the debit
 //! account of a confirmed withdrawal and the address the exchange sends refunds to.
 
-use cardcash_cardproc::model::{DecimalAmount, RefundRequest, RefundType, TransactionState};
-use cardcash_cardproc::{CardprocClient, ClientError};
+use cardcash_api::cardproc::{DecimalAmount, RefundRequest, RefundType, TransactionState};
+use cardcash_client::{CardprocClient, ClientError};
 use cardcash_util::{Amount, PaytoTarget, PaytoUri};
 
 use super::{
@@ -35,14 +36,16 @@ impl CardprocProvider {
 }
 
 fn map_err(e: ClientError) -> ProviderError {
-    match &e {
-        _ if e.is_not_found() => ProviderError::NotFound,
-        _ if e.is_retryable() => ProviderError::Unreachable(e.to_string()),
-        ClientError::Rejected {
-            status: 401 | 403, ..
-        } => ProviderError::Unauthorized(e.to_string()),
-        ClientError::Rejected { .. } => ProviderError::Refused(e.to_string()),
-        _ => ProviderError::Protocol(e.to_string()),
+    if e.is_not_found() {
+        ProviderError::NotFound
+    } else if e.is_retryable() {
+        ProviderError::Unreachable(e.to_string())
+    } else if e.is_unauthorized() {
+        ProviderError::Unauthorized(e.to_string())
+    } else if e.is_client_error() {
+        ProviderError::Refused(e.to_string())
+    } else {
+        ProviderError::Protocol(e.to_string())
     }
 }
 

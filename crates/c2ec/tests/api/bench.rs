@@ -3,7 +3,57 @@
 //! (`C2EC_BENCH_N`, `C2EC_BENCH_CONCURRENCY`; PostgreSQL too when `CARDCASH_TEST_PG_URL` is set).
 //! A small run always executes so the benchmark code itself stays tested.
 
-use cardcash_c2ec::bench::{BenchConfig, run};
+use std::time::Duration;
+
+use cardcash_api::cardproc::mac::MacKey;
+use cardcash_c2ec::ProviderConfig;
+use cardcash_c2ec::bench::{BenchConfig, BenchProcessor, run};
+use cardcash_cardproc::{ApiUserConfig, CardprocConfig, Role};
+use cardcash_client::CardprocClient;
+use cardcash_util::RelativeTime;
+
+/// A fresh card processor (on its own SQLite database) with a terminal and a reader user, as
+/// the benchmark's payer; `None` for the in-memory provider.
+async fn processor(real: bool) -> (Option<cardcash_cardproc::App>, BenchProcessor) {
+    if !real {
+        return (None, BenchProcessor::InMemory);
+    }
+    let (terminal_key, reader_key) = (
+        MacKey::from_bytes(vec![1; 32]).unwrap(),
+        MacKey::from_bytes(vec![2; 32]).unwrap(),
+    );
+    let mut cp = CardprocConfig::new("CHF".parse().unwrap(), "unused: build_with_db");
+    cp.delay_finality = RelativeTime::from_duration(Duration::from_millis(500));
+    cp.users = vec![
+        ApiUserConfig {
+            id: 1,
+            secret: terminal_key.clone(),
+            role: Role::Terminal,
+        },
+        ApiUserConfig {
+            id: 2,
+            secret: reader_key.clone(),
+            role: Role::Reader,
+        },
+    ];
+    let space = cp.space_id;
+    let db = cardcash_store::testing::sqlite(
+        cardcash_cardproc::db::SERVICE,
+        &cardcash_cardproc::db::MIGRATIONS,
+    )
+    .await;
+    let app = cardcash_cardproc::App::build_with_db(cp, db).await.unwrap();
+    let base = app.base_url().clone();
+    let terminal = CardprocClient::new(base.as_str(), 1, &terminal_key.to_base64(), space).unwrap();
+    let provider = ProviderConfig {
+        name: "cardcash card processor".into(),
+        base_url: base,
+        user_id: 2,
+        secret: reader_key.to_base64(),
+        space_id: space,
+    };
+    (Some(app), BenchProcessor::Cardproc { terminal, provider })
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -15,14 +65,18 @@ fn env_usize(name: &str, default: usize) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_small_run_confirms_everything() {
     for real_processor in [false, true] {
+        let (cardproc, processor) = processor(real_processor).await;
         let r = run(BenchConfig {
             n: 10,
             concurrency: 5,
             database: None,
-            real_processor,
+            processor,
         })
         .await
         .unwrap();
+        if let Some(cardproc) = cardproc {
+            cardproc.shutdown().await;
+        }
         assert_eq!(r.confirmed, 10);
         assert!(r.ops_per_sec > 0.0);
     }
@@ -47,14 +101,18 @@ async fn bench_report() {
                 }
                 _ => None,
             };
+            let (cardproc, processor) = processor(real_processor).await;
             let r = run(BenchConfig {
                 n,
                 concurrency,
                 database: database.clone(),
-                real_processor,
+                processor,
             })
             .await
             .unwrap();
+            if let Some(cardproc) = cardproc {
+                cardproc.shutdown().await;
+            }
             println!("{r}");
             assert_eq!(r.confirmed, n);
         }

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use cardcash_api::cardproc::mac::MacKey;
+use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
 use cardcash_c2ec::{App, ProviderConfig, admin};
-use cardcash_cardproc::mac::MacKey;
-use cardcash_cardproc::model::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
-use cardcash_cardproc::{ApiUserConfig, CardprocClient, CardprocConfig, Role};
+use cardcash_cardproc::{ApiUserConfig, CardprocConfig, Role};
+use cardcash_client::CardprocClient;
 use cardcash_store::Db;
 use cardcash_util::{BaseUrl, RelativeTime};
 use reqwest::{Method, StatusCode};

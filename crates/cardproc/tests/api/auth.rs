@@ -1,9 +1,9 @@
 //! Authentication and authorization: bad MAC, stale timestamp, unknown user → 401; wrong role or
 //! space → 403; and in every case nothing changes.
 
+use cardcash_api::cardproc::{CreateTransactionRequest, DecimalAmount};
 use cardcash_api::cardproc::{RefundRequest, RefundType, TransactionState};
 use cardcash_cardproc::processing::CARD_APPROVE;
-use cardcash_cardproc::{CreateTransactionRequest, DecimalAmount};
 use reqwest::Method;
 
 use crate::helpers::{

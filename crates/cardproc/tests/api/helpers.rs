@@ -7,7 +7,8 @@ use cardcash_api::cardproc::{
     CardNumber, CreateTransactionRequest, ProcessCardRequest, Transaction, TransactionState,
 };
 use cardcash_cardproc::db::{MIGRATIONS, SERVICE};
-use cardcash_cardproc::{ApiUserConfig, App, CardprocClient, CardprocConfig, Role};
+use cardcash_cardproc::{ApiUserConfig, App, CardprocConfig, Role};
+use cardcash_client::CardprocClient;
 use cardcash_store::Engine;
 use cardcash_util::{Currency, RelativeTime};
 use serde_json::Value;

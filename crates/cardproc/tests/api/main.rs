@@ -1,5 +1,5 @@
 //! Integration tests of the card processor: the real `App` on `127.0.0.1:0`, on SQLite and (with
-//! `CARDCASH_TEST_PG_URL`) PostgreSQL, driven through our `CardprocClient` and raw signed HTTP.
+//! `CARDCASH_TEST_PG_URL`) PostgreSQL, driven through `cardcash_client::CardprocClient` and raw signed HTTP.
 
 mod auth;
 mod helpers;

@@ -1,8 +1,8 @@
 //! Refunds: partial and rest, over-refund, idempotent replay, conflicting externalId, refunds of
 //! unpaid transactions, concurrency.
 
+use cardcash_api::cardproc::DecimalAmount;
 use cardcash_api::cardproc::{RefundRequest, RefundState, RefundType, TransactionState};
-use cardcash_cardproc::DecimalAmount;
 use cardcash_cardproc::processing::{CARD_APPROVE, CARD_DECLINE, CARD_DELAY_FINALITY};
 
 use crate::helpers::{DELAY, apps};

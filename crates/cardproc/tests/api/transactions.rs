@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use cardcash_api::cardproc::{CardNumber, DecimalAmount, ProcessCardRequest};
 use cardcash_api::cardproc::{FailureReason, TransactionState};
 use cardcash_cardproc::processing::{
     CARD_APPROVE, CARD_DECLINE, CARD_DELAY_FINALITY, CARD_INSUFFICIENT_FUNDS, CARD_PROCESSING_ERROR,
 };
-use cardcash_cardproc::{CardNumber, DecimalAmount, ProcessCardRequest};
 
 use crate::helpers::{DELAY, apps, card, read_until};
 
@@ -229,7 +229,7 @@ async fn bad_card_data_is_400_and_leaves_the_transaction_pending() {
 
 #[tokio::test]
 async fn create_validates_its_input() {
-    use cardcash_cardproc::CreateTransactionRequest;
+    use cardcash_api::cardproc::CreateTransactionRequest;
     use cardcash_util::Currency;
     for t in apps().await {
         let e = t.engine;

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use cardcash_api::bank_integration::WithdrawalStatus;
-use cardcash_terminal::{C2ecTerminalClient, ClientError, FlowOptions, Outcome, SetupAmount};
+use cardcash_client::{C2ecTerminalClient, SetupAmount};
+use cardcash_terminal::{FlowOptions, Outcome};
 use cardcash_util::ErrorCode;
 
 use crate::helpers::Env;
@@ -34,10 +35,7 @@ async fn wrong_secret_is_a_taler_401() {
     )
     .unwrap();
     let err = intruder.config().await.unwrap_err();
-    assert!(
-        matches!(err, ClientError::Taler { status: 401, .. }),
-        "{err:?}"
-    );
+    assert_eq!(err.status(), Some(401), "{err:?}");
     assert_eq!(err.error_code(), Some(ErrorCode::GenericUnauthorized));
     assert!(!err.is_retryable());
     env.stop().await;

@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use cardcash_cardproc::TransactionState;
+use cardcash_api::cardproc::TransactionState;
+use cardcash_client::SetupAmount;
 use cardcash_terminal::flow::{APPROVE_TEST_CARD, DECLINE_TEST_CARD};
 use cardcash_terminal::page::StatusPage;
 use cardcash_terminal::qr::TerminalStyle;
-use cardcash_terminal::{
-    AbortReason, CardData, FlowError, FlowEvent, FlowOptions, Outcome, SetupAmount,
-};
+use cardcash_terminal::{AbortReason, CardData, FlowError, FlowEvent, FlowOptions, Outcome};
 use cardcash_terminal::{ConsoleObserver, FlowObserver};
 
 use crate::helpers::{Env, names};

@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
+use cardcash_api::cardproc::mac::MacKey;
 use cardcash_c2ec::{C2ecConfig, ProviderConfig, WireGatewayAuth};
-use cardcash_cardproc::CardprocClient;
 use cardcash_cardproc::config::{ApiUserConfig, CardprocConfig, Role};
-use cardcash_cardproc::mac::MacKey;
-use cardcash_terminal::{
-    C2ecTerminalClient, FlowError, FlowEvent, FlowOptions, FlowReport, TerminalFlow,
-};
+use cardcash_client::{C2ecTerminalClient, CardprocClient};
+use cardcash_terminal::{FlowError, FlowEvent, FlowOptions, FlowReport, TerminalFlow};
 use cardcash_util::{BaseUrl, Currency};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
