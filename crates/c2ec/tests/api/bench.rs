@@ -12,9 +12,12 @@ use cardcash_cardproc::{ApiUserConfig, CardprocConfig, Role};
 use cardcash_client::CardprocClient;
 use cardcash_util::RelativeTime;
 
-/// A fresh card processor (on its own SQLite database) with a terminal and a reader user, as
-/// the benchmark's payer; `None` for the in-memory provider.
-async fn processor(real: bool) -> (Option<cardcash_cardproc::App>, BenchProcessor) {
+/// A fresh card processor (on its own SQLite file in `dir`) with a terminal and a reader user,
+/// as the benchmark's payer; `None` for the in-memory provider.
+async fn processor(
+    real: bool,
+    dir: &std::path::Path,
+) -> (Option<cardcash_cardproc::App>, BenchProcessor) {
     if !real {
         return (None, BenchProcessor::InMemory);
     }
@@ -22,7 +25,10 @@ async fn processor(real: bool) -> (Option<cardcash_cardproc::App>, BenchProcesso
         MacKey::from_bytes(vec![1; 32]).unwrap(),
         MacKey::from_bytes(vec![2; 32]).unwrap(),
     );
-    let mut cp = CardprocConfig::new("CHF".parse().unwrap(), "unused: build_with_db");
+    let mut cp = CardprocConfig::new(
+        "CHF".parse().unwrap(),
+        format!("sqlite:{}/cardproc.db", dir.display()),
+    );
     cp.delay_finality = RelativeTime::from_duration(Duration::from_millis(500));
     cp.users = vec![
         ApiUserConfig {
@@ -37,12 +43,7 @@ async fn processor(real: bool) -> (Option<cardcash_cardproc::App>, BenchProcesso
         },
     ];
     let space = cp.space_id;
-    let db = cardcash_store::testing::sqlite(
-        cardcash_cardproc::db::SERVICE,
-        &cardcash_cardproc::db::MIGRATIONS,
-    )
-    .await;
-    let app = cardcash_cardproc::App::build_with_db(cp, db).await.unwrap();
+    let app = cardcash_cardproc::App::build(cp).await.unwrap();
     let base = app.base_url().clone();
     let terminal = CardprocClient::new(base.as_str(), 1, &terminal_key.to_base64(), space).unwrap();
     let provider = ProviderConfig {
@@ -65,7 +66,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_small_run_confirms_everything() {
     for real_processor in [false, true] {
-        let (cardproc, processor) = processor(real_processor).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (cardproc, processor) = processor(real_processor, dir.path()).await;
         let r = run(BenchConfig {
             n: 10,
             concurrency: 5,
@@ -101,7 +103,8 @@ async fn bench_report() {
                 }
                 _ => None,
             };
-            let (cardproc, processor) = processor(real_processor).await;
+            let dir = tempfile::tempdir().unwrap();
+            let (cardproc, processor) = processor(real_processor, dir.path()).await;
             let r = run(BenchConfig {
                 n,
                 concurrency,
