@@ -144,8 +144,12 @@ impl fmt::Debug for Auth {
 }
 
 /// One service: its name in messages, its base URL, its credentials, and the pool to use.
+/// Cheap to clone (one `Arc`), so typed clients stay small and cloneable.
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub struct Endpoint(Arc<EndpointParts>);
+
+#[derive(Debug)]
+struct EndpointParts {
     http: HttpClient,
     service: Arc<str>,
     base: BaseUrl,
@@ -155,38 +159,42 @@ pub struct Endpoint {
 impl Endpoint {
     /// The service called `service` in messages (`"C2EC"`, `"the bank"`) at `base`.
     pub fn new(http: HttpClient, service: &str, base: BaseUrl, auth: Auth) -> Self {
-        Self {
+        Self(Arc::new(EndpointParts {
             http,
             service: Arc::from(service),
             base,
             auth,
-        }
+        }))
     }
 
     /// The same endpoint under another name in messages.
-    pub fn named(mut self, service: &str) -> Self {
-        self.service = Arc::from(service);
-        self
+    pub fn named(self, service: &str) -> Self {
+        Self::new(
+            self.0.http.clone(),
+            service,
+            self.0.base.clone(),
+            self.0.auth.clone(),
+        )
     }
 
     /// The service's name in messages.
     pub fn service(&self) -> &str {
-        &self.service
+        &self.0.service
     }
 
     /// The base URL.
     pub fn base_url(&self) -> &BaseUrl {
-        &self.base
+        &self.0.base
     }
 
     /// The credentials.
     pub fn auth(&self) -> &Auth {
-        &self.auth
+        &self.0.auth
     }
 
     /// The pool.
     pub fn http(&self) -> &HttpClient {
-        &self.http
+        &self.0.http
     }
 
     /// The same service below `segments` of this base (e.g. an account's Wire Gateway below
@@ -196,29 +204,30 @@ impl Endpoint {
         let mut text = url.to_string();
         text.push('/');
         let base = BaseUrl::parse(&text).map_err(|e| self.invalid("", &text, e.to_string()))?;
-        Ok(Self {
-            http: self.http.clone(),
-            service: Arc::from(service),
+        Ok(Self::new(
+            self.0.http.clone(),
+            service,
             base,
-            auth: self.auth.clone(),
-        })
+            self.0.auth.clone(),
+        ))
     }
 
     /// The base URL with `segments` appended, each percent-encoded as exactly one path segment.
     /// Empty, `.` and `..` segments are refused.
     pub fn url(&self, segments: &[&str]) -> Result<Url, ClientError> {
-        let mut url = self.base.as_url().clone();
+        let base = &self.0.base;
+        let mut url = base.as_url().clone();
         {
-            let mut path = url.path_segments_mut().map_err(|()| {
-                self.invalid("", self.base.as_str(), "the base URL cannot have a path")
-            })?;
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|()| self.invalid("", base.as_str(), "the base URL cannot have a path"))?;
             // The base ends in '/', which leaves an empty last segment to replace.
             path.pop_if_empty();
             for segment in segments {
                 if segment.is_empty() || *segment == "." || *segment == ".." {
                     return Err(self.invalid(
                         "",
-                        self.base.as_str(),
+                        base.as_str(),
                         format!("invalid path segment {segment:?}"),
                     ));
                 }
@@ -252,7 +261,7 @@ impl Endpoint {
 
     fn invalid(&self, method: &str, url: &str, reason: impl Into<String>) -> ClientError {
         ClientError::new(
-            &self.service,
+            &self.0.service,
             method,
             url,
             ErrorKind::InvalidRequest(reason.into()),
@@ -277,7 +286,7 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     fn new(endpoint: &'a Endpoint, method: Method, url: Result<Url, ClientError>) -> Self {
-        let options = endpoint.http.options;
+        let options = endpoint.0.http.options;
         Self {
             endpoint,
             method,
@@ -344,7 +353,7 @@ impl<'a> Request<'a> {
     /// plus [`ClientOptions::long_poll_margin`]. The caller adds the API's own window
     /// parameter (`timeout_ms`).
     pub fn long_poll(mut self, window: Duration) -> Self {
-        self.timeout = window.saturating_add(self.endpoint.http.options.long_poll_margin);
+        self.timeout = window.saturating_add(self.endpoint.0.http.options.long_poll_margin);
         self
     }
 
@@ -363,7 +372,7 @@ impl<'a> Request<'a> {
 
     /// Sends the request and reads the whole answer. Any status but 2xx is an error.
     pub async fn send(self) -> Result<Response, ClientError> {
-        let endpoint = self.endpoint;
+        let endpoint = &*self.endpoint.0;
         let service = &endpoint.service;
         let method = self.method.as_str().to_owned();
         let url = self.url?;
@@ -604,6 +613,16 @@ mod tests {
         assert!(shown.contains("T-1"));
         let shown = format!("{:?}", endpoint("http://c2ec.example/"));
         assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn endpoints_are_one_pointer() {
+        // Typed clients embed one; keeping it small keeps them cheap to clone and to put in
+        // enums.
+        assert_eq!(
+            std::mem::size_of::<Endpoint>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
