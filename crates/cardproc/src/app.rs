@@ -15,13 +15,13 @@ use std::time::Duration;
 use cardcash_http::{
     Backoff, Metrics, Server, ServiceRouter, Step, WorkerMetrics, WorkerRunner, serve,
 };
-use cardcash_store::{Db, DbConfig, StoreError};
+use cardcash_store::{Database, StoreError};
 use cardcash_util::BaseUrl;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CardprocConfig, finality_delay};
-use crate::db::{self, MIGRATIONS, SERVICE};
+use crate::db::{CardprocStore, SERVICE};
 use crate::error::CardprocError;
 use crate::http::router;
 use crate::metrics::CardprocMetrics;
@@ -66,29 +66,30 @@ pub struct App {
 impl App {
     /// Opens `config.database_url`, then [`App::build_with_db`].
     pub async fn build(config: CardprocConfig) -> Result<Self, BuildError> {
-        let db = Db::connect(
-            &DbConfig {
-                url: config.database_url.clone(),
-                service: SERVICE,
-            },
-            &MIGRATIONS,
-        )
-        .await?;
-        Self::build_with_db(config, db).await
+        let store = CardprocStore::connect(&config.database_url).await?;
+        Self::build_with_store(config, store).await
     }
 
-    /// Serves on an already opened (migrated) database with the test-card authorizer.
-    pub async fn build_with_db(config: CardprocConfig, db: Db) -> Result<Self, BuildError> {
+    /// Serves on an already opened database (migrated with [`crate::db::SCHEMA`], e.g. by
+    /// `cardcash_store::testing`) with the test-card authorizer.
+    pub async fn build_with_db(config: CardprocConfig, db: Database) -> Result<Self, BuildError> {
+        Self::build_with_store(config, CardprocStore::new(db)).await
+    }
+
+    async fn build_with_store(
+        config: CardprocConfig,
+        store: CardprocStore,
+    ) -> Result<Self, BuildError> {
         let delay = finality_delay(config.delay_finality).ok_or_else(|| {
             BuildError::Config("delay_finality must be finite and at most a day".into())
         })?;
-        Self::build_with(config, db, Arc::new(TestCardAuthorizer::new(delay))).await
+        Self::build_with(config, store, Arc::new(TestCardAuthorizer::new(delay))).await
     }
 
     /// Serves with a custom [`Authorizer`] (a card network instead of the test cards).
     pub async fn build_with(
         config: CardprocConfig,
-        db: Db,
+        store: CardprocStore,
         authorizer: Arc<dyn Authorizer>,
     ) -> Result<Self, BuildError> {
         if config.currencies.is_empty() {
@@ -103,16 +104,14 @@ impl App {
         }
         let now = IsoTime::now();
         for user in &config.users {
-            let (id, secret, role, space) = (user.id, &user.secret, user.role, config.space_id);
-            db.retry_write(|tx| {
-                Box::pin(async move { db::user::upsert(tx, id, secret, role, space, now).await })
-            })
-            .await?;
+            store
+                .upsert_user(user.id, &user.secret, user.role, config.space_id, now)
+                .await?;
         }
         let mut metrics = Metrics::new();
         let service_metrics = CardprocMetrics::register(&mut metrics);
         let worker_metrics = WorkerMetrics::register(&mut metrics);
-        let state = Arc::new(Cardproc::new(&config, db, authorizer, service_metrics));
+        let state = Arc::new(Cardproc::new(&config, store, authorizer, service_metrics));
         let router =
             ServiceRouter::with_metrics(SERVICE, metrics).finish(router::routes(state.clone()));
         let shutdown = CancellationToken::new();
@@ -147,9 +146,9 @@ impl App {
         &self.base_url
     }
 
-    /// The database.
-    pub fn db(&self) -> &Db {
-        self.state.db()
+    /// The storage.
+    pub fn store(&self) -> &CardprocStore {
+        self.state.store()
     }
 
     /// The shared service state (for the binary's operator commands and tests).
@@ -157,7 +156,8 @@ impl App {
         &self.state
     }
 
-    /// Stops the listener (draining requests) and the worker.
+    /// Stops the listener (draining requests) and the worker, then closes the database
+    /// (queued writes still commit).
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         if let Err(e) = self.server.join().await {
@@ -166,6 +166,7 @@ impl App {
         if let Err(e) = self.worker.await {
             tracing::warn!(error = %e, "finality worker ended abnormally");
         }
+        self.state.store().close().await;
     }
 
     /// Waits until the server stops (after `shutdown` from elsewhere, e.g. a signal handler
@@ -182,7 +183,7 @@ async fn finality_worker(
 ) {
     // Subscribe before the first step, so an approval stored meanwhile wakes the next wait.
     let scheduled = state
-        .db()
+        .store()
         .notifier()
         .subscribe_topic(TOPIC_FINALITY_SCHEDULED);
     WorkerRunner::new("finality")
@@ -199,8 +200,7 @@ async fn finality_worker(
             || {
                 let state = state.clone();
                 async move {
-                    state.finalize_due().await?;
-                    Ok::<_, CardprocError>(match state.next_due().await? {
+                    Ok::<_, CardprocError>(match state.sweep_finality().await? {
                         Some(due) => {
                             let now = IsoTime::now().as_micros();
                             Step::After(Duration::from_micros(due.as_micros().saturating_sub(now)))

@@ -7,7 +7,8 @@
 //! The wire types and Wallee's request MAC are `cardcash_api::cardproc` (shared with
 //! `cardcash_client::CardprocClient`, through which other crates talk to this service).
 //! Map: [`config`], [`processing`] (test cards, Luhn, the [`Authorizer`] seam,
-//! state machine), [`service`] (one method per endpoint), [`db`] (all SQL), [`http`] (routes,
+//! state machine), [`service`] (one method per endpoint), [`db`] ([`CardprocStore`]: all SQL,
+//! typed rows, one storage call per unit of work on SQLite and PostgreSQL), [`http`] (routes,
 //! thin handlers, MAC extractor), [`app`] (`App::build`, finality worker), [`admin`] (operator
 //! commands), [`metrics`].
 
@@ -23,6 +24,7 @@ pub mod service;
 
 pub use app::{App, BuildError};
 pub use config::{ApiUserConfig, CardprocConfig, Role};
+pub use db::CardprocStore;
 pub use error::CardprocError;
 pub use processing::{
     AuthorizationRequest, Authorizer, AuthorizerError, Card, Decision, TestCardAuthorizer,

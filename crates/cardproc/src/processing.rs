@@ -17,7 +17,9 @@ use std::time::Duration;
 use cardcash_util::Amount;
 
 use cardcash_api::cardproc::IsoTime;
-use cardcash_api::cardproc::{FailureReason, ProcessCardRequest, TransactionState};
+use cardcash_api::cardproc::{
+    DecimalAmount, FailureReason, ProcessCardRequest, RefundType, TransactionState,
+};
 
 /// Approved; immediately `FULFILL`.
 pub const CARD_APPROVE: &str = "4000000000000002";
@@ -325,6 +327,54 @@ pub fn effective(
     }
 }
 
+/// Why a refund cannot be booked on a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundRefusal {
+    /// Only `FULFILL` (captured and final) transactions can be refunded.
+    NotRefundable(TransactionState),
+    /// `refunded + amount` would exceed the captured amount.
+    ExceedsCompleted,
+}
+
+/// The refunded total after refunding `amount` of a transaction in `state` that captured
+/// `completed` and refunded `refunded` so far: never more than was captured. The storage layer
+/// applies this rule under the transaction's row lock (PostgreSQL's `cardproc_refund` states
+/// the same rule in SQL; the refund tests hold both engines to it).
+pub fn book_refund(
+    state: TransactionState,
+    completed: &Amount,
+    refunded: &Amount,
+    amount: &Amount,
+) -> Result<Amount, RefundRefusal> {
+    if state != TransactionState::Fulfill {
+        return Err(RefundRefusal::NotRefundable(state));
+    }
+    refunded
+        .checked_add(amount)
+        .ok()
+        .filter(|total| total.partial_cmp(completed).is_some_and(|o| o.is_le()))
+        .ok_or(RefundRefusal::ExceedsCompleted)
+}
+
+/// What identifies a refund request beyond its `externalId`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundTerms<'a> {
+    /// The refunded transaction.
+    pub transaction: u64,
+    /// The amount.
+    pub amount: DecimalAmount,
+    /// The refund type.
+    pub refund_type: RefundType,
+    /// The merchant reference.
+    pub merchant_reference: Option<&'a str>,
+}
+
+/// Whether a request under a used `externalId` repeats the stored refund (a replay: answer
+/// with the stored refund) rather than asking for another one (a conflicting reuse: 409).
+pub fn is_refund_replay(stored: RefundTerms<'_>, requested: RefundTerms<'_>) -> bool {
+    stored == requested
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,6 +532,79 @@ mod tests {
             effective(TransactionState::Decline, Some(due), due),
             (TransactionState::Decline, None)
         );
+    }
+
+    #[test]
+    fn refunds_never_exceed_the_captured_amount() {
+        let chf = |s: &str| -> Amount { format!("CHF:{s}").parse().unwrap() };
+        let fulfill = TransactionState::Fulfill;
+        assert_eq!(
+            book_refund(fulfill, &chf("20"), &chf("5"), &chf("15")),
+            Ok(chf("20"))
+        );
+        assert_eq!(
+            book_refund(fulfill, &chf("20"), &chf("0.5"), &chf("0.75")),
+            Ok(chf("1.25"))
+        );
+        assert_eq!(
+            book_refund(fulfill, &chf("20"), &chf("5"), &chf("15.00000001")),
+            Err(RefundRefusal::ExceedsCompleted)
+        );
+        // The sum itself overflowing the amount range is an over-refund, not a panic.
+        let max = chf("4503599627370496");
+        assert_eq!(
+            book_refund(fulfill, &max, &max, &chf("1")),
+            Err(RefundRefusal::ExceedsCompleted)
+        );
+        for state in [
+            TransactionState::Pending,
+            TransactionState::Authorized,
+            TransactionState::Decline,
+            TransactionState::Voided,
+        ] {
+            assert_eq!(
+                book_refund(state, &chf("20"), &chf("0"), &chf("1")),
+                Err(RefundRefusal::NotRefundable(state))
+            );
+        }
+    }
+
+    #[test]
+    fn refund_replays_repeat_every_term() {
+        let stored = RefundTerms {
+            transaction: 1,
+            amount: "5.00".parse().unwrap(),
+            refund_type: RefundType::MerchantInitiatedOnline,
+            merchant_reference: Some("W"),
+        };
+        assert!(is_refund_replay(stored, stored));
+        assert!(is_refund_replay(
+            stored,
+            RefundTerms {
+                amount: "5".parse().unwrap(),
+                ..stored
+            }
+        ));
+        for other in [
+            RefundTerms {
+                transaction: 2,
+                ..stored
+            },
+            RefundTerms {
+                amount: "5.01".parse().unwrap(),
+                ..stored
+            },
+            RefundTerms {
+                refund_type: RefundType::CustomerInitiatedManual,
+                ..stored
+            },
+            RefundTerms {
+                merchant_reference: None,
+                ..stored
+            },
+        ] {
+            assert!(!is_refund_replay(stored, other), "{other:?}");
+        }
     }
 }
 

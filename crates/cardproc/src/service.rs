@@ -4,34 +4,39 @@
 //! Spec: docs/CARDPROC-API.md. Rules kept here:
 //! - authentication (Wallee MAC, ±600 s) and authorization (role, space) happen before anything
 //!   is read or written;
+//! - an unknown user's MAC is computed against a dummy key, so that it costs what a known
+//!   user's wrong MAC costs (user ids cannot be probed by timing);
 //! - `process-card` asks the [`Authorizer`] outside any database transaction, then applies the
 //!   decision only if the transaction is still `PENDING` (a concurrent or repeated call returns
 //!   the stored result unchanged);
-//! - refunds lock the transaction row, persist due delayed finality, check `FULFILL` and
+//! - refunds persist due delayed finality, lock the transaction row, check `FULFILL` and
 //!   `refunded + amount ≤ completed`, and are idempotent on `externalId` (same request → same
-//!   refund, different request → 409), all in one transaction;
+//!   refund, different request → 409), all in one transaction ([`CardprocStore::refund`]);
+//! - each mutating operation is ONE storage call (one round trip on PostgreSQL, one writer
+//!   closure on SQLite; `db/mod.rs` counts them);
 //! - the outage switch is in memory (per process), for tests and demos.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cardcash_store::Db;
 use cardcash_util::Currency;
 
 use crate::config::{CardprocConfig, Role};
-use crate::db;
-use crate::db::transaction::{NewTransaction, TransactionRow};
-use crate::db::user::ApiUserRow;
+use crate::db::{ApiUserRow, CardprocStore, NewRefund, NewTransaction, RefundOutcome, StateChange};
 use crate::error::CardprocError;
 use crate::metrics::CardprocMetrics;
-use crate::processing::{AuthorizationRequest, Authorizer, Card, transition};
+use crate::processing::{
+    AuthorizationRequest, Authorizer, Card, RefundTerms, is_refund_replay, transition,
+};
 use cardcash_api::cardproc::IsoTime;
-use cardcash_api::cardproc::mac;
+use cardcash_api::cardproc::mac::{self, MacKey};
 use cardcash_api::cardproc::{
     ConfigResponse, CreateTransactionRequest, ProcessCardRequest, Refund, RefundRequest,
     Transaction, TransactionState,
 };
+
+pub use crate::db::TOPIC_FINALITY_SCHEDULED;
 
 /// Name in `/config`.
 pub const SERVICE_NAME: &str = "cardcash-cardproc";
@@ -127,7 +132,7 @@ impl ApiUser {
 
 /// Shared state of a running card processor.
 pub struct Cardproc {
-    db: Db,
+    store: CardprocStore,
     currencies: Vec<Currency>,
     space_id: u64,
     admin_token: Option<String>,
@@ -136,17 +141,28 @@ pub struct Cardproc {
     outage: AtomicBool,
 }
 
-/// Store notification topic (key: transaction id) sent when a delayed approval is stored, so
-/// the finality worker (of any process, on PostgreSQL) recomputes its next wake-up.
-pub const TOPIC_FINALITY_SCHEDULED: &str = "finality_scheduled";
-
 impl std::fmt::Debug for Cardproc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cardproc")
-            .field("db", &self.db)
+            .field("store", &self.store)
             .field("space_id", &self.space_id)
             .finish_non_exhaustive()
     }
+}
+
+/// The key an unknown user's MAC is checked against. Its value does not matter (an unknown
+/// user is refused whatever the check says); computing the HMAC makes the refusal cost what a
+/// known user's wrong MAC costs, so user ids cannot be told apart by timing.
+static DUMMY_KEY: LazyLock<MacKey> = LazyLock::new(|| {
+    MacKey::from_bytes(vec![0x5a; 32])
+        .unwrap_or_else(|_| unreachable!("a non-empty key is a valid MAC key"))
+});
+
+/// Whether `user` exists and `verify` accepts the request with its key. `verify` runs exactly
+/// once either way (with [`DUMMY_KEY`] for an unknown user).
+fn mac_valid(user: Option<&ApiUserRow>, verify: impl FnOnce(&MacKey) -> bool) -> bool {
+    let checked = verify(user.map_or(&*DUMMY_KEY, |u| &u.secret));
+    checked && user.is_some()
 }
 
 fn check_text(field: &str, text: &str, allow_empty: bool) -> Result<(), CardprocError> {
@@ -165,12 +181,12 @@ impl Cardproc {
     /// Builds the shared state.
     pub fn new(
         config: &CardprocConfig,
-        db: Db,
+        store: CardprocStore,
         authorizer: Arc<dyn Authorizer>,
         metrics: CardprocMetrics,
     ) -> Self {
         Self {
-            db,
+            store,
             currencies: config.currencies.clone(),
             space_id: config.space_id,
             admin_token: config.admin_token.clone(),
@@ -180,9 +196,9 @@ impl Cardproc {
         }
     }
 
-    /// The database.
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// The storage.
+    pub fn store(&self) -> &CardprocStore {
+        &self.store
     }
 
     /// `GET /config`.
@@ -247,11 +263,10 @@ impl Cardproc {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        // Unknown user and wrong MAC give the same answer, so ids cannot be probed.
-        let user = db::user::get(&self.db, user_id).await?;
-        let valid = user.as_ref().is_some_and(|u| {
+        let user = self.store.user(user_id).await?;
+        let valid = mac_valid(user.as_ref(), |key| {
             mac::verify(
-                &u.secret,
+                key,
                 user_id,
                 timestamp,
                 input.method,
@@ -316,19 +331,17 @@ impl Cardproc {
             )));
         }
         let now = IsoTime::now();
-        let new = NewTransaction {
-            space_id: user.space_id,
-            amount: req.amount.to_amount(req.currency),
-            merchant_reference: &req.merchant_reference,
-            terminal_id: req.terminal_id.as_deref(),
-            meta_data: &req.meta_data,
-            created_by: user.id,
-            created_at: now,
-        };
-        let new = &new;
-        let row: TransactionRow = self
-            .db
-            .retry_write(|tx| Box::pin(async move { db::transaction::insert(tx, new).await }))
+        let row = self
+            .store
+            .create_transaction(NewTransaction {
+                space_id: user.space_id,
+                amount: req.amount.to_amount(req.currency),
+                merchant_reference: req.merchant_reference.clone(),
+                terminal_id: req.terminal_id.clone(),
+                meta_data: req.meta_data.clone(),
+                created_by: user.id,
+                created_at: now,
+            })
             .await?;
         self.metrics.created.inc();
         Ok(row.view(now))
@@ -342,7 +355,9 @@ impl Cardproc {
         req: &ProcessCardRequest,
     ) -> Result<Transaction, CardprocError> {
         user.require(Operation::ProcessCard)?;
-        let row = db::transaction::get(&self.db, user.space_id, id)
+        let row = self
+            .store
+            .transaction(user.space_id, id)
             .await?
             .ok_or(CardprocError::TransactionNotFound)?;
         if row.state != TransactionState::Pending {
@@ -359,34 +374,22 @@ impl Cardproc {
                 merchant_reference: &row.merchant_reference,
             })
             .await?;
-        let now = IsoTime::now();
-        let change = transition(decision, now);
-        let masked = card.pan.masked();
-        let (change, masked) = (&change, masked.as_str());
-        let space = user.space_id;
-        let updated = self
-            .db
-            .retry_write(|tx| {
-                Box::pin(async move {
-                    match db::transaction::apply_transition(tx, id, change, masked).await? {
-                        Some(row) => {
-                            if row.fulfill_at.is_some() {
-                                tx.notify(TOPIC_FINALITY_SCHEDULED, &row.id.to_string());
-                            }
-                            Ok::<_, CardprocError>((row, true))
-                        }
-                        None => db::transaction::lock(tx, space, id)
-                            .await?
-                            .map(|row| (row, false))
-                            .ok_or(CardprocError::TransactionNotFound),
-                    }
-                })
-            })
-            .await?;
-        let (row, applied) = updated;
-        if applied && row.state.is_final() {
-            self.metrics.finalized(row.state);
-        }
+        let change = transition(decision, IsoTime::now());
+        let row = match self
+            .store
+            .apply_decision(user.space_id, id, change, card.pan.masked())
+            .await?
+        {
+            StateChange::Applied(row) => {
+                if row.state.is_final() {
+                    self.metrics.finalized(row.state);
+                }
+                row
+            }
+            // Another request processed it meanwhile: its result stands.
+            StateChange::Unchanged(row) => row,
+            StateChange::NotFound => return Err(CardprocError::TransactionNotFound),
+        };
         Ok(row.view(IsoTime::now()))
     }
 
@@ -398,28 +401,18 @@ impl Cardproc {
         id: u64,
     ) -> Result<Transaction, CardprocError> {
         user.require(Operation::Void)?;
-        let space = user.space_id;
         let now = IsoTime::now();
-        let (row, voided) = self
-            .db
-            .retry_write(|tx| {
-                Box::pin(async move {
-                    if let Some(row) = db::transaction::void(tx, space, id, now).await? {
-                        return Ok::<_, CardprocError>((row, true));
-                    }
-                    let row = db::transaction::lock(tx, space, id)
-                        .await?
-                        .ok_or(CardprocError::TransactionNotFound)?;
-                    match row.effective_state(now) {
-                        TransactionState::Voided => Ok((row, false)),
-                        other => Err(CardprocError::NotVoidable(other)),
-                    }
-                })
-            })
-            .await?;
-        if voided {
-            self.metrics.finalized(TransactionState::Voided);
-        }
+        let row = match self.store.void(user.space_id, id, now).await? {
+            StateChange::Applied(row) => {
+                self.metrics.finalized(TransactionState::Voided);
+                row
+            }
+            StateChange::Unchanged(row) => match row.effective_state(now) {
+                TransactionState::Voided => row,
+                other => return Err(CardprocError::NotVoidable(other)),
+            },
+            StateChange::NotFound => return Err(CardprocError::TransactionNotFound),
+        };
         Ok(row.view(now))
     }
 
@@ -430,7 +423,9 @@ impl Cardproc {
         id: u64,
     ) -> Result<Transaction, CardprocError> {
         user.require(Operation::ReadTransaction)?;
-        let row = db::transaction::get(&self.db, user.space_id, id)
+        let row = self
+            .store
+            .transaction(user.space_id, id)
             .await?
             .ok_or(CardprocError::TransactionNotFound)?;
         Ok(row.view(IsoTime::now()))
@@ -450,102 +445,61 @@ impl Cardproc {
         if req.amount.is_zero() {
             return Err(CardprocError::Malformed("amount must be positive".into()));
         }
-        let (space, creator) = (user.space_id, user.id);
-        let outcome = self
-            .db
-            .retry_write(|tx| {
-                Box::pin(async move {
-                    let now = IsoTime::now();
-                    // Persist due finality first so the checks below see what readers see.
-                    let finalized =
-                        db::transaction::finalize_due(tx, now, Some(req.transaction)).await?;
-                    let row = db::transaction::lock(tx, space, req.transaction).await?;
-                    if let Some(existing) =
-                        db::refund::find_by_external_id(tx, space, &req.external_id).await?
-                    {
-                        let same = existing.transaction_id == req.transaction
-                            && cardcash_api::cardproc::DecimalAmount::from(existing.amount)
-                                == req.amount
-                            && existing.refund_type == req.refund_type
-                            && existing.merchant_reference == req.merchant_reference;
-                        return if same {
-                            Ok((existing, finalized, false))
-                        } else {
-                            Err(CardprocError::ExternalIdReused)
-                        };
-                    }
-                    let row = row.ok_or(CardprocError::TransactionNotFound)?;
-                    if row.state != TransactionState::Fulfill {
-                        return Err(CardprocError::NotRefundable(row.state));
-                    }
-                    let amount = req.amount.to_amount(*row.amount.currency());
-                    let refunded = row
-                        .refunded
-                        .checked_add(&amount)
-                        .ok()
-                        .filter(|total| {
-                            total.partial_cmp(&row.completed).is_some_and(|o| o.is_le())
-                        })
-                        .ok_or(CardprocError::RefundExceedsCompleted)?;
-                    db::transaction::set_refunded(tx, row.id, &refunded).await?;
-                    let new = db::refund::NewRefund {
-                        space_id: space,
-                        external_id: &req.external_id,
-                        transaction_id: row.id,
-                        amount,
-                        refund_type: req.refund_type,
-                        merchant_reference: req.merchant_reference.as_deref(),
-                        created_by: creator,
-                        created_at: now,
-                    };
-                    let id = match db::refund::insert(tx, &new).await {
-                        // Same externalId inserted concurrently for another transaction (a
-                        // concurrent one for this transaction waited on the row lock above).
-                        Err(CardprocError::Store(e)) if e.is_unique_violation() => {
-                            return Err(CardprocError::ExternalIdReused);
-                        }
-                        other => other?,
-                    };
-                    let stored = db::refund::get_in(tx, id).await?.ok_or_else(|| {
-                        CardprocError::Internal("refund vanished after insert".into())
-                    })?;
-                    Ok((stored, finalized, true))
-                })
+        let (outcome, finalized) = self
+            .store
+            .refund(NewRefund {
+                space_id: user.space_id,
+                external_id: req.external_id.clone(),
+                transaction_id: req.transaction,
+                amount: req.amount,
+                refund_type: req.refund_type,
+                merchant_reference: req.merchant_reference.clone(),
+                created_by: user.id,
+                created_at: IsoTime::now(),
             })
             .await?;
-        let (refund, finalized, created) = outcome;
         self.metrics.finalized_many(finalized);
-        if created {
-            self.metrics.refunds.inc();
+        match outcome {
+            RefundOutcome::Created(refund) => {
+                self.metrics.refunds.inc();
+                Ok(refund.view())
+            }
+            RefundOutcome::Existing(refund) => {
+                let requested = RefundTerms {
+                    transaction: req.transaction,
+                    amount: req.amount,
+                    refund_type: req.refund_type,
+                    merchant_reference: req.merchant_reference.as_deref(),
+                };
+                if is_refund_replay(refund.terms(), requested) {
+                    Ok(refund.view())
+                } else {
+                    Err(CardprocError::ExternalIdReused)
+                }
+            }
+            RefundOutcome::TransactionNotFound => Err(CardprocError::TransactionNotFound),
+            RefundOutcome::NotRefundable(state) => Err(CardprocError::NotRefundable(state)),
+            RefundOutcome::ExceedsCompleted => Err(CardprocError::RefundExceedsCompleted),
         }
-        Ok(refund.view())
     }
 
     /// `GET /api/refund/read`.
     pub async fn read_refund(&self, user: &ApiUser, id: u64) -> Result<Refund, CardprocError> {
         user.require(Operation::ReadRefund)?;
-        let row = db::refund::get(&self.db, user.space_id, id)
+        let row = self
+            .store
+            .refund_by_id(user.space_id, id)
             .await?
             .ok_or(CardprocError::RefundNotFound)?;
         Ok(row.view())
     }
 
-    /// Persists every due delayed finality; returns how many transactions became `FULFILL`.
-    pub async fn finalize_due(&self) -> Result<u64, CardprocError> {
-        let now = IsoTime::now();
-        let n = self
-            .db
-            .retry_write(|tx| {
-                Box::pin(async move { db::transaction::finalize_due(tx, now, None).await })
-            })
-            .await?;
-        self.metrics.finalized_many(n);
-        Ok(n)
-    }
-
-    /// When the next delayed finality falls due.
-    pub async fn next_due(&self) -> Result<Option<IsoTime>, CardprocError> {
-        db::transaction::next_due(&self.db).await
+    /// Persists every due delayed finality (counting the transactions that became
+    /// `FULFILL`); returns when the next one falls due.
+    pub async fn sweep_finality(&self) -> Result<Option<IsoTime>, CardprocError> {
+        let sweep = self.store.sweep_finality(IsoTime::now()).await?;
+        self.metrics.finalized_many(sweep.finalized);
+        Ok(sweep.next_due)
     }
 }
 
@@ -565,6 +519,35 @@ mod tests {
         }
         assert!(!Role::Reader.allows(CreateTransaction) && !Role::Reader.allows(ProcessCard));
         assert!(!Role::Reader.allows(Void));
+    }
+
+    #[test]
+    fn unknown_users_cost_one_mac_check_and_never_pass() {
+        let known = ApiUserRow {
+            id: 1,
+            secret: MacKey::from_bytes(vec![1; 32]).unwrap(),
+            role: Role::Terminal,
+            space_id: 7,
+        };
+        for (user, verdict, expected) in [
+            (None, true, false),
+            (None, false, false),
+            (Some(&known), false, false),
+            (Some(&known), true, true),
+        ] {
+            let mut checked_with = Vec::new();
+            let valid = mac_valid(user, |key| {
+                checked_with.push(key.to_base64());
+                verdict
+            });
+            assert_eq!(valid, expected, "{user:?} {verdict}");
+            let key = user.map_or(DUMMY_KEY.to_base64(), |u| u.secret.to_base64());
+            assert_eq!(
+                checked_with,
+                [key],
+                "one HMAC, with the user's or the dummy key"
+            );
+        }
     }
 
     #[test]

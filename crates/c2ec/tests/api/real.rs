@@ -38,15 +38,11 @@ struct RealEnv {
 async fn start(db: Db, opts: Options) -> RealEnv {
     let cp_db = match db.engine() {
         cardcash_store::Engine::Sqlite => {
-            cardcash_store::testing::sqlite(
-                cardcash_cardproc::db::SERVICE,
-                &cardcash_cardproc::db::MIGRATIONS,
-            )
-            .await
+            cardcash_store::testing::sqlite_database(&cardcash_cardproc::db::SCHEMA).await
         }
-        cardcash_store::Engine::Postgres => cardcash_store::testing::postgres(
+        cardcash_store::Engine::Postgres => cardcash_store::testing::postgres_database(
             cardcash_cardproc::db::SERVICE,
-            &cardcash_cardproc::db::MIGRATIONS,
+            &cardcash_cardproc::db::SCHEMA,
         )
         .await
         .unwrap(),

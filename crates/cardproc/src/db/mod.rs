@@ -1,78 +1,326 @@
-//! All SQL of the card processor, for SQLite and PostgreSQL alike (`$n` placeholders, portable
-//! types; the two migration sets differ only in how ids are generated).
+//! All SQL of the card processor: [`CardprocStore`], one typed method per unit of work, each
+//! implemented once per engine (`sqlite.rs`: rusqlite closures on the store's writer thread and
+//! inline reads; `postgres.rs`: one statement or one stored function per hot write). Rows come
+//! out as domain types ([`TransactionRow`], [`RefundRow`], [`ApiUserRow`]); domain outcomes
+//! ("processed by another request first", "over-refund", "key already used") are values of the
+//! return types, decided inside the same transaction. No transaction escapes this module.
 //!
-//! Tables: `api_user` (MAC users), `card_transaction`, `refund`. Money is `(…_val, …_frac)`,
-//! times are microseconds. Writes take a `&mut Tx` from the caller, who owns the transaction
-//! boundary; reads take the `Db` and use its pool.
+//! Round trips per hot request (besides the authentication every `/api/…` request makes: one
+//! read of `api_user` by primary key, inline on SQLite):
+//!
+//! | request | PostgreSQL | SQLite |
+//! |---|---|---|
+//! | create transaction | 1: `INSERT … RETURNING` | 1 writer closure |
+//! | process card | 2: a read (the authorizer needs the amount and is asked outside any transaction), then `cardproc_apply_decision` (conditional update, or the row as another request left it, and the `pg_notify` of a delayed approval) | 1 inline read + 1 writer closure |
+//! | read transaction (C2EC's attestation) | 1: `SELECT` | 1 inline read, no writer |
+//! | void | 1: `cardproc_void` | 1 writer closure |
+//! | refund | 1: `cardproc_refund` (due finality, row lock, key lookup, over-refund check, insert, booking) | 1 writer closure |
+//! | read refund | 1: `SELECT … JOIN` | 1 inline read |
+//! | delayed-finality sweep | 1: `WITH … UPDATE … RETURNING` that also yields the next due time | 1 writer closure |
+//!
+//! The decisions stay pure in [`crate::processing`] (`transition`, `book_refund`,
+//! `is_refund_replay`, `effective`): SQLite's closures call them; PostgreSQL's functions state
+//! the same rules in SQL (`migrations/postgres/0001_init.sql`), and the integration tests run
+//! every rule, including the races, on both engines.
 
-pub mod refund;
-pub mod transaction;
-pub mod user;
+mod postgres;
+mod row;
+mod sqlite;
 
-use cardcash_store::Migrations;
-use cardcash_util::{Amount, Currency};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use cardcash_store::{Database, DbConfig, Migration, Notifier, Schema, StoreError};
 
-use crate::error::CardprocError;
-use cardcash_api::cardproc::IsoTime;
+use crate::config::Role;
+use crate::processing::Transition;
+use cardcash_api::cardproc::mac::MacKey;
+use cardcash_api::cardproc::{IsoTime, TransactionState};
+
+pub use row::{ApiUserRow, NewRefund, NewTransaction, RefundRow, TransactionRow};
 
 /// The service name: PostgreSQL schema `cardproc`, notification channel `cardcash_cardproc`.
 pub const SERVICE: &str = "cardproc";
 
 /// The card processor's migrations for both engines.
-pub static MIGRATIONS: Migrations = Migrations {
-    sqlite: sqlx::migrate!("migrations/sqlite"),
-    postgres: sqlx::migrate!("migrations/postgres"),
+pub static SCHEMA: Schema = Schema {
+    sqlite: &[Migration::new(
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    )],
+    postgres: &[Migration::new(
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    )],
 };
 
-/// A stored value that does not decode: the database holds something we never write.
-fn corrupt(what: &str) -> CardprocError {
-    CardprocError::Internal(format!("stored {what} does not decode"))
+/// Store notification topic (key: transaction id) sent when a delayed approval is stored, so
+/// the finality worker (of any process, on PostgreSQL) recomputes its next wake-up.
+pub const TOPIC_FINALITY_SCHEDULED: &str = "finality_scheduled";
+
+/// The outcome of a conditional state change of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    /// The change was applied; the row as it is now.
+    Applied(TransactionRow),
+    /// The transaction was not in the state the change requires; the row as it is now.
+    Unchanged(TransactionRow),
+    /// No such transaction in this space.
+    NotFound,
 }
 
-fn get_i64(row: &AnyRow, col: &str) -> Result<i64, CardprocError> {
-    row.try_get::<i64, _>(col)
-        .map_err(|e| CardprocError::Store(e.into()))
+/// The outcome of [`CardprocStore::refund`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// A new refund was booked.
+    Created(RefundRow),
+    /// A refund is stored under this `externalId` already (nothing was booked); the caller
+    /// tells a replay from a conflicting reuse with [`RefundRow::terms`].
+    Existing(RefundRow),
+    /// No such transaction in this space.
+    TransactionNotFound,
+    /// The transaction is not `FULFILL`.
+    NotRefundable(TransactionState),
+    /// `refunded + amount` would exceed the captured amount.
+    ExceedsCompleted,
 }
 
-fn get_opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, CardprocError> {
-    row.try_get::<Option<i64>, _>(col)
-        .map_err(|e| CardprocError::Store(e.into()))
+/// The finality sweep's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Transactions that became `FULFILL`.
+    pub finalized: u64,
+    /// The earliest delayed finality still pending, if any.
+    pub next_due: Option<IsoTime>,
 }
 
-fn get_string(row: &AnyRow, col: &str) -> Result<String, CardprocError> {
-    row.try_get::<String, _>(col)
-        .map_err(|e| CardprocError::Store(e.into()))
+/// The card processor's storage; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CardprocStore {
+    db: Database,
 }
 
-fn get_opt_string(row: &AnyRow, col: &str) -> Result<Option<String>, CardprocError> {
-    row.try_get::<Option<String>, _>(col)
-        .map_err(|e| CardprocError::Store(e.into()))
+impl CardprocStore {
+    /// Opens (and migrates) the database at `url` (`sqlite:…` or `postgres://…`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let config = DbConfig {
+            url: url.to_owned(),
+            service: SERVICE,
+        };
+        Ok(Self::new(Database::connect(&config, &SCHEMA).await?))
+    }
+
+    /// Wraps an opened database migrated with [`SCHEMA`].
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// The database (engine, for tests and diagnostics).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The notifier ([`TOPIC_FINALITY_SCHEDULED`]).
+    pub fn notifier(&self) -> &Notifier {
+        self.db.notifier()
+    }
+
+    /// Graceful shutdown.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    // ---- API users ----
+
+    /// Creates or updates a user (configured users are written at every start).
+    pub async fn upsert_user(
+        &self,
+        id: u64,
+        secret: &MacKey,
+        role: Role,
+        space_id: u64,
+        now: IsoTime,
+    ) -> Result<(), StoreError> {
+        let (id, space) = (sql_id(id, "user id")?, sql_id(space_id, "space id")?);
+        let secret = secret.to_base64();
+        match &self.db {
+            Database::Sqlite(db) => {
+                db.write(move |tx| sqlite::upsert_user(tx, id, &secret, role, space, now))
+                    .await
+            }
+            Database::Postgres(db) => {
+                postgres::upsert_user(db, id, &secret, role, space, now).await
+            }
+        }
+    }
+
+    /// Creates a user with the next free id; returns the id.
+    pub async fn create_user(
+        &self,
+        secret: &MacKey,
+        role: Role,
+        space_id: u64,
+        now: IsoTime,
+    ) -> Result<u64, StoreError> {
+        let space = sql_id(space_id, "space id")?;
+        let secret = secret.to_base64();
+        match &self.db {
+            Database::Sqlite(db) => {
+                db.write(move |tx| sqlite::create_user(tx, &secret, role, space, now))
+                    .await
+            }
+            Database::Postgres(db) => postgres::create_user(db, &secret, role, space, now).await,
+        }
+    }
+
+    /// Looks a user up by id.
+    pub async fn user(&self, id: u64) -> Result<Option<ApiUserRow>, StoreError> {
+        let Some(id) = row::id_to_sql(id) else {
+            return Ok(None);
+        };
+        match &self.db {
+            Database::Sqlite(db) => db.read(|conn| sqlite::user(conn, id)),
+            Database::Postgres(db) => postgres::user(db, id).await,
+        }
+    }
+
+    /// Every user, by id.
+    pub async fn users(&self) -> Result<Vec<ApiUserRow>, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => db.read(sqlite::users),
+            Database::Postgres(db) => postgres::users(db).await,
+        }
+    }
+
+    /// Deletes a user; returns whether it existed.
+    pub async fn delete_user(&self, id: u64) -> Result<bool, StoreError> {
+        let Some(id) = row::id_to_sql(id) else {
+            return Ok(false);
+        };
+        match &self.db {
+            Database::Sqlite(db) => db.write(move |tx| sqlite::delete_user(tx, id)).await,
+            Database::Postgres(db) => postgres::delete_user(db, id).await,
+        }
+    }
+
+    // ---- transactions ----
+
+    /// Inserts a `PENDING` transaction.
+    pub async fn create_transaction(
+        &self,
+        new: NewTransaction,
+    ) -> Result<TransactionRow, StoreError> {
+        sql_id(new.space_id, "space id")?;
+        sql_id(new.created_by, "user id")?;
+        match &self.db {
+            Database::Sqlite(db) => {
+                db.write(move |tx| sqlite::create_transaction(tx, &new))
+                    .await
+            }
+            Database::Postgres(db) => postgres::create_transaction(db, &new).await,
+        }
+    }
+
+    /// Reads a transaction of `space_id`.
+    pub async fn transaction(
+        &self,
+        space_id: u64,
+        id: u64,
+    ) -> Result<Option<TransactionRow>, StoreError> {
+        let (Some(space), Some(id)) = (row::id_to_sql(space_id), row::id_to_sql(id)) else {
+            return Ok(None);
+        };
+        match &self.db {
+            Database::Sqlite(db) => db.read(|conn| sqlite::transaction(conn, space, id)),
+            Database::Postgres(db) => postgres::transaction(db, space, id).await,
+        }
+    }
+
+    /// Applies an authorizer's decision (as [`crate::processing::transition`] computed it) if
+    /// the transaction is still `PENDING`; a delayed approval notifies
+    /// [`TOPIC_FINALITY_SCHEDULED`] at commit.
+    pub async fn apply_decision(
+        &self,
+        space_id: u64,
+        id: u64,
+        change: Transition,
+        card_masked: String,
+    ) -> Result<StateChange, StoreError> {
+        let (Some(space), Some(id)) = (row::id_to_sql(space_id), row::id_to_sql(id)) else {
+            return Ok(StateChange::NotFound);
+        };
+        match &self.db {
+            Database::Sqlite(db) => {
+                db.write(move |tx| sqlite::apply_decision(tx, space, id, &change, &card_masked))
+                    .await
+            }
+            Database::Postgres(db) => {
+                postgres::apply_decision(db, space, id, &change, &card_masked).await
+            }
+        }
+    }
+
+    /// Voids a transaction that is `AUTHORIZED` and not yet due for finality at `now`.
+    pub async fn void(
+        &self,
+        space_id: u64,
+        id: u64,
+        now: IsoTime,
+    ) -> Result<StateChange, StoreError> {
+        let (Some(space), Some(id)) = (row::id_to_sql(space_id), row::id_to_sql(id)) else {
+            return Ok(StateChange::NotFound);
+        };
+        match &self.db {
+            Database::Sqlite(db) => db.write(move |tx| sqlite::void(tx, space, id, now)).await,
+            Database::Postgres(db) => postgres::void(db, space, id, now).await,
+        }
+    }
+
+    /// Books a refund, all in one transaction: persists the transaction's due delayed
+    /// finality (at `new.created_at`), finds a refund stored under the same key, checks
+    /// `FULFILL` and `refunded + amount ≤ completed` ([`crate::processing::book_refund`]),
+    /// inserts the refund and books the new refunded total. Returns the outcome and how many
+    /// transactions became `FULFILL` on the way (0 or 1).
+    pub async fn refund(&self, new: NewRefund) -> Result<(RefundOutcome, u64), StoreError> {
+        let (Some(_), Some(_)) = (
+            row::id_to_sql(new.space_id),
+            row::id_to_sql(new.transaction_id),
+        ) else {
+            return Ok((RefundOutcome::TransactionNotFound, 0));
+        };
+        sql_id(new.created_by, "user id")?;
+        match &self.db {
+            Database::Sqlite(db) => db.write(move |tx| sqlite::refund(tx, &new)).await,
+            Database::Postgres(db) => postgres::refund(db, &new).await,
+        }
+    }
+
+    /// Reads a refund of `space_id`.
+    pub async fn refund_by_id(
+        &self,
+        space_id: u64,
+        id: u64,
+    ) -> Result<Option<RefundRow>, StoreError> {
+        let (Some(space), Some(id)) = (row::id_to_sql(space_id), row::id_to_sql(id)) else {
+            return Ok(None);
+        };
+        match &self.db {
+            Database::Sqlite(db) => db.read(|conn| sqlite::refund_by_id(conn, space, id)),
+            Database::Postgres(db) => postgres::refund_by_id(db, space, id).await,
+        }
+    }
+
+    /// Persists delayed finality: every `AUTHORIZED` row whose `fulfill_at` is not after `now`
+    /// becomes `FULFILL`, captured at `fulfill_at` (what [`TransactionRow::view`] already
+    /// shows); also returns when the next one falls due.
+    pub async fn sweep_finality(&self, now: IsoTime) -> Result<Sweep, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => db.write(move |tx| sqlite::sweep_finality(tx, now)).await,
+            Database::Postgres(db) => postgres::sweep_finality(db, now).await,
+        }
+    }
 }
 
-fn get_id(row: &AnyRow, col: &str) -> Result<u64, CardprocError> {
-    u64::try_from(get_i64(row, col)?).map_err(|_| corrupt(col))
-}
-
-fn get_time(row: &AnyRow, col: &str) -> Result<IsoTime, CardprocError> {
-    Ok(IsoTime::from_sql(get_i64(row, col)?))
-}
-
-fn get_opt_time(row: &AnyRow, col: &str) -> Result<Option<IsoTime>, CardprocError> {
-    Ok(get_opt_i64(row, col)?.map(IsoTime::from_sql))
-}
-
-fn get_amount(row: &AnyRow, currency: Currency, prefix: &str) -> Result<Amount, CardprocError> {
-    cardcash_store::columns::get_amount(row, prefix, currency).map_err(|_| corrupt(prefix))
-}
-
-/// `(value, fraction)` as SQL integers.
-fn amount_sql(a: &Amount) -> (i64, i32) {
-    cardcash_store::columns::amount_to_columns(a)
-}
-
-/// An id from the API as a SQL `BIGINT`; ids beyond `i64::MAX` cannot exist.
-fn id_sql(id: u64) -> Option<i64> {
-    i64::try_from(id).ok()
+/// An id that must fit a SQL `BIGINT` (configured or stored ids always do).
+fn sql_id(id: u64, what: &str) -> Result<i64, StoreError> {
+    row::id_to_sql(id).ok_or_else(|| StoreError::Internal(format!("{what} {id} exceeds 2^63")))
 }

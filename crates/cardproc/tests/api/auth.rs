@@ -167,7 +167,7 @@ async fn created_users_work_with_their_secret() {
     for t in apps().await {
         let e = t.engine;
         let (id, secret) = cardcash_cardproc::admin::create_user_in(
-            t.app.db(),
+            t.app.store(),
             SPACE,
             cardcash_cardproc::Role::Terminal,
         )
@@ -175,7 +175,7 @@ async fn created_users_work_with_their_secret() {
         .unwrap();
         assert!(id > READER_ID, "{e}");
         let (id2, secret2) = cardcash_cardproc::admin::create_user_in(
-            t.app.db(),
+            t.app.store(),
             SPACE,
             cardcash_cardproc::Role::Reader,
         )

@@ -6,7 +6,7 @@ use cardcash_api::cardproc::mac::{self, MacKey};
 use cardcash_api::cardproc::{
     CardNumber, CreateTransactionRequest, ProcessCardRequest, Transaction, TransactionState,
 };
-use cardcash_cardproc::db::{MIGRATIONS, SERVICE};
+use cardcash_cardproc::db::{SCHEMA, SERVICE};
 use cardcash_cardproc::{ApiUserConfig, App, CardprocConfig, Role};
 use cardcash_client::CardprocClient;
 use cardcash_store::Engine;
@@ -140,7 +140,9 @@ pub async fn apps() -> Vec<TestApp> {
 /// One running processor per available engine, configured by `config`.
 pub async fn apps_with(config: CardprocConfig) -> Vec<TestApp> {
     let mut out = Vec::new();
-    for db in cardcash_store::testing::engines(SERVICE, &MIGRATIONS).await {
+    let mut dbs = vec![cardcash_store::testing::sqlite_database(&SCHEMA).await];
+    dbs.extend(cardcash_store::testing::postgres_database(SERVICE, &SCHEMA).await);
+    for db in dbs {
         let engine = db.engine();
         let app = App::build_with_db(config.clone(), db).await.unwrap();
         let base = app.base_url().as_str().to_owned();

@@ -106,14 +106,13 @@ async fn delayed_finality_flips_to_fulfill_after_the_delay() {
         // The background worker persists it too: the stored row becomes FULFILL.
         let stored = async {
             loop {
-                let row = cardcash_cardproc::db::transaction::get(
-                    t.app.db(),
-                    crate::helpers::SPACE,
-                    tx.id,
-                )
-                .await
-                .unwrap()
-                .unwrap();
+                let row = t
+                    .app
+                    .store()
+                    .transaction(crate::helpers::SPACE, tx.id)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 if row.state == TransactionState::Fulfill {
                     return row;
                 }

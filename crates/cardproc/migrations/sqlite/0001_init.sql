@@ -1,7 +1,10 @@
 -- Card processor schema (SQLite). Money is (value BIGINT, fraction INTEGER), times BIGINT µs.
+-- The PostgreSQL schema has the same tables and constraints (migrations/postgres/0001_init.sql)
+-- plus one stored function per hot write; on SQLite those are writer closures (src/db/sqlite.rs).
 
 CREATE TABLE api_user (
-    user_id BIGINT PRIMARY KEY,
+    -- INTEGER PRIMARY KEY: the rowid itself, so an authentication is one b-tree lookup.
+    user_id INTEGER PRIMARY KEY CHECK (user_id > 0),
     -- base64 MAC secret: the server must compute HMACs with it, so it cannot be hashed.
     secret TEXT NOT NULL,
     role TEXT NOT NULL CHECK (role IN ('terminal', 'reader')),
@@ -12,7 +15,9 @@ CREATE TABLE api_user (
 CREATE TABLE card_transaction (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     space_id BIGINT NOT NULL,
-    state TEXT NOT NULL,
+    -- Only the states the processor stores (readers may see AUTHORIZED as FULFILL once due).
+    state TEXT NOT NULL
+        CHECK (state IN ('PENDING', 'AUTHORIZED', 'FULFILL', 'DECLINE', 'FAILED', 'VOIDED')),
     currency TEXT NOT NULL,
     amount_val BIGINT NOT NULL,
     amount_frac INTEGER NOT NULL,
@@ -32,7 +37,13 @@ CREATE TABLE card_transaction (
     failed_at BIGINT,
     -- Delayed finality: an AUTHORIZED row becomes FULFILL at this time.
     fulfill_at BIGINT,
-    version BIGINT NOT NULL DEFAULT 0
+    CONSTRAINT card_transaction_amounts_valid CHECK (
+        amount_val >= 0 AND amount_frac >= 0 AND amount_frac < 100000000
+        AND completed_val >= 0 AND completed_frac >= 0 AND completed_frac < 100000000
+        AND refunded_val >= 0 AND refunded_frac >= 0 AND refunded_frac < 100000000),
+    -- The last line of defence of "never refund more than was captured".
+    CONSTRAINT card_transaction_refunded_within_completed
+        CHECK ((refunded_val, refunded_frac) <= (completed_val, completed_frac))
 );
 
 CREATE INDEX card_transaction_due_idx ON card_transaction (state, fulfill_at);
@@ -48,6 +59,9 @@ CREATE TABLE refund (
     merchant_reference TEXT,
     created_by BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
+    CONSTRAINT refund_amount_positive CHECK (
+        amount_val >= 0 AND amount_frac >= 0 AND amount_frac < 100000000
+        AND (amount_val > 0 OR amount_frac > 0)),
     UNIQUE (space_id, external_id)
 );
 
