@@ -5,4 +5,5 @@ mod auth;
 mod helpers;
 mod operations;
 mod refunds;
+mod store;
 mod transactions;
