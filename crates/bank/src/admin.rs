@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use cardcash_store::{Db, DbConfig};
+use cardcash_store::Database;
 
 pub use crate::account::{AccountInfo, AccountName, NewAccount};
 pub use crate::auth::Scope;
@@ -29,19 +29,12 @@ pub use crate::password::Password;
 
 /// Opens (and migrates) the bank's database and makes sure the `admin` account exists.
 pub async fn open(config: &BankConfig) -> Result<Ledger> {
-    let db = Db::connect(
-        &DbConfig {
-            url: config.database_url.clone(),
-            service: crate::db::SERVICE,
-        },
-        &crate::db::MIGRATIONS,
-    )
-    .await?;
+    let db = crate::db::connect(&config.database_url).await?;
     open_with_db(config, db).await
 }
 
 /// Like [`open`] on an already opened database.
-pub async fn open_with_db(config: &BankConfig, db: Db) -> Result<Ledger> {
+pub async fn open_with_db(config: &BankConfig, db: Database) -> Result<Ledger> {
     let ledger = crate::ledger_for(config, db, BankMetrics::default())?;
     ledger.ensure_admin(config.admin_debit_limit).await?;
     Ok(ledger)

@@ -8,7 +8,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cardcash_http::ApiError;
-use cardcash_store::{Retryable, StoreError};
+use cardcash_store::StoreError;
 use cardcash_util::ErrorCode;
 
 use crate::balance::BalanceError;
@@ -82,18 +82,6 @@ pub enum BankError {
     Store(#[from] StoreError),
     #[error("startup failed: {0}")]
     Startup(String),
-
-    /// A concurrent request inserted the same idempotency key first; retrying the whole write
-    /// transaction sees that row and answers as a replay (or a 409). Never reaches a client
-    /// unless the retries are exhausted.
-    #[error("lost a race on an idempotency key")]
-    Race,
-}
-
-impl From<sqlx::Error> for BankError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(StoreError::from(e))
-    }
 }
 
 impl From<BalanceError> for BankError {
@@ -101,28 +89,6 @@ impl From<BalanceError> for BankError {
         match e {
             BalanceError::Insufficient => Self::InsufficientFunds,
             BalanceError::Amount(e) => Self::Arithmetic(e.to_string()),
-        }
-    }
-}
-
-impl Retryable for BankError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            Self::Race => true,
-            Self::Store(e) => e.is_busy_or_serialization(),
-            _ => false,
-        }
-    }
-}
-
-impl BankError {
-    /// Maps a unique violation to [`BankError::Race`] (see there), other errors unchanged.
-    pub(crate) fn race_on_unique(e: sqlx::Error) -> Self {
-        let e = StoreError::from(e);
-        if e.is_unique_violation() {
-            Self::Race
-        } else {
-            Self::Store(e)
         }
     }
 }
@@ -154,8 +120,7 @@ impl ApiError for BankError {
             | Self::Invariant(_)
             | Self::Password(_)
             | Self::Store(_)
-            | Self::Startup(_)
-            | Self::Race => StatusCode::INTERNAL_SERVER_ERROR,
+            | Self::Startup(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -181,7 +146,7 @@ impl ApiError for BankError {
             Self::AdminCreditor => ErrorCode::BankAdminCreditor,
             Self::NameTaken(_) => ErrorCode::BankRegisterUsernameReuse,
             Self::NameReserved(_) => ErrorCode::BankReservedUsernameConflict,
-            Self::Store(_) | Self::Race => ErrorCode::GenericDbFetchFailed,
+            Self::Store(e) => e.code(),
             Self::Arithmetic(_) => ErrorCode::GenericFailedComputeAmount,
             Self::Invariant(_) => ErrorCode::GenericDbInvariantFailure,
             Self::Password(_) | Self::Startup(_) => ErrorCode::GenericInternalInvariantFailure,

@@ -8,10 +8,10 @@
 //! store's notifier). Modelled on libeufin-bank; see `docs/API-CONFORMANCE.md` ("bank").
 //!
 //! Map: [`config`] (INI `[bank]`), [`error`] (Taler codes), [`ledger`] (every operation, one
-//! write transaction per money movement), [`db`] (all SQL, both engines), [`http`] (router and
-//! thin handlers), [`admin`] (operator functions for the CLI). Its clients live in
-//! `cardcash_client` (`BankClient`, `WireGatewayClient`). Pure domain modules: [`balance`],
-//! [`subject`], [`payto`], [`account`], [`auth`], [`password`].
+//! database transaction per money movement), [`db`] (all SQL, both engines, behind
+//! [`db::BankStore`]), [`http`] (router and thin handlers), [`admin`] (operator functions for
+//! the CLI). Its clients live in `cardcash_client` (`BankClient`, `WireGatewayClient`). Pure
+//! domain modules: [`balance`], [`subject`], [`payto`], [`account`], [`auth`], [`password`].
 
 pub mod account;
 pub mod admin;
@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use cardcash_http::{Metrics, Server, ServiceRouter};
-use cardcash_store::{Db, DbConfig};
+use cardcash_store::Database;
 use cardcash_util::BaseUrl;
 use tokio_util::sync::CancellationToken;
 
@@ -56,20 +56,13 @@ pub struct App {
 impl App {
     /// Opens (and migrates) the configured database, then [`App::build_with_db`].
     pub async fn build(config: BankConfig) -> Result<App, BankError> {
-        let db = Db::connect(
-            &DbConfig {
-                url: config.database_url.clone(),
-                service: db::SERVICE,
-            },
-            &db::MIGRATIONS,
-        )
-        .await?;
+        let db = db::connect(&config.database_url).await?;
         Self::build_with_db(config, db).await
     }
 
     /// Starts the bank on an already opened database (tests use `cardcash_store::testing`):
     /// creates the `admin` funding account if missing and binds `config.bind`.
-    pub async fn build_with_db(config: BankConfig, db: Db) -> Result<App, BankError> {
+    pub async fn build_with_db(config: BankConfig, db: Database) -> Result<App, BankError> {
         let mut metrics = Metrics::new();
         let bank_metrics = BankMetrics::register(&mut metrics);
         let shutdown = CancellationToken::new();
@@ -131,7 +124,7 @@ impl App {
     pub async fn shutdown(self) -> Result<(), BankError> {
         self.shutdown.cancel();
         let result = self.server.join().await;
-        self.ledger.db().close().await;
+        self.ledger.close().await;
         result.map_err(|e| BankError::Startup(format!("server task failed: {e}")))
     }
 }
@@ -139,7 +132,7 @@ impl App {
 /// A ledger over `db` with the configuration's currency, host name and limits.
 pub(crate) fn ledger_for(
     config: &BankConfig,
-    db: Db,
+    db: Database,
     metrics: BankMetrics,
 ) -> Result<Ledger, BankError> {
     let payto = BankPayto::new(&config.host_name)

@@ -25,7 +25,19 @@ use crate::password::Password;
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
 
-async fn authenticate(state: &AppState, header: &str) -> Result<Principal> {
+/// What the caller already read about the account a request is about: its name and stored
+/// password hash, so that Basic credentials of that very account cost no second read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known<'a> {
+    pub name: &'a str,
+    pub password_hash: Option<&'a str>,
+}
+
+async fn authenticate(
+    state: &AppState,
+    header: &str,
+    known: Option<Known<'_>>,
+) -> Result<Principal> {
     let scheme = header
         .trim_start()
         .split_once(' ')
@@ -34,7 +46,7 @@ async fn authenticate(state: &AppState, header: &str) -> Result<Principal> {
         Some("basic") => {
             let basic = BasicAuth::parse(header)
                 .map_err(|_| BankError::Unauthorized("malformed Basic credentials"))?;
-            basic_login(state, basic).await
+            basic_login(state, basic, known).await
         }
         Some("bearer") => {
             let bearer = BearerToken::parse(header)
@@ -45,12 +57,19 @@ async fn authenticate(state: &AppState, header: &str) -> Result<Principal> {
     }
 }
 
-async fn basic_login(state: &AppState, basic: BasicAuth) -> Result<Principal> {
+async fn basic_login(
+    state: &AppState,
+    basic: BasicAuth,
+    known: Option<Known<'_>>,
+) -> Result<Principal> {
     let Ok(password) = Password::new(basic.password) else {
         return Err(BankError::Unauthorized("wrong account name or password"));
     };
     // An unknown account costs the verifier the same hash as a wrong password.
-    let stored = state.ledger.password_hash(&basic.user).await?;
+    let stored = match known {
+        Some(known) if known.name == basic.user => known.password_hash.map(str::to_owned),
+        _ => state.ledger.password_hash(&basic.user).await?,
+    };
     let verified = state
         .credentials
         .verify(&basic.user, password.as_str(), stored.as_deref())
@@ -94,6 +113,18 @@ fn header(parts: &Parts) -> Result<Option<&str>> {
         .transpose()
 }
 
+/// Authenticates a request whose `Authorization` header is required (401 without one).
+pub(crate) async fn principal(
+    parts: &Parts,
+    state: &AppState,
+    known: Option<Known<'_>>,
+) -> Result<Principal> {
+    match header(parts)? {
+        Some(value) => authenticate(state, value, known).await,
+        None => Err(BankError::Unauthorized("this endpoint needs credentials")),
+    }
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Response;
 
@@ -101,12 +132,10 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> std::result::Result<Self, Self::Rejection> {
-        let result = match header(parts) {
-            Ok(Some(value)) => authenticate(state, value).await,
-            Ok(None) => Err(BankError::Unauthorized("this endpoint needs credentials")),
-            Err(e) => Err(e),
-        };
-        result.map(Auth).map_err(IntoResponse::into_response)
+        principal(parts, state, None)
+            .await
+            .map(Auth)
+            .map_err(IntoResponse::into_response)
     }
 }
 
@@ -119,7 +148,9 @@ impl OptionalFromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> std::result::Result<Option<Self>, Self::Rejection> {
         let result = match header(parts) {
-            Ok(Some(value)) => authenticate(state, value).await.map(|p| Some(Auth(p))),
+            Ok(Some(value)) => authenticate(state, value, None)
+                .await
+                .map(|p| Some(Auth(p))),
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };

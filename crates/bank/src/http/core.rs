@@ -13,7 +13,7 @@ use super::auth::Auth;
 use super::wire_gateway::account_name;
 use crate::account::{AccountInfo, AccountName, NewAccount};
 use crate::auth::Scope;
-use crate::db::history::AccountTransactionRow;
+use crate::db::AccountTransactionRow;
 use crate::error::{BankError, Result};
 use crate::ledger::InternalTransfer;
 use crate::password::Password;
@@ -204,21 +204,10 @@ pub async fn post_transactions(
     Ok(TalerJson(CreateTransactionResponse { row_id }))
 }
 
-fn transaction_info(
-    state: &AppState,
-    r: AccountTransactionRow,
-) -> Result<BankAccountTransactionInfo> {
-    let uri = |name: &str, legal: &str| {
-        state
-            .ledger
-            .payto()
-            .account_uri(name, legal)
-            .map(|u| u.to_string())
-            .map_err(|e| BankError::Invariant(e.to_string()))
-    };
+fn transaction_info(r: AccountTransactionRow) -> Result<BankAccountTransactionInfo> {
     Ok(BankAccountTransactionInfo {
-        creditor_payto_uri: uri(&r.creditor_name, &r.creditor_legal_name)?,
-        debtor_payto_uri: uri(&r.debtor_name, &r.debtor_legal_name)?,
+        creditor_payto_uri: r.creditor.to_string(),
+        debtor_payto_uri: r.debtor.to_string(),
         amount: r.amount,
         direction: if r.is_debit {
             Direction::Debit
@@ -248,7 +237,7 @@ pub async fn get_transactions(
     }
     let transactions = rows
         .into_iter()
-        .map(|r| transaction_info(&state, r))
+        .map(transaction_info)
         .collect::<Result<Vec<_>>>()?;
     Ok(TalerJson(BankAccountTransactionsResponse { transactions }).into_response())
 }
@@ -262,5 +251,5 @@ pub async fn get_transaction(
     let name = account_name(&name)?;
     who.check(&name, Scope::ReadOnly)?;
     let row = state.ledger.account_transaction(&name, row_id).await?;
-    Ok(TalerJson(transaction_info(&state, row)?))
+    Ok(TalerJson(transaction_info(row)?))
 }

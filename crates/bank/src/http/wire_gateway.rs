@@ -20,16 +20,15 @@ use cardcash_api::wire_gateway::{
 use cardcash_http::longpoll::WaitFuture;
 use cardcash_http::wire_gateway::{Access, History, WireGatewayBackend, stored_row_id};
 use cardcash_store::Subscription;
-use cardcash_util::{BaseUrl, Currency, PaytoUri};
+use cardcash_util::Currency;
 
 use super::AppState;
-use super::auth::Auth;
+use super::auth::{Known, principal};
 use crate::account::AccountName;
 use crate::auth::Scope;
-use crate::db;
-use crate::db::taler::OutgoingRow;
+use crate::db::OutgoingRow;
 use crate::error::{BankError, Result};
-use crate::ledger::{AddIncoming, TOPIC_INCOMING, TOPIC_OUTGOING, WireTransfer};
+use crate::ledger::{AddIncoming, Exchange, TOPIC_INCOMING, TOPIC_OUTGOING, WireTransfer};
 
 /// Implementation URN announced in `config`.
 pub const IMPLEMENTATION: &str = "urn:net:taler:specs:bank:cardcash";
@@ -38,12 +37,6 @@ pub const IMPLEMENTATION: &str = "urn:net:taler:specs:bank:cardcash";
 pub(super) fn account_name(raw: &str) -> Result<AccountName> {
     raw.parse()
         .map_err(|_| BankError::UnknownAccount(raw.to_owned()))
-}
-
-/// Parses a payto URI this bank stored itself.
-fn stored_payto(text: &str) -> Result<PaytoUri> {
-    text.parse()
-        .map_err(|e| BankError::Invariant(format!("stored payto {text:?}: {e}")))
 }
 
 fn row_id(id: i64) -> Result<u64> {
@@ -59,26 +52,6 @@ pub struct BankWireGateway {
 impl BankWireGateway {
     pub fn new(state: AppState) -> Self {
         Self { state }
-    }
-
-    /// The exchange account `name` (404 if unknown, 409 if not an exchange).
-    async fn exchange(&self, name: AccountName) -> Result<ExchangeAccount> {
-        let ledger = &self.state.ledger;
-        let row = db::account::by_name(ledger.db().pool(), name.as_str(), ledger.currency())
-            .await?
-            .ok_or_else(|| BankError::UnknownAccount(name.to_string()))?;
-        if !row.is_exchange {
-            return Err(BankError::NotAnExchange(name.to_string()));
-        }
-        let payto = ledger
-            .payto()
-            .account_uri(&row.name, &row.legal_name)
-            .map_err(|e| BankError::Invariant(format!("payto of {:?}: {e}", row.name)))?;
-        Ok(ExchangeAccount {
-            id: row.id,
-            name,
-            payto,
-        })
     }
 }
 
@@ -107,30 +80,18 @@ impl IntoResponse for WireGatewayError {
 
 type WireResult<T> = std::result::Result<T, WireGatewayError>;
 
-/// The exchange account a request is about, after authentication.
-#[derive(Debug, Clone)]
-pub struct ExchangeAccount {
-    id: i64,
-    name: AccountName,
-    payto: PaytoUri,
-}
-
 fn outgoing_status(row: &OutgoingRow) -> Result<TransferListStatus> {
     Ok(TransferListStatus {
         row_id: row_id(row.row_id)?,
         status: TransferState::Success,
         amount: row.amount,
-        credit_account: stored_payto(&row.credit_payto)?,
+        credit_account: row.credit_account.clone(),
         timestamp: row.date,
     })
 }
 
-fn stored_base_url(text: &str) -> Result<BaseUrl> {
-    BaseUrl::parse(text).map_err(|e| BankError::Invariant(format!("stored exchange_base_url: {e}")))
-}
-
 impl WireGatewayBackend for BankWireGateway {
-    type Account = ExchangeAccount;
+    type Account = Exchange;
     type Error = WireGatewayError;
     type Subscription = Subscription;
 
@@ -145,10 +106,10 @@ impl WireGatewayBackend for BankWireGateway {
     /// Credentials (401), then the right to use the account (403: its owner or the admin;
     /// transfers and `admin/add-incoming` need a read-write credential), then the account
     /// itself (404 unknown, 409 not an exchange).
-    async fn authenticate(&self, parts: &mut Parts, access: Access) -> WireResult<ExchangeAccount> {
-        let Auth(who) = Auth::from_request_parts(parts, &self.state)
-            .await
-            .map_err(WireGatewayError::Rejected)?;
+    ///
+    /// The account's row is read first and once: it also holds the password hash that Basic
+    /// credentials of the account itself are checked against.
+    async fn authenticate(&self, parts: &mut Parts, access: Access) -> WireResult<Exchange> {
         let params = RawPathParams::from_request_parts(parts, &self.state)
             .await
             .map_err(|e| WireGatewayError::Rejected(e.into_response()))?;
@@ -157,18 +118,28 @@ impl WireGatewayBackend for BankWireGateway {
             .find(|(k, _)| *k == "name")
             .map(|(_, v)| v.to_owned())
             .unwrap_or_default();
+        let ledger = &self.state.ledger;
+        let row = match raw.parse::<AccountName>() {
+            Ok(name) => ledger.account_row(&name).await?,
+            Err(_) => None,
+        };
+        let known = row.as_ref().map(|row| Known {
+            name: row.name.as_str(),
+            password_hash: row.password_hash.as_deref(),
+        });
+        let who = principal(parts, &self.state, known).await?;
         let scope = match access {
             Access::Read => Scope::ReadOnly,
             Access::Write | Access::Admin => Scope::ReadWrite,
         };
         let name = account_name(&raw)?;
         who.check(&name, scope)?;
-        Ok(self.exchange(name).await?)
+        Ok(ledger.exchange(name, row)?)
     }
 
     async fn transfer(
         &self,
-        account: &ExchangeAccount,
+        account: &Exchange,
         req: TransferRequest,
     ) -> WireResult<TransferResponse> {
         let transfer = WireTransfer {
@@ -178,11 +149,7 @@ impl WireGatewayBackend for BankWireGateway {
             wtid: req.wtid,
             credit_account: req.credit_account,
         };
-        let booked = self
-            .state
-            .ledger
-            .wire_transfer(&account.name, &transfer)
-            .await?;
+        let booked = self.state.ledger.wire_transfer(account, &transfer).await?;
         Ok(TransferResponse {
             timestamp: booked.timestamp,
             row_id: row_id(booked.row_id)?,
@@ -191,19 +158,19 @@ impl WireGatewayBackend for BankWireGateway {
 
     async fn transfers(
         &self,
-        account: &ExchangeAccount,
+        account: &Exchange,
         page: &HistoryParams,
         status: Option<TransferState>,
     ) -> WireResult<TransferList> {
         let transfers = match status {
-            None | Some(TransferState::Success) => {
-                let ledger = &self.state.ledger;
-                db::taler::outgoing_history(ledger.db().pool(), account.id, page, ledger.currency())
-                    .await?
-                    .iter()
-                    .map(outgoing_status)
-                    .collect::<Result<_>>()?
-            }
+            None | Some(TransferState::Success) => self
+                .state
+                .ledger
+                .outgoing_page(account, page)
+                .await?
+                .iter()
+                .map(outgoing_status)
+                .collect::<Result<_>>()?,
             // Transfers are booked at once: none is ever pending or failed.
             Some(_) => Vec::new(),
         };
@@ -215,40 +182,32 @@ impl WireGatewayBackend for BankWireGateway {
 
     async fn transfer_status(
         &self,
-        account: &ExchangeAccount,
+        account: &Exchange,
         id: u64,
     ) -> WireResult<Option<TransferStatus>> {
         let Ok(id) = i64::try_from(id) else {
             return Ok(None);
         };
-        let ledger = &self.state.ledger;
-        let Some(row) =
-            db::taler::outgoing_by_id(ledger.db().pool(), account.id, id, ledger.currency())
-                .await?
-        else {
+        let Some(row) = self.state.ledger.outgoing_transfer(account, id).await? else {
             return Ok(None);
         };
         Ok(Some(TransferStatus {
             status: TransferState::Success,
             status_msg: None,
             amount: row.amount,
-            exchange_base_url: stored_base_url(&row.exchange_base_url)?,
+            exchange_base_url: row.exchange_base_url,
             wtid: row.wtid,
-            credit_account: stored_payto(&row.credit_payto)?,
+            credit_account: row.credit_account,
             timestamp: row.date,
         }))
     }
 
-    fn subscribe(&self, account: &ExchangeAccount, history: History) -> Subscription {
+    fn subscribe(&self, account: &Exchange, history: History) -> Subscription {
         let topic = match history {
             History::Incoming => TOPIC_INCOMING,
             History::Outgoing => TOPIC_OUTGOING,
         };
-        self.state
-            .ledger
-            .db()
-            .notifier()
-            .subscribe(topic, &account.id.to_string())
+        self.state.ledger.subscribe(topic, account.id)
     }
 
     fn wait<'a>(&'a self, subscription: &'a mut Subscription, timeout: Duration) -> WaitFuture<'a> {
@@ -257,13 +216,10 @@ impl WireGatewayBackend for BankWireGateway {
 
     async fn incoming(
         &self,
-        account: &ExchangeAccount,
+        account: &Exchange,
         page: &HistoryParams,
     ) -> WireResult<IncomingHistory> {
-        let ledger = &self.state.ledger;
-        let rows =
-            db::taler::incoming_history(ledger.db().pool(), account.id, page, ledger.currency())
-                .await?;
+        let rows = self.state.ledger.incoming_page(account, page).await?;
         let incoming_transactions = rows
             .into_iter()
             .map(|r| {
@@ -272,7 +228,7 @@ impl WireGatewayBackend for BankWireGateway {
                     date: r.date,
                     amount: r.amount,
                     credit_fee: None,
-                    debit_account: stored_payto(&r.debit_payto)?,
+                    debit_account: r.debit_account,
                     credit_account: None,
                     reserve_pub: r.reserve_pub,
                 })
@@ -286,13 +242,10 @@ impl WireGatewayBackend for BankWireGateway {
 
     async fn outgoing(
         &self,
-        account: &ExchangeAccount,
+        account: &Exchange,
         page: &HistoryParams,
     ) -> WireResult<OutgoingHistory> {
-        let ledger = &self.state.ledger;
-        let rows =
-            db::taler::outgoing_history(ledger.db().pool(), account.id, page, ledger.currency())
-                .await?;
+        let rows = self.state.ledger.outgoing_page(account, page).await?;
         let outgoing_transactions = rows
             .into_iter()
             .map(|r| {
@@ -301,9 +254,9 @@ impl WireGatewayBackend for BankWireGateway {
                     date: r.date,
                     amount: r.amount,
                     debit_account: None,
-                    credit_account: stored_payto(&r.credit_payto)?,
+                    credit_account: r.credit_account,
                     wtid: r.wtid,
-                    exchange_base_url: stored_base_url(&r.exchange_base_url)?,
+                    exchange_base_url: r.exchange_base_url,
                 })
             })
             .collect::<Result<_>>()?;
@@ -315,7 +268,7 @@ impl WireGatewayBackend for BankWireGateway {
 
     async fn add_incoming(
         &self,
-        account: &ExchangeAccount,
+        account: &Exchange,
         req: AddIncomingRequest,
     ) -> WireResult<AddIncomingResponse> {
         let add = AddIncoming {
@@ -323,7 +276,7 @@ impl WireGatewayBackend for BankWireGateway {
             reserve_pub: req.reserve_pub,
             debit_account: req.debit_account,
         };
-        let booked = self.state.ledger.add_incoming(&account.name, &add).await?;
+        let booked = self.state.ledger.add_incoming(account, &add).await?;
         Ok(AddIncomingResponse {
             timestamp: booked.timestamp,
             row_id: row_id(booked.row_id)?,

@@ -282,6 +282,6 @@ async fn build_from_config_and_cli_share_the_database() {
     assert_eq!(resp.status(), StatusCode::OK);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["is_taler_exchange"], true);
-    cli.db().close().await;
+    cli.close().await;
     app.shutdown().await.unwrap();
 }

@@ -2,6 +2,7 @@
 
 use cardcash_bank::{App, BankConfig};
 use cardcash_client::{Auth, WireGatewayClient};
+use cardcash_store::{Database, testing};
 use cardcash_util::{Currency, EddsaPublicKey, HashCode, ShortHashCode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,7 +27,7 @@ pub async fn banks() -> Vec<TestBank> {
 pub async fn banks_with(adjust: impl Fn(&mut BankConfig)) -> Vec<TestBank> {
     let currency: Currency = CUR.parse().unwrap();
     let mut out = Vec::new();
-    for db in cardcash_store::testing::engines("bank", &cardcash_bank::db::MIGRATIONS).await {
+    for db in engines().await {
         let engine = db.engine().to_string();
         let mut config = BankConfig::new(currency, "unused: build_with_db");
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
@@ -39,6 +40,14 @@ pub async fn banks_with(adjust: impl Fn(&mut BankConfig)) -> Vec<TestBank> {
         });
     }
     out
+}
+
+/// Fresh migrated databases: SQLite, and PostgreSQL when `CARDCASH_TEST_PG_URL` is set.
+pub async fn engines() -> Vec<Database> {
+    let schema = &cardcash_bank::db::SCHEMA;
+    let mut dbs = vec![testing::sqlite_database(schema).await];
+    dbs.extend(testing::postgres_database(cardcash_bank::db::SERVICE, schema).await);
+    dbs
 }
 
 /// A unique-enough 32-byte value from a label.
