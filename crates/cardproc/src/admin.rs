@@ -1,7 +1,7 @@
 //! Operator functions for the `cardcash cardproc …` commands: create, list and delete API users.
 //!
 //! A new user gets the next free id and a random 32-byte secret, returned once in base64 (the
-//! form Wallee hands out and [`crate::CardprocClient::new`] takes).
+//! form Wallee hands out and `cardcash_client::CardprocClient::new` takes).
 
 use crate::config::{CardprocConfig, Role};
 use crate::db::CardprocStore;
