@@ -60,6 +60,82 @@ pub fn get_timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, StoreError
     Timestamp::from_sql_micros(micros).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
+/// Reads the amount in columns `idx` (value) and `idx + 1` (fraction) of a SQLite row.
+pub fn sqlite_amount(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+    currency: Currency,
+) -> rusqlite::Result<Amount> {
+    sqlite_amount_opt(row, idx, currency)?.ok_or_else(|| {
+        conversion_failure(idx, StoreError::Corrupt("amount columns are NULL".to_owned()))
+    })
+}
+
+/// Reads an optional amount in columns `idx` and `idx + 1` of a SQLite row (both NULL: `None`).
+pub fn sqlite_amount_opt(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+    currency: Currency,
+) -> rusqlite::Result<Option<Amount>> {
+    let value: Option<i64> = row.get(idx)?;
+    let fraction: Option<i64> = row.get(idx + 1)?;
+    match (value, fraction) {
+        (Some(v), Some(f)) => amount_from_columns(currency, v, f)
+            .map(Some)
+            .map_err(|e| conversion_failure(idx, e)),
+        (None, None) => Ok(None),
+        _ => Err(conversion_failure(
+            idx,
+            StoreError::Corrupt("one of the amount columns is NULL".to_owned()),
+        )),
+    }
+}
+
+/// Reads the timestamp (microseconds) in column `idx` of a SQLite row.
+pub fn sqlite_timestamp(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
+    let micros: i64 = row.get(idx)?;
+    Timestamp::from_sql_micros(micros)
+        .map_err(|e| conversion_failure(idx, StoreError::Corrupt(format!("timestamp: {e}"))))
+}
+
+/// A value that does not decode into its protocol type, as rusqlite reports it.
+pub fn conversion_failure(idx: usize, error: StoreError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Integer, Box::new(error))
+}
+
+/// Reads the amount in `{prefix}_val`/`{prefix}_frac` of a PostgreSQL row.
+pub fn pg_amount(
+    row: &sqlx::postgres::PgRow,
+    prefix: &str,
+    currency: Currency,
+) -> Result<Amount, StoreError> {
+    pg_amount_opt(row, prefix, currency)?
+        .ok_or_else(|| StoreError::Corrupt(format!("{prefix}_val is NULL")))
+}
+
+/// Reads an optional amount of a PostgreSQL row (both columns NULL: `None`).
+pub fn pg_amount_opt(
+    row: &sqlx::postgres::PgRow,
+    prefix: &str,
+    currency: Currency,
+) -> Result<Option<Amount>, StoreError> {
+    let value: Option<i64> = row.try_get(format!("{prefix}_val").as_str())?;
+    let fraction: Option<i32> = row.try_get(format!("{prefix}_frac").as_str())?;
+    match (value, fraction) {
+        (Some(v), Some(f)) => amount_from_columns(currency, v, i64::from(f)).map(Some),
+        (None, None) => Ok(None),
+        _ => Err(StoreError::Corrupt(format!(
+            "{prefix}: one of _val/_frac is NULL"
+        ))),
+    }
+}
+
+/// Reads a timestamp column (microseconds) of a PostgreSQL row.
+pub fn pg_timestamp(row: &sqlx::postgres::PgRow, column: &str) -> Result<Timestamp, StoreError> {
+    let micros: i64 = row.try_get(column)?;
+    Timestamp::from_sql_micros(micros).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -409,7 +409,7 @@ fn retry_pause(attempt: u32) -> Duration {
     Duration::from_millis(base_ms + jitter_ms)
 }
 
-fn check_service_name(service: &str) -> Result<(), StoreError> {
+pub(crate) fn check_service_name(service: &str) -> Result<(), StoreError> {
     let mut chars = service.chars();
     let valid = service.len() <= 40
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())
@@ -423,7 +423,7 @@ fn check_service_name(service: &str) -> Result<(), StoreError> {
     }
 }
 
-fn engine_of(url: &str) -> Result<Engine, StoreError> {
+pub(crate) fn engine_of(url: &str) -> Result<Engine, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Engine::Sqlite)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -25,6 +25,15 @@ pub enum StoreError {
     /// broken: a bug or a hand-edited database).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// An error of the embedded SQLite engine (rusqlite).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store is shutting down and takes no more writes.
+    #[error("the database is closed")]
+    Closed,
+    /// A bug in a storage closure (e.g. it panicked); logged, never echoed.
+    #[error("storage failure: {0}")]
+    Internal(String),
 }
 
 // SQLite primary result codes (the low byte of the extended code); see sqlite.org/rescode.html.
@@ -38,7 +47,10 @@ impl StoreError {
     pub fn code(&self) -> ErrorCode {
         match self {
             StoreError::Config(_) | StoreError::Migrate(_) => ErrorCode::GenericDbSetupFailed,
-            StoreError::Corrupt(_) => ErrorCode::GenericDbInvariantFailure,
+            StoreError::Corrupt(_) | StoreError::Internal(_) => {
+                ErrorCode::GenericDbInvariantFailure
+            }
+            StoreError::Closed => ErrorCode::GenericDbStartFailed,
             _ if self.is_busy_or_serialization() => ErrorCode::GenericDbSoftFailure,
             // A constraint the service did not map to a client error is a broken invariant.
             _ if self.as_database_error().is_some_and(|e| {
@@ -60,6 +72,24 @@ impl StoreError {
                 | sqlx::Error::Tls(_),
             ) => ErrorCode::GenericDbStartFailed,
             StoreError::Sqlx(_) => ErrorCode::GenericDbFetchFailed,
+            StoreError::Sqlite(e) if sqlite_constraint_violation(e) => {
+                ErrorCode::GenericDbInvariantFailure
+            }
+            StoreError::Sqlite(_) => ErrorCode::GenericDbFetchFailed,
+        }
+    }
+
+    /// A copy of this error for every caller of a failed group transaction: SQLite failures
+    /// keep their result code (so busy stays retryable), others keep their text.
+    pub(crate) fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
+            }
+            StoreError::Closed => StoreError::Closed,
+            StoreError::Config(m) => StoreError::Config(m.clone()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            other => StoreError::Internal(other.to_string()),
         }
     }
 
@@ -78,12 +108,21 @@ impl StoreError {
 
     /// A UNIQUE or PRIMARY KEY constraint was violated (on either engine).
     pub fn is_unique_violation(&self) -> bool {
+        if let Some((code, _)) = self.sqlite_failure() {
+            return matches!(
+                i64::from(code.extended_code),
+                SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY
+            );
+        }
         self.as_database_error()
             .is_some_and(|e| matches!(e.kind(), ErrorKind::UniqueViolation))
     }
 
     /// A FOREIGN KEY constraint was violated (on either engine).
     pub fn is_foreign_key_violation(&self) -> bool {
+        if let Some((code, _)) = self.sqlite_failure() {
+            return i64::from(code.extended_code) == SQLITE_CONSTRAINT_FOREIGNKEY;
+        }
         self.as_database_error()
             .is_some_and(|e| matches!(e.kind(), ErrorKind::ForeignKeyViolation))
     }
@@ -92,6 +131,12 @@ impl StoreError {
     /// process held the write lock beyond `busy_timeout`), PostgreSQL `40001`
     /// serialization_failure or `40P01` deadlock_detected.
     pub fn is_busy_or_serialization(&self) -> bool {
+        if let Some((code, _)) = self.sqlite_failure() {
+            return matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            );
+        }
         let Some(e) = self.as_database_error() else {
             return false;
         };
@@ -117,6 +162,9 @@ impl StoreError {
     /// schema names them (`CONSTRAINT x CHECK (…)` in both migrations). So a service writes its
     /// PostgreSQL migration with default constraint names and matches on those names only.
     pub fn constraint(&self) -> Option<Cow<'_, str>> {
+        if let Some((code, message)) = self.sqlite_failure() {
+            return sqlite_constraint_name(i64::from(code.extended_code), message?);
+        }
         let e = self.as_database_error()?;
         if let Some(name) = e.constraint() {
             return Some(Cow::Borrowed(name));
@@ -128,10 +176,23 @@ impl StoreError {
         sqlite_constraint_name(code, e.message())
     }
 
+    fn sqlite_failure(&self) -> Option<(&rusqlite::ffi::Error, Option<&str>)> {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
+                Some((code, message.as_deref()))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether this error is a violation of the constraint `name` (see [`StoreError::constraint`]).
     pub fn is_constraint(&self, name: &str) -> bool {
         self.constraint().is_some_and(|c| c == name)
     }
+}
+
+fn sqlite_constraint_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
 fn is_sqlite(e: &(dyn DatabaseError + 'static)) -> bool {
@@ -142,6 +203,7 @@ fn is_sqlite(e: &(dyn DatabaseError + 'static)) -> bool {
 const SQLITE_CONSTRAINT_CHECK: i64 = 275;
 const SQLITE_CONSTRAINT_PRIMARYKEY: i64 = 1555;
 const SQLITE_CONSTRAINT_UNIQUE: i64 = 2067;
+const SQLITE_CONSTRAINT_FOREIGNKEY: i64 = 787;
 
 fn sqlite_constraint_name(code: i64, message: &str) -> Option<Cow<'_, str>> {
     let (_, detail) = message.split_once("constraint failed: ")?;

@@ -1,10 +1,35 @@
-//! Storage for every cardcash service: one [`Db`] over SQLite (embedded default, WAL) and
-//! PostgreSQL (production) through sqlx's `Any` driver, per-service migrations for both
-//! engines, write transactions with bounded retries, a [`Notifier`] for long polling, and the
-//! dual-engine test harness ([`testing`]).
+//! Storage for every cardcash service: [`Database`] over SQLite (embedded default) and
+//! PostgreSQL (production), each engine with its own typed driver, the store's own migrations
+//! ([`Schema`], [`Migration`]), a [`Notifier`] for long polling, mapping of constraint
+//! violations to domain errors ([`ResultExt`]), and the dual-engine test harness ([`testing`]).
 //!
-//! This crate never knows a service's tables; services keep all their SQL in their `db/`
-//! modules and their migrations in `migrations/{sqlite,postgres}/`.
+//! This crate never knows a service's tables.
+//!
+//! # The typed engines (new code uses these)
+//! - [`SqliteDb`] (rusqlite): one writer thread runs whole transaction closures and commits
+//!   what is queued together (group commit, a savepoint per closure); reads run inline on a
+//!   small pool of read-only connections. No thread hop per statement.
+//! - [`PgDb`] (sqlx, typed `Postgres` driver): real `BOOLEAN`/`BYTEA`/arrays; a hot request is
+//!   one statement or one stored function (the C exchange's `exchange_do_*` model); `pg_notify`
+//!   inside the transaction, one listener per database feeds the in-process notifier so
+//!   several service processes on one database wake each other.
+//!
+//! A service's storage struct holds a [`Database`] and implements each operation once per
+//! engine, in `db/sqlite.rs` and `db/postgres.rs`, returning domain types (`Amount`,
+//! `Timestamp`, state enums, key types). Handlers and domain code never see which engine runs:
+//! ```ignore
+//! pub async fn confirm(&self, wopid: &Wopid) -> Result<Confirmed, StoreError> {
+//!     match &self.db {
+//!         Database::Sqlite(db) => { let w = *wopid; db.write(move |tx| sqlite::confirm(tx, &w)).await }
+//!         Database::Postgres(db) => postgres::confirm(db, wopid).await,
+//!     }
+//! }
+//! ```
+//! Decide, then write: a SQLite closure's `Err` rolls back only that closure's writes, so
+//! domain outcomes ("already registered", "conflict") are values of `T`, computed from what the
+//! closure read inside the same transaction.
+//!
+//! The older [`Db`] (sqlx `Any`) remains until every service has moved to [`Database`].
 //!
 //! # Rules for service SQL
 //! - One SQL text with `$1, $2, …` placeholders serves both engines (SQLite binds `$N` by
@@ -106,11 +131,21 @@
 //! ```
 
 pub mod columns;
+mod database;
 mod db;
 mod error;
+mod migrate;
 mod notifier;
+mod postgres;
+mod sqlite;
 pub mod testing;
 
+pub use database::{Database, sqlite_path};
 pub use db::{Db, DbConfig, Engine, Migrations, RetryTx, Tx};
+pub use migrate::{Migration, Schema};
+pub use postgres::{PgDb, PgRetryTx, PgTx};
+pub use sqlite::{SqliteDb, SqliteTx, WriterStats};
+/// The engines' drivers, for the `db/` modules of services (nobody else uses them).
+pub use {rusqlite, sqlx};
 pub use error::{ResultExt, Retryable, StoreError};
 pub use notifier::{Notifier, Subscription};

@@ -112,3 +112,39 @@ pub async fn engines(service: &'static str, migrations: &Migrations) -> Vec<Db> 
     }
     dbs
 }
+
+/// A fresh, migrated SQLite [`Database`](crate::Database) in its own temporary directory
+/// (removed when the last clone is dropped).
+pub async fn sqlite_database(schema: &crate::Schema) -> crate::Database {
+    let dir = tempfile::Builder::new()
+        .prefix("cardcash-test-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+    let path = dir.path().join("test.db");
+    let migrations = schema.sqlite;
+    let db = tokio::task::spawn_blocking(move || {
+        crate::SqliteDb::open_keeping(&path, migrations, Some(dir))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("SQLite open task failed: {e}"))
+    .unwrap_or_else(|e| panic!("cannot open test SQLite database: {e}"));
+    crate::Database::Sqlite(db)
+}
+
+/// A fresh, migrated PostgreSQL [`Database`](crate::Database) for `service`, or `None` (after
+/// printing [`SKIP_MESSAGE`]) when [`PG_URL_VAR`] is unset.
+pub async fn postgres_database(
+    service: &'static str,
+    schema: &crate::Schema,
+) -> Option<crate::Database> {
+    let Some(admin_url) = pg_url() else {
+        PG_SKIPS.fetch_add(1, Ordering::Relaxed);
+        eprintln!("{SKIP_MESSAGE}");
+        return None;
+    };
+    let url = create_pg_database(&admin_url).await;
+    let db = crate::PgDb::connect(&url, service, schema.postgres)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open test PostgreSQL database: {e}"));
+    Some(crate::Database::Postgres(db))
+}

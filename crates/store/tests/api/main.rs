@@ -3,6 +3,8 @@
 //!
 //! The fake service schema lives in `tests/migrations/{sqlite,postgres}`.
 
+mod engines;
+
 use std::sync::Arc;
 
 use sqlx::ConnectOptions;

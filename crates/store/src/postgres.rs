@@ -1,0 +1,329 @@
+//! The production engine: PostgreSQL through sqlx's typed PostgreSQL driver (no `Any`: real
+//! booleans, `BYTEA`, arrays, and the statements a service needs to make each hot request one
+//! round trip — conditional `UPDATE … RETURNING`, CTEs, stored functions).
+//!
+//! Each service lives in its own schema (`search_path` is set on every connection), so several
+//! services can share one database. Write transactions run at READ COMMITTED; services make them
+//! correct with row locks, `ON CONFLICT` and conditional updates. Notifications are `pg_notify`
+//! on the channel `cardcash_<service>` inside the transaction (delivered at commit to every
+//! process), fed back into the in-process [`Notifier`] by one listener task per database.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Retryable, StoreError};
+use crate::migrate::{self, Migration};
+use crate::notifier::{self, Notifier};
+
+/// PostgreSQL connections per service instance.
+const MAX_CONNECTIONS: u32 = 16;
+/// Attempts of [`PgDb::retry_write`] (the first included).
+const MAX_WRITE_ATTEMPTS: u32 = 10;
+
+/// The PostgreSQL database of one service; cheap to clone.
+#[derive(Clone)]
+pub struct PgDb {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    channel: String,
+    notifier: Notifier,
+    listener_cancel: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.listener_cancel.cancel();
+    }
+}
+
+impl std::fmt::Debug for PgDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgDb")
+            .field("channel", &self.inner.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgDb {
+    /// Connects, creates the service's schema if missing, applies pending migrations and
+    /// starts listening for notifications (before returning, so none can be missed).
+    pub async fn connect(
+        url: &str,
+        service: &'static str,
+        migrations: &[Migration],
+    ) -> Result<Self, StoreError> {
+        migrate::check_order(migrations)?;
+        let options = PgConnectOptions::from_str(url)?;
+        create_schema(&options, service).await?;
+        let set_path = Arc::new(format!(r#"SET search_path TO "{service}""#));
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .after_connect(move |conn, _meta| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    sqlx::raw_sql(AssertSqlSafe(set_path.as_str().to_owned()))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        migrate_postgres(&pool, service, migrations).await?;
+        let channel = format!("cardcash_{service}");
+        let notifier = Notifier::new();
+        let listener_cancel = CancellationToken::new();
+        let mut listener = PgListener::connect(url).await?;
+        listener.listen(&channel).await?;
+        tokio::spawn(notifier::run_pg_listener(
+            listener,
+            channel.clone(),
+            notifier.clone(),
+            listener_cancel.clone(),
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                channel,
+                notifier,
+                listener_cancel,
+            }),
+        })
+    }
+
+    /// The pool, for reads (`fetch_*(db.pool())`). Writes go through [`PgDb::begin`] or
+    /// [`PgDb::retry_write`] so that their notifications are sent, or are one statement that
+    /// calls `pg_notify` itself.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The notification channel (`cardcash_<service>`), for stored functions that notify.
+    pub fn channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// The in-process notifier (subscribe BEFORE reading the state you wait on).
+    pub fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
+    }
+
+    /// Starts a write transaction (READ COMMITTED).
+    pub async fn begin(&self) -> Result<PgTx, StoreError> {
+        Ok(PgTx {
+            tx: self.inner.pool.begin().await?,
+            pending: Vec::new(),
+            channel: self.inner.channel.clone(),
+        })
+    }
+
+    /// Runs `f` in a write transaction and commits; on a serialization failure or deadlock
+    /// rolls back and runs it again (bounded, with a short growing pause). `f` may run several
+    /// times: it must have no effects outside the transaction.
+    pub async fn retry_write<'a, T, E, F>(&self, mut f: F) -> Result<T, E>
+    where
+        F: for<'t> FnMut(&'t mut PgRetryTx<'a>) -> BoxFuture<'t, Result<T, E>>,
+        E: Retryable,
+    {
+        let mut attempt = 1;
+        loop {
+            let outcome: Result<T, E> = async {
+                let mut tx = PgRetryTx {
+                    tx: self.begin().await?,
+                    _scope: PhantomData,
+                };
+                match f(&mut tx).await {
+                    Ok(value) => {
+                        tx.tx.commit().await?;
+                        Ok(value)
+                    }
+                    Err(error) => {
+                        if let Err(rollback_error) = tx.tx.tx.rollback().await {
+                            tracing::debug!(%rollback_error, "rollback after error failed");
+                        }
+                        Err(error)
+                    }
+                }
+            }
+            .await;
+            match outcome {
+                Err(error) if error.is_retryable() && attempt < MAX_WRITE_ATTEMPTS => {
+                    tokio::time::sleep(retry_pause(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Notify `(topic, key)` outside any transaction (every process listening is woken).
+    pub async fn notify_now(&self, topic: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(self.inner.channel.as_str())
+            .bind(notifier::pg_payload(topic, key))
+            .execute(&self.inner.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stops the listener and closes the pool (graceful shutdown).
+    pub async fn close(&self) {
+        self.inner.listener_cancel.cancel();
+        self.inner.pool.close().await;
+    }
+}
+
+/// A PostgreSQL write transaction; dropping it without [`PgTx::commit`] rolls back and
+/// discards queued notifications.
+pub struct PgTx {
+    tx: Transaction<'static, Postgres>,
+    pending: Vec<String>,
+    channel: String,
+}
+
+impl std::fmt::Debug for PgTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTx")
+            .field("pending_notifications", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgTx {
+    /// The connection to run statements on: `.execute(tx.conn())`.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Queue a notification of `(topic, key)`, delivered at commit.
+    pub fn notify(&mut self, topic: &'static str, key: &str) {
+        debug_assert!(!topic.contains(' '), "notification topics contain no space");
+        let payload = notifier::pg_payload(topic, key);
+        if !self.pending.contains(&payload) {
+            self.pending.push(payload);
+        }
+    }
+
+    /// Sends the queued notifications (one statement) and commits.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if !self.pending.is_empty() {
+            sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p")
+                .bind(self.channel.as_str())
+                .bind(&self.pending)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back explicitly.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+/// The transaction handed to a [`PgDb::retry_write`] closure; derefs to [`PgTx`]. Its lifetime
+/// lets the closure's future borrow from the caller.
+pub struct PgRetryTx<'a> {
+    tx: PgTx,
+    _scope: PhantomData<&'a ()>,
+}
+
+impl Deref for PgRetryTx<'_> {
+    type Target = PgTx;
+    fn deref(&self) -> &PgTx {
+        &self.tx
+    }
+}
+
+impl DerefMut for PgRetryTx<'_> {
+    fn deref_mut(&mut self) -> &mut PgTx {
+        &mut self.tx
+    }
+}
+
+/// 2 ms, 4 ms, … capped at 100 ms, plus up to 50 % jitter so retrying writers spread out.
+pub(crate) fn retry_pause(attempt: u32) -> Duration {
+    let base_ms = (2u64 << attempt.min(6)).min(100);
+    let jitter_ms = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base_ms / 512;
+    Duration::from_millis(base_ms + jitter_ms)
+}
+
+async fn create_schema(options: &PgConnectOptions, service: &str) -> Result<(), StoreError> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    // `service` is a validated plain identifier, so quoting it is enough.
+    let create = format!(r#"CREATE SCHEMA IF NOT EXISTS "{service}""#);
+    if let Err(error) = sqlx::raw_sql(AssertSqlSafe(create)).execute(&mut conn).await {
+        // Two instances creating the schema at once: one loses with a unique violation on
+        // pg_namespace even with IF NOT EXISTS; the schema exists then.
+        let error = StoreError::from(error);
+        if !error.is_unique_violation() {
+            return Err(error);
+        }
+    }
+    let _closed = conn.close().await;
+    Ok(())
+}
+
+async fn migrate_postgres(
+    pool: &PgPool,
+    service: &str,
+    migrations: &[Migration],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    // One migrating instance per service at a time; the lock ends with the transaction.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!("cardcash-migrate-{service}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS _cardcash_migrations (
+           version BIGINT PRIMARY KEY,
+           name TEXT NOT NULL,
+           checksum BIGINT NOT NULL,
+           applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .execute(&mut *tx)
+    .await?;
+    for migration in migrations {
+        let recorded: Option<i64> =
+            sqlx::query_scalar("SELECT checksum FROM _cardcash_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if migrate::decide(migration, recorded)? {
+            sqlx::raw_sql(AssertSqlSafe(migration.sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    StoreError::Config(format!(
+                        "migration {} ({}) failed: {e}",
+                        migration.version, migration.name
+                    ))
+                })?;
+            sqlx::query(
+                "INSERT INTO _cardcash_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migration.checksum())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
