@@ -25,6 +25,9 @@
 //!     }
 //! }
 //! ```
+//! In rusqlite use `?N` placeholders: a `$N` there is a *named* parameter numbered by first
+//! appearance, so `SELECT $2, $1` would bind in the wrong order.
+//!
 //! Decide, then write: a SQLite closure's `Err` rolls back only that closure's writes, so
 //! domain outcomes ("already registered", "conflict") are values of `T`, computed from what the
 //! closure read inside the same transaction.
