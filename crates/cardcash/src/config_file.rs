@@ -33,6 +33,7 @@ impl ConfigSource {
                 self.path.display()
             );
         }
+        tracing::debug!(path = %self.path.display(), "reading configuration");
         TalerConfig::load(&self.path)
             .with_context(|| format!("reading configuration {}", self.path.display()))
     }
