@@ -7,5 +7,6 @@ mod auth;
 mod concurrency;
 mod helpers;
 mod history;
+mod storage;
 mod transfers;
 mod wire_gateway;
