@@ -213,11 +213,15 @@ impl Ledger {
 
     /// Creates the `admin` funding account if it does not exist yet (at startup).
     pub async fn ensure_admin(&self, debit_limit: Amount) -> Result<()> {
+        // Read first: a running bank's CLI neighbours then take no write lock.
+        if self.account_row(&AccountName::admin()).await?.is_some() {
+            return Ok(());
+        }
         let mut new = NewAccount::new(AccountName::admin());
         new.legal_name = Some("Bank".to_owned());
         new.debit_limit = Some(debit_limit);
         match self.create_account(new).await {
-            // It exists already (created earlier or by another instance in the meantime).
+            // Another instance created it in the meantime.
             Ok(_) | Err(BankError::NameTaken(_)) => Ok(()),
             Err(e) => Err(e),
         }

@@ -113,6 +113,13 @@ fn header(parts: &Parts) -> Result<Option<&str>> {
         .transpose()
 }
 
+/// Whether the request carries HTTP Basic credentials (the only kind checked against an
+/// account's row).
+pub(crate) fn uses_basic(parts: &Parts) -> bool {
+    matches!(header(parts), Ok(Some(value))
+        if value.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("basic ")))
+}
+
 /// Authenticates a request whose `Authorization` header is required (401 without one).
 pub(crate) async fn principal(
     parts: &Parts,

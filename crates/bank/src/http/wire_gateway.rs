@@ -23,7 +23,7 @@ use cardcash_store::Subscription;
 use cardcash_util::Currency;
 
 use super::AppState;
-use super::auth::{Known, principal};
+use super::auth::{Known, principal, uses_basic};
 use crate::account::AccountName;
 use crate::auth::Scope;
 use crate::db::OutgoingRow;
@@ -107,8 +107,8 @@ impl WireGatewayBackend for BankWireGateway {
     /// transfers and `admin/add-incoming` need a read-write credential), then the account
     /// itself (404 unknown, 409 not an exchange).
     ///
-    /// The account's row is read first and once: it also holds the password hash that Basic
-    /// credentials of the account itself are checked against.
+    /// The account's row is read once: with Basic credentials first, as it also holds the
+    /// password hash they are checked against.
     async fn authenticate(&self, parts: &mut Parts, access: Access) -> WireResult<Exchange> {
         let params = RawPathParams::from_request_parts(parts, &self.state)
             .await
@@ -119,11 +119,14 @@ impl WireGatewayBackend for BankWireGateway {
             .map(|(_, v)| v.to_owned())
             .unwrap_or_default();
         let ledger = &self.state.ledger;
-        let row = match raw.parse::<AccountName>() {
-            Ok(name) => ledger.account_row(&name).await?,
-            Err(_) => None,
+        // Basic credentials are checked against the account's row, so read it first (once);
+        // other requests are authenticated (or refused) before any read of the account.
+        let basic = uses_basic(parts);
+        let early_row = match raw.parse::<AccountName>() {
+            Ok(name) if basic => ledger.account_row(&name).await?,
+            _ => None,
         };
-        let known = row.as_ref().map(|row| Known {
+        let known = early_row.as_ref().map(|row| Known {
             name: row.name.as_str(),
             password_hash: row.password_hash.as_deref(),
         });
@@ -134,6 +137,11 @@ impl WireGatewayBackend for BankWireGateway {
         };
         let name = account_name(&raw)?;
         who.check(&name, scope)?;
+        let row = if basic {
+            early_row
+        } else {
+            ledger.account_row(&name).await?
+        };
         Ok(ledger.exchange(name, row)?)
     }
 
