@@ -67,7 +67,10 @@ pub fn sqlite_amount(
     currency: Currency,
 ) -> rusqlite::Result<Amount> {
     sqlite_amount_opt(row, idx, currency)?.ok_or_else(|| {
-        conversion_failure(idx, StoreError::Corrupt("amount columns are NULL".to_owned()))
+        conversion_failure(
+            idx,
+            StoreError::Corrupt("amount columns are NULL".to_owned()),
+        )
     })
 }
 

@@ -107,10 +107,7 @@ mod tests {
             sqlite_path("sqlite:///tmp/x.db?mode=rwc").unwrap(),
             PathBuf::from("/tmp/x.db")
         );
-        assert_eq!(
-            sqlite_path("sqlite://x.db").unwrap(),
-            PathBuf::from("x.db")
-        );
+        assert_eq!(sqlite_path("sqlite://x.db").unwrap(), PathBuf::from("x.db"));
         assert!(sqlite_path("sqlite::memory:").is_err());
         assert!(sqlite_path("sqlite:").is_err());
     }

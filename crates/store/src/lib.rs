@@ -145,10 +145,10 @@ pub mod testing;
 
 pub use database::{Database, sqlite_path};
 pub use db::{Db, DbConfig, Engine, Migrations, RetryTx, Tx};
+pub use error::{ResultExt, Retryable, StoreError};
 pub use migrate::{Migration, Schema};
+pub use notifier::{Notifier, Subscription};
 pub use postgres::{PgDb, PgRetryTx, PgTx};
 pub use sqlite::{SqliteDb, SqliteTx, WriterStats};
 /// The engines' drivers, for the `db/` modules of services (nobody else uses them).
 pub use {rusqlite, sqlx};
-pub use error::{ResultExt, Retryable, StoreError};
-pub use notifier::{Notifier, Subscription};

@@ -69,6 +69,10 @@ impl PgDb {
         let set_path = Arc::new(format!(r#"SET search_path TO "{service}""#));
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // No ping before each use: it would double the round trips of every one-statement
+            // request. A connection that died (server restart) fails its statement once and is
+            // dropped; the request is idempotent, so the client's retry runs on a fresh one.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 let set_path = set_path.clone();
                 Box::pin(async move {
@@ -158,6 +162,26 @@ impl PgDb {
             }
             .await;
             match outcome {
+                Err(error) if error.is_retryable() && attempt < MAX_WRITE_ATTEMPTS => {
+                    tokio::time::sleep(retry_pause(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs a single autocommitted statement (or stored-function call) `f` and repeats it on a
+    /// serialization failure or deadlock, like [`PgDb::retry_write`] does for transactions.
+    pub async fn retry<T, E, F, Fut>(&self, mut f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: Retryable,
+    {
+        let mut attempt = 1;
+        loop {
+            match f().await {
                 Err(error) if error.is_retryable() && attempt < MAX_WRITE_ATTEMPTS => {
                     tokio::time::sleep(retry_pause(attempt)).await;
                     attempt += 1;
@@ -265,7 +289,10 @@ async fn create_schema(options: &PgConnectOptions, service: &str) -> Result<(), 
     let mut conn = PgConnection::connect_with(options).await?;
     // `service` is a validated plain identifier, so quoting it is enough.
     let create = format!(r#"CREATE SCHEMA IF NOT EXISTS "{service}""#);
-    if let Err(error) = sqlx::raw_sql(AssertSqlSafe(create)).execute(&mut conn).await {
+    if let Err(error) = sqlx::raw_sql(AssertSqlSafe(create))
+        .execute(&mut conn)
+        .await
+    {
         // Two instances creating the schema at once: one loses with a unique violation on
         // pg_namespace even with IF NOT EXISTS; the schema exists then.
         let error = StoreError::from(error);

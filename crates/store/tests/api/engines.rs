@@ -41,7 +41,9 @@ fn read_counter(db: &SqliteDb, name: &str) -> Option<i64> {
     let name = name.to_owned();
     db.read(move |conn| {
         Ok(conn
-            .query_row("SELECT value FROM counter WHERE name = ?1", [&name], |r| r.get(0))
+            .query_row("SELECT value FROM counter WHERE name = ?1", [&name], |r| {
+                r.get(0)
+            })
             .optional()?)
     })
     .unwrap()
@@ -106,11 +108,19 @@ async fn sqlite_group_commit_loses_no_update_and_batches_queued_closures() {
         seen.push(t.await.unwrap().unwrap());
     }
     seen.sort_unstable();
-    assert_eq!(seen, (1..=50).collect::<Vec<i64>>(), "each increment saw its own value");
+    assert_eq!(
+        seen,
+        (1..=50).collect::<Vec<i64>>(),
+        "each increment saw its own value"
+    );
     assert_eq!(read_counter(&db, "c"), Some(50));
     let (after, _) = db.writer_stats().snapshot();
     // The holder's transaction was already counted; the 50 queued closures took one more.
-    assert_eq!(after - before, 1, "50 queued closures committed in one transaction");
+    assert_eq!(
+        after - before,
+        1,
+        "50 queued closures committed in one transaction"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +140,10 @@ async fn sqlite_failing_or_panicking_closure_rolls_back_alone() {
                     2 => panic!("closure {i} panics on purpose"),
                     // violates the CHECK: the statement fails, the closure returns its error
                     3 => {
-                        tx.execute("UPDATE counter SET value = -1 WHERE name = ?1", [format!("n{i}")])?;
+                        tx.execute(
+                            "UPDATE counter SET value = -1 WHERE name = ?1",
+                            [format!("n{i}")],
+                        )?;
                         Ok(())
                     }
                     _ => Ok(()),
@@ -143,13 +156,22 @@ async fn sqlite_failing_or_panicking_closure_rolls_back_alone() {
         let result = t.await.unwrap();
         match i % 4 {
             0 => assert!(result.is_ok(), "{i}: {result:?}"),
-            1 => assert!(matches!(result, Err(StoreError::Corrupt(_))), "{i}: {result:?}"),
-            2 => assert!(matches!(result, Err(StoreError::Internal(_))), "{i}: {result:?}"),
+            1 => assert!(
+                matches!(result, Err(StoreError::Corrupt(_))),
+                "{i}: {result:?}"
+            ),
+            2 => assert!(
+                matches!(result, Err(StoreError::Internal(_))),
+                "{i}: {result:?}"
+            ),
             _ => {
                 let e = result.unwrap_err();
                 assert!(matches!(e, StoreError::Sqlite(_)), "{i}: {e:?}");
                 assert!(!e.is_unique_violation(), "{i}: {e:?}");
-                assert_eq!(e.code(), cardcash_util::ErrorCode::GenericDbInvariantFailure);
+                assert_eq!(
+                    e.code(),
+                    cardcash_util::ErrorCode::GenericDbInvariantFailure
+                );
             }
         }
     }
@@ -205,13 +227,26 @@ async fn sqlite_migrations_are_recorded_and_edits_refused() {
     let db = SqliteDb::open(&path, SQLITE).unwrap();
     assert_eq!(read_counter(&db, "kept"), Some(3));
     let applied: i64 = db
-        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM _cardcash_migrations", [], |r| r.get(0))?))
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT COUNT(*) FROM _cardcash_migrations", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
         .unwrap();
     assert_eq!(applied, 1);
     drop(db);
-    static EDITED: &[Migration] = &[Migration::new(1, "counters", "CREATE TABLE other (x INTEGER);")];
+    static EDITED: &[Migration] = &[Migration::new(
+        1,
+        "counters",
+        "CREATE TABLE other (x INTEGER);",
+    )];
     let e = SqliteDb::open(&path, EDITED).unwrap_err();
-    assert!(e.to_string().contains("changed after it was applied"), "{e}");
+    assert!(
+        e.to_string().contains("changed after it was applied"),
+        "{e}"
+    );
     // A new migration is applied on top.
     static MORE: &[Migration] = &[
         SQLITE[0],
@@ -248,7 +283,10 @@ async fn sqlite_closed_database_refuses_writes_but_reads() {
     let db = sqlite().await;
     sqlite_insert(&db, "a", 1).await.unwrap();
     db.close();
-    assert!(matches!(sqlite_insert(&db, "b", 1).await, Err(StoreError::Closed)));
+    assert!(matches!(
+        sqlite_insert(&db, "b", 1).await,
+        Err(StoreError::Closed)
+    ));
     assert_eq!(read_counter(&db, "a"), Some(1));
 }
 
@@ -289,7 +327,10 @@ async fn postgres_typed_pool_retries_and_notifies_at_commit() {
         .unwrap();
     assert_eq!(value, 20);
     assert_eq!(done.load(Ordering::Relaxed), 20);
-    assert!(sub.wait(Duration::from_secs(5)).await, "notified through LISTEN");
+    assert!(
+        sub.wait(Duration::from_secs(5)).await,
+        "notified through LISTEN"
+    );
     // Booleans and bytes are typed on this engine.
     let (b, bytes): (bool, Vec<u8>) = sqlx::query_as("SELECT true, '\\x0102'::BYTEA")
         .fetch_one(db.pool())
