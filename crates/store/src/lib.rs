@@ -148,7 +148,7 @@ pub use db::{Db, DbConfig, Engine, Migrations, RetryTx, Tx};
 pub use error::{ResultExt, Retryable, StoreError};
 pub use migrate::{Migration, Schema};
 pub use notifier::{Notifier, Subscription};
-pub use postgres::{PgDb, PgRetryTx, PgTx};
+pub use postgres::{PgDb, PgRetryTx, PgTx, create_fresh_pg_database};
 pub use sqlite::{SqliteDb, SqliteTx, WriterStats};
 /// The engines' drivers, for the `db/` modules of services (nobody else uses them).
 pub use {rusqlite, sqlx};

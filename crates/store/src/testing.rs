@@ -12,10 +12,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sqlx::{AssertSqlSafe, Connection, postgres::PgConnection};
-
 use crate::db::{Db, DbConfig, Migrations};
-use crate::error::StoreError;
 
 /// The environment variable holding the PostgreSQL admin URL for tests.
 pub const PG_URL_VAR: &str = "CARDCASH_TEST_PG_URL";
@@ -80,27 +77,7 @@ pub async fn create_pg_database(admin_url: &str) -> String {
         })
 }
 
-/// Creates a new, empty PostgreSQL database `<prefix>_<uuid>` through `admin_url` (a role
-/// allowed to `CREATE DATABASE`) and returns its URL. Tests and benchmarks use it so every run
-/// starts from nothing.
-pub async fn create_fresh_pg_database(admin_url: &str, prefix: &str) -> Result<String, StoreError> {
-    if !prefix.chars().all(|c| c.is_ascii_lowercase() || c == '_') || prefix.is_empty() {
-        return Err(StoreError::Config(format!(
-            "database name prefix {prefix:?} must be lower-case letters"
-        )));
-    }
-    let mut url = url::Url::parse(admin_url)
-        .map_err(|e| StoreError::Config(format!("not a URL ({admin_url}): {e}")))?;
-    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(admin_url).await?;
-    sqlx::raw_sql(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-        .execute(&mut admin)
-        .await?;
-    // Best effort: the connection is only closed politely.
-    let _closed = admin.close().await;
-    url.set_path(&name);
-    Ok(url.to_string())
-}
+pub use crate::postgres::create_fresh_pg_database;
 
 /// Fresh databases on every available engine: always SQLite, PostgreSQL when configured.
 /// Run the same test body over each (`for db in engines(…).await { … }`); label assertions

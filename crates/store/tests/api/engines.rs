@@ -69,19 +69,19 @@ async fn sqlite_group_commit_loses_no_update_and_batches_queued_closures() {
     // Hold the writer inside one closure until 50 more are queued: they must then commit
     // together, in one transaction.
     let (release, held) = std::sync::mpsc::channel::<()>();
+    let (running, holder_runs) = tokio::sync::oneshot::channel::<()>();
     let holder = {
         let db = db.clone();
         tokio::spawn(async move {
             db.write(move |_tx| {
+                let _ = running.send(());
                 held.recv().ok();
                 Ok(())
             })
             .await
         })
     };
-    while db.writer_stats().queued() > 0 {
-        tokio::task::yield_now().await;
-    }
+    holder_runs.await.unwrap();
     let (before, _) = db.writer_stats().snapshot();
     let mut tasks = Vec::new();
     for _ in 0..50 {
