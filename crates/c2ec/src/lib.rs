@@ -8,8 +8,7 @@
 //!
 //! Map: [`state`] and [`attest`] are the pure rules; [`service`] applies them through [`db`]
 //! (all SQL); [`http`] holds thin handlers; [`worker`] the attestation, expiry and refund
-//! tasks; [`app::App`] wires everything; [`admin`] serves the operator CLI; [`bench`] drives
-//! concurrent withdrawals for the benchmark.
+//! tasks; [`app::App`] wires everything; [`admin`] serves the operator CLI.
 //!
 //! [Terminal API]: https://docs.taler.net/core/api-terminal.html
 //! [Bank Integration API]: https://docs.taler.net/core/api-bank-integration.html
@@ -19,7 +18,6 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod attest;
-pub mod bench;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -17,10 +17,24 @@ pub enum C2ecCommand {
     Provider(ProviderAdmin),
     /// Benchmark concurrent card withdrawals (no configuration needed).
     ///
-    /// Drives N withdrawals through setup → register → check → confirmed against an in-process
-    /// C2EC and card processor; reports withdrawals per second and the terminal's long-poll
-    /// wake-up latency (p50/p99/max). Use a release build for meaningful figures.
+    /// Starts C2EC and the card processor in a child process on a fresh database (temporary
+    /// SQLite files, or a fresh database on the PostgreSQL server of --database), then drives N
+    /// withdrawals through setup → register → card payment → check → confirmed from this
+    /// process, over HTTP. With --target it drives a running C2EC instead, using the
+    /// [terminal] and [c2ec] sections of the configuration (-c). Prints withdrawals per second
+    /// (last line) and the terminal's long-poll wake-up latency. Use a release build.
     Bench(BenchArgs),
+    /// The benchmark's services (started by `bench`; prints its target as JSON, runs until
+    /// stdin closes).
+    #[command(hide = true)]
+    BenchWorld(BenchWorldArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchWorldArgs {
+    /// A PostgreSQL server on which a fresh database is created.
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -32,12 +46,13 @@ pub struct BenchArgs {
     #[arg(long, default_value = "32")]
     pub concurrency: usize,
     /// A PostgreSQL server (`postgres://user@host/db`, a role that may create databases): the
-    /// run gets a fresh database there. Default: a temporary SQLite file.
-    #[arg(long)]
+    /// run gets a fresh database there. Default: temporary SQLite files.
+    #[arg(long, conflicts_with = "target")]
     pub database: Option<String>,
-    /// Attest against an in-memory processor instead of the real card processor service.
+    /// Drive the running C2EC at this base URL (e.g. http://127.0.0.1:8082/) with the
+    /// terminal credentials of the configuration's [terminal] section.
     #[arg(long)]
-    pub in_memory_processor: bool,
+    pub target: Option<cardcash_util::BaseUrl>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,7 +89,8 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
     let load =
         || -> anyhow::Result<C2ecConfig> { Ok(C2ecConfig::from_taler_config(&source.load()?)?) };
     match cmd {
-        C2ecCommand::Bench(args) => bench(args).await?,
+        C2ecCommand::Bench(args) => bench(args, source).await?,
+        C2ecCommand::BenchWorld(args) => crate::bench::run_world(args.database).await?,
         C2ecCommand::Serve => {
             let config = load()?;
             crate::listen::check("C2EC", "c2ec", config.bind, source.path())?;
@@ -115,50 +131,49 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let engine = if args.database.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
+async fn bench(args: BenchArgs, source: &ConfigSource) -> anyhow::Result<()> {
+    let (child, target) = match &args.target {
+        Some(url) => (
+            None,
+            crate::bench::target_from_config(&source.load()?, url)?,
+        ),
+        None => {
+            let (child, target) = crate::bench::spawn_world(args.database.as_deref())?;
+            (Some(child), target)
+        }
     };
     println!(
-        "driving {} withdrawals ({} at a time) on {engine} with the {} processor…",
-        args.n,
-        args.concurrency,
-        if args.in_memory_processor {
-            "in-memory"
-        } else {
-            "real card"
-        }
+        "driving {} withdrawals ({} at a time) against C2EC at {} ({})…",
+        args.n, args.concurrency, target.c2ec_url, target.engine
     );
-    // The binary links every service; C2EC does not, so the processor is started here.
-    let tmp = tempfile::tempdir()?;
-    let (cardproc, processor) = if args.in_memory_processor {
-        (None, cardcash_c2ec::bench::BenchProcessor::InMemory)
-    } else {
-        let (app, processor) = bench_cardproc(tmp.path()).await?;
-        (Some(app), processor)
-    };
-    let report = cardcash_c2ec::bench::run(cardcash_c2ec::bench::BenchConfig {
-        n: args.n,
-        concurrency: args.concurrency,
-        database: args.database,
-        processor,
+    let report = crate::bench::drive(&target, args.n, args.concurrency, |done| {
+        eprintln!("  {done} withdrawals done");
     })
     .await;
-    if let Some(cardproc) = cardproc {
-        cardproc.shutdown().await;
+    if let Some(child) = child {
+        crate::bench::stop_world(child);
     }
-    let report = report?;
-    println!("{report}");
+    crate::bench::print_report(&target, &report?);
     Ok(())
 }
 
-/// A fresh card processor for the benchmark (its own SQLite file in `dir`) with a terminal and
-/// a reader user on random keys: the terminal's client pays, C2EC attests as the reader.
-async fn bench_cardproc(
-    dir: &std::path::Path,
-) -> anyhow::Result<(cardcash_cardproc::App, cardcash_c2ec::bench::BenchProcessor)> {
+/// The card processor's credentials for a terminal.
+pub struct PosCredentials {
+    pub url: cardcash_util::BaseUrl,
+    pub user_id: u64,
+    pub secret: String,
+    pub space_id: u64,
+}
+
+/// A fresh card processor for the benchmark on `database` with a terminal and a reader user on
+/// random keys: the terminal pays, C2EC attests as the reader.
+pub async fn bench_cardproc(
+    database: String,
+) -> anyhow::Result<(
+    cardcash_cardproc::App,
+    PosCredentials,
+    cardcash_c2ec::ProviderConfig,
+)> {
     use cardcash_api::cardproc::mac::MacKey;
     use cardcash_cardproc::{ApiUserConfig, CardprocConfig, Role};
     const TERMINAL: u64 = 1;
@@ -168,12 +183,7 @@ async fn bench_cardproc(
         Ok(MacKey::from_bytes(bytes.to_vec())?)
     };
     let (terminal_key, reader_key) = (key()?, key()?);
-    let mut config = CardprocConfig::new(
-        "CHF".parse()?,
-        format!("sqlite:{}/cardproc.db", dir.display()),
-    );
-    config.delay_finality =
-        cardcash_util::RelativeTime::from_duration(std::time::Duration::from_millis(500));
+    let mut config = CardprocConfig::new("CHF".parse()?, database);
     config.users = vec![
         ApiUserConfig {
             id: TERMINAL,
@@ -189,12 +199,12 @@ async fn bench_cardproc(
     let space = config.space_id;
     let app = cardcash_cardproc::App::build(config).await?;
     let base = app.base_url().clone();
-    let terminal = cardcash_client::CardprocClient::new(
-        base.as_str(),
-        TERMINAL,
-        &terminal_key.to_base64(),
-        space,
-    )?;
+    let pos = PosCredentials {
+        url: base.clone(),
+        user_id: TERMINAL,
+        secret: terminal_key.to_base64(),
+        space_id: space,
+    };
     let provider = cardcash_c2ec::ProviderConfig {
         name: "cardcash card processor".into(),
         base_url: base,
@@ -202,8 +212,5 @@ async fn bench_cardproc(
         secret: reader_key.to_base64(),
         space_id: space,
     };
-    Ok((
-        app,
-        cardcash_c2ec::bench::BenchProcessor::Cardproc { terminal, provider },
-    ))
+    Ok((app, pos, provider))
 }

@@ -133,7 +133,7 @@ const DEMO_ACCOUNTS: [(&str, bool, &str); 3] = [
 const DEMO_TERMINAL: &str = "demo shop, counter 1";
 
 /// Random base32 text of 32 bytes, for passwords and tokens.
-fn secret_text() -> anyhow::Result<String> {
+pub(crate) fn secret_text() -> anyhow::Result<String> {
     Ok(base32::encode(&cardcash_crypto::random_bytes::<32>()?))
 }
 

@@ -2,6 +2,7 @@
 //! service crates; it holds no business logic of its own (see ARCHITECTURE.md).
 
 mod bank_cmd;
+mod bench;
 mod c2ec_cmd;
 mod cardproc_cmd;
 mod config_file;

@@ -141,6 +141,7 @@ mod migrate;
 mod notifier;
 mod postgres;
 mod sqlite;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use database::{Database, sqlite_path};

@@ -2,7 +2,6 @@
 //! `CARDCASH_TEST_PG_URL`) PostgreSQL, driven over HTTP as terminal, wallet and exchange.
 
 mod amounts;
-mod bench;
 mod conflicts;
 mod flow;
 mod helpers;
