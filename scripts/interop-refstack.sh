@@ -17,6 +17,8 @@
 #  3. Withdrawal: `cardcash terminal withdraw --amount CHF:5`; the wallet takes its
 #     taler://withdraw URI (`handle-uri -y`), the card is charged, wirewatch imports the
 #     reserve from C2EC, `run-until-done` withdraws, `balance` must show CHF:5 available.
+#     Then a terminal withdrawal with a suggested amount (`--suggested --amount CHF:3`), which
+#     the 2022 wallet cannot choose: it must withdraw the suggestion (balance CHF:8).
 #  4. Reserve closing: a second wallet registers a second withdrawal and never withdraws; a
 #     wirewatch with IDLE_RESERVE_EXPIRATION_TIME = 15 s imports it; the closer closes it, the
 #     transfer tool sends it to C2EC's /transfer (credit account payto://card-transaction/HOST/TX),
@@ -36,6 +38,8 @@ WALLET=$REFSTACK/bin/taler-wallet-cli
 EXBIN=$REFSTACK/ex/bin
 TIMEOUT=${INTEROP_TIMEOUT:-180}
 AMOUNT=CHF:5
+SUGGESTED=CHF:3
+TOTAL=CHF:8 # AMOUNT + SUGGESTED: the first wallet's balance at the end
 CLOSING_FEE=CHF:0.10
 EXPECTED_REFUND=4.90 # AMOUNT - CLOSING_FEE, as the card processor writes it
 
@@ -325,9 +329,9 @@ terminal_uri() {
     kill -0 "$2" || die "the terminal stopped: $(tail -n 5 "$LOGS/$1.log")"
     grep -q 'taler[+a-z]*://withdraw/' "$LOGS/$1.log"
 }
-# terminal_withdraw NAME: a terminal withdrawal of $AMOUNT in the background; sets URI.
+# terminal_withdraw NAME AMOUNT [OPTION...]: a terminal withdrawal in the background; sets URI.
 terminal_withdraw() {
-    spawn "$1" "$CARDCASH" -c "$DEMO_CONF" terminal withdraw --amount "$AMOUNT" --plain
+    spawn "$1" "$CARDCASH" -c "$DEMO_CONF" terminal withdraw --amount "$2" --plain "${@:3}"
     local pid_var="PID_${1//-/_}"
     wait_for "the terminal's taler://withdraw URI" terminal_uri "$1" "${!pid_var}"
     URI=$(grep -o 'taler[+a-z]*://withdraw/[^ ]*' "$LOGS/$1.log" | head -n 1)
@@ -341,7 +345,7 @@ terminal_done() {
 }
 
 say "withdrawal: terminal withdraw --amount $AMOUNT"
-terminal_withdraw terminal-1
+terminal_withdraw terminal-1 "$AMOUNT"
 say "wallet: handle-uri -y $URI"
 W1=$WORK/wallet-1.json
 "$WALLET" --wallet-db "$W1" --skip-defaults -L INFO handle-uri -y "$URI" >"$LOGS/wallet-1-handle-uri.log" 2>&1 ||
@@ -350,19 +354,35 @@ terminal_done terminal-1
 say "wallet: run-until-done"
 timeout "$TIMEOUT" "$WALLET" --wallet-db "$W1" --skip-defaults -L INFO run-until-done >"$LOGS/wallet-1-run.log" 2>&1 ||
     die "wallet run-until-done: $(tail -n 15 "$LOGS/wallet-1-run.log")"
-"$WALLET" --wallet-db "$W1" --skip-defaults balance >"$WORK/wallet-1-balance.json" 2>"$LOGS/wallet-1-balance.log"
-echo "wallet balance:"; cat "$WORK/wallet-1-balance.json"
-jq -e --arg a "$AMOUNT" '[.balances[] | select(.available == $a)] | length == 1' "$WORK/wallet-1-balance.json" >/dev/null ||
-    die "the wallet's balance does not show $AMOUNT available"
+# check_balance AVAILABLE: the first wallet's balance shows exactly AVAILABLE.
+check_balance() {
+    "$WALLET" --wallet-db "$W1" --skip-defaults balance >"$WORK/wallet-1-balance.json" 2>"$LOGS/wallet-1-balance.log"
+    echo "wallet balance:"; cat "$WORK/wallet-1-balance.json"
+    jq -e --arg a "$1" '[.balances[] | select(.available == $a)] | length == 1' "$WORK/wallet-1-balance.json" >/dev/null ||
+        die "the wallet's balance does not show $1 available"
+}
+check_balance "$AMOUNT"
 grep -q "Imported transaction" "$LOGS/wirewatch.log" || die "wirewatch imported nothing"
 say "OK: the wallet registered at C2EC, wirewatch imported the reserve, the wallet withdrew $AMOUNT"
+
+# A terminal that lets the wallet choose the amount (suggested_amount): the 2022 wallet (bank
+# integration v0) cannot choose, so it must be served the suggestion as the amount and withdraw it.
+say "withdrawal with a suggested amount: terminal withdraw --suggested --amount $SUGGESTED"
+terminal_withdraw terminal-suggested "$SUGGESTED" --suggested
+"$WALLET" --wallet-db "$W1" --skip-defaults -L INFO handle-uri -y "$URI" >"$LOGS/wallet-1-handle-uri-suggested.log" 2>&1 ||
+    die "wallet handle-uri: $(tail -n 15 "$LOGS/wallet-1-handle-uri-suggested.log")"
+terminal_done terminal-suggested
+timeout "$TIMEOUT" "$WALLET" --wallet-db "$W1" --skip-defaults -L INFO run-until-done >"$LOGS/wallet-1-run-suggested.log" 2>&1 ||
+    die "wallet run-until-done: $(tail -n 15 "$LOGS/wallet-1-run-suggested.log")"
+check_balance "$TOTAL"
+say "OK: the wallet withdrew the suggested $SUGGESTED too"
 
 # --- a reserve left unwithdrawn goes back to the card ---------------------------------------
 # Wirewatch stops first, so the second wallet cannot withdraw while it registers; the new
 # wirewatch gives the reserve a 15 s closing delay.
 stop_pid "$PID_wirewatch"
 say "closing: terminal withdraw --amount $AMOUNT, a second wallet registers and never withdraws"
-terminal_withdraw terminal-2
+terminal_withdraw terminal-2 "$AMOUNT"
 W2=$WORK/wallet-2.json
 "$WALLET" --wallet-db "$W2" --skip-defaults -L INFO handle-uri -y "$URI" >"$LOGS/wallet-2-handle-uri.log" 2>&1 ||
     die "wallet handle-uri: $(tail -n 15 "$LOGS/wallet-2-handle-uri.log")"
