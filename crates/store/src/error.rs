@@ -285,6 +285,42 @@ pub trait Retryable: From<StoreError> {
     fn is_retryable(&self) -> bool;
 }
 
+/// Attempts of [`retry_if`] (the first included).
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Runs a whole unit of work `f` (one transaction, one statement or one stored-function call)
+/// again while it fails with an error `lost_race` accepts — a lost race, never a rule: SQLite
+/// busy (another process held the file's write lock, e.g. the CLI), PostgreSQL serialization
+/// failure or deadlock, or a unique violation that a concurrent insert caused and a fresh
+/// attempt will see as a row. Bounded, with a short growing pause and jitter.
+pub async fn retry_if<T, E, F, Fut>(lost_race: impl Fn(&E) -> bool, mut f: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Err(error) if attempt < MAX_ATTEMPTS && lost_race(&error) => {
+                tracing::debug!(attempt, "storage work lost a race; retrying");
+                tokio::time::sleep(crate::postgres::retry_pause(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// [`retry_if`] with [`Retryable::is_retryable`] (busy, serialization failure, deadlock).
+pub async fn retry<T, E, F, Fut>(f: F) -> Result<T, E>
+where
+    E: Retryable,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    retry_if(E::is_retryable, f).await
+}
+
 impl Retryable for StoreError {
     fn is_retryable(&self) -> bool {
         self.is_busy_or_serialization()

@@ -171,26 +171,6 @@ impl PgDb {
         }
     }
 
-    /// Runs a single autocommitted statement (or stored-function call) `f` and repeats it on a
-    /// serialization failure or deadlock, like [`PgDb::retry_write`] does for transactions.
-    pub async fn retry<T, E, F, Fut>(&self, mut f: F) -> Result<T, E>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
-        E: Retryable,
-    {
-        let mut attempt = 1;
-        loop {
-            match f().await {
-                Err(error) if error.is_retryable() && attempt < MAX_WRITE_ATTEMPTS => {
-                    tokio::time::sleep(retry_pause(attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
     /// Notify `(topic, key)` outside any transaction (every process listening is woken).
     pub async fn notify_now(&self, topic: &str, key: &str) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")

@@ -43,7 +43,6 @@ mod sqlite;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cardcash_api::wire_gateway::HistoryParams;
 use cardcash_store::{Database, DbConfig, Engine, Migration, Notifier, Schema, StoreError};
@@ -342,33 +341,21 @@ pub struct BankStore {
     codec: Arc<Codec>,
 }
 
-/// Attempts of a write that lost a race.
-const MAX_ATTEMPTS: u32 = 10;
-
 /// Runs a write again when it lost a race: SQLite busy (another process held the file's write
 /// lock, e.g. the CLI), PostgreSQL serialization failure or deadlock, and a unique violation (on
 /// PostgreSQL, a concurrent transaction on other accounts took the same reserve public key; the
 /// next attempt sees its row and answers as the rules say). Each attempt is one whole
 /// transaction, so a retry repeats nothing that was kept.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+async fn retrying<T, F, Fut>(attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
-    let mut n = 1;
-    loop {
-        match attempt().await {
-            Err(e)
-                if n < MAX_ATTEMPTS
-                    && (e.is_busy_or_serialization() || e.is_unique_violation()) =>
-            {
-                tracing::debug!(error = %e, attempt = n, "bank write lost a race; retrying");
-                tokio::time::sleep(Duration::from_millis(1 << n.min(6))).await;
-                n += 1;
-            }
-            other => return other,
-        }
-    }
+    cardcash_store::retry_if(
+        |e: &StoreError| e.is_busy_or_serialization() || e.is_unique_violation(),
+        attempt,
+    )
+    .await
 }
 
 impl BankStore {

@@ -5,7 +5,7 @@
 
 use cardcash_api::wire_gateway::HistoryParams;
 use cardcash_store::columns::{amount_to_columns, sqlite_amount};
-use cardcash_store::rusqlite::{Connection, Params, Row, params};
+use cardcash_store::rusqlite::{Connection, Row, params};
 use cardcash_store::{SqliteTx, StoreError};
 use cardcash_util::{Amount, EddsaPublicKey, HashCode, ShortHashCode, Timestamp};
 
@@ -14,38 +14,11 @@ use super::{
     IncomingRow, NewAccountRow, NewIncoming, NewInternalTransfer, NewWireTransfer, OutgoingRow,
     Refusal, TOPIC_INCOMING, TOPIC_OUTGOING, TOPIC_TX, TokenRow, fixed,
 };
+use cardcash_store::{query_all, query_opt};
+
 use crate::account::AccountName;
 use crate::auth::Scope;
 use crate::balance::{Balance, BalanceError};
-
-fn query_opt<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-    decode: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Option<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params)?;
-    match rows.next()? {
-        Some(row) => decode(row).map(Some),
-        None => Ok(None),
-    }
-}
-
-fn query_all<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-    mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(decode(row)?);
-    }
-    Ok(out)
-}
 
 macro_rules! outgoing_select {
     () => {

@@ -3,8 +3,6 @@
 //! decide under the row lock and notify with `pg_notify` themselves. Rows are decoded by column
 //! name.
 
-use std::time::Duration;
-
 use cardcash_store::columns::{amount_to_columns, pg_amount};
 use cardcash_store::{PgDb, StoreError};
 use sqlx::Row as _;
@@ -22,28 +20,21 @@ use crate::processing::Transition;
 use cardcash_api::cardproc::{DecimalAmount, IsoTime, TransactionState};
 use cardcash_util::Currency;
 
-/// Attempts of one statement that lost a deadlock (`40P01`) or serialization (`40001`) race;
-/// the failed statement committed nothing, so running it again is safe.
-const MAX_ATTEMPTS: u32 = 5;
 /// How often a new user id is tried when another process took the same one.
 const MAX_USER_ID_ATTEMPTS: u32 = 10;
 
-/// Runs one autocommitted statement, again if it lost a deadlock or serialization race.
+/// One statement, run again when it lost a race (serialization failure, deadlock); the failed
+/// statement committed nothing, so running it again is safe.
 async fn retrying<T, F, Fut>(mut statement: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, sqlx::Error>>,
 {
-    let mut attempt = 1;
-    loop {
-        match statement().await.map_err(StoreError::from) {
-            Err(e) if e.is_busy_or_serialization() && attempt < MAX_ATTEMPTS => {
-                tokio::time::sleep(Duration::from_millis(2 << attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    cardcash_store::retry(|| {
+        let attempt = statement();
+        async move { attempt.await.map_err(StoreError::from) }
+    })
+    .await
 }
 
 fn opt_time(t: Option<IsoTime>) -> Option<i64> {
