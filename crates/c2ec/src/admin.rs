@@ -1,24 +1,17 @@
 //! Operator functions behind `cardcash c2ec terminal add|list|deactivate` (the binary only
 //! parses arguments and prints).
 
-use cardcash_store::{Db, DbConfig, StoreError};
+use cardcash_store::{Database, StoreError};
 use cardcash_util::Currency;
 
+use crate::db::C2ecStore;
 use crate::db::terminal::TerminalRow;
-use crate::db::{C2ecStore, MIGRATIONS};
 use crate::error::C2ecError;
 use crate::http::auth::{hash_secret, terminal_user};
 
 /// Opens (and migrates) the C2EC database.
-pub async fn open_db(url: &str) -> Result<Db, StoreError> {
-    Db::connect(
-        &DbConfig {
-            url: url.to_owned(),
-            service: "c2ec",
-        },
-        &MIGRATIONS,
-    )
-    .await
+pub async fn open_db(url: &str) -> Result<Database, StoreError> {
+    crate::db::connect(url).await
 }
 
 /// A newly registered terminal's credentials; the secret is shown once and never stored.
@@ -40,7 +33,7 @@ impl std::fmt::Debug for NewTerminal {
     }
 }
 
-fn store(db: &Db) -> C2ecStore {
+fn store(db: &Database) -> C2ecStore {
     // Terminal rows carry no amounts; the currency is never used here.
     C2ecStore::new(
         db.clone(),
@@ -49,7 +42,7 @@ fn store(db: &Db) -> C2ecStore {
 }
 
 /// Registers a terminal with a fresh 256-bit secret (base32); stores only its argon2id hash.
-pub async fn add_terminal(db: &Db, name: &str) -> Result<NewTerminal, C2ecError> {
+pub async fn add_terminal(db: &Database, name: &str) -> Result<NewTerminal, C2ecError> {
     let bytes = cardcash_crypto::random::random_bytes::<32>()
         .map_err(|e| C2ecError::Internal(e.to_string()))?;
     let secret = cardcash_util::base32::encode(&bytes);
@@ -59,7 +52,9 @@ pub async fn add_terminal(db: &Db, name: &str) -> Result<NewTerminal, C2ecError>
             .await
             .map_err(|e| C2ecError::Internal(e.to_string()))??
     };
-    let id = store(db).insert_terminal(name, &hash).await?;
+    let id = store(db)
+        .insert_terminal(name, &hash, crate::db::now())
+        .await?;
     Ok(NewTerminal {
         terminal_id: id,
         user: terminal_user(id),
@@ -68,12 +63,14 @@ pub async fn add_terminal(db: &Db, name: &str) -> Result<NewTerminal, C2ecError>
 }
 
 /// All terminals, oldest first.
-pub async fn list_terminals(db: &Db) -> Result<Vec<TerminalRow>, C2ecError> {
-    Ok(store(db).list_terminals().await?)
+pub async fn list_terminals(db: &Database) -> Result<Vec<TerminalRow>, C2ecError> {
+    Ok(store(db).terminals().await?)
 }
 
-/// Deactivates a terminal (`T-<id>` or `<id>`); `false` if there is no such terminal.
-pub async fn deactivate_terminal(db: &Db, terminal: &str) -> Result<bool, C2ecError> {
+/// Deactivates a terminal (`T-<id>` or `<id>`); `false` if there is no such terminal. Running
+/// C2EC processes stop accepting it at once (PostgreSQL: through the `terminal` notification;
+/// SQLite: this process at once, another one within `http::auth::SQLITE_TTL`).
+pub async fn deactivate_terminal(db: &Database, terminal: &str) -> Result<bool, C2ecError> {
     let id = crate::http::auth::parse_terminal_user(terminal)
         .ok_or_else(|| C2ecError::malformed("terminal id (expected T-<n>)"))?;
     Ok(store(db).deactivate_terminal(id).await?)

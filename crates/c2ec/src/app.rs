@@ -5,14 +5,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cardcash_client::CardprocClient;
-use cardcash_http::{Metrics, ServiceRouter};
-use cardcash_store::{Db, DbConfig};
+use cardcash_http::{Metrics, ServiceRouter, WorkerMetrics};
+use cardcash_store::Database;
 use cardcash_util::{BaseUrl, PaytoUri};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::C2ecConfig;
-use crate::db::{C2ecStore, MIGRATIONS};
+use crate::db::C2ecStore;
 use crate::http::auth::TerminalAuthenticator;
 use crate::http::{AppState, router};
 use crate::metrics::C2ecMetrics;
@@ -38,7 +38,7 @@ pub enum StartError {
 pub struct App {
     addr: SocketAddr,
     base_url: BaseUrl,
-    db: Db,
+    db: Database,
     stop: CancellationToken,
     server: cardcash_http::Server,
     workers: Vec<JoinHandle<()>>,
@@ -51,8 +51,8 @@ impl App {
         Self::build_with_provider(config, provider).await
     }
 
-    /// Like [`App::build`] on an already opened database (tests: `testing::engines`).
-    pub async fn build_on_db(config: C2ecConfig, db: Db) -> Result<App, StartError> {
+    /// Like [`App::build`] on an already opened database ([`crate::admin::open_db`], tests).
+    pub async fn build_on_db(config: C2ecConfig, db: Database) -> Result<App, StartError> {
         let provider = cardproc_provider(&config)?;
         Self::start(config, provider, db).await
     }
@@ -62,22 +62,15 @@ impl App {
         config: C2ecConfig,
         provider: Arc<dyn CardProvider>,
     ) -> Result<App, StartError> {
-        let db = Db::connect(
-            &DbConfig {
-                url: config.database.clone(),
-                service: "c2ec",
-            },
-            &MIGRATIONS,
-        )
-        .await?;
+        let db = crate::db::connect(&config.database).await?;
         Self::start(config, provider, db).await
     }
 
-    /// Starts C2EC on an already opened database (tests: `cardcash_store::testing::engines`).
+    /// Starts C2EC with any provider on an already opened database (tests).
     pub async fn build_on(
         config: C2ecConfig,
         provider: Arc<dyn CardProvider>,
-        db: Db,
+        db: Database,
     ) -> Result<App, StartError> {
         Self::start(config, provider, db).await
     }
@@ -85,7 +78,7 @@ impl App {
     async fn start(
         config: C2ecConfig,
         provider: Arc<dyn CardProvider>,
-        db: Db,
+        db: Database,
     ) -> Result<App, StartError> {
         if config.withdrawal_fees.currency() != &config.currency {
             return Err(StartError::Config(
@@ -95,6 +88,7 @@ impl App {
         let store = C2ecStore::new(db.clone(), config.currency);
         let mut metrics = Metrics::new();
         let c2ec_metrics = C2ecMetrics::register(&mut metrics);
+        let worker_metrics = WorkerMetrics::register(&mut metrics);
         let exchange_account = config.exchange_account.clone();
         let wire_type = exchange_type(&config.exchange_account);
         let stop = CancellationToken::new();
@@ -138,6 +132,7 @@ impl App {
                     max_delay,
                     concurrency: 32,
                 },
+                worker_metrics.clone(),
                 stop.clone(),
             )),
             tokio::spawn(expiry::run(
@@ -146,6 +141,7 @@ impl App {
                     registration_window: config.registration_window,
                     check_window: config.check_window,
                 },
+                worker_metrics.clone(),
                 stop.clone(),
             )),
             tokio::spawn(refund::run(
@@ -154,6 +150,7 @@ impl App {
                     retry_delay: config.attestation_retry_delay,
                     max_delay,
                 },
+                worker_metrics,
                 stop.clone(),
             )),
         ];
@@ -177,7 +174,7 @@ impl App {
     }
 
     /// The database (operator functions, tests).
-    pub fn db(&self) -> &Db {
+    pub fn db(&self) -> &Database {
         &self.db
     }
 

@@ -1,29 +1,31 @@
-//! The operations behind the endpoints: one method per request kind, each deciding with the
-//! pure rules of [`crate::state`] and applying the decision through [`crate::db`].
+//! The operations behind the withdrawal endpoints: one method per request kind, each one
+//! storage call that decides with the pure rules of [`crate::state`] inside its transaction
+//! (see [`crate::db`]) and maps the outcome to the answer.
 //!
 //! Handlers stay thin (extract → one call here → response). Races are settled by the database:
-//! a conditional update that affects no row means someone else changed the operation first, so
-//! the method re-reads and decides again (the second decision is then a replay or a conflict).
+//! the row is locked (PostgreSQL) or the writer runs alone (SQLite) while the rule decides, so
+//! of two racing requests the second decides on what the first wrote (a replay or a conflict).
+//! The Wire Gateway is served by the shared router through `http::wire`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use cardcash_store::ResultExt as _;
 use cardcash_util::{Amount, EddsaPublicKey, ErrorCode, PaytoUri};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{AddIncomingRequest, TerminalWithdrawalSetup, TransferRequest};
-use crate::db::transfer::{NewTransfer, TransferOutcome, TransferRow};
+use crate::api::TerminalWithdrawalSetup;
 use crate::db::withdrawal::{
-    AddIncomingOutcome, IncomingRow, InsertOutcome, NewWithdrawal, WithdrawalRow,
+    AbortOutcome, AbortRequest, CheckOutcome, NewWithdrawal, RegisterOutcome, SetupOutcome,
+    WithdrawalRow,
 };
-use crate::db::{C2ecStore, TOPIC_INCOMING, TOPIC_OUTGOING, TOPIC_WITHDRAWAL, now_micros};
+use crate::db::{C2ecStore, TOPIC_WITHDRAWAL, withdrawal_key};
 use crate::error::C2ecError;
 use crate::metrics::C2ecMetrics;
 use crate::provider::CardProvider;
 use crate::state::{
-    self, AbortDecision, CheckConflict, CheckDecision, CheckView, Registration,
-    RegistrationConflict, RegistrationDecision, RegistrationView, SetupAmountProblem, Status,
+    self, AbortDecision, CheckConflict, CheckDecision, Registration, RegistrationConflict,
+    RegistrationDecision, SetupAmountProblem, Status,
 };
 use cardcash_util::Wopid;
 
@@ -108,24 +110,24 @@ impl C2ec {
             .map_err(|e| C2ecError::Internal(e.to_string()))?;
         let outcome = self
             .store
-            .insert_withdrawal(&NewWithdrawal {
+            .setup(NewWithdrawal {
                 wopid,
                 terminal_id,
-                request_uid: &req.request_uid,
-                request_hash: hash.as_bytes(),
-                amount: req.amount.as_ref(),
-                suggested_amount: req.suggested_amount.as_ref(),
-                card_fees: &card_fees,
-                now: now_micros(),
+                request_uid: req.request_uid.clone(),
+                request_hash: hash.as_bytes().to_vec(),
+                amount: req.amount,
+                suggested_amount: req.suggested_amount,
+                card_fees,
+                now: crate::db::now(),
             })
             .await?;
         match outcome {
-            InsertOutcome::Created(w) => {
+            SetupOutcome::Created(w) => {
                 self.metrics.withdrawals_created.inc();
                 Ok(w)
             }
-            InsertOutcome::Replay(w) => Ok(w),
-            InsertOutcome::Conflict => Err(C2ecError::conflict(
+            SetupOutcome::Replay(w) => Ok(w),
+            SetupOutcome::Conflict => Err(C2ecError::conflict(
                 ErrorCode::BankTransferRequestUidReused,
                 "request_uid was used for a different withdrawal",
             )),
@@ -140,7 +142,7 @@ impl C2ec {
     ) -> Result<WithdrawalRow, C2ecError> {
         let row = self
             .store
-            .get_withdrawal(wopid)
+            .withdrawal(wopid)
             .await?
             .ok_or(C2ecError::WithdrawalNotFound)?;
         match terminal {
@@ -149,9 +151,10 @@ impl C2ec {
         }
     }
 
-    /// Long poll: answers once the status differs from `old_state`, or at the timeout.
-    /// Subscribes before reading, so a change between the read and the wait is never lost;
-    /// every wake-up comes from a notification, never from polling the database.
+    /// Long poll: answers once the status differs from `old_state`, or at the timeout (or at
+    /// shutdown). The shared loop subscribes before reading, so a change between the read and
+    /// the wait is never lost, and reads the row once per wake-up; only status changes notify
+    /// an operation's topic, so every wake-up is an answer unless the timeout is near.
     pub async fn poll(
         &self,
         wopid: &Wopid,
@@ -162,28 +165,21 @@ impl C2ec {
         if timeout.is_zero() {
             return self.get(wopid, terminal).await;
         }
-        let key = wopid.to_string();
-        let mut sub = self.store.db().notifier().subscribe(TOPIC_WITHDRAWAL, &key);
-        let mut row = self.get(wopid, terminal).await?;
-        let deadline = Instant::now() + timeout;
+        let mut sub = self
+            .store
+            .notifier()
+            .subscribe(TOPIC_WITHDRAWAL, &withdrawal_key(wopid));
         self.metrics.long_poll_waiters.inc();
         let _waiting = WaiterGuard(&self.metrics);
-        while row.status == old_state {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !self.wait(&mut sub, left).await {
-                break;
-            }
-            row = self.get(wopid, terminal).await?;
-        }
-        Ok(row)
-    }
-
-    /// Waits for a notification, the timeout or shutdown; `true` only for a notification.
-    async fn wait(&self, sub: &mut cardcash_store::Subscription, timeout: Duration) -> bool {
-        tokio::select! {
-            woken = sub.wait(timeout) => woken,
-            () = self.stopping.cancelled() => false,
-        }
+        cardcash_http::wait_for_change_until(
+            Some(&self.stopping),
+            timeout,
+            &mut sub,
+            || self.get(wopid, terminal),
+            |row| row.status != old_state,
+            |sub, left| Box::pin(sub.wait(left)),
+        )
+        .await
     }
 
     /// `POST /taler-integration/withdrawal-operation/$WOPID`: the wallet registers its reserve.
@@ -213,78 +209,22 @@ impl C2ec {
             exchange_account: self.exchange_account.to_string(),
             amount,
         };
-        // Two rounds at most: a lost race is followed by a decision on the fresh state.
-        for _ in 0..2 {
-            let mut tx = self.store.begin().await?;
-            let row = self
-                .store
-                .get_withdrawal_tx(&mut tx, wopid)
-                .await?
-                .ok_or(C2ecError::WithdrawalNotFound)?;
-            let view = RegistrationView {
-                status: row.status,
-                reserve_pub: row.reserve_pub,
-                exchange_account: row.exchange_account.clone(),
-                amount: row.amount,
-                suggested_amount: row.suggested_amount,
-                card_fees: row.card_fees,
-            };
-            match state::decide_registration(&view, &req) {
-                RegistrationDecision::Replay { status } => return Ok(status),
-                RegistrationDecision::Conflict(c) => return Err(registration_conflict(c)),
-                RegistrationDecision::Select { amount } => {
-                    if self
-                        .store
-                        .reserve_pub_taken(&mut tx, reserve_pub, row.withdrawal_id)
-                        .await?
-                    {
-                        return Err(C2ecError::conflict(
-                            ErrorCode::BankDuplicateReservePubSubject,
-                            "reserve public key already used",
-                        ));
-                    }
-                    let selected = self
-                        .store
-                        .select(
-                            &mut tx,
-                            &row,
-                            reserve_pub,
-                            &req.exchange_account,
-                            &amount,
-                            now_micros(),
-                        )
-                        .await
-                        .map_err(|e| {
-                            if e.is_unique_violation() {
-                                C2ecError::conflict(
-                                    ErrorCode::BankDuplicateReservePubSubject,
-                                    "reserve public key already used",
-                                )
-                            } else {
-                                C2ecError::from(e)
-                            }
-                        })?;
-                    if selected {
-                        tx.commit().await.map_err(|e| {
-                            if e.is_unique_violation() {
-                                C2ecError::conflict(
-                                    ErrorCode::BankDuplicateReservePubSubject,
-                                    "reserve public key already used",
-                                )
-                            } else {
-                                C2ecError::from(e)
-                            }
-                        })?;
-                        return Ok(Status::Selected);
-                    }
-                    tx.rollback().await?;
-                }
+        // A racing registration of the same key for another operation loses on the unique
+        // index (PostgreSQL); the rules see every other case.
+        let outcome = self
+            .store
+            .register(wopid, req, crate::db::now())
+            .await
+            .on_constraint("withdrawals_reserve_pub_key", |_| duplicate_reserve_pub())?;
+        match outcome {
+            RegisterOutcome::NotFound => Err(C2ecError::WithdrawalNotFound),
+            RegisterOutcome::ReservePubTaken => Err(duplicate_reserve_pub()),
+            RegisterOutcome::Decided(RegistrationDecision::Select { .. }) => Ok(Status::Selected),
+            RegisterOutcome::Decided(RegistrationDecision::Replay { status }) => Ok(status),
+            RegisterOutcome::Decided(RegistrationDecision::Conflict(c)) => {
+                Err(registration_conflict(c))
             }
         }
-        Err(C2ecError::conflict(
-            ErrorCode::BankWithdrawalOperationReserveSelectionConflict,
-            "the withdrawal operation changed concurrently",
-        ))
     }
 
     /// `POST /terminal/withdrawals/$WOPID/check`: binds the card transaction and wakes the
@@ -306,213 +246,66 @@ impl C2ec {
                 "provider_transaction_id (1 to 100 characters of A-Z a-z 0-9 - . _ ~)",
             ));
         }
-        // Every lost race moves the operation forward (pending → selected → aborted/confirmed,
-        // transaction unset → set), so a few rounds always reach a decision.
-        for _ in 0..4 {
-            let mut tx = self.store.begin().await?;
-            let row = self
-                .store
-                .get_withdrawal_tx(&mut tx, wopid)
-                .await?
-                .ok_or(C2ecError::WithdrawalNotFound)?;
-            if row.terminal_id != terminal_id {
-                return Err(C2ecError::WithdrawalNotFound);
+        let outcome = self
+            .store
+            .check(wopid, terminal_id, tx_id, crate::db::now())
+            .await
+            .on_constraint("withdrawals_provider_tx_id_key", |_| {
+                C2ecError::conflict(
+                    ErrorCode::BankWithdrawalOperationReserveSelectionConflict,
+                    "this card transaction is already bound to another withdrawal",
+                )
+            })?;
+        match outcome {
+            CheckOutcome::NotFound => Err(C2ecError::WithdrawalNotFound),
+            CheckOutcome::Decided(CheckDecision::Record { answer })
+            | CheckOutcome::Decided(CheckDecision::Replay { answer }) => {
+                answer.map_err(check_conflict)
             }
-            let view = CheckView {
-                status: row.status,
-                provider_transaction_id: row.provider_tx_id.clone(),
-            };
-            match state::decide_check(&view, tx_id) {
-                CheckDecision::Replay { answer } => return answer.map_err(check_conflict),
-                CheckDecision::RefundExtra { answer } => {
-                    self.store
-                        .record_extra_payment(&mut tx, &row, tx_id, now_micros())
-                        .await?;
-                    tx.commit().await?;
-                    tracing::warn!(%wopid, tx_id, "further card transaction reported; refund due");
-                    return Err(check_conflict(answer));
-                }
-                CheckDecision::Record { answer } => {
-                    let recorded = self
-                        .store
-                        .record_check(&mut tx, &row, tx_id, now_micros())
-                        .await
-                        .map_err(tx_reuse)?;
-                    if recorded {
-                        tx.commit().await.map_err(tx_reuse)?;
-                        return answer.map_err(check_conflict);
-                    }
-                    tx.rollback().await?;
-                }
+            CheckOutcome::Decided(CheckDecision::RefundExtra { answer }) => {
+                tracing::warn!(%wopid, tx_id, "further card transaction reported; refund due");
+                Err(check_conflict(answer))
             }
         }
-        Err(check_conflict(CheckConflict::OtherTransaction))
     }
 
     /// Abort by terminal or wallet: 204 also when already aborted, 409 once confirmed. When a
     /// card transaction is bound to the operation, its money is refunded (decided by the
     /// database at the moment of the abort, so a racing `/check` cannot slip through).
     pub async fn abort(&self, wopid: &Wopid, actor: Actor) -> Result<(), C2ecError> {
-        for _ in 0..3 {
-            let mut tx = self.store.begin().await?;
-            let row = self
-                .store
-                .get_withdrawal_tx(&mut tx, wopid)
-                .await?
-                .ok_or(C2ecError::WithdrawalNotFound)?;
-            if let Actor::Terminal(t) = actor
-                && t != row.terminal_id
-            {
-                return Err(C2ecError::WithdrawalNotFound);
+        let (terminal, who) = match actor {
+            Actor::Terminal(t) => (Some(t), "terminal"),
+            Actor::Wallet => (None, "wallet"),
+        };
+        let request = AbortRequest {
+            terminal,
+            only_selected: false,
+            actor: who,
+            reason: format!("aborted by {who}"),
+            evidence: None,
+        };
+        match self.store.abort(wopid, request, crate::db::now()).await? {
+            AbortOutcome::NotFound => Err(C2ecError::WithdrawalNotFound),
+            AbortOutcome::Decided { aborted: true, .. } => {
+                self.metrics.finished("aborted");
+                Ok(())
             }
-            match state::decide_abort(row.status) {
-                AbortDecision::AlreadyAborted => return Ok(()),
-                AbortDecision::Confirmed => {
-                    return Err(C2ecError::conflict(
-                        ErrorCode::BankAbortConfirmConflict,
-                        "the withdrawal is confirmed and cannot be aborted",
-                    ));
-                }
-                AbortDecision::Abort => {
-                    let who = match actor {
-                        Actor::Terminal(_) => "terminal",
-                        Actor::Wallet => "wallet",
-                    };
-                    let done = self
-                        .store
-                        .abort(
-                            &mut tx,
-                            &row,
-                            row.status,
-                            who,
-                            &format!("aborted by {who}"),
-                            None,
-                            false,
-                            now_micros(),
-                        )
-                        .await?;
-                    if done {
-                        tx.commit().await?;
-                        self.metrics.finished("aborted");
-                        return Ok(());
-                    }
-                    tx.rollback().await?;
-                }
-            }
+            AbortOutcome::Decided { from, .. } => match state::decide_abort(from) {
+                AbortDecision::Confirmed => Err(C2ecError::conflict(
+                    ErrorCode::BankAbortConfirmConflict,
+                    "the withdrawal is confirmed and cannot be aborted",
+                )),
+                AbortDecision::AlreadyAborted | AbortDecision::Abort => Ok(()),
+            },
         }
-        Err(C2ecError::conflict(
-            ErrorCode::BankAbortConfirmConflict,
-            "the withdrawal operation changed concurrently",
-        ))
     }
+}
 
-    /// `POST /taler-wire-gateway/transfer`: records the exchange's transfer; the refund worker
-    /// turns it into a card refund.
-    pub async fn transfer(&self, req: &TransferRequest) -> Result<(i64, i64), C2ecError> {
-        self.currency_ok(&req.amount)?;
-        if req.amount.is_zero() {
-            return Err(C2ecError::malformed("amount (must be positive)"));
-        }
-        let target = self.provider.parse_payto(&req.credit_account);
-        let credit_account = req.credit_account.to_string();
-        let canonical = format!(
-            "{}|{}|{}|{}",
-            req.amount, req.exchange_base_url, req.wtid, req.credit_account
-        );
-        let hash = cardcash_crypto::sha512(canonical.as_bytes());
-        let outcome = self
-            .store
-            .insert_transfer(&NewTransfer {
-                request_uid: &req.request_uid,
-                request_hash: hash.as_bytes(),
-                amount: &req.amount,
-                wtid: &req.wtid,
-                exchange_base_url: req.exchange_base_url.as_str(),
-                credit_account: &credit_account,
-                target_tx_id: target.as_deref(),
-                now: now_micros(),
-            })
-            .await?;
-        match outcome {
-            TransferOutcome::Accepted { row_id, created_at } => Ok((row_id, created_at)),
-            TransferOutcome::RequestUidReuse => Err(C2ecError::conflict(
-                ErrorCode::BankTransferRequestUidReused,
-                "request_uid used already with different data",
-            )),
-        }
-    }
-
-    /// Incoming history with long polling (only for a positive `limit` and an empty page).
-    pub async fn incoming(
-        &self,
-        limit: i64,
-        offset: Option<i64>,
-        timeout: Duration,
-    ) -> Result<Vec<IncomingRow>, C2ecError> {
-        let mut sub = (limit > 0 && !timeout.is_zero())
-            .then(|| self.store.db().notifier().subscribe_topic(TOPIC_INCOMING));
-        let deadline = Instant::now() + timeout;
-        loop {
-            let rows = self.store.incoming_history(limit, offset).await?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            match sub.as_mut() {
-                Some(s) if rows.is_empty() && !left.is_zero() => {
-                    self.metrics.long_poll_waiters.inc();
-                    let woken = self.wait(s, left).await;
-                    self.metrics.long_poll_waiters.dec();
-                    if !woken {
-                        return Ok(rows);
-                    }
-                }
-                _ => return Ok(rows),
-            }
-        }
-    }
-
-    /// Outgoing history with long polling, like [`Self::incoming`].
-    pub async fn outgoing(
-        &self,
-        limit: i64,
-        offset: Option<i64>,
-        timeout: Duration,
-    ) -> Result<Vec<TransferRow>, C2ecError> {
-        let mut sub = (limit > 0 && !timeout.is_zero())
-            .then(|| self.store.db().notifier().subscribe_topic(TOPIC_OUTGOING));
-        let deadline = Instant::now() + timeout;
-        loop {
-            let rows = self.store.outgoing_history(limit, offset).await?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            match sub.as_mut() {
-                Some(s) if rows.is_empty() && !left.is_zero() => {
-                    if !self.wait(s, left).await {
-                        return Ok(rows);
-                    }
-                }
-                _ => return Ok(rows),
-            }
-        }
-    }
-
-    /// `POST /taler-wire-gateway/admin/add-incoming`.
-    pub async fn add_incoming(&self, req: &AddIncomingRequest) -> Result<(i64, i64), C2ecError> {
-        self.currency_ok(&req.amount)?;
-        match self
-            .store
-            .add_incoming(
-                &req.reserve_pub,
-                &req.amount,
-                &req.debit_account.to_string(),
-                now_micros(),
-            )
-            .await?
-        {
-            AddIncomingOutcome::Added { row_id, created_at } => Ok((row_id, created_at)),
-            AddIncomingOutcome::ReservePubReuse => Err(C2ecError::conflict(
-                ErrorCode::BankDuplicateReservePubSubject,
-                "reserve public key already used",
-            )),
-        }
-    }
+fn duplicate_reserve_pub() -> C2ecError {
+    C2ecError::conflict(
+        ErrorCode::BankDuplicateReservePubSubject,
+        "reserve public key already used",
+    )
 }
 
 /// Decrements the long-poll gauge when the waiting request ends (also on error or cancel).
@@ -521,18 +314,6 @@ struct WaiterGuard<'a>(&'a C2ecMetrics);
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.0.long_poll_waiters.dec();
-    }
-}
-
-/// A card transaction already bound to another operation.
-fn tx_reuse(e: cardcash_store::StoreError) -> C2ecError {
-    if e.is_unique_violation() {
-        C2ecError::conflict(
-            ErrorCode::BankWithdrawalOperationReserveSelectionConflict,
-            "this card transaction is already bound to another withdrawal",
-        )
-    } else {
-        C2ecError::from(e)
     }
 }
 

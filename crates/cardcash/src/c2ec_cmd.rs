@@ -113,9 +113,7 @@ pub async fn run(cmd: C2ecCommand, source: &ConfigSource) -> anyhow::Result<()> 
             let db = admin::open_db(&load()?.database).await?;
             for t in admin::list_terminals(&db).await? {
                 let state = if t.active { "active" } else { "deactivated" };
-                let created = cardcash_util::Timestamp::from_sql_micros(t.created_at)
-                    .map(cardcash_terminal::receipt::utc_time)
-                    .unwrap_or_default();
+                let created = cardcash_terminal::receipt::utc_time(t.created_at);
                 println!("T-{}\t{state}\t{}\tsince {created}", t.terminal_id, t.name);
             }
         }

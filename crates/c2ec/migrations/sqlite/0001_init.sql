@@ -1,6 +1,8 @@
--- C2EC schema (SQLite). Kept in step with ../postgres/0001_init.sql.
+-- C2EC schema (SQLite). Kept in step with ../postgres/0001_init.sql (same tables, constraints
+-- and trigger; PostgreSQL adds one stored function per state change, whose steps the SQLite
+-- writer closures in src/db/sqlite.rs run in Rust).
 -- Times are BIGINT microseconds since the epoch; money is (value BIGINT, fraction INTEGER) in
--- the configured currency; binary keys are BLOBs.
+-- the configured currency; binary keys are BLOBs; booleans are INTEGER 0/1.
 
 CREATE TABLE terminals (
   terminal_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -32,7 +34,8 @@ CREATE TABLE withdrawals (
   selected_at BIGINT,
   checked_at BIGINT,
   finished_at BIGINT,
-  -- attestation scheduling: due when checked and next_attempt_at <= now
+  -- attestation scheduling: due when checked and next_attempt_at <= now (a claimed row's
+  -- next_attempt_at is the end of its claim's lease)
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_at BIGINT,
   abort_reason TEXT,
@@ -87,7 +90,8 @@ CREATE TABLE incoming (
   created_at BIGINT NOT NULL
 );
 
--- Wire gateway transfers from the exchange: executed as card refunds.
+-- Wire gateway transfers from the exchange: executed as card refunds. Status `pending`
+-- (without a failure note: pending; with one: transient failure), `refunded`, `failed`.
 CREATE TABLE transfers (
   row_id INTEGER PRIMARY KEY AUTOINCREMENT,
   request_uid BLOB NOT NULL UNIQUE,
@@ -107,3 +111,32 @@ CREATE TABLE transfers (
   next_attempt_at BIGINT
 );
 CREATE INDEX transfers_due ON transfers (next_attempt_at) WHERE status = 'pending';
+-- What is already promised to a card transaction is summed on every transfer to it.
+CREATE INDEX transfers_by_target ON transfers (target_tx_id) WHERE target_tx_id IS NOT NULL;
+-- A wtid names one transfer (BANK_TRANSFER_WTID_REUSED otherwise).
+CREATE INDEX transfers_by_wtid ON transfers (wtid);
+
+-- The outgoing history lists only transfers the card processor carried out, numbered in the
+-- order they succeeded: a transfer that succeeds late gets a fresh, higher row id, so a client
+-- paging the history by offset never misses it (transfer row ids are handed out when the
+-- exchange asks, not when the refund happens).
+CREATE TABLE outgoing (
+  row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  transfer_id INTEGER NOT NULL UNIQUE REFERENCES transfers(row_id),
+  created_at BIGINT NOT NULL
+);
+
+-- Card payments reported for an operation that already has another card transaction bound to
+-- it (the terminal charged twice, or retried the payment under a new id). They can never fund
+-- the operation, so each one captured for this operation goes back to the card, once.
+CREATE TABLE extra_payments (
+  extra_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(withdrawal_id),
+  provider_tx_id TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  refund_state TEXT NOT NULL DEFAULT 'due' CHECK (refund_state IN ('due', 'done', 'not_needed')),
+  refund_id TEXT,
+  refund_attempts INTEGER NOT NULL DEFAULT 0,
+  refund_next_at BIGINT
+);
+CREATE INDEX extra_payments_refund_due ON extra_payments (refund_next_at) WHERE refund_state = 'due';

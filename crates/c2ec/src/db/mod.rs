@@ -1,27 +1,91 @@
-//! All of C2EC's SQL, for SQLite and PostgreSQL alike (`$n` placeholders work on both).
+//! All of C2EC's SQL, behind one typed storage struct, [`C2ecStore`], over
+//! `cardcash_store::Database`: each operation is implemented once per engine (`sqlite.rs`:
+//! sync functions run inline for reads or in ONE writer closure for writes; `postgres.rs`:
+//! typed sqlx, ONE statement per operation, each state change a call of a PL/pgSQL function of
+//! `migrations/postgres/0001_init.sql` or one CTE). Rows come out as domain types (`Amount`,
+//! `Timestamp`, [`Status`], [`RefundState`], [`TransferStatus`], `PaytoUri`, `BaseUrl`, key
+//! types). No transaction and no driver type leaves this module.
 //!
-//! Money is `(…_val BIGINT, …_frac INTEGER)` in the configured currency, times are BIGINT
-//! microseconds, keys are BLOB/BYTEA. State changes are conditional updates
-//! (`… WHERE status = 'selected'`): a caller that decided on a stale read sees "0 rows" and
-//! re-reads instead of overwriting; a trigger in the migrations refuses every illegal
-//! transition anyway. Every state change writes an audit event in the same transaction and
-//! queues a notification that is delivered at commit. Handlers never see sqlx types.
+//! Decisions stay pure: the rules of [`crate::state`] decide registration, check and abort.
+//! On SQLite the writer closure reads the row, calls the rule and applies its decision. On
+//! PostgreSQL the function locks the row, applies the same rule (mirrored in PL/pgSQL) and
+//! returns the row as it was before; the Rust side runs the rule on that pre-image and refuses
+//! to go on if the two disagree ([`StoreError::Internal`]), so a drift between the two
+//! implementations cannot pass silently. A trigger refuses every illegal status transition on
+//! both engines; every state change writes its audit event in the same transaction (on
+//! PostgreSQL: in the same statement) and notifies at commit.
+//!
+//! # Database round trips per withdrawal
+//!
+//! Terminal setup → terminal long poll → wallet registration → terminal check → attestation →
+//! confirmed → the terminal's final long poll (what `cardcash c2ec bench` plays), per request:
+//!
+//! | request | PostgreSQL | SQLite |
+//! |---|---|---|
+//! | terminal authentication (every terminal request) | 0 (the active terminal row is cached; 1 read per terminal per 60 s, and after each `terminal` notification) | 0 (1 inline read per terminal per 2 s, and after each `terminal` notification) |
+//! | `POST /terminal/withdrawals` (setup) | 1: `c2ec_setup` | 1 writer closure |
+//! | `GET /terminal/withdrawals/$WOPID?old_state=pending` (long poll) | 1 `SELECT` + 1 per wake-up (the registration wakes it once) = 2 | 2 inline reads |
+//! | `POST /taler-integration/withdrawal-operation/$WOPID` (registration) | 1: `c2ec_register` | 1 writer closure |
+//! | `POST /terminal/withdrawals/$WOPID/check` | 1: `c2ec_check` | 1 writer closure |
+//! | attestation: claim due operations | 1 per batch (one CTE for up to 256 operations, with the next due time) | 1 writer closure per batch |
+//! | attestation: confirm | 1: `c2ec_confirm` | 1 writer closure |
+//! | `GET /terminal/withdrawals/$WOPID?old_state=selected` (final long poll) | 1 `SELECT` + 1 per wake-up (only the confirmation wakes it: a check changes no status and notifies only the worker) = 2 | 2 inline reads |
+//! | **one withdrawal** | **8 + a share of one claim** | **8 + a share of one claim** (5 of them writer closures, group-committed) |
+//!
+//! A replayed or refused request costs the same (the function answers without writing). A
+//! provider that is not final yet costs one more round trip per retry (`reschedule`: one CTE).
+//! Notifications cost no round trip: `pg_notify` runs inside the functions; on SQLite they are
+//! in-process. Not counted: sqlx prepares each statement once per connection (one extra round
+//! trip the first time). Measured by counting statements per withdrawal (`sqlx::query` debug
+//! log on PostgreSQL; the closures and reads per request on SQLite).
 
+mod postgres;
+mod sqlite;
 pub mod terminal;
 pub mod transfer;
 pub mod withdrawal;
 
-use cardcash_store::{Db, Migrations, StoreError, Tx};
-use cardcash_util::{Amount, Currency};
-use sqlx::any::AnyRow;
+use std::future::Future;
+use std::time::Duration;
 
-/// The migrations of the c2ec schema.
-pub static MIGRATIONS: Migrations = Migrations {
-    sqlite: sqlx::migrate!("migrations/sqlite"),
-    postgres: sqlx::migrate!("migrations/postgres"),
+use cardcash_store::{Database, DbConfig, Engine, Migration, Notifier, Schema, StoreError};
+use cardcash_util::{Amount, BaseUrl, Currency, PaytoUri, Timestamp, Wopid};
+
+pub use transfer::TransferStatus;
+pub use withdrawal::RefundState;
+
+use crate::state::Status;
+
+/// The service name: PostgreSQL schema and notification channel (`cardcash_c2ec`).
+pub const SERVICE: &str = "c2ec";
+
+/// C2EC's migrations for both engines.
+pub static SCHEMA: Schema = Schema {
+    sqlite: &[Migration::new(
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    )],
+    postgres: &[Migration::new(
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    )],
 };
 
-/// Notification topic: a withdrawal operation changed (key: the WOPID text).
+/// Opens (and migrates) C2EC's database at `url` (`sqlite:…` or `postgres://…`).
+pub async fn connect(url: &str) -> Result<Database, StoreError> {
+    Database::connect(
+        &DbConfig {
+            url: url.to_owned(),
+            service: SERVICE,
+        },
+        &SCHEMA,
+    )
+    .await
+}
+
+/// Notification topic: a withdrawal operation changed status (key: [`withdrawal_key`]).
 pub const TOPIC_WITHDRAWAL: &str = "withdrawal";
 /// Notification topic: the incoming history grew (key: empty).
 pub const TOPIC_INCOMING: &str = "incoming";
@@ -31,72 +95,188 @@ pub const TOPIC_OUTGOING: &str = "outgoing";
 pub const TOPIC_ATTEST: &str = "attest";
 /// Notification topic: a transfer or refund became due (key: empty).
 pub const TOPIC_REFUND: &str = "refund";
+/// Notification topic: a terminal was deactivated (key: its id).
+pub const TOPIC_TERMINAL: &str = "terminal";
 
-/// C2EC's storage: the database plus the currency every stored amount is in.
+/// The notification key of an operation: its WOPID in lower-case hex (what PostgreSQL's
+/// `encode(wopid, 'hex')` gives, so the stored functions can notify it).
+pub fn withdrawal_key(wopid: &Wopid) -> String {
+    use std::fmt::Write as _;
+    let mut key = String::with_capacity(64);
+    for b in wopid.as_bytes() {
+        let _infallible = write!(key, "{b:02x}");
+    }
+    key
+}
+
+/// The current time to the microsecond (the unit of every time column; `Timestamp::now` rounds
+/// down to whole seconds, as the protocol transmits times).
+pub fn now() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1));
+    Timestamp::from_micros(micros)
+}
+
+/// C2EC's storage: every query and state change, on either engine; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct C2ecStore {
-    db: Db,
+    db: Database,
     currency: Currency,
 }
 
-impl C2ecStore {
-    pub fn new(db: Db, currency: Currency) -> Self {
-        Self { db, currency }
-    }
+/// Attempts of a write that lost a race.
+const MAX_ATTEMPTS: u32 = 8;
 
-    pub fn db(&self) -> &Db {
-        &self.db
+/// Runs a write again when it lost a race: SQLite busy (another process held the file's write
+/// lock beyond the busy timeout, e.g. the CLI), PostgreSQL serialization failure or deadlock.
+/// Each attempt is one whole transaction, so a retry repeats nothing that was kept.
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(e) if n < MAX_ATTEMPTS && e.is_busy_or_serialization() => {
+                tracing::debug!(error = %e, attempt = n, "c2ec write lost a race; retrying");
+                tokio::time::sleep(Duration::from_millis(1 << n.min(6))).await;
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+impl C2ecStore {
+    /// The store of `db`, whose amounts are all in `currency`.
+    pub fn new(db: Database, currency: Currency) -> Self {
+        Self { db, currency }
     }
 
     pub fn currency(&self) -> &Currency {
         &self.currency
     }
 
-    pub async fn begin(&self) -> Result<Tx, StoreError> {
-        self.db.begin_write().await
+    pub fn engine(&self) -> Engine {
+        self.db.engine()
     }
 
-    /// Reads an optional amount stored as `{prefix}_val`/`{prefix}_frac`.
-    fn amount_opt(&self, row: &AnyRow, prefix: &str) -> Result<Option<Amount>, StoreError> {
-        cardcash_store::columns::get_amount_opt(row, prefix, self.currency)
+    /// The database (operator functions, tests).
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
-    /// Reads an amount stored as `{prefix}_val`/`{prefix}_frac`.
-    fn amount(&self, row: &AnyRow, prefix: &str) -> Result<Amount, StoreError> {
-        cardcash_store::columns::get_amount(row, prefix, self.currency)
+    /// The notifier of the topics above (subscribe BEFORE reading the state you wait on).
+    pub fn notifier(&self) -> &Notifier {
+        self.db.notifier()
     }
+
+    /// Graceful shutdown: no more writes, queued ones still commit.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// Whether the database answers (health check).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => db.read(sqlite::ping),
+            Database::Postgres(db) => postgres::ping(db).await,
+        }
+    }
+}
+
+// ----- decoding of stored values (shared by both engines) -----
+
+/// A stored value that our own code could not have written.
+fn corrupt(msg: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("c2ec row: {msg}"))
+}
+
+fn time(micros: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_sql_micros(micros).map_err(|e| corrupt(format!("timestamp {micros}: {e}")))
+}
+
+fn time_opt(micros: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    micros.map(time).transpose()
+}
+
+fn amount(currency: Currency, val: i64, frac: i64) -> Result<Amount, StoreError> {
+    cardcash_store::columns::amount_from_columns(currency, val, frac)
+}
+
+fn amount_opt(
+    currency: Currency,
+    val: Option<i64>,
+    frac: Option<i64>,
+) -> Result<Option<Amount>, StoreError> {
+    match (val, frac) {
+        (Some(v), Some(f)) => amount(currency, v, f).map(Some),
+        (None, None) => Ok(None),
+        _ => Err(corrupt("one of the amount columns is NULL")),
+    }
+}
+
+fn status(text: &str) -> Result<Status, StoreError> {
+    text.parse().map_err(corrupt)
+}
+
+fn wopid(bytes: &[u8]) -> Result<Wopid, StoreError> {
+    Wopid::from_slice(bytes).ok_or_else(|| corrupt(format!("wopid of {} bytes", bytes.len())))
+}
+
+fn fixed<T>(
+    what: &str,
+    bytes: &[u8],
+    from: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<T, StoreError> {
+    from(bytes).ok_or_else(|| corrupt(format!("{what} of {} bytes", bytes.len())))
+}
+
+fn payto(text: &str) -> Result<PaytoUri, StoreError> {
+    text.parse()
+        .map_err(|e| corrupt(format!("payto URI {text:?}: {e}")))
+}
+
+fn base_url(text: &str) -> Result<BaseUrl, StoreError> {
+    BaseUrl::parse(text).map_err(|e| corrupt(format!("base URL {text:?}: {e}")))
+}
+
+fn count(n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt(format!("counter {n}")))
 }
 
 /// `(value, fraction)` columns of an amount.
-pub(crate) fn amount_cols(a: &Amount) -> (i64, i64) {
-    let (v, f) = cardcash_store::columns::amount_to_columns(a);
-    (v, i64::from(f))
+fn cols(a: &Amount) -> (i64, i32) {
+    cardcash_store::columns::amount_to_columns(a)
 }
 
-pub(crate) fn amount_cols_opt(a: Option<&Amount>) -> (Option<i64>, Option<i64>) {
-    match a {
-        Some(a) => {
-            let (v, f) = amount_cols(a);
-            (Some(v), Some(f))
-        }
-        None => (None, None),
+fn cols_opt(a: Option<&Amount>) -> (Option<i64>, Option<i32>) {
+    a.map(cols).unzip()
+}
+
+/// The amount of `units` (1e-8) in `currency`.
+fn units(currency: Currency, units: u128) -> Result<Amount, StoreError> {
+    Amount::from_units(&currency, units).map_err(|e| corrupt(format!("sum of amounts: {e}")))
+}
+
+/// A decision of the rules that the PostgreSQL function did not follow (or the other way round).
+fn disagreement(what: &str, function: &str, rule: impl std::fmt::Debug) -> StoreError {
+    StoreError::Internal(format!(
+        "{what}: the stored function answered {function:?}, the rules decided {rule:?}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn withdrawal_keys_are_lower_case_hex() {
+        let w = Wopid::from_bytes([0xAB; 32]);
+        assert_eq!(withdrawal_key(&w), "ab".repeat(32));
+        let w = Wopid::from_bytes(std::array::from_fn(|i| i as u8));
+        assert!(withdrawal_key(&w).starts_with("000102030405"));
     }
-}
-
-/// A stored value that our own code could not have written.
-pub(crate) fn corrupt(msg: impl Into<String>) -> StoreError {
-    StoreError::Corrupt(format!("c2ec row: {}", msg.into()))
-}
-
-/// Current time in microseconds since the epoch (the unit of every time column).
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Microseconds of a duration, saturating.
-pub fn micros(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }

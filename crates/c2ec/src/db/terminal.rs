@@ -1,9 +1,17 @@
 //! Terminals: registered by the operator, authenticated by an argon2id hash of their secret.
+//! A deactivation notifies the `terminal` topic (key: the id), so that every C2EC process
+//! drops its cached copy of the row at once (see `http::auth`).
 
-use cardcash_store::StoreError;
-use sqlx::Row;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::{C2ecStore, now_micros};
+use cardcash_store::{Database, StoreError};
+use cardcash_util::Timestamp;
+
+use super::{C2ecStore, TOPIC_TERMINAL, postgres, retrying, sqlite};
+
+/// How long [`C2ecStore::deactivate_terminal`] waits for its notification on PostgreSQL.
+pub const NOTIFICATION_WAIT: Duration = Duration::from_secs(5);
 
 /// A stored terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,67 +21,69 @@ pub struct TerminalRow {
     /// argon2id PHC string.
     pub secret_hash: String,
     pub active: bool,
-    pub created_at: i64,
-}
-
-fn terminal_from(row: &sqlx::any::AnyRow) -> Result<TerminalRow, StoreError> {
-    Ok(TerminalRow {
-        terminal_id: row.try_get("terminal_id")?,
-        name: row.try_get("name")?,
-        secret_hash: row.try_get("secret_hash")?,
-        active: row.try_get::<i64, _>("active")? != 0,
-        created_at: row.try_get("created_at")?,
-    })
+    pub created_at: Timestamp,
 }
 
 impl C2ecStore {
     /// Registers a terminal; returns its id.
-    pub async fn insert_terminal(&self, name: &str, secret_hash: &str) -> Result<i64, StoreError> {
-        let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            "INSERT INTO terminals (name, secret_hash, active, created_at) \
-             VALUES ($1, $2, 1, $3) RETURNING terminal_id",
-        )
-        .bind(name)
-        .bind(secret_hash)
-        .bind(now_micros())
-        .fetch_one(tx.conn())
-        .await?;
-        let id: i64 = row.try_get("terminal_id")?;
-        tx.commit().await?;
-        Ok(id)
+    pub async fn insert_terminal(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => {
+                let texts: Arc<(String, String)> =
+                    Arc::new((name.to_owned(), secret_hash.to_owned()));
+                retrying(|| {
+                    let texts = texts.clone();
+                    db.write(move |tx| sqlite::insert_terminal(tx, &texts.0, &texts.1, now))
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                retrying(|| postgres::insert_terminal(db, name, secret_hash, now)).await
+            }
+        }
     }
 
-    pub async fn get_terminal(&self, terminal_id: i64) -> Result<Option<TerminalRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT terminal_id, name, secret_hash, active, created_at \
-             FROM terminals WHERE terminal_id = $1",
-        )
-        .bind(terminal_id)
-        .fetch_optional(self.db().pool())
-        .await?;
-        row.as_ref().map(terminal_from).transpose()
+    /// Terminal `id`, if registered.
+    pub async fn terminal(&self, id: i64) -> Result<Option<TerminalRow>, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => db.read(|conn| sqlite::terminal(conn, id)),
+            Database::Postgres(db) => postgres::terminal(db, id).await,
+        }
     }
 
-    pub async fn list_terminals(&self) -> Result<Vec<TerminalRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT terminal_id, name, secret_hash, active, created_at \
-             FROM terminals ORDER BY terminal_id",
-        )
-        .fetch_all(self.db().pool())
-        .await?;
-        rows.iter().map(terminal_from).collect()
+    /// All terminals, oldest first.
+    pub async fn terminals(&self) -> Result<Vec<TerminalRow>, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => db.read(sqlite::terminals),
+            Database::Postgres(db) => postgres::terminals(db).await,
+        }
     }
 
-    /// Deactivates a terminal; `false` if it does not exist.
-    pub async fn deactivate_terminal(&self, terminal_id: i64) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE terminals SET active = 0 WHERE terminal_id = $1")
-            .bind(terminal_id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(done == 1)
+    /// Deactivates a terminal and notifies every process; `false` if it does not exist.
+    ///
+    /// Returns once this process has seen the notification: on SQLite it is delivered before
+    /// the write returns; on PostgreSQL it comes back through the listener (every other
+    /// process listening on the database gets it at the same time), which this waits for, up
+    /// to [`NOTIFICATION_WAIT`]. So whoever deactivates through a handle shared with a running
+    /// C2EC (tests, an embedded setup) finds the terminal refused right after.
+    pub async fn deactivate_terminal(&self, id: i64) -> Result<bool, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => {
+                retrying(|| db.write(move |tx| sqlite::deactivate_terminal(tx, id))).await
+            }
+            Database::Postgres(db) => {
+                let mut seen = db.notifier().subscribe(TOPIC_TERMINAL, &id.to_string());
+                let found = retrying(|| postgres::deactivate_terminal(db, id)).await?;
+                if found && !seen.wait(NOTIFICATION_WAIT).await {
+                    tracing::warn!(terminal = id, "deactivation notification not seen yet");
+                }
+                Ok(found)
+            }
+        }
     }
 }

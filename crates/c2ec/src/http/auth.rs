@@ -6,26 +6,86 @@
 //! secrets cannot grow memory), a successful verification is remembered for a few minutes
 //! (keyed by the HMAC of the presented secret and of the stored hash, so rotating a secret
 //! invalidates it; wrong secrets are never cached), and an unknown terminal id costs the same
-//! hash as a wrong secret, so ids cannot be enumerated by timing. Whether the terminal is still
-//! active is read from the database on every request, so deactivation
-//! (`cardcash c2ec terminal deactivate`, possibly from another process) takes effect at once;
-//! [`TerminalAuthenticator::invalidate`] drops a cached verification in this process.
+//! hash as a wrong secret, so ids cannot be enumerated by timing.
+//!
+//! The terminal's row (its hash and active flag) is cached too, so an authenticated request
+//! costs no database round trip. Deactivation must still take effect at once:
+//! - `cardcash c2ec terminal deactivate` (or [`crate::admin::deactivate_terminal`]) notifies the
+//!   store's `terminal` topic in the same transaction. The authenticator holds a subscription
+//!   to that topic and, on every request, checks (without waiting) whether a notification
+//!   arrived; if so it drops every cached row before looking one up. In the same process that
+//!   is synchronous with the deactivation's commit; on PostgreSQL the notification reaches every
+//!   C2EC process sharing the database within the listener's latency.
+//! - On SQLite a deactivation by another process (the CLI) cannot notify this one, so there a
+//!   cached row expires after [`SQLITE_TTL`] (2 s): the CLI's deactivation takes effect within
+//!   two seconds. On PostgreSQL rows expire after [`POSTGRES_TTL`] as a safety net only.
+//!   A row is only cached when no notification arrived while it was being read, so a
+//!   deactivation racing with a lookup cannot leave the active row behind.
+//!
+//! [`TerminalAuthenticator::invalidate`] drops a cached verification and row in this process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use cardcash_http::{
     BasicAuth, BearerToken, CredentialVerifier, Metrics, basic_auth_matches, constant_time_eq,
 };
+use cardcash_store::{Engine, Subscription};
+use futures_util::FutureExt as _;
 
 use crate::config::WireGatewayAuth;
-use crate::db::C2ecStore;
+use crate::db::terminal::TerminalRow;
+use crate::db::{C2ecStore, TOPIC_TERMINAL};
 use crate::error::C2ecError;
 
-/// Verifies terminal credentials.
+/// How long a cached terminal row is trusted on SQLite, where another process's deactivation
+/// cannot notify this one.
+pub const SQLITE_TTL: Duration = Duration::from_secs(2);
+/// How long a cached terminal row is trusted on PostgreSQL (deactivations notify every process;
+/// this only bounds the damage of a lost notification).
+pub const POSTGRES_TTL: Duration = Duration::from_secs(60);
+/// Most terminal rows kept (unknown ids are never cached, so only real terminals fill it).
+const MAX_CACHED: usize = 10_000;
+
+/// Verifies terminal credentials; cheap to clone.
 #[derive(Clone)]
 pub struct TerminalAuthenticator {
     store: C2ecStore,
     credentials: CredentialVerifier,
+    rows: Arc<RowCache>,
+}
+
+/// The cached terminal rows, dropped whenever a `terminal` notification arrives.
+struct RowCache {
+    ttl: Duration,
+    state: Mutex<CacheState>,
+}
+
+struct CacheState {
+    rows: HashMap<i64, (Arc<TerminalRow>, Instant)>,
+    /// Counts the notifications seen; a row read before the latest one is not cached.
+    generation: u64,
+    changes: Subscription,
+}
+
+impl RowCache {
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl CacheState {
+    /// Drops every row if a deactivation was notified since the last look.
+    fn catch_up(&mut self) {
+        // A stored notification makes the wait ready at its first poll; nothing else blocks.
+        if let Some(true) = self.changes.wait(Duration::ZERO).now_or_never() {
+            self.rows.clear();
+            self.generation += 1;
+        }
+    }
 }
 
 /// Parses the Basic user name of a terminal: `T-<id>` (as printed by `terminal add`) or `<id>`.
@@ -49,7 +109,24 @@ impl TerminalAuthenticator {
     }
 
     pub fn with_verifier(store: C2ecStore, credentials: CredentialVerifier) -> Self {
-        Self { store, credentials }
+        let ttl = match store.engine() {
+            Engine::Sqlite => SQLITE_TTL,
+            Engine::Postgres => POSTGRES_TTL,
+        };
+        // Subscribed before anything is cached: no deactivation can be missed.
+        let changes = store.notifier().subscribe_topic(TOPIC_TERMINAL);
+        Self {
+            store,
+            credentials,
+            rows: Arc::new(RowCache {
+                ttl,
+                state: Mutex::new(CacheState {
+                    rows: HashMap::new(),
+                    generation: 0,
+                    changes,
+                }),
+            }),
+        }
     }
 
     /// Exports the verifier's counters (`credential_*`) into the service's registry.
@@ -62,9 +139,38 @@ impl TerminalAuthenticator {
         &self.credentials
     }
 
-    /// Forgets the cached verification of terminal `id` (e.g. after deactivating it here).
+    /// Forgets the cached verification and row of terminal `id` (e.g. after changing it here).
     pub fn invalidate(&self, id: i64) {
         self.credentials.invalidate(&terminal_user(id));
+        self.rows.lock().rows.remove(&id);
+    }
+
+    /// Terminal `id`: from the cache while fresh, else read (and cached when it exists).
+    async fn terminal(&self, id: i64) -> Result<Option<Arc<TerminalRow>>, C2ecError> {
+        let generation = {
+            let mut cache = self.rows.lock();
+            cache.catch_up();
+            if let Some((row, expires)) = cache.rows.get(&id)
+                && Instant::now() < *expires
+            {
+                return Ok(Some(row.clone()));
+            }
+            cache.generation
+        };
+        let Some(row) = self.store.terminal(id).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        let mut cache = self.rows.lock();
+        cache.catch_up();
+        if cache.generation == generation {
+            if cache.rows.len() >= MAX_CACHED {
+                cache.rows.clear();
+            }
+            let expires = Instant::now() + self.rows.ttl;
+            cache.rows.insert(id, (row.clone(), expires));
+        }
+        Ok(Some(row))
     }
 
     /// The id of the authenticated, active terminal. Missing/bad credentials → 401;
@@ -76,7 +182,7 @@ impl TerminalAuthenticator {
             .ok_or(C2ecError::Unauthorized)?;
         let creds = BasicAuth::parse(value).map_err(|_| C2ecError::Unauthorized)?;
         let id = parse_terminal_user(&creds.user).ok_or(C2ecError::Unauthorized)?;
-        let terminal = self.store.get_terminal(id).await?;
+        let terminal = self.terminal(id).await?;
         // `T-7` and `7` are the same terminal: one cache entry.
         let verified = self
             .credentials

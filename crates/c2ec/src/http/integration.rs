@@ -55,7 +55,7 @@ pub fn status_body(
         confirm_transfer_url: None,
         wire_types: s.wire_types.clone(),
         selected_reserve_pub: row.reserve_pub,
-        selected_exchange_account: row.exchange_account.as_deref().and_then(|a| a.parse().ok()),
+        selected_exchange_account: row.exchange_account.clone(),
         no_amount_to_wallet: None,
         aborted: row.status == Status::Aborted,
         selection_done: matches!(row.status, Status::Selected | Status::Confirmed),

@@ -21,14 +21,14 @@ use cardcash_api::wire_gateway::{
 use cardcash_http::longpoll::WaitFuture;
 use cardcash_http::wire_gateway::{Access, History, WireGatewayBackend, stored_row_id};
 use cardcash_store::Subscription;
-use cardcash_util::{BaseUrl, Currency, ErrorCode, PaytoUri, Timestamp};
+use cardcash_util::{Currency, ErrorCode, PaytoUri};
 
 use super::AppState;
 use super::auth::{check_admin, check_wire_auth};
 use crate::api::IMPLEMENTATION;
 use crate::db::transfer::{AcceptOutcome, NewTransfer, TransferRow};
 use crate::db::withdrawal::AddIncomingOutcome;
-use crate::db::{TOPIC_INCOMING, TOPIC_OUTGOING, now_micros};
+use crate::db::{TOPIC_INCOMING, TOPIC_OUTGOING};
 use crate::error::C2ecError;
 use crate::metrics::C2ecMetrics;
 
@@ -50,21 +50,6 @@ impl C2ecWireGateway {
 
 fn row_id(id: i64) -> Result<u64, C2ecError> {
     stored_row_id(id).map_err(|e| C2ecError::Internal(e.to_string()))
-}
-
-fn timestamp(micros: i64) -> Result<Timestamp, C2ecError> {
-    Timestamp::from_sql_micros(micros)
-        .map_err(|e| C2ecError::Internal(format!("stored time {micros}: {e}")))
-}
-
-/// A payto URI we stored ourselves (always valid unless the database was edited by hand).
-fn stored_payto(text: &str) -> Result<PaytoUri, C2ecError> {
-    text.parse()
-        .map_err(|e| C2ecError::Internal(format!("stored payto URI {text:?}: {e}")))
-}
-
-fn stored_base_url(text: &str) -> Result<BaseUrl, C2ecError> {
-    BaseUrl::parse(text).map_err(|e| C2ecError::Internal(format!("stored base URL: {e}")))
 }
 
 /// The human note of a transfer's state.
@@ -118,8 +103,7 @@ impl WireGatewayBackend for C2ecWireGateway {
 
     async fn transfer(&self, _: &(), req: TransferRequest) -> Result<TransferResponse, C2ecError> {
         let c2ec = &self.state.c2ec;
-        let target = c2ec.provider.parse_payto(&req.credit_account);
-        let credit_account = req.credit_account.to_string();
+        let target_tx_id = c2ec.provider.parse_payto(&req.credit_account);
         // The request's identity for replays: everything but request_uid.
         let canonical = format!(
             "{}|{}|{}|{}",
@@ -128,15 +112,15 @@ impl WireGatewayBackend for C2ecWireGateway {
         let hash = cardcash_crypto::sha512(canonical.as_bytes());
         let outcome = c2ec
             .store
-            .accept_transfer(&NewTransfer {
-                request_uid: &req.request_uid,
-                request_hash: hash.as_bytes(),
-                amount: &req.amount,
-                wtid: &req.wtid,
-                exchange_base_url: req.exchange_base_url.as_str(),
-                credit_account: &credit_account,
-                target_tx_id: target.as_deref(),
-                now: now_micros(),
+            .accept_transfer(NewTransfer {
+                request_uid: req.request_uid,
+                request_hash: hash.as_bytes().to_vec(),
+                amount: req.amount,
+                wtid: req.wtid,
+                exchange_base_url: req.exchange_base_url,
+                credit_account: req.credit_account,
+                target_tx_id,
+                now: crate::db::now(),
             })
             .await?;
         match outcome {
@@ -145,7 +129,7 @@ impl WireGatewayBackend for C2ecWireGateway {
                 created_at,
                 ..
             } => Ok(TransferResponse {
-                timestamp: timestamp(created_at)?,
+                timestamp: created_at,
                 row_id: row_id(id)?,
             }),
             AcceptOutcome::RequestUidReuse => Err(C2ecError::conflict(
@@ -188,8 +172,8 @@ impl WireGatewayBackend for C2ecWireGateway {
                     row_id: row_id(t.row_id)?,
                     status: t.state(),
                     amount: t.amount,
-                    credit_account: stored_payto(&t.credit_account)?,
-                    timestamp: timestamp(t.created_at)?,
+                    credit_account: t.credit_account.clone(),
+                    timestamp: t.created_at,
                 })
             })
             .collect::<Result<_, C2ecError>>()?;
@@ -203,17 +187,17 @@ impl WireGatewayBackend for C2ecWireGateway {
         let Ok(id) = i64::try_from(id) else {
             return Ok(None);
         };
-        let Some(t) = self.state.c2ec.store.get_transfer(id).await? else {
+        let Some(t) = self.state.c2ec.store.transfer(id).await? else {
             return Ok(None);
         };
         Ok(Some(TransferStatus {
             status: t.state(),
             status_msg: status_msg(&t),
             amount: t.amount,
-            exchange_base_url: stored_base_url(&t.exchange_base_url)?,
+            exchange_base_url: t.exchange_base_url,
             wtid: t.wtid,
-            credit_account: stored_payto(&t.credit_account)?,
-            timestamp: timestamp(t.created_at)?,
+            credit_account: t.credit_account,
+            timestamp: t.created_at,
         }))
     }
 
@@ -222,7 +206,7 @@ impl WireGatewayBackend for C2ecWireGateway {
             History::Incoming => TOPIC_INCOMING,
             History::Outgoing => TOPIC_OUTGOING,
         };
-        self.state.c2ec.store.db().notifier().subscribe_topic(topic)
+        self.state.c2ec.store.notifier().subscribe_topic(topic)
     }
 
     fn wait<'a>(&'a self, subscription: &'a mut Subscription, timeout: Duration) -> WaitFuture<'a> {
@@ -244,10 +228,10 @@ impl WireGatewayBackend for C2ecWireGateway {
             .map(|r| {
                 Ok(IncomingBankTransaction::Reserve {
                     row_id: row_id(r.row_id)?,
-                    date: timestamp(r.created_at)?,
+                    date: r.created_at,
                     amount: r.amount,
                     credit_fee: None,
-                    debit_account: stored_payto(&r.debit_account)?,
+                    debit_account: r.debit_account,
                     credit_account: None,
                     reserve_pub: r.reserve_pub,
                 })
@@ -271,12 +255,12 @@ impl WireGatewayBackend for C2ecWireGateway {
             .map(|r| {
                 Ok(OutgoingBankTransaction {
                     row_id: row_id(r.row_id)?,
-                    date: timestamp(r.date)?,
+                    date: r.date,
                     amount: r.transfer.amount,
                     debit_account: None,
-                    credit_account: stored_payto(&r.transfer.credit_account)?,
+                    credit_account: r.transfer.credit_account,
                     wtid: r.transfer.wtid,
-                    exchange_base_url: stored_base_url(&r.transfer.exchange_base_url)?,
+                    exchange_base_url: r.transfer.exchange_base_url,
                 })
             })
             .collect::<Result<_, C2ecError>>()?;
@@ -298,8 +282,8 @@ impl WireGatewayBackend for C2ecWireGateway {
             .add_incoming(
                 &req.reserve_pub,
                 &req.amount,
-                &req.debit_account.to_string(),
-                now_micros(),
+                &req.debit_account,
+                crate::db::now(),
             )
             .await?;
         match outcome {
@@ -307,7 +291,7 @@ impl WireGatewayBackend for C2ecWireGateway {
                 row_id: id,
                 created_at,
             } => Ok(AddIncomingResponse {
-                timestamp: timestamp(created_at)?,
+                timestamp: created_at,
                 row_id: row_id(id)?,
             }),
             AddIncomingOutcome::ReservePubReuse => Err(C2ecError::conflict(

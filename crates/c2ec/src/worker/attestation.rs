@@ -3,27 +3,31 @@
 //! `selected → aborted`.
 //!
 //! It wakes on the `attest` notification (a terminal's `/check`) and on its own timer for
-//! retries; it never polls the database in a loop. Provider outages, not-yet-final payments and
-//! attempts that fail inside C2EC are retried with exponential backoff until
-//! `ATTESTATION_MAX_RETRIES`, then the operation is aborted and any captured money is handed to
-//! the refund worker; an operation that can never match a payment (no chargeable amount) is
-//! aborted at once. Rounds run on the shared `cardcash_http::WorkerRunner`, which backs off
-//! when a round fails, so no failure turns into a hot loop.
+//! retries; it never polls the database in a loop. Each round claims the due operations with
+//! one statement (on PostgreSQL `FOR UPDATE SKIP LOCKED`, and a lease: a claimed operation is
+//! not due again before [`CLAIM_LEASE`] has passed, so several C2EC instances never attest the
+//! same operation at once, and one that dies mid-attestation leaves it to the others after the
+//! lease); the same statement tells when the next attempt falls due. Provider outages,
+//! not-yet-final payments and attempts that fail inside C2EC are retried with exponential
+//! backoff until `ATTESTATION_MAX_RETRIES`, then the operation is aborted and any captured
+//! money is handed to the refund worker; an operation that can never match a payment (no
+//! chargeable amount) is aborted at once. Rounds run on the shared `cardcash_http::WorkerRunner`,
+//! which backs off when a round fails, so no failure turns into a hot loop.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use cardcash_http::{Backoff, Step, WorkerRunner};
+use cardcash_http::{Backoff, Step, WorkerMetrics, WorkerRunner};
+use cardcash_util::{RelativeTime, Timestamp};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::attest::{self, Expectation, Rejection, Verdict};
-use crate::db::withdrawal::WithdrawalRow;
-use crate::db::{TOPIC_ATTEST, micros, now_micros};
+use crate::db::TOPIC_ATTEST;
+use crate::db::withdrawal::{AbortOutcome, AbortRequest, WithdrawalRow};
 use crate::error::C2ecError;
 use crate::provider::ProviderError;
 use crate::service::C2ec;
-use crate::state::Status;
 
 /// Settings of the worker.
 #[derive(Debug, Clone, Copy)]
@@ -37,15 +41,25 @@ pub struct AttestationSettings {
 
 /// Longest the worker sleeps when nothing is scheduled (a safety net, not a poll).
 const IDLE: Duration = Duration::from_secs(60);
-const BATCH: i64 = 256;
+/// Operations claimed per statement.
+const BATCH: u32 = 256;
+/// How long a claimed operation belongs to the worker that claimed it (longer than a provider
+/// request may take, see `cardcash_client`'s timeouts).
+pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
 
-pub async fn run(c2ec: C2ec, settings: AttestationSettings, stop: CancellationToken) {
+pub async fn run(
+    c2ec: C2ec,
+    settings: AttestationSettings,
+    metrics: WorkerMetrics,
+    stop: CancellationToken,
+) {
     // Subscribe before the first round, so a check committed meanwhile wakes the next wait.
-    let checks = c2ec.store.db().notifier().subscribe_topic(TOPIC_ATTEST);
+    let checks = c2ec.store.notifier().subscribe_topic(TOPIC_ATTEST);
     // A failed round (database unreachable, or operations that could not even be rescheduled)
     // is followed by an exponentially growing pause, never by an immediate retry.
     WorkerRunner::new("attestation")
         .idle(IDLE)
+        .metrics(metrics)
         .backoff(Backoff {
             initial: settings.retry_delay,
             max: settings.max_delay,
@@ -62,73 +76,121 @@ pub async fn run(c2ec: C2ec, settings: AttestationSettings, stop: CancellationTo
         .await;
 }
 
+/// What one round learnt: operations it could not handle, and the earliest retry it scheduled.
+#[derive(Default)]
+struct Round {
+    unhandled: usize,
+    earliest_retry: Option<Timestamp>,
+}
+
+impl Round {
+    fn retry_at(&mut self, at: Timestamp) {
+        self.earliest_retry = Some(self.earliest_retry.map_or(at, |t| t.min(at)));
+    }
+}
+
 /// Attests everything due; then waits until the next scheduled attempt. Fails when operations
-/// were left unhandled, so that the runner backs off instead of fetching them again at once.
+/// were left unhandled, so that the runner backs off instead of claiming them again at once.
 async fn run_due(c2ec: &C2ec, settings: &AttestationSettings) -> Result<Step, C2ecError> {
-    let mut unhandled = 0;
+    let round = Mutex::new(Round::default());
+    let mut next_due;
     loop {
-        let due = c2ec.store.due_attestations(now_micros(), BATCH).await?;
-        let n = due.len();
-        let failed = AtomicUsize::new(0);
-        futures_util::stream::iter(due)
+        let now = crate::db::now();
+        let claimed = c2ec
+            .store
+            .claim_attestations(
+                now,
+                BATCH,
+                now.saturating_add(RelativeTime::from_duration(CLAIM_LEASE)),
+            )
+            .await?;
+        next_due = claimed.next_due;
+        let n = claimed.rows.len();
+        futures_util::stream::iter(claimed.rows)
             .for_each_concurrent(settings.concurrency, |row| {
-                let failed = &failed;
-                async move {
-                    if !attest_or_reschedule(c2ec, settings, &row).await {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let round = &round;
+                async move { attest_or_reschedule(c2ec, settings, &row, round).await }
             })
             .await;
-        unhandled += failed.into_inner();
-        // Unhandled rows are still due: fetching the next batch would return them again.
-        if (n as i64) < BATCH || unhandled > 0 {
+        // A full batch: more may be due right now.
+        if n < BATCH as usize || lock(&round).unhandled > 0 {
             break;
         }
     }
-    if unhandled > 0 {
+    let round = round
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if round.unhandled > 0 {
         return Err(C2ecError::Internal(format!(
-            "{unhandled} operations could be neither attested nor rescheduled"
+            "{} operations could be neither attested nor rescheduled",
+            round.unhandled
         )));
     }
-    Ok(match c2ec.store.next_attestation_at().await? {
-        Some(t) => {
-            let wait = t.saturating_sub(now_micros()).max(0);
-            Step::After(Duration::from_micros(u64::try_from(wait).unwrap_or(0)))
-        }
+    let next = match (next_due, round.earliest_retry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(match next {
+        Some(t) => Step::After(
+            t.saturating_sub(crate::db::now())
+                .to_duration()
+                .unwrap_or(IDLE),
+        ),
         None => Step::Idle,
     })
+}
+
+fn lock(round: &Mutex<Round>) -> std::sync::MutexGuard<'_, Round> {
+    round
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One attempt at one operation. A failure of the attempt itself (a database error while
 /// confirming, say) counts as a failed attempt: the operation is rescheduled with backoff and,
 /// once the retries are exhausted, aborted with its captured money refunded, exactly as when
-/// the provider stays unreachable. `false` only when not even that bookkeeping succeeded.
+/// the provider stays unreachable. Counted as unhandled only when not even that bookkeeping
+/// succeeded (the claim's lease then makes it due again later).
 async fn attest_or_reschedule(
     c2ec: &C2ec,
     settings: &AttestationSettings,
     row: &WithdrawalRow,
-) -> bool {
-    let Err(e) = attest_one(c2ec, settings, row).await else {
-        return true;
+    round: &Mutex<Round>,
+) {
+    let failed = match attest_one(c2ec, settings, row).await {
+        Ok(None) => return,
+        Ok(Some(retry_at)) => {
+            lock(round).retry_at(retry_at);
+            return;
+        }
+        Err(e) => e,
     };
-    tracing::error!(wopid = %row.wopid, error = %e, "attestation attempt failed");
-    match retry(c2ec, settings, row, &format!("attestation failed: {e}")).await {
-        Ok(()) => true,
+    tracing::error!(wopid = %row.wopid, error = %failed, "attestation attempt failed");
+    match retry(
+        c2ec,
+        settings,
+        row,
+        &format!("attestation failed: {failed}"),
+    )
+    .await
+    {
+        Ok(Some(retry_at)) => lock(round).retry_at(retry_at),
+        Ok(None) => {}
         Err(e) => {
             tracing::error!(wopid = %row.wopid, error = %e, "could not reschedule attestation");
-            false
+            lock(round).unhandled += 1;
         }
     }
 }
 
+/// Attests one operation; `Some(t)` when it was rescheduled to `t`.
 async fn attest_one(
     c2ec: &C2ec,
     settings: &AttestationSettings,
     row: &WithdrawalRow,
-) -> Result<(), C2ecError> {
+) -> Result<Option<Timestamp>, C2ecError> {
     let Some(tx_id) = row.provider_tx_id.as_deref() else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(charge) = row.charge() else {
         // No amount, or amount plus fees beyond the largest amount: no card payment can ever
@@ -142,7 +204,7 @@ async fn attest_one(
             true,
         )
         .await?;
-        return Ok(());
+        return Ok(None);
     };
     c2ec.metrics.attestation_attempts.inc();
     let wopid = row.wopid.to_string();
@@ -159,29 +221,26 @@ async fn attest_one(
         }
         Err(e) => Err(e),
     };
-    let now = now_micros();
     match verdict {
         Ok((Verdict::Confirm, evidence)) => {
-            let mut tx = c2ec.store.begin().await?;
             let debit = c2ec.provider.format_payto(tx_id);
             if c2ec
                 .store
-                .confirm(&mut tx, row, &debit, &evidence, now)
+                .confirm(row.withdrawal_id, &debit, &evidence, crate::db::now())
                 .await?
                 .is_some()
             {
-                tx.commit().await?;
                 c2ec.metrics.finished("confirmed");
                 tracing::info!(%wopid, tx_id, "withdrawal confirmed");
-            } else {
-                tx.rollback().await?;
             }
+            Ok(None)
         }
         Ok((Verdict::NotYetFinal, _)) => {
-            retry(c2ec, settings, row, "card payment not final yet").await?
+            retry(c2ec, settings, row, "card payment not final yet").await
         }
         Ok((Verdict::Reject { rejection, refund }, evidence)) => {
-            abort(c2ec, row, &rejection.reason(), Some(&evidence), refund).await?;
+            abort(c2ec, row, &rejection.reason(), Some(evidence), refund).await?;
+            Ok(None)
         }
         Err(ProviderError::NotFound) => {
             abort(
@@ -192,88 +251,79 @@ async fn attest_one(
                 false,
             )
             .await?;
+            Ok(None)
         }
         Err(e) => {
             if !e.is_transient() {
                 tracing::error!(%wopid, error = %e, "card provider refused attestation");
             }
-            retry(c2ec, settings, row, &format!("{e}")).await?;
+            retry(c2ec, settings, row, &format!("{e}")).await
         }
     }
-    Ok(())
 }
 
-/// Aborts the operation; the database marks the bound card transaction for refund (the refund
-/// worker re-reads it and returns only money captured for this operation). `refund` only says
-/// whether the verdict expects captured money, for the log.
+/// Aborts the operation if it is still selected; the database marks the bound card
+/// transaction for refund (the refund worker re-reads it and returns only money captured for
+/// this operation). `refund` only says whether the verdict expects captured money, for the log.
 async fn abort(
     c2ec: &C2ec,
     row: &WithdrawalRow,
     reason: &str,
-    evidence: Option<&str>,
+    evidence: Option<String>,
     refund: bool,
 ) -> Result<(), C2ecError> {
-    let mut tx = c2ec.store.begin().await?;
-    if c2ec
+    let request = AbortRequest {
+        terminal: None,
+        only_selected: true,
+        actor: "attestation",
+        reason: reason.to_owned(),
+        evidence,
+    };
+    if let AbortOutcome::Decided { aborted: true, .. } = c2ec
         .store
-        .abort(
-            &mut tx,
-            row,
-            Status::Selected,
-            "attestation",
-            reason,
-            evidence,
-            false,
-            now_micros(),
-        )
+        .abort(&row.wopid, request, crate::db::now())
         .await?
     {
-        tx.commit().await?;
         c2ec.metrics.finished("aborted");
         tracing::info!(wopid = %row.wopid, reason, refund, "withdrawal aborted by attestation");
-    } else {
-        tx.rollback().await?;
     }
     Ok(())
 }
 
+/// Schedules the next attempt with backoff (`Some(when)`), or aborts once the retries are
+/// exhausted (`None`).
 async fn retry(
     c2ec: &C2ec,
     settings: &AttestationSettings,
     row: &WithdrawalRow,
     why: &str,
-) -> Result<(), C2ecError> {
+) -> Result<Option<Timestamp>, C2ecError> {
     c2ec.metrics.attestation_retries.inc();
-    let attempts = row.attempts + 1;
-    if attempts > i64::from(settings.max_retries) {
+    let attempts = row.attempts.saturating_add(1);
+    if attempts > settings.max_retries {
         // Money may have been captured meanwhile: the refund worker re-reads the transaction
         // and refunds only a captured payment bound to this operation.
-        return abort(
+        abort(
             c2ec,
             row,
             &format!("attestation retries exhausted ({why})"),
             None,
             true,
         )
-        .await;
+        .await?;
+        return Ok(None);
     }
-    let delay = attest::backoff(
-        settings.retry_delay,
-        u32::try_from(attempts).unwrap_or(u32::MAX),
-        settings.max_delay,
-    );
-    let now = now_micros();
-    let mut tx = c2ec.store.begin().await?;
+    let delay = attest::backoff(settings.retry_delay, attempts, settings.max_delay);
+    let now = crate::db::now();
+    let at = now.saturating_add(RelativeTime::from_duration(delay));
     c2ec.store
         .reschedule_attestation(
-            &mut tx,
-            row,
+            row.withdrawal_id,
             attempts,
-            now.saturating_add(micros(delay)),
+            at,
             &format!("attempt {attempts}: {why}"),
             now,
         )
         .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(Some(at))
 }

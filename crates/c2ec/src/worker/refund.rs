@@ -12,14 +12,14 @@
 
 use std::time::Duration;
 
-use cardcash_http::{Backoff, Step, WorkerRunner};
-use cardcash_util::Amount;
+use cardcash_http::{Backoff, Step, WorkerMetrics, WorkerRunner};
+use cardcash_util::{Amount, RelativeTime, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::attest::backoff;
-use crate::db::transfer::TransferRow;
-use crate::db::withdrawal::{ExtraPaymentRow, WithdrawalRow};
-use crate::db::{TOPIC_REFUND, micros, now_micros};
+use crate::db::TOPIC_REFUND;
+use crate::db::transfer::{RefundSettlement, TransferRow, TransferSettlement, TransferStatus};
+use crate::db::withdrawal::{ExtraPaymentRow, RefundState, WithdrawalRow};
 use crate::error::C2ecError;
 use crate::provider::{ProviderError, ProviderTxState};
 use crate::service::C2ec;
@@ -32,12 +32,20 @@ pub struct RefundSettings {
 }
 
 const IDLE: Duration = Duration::from_secs(60);
+/// Rows of each kind handled per round.
+const BATCH: u32 = 64;
 
-pub async fn run(c2ec: C2ec, settings: RefundSettings, stop: CancellationToken) {
+pub async fn run(
+    c2ec: C2ec,
+    settings: RefundSettings,
+    metrics: WorkerMetrics,
+    stop: CancellationToken,
+) {
     // Subscribe before the first round, so a refund queued meanwhile wakes the next wait.
-    let queued = c2ec.store.db().notifier().subscribe_topic(TOPIC_REFUND);
+    let queued = c2ec.store.notifier().subscribe_topic(TOPIC_REFUND);
     WorkerRunner::new("refund")
         .idle(IDLE)
+        .metrics(metrics)
         .backoff(Backoff {
             initial: settings.retry_delay,
             max: settings.max_delay,
@@ -66,92 +74,76 @@ pub async fn run(c2ec: C2ec, settings: RefundSettings, stop: CancellationToken) 
 /// One pass over everything due. A refund that fails to be processed is logged and counted;
 /// the others still run (one bad row must not block the rest).
 async fn round(c2ec: &C2ec, s: &RefundSettings) -> Result<(Duration, usize), C2ecError> {
-    let now = now_micros();
+    let work = c2ec.store.refund_work(crate::db::now(), BATCH).await?;
+    let full =
+        [work.transfers.len(), work.refunds.len(), work.extras.len()].contains(&(BATCH as usize));
     let mut unhandled = 0;
-    for t in c2ec.store.due_transfers(now, 64).await? {
-        if let Err(e) = transfer_one(c2ec, s, &t).await {
+    for t in &work.transfers {
+        if let Err(e) = transfer_one(c2ec, s, t).await {
             tracing::error!(row_id = t.row_id, error = %e, "transfer refund failed");
             unhandled += 1;
         }
     }
-    for w in c2ec.store.due_refunds(now, 64).await? {
-        if let Err(e) = own_refund(c2ec, s, &w).await {
+    for w in &work.refunds {
+        if let Err(e) = own_refund(c2ec, s, w).await {
             tracing::error!(wopid = %w.wopid, error = %e, "card refund failed");
             unhandled += 1;
         }
     }
-    for x in c2ec.store.due_extra_refunds(now, 64).await? {
-        if let Err(e) = extra_refund(c2ec, s, &x).await {
+    for x in &work.extras {
+        if let Err(e) = extra_refund(c2ec, s, x).await {
             tracing::error!(wopid = %x.wopid, error = %e, "card refund failed");
             unhandled += 1;
         }
     }
-    let next = match (
-        c2ec.store.next_refund_at().await?,
-        c2ec.store.next_extra_refund_at().await?,
-    ) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let sleep = match next {
-        Some(t) => {
-            Duration::from_micros(u64::try_from((t - now_micros()).max(0)).unwrap_or(0)).min(IDLE)
-        }
+    if full {
+        // More is due right now.
+        return Ok((Duration::ZERO, unhandled));
+    }
+    let sleep = match c2ec.store.next_refund_at().await? {
+        Some(t) => t
+            .saturating_sub(crate::db::now())
+            .to_duration()
+            .unwrap_or(IDLE)
+            .min(IDLE),
         None => IDLE,
     };
     Ok((sleep, unhandled))
 }
 
-fn next_at(s: &RefundSettings, attempts: i64) -> i64 {
-    let d = backoff(
-        s.retry_delay,
-        u32::try_from(attempts + 1).unwrap_or(u32::MAX),
-        s.max_delay,
-    );
-    now_micros().saturating_add(micros(d))
+fn next_at(s: &RefundSettings, attempts: u32) -> Timestamp {
+    let d = backoff(s.retry_delay, attempts.saturating_add(1), s.max_delay);
+    crate::db::now().saturating_add(RelativeTime::from_duration(d))
 }
 
 async fn transfer_one(c2ec: &C2ec, s: &RefundSettings, t: &TransferRow) -> Result<(), C2ecError> {
+    let failed = |note: &str| TransferSettlement {
+        status: TransferStatus::Failed,
+        refund_id: None,
+        failure: Some(note.to_owned()),
+        next: None,
+    };
     let Some(tx_id) = t.target_tx_id.as_deref() else {
-        return settle_transfer(
-            c2ec,
-            t,
-            "failed",
-            None,
-            Some("not a card transaction"),
-            None,
-        )
-        .await;
+        return settle_transfer(c2ec, t, failed("not a card transaction")).await;
     };
     // Never more than the reserve was credited with, minus what went back already.
-    let Some(credited) = c2ec.store.incoming_for_tx(tx_id).await? else {
+    let (credited, done) = c2ec.store.refund_room(tx_id, t.row_id).await?;
+    let Some(credited) = credited else {
         c2ec.metrics.refund("failed");
         return settle_transfer(
             c2ec,
             t,
-            "failed",
-            None,
-            Some("no confirmed withdrawal for this card transaction"),
-            None,
+            failed("no confirmed withdrawal for this card transaction"),
         )
         .await;
     };
-    let done = c2ec.store.refunded_by_transfers(tx_id, t.row_id).await?;
     let left = credited
         .checked_sub(&done)
         .unwrap_or_else(|_| Amount::zero(c2ec.store.currency()));
     if t.amount > left {
         c2ec.metrics.refund("failed");
         tracing::warn!(row_id = t.row_id, "transfer exceeds what the card paid in");
-        return settle_transfer(
-            c2ec,
-            t,
-            "failed",
-            None,
-            Some("amount exceeds the original card payment"),
-            None,
-        )
-        .await;
+        return settle_transfer(c2ec, t, failed("amount exceeds the original card payment")).await;
     }
     let key = format!(
         "t-{}",
@@ -159,73 +151,58 @@ async fn transfer_one(c2ec: &C2ec, s: &RefundSettings, t: &TransferRow) -> Resul
             cardcash_crypto::hash::sha512_short(t.request_uid.as_bytes()).as_bytes()
         )
     );
-    match c2ec.provider.refund(tx_id, &t.amount, &key).await {
+    let settlement = match c2ec.provider.refund(tx_id, &t.amount, &key).await {
         Ok(r) => {
             c2ec.metrics.refund("refunded");
             tracing::info!(row_id = t.row_id, tx_id, refund = %r.id, "transfer refunded to card");
-            settle_transfer(c2ec, t, "refunded", Some(&r.id), None, None).await
+            TransferSettlement {
+                status: TransferStatus::Refunded,
+                refund_id: Some(r.id),
+                failure: None,
+                next: None,
+            }
         }
-        Err(e) if e.is_transient() => {
-            settle_transfer(
-                c2ec,
-                t,
-                "pending",
-                None,
-                Some(&e.to_string()),
-                Some(next_at(s, t.attempts)),
-            )
-            .await
-        }
+        Err(e) if e.is_transient() => TransferSettlement {
+            status: TransferStatus::Pending,
+            refund_id: None,
+            failure: Some(e.to_string()),
+            next: Some(next_at(s, t.attempts)),
+        },
         Err(e) => {
             c2ec.metrics.refund("failed");
             tracing::error!(row_id = t.row_id, error = %e, "card refund refused");
-            settle_transfer(c2ec, t, "failed", None, Some(&e.to_string()), None).await
+            failed(&e.to_string())
         }
-    }
+    };
+    settle_transfer(c2ec, t, settlement).await
 }
 
 async fn settle_transfer(
     c2ec: &C2ec,
     t: &TransferRow,
-    status: &str,
-    refund_id: Option<&str>,
-    failure: Option<&str>,
-    next: Option<i64>,
+    settlement: TransferSettlement,
 ) -> Result<(), C2ecError> {
-    let mut tx = c2ec.store.begin().await?;
     c2ec.store
-        .set_transfer_state(&mut tx, t.row_id, status, refund_id, failure, next)
+        .settle_transfer(t.row_id, settlement, crate::db::now())
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-/// What became of one attempt to return a card payment, to be written back to its row.
-struct Settlement {
-    /// `done`, `not_needed` or `due` (retry at `next`).
-    state: &'static str,
-    refund_id: Option<String>,
-    next: Option<i64>,
-    note: String,
+fn settled(state: RefundState, note: impl Into<String>) -> RefundSettlement {
+    RefundSettlement {
+        state,
+        refund_id: None,
+        next: None,
+        note: note.into(),
+    }
 }
 
-impl Settlement {
-    fn final_(state: &'static str, note: impl Into<String>) -> Self {
-        Self {
-            state,
-            refund_id: None,
-            next: None,
-            note: note.into(),
-        }
-    }
-
-    fn retry(s: &RefundSettings, attempts: i64, note: impl Into<String>) -> Self {
-        Self {
-            state: "due",
-            refund_id: None,
-            next: Some(next_at(s, attempts)),
-            note: note.into(),
-        }
+fn retry_later(s: &RefundSettings, attempts: u32, note: impl Into<String>) -> RefundSettlement {
+    RefundSettlement {
+        state: RefundState::Due,
+        refund_id: None,
+        next: Some(next_at(s, attempts)),
+        note: note.into(),
     }
 }
 
@@ -238,20 +215,20 @@ async fn refund_captured(
     tx_id: &str,
     wopid: &str,
     key: &str,
-    attempts: i64,
-) -> Result<Settlement, C2ecError> {
+    attempts: u32,
+) -> Result<RefundSettlement, C2ecError> {
     if c2ec.store.incoming_for_tx(tx_id).await?.is_some() {
-        return Ok(Settlement::final_(
-            "not_needed",
+        return Ok(settled(
+            RefundState::NotNeeded,
             "the transaction funded a confirmed withdrawal",
         ));
     }
     let ptx = match c2ec.provider.get_transaction(tx_id).await {
         Ok(ptx) => ptx,
         Err(ProviderError::NotFound) => {
-            return Ok(Settlement::final_("not_needed", "card transaction unknown"));
+            return Ok(settled(RefundState::NotNeeded, "card transaction unknown"));
         }
-        Err(e) => return Ok(Settlement::retry(s, attempts, format!("refund retry: {e}"))),
+        Err(e) => return Ok(retry_later(s, attempts, format!("refund retry: {e}"))),
     };
     match ptx.state {
         ProviderTxState::Success if ptx.merchant_reference.as_deref() == Some(wopid) => {
@@ -259,33 +236,29 @@ async fn refund_captured(
                 Ok(r) => {
                     c2ec.metrics.refund("refunded");
                     tracing::info!(%wopid, tx_id, refund = %r.id, "card payment refunded");
-                    Ok(Settlement {
-                        state: "done",
+                    Ok(RefundSettlement {
+                        state: RefundState::Done,
                         refund_id: Some(r.id),
                         next: None,
                         note: format!("refunded {} to the card", ptx.amount),
                     })
                 }
                 Err(e) if e.is_transient() => {
-                    Ok(Settlement::retry(s, attempts, format!("refund retry: {e}")))
+                    Ok(retry_later(s, attempts, format!("refund retry: {e}")))
                 }
                 Err(e) => {
                     c2ec.metrics.refund("failed");
                     tracing::error!(%wopid, tx_id, error = %e, "card refund refused; operator action needed");
-                    Ok(Settlement::final_(
-                        "not_needed",
+                    Ok(settled(
+                        RefundState::NotNeeded,
                         format!("refund refused: {e}"),
                     ))
                 }
             }
         }
-        ProviderTxState::Pending => Ok(Settlement::retry(
-            s,
-            attempts,
-            "payment not final; refund later",
-        )),
-        _ => Ok(Settlement::final_(
-            "not_needed",
+        ProviderTxState::Pending => Ok(retry_later(s, attempts, "payment not final; refund later")),
+        _ => Ok(settled(
+            RefundState::NotNeeded,
             "no captured payment for this operation",
         )),
     }
@@ -294,10 +267,10 @@ async fn refund_captured(
 /// The refund of an aborted operation's own card transaction (key `w-<WOPID>`).
 async fn own_refund(c2ec: &C2ec, s: &RefundSettings, w: &WithdrawalRow) -> Result<(), C2ecError> {
     let outcome = match w.provider_tx_id.as_deref() {
-        None => Settlement::final_("not_needed", "no card transaction"),
+        None => settled(RefundState::NotNeeded, "no card transaction"),
         // Defence in depth: the state machine never lets a confirmed operation be aborted.
         Some(_) if w.status == Status::Confirmed => {
-            Settlement::final_("not_needed", "the withdrawal is confirmed")
+            settled(RefundState::NotNeeded, "the withdrawal is confirmed")
         }
         Some(tx_id) => {
             let wopid = w.wopid.to_string();
@@ -305,19 +278,9 @@ async fn own_refund(c2ec: &C2ec, s: &RefundSettings, w: &WithdrawalRow) -> Resul
             refund_captured(c2ec, s, tx_id, &wopid, &key, w.refund_attempts).await?
         }
     };
-    let mut tx = c2ec.store.begin().await?;
     c2ec.store
-        .set_refund_state(
-            &mut tx,
-            w,
-            outcome.state,
-            outcome.refund_id.as_deref(),
-            outcome.next,
-            &outcome.note,
-            now_micros(),
-        )
+        .settle_refund(w.withdrawal_id, outcome, crate::db::now())
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -337,18 +300,8 @@ async fn extra_refund(
     );
     let outcome =
         refund_captured(c2ec, s, &e.provider_tx_id, &wopid, &key, e.refund_attempts).await?;
-    let mut tx = c2ec.store.begin().await?;
     c2ec.store
-        .set_extra_refund_state(
-            &mut tx,
-            e,
-            outcome.state,
-            outcome.refund_id.as_deref(),
-            outcome.next,
-            &outcome.note,
-            now_micros(),
-        )
+        .settle_extra_refund(e, outcome, crate::db::now())
         .await?;
-    tx.commit().await?;
     Ok(())
 }

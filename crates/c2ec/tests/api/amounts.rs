@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Card, EXCHANGE_ACCOUNT, Env, Options, code, engines, reserve_pub, uid};
+use crate::helpers::{
+    Arg, Card, EXCHANGE_ACCOUNT, Env, Options, code, engines, reserve_pub, sql_count, sql_exec, uid,
+};
 
 /// 2^52, the largest value part of an amount.
 const MAX: &str = "CHF:4503599627370496";
@@ -57,10 +59,7 @@ async fn setup_refuses_unchargeable_and_zero_amounts() {
             json!({"request_uid": uid(), "amount": MAX, "terminal_fees": "CHF:0.99999999"}),
         )
         .await;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM withdrawals")
-            .fetch_one(env.db.pool())
-            .await
-            .unwrap();
+        let n = sql_count(&env.db, "SELECT COUNT(*) FROM withdrawals", vec![]).await;
         assert_eq!(n, 2, "only the valid setups created operations");
         env.stop().await;
     }
@@ -114,11 +113,13 @@ async fn unchargeable_stored_operation_is_aborted_and_refunded() {
             StatusCode::OK
         );
         let w: cardcash_c2ec::Wopid = wopid.parse().unwrap();
-        sqlx::query("UPDATE withdrawals SET card_fees_val = 4503599627370496 WHERE wopid = $1")
-            .bind(w.as_bytes().to_vec())
-            .execute(env.db.pool())
-            .await
-            .unwrap();
+        sql_exec(
+            &env.db,
+            "UPDATE withdrawals SET card_fees_val = 4503599627370496 WHERE wopid = $1",
+            vec![Arg::Bytes(w.as_bytes().to_vec())],
+        )
+        .await
+        .unwrap();
         let tx = env.pay(&wopid, "CHF:20", Card::Approved);
         assert_eq!(
             env.check(&wopid, &tx).await.status(),
@@ -154,12 +155,12 @@ async fn failing_attempts_back_off_then_abort_and_refund() {
             StatusCode::OK
         );
         let key = cardcash_util::base32::decode(&reserve).unwrap();
-        sqlx::query(
+        sql_exec(
+            &env.db,
             "INSERT INTO incoming (withdrawal_id, reserve_pub, amount_val, amount_frac, debit_account, created_at) \
              VALUES (NULL, $1, 1, 0, 'payto://x-taler-bank/c2ec.test/someone', 0)",
+            vec![Arg::Bytes(key)],
         )
-        .bind(key)
-        .execute(env.db.pool())
         .await
         .unwrap();
         let tx = env.pay(&wopid, "CHF:20", Card::Approved);
@@ -177,7 +178,7 @@ async fn failing_attempts_back_off_then_abort_and_refund() {
         assert!(reads <= 6, "{reads} provider reads");
         let store = cardcash_c2ec::db::C2ecStore::new(env.db.clone(), "CHF".parse().unwrap());
         let w: cardcash_c2ec::Wopid = wopid.parse().unwrap();
-        let row = store.get_withdrawal(&w).await.unwrap().unwrap();
+        let row = store.withdrawal(&w).await.unwrap().unwrap();
         assert!(
             row.abort_reason
                 .as_deref()

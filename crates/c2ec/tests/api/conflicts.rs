@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Card, Env, Options, code, engines, reserve_pub};
+use crate::helpers::{Arg, Card, Env, Options, code, engines, reserve_pub, sql_exec};
 
 /// Two wallets race to register the same WOPID: exactly one wins, the other gets 409 5113.
 #[tokio::test]
@@ -254,14 +254,13 @@ async fn database_refuses_illegal_transitions() {
             let db = env.db.clone();
             let key = w.as_bytes().to_vec();
             async move {
-                let mut tx = db.begin_write().await.unwrap();
-                let r = sqlx::query("UPDATE withdrawals SET status = $1 WHERE wopid = $2")
-                    .bind(to)
-                    .bind(key)
-                    .execute(tx.conn())
-                    .await;
-                let _ = tx.rollback().await;
-                r.is_err()
+                sql_exec(
+                    &db,
+                    "UPDATE withdrawals SET status = $1 WHERE wopid = $2",
+                    vec![Arg::Text(to.to_owned()), Arg::Bytes(key)],
+                )
+                .await
+                .is_err()
             }
         };
         // pending → confirmed skips the machine (and lacks a reserve): refused.

@@ -108,13 +108,19 @@ async fn happy_path_end_to_end() {
         // Audit trail: setup, selection, check, confirmation.
         let w: cardcash_c2ec::Wopid = wopid.parse().unwrap();
         let store = cardcash_c2ec::db::C2ecStore::new(env.db.clone(), "CHF".parse().unwrap());
-        let row = store.get_withdrawal(&w).await.unwrap().unwrap();
+        let row = store.withdrawal(&w).await.unwrap().unwrap();
         let events: Vec<(Option<String>, String, String)> = store
             .events(row.withdrawal_id)
             .await
             .unwrap()
             .into_iter()
-            .map(|e| (e.old_status, e.new_status, e.actor))
+            .map(|e| {
+                (
+                    e.old_status.map(|s| s.as_str().to_owned()),
+                    e.new_status.as_str().to_owned(),
+                    e.actor,
+                )
+            })
             .collect();
         assert_eq!(
             events,

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cardcash_c2ec::db::MIGRATIONS;
+use cardcash_c2ec::db::{SCHEMA, SERVICE};
 pub use cardcash_c2ec::provider::memory::{Card, MemoryProvider as TestProcessor};
 use cardcash_c2ec::{App, C2ecConfig, ProviderConfig, WireGatewayAuth, admin};
-use cardcash_store::Db;
+use cardcash_store::rusqlite::ToSql;
+use cardcash_store::rusqlite::types::ToSqlOutput;
+use cardcash_store::{Database, StoreError};
 use cardcash_util::{Amount, BaseUrl, Currency};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -48,7 +50,7 @@ pub struct Env {
     pub base: String,
     pub terminal_user: String,
     pub terminal_secret: String,
-    pub db: Db,
+    pub db: Database,
 }
 
 pub fn config(opts: &Options) -> C2ecConfig {
@@ -81,13 +83,117 @@ pub fn config(opts: &Options) -> C2ecConfig {
     }
 }
 
-/// Every engine configured for this run, each with a fresh database.
-pub async fn engines() -> Vec<Db> {
-    cardcash_store::testing::engines("c2ec", &MIGRATIONS).await
+/// Every engine configured for this run, each with a fresh database: SQLite, and PostgreSQL
+/// when `CARDCASH_TEST_PG_URL` is set.
+pub async fn engines() -> Vec<Database> {
+    let mut dbs = vec![cardcash_store::testing::sqlite_database(&SCHEMA).await];
+    if let Some(db) = cardcash_store::testing::postgres_database(SERVICE, &SCHEMA).await {
+        dbs.push(db);
+    }
+    dbs
+}
+
+/// URLs of fresh, empty databases on every configured engine, for tests that open the same
+/// database twice (as two processes would); the directory of the SQLite file lives as long as
+/// the returned guard.
+pub async fn fresh_database_urls() -> Vec<(String, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite:{}", dir.path().join("c2ec.db").display());
+    let mut urls = vec![(sqlite, Some(dir))];
+    match cardcash_store::testing::pg_url() {
+        Some(admin) => urls.push((
+            cardcash_store::create_fresh_pg_database(&admin, "test")
+                .await
+                .unwrap(),
+            None,
+        )),
+        None => eprintln!("{}", cardcash_store::testing::SKIP_MESSAGE),
+    }
+    urls
+}
+
+/// A value bound to a statement of [`sql_exec`] or [`sql_count`].
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl ToSql for Arg {
+    fn to_sql(&self) -> cardcash_store::rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Text(v) => ToSqlOutput::from(v.as_str()),
+            Arg::Bytes(v) => ToSqlOutput::from(v.as_slice()),
+        })
+    }
+}
+
+fn bind_pg<'q>(
+    mut query: cardcash_store::sqlx::query::Query<
+        'q,
+        cardcash_store::sqlx::Postgres,
+        cardcash_store::sqlx::postgres::PgArguments,
+    >,
+    args: &'q [Arg],
+) -> cardcash_store::sqlx::query::Query<
+    'q,
+    cardcash_store::sqlx::Postgres,
+    cardcash_store::sqlx::postgres::PgArguments,
+> {
+    for a in args {
+        query = match a {
+            Arg::Text(v) => query.bind(v.as_str()),
+            Arg::Bytes(v) => query.bind(v.as_slice()),
+        };
+    }
+    query
+}
+
+/// Runs one statement (`$1…` placeholders) directly on the database, behind C2EC's back:
+/// tests that forge rows C2EC itself would never write. Returns the rows changed.
+pub async fn sql_exec(db: &Database, sql: &'static str, args: Vec<Arg>) -> Result<u64, StoreError> {
+    match db {
+        Database::Sqlite(db) => {
+            db.write(move |tx| {
+                let n = tx
+                    .prepare(sql)?
+                    .execute(cardcash_store::rusqlite::params_from_iter(args.iter()))?;
+                Ok(n as u64)
+            })
+            .await
+        }
+        Database::Postgres(db) => Ok(bind_pg(cardcash_store::sqlx::query(sql), &args)
+            .execute(db.pool())
+            .await?
+            .rows_affected()),
+    }
+}
+
+/// The integer (a `COUNT(*)`, say) that a one-row, one-column query gives.
+pub async fn sql_count(db: &Database, sql: &'static str, args: Vec<Arg>) -> i64 {
+    match db {
+        Database::Sqlite(db) => db
+            .read(|conn| {
+                Ok(conn.query_row(
+                    sql,
+                    cardcash_store::rusqlite::params_from_iter(args.iter()),
+                    |row| row.get::<_, i64>(0),
+                )?)
+            })
+            .unwrap(),
+        Database::Postgres(db) => {
+            use cardcash_store::sqlx::Row as _;
+            bind_pg(cardcash_store::sqlx::query(sql), &args)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+                .get::<i64, _>(0)
+        }
+    }
 }
 
 impl Env {
-    pub async fn start(db: Db, opts: Options) -> Env {
+    pub async fn start(db: Database, opts: Options) -> Env {
         let processor = TestProcessor::new();
         let t = admin::add_terminal(&db, "counter 1").await.unwrap();
         let app = App::build_on(config(&opts), processor.clone(), db.clone())

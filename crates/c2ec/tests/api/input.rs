@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Card, Env, Options, WIRE_TOKEN, code, engines, reserve_pub, uid};
+use cardcash_store::Engine;
+
+use crate::helpers::{
+    Card, Env, Options, WIRE_TOKEN, code, engines, fresh_database_urls, reserve_pub, uid,
+};
 
 #[tokio::test]
 async fn configs_announce_versions_including_zero() {
@@ -482,6 +486,55 @@ async fn long_poll_wakes_up_at_once() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
+        env.stop().await;
+    }
+}
+
+/// A terminal deactivated by another process (the CLI, with its own connection to the
+/// database) is refused soon after, although C2EC caches terminal rows: on PostgreSQL as soon
+/// as the `terminal` notification arrives; on SQLite, where another process cannot notify this
+/// one, once the cached row expires (`http::auth::SQLITE_TTL`, 2 s).
+#[tokio::test]
+async fn deactivation_by_another_process_takes_effect() {
+    for (url, _dir) in fresh_database_urls().await {
+        let db = cardcash_c2ec::admin::open_db(&url).await.unwrap();
+        let engine = db.engine();
+        let env = Env::start(db, Options::default()).await;
+        let config = || env.terminal(Method::GET, "terminal/config").send();
+        // Authenticated once: the terminal's row is cached.
+        assert_eq!(config().await.unwrap().status(), StatusCode::OK);
+        let cli = cardcash_c2ec::admin::open_db(&url).await.unwrap();
+        let mut seen = env
+            .db
+            .notifier()
+            .subscribe_topic(cardcash_c2ec::db::TOPIC_TERMINAL);
+        assert!(
+            cardcash_c2ec::admin::deactivate_terminal(&cli, &env.terminal_user)
+                .await
+                .unwrap()
+        );
+        match engine {
+            Engine::Postgres => {
+                assert!(
+                    seen.wait(Duration::from_secs(10)).await,
+                    "the deactivation is notified across processes"
+                );
+                assert_eq!(config().await.unwrap().status(), StatusCode::FORBIDDEN);
+            }
+            Engine::Sqlite => {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let status = config().await.unwrap().status();
+                    if status == StatusCode::FORBIDDEN {
+                        break;
+                    }
+                    assert_eq!(status, StatusCode::OK);
+                    assert!(Instant::now() < deadline, "still accepted after 20 s");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        cli.close().await;
         env.stop().await;
     }
 }

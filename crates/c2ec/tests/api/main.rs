@@ -9,5 +9,6 @@ mod input;
 mod legacy_wallet;
 mod real;
 mod refunds;
+mod storage;
 mod validation;
 mod wire_gateway;

@@ -9,7 +9,7 @@ use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRe
 use cardcash_c2ec::{App, ProviderConfig, admin};
 use cardcash_cardproc::{ApiUserConfig, CardprocConfig, Role};
 use cardcash_client::CardprocClient;
-use cardcash_store::Db;
+use cardcash_store::Database;
 use cardcash_util::{BaseUrl, RelativeTime};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ struct RealEnv {
     pos: CardprocClient,
 }
 
-async fn start(db: Db, opts: Options) -> RealEnv {
+async fn start(db: Database, opts: Options) -> RealEnv {
     let cp_db = match db.engine() {
         cardcash_store::Engine::Sqlite => {
             cardcash_store::testing::sqlite_database(&cardcash_cardproc::db::SCHEMA).await
@@ -290,7 +290,7 @@ async fn real_processor_amount_mismatch_is_refunded() {
 
 #[tokio::test]
 async fn provider_check_accepts_good_and_refuses_bad_credentials() {
-    let db = cardcash_store::testing::sqlite("c2ec", &cardcash_c2ec::db::MIGRATIONS).await;
+    let db = cardcash_store::testing::sqlite_database(&cardcash_c2ec::db::SCHEMA).await;
     let r = start(db, Options::default()).await;
     let mut config = crate::helpers::config(&Options::default());
     config.provider = ProviderConfig {

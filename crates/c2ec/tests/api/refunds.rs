@@ -6,10 +6,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use cardcash_c2ec::db::C2ecStore;
-use cardcash_c2ec::db::withdrawal::WithdrawalRow;
+use cardcash_c2ec::db::withdrawal::{RefundState, WithdrawalRow};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{Card, Env, Options, code, engines, reserve_pub};
+use crate::helpers::{Arg, Card, Env, Options, code, engines, reserve_pub, sql_count};
 
 /// Who aborts.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +42,7 @@ impl Env {
     async fn row(&self, wopid: &str) -> WithdrawalRow {
         let store = C2ecStore::new(self.db.clone(), "CHF".parse().unwrap());
         store
-            .get_withdrawal(&wopid.parse().unwrap())
+            .withdrawal(&wopid.parse().unwrap())
             .await
             .unwrap()
             .unwrap()
@@ -62,7 +62,7 @@ impl Env {
     /// Waits until the operation's refund is settled and asserts it returned `captured` to
     /// the card: the processor shows exactly that much refunded on the transaction.
     async fn assert_refunded_once(&self, wopid: &str, tx: &str, captured: &str) {
-        wait_until(|| async { self.row(wopid).await.refund_state == "done" }).await;
+        wait_until(|| async { self.row(wopid).await.refund_state == RefundState::Done }).await;
         assert_eq!(
             self.processor
                 .refunded(tx)
@@ -77,14 +77,14 @@ impl Env {
     async fn assert_confirmed_unrefunded(&self, wopid: &str, tx: &str) {
         let row = self.row(wopid).await;
         assert_eq!(row.status.as_str(), "confirmed");
-        assert_eq!(row.refund_state, "none");
+        assert_eq!(row.refund_state, RefundState::None);
         assert!(self.processor.refunded(tx).unwrap().is_zero());
-        let extra: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM extra_payments WHERE provider_tx_id = $1")
-                .bind(tx)
-                .fetch_one(self.db.pool())
-                .await
-                .unwrap();
+        let extra = sql_count(
+            &self.db,
+            "SELECT COUNT(*) FROM extra_payments WHERE provider_tx_id = $1",
+            vec![Arg::Text(tx.to_owned())],
+        )
+        .await;
         assert_eq!(extra, 0);
     }
 }
@@ -294,7 +294,7 @@ async fn second_transaction_is_refunded() {
             Some("CHF:20".into())
         );
         assert!(env.processor.refunded(&first).unwrap().is_zero());
-        assert_eq!(env.row(&wopid).await.refund_state, "none");
+        assert_eq!(env.row(&wopid).await.refund_state, RefundState::None);
         assert_eq!(env.incoming().await.len(), 1);
         // After an abort, a further payment is refunded too (as well as the first one).
         let (wopid, first) = env.selected_and_paid("CHF:7", Card::Approved).await;

@@ -5,13 +5,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{EXCHANGE_ACCOUNT, Env, Options, code, engines, reserve_pub, uid};
+use crate::helpers::{EXCHANGE_ACCOUNT, Env, Options, code, engines, reserve_pub, sql_count, uid};
 
 async fn count(env: &Env, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(env.db.pool())
-        .await
-        .unwrap()
+    sql_count(&env.db, sql, vec![]).await
 }
 
 #[tokio::test]
