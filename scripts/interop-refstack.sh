@@ -129,10 +129,14 @@ wait_for() {
         sleep 0.5
     done
 }
+# A port nothing listens on, below the kernel's ephemeral range (an outgoing connection may hold
+# any port of that range, and binding it then fails).
 free_port() {
-    local p
+    local p lo _hi
+    read -r lo _hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+    [ "$lo" -gt 11000 ] || lo=32768
     for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
     done
     die "no free port found"
@@ -298,7 +302,16 @@ for s in rsa eddsa cs; do
     spawn "secmod-$s" "$EXBIN/taler-exchange-secmod-$s" -c "$EXCONF" -L INFO
 done
 spawn httpd "$EXBIN/taler-exchange-httpd" -c "$EXCONF" -L INFO
-wait_for "the exchange's /management/keys" http_ok "${EXCHANGE_URL}management/keys"
+# exchange_up URL: the exchange answers URL with 2xx (and its processes still run).
+exchange_up() {
+    local name pid
+    for name in httpd secmod-rsa secmod-eddsa secmod-cs; do
+        pid="PID_${name//-/_}"
+        kill -0 "${!pid}" || die "taler-exchange-$name stopped: $(grep -E 'ERROR|WARNING' "$LOGS/$name.log" | tail -n 3)"
+    done
+    http_ok "$1"
+}
+wait_for "the exchange's /management/keys" exchange_up "${EXCHANGE_URL}management/keys"
 year=$(date +%Y)
 offline_setup() {
     "$EXBIN/taler-exchange-offline" -c "$EXCONF" -L INFO \
