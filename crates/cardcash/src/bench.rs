@@ -25,6 +25,7 @@ use cardcash_client::{
     BankIntegrationClient, C2ecTerminalClient, CardprocClient, HttpClient, SetupAmount,
 };
 use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, PaytoUri};
+use cardcash_world::{Storage, World};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -347,57 +348,46 @@ const BENCH_EXCHANGE: &str = "payto://x-taler-bank/c2ec.bench/exchange";
 /// target printed as one JSON line. Runs until its stdin closes.
 pub async fn run_world(database: Option<String>) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let dir = tempfile::tempdir()?;
-    let (engine, c2ec_db, cardproc_db) = match database {
-        Some(url) if url.starts_with("postgres") => {
-            // One fresh database; each service keeps its own schema in it.
-            let fresh = cardcash_store::create_fresh_pg_database(&url, "bench").await?;
-            ("postgres".to_owned(), fresh.clone(), fresh)
-        }
+    let storage = match database {
+        Some(url) if url.starts_with("postgres") => Storage::Postgres(url),
         Some(url) => {
             bail!("--database takes a PostgreSQL URL (got {url:?}); SQLite is the default")
         }
-        None => (
-            "sqlite".to_owned(),
-            format!("sqlite:{}", dir.path().join("c2ec.db").display()),
-            format!("sqlite:{}", dir.path().join("cardproc.db").display()),
-        ),
+        None => Storage::TempSqlite,
     };
-    let (cardproc, pos, provider) = crate::c2ec_cmd::bench_cardproc(cardproc_db).await?;
-    let currency: cardcash_util::Currency = "CHF".parse()?;
-    let config = cardcash_c2ec::C2ecConfig {
-        bind: "127.0.0.1:0".parse()?,
-        base_url: None,
-        database: c2ec_db.clone(),
-        currency,
-        exchange_base_url: None,
-        exchange_account: BENCH_EXCHANGE.parse()?,
-        wire_gateway: cardcash_c2ec::WireGatewayAuth {
-            username: Some("exchange".into()),
-            password: Some(crate::demo::secret_text()?),
-            token: None,
-        },
-        admin_token: None,
-        withdrawal_fees: Amount::zero(&currency),
-        registration_window: Duration::from_secs(600),
-        check_window: Duration::from_secs(600),
-        attestation_max_retries: 10,
-        attestation_retry_delay: Duration::from_millis(50),
-        provider,
+    let exchange_account: PaytoUri = BENCH_EXCHANGE.parse()?;
+    let world = {
+        let exchange_account = exchange_account.clone();
+        World::builder()
+            .storage(storage)
+            .cardproc()
+            .c2ec()
+            .c2ec_terminal(Some("bench"))
+            .configure_c2ec(move |c| {
+                c.exchange_account = exchange_account;
+                c.registration_window = Duration::from_secs(600);
+                c.check_window = Duration::from_secs(600);
+                c.attestation_max_retries = 10;
+                c.attestation_retry_delay = Duration::from_millis(50);
+            })
+            .start()
+            .await?
     };
-    let db = cardcash_c2ec::admin::open_db(&c2ec_db).await?;
-    let terminal = cardcash_c2ec::admin::add_terminal(&db, "bench").await?;
-    let c2ec = cardcash_c2ec::App::build_on_db(config, db).await?;
+    let (c2ec, cardproc) = (world.c2ec(), world.cardproc());
+    let terminal = c2ec.terminal().context("the benchmark's terminal")?;
+    let pos = cardproc
+        .terminal_user()
+        .context("the card processor's terminal user")?;
     let target = BenchTarget {
-        engine,
+        engine: world.engine().to_string(),
         c2ec_url: c2ec.base_url().clone(),
         terminal_user: terminal.user.clone(),
         terminal_secret: terminal.secret.clone(),
-        exchange_account: BENCH_EXCHANGE.parse()?,
-        cardproc_url: pos.url,
-        cardproc_user_id: pos.user_id,
-        cardproc_secret: pos.secret,
-        cardproc_space_id: pos.space_id,
+        exchange_account,
+        cardproc_url: cardproc.base_url().clone(),
+        cardproc_user_id: pos.id,
+        cardproc_secret: pos.secret.clone(),
+        cardproc_space_id: cardproc.space_id(),
     };
     {
         let mut out = std::io::stdout().lock();
@@ -412,7 +402,6 @@ pub async fn run_world(database: Option<String>) -> anyhow::Result<()> {
         }
     })
     .await?;
-    c2ec.shutdown().await;
-    cardproc.shutdown().await;
+    world.shutdown().await?;
     Ok(())
 }

@@ -23,11 +23,11 @@ use cardcash_api::bank_integration::{
     BankWithdrawalOperationStatus,
 };
 use cardcash_api::wire_gateway::{IncomingBankTransaction, IncomingHistory};
-use cardcash_bank::admin::{AccountName, NewAccount, Password};
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_terminal::qr::TerminalStyle;
 use cardcash_terminal::{CardData, ConsoleObserver, FlowEvent, FlowObserver, FlowOptions};
 use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, PaytoUri, TalerConfig, TalerUri, base32};
+use cardcash_world::{BankAccount, World};
 use clap::Args;
 use tokio::sync::mpsc;
 
@@ -231,23 +231,6 @@ fn resumed_config(dir: &Path, path: &Path) -> anyhow::Result<TalerConfig> {
     Ok(cfg)
 }
 
-/// The running services of the demo.
-struct Services {
-    bank: cardcash_bank::App,
-    cardproc: cardcash_cardproc::App,
-    c2ec: cardcash_c2ec::App,
-}
-
-impl Services {
-    async fn shutdown(self) {
-        self.c2ec.shutdown().await;
-        self.cardproc.shutdown().await;
-        if let Err(e) = self.bank.shutdown().await {
-            tracing::warn!(error = %e, "bank shutdown");
-        }
-    }
-}
-
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut progress = Progress {
         started: Instant::now(),
@@ -303,14 +286,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     progress.step("starting the bank, the card processor and C2EC (SQLite)");
-    let services = start_services(&mut cfg, &config_path, &progress).await?;
+    let world = start_services(&mut cfg, &config_path, &progress).await?;
     private::write_file(&config_path, cfg.to_ini_string().as_bytes())?;
-    for line in service_lines(&services, &cfg)? {
+    for line in service_lines(&world, &cfg)? {
         progress.info(line);
     }
     progress.info(format!("configuration   {}", config_path.display()));
 
-    let story = play_story(&mut progress, &args, &cfg, &services).await;
+    let story = play_story(&mut progress, &args, &cfg, &world).await;
     match &story {
         Ok(()) => println!(
             "\nDone in {:.1} s: the card payment became a confirmed withdrawal in the exchange's history.",
@@ -320,14 +303,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let keep = temp.is_none() || args.keep || args.serve;
     if args.serve {
-        print_summary(&services, &cfg, &config_path, &dir)?;
+        print_summary(&world, &cfg, &config_path, &dir)?;
         println!(
             "\nServices keep running (configuration in {}). Ctrl-C stops them.",
             config_path.display()
         );
         wait_for_ctrl_c().await;
     }
-    services.shutdown().await;
+    if let Err(e) = world.shutdown().await {
+        tracing::warn!(error = %e, "demo shutdown");
+    }
     match temp {
         Some(temp) if !keep => {
             let path = temp.path().to_path_buf();
@@ -385,115 +370,40 @@ fn free_bind(
     Ok(())
 }
 
+/// Starts the bank, the card processor and C2EC of the configuration as one world (the
+/// demo's accounts at the bank, its terminal at C2EC), and writes back where they run.
 async fn start_services(
     cfg: &mut TalerConfig,
     config_path: &Path,
     progress: &Progress,
-) -> anyhow::Result<Services> {
+) -> anyhow::Result<World> {
     free_bind(cfg, "the bank", "bank", config_path, progress)?;
-    let bank_config = cardcash_bank::BankConfig::from_taler_config(cfg)?;
-    let bank = cardcash_bank::App::build(bank_config)
-        .await
-        .context("starting the bank")?;
-    ensure_accounts(
-        bank.ledger(),
-        &cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?,
-    )
-    .await?;
-    cfg.set("bank", "BIND", bank.addr().to_string());
-
     free_bind(cfg, "the card processor", "cardproc", config_path, progress)?;
-    let cardproc_config = cardcash_cardproc::CardprocConfig::from_taler_config(cfg)?;
-    let cardproc = cardcash_cardproc::App::build(cardproc_config)
-        .await
-        .context("starting the card processor")?;
-    cfg.set("cardproc", "BIND", cardproc.addr().to_string());
-    cfg.set(
-        "c2ec-provider-cardproc",
-        "BASE_URL",
-        cardproc.base_url().to_string(),
-    );
-    cfg.set("terminal", "CARDPROC_URL", cardproc.base_url().to_string());
-
     free_bind(cfg, "C2EC", "c2ec", config_path, progress)?;
-    let c2ec_config = cardcash_c2ec::C2ecConfig::from_taler_config(cfg)?;
-    ensure_terminal(cfg, &c2ec_config.database).await?;
-    let c2ec = cardcash_c2ec::App::build(c2ec_config)
-        .await
-        .context("starting C2EC")?;
-    cfg.set("c2ec", "BIND", c2ec.addr().to_string());
-    cfg.set(
-        "terminal",
-        "C2EC_TERMINAL_URL",
-        c2ec.base_url().join_base("terminal/")?.to_string(),
-    );
-    Ok(Services {
-        bank,
-        cardproc,
-        c2ec,
-    })
-}
-
-/// Creates the demo's bank accounts that do not exist yet; the exchange's account gets the
-/// configured password (also when an interrupted earlier run created it with another one).
-async fn ensure_accounts(
-    ledger: &cardcash_bank::Ledger,
-    exchange_password: &str,
-) -> anyhow::Result<()> {
-    let existing = cardcash_bank::admin::list_accounts(ledger).await?;
+    let exchange_password = cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?;
+    let mut builder = World::from_config(cfg)?.c2ec_terminal(Some(DEMO_TERMINAL));
     for (name, is_exchange, legal) in DEMO_ACCOUNTS {
-        if existing.iter().any(|a| a.name.as_str() == name) {
-            continue;
-        }
-        let mut new = NewAccount::new(name.parse::<AccountName>()?);
-        new.is_exchange = is_exchange;
-        new.legal_name = Some(legal.to_owned());
-        cardcash_bank::admin::create_account(ledger, new).await?;
+        builder = builder.bank_account(if is_exchange {
+            BankAccount::exchange(name, legal, exchange_password.clone())
+        } else {
+            BankAccount::new(name, legal)
+        });
     }
-    cardcash_bank::admin::set_password(
-        ledger,
-        &"exchange".parse::<AccountName>()?,
-        Password::new(exchange_password.to_owned())?,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Reuses the configured terminal if C2EC still has it active; registers one otherwise.
-async fn ensure_terminal(cfg: &mut TalerConfig, database: &str) -> anyhow::Result<()> {
-    let db = cardcash_c2ec::admin::open_db(database).await?;
-    let configured = match (
-        cfg.string_opt("terminal", "TERMINAL_USER")?,
-        cfg.string_opt("terminal", "TERMINAL_SECRET")?,
-    ) {
-        (Some(user), Some(_)) => Some(user),
-        _ => None,
-    };
-    if let Some(user) = configured {
-        let terminals = cardcash_c2ec::admin::list_terminals(&db).await?;
-        if terminals
-            .iter()
-            .any(|t| t.active && format!("T-{}", t.terminal_id) == user)
-        {
-            return Ok(());
-        }
-    }
-    let terminal = cardcash_c2ec::admin::add_terminal(&db, DEMO_TERMINAL).await?;
-    cfg.set("terminal", "TERMINAL_USER", terminal.user.clone());
-    cfg.set("terminal", "TERMINAL_SECRET", terminal.secret.clone());
-    Ok(())
+    let world = builder.start().await?;
+    world.write_config(cfg);
+    Ok(world)
 }
 
 /// Where each service listens and how to log in (step 2, and again in the summary).
-fn service_lines(services: &Services, cfg: &TalerConfig) -> anyhow::Result<Vec<String>> {
-    let c2ec = services.c2ec.base_url();
+fn service_lines(world: &World, cfg: &TalerConfig) -> anyhow::Result<Vec<String>> {
+    let c2ec = world.c2ec().base_url();
     Ok(vec![
-        format!("bank            {}", services.bank.base_url()),
+        format!("bank            {}", world.bank().base_url()),
         format!(
             "                exchange account: user exchange, password {}",
             cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?
         ),
-        format!("card processor  {}", services.cardproc.base_url()),
+        format!("card processor  {}", world.cardproc().base_url()),
         format!("C2EC            {c2ec}"),
         format!(
             "  terminal API          {c2ec}terminal/  (user {}, secret in [terminal] TERMINAL_SECRET)",
@@ -516,17 +426,17 @@ fn service_lines(services: &Services, cfg: &TalerConfig) -> anyhow::Result<Vec<S
 /// The end of `demo --serve`: what runs, and what to try next, after the QR code and the
 /// receipt have scrolled the first listing away.
 fn print_summary(
-    services: &Services,
+    world: &World,
     cfg: &TalerConfig,
     config_path: &Path,
     dir: &Path,
 ) -> anyhow::Result<()> {
-    let c2ec = services.c2ec.base_url();
+    let c2ec = world.c2ec().base_url();
     let conf = config_path.display();
     let currency = cfg.string("c2ec", "CURRENCY")?;
     println!("\n{}", "=".repeat(72));
     println!("What runs now");
-    for line in service_lines(services, cfg)? {
+    for line in service_lines(world, cfg)? {
         println!("  {line}");
     }
     println!("  configuration   {conf}  (mode 0600: every secret above is in it)");
@@ -594,7 +504,7 @@ async fn play_story(
     progress: &mut Progress,
     args: &DemoArgs,
     cfg: &TalerConfig,
-    services: &Services,
+    world: &World,
 ) -> anyhow::Result<()> {
     let settings = TerminalSettings::from_taler_config(cfg)?;
     let flow = settings.flow()?;
@@ -645,7 +555,7 @@ async fn play_story(
     }
 
     progress.step("exchange: reads C2EC's Wire Gateway incoming history");
-    let credited = exchange_finds_reserve(cfg, services.c2ec.base_url(), &reserve.public()).await?;
+    let credited = exchange_finds_reserve(cfg, world.c2ec().base_url(), &reserve.public()).await?;
     ensure!(
         credited == args.amount,
         "the history credits {credited}, but the customer paid for {}",
