@@ -1,13 +1,14 @@
 //! Configuration endpoints and account management.
 
+use cardcash_testkit::{Engine, engine_test};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Cred, assert_taler_error, banks, banks_with};
+use crate::helpers::{Cred, TestBank, assert_taler_error};
 
-#[tokio::test]
-async fn config_endpoints() {
-    for bank in banks().await {
+engine_test!(
+    async fn config_endpoints(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let (status, body) = bank.get("/config", &Cred::None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["name"], "taler-corebank");
@@ -28,13 +29,13 @@ async fn config_endpoints() {
         // The typed client reads the same.
         let cfg = bank.wg_client("anyone", "x").config().await.unwrap();
         assert_eq!(cfg.currency.as_str(), "KUDOS");
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn create_and_read_accounts() {
-    for bank in banks().await {
+engine_test!(
+    async fn create_and_read_accounts(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("alice", "alice-pw", false).await;
         bank.create("exchange", "exchange-pw", true).await;
@@ -122,15 +123,15 @@ async fn create_and_read_accounts() {
             .map(|a| a["username"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["admin", "alice", "exchange"], "[{engine}]");
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn admin_functions_for_the_cli() {
-    use cardcash_bank::admin;
-    for bank in banks().await {
-        let ledger = bank.app.ledger();
+engine_test!(
+    async fn admin_functions_for_the_cli(engine: Engine) {
+        use cardcash_bank::admin;
+        let bank = TestBank::start(engine).await;
+        let ledger = bank.app().ledger();
         let mut new = admin::NewAccount::new("shop".parse().unwrap());
         new.password = Some(admin::Password::new("shop-pw").unwrap());
         let info = admin::create_account(ledger, new).await.unwrap();
@@ -195,13 +196,13 @@ async fn admin_functions_for_the_cli() {
             .map(|a| a.name.to_string())
             .collect();
         assert_eq!(names, ["admin", "shop"]);
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn open_registration_creates_customers_only() {
-    for bank in banks_with(|c| c.allow_registration = true).await {
+engine_test!(
+    async fn open_registration_creates_customers_only(engine: Engine) {
+        let bank = TestBank::start_with(engine, |c| c.allow_registration = true).await;
         let engine = bank.engine.clone();
         let (_, cfg) = bank.get("/config", &Cred::None).await;
         assert_eq!(cfg["allow_registrations"], true);
@@ -243,9 +244,9 @@ async fn open_registration_creates_customers_only() {
             .await;
         assert_eq!(me["debit_threshold"], "KUDOS:0", "[{engine}]");
         assert_eq!(me["is_taler_exchange"], false);
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
 /// `App::build` opens the configured database itself; the CLI functions work on the same file
 /// while the server runs, and the server sees their accounts.

@@ -1,14 +1,15 @@
 //! Authentication and authorisation: 401 without or with wrong credentials, 403 for the wrong
 //! account or scope, and nothing changes on a refused request.
 
+use cardcash_testkit::{Engine, engine_test};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Cred, assert_taler_error, banks, request_uid, wtid};
+use crate::helpers::{Cred, TestBank, assert_taler_error, request_uid, wtid};
 
-#[tokio::test]
-async fn wire_gateway_needs_the_owner_or_admin() {
-    for bank in banks().await {
+engine_test!(
+    async fn wire_gateway_needs_the_owner_or_admin(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("exchange", "exchange-pw", true).await;
         bank.create("alice", "alice-pw", false).await;
@@ -122,13 +123,13 @@ async fn wire_gateway_needs_the_owner_or_admin() {
         let replay_as_admin = bank.post(&transfer, &Cred::Admin, &body).await;
         assert_eq!(replay_as_admin, ok, "[{engine}]");
         bank.assert_balance("alice", "KUDOS:1").await;
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn bearer_tokens_have_scopes() {
-    for bank in banks().await {
+engine_test!(
+    async fn bearer_tokens_have_scopes(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("exchange", "exchange-pw", true).await;
         bank.create("alice", "alice-pw", false).await;
@@ -191,9 +192,9 @@ async fn bearer_tokens_have_scopes() {
             )
             .await;
         assert_taler_error(&engine, &bad_scope, StatusCode::BAD_REQUEST, 26);
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
 /// The value of an unlabelled series on the bank's `/metrics`.
 async fn metric(bank: &crate::helpers::TestBank, series: &str) -> u64 {
@@ -212,13 +213,13 @@ async fn metric(bank: &crate::helpers::TestBank, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
 }
 
-/// Passwords are checked by the shared credential verifier: an unknown account costs one hash
-/// like a wrong password (no enumeration by timing), a right password is hashed once and then
-/// answered from the cache, and concurrent wrong guesses never run more hashes at once than the
-/// process allows (one per core), so they cannot grow memory.
-#[tokio::test]
-async fn password_checks_are_uniform_bounded_and_cached() {
-    for bank in banks().await {
+engine_test!(
+    /// Passwords are checked by the shared credential verifier: an unknown account costs one hash
+    /// like a wrong password (no enumeration by timing), a right password is hashed once and then
+    /// answered from the cache, and concurrent wrong guesses never run more hashes at once than the
+    /// process allows (one per core), so they cannot grow memory.
+    async fn password_checks_are_uniform_bounded_and_cached(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("alice", "alice-pw", false).await;
         let start = metric(&bank, "credential_hashes_total").await;
@@ -273,4 +274,4 @@ async fn password_checks_are_uniform_bounded_and_cached() {
         assert_eq!(status, StatusCode::OK, "[{engine}]");
         assert_eq!(metric(&bank, "credential_cache_hits_total").await, 3);
     }
-}
+);

@@ -4,15 +4,16 @@
 
 use std::sync::Arc;
 
+use cardcash_testkit::{Engine, engine_test};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Cred, TestBank, banks, request_uid, wtid};
+use crate::helpers::{Cred, TestBank, request_uid, wtid};
 
-#[tokio::test]
-async fn racing_replays_book_once() {
-    for bank in banks().await {
+engine_test!(
+    async fn racing_replays_book_once(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let bank = Arc::new(bank);
         let engine = bank.engine.clone();
         bank.create("exchange", "exchange-pw", true).await;
@@ -77,11 +78,11 @@ async fn racing_replays_book_once() {
         bank.assert_balances_sum_to_zero().await;
         shutdown(bank).await;
     }
-}
+);
 
-#[tokio::test]
-async fn racing_debits_never_overdraw() {
-    for bank in banks().await {
+engine_test!(
+    async fn racing_debits_never_overdraw(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let bank = Arc::new(bank);
         let engine = bank.engine.clone();
         bank.create("alice", "alice-pw", false).await;
@@ -148,11 +149,11 @@ async fn racing_debits_never_overdraw() {
         bank.assert_balances_sum_to_zero().await;
         shutdown(bank).await;
     }
-}
+);
 
 async fn shutdown(bank: Arc<TestBank>) {
     match Arc::try_unwrap(bank) {
-        Ok(bank) => bank.app.shutdown().await.unwrap(),
+        Ok(bank) => bank.shutdown().await,
         Err(_) => panic!("bank still shared"),
     }
 }

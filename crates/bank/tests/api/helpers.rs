@@ -1,8 +1,9 @@
-//! Test fixtures: a running bank per engine, accounts, and small HTTP helpers.
+//! Test fixtures: a running bank on one engine (through the test kit's world), accounts, and
+//! small HTTP helpers.
 
 use cardcash_bank::{App, BankConfig};
 use cardcash_client::{Auth, WireGatewayClient};
-use cardcash_store::{Database, testing};
+use cardcash_testkit::{Engine, World};
 use cardcash_util::{Currency, EddsaPublicKey, HashCode, ShortHashCode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -12,42 +13,59 @@ pub const CUR: &str = "KUDOS";
 
 /// A running bank and an HTTP client for it.
 pub struct TestBank {
-    pub app: App,
+    world: World,
     pub http: reqwest::Client,
     /// `sqlite` or `postgres`, for assertion messages.
     pub engine: String,
 }
 
-/// One running bank per available engine.
-pub async fn banks() -> Vec<TestBank> {
-    banks_with(|_| {}).await
-}
-
-/// Like [`banks`], with the test configuration adjusted by `adjust` first.
-pub async fn banks_with(adjust: impl Fn(&mut BankConfig)) -> Vec<TestBank> {
-    let currency: Currency = CUR.parse().unwrap();
-    let mut out = Vec::new();
-    for db in engines().await {
-        let engine = db.engine().to_string();
-        let mut config = BankConfig::new(currency, "unused: build_with_db");
-        config.admin_token = Some(ADMIN_TOKEN.to_owned());
-        adjust(&mut config);
-        let app = App::build_with_db(config, db).await.unwrap();
-        out.push(TestBank {
-            app,
-            http: reqwest::Client::new(),
-            engine,
-        });
+impl TestBank {
+    /// A bank with only its `admin` account on a fresh database of `engine`.
+    pub async fn start(engine: Engine) -> TestBank {
+        Self::start_with(engine, |_| {}).await
     }
-    out
+
+    /// Like [`TestBank::start`], with the test configuration adjusted by `adjust` first.
+    pub async fn start_with(
+        engine: Engine,
+        adjust: impl FnOnce(&mut BankConfig) + Send + 'static,
+    ) -> TestBank {
+        let world = cardcash_testkit::world(engine)
+            .currency(CUR.parse::<Currency>().unwrap())
+            .bare_bank()
+            .configure_bank(|config| {
+                config.admin_token = Some(ADMIN_TOKEN.to_owned());
+                adjust(config);
+            })
+            .start()
+            .await
+            .unwrap();
+        TestBank {
+            world,
+            http: reqwest::Client::new(),
+            engine: engine.to_string(),
+        }
+    }
+
+    /// The running bank.
+    pub fn app(&self) -> &App {
+        self.world.bank().app()
+    }
+
+    /// Stops the bank (in-flight requests finish) and removes its database.
+    pub async fn shutdown(self) {
+        self.world.shutdown().await.unwrap();
+    }
 }
 
-/// Fresh migrated databases: SQLite, and PostgreSQL when `CARDCASH_TEST_PG_URL` is set.
-pub async fn engines() -> Vec<Database> {
-    let schema = &cardcash_bank::db::SCHEMA;
-    let mut dbs = vec![testing::sqlite_database(schema).await];
-    dbs.extend(testing::postgres_database(cardcash_bank::db::SERVICE, schema).await);
-    dbs
+/// A fresh migrated bank database of `engine`, without a running bank.
+pub async fn database(engine: Engine) -> cardcash_store::Database {
+    cardcash_testkit::database(
+        engine,
+        cardcash_bank::db::SERVICE,
+        &cardcash_bank::db::SCHEMA,
+    )
+    .await
 }
 
 /// A unique-enough 32-byte value from a label.
@@ -87,7 +105,7 @@ pub enum Cred {
 
 impl TestBank {
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.app.base_url(), path.trim_start_matches('/'))
+        format!("{}{}", self.app().base_url(), path.trim_start_matches('/'))
     }
 
     pub fn payto(&self, name: &str) -> String {
@@ -211,7 +229,7 @@ impl TestBank {
 
     /// Double entry: all balances together are zero.
     pub async fn assert_balances_sum_to_zero(&self) {
-        let sum = self.app.ledger().balance_sum().await.unwrap();
+        let sum = self.app().ledger().balance_sum().await.unwrap();
         assert_eq!(sum, 0, "[{}] balances do not sum to zero", self.engine);
     }
 
@@ -223,7 +241,7 @@ impl TestBank {
     /// The Wire Gateway client (`cardcash_client`) for `name` with Basic credentials.
     pub fn wg_client(&self, name: &str, password: &str) -> WireGatewayClient {
         WireGatewayClient::new(
-            self.app.wire_gateway_url(name).unwrap(),
+            self.app().wire_gateway_url(name).unwrap(),
             Auth::basic(name, password),
         )
         .unwrap()

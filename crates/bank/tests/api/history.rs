@@ -4,13 +4,21 @@
 use std::time::{Duration, Instant};
 
 use cardcash_client::HistoryRequest;
+use cardcash_testkit::{Engine, WAIT, engine_test, wait_until};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Cred, TestBank, banks};
+use crate::helpers::{Cred, TestBank};
 
 const EX: Cred = Cred::Basic("exchange", "exchange-pw");
 const EXTERNAL: &str = "payto://iban/DE89370400440532013000";
+
+/// Waits until a long poll subscribed to the bank's notifier (the bank subscribes for long
+/// polls only, before their first read).
+async fn long_poll_waiting(bank: &TestBank) {
+    let notifier = bank.app().ledger().store().notifier();
+    wait_until(WAIT, || async { notifier.subscriber_count() > 0 }).await;
+}
 
 fn row_ids(body: &Value) -> Vec<u64> {
     body["incoming_transactions"]
@@ -36,9 +44,9 @@ async fn page(bank: &TestBank, query: &str) -> (StatusCode, Vec<u64>) {
     (status, ids)
 }
 
-#[tokio::test]
-async fn incoming_history_pages_both_ways() {
-    for bank in banks().await {
+engine_test!(
+    async fn incoming_history_pages_both_ways(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("exchange", "exchange-pw", true).await;
         bank.create("other", "other-pw", true).await;
@@ -116,13 +124,13 @@ async fn incoming_history_pages_both_ways() {
                 "[{engine}] {bad}: {body}"
             );
         }
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn long_poll_wakes_on_new_incoming_and_times_out_otherwise() {
-    for bank in banks().await {
+engine_test!(
+    async fn long_poll_wakes_on_new_incoming_and_times_out_otherwise(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("exchange", "exchange-pw", true).await;
         let first = bank.add_incoming("exchange", "KUDOS:1", 1, EXTERNAL).await;
@@ -144,10 +152,7 @@ async fn long_poll_wakes_on_new_incoming_and_times_out_otherwise() {
             waited >= Duration::from_millis(550),
             "[{engine}] returned after {waited:?}"
         );
-        assert!(
-            waited < Duration::from_secs(5),
-            "[{engine}] returned after {waited:?}"
-        );
+        assert!(waited < WAIT, "[{engine}] returned after {waited:?}");
 
         // A waiting request is answered as soon as a new row is committed.
         let waiter = {
@@ -165,23 +170,23 @@ async fn long_poll_wakes_on_new_incoming_and_times_out_otherwise() {
                 (rows, started.elapsed())
             })
         };
-        // Not a synchronisation: if the waiter subscribed later, it would simply find the row
-        // at once. This only checks that, with nothing new, it really is still waiting.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The request is waiting once it subscribed to the notifier (before its first read):
+        // a row committed from now on must wake it.
+        long_poll_waiting(&bank).await;
         assert!(
             !waiter.is_finished(),
             "[{engine}] the long poll did not wait"
         );
         let second = bank.add_incoming("exchange", "KUDOS:2", 2, EXTERNAL).await;
-        let (rows, waited) = tokio::time::timeout(Duration::from_secs(5), waiter)
+        let (rows, waited) = tokio::time::timeout(WAIT, waiter)
             .await
             .expect("the long poll was not woken")
             .unwrap();
         assert_eq!(rows.len(), 1, "[{engine}]");
         assert_eq!(rows[0].row_id(), second);
         assert!(
-            waited < Duration::from_secs(10),
-            "[{engine}] woke after {waited:?}"
+            waited < Duration::from_secs(20),
+            "[{engine}] woke after {waited:?}: by the row, not by its 20 s window"
         );
 
         // Newest-first requests never wait: old rows cannot appear later.
@@ -190,13 +195,16 @@ async fn long_poll_wakes_on_new_incoming_and_times_out_otherwise() {
             .get(
                 &bank.wg(
                     "exchange",
-                    &format!("history/incoming?limit=-5&offset={first}&timeout_ms=5000"),
+                    &format!("history/incoming?limit=-5&offset={first}&timeout_ms=60000"),
                 ),
                 &EX,
             )
             .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        assert!(started.elapsed() < Duration::from_secs(2), "[{engine}]");
+        assert!(
+            started.elapsed() < WAIT,
+            "[{engine}] waited for its 60 s window"
+        );
 
         // Outgoing history long-polls too (legacy parameter name).
         let started = Instant::now();
@@ -211,13 +219,13 @@ async fn long_poll_wakes_on_new_incoming_and_times_out_otherwise() {
             started.elapsed() >= Duration::from_millis(250),
             "[{engine}]"
         );
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn shutdown_ends_waiting_long_polls() {
-    for bank in banks().await {
+engine_test!(
+    async fn shutdown_ends_waiting_long_polls(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("exchange", "exchange-pw", true).await;
         let client = bank.wg_client("exchange", "exchange-pw");
@@ -230,32 +238,32 @@ async fn shutdown_ends_waiting_long_polls() {
                 ))
                 .await
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        long_poll_waiting(&bank).await;
         assert!(
             !waiter.is_finished(),
             "[{engine}] the long poll did not wait"
         );
+        // Shutdown answers the waiting request at once instead of waiting out its 60 s.
         let started = Instant::now();
-        tokio::time::timeout(Duration::from_secs(10), bank.app.shutdown())
+        tokio::time::timeout(WAIT, bank.shutdown())
             .await
-            .expect("shutdown waited for the long poll")
-            .unwrap();
-        assert!(started.elapsed() < Duration::from_secs(5), "[{engine}]");
+            .expect("shutdown waited for the long poll");
+        assert!(started.elapsed() < WAIT, "[{engine}]");
         // The waiting client got its (empty) answer rather than a hang.
-        let rows = tokio::time::timeout(Duration::from_secs(5), waiter)
+        let rows = tokio::time::timeout(WAIT, waiter)
             .await
             .unwrap()
             .unwrap()
             .unwrap();
         assert!(rows.is_empty());
     }
-}
+);
 
-/// The 2022 exchange's wirewatch (Wire Gateway client v0) needs the exchange account in every
-/// row: `credit_account` in incoming, `debit_account` in outgoing transactions.
-#[tokio::test]
-async fn every_history_row_names_the_exchange_account() {
-    for bank in banks().await {
+engine_test!(
+    /// The 2022 exchange's wirewatch (Wire Gateway client v0) needs the exchange account in every
+    /// row: `credit_account` in incoming, `debit_account` in outgoing transactions.
+    async fn every_history_row_names_the_exchange_account(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("exchange", "exchange-pw", true).await;
         bank.create("shop", "shop-pw", false).await;
@@ -310,6 +318,6 @@ async fn every_history_row_names_the_exchange_account() {
                 "[{engine}] {row}"
             );
         }
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);

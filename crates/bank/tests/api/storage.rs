@@ -10,25 +10,21 @@ use cardcash_bank::db::{
     NewInternalTransfer, Refusal,
 };
 use cardcash_bank::payto::BankPayto;
+use cardcash_testkit::{Engine, engine_test};
 use cardcash_util::{Amount, Currency, EddsaPublicKey, Timestamp};
 use futures_util::future::join_all;
 
-use crate::helpers::{CUR, engines, reserve_pub};
+use crate::helpers::{CUR, database, reserve_pub};
 
 fn currency() -> Currency {
     CUR.parse().unwrap()
 }
 
-async fn stores() -> Vec<(String, BankStore)> {
-    engines()
-        .await
-        .into_iter()
-        .map(|db| {
-            let engine = db.engine().to_string();
-            let payto = BankPayto::new("localhost").unwrap();
-            (engine, BankStore::new(db, currency(), payto))
-        })
-        .collect()
+/// The storage on a fresh database of `engine`, with the engine's name for messages.
+async fn store(engine: Engine) -> (String, BankStore) {
+    let payto = BankPayto::new("localhost").unwrap();
+    let store = BankStore::new(database(engine).await, currency(), payto);
+    (engine.to_string(), store)
 }
 
 async fn account(store: &BankStore, name: &str, exchange: bool, limit: Amount) -> AccountRow {
@@ -81,14 +77,14 @@ impl Lcg {
     }
 }
 
-/// Random transfers between accounts with limits from zero to the largest amount, with amounts
-/// from 1e-8 to the largest amount: each is booked or refused exactly as the pure `Balance`
-/// model says (insufficient funds, or a balance that would leave the range of an amount), no
-/// balance ever goes below its limit, and all balances always sum to zero.
-#[tokio::test]
-async fn random_transfers_follow_the_balance_model() {
-    let cur = currency();
-    for (engine, store) in stores().await {
+engine_test!(
+    /// Random transfers between accounts with limits from zero to the largest amount, with amounts
+    /// from 1e-8 to the largest amount: each is booked or refused exactly as the pure `Balance`
+    /// model says (insufficient funds, or a balance that would leave the range of an amount), no
+    /// balance ever goes below its limit, and all balances always sum to zero.
+    async fn random_transfers_follow_the_balance_model(engine: Engine) {
+        let cur = currency();
+        let (engine, store) = store(engine).await;
         let limits = [
             Amount::zero(&cur),
             "KUDOS:10".parse().unwrap(),
@@ -155,17 +151,17 @@ async fn random_transfers_follow_the_balance_model() {
         assert_eq!(balance_sum(&store).await, 0, "[{engine}]");
         store.close().await;
     }
-}
+);
 
-/// Many requests carrying the same reserve public key to two exchanges at once, from
-/// different customers (so no common row lock orders them): exactly one becomes the reserve;
-/// the other `admin/add-incoming`s are refused and the other Core API transfers bounced. On
-/// PostgreSQL the losers first hit the unique index; the store runs them again and they see
-/// the winner's row: no request fails with a database error.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_reserve_pub_racing_to_two_exchanges_is_credited_once() {
-    let cur = currency();
-    for (engine, store) in stores().await {
+engine_test!(
+    /// Many requests carrying the same reserve public key to two exchanges at once, from
+    /// different customers (so no common row lock orders them): exactly one becomes the reserve;
+    /// the other `admin/add-incoming`s are refused and the other Core API transfers bounced. On
+    /// PostgreSQL the losers first hit the unique index; the store runs them again and they see
+    /// the winner's row: no request fails with a database error.
+    async fn one_reserve_pub_racing_to_two_exchanges_is_credited_once(engine: Engine) {
+        let cur = currency();
+        let (engine, store) = store(engine).await;
         let store = Arc::new(store);
         let limit: Amount = "KUDOS:1000".parse().unwrap();
         let exchanges = [
@@ -245,4 +241,4 @@ async fn one_reserve_pub_racing_to_two_exchanges_is_credited_once() {
         assert_eq!(balance_sum(&store).await, 0, "[{engine}]");
         store.close().await;
     }
-}
+);

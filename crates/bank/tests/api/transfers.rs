@@ -1,9 +1,10 @@
 //! Core Bank API internal transfers: balances, idempotency, errors, transfers to exchanges.
 
+use cardcash_testkit::{Engine, engine_test};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Cred, TestBank, assert_taler_error, banks, bytes32, reserve_pub};
+use crate::helpers::{Cred, TestBank, assert_taler_error, bytes32, reserve_pub};
 
 const ALICE: Cred = Cred::Basic("alice", "alice-pw");
 
@@ -29,9 +30,9 @@ async fn pay(
         .await
 }
 
-#[tokio::test]
-async fn internal_transfer_moves_money_both_ways_and_sums_to_zero() {
-    for bank in banks().await {
+engine_test!(
+    async fn internal_transfer_moves_money_both_ways_and_sums_to_zero(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("alice", "alice-pw", false).await;
         bank.create("bob", "bob-pw", false).await;
@@ -89,13 +90,13 @@ async fn internal_transfer_moves_money_both_ways_and_sums_to_zero() {
             )
             .await;
         assert_taler_error(&engine, &foreign, StatusCode::NOT_FOUND, 5107);
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn internal_transfer_is_idempotent_on_request_uid() {
-    for bank in banks().await {
+engine_test!(
+    async fn internal_transfer_is_idempotent_on_request_uid(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("alice", "alice-pw", false).await;
         bank.create("bob", "bob-pw", false).await;
@@ -123,13 +124,13 @@ async fn internal_transfer_is_idempotent_on_request_uid() {
         let bad = pay(&bank, "bob", "KUDOS:1", "x", Some("not-base32!")).await;
         assert_taler_error(&engine, &bad, StatusCode::BAD_REQUEST, 22);
         bank.assert_balance("bob", "KUDOS:2").await;
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn internal_transfer_errors_change_nothing() {
-    for bank in banks().await {
+engine_test!(
+    async fn internal_transfer_errors_change_nothing(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("alice", "alice-pw", false).await;
         bank.create("bob", "bob-pw", false).await;
@@ -201,13 +202,13 @@ async fn internal_transfer_errors_change_nothing() {
         bank.assert_balance("alice", "KUDOS:5").await;
         bank.assert_balance("bob", "KUDOS:0").await;
         bank.assert_balances_sum_to_zero().await;
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn transfer_to_exchange_becomes_reserve_or_bounces() {
-    for bank in banks().await {
+engine_test!(
+    async fn transfer_to_exchange_becomes_reserve_or_bounces(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("alice", "alice-pw", false).await;
         bank.create("exchange", "exchange-pw", true).await;
@@ -279,6 +280,6 @@ async fn transfer_to_exchange_becomes_reserve_or_bounces() {
             )
         );
         bank.assert_balances_sum_to_zero().await;
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);

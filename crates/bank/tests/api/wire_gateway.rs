@@ -1,10 +1,11 @@
 //! Wire Gateway `transfer`, `admin/add-incoming` and `history/outgoing`.
 
 use cardcash_bank::types::{AddIncomingRequest, TransferRequest};
+use cardcash_testkit::{Engine, engine_test};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Cred, TestBank, assert_taler_error, banks, request_uid, reserve_pub, wtid};
+use crate::helpers::{Cred, TestBank, assert_taler_error, request_uid, reserve_pub, wtid};
 
 const EX: Cred = Cred::Basic("exchange", "exchange-pw");
 
@@ -30,9 +31,9 @@ async fn setup(bank: &TestBank) {
     .await;
 }
 
-#[tokio::test]
-async fn transfer_pays_merchant_and_is_idempotent() {
-    for bank in banks().await {
+engine_test!(
+    async fn transfer_pays_merchant_and_is_idempotent(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         setup(&bank).await;
         let path = bank.wg("exchange", "transfer");
@@ -119,13 +120,13 @@ async fn transfer_pays_merchant_and_is_idempotent() {
             format!("{} https://exchange.example/", wtid(3))
         );
         bank.assert_balances_sum_to_zero().await;
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn transfer_errors() {
-    for bank in banks().await {
+engine_test!(
+    async fn transfer_errors(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         setup(&bank).await;
         bank.create("other-exchange", "pw", true).await;
@@ -217,13 +218,13 @@ async fn transfer_errors() {
             .await;
         assert_eq!(status, StatusCode::NO_CONTENT, "[{engine}]");
         bank.assert_balances_sum_to_zero().await;
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn add_incoming_rules() {
-    for bank in banks().await {
+engine_test!(
+    async fn add_incoming_rules(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         bank.create("exchange", "exchange-pw", true).await;
         bank.create("alice", "alice-pw", false).await;
@@ -312,15 +313,15 @@ async fn add_incoming_rules() {
             .unwrap();
         assert!(text.contains("bank_incoming_total 2"), "[{engine}] {text}");
         assert!(text.contains("bank_transfers_total 1"), "[{engine}] {text}");
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-/// `GET /transfers` and `GET /transfers/$ROW_ID` (Wire Gateway v3): a bank transfer is booked
-/// at once, so every transfer is `success`, under the row id `POST /transfer` answered.
-#[tokio::test]
-async fn transfer_status_listing() {
-    for bank in banks().await {
+engine_test!(
+    /// `GET /transfers` and `GET /transfers/$ROW_ID` (Wire Gateway v3): a bank transfer is booked
+    /// at once, so every transfer is `success`, under the row id `POST /transfer` answered.
+    async fn transfer_status_listing(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         setup(&bank).await;
         bank.create("other", "other-pw", true).await;
@@ -432,15 +433,15 @@ async fn transfer_status_listing() {
             .get(&bank.wg("exchange", "transfers"), &Cred::Admin)
             .await;
         assert_eq!(status, StatusCode::OK, "[{engine}]");
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
 
-/// The malformed requests of the shared conformance table get exactly the answers C2EC gives
-/// too (its test suite checks the same table).
-#[tokio::test]
-async fn malformed_requests_answer_like_every_wire_gateway() {
-    for bank in banks().await {
+engine_test!(
+    /// The malformed requests of the shared conformance table get exactly the answers C2EC gives
+    /// too (its test suite checks the same table).
+    async fn malformed_requests_answer_like_every_wire_gateway(engine: Engine) {
+        let bank = TestBank::start(engine).await;
         let engine = bank.engine.clone();
         setup(&bank).await;
         for case in cardcash_http::wire_gateway::conformance::MALFORMED {
@@ -468,6 +469,6 @@ async fn malformed_requests_answer_like_every_wire_gateway() {
                 case.path
             );
         }
-        bank.app.shutdown().await.unwrap();
+        bank.shutdown().await;
     }
-}
+);
