@@ -4,10 +4,11 @@
 use cardcash_api::cardproc::{CreateTransactionRequest, DecimalAmount};
 use cardcash_api::cardproc::{RefundRequest, RefundType, TransactionState};
 use cardcash_cardproc::processing::CARD_APPROVE;
+use cardcash_testkit::{Engine, engine_test};
 use reqwest::Method;
 
 use crate::helpers::{
-    READER_ID, READER_SECRET, SPACE, TERMINAL_ID, TERMINAL_SECRET, apps, card, chf, now_secs,
+    READER_ID, READER_SECRET, SPACE, TERMINAL_ID, TERMINAL_SECRET, TestApp, card, chf, now_secs,
 };
 
 const OTHER_SECRET: &str = "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC1vdGhlcg==";
@@ -22,9 +23,9 @@ fn create_req() -> CreateTransactionRequest {
     }
 }
 
-#[tokio::test]
-async fn mac_failures_are_401_and_change_nothing() {
-    for t in apps().await {
+engine_test!(
+    async fn mac_failures_are_401_and_change_nothing(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.create("2.00").await;
         let process = format!("/api/transaction/process-card?spaceId={SPACE}&id={}", tx.id);
@@ -98,13 +99,13 @@ async fn mac_failures_are_401_and_change_nothing() {
             (TransactionState::Pending, None),
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn wrong_role_or_space_is_403_and_changes_nothing() {
-    for t in apps().await {
+engine_test!(
+    async fn wrong_role_or_space_is_403_and_changes_nothing(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         // A reader cannot create or process transactions.
         let err = t
@@ -158,16 +159,16 @@ async fn wrong_role_or_space_is_403_and_changes_nothing() {
         assert_eq!((err.status(), err.code()), (Some(403), Some(44)), "{e}");
         // The reader's refund afterwards works: the key was not consumed.
         assert!(t.reader.refund(&req).await.is_ok(), "{e}");
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn created_users_work_with_their_secret() {
-    for t in apps().await {
+engine_test!(
+    async fn created_users_work_with_their_secret(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let (id, secret) = cardcash_cardproc::admin::create_user_in(
-            t.app.store(),
+            t.app().store(),
             SPACE,
             cardcash_cardproc::Role::Terminal,
         )
@@ -175,7 +176,7 @@ async fn created_users_work_with_their_secret() {
         .unwrap();
         assert!(id > READER_ID, "{e}");
         let (id2, secret2) = cardcash_cardproc::admin::create_user_in(
-            t.app.store(),
+            t.app().store(),
             SPACE,
             cardcash_cardproc::Role::Reader,
         )
@@ -197,6 +198,6 @@ async fn created_users_work_with_their_secret() {
             Some(401),
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);

@@ -6,10 +6,9 @@ use cardcash_api::cardproc::mac::{self, MacKey};
 use cardcash_api::cardproc::{
     CardNumber, CreateTransactionRequest, ProcessCardRequest, Transaction, TransactionState,
 };
-use cardcash_cardproc::db::{SCHEMA, SERVICE};
 use cardcash_cardproc::{ApiUserConfig, App, CardprocConfig, Role};
 use cardcash_client::CardprocClient;
-use cardcash_store::Engine;
+use cardcash_testkit::{Engine, World, wait_for};
 use cardcash_util::{Currency, RelativeTime};
 use serde_json::Value;
 
@@ -26,7 +25,7 @@ pub fn chf() -> Currency {
 }
 
 pub struct TestApp {
-    pub app: App,
+    world: World,
     pub engine: Engine,
     pub terminal: CardprocClient,
     pub reader: CardprocClient,
@@ -34,8 +33,46 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// A processor configured by [`config`] on a fresh database of `engine`.
+    pub async fn start(engine: Engine) -> TestApp {
+        Self::start_with(engine, config()).await
+    }
+
+    /// A processor configured by `config` (its database and address are the world's).
+    pub async fn start_with(engine: Engine, config: CardprocConfig) -> TestApp {
+        let world = cardcash_testkit::world(engine)
+            .cardproc()
+            .configure_cardproc(move |c| {
+                let (database_url, bind) = (c.database_url.clone(), c.bind);
+                *c = config;
+                c.database_url = database_url;
+                c.bind = bind;
+            })
+            .start()
+            .await
+            .unwrap();
+        let cardproc = world.cardproc();
+        TestApp {
+            terminal: cardproc.pos(),
+            reader: cardproc.reader(),
+            http: reqwest::Client::new(),
+            engine,
+            world,
+        }
+    }
+
+    /// The running processor.
+    pub fn app(&self) -> &App {
+        self.world.cardproc().app()
+    }
+
+    /// Stops the processor and removes its database.
+    pub async fn shutdown(self) {
+        self.world.shutdown().await.unwrap();
+    }
+
     pub fn base(&self) -> String {
-        self.app
+        self.app()
             .base_url()
             .as_str()
             .trim_end_matches('/')
@@ -43,7 +80,7 @@ impl TestApp {
     }
 
     pub fn client(&self, user: u64, secret: &str, space: u64) -> CardprocClient {
-        CardprocClient::new(self.app.base_url().as_str(), user, secret, space).unwrap()
+        CardprocClient::new(self.app().base_url().as_str(), user, secret, space).unwrap()
     }
 
     /// A PENDING transaction of `amount` CHF.
@@ -132,45 +169,17 @@ pub fn config() -> CardprocConfig {
     config
 }
 
-/// One running processor per available engine.
-pub async fn apps() -> Vec<TestApp> {
-    apps_with(config()).await
-}
-
-/// One running processor per available engine, configured by `config`.
-pub async fn apps_with(config: CardprocConfig) -> Vec<TestApp> {
-    let mut out = Vec::new();
-    let mut dbs = vec![cardcash_store::testing::sqlite_database(&SCHEMA).await];
-    dbs.extend(cardcash_store::testing::postgres_database(SERVICE, &SCHEMA).await);
-    for db in dbs {
-        let engine = db.engine();
-        let app = App::build_with_db(config.clone(), db).await.unwrap();
-        let base = app.base_url().as_str().to_owned();
-        out.push(TestApp {
-            terminal: CardprocClient::new(&base, TERMINAL_ID, TERMINAL_SECRET, SPACE).unwrap(),
-            reader: CardprocClient::new(&base, READER_ID, READER_SECRET, SPACE).unwrap(),
-            http: reqwest::Client::new(),
-            app,
-            engine,
-        });
-    }
-    out
-}
-
-/// Reads until `done(tx)` or `limit` elapses (the client's view; there is no notification to
-/// wait on across HTTP).
+/// Reads until `done(tx)` holds (the client's view; there is no notification to wait on
+/// across HTTP); panics after `limit`.
 pub async fn read_until(
     client: &CardprocClient,
     id: u64,
     limit: Duration,
     done: impl Fn(&Transaction) -> bool,
 ) -> Transaction {
-    let start = tokio::time::Instant::now();
-    loop {
+    wait_for(limit, || async {
         let tx = client.read_transaction(id).await.unwrap();
-        if done(&tx) || start.elapsed() > limit {
-            return tx;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        done(&tx).then_some(tx)
+    })
+    .await
 }

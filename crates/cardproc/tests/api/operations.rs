@@ -2,15 +2,17 @@
 
 use cardcash_cardproc::processing::CARD_APPROVE;
 use cardcash_client::ClientError;
+use cardcash_testkit::{Engine, engine_test};
 use reqwest::Method;
 
 use crate::helpers::{
-    ADMIN_TOKEN, READER_ID, READER_SECRET, SPACE, TERMINAL_ID, TERMINAL_SECRET, apps, chf, now_secs,
+    ADMIN_TOKEN, READER_ID, READER_SECRET, SPACE, TERMINAL_ID, TERMINAL_SECRET, TestApp, chf,
+    now_secs,
 };
 
-#[tokio::test]
-async fn config_names_the_service() {
-    for t in apps().await {
+engine_test!(
+    async fn config_names_the_service(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let c = t.reader.config().await.unwrap();
         assert_eq!(
             (
@@ -21,13 +23,13 @@ async fn config_names_the_service() {
             ),
             ("cardcash-cardproc", "0:0:0", vec![chf()], SPACE)
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn outage_switch_gives_503_then_recovers() {
-    for t in apps().await {
+engine_test!(
+    async fn outage_switch_gives_503_then_recovers(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("5.00", CARD_APPROVE).await;
         // Wrong or missing admin token.
@@ -42,9 +44,9 @@ async fn outage_switch_gives_503_then_recovers() {
         assert!(t.reader.config().await.is_ok(), "{e}");
         t.reader.admin_set_outage(ADMIN_TOKEN, false).await.unwrap();
         assert_eq!(t.reader.read_transaction(tx.id).await.unwrap(), tx, "{e}");
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
 trait CreateOutcome {
     async fn create(&self, amount: &str) -> ClientError;
@@ -63,9 +65,9 @@ impl CreateOutcome for cardcash_client::CardprocClient {
     }
 }
 
-#[tokio::test]
-async fn malformed_input_gets_taler_errors() {
-    for t in apps().await {
+engine_test!(
+    async fn malformed_input_gets_taler_errors(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let now = now_secs();
         let create = format!("/api/transaction/create?spaceId={SPACE}");
@@ -151,13 +153,13 @@ async fn malformed_input_gets_taler_errors() {
             )
             .await;
         assert_eq!((status, json["code"].as_u64()), (404, Some(21)), "{e}");
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn metrics_count_final_states_and_refunds() {
-    for t in apps().await {
+engine_test!(
+    async fn metrics_count_final_states_and_refunds(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("5.00", CARD_APPROVE).await;
         t.pay("5.00", cardcash_cardproc::processing::CARD_DECLINE)
@@ -191,15 +193,15 @@ async fn metrics_count_final_states_and_refunds() {
                 "{e}: missing {line:?} in\n{text}"
             );
         }
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn admin_disabled_without_token_and_wrong_methods() {
-    let mut config = crate::helpers::config();
-    config.admin_token = None;
-    for t in crate::helpers::apps_with(config).await {
+engine_test!(
+    async fn admin_disabled_without_token_and_wrong_methods(engine: Engine) {
+        let mut config = crate::helpers::config();
+        config.admin_token = None;
+        let t = TestApp::start_with(engine, config).await;
         let e = t.engine;
         let err = t
             .reader
@@ -227,6 +229,6 @@ async fn admin_disabled_without_token_and_wrong_methods() {
             )
             .await;
         assert_eq!((status, json["code"].as_u64()), (405, Some(20)), "{e}");
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);

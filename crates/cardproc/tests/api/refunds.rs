@@ -4,8 +4,9 @@
 use cardcash_api::cardproc::DecimalAmount;
 use cardcash_api::cardproc::{RefundRequest, RefundState, RefundType, TransactionState};
 use cardcash_cardproc::processing::{CARD_APPROVE, CARD_DECLINE, CARD_DELAY_FINALITY};
+use cardcash_testkit::{Engine, WAIT, engine_test};
 
-use crate::helpers::{DELAY, apps};
+use crate::helpers::{TestApp, read_until};
 
 fn refund(external_id: &str, tx: u64, amount: &str) -> RefundRequest {
     RefundRequest {
@@ -21,9 +22,9 @@ fn dec(s: &str) -> DecimalAmount {
     s.parse().unwrap()
 }
 
-#[tokio::test]
-async fn partial_rest_over_replay_conflict() {
-    for t in apps().await {
+engine_test!(
+    async fn partial_rest_over_replay_conflict(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("20.00", CARD_APPROVE).await;
         let first = t
@@ -108,13 +109,13 @@ async fn partial_rest_over_replay_conflict() {
         assert_eq!(t.reader.read_refund(first.id).await.unwrap(), first, "{e}");
         let err = t.reader.read_refund(rest.id + 100).await.unwrap_err();
         assert!(err.is_not_found(), "{e}");
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn over_refund_in_one_go_and_unpaid_transactions() {
-    for t in apps().await {
+engine_test!(
+    async fn over_refund_in_one_go_and_unpaid_transactions(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("10.00", CARD_APPROVE).await;
         let err = t
@@ -154,18 +155,22 @@ async fn over_refund_in_one_go_and_unpaid_transactions() {
             .await
             .unwrap();
         assert_eq!(ok.amount, dec("10"), "{e}");
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn delayed_transaction_refundable_once_due() {
-    for t in apps().await {
+engine_test!(
+    async fn delayed_transaction_refundable_once_due(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("8.00", CARD_DELAY_FINALITY).await;
         assert_eq!(tx.state, TransactionState::Authorized, "{e}");
-        // Just after the delay the refund must see FULFILL even if the worker has not run yet.
-        tokio::time::sleep(DELAY + std::time::Duration::from_millis(50)).await;
+        // Once due, the refund must see FULFILL even if the worker has not persisted it yet
+        // (reads compute the state at their own time, as the refund does).
+        read_until(&t.reader, tx.id, WAIT, |x| {
+            x.state == TransactionState::Fulfill
+        })
+        .await;
         let ok = t
             .reader
             .refund(&refund("late", tx.id, "8.00"))
@@ -178,16 +183,16 @@ async fn delayed_transaction_refundable_once_due() {
             (TransactionState::Fulfill, dec("8"), dec("8")),
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn authorized_transaction_is_not_refundable() {
-    let mut config = crate::helpers::config();
-    config.delay_finality =
-        cardcash_util::RelativeTime::from_duration(std::time::Duration::from_secs(3600));
-    for t in crate::helpers::apps_with(config).await {
+engine_test!(
+    async fn authorized_transaction_is_not_refundable(engine: Engine) {
+        let mut config = crate::helpers::config();
+        config.delay_finality =
+            cardcash_util::RelativeTime::from_duration(std::time::Duration::from_secs(3600));
+        let t = TestApp::start_with(engine, config).await;
         let e = t.engine;
         let tx = t.pay("8.00", CARD_DELAY_FINALITY).await;
         assert_eq!(tx.state, TransactionState::Authorized, "{e}");
@@ -203,13 +208,13 @@ async fn authorized_transaction_is_not_refundable() {
             (TransactionState::Authorized, DecimalAmount::ZERO),
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn concurrent_refunds_never_exceed_the_completed_amount() {
-    for t in apps().await {
+engine_test!(
+    async fn concurrent_refunds_never_exceed_the_completed_amount(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("20.00", CARD_APPROVE).await;
         let mut tasks = Vec::new();
@@ -235,13 +240,13 @@ async fn concurrent_refunds_never_exceed_the_completed_amount() {
             dec("20"),
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn concurrent_replays_book_once_and_keys_are_per_space() {
-    for t in apps().await {
+engine_test!(
+    async fn concurrent_replays_book_once_and_keys_are_per_space(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("20.00", CARD_APPROVE).await;
         let mut tasks = Vec::new();
@@ -282,6 +287,6 @@ async fn concurrent_replays_book_once_and_keys_are_per_space() {
             DecimalAmount::ZERO,
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);

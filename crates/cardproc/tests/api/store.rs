@@ -13,20 +13,19 @@ use cardcash_cardproc::db::{
     TOPIC_FINALITY_SCHEDULED, TransactionRow,
 };
 use cardcash_cardproc::processing::{Decision, transition};
-use cardcash_store::{Database, rusqlite, sqlx, testing};
+use cardcash_store::{Database, rusqlite, sqlx};
+use cardcash_testkit::{Engine, engine_test};
 use cardcash_util::Amount;
 
 const SPACE: u64 = 7;
 const USER: u64 = 1;
 
-/// A fresh store per available engine.
-async fn stores() -> Vec<CardprocStore> {
-    let mut dbs = vec![testing::sqlite_database(&SCHEMA).await];
-    dbs.extend(testing::postgres_database(SERVICE, &SCHEMA).await);
-    dbs.into_iter().map(CardprocStore::new).collect()
+/// The storage on a fresh database of `engine`.
+async fn store(engine: Engine) -> CardprocStore {
+    CardprocStore::new(cardcash_testkit::database(engine, SERVICE, &SCHEMA).await)
 }
 
-fn engine(store: &CardprocStore) -> String {
+fn engine_name(store: &CardprocStore) -> String {
     store.database().engine().to_string()
 }
 
@@ -57,7 +56,7 @@ async fn approve(store: &CardprocStore, tx: &TransactionRow) -> TransactionRow {
         .unwrap()
     {
         StateChange::Applied(row) => row,
-        other => panic!("{}: not applied: {other:?}", engine(store)),
+        other => panic!("{}: not applied: {other:?}", engine_name(store)),
     }
 }
 
@@ -74,10 +73,10 @@ fn refund(key: &str, tx: u64, amount: &str) -> NewRefund {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_decisions_apply_exactly_once() {
-    for store in stores().await {
-        let e = engine(&store);
+engine_test!(
+    async fn concurrent_decisions_apply_exactly_once(engine: Engine) {
+        let store = store(engine).await;
+        let e = engine_name(&store);
         let tx = create(&store, "10.00").await;
         assert_eq!(tx.state, TransactionState::Pending, "{e}");
         let mut tasks = Vec::new();
@@ -127,12 +126,12 @@ async fn concurrent_decisions_apply_exactly_once() {
             "{e}"
         );
     }
-}
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delayed_approval_notifies_and_the_sweep_persists_it() {
-    for store in stores().await {
-        let e = engine(&store);
+engine_test!(
+    async fn delayed_approval_notifies_and_the_sweep_persists_it(engine: Engine) {
+        let store = store(engine).await;
+        let e = engine_name(&store);
         let tx = create(&store, "12.00").await;
         let mut scheduled = store.notifier().subscribe_topic(TOPIC_FINALITY_SCHEDULED);
         let now = IsoTime::now();
@@ -178,12 +177,12 @@ async fn delayed_approval_notifies_and_the_sweep_persists_it() {
             other => panic!("{e}: {other:?}"),
         }
     }
-}
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn void_applies_only_before_finality() {
-    for store in stores().await {
-        let e = engine(&store);
+engine_test!(
+    async fn void_applies_only_before_finality(engine: Engine) {
+        let store = store(engine).await;
+        let e = engine_name(&store);
         let tx = create(&store, "5.00").await;
         let now = IsoTime::now();
         let change = transition(
@@ -224,12 +223,12 @@ async fn void_applies_only_before_finality() {
             "{e}"
         );
     }
-}
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_refunds_never_exceed_the_captured_amount() {
-    for store in stores().await {
-        let e = engine(&store);
+engine_test!(
+    async fn racing_refunds_never_exceed_the_captured_amount(engine: Engine) {
+        let store = store(engine).await;
+        let e = engine_name(&store);
         let tx = approve(&store, &create(&store, "20.00").await).await;
         let mut tasks = Vec::new();
         for i in 0..16 {
@@ -272,12 +271,12 @@ async fn racing_refunds_never_exceed_the_captured_amount() {
             "{e}"
         );
     }
-}
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_refund_per_key_whatever_races() {
-    for store in stores().await {
-        let e = engine(&store);
+engine_test!(
+    async fn one_refund_per_key_whatever_races(engine: Engine) {
+        let store = store(engine).await;
+        let e = engine_name(&store);
         let a = approve(&store, &create(&store, "20.00").await).await;
         let b = approve(&store, &create(&store, "20.00").await).await;
         // The same key raced on two transactions: one refund, the other request finds it.
@@ -352,12 +351,12 @@ async fn one_refund_per_key_whatever_races() {
             "{e}: key p still free"
         );
     }
-}
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_due_delayed_payment_is_finalized_by_its_refund() {
-    for store in stores().await {
-        let e = engine(&store);
+engine_test!(
+    async fn a_due_delayed_payment_is_finalized_by_its_refund(engine: Engine) {
+        let store = store(engine).await;
+        let e = engine_name(&store);
         let tx = create(&store, "8.00").await;
         let change = transition(
             Decision::Approved {
@@ -399,12 +398,12 @@ async fn a_due_delayed_payment_is_finalized_by_its_refund() {
             "{e}"
         );
     }
-}
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_user_creations_get_distinct_ids() {
-    for store in stores().await {
-        let e = engine(&store);
+engine_test!(
+    async fn concurrent_user_creations_get_distinct_ids(engine: Engine) {
+        let store = store(engine).await;
+        let e = engine_name(&store);
         let key = cardcash_api::cardproc::mac::MacKey::from_bytes(vec![7; 32]).unwrap();
         store
             .upsert_user(41, &key, Role::Terminal, SPACE, IsoTime::now())
@@ -435,13 +434,13 @@ async fn concurrent_user_creations_get_distinct_ids() {
         assert!(store.user(45).await.unwrap().is_none(), "{e}");
         assert!(store.user(u64::MAX).await.unwrap().is_none(), "{e}");
     }
-}
+);
 
-/// Even a write that bypasses the refund rules cannot book more than was captured.
-#[tokio::test]
-async fn the_schema_refuses_an_over_refund() {
-    for store in stores().await {
-        let e = engine(&store);
+engine_test!(
+    /// Even a write that bypasses the refund rules cannot book more than was captured.
+    async fn the_schema_refuses_an_over_refund(engine: Engine) {
+        let store = store(engine).await;
+        let e = engine_name(&store);
         let tx = approve(&store, &create(&store, "20.00").await).await;
         let id = i64::try_from(tx.id).unwrap();
         let result = match store.database() {
@@ -481,4 +480,4 @@ async fn the_schema_refuses_an_over_refund() {
             "{e}"
         );
     }
-}
+);

@@ -7,19 +7,21 @@ use cardcash_api::cardproc::{FailureReason, TransactionState};
 use cardcash_cardproc::processing::{
     CARD_APPROVE, CARD_DECLINE, CARD_DELAY_FINALITY, CARD_INSUFFICIENT_FUNDS, CARD_PROCESSING_ERROR,
 };
+use cardcash_testkit::{Engine, WAIT, engine_test, wait_for};
 
-use crate::helpers::{DELAY, apps, card, read_until};
+use crate::helpers::{DELAY, TestApp, card, read_until};
 
 fn dec(s: &str) -> DecimalAmount {
     s.parse().unwrap()
 }
 
-#[tokio::test]
-async fn every_test_card_has_its_outcome() {
-    // A long delay, so the delayed card is certainly still AUTHORIZED when checked.
-    let mut config = crate::helpers::config();
-    config.delay_finality = cardcash_util::RelativeTime::from_duration(Duration::from_secs(3600));
-    for t in crate::helpers::apps_with(config).await {
+engine_test!(
+    async fn every_test_card_has_its_outcome(engine: Engine) {
+        // A long delay, so the delayed card is certainly still AUTHORIZED when checked.
+        let mut config = crate::helpers::config();
+        config.delay_finality =
+            cardcash_util::RelativeTime::from_duration(Duration::from_secs(3600));
+        let t = TestApp::start_with(engine, config).await;
         let e = t.engine;
         let cases = [
             (CARD_APPROVE, TransactionState::Fulfill, None),
@@ -73,13 +75,13 @@ async fn every_test_card_has_its_outcome() {
             assert_eq!(read.meta_data.get("wopid").map(String::as_str), Some("W"));
             assert_eq!(read.linked_space_id, crate::helpers::SPACE);
         }
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn delayed_finality_flips_to_fulfill_after_the_delay() {
-    for t in apps().await {
+engine_test!(
+    async fn delayed_finality_flips_to_fulfill_after_the_delay(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("12.00", CARD_DELAY_FINALITY).await;
         assert_eq!(tx.state, TransactionState::Authorized, "{e}");
@@ -90,7 +92,7 @@ async fn delayed_finality_flips_to_fulfill_after_the_delay() {
         if early.state == TransactionState::Authorized {
             assert!(early.completed_on.is_none(), "{e}");
         }
-        let done = read_until(&t.reader, tx.id, Duration::from_secs(10), |x| {
+        let done = read_until(&t.reader, tx.id, WAIT, |x| {
             x.state == TransactionState::Fulfill
         })
         .await;
@@ -104,36 +106,28 @@ async fn delayed_finality_flips_to_fulfill_after_the_delay() {
             "{e}: completedOn = authorizedOn + delay"
         );
         // The background worker persists it too: the stored row becomes FULFILL.
-        let stored = async {
-            loop {
-                let row = t
-                    .app
-                    .store()
-                    .transaction(crate::helpers::SPACE, tx.id)
-                    .await
-                    .unwrap()
-                    .unwrap();
-                if row.state == TransactionState::Fulfill {
-                    return row;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        };
-        let row = tokio::time::timeout(Duration::from_secs(10), stored)
-            .await
-            .expect("worker persisted FULFILL");
+        let store = t.app().store();
+        let row = wait_for(WAIT, || async {
+            let row = store
+                .transaction(crate::helpers::SPACE, tx.id)
+                .await
+                .unwrap()
+                .unwrap();
+            (row.state == TransactionState::Fulfill).then_some(row)
+        })
+        .await;
         assert_eq!(
             row.view(cardcash_api::cardproc::IsoTime::now()),
             t.reader.read_transaction(tx.id).await.unwrap(),
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn processing_is_idempotent() {
-    for t in apps().await {
+engine_test!(
+    async fn processing_is_idempotent(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.pay("3.00", CARD_APPROVE).await;
         let again = t
@@ -166,13 +160,13 @@ async fn processing_is_idempotent() {
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(a, b, "{e}");
         assert_eq!(t.reader.read_transaction(tx.id).await.unwrap(), a, "{e}");
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn bad_card_data_is_400_and_leaves_the_transaction_pending() {
-    for t in apps().await {
+engine_test!(
+    async fn bad_card_data_is_400_and_leaves_the_transaction_pending(engine: Engine) {
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let tx = t.create("1.00").await;
         let bad = [
@@ -222,15 +216,15 @@ async fn bad_card_data_is_400_and_leaves_the_transaction_pending() {
         assert!(err.is_not_found(), "{e} {err}");
         let err = t.reader.read_transaction(tx.id + 1000).await.unwrap_err();
         assert_eq!((err.status(), err.code()), (Some(404), Some(5107)), "{e}");
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn create_validates_its_input() {
-    use cardcash_api::cardproc::CreateTransactionRequest;
-    use cardcash_util::Currency;
-    for t in apps().await {
+engine_test!(
+    async fn create_validates_its_input(engine: Engine) {
+        use cardcash_api::cardproc::CreateTransactionRequest;
+        use cardcash_util::Currency;
+        let t = TestApp::start(engine).await;
         let e = t.engine;
         let base = CreateTransactionRequest {
             currency: crate::helpers::chf(),
@@ -290,15 +284,16 @@ async fn create_validates_its_input() {
             (TransactionState::Pending, None),
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
 
-#[tokio::test]
-async fn void_cancels_an_authorized_transaction_only() {
-    let mut config = crate::helpers::config();
-    config.delay_finality = cardcash_util::RelativeTime::from_duration(Duration::from_secs(3600));
-    for t in crate::helpers::apps_with(config).await {
+engine_test!(
+    async fn void_cancels_an_authorized_transaction_only(engine: Engine) {
+        let mut config = crate::helpers::config();
+        config.delay_finality =
+            cardcash_util::RelativeTime::from_duration(Duration::from_secs(3600));
+        let t = TestApp::start_with(engine, config).await;
         let e = t.engine;
         let tx = t.pay("6.00", CARD_DELAY_FINALITY).await;
         // C2EC cannot void; the terminal can.
@@ -347,6 +342,6 @@ async fn void_cancels_an_authorized_transaction_only() {
                 .is_not_found(),
             "{e}"
         );
-        t.app.shutdown().await;
+        t.shutdown().await;
     }
-}
+);
