@@ -15,6 +15,14 @@
 //!    crates. Dev-dependencies count too (directly), except [`DEV_ALLOWED`]: tests that start a
 //!    real peer service to talk to it over HTTP; they do not link it into the product. Only the
 //!    `cardcash` binary, the composition root, links every service.
+//! 4. **Only the composition crates link services**: besides the `cardcash` binary, only the
+//!    world (`cardcash-world`, the one way to start and wire services) and the test kit on top
+//!    of it reach a service through their normal dependencies; no protocol or infrastructure
+//!    crate does.
+//! 5. **The test kit is a dev-dependency only**: no crate depends on `cardcash-testkit` as a
+//!    normal or build dependency, so nothing it carries (fresh test databases, the in-memory
+//!    card provider, every service) reaches a product. Tests start their peers through it;
+//!    that is how a service's tests may run other services without a [`DEV_ALLOWED`] entry.
 //!
 //! Every workspace member must be classified in [`CLASSES`]: a new crate (the exchange, the
 //! merchant, …) fails this test until someone decides which rules bind it.
@@ -28,12 +36,17 @@ use serde_json::Value;
 enum Class {
     /// Protocol values, crypto and wire types: no IO (rule 1).
     Protocol,
-    /// Shared plumbing every service uses (`http`, `store`, later the client and test kit).
+    /// Shared plumbing every service uses (`http`, `store`, the clients).
     Infrastructure,
     /// An HTTP service with its own database (rule 3).
     Service,
     /// A program that talks to services over HTTP (rule 3).
     App,
+    /// Starts and wires services (`cardcash-world`): may link every service; the binary and
+    /// the test kit use it (rule 4).
+    World,
+    /// The test kit: links the world; only ever a dev-dependency (rule 5).
+    TestKit,
     /// The `cardcash` binary: links everything.
     Binary,
 }
@@ -47,7 +60,8 @@ const CLASSES: &[(&str, Class)] = &[
     ("cardcash-http", Class::Infrastructure),
     ("cardcash-store", Class::Infrastructure),
     ("cardcash-client", Class::Infrastructure),
-    ("cardcash-testkit", Class::Infrastructure),
+    ("cardcash-world", Class::World),
+    ("cardcash-testkit", Class::TestKit),
     ("cardcash-bank", Class::Service),
     ("cardcash-cardproc", Class::Service),
     ("cardcash-c2ec", Class::Service),
@@ -60,6 +74,9 @@ const CLASSES: &[(&str, Class)] = &[
 
 /// The one crate allowed to touch primitives.
 const CRYPTO: &str = "cardcash-crypto";
+
+/// The test kit (rule 5).
+const TESTKIT: &str = "cardcash-testkit";
 
 /// Crates that do IO: runtimes, network and HTTP stacks, databases.
 const IO_CRATES: &[&str] = &[
@@ -145,9 +162,6 @@ const TEMPORARY_ALLOWED: &[(&str, &str)] = &[
 /// Dev-dependencies on a service that are allowed: integration tests that run the real peer and
 /// talk to it over HTTP (nothing of it is linked into the crate itself).
 const DEV_ALLOWED: &[(&str, &str)] = &[
-    // The terminal's end-to-end tests run a real C2EC and card processor.
-    ("cardcash-terminal", "cardcash-c2ec"),
-    ("cardcash-terminal", "cardcash-cardproc"),
     // C2EC's tests attest and refund against the real card processor (tests/api/real.rs, the
     // benchmark's test).
     ("cardcash-c2ec", "cardcash-cardproc"),
@@ -409,6 +423,59 @@ fn no_service_depends_on_another_service() {
         .map(|(a, b)| format!("{a} → {b} no longer exists: delete its allowance"))
         .collect();
     assert_none("allowances name existing dependencies only", stale);
+}
+
+#[test]
+fn only_composition_crates_link_services() {
+    let ws = workspace();
+    let is_service = |id: &str| class_of(ws.name(id)) == Some(Class::Service);
+    let is_member = |id: &str| ws.members.iter().any(|m| m == id);
+    let mut violations = Vec::new();
+    for id in &ws.members {
+        if matches!(
+            class_of(ws.name(id)),
+            // Services and apps: rule 3.
+            Some(Class::World | Class::TestKit | Class::Binary | Class::Service | Class::App)
+        ) {
+            continue;
+        }
+        for (dep, path) in ws.reachable(id, is_member) {
+            if is_service(&dep) {
+                violations.push(format!(
+                    "{path}: only the binary, the world and the test kit link services"
+                ));
+            }
+        }
+    }
+    assert_none("only composition crates link services", violations);
+}
+
+#[test]
+fn the_test_kit_is_only_a_dev_dependency() {
+    let ws = workspace();
+    let testkit = ws
+        .member(TESTKIT)
+        .expect("the test kit is a workspace member");
+    let mut violations = Vec::new();
+    let mut dev_users = 0;
+    for id in &ws.members {
+        for (dep, kinds) in &ws.deps[id.as_str()] {
+            if dep != testkit {
+                continue;
+            }
+            for kind in kinds.iter().filter(|k| k.as_str() != "dev") {
+                violations.push(format!(
+                    "{} → {TESTKIT} ({kind}): make it a [dev-dependencies] entry",
+                    ws.name(id)
+                ));
+            }
+            if kinds.contains("dev") {
+                dev_users += 1;
+            }
+        }
+    }
+    assert_none("the test kit is a dev-dependency only", violations);
+    assert!(dev_users > 0, "no crate's tests use the test kit");
 }
 
 /// The rules must catch what they claim to: known primitives and IO crates are classified so.

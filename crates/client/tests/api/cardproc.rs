@@ -109,7 +109,7 @@ async fn unknown_transactions_bad_signatures_and_outages() {
 
     // Signed with another secret: the processor refuses the MAC.
     let forger = CardprocClient::new(
-        world.cardproc.base_url().as_str(),
+        world.cardproc().base_url().as_str(),
         TERMINAL_USER,
         "Zm9yZ2VkLXNlY3JldC1mb3ItY2xpZW50LXRlc3RzIQ==",
         SPACE,

@@ -23,7 +23,7 @@ async fn a_taler_error_from_c2ec_keeps_its_code_and_names_service_and_url() {
     assert_eq!(err.error_code(), Some(ErrorCode::BankTransactionNotFound));
     assert!(err.hint().is_some_and(|h| !h.is_empty()), "{err:?}");
     assert!(!err.is_retryable());
-    let url = format!("{}terminal/withdrawals/{wopid}", world.c2ec.base_url());
+    let url = format!("{}terminal/withdrawals/{wopid}", world.c2ec().base_url());
     let shown = err.to_string();
     assert!(
         shown.starts_with(&format!(
@@ -73,7 +73,7 @@ async fn wrong_terminal_credentials_are_a_401_with_the_taler_code() {
 #[tokio::test]
 async fn a_response_above_the_limit_is_refused_and_one_at_the_limit_is_read() {
     let world = World::start().await;
-    let base = world.cardproc.base_url().clone();
+    let base = world.cardproc().base_url().clone();
     let probe = Endpoint::new(
         HttpClient::new().unwrap(),
         "the card processor",

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cardcash_client::{
-    Auth, BankClient, BankIntegrationClient, C2ecTerminalClient, CardprocClient, WireGatewayClient,
+    BankClient, BankIntegrationClient, C2ecTerminalClient, CardprocClient, WireGatewayClient,
 };
 use cardcash_util::{BaseUrl, TalerConfig};
 
@@ -22,17 +22,23 @@ pub const EXCHANGE_ACCOUNT: &str = "payto://iban/CH9300762011623852957?receiver-
 /// Approved and final at once (the processor's test authorizer).
 pub const APPROVED_CARD: &str = "4000000000000002";
 
-fn config(dir: &std::path::Path) -> TalerConfig {
+/// The configuration of `sections` (`bank`, `cardproc`, `c2ec`), as `cardcash demo` writes one.
+fn config(dir: &std::path::Path, sections: &[&str]) -> TalerConfig {
     let db = |name: &str| format!("sqlite:{}/{name}.db", dir.display());
-    TalerConfig::parse_str(&format!(
-        "[taler]
-CURRENCY = {CURRENCY}
-
+    let mut text = format!("[taler]\nCURRENCY = {CURRENCY}\n");
+    for section in sections {
+        text.push_str(&match *section {
+            "bank" => format!(
+                "
 [bank]
 BIND = 127.0.0.1:0
 DATABASE = {bank}
 ADMIN_TOKEN = {BANK_ADMIN}
-
+",
+                bank = db("bank")
+            ),
+            "cardproc" => format!(
+                "
 [cardproc]
 BIND = 127.0.0.1:0
 DATABASE = {cardproc}
@@ -49,7 +55,11 @@ ROLE = terminal
 ID = {READER_USER}
 SECRET = {READER_SECRET}
 ROLE = reader
-
+",
+                cardproc = db("cardproc")
+            ),
+            "c2ec" => format!(
+                "
 [c2ec]
 CURRENCY = {CURRENCY}
 BIND = 127.0.0.1:0
@@ -64,136 +74,104 @@ USER_ID = {READER_USER}
 SECRET = {READER_SECRET}
 SPACE_ID = {SPACE}
 ",
-        bank = db("bank"),
-        cardproc = db("cardproc"),
-        c2ec = db("c2ec"),
-    ))
-    .expect("test configuration")
+                c2ec = db("c2ec")
+            ),
+            other => panic!("no section {other}"),
+        });
+    }
+    TalerConfig::parse_str(&text).expect("test configuration")
+}
+
+/// The services of `sections`, started from their configuration (`World::from_config`, as
+/// `cardcash demo` starts them) in a temporary directory.
+async fn start(sections: &[&str]) -> (tempfile::TempDir, cardcash_testkit::World) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), sections);
+    let world = cardcash_testkit::World::from_config(&cfg)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    (dir, world)
 }
 
 /// A running bank.
 pub struct Bank {
+    world: cardcash_testkit::World,
     _dir: tempfile::TempDir,
-    pub app: cardcash_bank::App,
 }
 
 impl Bank {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path());
-        let bank = cardcash_bank::BankConfig::from_taler_config(&cfg).unwrap();
-        let app = cardcash_bank::App::build(bank).await.unwrap();
-        Self { _dir: dir, app }
+        let (dir, world) = start(&["bank"]).await;
+        Self { world, _dir: dir }
     }
 
     pub fn base_url(&self) -> BaseUrl {
-        self.app.base_url().clone()
+        self.world.bank().base_url().clone()
     }
 
     /// A client acting as the bank's admin.
     pub fn admin(&self) -> BankClient {
-        BankClient::new(self.base_url(), Auth::bearer(BANK_ADMIN)).unwrap()
+        self.world.bank().admin()
     }
 
     pub async fn shutdown(self) {
-        self.app.shutdown().await.unwrap();
+        self.world.shutdown().await.unwrap();
     }
 }
 
-/// A running card processor, and C2EC attesting through it.
+/// A running card processor, and C2EC attesting through it (the world's `c2ec()` and
+/// `cardproc()` handles, and the clients the tests use).
 pub struct World {
+    world: cardcash_testkit::World,
     _dir: tempfile::TempDir,
-    pub cardproc: cardcash_cardproc::App,
-    pub c2ec: cardcash_c2ec::App,
     pub terminal_user: String,
-    pub terminal_secret: String,
+}
+
+impl std::ops::Deref for World {
+    type Target = cardcash_testkit::World;
+
+    fn deref(&self) -> &Self::Target {
+        &self.world
+    }
 }
 
 impl World {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = config(dir.path());
-        let cardproc_config = cardcash_cardproc::CardprocConfig::from_taler_config(&cfg).unwrap();
-        let cardproc = cardcash_cardproc::App::build(cardproc_config)
-            .await
-            .unwrap();
-        cfg.set(
-            "c2ec-provider-cardproc",
-            "BASE_URL",
-            cardproc.base_url().to_string(),
-        );
-        let c2ec_config = cardcash_c2ec::C2ecConfig::from_taler_config(&cfg).unwrap();
-        let db = cardcash_c2ec::admin::open_db(&c2ec_config.database)
-            .await
-            .unwrap();
-        let terminal = cardcash_c2ec::admin::add_terminal(&db, "counter 1")
-            .await
-            .unwrap();
-        let c2ec = cardcash_c2ec::App::build_on_db(c2ec_config, db)
-            .await
-            .unwrap();
+        let (dir, world) = start(&["cardproc", "c2ec"]).await;
+        let terminal_user = world.c2ec().terminal().unwrap().user.clone();
         Self {
+            world,
             _dir: dir,
-            cardproc,
-            c2ec,
-            terminal_user: terminal.user,
-            terminal_secret: terminal.secret,
+            terminal_user,
         }
     }
 
-    fn c2ec_url(&self, path: &str) -> BaseUrl {
-        self.c2ec.base_url().join_base(path).unwrap()
-    }
-
     pub fn terminal(&self) -> C2ecTerminalClient {
-        C2ecTerminalClient::new(
-            self.c2ec_url("terminal/"),
-            self.terminal_user.clone(),
-            self.terminal_secret.clone(),
-        )
-        .unwrap()
+        self.world.c2ec().terminal_client()
     }
 
     pub fn integration(&self) -> BankIntegrationClient {
-        BankIntegrationClient::new(self.c2ec_url("taler-integration/"))
-            .unwrap()
-            .named("C2EC")
+        self.world.c2ec().integration()
     }
 
     pub fn wire_gateway(&self) -> WireGatewayClient {
-        WireGatewayClient::new(
-            self.c2ec_url("taler-wire-gateway/"),
-            Auth::basic(WIRE_USER, WIRE_PASSWORD),
-        )
-        .unwrap()
-        .named("C2EC's Wire Gateway")
+        self.world.c2ec().wire_gateway()
     }
 
     /// The terminal's account at the card processor.
     pub fn pos(&self) -> CardprocClient {
-        CardprocClient::new(
-            self.cardproc.base_url().as_str(),
-            TERMINAL_USER,
-            TERMINAL_SECRET,
-            SPACE,
-        )
-        .unwrap()
+        self.world.cardproc().pos()
     }
 
     /// C2EC's (read-only) account at the card processor.
     pub fn reader(&self) -> CardprocClient {
-        CardprocClient::new(
-            self.cardproc.base_url().as_str(),
-            READER_USER,
-            READER_SECRET,
-            SPACE,
-        )
-        .unwrap()
+        self.world.cardproc().reader()
     }
 
     pub async fn shutdown(self) {
-        self.c2ec.shutdown().await;
-        self.cardproc.shutdown().await;
+        self.world.shutdown().await.unwrap();
     }
 }
 

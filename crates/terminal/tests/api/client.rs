@@ -8,6 +8,8 @@ use cardcash_client::{C2ecTerminalClient, SetupAmount};
 use cardcash_terminal::{FlowOptions, Outcome};
 use cardcash_util::ErrorCode;
 
+use cardcash_testkit::{WAIT, wait_until};
+
 use crate::helpers::Env;
 
 fn chf(s: &str) -> cardcash_util::Amount {
@@ -78,7 +80,10 @@ async fn setup_is_idempotent_and_status_long_polls() {
     let now = c2ec.status(&wopid, None, Duration::ZERO).await.unwrap();
     assert_eq!(now.status, WithdrawalStatus::Pending);
     assert_eq!(now.amount, Some(chf("20")));
-    assert!(started.elapsed() < Duration::from_millis(400));
+    assert!(
+        started.elapsed() < WAIT,
+        "a status without a window does not wait"
+    );
 
     // Nothing changes, so the server holds the request for the whole window.
     let started = Instant::now();
@@ -97,14 +102,16 @@ async fn setup_is_idempotent_and_status_long_polls() {
         started.elapsed()
     );
 
-    // A wallet registering ends the poll early.
+    // A wallet registering ends the poll early: it registers once the poll waits (subscribed
+    // to C2EC's notifier, which it does before its first read).
+    let waiting = env.c2ec_subscribers();
     let poll = c2ec.status(
         &wopid,
         Some(WithdrawalStatus::Pending),
-        Duration::from_secs(20),
+        Duration::from_secs(60),
     );
     let register = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        wait_until(WAIT, || async { env.c2ec_subscribers() > waiting }).await;
         env.register(&wopid, None).await
     };
     let started = Instant::now();
@@ -115,7 +122,10 @@ async fn setup_is_idempotent_and_status_long_polls() {
         polled.selected_reserve_pub.map(|k| k.to_string()),
         Some(reserve)
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        started.elapsed() < WAIT,
+        "woken by the registration, not by its 60 s window"
+    );
     env.stop().await;
 }
 

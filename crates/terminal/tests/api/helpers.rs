@@ -2,32 +2,20 @@
 
 use std::time::Duration;
 
-use cardcash_api::cardproc::mac::MacKey;
-use cardcash_c2ec::{C2ecConfig, ProviderConfig, WireGatewayAuth};
-use cardcash_cardproc::config::{ApiUserConfig, CardprocConfig, Role};
-use cardcash_client::{C2ecTerminalClient, CardprocClient};
+use cardcash_client::CardprocClient;
 use cardcash_terminal::{FlowError, FlowEvent, FlowOptions, FlowReport, TerminalFlow};
-use cardcash_util::{BaseUrl, Currency};
+use cardcash_testkit::World;
+use cardcash_util::BaseUrl;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 pub const EXCHANGE_ACCOUNT: &str = "payto://x-taler-bank/c2ec.test/exchange?receiver-name=Exchange";
-const TERMINAL_USER_ID: u64 = 1;
-const READER_USER_ID: u64 = 2;
-/// Any whole test stops after this long.
-pub const TEST_LIMIT: Duration = Duration::from_secs(60);
+/// Any whole flow stops after this long (generous: the machine may be loaded).
+pub const TEST_LIMIT: Duration = Duration::from_secs(120);
 
-fn secret() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).unwrap();
-    MacKey::from_bytes(bytes.to_vec()).unwrap().to_base64()
-}
-
-/// A running card processor and C2EC with one terminal.
+/// A running card processor and C2EC with one terminal (the test kit's world on SQLite).
 pub struct Env {
-    _dir: tempfile::TempDir,
-    pub cardproc: cardcash_cardproc::App,
-    pub c2ec: cardcash_c2ec::App,
+    world: World,
     /// The processor as C2EC sees it (a reader), to inspect transactions.
     pub reader: CardprocClient,
     pub flow: TerminalFlow,
@@ -36,93 +24,43 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let chf: Currency = "CHF".parse().unwrap();
-        let terminal_secret = secret();
-        let reader_secret = secret();
-
-        let mut cp = CardprocConfig::new(
-            chf,
-            format!("sqlite:{}", dir.path().join("cardproc.db").display()),
-        );
-        cp.delay_finality = cardcash_util::RelativeTime::from_duration(Duration::from_millis(500));
-        cp.users = vec![
-            ApiUserConfig {
-                id: TERMINAL_USER_ID,
-                secret: MacKey::from_base64(&terminal_secret).unwrap(),
-                role: Role::Terminal,
-            },
-            ApiUserConfig {
-                id: READER_USER_ID,
-                secret: MacKey::from_base64(&reader_secret).unwrap(),
-                role: Role::Reader,
-            },
-        ];
-        let space_id = cp.space_id;
-        let cardproc = cardcash_cardproc::App::build(cp).await.unwrap();
-        let cardproc_base = cardproc.base_url().clone();
-
-        let config = C2ecConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            base_url: None,
-            database: format!("sqlite:{}", dir.path().join("c2ec.db").display()),
-            currency: chf,
-            exchange_base_url: Some(BaseUrl::parse("https://exchange.test/").unwrap()),
-            exchange_account: EXCHANGE_ACCOUNT.parse().unwrap(),
-            wire_gateway: WireGatewayAuth {
-                username: Some("exchange".into()),
-                password: Some("wire-secret".into()),
-                token: None,
-            },
-            admin_token: None,
-            withdrawal_fees: "CHF:0.25".parse().unwrap(),
-            registration_window: Duration::from_secs(120),
-            check_window: Duration::from_secs(120),
-            attestation_max_retries: 50,
-            attestation_retry_delay: Duration::from_millis(50),
-            provider: ProviderConfig {
-                name: "cardcash card processor".into(),
-                base_url: cardproc_base.clone(),
-                user_id: READER_USER_ID,
-                secret: reader_secret.clone(),
-                space_id,
-            },
-        };
-        let c2ec = cardcash_c2ec::App::build(config).await.unwrap();
-        let terminal = cardcash_c2ec::admin::add_terminal(c2ec.db(), "counter 1")
+        let world = World::builder()
+            .cardproc()
+            .configure_cardproc(|c| {
+                c.delay_finality =
+                    cardcash_util::RelativeTime::from_duration(Duration::from_millis(500));
+            })
+            .c2ec()
+            .configure_c2ec(|c| {
+                c.exchange_base_url = Some(BaseUrl::parse("https://exchange.test/").unwrap());
+                c.exchange_account = EXCHANGE_ACCOUNT.parse().unwrap();
+                c.withdrawal_fees = "CHF:0.25".parse().unwrap();
+                c.registration_window = Duration::from_secs(120);
+                c.check_window = Duration::from_secs(120);
+                c.attestation_max_retries = 50;
+                c.attestation_retry_delay = Duration::from_millis(50);
+            })
+            .start()
             .await
             .unwrap();
-
-        let terminal_base = c2ec.base_url().join_base("terminal/").unwrap();
-        let client =
-            C2ecTerminalClient::new(terminal_base, terminal.user, terminal.secret).unwrap();
-        let card = CardprocClient::new(
-            cardproc_base.as_str(),
-            TERMINAL_USER_ID,
-            &terminal_secret,
-            space_id,
-        )
-        .unwrap();
-        let reader = CardprocClient::new(
-            cardproc_base.as_str(),
-            READER_USER_ID,
-            &reader_secret,
-            space_id,
-        )
-        .unwrap();
+        let flow = TerminalFlow::new(world.c2ec().terminal_client(), world.cardproc().pos());
         Env {
-            _dir: dir,
-            cardproc,
-            c2ec,
-            reader,
-            flow: TerminalFlow::new(client, card),
+            reader: world.cardproc().reader(),
+            flow,
             http: reqwest::Client::new(),
+            world,
         }
+    }
+
+    /// How many subscriptions C2EC's notifier has (a long poll subscribes before its first
+    /// read): tests wait on it instead of sleeping.
+    pub fn c2ec_subscribers(&self) -> usize {
+        self.world.c2ec().app().db().notifier().subscriber_count()
     }
 
     /// `{c2ec}/taler-integration/…`, the wallet's API.
     fn integration_url(&self, path: &str) -> String {
-        format!("{}taler-integration/{path}", self.c2ec.base_url())
+        format!("{}{path}", self.world.c2ec().integration_url())
     }
 
     /// The wallet's view of the operation (no long poll).
@@ -195,8 +133,7 @@ impl Env {
     }
 
     pub async fn stop(self) {
-        self.c2ec.shutdown().await;
-        self.cardproc.shutdown().await;
+        self.world.shutdown().await.unwrap();
     }
 }
 
