@@ -114,18 +114,19 @@ const P: &str = "c2ec-provider-cardproc";
 impl C2ecConfig {
     /// Reads `[c2ec]` and `[c2ec-provider-cardproc]`.
     pub fn from_taler_config(cfg: &TalerConfig) -> Result<Self, ConfigError> {
-        let get = |section: &str, option: &str| -> Option<String> {
-            cfg.string_opt(section, option)
-                .ok()
-                .flatten()
+        // An empty value counts as unset; an unreadable one (e.g. an undefined `$VAR`) is an
+        // error, never silently "unset".
+        let get = |section: &str, option: &str| -> Result<Option<String>, ConfigError> {
+            Ok(cfg
+                .string_opt(section, option)?
                 .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+                .filter(|v| !v.is_empty()))
         };
         let need = |section: &str, option: &str| -> Result<String, ConfigError> {
-            get(section, option).ok_or_else(|| err(section, option, "missing"))
+            get(section, option)?.ok_or_else(|| err(section, option, "missing"))
         };
         let duration = |option: &str, default: Duration| -> Result<Duration, ConfigError> {
-            match get(S, option) {
+            match get(S, option)? {
                 None => Ok(default),
                 Some(v) => RelativeTime::parse_duration(&v)
                     .map_err(|e| err(S, option, e))?
@@ -134,16 +135,16 @@ impl C2ecConfig {
             }
         };
         // `BIND = host:port` like the other services; `BIND = host` + `PORT` is also accepted.
-        let bind_text = get(S, "BIND").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let bind_text = get(S, "BIND")?.unwrap_or_else(|| "127.0.0.1".to_owned());
         let bind: SocketAddr = match bind_text.parse::<SocketAddr>() {
             Ok(addr) => {
-                if get(S, "PORT").is_some() {
+                if get(S, "PORT")?.is_some() {
                     return Err(err(S, "PORT", "BIND already names a port; set only one"));
                 }
                 addr
             }
             Err(_) => {
-                let port: u16 = match get(S, "PORT") {
+                let port: u16 = match get(S, "PORT")? {
                     Some(p) => p.parse().map_err(|e| err(S, "PORT", e))?,
                     None => 8082,
                 };
@@ -155,16 +156,16 @@ impl C2ecConfig {
         let currency: Currency = need(S, "CURRENCY")?
             .parse()
             .map_err(|e| err(S, "CURRENCY", e))?;
-        let base_url = get(S, "BASE_URL")
+        let base_url = get(S, "BASE_URL")?
             .map(|u| BaseUrl::parse(&u).map_err(|e| err(S, "BASE_URL", e)))
             .transpose()?;
-        let exchange_base_url = get(S, "EXCHANGE_BASE_URL")
+        let exchange_base_url = get(S, "EXCHANGE_BASE_URL")?
             .map(|u| BaseUrl::parse(&u).map_err(|e| err(S, "EXCHANGE_BASE_URL", e)))
             .transpose()?;
         let exchange_account: PaytoUri = need(S, "EXCHANGE_ACCOUNT")?
             .parse()
             .map_err(|e| err(S, "EXCHANGE_ACCOUNT", e))?;
-        let withdrawal_fees = match get(S, "WITHDRAWAL_FEES") {
+        let withdrawal_fees = match get(S, "WITHDRAWAL_FEES")? {
             Some(v) => v
                 .parse::<Amount>()
                 .map_err(|e| err(S, "WITHDRAWAL_FEES", e))?,
@@ -174,9 +175,9 @@ impl C2ecConfig {
             return Err(err(S, "WITHDRAWAL_FEES", "currency differs from CURRENCY"));
         }
         let wire_gateway = WireGatewayAuth {
-            username: get(S, "WIRE_GATEWAY_USERNAME"),
-            password: get(S, "WIRE_GATEWAY_PASSWORD"),
-            token: get(S, "WIRE_GATEWAY_TOKEN"),
+            username: get(S, "WIRE_GATEWAY_USERNAME")?,
+            password: get(S, "WIRE_GATEWAY_PASSWORD")?,
+            token: get(S, "WIRE_GATEWAY_TOKEN")?,
         };
         if wire_gateway.token.is_none()
             && (wire_gateway.username.is_none() || wire_gateway.password.is_none())
@@ -187,14 +188,14 @@ impl C2ecConfig {
                 "set WIRE_GATEWAY_USERNAME and WIRE_GATEWAY_PASSWORD, or WIRE_GATEWAY_TOKEN",
             ));
         }
-        let attestation_max_retries = match get(S, "ATTESTATION_MAX_RETRIES") {
+        let attestation_max_retries = match get(S, "ATTESTATION_MAX_RETRIES")? {
             Some(v) => v
                 .parse()
                 .map_err(|e| err(S, "ATTESTATION_MAX_RETRIES", e))?,
             None => 10,
         };
         let provider = ProviderConfig {
-            name: get(P, "NAME").unwrap_or_else(|| "cardcash card processor".to_owned()),
+            name: get(P, "NAME")?.unwrap_or_else(|| "cardcash card processor".to_owned()),
             base_url: BaseUrl::parse(&need(P, "BASE_URL")?).map_err(|e| err(P, "BASE_URL", e))?,
             user_id: need(P, "USER_ID")?
                 .parse()
@@ -212,7 +213,7 @@ impl C2ecConfig {
             exchange_base_url,
             exchange_account,
             wire_gateway,
-            admin_token: get(S, "ADMIN_TOKEN"),
+            admin_token: get(S, "ADMIN_TOKEN")?,
             withdrawal_fees,
             registration_window: duration("REGISTRATION_WINDOW", Duration::from_secs(120))?,
             check_window: duration("CHECK_WINDOW", Duration::from_secs(300))?,

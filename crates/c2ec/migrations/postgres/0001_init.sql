@@ -3,11 +3,23 @@
 -- Times are BIGINT microseconds since the epoch; money is (value BIGINT, fraction INTEGER) in
 -- the configured currency (value <= 2^52, fraction < 10^8).
 --
--- Every state change is ONE round trip: one call of a function below (or one CTE statement in
--- src/db/postgres.rs), which locks the row it decides on, writes the change together with its
--- audit event and notifies (`pg_notify` on the channel it is given, delivered at commit). The
--- functions return the row as it was before (the "pre-image"), so that the pure rules of
--- src/state.rs decide the answer and check that the function did what they would have done.
+-- Every state change is ONE round trip: one call of a function or procedure below (or one CTE
+-- statement in src/db/postgres.rs), which locks the row it decides on, writes the change
+-- together with its audit event and notifies (`pg_notify` on the channel it is given). They
+-- return the row as it was before (the "pre-image"), so that the pure rules of src/state.rs
+-- decide the answer and check that the database did what they would have done.
+--
+-- Why the hot state changes (registration, check, abort, confirmation) are PROCEDURES that
+-- COMMIT their work and only then notify: PostgreSQL serialises every transaction that
+-- notifies through one database-wide lock held until its commit record is flushed (so that
+-- notifications are queued in commit order). A change that notified inside its own transaction
+-- would hold that lock during its WAL flush, and no two of them could share a flush (group
+-- commit): throughput would be one fsync per state change. After the COMMIT the notification
+-- runs in a transaction of its own that writes no WAL and commits without a flush, holding
+-- the lock for microseconds. Still one round trip (`CALL`), which must come from outside an
+-- explicit transaction block (the pool's autocommit). A crash between the two transactions
+-- loses only the wake-up: long polls answer at their timeout, workers find due rows on their
+-- timer. Rarely used changes (expiry, transfers, admin rows) notify inside their transaction.
 -- src/db/sqlite.rs runs the same steps in one writer closure. Notification payloads are
 -- '<topic> <key>': 'withdrawal <hex of the WOPID>', 'attest ', 'refund ', 'incoming ',
 -- 'outgoing ', 'terminal <id>'.
@@ -192,7 +204,7 @@ END $$;
 -- in_max_value.99999999) and the reserve key is unused, it becomes selected, with its audit
 -- event and notifications. Outcomes: 'not_found', 'selected', 'reserve_taken', 'unchanged'
 -- (the caller decides the answer from the pre-image: replay or conflict).
-CREATE FUNCTION c2ec_register(
+CREATE PROCEDURE c2ec_register(
     in_wopid BYTEA, in_reserve_pub BYTEA, in_exchange_account TEXT, in_amount_val BIGINT,
     in_amount_frac INTEGER, in_max_value BIGINT, in_now BIGINT, in_channel TEXT,
     OUT out_outcome TEXT, OUT out_status TEXT, OUT out_reserve_pub BYTEA,
@@ -256,12 +268,13 @@ BEGIN
    WHERE withdrawal_id = v_id;
   INSERT INTO withdrawal_events (withdrawal_id, old_status, new_status, actor, reason, created_at)
   VALUES (v_id, 'pending', 'selected', 'wallet', 'reserve registered', in_now);
+  out_outcome := 'selected';
+  COMMIT;
   PERFORM pg_notify(in_channel, 'withdrawal ' || encode(in_wopid, 'hex'));
   IF v_tx IS NOT NULL THEN
     -- a card transaction reported while the operation was pending is attested from now on
     PERFORM pg_notify(in_channel, 'attest ');
   END IF;
-  out_outcome := 'selected';
 END $$;
 
 -- A terminal's check (state::decide_check). The row is locked; the first reported card
@@ -269,7 +282,7 @@ END $$;
 -- the same one again changes nothing ('unchanged'); another one is recorded for refund
 -- ('extra'). 'not_found' also for another terminal's operation. A transaction already bound to
 -- another operation raises a unique violation.
-CREATE FUNCTION c2ec_check(
+CREATE PROCEDURE c2ec_check(
     in_wopid BYTEA, in_terminal_id BIGINT, in_tx_id TEXT, in_now BIGINT, in_channel TEXT,
     OUT out_outcome TEXT, OUT out_status TEXT, OUT out_provider_tx_id TEXT)
 LANGUAGE plpgsql AS $$
@@ -300,15 +313,17 @@ BEGIN
               WHEN 'pending' THEN 'card transaction ' || in_tx_id || ' reported before registration'
               ELSE 'card transaction ' || in_tx_id || ' reported'
             END, in_now);
+    out_outcome := 'recorded';
+    COMMIT;
     IF out_status = 'selected' THEN
       PERFORM pg_notify(in_channel, 'attest ');
     ELSIF out_status = 'aborted' THEN
       PERFORM pg_notify(in_channel, 'refund ');
     END IF;
-    out_outcome := 'recorded';
   ELSIF out_provider_tx_id = in_tx_id THEN
     out_outcome := 'unchanged';
   ELSE
+    out_outcome := 'extra';
     INSERT INTO extra_payments (withdrawal_id, provider_tx_id, created_at, refund_next_at)
     VALUES (v_id, in_tx_id, in_now, in_now)
     ON CONFLICT (provider_tx_id) DO NOTHING;
@@ -316,9 +331,9 @@ BEGIN
       INSERT INTO withdrawal_events (withdrawal_id, old_status, new_status, actor, reason, created_at)
       VALUES (v_id, out_status, out_status, 'terminal',
               'further card transaction ' || in_tx_id || ' reported; refund due', in_now);
+      COMMIT;
       PERFORM pg_notify(in_channel, 'refund ');
     END IF;
-    out_outcome := 'extra';
   END IF;
 END $$;
 
@@ -326,7 +341,7 @@ END $$;
 -- in_only_selected) becomes aborted with its audit event; a card transaction bound to it at
 -- this moment becomes due for refund. in_terminal_id: only that terminal's operation (NULL:
 -- anyone holding the WOPID). Outcomes: 'not_found', 'aborted', 'unchanged'.
-CREATE FUNCTION c2ec_abort(
+CREATE PROCEDURE c2ec_abort(
     in_wopid BYTEA, in_terminal_id BIGINT, in_only_selected BOOLEAN, in_actor TEXT,
     in_reason TEXT, in_evidence TEXT, in_now BIGINT, in_channel TEXT,
     OUT out_outcome TEXT, OUT out_status TEXT)
@@ -353,11 +368,12 @@ BEGIN
      WHERE withdrawal_id = v_id;
     INSERT INTO withdrawal_events (withdrawal_id, old_status, new_status, actor, reason, created_at)
     VALUES (v_id, out_status, 'aborted', in_actor, in_reason, in_now);
+    out_outcome := 'aborted';
+    COMMIT;
     PERFORM pg_notify(in_channel, 'withdrawal ' || encode(in_wopid, 'hex'));
     IF v_tx IS NOT NULL THEN
       PERFORM pg_notify(in_channel, 'refund ');
     END IF;
-    out_outcome := 'aborted';
   ELSE
     out_outcome := 'unchanged';
   END IF;
@@ -403,7 +419,7 @@ END $$;
 -- The attestation's confirmation: selected becomes confirmed, the reserve is credited (the
 -- incoming row; its unique reserve_pub credits a reserve exactly once), the audit event is
 -- written and waiters are woken. out_row_id is NULL when the operation was no longer selected.
-CREATE FUNCTION c2ec_confirm(
+CREATE PROCEDURE c2ec_confirm(
     in_withdrawal_id BIGINT, in_debit_account TEXT, in_evidence TEXT, in_now BIGINT,
     in_channel TEXT, OUT out_row_id BIGINT)
 LANGUAGE plpgsql AS $$
@@ -427,6 +443,7 @@ BEGIN
   RETURNING row_id INTO out_row_id;
   INSERT INTO withdrawal_events (withdrawal_id, old_status, new_status, actor, reason, created_at)
   VALUES (in_withdrawal_id, 'selected', 'confirmed', 'attestation', 'card payment attested', in_now);
+  COMMIT;
   PERFORM pg_notify(in_channel, 'withdrawal ' || encode(v_wopid, 'hex')),
           pg_notify(in_channel, 'incoming ');
 END $$;

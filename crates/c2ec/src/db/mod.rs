@@ -1,8 +1,8 @@
 //! All of C2EC's SQL, behind one typed storage struct, [`C2ecStore`], over
 //! `cardcash_store::Database`: each operation is implemented once per engine (`sqlite.rs`:
 //! sync functions run inline for reads or in ONE writer closure for writes; `postgres.rs`:
-//! typed sqlx, ONE statement per operation, each state change a call of a PL/pgSQL function of
-//! `migrations/postgres/0001_init.sql` or one CTE). Rows come out as domain types (`Amount`,
+//! typed sqlx, ONE statement per operation, each state change a call of a PL/pgSQL function or
+//! procedure of `migrations/postgres/0001_init.sql` or one CTE). Rows come out as domain types (`Amount`,
 //! `Timestamp`, [`Status`], [`RefundState`], [`TransferStatus`], `PaytoUri`, `BaseUrl`, key
 //! types). No transaction and no driver type leaves this module.
 //!
@@ -11,7 +11,10 @@
 //! PostgreSQL the function locks the row, applies the same rule (mirrored in PL/pgSQL) and
 //! returns the row as it was before; the Rust side runs the rule on that pre-image and refuses
 //! to go on if the two disagree ([`StoreError::Internal`]), so a drift between the two
-//! implementations cannot pass silently. A trigger refuses every illegal status transition on
+//! implementations cannot pass silently. The hot state changes are procedures that commit
+//! before they notify: PostgreSQL serialises notifying transactions through one lock held
+//! across their WAL flush, which would cap throughput at one fsync per state change (the
+//! migration explains it). A trigger refuses every illegal status transition on
 //! both engines; every state change writes its audit event in the same transaction (on
 //! PostgreSQL: in the same statement) and notifies at commit.
 //!
@@ -44,9 +47,6 @@ mod sqlite;
 pub mod terminal;
 pub mod transfer;
 pub mod withdrawal;
-
-use std::future::Future;
-use std::time::Duration;
 
 use cardcash_store::{Database, DbConfig, Engine, Migration, Notifier, Schema, StoreError};
 use cardcash_util::{Amount, BaseUrl, Currency, PaytoUri, Timestamp, Wopid};
@@ -123,30 +123,6 @@ pub fn now() -> Timestamp {
 pub struct C2ecStore {
     db: Database,
     currency: Currency,
-}
-
-/// Attempts of a write that lost a race.
-const MAX_ATTEMPTS: u32 = 8;
-
-/// Runs a write again when it lost a race: SQLite busy (another process held the file's write
-/// lock beyond the busy timeout, e.g. the CLI), PostgreSQL serialization failure or deadlock.
-/// Each attempt is one whole transaction, so a retry repeats nothing that was kept.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StoreError>>,
-{
-    let mut n = 1;
-    loop {
-        match attempt().await {
-            Err(e) if n < MAX_ATTEMPTS && e.is_busy_or_serialization() => {
-                tracing::debug!(error = %e, attempt = n, "c2ec write lost a race; retrying");
-                tokio::time::sleep(Duration::from_millis(1 << n.min(6))).await;
-                n += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 impl C2ecStore {

@@ -1,8 +1,10 @@
 //! C2EC's storage on PostgreSQL (typed sqlx): every operation is ONE statement on the pool (its
-//! own implicit transaction); each state change is one call of a PL/pgSQL function of
-//! `migrations/postgres/0001_init.sql` or one CTE, which locks, decides, writes the audit event
-//! and notifies. The functions answer with the row as it was before; the rules of
-//! [`crate::state`] decide the answer from it and must agree with what the function did.
+//! own implicit transaction); each state change is one call (`SELECT … FROM f(…)` or, for the
+//! hot ones, `CALL p(…)`) of a PL/pgSQL function or procedure of
+//! `migrations/postgres/0001_init.sql`, or one CTE, which locks, decides, writes the audit
+//! event and notifies (the procedures after committing, see the migration for why). They
+//! answer with the row as it was before; the rules of [`crate::state`] decide the answer from
+//! it and must agree with what the database did.
 
 use cardcash_api::wire_gateway::TransferState;
 use cardcash_store::columns::{pg_amount, pg_amount_opt};
@@ -188,9 +190,8 @@ pub(super) async fn register(
 ) -> Result<RegisterOutcome, StoreError> {
     let (amount_val, amount_frac) = cols_opt(registration.amount.as_ref());
     let row = sqlx::query(
-        "SELECT out_outcome, out_status, out_reserve_pub, out_exchange_account, out_amount_val, \
-         out_amount_frac, out_suggested_val, out_suggested_frac, out_card_fees_val, \
-         out_card_fees_frac FROM c2ec_register($1, $2, $3, $4, $5, $6, $7, $8)",
+        "CALL c2ec_register($1, $2, $3, $4, $5, $6, $7, $8, \
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
     )
     .bind(w.as_bytes().as_slice())
     .bind(registration.reserve_pub.as_bytes().as_slice())
@@ -238,16 +239,14 @@ pub(super) async fn check(
     tx_id: &str,
     now: Timestamp,
 ) -> Result<CheckOutcome, StoreError> {
-    let row = sqlx::query(
-        "SELECT out_outcome, out_status, out_provider_tx_id FROM c2ec_check($1, $2, $3, $4, $5)",
-    )
-    .bind(w.as_bytes().as_slice())
-    .bind(terminal_id)
-    .bind(tx_id)
-    .bind(now.to_sql_micros())
-    .bind(db.channel())
-    .fetch_one(db.pool())
-    .await?;
+    let row = sqlx::query("CALL c2ec_check($1, $2, $3, $4, $5, NULL, NULL, NULL)")
+        .bind(w.as_bytes().as_slice())
+        .bind(terminal_id)
+        .bind(tx_id)
+        .bind(now.to_sql_micros())
+        .bind(db.channel())
+        .fetch_one(db.pool())
+        .await?;
     let done = outcome(&row)?;
     if done == "not_found" {
         return Ok(CheckOutcome::NotFound);
@@ -271,19 +270,17 @@ pub(super) async fn abort(
     request: &AbortRequest,
     now: Timestamp,
 ) -> Result<AbortOutcome, StoreError> {
-    let row = sqlx::query(
-        "SELECT out_outcome, out_status FROM c2ec_abort($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(w.as_bytes().as_slice())
-    .bind(request.terminal)
-    .bind(request.only_selected)
-    .bind(request.actor)
-    .bind(&request.reason)
-    .bind(request.evidence.as_deref())
-    .bind(now.to_sql_micros())
-    .bind(db.channel())
-    .fetch_one(db.pool())
-    .await?;
+    let row = sqlx::query("CALL c2ec_abort($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
+        .bind(w.as_bytes().as_slice())
+        .bind(request.terminal)
+        .bind(request.only_selected)
+        .bind(request.actor)
+        .bind(&request.reason)
+        .bind(request.evidence.as_deref())
+        .bind(now.to_sql_micros())
+        .bind(db.channel())
+        .fetch_one(db.pool())
+        .await?;
     let done = outcome(&row)?;
     if done == "not_found" {
         return Ok(AbortOutcome::NotFound);
@@ -391,7 +388,7 @@ pub(super) async fn confirm(
     evidence: &str,
     now: Timestamp,
 ) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query("SELECT out_row_id FROM c2ec_confirm($1, $2, $3, $4, $5)")
+    let row = sqlx::query("CALL c2ec_confirm($1, $2, $3, $4, $5, NULL)")
         .bind(withdrawal_id)
         .bind(debit_account)
         .bind(evidence)

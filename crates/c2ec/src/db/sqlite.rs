@@ -6,7 +6,7 @@
 
 use cardcash_api::wire_gateway::TransferState;
 use cardcash_store::rusqlite::{Connection, Params, Row, params};
-use cardcash_store::{SqliteTx, StoreError};
+use cardcash_store::{SqliteTx, StoreError, query_all, query_opt};
 use cardcash_util::{Amount, Currency, EddsaPublicKey, HashCode, ShortHashCode, Timestamp, Wopid};
 
 use super::terminal::TerminalRow;
@@ -25,35 +25,6 @@ use super::{
     time_opt, units, withdrawal_key, wopid,
 };
 use crate::state::{self, CheckDecision, CheckView, Registration, RegistrationDecision, Status};
-
-fn query_opt<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-    decode: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Option<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params)?;
-    match rows.next()? {
-        Some(row) => decode(row).map(Some),
-        None => Ok(None),
-    }
-}
-
-fn query_all<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-    mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(decode(row)?);
-    }
-    Ok(out)
-}
 
 fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, StoreError> {
     Ok(conn.prepare_cached(sql)?.execute(params)?)

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardcash_store::{Database, StoreError};
+use cardcash_store::{Database, StoreError, retry};
 use cardcash_util::Timestamp;
 
-use super::{C2ecStore, TOPIC_TERMINAL, postgres, retrying, sqlite};
+use super::{C2ecStore, TOPIC_TERMINAL, postgres, sqlite};
 
 /// How long [`C2ecStore::deactivate_terminal`] waits for its notification on PostgreSQL.
 pub const NOTIFICATION_WAIT: Duration = Duration::from_secs(5);
@@ -36,14 +36,14 @@ impl C2ecStore {
             Database::Sqlite(db) => {
                 let texts: Arc<(String, String)> =
                     Arc::new((name.to_owned(), secret_hash.to_owned()));
-                retrying(|| {
+                retry(|| {
                     let texts = texts.clone();
                     db.write(move |tx| sqlite::insert_terminal(tx, &texts.0, &texts.1, now))
                 })
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::insert_terminal(db, name, secret_hash, now)).await
+                retry(|| postgres::insert_terminal(db, name, secret_hash, now)).await
             }
         }
     }
@@ -74,11 +74,11 @@ impl C2ecStore {
     pub async fn deactivate_terminal(&self, id: i64) -> Result<bool, StoreError> {
         match &self.db {
             Database::Sqlite(db) => {
-                retrying(|| db.write(move |tx| sqlite::deactivate_terminal(tx, id))).await
+                retry(|| db.write(move |tx| sqlite::deactivate_terminal(tx, id))).await
             }
             Database::Postgres(db) => {
                 let mut seen = db.notifier().subscribe(TOPIC_TERMINAL, &id.to_string());
-                let found = retrying(|| postgres::deactivate_terminal(db, id)).await?;
+                let found = retry(|| postgres::deactivate_terminal(db, id)).await?;
                 if found && !seen.wait(NOTIFICATION_WAIT).await {
                     tracing::warn!(terminal = id, "deactivation notification not seen yet");
                 }

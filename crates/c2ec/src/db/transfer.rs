@@ -15,11 +15,11 @@
 use std::sync::Arc;
 
 use cardcash_api::wire_gateway::TransferState;
-use cardcash_store::{Database, StoreError};
+use cardcash_store::{Database, StoreError, retry};
 use cardcash_util::{Amount, BaseUrl, HashCode, PaytoUri, ShortHashCode, Timestamp};
 
 use super::withdrawal::{ExtraPaymentRow, RefundState, WithdrawalRow};
-use super::{C2ecStore, postgres, retrying, sqlite};
+use super::{C2ecStore, postgres, sqlite};
 
 /// The stored status of a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,14 +173,14 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let (currency, new) = (self.currency, Arc::new(new));
-                retrying(|| {
+                retry(|| {
                     let new = new.clone();
                     db.write(move |tx| sqlite::accept_transfer(tx, currency, &new))
                 })
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::accept_transfer(db, self.currency, &new)).await
+                retry(|| postgres::accept_transfer(db, self.currency, &new)).await
             }
         }
     }
@@ -280,14 +280,14 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let settlement = Arc::new(settlement);
-                retrying(|| {
+                retry(|| {
                     let settlement = settlement.clone();
                     db.write(move |tx| sqlite::settle_refund(tx, withdrawal_id, &settlement, now))
                 })
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::settle_refund(db, withdrawal_id, &settlement, now)).await
+                retry(|| postgres::settle_refund(db, withdrawal_id, &settlement, now)).await
             }
         }
     }
@@ -311,14 +311,14 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let settlement = Arc::new(settlement);
-                retrying(|| {
+                retry(|| {
                     let settlement = settlement.clone();
                     db.write(move |tx| sqlite::settle_extra_refund(tx, extra_id, &settlement, now))
                 })
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::settle_extra_refund(db, extra_id, &settlement, now)).await
+                retry(|| postgres::settle_extra_refund(db, extra_id, &settlement, now)).await
             }
         }
     }
@@ -334,14 +334,14 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let settlement = Arc::new(settlement);
-                retrying(|| {
+                retry(|| {
                     let settlement = settlement.clone();
                     db.write(move |tx| sqlite::settle_transfer(tx, row_id, &settlement, now))
                 })
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::settle_transfer(db, row_id, &settlement, now)).await
+                retry(|| postgres::settle_transfer(db, row_id, &settlement, now)).await
             }
         }
     }

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use cardcash_store::{Database, StoreError};
+use cardcash_store::{Database, StoreError, retry};
 use cardcash_util::{Amount, EddsaPublicKey, PaytoUri, Timestamp, Wopid};
 
-use super::{C2ecStore, postgres, retrying, sqlite};
+use super::{C2ecStore, postgres, sqlite};
 use crate::state::{
     AbortDecision, CheckDecision, Registration, RegistrationDecision, RegistrationView, Status,
 };
@@ -223,13 +223,13 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let new = Arc::new(new);
-                retrying(|| {
+                retry(|| {
                     let new = new.clone();
                     db.write(move |tx| sqlite::setup(tx, &new))
                 })
                 .await
             }
-            Database::Postgres(db) => retrying(|| postgres::setup(db, &new)).await,
+            Database::Postgres(db) => retry(|| postgres::setup(db, &new)).await,
         }
     }
 
@@ -255,14 +255,14 @@ impl C2ecStore {
             Database::Sqlite(db) => {
                 let registration = Arc::new(registration);
                 let (currency, wopid) = (self.currency, *wopid);
-                retrying(|| {
+                retry(|| {
                     let registration = registration.clone();
                     db.write(move |tx| sqlite::register(tx, currency, &wopid, &registration, now))
                 })
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::register(db, self.currency, wopid, &registration, now)).await
+                retry(|| postgres::register(db, self.currency, wopid, &registration, now)).await
             }
         }
     }
@@ -278,14 +278,14 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let (wopid, tx_id): (Wopid, Arc<str>) = (*wopid, Arc::from(tx_id));
-                retrying(|| {
+                retry(|| {
                     let tx_id = tx_id.clone();
                     db.write(move |tx| sqlite::check(tx, &wopid, terminal_id, &tx_id, now))
                 })
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::check(db, wopid, terminal_id, tx_id, now)).await
+                retry(|| postgres::check(db, wopid, terminal_id, tx_id, now)).await
             }
         }
     }
@@ -301,13 +301,13 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let (wopid, request) = (*wopid, Arc::new(request));
-                retrying(|| {
+                retry(|| {
                     let request = request.clone();
                     db.write(move |tx| sqlite::abort(tx, &wopid, &request, now))
                 })
                 .await
             }
-            Database::Postgres(db) => retrying(|| postgres::abort(db, wopid, &request, now)).await,
+            Database::Postgres(db) => retry(|| postgres::abort(db, wopid, &request, now)).await,
         }
     }
 
@@ -323,7 +323,7 @@ impl C2ecStore {
     ) -> Result<Vec<(Wopid, Status)>, StoreError> {
         match &self.db {
             Database::Sqlite(db) => {
-                retrying(|| {
+                retry(|| {
                     db.write(move |tx| {
                         sqlite::expire(tx, pending_before, selected_before, limit, now)
                     })
@@ -331,7 +331,7 @@ impl C2ecStore {
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::expire(db, pending_before, selected_before, limit, now)).await
+                retry(|| postgres::expire(db, pending_before, selected_before, limit, now)).await
             }
         }
     }
@@ -357,7 +357,7 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let currency = self.currency;
-                retrying(|| {
+                retry(|| {
                     db.write(move |tx| {
                         sqlite::claim_attestations(tx, currency, now, limit, lease_until)
                     })
@@ -365,10 +365,8 @@ impl C2ecStore {
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| {
-                    postgres::claim_attestations(db, self.currency, now, limit, lease_until)
-                })
-                .await
+                retry(|| postgres::claim_attestations(db, self.currency, now, limit, lease_until))
+                    .await
             }
         }
     }
@@ -386,14 +384,14 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let texts: Arc<(String, String)> = Arc::new((debit, evidence));
-                retrying(|| {
+                retry(|| {
                     let texts = texts.clone();
                     db.write(move |tx| sqlite::confirm(tx, withdrawal_id, &texts.0, &texts.1, now))
                 })
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::confirm(db, withdrawal_id, &debit, &evidence, now)).await
+                retry(|| postgres::confirm(db, withdrawal_id, &debit, &evidence, now)).await
             }
         }
     }
@@ -411,7 +409,7 @@ impl C2ecStore {
         match &self.db {
             Database::Sqlite(db) => {
                 let note: Arc<str> = Arc::from(note);
-                retrying(|| {
+                retry(|| {
                     let note = note.clone();
                     db.write(move |tx| {
                         sqlite::reschedule(tx, withdrawal_id, attempts, next_at, &note, now)
@@ -420,7 +418,7 @@ impl C2ecStore {
                 .await
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::reschedule(db, withdrawal_id, attempts, next_at, note, now))
+                retry(|| postgres::reschedule(db, withdrawal_id, attempts, next_at, note, now))
                     .await
             }
         }
@@ -463,14 +461,14 @@ impl C2ecStore {
         let row_id = match &self.db {
             Database::Sqlite(db) => {
                 let debit: Arc<str> = Arc::from(debit);
-                retrying(|| {
+                retry(|| {
                     let debit = debit.clone();
                     db.write(move |tx| sqlite::add_incoming(tx, &reserve_pub, &amount, &debit, now))
                 })
                 .await?
             }
             Database::Postgres(db) => {
-                retrying(|| postgres::add_incoming(db, &reserve_pub, &amount, &debit, now)).await?
+                retry(|| postgres::add_incoming(db, &reserve_pub, &amount, &debit, now)).await?
             }
         };
         Ok(match row_id {
