@@ -118,7 +118,8 @@ impl C2ecConfig {
         // error, never silently "unset".
         let get = |section: &str, option: &str| -> Result<Option<String>, ConfigError> {
             Ok(cfg
-                .string_opt(section, option)?
+                .string_opt(section, option)
+                .map_err(|e| err(section, option, e))?
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()))
         };
@@ -289,5 +290,20 @@ SPACE_ID = 1
         let e = C2ecConfig::from_taler_config(&TalerConfig::parse_str(&no_account).unwrap())
             .unwrap_err();
         assert_eq!(e.option, "EXCHANGE_ACCOUNT");
+    }
+
+    #[test]
+    fn an_unreadable_value_is_an_error_not_unset() {
+        // An undefined variable in an optional key used to read as "unset": the token would
+        // silently be off and Basic auth used instead.
+        let broken = INI.replace(
+            "WITHDRAWAL_FEES = CHF:0.5",
+            "WITHDRAWAL_FEES = CHF:0.5\nADMIN_TOKEN = $CARDCASH_SURELY_UNDEFINED_VARIABLE",
+        );
+        let cfg = TalerConfig::parse_str(&broken)
+            .unwrap()
+            .with_env(Default::default());
+        let e = C2ecConfig::from_taler_config(&cfg).unwrap_err();
+        assert_eq!(e.option, "ADMIN_TOKEN", "{e}");
     }
 }

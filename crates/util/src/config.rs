@@ -261,19 +261,31 @@ impl TalerConfig {
         })
     }
 
-    /// An optional string value (unexpanded).
-    pub fn string_opt(&self, section: &str, option: &str) -> Result<Option<String>, ConfigError> {
-        Ok(self.raw(section, option).map(str::to_owned))
+    /// The value with `$VAR`, `${VAR}` and `${VAR:-default}` expanded (every typed getter reads
+    /// through this, so expansion works in every value; an undefined variable is an error
+    /// naming the option, never an unset value).
+    fn value(&self, section: &str, option: &str) -> Result<Option<String>, ConfigError> {
+        self.raw(section, option)
+            .map(|v| {
+                self.expand_depth(v, 0)
+                    .map_err(|why| Self::invalid(section, option, why))
+            })
+            .transpose()
     }
 
-    /// A required string value (unexpanded).
+    /// An optional string value (`$VAR` expanded).
+    pub fn string_opt(&self, section: &str, option: &str) -> Result<Option<String>, ConfigError> {
+        self.value(section, option)
+    }
+
+    /// A required string value (`$VAR` expanded).
     pub fn string(&self, section: &str, option: &str) -> Result<String, ConfigError> {
         Self::required(section, option, self.string_opt(section, option))
     }
 
     /// An optional non-negative integer.
     pub fn number_opt(&self, section: &str, option: &str) -> Result<Option<u64>, ConfigError> {
-        self.raw(section, option)
+        self.value(section, option)?
             .map(|v| {
                 v.trim().parse().map_err(|_| {
                     Self::invalid(section, option, format!("expected a number, got {v:?}"))
@@ -289,7 +301,7 @@ impl TalerConfig {
 
     /// An optional `YES`/`NO` (case-insensitive).
     pub fn yes_no_opt(&self, section: &str, option: &str) -> Result<Option<bool>, ConfigError> {
-        self.raw(section, option)
+        self.value(section, option)?
             .map(|v| match v.trim().to_ascii_lowercase().as_str() {
                 "yes" => Ok(true),
                 "no" => Ok(false),
@@ -309,7 +321,7 @@ impl TalerConfig {
 
     /// An optional amount (`EUR:1.50`).
     pub fn amount_opt(&self, section: &str, option: &str) -> Result<Option<Amount>, ConfigError> {
-        self.raw(section, option)
+        self.value(section, option)?
             .map(|v| {
                 v.trim().parse().map_err(|e| {
                     Self::invalid(section, option, format!("invalid amount {v:?}: {e}"))
@@ -329,7 +341,7 @@ impl TalerConfig {
         section: &str,
         option: &str,
     ) -> Result<Option<Currency>, ConfigError> {
-        self.raw(section, option)
+        self.value(section, option)?
             .map(|v| {
                 v.trim().parse().map_err(|e| {
                     Self::invalid(section, option, format!("invalid currency {v:?}: {e}"))
@@ -349,9 +361,9 @@ impl TalerConfig {
         section: &str,
         option: &str,
     ) -> Result<Option<RelativeTime>, ConfigError> {
-        self.raw(section, option)
+        self.value(section, option)?
             .map(|v| {
-                RelativeTime::parse_duration(v)
+                RelativeTime::parse_duration(&v)
                     .map_err(|e| Self::invalid(section, option, e.to_string()))
             })
             .transpose()
@@ -368,7 +380,7 @@ impl TalerConfig {
         section: &str,
         option: &str,
     ) -> Result<Option<BaseUrl>, ConfigError> {
-        self.raw(section, option)
+        self.value(section, option)?
             .map(|v| {
                 BaseUrl::parse(v.trim()).map_err(|e| {
                     Self::invalid(section, option, format!("invalid base URL {v:?}: {e}"))
@@ -543,6 +555,20 @@ fn matching_brace(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_typed_value_is_expanded_and_undefined_variables_are_errors() {
+        let text = "[paths]\nPORT_BASE = 80\n[s]\nPORT = ${PORT_BASE}81\nON = $ANSWER\nNAME = x-$ANSWER\nCUR = ${MISSING:-CHF}\nBAD = $NOPE\n";
+        let mut vars = BTreeMap::new();
+        vars.insert("ANSWER".to_owned(), "YES".to_owned());
+        let cfg = TalerConfig::parse_str(text).unwrap().with_env(vars);
+        assert_eq!(cfg.number("s", "PORT").unwrap(), 8081);
+        assert!(cfg.yes_no("s", "ON").unwrap());
+        assert_eq!(cfg.string("s", "NAME").unwrap(), "x-YES");
+        assert_eq!(cfg.currency("s", "CUR").unwrap().to_string(), "CHF");
+        let e = cfg.string_opt("s", "BAD").unwrap_err().to_string();
+        assert!(e.contains("NOPE"), "{e}");
+    }
 
     const FIXTURE: &str = r#"
 # A comment
