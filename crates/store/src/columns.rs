@@ -4,8 +4,7 @@
 //! ours, so that is a broken invariant, never a client error.
 
 use cardcash_util::{Amount, Currency, Timestamp};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::Row as _;
 
 use crate::error::StoreError;
 
@@ -29,35 +28,6 @@ pub fn amount_from_columns(
     let fraction = u32::try_from(fraction)
         .map_err(|_| StoreError::Corrupt(format!("amount fraction {fraction} out of range")))?;
     Amount::new(currency, value, fraction).map_err(|e| StoreError::Corrupt(format!("amount: {e}")))
-}
-
-/// Reads the amount stored in `{prefix}_val` and `{prefix}_frac`.
-pub fn get_amount(row: &AnyRow, prefix: &str, currency: Currency) -> Result<Amount, StoreError> {
-    get_amount_opt(row, prefix, currency)?
-        .ok_or_else(|| StoreError::Corrupt(format!("{prefix}_val is NULL")))
-}
-
-/// Reads an optional amount: both columns NULL is `None`, one of them NULL is corrupt.
-pub fn get_amount_opt(
-    row: &AnyRow,
-    prefix: &str,
-    currency: Currency,
-) -> Result<Option<Amount>, StoreError> {
-    let value: Option<i64> = row.try_get(format!("{prefix}_val").as_str())?;
-    let fraction: Option<i64> = row.try_get(format!("{prefix}_frac").as_str())?;
-    match (value, fraction) {
-        (Some(v), Some(f)) => amount_from_columns(currency, v, f).map(Some),
-        (None, None) => Ok(None),
-        _ => Err(StoreError::Corrupt(format!(
-            "{prefix}: one of _val/_frac is NULL"
-        ))),
-    }
-}
-
-/// Reads a timestamp stored as microseconds.
-pub fn get_timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, StoreError> {
-    let micros: i64 = row.try_get(column)?;
-    Timestamp::from_sql_micros(micros).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
 /// Reads the amount in columns `idx` (value) and `idx + 1` (fraction) of a SQLite row.

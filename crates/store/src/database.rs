@@ -4,12 +4,41 @@
 
 use std::path::PathBuf;
 
-use crate::db::{DbConfig, Engine};
 use crate::error::StoreError;
 use crate::migrate::Schema;
 use crate::notifier::Notifier;
 use crate::postgres::PgDb;
 use crate::sqlite::SqliteDb;
+
+/// Where a service's database lives.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `sqlite:/path/to/file.db` (created if missing, parent directories too) or
+    /// `postgres://user@host:port/database`. In-memory SQLite is refused: the writer thread
+    /// and the readers would each see their own empty database.
+    pub url: String,
+    /// The service name: the PostgreSQL schema and notification channel are derived from it.
+    /// Lower-case ASCII letters, digits and `_`, starting with a letter.
+    pub service: &'static str,
+}
+
+/// The database engine behind a [`Database`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// Embedded SQLite (the default).
+    Sqlite,
+    /// PostgreSQL (production).
+    Postgres,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        })
+    }
+}
 
 /// A service's database on either engine; cheap to clone.
 #[derive(Clone, Debug)]
@@ -22,8 +51,8 @@ impl Database {
     /// Opens the database named by `config.url` (`sqlite:PATH` or `postgres://…`) and applies
     /// the service's migrations for that engine.
     pub async fn connect(config: &DbConfig, schema: &Schema) -> Result<Self, StoreError> {
-        crate::db::check_service_name(config.service)?;
-        match crate::db::engine_of(&config.url)? {
+        check_service_name(config.service)?;
+        match engine_of(&config.url)? {
             Engine::Sqlite => {
                 let path = sqlite_path(&config.url)?;
                 // Opening runs migrations (blocking file IO): off the executor.
@@ -93,9 +122,58 @@ pub fn sqlite_path(url: &str) -> Result<PathBuf, StoreError> {
     Ok(PathBuf::from(path))
 }
 
+pub(crate) fn check_service_name(service: &str) -> Result<(), StoreError> {
+    let mut chars = service.chars();
+    let valid = service.len() <= 40
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "invalid service name {service:?}: use lower-case letters, digits and '_'"
+        )))
+    }
+}
+
+fn engine_of(url: &str) -> Result<Engine, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Engine::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Engine::Postgres)
+    } else {
+        Err(StoreError::Config(format!(
+            "database URL must start with sqlite: or postgres:// (got {:?})",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_names() {
+        assert!(check_service_name("c2ec").is_ok());
+        assert!(check_service_name("bank_2").is_ok());
+        assert!(check_service_name("").is_err());
+        assert!(check_service_name("C2ec").is_err());
+        assert!(check_service_name("2ec").is_err());
+        assert!(check_service_name("a\"; DROP").is_err());
+    }
+
+    #[test]
+    fn engines_by_url() {
+        assert_eq!(engine_of("sqlite:/tmp/x.db").ok(), Some(Engine::Sqlite));
+        assert_eq!(engine_of("sqlite://x.db").ok(), Some(Engine::Sqlite));
+        assert_eq!(engine_of("postgres://u@h/db").ok(), Some(Engine::Postgres));
+        assert_eq!(
+            engine_of("postgresql://u@h/db").ok(),
+            Some(Engine::Postgres)
+        );
+        assert!(engine_of("mysql://x").is_err());
+    }
 
     #[test]
     fn sqlite_urls() {

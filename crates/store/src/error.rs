@@ -12,13 +12,11 @@ use sqlx::error::{DatabaseError, ErrorKind};
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A driver or database error (passed through unchanged).
+    /// An error of PostgreSQL or its driver (sqlx), passed through unchanged.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
-    /// A migration could not be applied (bad SQL, checksum mismatch of an applied migration, …).
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The configuration cannot work (unknown URL scheme, invalid service name, …).
+    /// The configuration cannot work (unknown URL scheme, invalid service name, a migration
+    /// that fails or was edited after it was applied, …).
     #[error("invalid database configuration: {0}")]
     Config(String),
     /// A stored value does not decode into its protocol type (the schema's invariants are
@@ -36,17 +34,13 @@ pub enum StoreError {
     Internal(String),
 }
 
-// SQLite primary result codes (the low byte of the extended code); see sqlite.org/rescode.html.
-const SQLITE_BUSY: i64 = 5;
-const SQLITE_LOCKED: i64 = 6;
-
 impl StoreError {
     /// The Taler error code for a response when a service passes this error on (it is always
     /// an internal error: logged once, never echoed). Services that know which step failed
     /// (store vs. commit) may pick a more precise `GENERIC_DB_*` code themselves.
     pub fn code(&self) -> ErrorCode {
         match self {
-            StoreError::Config(_) | StoreError::Migrate(_) => ErrorCode::GenericDbSetupFailed,
+            StoreError::Config(_) => ErrorCode::GenericDbSetupFailed,
             StoreError::Corrupt(_) | StoreError::Internal(_) => {
                 ErrorCode::GenericDbInvariantFailure
             }
@@ -98,7 +92,7 @@ impl StoreError {
         self.code().http_status()
     }
 
-    /// The database error inside, if this is one.
+    /// The PostgreSQL error inside, if this is one.
     pub fn as_database_error(&self) -> Option<&(dyn DatabaseError + 'static)> {
         match self {
             StoreError::Sqlx(sqlx::Error::Database(e)) => Some(&**e),
@@ -128,8 +122,9 @@ impl StoreError {
     }
 
     /// The transaction lost a race and may simply be run again: SQLite BUSY/LOCKED (another
-    /// process held the write lock beyond `busy_timeout`), PostgreSQL `40001`
-    /// serialization_failure or `40P01` deadlock_detected.
+    /// process held the write lock beyond `busy_timeout`; rusqlite's primary code covers
+    /// BUSY_SNAPSHOT, LOCKED_SHAREDCACHE, …), PostgreSQL `40001` serialization_failure or
+    /// `40P01` deadlock_detected.
     pub fn is_busy_or_serialization(&self) -> bool {
         if let Some((code, _)) = self.sqlite_failure() {
             return matches!(
@@ -137,20 +132,9 @@ impl StoreError {
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             );
         }
-        let Some(e) = self.as_database_error() else {
-            return false;
-        };
-        let Some(code) = e.code() else {
-            return false;
-        };
-        if is_sqlite(e) {
-            // SQLite reports the extended result code as decimal text; the primary code is its
-            // low byte (BUSY_SNAPSHOT, BUSY_TIMEOUT, LOCKED_SHAREDCACHE, … all count).
-            code.parse::<i64>()
-                .is_ok_and(|n| matches!(n & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
-        } else {
-            code == "40001" || code == "40P01"
-        }
+        self.as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "40001" || code == "40P01")
     }
 
     /// The name of the violated constraint, in PostgreSQL's naming on both engines.
@@ -165,15 +149,7 @@ impl StoreError {
         if let Some((code, message)) = self.sqlite_failure() {
             return sqlite_constraint_name(i64::from(code.extended_code), message?);
         }
-        let e = self.as_database_error()?;
-        if let Some(name) = e.constraint() {
-            return Some(Cow::Borrowed(name));
-        }
-        if !is_sqlite(e) {
-            return None;
-        }
-        let code: i64 = e.code().and_then(|c| c.parse().ok())?;
-        sqlite_constraint_name(code, e.message())
+        self.as_database_error()?.constraint().map(Cow::Borrowed)
     }
 
     fn sqlite_failure(&self) -> Option<(&rusqlite::ffi::Error, Option<&str>)> {
@@ -193,10 +169,6 @@ impl StoreError {
 
 fn sqlite_constraint_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation)
-}
-
-fn is_sqlite(e: &(dyn DatabaseError + 'static)) -> bool {
-    e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
 }
 
 // SQLite extended result codes for constraint failures.
@@ -278,8 +250,8 @@ impl<T, S: Into<StoreError>> ResultExt<T> for Result<T, S> {
     }
 }
 
-/// Errors that `Db::retry_write` knows how to classify. Implement it for a service error enum
-/// by delegating to the wrapped [`StoreError`].
+/// Errors that [`retry`] and `PgDb::retry_write` know how to classify. Implement it for a
+/// service error enum by delegating to the wrapped [`StoreError`].
 pub trait Retryable: From<StoreError> {
     /// Whether running the whole transaction again may succeed.
     fn is_retryable(&self) -> bool;

@@ -1,11 +1,12 @@
 //! Storage for every cardcash service: [`Database`] over SQLite (embedded default) and
 //! PostgreSQL (production), each engine with its own typed driver, the store's own migrations
 //! ([`Schema`], [`Migration`]), a [`Notifier`] for long polling, mapping of constraint
-//! violations to domain errors ([`ResultExt`]), and the dual-engine test harness ([`testing`]).
+//! violations to domain errors ([`ResultExt`]), retries of lost races ([`retry`]), and, behind
+//! the `testing` feature, the dual-engine test harness (`testing`).
 //!
 //! This crate never knows a service's tables.
 //!
-//! # The typed engines (new code uses these)
+//! # The engines
 //! - [`SqliteDb`] (rusqlite): one writer thread runs whole transaction closures and commits
 //!   what is queued together (group commit, a savepoint per closure); reads run inline on a
 //!   small pool of read-only connections. No thread hop per statement.
@@ -32,101 +33,98 @@
 //! domain outcomes ("already registered", "conflict") are values of `T`, computed from what the
 //! closure read inside the same transaction.
 //!
-//! The older [`Db`] (sqlx `Any`) remains until every service has moved to [`Database`].
-//!
 //! # Rules for service SQL
-//! - One SQL text with `$1, $2, …` placeholders serves both engines (SQLite binds `$N` by
-//!   number). What differs (DDL, `FOR UPDATE SKIP LOCKED`, …) branches on [`Db::engine`].
-//! - Portable column types: `BIGINT`, `INTEGER`, `TEXT`, and `BLOB` (SQLite) / `BYTEA`
-//!   (PostgreSQL), the only difference being in the migrations. Money is
-//!   `(…_val BIGINT, …_frac INTEGER)`, times `BIGINT` microseconds. Booleans are `INTEGER` 0/1:
-//!   `Any` decodes `bool` only from a real PostgreSQL `BOOLEAN`. Integers decode into any of
-//!   `i16/i32/i64` (range-checked), so read counters as `i64`.
-//! - Reads use [`Db::pool`]; writes use [`Db::begin_write`] or [`Db::retry_write`], never the
-//!   pool (SQLite writers must be serialised through `BEGIN IMMEDIATE`).
+//! - Each engine has its own SQL, in the service's `db/sqlite.rs` and `db/postgres.rs`, and its
+//!   own migrations ([`Schema`]: `include_str!` of `migrations/{sqlite,postgres}/NNNN_*.sql`).
+//!   Applied migrations are checksummed: edit one and the service refuses to start; add a new
+//!   version instead. Several instances may start at once: SQLite serialises them with
+//!   `BEGIN IMMEDIATE`, PostgreSQL with an advisory lock.
+//! - Column types: money is `(…_val BIGINT, …_frac INTEGER)` ([`columns`]), times `BIGINT`
+//!   microseconds, keys `BLOB`/`BYTEA`, booleans `BOOLEAN` (a real type on PostgreSQL, 0/1 on
+//!   SQLite). A stored value that does not decode is [`StoreError::Corrupt`].
 //! - PostgreSQL runs at READ COMMITTED: make writes correct with `SELECT … FOR UPDATE`,
-//!   `INSERT … ON CONFLICT`, or conditional `UPDATE … WHERE state = $n` and `rows_affected()`.
-//!   Name PostgreSQL constraints by the defaults (`<table>_<col>_key`, `<table>_pkey`); on
-//!   SQLite [`StoreError::constraint`] maps its messages to those names.
+//!   `INSERT … ON CONFLICT`, or conditional `UPDATE … WHERE state = $n … RETURNING`. Name
+//!   PostgreSQL constraints by the defaults (`<table>_<col>_key`, `<table>_pkey`); on SQLite
+//!   [`StoreError::constraint`] maps its messages to those names, so a service matches on one
+//!   name for both engines ([`ResultExt::on_constraint`]).
 //! - Subscribe BEFORE reading the state you are about to wait on, then `wait`.
-//! - `Any` only knows `bool`, `i16/i32/i64`, `f32/f64`, `String`, `Vec<u8>` and `Option` of
-//!   them. PostgreSQL-only types must be cast in SQL, e.g. `current_schema()::TEXT` (type
-//!   `name` is rejected by `Any`), `COUNT(*)` is `BIGINT` on both engines.
 //!
 //! # Notifications
-//! [`Tx::notify`] queues `(topic, key)`; it is delivered only after a successful commit. On
-//! SQLite the fan-out is in-process. On PostgreSQL it is `pg_notify` on the channel
-//! `cardcash_<service>` with payload `"<topic> <key>"`, sent inside the transaction; a
-//! background `PgListener` per `Db` feeds the in-process fan-out, so service instances in other
-//! processes are woken too. [`Notifier::subscribe_topic`] waits for any key of a topic.
-//! On SQLite notifications stay inside one `Db` (one process): that is the embedded setup.
-//! The listener task runs on the tokio runtime that called [`Db::connect`].
+//! [`SqliteTx::notify`] and [`PgTx::notify`] queue `(topic, key)`; it is delivered only after
+//! a successful commit (a stored function calls `pg_notify(channel, '<topic> <key>')` itself,
+//! on the channel [`PgDb::channel`]). On SQLite the fan-out is in-process: that is the embedded
+//! setup, one process per database. On PostgreSQL one listener per [`PgDb`] feeds the
+//! in-process fan-out, so service instances in other processes are woken too; after a lost
+//! listener connection everybody is woken (they re-read their state).
+//! [`Notifier::subscribe_topic`] waits for any key of a topic. The listener task runs on the
+//! tokio runtime that called [`Database::connect`].
 //!
 //! # Retries
-//! [`Db::retry_write`] runs a closure in a write transaction and repeats it on SQLite
-//! BUSY/LOCKED and PostgreSQL `40001`/`40P01`. The closure gets a [`RetryTx`] (derefs to
-//! [`Tx`], so `db/` helpers take `&mut Tx`) and may borrow from the caller. A service error
-//! enum implements [`Retryable`] by delegating to its wrapped [`StoreError`].
+//! [`retry`] / [`retry_if`] rerun a unit of work that lost a race (SQLite busy, PostgreSQL
+//! `40001`/`40P01`, or what the caller's predicate accepts), bounded, with a short growing
+//! pause. [`PgDb::retry_write`] does the same for a whole PostgreSQL transaction; its closure
+//! gets a [`PgRetryTx`] (derefs to [`PgTx`]) and may borrow from the caller. A service error
+//! enum implements [`Retryable`] by delegating to its wrapped [`StoreError`]. A SQLite write
+//! closure runs exactly once: it never loses a race inside the writer thread.
 //!
 //! # Usage
 //! ```no_run
 //! use std::time::Duration;
-//! use cardcash_store::{Db, DbConfig, Migrations, StoreError};
+//! use cardcash_store::{Database, DbConfig, Migration, Schema, StoreError};
 //!
-//! static MIGRATIONS: Migrations = Migrations {
-//!     sqlite: sqlx::migrate!("tests/migrations/sqlite"),
-//!     postgres: sqlx::migrate!("tests/migrations/postgres"),
+//! // A service keeps its migrations in files: include_str!("../migrations/sqlite/0001_init.sql").
+//! const INIT: &str = "CREATE TABLE counter (name TEXT PRIMARY KEY, value BIGINT NOT NULL);";
+//! static SCHEMA: Schema = Schema {
+//!     sqlite: &[Migration::new(1, "init", INIT)],
+//!     postgres: &[Migration::new(1, "init", INIT)],
 //! };
 //!
 //! # async fn example() -> Result<(), StoreError> {
 //! let config = DbConfig { url: "sqlite:/var/lib/cardcash/c2ec.db".into(), service: "c2ec" };
-//! let db = Db::connect(&config, &MIGRATIONS).await?;
+//! let db = Database::connect(&config, &SCHEMA).await?;
 //!
 //! // A waiter (e.g. a long-polling request) subscribes first, then reads, then waits.
 //! let mut sub = db.notifier().subscribe("counter", "a");
 //!
-//! // One write transaction with a notification delivered at commit.
-//! let mut tx = db.begin_write().await?;
-//! sqlx::query("INSERT INTO counter (name, value) VALUES ($1, 0)")
-//!     .bind("a")
-//!     .execute(tx.conn())
-//!     .await?;
-//! tx.notify("counter", "a");
-//! tx.commit().await?;
-//! assert!(sub.wait(Duration::from_secs(1)).await);
-//!
-//! // The same with automatic retry of busy/serialization failures.
-//! let name = "a";
-//! let value: i64 = db
-//!     .retry_write(|tx| {
-//!         Box::pin(async move {
-//!             let (v,): (i64,) = sqlx::query_as(
-//!                 "UPDATE counter SET value = value + 1 WHERE name = $1 RETURNING value",
-//!             )
-//!             .bind(name)
-//!             .fetch_one(tx.conn())
-//!             .await?;
-//!             tx.notify("counter", name);
-//!             Ok::<_, StoreError>(v)
+//! // One write with a notification delivered at commit.
+//! let value: i64 = match &db {
+//!     Database::Sqlite(db) => {
+//!         db.write(|tx| {
+//!             let v = tx.query_row(
+//!                 "INSERT INTO counter (name, value) VALUES ('a', 1)
+//!                  ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+//!                 [],
+//!                 |row| row.get(0),
+//!             )?;
+//!             tx.notify("counter", "a");
+//!             Ok(v)
 //!         })
-//!     })
-//!     .await?;
-//! assert_eq!(value, 1);
-//!
-//! // Reads go through the pool.
-//! let (v,): (i64,) = sqlx::query_as("SELECT value FROM counter WHERE name = $1")
-//!     .bind("a")
-//!     .fetch_one(db.pool())
-//!     .await?;
-//! # let _ = v;
+//!         .await?
+//!     }
+//!     Database::Postgres(db) => {
+//!         let mut tx = db.begin().await?;
+//!         let v = sqlx::query_scalar(
+//!             "INSERT INTO counter (name, value) VALUES ('a', 1)
+//!              ON CONFLICT (name) DO UPDATE SET value = counter.value + 1 RETURNING value",
+//!         )
+//!         .fetch_one(tx.conn())
+//!         .await?;
+//!         tx.notify("counter", "a");
+//!         tx.commit().await?;
+//!         v
+//!     }
+//! };
+//! assert!(sub.wait(Duration::from_secs(1)).await);
+//! # let _ = value;
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! # Tests
-//! `for db in cardcash_store::testing::engines("c2ec", &MIGRATIONS).await { … }` runs a test
-//! body on a fresh SQLite database and, with `CARDCASH_TEST_PG_URL` set, a fresh PostgreSQL
-//! database (otherwise it prints `SKIPPING PostgreSQL: CARDCASH_TEST_PG_URL not set`). Locally:
+//! With the `testing` feature (dev-dependencies only, so production builds carry none of it),
+//! `testing::sqlite_database` and `testing::postgres_database` open a fresh, migrated
+//! database; the latter needs `CARDCASH_TEST_PG_URL` and otherwise prints
+//! `SKIPPING PostgreSQL: CARDCASH_TEST_PG_URL not set`. Locally:
 //! ```text
 //! eval "$(scripts/pg-test-cluster.sh start)"   # throwaway cluster on 127.0.0.1:54329
 //! cargo test -p cardcash-<crate>
@@ -135,7 +133,6 @@
 
 pub mod columns;
 mod database;
-mod db;
 mod error;
 mod migrate;
 mod notifier;
@@ -144,8 +141,7 @@ mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use database::{Database, sqlite_path};
-pub use db::{Db, DbConfig, Engine, Migrations, RetryTx, Tx};
+pub use database::{Database, DbConfig, Engine, sqlite_path};
 pub use error::{ResultExt, Retryable, StoreError, retry, retry_if};
 pub use migrate::{Migration, Schema};
 pub use notifier::{Notifier, Subscription};

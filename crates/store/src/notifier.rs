@@ -9,7 +9,7 @@
 //! In-process fan-out is a map `(topic, key | *) → subscribers`, each with its own
 //! [`tokio::sync::Notify`]. `notify_one` stores a permit when nobody waits yet, so a
 //! notification between `subscribe` and `wait` is never lost. On PostgreSQL one background task
-//! per [`crate::Db`] holds a `PgListener` on the service's channel and feeds the same map, so
+//! per [`crate::PgDb`] holds a `PgListener` on the service's channel and feeds the same map, so
 //! several service processes sharing a database wake each other. Never a polling loop.
 
 use std::collections::HashMap;
@@ -39,7 +39,7 @@ impl Shared {
     }
 }
 
-/// The in-process fan-out; cheap to clone. Obtain it from [`crate::Db::notifier`].
+/// The in-process fan-out; cheap to clone. Obtain it from [`crate::Database::notifier`].
 #[derive(Clone, Default)]
 pub struct Notifier {
     shared: Arc<Shared>,
@@ -87,8 +87,9 @@ impl Notifier {
 
     /// Wake the subscribers of `(topic, key)` and of `topic` in this process only.
     ///
-    /// Services call [`crate::Tx::notify`] or [`crate::Db::notify_now`] instead, which also
-    /// reach other processes on PostgreSQL.
+    /// Services call [`crate::SqliteTx::notify`], [`crate::PgTx::notify`] (or `pg_notify` in
+    /// their SQL) or [`crate::Database::notify_now`] instead, which also reach other processes
+    /// on PostgreSQL.
     pub(crate) fn fan_out(&self, topic: &str, key: &str) {
         let map = self.shared.lock();
         let exact = map.get(&(topic.to_owned(), Some(key.to_owned())));
@@ -160,37 +161,49 @@ pub(crate) fn pg_payload(topic: &str, key: &str) -> String {
     format!("{topic} {key}")
 }
 
-/// Run the PostgreSQL listener for one `Db` until `cancel` fires.
+/// Connects a listener on `channel` (the connection is LISTENing when this returns).
+pub(crate) async fn pg_listener(
+    url: &str,
+    channel: &str,
+) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(channel).await?;
+    Ok(listener)
+}
+
+/// Run the PostgreSQL listener for one `PgDb` until `cancel` fires.
 ///
-/// `listener` is already LISTENing on the channel (so `Db::connect` returns only once
-/// notifications can be received). Lost connections are re-established by `PgListener` itself;
-/// after any interruption everybody is woken because notifications may have been missed.
+/// `listener` is already LISTENing on the channel (so `PgDb::connect` returns only once
+/// notifications can be received). Notifications sent while the connection is down are lost,
+/// so everybody is woken once the listener is LISTENing again: a notification committed during
+/// the gap then wakes a subscriber in any case (it subscribed before that wake-up), and a
+/// subscriber that registers after the wake-up reads a state that includes it. A lost
+/// connection is re-established by `PgListener` itself before it reports `Ok(None)`; after
+/// any other failure the listener is replaced by a fresh one (backing off while that fails).
 pub(crate) async fn run_pg_listener(
     mut listener: sqlx::postgres::PgListener,
+    url: String,
     channel: String,
     notifier: Notifier,
     cancel: CancellationToken,
 ) {
     const MIN_BACKOFF: Duration = Duration::from_millis(50);
     const MAX_BACKOFF: Duration = Duration::from_secs(5);
-    let mut backoff = MIN_BACKOFF;
     loop {
         let received = tokio::select! {
             () = cancel.cancelled() => return,
             received = listener.try_recv() => received,
         };
         match received {
-            Ok(Some(notification)) => {
-                backoff = MIN_BACKOFF;
-                match notification.payload().split_once(' ') {
-                    Some((topic, key)) => notifier.fan_out(topic, key),
-                    None => tracing::warn!(
-                        payload = notification.payload(),
-                        "malformed store notification ignored"
-                    ),
-                }
-            }
+            Ok(Some(notification)) => match notification.payload().split_once(' ') {
+                Some((topic, key)) => notifier.fan_out(topic, key),
+                None => tracing::warn!(
+                    payload = notification.payload(),
+                    "malformed store notification ignored"
+                ),
+            },
             Ok(None) => {
+                // The connection was lost and is LISTENing again (eager reconnect).
                 tracing::warn!(
                     channel = channel.as_str(),
                     "PostgreSQL listener reconnected; waking all subscribers"
@@ -201,15 +214,32 @@ pub(crate) async fn run_pg_listener(
                 tracing::warn!(
                     %error,
                     channel = channel.as_str(),
-                    backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-                    "PostgreSQL listener failed; retrying"
+                    "PostgreSQL listener failed; reconnecting"
                 );
+                // Waiters re-read now rather than after the reconnect (spurious wake-ups are
+                // harmless) ...
                 notifier.wake_all();
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let mut backoff = MIN_BACKOFF;
+                listener = loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    match pg_listener(&url, &channel).await {
+                        Ok(fresh) => break fresh,
+                        Err(error) => {
+                            tracing::warn!(
+                                %error,
+                                channel = channel.as_str(),
+                                backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                                "PostgreSQL listener cannot reconnect; retrying"
+                            );
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                        }
+                    }
+                };
+                // ... and again once nothing can be missed any more.
+                notifier.wake_all();
             }
         }
     }

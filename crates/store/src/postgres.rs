@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +63,8 @@ impl PgDb {
         service: &'static str,
         migrations: &[Migration],
     ) -> Result<Self, StoreError> {
+        // The service names a schema and a channel in SQL text: a plain identifier only.
+        crate::database::check_service_name(service)?;
         migrate::check_order(migrations)?;
         let options = PgConnectOptions::from_str(url)?;
         create_schema(&options, service).await?;
@@ -88,10 +90,10 @@ impl PgDb {
         let channel = format!("cardcash_{service}");
         let notifier = Notifier::new();
         let listener_cancel = CancellationToken::new();
-        let mut listener = PgListener::connect(url).await?;
-        listener.listen(&channel).await?;
+        let listener = notifier::pg_listener(url, &channel).await?;
         tokio::spawn(notifier::run_pg_listener(
             listener,
+            url.to_owned(),
             channel.clone(),
             notifier.clone(),
             listener_cancel.clone(),

@@ -13,7 +13,7 @@
 //!   never waits for the writer, and an indexed lookup costs microseconds, far less than a
 //!   hop to another thread. Keep reads short (bounded `LIMIT`s).
 //! - `synchronous = NORMAL` in WAL mode: the database stays consistent on power loss, at the
-//!   price of possibly losing the last commits (as before with sqlx).
+//!   price of possibly losing the last commits.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -52,7 +52,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     notifier: Notifier,
     stats: Arc<WriterStats>,
-    _temp_dir: Option<tempfile::TempDir>,
+    /// Whatever must live as long as the database (a test's temporary directory).
+    _keep_alive: Option<Box<dyn Send + Sync>>,
 }
 
 impl Drop for Inner {
@@ -128,10 +129,12 @@ impl SqliteDb {
         Self::open_keeping(path, migrations, None)
     }
 
+    /// [`SqliteDb::open`], keeping `keep_alive` until the last clone is dropped (the test
+    /// harness keeps its temporary directory so).
     pub(crate) fn open_keeping(
         path: &Path,
         migrations: &[Migration],
-        temp_dir: Option<tempfile::TempDir>,
+        keep_alive: Option<Box<dyn Send + Sync>>,
     ) -> Result<Self, StoreError> {
         migrate::check_order(migrations)?;
         create_private_file(path)?;
@@ -165,7 +168,7 @@ impl SqliteDb {
                 readers: Mutex::new(Vec::new()),
                 notifier,
                 stats,
-                _temp_dir: temp_dir,
+                _keep_alive: keep_alive,
             }),
         })
     }

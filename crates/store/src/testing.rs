@@ -12,8 +12,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::db::{Db, DbConfig, Migrations};
-
 /// The environment variable holding the PostgreSQL admin URL for tests.
 pub const PG_URL_VAR: &str = "CARDCASH_TEST_PG_URL";
 
@@ -34,40 +32,6 @@ pub fn pg_skips() -> usize {
     PG_SKIPS.load(Ordering::Relaxed)
 }
 
-/// A fresh, migrated SQLite database for `service` in its own temporary directory (removed
-/// when the last clone of the `Db` is dropped).
-pub async fn sqlite(service: &'static str, migrations: &Migrations) -> Db {
-    let dir = tempfile::Builder::new()
-        .prefix("cardcash-test-")
-        .tempdir()
-        .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
-    let url = format!(
-        "sqlite:{}",
-        dir.path().join(format!("{service}.db")).display()
-    );
-    let config = DbConfig { url, service };
-    Db::connect_keeping(&config, migrations, Some(dir))
-        .await
-        .unwrap_or_else(|e| panic!("cannot open test SQLite database: {e}"))
-}
-
-/// A fresh, migrated PostgreSQL database (`test_<uuid>`, created through the admin URL) for
-/// `service`, or `None` (after printing [`SKIP_MESSAGE`]) when [`PG_URL_VAR`] is unset. The
-/// database is left behind; the test cluster is thrown away as a whole.
-pub async fn postgres(service: &'static str, migrations: &Migrations) -> Option<Db> {
-    let Some(admin_url) = pg_url() else {
-        PG_SKIPS.fetch_add(1, Ordering::Relaxed);
-        eprintln!("{SKIP_MESSAGE}");
-        return None;
-    };
-    let url = create_pg_database(&admin_url).await;
-    let config = DbConfig { url, service };
-    let db = Db::connect(&config, migrations)
-        .await
-        .unwrap_or_else(|e| panic!("cannot open test PostgreSQL database: {e}"));
-    Some(db)
-}
-
 /// Create an empty database `test_<uuid>` and return its URL.
 pub async fn create_pg_database(admin_url: &str) -> String {
     create_fresh_pg_database(admin_url, "test")
@@ -79,17 +43,6 @@ pub async fn create_pg_database(admin_url: &str) -> String {
 
 pub use crate::postgres::create_fresh_pg_database;
 
-/// Fresh databases on every available engine: always SQLite, PostgreSQL when configured.
-/// Run the same test body over each (`for db in engines(…).await { … }`); label assertions
-/// with `db.engine()`.
-pub async fn engines(service: &'static str, migrations: &Migrations) -> Vec<Db> {
-    let mut dbs = vec![sqlite(service, migrations).await];
-    if let Some(db) = postgres(service, migrations).await {
-        dbs.push(db);
-    }
-    dbs
-}
-
 /// A fresh, migrated SQLite [`Database`](crate::Database) in its own temporary directory
 /// (removed when the last clone is dropped).
 pub async fn sqlite_database(schema: &crate::Schema) -> crate::Database {
@@ -100,7 +53,7 @@ pub async fn sqlite_database(schema: &crate::Schema) -> crate::Database {
     let path = dir.path().join("test.db");
     let migrations = schema.sqlite;
     let db = tokio::task::spawn_blocking(move || {
-        crate::SqliteDb::open_keeping(&path, migrations, Some(dir))
+        crate::SqliteDb::open_keeping(&path, migrations, Some(Box::new(dir)))
     })
     .await
     .unwrap_or_else(|e| panic!("SQLite open task failed: {e}"))
