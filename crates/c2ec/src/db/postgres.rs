@@ -56,55 +56,11 @@ fn outcome(row: &PgRow) -> Result<&str, StoreError> {
 // ----- withdrawals -----
 
 macro_rules! withdrawal_columns {
-    ($t:literal) => {
-        concat!(
-            $t,
-            "withdrawal_id, ",
-            $t,
-            "wopid, ",
-            $t,
-            "terminal_id, ",
-            $t,
-            "amount_val, ",
-            $t,
-            "amount_frac, ",
-            $t,
-            "suggested_val, ",
-            $t,
-            "suggested_frac, ",
-            $t,
-            "card_fees_val, ",
-            $t,
-            "card_fees_frac, ",
-            $t,
-            "status, ",
-            $t,
-            "reserve_pub, ",
-            $t,
-            "exchange_account, ",
-            $t,
-            "provider_tx_id, ",
-            $t,
-            "created_at, ",
-            $t,
-            "selected_at, ",
-            $t,
-            "checked_at, ",
-            $t,
-            "finished_at, ",
-            $t,
-            "attempts, ",
-            $t,
-            "next_attempt_at, ",
-            $t,
-            "abort_reason, ",
-            $t,
-            "refund_state, ",
-            $t,
-            "refund_id, ",
-            $t,
-            "refund_attempts"
-        )
+    () => {
+        "withdrawal_id, wopid, terminal_id, amount_val, amount_frac, suggested_val, \
+         suggested_frac, card_fees_val, card_fees_frac, status, reserve_pub, exchange_account, \
+         provider_tx_id, created_at, selected_at, checked_at, finished_at, attempts, \
+         next_attempt_at, abort_reason, refund_state, refund_id, refund_attempts"
     };
 }
 
@@ -141,7 +97,7 @@ pub(super) async fn withdrawal(
 ) -> Result<Option<WithdrawalRow>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
-        withdrawal_columns!(""),
+        withdrawal_columns!(),
         " FROM withdrawals WHERE wopid = $1"
     );
     sqlx::query(SQL)
@@ -348,22 +304,18 @@ pub(super) async fn claim_attestations(
     // One statement: lock the due rows no other worker holds, push them past the lease, and
     // tell when the first operation left over falls due. Always returns at least one row (the
     // next due time); claimed operations fill the other columns.
-    const SQL: &str = concat!(
-        "WITH due AS ( \
+    const SQL: &str = "WITH due AS ( \
            SELECT withdrawal_id FROM withdrawals \
             WHERE status = 'selected' AND provider_tx_id IS NOT NULL AND next_attempt_at <= $1 \
             ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
          claimed AS ( \
            UPDATE withdrawals w SET next_attempt_at = $3 FROM due \
-            WHERE w.withdrawal_id = due.withdrawal_id RETURNING ",
-        withdrawal_columns!("w."),
-        "), \
+            WHERE w.withdrawal_id = due.withdrawal_id RETURNING w.*), \
          nd AS ( \
            SELECT MIN(next_attempt_at) AS next_due FROM withdrawals \
             WHERE status = 'selected' AND provider_tx_id IS NOT NULL \
               AND withdrawal_id NOT IN (SELECT withdrawal_id FROM due)) \
-         SELECT nd.next_due, claimed.* FROM nd LEFT JOIN claimed ON TRUE"
-    );
+         SELECT nd.next_due, claimed.* FROM nd LEFT JOIN claimed ON TRUE";
     let found = sqlx::query(SQL)
         .bind(now.to_sql_micros())
         .bind(i64::from(limit))
@@ -514,35 +466,9 @@ pub(super) async fn add_incoming(
 // ----- transfers and refunds -----
 
 macro_rules! transfer_columns {
-    ($t:literal) => {
-        concat!(
-            $t,
-            "row_id, ",
-            $t,
-            "request_uid, ",
-            $t,
-            "amount_val, ",
-            $t,
-            "amount_frac, ",
-            $t,
-            "wtid, ",
-            $t,
-            "exchange_base_url, ",
-            $t,
-            "credit_account, ",
-            $t,
-            "target_tx_id, ",
-            $t,
-            "created_at, ",
-            $t,
-            "status, ",
-            $t,
-            "refund_id, ",
-            $t,
-            "failure, ",
-            $t,
-            "attempts"
-        )
+    () => {
+        "row_id, request_uid, amount_val, amount_frac, wtid, exchange_base_url, credit_account, \
+         target_tx_id, created_at, status, refund_id, failure, attempts"
     };
 }
 
@@ -625,13 +551,13 @@ pub(super) async fn transfer_page(
 ) -> Result<Vec<TransferRow>, StoreError> {
     const ASC: &str = concat!(
         "SELECT ",
-        transfer_columns!(""),
+        transfer_columns!(),
         " FROM transfers WHERE row_id > $1 AND ($3::TEXT IS NULL OR status = $3) \
          AND ($4::BOOLEAN IS NULL OR (failure IS NOT NULL) = $4) ORDER BY row_id ASC LIMIT $2"
     );
     const DESC: &str = concat!(
         "SELECT ",
-        transfer_columns!(""),
+        transfer_columns!(),
         " FROM transfers WHERE row_id < $1 AND ($3::TEXT IS NULL OR status = $3) \
          AND ($4::BOOLEAN IS NULL OR (failure IS NOT NULL) = $4) ORDER BY row_id DESC LIMIT $2"
     );
@@ -655,18 +581,12 @@ pub(super) async fn outgoing_page(
     start: i64,
     count: i64,
 ) -> Result<Vec<OutgoingRow>, StoreError> {
-    const ASC: &str = concat!(
-        "SELECT o.row_id AS out_id, o.created_at AS out_at, ",
-        transfer_columns!("t."),
-        " FROM outgoing o JOIN transfers t ON t.row_id = o.transfer_id \
-         WHERE o.row_id > $1 ORDER BY o.row_id ASC LIMIT $2"
-    );
-    const DESC: &str = concat!(
-        "SELECT o.row_id AS out_id, o.created_at AS out_at, ",
-        transfer_columns!("t."),
-        " FROM outgoing o JOIN transfers t ON t.row_id = o.transfer_id \
-         WHERE o.row_id < $1 ORDER BY o.row_id DESC LIMIT $2"
-    );
+    const ASC: &str = "SELECT o.row_id AS out_id, o.created_at AS out_at, t.* \
+         FROM outgoing o JOIN transfers t ON t.row_id = o.transfer_id \
+         WHERE o.row_id > $1 ORDER BY o.row_id ASC LIMIT $2";
+    const DESC: &str = "SELECT o.row_id AS out_id, o.created_at AS out_at, t.* \
+         FROM outgoing o JOIN transfers t ON t.row_id = o.transfer_id \
+         WHERE o.row_id < $1 ORDER BY o.row_id DESC LIMIT $2";
     sqlx::query(if ascending { ASC } else { DESC })
         .bind(start)
         .bind(count)
@@ -690,7 +610,7 @@ pub(super) async fn transfer(
 ) -> Result<Option<TransferRow>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
-        transfer_columns!(""),
+        transfer_columns!(),
         " FROM transfers WHERE row_id = $1"
     );
     sqlx::query(SQL)
@@ -709,13 +629,13 @@ pub(super) async fn refund_work(
 ) -> Result<RefundWork, StoreError> {
     const TRANSFERS: &str = concat!(
         "SELECT ",
-        transfer_columns!(""),
+        transfer_columns!(),
         " FROM transfers WHERE status = 'pending' AND next_attempt_at <= $1 \
          ORDER BY next_attempt_at LIMIT $2"
     );
     const REFUNDS: &str = concat!(
         "SELECT ",
-        withdrawal_columns!(""),
+        withdrawal_columns!(),
         " FROM withdrawals WHERE refund_state = 'due' AND refund_next_at <= $1 \
          ORDER BY refund_next_at LIMIT $2"
     );

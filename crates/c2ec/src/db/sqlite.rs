@@ -665,39 +665,13 @@ pub(super) fn add_incoming(
 // ----- transfers and refunds -----
 
 macro_rules! transfer_columns {
-    ($t:literal) => {
-        concat!(
-            $t,
-            "row_id, ",
-            $t,
-            "request_uid, ",
-            $t,
-            "amount_val, ",
-            $t,
-            "amount_frac, ",
-            $t,
-            "wtid, ",
-            $t,
-            "exchange_base_url, ",
-            $t,
-            "credit_account, ",
-            $t,
-            "target_tx_id, ",
-            $t,
-            "created_at, ",
-            $t,
-            "status, ",
-            $t,
-            "refund_id, ",
-            $t,
-            "failure, ",
-            $t,
-            "attempts"
-        )
+    () => {
+        "row_id, request_uid, amount_val, amount_frac, wtid, exchange_base_url, credit_account, \
+         target_tx_id, created_at, status, refund_id, failure, attempts"
     };
 }
 
-/// A transfer from the 13 columns of [`transfer_columns`] starting at `at`.
+/// A transfer from the columns of `transfer_columns!` starting at `at`.
 fn transfer_row(row: &Row<'_>, at: usize, currency: Currency) -> Result<TransferRow, StoreError> {
     let uid: Vec<u8> = row.get(at + 1)?;
     let wtid: Vec<u8> = row.get(at + 4)?;
@@ -839,13 +813,13 @@ pub(super) fn transfer_page(
 ) -> Result<Vec<TransferRow>, StoreError> {
     const ASC: &str = concat!(
         "SELECT ",
-        transfer_columns!(""),
+        transfer_columns!(),
         " FROM transfers WHERE row_id > ?1 AND (?3 IS NULL OR status = ?3) \
          AND (?4 IS NULL OR (failure IS NOT NULL) = ?4) ORDER BY row_id ASC LIMIT ?2"
     );
     const DESC: &str = concat!(
         "SELECT ",
-        transfer_columns!(""),
+        transfer_columns!(),
         " FROM transfers WHERE row_id < ?1 AND (?3 IS NULL OR status = ?3) \
          AND (?4 IS NULL OR (failure IS NOT NULL) = ?4) ORDER BY row_id DESC LIMIT ?2"
     );
@@ -866,15 +840,15 @@ pub(super) fn outgoing_page(
     count: i64,
 ) -> Result<Vec<OutgoingRow>, StoreError> {
     const ASC: &str = concat!(
-        "SELECT o.row_id, o.created_at, ",
-        transfer_columns!("t."),
-        " FROM outgoing o JOIN transfers t ON t.row_id = o.transfer_id \
+        "SELECT o.row_id, o.created_at, t.* FROM outgoing o JOIN (SELECT ",
+        transfer_columns!(),
+        " FROM transfers) t ON t.row_id = o.transfer_id \
          WHERE o.row_id > ?1 ORDER BY o.row_id ASC LIMIT ?2"
     );
     const DESC: &str = concat!(
-        "SELECT o.row_id, o.created_at, ",
-        transfer_columns!("t."),
-        " FROM outgoing o JOIN transfers t ON t.row_id = o.transfer_id \
+        "SELECT o.row_id, o.created_at, t.* FROM outgoing o JOIN (SELECT ",
+        transfer_columns!(),
+        " FROM transfers) t ON t.row_id = o.transfer_id \
          WHERE o.row_id < ?1 ORDER BY o.row_id DESC LIMIT ?2"
     );
     query_all(
@@ -898,7 +872,7 @@ pub(super) fn transfer(
 ) -> Result<Option<TransferRow>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
-        transfer_columns!(""),
+        transfer_columns!(),
         " FROM transfers WHERE row_id = ?1"
     );
     query_opt(conn, SQL, [row_id], |row| transfer_row(row, 0, currency))
@@ -912,7 +886,7 @@ pub(super) fn refund_work(
 ) -> Result<RefundWork, StoreError> {
     const TRANSFERS: &str = concat!(
         "SELECT ",
-        transfer_columns!(""),
+        transfer_columns!(),
         " FROM transfers WHERE status = 'pending' AND next_attempt_at <= ?1 \
          ORDER BY next_attempt_at LIMIT ?2"
     );
