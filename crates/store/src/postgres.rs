@@ -131,6 +131,7 @@ impl PgDb {
             tx: self.inner.pool.begin().await?,
             pending: Vec::new(),
             channel: self.inner.channel.clone(),
+            pool: self.inner.pool.clone(),
         })
     }
 
@@ -196,6 +197,7 @@ pub struct PgTx {
     tx: Transaction<'static, Postgres>,
     pending: Vec<String>,
     channel: String,
+    pool: PgPool,
 }
 
 impl std::fmt::Debug for PgTx {
@@ -221,16 +223,27 @@ impl PgTx {
         }
     }
 
-    /// Sends the queued notifications (one statement) and commits.
-    pub async fn commit(mut self) -> Result<(), StoreError> {
-        if !self.pending.is_empty() {
+    /// Commits, then sends the queued notifications (one statement, in a transaction of its
+    /// own). Notifying inside the data transaction would serialise it behind PostgreSQL's
+    /// database-wide notification lock, held across the commit's WAL flush, so that no two
+    /// notifying commits could share a flush; after the commit the notification transaction
+    /// writes no data and holds that lock for microseconds. A crash between the two loses only
+    /// the wake-up: long polls answer at their timeout, workers find due rows on their timer.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        let PgTx {
+            tx,
+            pending,
+            channel,
+            pool,
+        } = self;
+        tx.commit().await?;
+        if !pending.is_empty() {
             sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p")
-                .bind(self.channel.as_str())
-                .bind(&self.pending)
-                .execute(&mut *self.tx)
+                .bind(channel.as_str())
+                .bind(&pending)
+                .execute(&pool)
                 .await?;
         }
-        self.tx.commit().await?;
         Ok(())
     }
 
