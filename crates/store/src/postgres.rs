@@ -132,6 +132,7 @@ impl PgDb {
             pending: Vec::new(),
             channel: self.inner.channel.clone(),
             pool: self.inner.pool.clone(),
+            notifier: self.inner.notifier.clone(),
         })
     }
 
@@ -198,6 +199,7 @@ pub struct PgTx {
     pending: Vec<String>,
     channel: String,
     pool: PgPool,
+    notifier: Notifier,
 }
 
 impl std::fmt::Debug for PgTx {
@@ -235,14 +237,25 @@ impl PgTx {
             pending,
             channel,
             pool,
+            notifier,
         } = self;
         tx.commit().await?;
         if !pending.is_empty() {
-            sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p")
+            let sent = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p")
                 .bind(channel.as_str())
                 .bind(&pending)
                 .execute(&pool)
-                .await?;
+                .await;
+            if let Err(error) = sent {
+                // The work is committed; only the wake-up failed. Wake this process's waiters
+                // directly; other processes' long polls answer at their timeout.
+                tracing::warn!(%error, "notification after commit failed; waking local waiters");
+                for payload in &pending {
+                    if let Some((topic, key)) = payload.split_once(' ') {
+                        notifier.fan_out(topic, key);
+                    }
+                }
+            }
         }
         Ok(())
     }
