@@ -8,18 +8,18 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    Arg, Card, EXCHANGE_ACCOUNT, Env, Options, code, engines, reserve_pub, sql_count, sql_exec, uid,
+    Arg, Card, EXCHANGE_ACCOUNT, Engine, Env, Options, code, engine_test, reserve_pub, sql_count,
+    sql_exec, uid,
 };
 
 /// 2^52, the largest value part of an amount.
 const MAX: &str = "CHF:4503599627370496";
 
-/// Setup refuses an amount or a suggestion that cannot be charged together with the terminal's
-/// fees (400 `BANK_NUMBER_TOO_BIG`), and amounts of zero; nothing is created.
-#[tokio::test]
-async fn setup_refuses_unchargeable_and_zero_amounts() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Setup refuses an amount or a suggestion that cannot be charged together with the terminal's
+    /// fees (400 `BANK_NUMBER_TOO_BIG`), and amounts of zero; nothing is created.
+    async fn setup_refuses_unchargeable_and_zero_amounts(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         for (body, want) in [
             (
                 json!({"request_uid": uid(), "amount": MAX, "terminal_fees": "CHF:1"}),
@@ -63,14 +63,13 @@ async fn setup_refuses_unchargeable_and_zero_amounts() {
         assert_eq!(n, 2, "only the valid setups created operations");
         env.stop().await;
     }
-}
+);
 
-/// A wallet choosing an amount on a `suggested_amount` withdrawal: a choice that overflows
-/// with the card fees, or zero, is refused and changes nothing; a sane choice then works.
-#[tokio::test]
-async fn wallet_choice_must_be_chargeable() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// A wallet choosing an amount on a `suggested_amount` withdrawal: a choice that overflows
+    /// with the card fees, or zero, is refused and changes nothing; a sane choice then works.
+    async fn wallet_choice_must_be_chargeable(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env
             .setup_body(json!({"request_uid": uid(), "suggested_amount": "CHF:10", "terminal_fees": "CHF:0.5"}))
             .await;
@@ -98,15 +97,14 @@ async fn wallet_choice_must_be_chargeable() {
         assert_eq!(env.incoming().await[0]["amount"], "CHF:12");
         env.stop().await;
     }
-}
+);
 
-/// A row stored before the sums were checked (amount plus fees beyond 2^52): the worker cannot
-/// form the charge, so it aborts at once and the captured payment goes back to the card,
-/// instead of failing "without amount" hundreds of times a second forever.
-#[tokio::test]
-async fn unchargeable_stored_operation_is_aborted_and_refunded() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// A row stored before the sums were checked (amount plus fees beyond 2^52): the worker cannot
+    /// form the charge, so it aborts at once and the captured payment goes back to the card,
+    /// instead of failing "without amount" hundreds of times a second forever.
+    async fn unchargeable_stored_operation_is_aborted_and_refunded(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -134,20 +132,19 @@ async fn unchargeable_stored_operation_is_aborted_and_refunded() {
         assert!(env.incoming().await.is_empty());
         env.stop().await;
     }
-}
+);
 
-/// An attempt that fails inside C2EC (here: confirming hits a reserve key that is already in
-/// the incoming history, a unique violation) counts as a failed attempt: retried with
-/// exponential backoff, then aborted and refunded once the retries are exhausted. The number of
-/// provider reads stays bounded by the retry budget.
-#[tokio::test]
-async fn failing_attempts_back_off_then_abort_and_refund() {
-    for db in engines().await {
+engine_test!(
+    /// An attempt that fails inside C2EC (here: confirming hits a reserve key that is already in
+    /// the incoming history, a unique violation) counts as a failed attempt: retried with
+    /// exponential backoff, then aborted and refunded once the retries are exhausted. The number of
+    /// provider reads stays bounded by the retry budget.
+    async fn failing_attempts_back_off_then_abort_and_refund(engine: Engine) {
         let opts = Options {
             max_retries: 3,
             ..Options::default()
         };
-        let env = Env::start(db, opts).await;
+        let env = Env::new(engine, opts).await;
         let (wopid, _) = env.setup("CHF:20").await;
         let reserve = reserve_pub();
         assert_eq!(
@@ -191,4 +188,4 @@ async fn failing_attempts_back_off_then_abort_and_refund() {
         assert_eq!(env.incoming().await.len(), 1, "only the foreign row");
         env.stop().await;
     }
-}
+);

@@ -5,13 +5,12 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Arg, Card, Env, Options, code, engines, reserve_pub, sql_exec};
+use crate::helpers::{Arg, Card, Engine, Env, Options, code, engine_test, reserve_pub, sql_exec};
 
-/// Two wallets race to register the same WOPID: exactly one wins, the other gets 409 5113.
-#[tokio::test]
-async fn two_wallets_racing() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Two wallets race to register the same WOPID: exactly one wins, the other gets 409 5113.
+    async fn two_wallets_racing(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         for _ in 0..5 {
             let (wopid, _) = env.setup("CHF:20").await;
             let (a, b) = (reserve_pub(), reserve_pub());
@@ -30,13 +29,12 @@ async fn two_wallets_racing() {
         }
         env.stop().await;
     }
-}
+);
 
-/// A reserve public key cannot fund two withdrawals; a foreign exchange account is refused.
-#[tokio::test]
-async fn registration_conflicts() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// A reserve public key cannot fund two withdrawals; a foreign exchange account is refused.
+    async fn registration_conflicts(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (w1, _) = env.setup("CHF:20").await;
         let (w2, _) = env.setup("CHF:20").await;
         let key = reserve_pub();
@@ -65,13 +63,12 @@ async fn registration_conflicts() {
         assert_eq!(env.wallet_status(&w2, "").await["status"], "pending");
         env.stop().await;
     }
-}
+);
 
-/// Check before registration, replayed check, conflicting check, one transaction for two WOPIDs.
-#[tokio::test]
-async fn replayed_and_conflicting_check() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Check before registration, replayed check, conflicting check, one transaction for two WOPIDs.
+    async fn replayed_and_conflicting_check(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         let tx = env.pay(&wopid, "CHF:20", Card::DelayedFinality);
         let r = env.check(&wopid, &tx).await;
@@ -105,19 +102,18 @@ async fn replayed_and_conflicting_check() {
         assert_eq!(env.incoming().await.len(), 1);
         env.stop().await;
     }
-}
+);
 
-/// Pending operations expire after the registration window, selected ones without a check
-/// after the check window; late registrations and checks are refused.
-#[tokio::test]
-async fn expiry_of_pending_and_selected() {
-    for db in engines().await {
+engine_test!(
+    /// Pending operations expire after the registration window, selected ones without a check
+    /// after the check window; late registrations and checks are refused.
+    async fn expiry_of_pending_and_selected(engine: Engine) {
         let opts = Options {
             registration_window: Duration::from_millis(300),
             check_window: Duration::from_millis(600),
             ..Options::default()
         };
-        let env = Env::start(db, opts).await;
+        let env = Env::new(engine, opts).await;
         let (pending, _) = env.setup("CHF:20").await;
         let (selected, _) = env.setup("CHF:20").await;
         assert_eq!(
@@ -134,7 +130,7 @@ async fn expiry_of_pending_and_selected() {
         assert_eq!(code(r).await, 5117);
         env.stop().await;
     }
-}
+);
 
 fn hash(n: u8) -> String {
     cardcash_util::base32::encode(&[n; 64])
@@ -144,11 +140,10 @@ fn short(n: u8) -> String {
     cardcash_util::base32::encode(&[n; 32])
 }
 
-/// The exchange sends money back (closed reserve): C2EC refunds the card, idempotently.
-#[tokio::test]
-async fn refund_through_transfer() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// The exchange sends money back (closed reserve): C2EC refunds the card, idempotently.
+    async fn refund_through_transfer(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -240,14 +235,13 @@ async fn refund_through_transfer() {
         assert_eq!(rows[0]["credit_account"], debit.as_str());
         env.stop().await;
     }
-}
+);
 
-/// The database itself refuses transitions that are not edges of the state machine, whoever
-/// issues them.
-#[tokio::test]
-async fn database_refuses_illegal_transitions() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// The database itself refuses transitions that are not edges of the state machine, whoever
+    /// issues them.
+    async fn database_refuses_illegal_transitions(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         let w: cardcash_c2ec::Wopid = wopid.parse().unwrap();
         let illegal = |to: &'static str| {
@@ -282,4 +276,4 @@ async fn database_refuses_illegal_transitions() {
         assert_eq!(env.wallet_status(&wopid, "").await["status"], "confirmed");
         env.stop().await;
     }
-}
+);

@@ -5,15 +5,14 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Card, Env, Options, code, engines, reserve_pub, uid};
+use crate::helpers::{Card, Engine, Env, Options, code, engine_test, reserve_pub, uid};
 
-/// (0) setup → WOPID, (1) QR, terminal long poll, (2) wallet registers, (3) long poll ends with
-/// `selected`, (5/6) card payment, (7) check, (8) attestation, (9a) confirmed, (10) the exchange
-/// sees the reserve exactly once.
-#[tokio::test]
-async fn happy_path_end_to_end() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// (0) setup → WOPID, (1) QR, terminal long poll, (2) wallet registers, (3) long poll ends with
+    /// `selected`, (5/6) card payment, (7) check, (8) attestation, (9a) confirmed, (10) the exchange
+    /// sees the reserve exactly once.
+    async fn happy_path_end_to_end(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, uri) = env.setup("CHF:20").await;
         assert_eq!(wopid.len(), 52);
         let host = env.base.trim_start_matches("http://").trim_end_matches('/');
@@ -141,13 +140,12 @@ async fn happy_path_end_to_end() {
         );
         env.stop().await;
     }
-}
+);
 
-/// Setup is idempotent on request_uid; a different body under the same uid is a 409.
-#[tokio::test]
-async fn setup_is_idempotent() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Setup is idempotent on request_uid; a different body under the same uid is a 409.
+    async fn setup_is_idempotent(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let u = uid();
         let (a, _) = env
             .setup_body(json!({"request_uid": u, "amount": "CHF:5"}))
@@ -166,13 +164,12 @@ async fn setup_is_idempotent() {
         assert_eq!(code(r).await, 5112);
         env.stop().await;
     }
-}
+);
 
-/// Suggested amount: the wallet may choose; the choice becomes the fixed amount.
-#[tokio::test]
-async fn suggested_amount_is_chosen_by_the_wallet() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Suggested amount: the wallet may choose; the choice becomes the fixed amount.
+    async fn suggested_amount_is_chosen_by_the_wallet(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env
             .setup_body(json!({"request_uid": uid(), "suggested_amount": "CHF:10"}))
             .await;
@@ -198,14 +195,13 @@ async fn suggested_amount_is_chosen_by_the_wallet() {
         assert_eq!(env.incoming().await[0]["amount"], "CHF:7.5");
         env.stop().await;
     }
-}
+);
 
-/// The terminal aborts before any wallet registered; the wallet then gets 409, abort is
-/// idempotent for both sides.
-#[tokio::test]
-async fn terminal_abort_before_registration() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// The terminal aborts before any wallet registered; the wallet then gets 409, abort is
+    /// idempotent for both sides.
+    async fn terminal_abort_before_registration(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         let r = env
             .terminal(Method::POST, &format!("terminal/withdrawals/{wopid}/abort"))
@@ -236,14 +232,13 @@ async fn terminal_abort_before_registration() {
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         env.stop().await;
     }
-}
+);
 
-/// Diagram "authorization not successful": the card is declined at the terminal, which then
-/// aborts; nothing is credited and nothing refunded.
-#[tokio::test]
-async fn abort_after_failed_authorization() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Diagram "authorization not successful": the card is declined at the terminal, which then
+    /// aborts; nothing is credited and nothing refunded.
+    async fn abort_after_failed_authorization(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -261,13 +256,12 @@ async fn abort_after_failed_authorization() {
         assert_eq!(env.processor.refund_count(), 0);
         env.stop().await;
     }
-}
+);
 
-/// (9b) The terminal reports a declined transaction: attestation aborts, no credit.
-#[tokio::test]
-async fn declined_card_aborts() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// (9b) The terminal reports a declined transaction: attestation aborts, no credit.
+    async fn declined_card_aborts(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -284,13 +278,12 @@ async fn declined_card_aborts() {
         assert_eq!(env.processor.refund_count(), 0);
         env.stop().await;
     }
-}
+);
 
-/// The card was charged a different amount: abort, and the captured money goes back.
-#[tokio::test]
-async fn amount_mismatch_aborts_and_refunds() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// The card was charged a different amount: abort, and the captured money goes back.
+    async fn amount_mismatch_aborts_and_refunds(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -309,13 +302,12 @@ async fn amount_mismatch_aborts_and_refunds() {
         );
         env.stop().await;
     }
-}
+);
 
-/// A payment for another WOPID cannot confirm this one, and is not refunded by us.
-#[tokio::test]
-async fn payment_bound_to_another_wopid_is_refused() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// A payment for another WOPID cannot confirm this one, and is not refunded by us.
+    async fn payment_bound_to_another_wopid_is_refused(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -331,13 +323,12 @@ async fn payment_bound_to_another_wopid_is_refused() {
         assert_eq!(env.processor.refund_count(), 0);
         env.stop().await;
     }
-}
+);
 
-/// Finality arrives late: attestation retries until the payment is final, then confirms.
-#[tokio::test]
-async fn delayed_finality_confirms_after_retries() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Finality arrives late: attestation retries until the payment is final, then confirms.
+    async fn delayed_finality_confirms_after_retries(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -358,13 +349,12 @@ async fn delayed_finality_confirms_after_retries() {
         assert_eq!(env.incoming().await.len(), 1);
         env.stop().await;
     }
-}
+);
 
-/// The processor is down when the terminal checks, and comes back: confirmed once it is up.
-#[tokio::test]
-async fn processor_down_then_back() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// The processor is down when the terminal checks, and comes back: confirmed once it is up.
+    async fn processor_down_then_back(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -390,19 +380,18 @@ async fn processor_down_then_back() {
         assert_eq!(env.incoming().await.len(), 1);
         env.stop().await;
     }
-}
+);
 
-/// The processor stays down beyond the retry budget: aborted, and the refund worker returns
-/// the captured payment once the processor is back.
-#[tokio::test]
-async fn retries_exhausted_aborts_and_refunds_later() {
-    for db in engines().await {
+engine_test!(
+    /// The processor stays down beyond the retry budget: aborted, and the refund worker returns
+    /// the captured payment once the processor is back.
+    async fn retries_exhausted_aborts_and_refunds_later(engine: Engine) {
         let opts = Options {
             max_retries: 3,
             retry_delay: Duration::from_millis(10),
             ..Options::default()
         };
-        let env = Env::start(db, opts).await;
+        let env = Env::new(engine, opts).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -422,4 +411,4 @@ async fn retries_exhausted_aborts_and_refunds_later() {
         );
         env.stop().await;
     }
-}
+);

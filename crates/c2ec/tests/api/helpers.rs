@@ -12,6 +12,7 @@ use cardcash_c2ec::{App, C2ecConfig, ProviderConfig, WireGatewayAuth, admin};
 use cardcash_store::rusqlite::ToSql;
 use cardcash_store::rusqlite::types::ToSqlOutput;
 use cardcash_store::{Database, StoreError};
+pub use cardcash_testkit::{Engine, WAIT, engine_test, try_wait_for, wait_for, wait_until};
 use cardcash_util::{Amount, BaseUrl, Currency};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -44,7 +45,9 @@ impl Default for Options {
 
 /// One running C2EC with its processor and clients.
 pub struct Env {
-    pub app: App,
+    /// The world running C2EC (tests on the test kit); `None` for the old start below.
+    world: Option<cardcash_testkit::World>,
+    app: Option<App>,
     pub processor: Arc<TestProcessor>,
     pub http: reqwest::Client,
     pub base: String,
@@ -81,16 +84,6 @@ pub fn config(opts: &Options) -> C2ecConfig {
             space_id: 1,
         },
     }
-}
-
-/// Every engine configured for this run, each with a fresh database: SQLite, and PostgreSQL
-/// when `CARDCASH_TEST_PG_URL` is set.
-pub async fn engines() -> Vec<Database> {
-    let mut dbs = vec![cardcash_store::testing::sqlite_database(&SCHEMA).await];
-    if let Some(db) = cardcash_store::testing::postgres_database(SERVICE, &SCHEMA).await {
-        dbs.push(db);
-    }
-    dbs
 }
 
 /// URLs of fresh, empty databases on every configured engine, for tests that open the same
@@ -192,7 +185,91 @@ pub async fn sql_count(db: &Database, sql: &'static str, args: Vec<Arg>) -> i64 
     }
 }
 
+/// Sets the environment's knobs and fixed credentials on the world's C2EC configuration.
+fn adjust(opts: Options) -> impl FnOnce(&mut C2ecConfig) + Send + 'static {
+    move |c| {
+        c.withdrawal_fees = "CHF:0.25".parse().unwrap();
+        c.registration_window = opts.registration_window;
+        c.check_window = opts.check_window;
+        c.attestation_max_retries = opts.max_retries;
+        c.attestation_retry_delay = opts.retry_delay;
+        c.exchange_base_url = Some(BaseUrl::parse("https://exchange.test/").unwrap());
+        c.exchange_account = EXCHANGE_ACCOUNT.parse().unwrap();
+        c.wire_gateway = WireGatewayAuth {
+            username: Some(WIRE_USER.into()),
+            password: Some(WIRE_PASSWORD.into()),
+            token: Some(WIRE_TOKEN.into()),
+        };
+        c.admin_token = Some(ADMIN_TOKEN.into());
+    }
+}
+
 impl Env {
+    /// C2EC on a fresh database of `engine`, started by the test kit's world with the
+    /// in-memory card provider and one registered terminal.
+    pub async fn new(engine: Engine, opts: Options) -> Env {
+        let processor = TestProcessor::new();
+        let world = cardcash_testkit::world(engine)
+            .c2ec_with_provider(processor.clone())
+            .configure_c2ec(adjust(opts))
+            .start()
+            .await
+            .unwrap();
+        Self::on(world, processor)
+    }
+
+    /// C2EC attesting with the world's real card processor (same engine, own database),
+    /// whose payments become final after `delay_finality`.
+    pub async fn real(engine: Engine, opts: Options, delay_finality: Duration) -> Env {
+        let world = cardcash_testkit::world(engine)
+            .cardproc()
+            .configure_cardproc(move |c| {
+                c.delay_finality = cardcash_util::RelativeTime::from_duration(delay_finality);
+            })
+            .c2ec()
+            .configure_c2ec(adjust(opts))
+            .start()
+            .await
+            .unwrap();
+        Self::on(world, TestProcessor::new())
+    }
+
+    fn on(world: cardcash_testkit::World, processor: Arc<TestProcessor>) -> Env {
+        let c2ec = world.c2ec();
+        let terminal = c2ec
+            .terminal()
+            .expect("the world registers a terminal")
+            .clone();
+        let db = c2ec.app().db().clone();
+        let base = c2ec.base_url().as_str().to_owned();
+        Env {
+            world: Some(world),
+            app: None,
+            processor,
+            http: reqwest::Client::new(),
+            base,
+            terminal_user: terminal.user,
+            terminal_secret: terminal.secret,
+            db,
+        }
+    }
+
+    /// The world running this C2EC (tests on the test kit).
+    pub fn world(&self) -> &cardcash_testkit::World {
+        self.world.as_ref().expect("a C2EC started by the test kit")
+    }
+
+    /// How many waiters (long polls, workers) are subscribed to the store's notifications.
+    pub fn subscribers(&self) -> usize {
+        self.db.notifier().subscriber_count()
+    }
+
+    /// Waits until more than `before` waiters are subscribed (a long poll has started
+    /// waiting), instead of sleeping for it.
+    pub async fn wait_subscribed(&self, before: usize) {
+        wait_until(WAIT, || async { self.subscribers() > before }).await;
+    }
+
     pub async fn start(db: Database, opts: Options) -> Env {
         let processor = TestProcessor::new();
         let t = admin::add_terminal(&db, "counter 1").await.unwrap();
@@ -201,7 +278,8 @@ impl Env {
             .unwrap();
         let base = app.base_url().as_str().to_owned();
         Env {
-            app,
+            world: None,
+            app: Some(app),
             processor,
             http: reqwest::Client::new(),
             base,
@@ -323,17 +401,19 @@ impl Env {
 
     /// Waits for the refund worker to settle the aborted operation's refund.
     pub async fn wait_refund(&self, tx_id: &str) -> Option<Amount> {
-        for _ in 0..200 {
-            if let Some(a) = self.processor.refunded(tx_id).filter(|a| !a.is_zero()) {
-                return Some(a);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
+        try_wait_for(WAIT, || async {
+            self.processor.refunded(tx_id).filter(|a| !a.is_zero())
+        })
+        .await
     }
 
     pub async fn stop(self) {
-        self.app.shutdown().await;
+        if let Some(app) = self.app {
+            app.shutdown().await;
+        }
+        if let Some(world) = self.world {
+            world.shutdown().await.unwrap();
+        }
     }
 }
 

@@ -6,16 +6,14 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use cardcash_store::Engine;
-
 use crate::helpers::{
-    Card, Env, Options, WIRE_TOKEN, code, engines, fresh_database_urls, reserve_pub, uid,
+    Card, Engine, Env, Options, WIRE_TOKEN, code, engine_test, fresh_database_urls, reserve_pub,
+    uid,
 };
 
-#[tokio::test]
-async fn configs_announce_versions_including_zero() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn configs_announce_versions_including_zero(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let v: Value = env
             .http
             .get(env.url("taler-integration/config"))
@@ -66,12 +64,11 @@ async fn configs_announce_versions_including_zero() {
         assert!(m.contains("c2ec_long_poll_waiters"));
         env.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn malformed_requests_are_clear_taler_errors() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn malformed_requests_are_clear_taler_errors(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         // Malformed WOPID → 400, unknown WOPID → 404.
         let r = env
@@ -166,12 +163,11 @@ async fn malformed_requests_are_clear_taler_errors() {
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         env.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn unauthenticated_terminals_change_nothing() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn unauthenticated_terminals_change_nothing(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let body = json!({"request_uid": uid(), "amount": "CHF:5"});
         let r = env
             .http
@@ -242,7 +238,7 @@ async fn unauthenticated_terminals_change_nothing() {
         assert_eq!(env.wallet_status(&wopid, "").await["status"], "pending");
         env.stop().await;
     }
-}
+);
 
 /// The value of an unlabelled series on C2EC's `/metrics`.
 async fn metric(env: &Env, series: &str) -> u64 {
@@ -261,14 +257,13 @@ async fn metric(env: &Env, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
 }
 
-/// Terminal secrets go through the shared credential verifier: an unknown terminal id costs the
-/// same argon2 hash as a wrong secret (ids cannot be enumerated by timing), concurrent wrong
-/// secrets never run more hashes at once than there are cores (memory stays flat), and a right
-/// secret is hashed once, then answered from the cache, which wrong secrets do not disturb.
-#[tokio::test]
-async fn terminal_secrets_are_checked_uniformly_boundedly_and_cached() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Terminal secrets go through the shared credential verifier: an unknown terminal id costs the
+    /// same argon2 hash as a wrong secret (ids cannot be enumerated by timing), concurrent wrong
+    /// secrets never run more hashes at once than there are cores (memory stays flat), and a right
+    /// secret is hashed once, then answered from the cache, which wrong secrets do not disturb.
+    async fn terminal_secrets_are_checked_uniformly_boundedly_and_cached(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let config = |user: &str, secret: &str| {
             env.http
                 .get(env.url("terminal/config"))
@@ -339,12 +334,11 @@ async fn terminal_secrets_are_checked_uniformly_boundedly_and_cached() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         env.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn wire_gateway_requires_exchange_credentials() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn wire_gateway_requires_exchange_credentials(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let r = env
             .http
             .get(env.url("taler-wire-gateway/history/incoming"))
@@ -398,14 +392,13 @@ async fn wire_gateway_requires_exchange_credentials() {
         assert_eq!(env.incoming().await.len(), 1);
         env.stop().await;
     }
-}
+);
 
-/// A state change wakes the waiting long poll at once (far before its timeout), and a poll
-/// whose state already differs answers immediately; the legacy `long_poll_ms` works too.
-#[tokio::test]
-async fn long_poll_wakes_up_at_once() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// A state change wakes the waiting long poll at once (far before its timeout), and a poll
+    /// whose state already differs answers immediately; the legacy `long_poll_ms` works too.
+    async fn long_poll_wakes_up_at_once(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         let url = env.url(&format!(
             "taler-integration/withdrawal-operation/{wopid}?long_poll_ms=20000"
@@ -488,7 +481,7 @@ async fn long_poll_wakes_up_at_once() {
         assert_eq!(r.status(), StatusCode::OK);
         env.stop().await;
     }
-}
+);
 
 /// A terminal deactivated by another process (the CLI, with its own connection to the
 /// database) is refused soon after, although C2EC caches terminal rows: on PostgreSQL as soon
@@ -539,10 +532,9 @@ async fn deactivation_by_another_process_takes_effect() {
     }
 }
 
-#[tokio::test]
-async fn qr_code_svg_for_known_operations_only() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn qr_code_svg_for_known_operations_only(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         let r = env
             .http
@@ -563,13 +555,12 @@ async fn qr_code_svg_for_known_operations_only() {
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         env.stop().await;
     }
-}
+);
 
-/// Shutdown does not wait for long polls to time out: they answer with the current state.
-#[tokio::test]
-async fn shutdown_ends_waiting_long_polls() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Shutdown does not wait for long polls to time out: they answer with the current state.
+    async fn shutdown_ends_waiting_long_polls(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         let url = env.url(&format!(
             "taler-integration/withdrawal-operation/{wopid}?timeout_ms=30000"
@@ -588,4 +579,4 @@ async fn shutdown_ends_waiting_long_polls() {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["status"], "pending");
     }
-}
+);

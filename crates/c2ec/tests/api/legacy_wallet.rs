@@ -8,7 +8,7 @@ use cardcash_util::{Amount, LibtoolVersion};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Card, Env, Options, engines, reserve_pub, uid};
+use crate::helpers::{Card, Engine, Env, Options, engine_test, reserve_pub, uid};
 
 /// The status as wallet-core 0.9 decodes it (`codecForWithdrawOperationStatusResponse`):
 /// `selection_done`, `transfer_done`, `aborted` (booleans), `amount` (string) and `wire_types`
@@ -54,10 +54,9 @@ fn legacy(v: &Value) -> LegacyStatus {
     }
 }
 
-#[tokio::test]
-async fn wallet_of_2022_reads_every_status_and_withdraws_the_suggestion() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn wallet_of_2022_reads_every_status_and_withdraws_the_suggestion(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         // Its version check (`LibtoolVersion.compare("0:0:0", config.version)`).
         let config: Value = env
             .http
@@ -148,4 +147,4 @@ async fn wallet_of_2022_reads_every_status_and_withdraws_the_suggestion() {
         assert_eq!(v["suggested_amount"], "CHF:4");
         env.stop().await;
     }
-}
+);

@@ -4,94 +4,29 @@
 
 use std::time::Duration;
 
-use cardcash_api::cardproc::mac::MacKey;
 use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
-use cardcash_c2ec::{App, ProviderConfig, admin};
-use cardcash_cardproc::{ApiUserConfig, CardprocConfig, Role};
+use cardcash_c2ec::{ProviderConfig, admin};
 use cardcash_client::CardprocClient;
-use cardcash_store::Database;
-use cardcash_util::{BaseUrl, RelativeTime};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Env, Options, engines, reserve_pub};
-
-const SPACE: u64 = 7;
-const TERMINAL_USER: u64 = 11;
-const READER_USER: u64 = 12;
-const TERMINAL_SECRET: &str = "dGVybWluYWwtc2VjcmV0LWZvci1jMmVjLXRlc3Rz";
-const READER_SECRET: &str = "cmVhZGVyLXNlY3JldC1mb3ItYzJlYy10ZXN0cw==";
-const ADMIN: &str = "cardproc-admin";
+use crate::helpers::{Engine, Env, Options, WAIT, engine_test, reserve_pub, try_wait_for};
 
 const APPROVED: &str = "4000000000000002";
 const DECLINED: &str = "4000000000000010";
 const DELAYED: &str = "4000000000000028";
 
-/// C2EC (on `db`) plus a real card processor (same engine, own database).
+/// C2EC plus the world's real card processor (same engine, own database).
 struct RealEnv {
     env: Env,
-    cardproc: cardcash_cardproc::App,
     /// The terminal's account at the processor.
     pos: CardprocClient,
 }
 
-async fn start(db: Database, opts: Options) -> RealEnv {
-    let cp_db = match db.engine() {
-        cardcash_store::Engine::Sqlite => {
-            cardcash_store::testing::sqlite_database(&cardcash_cardproc::db::SCHEMA).await
-        }
-        cardcash_store::Engine::Postgres => cardcash_store::testing::postgres_database(
-            cardcash_cardproc::db::SERVICE,
-            &cardcash_cardproc::db::SCHEMA,
-        )
-        .await
-        .unwrap(),
-    };
-    let mut cp = CardprocConfig::new("CHF".parse().unwrap(), "unused");
-    cp.space_id = SPACE;
-    cp.delay_finality = RelativeTime::from_duration(Duration::from_millis(700));
-    cp.admin_token = Some(ADMIN.into());
-    cp.users = vec![
-        ApiUserConfig {
-            id: TERMINAL_USER,
-            secret: MacKey::from_base64(TERMINAL_SECRET).unwrap(),
-            role: Role::Terminal,
-        },
-        ApiUserConfig {
-            id: READER_USER,
-            secret: MacKey::from_base64(READER_SECRET).unwrap(),
-            role: Role::Reader,
-        },
-    ];
-    let cardproc = cardcash_cardproc::App::build_with_db(cp, cp_db)
-        .await
-        .unwrap();
-    let cp_base = cardproc.base_url().as_str().to_owned();
-
-    let mut config = crate::helpers::config(&opts);
-    config.provider = ProviderConfig {
-        name: "cardcash card processor".into(),
-        base_url: BaseUrl::parse(&cp_base).unwrap(),
-        user_id: READER_USER,
-        secret: READER_SECRET.into(),
-        space_id: SPACE,
-    };
-    let t = admin::add_terminal(&db, "counter 1").await.unwrap();
-    let app = App::build_on_db(config, db.clone()).await.unwrap();
-    let base = app.base_url().as_str().to_owned();
-    RealEnv {
-        env: Env {
-            app,
-            processor: crate::helpers::TestProcessor::new(),
-            http: reqwest::Client::new(),
-            base,
-            terminal_user: t.user,
-            terminal_secret: t.secret,
-            db,
-        },
-        pos: CardprocClient::new(&cp_base, TERMINAL_USER, TERMINAL_SECRET, SPACE).unwrap(),
-        cardproc,
-    }
+async fn start(engine: Engine, opts: Options) -> RealEnv {
+    let env = Env::real(engine, opts, Duration::from_millis(700)).await;
+    let pos = env.world().cardproc().pos();
+    RealEnv { env, pos }
 }
 
 impl RealEnv {
@@ -128,28 +63,35 @@ impl RealEnv {
     }
 
     async fn wait_refunded(&self, tx_id: &str, expect: &str) {
-        for _ in 0..200 {
-            if self.refunded(tx_id).await == expect {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        if try_wait_for(WAIT, || async {
+            (self.refunded(tx_id).await == expect).then_some(())
+        })
+        .await
+        .is_none()
+        {
+            panic!(
+                "transaction {tx_id} was not refunded {expect}: {}",
+                self.refunded(tx_id).await
+            );
         }
-        panic!(
-            "transaction {tx_id} was not refunded {expect}: {}",
-            self.refunded(tx_id).await
-        );
+    }
+
+    fn admin(&self) -> &str {
+        self.env
+            .world()
+            .cardproc()
+            .admin_token()
+            .expect("the world sets an admin token")
     }
 
     async fn stop(self) {
         self.env.stop().await;
-        self.cardproc.shutdown().await;
     }
 }
 
-#[tokio::test]
-async fn real_processor_happy_path_and_refund_via_transfer() {
-    for db in engines().await {
-        let r = start(db, Options::default()).await;
+engine_test!(
+    async fn real_processor_happy_path_and_refund_via_transfer(engine: Engine) {
+        let r = start(engine, Options::default()).await;
         let env = &r.env;
         let (wopid, _) = env.setup("CHF:20").await;
         let reserve = reserve_pub();
@@ -203,12 +145,11 @@ async fn real_processor_happy_path_and_refund_via_transfer() {
         );
         r.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn real_processor_declined_card_aborts() {
-    for db in engines().await {
-        let r = start(db, Options::default()).await;
+engine_test!(
+    async fn real_processor_declined_card_aborts(engine: Engine) {
+        let r = start(engine, Options::default()).await;
         let (wopid, _) = r.env.setup("CHF:20").await;
         assert_eq!(
             r.env.register(&wopid, &reserve_pub()).await.status(),
@@ -223,12 +164,11 @@ async fn real_processor_declined_card_aborts() {
         assert!(r.env.incoming().await.is_empty());
         r.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn real_processor_delayed_finality_and_outage() {
-    for db in engines().await {
-        let r = start(db, Options::default()).await;
+engine_test!(
+    async fn real_processor_delayed_finality_and_outage(engine: Engine) {
+        let r = start(engine, Options::default()).await;
         // Delayed finality: AUTHORIZED first, FULFILL later.
         let (w1, _) = r.env.setup("CHF:20").await;
         assert_eq!(
@@ -249,7 +189,7 @@ async fn real_processor_delayed_finality_and_outage() {
             StatusCode::OK
         );
         let tx2 = r.pay(&w2, "20.00", APPROVED).await;
-        r.pos.admin_set_outage(ADMIN, true).await.unwrap();
+        r.pos.admin_set_outage(r.admin(), true).await.unwrap();
         assert_eq!(
             r.env.check(&w2, &tx2).await.status(),
             StatusCode::NO_CONTENT
@@ -260,17 +200,16 @@ async fn real_processor_delayed_finality_and_outage() {
             st["status"], "selected",
             "no decision while the processor is down"
         );
-        r.pos.admin_set_outage(ADMIN, false).await.unwrap();
+        r.pos.admin_set_outage(r.admin(), false).await.unwrap();
         assert_eq!(r.env.wait_leaving(&w2, "selected").await, "confirmed");
         assert_eq!(r.env.incoming().await.len(), 2);
         r.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn real_processor_amount_mismatch_is_refunded() {
-    for db in engines().await {
-        let r = start(db, Options::default()).await;
+engine_test!(
+    async fn real_processor_amount_mismatch_is_refunded(engine: Engine) {
+        let r = start(engine, Options::default()).await;
         let (wopid, _) = r.env.setup("CHF:20").await;
         assert_eq!(
             r.env.register(&wopid, &reserve_pub()).await.status(),
@@ -286,36 +225,44 @@ async fn real_processor_amount_mismatch_is_refunded() {
         assert!(r.env.incoming().await.is_empty());
         r.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn provider_check_accepts_good_and_refuses_bad_credentials() {
-    let db = cardcash_store::testing::sqlite_database(&cardcash_c2ec::db::SCHEMA).await;
-    let r = start(db, Options::default()).await;
-    let mut config = crate::helpers::config(&Options::default());
-    config.provider = ProviderConfig {
-        name: "cardproc".into(),
-        base_url: r.cardproc.base_url().clone(),
-        user_id: READER_USER,
-        secret: READER_SECRET.into(),
-        space_id: SPACE,
-    };
-    let ok = admin::check_provider(&config).await.unwrap();
-    assert!(ok.contains("accepts user 12"), "{ok}");
-    config.provider.secret = TERMINAL_SECRET.into();
-    assert!(admin::check_provider(&config).await.is_err());
-    config.provider.user_id = 999;
-    assert!(admin::check_provider(&config).await.is_err());
-    r.stop().await;
-}
+engine_test!(
+    async fn provider_check_accepts_good_and_refuses_bad_credentials(engine: Engine) {
+        let r = start(engine, Options::default()).await;
+        let cardproc = r.env.world().cardproc();
+        let reader = cardproc
+            .reader_user()
+            .expect("the world's reader user")
+            .clone();
+        let terminal = cardproc
+            .terminal_user()
+            .expect("the world's terminal user")
+            .clone();
+        let mut config = crate::helpers::config(&Options::default());
+        config.provider = ProviderConfig {
+            name: "cardproc".into(),
+            base_url: cardproc.base_url().clone(),
+            user_id: reader.id,
+            secret: reader.secret.clone(),
+            space_id: cardproc.space_id(),
+        };
+        let ok = admin::check_provider(&config).await.unwrap();
+        assert!(ok.contains(&format!("accepts user {}", reader.id)), "{ok}");
+        config.provider.secret = terminal.secret;
+        assert!(admin::check_provider(&config).await.is_err());
+        config.provider.user_id = 999;
+        assert!(admin::check_provider(&config).await.is_err());
+        r.stop().await;
+    }
+);
 
-/// Against the real processor: the wallet (or the terminal) aborts before the terminal's
-/// check; the check is refused with 409 yet the captured payment is refunded in full, also
-/// when the payment only becomes final after the abort.
-#[tokio::test]
-async fn real_processor_abort_before_check_is_refunded() {
-    for db in engines().await {
-        let r = start(db, Options::default()).await;
+engine_test!(
+    /// Against the real processor: the wallet (or the terminal) aborts before the terminal's
+    /// check; the check is refused with 409 yet the captured payment is refunded in full, also
+    /// when the payment only becomes final after the abort.
+    async fn real_processor_abort_before_check_is_refunded(engine: Engine) {
+        let r = start(engine, Options::default()).await;
         let wallet_abort = |wopid: String| {
             let http = r.env.http.clone();
             let url = r.env.url(&format!(
@@ -354,4 +301,4 @@ async fn real_processor_abort_before_check_is_refunded() {
         assert!(r.env.incoming().await.is_empty());
         r.stop().await;
     }
-}
+);

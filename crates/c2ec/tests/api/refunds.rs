@@ -9,7 +9,7 @@ use cardcash_c2ec::db::C2ecStore;
 use cardcash_c2ec::db::withdrawal::{RefundState, WithdrawalRow};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{Arg, Card, Env, Options, code, engines, reserve_pub, sql_count};
+use crate::helpers::{Arg, Card, Engine, Env, Options, code, engine_test, reserve_pub, sql_count};
 
 /// Who aborts.
 #[derive(Debug, Clone, Copy)]
@@ -104,13 +104,12 @@ where
     panic!("condition not reached within 20 s");
 }
 
-/// Register, pay, abort (wallet or terminal), then the terminal's check: the check is refused
-/// with 409 `BANK_CONFIRM_ABORT_CONFLICT`, yet the transaction is recorded and the captured
-/// money goes back to the card once, also when the check is repeated.
-#[tokio::test]
-async fn abort_before_check_refunds() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Register, pay, abort (wallet or terminal), then the terminal's check: the check is refused
+    /// with 409 `BANK_CONFIRM_ABORT_CONFLICT`, yet the transaction is recorded and the captured
+    /// money goes back to the card once, also when the check is repeated.
+    async fn abort_before_check_refunds(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let mut refunds = 0;
         for by in BOTH {
             let (wopid, tx) = env.selected_and_paid("CHF:20", Card::Approved).await;
@@ -131,18 +130,17 @@ async fn abort_before_check_refunds() {
         assert!(env.incoming().await.is_empty());
         env.stop().await;
     }
-}
+);
 
-/// The operation expires while selected (no check within the window), then the terminal's check
-/// arrives: refused, recorded, refunded.
-#[tokio::test]
-async fn expiry_before_check_refunds() {
-    for db in engines().await {
+engine_test!(
+    /// The operation expires while selected (no check within the window), then the terminal's check
+    /// arrives: refused, recorded, refunded.
+    async fn expiry_before_check_refunds(engine: Engine) {
         let opts = Options {
             check_window: Duration::from_millis(300),
             ..Options::default()
         };
-        let env = Env::start(db, opts).await;
+        let env = Env::new(engine, opts).await;
         let (wopid, tx) = env.selected_and_paid("CHF:20", Card::Approved).await;
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "aborted");
         let r = env.check(&wopid, &tx).await;
@@ -153,14 +151,13 @@ async fn expiry_before_check_refunds() {
         assert!(env.incoming().await.is_empty());
         env.stop().await;
     }
-}
+);
 
-/// Check first, abort (wallet or terminal) while the attestation still waits for the processor:
-/// aborted, and refunded once the processor answers.
-#[tokio::test]
-async fn abort_after_check_refunds() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Check first, abort (wallet or terminal) while the attestation still waits for the processor:
+    /// aborted, and refunded once the processor answers.
+    async fn abort_after_check_refunds(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let mut refunds = 0;
         for by in BOTH {
             let (wopid, tx) = env.selected_and_paid("CHF:20", Card::Approved).await;
@@ -185,19 +182,18 @@ async fn abort_after_check_refunds() {
         assert!(env.incoming().await.is_empty());
         env.stop().await;
     }
-}
+);
 
-/// Once the terminal reported its transaction, the check window no longer applies: the
-/// attestation decides (here the processor is slow but the payment good, so it confirms, and
-/// nothing is refunded). An unchecked operation of the same age does expire.
-#[tokio::test]
-async fn checked_operation_is_left_to_attestation() {
-    for db in engines().await {
+engine_test!(
+    /// Once the terminal reported its transaction, the check window no longer applies: the
+    /// attestation decides (here the processor is slow but the payment good, so it confirms, and
+    /// nothing is refunded). An unchecked operation of the same age does expire.
+    async fn checked_operation_is_left_to_attestation(engine: Engine) {
         let opts = Options {
             check_window: Duration::from_millis(300),
             ..Options::default()
         };
-        let env = Env::start(db, opts).await;
+        let env = Env::new(engine, opts).await;
         let (checked, tx) = env.selected_and_paid("CHF:20", Card::Approved).await;
         let (unchecked, _) = env.selected_and_paid("CHF:20", Card::Approved).await;
         env.processor.set_down(true);
@@ -213,19 +209,18 @@ async fn checked_operation_is_left_to_attestation() {
         assert_eq!(env.processor.refund_count(), 0);
         env.stop().await;
     }
-}
+);
 
-/// A terminal that charged the card before any wallet registered and reported it: 409
-/// `BANK_CONFIRM_INCOMPLETE`, but the transaction is kept. Abort (either side) or expiry of
-/// the pending operation refunds it; a registration instead starts the attestation.
-#[tokio::test]
-async fn check_before_registration_is_kept() {
-    for db in engines().await {
+engine_test!(
+    /// A terminal that charged the card before any wallet registered and reported it: 409
+    /// `BANK_CONFIRM_INCOMPLETE`, but the transaction is kept. Abort (either side) or expiry of
+    /// the pending operation refunds it; a registration instead starts the attestation.
+    async fn check_before_registration_is_kept(engine: Engine) {
         let opts = Options {
             registration_window: Duration::from_millis(400),
             ..Options::default()
         };
-        let env = Env::start(db, opts).await;
+        let env = Env::new(engine, opts).await;
         let mut refunds = 0;
         for by in BOTH {
             let (wopid, _) = env.setup("CHF:20").await;
@@ -268,15 +263,14 @@ async fn check_before_registration_is_kept() {
         assert_eq!(env.processor.refund_count(), refunds + 1);
         env.stop().await;
     }
-}
+);
 
-/// The terminal charges the card twice for one operation and reports both: the first
-/// transaction confirms the withdrawal, the second is refused with 409 and refunded in full,
-/// once (also when reported again); the same holds for a second payment after an abort.
-#[tokio::test]
-async fn second_transaction_is_refunded() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// The terminal charges the card twice for one operation and reports both: the first
+    /// transaction confirms the withdrawal, the second is refused with 409 and refunded in full,
+    /// once (also when reported again); the same holds for a second payment after an abort.
+    async fn second_transaction_is_refunded(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, first) = env.selected_and_paid("CHF:20", Card::Approved).await;
         assert_eq!(
             env.check(&wopid, &first).await.status(),
@@ -317,19 +311,18 @@ async fn second_transaction_is_refunded() {
         assert_eq!(env.processor.refund_count(), 3);
         env.stop().await;
     }
-}
+);
 
-/// A confirmed withdrawal cannot be aborted by anyone and is never refunded, however often the
-/// terminal repeats its check and whatever the expiry windows say.
-#[tokio::test]
-async fn confirmed_withdrawal_is_never_refunded() {
-    for db in engines().await {
+engine_test!(
+    /// A confirmed withdrawal cannot be aborted by anyone and is never refunded, however often the
+    /// terminal repeats its check and whatever the expiry windows say.
+    async fn confirmed_withdrawal_is_never_refunded(engine: Engine) {
         let opts = Options {
             registration_window: Duration::from_millis(300),
             check_window: Duration::from_millis(300),
             ..Options::default()
         };
-        let env = Env::start(db, opts).await;
+        let env = Env::new(engine, opts).await;
         let (wopid, tx) = env.selected_and_paid("CHF:20", Card::Approved).await;
         assert_eq!(
             env.check(&wopid, &tx).await.status(),
@@ -353,14 +346,13 @@ async fn confirmed_withdrawal_is_never_refunded() {
         assert_eq!(env.incoming().await.len(), 1);
         env.stop().await;
     }
-}
+);
 
-/// Abort and check race (the hostile test's "5 of 9 rounds"): whichever wins, the card ends up
-/// either funding a confirmed withdrawal (never refunded) or refunded in full, once.
-#[tokio::test]
-async fn racing_abort_and_check_never_keep_the_money() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Abort and check race (the hostile test's "5 of 9 rounds"): whichever wins, the card ends up
+    /// either funding a confirmed withdrawal (never refunded) or refunded in full, once.
+    async fn racing_abort_and_check_never_keep_the_money(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let mut refunds = 0;
         for round in 0..12 {
             let by = BOTH[round % 2];
@@ -389,4 +381,4 @@ async fn racing_abort_and_check_never_keep_the_money() {
         }
         env.stop().await;
     }
-}
+);

@@ -5,16 +5,17 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{EXCHANGE_ACCOUNT, Env, Options, code, engines, reserve_pub, sql_count, uid};
+use crate::helpers::{
+    EXCHANGE_ACCOUNT, Engine, Env, Options, code, engine_test, reserve_pub, sql_count, uid,
+};
 
 async fn count(env: &Env, sql: &'static str) -> i64 {
     sql_count(&env.db, sql, vec![]).await
 }
 
-#[tokio::test]
-async fn request_uid_is_bounded_and_printable() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn request_uid_is_bounded_and_printable(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let long = "u".repeat(129);
         for bad in [
             "",
@@ -41,12 +42,11 @@ async fn request_uid_is_bounded_and_printable() {
             .await;
         env.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn provider_transaction_id_is_bounded_and_payto_safe() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn provider_transaction_id_is_bounded_and_payto_safe(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         assert_eq!(
             env.register(&wopid, &reserve_pub()).await.status(),
@@ -71,12 +71,11 @@ async fn provider_transaction_id_is_bounded_and_payto_safe() {
         assert_eq!(count(&env, "SELECT COUNT(*) FROM extra_payments").await, 0);
         env.stop().await;
     }
-}
+);
 
-#[tokio::test]
-async fn selected_exchange_is_bounded() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    async fn selected_exchange_is_bounded(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (wopid, _) = env.setup("CHF:20").await;
         // The exchange account itself, padded to 100 KB with a receiver name.
         let huge = format!("{EXCHANGE_ACCOUNT}{}", "x".repeat(100_000));
@@ -96,14 +95,13 @@ async fn selected_exchange_is_bounded() {
         );
         env.stop().await;
     }
-}
+);
 
-/// `CHF:0` cannot be withdrawn: not as the terminal's amount or suggestion, nor as the
-/// wallet's choice.
-#[tokio::test]
-async fn zero_amounts_are_refused() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// `CHF:0` cannot be withdrawn: not as the terminal's amount or suggestion, nor as the
+    /// wallet's choice.
+    async fn zero_amounts_are_refused(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         for body in [
             json!({"request_uid": uid(), "amount": "CHF:0"}),
             json!({"request_uid": uid(), "suggested_amount": "CHF:0"}),
@@ -133,4 +131,4 @@ async fn zero_amounts_are_refused() {
         assert_eq!(env.wallet_status(&wopid, "").await["status"], "pending");
         env.stop().await;
     }
-}
+);

@@ -11,7 +11,7 @@ use cardcash_http::wire_gateway::conformance::MALFORMED;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Card, Env, Options, engines, reserve_pub};
+use crate::helpers::{ADMIN_TOKEN, Card, Engine, Env, Options, engine_test, reserve_pub};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -89,11 +89,10 @@ async fn wait_state(env: &Env, row_id: &Value, state: &str) -> Value {
     panic!("transfer {row_id} never became {state}: {last}");
 }
 
-/// The 2022 exchange's wirewatch needs the exchange account in every row.
-#[tokio::test]
-async fn every_history_row_names_the_exchange_account() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// The 2022 exchange's wirewatch needs the exchange account in every row.
+    async fn every_history_row_names_the_exchange_account(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (tx, debit) = confirmed(&env, "CHF:5").await;
         confirmed(&env, "CHF:7").await;
         let (status, incoming) = get(&env, "history/incoming?limit=10").await;
@@ -121,14 +120,13 @@ async fn every_history_row_names_the_exchange_account() {
         assert_eq!(rows[0]["amount"], "CHF:2");
         env.stop().await;
     }
-}
+);
 
-/// 30 transfers of 1.00 on a 5.00 payment: exactly 5 accepted (and refunded), 25 refused with
-/// 409 up front, whatever order they arrive in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transfers_never_exceed_the_card_payment() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// 30 transfers of 1.00 on a 5.00 payment: exactly 5 accepted (and refunded), 25 refused with
+    /// 409 up front, whatever order they arrive in.
+    async fn transfers_never_exceed_the_card_payment(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (tx, debit) = confirmed(&env, "CHF:5").await;
         let bodies: Vec<Value> = (0..30).map(|_| transfer("CHF:1", &debit)).collect();
         let answers =
@@ -162,14 +160,13 @@ async fn transfers_never_exceed_the_card_payment() {
         );
         env.stop().await;
     }
-}
+);
 
-/// Two transfers of 3.00 racing on a 5.00 payment: one wins, the other is refused. Repeated,
-/// so the interleavings vary.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_transfers_cannot_both_pass() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Two transfers of 3.00 racing on a 5.00 payment: one wins, the other is refused. Repeated,
+    /// so the interleavings vary.
+    async fn racing_transfers_cannot_both_pass(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         for _ in 0..5 {
             let (tx, debit) = confirmed(&env, "CHF:5").await;
             let (a, b) = (transfer("CHF:3", &debit), transfer("CHF:3", &debit));
@@ -187,13 +184,12 @@ async fn racing_transfers_cannot_both_pass() {
         }
         env.stop().await;
     }
-}
+);
 
-/// Replays answer the same; a reused `request_uid` or `wtid` and unknown cards are 409s.
-#[tokio::test]
-async fn replays_are_idempotent_and_conflicts_refused() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Replays answer the same; a reused `request_uid` or `wtid` and unknown cards are 409s.
+    async fn replays_are_idempotent_and_conflicts_refused(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (tx, debit) = confirmed(&env, "CHF:5").await;
         let body = transfer("CHF:4", &debit);
         let (status, first) = post_transfer(&env, &body).await;
@@ -251,15 +247,14 @@ async fn replays_are_idempotent_and_conflicts_refused() {
         assert_eq!(list["transfers"].as_array().unwrap().len(), 1, "{list}");
         env.stop().await;
     }
-}
+);
 
-/// Every transfer's outcome is visible: pending → transient_failure while the processor is
-/// unreachable → success; and permanent_failure when the processor refuses the refund (such a
-/// transfer never enters the outgoing history and no longer counts against the card).
-#[tokio::test]
-async fn transfer_outcomes_follow_the_refund_worker() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// Every transfer's outcome is visible: pending → transient_failure while the processor is
+    /// unreachable → success; and permanent_failure when the processor refuses the refund (such a
+    /// transfer never enters the outgoing history and no longer counts against the card).
+    async fn transfer_outcomes_follow_the_refund_worker(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         let (tx, debit) = confirmed(&env, "CHF:5").await;
 
         env.processor.set_down(true);
@@ -330,14 +325,13 @@ async fn transfer_outcomes_follow_the_refund_worker() {
         }
         env.stop().await;
     }
-}
+);
 
-/// The malformed requests of the shared conformance table get exactly the answers the bank
-/// gives too (its test suite checks the same table).
-#[tokio::test]
-async fn malformed_requests_answer_like_every_wire_gateway() {
-    for db in engines().await {
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// The malformed requests of the shared conformance table get exactly the answers the bank
+    /// gives too (its test suite checks the same table).
+    async fn malformed_requests_answer_like_every_wire_gateway(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
         for case in MALFORMED {
             let method: Method = case.method.parse().unwrap();
             let mut request = if case.admin {
@@ -369,4 +363,4 @@ async fn malformed_requests_answer_like_every_wire_gateway() {
         }
         env.stop().await;
     }
-}
+);

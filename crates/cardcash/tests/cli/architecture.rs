@@ -161,11 +161,7 @@ const TEMPORARY_ALLOWED: &[(&str, &str)] = &[
 
 /// Dev-dependencies on a service that are allowed: integration tests that run the real peer and
 /// talk to it over HTTP (nothing of it is linked into the crate itself).
-const DEV_ALLOWED: &[(&str, &str)] = &[
-    // C2EC's tests attest and refund against the real card processor (tests/api/real.rs, the
-    // benchmark's test).
-    ("cardcash-c2ec", "cardcash-cardproc"),
-];
+const DEV_ALLOWED: &[(&str, &str)] = &[];
 
 /// The workspace as `cargo metadata` resolves it.
 struct Workspace {
