@@ -1,14 +1,14 @@
-//! Test environment: a real C2EC `App` on 127.0.0.1:0 over a fresh database (SQLite, and
-//! PostgreSQL when `CARDCASH_TEST_PG_URL` is set), a card processor, and HTTP clients playing
+//! Test environment: a real C2EC started by the test kit's world on a fresh database of one
+//! engine (tests are `engine_test!`s: `name::sqlite`, `name::postgres`), with the in-memory
+//! card provider (or the world's card processor, `Env::real`), and HTTP clients playing
 //! terminal, wallet and exchange.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cardcash_c2ec::db::{SCHEMA, SERVICE};
 pub use cardcash_c2ec::provider::memory::{Card, MemoryProvider as TestProcessor};
-use cardcash_c2ec::{App, C2ecConfig, ProviderConfig, WireGatewayAuth, admin};
+use cardcash_c2ec::{C2ecConfig, ProviderConfig, WireGatewayAuth};
 use cardcash_store::rusqlite::ToSql;
 use cardcash_store::rusqlite::types::ToSqlOutput;
 use cardcash_store::{Database, StoreError};
@@ -45,9 +45,8 @@ impl Default for Options {
 
 /// One running C2EC with its processor and clients.
 pub struct Env {
-    /// The world running C2EC (tests on the test kit); `None` for the old start below.
-    world: Option<cardcash_testkit::World>,
-    app: Option<App>,
+    /// The world running C2EC.
+    world: cardcash_testkit::World,
     pub processor: Arc<TestProcessor>,
     pub http: reqwest::Client,
     pub base: String,
@@ -84,25 +83,6 @@ pub fn config(opts: &Options) -> C2ecConfig {
             space_id: 1,
         },
     }
-}
-
-/// URLs of fresh, empty databases on every configured engine, for tests that open the same
-/// database twice (as two processes would); the directory of the SQLite file lives as long as
-/// the returned guard.
-pub async fn fresh_database_urls() -> Vec<(String, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite:{}", dir.path().join("c2ec.db").display());
-    let mut urls = vec![(sqlite, Some(dir))];
-    match cardcash_store::testing::pg_url() {
-        Some(admin) => urls.push((
-            cardcash_store::create_fresh_pg_database(&admin, "test")
-                .await
-                .unwrap(),
-            None,
-        )),
-        None => eprintln!("{}", cardcash_store::testing::SKIP_MESSAGE),
-    }
-    urls
 }
 
 /// A value bound to a statement of [`sql_exec`] or [`sql_count`].
@@ -243,8 +223,7 @@ impl Env {
         let db = c2ec.app().db().clone();
         let base = c2ec.base_url().as_str().to_owned();
         Env {
-            world: Some(world),
-            app: None,
+            world,
             processor,
             http: reqwest::Client::new(),
             base,
@@ -256,7 +235,7 @@ impl Env {
 
     /// The world running this C2EC (tests on the test kit).
     pub fn world(&self) -> &cardcash_testkit::World {
-        self.world.as_ref().expect("a C2EC started by the test kit")
+        &self.world
     }
 
     /// How many waiters (long polls, workers) are subscribed to the store's notifications.
@@ -268,25 +247,6 @@ impl Env {
     /// waiting), instead of sleeping for it.
     pub async fn wait_subscribed(&self, before: usize) {
         wait_until(WAIT, || async { self.subscribers() > before }).await;
-    }
-
-    pub async fn start(db: Database, opts: Options) -> Env {
-        let processor = TestProcessor::new();
-        let t = admin::add_terminal(&db, "counter 1").await.unwrap();
-        let app = App::build_on(config(&opts), processor.clone(), db.clone())
-            .await
-            .unwrap();
-        let base = app.base_url().as_str().to_owned();
-        Env {
-            world: None,
-            app: Some(app),
-            processor,
-            http: reqwest::Client::new(),
-            base,
-            terminal_user: t.user,
-            terminal_secret: t.secret,
-            db,
-        }
     }
 
     /// A card payment at the processor referencing `reference`; returns the transaction id.
@@ -408,12 +368,7 @@ impl Env {
     }
 
     pub async fn stop(self) {
-        if let Some(app) = self.app {
-            app.shutdown().await;
-        }
-        if let Some(world) = self.world {
-            world.shutdown().await.unwrap();
-        }
+        self.world.shutdown().await.unwrap();
     }
 }
 

@@ -6,10 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Card, Engine, Env, Options, WIRE_TOKEN, code, engine_test, fresh_database_urls, reserve_pub,
-    uid,
-};
+use crate::helpers::{Card, Engine, Env, Options, WIRE_TOKEN, code, engine_test, reserve_pub, uid};
 
 engine_test!(
     async fn configs_announce_versions_including_zero(engine: Engine) {
@@ -483,16 +480,14 @@ engine_test!(
     }
 );
 
-/// A terminal deactivated by another process (the CLI, with its own connection to the
-/// database) is refused soon after, although C2EC caches terminal rows: on PostgreSQL as soon
-/// as the `terminal` notification arrives; on SQLite, where another process cannot notify this
-/// one, once the cached row expires (`http::auth::SQLITE_TTL`, 2 s).
-#[tokio::test]
-async fn deactivation_by_another_process_takes_effect() {
-    for (url, _dir) in fresh_database_urls().await {
-        let db = cardcash_c2ec::admin::open_db(&url).await.unwrap();
-        let engine = db.engine();
-        let env = Env::start(db, Options::default()).await;
+engine_test!(
+    /// A terminal deactivated by another process (the CLI, with its own connection to the
+    /// database) is refused soon after, although C2EC caches terminal rows: on PostgreSQL as soon
+    /// as the `terminal` notification arrives; on SQLite, where another process cannot notify this
+    /// one, once the cached row expires (`http::auth::SQLITE_TTL`, 2 s).
+    async fn deactivation_by_another_process_takes_effect(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
+        let url = env.world().c2ec().database_url().to_owned();
         let config = || env.terminal(Method::GET, "terminal/config").send();
         // Authenticated once: the terminal's row is cached.
         assert_eq!(config().await.unwrap().status(), StatusCode::OK);
@@ -530,7 +525,7 @@ async fn deactivation_by_another_process_takes_effect() {
         cli.close().await;
         env.stop().await;
     }
-}
+);
 
 engine_test!(
     async fn qr_code_svg_for_known_operations_only(engine: Engine) {

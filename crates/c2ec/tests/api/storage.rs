@@ -3,13 +3,14 @@
 //! operation twice.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use cardcash_c2ec::App;
 use cardcash_store::Database;
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{Card, Env, Options, TestProcessor, config, fresh_database_urls, reserve_pub};
+use crate::helpers::{
+    Card, Engine, Env, Options, TestProcessor, WAIT, config, engine_test, reserve_pub, wait_until,
+};
 
 /// The value of a series with labels on C2EC's `/metrics` (`name{labels} value`).
 async fn labelled_metric(env: &Env, series: &str) -> u64 {
@@ -31,13 +32,7 @@ async fn labelled_metric(env: &Env, series: &str) -> u64 {
 /// Waits (bounded) until `worker` has finished at least one step (its first round at start).
 async fn wait_for_first_step(env: &Env, worker: &str) {
     let series = format!("worker_steps_total{{worker=\"{worker}\"}}");
-    for _ in 0..500 {
-        if labelled_metric(env, &series).await > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("worker {worker} never finished a step");
+    wait_until(WAIT, || async { labelled_metric(env, &series).await > 0 }).await;
 }
 
 /// On SQLite a whole withdrawal (setup, long polls, registration, check, attestation,
@@ -46,12 +41,11 @@ async fn wait_for_first_step(env: &Env, worker: &str) {
 /// else (terminal authentication, long polls) reads. The workers' metrics are served.
 #[tokio::test]
 async fn a_withdrawal_costs_five_write_transactions_on_sqlite() {
-    let db = cardcash_store::testing::sqlite_database(&cardcash_c2ec::db::SCHEMA).await;
-    let Database::Sqlite(sqlite) = &db else {
+    let env = Env::new(Engine::Sqlite, Options::default()).await;
+    let Database::Sqlite(sqlite) = &env.db else {
         unreachable!("a SQLite database")
     };
     let sqlite = sqlite.clone();
-    let env = Env::start(db, Options::default()).await;
     // The workers' first rounds (a claim, an expiry sweep) are done before counting.
     for worker in ["attestation", "expiry", "refund"] {
         wait_for_first_step(&env, worker).await;
@@ -94,15 +88,16 @@ async fn a_withdrawal_costs_five_write_transactions_on_sqlite() {
     env.stop().await;
 }
 
-/// Two C2EC instances on one database (each with its own connection, as two processes), with
-/// checks arriving at both: every operation is attested exactly once (one provider read each)
-/// and confirmed once, because a worker claims the operations it attests.
-#[tokio::test]
-async fn two_instances_never_attest_the_same_operation() {
-    const N: usize = 24;
-    for (url, _dir) in fresh_database_urls().await {
-        let db = cardcash_c2ec::admin::open_db(&url).await.unwrap();
-        let env = Env::start(db, Options::default()).await;
+/// Operations of [`two_instances_never_attest_the_same_operation`].
+const N: usize = 24;
+
+engine_test!(
+    /// Two C2EC instances on one database (each with its own connection, as two processes), with
+    /// checks arriving at both: every operation is attested exactly once (one provider read each)
+    /// and confirmed once, because a worker claims the operations it attests.
+    async fn two_instances_never_attest_the_same_operation(engine: Engine) {
+        let env = Env::new(engine, Options::default()).await;
+        let url = env.world().c2ec().database_url().to_owned();
         let processor: std::sync::Arc<TestProcessor> = env.processor.clone();
         let second_db = cardcash_c2ec::admin::open_db(&url).await.unwrap();
         let second = App::build_on(config(&Options::default()), processor.clone(), second_db)
@@ -150,4 +145,4 @@ async fn two_instances_never_attest_the_same_operation() {
         second.shutdown().await;
         env.stop().await;
     }
-}
+);
