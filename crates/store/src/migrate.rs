@@ -42,6 +42,27 @@ pub struct Schema {
     pub postgres: &'static [Migration],
 }
 
+/// A service's [`Schema`] from its `migrations/{sqlite,postgres}/` directories, one entry per
+/// migration present for both engines: `schema![1 => "0001_init.sql", 2 => "0002_more.sql"]`.
+/// The name recorded is the file name; the files are embedded at build time.
+#[macro_export]
+macro_rules! schema {
+    ($($version:literal => $file:literal),+ $(,)?) => {
+        $crate::Schema {
+            sqlite: &[$($crate::Migration::new(
+                $version,
+                $file,
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file)),
+            )),+],
+            postgres: &[$($crate::Migration::new(
+                $version,
+                $file,
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file)),
+            )),+],
+        }
+    };
+}
+
 /// Checks that versions strictly increase (a programming error otherwise).
 pub(crate) fn check_order(migrations: &[Migration]) -> Result<(), StoreError> {
     for pair in migrations.windows(2) {

@@ -45,7 +45,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use cardcash_api::wire_gateway::HistoryParams;
-use cardcash_store::{Database, DbConfig, Engine, Migration, Notifier, Schema, StoreError};
+use cardcash_store::{Database, DbConfig, Engine, Notifier, Schema, StoreError};
 use cardcash_util::{
     Amount, BaseUrl, Currency, EddsaPublicKey, HashCode, PaytoUri, ShortHashCode, Timestamp,
 };
@@ -59,18 +59,7 @@ use crate::payto::BankPayto;
 pub const SERVICE: &str = "bank";
 
 /// The bank's migrations for both engines.
-pub static SCHEMA: Schema = Schema {
-    sqlite: &[Migration::new(
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    )],
-    postgres: &[Migration::new(
-        1,
-        "init",
-        include_str!("../../migrations/postgres/0001_init.sql"),
-    )],
-};
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql"];
 
 /// Notification topic: a new transaction of account `key` (its id). The PostgreSQL functions
 /// send the same topic names.

@@ -53,7 +53,7 @@ pub mod terminal;
 pub mod transfer;
 pub mod withdrawal;
 
-use cardcash_store::{Database, DbConfig, Engine, Migration, Notifier, Schema, StoreError};
+use cardcash_store::{Database, DbConfig, Engine, Notifier, Schema, StoreError};
 use cardcash_util::{Amount, BaseUrl, Currency, PaytoUri, Timestamp, Wopid};
 
 pub use transfer::TransferStatus;
@@ -65,18 +65,7 @@ use crate::state::Status;
 pub const SERVICE: &str = "c2ec";
 
 /// C2EC's migrations for both engines.
-pub static SCHEMA: Schema = Schema {
-    sqlite: &[Migration::new(
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    )],
-    postgres: &[Migration::new(
-        1,
-        "init",
-        include_str!("../../migrations/postgres/0001_init.sql"),
-    )],
-};
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql"];
 
 /// Opens (and migrates) C2EC's database at `url` (`sqlite:…` or `postgres://…`).
 pub async fn connect(url: &str) -> Result<Database, StoreError> {

@@ -27,7 +27,7 @@ mod postgres;
 mod row;
 mod sqlite;
 
-use cardcash_store::{Database, DbConfig, Migration, Notifier, Schema, StoreError};
+use cardcash_store::{Database, DbConfig, Notifier, Schema, StoreError};
 
 use crate::config::Role;
 use crate::processing::Transition;
@@ -40,18 +40,7 @@ pub use row::{ApiUserRow, NewRefund, NewTransaction, RefundRow, TransactionRow};
 pub const SERVICE: &str = "cardproc";
 
 /// The card processor's migrations for both engines.
-pub static SCHEMA: Schema = Schema {
-    sqlite: &[Migration::new(
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    )],
-    postgres: &[Migration::new(
-        1,
-        "init",
-        include_str!("../../migrations/postgres/0001_init.sql"),
-    )],
-};
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql"];
 
 /// Store notification topic (key: transaction id) sent when a delayed approval is stored, so
 /// the finality worker (of any process, on PostgreSQL) recomputes its next wake-up.
