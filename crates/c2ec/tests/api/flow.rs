@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Card, Engine, Env, Options, code, engine_test, reserve_pub, uid};
+use crate::helpers::{
+    Card, Engine, Env, Options, WAIT, code, engine_test, reserve_pub, uid, wait_until,
+};
 
 engine_test!(
     /// (0) setup → WOPID, (1) QR, terminal long poll, (2) wallet registers, (3) long poll ends with
@@ -22,6 +24,7 @@ engine_test!(
         );
 
         // Terminal starts long polling (old_state=pending).
+        let subscribed = env.subscribers();
         let poll = env
             .terminal(
                 Method::GET,
@@ -29,7 +32,7 @@ engine_test!(
             )
             .send();
         let poll = tokio::spawn(poll);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        env.wait_subscribed(subscribed).await;
 
         // Wallet scans: pending, amount fixed, legacy booleans present.
         let st = env.wallet_status(&wopid, "").await;
@@ -366,15 +369,15 @@ engine_test!(
             env.check(&wopid, &tx).await.status(),
             StatusCode::NO_CONTENT
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(env.wallet_status(&wopid, "").await["status"], "selected");
-        assert!(
+        // Retried while the processor is down, and no decision meanwhile.
+        wait_until(WAIT, || async {
             env.processor
                 .reads
                 .load(std::sync::atomic::Ordering::SeqCst)
-                >= 2,
-            "retried"
-        );
+                >= 2
+        })
+        .await;
+        assert_eq!(env.wallet_status(&wopid, "").await["status"], "selected");
         env.processor.set_down(false);
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "confirmed");
         assert_eq!(env.incoming().await.len(), 1);

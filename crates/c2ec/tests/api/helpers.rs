@@ -12,7 +12,7 @@ use cardcash_c2ec::{C2ecConfig, ProviderConfig, WireGatewayAuth};
 use cardcash_store::rusqlite::ToSql;
 use cardcash_store::rusqlite::types::ToSqlOutput;
 use cardcash_store::{Database, StoreError};
-pub use cardcash_testkit::{Engine, WAIT, engine_test, try_wait_for, wait_for, wait_until};
+pub use cardcash_testkit::{Engine, WAIT, engine_test, try_wait_for, wait_until};
 use cardcash_util::{Amount, BaseUrl, Currency};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -195,7 +195,7 @@ impl Env {
             .start()
             .await
             .unwrap();
-        Self::on(world, processor)
+        Self::on(world, processor).await
     }
 
     /// C2EC attesting with the world's real card processor (same engine, own database),
@@ -211,10 +211,12 @@ impl Env {
             .start()
             .await
             .unwrap();
-        Self::on(world, TestProcessor::new())
+        Self::on(world, TestProcessor::new()).await
     }
 
-    fn on(world: cardcash_testkit::World, processor: Arc<TestProcessor>) -> Env {
+    /// The environment of a started world, once C2EC's workers have subscribed to their
+    /// notifications (so that a change of [`Self::subscribers`] is a request's).
+    async fn on(world: cardcash_testkit::World, processor: Arc<TestProcessor>) -> Env {
         let c2ec = world.c2ec();
         let terminal = c2ec
             .terminal()
@@ -222,7 +224,7 @@ impl Env {
             .clone();
         let db = c2ec.app().db().clone();
         let base = c2ec.base_url().as_str().to_owned();
-        Env {
+        let env = Env {
             world,
             processor,
             http: reqwest::Client::new(),
@@ -230,12 +232,41 @@ impl Env {
             terminal_user: terminal.user,
             terminal_secret: terminal.secret,
             db,
+        };
+        for worker in ["attestation", "expiry", "refund"] {
+            env.wait_for_first_step(worker).await;
         }
+        env
     }
 
     /// The world running this C2EC (tests on the test kit).
     pub fn world(&self) -> &cardcash_testkit::World {
         &self.world
+    }
+
+    /// The value of a series with labels on C2EC's `/metrics` (`name{labels} value`; 0 when
+    /// absent).
+    pub async fn labelled_metric(&self, series: &str) -> u64 {
+        let text = self
+            .http
+            .get(self.url("metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `worker` has finished at least one step (its first round at start; it
+    /// subscribed to its notifications before).
+    pub async fn wait_for_first_step(&self, worker: &str) {
+        let series = format!("worker_steps_total{{worker=\"{worker}\"}}");
+        wait_until(WAIT, || async { self.labelled_metric(&series).await > 0 }).await;
     }
 
     /// How many waiters (long polls, workers) are subscribed to the store's notifications.

@@ -2,14 +2,15 @@
 //! exactly once, whatever the order of registration, aborts (wallet or terminal), the
 //! terminal's check, expiry and attestation; a confirmed withdrawal is never refunded.
 
-use std::future::Future;
 use std::time::Duration;
 
 use cardcash_c2ec::db::C2ecStore;
 use cardcash_c2ec::db::withdrawal::{RefundState, WithdrawalRow};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{Arg, Card, Engine, Env, Options, code, engine_test, reserve_pub, sql_count};
+use crate::helpers::{
+    Arg, Card, Engine, Env, Options, WAIT, code, engine_test, reserve_pub, sql_count, wait_until,
+};
 
 /// Who aborts.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +63,10 @@ impl Env {
     /// Waits until the operation's refund is settled and asserts it returned `captured` to
     /// the card: the processor shows exactly that much refunded on the transaction.
     async fn assert_refunded_once(&self, wopid: &str, tx: &str, captured: &str) {
-        wait_until(|| async { self.row(wopid).await.refund_state == RefundState::Done }).await;
+        wait_until(WAIT, || async {
+            self.row(wopid).await.refund_state == RefundState::Done
+        })
+        .await;
         assert_eq!(
             self.processor
                 .refunded(tx)
@@ -87,21 +91,6 @@ impl Env {
         .await;
         assert_eq!(extra, 0);
     }
-}
-
-/// Polls a condition (no fixed sleeps to order events); gives up after 20 s.
-async fn wait_until<F, Fut>(mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..1000 {
-        if cond().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("condition not reached within 20 s");
 }
 
 engine_test!(

@@ -8,32 +8,7 @@ use cardcash_c2ec::App;
 use cardcash_store::Database;
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{
-    Card, Engine, Env, Options, TestProcessor, WAIT, config, engine_test, reserve_pub, wait_until,
-};
-
-/// The value of a series with labels on C2EC's `/metrics` (`name{labels} value`).
-async fn labelled_metric(env: &Env, series: &str) -> u64 {
-    let text = env
-        .http
-        .get(env.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Waits (bounded) until `worker` has finished at least one step (its first round at start).
-async fn wait_for_first_step(env: &Env, worker: &str) {
-    let series = format!("worker_steps_total{{worker=\"{worker}\"}}");
-    wait_until(WAIT, || async { labelled_metric(env, &series).await > 0 }).await;
-}
+use crate::helpers::{Card, Engine, Env, Options, TestProcessor, config, engine_test, reserve_pub};
 
 /// On SQLite a whole withdrawal (setup, long polls, registration, check, attestation,
 /// confirmation) costs five write transactions — setup, registration, check, the
@@ -48,7 +23,7 @@ async fn a_withdrawal_costs_five_write_transactions_on_sqlite() {
     let sqlite = sqlite.clone();
     // The workers' first rounds (a claim, an expiry sweep) are done before counting.
     for worker in ["attestation", "expiry", "refund"] {
-        wait_for_first_step(&env, worker).await;
+        env.wait_for_first_step(worker).await;
     }
     let (_, before) = sqlite.writer_stats().snapshot();
 

@@ -4,14 +4,15 @@
 //! and the malformed-request answers every gateway gives.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use cardcash_c2ec::provider::CardProvider;
 use cardcash_http::wire_gateway::conformance::MALFORMED;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Card, Engine, Env, Options, engine_test, reserve_pub};
+use crate::helpers::{
+    ADMIN_TOKEN, Card, Engine, Env, Options, WAIT, engine_test, reserve_pub, try_wait_for,
+};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -76,17 +77,19 @@ async fn get(env: &Env, path: &str) -> (StatusCode, Value) {
 
 /// Waits (bounded) until transfer `row_id` reaches `state`; returns its status object.
 async fn wait_state(env: &Env, row_id: &Value, state: &str) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..500 {
+    let found = try_wait_for(WAIT, || async {
         let (status, body) = get(env, &format!("transfers/{row_id}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        if body["status"] == state {
-            return body;
-        }
-        last = body;
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        (body["status"] == state).then_some(body)
+    })
+    .await;
+    match found {
+        Some(body) => body,
+        None => panic!(
+            "transfer {row_id} never became {state}: {}",
+            get(env, &format!("transfers/{row_id}")).await.1
+        ),
     }
-    panic!("transfer {row_id} never became {state}: {last}");
 }
 
 engine_test!(
