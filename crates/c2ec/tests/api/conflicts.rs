@@ -199,7 +199,8 @@ engine_test!(
             .unwrap();
         assert_eq!(r.status(), StatusCode::CONFLICT);
         assert_eq!(code(r).await, 5112);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Neither the replay nor the conflict recorded a second transfer to refund.
+        assert_eq!(env.transfer_count().await, 1);
         assert_eq!(
             env.processor.refunded(&tx).unwrap().to_string(),
             "CHF:19.5",

@@ -91,7 +91,10 @@ engine_test!(
             env.check(&wopid, &tx).await.status(),
             StatusCode::NO_CONTENT
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Nothing was scheduled again: no second attestation can credit it twice.
+        let row = env.withdrawal(&wopid).await;
+        assert_eq!(row.status.to_string(), "confirmed");
+        assert_eq!(row.next_attempt_at, None, "no attestation scheduled");
         assert_eq!(env.incoming().await.len(), 1);
 
         // Abort after confirmation is refused; nothing changes.
@@ -277,7 +280,11 @@ engine_test!(
         );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "aborted");
         assert!(env.incoming().await.is_empty());
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Decided by the abort or the refund worker: nothing was captured, nothing goes back.
+        assert_ne!(
+            env.wait_refund_decided(&wopid).await,
+            cardcash_c2ec::db::RefundState::Done
+        );
         assert_eq!(env.processor.refund_count(), 0);
         env.stop().await;
     }
@@ -322,7 +329,10 @@ engine_test!(
             StatusCode::NO_CONTENT
         );
         assert_eq!(env.wait_leaving(&wopid, "selected").await, "aborted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_ne!(
+            env.wait_refund_decided(&wopid).await,
+            cardcash_c2ec::db::RefundState::Done
+        );
         assert_eq!(env.processor.refund_count(), 0);
         env.stop().await;
     }

@@ -12,7 +12,7 @@ use cardcash_c2ec::{C2ecConfig, ProviderConfig, WireGatewayAuth};
 use cardcash_store::rusqlite::ToSql;
 use cardcash_store::rusqlite::types::ToSqlOutput;
 use cardcash_store::{Database, StoreError};
-pub use cardcash_testkit::{Engine, WAIT, engine_test, try_wait_for, wait_until};
+pub use cardcash_testkit::{Engine, WAIT, engine_test, try_wait_for, wait_for, wait_until};
 use cardcash_util::{Amount, BaseUrl, Currency};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -267,6 +267,30 @@ impl Env {
     pub async fn wait_for_first_step(&self, worker: &str) {
         let series = format!("worker_steps_total{{worker=\"{worker}\"}}");
         wait_until(WAIT, || async { self.labelled_metric(&series).await > 0 }).await;
+    }
+
+    /// The operation's row as C2EC stored it.
+    pub async fn withdrawal(&self, wopid: &str) -> cardcash_c2ec::db::withdrawal::WithdrawalRow {
+        cardcash_c2ec::db::C2ecStore::new(self.db.clone(), "CHF".parse().unwrap())
+            .withdrawal(&wopid.parse().unwrap())
+            .await
+            .unwrap()
+            .expect("a stored operation")
+    }
+
+    /// Waits until the refund of the ended operation is decided (no longer due) and returns
+    /// the decision.
+    pub async fn wait_refund_decided(&self, wopid: &str) -> cardcash_c2ec::db::RefundState {
+        wait_for(WAIT, || async {
+            let state = self.withdrawal(wopid).await.refund_state;
+            (state != cardcash_c2ec::db::RefundState::Due).then_some(state)
+        })
+        .await
+    }
+
+    /// The number of outgoing transfers C2EC recorded (each refunds at most once).
+    pub async fn transfer_count(&self) -> i64 {
+        sql_count(&self.db, "SELECT COUNT(*) FROM transfers", vec![]).await
     }
 
     /// How many waiters (long polls, workers) are subscribed to the store's notifications.

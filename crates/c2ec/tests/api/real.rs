@@ -10,7 +10,9 @@ use cardcash_client::CardprocClient;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Engine, Env, Options, WAIT, engine_test, reserve_pub, try_wait_for};
+use crate::helpers::{
+    Engine, Env, Options, WAIT, engine_test, reserve_pub, try_wait_for, wait_until,
+};
 
 const APPROVED: &str = "4000000000000002";
 const DECLINED: &str = "4000000000000010";
@@ -137,7 +139,8 @@ engine_test!(
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The replay recorded no second transfer to refund.
+        assert_eq!(env.transfer_count().await, 1);
         assert_eq!(
             r.refunded(&tx).await,
             "CHF:19",
@@ -194,7 +197,8 @@ engine_test!(
             r.env.check(&w2, &tx2).await.status(),
             StatusCode::NO_CONTENT
         );
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // An attestation attempt failed on the outage and was rescheduled, not decided.
+        wait_until(WAIT, || async { r.env.withdrawal(&w2).await.attempts >= 1 }).await;
         let st: Value = r.env.wallet_status(&w2, "").await;
         assert_eq!(
             st["status"], "selected",
