@@ -74,8 +74,14 @@ impl BenchReport {
     }
 }
 
+/// The child process running the services, and the file its warnings go to.
+pub struct WorldProcess {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
 /// Starts the services in a child process and returns it with what it printed.
-pub fn spawn_world(database: Option<&str>) -> anyhow::Result<(Child, BenchTarget)> {
+pub fn spawn_world(database: Option<&str>) -> anyhow::Result<(WorldProcess, BenchTarget)> {
     let exe = std::env::current_exe().context("cannot find the cardcash executable")?;
     let mut command = Command::new(exe);
     command.args(["c2ec", "bench-world"]);
@@ -102,6 +108,7 @@ pub fn spawn_world(database: Option<&str>) -> anyhow::Result<(Child, BenchTarget
     if line.trim().is_empty() {
         let _ = child.kill();
         let _ = child.wait();
+        // The log is kept: it says why.
         bail!(
             "the benchmark's services did not start; their log is {}",
             log.display()
@@ -109,21 +116,32 @@ pub fn spawn_world(database: Option<&str>) -> anyhow::Result<(Child, BenchTarget
     }
     let target: BenchTarget = serde_json::from_str(line.trim())
         .with_context(|| format!("the services printed {line:?}"))?;
-    Ok((child, target))
+    Ok((WorldProcess { child, log }, target))
 }
 
-/// Ends the child: closing its stdin tells it to shut down.
-pub fn stop_world(mut child: Child) {
+/// Ends the child (closing its stdin tells it to shut down). Its log is removed after a clean
+/// run and kept, with its path printed, when `keep_log` (something failed).
+pub fn stop_world(world: WorldProcess, keep_log: bool) {
+    let WorldProcess { mut child, log } = world;
     drop(child.stdin.take());
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut exited = false;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
-            return;
+            exited = true;
+            break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if keep_log {
+        eprintln!("the services' log is {}", log.display());
+    } else {
+        let _ = std::fs::remove_file(&log);
+    }
 }
 
 /// The target of `--target URL`: the `[terminal]` section of the configuration, with C2EC at

@@ -149,7 +149,8 @@ async fn bench(args: BenchArgs, source: &ConfigSource) -> anyhow::Result<()> {
     })
     .await;
     if let Some(child) = child {
-        crate::bench::stop_world(child);
+        let failed = report.as_ref().map_or(true, |r| r.failed > 0);
+        crate::bench::stop_world(child, failed);
     }
     crate::bench::print_report(&target, &report?);
     Ok(())
