@@ -17,7 +17,8 @@ pub fn h_coin_pub_with_age(coin_pub: &EddsaPublicKey, h_age_commitment: &[u8; 32
     h.finalize()
 }
 
-/// `h_coin_envelope = SHA-512(h_denom_pub ‖ u32be(1) ‖ blinded_planchet)` for an RSA envelope.
+/// `h_coin_envelope = SHA-512(h_denom_pub ‖ u32be(1) ‖ blinded_planchet)` for an RSA envelope
+/// (v12 to v23 alike; the blinded planchet is the minimal big-endian `rsa_blinded_planchet`).
 ///
 /// Hash the envelope bytes exactly as received: they are never re-serialised.
 pub fn coin_envelope_hash(h_denom_pub: &HashCode, rsa_blinded_planchet: &[u8]) -> HashCode {
@@ -25,6 +26,37 @@ pub fn coin_envelope_hash(h_denom_pub: &HashCode, rsa_blinded_planchet: &[u8]) -
     h.update(h_denom_pub.as_bytes())
         .update(&CIPHER_RSA.to_be_bytes())
         .update(rsa_blinded_planchet);
+    h.finalize()
+}
+
+/// `h_coin_envelope = SHA-512(h_denom_pub ‖ u32be(2) ‖ c0 ‖ c1 ‖ nonce)` for a Clause-Schnorr
+/// envelope (C `TALER_coin_ev_hash` → `TALER_blinded_planchet_hash_`, which hashes GNUnet's
+/// `struct GNUNET_CRYPTO_CsBlindedMessage { c[2]; nonce; }` as laid out: the two blinded
+/// challenges first, then the session nonce). JSON: `cs_blinded_c0`, `cs_blinded_c1`, `cs_nonce`.
+pub fn coin_envelope_hash_cs(
+    h_denom_pub: &HashCode,
+    nonce: &[u8; 32],
+    blinded_c: &crate::cs::ClausePair,
+) -> HashCode {
+    let mut h = Sha512Hasher::new();
+    h.update(h_denom_pub.as_bytes())
+        .update(&crate::cs::CIPHER_CS.to_be_bytes())
+        .update(&blinded_c[0])
+        .update(&blinded_c[1])
+        .update(nonce);
+    h.finalize()
+}
+
+/// SHA-512 over the 64-byte coin signatures of a batch deposit in request order: the
+/// `h_coin_sigs` of the v23 deposit confirmation (1033, C
+/// `TALER_exchange_online_deposit_confirmation_sign`).
+pub fn h_coin_sigs<'a>(
+    coin_sigs: impl IntoIterator<Item = &'a cardcash_util::EddsaSignature>,
+) -> HashCode {
+    let mut h = Sha512Hasher::new();
+    for sig in coin_sigs {
+        h.update(sig.as_bytes());
+    }
     h.finalize()
 }
 

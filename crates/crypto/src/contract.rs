@@ -51,11 +51,37 @@ const MAX_DEPTH: usize = 64;
 /// The canonical serialisation of `value` (see the module docs for what is rejected).
 pub fn canonical_json(value: &Value) -> Result<String, CryptoError> {
     let mut out = String::new();
-    write_canonical(value, &mut out, 0)?;
+    write_canonical(value, &mut out, 0, Keys::Contract)?;
     Ok(out)
 }
 
-fn write_canonical(value: &Value, out: &mut String, depth: usize) -> Result<(), CryptoError> {
+/// The canonical serialisation with any object key allowed, keys sorted by their UTF-8 bytes
+/// (jansson's `JSON_SORT_KEYS`, which is what the C exchange's `TALER_json_hash` dumps).
+///
+/// For JSON that is not a contract: the v23 account restrictions, for instance, carry
+/// `human_hint_i18n` objects keyed by language tags such as `de-CH`, which [`canonical_json`]
+/// refuses. Numbers are still limited to safe integers.
+pub fn canonical_json_any_keys(value: &Value) -> Result<String, CryptoError> {
+    let mut out = String::new();
+    write_canonical(value, &mut out, 0, Keys::Any)?;
+    Ok(out)
+}
+
+/// Which object keys [`write_canonical`] accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// `^[0-9A-Za-z_]+$`, `$forgettable` and `$forgotten` (what wallet-core accepts in contracts).
+    Contract,
+    /// Anything (the C exchange's `TALER_json_hash`).
+    Any,
+}
+
+fn write_canonical(
+    value: &Value,
+    out: &mut String,
+    depth: usize,
+    keys_allowed: Keys,
+) -> Result<(), CryptoError> {
     if depth > MAX_DEPTH {
         return Err(json_err("JSON nested too deeply"));
     }
@@ -70,17 +96,22 @@ fn write_canonical(value: &Value, out: &mut String, depth: usize) -> Result<(), 
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(item, out, depth + 1)?;
+                write_canonical(item, out, depth + 1, keys_allowed)?;
             }
             out.push(']');
         }
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
-            // Keys are ASCII (checked below), so byte order equals JS's UTF-16 order.
+            // Contract keys are ASCII (checked below), so byte order equals JS's UTF-16 order;
+            // other keys sort by UTF-8 bytes, as jansson's `JSON_SORT_KEYS` does.
             keys.sort();
             out.push('{');
             for (i, key) in keys.iter().enumerate() {
-                if !is_plain_key(key) && key.as_str() != FORGETTABLE && key.as_str() != FORGOTTEN {
+                if keys_allowed == Keys::Contract
+                    && !is_plain_key(key)
+                    && key.as_str() != FORGETTABLE
+                    && key.as_str() != FORGOTTEN
+                {
                     return Err(json_err(format!("object key {key:?} is not allowed")));
                 }
                 if i > 0 {
@@ -89,7 +120,7 @@ fn write_canonical(value: &Value, out: &mut String, depth: usize) -> Result<(), 
                 write_string(key, out);
                 out.push(':');
                 if let Some(v) = map.get(key.as_str()) {
-                    write_canonical(v, out, depth + 1)?;
+                    write_canonical(v, out, depth + 1, keys_allowed)?;
                 }
             }
             out.push('}');
@@ -320,9 +351,19 @@ fn validate_at(value: &Value, depth: usize) -> Result<(), CryptoError> {
     }
 }
 
-/// `SHA-512(canonical_json(value) ‖ 0x00)` without scrubbing (C `TALER_json_hash`).
+/// `SHA-512(canonical_json(value) ‖ 0x00)` without scrubbing (C `TALER_json_hash`), for JSON
+/// whose keys follow the contract rules.
 pub fn json_hash(value: &Value) -> Result<HashCode, CryptoError> {
     let mut bytes = canonical_json(value)?.into_bytes();
+    bytes.push(0);
+    Ok(sha512(&bytes))
+}
+
+/// `SHA-512(canonical_json_any_keys(value) ‖ 0x00)`: the C exchange's `TALER_json_hash`
+/// (`src/util/util.c`: `json_dumps(JSON_COMPACT | JSON_SORT_KEYS)`, then `TALER_rfc8785encode`,
+/// whose length counts the terminating NUL) for any JSON, e.g. account restrictions.
+pub fn json_hash_any_keys(value: &Value) -> Result<HashCode, CryptoError> {
+    let mut bytes = canonical_json_any_keys(value)?.into_bytes();
     bytes.push(0);
     Ok(sha512(&bytes))
 }

@@ -8,8 +8,13 @@
 //! `s = r_b + c_b·x`, and the wallet unblinds `s + α_b`. The challenge is the full-domain hash
 //! `c' = KDF-mod(L, salt = public key, ikm = SHA-512(R' ‖ msg), info = "Curve25519FDH")`.
 //!
-//! CS denominations are deferred (spec §10: the targeted wallet cannot withdraw them); this module
-//! exists so the scheme is proven against GNUnet's vector and ready.
+//! Protocol v23 (GNUnet `crypto_cs.c` / `crypto_blind_sign.c` as the December 2024 exchange links
+//! them): the exchange answers `/csr-withdraw` with [`r_public`] under the seed
+//! [`R_SEED_WITHDRAW`] (`"rw"`; `/csr-melt` and melts use [`R_SEED_MELT`], `"rm"`), and signs a
+//! withdrawn envelope `(nonce, c0, c1)` with [`sign_blinded`] under the same seed, answering
+//! `{"cipher":"CS","b":…,"s":…}`. The envelope hash is [`crate::coin::coin_envelope_hash_cs`].
+//! The wallet side: [`blinding_secrets`] from its blinding seed, [`blind`] `h_coin_pub`, send `c`,
+//! [`unblind_signature`] the answer, [`verify`] it (as the exchange does on deposit).
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
@@ -76,11 +81,43 @@ pub fn public(private: &[u8; 32]) -> [u8; 32] {
         .to_bytes()
 }
 
-/// The exchange's two secret nonces for a session: `HKDF(salt = seed, ikm = private, info = nonce)`.
-/// GNUnet's vector uses the withdraw seed `"rw"`.
+/// The `r_derive` seed of withdrawals: `/csr-withdraw` and the blind signature of a
+/// batch-withdraw (C `TALER_denom_sign_blinded(for_melt = false)`, secmod `for_melt ? "rm" : "rw"`).
+pub const R_SEED_WITHDRAW: &str = "rw";
+
+/// The `r_derive` seed of refreshes: `/csr-melt` and the blind signatures of a reveal.
+pub const R_SEED_MELT: &str = "rm";
+
+/// The exchange's two secret nonces for a session: `HKDF(salt = seed, ikm = private, info = nonce)`,
+/// each clamped. GNUnet's vector uses the withdraw seed `"rw"`.
 pub fn r_derive(nonce: &[u8; 32], seed: &str, private: &[u8; 32]) -> ClausePair {
     let out: [u8; 64] = kdf_array(seed.as_bytes(), private, &[nonce]);
     split2(&out).map(clamp)
+}
+
+/// The public pair `(R0, R1)` the exchange returns for a session nonce (`/csr-withdraw` with
+/// [`R_SEED_WITHDRAW`], `/csr-melt` with [`R_SEED_MELT`]): `r_derive` then `r·G` for each.
+pub fn r_public(nonce: &[u8; 32], seed: &str, private: &[u8; 32]) -> ClausePair {
+    r_derive(nonce, seed, private).map(|r| public(&r))
+}
+
+/// A fresh CS private key: a uniformly random non-zero scalar modulo L, little-endian (what
+/// libsodium's `crypto_core_ed25519_scalar_random` gives GNUnet).
+pub fn generate_private() -> Result<[u8; 32], CryptoError> {
+    loop {
+        let mut wide = crate::random::random_bytes::<64>()?;
+        let s = Scalar::from_bytes_mod_order_wide(&wide);
+        zeroize::Zeroize::zeroize(&mut wide);
+        if s != Scalar::ZERO {
+            return Ok(s.to_bytes());
+        }
+    }
+}
+
+/// `SHA-512(public)`: the C exchange's `TALER_CsPubHashP` (`TALER_cs_pub_hash`), which the CS
+/// security module signs in its key announcement (purpose 1252); not `h_denom_pub`.
+pub fn h_cs_pub(public: &[u8; 32]) -> cardcash_util::HashCode {
+    crate::hash::sha512(public)
 }
 
 /// The wallet's blinding secrets `[(α0, β0), (α1, β1)]` from a blinding seed.
@@ -142,9 +179,42 @@ pub fn sign(
     (b, s.to_bytes())
 }
 
+/// The exchange's side of a CS withdrawal or reveal: derives `r0, r1` from the envelope's
+/// session nonce under `seed` ([`R_SEED_WITHDRAW`] or [`R_SEED_MELT`]) and signs the blinded
+/// challenges `c = (c0, c1)`. Returns `(b, s)` for the JSON answer `{"cipher":"CS","b":b,"s":s}`.
+///
+/// Signing the same `(nonce, c)` twice gives the same answer (everything is derived), which is
+/// what makes a replayed withdrawal return the same blind signature.
+pub fn sign_blinded(
+    private: &[u8; 32],
+    seed: &str,
+    nonce: &[u8; 32],
+    c: &[[u8; 32]; 2],
+) -> (u32, [u8; 32]) {
+    let r = r_derive(nonce, seed, private);
+    sign(private, &r, nonce, c)
+}
+
 /// Unblinds the exchange's `s` with `α_b`.
 pub fn unblind(blind_s: &[u8; 32], alpha: &[u8; 32]) -> [u8; 32] {
     (scalar(blind_s) + scalar(alpha)).to_bytes()
+}
+
+/// The wallet's side of an answer `(b, s)`: the signature `(R'_b, s + α_b)` on the message that
+/// [`blind`] blinded, with `r_blind` as [`blind`] returned it (GNUnet
+/// `GNUNET_CRYPTO_blind_sig_unblind` for CS). `b` must be 0 or 1.
+pub fn unblind_signature(
+    secrets: &BlindingSecrets,
+    r_blind: &ClausePair,
+    b: u32,
+    blind_s: &[u8; 32],
+) -> Result<([u8; 32], [u8; 32]), CryptoError> {
+    let i = match b {
+        0 => 0,
+        1 => 1,
+        _ => return Err(CryptoError::InvalidSignature),
+    };
+    Ok((r_blind[i], unblind(blind_s, &secrets[i].0)))
 }
 
 /// Verifies a signature `(R, s)` on `msg`: `s·G == R + H(R, msg)·pub`.

@@ -5,12 +5,23 @@
 //! counts the 8-byte header too. Each struct here lists the body fields in wire order, so a
 //! builder can never get a field out of place; the byte layouts are pinned by the wallet-core
 //! vectors for 1025, 1030 (v12), 1028, 1022, 1200, 1201 (v12), 1101 and 1104, and taken from the
-//! C exchange's `*_signatures.c` for the rest. Where protocol v12–14 and v23 differ there are
-//! two structs (`…V12`, `…V23`).
+//! C exchange's `*_signatures.c` for the rest (audited against protocol v23, `23:0:6`: the
+//! December 2024 `src/util/{offline,exchange,wallet,merchant,secmod}_signatures.c`). Where
+//! protocol v12–14 and v23 differ there are two structs (`…V12`, `…V23`); an unversioned struct
+//! is the same in both.
+//!
+//! Every `h_payto` here is the *full* payto hash ([`crate::wire::h_payto`]); see
+//! [`crate::wire`] for the one the C exchange uses for its database keys instead.
 
 use cardcash_util::{
-    Amount, EcdhePublicKey, EddsaPublicKey, HashCode, RelativeTime, ShortHashCode, Timestamp,
+    Amount, EcdhePublicKey, EddsaPublicKey, EddsaSignature, HashCode, RelativeTime, ShortHashCode,
+    Timestamp,
 };
+use serde_json::Value;
+
+use crate::error::CryptoError;
+use crate::hash::Sha512Hasher;
+use crate::wire::{h_conversion_url, h_payto, h_restrictions, h_wire_method, hash_c_string};
 
 /// The purpose numbers (GANA registry; spec §3.1).
 pub mod purpose_code {
@@ -64,6 +75,12 @@ pub mod purpose_code {
     pub const WALLET_ACCOUNT_MERGE: u32 = 1214;
     pub const WALLET_RESERVE_CLOSE: u32 = 1215;
     pub const WALLET_PURSE_ECONTRACT: u32 = 1216;
+    /// The RSA security module announces a denomination key.
+    pub const SM_RSA_DENOMINATION_KEY: u32 = 1250;
+    /// The EdDSA security module announces an online signing key.
+    pub const SM_SIGNING_KEY: u32 = 1251;
+    /// The CS security module announces a denomination key.
+    pub const SM_CS_DENOMINATION_KEY: u32 = 1252;
 }
 
 /// A message that can be EdDSA-signed: a purpose number and a body.
@@ -255,6 +272,116 @@ signed_message! {
     }
 }
 
+impl WireAccountV23 {
+    /// The message for an account (C `TALER_exchange_wire_signature_make`): `payto` is the full
+    /// payto URI as published in `/keys` `accounts[].payto_uri`, `conversion_url` the optional
+    /// `conversion_url`, the restrictions the `debit_restrictions` / `credit_restrictions` arrays
+    /// (`[]` when there are none). `bank_label` and `priority` are not signed.
+    pub fn new(
+        payto: &str,
+        conversion_url: Option<&str>,
+        debit_restrictions: &Value,
+        credit_restrictions: &Value,
+    ) -> Result<Self, CryptoError> {
+        Ok(Self {
+            h_payto: h_payto(payto),
+            h_conversion_url: h_conversion_url(conversion_url),
+            h_debit_restrictions: h_restrictions(debit_restrictions)?,
+            h_credit_restrictions: h_restrictions(credit_restrictions)?,
+        })
+    }
+}
+
+signed_message! {
+    /// 1021, protocol v23: the master key enables a wire account from `start_date` on
+    /// (`POST /management/wire` `master_sig_add`; `validity_start` in the JSON).
+    WireAdd = purpose_code::MASTER_ADD_WIRE, size 240;
+    {
+        start_date: Timestamp => ts,
+        h_payto: ShortHashCode => short,
+        h_conversion_url: HashCode => hash,
+        h_debit_restrictions: HashCode => hash,
+        h_credit_restrictions: HashCode => hash,
+    }
+}
+
+impl WireAdd {
+    /// The message the offline key signs to enable an account (C
+    /// `TALER_exchange_offline_wire_add_sign`); the arguments as in [`WireAccountV23::new`].
+    pub fn new(
+        payto: &str,
+        conversion_url: Option<&str>,
+        debit_restrictions: &Value,
+        credit_restrictions: &Value,
+        start_date: Timestamp,
+    ) -> Result<Self, CryptoError> {
+        let account = WireAccountV23::new(
+            payto,
+            conversion_url,
+            debit_restrictions,
+            credit_restrictions,
+        )?;
+        Ok(Self {
+            start_date,
+            h_payto: account.h_payto,
+            h_conversion_url: account.h_conversion_url,
+            h_debit_restrictions: account.h_debit_restrictions,
+            h_credit_restrictions: account.h_credit_restrictions,
+        })
+    }
+}
+
+signed_message! {
+    /// 1023: the master key disables a wire account from `end_date` on
+    /// (`POST /management/wire/disable` `master_sig_del`; `validity_end` in the JSON).
+    WireDel = purpose_code::MASTER_DEL_WIRE, size 48;
+    {
+        end_date: Timestamp => ts,
+        h_payto: ShortHashCode => short,
+    }
+}
+
+impl WireDel {
+    /// The message for the full payto URI `payto` (C `TALER_exchange_offline_wire_del_sign`).
+    pub fn new(payto: &str, end_date: Timestamp) -> Self {
+        Self {
+            end_date,
+            h_payto: h_payto(payto),
+        }
+    }
+}
+
+signed_message! {
+    /// 1026: the master key adds an auditor (`POST /management/auditors`).
+    AuditorAdd = purpose_code::MASTER_ADD_AUDITOR, size 112;
+    {
+        start_date: Timestamp => ts,
+        auditor_pub: EddsaPublicKey => eddsa,
+        /// `SHA-512(auditor_url ‖ 0x00)`.
+        h_auditor_url: HashCode => hash,
+    }
+}
+
+impl AuditorAdd {
+    /// The message for an auditor at `auditor_url` (C `TALER_exchange_offline_auditor_add_sign`).
+    pub fn new(auditor_pub: EddsaPublicKey, auditor_url: &str, start_date: Timestamp) -> Self {
+        Self {
+            start_date,
+            auditor_pub,
+            h_auditor_url: hash_c_string(auditor_url),
+        }
+    }
+}
+
+signed_message! {
+    /// 1027: the master key removes an auditor (`POST /management/auditors/$PUB/disable`).
+    AuditorDel = purpose_code::MASTER_DEL_AUDITOR, size 48;
+    {
+        end_date: Timestamp => ts,
+        auditor_pub: EddsaPublicKey => eddsa,
+    }
+}
+
 signed_message! {
     /// 1028: wire and closing fees of one wire method for a period.
     WireFee = purpose_code::MASTER_WIRE_FEES, size 136;
@@ -265,6 +392,26 @@ signed_message! {
         end: Timestamp => ts,
         wire_fee: Amount => amount,
         closing_fee: Amount => amount,
+    }
+}
+
+impl WireFee {
+    /// The message for wire method `method` (e.g. `"iban"`, `"x-taler-bank"`; C
+    /// `TALER_exchange_offline_wire_fee_sign`).
+    pub fn new(
+        method: &str,
+        start: Timestamp,
+        end: Timestamp,
+        wire_fee: Amount,
+        closing_fee: Amount,
+    ) -> Self {
+        Self {
+            h_wire_method: h_wire_method(method),
+            start,
+            end,
+            wire_fee,
+            closing_fee,
+        }
     }
 }
 
@@ -313,9 +460,17 @@ signed_message! {
         wire_deadline: Timestamp => ts,
         refund_deadline: Timestamp => ts,
         total_without_fee: Amount => amount,
-        /// SHA-512 over all 64-byte coin signatures in request order.
+        /// SHA-512 over all 64-byte coin signatures in request order
+        /// ([`crate::coin::h_coin_sigs`]).
         h_coin_sigs: HashCode => hash,
         merchant_pub: EddsaPublicKey => eddsa,
+    }
+}
+
+impl DepositConfirmationV23 {
+    /// [`crate::coin::h_coin_sigs`]: SHA-512 over the coins' `coin_sig` in request order.
+    pub fn hash_coin_sigs<'a>(coin_sigs: impl IntoIterator<Item = &'a EddsaSignature>) -> HashCode {
+        crate::coin::h_coin_sigs(coin_sigs)
     }
 }
 
@@ -330,10 +485,38 @@ signed_message! {
 
 signed_message! {
     /// 1035: the exchange signs the hash over its key set (`/keys` `exchange_sig`).
+    ///
+    /// In protocol v23 `hc` is [`KeySet::denominations_hash`] and `list_issue_date` the
+    /// response's `list_issue_date`.
     KeySet = purpose_code::EXCHANGE_KEY_SET, size 80;
     {
         list_issue_date: Timestamp => ts,
         hc: HashCode => hash,
+    }
+}
+
+impl KeySet {
+    /// The `hc` the v23 C exchange signs for `/keys` (`taler-exchange-httpd_keys.c`
+    /// `compute_msig_hash`, checked the same way by its client in `exchange_api_handle.c`):
+    /// SHA-512 over the 64-byte `master_sig` (purpose 1025) of every denomination in the
+    /// response, **in the order of the grouped `denominations` array**: group 0's `denoms[0]`,
+    /// `denoms[1]`, …, then group 1's, and so on. Nothing else is covered: not the signing keys,
+    /// accounts, fees, the denominations' keys or times (the master signatures cover those).
+    ///
+    /// The C exchange builds the groups by walking its denominations from the latest
+    /// `stamp_start` to the earliest, opening a group (keyed by cipher, value, fees, age mask) when
+    /// it first meets one, so both the group order and the order inside a group are by
+    /// descending start time; and it sets `list_issue_date` to the **earliest** `stamp_start`
+    /// among the listed denominations. A client only recomputes the hash in the order it reads,
+    /// so any order works as long as the JSON and the hash agree; follow the C order anyway.
+    pub fn denominations_hash<'a>(
+        master_sigs_in_response_order: impl IntoIterator<Item = &'a EddsaSignature>,
+    ) -> HashCode {
+        let mut h = Sha512Hasher::new();
+        for sig in master_sigs_in_response_order {
+            h.update(sig.as_bytes());
+        }
+        h.finalize()
     }
 }
 
@@ -360,6 +543,18 @@ signed_message! {
         h_payto: ShortHashCode => short,
         /// SHA-512 over the aggregated deposits, each as [`WireDepositDetail::to_bytes`].
         h_details: HashCode => hash,
+    }
+}
+
+impl WireDepositConfirmation {
+    /// `h_details`: SHA-512 over the aggregated deposits in the order `/transfers/$WTID` lists
+    /// them, each as [`WireDepositDetail::to_bytes`] (C `TALER_exchange_online_wire_deposit_append`).
+    pub fn hash_details<'a>(details: impl IntoIterator<Item = &'a WireDepositDetail>) -> HashCode {
+        let mut h = Sha512Hasher::new();
+        for d in details {
+            h.update(&d.to_bytes());
+        }
+        h.finalize()
     }
 }
 
@@ -453,7 +648,10 @@ signed_message! {
     }
 }
 
-/// The 8-byte NUL-padded operation field of [`DenominationExpired`] (longer names are cut).
+/// The 8-byte NUL-padded operation field of [`DenominationExpired`] (longer names are cut, as
+/// the C exchange cuts them: it answers `"oper":"csr-withdraw"` but signs `csr-with`). The v23
+/// exchange's names: `DEPOSIT`, `MELT`, `RECOUP`, `RECOUP-REFRESH`, `REVEAL`, `csr-melt`,
+/// `csr-withdraw`, `PURSE CREATE`.
 pub fn operation_name(op: &str) -> [u8; 8] {
     let mut out = [0u8; 8];
     for (dst, src) in out.iter_mut().zip(op.as_bytes()) {
@@ -488,7 +686,9 @@ signed_message! {
 }
 
 signed_message! {
-    /// 1103: the merchant asks about the wire transfer of a deposit (C exchange v14+/v23 layout).
+    /// 1103: the merchant asks about the wire transfer of a deposit (C exchange v14+/v23 layout):
+    /// `GET /deposits/$H_WIRE/$MERCHANT_PUB/$H_CONTRACT_TERMS/$COIN_PUB?merchant_sig=…`, verified
+    /// with the merchant key from the path (which the message itself does not contain).
     TrackTransaction = purpose_code::MERCHANT_TRACK_TRANSACTION, size 168;
     {
         h_contract_terms: HashCode => hash,
@@ -519,6 +719,19 @@ signed_message! {
         h_denom_pub: HashCode => hash,
         h_coin_envelope: HashCode => hash,
     }
+}
+
+/// 1200 in protocol v23: the same layout as v12 (one signature per coin of a batch-withdraw,
+/// `amount_with_fee` = the denomination's value plus its withdraw fee).
+pub type WithdrawRequestV23 = WithdrawRequestV12;
+
+signed_message! {
+    /// 1208, protocol v23: the reserve asks for its history (`GET /reserves/$RESERVE_PUB/history`).
+    /// The signature travels in the `Taler-Reserve-History-Signature` request header and covers
+    /// only `start_off`, the `start` query parameter (0 when absent); a bad one is answered 403
+    /// `EXCHANGE_RESERVE_HISTORY_BAD_SIGNATURE`.
+    ReserveHistoryRequest = purpose_code::WALLET_RESERVE_HISTORY, size 16;
+    { start_off: u64 => u64_ref }
 }
 
 signed_message! {
@@ -599,5 +812,85 @@ signed_message! {
         transfer_pub: EcdhePublicKey => ecdhe,
         h_age_commitment: [u8; 32] => raw32,
         coin_envelope_hash: HashCode => hash,
+    }
+}
+
+// ---------------------------------------------------------------- security-module signatures
+
+signed_message! {
+    /// 1251: the EdDSA security module announces an online signing key (`/management/keys`
+    /// `future_signkeys[].signkey_secmod_sig`, signed by `signkey_secmod_public_key`). The
+    /// duration is how long the key signs: `stamp_expire - stamp_start`.
+    SigningKeyAnnouncement = purpose_code::SM_SIGNING_KEY, size 56;
+    {
+        exchange_pub: EddsaPublicKey => eddsa,
+        anchor_time: Timestamp => ts,
+        duration: RelativeTime => rel,
+    }
+}
+
+signed_message! {
+    /// 1250: the RSA security module announces a denomination key (`/management/keys`
+    /// `future_denoms[].denom_secmod_sig`, signed by `denom_secmod_public_key`). The duration is
+    /// the withdrawal period: `stamp_expire_withdraw - stamp_start`.
+    RsaDenominationKeyAnnouncement = purpose_code::SM_RSA_DENOMINATION_KEY, size 152;
+    {
+        /// `SHA-512` of the RSA public key's encoding ([`crate::rsa::RsaPublicKey::pub_hash`]),
+        /// not `h_denom_pub`.
+        h_rsa_pub: HashCode => hash,
+        /// `SHA-512(section_name ‖ 0x00)`: the configuration section of the denomination
+        /// (`future_denoms[].section_name`, e.g. `coin_kudos_1`).
+        h_section_name: HashCode => hash,
+        anchor_time: Timestamp => ts,
+        duration_withdraw: RelativeTime => rel,
+    }
+}
+
+impl RsaDenominationKeyAnnouncement {
+    /// The announcement of `key` for configuration section `section_name` (C
+    /// `TALER_exchange_secmod_rsa_sign`).
+    pub fn new(
+        key: &crate::rsa::RsaPublicKey,
+        section_name: &str,
+        anchor_time: Timestamp,
+        duration_withdraw: RelativeTime,
+    ) -> Self {
+        Self {
+            h_rsa_pub: key.pub_hash(),
+            h_section_name: hash_c_string(section_name),
+            anchor_time,
+            duration_withdraw,
+        }
+    }
+}
+
+signed_message! {
+    /// 1252: the CS security module announces a denomination key; the layout of 1250.
+    CsDenominationKeyAnnouncement = purpose_code::SM_CS_DENOMINATION_KEY, size 152;
+    {
+        /// `SHA-512` of the 32-byte CS public key ([`crate::cs::h_cs_pub`]), not `h_denom_pub`.
+        h_cs_pub: HashCode => hash,
+        /// `SHA-512(section_name ‖ 0x00)`.
+        h_section_name: HashCode => hash,
+        anchor_time: Timestamp => ts,
+        duration_withdraw: RelativeTime => rel,
+    }
+}
+
+impl CsDenominationKeyAnnouncement {
+    /// The announcement of CS key `key` for configuration section `section_name` (C
+    /// `TALER_exchange_secmod_cs_sign`).
+    pub fn new(
+        key: &[u8; 32],
+        section_name: &str,
+        anchor_time: Timestamp,
+        duration_withdraw: RelativeTime,
+    ) -> Self {
+        Self {
+            h_cs_pub: crate::cs::h_cs_pub(key),
+            h_section_name: hash_c_string(section_name),
+            anchor_time,
+            duration_withdraw,
+        }
     }
 }

@@ -130,6 +130,13 @@ impl RsaPublicKey {
         h.finalize()
     }
 
+    /// `SHA-512(encode())`: GNUnet's `GNUNET_CRYPTO_rsa_public_key_hash`, the C exchange's
+    /// `TALER_RsaPubHashP`. The RSA security module signs it in its key announcement (purpose
+    /// 1250); it is not `h_denom_pub`, which also covers the age mask and the cipher.
+    pub fn pub_hash(&self) -> HashCode {
+        crate::hash::sha512(&self.encode())
+    }
+
     fn n_bn(&self) -> Result<BigNum, CryptoError> {
         bn(&self.n)
     }

@@ -274,6 +274,21 @@ fn cs_blind_signing(v: &Value) {
     let sig_r: [u8; 32] = field(v, "cs_sig_R");
     assert_eq!(sig_r, r_blind[b as usize]);
     cs::verify(&public, &sig_r, &s, &msg).expect("CS signature verifies");
+
+    // The v23 server helpers give the same values: `/csr-withdraw`'s R pair, the
+    // batch-withdraw answer (b, s), and the wallet's unblinding of it.
+    assert_eq!(cs::R_SEED_WITHDRAW, "rw");
+    assert_eq!(cs::r_public(&nonce, cs::R_SEED_WITHDRAW, &private), r_pub);
+    assert_ne!(cs::r_public(&nonce, cs::R_SEED_MELT, &private), r_pub);
+    assert_eq!(
+        cs::sign_blinded(&private, cs::R_SEED_WITHDRAW, &nonce, &c),
+        (b, blind_s)
+    );
+    assert_eq!(
+        cs::unblind_signature(&secrets, &r_blind, b, &blind_s).expect("b is 0 or 1"),
+        (sig_r, s)
+    );
+    assert!(cs::unblind_signature(&secrets, &r_blind, 2, &blind_s).is_err());
     assert!(cs::verify(&public, &sig_r, &s, &flip(&msg, 0)).is_err());
     assert!(cs::verify(&public, &sig_r, &flip_n(&s, 0), &msg).is_err());
 }

@@ -7,4 +7,5 @@ mod gnunet_vectors;
 mod purposes;
 mod rsa_api;
 mod support;
+mod v23;
 mod wallet_core_vectors;
