@@ -1,7 +1,14 @@
 //! Exchange API, the v12 surface the 2022 wallet-core speaks (`/keys` with `denoms`, `/wire`,
-//! single and batch withdraw, per-coin deposit, reserve status). Thinner than the full API: later
-//! issues grow it. Spec: /work/shared/spec/taler-protocol.md §6; field names checked against
-//! wallet-core `taler-util/src/taler-types.ts` (`codecForExchangeKeysJson` and friends).
+//! single and batch withdraw, per-coin deposit, reserve status). Part 2 of the exchange serves
+//! it to wallets of late 2022; the v23 API is in the sibling modules. Spec:
+//! /work/shared/spec/taler-protocol.md §6; field names checked against wallet-core
+//! `taler-util/src/taler-types.ts` (`codecForExchangeKeysJson` and friends).
+//!
+//! Shapes shared with v23 are re-exported from there ([`SignKey`], [`Recoup`], [`GlobalFee`],
+//! [`AuditorDenominationSignature`], and the cipher-tagged envelope and signatures, whose RSA
+//! forms are the same in both; their CS forms are v23's). What differs stays here: the
+//! denomination key (`rsa_public_key`/`cs_public_key` with a required `age_mask`), the flat
+//! `denoms` entry, the auditor without a name, `/wire`, and the single-coin requests.
 //! Signatures and hashes are typed here but verified in `cardcash-crypto`, never in this crate.
 
 use std::collections::BTreeMap;
@@ -12,7 +19,10 @@ use cardcash_util::{
 };
 use serde::{Deserialize, Serialize};
 
-/// A denomination public key, tagged by `"cipher"`.
+pub use super::denom::{BlindedDenominationSignature, CoinEnvelope, UnblindedSignature};
+pub use super::keys::{AuditorDenominationSignature, GlobalFee, Recoup, SignKey};
+
+/// A denomination public key as v12 `/keys` lists it, tagged by `"cipher"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cipher")]
 pub enum DenominationPublicKey {
@@ -28,30 +38,6 @@ pub enum DenominationPublicKey {
         cs_public_key: Base32Bytes,
         age_mask: u32,
     },
-}
-
-/// A blinded signature over a coin envelope (withdraw/reveal responses).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "cipher")]
-pub enum BlindedDenominationSignature {
-    #[serde(rename = "RSA")]
-    Rsa { blinded_rsa_signature: Base32Bytes },
-}
-
-/// An unblinded denomination signature: the coin's proof of value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "cipher")]
-pub enum UnblindedSignature {
-    #[serde(rename = "RSA")]
-    Rsa { rsa_signature: Base32Bytes },
-}
-
-/// A blinded coin (planchet) sent for signing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "cipher")]
-pub enum CoinEnvelope {
-    #[serde(rename = "RSA")]
-    Rsa { rsa_blinded_planchet: Base32Bytes },
 }
 
 /// One entry of `/keys` `denoms` (v12 flat form).
@@ -71,48 +57,12 @@ pub struct Denomination {
     pub master_sig: EddsaSignature,
 }
 
-/// An exchange online signing key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignKey {
-    pub key: EddsaPublicKey,
-    pub stamp_start: Timestamp,
-    pub stamp_expire: Timestamp,
-    pub stamp_end: Timestamp,
-    pub master_sig: EddsaSignature,
-}
-
-/// An auditor and the denominations it vouches for.
+/// An auditor and the denominations it vouches for (v12: no `auditor_name`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Auditor {
     pub auditor_pub: EddsaPublicKey,
     pub auditor_url: String,
     pub denomination_keys: Vec<AuditorDenominationSignature>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditorDenominationSignature {
-    pub denom_pub_h: HashCode,
-    pub auditor_sig: EddsaSignature,
-}
-
-/// Fees that do not depend on a denomination, valid for a period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GlobalFee {
-    pub start_date: Timestamp,
-    pub end_date: Timestamp,
-    pub history_fee: Amount,
-    pub account_fee: Amount,
-    pub purse_fee: Amount,
-    pub history_expiration: RelativeTime,
-    pub purse_timeout: RelativeTime,
-    pub purse_account_limit: u32,
-    pub master_sig: EddsaSignature,
-}
-
-/// A revoked denomination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recoup {
-    pub h_denom_pub: HashCode,
 }
 
 /// `GET /keys` (v12 form, as wallet-core 2022 parses it).
