@@ -37,6 +37,12 @@ pub trait ApiError: std::error::Error {
     fn challenge(&self) -> Option<String> {
         None
     }
+    /// Further fields of the error body that the protocol defines for this error (e.g. the
+    /// exchange's `balance` of an insufficient-funds answer, or a coin's history). Never sent
+    /// with a 5xx status. Keys `code`, `hint` and `detail` are ignored.
+    fn extra(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        None
+    }
 }
 
 /// The JSON body of every error response.
@@ -46,13 +52,15 @@ struct ErrorBody<'a> {
     hint: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Builds the Taler error response for `e`, logging it once if it is a server error.
 pub fn error_response<E: ApiError + ?Sized>(e: &E) -> Response {
     let status = e.status();
     let code = e.code();
-    let (hint, detail) = if status.is_server_error() {
+    let (hint, detail, extra) = if status.is_server_error() {
         tracing::error!(
             status = status.as_u16(),
             code = code.code(),
@@ -61,11 +69,17 @@ pub fn error_response<E: ApiError + ?Sized>(e: &E) -> Response {
             "request failed"
         );
         let reason = status.canonical_reason().unwrap_or("server error");
-        (reason.to_owned(), None)
+        (reason.to_owned(), None, None)
     } else {
-        (e.hint(), e.detail())
+        let extra = e.extra().map(|mut m| {
+            for reserved in ["code", "hint", "detail"] {
+                m.remove(reserved);
+            }
+            m
+        });
+        (e.hint(), e.detail(), extra)
     };
-    let bytes = error_body(code, &hint, detail.as_deref());
+    let bytes = error_body_with(code, &hint, detail.as_deref(), extra);
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -85,10 +99,20 @@ pub fn error_response<E: ApiError + ?Sized>(e: &E) -> Response {
 
 /// The JSON body `{"code","hint","detail"?}`.
 pub(crate) fn error_body(code: ErrorCode, hint: &str, detail: Option<&str>) -> Vec<u8> {
+    error_body_with(code, hint, detail, None)
+}
+
+fn error_body_with(
+    code: ErrorCode,
+    hint: &str,
+    detail: Option<&str>,
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Vec<u8> {
     let body = ErrorBody {
         code: code.code(),
         hint,
         detail,
+        extra,
     };
     match serde_json::to_vec(&body) {
         Ok(bytes) => bytes,

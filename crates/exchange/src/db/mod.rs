@@ -1,0 +1,805 @@
+//! All of the exchange's SQL behind one typed storage struct, [`ExchangeStore`], over
+//! `cardcash_store::Database`. Each operation is implemented once per engine: `sqlite.rs` (sync
+//! functions: reads inline, each write ONE closure on the store's writer thread, which runs
+//! alone and group-commits) and `postgres.rs` (typed sqlx; each money movement one stored
+//! function of `migrations/postgres/0001_init.sql` or one transaction). Rows come out as domain
+//! types; decisions (balance checks, double-spending, refund limits) are made inside the same
+//! transaction that applies them. No transaction and no driver type leaves this module.
+//!
+//! # Money rules held here
+//! - A reserve's balance never goes below zero (`CHECK` and the debit's condition); credits are
+//!   unique per (account, gateway row), so a transfer is credited exactly once.
+//! - A withdrawal is keyed by the envelope hash: a replay returns the stored signature and
+//!   charges nothing.
+//! - A coin's remaining value never goes below zero; a deposit of a coin is keyed by its
+//!   signature (one batch per signature), so a replay changes nothing and a different deposit
+//!   needs value left.
+//! - Refunds of one deposited coin never exceed what the coin contributed; a refund after the
+//!   wire transfer is refused.
+//!
+//! # Round trips per request
+//!
+//! | request | PostgreSQL | SQLite |
+//! |---|---|---|
+//! | `/keys` (rebuilt after a management change, otherwise cached) | 1 per table of key material | 1 inline read |
+//! | reserve status | 1 `SELECT` | 1 inline read |
+//! | batch withdraw | 1 read (replays, balance before signing) + 1 `exchange_batch_withdraw` | 1 inline read + 1 writer closure |
+//! | batch deposit | 1 `exchange_batch_deposit` | 1 writer closure |
+//! | refund | 1 `exchange_refund` | 1 writer closure |
+//! | wirewatch page | 1 `exchange_credit_reserves` (all rows of the page and the progress) | 1 writer closure |
+
+mod postgres;
+mod sqlite;
+
+use cardcash_store::{Database, DbConfig, Engine, Notifier, Schema, StoreError};
+use cardcash_util::{
+    Amount, Currency, EddsaPublicKey, EddsaSignature, HashCode, RelativeTime, ShortHashCode,
+    Timestamp, WireSalt,
+};
+
+use crate::keys::store::DenominationPublic;
+
+/// The service name: PostgreSQL schema and notification channel (`cardcash_exchange`).
+pub const SERVICE: &str = "exchange";
+
+/// The exchange's migrations for both engines.
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql"];
+
+/// Notification topic: a reserve's balance changed (key: reserve public key, base32).
+pub const TOPIC_RESERVE: &str = "reserve";
+/// Notification topic: key material changed (key: empty): `/keys` is rebuilt.
+pub const TOPIC_KEYS: &str = "keys";
+/// Notification topic: a deposit was recorded or a refund changed one (key: empty); the
+/// aggregator recomputes its next wake-up.
+pub const TOPIC_DEPOSIT: &str = "deposit";
+/// Notification topic: a wire transfer to a merchant is due (key: empty).
+pub const TOPIC_WIRE_OUT: &str = "wire_out";
+
+/// Opens (and migrates) the exchange's database at `url` (`sqlite:…` or `postgres://…`).
+pub async fn connect(url: &str) -> Result<Database, StoreError> {
+    Database::connect(
+        &DbConfig {
+            url: url.to_owned(),
+            service: SERVICE,
+        },
+        &SCHEMA,
+    )
+    .await
+}
+
+// ---------------------------------------------------------------- rows: key material
+
+/// A denomination signed by the master key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenominationRow {
+    /// Internal id (foreign key of withdrawals and coins).
+    pub serial: i64,
+    pub h_denom_pub: HashCode,
+    pub public: DenominationPublic,
+    pub section: String,
+    pub value: Amount,
+    pub fee_withdraw: Amount,
+    pub fee_deposit: Amount,
+    pub fee_refresh: Amount,
+    pub fee_refund: Amount,
+    pub stamp_start: Timestamp,
+    pub stamp_expire_withdraw: Timestamp,
+    pub stamp_expire_deposit: Timestamp,
+    pub stamp_expire_legal: Timestamp,
+    pub master_sig: EddsaSignature,
+    /// The master key's revocation signature, once revoked.
+    pub revocation: Option<EddsaSignature>,
+}
+
+/// An online signing key signed by the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignkeyRow {
+    pub exchange_pub: EddsaPublicKey,
+    pub stamp_start: Timestamp,
+    pub stamp_expire: Timestamp,
+    pub stamp_end: Timestamp,
+    pub master_sig: EddsaSignature,
+    pub revocation: Option<EddsaSignature>,
+}
+
+/// A bank account of the exchange, as enabled (and possibly disabled) by the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireAccountRow {
+    /// The full payto URI as signed.
+    pub payto_uri: String,
+    pub conversion_url: Option<String>,
+    /// JSON arrays, stored as received (their hashes are signed).
+    pub debit_restrictions: String,
+    pub credit_restrictions: String,
+    pub bank_label: Option<String>,
+    pub priority: i64,
+    pub master_sig_wire: EddsaSignature,
+    pub master_sig_add: EddsaSignature,
+    pub validity_start: Timestamp,
+    pub master_sig_del: Option<EddsaSignature>,
+    pub validity_end: Option<Timestamp>,
+    pub is_active: bool,
+}
+
+/// Wire and closing fees of one wire method for a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFeeRow {
+    pub wire_method: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub wire_fee: Amount,
+    pub closing_fee: Amount,
+    pub master_sig: EddsaSignature,
+}
+
+/// Global fees for a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalFeeRow {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub history_fee: Amount,
+    pub account_fee: Amount,
+    pub purse_fee: Amount,
+    pub purse_timeout: RelativeTime,
+    pub history_expiration: RelativeTime,
+    pub purse_account_limit: u32,
+    pub master_sig: EddsaSignature,
+}
+
+/// Everything `/keys` is built from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyMaterial {
+    pub denominations: Vec<DenominationRow>,
+    pub signkeys: Vec<SignkeyRow>,
+    pub accounts: Vec<WireAccountRow>,
+    pub wire_fees: Vec<WireFeeRow>,
+    pub global_fees: Vec<GlobalFeeRow>,
+}
+
+/// The outcome of storing something the master key signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// New.
+    Inserted,
+    /// The same thing was stored before (a replayed upload).
+    AlreadyKnown,
+    /// Something different is stored for the same key (or period, or a later change).
+    Conflict,
+}
+
+// ---------------------------------------------------------------- rows: reserves
+
+/// A reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveRow {
+    pub reserve_pub: EddsaPublicKey,
+    pub balance: Amount,
+    /// Everything ever credited.
+    pub total_in: Amount,
+    pub created: Timestamp,
+    pub last_activity: Timestamp,
+    pub expiration: Timestamp,
+}
+
+/// One incoming wire transfer, as wirewatch read it from a Wire Gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingTransfer {
+    /// The gateway's row id (unique per account).
+    pub wire_reference: u64,
+    pub amount: Amount,
+    pub debit_payto: String,
+    pub execution_date: Timestamp,
+    /// The reserve it funds, or `None` with the subject when the subject is not a reserve
+    /// public key (the transfer is recorded for bouncing).
+    pub reserve_pub: Result<EddsaPublicKey, String>,
+}
+
+/// What [`ExchangeStore::credit_reserves`] did with a page of transfers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreditReport {
+    /// Reserves newly credited (one entry per transfer).
+    pub credited: Vec<EddsaPublicKey>,
+    /// Transfers recorded for bouncing.
+    pub bounced: u32,
+    /// Transfers seen before (a replayed page after a crash).
+    pub duplicates: u32,
+}
+
+/// One entry of a reserve's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveHistoryEntry {
+    Credit {
+        amount: Amount,
+        debit_payto: String,
+        wire_reference: u64,
+        execution_date: Timestamp,
+    },
+    Withdraw {
+        amount_with_fee: Amount,
+        withdraw_fee: Amount,
+        h_denom_pub: HashCode,
+        h_blind_ev: HashCode,
+        reserve_sig: EddsaSignature,
+    },
+}
+
+// ---------------------------------------------------------------- rows: withdraw
+
+/// A planchet to record (signed already; the signature is what a replay gets back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWithdrawal {
+    pub h_blind_ev: HashCode,
+    pub denom_serial: i64,
+    pub reserve_sig: EddsaSignature,
+    pub amount_with_fee: Amount,
+    /// The blind signature in storage form (see `crate::withdraw::encode_blind_signature`).
+    pub denom_sig: Vec<u8>,
+    /// The Clause-Schnorr session nonce, locked to this planchet.
+    pub cs_nonce: Option<[u8; 32]>,
+}
+
+/// The outcome of [`ExchangeStore::batch_withdraw`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WithdrawOutcome {
+    /// The stored signatures in request order (replayed planchets keep their old ones).
+    Done(Vec<Vec<u8>>),
+    UnknownReserve,
+    /// The reserve holds `balance`, the new planchets need `requested`; nothing was changed.
+    InsufficientFunds {
+        balance: Amount,
+        requested: Amount,
+    },
+    /// A Clause-Schnorr nonce was used before for another planchet (index in the request).
+    NonceReuse {
+        index: usize,
+    },
+}
+
+/// A planchet seen before: its reserve and stored signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWithdrawal {
+    pub h_blind_ev: HashCode,
+    pub reserve_pub: EddsaPublicKey,
+    pub denom_sig: Vec<u8>,
+}
+
+// ---------------------------------------------------------------- rows: deposits and refunds
+
+/// A batch deposit to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatchDeposit {
+    pub merchant_pub: EddsaPublicKey,
+    pub h_contract_terms: HashCode,
+    pub merchant_payto: String,
+    pub h_payto: ShortHashCode,
+    pub wire_salt: WireSalt,
+    pub wallet_timestamp: Timestamp,
+    pub exchange_timestamp: Timestamp,
+    pub refund_deadline: Timestamp,
+    pub wire_deadline: Timestamp,
+    pub wallet_data_hash: Option<HashCode>,
+    pub h_coin_sigs: HashCode,
+    pub total_without_fee: Amount,
+    pub coins: Vec<NewCoinDeposit>,
+}
+
+/// One coin of a batch deposit (its signature and denomination checked already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCoinDeposit {
+    pub coin_pub: EddsaPublicKey,
+    pub denom_serial: i64,
+    /// The unblinded denomination signature, stored with the coin the first time it is seen.
+    pub denom_sig: Vec<u8>,
+    /// The coin's value (its remaining value when first seen).
+    pub coin_value: Amount,
+    pub coin_sig: EddsaSignature,
+    pub amount_with_fee: Amount,
+    pub deposit_fee: Amount,
+}
+
+/// The outcome of [`ExchangeStore::batch_deposit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DepositOutcome {
+    /// Recorded now, or recorded before (a replay): the exchange timestamp to sign.
+    Done { exchange_timestamp: Timestamp },
+    /// The coin at `index` has less value left than its contribution; nothing was changed.
+    InsufficientFunds { index: usize },
+    /// The coin at `index` is known with another denomination (or another signature of it).
+    CoinConflict { index: usize },
+    /// A coin's signature belongs to a deposit of another batch: the request is not a replay
+    /// and must not be paid twice.
+    Conflict { index: usize },
+}
+
+/// A refund request (merchant signature checked already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    pub coin_pub: EddsaPublicKey,
+    pub merchant_pub: EddsaPublicKey,
+    pub h_contract_terms: HashCode,
+    pub rtransaction_id: u64,
+    pub amount: Amount,
+    pub merchant_sig: EddsaSignature,
+}
+
+/// The outcome of [`ExchangeStore::refund`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Recorded (or the same refund recorded before).
+    Done,
+    /// No deposit of this coin for this contract and merchant.
+    DepositNotFound,
+    /// The merchant was already paid: too late to refund.
+    AlreadyWired,
+    /// The same refund id was used with another amount.
+    Conflict,
+    /// The refunds would exceed the coin's contribution.
+    Exceeds { deposited: Amount },
+    /// The refund amount's currency or the refund fee cannot be applied.
+    FeeExceedsAmount,
+}
+
+/// One entry of a coin's history (the double-spending proof of a 409).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoinHistoryEntry {
+    Deposit {
+        amount_with_fee: Amount,
+        deposit_fee: Amount,
+        merchant_pub: EddsaPublicKey,
+        h_contract_terms: HashCode,
+        h_payto: ShortHashCode,
+        wire_salt: WireSalt,
+        wallet_timestamp: Timestamp,
+        refund_deadline: Timestamp,
+        wire_deadline: Timestamp,
+        wallet_data_hash: Option<HashCode>,
+        coin_sig: EddsaSignature,
+    },
+    Refund {
+        amount: Amount,
+        refund_fee: Amount,
+        merchant_pub: EddsaPublicKey,
+        h_contract_terms: HashCode,
+        rtransaction_id: u64,
+        merchant_sig: EddsaSignature,
+    },
+}
+
+/// A coin's record: denomination and what is left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoinRow {
+    pub coin_pub: EddsaPublicKey,
+    pub h_denom_pub: HashCode,
+    pub remaining: Amount,
+    pub history: Vec<CoinHistoryEntry>,
+}
+
+// ---------------------------------------------------------------- rows: settlement
+
+/// A merchant's share that is due: deposits past their wire deadline, not yet wired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueAggregate {
+    pub merchant_pub: EddsaPublicKey,
+    pub merchant_payto: String,
+    pub h_payto: ShortHashCode,
+    /// The batches it covers.
+    pub batch_serials: Vec<i64>,
+    /// Σ (contribution − refunds − deposit fee, at least zero) over their coins.
+    pub total: Amount,
+}
+
+/// A wire transfer to record for an aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWireOut {
+    pub aggregate: DueAggregate,
+    pub wtid: ShortHashCode,
+    /// The Wire Gateway's idempotency key (derived from the WTID).
+    pub request_uid: HashCode,
+    /// The exchange account that pays.
+    pub account_section: String,
+    pub wire_fee: Amount,
+    pub now: Timestamp,
+}
+
+/// A wire transfer to a merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireOutRow {
+    pub serial: i64,
+    pub wtid: ShortHashCode,
+    pub request_uid: HashCode,
+    pub execution_date: Timestamp,
+    pub merchant_pub: EddsaPublicKey,
+    pub merchant_payto: String,
+    pub h_payto: ShortHashCode,
+    pub account_section: String,
+    /// What the merchant receives (after the wire fee).
+    pub amount: Amount,
+    pub wire_fee: Amount,
+    pub gateway_row_id: Option<u64>,
+    pub failures: u32,
+}
+
+/// A deposit as the merchant tracks it (`GET /deposits/…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepositTrackingRow {
+    pub exchange_timestamp: Timestamp,
+    pub wire_deadline: Timestamp,
+    pub merchant_payto: String,
+    pub wire_salt: WireSalt,
+    pub amount_with_fee: Amount,
+    pub deposit_fee: Amount,
+    pub refunded: Amount,
+    /// The wire transfer that paid it, once aggregated.
+    pub wire: Option<(ShortHashCode, Timestamp)>,
+}
+
+/// One coin of an aggregated wire transfer (`GET /transfers/$WTID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatedDeposit {
+    pub h_contract_terms: HashCode,
+    pub coin_pub: EddsaPublicKey,
+    pub amount_with_fee: Amount,
+    pub deposit_fee: Amount,
+    pub refunded: Amount,
+}
+
+/// The audit's sums (see `crate::audit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSums {
+    pub reserves_in: Amount,
+    pub reserve_balances: Amount,
+    pub withdrawn_with_fee: Amount,
+    pub withdraw_fees: Amount,
+    pub reserve_totals_in: Amount,
+    pub deposits_with_fee: Amount,
+    pub deposit_fees: Amount,
+    pub refunds: Amount,
+    pub refund_fees: Amount,
+    pub refunded_deposit_fees: Amount,
+    pub wired: Amount,
+    pub wire_fees: Amount,
+    /// Σ merchant shares of deposits already aggregated.
+    pub aggregated_shares: Amount,
+    /// Σ coin remaining values, and Σ of their denominations' values.
+    pub coin_remaining: Amount,
+    pub coin_values: Amount,
+    /// Reserves whose stored balance differs from credits − withdrawals (should be none).
+    pub reserves_off_balance: Vec<EddsaPublicKey>,
+    /// Coins whose stored remaining value differs from value − deposits + refunds.
+    pub coins_off_balance: Vec<EddsaPublicKey>,
+}
+
+// ---------------------------------------------------------------- the store
+
+/// The exchange's storage: every query and money movement, on either engine; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ExchangeStore {
+    db: Database,
+    currency: Currency,
+}
+
+macro_rules! dispatch_read {
+    ($self:ident, $f:ident ( $($arg:expr),* )) => {
+        match &$self.db {
+            Database::Sqlite(db) => {
+                let currency = $self.currency;
+                db.read(move |c| sqlite::$f(c, currency $(, $arg)*))
+            }
+            Database::Postgres(db) => postgres::$f(db, $self.currency $(, $arg)*).await,
+        }
+    };
+}
+
+macro_rules! dispatch_write {
+    ($self:ident, $f:ident ( $($arg:expr),* )) => {
+        match &$self.db {
+            Database::Sqlite(db) => {
+                let currency = $self.currency;
+                db.write(move |tx| sqlite::$f(tx, currency $(, $arg)*)).await
+            }
+            Database::Postgres(db) => postgres::$f(db, $self.currency $(, $arg)*).await,
+        }
+    };
+}
+
+impl ExchangeStore {
+    /// The store of `db`, whose amounts are all in `currency`.
+    pub fn new(db: Database, currency: Currency) -> Self {
+        Self { db, currency }
+    }
+
+    pub fn currency(&self) -> &Currency {
+        &self.currency
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.db.engine()
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The notifier of the topics above (subscribe BEFORE reading the state you wait on).
+    pub fn notifier(&self) -> &Notifier {
+        self.db.notifier()
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    // ----- key material -----
+
+    /// Every denomination, signing key, account and fee (for `/keys`).
+    pub async fn key_material(&self) -> Result<KeyMaterial, StoreError> {
+        dispatch_read!(self, key_material())
+    }
+
+    /// Stores a master-signed denomination (`serial` is ignored).
+    pub async fn insert_denomination(&self, row: DenominationRow) -> Result<Stored, StoreError> {
+        dispatch_write!(self, insert_denomination(row))
+    }
+
+    pub async fn insert_signkey(&self, row: SignkeyRow) -> Result<Stored, StoreError> {
+        dispatch_write!(self, insert_signkey(row))
+    }
+
+    /// Revokes a denomination; `false` if it is unknown.
+    pub async fn revoke_denomination(
+        &self,
+        h_denom_pub: HashCode,
+        sig: EddsaSignature,
+    ) -> Result<bool, StoreError> {
+        dispatch_write!(self, revoke_denomination(h_denom_pub, sig))
+    }
+
+    /// Revokes a signing key; `false` if it is unknown.
+    pub async fn revoke_signkey(
+        &self,
+        exchange_pub: EddsaPublicKey,
+        sig: EddsaSignature,
+    ) -> Result<bool, StoreError> {
+        dispatch_write!(self, revoke_signkey(exchange_pub, sig))
+    }
+
+    /// Enables an account; `Conflict` when a change with a later or equal date is stored.
+    pub async fn enable_wire_account(&self, row: WireAccountRow) -> Result<Stored, StoreError> {
+        dispatch_write!(self, enable_wire_account(row))
+    }
+
+    /// Disables an account: `None` if unknown, else whether the change applied (`Conflict`
+    /// when a later change is stored).
+    pub async fn disable_wire_account(
+        &self,
+        payto_uri: String,
+        master_sig_del: EddsaSignature,
+        validity_end: Timestamp,
+    ) -> Result<Option<Stored>, StoreError> {
+        dispatch_write!(
+            self,
+            disable_wire_account(payto_uri, master_sig_del, validity_end)
+        )
+    }
+
+    /// Stores wire fees; `Conflict` when they overlap a stored period with other values.
+    pub async fn insert_wire_fee(&self, row: WireFeeRow) -> Result<Stored, StoreError> {
+        dispatch_write!(self, insert_wire_fee(row))
+    }
+
+    pub async fn insert_global_fee(&self, row: GlobalFeeRow) -> Result<Stored, StoreError> {
+        dispatch_write!(self, insert_global_fee(row))
+    }
+
+    // ----- reserves -----
+
+    /// Where wirewatch stopped in `account`'s incoming history.
+    pub async fn wirewatch_progress(&self, account: String) -> Result<Option<u64>, StoreError> {
+        dispatch_read!(self, wirewatch_progress(account))
+    }
+
+    /// Credits a page of incoming transfers of `account` and moves its progress to `last_row`,
+    /// in one transaction: each transfer exactly once, whatever was credited before.
+    pub async fn credit_reserves(
+        &self,
+        account: String,
+        transfers: Vec<IncomingTransfer>,
+        last_row: u64,
+        reserve_lifetime: RelativeTime,
+    ) -> Result<CreditReport, StoreError> {
+        dispatch_write!(
+            self,
+            credit_reserves(account, transfers, last_row, reserve_lifetime)
+        )
+    }
+
+    pub async fn reserve(
+        &self,
+        reserve_pub: EddsaPublicKey,
+    ) -> Result<Option<ReserveRow>, StoreError> {
+        dispatch_read!(self, reserve(reserve_pub))
+    }
+
+    pub async fn reserve_history(
+        &self,
+        reserve_pub: EddsaPublicKey,
+    ) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
+        dispatch_read!(self, reserve_history(reserve_pub))
+    }
+
+    // ----- withdraw -----
+
+    /// The planchets among `hashes` that were signed before.
+    pub async fn stored_withdrawals(
+        &self,
+        hashes: Vec<HashCode>,
+    ) -> Result<Vec<StoredWithdrawal>, StoreError> {
+        dispatch_read!(self, stored_withdrawals(hashes))
+    }
+
+    /// Records signed planchets and debits the reserve for the new ones, in one transaction.
+    pub async fn batch_withdraw(
+        &self,
+        reserve_pub: EddsaPublicKey,
+        planchets: Vec<NewWithdrawal>,
+        now: Timestamp,
+    ) -> Result<WithdrawOutcome, StoreError> {
+        dispatch_write!(self, batch_withdraw(reserve_pub, planchets, now))
+    }
+
+    // ----- deposits and refunds -----
+
+    /// Records a batch deposit: every coin's value checked and debited, in one transaction.
+    pub async fn batch_deposit(
+        &self,
+        deposit: NewBatchDeposit,
+    ) -> Result<DepositOutcome, StoreError> {
+        dispatch_write!(self, batch_deposit(deposit))
+    }
+
+    /// A coin with its history (for the double-spending proof).
+    pub async fn coin(&self, coin_pub: EddsaPublicKey) -> Result<Option<CoinRow>, StoreError> {
+        dispatch_read!(self, coin(coin_pub))
+    }
+
+    /// Applies a refund with `refund_fee` (the denomination's), in one transaction.
+    pub async fn refund(
+        &self,
+        refund: NewRefund,
+        refund_fee: Amount,
+    ) -> Result<RefundOutcome, StoreError> {
+        dispatch_write!(self, refund(refund, refund_fee))
+    }
+
+    // ----- settlement -----
+
+    /// The deposits due at `now`, one aggregate per merchant account, at most `limit`.
+    pub async fn due_aggregates(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueAggregate>, StoreError> {
+        dispatch_read!(self, due_aggregates(now, limit))
+    }
+
+    /// When the next deposit becomes due (for the aggregator's sleep).
+    pub async fn next_wire_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        dispatch_read!(self, next_wire_deadline())
+    }
+
+    /// Records the wire transfer of an aggregate and marks its batches, in one transaction.
+    /// Batches refunded or aggregated since the aggregate was read are left alone: the
+    /// transaction recomputes the total from the rows it marks and returns the row it stored,
+    /// or `None` if nothing was left to pay (the amount after the wire fee is zero).
+    pub async fn record_wire_out(
+        &self,
+        wire_out: NewWireOut,
+    ) -> Result<Option<WireOutRow>, StoreError> {
+        dispatch_write!(self, record_wire_out(wire_out))
+    }
+
+    /// Wire transfers not yet accepted by the gateway and due for an attempt.
+    pub async fn pending_wire_outs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<WireOutRow>, StoreError> {
+        dispatch_read!(self, pending_wire_outs(now, limit))
+    }
+
+    /// The gateway accepted the transfer.
+    pub async fn wire_out_done(&self, serial: i64, gateway_row_id: u64) -> Result<(), StoreError> {
+        dispatch_write!(self, wire_out_done(serial, gateway_row_id))
+    }
+
+    /// An attempt failed; try again at `next_attempt`.
+    pub async fn wire_out_failed(
+        &self,
+        serial: i64,
+        next_attempt: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch_write!(self, wire_out_failed(serial, next_attempt))
+    }
+
+    /// A wire transfer by its WTID, with the deposits it paid.
+    pub async fn wire_out(
+        &self,
+        wtid: ShortHashCode,
+    ) -> Result<Option<(WireOutRow, Vec<AggregatedDeposit>)>, StoreError> {
+        dispatch_read!(self, wire_out(wtid))
+    }
+
+    /// A coin's deposit for a merchant and contract.
+    pub async fn deposit_tracking(
+        &self,
+        merchant_pub: EddsaPublicKey,
+        h_contract_terms: HashCode,
+        coin_pub: EddsaPublicKey,
+    ) -> Result<Option<DepositTrackingRow>, StoreError> {
+        dispatch_read!(
+            self,
+            deposit_tracking(merchant_pub, h_contract_terms, coin_pub)
+        )
+    }
+
+    /// The audit's sums over the whole database (one consistent snapshot).
+    pub async fn audit_sums(&self) -> Result<AuditSums, StoreError> {
+        dispatch_read!(self, audit_sums())
+    }
+}
+
+// ---------------------------------------------------------------- decoding (both engines)
+
+fn corrupt(msg: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("exchange row: {msg}"))
+}
+
+fn time(micros: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_sql_micros(micros).map_err(|e| corrupt(format!("timestamp {micros}: {e}")))
+}
+
+fn duration(micros: i64) -> Result<RelativeTime, StoreError> {
+    RelativeTime::from_sql_micros(micros).map_err(|e| corrupt(format!("duration {micros}: {e}")))
+}
+
+fn amount(currency: Currency, val: i64, frac: i64) -> Result<Amount, StoreError> {
+    cardcash_store::columns::amount_from_columns(currency, val, frac)
+}
+
+fn cols(a: &Amount) -> (i64, i32) {
+    cardcash_store::columns::amount_to_columns(a)
+}
+
+fn fixed<T>(
+    what: &str,
+    bytes: &[u8],
+    from: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<T, StoreError> {
+    from(bytes).ok_or_else(|| corrupt(format!("{what} of {} bytes", bytes.len())))
+}
+
+fn unsigned(what: &str, n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| corrupt(format!("{what} {n}")))
+}
+
+fn signed(what: &str, n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Internal(format!("{what} {n} exceeds i64")))
+}
+
+/// The amount of `units` (1e-8) in `currency`.
+fn units(currency: Currency, units: u128) -> Result<Amount, StoreError> {
+    Amount::from_units(&currency, units).map_err(|e| corrupt(format!("sum of amounts: {e}")))
+}
+
+/// The notification key of a reserve: its base32 public key.
+pub fn reserve_key(reserve_pub: &EddsaPublicKey) -> String {
+    reserve_pub.to_string()
+}
+
+/// The current time to the microsecond (the unit of every time column).
+pub fn now() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1));
+    Timestamp::from_micros(micros)
+}
