@@ -70,6 +70,18 @@ fn private_operations_reject_inputs_not_below_the_modulus() {
         rsa::verify(key().public(), b"m", &[]),
         Err(CryptoError::InvalidSignature)
     );
+    let padded_n = [&[0u8, 0][..], &n].concat();
+    assert_eq!(
+        rsa::sign_blinded(key(), &padded_n),
+        Err(CryptoError::RsaInputTooLarge)
+    );
+    // n − 1 is the largest input; (n − 1)^d = n − 1 for odd d.
+    let mut n_minus_1 = n.clone();
+    *n_minus_1.last_mut().expect("non-empty") -= 1; // n is odd
+    assert_eq!(
+        rsa::sign_blinded(key(), &n_minus_1).expect("below n"),
+        n_minus_1
+    );
     // Leading zeros are accepted on input; output is minimal.
     let bm = rsa::blind(key().public(), b"msg", &bks).expect("blind");
     let padded = [&[0u8, 0][..], &bm].concat();
@@ -77,6 +89,42 @@ fn private_operations_reject_inputs_not_below_the_modulus() {
         rsa::sign_blinded(key(), &padded).expect("sign"),
         rsa::sign_blinded(key(), &bm).expect("sign")
     );
+}
+
+/// `sign_blinded` spreads threads over independent OpenSSL copies of the key: every thread, more
+/// threads than copies included, gets the same deterministic signature, and it unblinds.
+#[test]
+fn signing_from_many_threads_gives_the_same_signatures() {
+    let bks = BlindingKeySecret::from_bytes([4; 32]);
+    let msgs: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 64]).collect();
+    let blinded: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| rsa::blind(key().public(), m, &bks).expect("blind"))
+        .collect();
+    let expected: Vec<Vec<u8>> = blinded
+        .iter()
+        .map(|b| rsa::sign_blinded(key(), b).expect("sign"))
+        .collect();
+    let threads = 2 * std::thread::available_parallelism().map_or(2, usize::from) + 3;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    blinded
+                        .iter()
+                        .map(|b| rsa::sign_blinded(key(), b).expect("sign"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().expect("thread"), expected);
+        }
+    });
+    for (m, s) in msgs.iter().zip(&expected) {
+        let sig = rsa::unblind(key().public(), s, &bks).expect("unblind");
+        rsa::verify(key().public(), m, &sig).expect("verify");
+    }
 }
 
 #[test]
