@@ -1,7 +1,9 @@
 //! GNU Taler cryptography for cardcash: SHA-512, GNUnet's HKDF and KDF-mod, Ed25519 with the
-//! GNUnet purpose envelope and one typed builder per signature purpose, ECDHE, RSA full-domain-hash
-//! blind signatures (OpenSSL), Clause-Schnorr blind signatures and Edx25519 derivation (both
-//! ready, not yet used), planchet and refresh derivations, wire hashes, canonical JSON and
+//! GNUnet purpose envelope and one typed builder per signature purpose (complete for what an
+//! exchange of protocol v23 signs or checks, security-module announcements included), ECDHE,
+//! RSA full-domain-hash blind signatures (OpenSSL), Clause-Schnorr blind signatures (exchange and
+//! wallet side), Edx25519 derivation (ready, not yet used), planchet and refresh derivations,
+//! wire hashes (full and normalized payto, account restrictions), canonical JSON and
 //! `h_contract_terms`.
 //!
 //! This is the only crate that touches cryptographic primitives, and it never does IO (randomness

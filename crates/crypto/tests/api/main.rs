@@ -1,6 +1,7 @@
 //! Integration tests of `cardcash-crypto`: every known-answer vector file in `tests/vectors/`
 //! (each value asserted byte for byte, plus a one-byte-flip negative check per operation), the
-//! purpose layouts, RSA and JSON edge cases, and property tests.
+//! purpose layouts (every protocol v23 message pinned byte by byte in `v23`), RSA and JSON edge
+//! cases, and property tests.
 
 mod contract_api;
 mod gnunet_vectors;

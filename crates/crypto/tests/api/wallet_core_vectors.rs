@@ -7,8 +7,8 @@ use cardcash_crypto::coin::{coin_envelope_hash, h_coin_pub};
 use cardcash_crypto::contract::{canonical_json, h_contract_terms, json_hash, scrub};
 use cardcash_crypto::eddsa::EddsaPrivateKey;
 use cardcash_crypto::purpose::{
-    ContractSig, DenominationValidity, DepositRequestV12, GlobalFees, PaymentOk, SignedMessage,
-    WireAccountV12, WireFee, WithdrawRequestV12,
+    ContractSig, DenominationValidity, DepositRequestV12, DepositRequestV23, GlobalFees, PaymentOk,
+    SignedMessage, WireAccountV12, WireAccountV23, WireFee, WithdrawRequestV12, WithdrawRequestV23,
 };
 use cardcash_crypto::refresh::{
     fresh_coin, transfer_keypair, transfer_secret_from_coin_key, transfer_secret_from_transfer_key,
@@ -173,6 +173,15 @@ fn wire_account_1030_v12() {
         h_payto: h_payto(s(record, "payto")),
     };
     check_signed(&msg, record, "msg_hex", "master_sig", &key("master_priv"));
+    // v23 kept the account hash: its 1030 body starts with the same 32 bytes.
+    let v23 = WireAccountV23::new(
+        s(record, "payto"),
+        None,
+        &serde_json::json!([]),
+        &serde_json::json!([]),
+    )
+    .expect("hashable");
+    assert_eq!(v23.to_bytes()[8..40], unhex(s(record, "msg_hex"))[8..]);
 }
 
 #[test]
@@ -186,6 +195,14 @@ fn wire_fee_1028() {
         closing_fee: amount("KUDOS:0.06"),
     };
     check_signed(&msg, record, "msg_hex", "master_sig", &key("master_priv"));
+    let built = WireFee::new(
+        s(record, "method"),
+        ts(1_700_000_000),
+        ts(1_800_000_000),
+        amount("KUDOS:0.05"),
+        amount("KUDOS:0.06"),
+    );
+    check_signed(&built, record, "msg_hex", "master_sig", &key("master_priv"));
 }
 
 #[test]
@@ -233,6 +250,9 @@ fn withdraw_planchets_end_to_end() {
             h_coin_envelope: ev_hash,
         };
         check_signed(&msg, p, "withdraw_msg_hex", "reserve_sig", &reserve);
+        // The v23 exchange checks the same bytes (its layout did not change).
+        let v23: WithdrawRequestV23 = msg.clone();
+        check_signed(&v23, p, "withdraw_msg_hex", "reserve_sig", &reserve);
 
         let blind_sig = rsa::sign_blinded(denom_priv(), &envelope).expect("sign");
         assert_eq!(blind_sig, bytes(p, "blinded_rsa_signature"));
@@ -365,6 +385,28 @@ fn deposit_permission_1201_v12() {
     };
     assert_eq!(msg.to_bytes().len(), 392);
     check_signed_in(&msg, d, perm, "msg_hex", "coin_sig", &coin_priv);
+
+    // v23 appends wallet_data_hash (zero when absent) to the same fields; the v12 signature
+    // does not verify for it.
+    let v23 = DepositRequestV23 {
+        h_contract_terms: msg.h_contract_terms,
+        h_age_commitment: msg.h_age_commitment,
+        h_policy: msg.h_policy,
+        h_wire: msg.h_wire,
+        h_denom_pub: msg.h_denom_pub,
+        wallet_timestamp: msg.wallet_timestamp,
+        refund_deadline: msg.refund_deadline,
+        amount_with_fee: msg.amount_with_fee,
+        deposit_fee: msg.deposit_fee,
+        merchant_pub: msg.merchant_pub,
+        wallet_data_hash: HashCode::from_bytes([0; 64]),
+    };
+    let v12_bytes = unhex(s(d, "msg_hex"));
+    let v23_bytes = v23.to_bytes();
+    assert_eq!(v23_bytes[..4], 456u32.to_be_bytes());
+    assert_eq!(v23_bytes[4..392], v12_bytes[4..]);
+    assert_eq!(v23_bytes[392..], [0; 64]);
+    assert!(verify(&coin_priv.public(), &sig(perm, "coin_sig"), &v23).is_err());
 }
 
 #[test]
