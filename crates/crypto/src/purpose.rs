@@ -502,6 +502,8 @@ impl KeySet {
     /// response, **in the order of the grouped `denominations` array**: group 0's `denoms[0]`,
     /// `denoms[1]`, …, then group 1's, and so on. Nothing else is covered: not the signing keys,
     /// accounts, fees, the denominations' keys or times (the master signatures cover those).
+    /// Revoked denominations are listed under `recoup` only, so they are not hashed; ones that
+    /// start in the future are listed and hashed.
     ///
     /// The C exchange builds the groups by walking its denominations from the latest
     /// `stamp_start` to the earliest, opening a group (keyed by cipher, value, fees, age mask) when
