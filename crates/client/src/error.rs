@@ -9,7 +9,9 @@
 //!   (5114): the withdrawal was aborted`
 //!
 //! A Taler error body (`{code, hint, detail}`, docs.taler.net "Common Taler HTTP API
-//! conventions") is kept parsed; any other error body is kept as a short text.
+//! conventions") is kept parsed, and kept whole as JSON for the errors that say more than
+//! `code` and `hint` (an exchange's insufficient-funds answer carries the reserve's balance:
+//! [`ClientError::body_as`]); any other error body is kept as a short text.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -19,6 +21,7 @@ use std::time::Duration;
 use cardcash_api::ErrorDetail;
 use cardcash_util::ErrorCode;
 use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
 
 /// Longest piece of a non-Taler error body kept for the message (an HTML error page, say).
 pub(crate) const MAX_ERROR_TEXT: usize = 200;
@@ -73,6 +76,8 @@ struct Inner {
     kind: ErrorKind,
     /// The transport error behind `Unreachable`/`Timeout`, for `source()`.
     source: Option<reqwest::Error>,
+    /// The whole JSON body of a Taler error answer (with the fields beyond `ErrorDetail`).
+    body: Option<serde_json::Value>,
 }
 
 impl ClientError {
@@ -89,7 +94,14 @@ impl ClientError {
             url: url.to_owned(),
             kind,
             source,
+            body: None,
         }))
+    }
+
+    /// The same error, keeping the whole JSON body of the Taler error answer.
+    pub(crate) fn with_body(mut self, body: serde_json::Value) -> Self {
+        self.0.body = Some(body);
+        self
     }
 
     /// An error before any request existed (building a client, decoding a secret).
@@ -153,6 +165,19 @@ impl ClientError {
     /// The service's hint, when it gave one.
     pub fn hint(&self) -> Option<&str> {
         self.detail().and_then(|e| e.hint.as_deref())
+    }
+
+    /// The whole JSON body of a Taler error answer, with the fields some errors add to `code`
+    /// and `hint` (a reserve's balance, a coin's key, an exchange signature).
+    pub fn body(&self) -> Option<&serde_json::Value> {
+        self.0.body.as_ref()
+    }
+
+    /// The Taler error body read as `T` (e.g. the exchange's
+    /// `ReserveInsufficientBalanceResponse` of a 409); `None` when there was no Taler error
+    /// body or it is not a `T`.
+    pub fn body_as<T: DeserializeOwned>(&self) -> Option<T> {
+        self.body().and_then(|b| T::deserialize(b).ok())
     }
 
     /// Whether the same request may succeed later: no answer, a timeout, 5xx, 408, 429, or a

@@ -19,8 +19,8 @@ use std::time::Duration;
 use cardcash_api::ErrorDetail;
 use cardcash_util::BaseUrl;
 use reqwest::{Method, StatusCode, Url};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{ClientError, ErrorKind, MAX_ERROR_TEXT, describe_transport};
@@ -437,30 +437,40 @@ impl<'a> Request<'a> {
                 body: bytes,
             });
         }
-        // An oversize error body is dropped; the status still says what happened.
-        let (error, text) = if too_large {
-            (None, String::new())
+        // An oversize error body is dropped; the status still says what happened. A Taler
+        // error body is also kept whole, for the errors that carry more than code and hint.
+        let taler_error = if too_large {
+            None
         } else {
-            match serde_json::from_slice::<ErrorDetail>(&bytes) {
-                Ok(detail) => (Some(detail), String::new()),
-                Err(_) => (
-                    None,
-                    String::from_utf8_lossy(&bytes)
-                        .trim()
-                        .chars()
-                        .take(MAX_ERROR_TEXT)
-                        .collect(),
-                ),
-            }
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|body| Some((ErrorDetail::deserialize(&body).ok()?, body)))
         };
-        Err(fail(
+        let (error, text, body) = match taler_error {
+            Some((detail, body)) => (Some(detail), String::new(), Some(body)),
+            None if too_large => (None, String::new(), None),
+            None => (
+                None,
+                String::from_utf8_lossy(&bytes)
+                    .trim()
+                    .chars()
+                    .take(MAX_ERROR_TEXT)
+                    .collect(),
+                None,
+            ),
+        };
+        let err = fail(
             ErrorKind::Status {
                 status: status.as_u16(),
                 error,
                 text,
             },
             None,
-        ))
+        );
+        Err(match body {
+            Some(body) => err.with_body(body),
+            None => err,
+        })
     }
 
     /// Sends the request and decodes the JSON answer.

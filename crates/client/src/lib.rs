@@ -12,9 +12,10 @@
 //! the service, the URL and what it said. One module per API:
 //! [`bank`] (Core Bank API), [`wire_gateway`] (Taler Wire Gateway, client side, with long
 //! polling), [`bank_integration`] (what a wallet asks about a withdrawal operation),
-//! [`terminal`] (C2EC's Terminal API) and [`cardproc`] (the card processor's Wallee-style API,
-//! MAC-signed). The exchange, merchant and wallet clients will join as modules of their own on
-//! the same core.
+//! [`terminal`] (C2EC's Terminal API), [`cardproc`] (the card processor's Wallee-style API,
+//! MAC-signed) and [`exchange`] (a Taler exchange, protocol v23, with its `/management`
+//! endpoints). The merchant and wallet clients will join as modules of their own on the same
+//! core.
 //!
 //! Nothing here retries: [`ClientError::is_retryable`] tells the caller whether trying again
 //! can help, and the caller decides (backoff, idempotency keys).
@@ -23,6 +24,7 @@ pub mod bank;
 pub mod bank_integration;
 pub mod cardproc;
 pub mod error;
+pub mod exchange;
 pub mod http;
 pub mod terminal;
 pub mod wire_gateway;
@@ -31,6 +33,7 @@ pub use bank::BankClient;
 pub use bank_integration::BankIntegrationClient;
 pub use cardproc::CardprocClient;
 pub use error::{ClientError, ErrorKind};
+pub use exchange::{DepositQuery, DepositStatus, ExchangeClient, ManagementClient};
 pub use http::{Auth, ClientOptions, Endpoint, HttpClient, Request, Response};
 pub use terminal::{C2ecTerminalClient, SetupAmount};
 pub use wire_gateway::{HistoryRequest, WireGatewayClient};
