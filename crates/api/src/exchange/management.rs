@@ -18,8 +18,9 @@
 //! | `POST /management/denominations/$H_DENOM_PUB/revoke` | [`DenominationRevocationRequest`] | 403 `…_DENOMINATION_REVOKE_SIGNATURE_INVALID` |
 //! | `POST /management/signkeys/$EXCHANGE_PUB/revoke` | [`SignKeyRevocationRequest`] | 403 `…_SIGNKEY_REVOKE_SIGNATURE_INVALID` |
 //!
-//! Differences from our notes and the issue: the global fees are uploaded to
-//! **`/management/global-fee`** (singular; the C client uses the same path); the future keys
+//! Differences from our notes and the issue: the C exchange takes the global fees at
+//! **`/management/global-fee`** (singular; its client posts there too), while docs.taler.net
+//! names the route `/management/global-fees`, so a server should route both; the future keys
 //! carry the security modules' signatures (`denom_secmod_sig`, `signkey_secmod_sig`, purposes
 //! 1250–1252) and public keys (all-zero when a helper has no keys), and each future
 //! denomination names its configuration `section_name`; its `denom_pub` is the v23 key object
