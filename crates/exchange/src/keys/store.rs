@@ -166,9 +166,30 @@ struct Keys {
     signkeys: Vec<Arc<OnlineSigningKey>>,
 }
 
+/// Which kind of key a security-module key announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secmod {
+    Rsa,
+    Cs,
+    Eddsa,
+}
+
+impl Secmod {
+    fn file(self) -> &'static str {
+        match self {
+            Self::Rsa => "secmod-rsa.eddsa",
+            Self::Cs => "secmod-cs.eddsa",
+            Self::Eddsa => "secmod-eddsa.eddsa",
+        }
+    }
+}
+
 /// The key store. Cheap to share (`Arc`).
 pub struct KeyStore {
     dir: PathBuf,
+    /// The security modules' own keys, which sign every key they announce to the offline key
+    /// (`/management/keys`), as the C exchange's `taler-exchange-secmod-*` processes do.
+    secmod: [EddsaPrivateKey; 3],
     keys: RwLock<Keys>,
     signers: Semaphore,
     cores: usize,
@@ -190,8 +211,14 @@ impl KeyStore {
     pub fn open(dir: &Path) -> Result<Self, KeyStoreError> {
         create_private_dir(dir)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let secmod = [
+            load_or_create_seed(&dir.join(Secmod::Rsa.file()))?,
+            load_or_create_seed(&dir.join(Secmod::Cs.file()))?,
+            load_or_create_seed(&dir.join(Secmod::Eddsa.file()))?,
+        ];
         let store = Self {
             dir: dir.to_owned(),
+            secmod,
             keys: RwLock::new(Keys::default()),
             signers: Semaphore::new(cores),
             cores,
@@ -359,6 +386,53 @@ impl KeyStore {
         }));
         keys.signkeys.sort_by_key(|k| k.start);
         Ok(())
+    }
+
+    /// The public key of a security module.
+    pub fn secmod_public(&self, which: Secmod) -> EddsaPublicKey {
+        self.secmod[which as usize].public()
+    }
+
+    /// The security module's signature announcing denomination `key` with withdrawal period
+    /// `duration_withdraw` (purpose 1250 or 1252).
+    pub fn announce_denomination(
+        &self,
+        key: &DenominationKey,
+        duration_withdraw: RelativeTime,
+    ) -> EddsaSignature {
+        match &key.public {
+            DenominationPublic::Rsa(public) => self.secmod[Secmod::Rsa as usize].sign(
+                &cardcash_crypto::purpose::RsaDenominationKeyAnnouncement::new(
+                    public,
+                    &key.section,
+                    key.start,
+                    duration_withdraw,
+                ),
+            ),
+            DenominationPublic::Cs(public) => self.secmod[Secmod::Cs as usize].sign(
+                &cardcash_crypto::purpose::CsDenominationKeyAnnouncement::new(
+                    public,
+                    &key.section,
+                    key.start,
+                    duration_withdraw,
+                ),
+            ),
+        }
+    }
+
+    /// The security module's signature announcing signing key `key` (purpose 1251).
+    pub fn announce_signkey(
+        &self,
+        key: &OnlineSigningKey,
+        duration: RelativeTime,
+    ) -> EddsaSignature {
+        self.secmod[Secmod::Eddsa as usize].sign(
+            &cardcash_crypto::purpose::SigningKeyAnnouncement {
+                exchange_pub: key.public,
+                anchor_time: key.start,
+                duration,
+            },
+        )
     }
 
     /// Every denomination key, sorted by section and start.
@@ -544,6 +618,23 @@ fn schedule(
         latest = Some(next);
     }
     out
+}
+
+/// A 32-byte EdDSA seed from `path`, created (0600) if missing.
+fn load_or_create_seed(path: &Path) -> Result<EddsaPrivateKey, KeyStoreError> {
+    if path.exists() {
+        let bytes = Zeroizing::new(fs::read(path).map_err(io(path))?);
+        return EddsaPrivateKey::from_slice(&bytes).map_err(|_| KeyStoreError::Corrupt {
+            path: path.to_owned(),
+            why: "not a 32-byte seed".into(),
+        });
+    }
+    let seed = Zeroizing::new(
+        cardcash_crypto::random_bytes::<32>()
+            .map_err(|e| KeyStoreError::Generation(e.to_string()))?,
+    );
+    write_private_file(path, seed.as_slice())?;
+    Ok(EddsaPrivateKey::from_bytes(&seed))
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), KeyStoreError> {

@@ -1,0 +1,41 @@
+//! The route table, in the order of docs.taler.net core/api-exchange.
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use super::{AppState, keys, management};
+
+/// The exchange's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        // https://docs.taler.net/core/api-exchange.html#get--config
+        .route("/config", get(keys::get_config))
+        // https://docs.taler.net/core/api-exchange.html#get--keys
+        .route("/keys", get(keys::get_keys))
+        // https://docs.taler.net/core/api-exchange.html#management-operations
+        .route(
+            "/management/keys",
+            get(management::get_keys).post(management::post_keys),
+        )
+        .route(
+            "/management/denominations/{h_denom_pub}/revoke",
+            post(management::post_revoke_denomination),
+        )
+        .route(
+            "/management/signkeys/{exchange_pub}/revoke",
+            post(management::post_revoke_signkey),
+        )
+        .route("/management/wire", post(management::post_wire))
+        .route(
+            "/management/wire/disable",
+            post(management::post_wire_disable),
+        )
+        .route("/management/wire-fee", post(management::post_wire_fee))
+        // docs.taler.net says global-fees; the C exchange (server and client) uses global-fee
+        .route("/management/global-fee", post(management::post_global_fees))
+        .route(
+            "/management/global-fees",
+            post(management::post_global_fees),
+        )
+        .with_state(state)
+}

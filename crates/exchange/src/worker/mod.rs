@@ -1,0 +1,4 @@
+//! The exchange's background workers, each on `cardcash_http::WorkerRunner` (backoff on
+//! errors, wake-ups by store notifications): [`keys`] (key rotation and `/keys` rebuilds).
+
+pub mod keys;

@@ -1,0 +1,189 @@
+//! `/config`, `/keys` and the offline key's management uploads.
+
+use cardcash_api::exchange::{DenominationGroupKeys, ExchangeKeysResponse};
+use cardcash_crypto::purpose::{DenominationValidity, KeySet, SigningKeyValidity, WireAccountV23};
+use cardcash_testkit::{Engine, engine_test};
+use cardcash_util::ErrorCode;
+
+use crate::helpers::TestExchange;
+
+fn verify_keys(keys: &ExchangeKeysResponse) {
+    let master = keys.master_public_key;
+    let mut sigs = Vec::new();
+    for group in &keys.denominations {
+        let entries: Vec<_> = match &group.keys {
+            DenominationGroupKeys::Rsa { denoms } => denoms
+                .iter()
+                .map(|d| {
+                    let public =
+                        cardcash_crypto::rsa::RsaPublicKey::decode(d.rsa_pub.as_bytes()).unwrap();
+                    (
+                        public.h_denom_pub(0),
+                        d.master_sig,
+                        d.stamp_start,
+                        d.stamp_expire_withdraw,
+                        d.stamp_expire_deposit,
+                        d.stamp_expire_legal,
+                    )
+                })
+                .collect(),
+            DenominationGroupKeys::Cs { denoms } => denoms
+                .iter()
+                .map(|d| {
+                    (
+                        cardcash_crypto::cs::h_denom_pub(d.cs_pub.as_bytes(), 0),
+                        d.master_sig,
+                        d.stamp_start,
+                        d.stamp_expire_withdraw,
+                        d.stamp_expire_deposit,
+                        d.stamp_expire_legal,
+                    )
+                })
+                .collect(),
+            other => panic!("unexpected group {other:?}"),
+        };
+        for (h, sig, start, ew, ed, el) in entries {
+            let validity = DenominationValidity {
+                master_pub: master,
+                start,
+                expire_withdraw: ew,
+                expire_deposit: ed,
+                expire_legal: el,
+                value: group.value,
+                fee_withdraw: group.fee_withdraw,
+                fee_deposit: group.fee_deposit,
+                fee_refresh: group.fee_refresh,
+                fee_refund: group.fee_refund,
+                h_denom_pub: h,
+            };
+            cardcash_crypto::verify(&master, &sig, &validity).expect("denomination signature");
+            sigs.push(sig);
+        }
+    }
+    for k in &keys.signkeys {
+        let v = SigningKeyValidity {
+            start: k.stamp_start,
+            expire: k.stamp_expire,
+            end: k.stamp_end,
+            signkey_pub: k.key,
+        };
+        cardcash_crypto::verify(&master, &k.master_sig, &v).expect("signing key signature");
+    }
+    for a in &keys.accounts {
+        let empty = serde_json::json!([]);
+        let v = WireAccountV23::new(&a.payto_uri.to_string(), None, &empty, &empty).unwrap();
+        cardcash_crypto::verify(&master, &a.master_sig, &v).expect("account signature");
+    }
+    let key_set = KeySet {
+        list_issue_date: keys.list_issue_date,
+        hc: KeySet::denominations_hash(sigs.iter()),
+    };
+    assert!(keys.signkeys.iter().any(|k| k.key == keys.exchange_pub));
+    cardcash_crypto::verify(&keys.exchange_pub, &keys.exchange_sig, &key_set)
+        .expect("the key set signature of /keys");
+}
+
+engine_test!(
+    /// Before the offline key signed anything `/keys` is refused with the official code; after
+    /// the offline routine every signature in `/keys` verifies with the master key.
+    async fn offline_signing_makes_keys_verifiable(engine: Engine) {
+        let ex = TestExchange::start(engine).await;
+        let config = ex.client.config().await.unwrap();
+        assert_eq!(config.name, "taler-exchange");
+        assert_eq!(config.currency.as_str(), "KUDOS");
+
+        let err = ex.client.keys().await.unwrap_err();
+        assert_eq!(
+            err.error_code(),
+            Some(ErrorCode::ExchangeGenericKeysMissing)
+        );
+
+        let future = ex.client.management().future_keys().await.unwrap();
+        assert_eq!(future.future_denoms.len(), 2, "one RSA and one CS key");
+        assert_eq!(future.future_signkeys.len(), 1);
+        ex.sign_keys().await;
+        // Signed keys are no longer offered.
+        let future = ex.client.management().future_keys().await.unwrap();
+        assert!(future.future_denoms.is_empty() && future.future_signkeys.is_empty());
+
+        let keys = ex.client.keys().await.unwrap();
+        assert_eq!(keys.denominations.len(), 2);
+        assert_eq!(keys.accounts.len(), 1);
+        assert_eq!(keys.wire_fees["x-taler-bank"].len(), 1);
+        assert_eq!(keys.global_fees.len(), 1);
+        assert_eq!(keys.base_url, *ex.client.base_url());
+        verify_keys(&keys);
+        ex.stop().await;
+    }
+);
+
+engine_test!(
+    /// Uploads with a wrong signature are refused with the official code and change nothing;
+    /// replays of good uploads are accepted again.
+    async fn management_refuses_bad_signatures(engine: Engine) {
+        let ex = TestExchange::start(engine).await;
+        let management = ex.client.management();
+        let future = management.future_keys().await.unwrap();
+        let mut signatures = ex.master.sign_future_keys(&future).unwrap();
+        let good = signatures.clone();
+        signatures.denom_sigs[0].master_sig = signatures.denom_sigs[1].master_sig;
+        let err = management.upload_keys(&signatures).await.unwrap_err();
+        assert_eq!(
+            err.error_code(),
+            Some(ErrorCode::ExchangeManagementKeysDenomkeyAddSignatureInvalid)
+        );
+        assert_eq!(err.status(), Some(403));
+        // Nothing was stored: all keys are still offered.
+        assert_eq!(
+            management.future_keys().await.unwrap().future_denoms.len(),
+            2
+        );
+
+        // A key signed by another master key.
+        let other = cardcash_exchange::offline::MasterKey::generate().unwrap();
+        let mut foreign = future.clone();
+        foreign.master_pub = other.public();
+        let forged = other.sign_future_keys(&foreign).unwrap();
+        let err = management.upload_keys(&forged).await.unwrap_err();
+        assert_eq!(
+            err.error_code(),
+            Some(ErrorCode::ExchangeManagementKeysDenomkeyAddSignatureInvalid)
+        );
+
+        management.upload_keys(&good).await.unwrap();
+        management.upload_keys(&good).await.unwrap();
+
+        // Wire fee: a bad signature, then a conflicting second period.
+        let now = cardcash_util::Timestamp::now();
+        let end = cardcash_util::Timestamp::from_secs(now.as_secs() + 3600);
+        let mut fee = ex.master.wire_fee(
+            "x-taler-bank",
+            now,
+            end,
+            crate::helpers::kudos("0.05"),
+            crate::helpers::kudos("0.01"),
+        );
+        let good_fee = fee.clone();
+        fee.wire_fee = crate::helpers::kudos("0.04");
+        let err = management.set_wire_fee(&fee).await.unwrap_err();
+        assert_eq!(
+            err.error_code(),
+            Some(ErrorCode::ExchangeManagementWireFeeSignatureInvalid)
+        );
+        management.set_wire_fee(&good_fee).await.unwrap();
+        management.set_wire_fee(&good_fee).await.unwrap();
+        let other_fee = ex.master.wire_fee(
+            "x-taler-bank",
+            now,
+            end,
+            crate::helpers::kudos("0.06"),
+            crate::helpers::kudos("0.01"),
+        );
+        let err = management.set_wire_fee(&other_fee).await.unwrap_err();
+        assert_eq!(
+            err.error_code(),
+            Some(ErrorCode::ExchangeManagementWireFeeMismatch)
+        );
+        ex.stop().await;
+    }
+);

@@ -1,0 +1,5 @@
+//! The exchange's integration tests (one binary): real services on 127.0.0.1:0, each test once
+//! per engine.
+
+mod helpers;
+mod keys;
