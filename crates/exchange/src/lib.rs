@@ -9,12 +9,15 @@
 
 pub mod config;
 pub mod db;
+pub mod denomination;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod management;
 pub mod offline;
+pub mod reserve;
 pub mod service;
+pub mod withdraw;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -89,6 +92,27 @@ impl App {
             .map_err(|e| ExchangeError::Startup(format!("cannot bind {addr}: {e}")))?;
         let mut workers = JoinSet::new();
         workers.spawn(worker::keys::run(exchange.clone(), shutdown.clone()));
+        for account in exchange
+            .config()
+            .accounts
+            .iter()
+            .filter(|a| a.enable_credit)
+        {
+            match worker::wirewatch::gateway_client(account)? {
+                Some(client) => {
+                    workers.spawn(worker::wirewatch::run(
+                        exchange.clone(),
+                        account.clone(),
+                        client,
+                        shutdown.clone(),
+                    ));
+                }
+                None => tracing::warn!(
+                    account = %account.section,
+                    "credit enabled but no Wire Gateway credentials: incoming transfers are not imported"
+                ),
+            }
+        }
         tracing::info!(addr = %server.addr(), base_url = %exchange.base_url(), "exchange started");
         Ok(App {
             server,

@@ -67,6 +67,7 @@ error_codes! {
     ExchangeGenericAmountExceedsDenominationValue = 1021, 400, "EXCHANGE_GENERIC_AMOUNT_EXCEEDS_DENOMINATION_VALUE";
     ExchangeGenericGlobalFeesMissing = 1022, 500, "EXCHANGE_GENERIC_GLOBAL_FEES_MISSING";
     ExchangeGenericWireFeesMissing = 1023, 500, "EXCHANGE_GENERIC_WIRE_FEES_MISSING";
+    ExchangeGenericReserveUnknown = 1027, 404, "EXCHANGE_GENERIC_RESERVE_UNKNOWN";
     ExchangeDepositsGetNotFound = 1100, 404, "EXCHANGE_DEPOSITS_GET_NOT_FOUND";
     ExchangeDepositsGetInvalidHWire = 1101, 400, "EXCHANGE_DEPOSITS_GET_INVALID_H_WIRE";
     ExchangeDepositsGetInvalidMerchantPub = 1102, 400, "EXCHANGE_DEPOSITS_GET_INVALID_MERCHANT_PUB";
@@ -82,6 +83,7 @@ error_codes! {
     ExchangeWithdrawHistoryErrorInsufficientFunds = 1155, 500, "EXCHANGE_WITHDRAW_HISTORY_ERROR_INSUFFICIENT_FUNDS";
     ExchangeWithdrawDenominationKeyLost = 1158, 410, "EXCHANGE_WITHDRAW_DENOMINATION_KEY_LOST";
     ExchangeWithdrawUnblindFailure = 1159, 0, "EXCHANGE_WITHDRAW_UNBLIND_FAILURE";
+    ExchangeWithdrawNonceReuse = 1160, 409, "EXCHANGE_WITHDRAW_NONCE_REUSE";
     ExchangeDepositCoinSignatureInvalid = 1205, 403, "EXCHANGE_DEPOSIT_COIN_SIGNATURE_INVALID";
     ExchangeDepositConflictingContract = 1206, 409, "EXCHANGE_DEPOSIT_CONFLICTING_CONTRACT";
     ExchangeDepositNegativeValueAfterFee = 1207, 400, "EXCHANGE_DEPOSIT_NEGATIVE_VALUE_AFTER_FEE";

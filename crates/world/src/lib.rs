@@ -40,6 +40,7 @@
 //! operator commands (`cardcash -c …`) find them.
 
 mod config;
+mod exchange;
 mod handles;
 
 use std::path::PathBuf;
@@ -56,6 +57,7 @@ use cardcash_client::{ClientError, HttpClient};
 use cardcash_util::{Amount, BaseUrl, Currency, PaytoUri};
 
 pub use cardcash_store::Engine;
+pub use exchange::{BANK_ACCOUNT_SECTION, C2EC_ACCOUNT_SECTION, Exchange};
 pub use handles::{Bank, C2ec, Cardproc, CardprocUser, Credentials, TerminalCredentials};
 
 /// The exchange's account at C2EC in a programmatic world. Its receiver name has no character
@@ -214,6 +216,7 @@ pub struct WorldBuilder {
     bank: Option<BankPlan>,
     cardproc: Option<CardprocPlan>,
     c2ec: Option<C2ecPlan>,
+    exchange: Option<exchange::ExchangePlan>,
 }
 
 impl Default for WorldBuilder {
@@ -231,6 +234,7 @@ impl WorldBuilder {
             bank: None,
             cardproc: None,
             c2ec: None,
+            exchange: None,
         }
     }
 
@@ -354,6 +358,27 @@ impl WorldBuilder {
         self
     }
 
+    /// The exchange: four RSA denominations, the bank's exchange account (if the world has a
+    /// bank) and C2EC's (if it has C2EC) with their Wire Gateways, a master key (kept in the
+    /// data directory of a [`Storage::SqliteDir`] world), and the offline routine run at start.
+    pub fn exchange(mut self) -> Self {
+        self.exchange
+            .get_or_insert_with(|| exchange::ExchangePlan { adjust: Vec::new() });
+        self
+    }
+
+    /// Changes the exchange's configuration after the world filled it in.
+    pub fn configure_exchange(
+        mut self,
+        adjust: impl FnOnce(&mut cardcash_exchange::ExchangeConfig) + Send + 'static,
+    ) -> Self {
+        self = self.exchange();
+        if let Some(plan) = &mut self.exchange {
+            plan.adjust.push(Box::new(adjust));
+        }
+        self
+    }
+
     /// Starts the services (bank, card processor, C2EC, in that order), sets them up, and
     /// returns the running world. On an error, the services started so far are shut down.
     pub async fn start(self) -> Result<World, WorldError> {
@@ -366,6 +391,8 @@ impl WorldBuilder {
             bank: None,
             cardproc: None,
             c2ec: None,
+            exchange: None,
+            exchange_temp: None,
             temp,
         };
         match self.start_into(&mut world, &databases).await {
@@ -406,6 +433,36 @@ impl WorldBuilder {
                     databases,
                     world.cardproc.as_ref(),
                     &world.http,
+                )
+                .await?,
+            );
+        }
+        if let Some(plan) = self.exchange {
+            let (data_dir, persistent) = match (&databases.base, &world.temp) {
+                (Some(DatabaseBase::SqliteDir(dir)), None) => (dir.clone(), true),
+                (Some(DatabaseBase::SqliteDir(dir)), Some(_)) => (dir.clone(), false),
+                _ => {
+                    let dir = tempfile::Builder::new()
+                        .prefix("cardcash-exchange-")
+                        .tempdir()
+                        .map_err(|e| WorldError::Storage(e.to_string()))?;
+                    let path = dir.path().to_path_buf();
+                    world.exchange_temp = Some(dir);
+                    (path, false)
+                }
+            };
+            world.exchange = Some(
+                exchange::start_exchange(
+                    plan,
+                    exchange::ExchangeSetup {
+                        currency,
+                        database_url: databases.url("exchange"),
+                        data_dir,
+                        persistent,
+                        bank: world.bank.as_ref(),
+                        c2ec: world.c2ec.as_ref(),
+                        http: &world.http,
+                    },
                 )
                 .await?,
             );
@@ -807,6 +864,9 @@ pub struct World {
     bank: Option<Bank>,
     cardproc: Option<Cardproc>,
     c2ec: Option<C2ec>,
+    exchange: Option<Exchange>,
+    /// The exchange's keys when the databases are not in a directory of the world's.
+    exchange_temp: Option<tempfile::TempDir>,
     /// Declared last: removed after the services let go of their files.
     temp: Option<tempfile::TempDir>,
 }
@@ -868,6 +928,22 @@ impl World {
             .unwrap_or_else(|| panic!("this world has no C2EC (WorldBuilder::c2ec)"))
     }
 
+    /// The exchange. Panics if the world has none.
+    pub fn exchange(&self) -> &Exchange {
+        self.exchange
+            .as_ref()
+            .unwrap_or_else(|| panic!("this world has no exchange (WorldBuilder::exchange)"))
+    }
+
+    pub fn try_exchange(&self) -> Option<&Exchange> {
+        self.exchange.as_ref()
+    }
+
+    /// Takes the exchange out of the world (to stop and restart it).
+    pub fn take_exchange(&mut self) -> Option<Exchange> {
+        self.exchange.take()
+    }
+
     pub fn try_bank(&self) -> Option<&Bank> {
         self.bank.as_ref()
     }
@@ -909,6 +985,9 @@ impl World {
     }
 
     async fn shutdown_services(&mut self) -> Result<(), WorldError> {
+        if let Some(exchange) = self.exchange.take() {
+            exchange.shutdown().await;
+        }
         if let Some(c2ec) = self.c2ec.take() {
             c2ec.shutdown().await;
         }

@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod management;
+pub mod reserves;
 pub mod router;
 
 use cardcash_util::{EddsaPublicKey, EddsaSignature, HashCode};

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{AppState, keys, management};
+use super::{AppState, keys, management, reserves};
 
 /// The exchange's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
 pub fn router(state: AppState) -> Router {
@@ -12,6 +12,18 @@ pub fn router(state: AppState) -> Router {
         .route("/config", get(keys::get_config))
         // https://docs.taler.net/core/api-exchange.html#get--keys
         .route("/keys", get(keys::get_keys))
+        // https://docs.taler.net/core/api-exchange.html#reserve-status
+        .route("/reserves/{reserve_pub}", get(reserves::get_reserve))
+        .route(
+            "/reserves/{reserve_pub}/history",
+            get(reserves::get_history),
+        )
+        // https://docs.taler.net/core/api-exchange.html#withdrawal
+        .route("/csr-withdraw", post(reserves::post_csr_withdraw))
+        .route(
+            "/reserves/{reserve_pub}/batch-withdraw",
+            post(reserves::post_batch_withdraw),
+        )
         // https://docs.taler.net/core/api-exchange.html#management-operations
         .route(
             "/management/keys",

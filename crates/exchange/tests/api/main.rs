@@ -3,3 +3,6 @@
 
 mod helpers;
 mod keys;
+mod storage;
+mod wallet;
+mod withdraw;

@@ -1,0 +1,136 @@
+//! Which denomination a request may use, and the signed refusals when it may not
+//! (docs.taler.net core/api-exchange: the 404/410/412 bodies carry the exchange's signature
+//! over the denomination and the time, purposes 1042 and 1043, so a wallet can prove to an
+//! auditor that the exchange refused).
+
+use cardcash_crypto::purpose::{DenominationExpired, DenominationUnknown, operation_name};
+use cardcash_util::{ErrorCode, HashCode, Timestamp};
+use serde_json::json;
+
+use crate::db::DenominationRow;
+use crate::error::ExchangeError;
+use crate::keys::state::KeySnapshot;
+use crate::service::Exchange;
+
+/// What the denomination is used for: withdrawal needs the withdrawal window, deposits the
+/// spending window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    Withdraw,
+    CsrWithdraw,
+    Deposit,
+    Refund,
+}
+
+impl Use {
+    /// The operation name the C exchange puts in `oper` and signs.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Withdraw => "WITHDRAW",
+            Self::CsrWithdraw => "csr-withdraw",
+            Self::Deposit => "DEPOSIT",
+            Self::Refund => "REFUND",
+        }
+    }
+}
+
+/// The denomination `h` if it may be used for `use_` at `now`; else the signed refusal.
+pub fn usable<'a>(
+    exchange: &Exchange,
+    snapshot: &'a KeySnapshot,
+    h: &HashCode,
+    use_: Use,
+    now: Timestamp,
+) -> Result<&'a DenominationRow, ExchangeError> {
+    let Some(d) = snapshot.denominations.get(h) else {
+        return Err(signed_refusal(
+            exchange,
+            snapshot,
+            ErrorCode::ExchangeGenericDenominationKeyUnknown,
+            "unknown denomination",
+            h,
+            None,
+            now,
+        ));
+    };
+    if d.revocation.is_some() && use_ != Use::Refund {
+        return Err(ExchangeError::refused(
+            ErrorCode::ExchangeGenericDenominationRevoked,
+            "the denomination was revoked",
+        ));
+    }
+    if now < d.stamp_start {
+        return Err(signed_refusal(
+            exchange,
+            snapshot,
+            ErrorCode::ExchangeGenericDenominationValidityInFuture,
+            "the denomination is not valid yet",
+            h,
+            Some(use_),
+            now,
+        ));
+    }
+    let end = match use_ {
+        Use::Withdraw | Use::CsrWithdraw => d.stamp_expire_withdraw,
+        Use::Deposit => d.stamp_expire_deposit,
+        Use::Refund => d.stamp_expire_legal,
+    };
+    if now >= end {
+        return Err(signed_refusal(
+            exchange,
+            snapshot,
+            ErrorCode::ExchangeGenericDenominationExpired,
+            "the denomination expired for this operation",
+            h,
+            Some(use_),
+            now,
+        ));
+    }
+    Ok(d)
+}
+
+/// A refusal with the exchange's signature over the denomination (1042 unknown, 1043 other).
+fn signed_refusal(
+    exchange: &Exchange,
+    snapshot: &KeySnapshot,
+    code: ErrorCode,
+    hint: &str,
+    h: &HashCode,
+    use_: Option<Use>,
+    now: Timestamp,
+) -> ExchangeError {
+    let timestamp = now.round_down_to_secs();
+    let Some(signkey) = &snapshot.signing_key else {
+        return ExchangeError::refused(code, hint);
+    };
+    let signature = match use_ {
+        None => exchange.keystore().sign_with(
+            &signkey.exchange_pub,
+            &DenominationUnknown {
+                timestamp,
+                h_denom_pub: *h,
+            },
+        ),
+        Some(u) => exchange.keystore().sign_with(
+            &signkey.exchange_pub,
+            &DenominationExpired {
+                timestamp,
+                operation: operation_name(u.name()),
+                h_denom_pub: *h,
+            },
+        ),
+    };
+    let Some(exchange_sig) = signature else {
+        return ExchangeError::refused(code, hint);
+    };
+    let mut extra = json!({
+        "timestamp": timestamp,
+        "exchange_pub": signkey.exchange_pub,
+        "exchange_sig": exchange_sig,
+        "h_denom_pub": h,
+    });
+    if let Some(u) = use_ {
+        extra["oper"] = json!(u.name());
+    }
+    ExchangeError::refused_with(code, hint, extra)
+}

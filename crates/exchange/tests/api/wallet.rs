@@ -1,0 +1,202 @@
+//! A minimal wallet for the tests: reserve keys, planchets (RSA and CS), unblinding.
+
+use cardcash_api::exchange::{
+    BlindedDenominationSignature, CoinEnvelope, CsNonce, CsScalar, CsrWithdrawRequest,
+    DenominationGroupKeys, ExchangeKeysResponse, ExchangeWithdrawValues, WithdrawPlanchet,
+};
+use cardcash_client::ExchangeClient;
+use cardcash_crypto::coin::{coin_envelope_hash, coin_envelope_hash_cs, h_coin_pub};
+use cardcash_crypto::purpose::WithdrawRequestV23;
+use cardcash_crypto::{EddsaPrivateKey, cs, rsa};
+use cardcash_util::{Amount, Base32Bytes, EddsaPublicKey, HashCode};
+
+/// A denomination as the wallet uses it.
+#[derive(Clone, Debug)]
+#[allow(dead_code, reason = "the deposit tests read every field")]
+pub struct Denom {
+    pub h: HashCode,
+    pub value: Amount,
+    pub fee_withdraw: Amount,
+    pub fee_deposit: Amount,
+    pub key: DenomKey,
+}
+
+#[derive(Clone, Debug)]
+pub enum DenomKey {
+    Rsa(rsa::RsaPublicKey),
+    Cs([u8; 32]),
+}
+
+/// Every denomination of `/keys`.
+pub fn denominations(keys: &ExchangeKeysResponse) -> Vec<Denom> {
+    let mut out = Vec::new();
+    for g in &keys.denominations {
+        match &g.keys {
+            DenominationGroupKeys::Rsa { denoms } => {
+                for d in denoms {
+                    let k = rsa::RsaPublicKey::decode(d.rsa_pub.as_bytes()).unwrap();
+                    out.push(Denom {
+                        h: k.h_denom_pub(0),
+                        value: g.value,
+                        fee_withdraw: g.fee_withdraw,
+                        fee_deposit: g.fee_deposit,
+                        key: DenomKey::Rsa(k),
+                    });
+                }
+            }
+            DenominationGroupKeys::Cs { denoms } => {
+                for d in denoms {
+                    let k = *d.cs_pub.as_bytes();
+                    out.push(Denom {
+                        h: cs::h_denom_pub(&k, 0),
+                        value: g.value,
+                        fee_withdraw: g.fee_withdraw,
+                        fee_deposit: g.fee_deposit,
+                        key: DenomKey::Cs(k),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A planchet in the making, and after the exchange signed it, a coin.
+pub struct Planchet {
+    pub denom: Denom,
+    pub coin_priv: EddsaPrivateKey,
+    pub coin_pub: EddsaPublicKey,
+    pub request: WithdrawPlanchet,
+    secrets: Secrets,
+}
+
+enum Secrets {
+    Rsa(rsa::BlindingKeySecret),
+    Cs {
+        secrets: cs::BlindingSecrets,
+        r_blind: cs::ClausePair,
+    },
+}
+
+/// A coin: its key and the unblinded denomination signature.
+#[derive(Clone)]
+#[allow(dead_code, reason = "the deposit tests read every field")]
+pub struct Coin {
+    pub denom: Denom,
+    pub coin_priv: EddsaPrivateKey,
+    pub coin_pub: EddsaPublicKey,
+    pub signature: CoinSignature,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CoinSignature {
+    Rsa(Vec<u8>),
+    Cs { r: [u8; 32], s: [u8; 32] },
+}
+
+/// A fresh planchet of `denom` for `reserve` (CS asks the exchange for its R values first).
+pub async fn planchet(
+    exchange: &ExchangeClient,
+    reserve: &EddsaPrivateKey,
+    denom: &Denom,
+) -> Planchet {
+    let coin_priv = EddsaPrivateKey::generate().unwrap();
+    let coin_pub = coin_priv.public();
+    let msg = h_coin_pub(&coin_pub);
+    let (coin_ev, h_ev, secrets) = match &denom.key {
+        DenomKey::Rsa(k) => {
+            let bks = rsa::BlindingKeySecret::generate().unwrap();
+            let blinded = rsa::blind(k, msg.as_bytes(), &bks).unwrap();
+            let h = coin_envelope_hash(&denom.h, &blinded);
+            (
+                CoinEnvelope::Rsa {
+                    rsa_blinded_planchet: Base32Bytes::from_bytes(blinded),
+                },
+                h,
+                Secrets::Rsa(bks),
+            )
+        }
+        DenomKey::Cs(k) => {
+            let nonce: [u8; 32] = cardcash_crypto::random_bytes().unwrap();
+            let ewv = exchange
+                .csr_withdraw(&CsrWithdrawRequest {
+                    nonce: CsNonce::from_bytes(nonce),
+                    denom_pub_hash: denom.h,
+                })
+                .await
+                .unwrap()
+                .ewv;
+            let ExchangeWithdrawValues::Cs { r_pub_0, r_pub_1 } = ewv else {
+                panic!("CS values expected")
+            };
+            let seed: [u8; 32] = cardcash_crypto::random_bytes().unwrap();
+            let secrets = cs::blinding_secrets(&seed);
+            let r_pub = [*r_pub_0.as_bytes(), *r_pub_1.as_bytes()];
+            let (c, r_blind) = cs::blind(&secrets, &r_pub, k, msg.as_bytes()).unwrap();
+            let h = coin_envelope_hash_cs(&denom.h, &nonce, &c);
+            (
+                CoinEnvelope::Cs {
+                    cs_nonce: CsNonce::from_bytes(nonce),
+                    cs_blinded_c0: CsScalar::from_bytes(c[0]),
+                    cs_blinded_c1: CsScalar::from_bytes(c[1]),
+                },
+                h,
+                Secrets::Cs { secrets, r_blind },
+            )
+        }
+    };
+    let amount_with_fee = denom.value.checked_add(&denom.fee_withdraw).unwrap();
+    let reserve_sig = reserve.sign(&WithdrawRequestV23 {
+        amount_with_fee,
+        h_denom_pub: denom.h,
+        h_coin_envelope: h_ev,
+    });
+    Planchet {
+        denom: denom.clone(),
+        coin_priv,
+        coin_pub,
+        request: WithdrawPlanchet {
+            denom_pub_hash: denom.h,
+            reserve_sig,
+            coin_ev,
+        },
+        secrets,
+    }
+}
+
+impl Planchet {
+    /// Unblinds the exchange's signature and checks it: the coin.
+    pub fn unblind(&self, sig: &BlindedDenominationSignature) -> Coin {
+        let msg = h_coin_pub(&self.coin_pub);
+        let signature = match (&self.secrets, sig, &self.denom.key) {
+            (
+                Secrets::Rsa(bks),
+                BlindedDenominationSignature::Rsa {
+                    blinded_rsa_signature,
+                },
+                DenomKey::Rsa(k),
+            ) => {
+                let s = rsa::unblind(k, blinded_rsa_signature.as_bytes(), bks).unwrap();
+                rsa::verify(k, msg.as_bytes(), &s).expect("a valid RSA coin signature");
+                CoinSignature::Rsa(s)
+            }
+            (
+                Secrets::Cs { secrets, r_blind },
+                BlindedDenominationSignature::Cs { b, s },
+                DenomKey::Cs(k),
+            ) => {
+                let (r, s) = cs::unblind_signature(secrets, r_blind, *b, s.as_bytes()).unwrap();
+                cs::verify(k, &r, &s, msg.as_bytes()).expect("a valid CS coin signature");
+                CoinSignature::Cs { r, s }
+            }
+            (_, other, _) => panic!("signature does not fit the planchet: {other:?}"),
+        };
+        Coin {
+            denom: self.denom.clone(),
+            coin_priv: EddsaPrivateKey::from_bytes(&self.coin_priv.to_bytes()),
+            coin_pub: self.coin_pub,
+            signature,
+        }
+    }
+}
