@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Retryable, StoreError};
 use crate::migrate::{self, Migration};
-use crate::notifier::{self, Notifier};
+use crate::notifier::{self, Note, Notifier};
 
 /// PostgreSQL connections per service instance.
 const MAX_CONNECTIONS: u32 = 16;
@@ -196,7 +196,7 @@ impl PgDb {
 /// discards queued notifications.
 pub struct PgTx {
     tx: Transaction<'static, Postgres>,
-    pending: Vec<String>,
+    pending: Vec<Note>,
     channel: String,
     pool: PgPool,
     notifier: Notifier,
@@ -218,11 +218,13 @@ impl PgTx {
 
     /// Queue a notification of `(topic, key)`, delivered at commit.
     pub fn notify(&mut self, topic: &'static str, key: &str) {
-        debug_assert!(!topic.contains(' '), "notification topics contain no space");
-        let payload = notifier::pg_payload(topic, key);
-        if !self.pending.contains(&payload) {
-            self.pending.push(payload);
-        }
+        Note::push(&mut self.pending, topic, key, None);
+    }
+
+    /// [`PgTx::notify`] with a message for subscribers that take messages
+    /// ([`crate::Notifier::subscribe_messages`]).
+    pub fn notify_with(&mut self, topic: &'static str, key: &str, data: &str) {
+        Note::push(&mut self.pending, topic, key, Some(data));
     }
 
     /// Commits, then sends the queued notifications (one statement, in a transaction of its
@@ -241,19 +243,18 @@ impl PgTx {
         } = self;
         tx.commit().await?;
         if !pending.is_empty() {
+            let payloads: Vec<String> = pending.iter().map(notifier::note_payload).collect();
             let sent = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p")
                 .bind(channel.as_str())
-                .bind(&pending)
+                .bind(&payloads)
                 .execute(&pool)
                 .await;
             if let Err(error) = sent {
                 // The work is committed; only the wake-up failed. Wake this process's waiters
                 // directly; other processes' long polls answer at their timeout.
                 tracing::warn!(%error, "notification after commit failed; waking local waiters");
-                for payload in &pending {
-                    if let Some((topic, key)) = payload.split_once(' ') {
-                        notifier.fan_out(topic, key);
-                    }
+                for note in &pending {
+                    notifier.deliver(&note.topic, &note.key, note.data.as_deref());
                 }
             }
         }

@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 use crate::error::StoreError;
 use crate::migrate::{self, Migration};
-use crate::notifier::Notifier;
+use crate::notifier::{Note, Notifier};
 
 /// Most closures committed together in one transaction.
 const MAX_BATCH: usize = 128;
@@ -102,16 +102,20 @@ impl std::fmt::Debug for SqliteDb {
 /// connection, so `tx.execute(…)`, `tx.prepare_cached(…)` and `tx.query_row(…)` work.
 pub struct SqliteTx<'c> {
     conn: &'c Connection,
-    notes: &'c mut Vec<(String, String)>,
+    notes: &'c mut Vec<Note>,
 }
 
 impl SqliteTx<'_> {
     /// Queue a notification of `(topic, key)`, delivered only if this closure's work commits.
     pub fn notify(&mut self, topic: &'static str, key: &str) {
-        debug_assert!(!topic.contains(' '), "notification topics contain no space");
-        if !self.notes.iter().any(|(t, k)| t == topic && k == key) {
-            self.notes.push((topic.to_owned(), key.to_owned()));
-        }
+        Note::push(self.notes, topic, key, None);
+    }
+
+    /// [`SqliteTx::notify`] with a message for subscribers that take messages
+    /// ([`crate::Notifier::subscribe_messages`]); the same `(topic, key)` notified again in
+    /// this closure keeps only the later message.
+    pub fn notify_with(&mut self, topic: &'static str, key: &str, data: &str) {
+        Note::push(self.notes, topic, key, Some(data));
     }
 }
 
@@ -363,7 +367,7 @@ trait Job: Send {
     /// Runs the closure; `true` if its work should be kept.
     fn run(&mut self, conn: &Connection) -> bool;
     /// The notifications of a kept closure.
-    fn take_notes(&mut self) -> Vec<(String, String)>;
+    fn take_notes(&mut self) -> Vec<Note>;
     /// Sends the answer: the closure's own error if it failed, else the outcome of the commit.
     fn finish(&mut self, commit: Result<(), &StoreError>);
 }
@@ -371,7 +375,7 @@ trait Job: Send {
 struct WriteJob<T, F> {
     f: Option<F>,
     outcome: Option<Result<T, StoreError>>,
-    notes: Vec<(String, String)>,
+    notes: Vec<Note>,
     reply: Option<oneshot::Sender<Result<T, StoreError>>>,
 }
 
@@ -395,7 +399,7 @@ where
         keep
     }
 
-    fn take_notes(&mut self) -> Vec<(String, String)> {
+    fn take_notes(&mut self) -> Vec<Note> {
         std::mem::take(&mut self.notes)
     }
 
@@ -483,8 +487,8 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>], notifier: &Notifier)
     };
     match &committed {
         Ok(()) => {
-            for (topic, key) in &notes {
-                notifier.fan_out(topic, key);
+            for note in &notes {
+                notifier.deliver(&note.topic, &note.key, note.data.as_deref());
             }
         }
         Err(error) => {
