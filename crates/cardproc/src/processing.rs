@@ -207,6 +207,15 @@ pub trait Authorizer: Send + Sync + 'static {
         &'a self,
         request: AuthorizationRequest<'a>,
     ) -> BoxFuture<'a, Result<Decision, AuthorizerError>>;
+
+    /// The decision for `card` when it depends on the card alone (not on the amount, the
+    /// transaction or anybody's answer), at no cost and with no effect elsewhere. `process-card`
+    /// then applies it without reading the transaction first (one round trip instead of two);
+    /// the conditional apply still leaves a transaction that is no longer `PENDING` as it is.
+    /// `None` (the default): ask [`Authorizer::authorize`] with the stored transaction.
+    fn decide_by_card(&self, _card: &Card) -> Option<Decision> {
+        None
+    }
 }
 
 /// Deterministic outcomes by card number (docs/CARDPROC-API.md "Test cards"); any other
@@ -243,6 +252,10 @@ impl Authorizer for TestCardAuthorizer {
     ) -> BoxFuture<'a, Result<Decision, AuthorizerError>> {
         let decision = self.decide(request.card);
         Box::pin(async move { Ok(decision) })
+    }
+
+    fn decide_by_card(&self, card: &Card) -> Option<Decision> {
+        Some(self.decide(card))
     }
 }
 

@@ -27,7 +27,7 @@ use crate::db::{ApiUserRow, CardprocStore, NewRefund, NewTransaction, RefundOutc
 use crate::error::CardprocError;
 use crate::metrics::CardprocMetrics;
 use crate::processing::{
-    AuthorizationRequest, Authorizer, Card, RefundTerms, is_refund_replay, transition,
+    AuthorizationRequest, Authorizer, Card, Decision, RefundTerms, is_refund_replay, transition,
 };
 use cardcash_api::cardproc::IsoTime;
 use cardcash_api::cardproc::mac::{self, MacKey};
@@ -263,8 +263,8 @@ impl Cardproc {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let user = self.store.user(user_id).await?;
-        let valid = mac_valid(user.as_ref(), |key| {
+        let user = self.store.cached_user(user_id).await?;
+        let valid = mac_valid(user.as_deref(), |key| {
             mac::verify(
                 key,
                 user_id,
@@ -274,9 +274,9 @@ impl Cardproc {
                 value,
             )
         });
-        let Some(ApiUserRow {
+        let Some(&ApiUserRow {
             id, role, space_id, ..
-        }) = user.filter(|_| valid)
+        }) = user.as_deref().filter(|_| valid)
         else {
             return Err(CardprocError::Unauthorized("unknown API user or wrong MAC"));
         };
@@ -355,6 +355,15 @@ impl Cardproc {
         req: &ProcessCardRequest,
     ) -> Result<Transaction, CardprocError> {
         user.require(Operation::ProcessCard)?;
+        // A decision that depends on the card alone is applied without reading the transaction
+        // first; the conditional apply leaves a processed transaction as it is (a replay gets
+        // the stored result). A card that does not parse takes the reading path, which answers
+        // a replay with the stored result and a pending transaction with the card's error.
+        if let Ok(card) = Card::parse(req, IsoTime::now())
+            && let Some(decision) = self.authorizer.decide_by_card(&card)
+        {
+            return self.apply(user, id, card, decision).await;
+        }
         let row = self
             .store
             .transaction(user.space_id, id)
@@ -374,6 +383,17 @@ impl Cardproc {
                 merchant_reference: &row.merchant_reference,
             })
             .await?;
+        self.apply(user, id, card, decision).await
+    }
+
+    /// Stores `decision` if transaction `id` is still `PENDING`; answers the row as it is then.
+    async fn apply(
+        &self,
+        user: &ApiUser,
+        id: u64,
+        card: Card,
+        decision: Decision,
+    ) -> Result<Transaction, CardprocError> {
         let change = transition(decision, IsoTime::now());
         let row = match self
             .store

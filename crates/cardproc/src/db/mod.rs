@@ -5,13 +5,15 @@
 //! ("processed by another request first", "over-refund", "key already used") are values of the
 //! return types, decided inside the same transaction. No transaction escapes this module.
 //!
-//! Round trips per hot request (besides the authentication every `/api/…` request makes: one
-//! read of `api_user` by primary key, inline on SQLite):
+//! Round trips per hot request. Authentication reads no row: the API users are cached
+//! (`user_cache`: dropped on every user write here and on the `api_user` notification, which
+//! crosses processes on PostgreSQL; at most 2 s old on SQLite, 60 s on PostgreSQL); a miss is
+//! one read of `api_user` by primary key (inline on SQLite).
 //!
 //! | request | PostgreSQL | SQLite |
 //! |---|---|---|
 //! | create transaction | 1: `INSERT … RETURNING` | 1 writer closure |
-//! | process card | 2: a read (the authorizer needs the amount and is asked outside any transaction), then `cardproc_apply_decision` (conditional update, or the row as another request left it, and the `pg_notify` of a delayed approval) | 1 inline read + 1 writer closure |
+//! | process card | 1: `cardproc_apply_decision` (conditional update, or the row as another request left it, and the `pg_notify` of a delayed approval), when the authorizer decides by the card alone (the test cards: [`crate::processing::Authorizer::decide_by_card`]); otherwise 2: a read first (the authorizer needs the amount and is asked outside any transaction) | 1 writer closure (+ 1 inline read when the authorizer needs the transaction) |
 //! | read transaction (C2EC's attestation) | 1: `SELECT` | 1 inline read, no writer |
 //! | void | 1: `cardproc_void` | 1 writer closure |
 //! | refund | 1: `cardproc_refund` (due finality, row lock, key lookup, over-refund check, insert, booking) | 1 writer closure |
@@ -26,6 +28,9 @@
 mod postgres;
 mod row;
 mod sqlite;
+mod user_cache;
+
+use std::sync::Arc;
 
 use cardcash_store::{Database, DbConfig, Notifier, Schema, StoreError};
 
@@ -35,6 +40,8 @@ use cardcash_api::cardproc::mac::MacKey;
 use cardcash_api::cardproc::{IsoTime, TransactionState};
 
 pub use row::{ApiUserRow, NewRefund, NewTransaction, RefundRow, TransactionRow};
+use user_cache::{Lookup, UserCache};
+pub use user_cache::{POSTGRES_TTL, SQLITE_TTL, TOPIC_API_USER};
 
 /// The service name: PostgreSQL schema `cardproc`, notification channel `cardcash_cardproc`.
 pub const SERVICE: &str = "cardproc";
@@ -86,6 +93,7 @@ pub struct Sweep {
 #[derive(Debug, Clone)]
 pub struct CardprocStore {
     db: Database,
+    users: Arc<UserCache>,
 }
 
 impl CardprocStore {
@@ -100,7 +108,8 @@ impl CardprocStore {
 
     /// Wraps an opened database migrated with [`SCHEMA`].
     pub fn new(db: Database) -> Self {
-        Self { db }
+        let users = Arc::new(UserCache::new(db.engine(), db.notifier()));
+        Self { db, users }
     }
 
     /// The database (engine, for tests and diagnostics).
@@ -134,12 +143,13 @@ impl CardprocStore {
         match &self.db {
             Database::Sqlite(db) => {
                 db.write(move |tx| sqlite::upsert_user(tx, id, &secret, role, space, now))
-                    .await
+                    .await?;
             }
             Database::Postgres(db) => {
-                postgres::upsert_user(db, id, &secret, role, space, now).await
+                postgres::upsert_user(db, id, &secret, role, space, now).await?;
             }
         }
+        self.user_changed(id).await
     }
 
     /// Creates a user with the next free id; returns the id.
@@ -152,16 +162,43 @@ impl CardprocStore {
     ) -> Result<u64, StoreError> {
         let space = sql_id(space_id, "space id")?;
         let secret = secret.to_base64();
-        match &self.db {
+        let id = match &self.db {
             Database::Sqlite(db) => {
                 db.write(move |tx| sqlite::create_user(tx, &secret, role, space, now))
-                    .await
+                    .await?
             }
-            Database::Postgres(db) => postgres::create_user(db, &secret, role, space, now).await,
-        }
+            Database::Postgres(db) => postgres::create_user(db, &secret, role, space, now).await?,
+        };
+        self.user_changed(sql_id(id, "user id")?).await?;
+        Ok(id)
     }
 
-    /// Looks a user up by id.
+    /// A user as the authentication needs it: from the cache while fresh (see
+    /// `user_cache`), else read (and cached when it exists).
+    pub async fn cached_user(&self, id: u64) -> Result<Option<Arc<ApiUserRow>>, StoreError> {
+        let Some(key) = row::id_to_sql(id) else {
+            return Ok(None);
+        };
+        let generation = match self.users.get(key) {
+            Lookup::Hit(row) => return Ok(Some(row)),
+            Lookup::Miss(generation) => generation,
+        };
+        let Some(row) = self.user(id).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        self.users.put(key, row.clone(), generation);
+        Ok(Some(row))
+    }
+
+    /// After a user write committed: forget the cached row here, and tell every other process
+    /// sharing the database (PostgreSQL).
+    async fn user_changed(&self, id: i64) -> Result<(), StoreError> {
+        self.users.invalidate(id);
+        self.db.notify_now(TOPIC_API_USER, &id.to_string()).await
+    }
+
+    /// Looks a user up by id (in the database).
     pub async fn user(&self, id: u64) -> Result<Option<ApiUserRow>, StoreError> {
         let Some(id) = row::id_to_sql(id) else {
             return Ok(None);
@@ -185,10 +222,12 @@ impl CardprocStore {
         let Some(id) = row::id_to_sql(id) else {
             return Ok(false);
         };
-        match &self.db {
-            Database::Sqlite(db) => db.write(move |tx| sqlite::delete_user(tx, id)).await,
-            Database::Postgres(db) => postgres::delete_user(db, id).await,
-        }
+        let deleted = match &self.db {
+            Database::Sqlite(db) => db.write(move |tx| sqlite::delete_user(tx, id)).await?,
+            Database::Postgres(db) => postgres::delete_user(db, id).await?,
+        };
+        self.user_changed(id).await?;
+        Ok(deleted)
     }
 
     // ---- transactions ----

@@ -201,3 +201,93 @@ engine_test!(
         t.shutdown().await;
     }
 );
+
+engine_test!(
+    /// Authentication reads API users from a cache, yet a change takes effect at once in the
+    /// process that made it: a deleted user is refused, a user whose secret changed is refused
+    /// with the old secret and accepted with the new one.
+    async fn changed_users_take_effect_at_once(engine: Engine) {
+        let t = TestApp::start(engine).await;
+        let e = t.engine;
+        let store = t.app().store();
+        let (id, secret) = cardcash_cardproc::admin::create_user_in(
+            store,
+            SPACE,
+            cardcash_cardproc::Role::Terminal,
+        )
+        .await
+        .unwrap();
+        let user = t.client(id, &secret, SPACE);
+        let tx = user.create_transaction(&create_req()).await.unwrap();
+        // Cached now; a second request with a wrong secret is still refused.
+        assert_eq!(user.read_transaction(tx.id).await.unwrap().id, tx.id, "{e}");
+        let wrong = t.client(id, OTHER_SECRET, SPACE);
+        assert_eq!(
+            wrong.read_transaction(tx.id).await.unwrap_err().status(),
+            Some(401)
+        );
+
+        // A new secret: the old one is refused at once, the new one works.
+        let key = cardcash_api::cardproc::mac::MacKey::from_base64(OTHER_SECRET).unwrap();
+        let now = cardcash_api::cardproc::IsoTime::now();
+        store
+            .upsert_user(id, &key, cardcash_cardproc::Role::Terminal, SPACE, now)
+            .await
+            .unwrap();
+        let err = user.read_transaction(tx.id).await.unwrap_err();
+        assert_eq!(err.status(), Some(401), "{e}");
+        assert_eq!(
+            wrong.read_transaction(tx.id).await.unwrap().id,
+            tx.id,
+            "{e}"
+        );
+
+        // Deleted: refused at once.
+        assert!(store.delete_user(id).await.unwrap(), "{e}");
+        let err = wrong.read_transaction(tx.id).await.unwrap_err();
+        assert_eq!(err.status(), Some(401), "{e}");
+        t.shutdown().await;
+    }
+);
+
+engine_test!(
+    /// A user deleted by another process (the `cardcash cardproc user delete` command, here a
+    /// second connection to the same database) is refused by the running processor: on
+    /// PostgreSQL as soon as the deletion's notification arrives, on SQLite (where processes
+    /// cannot notify each other) once its cached row expires after two seconds.
+    async fn users_deleted_elsewhere_are_refused(engine: Engine) {
+        let t = TestApp::start(engine).await;
+        let e = t.engine;
+        let (id, secret) = cardcash_cardproc::admin::create_user_in(
+            t.app().store(),
+            SPACE,
+            cardcash_cardproc::Role::Terminal,
+        )
+        .await
+        .unwrap();
+        let user = t.client(id, &secret, SPACE);
+        let tx = user.create_transaction(&create_req()).await.unwrap();
+        assert_eq!(user.read_transaction(tx.id).await.unwrap().id, tx.id, "{e}");
+
+        let url = t.world().cardproc().database_url().to_owned();
+        let elsewhere = cardcash_cardproc::db::CardprocStore::connect(&url)
+            .await
+            .unwrap();
+        assert!(elsewhere.delete_user(id).await.unwrap(), "{e}");
+        elsewhere.close().await;
+        // PostgreSQL's cache would keep the row for a minute without the notification.
+        let within = match engine {
+            Engine::Sqlite => cardcash_testkit::WAIT,
+            Engine::Postgres => cardcash_cardproc::db::POSTGRES_TTL / 4,
+        };
+        cardcash_testkit::wait_until(within, || async {
+            user.read_transaction(tx.id)
+                .await
+                .err()
+                .and_then(|e| e.status())
+                == Some(401)
+        })
+        .await;
+        t.shutdown().await;
+    }
+);

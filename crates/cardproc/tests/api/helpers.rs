@@ -61,6 +61,11 @@ impl TestApp {
         }
     }
 
+    /// The world running the processor.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
     /// The running processor.
     pub fn app(&self) -> &App {
         self.world.cardproc().app()

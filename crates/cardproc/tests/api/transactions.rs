@@ -143,6 +143,9 @@ engine_test!(
             .await
             .unwrap();
         assert_eq!(other, tx, "{e}");
+        // So does a card that is no card at all: a processed transaction is answered as stored.
+        let invalid = t.terminal.process_card(tx.id, &card("40")).await.unwrap();
+        assert_eq!(invalid, tx, "{e}");
         let declined = t.pay("3.00", CARD_DECLINE).await;
         let again = t
             .terminal
