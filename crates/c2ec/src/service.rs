@@ -7,10 +7,10 @@
 //! of two racing requests the second decides on what the first wrote (a replay or a conflict).
 //! The Wire Gateway is served by the shared router through `http::wire`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cardcash_store::ResultExt as _;
+use cardcash_store::{ResultExt as _, Subscription};
 use cardcash_util::{Amount, EddsaPublicKey, ErrorCode, PaytoUri};
 use tokio_util::sync::CancellationToken;
 
@@ -153,8 +153,15 @@ impl C2ec {
 
     /// Long poll: answers once the status differs from `old_state`, or at the timeout (or at
     /// shutdown). The shared loop subscribes before reading, so a change between the read and
-    /// the wait is never lost, and reads the row once per wake-up; only status changes notify
-    /// an operation's topic, so every wake-up is an answer unless the timeout is near.
+    /// the wait is never lost; only status changes notify an operation's topic, so every
+    /// wake-up is an answer unless the timeout is near.
+    ///
+    /// A wake-up whose notifications carry the new status
+    /// ([`StatusNews`](crate::db::withdrawal::StatusNews)) is answered from the
+    /// row read before and the news, without reading it again, when the news tells the whole
+    /// story ([`WithdrawalRow::after_news`]). The row is read again after a timeout, at
+    /// shutdown, after a wake-up of everybody (the PostgreSQL listener reconnected: news may
+    /// have been lost) and whenever the news does not suffice.
     pub async fn poll(
         &self,
         wopid: &Wopid,
@@ -165,19 +172,44 @@ impl C2ec {
         if timeout.is_zero() {
             return self.get(wopid, terminal).await;
         }
-        let mut sub = self
-            .store
-            .notifier()
-            .subscribe(TOPIC_WITHDRAWAL, &withdrawal_key(wopid));
+        let news = Mutex::new(None::<Vec<String>>);
+        let mut waiting = NewsWait {
+            sub: self
+                .store
+                .notifier()
+                .subscribe_messages(TOPIC_WITHDRAWAL, &withdrawal_key(wopid)),
+            news: &news,
+        };
         self.metrics.long_poll_waiters.inc();
         let _waiting = WaiterGuard(&self.metrics);
+        // The row last answered by `read` (the news apply to it).
+        let known = Mutex::new(None::<WithdrawalRow>);
+        let currency = *self.store.currency();
         cardcash_http::wait_for_change_until(
             Some(&self.stopping),
             timeout,
-            &mut sub,
-            || self.get(wopid, terminal),
+            &mut waiting,
+            || async {
+                let told = match (take(&known), take(&news)) {
+                    (Some(row), Some(news)) => row.after_news(currency, &news),
+                    _ => None,
+                };
+                let row = match told {
+                    Some(row) => row,
+                    None => self.get(wopid, terminal).await?,
+                };
+                *lock(&known) = Some(row.clone());
+                Ok(row)
+            },
             |row| row.status != old_state,
-            |sub, left| Box::pin(sub.wait(left)),
+            |w, left| {
+                Box::pin(async move {
+                    let woken = w.sub.wait(left).await;
+                    // Only a wake-up's news may replace the read; a timeout reads again.
+                    *lock(w.news) = if woken { w.sub.take_messages() } else { None };
+                    woken
+                })
+            },
         )
         .await
     }
@@ -299,6 +331,20 @@ impl C2ec {
             },
         }
     }
+}
+
+/// A long poll's subscription and where its wake-ups leave their news for the next read.
+struct NewsWait<'a> {
+    sub: Subscription,
+    news: &'a Mutex<Option<Vec<String>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
+    lock(m).take()
 }
 
 fn duplicate_reserve_pub() -> C2ecError {

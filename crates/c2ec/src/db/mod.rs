@@ -27,25 +27,30 @@
 //! |---|---|---|
 //! | terminal authentication (every terminal request) | 0 (the active terminal row is cached; 1 read per terminal per 60 s, and after each `terminal` notification) | 0 (1 inline read per terminal per 2 s, and after each `terminal` notification) |
 //! | `POST /terminal/withdrawals` (setup) | 1: `c2ec_setup` | 1 writer closure |
-//! | `GET /terminal/withdrawals/$WOPID?old_state=pending` (long poll) | 1 `SELECT` + 1 per wake-up (the registration wakes it once) = 2 | 2 inline reads |
+//! | `GET /terminal/withdrawals/$WOPID?old_state=pending` (long poll) | 1 `SELECT`; the registration's wake-up is answered from its notification (the new status, reserve, amount and account travel in the message, see [`withdrawal::StatusNews`]) | 1 inline read |
 //! | `POST /taler-integration/withdrawal-operation/$WOPID` (registration) | 1: `c2ec_register` | 1 writer closure |
 //! | `POST /terminal/withdrawals/$WOPID/check` | 1: `c2ec_check` | 1 writer closure |
 //! | attestation: claim due operations | 1 per batch (one CTE for up to 256 operations, with the next due time) | 1 writer closure per batch |
 //! | attestation: confirm | 1: `c2ec_confirm` | 1 writer closure |
-//! | `GET /terminal/withdrawals/$WOPID?old_state=selected` (final long poll) | 1 `SELECT` + 1 per wake-up (only the confirmation wakes it: a check changes no status and notifies only the worker) = 2 | 2 inline reads |
-//! | **one withdrawal** | **8 + a share of one claim** | **8 + a share of one claim** (5 of them writer closures, group-committed) |
+//! | `GET /terminal/withdrawals/$WOPID?old_state=selected` (final long poll) | 1 `SELECT`; the confirmation's wake-up is answered from its notification (a check changes no status and notifies only the worker) | 1 inline read |
+//! | **one withdrawal** | **6 + a share of one claim** | **6 + a share of one claim** (5 of them writer closures, group-committed) |
 //!
-//! A replayed or refused request costs the same (the function answers without writing). A
-//! provider that is not final yet costs one more round trip per retry (`reschedule`: one CTE).
-//! Notifications cost no round trip: `pg_notify` runs inside the functions and procedures; on
-//! SQLite they are in-process. Not counted: sqlx prepares each statement once per connection
-//! (one extra round trip the first time).
+//! A woken long poll reads the row again when the notifications do not tell the whole story
+//! (a notification without a message, a step it cannot follow such as `pending → aborted`),
+//! after its timeout and after the PostgreSQL listener reconnected (messages may have been
+//! lost). A replayed or refused request costs the same (the function answers without writing).
+//! A provider that is not final yet costs one more round trip per retry (`reschedule`: one
+//! CTE). Notifications cost no round trip: `pg_notify` runs inside the functions and
+//! procedures; on SQLite they are in-process. Not counted: sqlx prepares each statement once
+//! per connection (one extra round trip the first time).
 //!
-//! Measured: one withdrawal played alone against PostgreSQL with `RUST_LOG=sqlx::query=debug`
-//! logs exactly 9 statements (`c2ec_setup`, the poll's read, `c2ec_register`, the woken poll's
-//! read, the final poll's read, `c2ec_check`, the claim, `c2ec_confirm`, the woken poll's read:
-//! the 8 above plus a claim of its own); on SQLite `tests/api/storage.rs` asserts the five
-//! writer closures.
+//! With the card payment at the card processor (its own table in `cardproc`'s `db/mod.rs`:
+//! create, process card, C2EC's attestation read; authentication cached), a withdrawal costs
+//! 10 PostgreSQL statements in both services together: `tests/api/real.rs` counts them
+//! through sqlx's statement events (`a_withdrawal_costs_ten_statements_on_postgres`: setup,
+//! the poll's read, registration, the transaction insert, card processing, check, the claim,
+//! the attestation read, confirmation, the final poll's read); on SQLite
+//! `tests/api/storage.rs` asserts the five writer closures.
 
 mod postgres;
 mod sqlite;
@@ -95,12 +100,28 @@ pub const TOPIC_TERMINAL: &str = "terminal";
 /// The notification key of an operation: its WOPID in lower-case hex (what PostgreSQL's
 /// `encode(wopid, 'hex')` gives, so the stored functions can notify it).
 pub fn withdrawal_key(wopid: &Wopid) -> String {
+    hex(wopid.as_bytes())
+}
+
+/// Lower-case hex (PostgreSQL's `encode(…, 'hex')`).
+fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    let mut key = String::with_capacity(64);
-    for b in wopid.as_bytes() {
-        let _infallible = write!(key, "{b:02x}");
+    let mut text = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _infallible = write!(text, "{b:02x}");
     }
-    key
+    text
+}
+
+/// The bytes of [`hex`] text (either case).
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// The current time to the microsecond (the unit of every time column; `Timestamp::now` rounds

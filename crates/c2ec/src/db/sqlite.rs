@@ -15,9 +15,9 @@ use super::transfer::{
     TransferSettlement, TransferStatus, state_filter,
 };
 use super::withdrawal::{
-    AbortOutcome, AbortRequest, CheckOutcome, Claimed, EventRow, ExtraPaymentRow, IncomingRow,
-    NewWithdrawal, RefundState, RegisterOutcome, SetupOutcome, WithdrawalRow, abort_applies,
-    registration_view,
+    ABORTED_MESSAGE, AbortOutcome, AbortRequest, CONFIRMED_MESSAGE, CheckOutcome, Claimed,
+    EventRow, ExtraPaymentRow, IncomingRow, NewWithdrawal, RefundState, RegisterOutcome,
+    SetupOutcome, WithdrawalRow, abort_applies, registration_view, selected_message,
 };
 use super::{
     TOPIC_ATTEST, TOPIC_INCOMING, TOPIC_OUTGOING, TOPIC_REFUND, TOPIC_TERMINAL, TOPIC_WITHDRAWAL,
@@ -219,7 +219,15 @@ pub(super) fn register(
             "reserve registered",
             now,
         )?;
-        tx.notify(TOPIC_WITHDRAWAL, &withdrawal_key(w));
+        tx.notify_with(
+            TOPIC_WITHDRAWAL,
+            &withdrawal_key(w),
+            &selected_message(
+                &registration.reserve_pub,
+                amount,
+                &registration.exchange_account,
+            ),
+        );
         if row.provider_tx_id.is_some() {
             // A card transaction reported while pending is attested from now on.
             tx.notify(TOPIC_ATTEST, "");
@@ -351,7 +359,7 @@ fn mark_aborted(
         params![reason, now.to_sql_micros(), evidence, id],
     )?;
     insert_event(tx, id, Some(from), Status::Aborted, actor, reason, now)?;
-    tx.notify(TOPIC_WITHDRAWAL, &withdrawal_key(w));
+    tx.notify_with(TOPIC_WITHDRAWAL, &withdrawal_key(w), ABORTED_MESSAGE);
     if has_tx {
         tx.notify(TOPIC_REFUND, "");
     }
@@ -540,7 +548,11 @@ pub(super) fn confirm(
         "card payment attested",
         now,
     )?;
-    tx.notify(TOPIC_WITHDRAWAL, &withdrawal_key(&wopid(&w)?));
+    tx.notify_with(
+        TOPIC_WITHDRAWAL,
+        &withdrawal_key(&wopid(&w)?),
+        CONFIRMED_MESSAGE,
+    );
     tx.notify(TOPIC_INCOMING, "");
     Ok(Some(row_id))
 }

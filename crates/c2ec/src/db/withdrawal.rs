@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use cardcash_store::{Database, StoreError, retry};
-use cardcash_util::{Amount, EddsaPublicKey, PaytoUri, Timestamp, Wopid};
+use cardcash_util::{Amount, Currency, EddsaPublicKey, PaytoUri, Timestamp, Wopid};
 
 use super::{C2ecStore, postgres, sqlite};
 use crate::state::{
@@ -197,6 +197,105 @@ pub struct IncomingRow {
 pub enum AddIncomingOutcome {
     Added { row_id: i64, created_at: Timestamp },
     ReservePubReuse,
+}
+
+/// What a `withdrawal` notification's message says about the operation's new status, so that a
+/// woken long poll can answer without reading the row again (see [`WithdrawalRow::after_news`]).
+///
+/// Messages: `selected <reserve_pub hex> <amount value> <amount fraction> <exchange account>`,
+/// `confirmed`, `aborted` (PostgreSQL's procedures write the same text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusNews {
+    Selected {
+        reserve_pub: EddsaPublicKey,
+        amount: Amount,
+        exchange_account: PaytoUri,
+    },
+    Confirmed,
+    Aborted,
+}
+
+/// The message of a `pending → selected` change.
+pub(super) fn selected_message(
+    reserve_pub: &EddsaPublicKey,
+    amount: &Amount,
+    exchange_account: &str,
+) -> String {
+    let (val, frac) = super::cols(amount);
+    format!(
+        "selected {} {val} {frac} {exchange_account}",
+        super::hex(reserve_pub.as_bytes())
+    )
+}
+
+/// The message of a change to `confirmed`.
+pub(super) const CONFIRMED_MESSAGE: &str = "confirmed";
+/// The message of a change to `aborted`.
+pub(super) const ABORTED_MESSAGE: &str = "aborted";
+
+impl StatusNews {
+    /// Parses a message; `None` for anything this version did not write.
+    pub fn parse(currency: Currency, text: &str) -> Option<Self> {
+        let mut parts = text.splitn(5, ' ');
+        match parts.next()? {
+            "confirmed" => parts.next().is_none().then_some(Self::Confirmed),
+            "aborted" => parts.next().is_none().then_some(Self::Aborted),
+            "selected" => {
+                let reserve_pub = EddsaPublicKey::from_slice(&super::unhex(parts.next()?)?)?;
+                let val: i64 = parts.next()?.parse().ok()?;
+                let frac: i64 = parts.next()?.parse().ok()?;
+                let amount = super::amount(currency, val, frac).ok()?;
+                let exchange_account = parts.next()?.parse().ok()?;
+                Some(Self::Selected {
+                    reserve_pub,
+                    amount,
+                    exchange_account,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl WithdrawalRow {
+    /// The row after the changes `messages` announce (in delivery order), if they tell the
+    /// whole story: each must be the next step from the status reached so far (`pending →
+    /// selected`, `selected → confirmed | aborted`) or old news (a status already reached or
+    /// passed, which the row includes). Anything else — an unreadable message, `pending →
+    /// aborted` (it may have passed `selected`, whose message could come later), a jump over a
+    /// step — is `None`: read the row again.
+    pub fn after_news(&self, currency: Currency, messages: &[String]) -> Option<Self> {
+        let mut row = self.clone();
+        for message in messages {
+            let news = StatusNews::parse(currency, message)?;
+            match (row.status, news) {
+                (
+                    Status::Pending,
+                    StatusNews::Selected {
+                        reserve_pub,
+                        amount,
+                        exchange_account,
+                    },
+                ) => {
+                    row.status = Status::Selected;
+                    row.reserve_pub = Some(reserve_pub);
+                    row.amount = Some(amount);
+                    row.exchange_account = Some(exchange_account);
+                }
+                (Status::Selected, StatusNews::Confirmed) => row.status = Status::Confirmed,
+                (Status::Selected, StatusNews::Aborted) => row.status = Status::Aborted,
+                // Old news: the row already includes it.
+                (
+                    Status::Selected | Status::Confirmed | Status::Aborted,
+                    StatusNews::Selected { .. },
+                )
+                | (Status::Confirmed, StatusNews::Confirmed)
+                | (Status::Aborted, StatusNews::Aborted) => {}
+                _ => return None,
+            }
+        }
+        Some(row)
+    }
 }
 
 /// What the registration rules need from a row.
@@ -478,5 +577,131 @@ impl C2ecStore {
             },
             None => AddIncomingOutcome::ReservePubReuse,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chf() -> Currency {
+        "CHF".parse().unwrap()
+    }
+
+    fn pending() -> WithdrawalRow {
+        WithdrawalRow {
+            withdrawal_id: 1,
+            wopid: Wopid::from_bytes([1; 32]),
+            terminal_id: 1,
+            amount: None,
+            suggested_amount: Some("CHF:5".parse().unwrap()),
+            card_fees: "CHF:0.5".parse().unwrap(),
+            status: Status::Pending,
+            reserve_pub: None,
+            exchange_account: None,
+            provider_tx_id: None,
+            created_at: Timestamp::from_micros(1),
+            selected_at: None,
+            checked_at: None,
+            finished_at: None,
+            attempts: 0,
+            next_attempt_at: None,
+            abort_reason: None,
+            refund_state: RefundState::None,
+            refund_id: None,
+            refund_attempts: 0,
+        }
+    }
+
+    fn news(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn news_round_trip_through_their_text() {
+        let reserve = EddsaPublicKey::from_bytes([0xAB; 32]);
+        let amount: Amount = "CHF:7.25".parse().unwrap();
+        let account = "payto://x-taler-bank/h/exchange?receiver-name=Ex";
+        let text = selected_message(&reserve, &amount, account);
+        assert_eq!(
+            StatusNews::parse(chf(), &text),
+            Some(StatusNews::Selected {
+                reserve_pub: reserve,
+                amount,
+                exchange_account: account.parse().unwrap(),
+            })
+        );
+        assert_eq!(
+            StatusNews::parse(chf(), CONFIRMED_MESSAGE),
+            Some(StatusNews::Confirmed)
+        );
+        assert_eq!(
+            StatusNews::parse(chf(), ABORTED_MESSAGE),
+            Some(StatusNews::Aborted)
+        );
+        for bad in [
+            "",
+            "pending",
+            "confirmed now",
+            "selected",
+            "selected abab 1 2 payto://x/y",
+            &text.replace(" 7 ", " x "),
+        ] {
+            assert_eq!(StatusNews::parse(chf(), bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_follows_its_news_only_step_by_step() {
+        let reserve = EddsaPublicKey::from_bytes([2; 32]);
+        let amount: Amount = "CHF:5".parse().unwrap();
+        let account = "payto://x-taler-bank/h/exchange";
+        let selected = selected_message(&reserve, &amount, account);
+
+        let row = pending().after_news(chf(), &news(&[&selected])).unwrap();
+        assert_eq!(row.status, Status::Selected);
+        assert_eq!(row.reserve_pub, Some(reserve));
+        assert_eq!(row.amount, Some(amount));
+        assert_eq!(row.exchange_account, Some(account.parse().unwrap()));
+        // The rest of the row stays as read.
+        assert_eq!(row.card_fees, pending().card_fees);
+
+        let confirmed = row.after_news(chf(), &news(&["confirmed"])).unwrap();
+        assert_eq!(confirmed.status, Status::Confirmed);
+        assert_eq!(confirmed.reserve_pub, Some(reserve));
+        // Both steps at once; old news changes nothing.
+        assert_eq!(
+            pending()
+                .after_news(chf(), &news(&[&selected, "confirmed"]))
+                .unwrap(),
+            confirmed
+        );
+        assert_eq!(
+            confirmed
+                .after_news(chf(), &news(&[&selected, "confirmed"]))
+                .unwrap(),
+            confirmed
+        );
+        assert_eq!(row.after_news(chf(), &[]).unwrap(), row);
+        let aborted = row.after_news(chf(), &news(&["aborted"])).unwrap();
+        assert_eq!(aborted.status, Status::Aborted);
+
+        // Not the whole story: read again.
+        for (from, list) in [
+            // It may have been selected on the way (that message could still come).
+            (pending(), news(&["aborted"])),
+            (pending(), news(&["confirmed"])),
+            (pending(), news(&["confirmed", &selected])),
+            (confirmed.clone(), news(&["aborted"])),
+            (aborted.clone(), news(&["confirmed"])),
+            (row.clone(), news(&["garbage"])),
+        ] {
+            assert_eq!(
+                from.after_news(chf(), &list),
+                None,
+                "{:?} {list:?}",
+                from.status
+            );
+        }
     }
 }

@@ -306,3 +306,107 @@ engine_test!(
         r.stop().await;
     }
 );
+
+/// The PostgreSQL statements a test runs, seen through sqlx's `sqlx::query` events: a tracing
+/// layer installed as this thread's default, so with a current-thread runtime it sees every
+/// statement of the services the test started, and nothing of other tests.
+#[derive(Clone, Default)]
+struct Statements(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Statements {
+    fn taken(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Sql(Option<String>);
+        impl tracing::field::Visit for Sql {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "db.statement" {
+                    self.0 = Some(value.to_owned());
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "db.statement" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+        }
+        if event.metadata().target() == "sqlx::query" {
+            let mut sql = Sql(None);
+            event.record(&mut sql);
+            let sql = sql.0.unwrap_or_default();
+            // The statement's first words name it well enough.
+            let short: String = sql.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
+            self.0.lock().unwrap().push(short);
+        }
+    }
+}
+
+/// One withdrawal as `cardcash c2ec bench` plays it — setup, the terminal's long poll woken by
+/// the registration, the card payment at the real processor, check, attestation, the final
+/// long poll woken by the confirmation — costs ten PostgreSQL statements in C2EC and the card
+/// processor together, as the tables in both `db/mod.rs` count: C2EC's setup, the first poll's
+/// read, registration, check, the attestation's claim and confirmation and the final poll's
+/// read (a woken poll answers from the notification); the processor's transaction insert, its
+/// one-statement card processing and C2EC's attestation read (authentication reads nothing:
+/// the terminal and the API user are cached).
+#[tokio::test]
+async fn a_withdrawal_costs_ten_statements_on_postgres() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    if cardcash_testkit::pg_url().is_none() {
+        eprintln!("{}", cardcash_testkit::SKIP_MESSAGE);
+        return;
+    }
+    let statements = Statements::default();
+    let _counting =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(statements.clone()));
+    let r = start(Engine::Postgres, Options::default()).await;
+    let env = &r.env;
+    let withdraw = async || {
+        let (wopid, _) = env.setup("CHF:20").await;
+        let poll = env
+            .terminal(
+                Method::GET,
+                &format!("terminal/withdrawals/{wopid}?old_state=pending&timeout_ms=10000"),
+            )
+            .send();
+        let (polled, registered) = tokio::join!(poll, async {
+            env.register(&wopid, &reserve_pub()).await.status()
+        });
+        assert_eq!(registered, StatusCode::OK);
+        let polled: Value = polled.unwrap().json().await.unwrap();
+        assert_eq!(polled["status"], "selected");
+        let tx = r.pay(&wopid, "20.00", APPROVED).await;
+        assert_eq!(
+            env.check(&wopid, &tx).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        let done: Value = env
+            .terminal(
+                Method::GET,
+                &format!("terminal/withdrawals/{wopid}?old_state=selected&timeout_ms=10000"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(done["status"], "confirmed");
+        assert_eq!(done["selected_reserve_pub"], polled["selected_reserve_pub"]);
+    };
+    // The first withdrawal fills the caches (terminal, API user).
+    withdraw().await;
+    statements.taken();
+    withdraw().await;
+    let seen = statements.taken();
+    assert_eq!(seen.len(), 10, "statements of one withdrawal: {seen:#?}");
+    r.stop().await;
+}
