@@ -1,32 +1,47 @@
 //! All of the exchange's SQL behind one typed storage struct, [`ExchangeStore`], over
 //! `cardcash_store::Database`. Each operation is implemented once per engine: `sqlite.rs` (sync
 //! functions: reads inline, each write ONE closure on the store's writer thread, which runs
-//! alone and group-commits) and `postgres.rs` (typed sqlx; each money movement one stored
-//! function of `migrations/postgres/0001_init.sql` or one transaction). Rows come out as domain
-//! types; decisions (balance checks, double-spending, refund limits) are made inside the same
-//! transaction that applies them. No transaction and no driver type leaves this module.
+//! alone and group-commits) and `postgres.rs` (typed sqlx; each money movement ONE `CALL` of a
+//! PL/pgSQL procedure of `migrations/postgres/0001_init.sql`, which locks what it decides on,
+//! commits, then notifies; reads single statements). Rows come out as domain types; decisions
+//! (balance checks, double-spending, refund limits) are made inside the same transaction that
+//! applies them. No transaction and no driver type leaves this module. Reads of several
+//! statements see one snapshot on both engines.
 //!
 //! # Money rules held here
-//! - A reserve's balance never goes below zero (`CHECK` and the debit's condition); credits are
-//!   unique per (account, gateway row), so a transfer is credited exactly once.
+//! - A reserve's balance never goes below zero (`CHECK` and the debit's condition; on
+//!   PostgreSQL the reserve row is locked first); credits are unique per (account, gateway
+//!   row), so a transfer is credited exactly once.
 //! - A withdrawal is keyed by the envelope hash: a replay returns the stored signature and
-//!   charges nothing.
+//!   charges nothing. A Clause-Schnorr nonce signs one planchet per denomination.
 //! - A coin's remaining value never goes below zero; a deposit of a coin is keyed by its
 //!   signature (one batch per signature), so a replay changes nothing and a different deposit
-//!   needs value left.
+//!   needs value left. On PostgreSQL the batch's coins are locked in key order first.
 //! - Refunds of one deposited coin never exceed what the coin contributed; a refund after the
-//!   wire transfer is refused.
+//!   wire transfer is refused (on PostgreSQL both lock the deposit's batch row).
 //!
 //! # Round trips per request
 //!
+//! PostgreSQL: a write that lost a race it could not lock against (two requests seeing a coin
+//! or planchet for the first time at once) runs once more; that is the only extra trip.
+//!
 //! | request | PostgreSQL | SQLite |
 //! |---|---|---|
-//! | `/keys` (rebuilt after a management change, otherwise cached) | 1 per table of key material | 1 inline read |
+//! | `/keys` (rebuilt after a management change, otherwise cached) | 5 `SELECT`s at once (one per table of key material, on parallel connections) | 1 inline read |
+//! | management upload (denomination, signing key) | 1 `INSERT … ON CONFLICT` (+ 1 `SELECT` for a replay) + 1 notification | 1 writer closure |
+//! | management upload (account, fees) | 1 transaction: `BEGIN`, advisory lock, `SELECT`, write, `COMMIT` + 1 notification | 1 writer closure |
+//! | revocation | 1 `UPDATE` + 1 notification | 1 writer closure |
 //! | reserve status | 1 `SELECT` | 1 inline read |
-//! | batch withdraw | 1 read (replays, balance before signing) + 1 `exchange_batch_withdraw` | 1 inline read + 1 writer closure |
-//! | batch deposit | 1 `exchange_batch_deposit` | 1 writer closure |
-//! | refund | 1 `exchange_refund` | 1 writer closure |
-//! | wirewatch page | 1 `exchange_credit_reserves` (all rows of the page and the progress) | 1 writer closure |
+//! | reserve history | 1 `SELECT` | 1 inline read |
+//! | batch withdraw | 1 read (replays, balance before signing) + 1 `CALL exchange_batch_withdraw` | 1 inline read + 1 writer closure |
+//! | batch deposit | 1 `CALL exchange_batch_deposit` | 1 writer closure |
+//! | coin history (a 409's proof) | 1 `SELECT` | 1 inline read |
+//! | refund | 1 `CALL exchange_refund` | 1 writer closure |
+//! | wirewatch page | 1 `CALL exchange_credit_reserves` (all rows of the page and the progress) | 1 writer closure |
+//! | aggregation round | 1 `SELECT` (due aggregates) + 1 `CALL exchange_record_wire_out` per aggregate | 1 inline read + 1 writer closure per aggregate |
+//! | transfer worker | 1 `SELECT` (pending) + 1 `UPDATE` per attempt | 1 inline read + 1 writer closure per attempt |
+//! | deposit tracking, `/transfers/$WTID` | 1 `SELECT` | 1 inline read |
+//! | audit | 1 `SELECT` (one snapshot) | 1 inline read |
 
 mod postgres;
 mod sqlite;

@@ -69,6 +69,13 @@ fn micros(t: Timestamp) -> i64 {
     t.to_sql_micros()
 }
 
+/// A read transaction on a reader connection, for reads of several statements: they then see
+/// one snapshot (outside a transaction each statement sees what committed since the previous
+/// one, e.g. a withdrawal in the sums but not its debit). Dropping it ends the snapshot.
+fn snapshot(conn: &Connection) -> Result<cardcash_store::rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.unchecked_transaction()?)
+}
+
 // ---------------------------------------------------------------- key material
 
 const DENOMINATION_COLUMNS: &str = "denom_serial, h_denom_pub, cipher, denom_pub, section, \
@@ -107,6 +114,8 @@ pub(super) fn key_material(
     conn: &Connection,
     currency: Currency,
 ) -> Result<KeyMaterial, StoreError> {
+    let snapshot = snapshot(conn)?;
+    let conn: &Connection = &snapshot;
     let denominations = query_all(
         conn,
         &format!("SELECT {DENOMINATION_COLUMNS} FROM denominations ORDER BY denom_serial"),
@@ -680,6 +689,8 @@ pub(super) fn reserve_history(
     currency: Currency,
     reserve_pub: EddsaPublicKey,
 ) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
+    let snapshot = snapshot(conn)?;
+    let conn: &Connection = &snapshot;
     let key = reserve_pub.to_vec();
     let mut entries = query_all(
         conn,
@@ -760,8 +771,11 @@ pub(super) fn batch_withdraw(
         return Ok(WithdrawOutcome::UnknownReserve);
     };
     // Replays keep their stored signature and cost nothing; a planchet repeated inside the
-    // request is charged once. Everything is checked before the first write: the closure
-    // runs alone on the writer thread, so the checks still hold when the writes follow.
+    // request is charged once and answered with its first occurrence's signature. A CS nonce
+    // locked to another planchet of the denomination, stored or earlier in this request, is
+    // refused (two signatures under one nonce reveal the key). Everything is checked before
+    // the first write: the closure runs alone on the writer thread, so the checks still hold
+    // when the writes follow.
     let mut stored: Vec<Option<Vec<u8>>> = Vec::with_capacity(planchets.len());
     let mut needed: u128 = 0;
     let mut fresh = std::collections::HashSet::new();
@@ -781,7 +795,12 @@ pub(super) fn batch_withdraw(
                     params![nonce.to_vec(), p.denom_serial],
                     |r| Ok(r.get::<_, Vec<u8>>(0)?),
                 )?;
-                if locked.is_some_and(|h| h != p.h_blind_ev.to_vec()) {
+                let shared = planchets[..index].iter().any(|q| {
+                    q.cs_nonce == Some(nonce)
+                        && q.denom_serial == p.denom_serial
+                        && q.h_blind_ev != p.h_blind_ev
+                });
+                if shared || locked.is_some_and(|h| h != p.h_blind_ev.to_vec()) {
                     return Ok(WithdrawOutcome::NonceReuse { index });
                 }
             }
@@ -795,16 +814,18 @@ pub(super) fn batch_withdraw(
         });
     }
     let mut sigs = Vec::with_capacity(planchets.len());
-    let mut written = std::collections::HashSet::new();
+    let mut written: std::collections::HashMap<HashCode, usize> = std::collections::HashMap::new();
     for (p, old) in planchets.into_iter().zip(stored) {
         if let Some(old) = old {
             sigs.push(old);
             continue;
         }
-        if !written.insert(p.h_blind_ev) {
-            sigs.push(p.denom_sig);
+        if let Some(first) = written.get(&p.h_blind_ev) {
+            let first_sig = sigs[*first].clone();
+            sigs.push(first_sig);
             continue;
         }
+        written.insert(p.h_blind_ev, sigs.len());
         if let Some(nonce) = p.cs_nonce {
             execute(
                 tx,
@@ -869,25 +890,35 @@ pub(super) fn batch_deposit(
     }
     // Check every coin before the first write (the closure runs alone on the writer thread).
     // A coin may appear more than once in a batch: its contributions add up.
-    let mut remaining: std::collections::HashMap<EddsaPublicKey, (u128, bool)> =
+    // Per coin: value left, known before, denomination (of its first entry in the batch).
+    let mut remaining: std::collections::HashMap<EddsaPublicKey, (u128, bool, i64)> =
         std::collections::HashMap::new();
     for (index, coin) in d.coins.iter().enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(slot) = remaining.entry(coin.coin_pub) {
-            let known = query_opt(
-                tx,
-                "SELECT denom_serial, remaining_val, remaining_frac FROM known_coins \
-                 WHERE coin_pub = ?1",
-                [coin.coin_pub.to_vec()],
-                |r| Ok((r.get::<_, i64>(0)?, am(r, currency, 1)?)),
-            )?;
-            let entry = match known {
-                Some((serial, _)) if serial != coin.denom_serial => {
-                    return Ok(DepositOutcome::CoinConflict { index });
-                }
-                Some((_, left)) => (left.to_units(), true),
-                None => (coin.coin_value.to_units(), false),
-            };
-            slot.insert(entry);
+        match remaining.entry(coin.coin_pub) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let known = query_opt(
+                    tx,
+                    "SELECT denom_serial, remaining_val, remaining_frac FROM known_coins \
+                     WHERE coin_pub = ?1",
+                    [coin.coin_pub.to_vec()],
+                    |r| Ok((r.get::<_, i64>(0)?, am(r, currency, 1)?)),
+                )?;
+                let entry = match known {
+                    Some((serial, _)) if serial != coin.denom_serial => {
+                        return Ok(DepositOutcome::CoinConflict { index });
+                    }
+                    Some((serial, left)) => (left.to_units(), true, serial),
+                    None => (coin.coin_value.to_units(), false, coin.denom_serial),
+                };
+                slot.insert(entry);
+            }
+            // The coin again in this batch, presented with another denomination.
+            std::collections::hash_map::Entry::Occupied(slot)
+                if slot.get().2 != coin.denom_serial =>
+            {
+                return Ok(DepositOutcome::CoinConflict { index });
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
         }
         let already = query_opt(
             tx,
@@ -895,7 +926,10 @@ pub(super) fn batch_deposit(
             params![coin.coin_pub.to_vec(), coin.coin_sig.to_vec()],
             |_| Ok(()),
         )?;
-        if already.is_some() {
+        let repeated = d.coins[..index]
+            .iter()
+            .any(|c| c.coin_pub == coin.coin_pub && c.coin_sig == coin.coin_sig);
+        if already.is_some() || repeated {
             return Ok(DepositOutcome::Conflict { index });
         }
         let slot = remaining.get_mut(&coin.coin_pub).expect("inserted above");
@@ -929,7 +963,7 @@ pub(super) fn batch_deposit(
     )?;
     let batch = tx.last_insert_rowid();
     for coin in d.coins {
-        let (left_units, known) = remaining[&coin.coin_pub];
+        let (left_units, known, serial) = remaining[&coin.coin_pub];
         let left = cols(&units(currency, left_units)?);
         if known {
             execute(
@@ -951,7 +985,7 @@ pub(super) fn batch_deposit(
                     left.1
                 ],
             )?;
-            remaining.insert(coin.coin_pub, (left_units, true));
+            remaining.insert(coin.coin_pub, (left_units, true, serial));
         }
         let a = cols(&coin.amount_with_fee);
         let f = cols(&coin.deposit_fee);
@@ -982,6 +1016,8 @@ pub(super) fn coin(
     currency: Currency,
     coin_pub: EddsaPublicKey,
 ) -> Result<Option<CoinRow>, StoreError> {
+    let snapshot = snapshot(conn)?;
+    let conn: &Connection = &snapshot;
     let key = coin_pub.to_vec();
     let Some((h_denom_pub, remaining)) = query_opt(
         conn,
@@ -1058,7 +1094,8 @@ pub(super) fn refund(
         "SELECT c.coin_deposit_serial, c.amount_with_fee_val, c.amount_with_fee_frac, \
          c.deposit_fee_val, c.deposit_fee_frac, b.wtid IS NOT NULL \
          FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
-         WHERE c.coin_pub = ?1 AND b.merchant_pub = ?2 AND b.h_contract_terms = ?3",
+         WHERE c.coin_pub = ?1 AND b.merchant_pub = ?2 AND b.h_contract_terms = ?3 \
+         ORDER BY c.coin_deposit_serial LIMIT 1",
         params![
             r.coin_pub.to_vec(),
             r.merchant_pub.to_vec(),
@@ -1413,6 +1450,8 @@ pub(super) fn wire_out(
     currency: Currency,
     wtid: ShortHashCode,
 ) -> Result<Option<(WireOutRow, Vec<AggregatedDeposit>)>, StoreError> {
+    let snapshot = snapshot(conn)?;
+    let conn: &Connection = &snapshot;
     let Some(row) = query_opt(
         conn,
         &format!("SELECT {WIRE_OUT_COLUMNS} FROM wire_out WHERE wtid = ?1"),
@@ -1464,7 +1503,8 @@ pub(super) fn deposit_tracking(
          b.wtid, w.execution_date \
          FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
          LEFT JOIN wire_out w ON w.wtid = b.wtid \
-         WHERE c.coin_pub = ?1 AND b.merchant_pub = ?2 AND b.h_contract_terms = ?3",
+         WHERE c.coin_pub = ?1 AND b.merchant_pub = ?2 AND b.h_contract_terms = ?3 \
+         ORDER BY c.coin_deposit_serial LIMIT 1",
         params![
             coin_pub.to_vec(),
             merchant_pub.to_vec(),
@@ -1509,6 +1549,8 @@ fn sum(conn: &Connection, currency: Currency, sql: &str) -> Result<Amount, Store
 }
 
 pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditSums, StoreError> {
+    let snapshot = snapshot(conn)?;
+    let conn: &Connection = &snapshot;
     let s = |sql: &str| sum(conn, currency, sql);
     let shares: u128 = coin_shares(
         conn,

@@ -1,0 +1,1576 @@
+//! The storage's money rules, below HTTP, on both engines (`ExchangeStore` on a fresh database
+//! per test): every incoming transfer credited once, reserves never overdrawn, withdrawals and
+//! deposits idempotent, coins never spent twice (also by requests racing each other), the refund
+//! rules, the aggregation, the key material's management outcomes, and after every scenario
+//! an audit that balances. Keys and signatures are made-up bytes: nothing is verified at this
+//! layer.
+
+use std::sync::Arc;
+
+use cardcash_exchange::db::{
+    self, AuditSums, CoinHistoryEntry, DenominationRow, DepositOutcome, DueAggregate,
+    ExchangeStore, GlobalFeeRow, IncomingTransfer, NewBatchDeposit, NewCoinDeposit, NewRefund,
+    NewWireOut, NewWithdrawal, RefundOutcome, ReserveHistoryEntry, SignkeyRow, Stored,
+    WireAccountRow, WireFeeRow, WithdrawOutcome,
+};
+use cardcash_exchange::keys::store::DenominationPublic;
+use cardcash_testkit::{Engine, WAIT, engine_test};
+use cardcash_util::{
+    Amount, Currency, EddsaPublicKey, EddsaSignature, HashCode, RelativeTime, ShortHashCode,
+    Timestamp, WireSalt,
+};
+
+// ---------------------------------------------------------------- fixtures
+
+const CUR: &str = "CHF";
+const ACCOUNT: &str = "exchange-account-1";
+const LIFETIME: RelativeTime = RelativeTime::from_secs(3600);
+
+fn chf(text: &str) -> Amount {
+    format!("{CUR}:{text}").parse().unwrap()
+}
+
+fn bytes<const N: usize>(tag: u8, n: u64) -> [u8; N] {
+    let mut b = [tag; N];
+    b[..8].copy_from_slice(&n.to_be_bytes());
+    b
+}
+
+fn key(tag: u8, n: u64) -> EddsaPublicKey {
+    EddsaPublicKey::from_bytes(bytes(tag, n))
+}
+
+fn sig(tag: u8, n: u64) -> EddsaSignature {
+    EddsaSignature::from_bytes(bytes(tag, n))
+}
+
+fn hash(tag: u8, n: u64) -> HashCode {
+    HashCode::from_bytes(bytes(tag, n))
+}
+
+fn reserve(n: u64) -> EddsaPublicKey {
+    key(b'r', n)
+}
+
+fn coin_pub(n: u64) -> EddsaPublicKey {
+    key(b'c', n)
+}
+
+fn merchant(n: u64) -> EddsaPublicKey {
+    key(b'm', n)
+}
+
+fn merchant_payto(n: u64) -> String {
+    format!("payto://iban/CH93000000000000000{n:02}?receiver-name=Shop{n}")
+}
+
+/// A long time ago: deposits with this wire deadline are due.
+const PAST: Timestamp = Timestamp::from_secs(1_000);
+
+/// The store on a fresh database of `engine`, and one denomination of each value.
+struct Fx {
+    store: ExchangeStore,
+    /// value 5, fees: withdraw 0.1, deposit 0.2, refund 0.05.
+    five: DenominationRow,
+    /// value 1, fees 0.
+    one: DenominationRow,
+}
+
+impl Fx {
+    async fn new(engine: Engine) -> Fx {
+        let database = cardcash_testkit::database(engine, db::SERVICE, &db::SCHEMA).await;
+        let store = ExchangeStore::new(database, Currency::new(CUR).unwrap());
+        let five = insert_denom(&store, 5, "5", "0.1", "0.2", "0.05").await;
+        let one = insert_denom(&store, 1, "1", "0", "0", "0").await;
+        Fx { store, five, one }
+    }
+
+    /// Credits `amount` to reserve `n` (one transfer with gateway row `row`).
+    async fn fund(&self, n: u64, row: u64, amount: &str) {
+        let report = self
+            .store
+            .credit_reserves(
+                ACCOUNT.into(),
+                vec![transfer(row, amount, Ok(reserve(n)))],
+                row,
+                LIFETIME,
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.credited, vec![reserve(n)]);
+    }
+
+    async fn balance(&self, n: u64) -> Amount {
+        self.store
+            .reserve(reserve(n))
+            .await
+            .unwrap()
+            .unwrap()
+            .balance
+    }
+
+    async fn remaining(&self, coin: u64) -> Amount {
+        self.store
+            .coin(coin_pub(coin))
+            .await
+            .unwrap()
+            .unwrap()
+            .remaining
+    }
+
+    /// The audit balances: no reserve and no coin off its history, and the sums' equations.
+    async fn assert_balanced(&self) -> AuditSums {
+        let sums = self.store.audit_sums().await.unwrap();
+        assert!(sums.reserves_off_balance.is_empty(), "{sums:#?}");
+        assert!(sums.coins_off_balance.is_empty(), "{sums:#?}");
+        let u = |a: &Amount| a.to_units();
+        assert_eq!(
+            u(&sums.reserves_in),
+            u(&sums.reserve_totals_in),
+            "{sums:#?}"
+        );
+        assert_eq!(
+            u(&sums.reserves_in),
+            u(&sums.reserve_balances) + u(&sums.withdrawn_with_fee),
+            "{sums:#?}"
+        );
+        assert_eq!(
+            u(&sums.coin_remaining) + u(&sums.deposits_with_fee),
+            u(&sums.coin_values) + u(&sums.refunds) - u(&sums.refund_fees)
+                + u(&sums.refunded_deposit_fees),
+            "{sums:#?}"
+        );
+        assert_eq!(
+            u(&sums.wired) + u(&sums.wire_fees),
+            u(&sums.aggregated_shares),
+            "{sums:#?}"
+        );
+        sums
+    }
+}
+
+async fn insert_denom(
+    store: &ExchangeStore,
+    n: u64,
+    value: &str,
+    fee_withdraw: &str,
+    fee_deposit: &str,
+    fee_refund: &str,
+) -> DenominationRow {
+    let row = denom_row(n, value, fee_withdraw, fee_deposit, fee_refund);
+    assert_eq!(
+        store.insert_denomination(row.clone()).await.unwrap(),
+        Stored::Inserted
+    );
+    stored_denom(store, &row.h_denom_pub).await
+}
+
+async fn stored_denom(store: &ExchangeStore, h: &HashCode) -> DenominationRow {
+    store
+        .key_material()
+        .await
+        .unwrap()
+        .denominations
+        .into_iter()
+        .find(|d| d.h_denom_pub == *h)
+        .unwrap()
+}
+
+fn denom_row(
+    n: u64,
+    value: &str,
+    fee_withdraw: &str,
+    fee_deposit: &str,
+    fee_refund: &str,
+) -> DenominationRow {
+    DenominationRow {
+        serial: 0,
+        h_denom_pub: hash(b'd', n),
+        public: DenominationPublic::Cs(bytes(b'k', n)),
+        section: format!("coin_chf_{n}"),
+        value: chf(value),
+        fee_withdraw: chf(fee_withdraw),
+        fee_deposit: chf(fee_deposit),
+        fee_refresh: chf("0.01"),
+        fee_refund: chf(fee_refund),
+        stamp_start: Timestamp::from_secs(100),
+        stamp_expire_withdraw: Timestamp::from_secs(2_000_000_000),
+        stamp_expire_deposit: Timestamp::from_secs(3_000_000_000),
+        stamp_expire_legal: Timestamp::from_secs(4_000_000_000),
+        master_sig: sig(b'M', n),
+        revocation: None,
+    }
+}
+
+fn transfer(row: u64, amount: &str, to: Result<EddsaPublicKey, String>) -> IncomingTransfer {
+    IncomingTransfer {
+        wire_reference: row,
+        amount: chf(amount),
+        debit_payto: format!("payto://iban/CH0{row}?receiver-name=Payer"),
+        execution_date: Timestamp::from_secs(1_000 + row),
+        reserve_pub: to,
+    }
+}
+
+/// Planchet `n` of denomination `d` (its signature in storage form is made up from `n`).
+fn planchet(d: &DenominationRow, n: u64) -> NewWithdrawal {
+    NewWithdrawal {
+        h_blind_ev: hash(b'p', n),
+        denom_serial: d.serial,
+        reserve_sig: sig(b'R', n),
+        amount_with_fee: d.value.checked_add(&d.fee_withdraw).unwrap(),
+        denom_sig: bytes::<40>(b's', n).to_vec(),
+        cs_nonce: None,
+    }
+}
+
+/// Coin `n` of denomination `d` contributing `amount` (its deposit signature made up from `sig_n`).
+fn coin(d: &DenominationRow, n: u64, amount: &str, sig_n: u64) -> NewCoinDeposit {
+    NewCoinDeposit {
+        coin_pub: coin_pub(n),
+        denom_serial: d.serial,
+        denom_sig: bytes::<48>(b'u', n).to_vec(),
+        coin_value: d.value,
+        coin_sig: sig(b'C', sig_n),
+        amount_with_fee: chf(amount),
+        deposit_fee: d.fee_deposit,
+    }
+}
+
+/// A batch deposit of `coins` by merchant `m` for contract `contract`, due at `wire_deadline`.
+fn batch(
+    m: u64,
+    contract: u64,
+    coins: Vec<NewCoinDeposit>,
+    wire_deadline: Timestamp,
+) -> NewBatchDeposit {
+    let total: u128 = coins
+        .iter()
+        .map(|c| c.amount_with_fee.to_units() - c.deposit_fee.to_units())
+        .sum();
+    // The hash of the coin signatures: any value that differs with the signatures does here.
+    let first = coins.first().map_or(0, |c| {
+        u64::from_be_bytes(c.coin_sig.as_bytes()[..8].try_into().unwrap())
+    });
+    NewBatchDeposit {
+        merchant_pub: merchant(m),
+        h_contract_terms: hash(b'h', contract),
+        merchant_payto: merchant_payto(m),
+        h_payto: ShortHashCode::from_bytes(bytes(b'w', m)),
+        wire_salt: WireSalt::from_bytes(bytes(b'S', m)),
+        wallet_timestamp: Timestamp::from_secs(500),
+        exchange_timestamp: db::now(),
+        refund_deadline: wire_deadline,
+        wire_deadline,
+        wallet_data_hash: None,
+        h_coin_sigs: hash(b'H', first * 1000 + coins.len() as u64),
+        total_without_fee: Amount::from_units(&Currency::new(CUR).unwrap(), total).unwrap(),
+        coins,
+    }
+}
+
+fn refund(coin: u64, m: u64, contract: u64, rtid: u64, amount: &str) -> NewRefund {
+    NewRefund {
+        coin_pub: coin_pub(coin),
+        merchant_pub: merchant(m),
+        h_contract_terms: hash(b'h', contract),
+        rtransaction_id: rtid,
+        amount: chf(amount),
+        merchant_sig: sig(b'F', rtid),
+    }
+}
+
+fn wire_out(aggregate: DueAggregate, n: u64, fee: &str) -> NewWireOut {
+    NewWireOut {
+        aggregate,
+        wtid: ShortHashCode::from_bytes(bytes(b't', n)),
+        request_uid: hash(b'q', n),
+        account_section: ACCOUNT.into(),
+        wire_fee: chf(fee),
+        now: db::now(),
+    }
+}
+
+// ---------------------------------------------------------------- reserves
+
+engine_test!(
+    /// A page of transfers credits each once: the same page again and an overlapping page
+    /// change nothing for the rows seen, bounced subjects are counted once, progress never
+    /// goes back, and the credited reserve's waiters are woken.
+    async fn each_transfer_is_credited_exactly_once(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let mut woken = s
+            .notifier()
+            .subscribe(db::TOPIC_RESERVE, &db::reserve_key(&reserve(1)));
+        let page = vec![
+            transfer(1, "10", Ok(reserve(1))),
+            transfer(2, "2.5", Ok(reserve(2))),
+            transfer(3, "7", Err("not a reserve key".into())),
+            transfer(4, "0.5", Ok(reserve(1))),
+        ];
+        let report = s
+            .credit_reserves(ACCOUNT.into(), page.clone(), 4, LIFETIME)
+            .await
+            .unwrap();
+        assert_eq!(report.credited, vec![reserve(1), reserve(2), reserve(1)]);
+        assert_eq!((report.bounced, report.duplicates), (1, 0));
+        assert!(
+            woken.wait(WAIT).await,
+            "the credited reserve's waiters are woken"
+        );
+        assert_eq!(fx.balance(1).await, chf("10.5"));
+        assert_eq!(fx.balance(2).await, chf("2.5"));
+
+        // The same page again (a crash after the commit, before the gateway saw the progress).
+        let again = s
+            .credit_reserves(ACCOUNT.into(), page, 4, LIFETIME)
+            .await
+            .unwrap();
+        assert!(again.credited.is_empty());
+        assert_eq!((again.bounced, again.duplicates), (0, 4));
+        // An overlapping page: rows 3 and 4 were seen, 5 (bounced) and 6 are new; a progress
+        // behind the stored one does not move it back.
+        let overlap = vec![
+            transfer(3, "7", Err("not a reserve key".into())),
+            transfer(4, "0.5", Ok(reserve(1))),
+            transfer(5, "1", Err("hello".into())),
+            transfer(6, "0.25", Ok(reserve(2))),
+            transfer(6, "0.25", Ok(reserve(2))),
+        ];
+        let report = s
+            .credit_reserves(ACCOUNT.into(), overlap, 2, LIFETIME)
+            .await
+            .unwrap();
+        assert_eq!(report.credited, vec![reserve(2)]);
+        assert_eq!((report.bounced, report.duplicates), (1, 3));
+        assert_eq!(s.wirewatch_progress(ACCOUNT.into()).await.unwrap(), Some(4));
+        assert_eq!(s.wirewatch_progress("other".into()).await.unwrap(), None);
+        // The same gateway row of another account is another transfer.
+        let other = s
+            .credit_reserves(
+                "other".into(),
+                vec![transfer(1, "1", Ok(reserve(1)))],
+                1,
+                LIFETIME,
+            )
+            .await
+            .unwrap();
+        assert_eq!(other.credited, vec![reserve(1)]);
+
+        let r1 = s.reserve(reserve(1)).await.unwrap().unwrap();
+        assert_eq!((r1.balance, r1.total_in), (chf("11.5"), chf("11.5")));
+        assert!(r1.expiration > r1.created);
+        assert_eq!(fx.balance(2).await, chf("2.75"));
+        assert_eq!(s.reserve(reserve(3)).await.unwrap(), None);
+        let history = s.reserve_history(reserve(1)).await.unwrap();
+        assert_eq!(
+            history,
+            vec![
+                ReserveHistoryEntry::Credit {
+                    amount: chf("10"),
+                    debit_payto: transfer(1, "10", Ok(reserve(1))).debit_payto,
+                    wire_reference: 1,
+                    execution_date: Timestamp::from_secs(1_001),
+                },
+                ReserveHistoryEntry::Credit {
+                    amount: chf("0.5"),
+                    debit_payto: transfer(4, "0.5", Ok(reserve(1))).debit_payto,
+                    wire_reference: 4,
+                    execution_date: Timestamp::from_secs(1_004),
+                },
+                ReserveHistoryEntry::Credit {
+                    amount: chf("1"),
+                    debit_payto: transfer(1, "1", Ok(reserve(1))).debit_payto,
+                    wire_reference: 1,
+                    execution_date: Timestamp::from_secs(1_001),
+                },
+            ]
+        );
+        let sums = fx.assert_balanced().await;
+        assert_eq!(sums.reserves_in, chf("14.25"));
+    }
+);
+
+// ---------------------------------------------------------------- withdraw
+
+engine_test!(
+    /// A replayed planchet gets its stored signature and costs nothing; a planchet repeated in
+    /// one request is charged once; the history lists each withdrawal once.
+    async fn a_withdraw_replay_returns_the_stored_signature_and_charges_nothing(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        fx.fund(1, 1, "20").await;
+        let p1 = planchet(&fx.five, 1);
+        let p2 = planchet(&fx.one, 2);
+        let mut woken = s
+            .notifier()
+            .subscribe(db::TOPIC_RESERVE, &db::reserve_key(&reserve(1)));
+        let done = s
+            .batch_withdraw(
+                reserve(1),
+                vec![p1.clone(), p2.clone(), p2.clone()],
+                db::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            WithdrawOutcome::Done(vec![
+                p1.denom_sig.clone(),
+                p2.denom_sig.clone(),
+                p2.denom_sig.clone()
+            ])
+        );
+        assert!(woken.wait(WAIT).await);
+        assert_eq!(
+            fx.balance(1).await,
+            chf("13.9"),
+            "20 - 5.1 - 1, the repeated planchet once"
+        );
+
+        // The replay, with other signatures in the request (a restart re-signed them): the
+        // stored ones come back, nothing is charged; a new planchet alongside is charged.
+        let mut p1_again = p1.clone();
+        p1_again.denom_sig = b"another signature".to_vec();
+        let p3 = planchet(&fx.one, 3);
+        let again = s
+            .batch_withdraw(reserve(1), vec![p3.clone(), p1_again], db::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            WithdrawOutcome::Done(vec![p3.denom_sig.clone(), p1.denom_sig.clone()])
+        );
+        assert_eq!(fx.balance(1).await, chf("12.9"));
+
+        let stored = s
+            .stored_withdrawals(vec![hash(b'p', 9), p3.h_blind_ev, p1.h_blind_ev])
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(
+            (stored[0].h_blind_ev, stored[1].h_blind_ev),
+            (p3.h_blind_ev, p1.h_blind_ev)
+        );
+        assert_eq!(stored[1].reserve_pub, reserve(1));
+        assert_eq!(stored[1].denom_sig, p1.denom_sig);
+
+        let history = s.reserve_history(reserve(1)).await.unwrap();
+        let withdrawals: Vec<_> = history
+            .iter()
+            .filter_map(|e| match e {
+                ReserveHistoryEntry::Withdraw {
+                    h_blind_ev,
+                    withdraw_fee,
+                    amount_with_fee,
+                    h_denom_pub,
+                    ..
+                } => Some((*h_blind_ev, *withdraw_fee, *amount_with_fee, *h_denom_pub)),
+                ReserveHistoryEntry::Credit { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            withdrawals,
+            vec![
+                (p1.h_blind_ev, chf("0.1"), chf("5.1"), fx.five.h_denom_pub),
+                (p2.h_blind_ev, chf("0"), chf("1"), fx.one.h_denom_pub),
+                (p3.h_blind_ev, chf("0"), chf("1"), fx.one.h_denom_pub),
+            ]
+        );
+        let sums = fx.assert_balanced().await;
+        assert_eq!(sums.withdraw_fees, chf("0.1"));
+        assert_eq!(sums.withdrawn_with_fee, chf("7.1"));
+    }
+);
+
+engine_test!(
+    /// A batch the reserve cannot pay changes nothing: no planchet is stored, the balance stays.
+    async fn insufficient_funds_change_nothing(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        fx.fund(1, 1, "6").await;
+        let batch = vec![planchet(&fx.five, 1), planchet(&fx.one, 2)];
+        assert_eq!(
+            s.batch_withdraw(reserve(1), batch.clone(), db::now())
+                .await
+                .unwrap(),
+            WithdrawOutcome::InsufficientFunds {
+                balance: chf("6"),
+                requested: chf("6.1")
+            }
+        );
+        assert_eq!(fx.balance(1).await, chf("6"));
+        assert!(
+            s.stored_withdrawals(vec![hash(b'p', 1), hash(b'p', 2)])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.batch_withdraw(reserve(9), batch, db::now())
+                .await
+                .unwrap(),
+            WithdrawOutcome::UnknownReserve
+        );
+        // Exactly the balance is fine.
+        let exact = vec![planchet(&fx.five, 3), planchet(&fx.one, 4)];
+        let mut exact = exact;
+        exact[0].amount_with_fee = chf("5");
+        assert!(matches!(
+            s.batch_withdraw(reserve(1), exact, db::now())
+                .await
+                .unwrap(),
+            WithdrawOutcome::Done(_)
+        ));
+        assert_eq!(fx.balance(1).await, chf("0"));
+        fx.assert_balanced().await;
+    }
+);
+
+engine_test!(
+    /// A Clause-Schnorr nonce signs one planchet per denomination: reusing it for another
+    /// planchet is refused (stored before, or earlier in the same request), and nothing of the
+    /// refused request is stored; the same planchet again is a replay.
+    async fn a_cs_nonce_is_never_used_for_two_planchets(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        fx.fund(1, 1, "10").await;
+        let nonce = bytes::<32>(b'n', 1);
+        let mut p1 = planchet(&fx.one, 1);
+        p1.cs_nonce = Some(nonce);
+        assert!(matches!(
+            s.batch_withdraw(reserve(1), vec![p1.clone()], db::now())
+                .await
+                .unwrap(),
+            WithdrawOutcome::Done(_)
+        ));
+        // Another planchet with the locked nonce (after a fresh one).
+        let mut p2 = planchet(&fx.one, 2);
+        p2.cs_nonce = Some(nonce);
+        let fresh = planchet(&fx.one, 3);
+        assert_eq!(
+            s.batch_withdraw(reserve(1), vec![fresh.clone(), p2.clone()], db::now())
+                .await
+                .unwrap(),
+            WithdrawOutcome::NonceReuse { index: 1 }
+        );
+        // The same nonce with another denomination is another lock.
+        let mut other_denom = planchet(&fx.five, 4);
+        other_denom.cs_nonce = Some(nonce);
+        // Two planchets of one request sharing a new nonce.
+        let shared = bytes::<32>(b'n', 2);
+        let mut p5 = planchet(&fx.one, 5);
+        p5.cs_nonce = Some(shared);
+        let mut p6 = planchet(&fx.one, 6);
+        p6.cs_nonce = Some(shared);
+        assert_eq!(
+            s.batch_withdraw(reserve(1), vec![p5.clone(), p6], db::now())
+                .await
+                .unwrap(),
+            WithdrawOutcome::NonceReuse { index: 1 },
+            "the second signature under one nonce would reveal the denomination key"
+        );
+        assert_eq!(
+            fx.balance(1).await,
+            chf("9"),
+            "refused requests change nothing"
+        );
+        assert!(
+            s.stored_withdrawals(vec![fresh.h_blind_ev, p5.h_blind_ev])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The replay of the locked planchet, and the other denomination, are fine.
+        assert!(matches!(
+            s.batch_withdraw(reserve(1), vec![p1, other_denom], db::now())
+                .await
+                .unwrap(),
+            WithdrawOutcome::Done(_)
+        ));
+        assert_eq!(fx.balance(1).await, chf("3.9"));
+        // The request refused before (p5 alone now) goes through, and locks its nonce.
+        assert!(matches!(
+            s.batch_withdraw(reserve(1), vec![p5], db::now())
+                .await
+                .unwrap(),
+            WithdrawOutcome::Done(_)
+        ));
+        fx.assert_balanced().await;
+    }
+);
+
+engine_test!(
+    /// Many withdrawals from one reserve at once: exactly as many succeed as the balance pays,
+    /// the others are refused, and the balance never goes below zero.
+    async fn concurrent_withdrawals_never_overdraw_a_reserve(engine: Engine) {
+        const REQUESTS: u64 = 32;
+        const AFFORDABLE: u64 = 10;
+        let fx = Arc::new(Fx::new(engine).await);
+        fx.fund(1, 1, &AFFORDABLE.to_string()).await;
+        let mut tasks = Vec::new();
+        for n in 0..REQUESTS {
+            let fx = fx.clone();
+            tasks.push(tokio::spawn(async move {
+                fx.store
+                    .batch_withdraw(reserve(1), vec![planchet(&fx.one, 100 + n)], db::now())
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut done = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                WithdrawOutcome::Done(_) => done += 1,
+                WithdrawOutcome::InsufficientFunds { requested, .. } => {
+                    assert_eq!(requested, chf("1"))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(done, AFFORDABLE);
+        assert_eq!(fx.balance(1).await, chf("0"));
+        let sums = fx.assert_balanced().await;
+        assert_eq!(sums.withdrawn_with_fee, chf("10"));
+    }
+);
+
+engine_test!(
+    /// The same planchet withdrawn by several requests at once (from two reserves): it is
+    /// signed and charged once; every request gets the one stored signature.
+    async fn a_planchet_withdrawn_concurrently_is_charged_once(engine: Engine) {
+        let fx = Arc::new(Fx::new(engine).await);
+        fx.fund(1, 1, "5").await;
+        fx.fund(2, 2, "5").await;
+        let mut tasks = Vec::new();
+        for n in 0..16u64 {
+            let fx = fx.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut p = planchet(&fx.one, 7);
+                p.denom_sig = format!("signature {n}").into_bytes();
+                fx.store
+                    .batch_withdraw(reserve(1 + n % 2), vec![p], db::now())
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut sigs = Vec::new();
+        for task in tasks {
+            let WithdrawOutcome::Done(s) = task.await.unwrap() else {
+                panic!("every request is answered with the signature");
+            };
+            sigs.extend(s);
+        }
+        sigs.dedup();
+        assert_eq!(sigs.len(), 1, "one stored signature for all: {sigs:?}");
+        let total = fx.balance(1).await.to_units() + fx.balance(2).await.to_units();
+        assert_eq!(total, chf("9").to_units(), "charged once");
+        fx.assert_balanced().await;
+    }
+);
+
+// ---------------------------------------------------------------- deposits
+
+engine_test!(
+    /// A deposit replayed later answers with the original exchange timestamp and changes
+    /// nothing; the deposit is visible in the coin's history and to the merchant's tracking.
+    async fn a_deposit_replay_returns_the_original_timestamp(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let mut woken = s.notifier().subscribe(db::TOPIC_DEPOSIT, "");
+        let first = batch(
+            1,
+            1,
+            vec![coin(&fx.five, 1, "3", 1), coin(&fx.one, 2, "1", 2)],
+            PAST,
+        );
+        let stamp = first.exchange_timestamp;
+        assert_eq!(
+            s.batch_deposit(first.clone()).await.unwrap(),
+            DepositOutcome::Done {
+                exchange_timestamp: stamp
+            }
+        );
+        assert!(woken.wait(WAIT).await);
+        let mut replay = first.clone();
+        replay.exchange_timestamp = Timestamp::from_micros(stamp.as_micros() + 5_000_000);
+        assert_eq!(
+            s.batch_deposit(replay).await.unwrap(),
+            DepositOutcome::Done {
+                exchange_timestamp: stamp
+            }
+        );
+        assert_eq!(fx.remaining(1).await, chf("2"));
+        assert_eq!(fx.remaining(2).await, chf("0"));
+
+        let coin1 = s.coin(coin_pub(1)).await.unwrap().unwrap();
+        assert_eq!(coin1.h_denom_pub, fx.five.h_denom_pub);
+        assert_eq!(coin1.history.len(), 1, "{:?}", coin1.history);
+        let CoinHistoryEntry::Deposit {
+            amount_with_fee,
+            deposit_fee,
+            merchant_pub,
+            coin_sig,
+            wire_deadline,
+            h_payto,
+            ..
+        } = &coin1.history[0]
+        else {
+            panic!("a deposit");
+        };
+        assert_eq!((*amount_with_fee, *deposit_fee), (chf("3"), chf("0.2")));
+        assert_eq!(
+            (*merchant_pub, *coin_sig, *wire_deadline),
+            (merchant(1), sig(b'C', 1), PAST)
+        );
+        assert_eq!(*h_payto, first.h_payto);
+        assert_eq!(s.coin(coin_pub(9)).await.unwrap(), None);
+
+        let tracked = s
+            .deposit_tracking(merchant(1), hash(b'h', 1), coin_pub(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tracked.exchange_timestamp, stamp);
+        assert_eq!(
+            (
+                tracked.amount_with_fee,
+                tracked.deposit_fee,
+                tracked.refunded
+            ),
+            (chf("3"), chf("0.2"), chf("0"))
+        );
+        assert_eq!(tracked.merchant_payto, merchant_payto(1));
+        assert_eq!(tracked.wire, None);
+        assert_eq!(
+            s.deposit_tracking(merchant(2), hash(b'h', 1), coin_pub(1))
+                .await
+                .unwrap(),
+            None
+        );
+        let sums = fx.assert_balanced().await;
+        assert_eq!(sums.deposits_with_fee, chf("4"));
+        assert_eq!(sums.deposit_fees, chf("0.2"));
+    }
+);
+
+engine_test!(
+    /// A coin cannot pay more than its value: a second deposit beyond what is left is refused
+    /// and changes nothing, even split over several entries of one batch; a coin signature of
+    /// another batch is a conflict, not a replay.
+    async fn a_coin_is_never_spent_twice(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        assert!(matches!(
+            s.batch_deposit(batch(1, 1, vec![coin(&fx.five, 1, "3", 1)], PAST))
+                .await
+                .unwrap(),
+            DepositOutcome::Done { .. }
+        ));
+        // 2 are left: 3 more are refused (as the second coin of a batch).
+        let over = batch(
+            2,
+            2,
+            vec![coin(&fx.one, 2, "1", 2), coin(&fx.five, 1, "3", 3)],
+            PAST,
+        );
+        assert_eq!(
+            s.batch_deposit(over).await.unwrap(),
+            DepositOutcome::InsufficientFunds { index: 1 }
+        );
+        // Two entries of one coin in a batch add up.
+        let split = batch(
+            2,
+            3,
+            vec![coin(&fx.five, 1, "1.5", 4), coin(&fx.five, 1, "1", 5)],
+            PAST,
+        );
+        assert_eq!(
+            s.batch_deposit(split).await.unwrap(),
+            DepositOutcome::InsufficientFunds { index: 1 }
+        );
+        // Nothing of the refused batches was stored: coin 2 is unknown, coin 1 has 2 left.
+        assert_eq!(s.coin(coin_pub(2)).await.unwrap(), None);
+        assert_eq!(fx.remaining(1).await, chf("2"));
+        // The first batch's coin signature in another batch.
+        let stolen = batch(3, 4, vec![coin(&fx.five, 1, "3", 1)], PAST);
+        assert_eq!(
+            s.batch_deposit(stolen).await.unwrap(),
+            DepositOutcome::Conflict { index: 0 }
+        );
+        // Spending exactly what is left works.
+        let rest = batch(
+            2,
+            5,
+            vec![coin(&fx.five, 1, "1.5", 6), coin(&fx.five, 1, "0.5", 7)],
+            PAST,
+        );
+        assert!(matches!(
+            s.batch_deposit(rest).await.unwrap(),
+            DepositOutcome::Done { .. }
+        ));
+        assert_eq!(fx.remaining(1).await, chf("0"));
+        assert_eq!(s.coin(coin_pub(1)).await.unwrap().unwrap().history.len(), 3);
+        fx.assert_balanced().await;
+    }
+);
+
+engine_test!(
+    /// A coin known with one denomination cannot be deposited as another (stored before, or
+    /// earlier in the same batch); one coin signature twice in a batch is a conflict. Nothing
+    /// of a refused batch is stored.
+    async fn a_coin_of_another_denomination_or_a_repeated_signature_is_refused(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        assert!(matches!(
+            s.batch_deposit(batch(1, 1, vec![coin(&fx.five, 1, "1", 1)], PAST))
+                .await
+                .unwrap(),
+            DepositOutcome::Done { .. }
+        ));
+        let as_one = batch(
+            1,
+            2,
+            vec![coin(&fx.one, 2, "1", 2), coin(&fx.one, 1, "1", 3)],
+            PAST,
+        );
+        assert_eq!(
+            s.batch_deposit(as_one).await.unwrap(),
+            DepositOutcome::CoinConflict { index: 1 }
+        );
+        // A fresh coin presented with two denominations in one batch.
+        let twice = batch(
+            1,
+            3,
+            vec![coin(&fx.five, 3, "1", 4), coin(&fx.one, 3, "0.5", 5)],
+            PAST,
+        );
+        assert_eq!(
+            s.batch_deposit(twice).await.unwrap(),
+            DepositOutcome::CoinConflict { index: 1 }
+        );
+        // One coin signature twice in a batch.
+        let repeated = batch(
+            1,
+            4,
+            vec![coin(&fx.five, 4, "1", 6), coin(&fx.five, 4, "1", 6)],
+            PAST,
+        );
+        assert_eq!(
+            s.batch_deposit(repeated).await.unwrap(),
+            DepositOutcome::Conflict { index: 1 }
+        );
+        for n in [2, 3, 4] {
+            assert_eq!(s.coin(coin_pub(n)).await.unwrap(), None, "coin {n}");
+        }
+        assert_eq!(fx.remaining(1).await, chf("4"));
+        fx.assert_balanced().await;
+    }
+);
+
+engine_test!(
+    /// Batches racing for the same coins (first seen by all of them at once, listed in opposite
+    /// orders): exactly one is paid; the coins' totals never exceed their values; no request
+    /// fails with an error.
+    async fn racing_batches_never_spend_a_coin_twice(engine: Engine) {
+        const BATCHES: u64 = 12;
+        let fx = Arc::new(Fx::new(engine).await);
+        let mut tasks = Vec::new();
+        for n in 0..BATCHES {
+            let fx = fx.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut coins = vec![
+                    coin(&fx.five, 1, "3", 100 + 2 * n),
+                    coin(&fx.five, 2, "4", 101 + 2 * n),
+                ];
+                if n % 2 == 1 {
+                    coins.reverse();
+                }
+                fx.store
+                    .batch_deposit(batch(n, n, coins, PAST))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut done = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                DepositOutcome::Done { .. } => done += 1,
+                DepositOutcome::InsufficientFunds { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(done, 1);
+        assert_eq!(fx.remaining(1).await, chf("2"));
+        assert_eq!(fx.remaining(2).await, chf("1"));
+        let sums = fx.assert_balanced().await;
+        assert_eq!(sums.deposits_with_fee, chf("7"));
+        // The same batch replayed by many requests at once: one deposit, all answered alike.
+        let replay = batch(50, 50, vec![coin(&fx.one, 3, "1", 500)], PAST);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let fx = fx.clone();
+            let replay = replay.clone();
+            tasks.push(tokio::spawn(async move {
+                fx.store.batch_deposit(replay).await.unwrap()
+            }));
+        }
+        for task in tasks {
+            assert_eq!(
+                task.await.unwrap(),
+                DepositOutcome::Done {
+                    exchange_timestamp: replay.exchange_timestamp
+                }
+            );
+        }
+        assert_eq!(
+            fx.store
+                .coin(coin_pub(3))
+                .await
+                .unwrap()
+                .unwrap()
+                .history
+                .len(),
+            1
+        );
+        fx.assert_balanced().await;
+    }
+);
+
+// ---------------------------------------------------------------- refunds
+
+engine_test!(
+    /// The refund rules: a replay is fine, the same id with another amount conflicts, refunds
+    /// never exceed the coin's contribution, the refund fee is charged, a full refund gives the
+    /// deposit fee back too, and after the wire transfer nothing can be refunded.
+    async fn the_refund_rules(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let fee = fx.five.fee_refund;
+        let deposit = batch(
+            1,
+            1,
+            vec![coin(&fx.five, 1, "4", 1), coin(&fx.five, 2, "2", 2)],
+            PAST,
+        );
+        assert!(matches!(
+            s.batch_deposit(deposit).await.unwrap(),
+            DepositOutcome::Done { .. }
+        ));
+        assert_eq!(fx.remaining(1).await, chf("1"));
+
+        assert_eq!(
+            s.refund(refund(1, 2, 1, 1, "1"), fee).await.unwrap(),
+            RefundOutcome::DepositNotFound
+        );
+        assert_eq!(
+            s.refund(refund(1, 1, 9, 1, "1"), fee).await.unwrap(),
+            RefundOutcome::DepositNotFound
+        );
+        assert_eq!(
+            s.refund(refund(9, 1, 1, 1, "1"), fee).await.unwrap(),
+            RefundOutcome::DepositNotFound
+        );
+
+        let mut woken = s.notifier().subscribe(db::TOPIC_DEPOSIT, "");
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 1, "1"), fee).await.unwrap(),
+            RefundOutcome::Done
+        );
+        assert!(woken.wait(WAIT).await);
+        assert_eq!(
+            fx.remaining(1).await,
+            chf("1.95"),
+            "1 back minus the refund fee"
+        );
+        // Replay, conflict.
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 1, "1"), fee).await.unwrap(),
+            RefundOutcome::Done
+        );
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 1, "2"), fee).await.unwrap(),
+            RefundOutcome::Conflict
+        );
+        assert_eq!(fx.remaining(1).await, chf("1.95"));
+        // 1 of 4 refunded: 3.5 more exceeds, the fee cannot exceed the amount.
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 2, "3.5"), fee).await.unwrap(),
+            RefundOutcome::Exceeds {
+                deposited: chf("4")
+            }
+        );
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 3, "0.01"), fee).await.unwrap(),
+            RefundOutcome::FeeExceedsAmount
+        );
+        // The rest: the coin's contribution is fully refunded, the deposit fee comes back.
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 4, "3"), fee).await.unwrap(),
+            RefundOutcome::Done
+        );
+        assert_eq!(
+            fx.remaining(1).await,
+            chf("5.1"),
+            "1 + (1 - 0.05) + (3 - 0.05) + 0.2"
+        );
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 5, "0.1"), fee).await.unwrap(),
+            RefundOutcome::Exceeds {
+                deposited: chf("4")
+            }
+        );
+        let history = s.coin(coin_pub(1)).await.unwrap().unwrap().history;
+        let refunds: Vec<_> = history
+            .iter()
+            .filter_map(|e| match e {
+                CoinHistoryEntry::Refund {
+                    amount,
+                    refund_fee,
+                    rtransaction_id,
+                    merchant_sig,
+                    ..
+                } => Some((*amount, *refund_fee, *rtransaction_id, *merchant_sig)),
+                CoinHistoryEntry::Deposit { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            refunds,
+            vec![
+                (chf("1"), fee, 1, sig(b'F', 1)),
+                (chf("3"), fee, 4, sig(b'F', 4))
+            ]
+        );
+        let tracked = s
+            .deposit_tracking(merchant(1), hash(b'h', 1), coin_pub(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tracked.refunded, chf("4"));
+        let sums = fx.assert_balanced().await;
+        assert_eq!(sums.refunds, chf("4"));
+        assert_eq!(sums.refund_fees, chf("0.1"));
+        assert_eq!(sums.refunded_deposit_fees, chf("0.2"));
+
+        // The merchant is paid (coin 2's share: 2 - 0.2); then no refund of it is possible,
+        // but a replay of an earlier refund is still answered.
+        let due = s.due_aggregates(db::now(), 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].total, chf("1.8"));
+        let paid = s
+            .record_wire_out(wire_out(due[0].clone(), 1, "0.3"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(paid.amount, chf("1.5"));
+        assert_eq!(
+            s.refund(refund(2, 1, 1, 1, "1"), fee).await.unwrap(),
+            RefundOutcome::AlreadyWired
+        );
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 1, "1"), fee).await.unwrap(),
+            RefundOutcome::Done
+        );
+        assert_eq!(fx.remaining(2).await, chf("3"));
+        fx.assert_balanced().await;
+    }
+);
+
+// ---------------------------------------------------------------- settlement
+
+engine_test!(
+    /// The aggregator's view: only deposits past their wire deadline are due, one aggregate per
+    /// merchant account with the shares after refunds and fees; recording the transfer marks
+    /// the batches (a refund in between is counted), and what cannot pay the wire fee waits.
+    async fn aggregation_pays_each_batch_once(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let future = Timestamp::from_secs(4_000_000_000);
+        let d = |m, contract, coins| batch(m, contract, coins, PAST);
+        for deposit in [
+            d(1, 1, vec![coin(&fx.five, 1, "5", 1)]),
+            d(
+                2,
+                2,
+                vec![coin(&fx.five, 2, "2", 2), coin(&fx.one, 3, "1", 3)],
+            ),
+            d(1, 3, vec![coin(&fx.five, 4, "1", 4)]),
+            batch(1, 4, vec![coin(&fx.five, 5, "5", 5)], future),
+            d(3, 5, vec![coin(&fx.one, 6, "0.1", 6)]),
+        ] {
+            assert!(matches!(
+                s.batch_deposit(deposit).await.unwrap(),
+                DepositOutcome::Done { .. }
+            ));
+        }
+        assert_eq!(s.next_wire_deadline().await.unwrap(), Some(PAST));
+        let due = s.due_aggregates(db::now(), 10).await.unwrap();
+        let view: Vec<_> = due
+            .iter()
+            .map(|a| (a.merchant_pub, a.batch_serials.len(), a.total))
+            .collect();
+        assert_eq!(
+            view,
+            vec![
+                (merchant(1), 2, chf("5.6")),
+                (merchant(2), 1, chf("2.8")),
+                (merchant(3), 1, chf("0.1")),
+            ],
+            "4.8 + 0.8; 1.8 + 1; 0.1"
+        );
+        assert_eq!(due[0].merchant_payto, merchant_payto(1));
+        // A limit keeps the merchant accounts whose deposits came first.
+        let first_two = s.due_aggregates(db::now(), 2).await.unwrap();
+        assert_eq!(first_two, due[..2].to_vec());
+        assert!(
+            s.due_aggregates(Timestamp::from_secs(10), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // A refund after the aggregate was read: the transfer counts it.
+        assert_eq!(
+            s.refund(refund(4, 1, 3, 1, "1"), fx.five.fee_refund)
+                .await
+                .unwrap(),
+            RefundOutcome::Done
+        );
+        let mut woken = s.notifier().subscribe(db::TOPIC_WIRE_OUT, "");
+        let paid = s
+            .record_wire_out(wire_out(due[0].clone(), 1, "0.5"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(woken.wait(WAIT).await);
+        assert_eq!(
+            paid.amount,
+            chf("4.3"),
+            "4.8 - 0.5 (the refunded batch owes nothing)"
+        );
+        assert_eq!(
+            (
+                paid.wire_fee,
+                paid.merchant_pub,
+                paid.gateway_row_id,
+                paid.failures
+            ),
+            (chf("0.5"), merchant(1), None, 0)
+        );
+        // Recording the same aggregate again finds nothing left to pay.
+        assert_eq!(
+            s.record_wire_out(wire_out(due[0].clone(), 2, "0.5"))
+                .await
+                .unwrap(),
+            None
+        );
+        // Merchant 3's 0.1 cannot pay a wire fee of 0.1: it waits, nothing is recorded.
+        assert_eq!(
+            s.record_wire_out(wire_out(due[2].clone(), 3, "0.1"))
+                .await
+                .unwrap(),
+            None
+        );
+        let due = s.due_aggregates(db::now(), 10).await.unwrap();
+        let merchants: Vec<_> = due.iter().map(|a| a.merchant_pub).collect();
+        assert_eq!(merchants, vec![merchant(2), merchant(3)]);
+        assert_eq!(s.next_wire_deadline().await.unwrap(), Some(PAST));
+
+        // Tracking and the transfer's details.
+        let tracked = s
+            .deposit_tracking(merchant(1), hash(b'h', 1), coin_pub(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tracked.wire, Some((paid.wtid, paid.execution_date)));
+        let (row, deposits) = s.wire_out(paid.wtid).await.unwrap().unwrap();
+        assert_eq!(row, paid);
+        let coins: Vec<_> = deposits
+            .iter()
+            .map(|d| (d.coin_pub, d.amount_with_fee, d.deposit_fee, d.refunded))
+            .collect();
+        assert_eq!(
+            coins,
+            vec![
+                (coin_pub(1), chf("5"), chf("0.2"), chf("0")),
+                (coin_pub(4), chf("1"), chf("0.2"), chf("1")),
+            ]
+        );
+        assert_eq!(deposits[1].h_contract_terms, hash(b'h', 3));
+        assert_eq!(
+            s.wire_out(ShortHashCode::from_bytes(bytes(b't', 9)))
+                .await
+                .unwrap(),
+            None
+        );
+        let sums = fx.assert_balanced().await;
+        assert_eq!((sums.wired, sums.wire_fees), (chf("4.3"), chf("0.5")));
+        assert_eq!(sums.aggregated_shares, chf("4.8"));
+    }
+);
+
+engine_test!(
+    /// The transfer worker's bookkeeping: a recorded transfer is pending until the gateway
+    /// accepts it; a failed attempt waits for its next attempt.
+    async fn wire_transfers_are_pending_until_done(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        for m in [1, 2] {
+            let deposit = batch(m, m, vec![coin(&fx.five, m, "5", m)], PAST);
+            assert!(matches!(
+                s.batch_deposit(deposit).await.unwrap(),
+                DepositOutcome::Done { .. }
+            ));
+        }
+        let mut paid = Vec::new();
+        for (n, aggregate) in s
+            .due_aggregates(db::now(), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            paid.push(
+                s.record_wire_out(wire_out(aggregate, n as u64, "0"))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        let now = db::now();
+        assert_eq!(s.pending_wire_outs(now, 10).await.unwrap(), paid);
+        assert_eq!(
+            s.pending_wire_outs(now, 1).await.unwrap(),
+            paid[..1].to_vec()
+        );
+        assert!(
+            s.pending_wire_outs(Timestamp::from_secs(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let later = Timestamp::from_micros(now.as_micros() + 60_000_000);
+        s.wire_out_failed(paid[0].serial, later).await.unwrap();
+        s.wire_out_done(paid[1].serial, 77).await.unwrap();
+        assert!(s.pending_wire_outs(now, 10).await.unwrap().is_empty());
+        let retry = s.pending_wire_outs(later, 10).await.unwrap();
+        assert_eq!(retry.len(), 1);
+        assert_eq!((retry[0].serial, retry[0].failures), (paid[0].serial, 1));
+        let (done, _) = s.wire_out(paid[1].wtid).await.unwrap().unwrap();
+        assert_eq!(done.gateway_row_id, Some(77));
+        fx.assert_balanced().await;
+    }
+);
+
+engine_test!(
+    /// A refund and the aggregator racing for one deposit: either the refund lands first and
+    /// the transfer pays less, or the transfer first and the refund is refused; the sums
+    /// balance either way.
+    async fn a_refund_racing_the_aggregator_is_counted_once(engine: Engine) {
+        let fx = Arc::new(Fx::new(engine).await);
+        for n in 0..6u64 {
+            let deposit = batch(n, n, vec![coin(&fx.five, n, "5", n)], PAST);
+            assert!(matches!(
+                fx.store.batch_deposit(deposit).await.unwrap(),
+                DepositOutcome::Done { .. }
+            ));
+        }
+        let due = fx.store.due_aggregates(db::now(), 10).await.unwrap();
+        assert_eq!(due.len(), 6);
+        let mut tasks = Vec::new();
+        for (n, aggregate) in due.into_iter().enumerate() {
+            let n = n as u64;
+            let m = aggregate.merchant_pub;
+            let m = (0..6u64).find(|k| merchant(*k) == m).unwrap();
+            let fx1 = fx.clone();
+            let refund_task = tokio::spawn(async move {
+                fx1.store
+                    .refund(refund(m, m, m, 1, "2"), fx1.five.fee_refund)
+                    .await
+                    .unwrap()
+            });
+            let fx2 = fx.clone();
+            let wire_task = tokio::spawn(async move {
+                fx2.store
+                    .record_wire_out(wire_out(aggregate, n, "0.1"))
+                    .await
+                    .unwrap()
+            });
+            tasks.push((refund_task, wire_task));
+        }
+        for (refund_task, wire_task) in tasks {
+            let refunded = refund_task.await.unwrap();
+            let paid = wire_task.await.unwrap().unwrap();
+            match refunded {
+                RefundOutcome::Done => assert_eq!(paid.amount, chf("2.7"), "5 - 2 - 0.2 - 0.1"),
+                RefundOutcome::AlreadyWired => assert_eq!(paid.amount, chf("4.7")),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        fx.assert_balanced().await;
+    }
+);
+
+engine_test!(
+    /// The audit reads one snapshot: while withdrawals commit, every audit's reserve
+    /// equation holds.
+    async fn the_audit_reads_one_snapshot(engine: Engine) {
+        let fx = Arc::new(Fx::new(engine).await);
+        fx.fund(1, 1, "1000").await;
+        let writer = {
+            let fx = fx.clone();
+            tokio::spawn(async move {
+                for n in 0..200u64 {
+                    let outcome = fx
+                        .store
+                        .batch_withdraw(reserve(1), vec![planchet(&fx.one, n)], db::now())
+                        .await
+                        .unwrap();
+                    assert!(matches!(outcome, WithdrawOutcome::Done(_)));
+                }
+            })
+        };
+        while !writer.is_finished() {
+            fx.assert_balanced().await;
+            tokio::task::yield_now().await;
+        }
+        writer.await.unwrap();
+        fx.assert_balanced().await;
+    }
+);
+
+// ---------------------------------------------------------------- key material
+
+engine_test!(
+    /// What the offline key uploads: the same upload again is known, something different under
+    /// the same key (or an overlapping period, or an older account change) conflicts; every
+    /// change wakes `/keys`.
+    async fn management_uploads_are_idempotent_and_conflicts_refused(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let mut keys_changed = s.notifier().subscribe(db::TOPIC_KEYS, "");
+
+        // Denominations.
+        let five = denom_row(5, "5", "0.1", "0.2", "0.05");
+        assert_eq!(
+            s.insert_denomination(five.clone()).await.unwrap(),
+            Stored::AlreadyKnown
+        );
+        let mut changed = five.clone();
+        changed.fee_deposit = chf("0.3");
+        assert_eq!(
+            s.insert_denomination(changed).await.unwrap(),
+            Stored::Conflict
+        );
+        assert!(
+            s.revoke_denomination(five.h_denom_pub, sig(b'X', 1))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.revoke_denomination(five.h_denom_pub, sig(b'X', 2))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.revoke_denomination(hash(b'd', 99), sig(b'X', 1))
+                .await
+                .unwrap()
+        );
+        let revoked = stored_denom(s, &five.h_denom_pub).await;
+        assert_eq!(
+            revoked.revocation,
+            Some(sig(b'X', 1)),
+            "the first revocation stays"
+        );
+        assert_eq!(
+            s.insert_denomination(five).await.unwrap(),
+            Stored::AlreadyKnown
+        );
+        assert_eq!(revoked.serial, fx.five.serial);
+        assert_eq!(revoked.public, DenominationPublic::Cs(bytes(b'k', 5)));
+
+        // Signing keys.
+        let signkey = SignkeyRow {
+            exchange_pub: key(b'e', 1),
+            stamp_start: Timestamp::from_secs(100),
+            stamp_expire: Timestamp::from_secs(200),
+            stamp_end: Timestamp::from_secs(300),
+            master_sig: sig(b'G', 1),
+            revocation: None,
+        };
+        assert_eq!(
+            s.insert_signkey(signkey.clone()).await.unwrap(),
+            Stored::Inserted
+        );
+        assert_eq!(
+            s.insert_signkey(signkey.clone()).await.unwrap(),
+            Stored::AlreadyKnown
+        );
+        let mut other = signkey.clone();
+        other.stamp_end = Timestamp::from_secs(301);
+        assert_eq!(s.insert_signkey(other).await.unwrap(), Stored::Conflict);
+        assert!(
+            s.revoke_signkey(signkey.exchange_pub, sig(b'Y', 1))
+                .await
+                .unwrap()
+        );
+        assert!(!s.revoke_signkey(key(b'e', 2), sig(b'Y', 1)).await.unwrap());
+
+        // Wire accounts: enable, replay, disable, replay, re-enable only later.
+        let payto = "payto://iban/CH9300762011623852957?receiver-name=Exchange".to_owned();
+        let account = WireAccountRow {
+            payto_uri: payto.clone(),
+            conversion_url: None,
+            debit_restrictions: "[]".into(),
+            credit_restrictions: "[]".into(),
+            bank_label: Some("Bank".into()),
+            priority: 3,
+            master_sig_wire: sig(b'W', 1),
+            master_sig_add: sig(b'A', 1),
+            validity_start: Timestamp::from_secs(1_000),
+            master_sig_del: None,
+            validity_end: None,
+            is_active: true,
+        };
+        assert_eq!(
+            s.enable_wire_account(account.clone()).await.unwrap(),
+            Stored::Inserted
+        );
+        assert_eq!(
+            s.enable_wire_account(account.clone()).await.unwrap(),
+            Stored::AlreadyKnown
+        );
+        let mut older = account.clone();
+        older.master_sig_add = sig(b'A', 2);
+        older.validity_start = Timestamp::from_secs(900);
+        assert_eq!(
+            s.enable_wire_account(older).await.unwrap(),
+            Stored::Conflict
+        );
+        assert_eq!(
+            s.disable_wire_account(
+                "payto://unknown".into(),
+                sig(b'D', 1),
+                Timestamp::from_secs(2_000)
+            )
+            .await
+            .unwrap(),
+            None
+        );
+        assert_eq!(
+            s.disable_wire_account(payto.clone(), sig(b'D', 1), Timestamp::from_secs(999))
+                .await
+                .unwrap(),
+            Some(Stored::Conflict),
+            "a disable older than the enable"
+        );
+        assert_eq!(
+            s.disable_wire_account(payto.clone(), sig(b'D', 1), Timestamp::from_secs(2_000))
+                .await
+                .unwrap(),
+            Some(Stored::Inserted)
+        );
+        assert_eq!(
+            s.disable_wire_account(payto.clone(), sig(b'D', 1), Timestamp::from_secs(2_000))
+                .await
+                .unwrap(),
+            Some(Stored::AlreadyKnown)
+        );
+        assert_eq!(
+            s.disable_wire_account(payto.clone(), sig(b'D', 2), Timestamp::from_secs(2_500))
+                .await
+                .unwrap(),
+            Some(Stored::Conflict)
+        );
+        let mut stale = account.clone();
+        stale.master_sig_add = sig(b'A', 3);
+        stale.validity_start = Timestamp::from_secs(1_500);
+        assert_eq!(
+            s.enable_wire_account(stale).await.unwrap(),
+            Stored::Conflict,
+            "before the disable"
+        );
+        let mut again = account.clone();
+        again.master_sig_add = sig(b'A', 4);
+        again.validity_start = Timestamp::from_secs(3_000);
+        assert_eq!(
+            s.enable_wire_account(again.clone()).await.unwrap(),
+            Stored::Inserted
+        );
+
+        // Wire fees and global fees: overlaps conflict unless they are the same.
+        let fee = WireFeeRow {
+            wire_method: "iban".into(),
+            start: Timestamp::from_secs(0),
+            end: Timestamp::from_secs(1_000),
+            wire_fee: chf("0.1"),
+            closing_fee: chf("0.2"),
+            master_sig: sig(b'f', 1),
+        };
+        assert_eq!(
+            s.insert_wire_fee(fee.clone()).await.unwrap(),
+            Stored::Inserted
+        );
+        assert_eq!(
+            s.insert_wire_fee(fee.clone()).await.unwrap(),
+            Stored::AlreadyKnown
+        );
+        let mut overlapping = fee.clone();
+        overlapping.start = Timestamp::from_secs(500);
+        overlapping.end = Timestamp::from_secs(1_500);
+        assert_eq!(
+            s.insert_wire_fee(overlapping).await.unwrap(),
+            Stored::Conflict
+        );
+        let mut next = fee.clone();
+        next.start = Timestamp::from_secs(1_000);
+        next.end = Timestamp::from_secs(2_000);
+        assert_eq!(
+            s.insert_wire_fee(next.clone()).await.unwrap(),
+            Stored::Inserted
+        );
+        let mut other_method = fee.clone();
+        other_method.wire_method = "x-taler-bank".into();
+        assert_eq!(
+            s.insert_wire_fee(other_method.clone()).await.unwrap(),
+            Stored::Inserted
+        );
+        let global = GlobalFeeRow {
+            start: Timestamp::from_secs(0),
+            end: Timestamp::from_secs(1_000),
+            history_fee: chf("0.01"),
+            account_fee: chf("0.02"),
+            purse_fee: chf("0.03"),
+            purse_timeout: RelativeTime::from_secs(3600),
+            history_expiration: RelativeTime::from_secs(7200),
+            purse_account_limit: 5,
+            master_sig: sig(b'g', 1),
+        };
+        assert_eq!(
+            s.insert_global_fee(global.clone()).await.unwrap(),
+            Stored::Inserted
+        );
+        assert_eq!(
+            s.insert_global_fee(global.clone()).await.unwrap(),
+            Stored::AlreadyKnown
+        );
+        let mut other_global = global.clone();
+        other_global.purse_account_limit = 6;
+        assert_eq!(
+            s.insert_global_fee(other_global).await.unwrap(),
+            Stored::Conflict
+        );
+
+        assert!(keys_changed.wait(WAIT).await);
+        let material = s.key_material().await.unwrap();
+        assert_eq!(material.denominations.len(), 2);
+        assert_eq!(material.signkeys.len(), 1);
+        assert_eq!(material.signkeys[0].revocation, Some(sig(b'Y', 1)));
+        assert_eq!(material.accounts, vec![again]);
+        assert_eq!(material.wire_fees, vec![fee, next, other_method]);
+        assert_eq!(material.global_fees, vec![global]);
+    }
+);
