@@ -213,6 +213,9 @@ fn global_fee_row(r: &PgRow, currency: Currency) -> Result<GlobalFeeRow, StoreEr
 
 pub(super) async fn key_material(db: &PgDb, currency: Currency) -> Result<KeyMaterial, StoreError> {
     // Five independent reads, on five pooled connections at once (one round trip of latency).
+    // They are not one snapshot: a management change committed between them may show in one
+    // table and not yet in another. Every change notifies `keys` after its commit and `/keys`
+    // is rebuilt on that notification, so such a torn view lives until that rebuild only.
     let denominations = async {
         sqlx::query(concat!(
             "SELECT ",

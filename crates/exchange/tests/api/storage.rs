@@ -1574,3 +1574,142 @@ engine_test!(
         assert_eq!(material.global_fees, vec![global]);
     }
 );
+
+// ---------------------------------------------------------------- round trips
+
+/// The PostgreSQL statements run on this thread, seen through sqlx's `sqlx::query` events (a
+/// tracing layer as the thread's default: with a current-thread runtime it sees every
+/// statement of the store, and nothing of other tests).
+#[derive(Clone, Default)]
+struct Statements(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Statements {
+    fn taken(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Sql(Option<String>);
+        impl tracing::field::Visit for Sql {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "db.statement" {
+                    self.0 = Some(value.to_owned());
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "db.statement" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+        }
+        if event.metadata().target() == "sqlx::query" {
+            let mut sql = Sql(None);
+            event.record(&mut sql);
+            let sql = sql.0.unwrap_or_default();
+            let short: String = sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+            self.0.lock().unwrap().push(short);
+        }
+    }
+}
+
+/// Each money movement on PostgreSQL is one statement (a `CALL` that also notifies), and so is
+/// each read of a request, as the table in `db/mod.rs` counts.
+#[tokio::test]
+async fn each_money_movement_is_one_statement_on_postgres() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    if cardcash_testkit::pg_url().is_none() {
+        eprintln!("{}", cardcash_testkit::SKIP_MESSAGE);
+        return;
+    }
+    let statements = Statements::default();
+    let _counting =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(statements.clone()));
+    let fx = Fx::new(Engine::Postgres).await;
+    let s = &fx.store;
+    let one = async |what: &str| {
+        let seen = statements.taken();
+        assert_eq!(seen.len(), 1, "{what}: {seen:#?}");
+        seen.into_iter().next().unwrap()
+    };
+    statements.taken();
+
+    fx.fund(1, 1, "20").await;
+    assert!(
+        one("wirewatch page")
+            .await
+            .starts_with("CALL exchange_credit_reserves(")
+    );
+    s.reserve(reserve(1)).await.unwrap();
+    one("reserve status").await;
+    s.stored_withdrawals(vec![hash(b'p', 1)]).await.unwrap();
+    one("stored withdrawals").await;
+    let done = s
+        .batch_withdraw(reserve(1), vec![planchet(&fx.one, 1)], db::now())
+        .await
+        .unwrap();
+    assert!(matches!(done, WithdrawOutcome::Done(_)));
+    assert!(
+        one("batch withdraw")
+            .await
+            .starts_with("CALL exchange_batch_withdraw(")
+    );
+    s.reserve_history(reserve(1)).await.unwrap();
+    one("reserve history").await;
+
+    let deposit = batch(
+        1,
+        1,
+        vec![coin(&fx.five, 1, "5", 1), coin(&fx.five, 2, "5", 2)],
+        PAST,
+    );
+    assert!(matches!(
+        s.batch_deposit(deposit).await.unwrap(),
+        DepositOutcome::Done { .. }
+    ));
+    assert!(
+        one("batch deposit")
+            .await
+            .starts_with("CALL exchange_batch_deposit(")
+    );
+    let refunded = s
+        .refund(refund(1, 1, 1, 1, "1"), fx.five.fee_refund)
+        .await
+        .unwrap();
+    assert_eq!(refunded, RefundOutcome::Done);
+    assert!(one("refund").await.starts_with("CALL exchange_refund("));
+    s.coin(coin_pub(1)).await.unwrap();
+    one("coin history").await;
+
+    let due = s.due_aggregates(db::now(), 10).await.unwrap();
+    one("due aggregates").await;
+    let paid = s
+        .record_wire_out(wire_out(due[0].clone(), 1, "0"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        one("record wire out")
+            .await
+            .starts_with("CALL exchange_record_wire_out(")
+    );
+    s.pending_wire_outs(db::now(), 10).await.unwrap();
+    one("pending wire outs").await;
+    s.wire_out_done(paid.serial, 1).await.unwrap();
+    one("wire out done").await;
+    s.wire_out(paid.wtid).await.unwrap();
+    one("/transfers").await;
+    s.deposit_tracking(merchant(1), hash(b'h', 1), coin_pub(1))
+        .await
+        .unwrap();
+    one("deposit tracking").await;
+    s.audit_sums().await.unwrap();
+    one("audit").await;
+    fx.assert_balanced().await;
+    fx.store.close().await;
+}
