@@ -7,9 +7,11 @@
 //! handlers and workers share), [`http`] (routes and thin handlers), [`worker`] (key rotation),
 //! [`db`] (all SQL, both engines, behind [`db::ExchangeStore`]).
 
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod denomination;
+pub mod deposit;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -92,6 +94,14 @@ impl App {
             .map_err(|e| ExchangeError::Startup(format!("cannot bind {addr}: {e}")))?;
         let mut workers = JoinSet::new();
         workers.spawn(worker::keys::run(exchange.clone(), shutdown.clone()));
+        workers.spawn(worker::aggregator::run_aggregator(
+            exchange.clone(),
+            shutdown.clone(),
+        ));
+        workers.spawn(worker::aggregator::run_transfers(
+            exchange.clone(),
+            shutdown.clone(),
+        ));
         for account in exchange
             .config()
             .accounts

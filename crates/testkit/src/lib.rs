@@ -34,7 +34,7 @@ use std::time::Duration;
 pub use cardcash_c2ec::provider::memory::{Card, MemoryProvider};
 pub use cardcash_store::Engine;
 pub use cardcash_store::testing::{PG_URL_VAR, SKIP_MESSAGE, pg_url};
-pub use cardcash_world::{Storage, World, WorldBuilder};
+pub use cardcash_world::{BankAccount, Storage, World, WorldBuilder};
 
 /// How long one engine's test body may run before it fails (generous: the machine may be
 /// loaded, and a hang must still end with the test's name on it).

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{AppState, keys, management, reserves};
+use super::{AppState, deposits, keys, management, reserves};
 
 /// The exchange's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
 pub fn router(state: AppState) -> Router {
@@ -24,6 +24,16 @@ pub fn router(state: AppState) -> Router {
             "/reserves/{reserve_pub}/batch-withdraw",
             post(reserves::post_batch_withdraw),
         )
+        // https://docs.taler.net/core/api-exchange.html#deposit
+        .route("/batch-deposit", post(deposits::post_batch_deposit))
+        // https://docs.taler.net/core/api-exchange.html#refunds
+        .route("/coins/{coin_pub}/refund", post(deposits::post_refund))
+        // https://docs.taler.net/core/api-exchange.html#tracking-wire-transfers
+        .route(
+            "/deposits/{h_wire}/{merchant_pub}/{h_contract_terms}/{coin_pub}",
+            get(deposits::get_deposit),
+        )
+        .route("/transfers/{wtid}", get(deposits::get_transfer))
         // https://docs.taler.net/core/api-exchange.html#management-operations
         .route(
             "/management/keys",

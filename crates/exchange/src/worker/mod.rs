@@ -1,6 +1,8 @@
 //! The exchange's background workers, each on `cardcash_http::WorkerRunner` (backoff on
 //! errors, wake-ups by store notifications): [`keys`] (key rotation and `/keys` rebuilds),
-//! [`wirewatch`] (incoming transfers → reserves).
+//! [`wirewatch`] (incoming transfers → reserves), [`aggregator`] (deposits → wire transfers to
+//! merchants, and their execution).
 
+pub mod aggregator;
 pub mod keys;
 pub mod wirewatch;

@@ -1,18 +1,20 @@
 //! A minimal wallet for the tests: reserve keys, planchets (RSA and CS), unblinding.
 
 use cardcash_api::exchange::{
-    BlindedDenominationSignature, CoinEnvelope, CsNonce, CsScalar, CsrWithdrawRequest,
-    DenominationGroupKeys, ExchangeKeysResponse, ExchangeWithdrawValues, WithdrawPlanchet,
+    BatchDepositCoin, BatchDepositRequest, BlindedDenominationSignature, CoinEnvelope, CsNonce,
+    CsPoint, CsScalar, CsrWithdrawRequest, DenominationGroupKeys, ExchangeKeysResponse,
+    ExchangeWithdrawValues, UnblindedSignature, WithdrawPlanchet,
 };
 use cardcash_client::ExchangeClient;
 use cardcash_crypto::coin::{coin_envelope_hash, coin_envelope_hash_cs, h_coin_pub};
+use cardcash_crypto::purpose::DepositRequestV23;
 use cardcash_crypto::purpose::WithdrawRequestV23;
 use cardcash_crypto::{EddsaPrivateKey, cs, rsa};
 use cardcash_util::{Amount, Base32Bytes, EddsaPublicKey, HashCode};
+use cardcash_util::{HashCode as Hash, PaytoUri, Timestamp, WireSalt};
 
 /// A denomination as the wallet uses it.
 #[derive(Clone, Debug)]
-#[allow(dead_code, reason = "the deposit tests read every field")]
 pub struct Denom {
     pub h: HashCode,
     pub value: Amount,
@@ -81,7 +83,6 @@ enum Secrets {
 
 /// A coin: its key and the unblinded denomination signature.
 #[derive(Clone)]
-#[allow(dead_code, reason = "the deposit tests read every field")]
 pub struct Coin {
     pub denom: Denom,
     pub coin_priv: EddsaPrivateKey,
@@ -197,6 +198,93 @@ impl Planchet {
             coin_priv: EddsaPrivateKey::from_bytes(&self.coin_priv.to_bytes()),
             coin_pub: self.coin_pub,
             signature,
+        }
+    }
+}
+
+impl Coin {
+    /// The coin's denomination signature in wire form.
+    pub fn ub_sig(&self) -> UnblindedSignature {
+        match &self.signature {
+            CoinSignature::Rsa(s) => UnblindedSignature::Rsa {
+                rsa_signature: Base32Bytes::from_bytes(s.clone()),
+            },
+            CoinSignature::Cs { r, s } => UnblindedSignature::Cs {
+                cs_signature_r: CsPoint::from_bytes(*r),
+                cs_signature_s: CsScalar::from_bytes(*s),
+            },
+        }
+    }
+}
+
+/// What a merchant's deposit is about.
+pub struct Contract {
+    pub merchant: EddsaPrivateKey,
+    pub payto: PaytoUri,
+    pub salt: WireSalt,
+    pub h_contract_terms: Hash,
+    pub timestamp: Timestamp,
+    pub refund_deadline: Timestamp,
+    pub wire_deadline: Timestamp,
+}
+
+impl Contract {
+    pub fn new(payto: PaytoUri, wire_deadline: Timestamp) -> Self {
+        let now = Timestamp::now();
+        Self {
+            merchant: EddsaPrivateKey::generate().unwrap(),
+            payto,
+            salt: WireSalt::from_bytes(cardcash_crypto::random_bytes().unwrap()),
+            h_contract_terms: Hash::from_bytes(cardcash_crypto::random_bytes().unwrap()),
+            timestamp: now,
+            refund_deadline: now,
+            wire_deadline,
+        }
+    }
+
+    pub fn h_wire(&self) -> Hash {
+        cardcash_crypto::h_wire(&self.payto.to_string(), &self.salt)
+    }
+
+    /// The batch deposit of `coins` (each with its contribution), signed by the coins.
+    pub fn deposit(&self, coins: &[(&Coin, Amount)]) -> BatchDepositRequest {
+        BatchDepositRequest {
+            merchant_payto_uri: self.payto.clone(),
+            wire_salt: self.salt,
+            merchant_pub: self.merchant.public(),
+            merchant_sig: None,
+            h_contract_terms: self.h_contract_terms,
+            wallet_data_hash: None,
+            coins: coins
+                .iter()
+                .map(|(coin, contribution)| {
+                    let message = DepositRequestV23 {
+                        h_contract_terms: self.h_contract_terms,
+                        h_age_commitment: [0; 32],
+                        h_policy: Hash::from_bytes([0; 64]),
+                        h_wire: self.h_wire(),
+                        h_denom_pub: coin.denom.h,
+                        wallet_timestamp: self.timestamp,
+                        refund_deadline: self.refund_deadline,
+                        amount_with_fee: *contribution,
+                        deposit_fee: coin.denom.fee_deposit,
+                        merchant_pub: self.merchant.public(),
+                        wallet_data_hash: Hash::from_bytes([0; 64]),
+                    };
+                    BatchDepositCoin {
+                        contribution: *contribution,
+                        denom_pub_hash: coin.denom.h,
+                        ub_sig: coin.ub_sig(),
+                        coin_pub: coin.coin_pub,
+                        h_age_commitment: None,
+                        coin_sig: coin.coin_priv.sign(&message),
+                    }
+                })
+                .collect(),
+            policy: None,
+            timestamp: self.timestamp,
+            refund_deadline: Some(self.refund_deadline),
+            wire_transfer_deadline: self.wire_deadline,
         }
     }
 }

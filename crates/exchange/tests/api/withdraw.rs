@@ -84,7 +84,7 @@ engine_test!(
         let client = world.exchange().client();
         let denoms = wallet::denominations(&client.keys().await.unwrap());
         let reserve = funded_reserve(&world, "10").await;
-        let planchets = vec![
+        let planchets = [
             wallet::planchet(&client, &reserve, pick(&denoms, "5", false)).await,
             wallet::planchet(&client, &reserve, pick(&denoms, "2", true)).await,
         ];
