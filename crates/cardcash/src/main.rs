@@ -7,6 +7,8 @@ mod c2ec_cmd;
 mod cardproc_cmd;
 mod config_file;
 mod demo;
+mod exchange_bench;
+mod exchange_cmd;
 mod listen;
 mod terminal_cmd;
 
@@ -53,6 +55,10 @@ enum Command {
     /// C2EC (cashless2ecash): terminal, bank-integration and wire-gateway APIs.
     #[command(subcommand)]
     C2ec(c2ec_cmd::C2ecCommand),
+    /// The exchange: keys, reserves, withdrawal, deposits, refunds and settlement (GNU Taler
+    /// protocol v23), its offline key, audit and benchmark.
+    #[command(subcommand)]
+    Exchange(exchange_cmd::ExchangeCommand),
     /// Play a shop terminal against C2EC and the card processor.
     #[command(subcommand)]
     Terminal(terminal_cmd::TerminalCommand),
@@ -150,6 +156,7 @@ fn main() -> ExitCode {
             Command::Bank(cmd) => bank_cmd::run(cmd, &config).await,
             Command::Cardproc(cmd) => cardproc_cmd::run(cmd, &config).await,
             Command::C2ec(cmd) => c2ec_cmd::run(cmd, &config).await,
+            Command::Exchange(cmd) => exchange_cmd::run(cmd, &config).await,
             Command::Terminal(cmd) => terminal_cmd::run(cmd, &config).await,
         }
     });

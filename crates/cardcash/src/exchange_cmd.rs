@@ -1,0 +1,65 @@
+//! `cardcash exchange …`: serve the exchange, the offline key's commands, the audit and the
+//! benchmark.
+
+use cardcash_exchange::{App, ExchangeConfig};
+use clap::Subcommand;
+
+use crate::config_file::ConfigSource;
+
+#[derive(Debug, Subcommand)]
+pub enum ExchangeCommand {
+    /// Serve the exchange ([exchange], [coin_*], [exchange-account-*] sections): keys,
+    /// reserves, withdrawal, deposits, refunds, tracking, management; with wirewatch, the
+    /// aggregator and the transfer worker.
+    Serve,
+    /// Check the money equations on the exchange's database and list every difference
+    /// (exit code 1 when there is one).
+    Audit,
+    /// Benchmark withdraw and deposit over HTTP (see `cardcash exchange bench --help`).
+    Bench(crate::exchange_bench::BenchArgs),
+    /// The benchmark's exchange (started by `bench`).
+    #[command(hide = true)]
+    BenchWorld(crate::exchange_bench::BenchWorldArgs),
+}
+
+pub async fn run(cmd: ExchangeCommand, source: &ConfigSource) -> anyhow::Result<()> {
+    let load = || -> anyhow::Result<ExchangeConfig> {
+        Ok(ExchangeConfig::from_taler_config(&source.load()?)?)
+    };
+    match cmd {
+        ExchangeCommand::Serve => {
+            let config = load()?;
+            crate::listen::check("the exchange", "exchange", config.bind, source.path())?;
+            let app = App::build(config).await?;
+            println!("exchange listening on {}", app.base_url());
+            crate::demo::wait_for_ctrl_c().await;
+            app.shutdown().await?;
+        }
+        ExchangeCommand::Audit => {
+            let config = load()?;
+            let db = cardcash_exchange::db::connect(&config.database_url).await?;
+            let store = cardcash_exchange::db::ExchangeStore::new(db, config.currency);
+            let report = cardcash_exchange::audit::audit(&store).await?;
+            store.close().await;
+            let s = &report.sums;
+            println!("reserves in:          {}", s.reserves_in);
+            println!("reserve balances:     {}", s.reserve_balances);
+            println!("withdrawn (with fee): {}", s.withdrawn_with_fee);
+            println!("deposited (with fee): {}", s.deposits_with_fee);
+            println!("refunded:             {}", s.refunds);
+            println!("wired to merchants:   {}", s.wired);
+            println!("wire fees:            {}", s.wire_fees);
+            if report.is_clean() {
+                println!("all equations hold");
+            } else {
+                for d in &report.differences {
+                    println!("DIFFERENCE: {d}");
+                }
+                return Err(crate::Reported.into());
+            }
+        }
+        ExchangeCommand::Bench(args) => crate::exchange_bench::run(args).await?,
+        ExchangeCommand::BenchWorld(args) => crate::exchange_bench::run_world(args).await?,
+    }
+    Ok(())
+}
