@@ -535,10 +535,19 @@ BEGIN
       RETURN;
     END IF;
     IF EXISTS (SELECT 1 FROM coin_deposits
-                WHERE coin_pub = in_coin_pubs[i] AND coin_sig = in_coin_sigs[i])
-       OR EXISTS (SELECT 1 FROM generate_series(1, i - 1) AS e
-                   WHERE in_coin_pubs[e] = in_coin_pubs[i] AND in_coin_sigs[e] = in_coin_sigs[i])
-    THEN
+                WHERE coin_pub = in_coin_pubs[i] AND coin_sig = in_coin_sigs[i]) THEN
+      IF NOT v_known[k] THEN
+        -- The coin was unknown when the known coins were locked, so it was deposited since,
+        -- maybe by this very batch (a replay racing its original): decide again.
+        RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+          MESSAGE = 'exchange: coin first seen concurrently';
+      END IF;
+      out_outcome := 'conflict';
+      out_index := i;
+      RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM generate_series(1, i - 1) AS e
+                WHERE in_coin_pubs[e] = in_coin_pubs[i] AND in_coin_sigs[e] = in_coin_sigs[i]) THEN
       out_outcome := 'conflict';
       out_index := i;
       RETURN;

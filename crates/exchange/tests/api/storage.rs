@@ -906,34 +906,34 @@ engine_test!(
         assert_eq!(fx.remaining(2).await, chf("1"));
         let sums = fx.assert_balanced().await;
         assert_eq!(sums.deposits_with_fee, chf("7"));
-        // The same batch replayed by many requests at once: one deposit, all answered alike.
-        let replay = batch(50, 50, vec![coin(&fx.one, 3, "1", 500)], PAST);
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let fx = fx.clone();
-            let replay = replay.clone();
-            tasks.push(tokio::spawn(async move {
-                fx.store.batch_deposit(replay).await.unwrap()
-            }));
-        }
-        for task in tasks {
-            assert_eq!(
-                task.await.unwrap(),
-                DepositOutcome::Done {
-                    exchange_timestamp: replay.exchange_timestamp
-                }
+        // The same batch replayed by many requests at once (its coin new to all of them): one
+        // deposit, all answered alike.
+        for round in 0..4u64 {
+            let replay = batch(
+                50 + round,
+                50,
+                vec![coin(&fx.one, 3 + round, "1", 500 + round)],
+                PAST,
             );
+            let mut tasks = Vec::new();
+            for _ in 0..12 {
+                let fx = fx.clone();
+                let replay = replay.clone();
+                tasks.push(tokio::spawn(async move {
+                    fx.store.batch_deposit(replay).await.unwrap()
+                }));
+            }
+            for task in tasks {
+                assert_eq!(
+                    task.await.unwrap(),
+                    DepositOutcome::Done {
+                        exchange_timestamp: replay.exchange_timestamp
+                    }
+                );
+            }
+            let coin = fx.store.coin(coin_pub(3 + round)).await.unwrap().unwrap();
+            assert_eq!(coin.history.len(), 1);
         }
-        assert_eq!(
-            fx.store
-                .coin(coin_pub(3))
-                .await
-                .unwrap()
-                .unwrap()
-                .history
-                .len(),
-            1
-        );
         fx.assert_balanced().await;
     }
 );
@@ -1630,6 +1630,11 @@ async fn each_money_movement_is_one_statement_on_postgres() {
     let statements = Statements::default();
     let _counting =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(statements.clone()));
+    // tracing caches whether a call site interests anybody; while a single dispatcher exists it
+    // asks the registering thread's default only, so sqlx's statement event first reached on
+    // another test's thread (no subscriber there) would be cached as of no interest. With a
+    // second live dispatcher it asks all of them, this thread's included.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
     let fx = Fx::new(Engine::Postgres).await;
     let s = &fx.store;
     let one = async |what: &str| {
