@@ -15,6 +15,7 @@ pub mod deposit;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod legal;
 pub mod management;
 pub mod offline;
 pub mod reserve;
@@ -85,6 +86,12 @@ impl App {
         };
         let exchange = Exchange::new(listener_config, base_url, store, keystore).await?;
         let state = http::AppState {
+            terms: Arc::new(legal::LegalDocuments::load(
+                exchange.config().terms.as_ref(),
+            )),
+            privacy: Arc::new(legal::LegalDocuments::load(
+                exchange.config().privacy.as_ref(),
+            )),
             exchange: exchange.clone(),
         };
         let router =

@@ -2,6 +2,7 @@
 
 pub mod deposits;
 pub mod keys;
+pub mod legal;
 pub mod management;
 pub mod reserves;
 pub mod router;
@@ -15,6 +16,8 @@ use crate::service::Exchange;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub exchange: Exchange,
+    pub terms: std::sync::Arc<crate::legal::LegalDocuments>,
+    pub privacy: std::sync::Arc<crate::legal::LegalDocuments>,
 }
 
 /// Parses a base32 path segment of a fixed-size value; garbage is a 400 before any work.

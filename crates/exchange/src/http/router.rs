@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{AppState, deposits, keys, management, reserves};
+use super::{AppState, deposits, keys, legal, management, reserves};
 
 /// The exchange's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
 pub fn router(state: AppState) -> Router {
@@ -12,6 +12,9 @@ pub fn router(state: AppState) -> Router {
         .route("/config", get(keys::get_config))
         // https://docs.taler.net/core/api-exchange.html#get--keys
         .route("/keys", get(keys::get_keys))
+        // https://docs.taler.net/core/api-exchange.html#get--terms
+        .route("/terms", get(legal::get_terms))
+        .route("/privacy", get(legal::get_privacy))
         // https://docs.taler.net/core/api-exchange.html#reserve-status
         .route("/reserves/{reserve_pub}", get(reserves::get_reserve))
         .route(
