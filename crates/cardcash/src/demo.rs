@@ -119,8 +119,9 @@ const DEMO_EXCHANGE_ACCOUNT: &str =
 /// What demos wrote before [`DEMO_EXCHANGE_ACCOUNT`]; a resumed demo replaces it.
 const EARLIER_DEMO_EXCHANGE_ACCOUNT: &str =
     "payto://x-taler-bank/c2ec.localhost/exchange?receiver-name=Demo%20Exchange";
-/// The exchange suggested to wallets when nothing else is configured: GNU Taler's default.
-const DEFAULT_EXCHANGE_URL: &str = "http://localhost:8081/";
+/// What earlier demos suggested to wallets (GNU Taler's default exchange address); today the
+/// demo runs its own exchange and suggests that one.
+const EARLIER_DEFAULT_EXCHANGE_URL: &str = "http://localhost:8081/";
 const CURRENCY: &str = "CHF";
 /// The demo bank's accounts: login, is it the exchange's, legal name (no spaces: it becomes the
 /// payto URI's `receiver-name`, see [`DEMO_EXCHANGE_ACCOUNT`]).
@@ -183,7 +184,13 @@ fn initial_config(dir: &Path) -> anyhow::Result<TalerConfig> {
     cfg.set("c2ec", "BIND", "127.0.0.1:0");
     cfg.set("c2ec", "DATABASE", sqlite_url(dir, "c2ec"));
     cfg.set("c2ec", "EXCHANGE_ACCOUNT", DEMO_EXCHANGE_ACCOUNT);
-    cfg.set("c2ec", "EXCHANGE_BASE_URL", DEFAULT_EXCHANGE_URL);
+    // The exchange listens on a port chosen now, so C2EC can suggest its URL to wallets.
+    let exchange_bind = crate::listen::free_local_port()?;
+    cfg.set(
+        "c2ec",
+        "EXCHANGE_BASE_URL",
+        format!("http://{exchange_bind}/"),
+    );
     cfg.set("c2ec", "WIRE_GATEWAY_USERNAME", "exchange");
     cfg.set("c2ec", "WIRE_GATEWAY_PASSWORD", secret_text()?);
     cfg.set("c2ec", "REGISTRATION_WINDOW", "5 minutes");
@@ -198,6 +205,34 @@ fn initial_config(dir: &Path) -> anyhow::Result<TalerConfig> {
     let terminal_secret = cfg.string("cardproc-user-terminal", "SECRET")?;
     cfg.set("terminal", "CARDPROC_SECRET", terminal_secret);
     cfg.set("terminal", "CARDPROC_SPACE_ID", "1");
+
+    cfg.set("exchange", "CURRENCY", CURRENCY);
+    cfg.set("exchange", "BIND", exchange_bind.to_string());
+    cfg.set("exchange", "DATABASE", sqlite_url(dir, "exchange"));
+    cfg.set(
+        "exchange",
+        "KEY_DIR",
+        dir.join("exchange-keys").display().to_string(),
+    );
+    // One key per denomination at a time: RSA key generation is the slow part of a start.
+    cfg.set("exchange", "LOOKAHEAD_SIGN", "1 day");
+    cfg.set(
+        "exchange-offline",
+        "MASTER_PRIV_FILE",
+        dir.join("exchange-master.priv").display().to_string(),
+    );
+    for value in ["1", "2", "5", "10"] {
+        let section = format!("coin_{}_{value}", CURRENCY.to_ascii_lowercase());
+        cfg.set(&section, "VALUE", format!("{CURRENCY}:{value}"));
+        cfg.set(&section, "DURATION_WITHDRAW", "30 days");
+        cfg.set(&section, "DURATION_SPEND", "2 years");
+        cfg.set(&section, "DURATION_LEGAL", "6 years");
+        for fee in ["FEE_WITHDRAW", "FEE_DEPOSIT", "FEE_REFRESH", "FEE_REFUND"] {
+            cfg.set(&section, fee, format!("{CURRENCY}:0.01"));
+        }
+        cfg.set(&section, "CIPHER", "RSA");
+        cfg.set(&section, "RSA_KEYSIZE", "2048");
+    }
 
     cfg.set("demo", "BANK_EXCHANGE_PASSWORD", secret_text()?);
     Ok(cfg)
@@ -219,6 +254,13 @@ fn resumed_config(dir: &Path, path: &Path) -> anyhow::Result<TalerConfig> {
         cfg.set("c2ec", "EXCHANGE_ACCOUNT", DEMO_EXCHANGE_ACCOUNT);
     }
     let fresh = initial_config(dir)?;
+    // Earlier demos had no exchange of their own and suggested GNU Taler's default address.
+    if cfg.raw("c2ec", "EXCHANGE_BASE_URL") == Some(EARLIER_DEFAULT_EXCHANGE_URL)
+        && !cfg.has_section("exchange")
+        && let Some(url) = fresh.raw("c2ec", "EXCHANGE_BASE_URL")
+    {
+        cfg.set("c2ec", "EXCHANGE_BASE_URL", url);
+    }
     for section in fresh.sections() {
         for option in fresh.options(&section) {
             if cfg.raw(&section, &option).is_none()
@@ -235,7 +277,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut progress = Progress {
         started: Instant::now(),
         step: 0,
-        total: 7,
+        total: 8,
     };
     let (dir, temp, dir_note) = match &args.data_dir {
         Some(dir) => {
@@ -270,7 +312,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // Written before any database exists, so an interrupted first run resumes with the same
     // secrets.
     private::write_file(&config_path, cfg.to_ini_string().as_bytes())?;
-    for section in ["bank", "cardproc", "c2ec"] {
+    for section in ["bank", "cardproc", "c2ec", "exchange"] {
         private::sqlite_file(&cfg.string(section, "DATABASE")?)?;
     }
     if resumed {
@@ -285,7 +327,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         progress.info(note);
     }
 
-    progress.step("starting the bank, the card processor and C2EC (SQLite)");
+    progress.step("starting the bank, the card processor, C2EC and the exchange (SQLite)");
     let world = start_services(&mut cfg, &config_path, &progress).await?;
     private::write_file(&config_path, cfg.to_ini_string().as_bytes())?;
     for line in service_lines(&world, &cfg)? {
@@ -296,7 +338,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let story = play_story(&mut progress, &args, &cfg, &world).await;
     match &story {
         Ok(()) => println!(
-            "\nDone in {:.1} s: the card payment became a confirmed withdrawal in the exchange's history.",
+            "\nDone in {:.1} s: the card payment became a funded reserve at the exchange.",
             progress.started.elapsed().as_secs_f64()
         ),
         Err(e) => println!("\nThe story stopped: {}", crate::render_error(e)),
@@ -370,8 +412,9 @@ fn free_bind(
     Ok(())
 }
 
-/// Starts the bank, the card processor and C2EC of the configuration as one world (the
-/// demo's accounts at the bank, its terminal at C2EC), and writes back where they run.
+/// Starts the bank, the card processor, C2EC and the exchange of the configuration as one
+/// world (the demo's accounts at the bank, its terminal at C2EC, the exchange's accounts at
+/// both with its master key signing its keys), and writes back where they run.
 async fn start_services(
     cfg: &mut TalerConfig,
     config_path: &Path,
@@ -380,6 +423,17 @@ async fn start_services(
     free_bind(cfg, "the bank", "bank", config_path, progress)?;
     free_bind(cfg, "the card processor", "cardproc", config_path, progress)?;
     free_bind(cfg, "C2EC", "c2ec", config_path, progress)?;
+    let exchange_bind = cfg.string("exchange", "BIND")?;
+    free_bind(cfg, "the exchange", "exchange", config_path, progress)?;
+    if cfg.string("exchange", "BIND")? != exchange_bind {
+        // C2EC suggests the exchange's URL to wallets: it needs the port before the exchange
+        // starts.
+        let bind = crate::listen::free_local_port()?;
+        cfg.set("exchange", "BIND", bind.to_string());
+        if cfg.raw("c2ec", "EXCHANGE_BASE_URL") == Some(&format!("http://{exchange_bind}/")) {
+            cfg.set("c2ec", "EXCHANGE_BASE_URL", format!("http://{bind}/"));
+        }
+    }
     let exchange_password = cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?;
     let mut builder = World::from_config(cfg)?.c2ec_terminal(Some(DEMO_TERMINAL));
     for (name, is_exchange, legal) in DEMO_ACCOUNTS {
@@ -420,6 +474,12 @@ fn service_lines(world: &World, cfg: &TalerConfig) -> anyhow::Result<Vec<String>
             cfg.string_opt("c2ec", "EXCHANGE_BASE_URL")?
                 .unwrap_or_else(|| "none".to_owned())
         ),
+        format!("exchange        {}", world.exchange().base_url()),
+        format!(
+            "  master public key     {}",
+            world.exchange().master().public()
+        ),
+        format!("  keys                  {}keys", world.exchange().base_url()),
     ])
 }
 
@@ -554,16 +614,38 @@ async fn play_story(
         bail!("{problem}");
     }
 
-    progress.step("exchange: reads C2EC's Wire Gateway incoming history");
+    progress.step("C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history");
     let credited = exchange_finds_reserve(cfg, world.c2ec().base_url(), &reserve.public()).await?;
     ensure!(
         credited == args.amount,
         "the history credits {credited}, but the customer paid for {}",
         args.amount
     );
-    progress.info(format!("reserve {}", reserve.public()));
+    progress.info(format!("reserve {} credited {credited}, exactly once", reserve.public()));
+
+    progress.step("exchange: wirewatch imports the transfer and funds the reserve");
+    let exchange = world.exchange().client();
+    let summary = exchange
+        .reserve(&reserve.public(), Duration::from_secs(30))
+        .await
+        .context("asking the exchange for the reserve")?;
+    ensure!(
+        summary.balance == args.amount,
+        "the exchange's reserve holds {}, but the customer paid for {}",
+        summary.balance,
+        args.amount
+    );
+    let keys = exchange.keys().await.context("reading the exchange's /keys")?;
+    let values: Vec<String> = keys
+        .denominations
+        .iter()
+        .map(|g| g.value.to_string())
+        .collect();
     progress.info(format!(
-        "credited with {credited} exactly once: the exchange can create the reserve and the wallet withdraw its coins"
+        "reserve balance {} at {}: the wallet can withdraw coins of {}",
+        summary.balance,
+        world.exchange().base_url(),
+        values.join(", ")
     ));
     Ok(())
 }

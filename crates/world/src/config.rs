@@ -87,6 +87,18 @@ impl World {
                 terminal_existing: existing,
             });
         }
+        if cfg.has_section("exchange") {
+            let config =
+                cardcash_exchange::ExchangeConfig::from_taler_config(cfg).map_err(config_error)?;
+            let master_file = cfg
+                .path_opt("exchange-offline", "MASTER_PRIV_FILE")
+                .map_err(config_error)?;
+            builder.exchange = Some(crate::exchange::ExchangePlan {
+                config: Some(config),
+                master_file,
+                adjust: Vec::new(),
+            });
+        }
         Ok(builder)
     }
 
@@ -116,6 +128,43 @@ impl World {
             if let Some(user) = cardproc.terminal_user() {
                 cfg.set(TERMINAL, "CARDPROC_USER_ID", user.id.to_string());
                 cfg.set(TERMINAL, "CARDPROC_SECRET", user.secret.clone());
+            }
+        }
+        if let Some(exchange) = self.try_exchange() {
+            cfg.set("exchange", "BIND", exchange.app().addr().to_string());
+            if chose_databases {
+                cfg.set("exchange", "DATABASE", exchange.database_url());
+            }
+            cfg.set(
+                "exchange",
+                "MASTER_PUBLIC_KEY",
+                exchange.master().public().to_string(),
+            );
+            for account in exchange.accounts() {
+                let section = &account.section;
+                cfg.set(section, "PAYTO_URI", account.payto.to_string());
+                let yes_no = |b: bool| if b { "YES" } else { "NO" };
+                cfg.set(section, "ENABLE_DEBIT", yes_no(account.enable_debit));
+                cfg.set(section, "ENABLE_CREDIT", yes_no(account.enable_credit));
+                if let Some(gateway) = &account.gateway {
+                    let credentials =
+                        section.replacen("exchange-account-", "exchange-accountcredentials-", 1);
+                    cfg.set(&credentials, "WIRE_GATEWAY_URL", gateway.url.to_string());
+                    match &gateway.auth {
+                        cardcash_exchange::config::GatewayAuth::None => {
+                            cfg.set(&credentials, "WIRE_GATEWAY_AUTH_METHOD", "none");
+                        }
+                        cardcash_exchange::config::GatewayAuth::Basic { username, password } => {
+                            cfg.set(&credentials, "WIRE_GATEWAY_AUTH_METHOD", "basic");
+                            cfg.set(&credentials, "USERNAME", username.clone());
+                            cfg.set(&credentials, "PASSWORD", password.clone());
+                        }
+                        cardcash_exchange::config::GatewayAuth::Bearer(token) => {
+                            cfg.set(&credentials, "WIRE_GATEWAY_AUTH_METHOD", "bearer");
+                            cfg.set(&credentials, "TOKEN", token.clone());
+                        }
+                    }
+                }
             }
         }
         if let Some(c2ec) = self.try_c2ec() {

@@ -21,12 +21,17 @@ pub const BANK_ACCOUNT_SECTION: &str = "exchange-account-1";
 pub const C2EC_ACCOUNT_SECTION: &str = "exchange-account-2";
 
 pub(crate) struct ExchangePlan {
+    /// `None`: built at start (four RSA denominations, the world's accounts).
+    pub(crate) config: Option<ExchangeConfig>,
+    /// The offline key's file (`[exchange-offline] MASTER_PRIV_FILE`): loaded, or created.
+    pub(crate) master_file: Option<PathBuf>,
     pub(crate) adjust: Vec<Adjust<ExchangeConfig>>,
 }
 
 /// The running exchange and its offline key.
 pub struct Exchange {
     app: cardcash_exchange::App,
+    accounts: Vec<AccountConfig>,
     master: MasterKey,
     database_url: String,
     http: HttpClient,
@@ -43,6 +48,11 @@ impl Exchange {
 
     pub fn database_url(&self) -> &str {
         &self.database_url
+    }
+
+    /// The exchange's bank accounts as configured (with their Wire Gateway credentials).
+    pub fn accounts(&self) -> &[AccountConfig] {
+        &self.accounts
     }
 
     /// The offline master key (tests sign revocations and further fees with it).
@@ -130,11 +140,17 @@ pub(crate) async fn start_exchange(
     plan: ExchangePlan,
     setup: ExchangeSetup<'_>,
 ) -> Result<Exchange, WorldError> {
-    let mut config = default_config(setup.currency, setup.data_dir.join("exchange-keys"))?;
+    let mut config = match plan.config {
+        Some(config) => config,
+        None => default_config(setup.currency, setup.data_dir.join("exchange-keys"))?,
+    };
     if let Some(url) = setup.database_url {
         config.database_url = url;
     }
-    if let Some(bank) = setup.bank
+    // A configuration with accounts keeps them; otherwise the world's bank and C2EC accounts.
+    let wire_accounts = config.accounts.is_empty();
+    if wire_accounts
+        && let Some(bank) = setup.bank
         && let Some(credentials) = bank.exchange()
     {
         let url = bank
@@ -161,7 +177,8 @@ pub(crate) async fn start_exchange(
             }),
         });
     }
-    if let Some(c2ec) = setup.c2ec
+    if wire_accounts
+        && let Some(c2ec) = setup.c2ec
         && let Some(credentials) = c2ec.exchange()
     {
         config.accounts.push(AccountConfig {
@@ -178,11 +195,21 @@ pub(crate) async fn start_exchange(
             }),
         });
     }
-    let master_path = setup
-        .persistent
-        .then(|| setup.data_dir.join("exchange-master.priv"));
+    let master_path = plan.master_file.or_else(|| {
+        setup
+            .persistent
+            .then(|| setup.data_dir.join("exchange-master.priv"))
+    });
     let master = master_key(master_path.as_deref())?;
-    config.master_public_key = Some(master.public());
+    match config.master_public_key {
+        Some(configured) if configured != master.public() => {
+            return Err(WorldError::Setup(format!(
+                "[exchange] MASTER_PUBLIC_KEY {configured} is not the public key of the master key file ({})",
+                master.public()
+            )));
+        }
+        _ => config.master_public_key = Some(master.public()),
+    }
     for adjust in plan.adjust {
         adjust(&mut config);
     }
@@ -194,6 +221,7 @@ pub(crate) async fn start_exchange(
         .map_err(|e| WorldError::Setup(format!("starting the exchange: {e}")))?;
     let exchange = Exchange {
         app,
+        accounts: accounts.clone(),
         master,
         database_url,
         http: setup.http.clone(),

@@ -362,8 +362,11 @@ impl WorldBuilder {
     /// bank) and C2EC's (if it has C2EC) with their Wire Gateways, a master key (kept in the
     /// data directory of a [`Storage::SqliteDir`] world), and the offline routine run at start.
     pub fn exchange(mut self) -> Self {
-        self.exchange
-            .get_or_insert_with(|| exchange::ExchangePlan { adjust: Vec::new() });
+        self.exchange.get_or_insert_with(|| exchange::ExchangePlan {
+            config: None,
+            master_file: None,
+            adjust: Vec::new(),
+        });
         self
     }
 

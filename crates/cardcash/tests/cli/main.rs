@@ -33,10 +33,12 @@ fn demo_plays_the_story_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     for needle in [
-        "[7/7] exchange: reads C2EC's Wire Gateway incoming history",
+        "[7/8] C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history",
+        "credited CHF:20, exactly once",
+        "[8/8] exchange: wirewatch imports the transfer and funds the reserve",
+        "reserve balance CHF:20",
         "taler+http://withdraw/127.0.0.1:",
         "withdrawal CONFIRMED",
-        "credited with CHF:20 exactly once",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -55,7 +57,7 @@ fn demo_with_a_declined_card_fails_and_says_why() {
         "no abort reported:\n{text}"
     );
     assert!(
-        !text.contains("[7/7]"),
+        !text.contains("[7/8]") && !text.contains("[8/8]"),
         "the exchange step must not run:\n{text}"
     );
 }
@@ -65,7 +67,7 @@ fn help_lists_every_service() {
     let out = cardcash(&["--help"]);
     assert!(out.status.success());
     let text = stdout(&out);
-    for cmd in ["demo", "bank", "cardproc", "c2ec", "terminal"] {
+    for cmd in ["demo", "bank", "cardproc", "c2ec", "exchange", "terminal"] {
         assert!(text.contains(cmd), "--help does not mention {cmd}:\n{text}");
     }
 }
