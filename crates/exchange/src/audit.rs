@@ -2,8 +2,9 @@
 //!
 //! 1. every credit is in a reserve's total: Σ reserves_in = Σ reserve totals;
 //! 2. reserves in = balances + withdrawals (value + withdraw fee) — and per reserve;
-//! 3. every coin's remaining value = its value − deposits + (refunds − refund fees) + the
-//!    deposit fees given back on full refunds;
+//! 3. every coin's remaining value = its value − deposits + (refunds − refund fees charged) —
+//!    and over all coins (a completing refund is charged less than the refund fee, never
+//!    given more: see "Refunds never create money" in `crate::db`);
 //! 4. what was wired to merchants + wire fees = the merchants' shares of the aggregated deposits
 //!    (contribution − refunds − deposit fee, per coin).
 //!
@@ -56,6 +57,19 @@ pub fn check(sums: AuditSums) -> AuditReport {
             "reserve {reserve}: balance ≠ its credits − its withdrawals"
         ));
     }
+    let coins_out = add(&sums.coin_remaining, &sums.deposits_with_fee);
+    let coins_in =
+        add(&sums.coin_values, &sums.refunds).and_then(|a| a.checked_sub(&sums.refund_fees).ok());
+    if coins_out.is_none() || coins_out != coins_in {
+        differences.push(format!(
+            "coins left {} + deposited {} ≠ coin values {} + refunds {} − refund fees {}",
+            sums.coin_remaining,
+            sums.deposits_with_fee,
+            sums.coin_values,
+            sums.refunds,
+            sums.refund_fees
+        ));
+    }
     for coin in &sums.coins_off_balance {
         differences.push(format!(
             "coin {coin}: remaining value ≠ value − deposits + net refunds"
@@ -98,7 +112,6 @@ mod tests {
             deposit_fees: k("0.02"),
             refunds: k("1"),
             refund_fees: k("0.01"),
-            refunded_deposit_fees: k("0"),
             wired: k("5.96"),
             wire_fees: k("0.01"),
             aggregated_shares: k("5.97"),
@@ -120,7 +133,8 @@ mod tests {
         s.reserve_balances = k("3");
         s.wired = k("6");
         s.coins_off_balance = vec![cardcash_util::EddsaPublicKey::from_bytes([1; 32])];
+        s.coin_remaining = k("1.04");
         let report = check(s);
-        assert_eq!(report.differences.len(), 3, "{:?}", report.differences);
+        assert_eq!(report.differences.len(), 4, "{:?}", report.differences);
     }
 }

@@ -610,9 +610,11 @@ END $$;
 -- after the refund, counting it, or before, and the refund finds it wired. Outcomes:
 -- 'not_found'; 'done' or 'conflict' for a refund id used before (same amount or not);
 -- 'wired'; 'exceeds' (out_deposited_*: the coin's contribution); 'fee' (the refund fee
--- exceeds the amount); 'done' after recording it: the coin gets the amount minus the refund
--- fee back, plus the deposit fee when the refunds now cover the whole contribution (as the C
--- exchange does), and 'deposit ' is notified.
+-- exceeds the amount); 'done' after recording it with the fee it is charged and giving the
+-- coin the amount minus that fee back, and 'deposit ' is notified. The fee charged is the
+-- denomination's refund fee (in_fee_*), except for the refund that completes the deposit's
+-- refunds: that one is charged refund fee − min(refund fee, deposit fee), so a coin never
+-- gets back more than it paid (see "Refunds never create money" in src/db/mod.rs).
 CREATE PROCEDURE exchange_refund(
     in_coin_pub BYTEA, in_merchant_pub BYTEA, in_h_contract_terms BYTEA,
     in_rtransaction_id BIGINT, in_amount_val BIGINT, in_amount_frac INTEGER,
@@ -621,8 +623,9 @@ CREATE PROCEDURE exchange_refund(
 LANGUAGE plpgsql AS $$
 DECLARE
   v_serial BIGINT;
-  v_fee_val BIGINT;
-  v_fee_frac INTEGER;
+  v_deposit_fee_val BIGINT;
+  v_deposit_fee_frac INTEGER;
+  v_fee NUMERIC;
   v_wired BOOLEAN;
   v_prev_val BIGINT;
   v_prev_frac INTEGER;
@@ -634,7 +637,8 @@ DECLARE
 BEGIN
   SELECT c.coin_deposit_serial, c.amount_with_fee_val, c.amount_with_fee_frac,
          c.deposit_fee_val, c.deposit_fee_frac, b.wtid IS NOT NULL
-    INTO v_serial, out_deposited_val, out_deposited_frac, v_fee_val, v_fee_frac, v_wired
+    INTO v_serial, out_deposited_val, out_deposited_frac, v_deposit_fee_val,
+         v_deposit_fee_frac, v_wired
     FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial)
    WHERE c.coin_pub = in_coin_pub AND b.merchant_pub = in_merchant_pub
      AND b.h_contract_terms = in_h_contract_terms
@@ -662,18 +666,19 @@ BEGIN
     out_outcome := 'exceeds';
     RETURN;
   END IF;
-  v_credit := v_amount - exchange_units(in_fee_val, in_fee_frac);
-  IF v_credit < 0 THEN
+  v_fee := exchange_units(in_fee_val, in_fee_frac);
+  IF v_amount < v_fee THEN
     out_outcome := 'fee';
     RETURN;
   END IF;
   IF v_refunded + v_amount = v_deposited THEN
-    v_credit := v_credit + exchange_units(v_fee_val, v_fee_frac);
+    v_fee := v_fee - LEAST(v_fee, exchange_units(v_deposit_fee_val, v_deposit_fee_frac));
   END IF;
+  v_credit := v_amount - v_fee;
   INSERT INTO refunds (coin_deposit_serial, coin_pub, merchant_sig, rtransaction_id, amount_val,
                        amount_frac, refund_fee_val, refund_fee_frac)
   VALUES (v_serial, in_coin_pub, in_merchant_sig, in_rtransaction_id, in_amount_val,
-          in_amount_frac, in_fee_val, in_fee_frac);
+          in_amount_frac, div(v_fee, 100000000), mod(v_fee, 100000000));
   UPDATE known_coins
      SET remaining_val = div(exchange_units(remaining_val, remaining_frac) + v_credit, 100000000),
          remaining_frac = mod(exchange_units(remaining_val, remaining_frac) + v_credit, 100000000)

@@ -20,6 +20,24 @@
 //! - Refunds of one deposited coin never exceed what the coin contributed; a refund after the
 //!   wire transfer is refused (on PostgreSQL both lock the deposit's batch row).
 //!
+//! # Refunds never create money (our deviation from the C exchange)
+//! A refund gives the coin its amount minus a refund fee back. The C exchange
+//! (`exchange_do_refund`) charges every refund the denomination's refund fee and, when a
+//! refund completes the refunds of a deposit, also gives the deposit fee back. When a
+//! denomination's deposit fee is larger than its refund fee, a fully refunded coin then ends
+//! above what it paid (a coin of 5 with deposit fee 0.2 and refund fee 0.05, deposited and
+//! refunded in full: 5 − 0.05 + 0.2 = 5.15), and a merchant and a wallet together could
+//! repeat that. Here the refund that completes a deposit's refunds is instead charged
+//! `refund fee − min(refund fee, deposit fee)`: up to the deposit fee of its refund fee is
+//! waived, and nothing more is given back. Every other refund is charged the refund fee. The
+//! fee charged is what `refunds.refund_fee_*` stores and the audit counts, so per deposit the
+//! coin gets back `Σ refunds − Σ fees charged ≤ contribution`, and a coin's remaining value is
+//! `value − Σ deposits + Σ (refund − fee charged)`. Whenever refund fee ≥ deposit fee (the
+//! usual configuration) both rules credit the coin the same. The refund's request check is
+//! unchanged (a refund smaller than the denomination's refund fee is refused), and the coin
+//! history shows the denomination's refund fee with each refund, as the protocol (and the C
+//! clients' check against `/keys`) expects.
+//!
 //! # Round trips per request
 //!
 //! PostgreSQL: a write that lost a race it could not lock against (two requests seeing a coin
@@ -372,6 +390,8 @@ pub enum CoinHistoryEntry {
     },
     Refund {
         amount: Amount,
+        /// The denomination's refund fee, as the protocol's coin history shows it (the fee a
+        /// completing refund is charged can be lower; see the module docs).
         refund_fee: Amount,
         merchant_pub: EddsaPublicKey,
         h_contract_terms: HashCode,
@@ -469,8 +489,9 @@ pub struct AuditSums {
     pub deposits_with_fee: Amount,
     pub deposit_fees: Amount,
     pub refunds: Amount,
+    /// Σ refund fees charged (stored per refund; a completing refund's can be below the
+    /// denomination's).
     pub refund_fees: Amount,
-    pub refunded_deposit_fees: Amount,
     pub wired: Amount,
     pub wire_fees: Amount,
     /// Σ merchant shares of deposits already aggregated.
@@ -480,7 +501,8 @@ pub struct AuditSums {
     pub coin_values: Amount,
     /// Reserves whose stored balance differs from credits − withdrawals (should be none).
     pub reserves_off_balance: Vec<EddsaPublicKey>,
-    /// Coins whose stored remaining value differs from value − deposits + refunds.
+    /// Coins whose stored remaining value differs from value − deposits + (refunds − refund
+    /// fees charged).
     pub coins_off_balance: Vec<EddsaPublicKey>,
 }
 
@@ -677,7 +699,9 @@ impl ExchangeStore {
         dispatch_read!(self, coin(coin_pub))
     }
 
-    /// Applies a refund with `refund_fee` (the denomination's), in one transaction.
+    /// Applies a refund with `refund_fee` (the denomination's), in one transaction. The refund
+    /// that completes the deposit's refunds is charged less (see "Refunds never create money"
+    /// above).
     pub async fn refund(
         &self,
         refund: NewRefund,

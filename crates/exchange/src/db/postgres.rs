@@ -1075,8 +1075,8 @@ pub(super) async fn coin(
              FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
             WHERE c.coin_pub = k.coin_pub \
            UNION ALL \
-           SELECT 1, r.refund_serial, r.amount_val, r.amount_frac, r.refund_fee_val, \
-                  r.refund_fee_frac, b.merchant_pub, b.h_contract_terms, NULL, NULL, NULL, \
+           SELECT 1, r.refund_serial, r.amount_val, r.amount_frac, d.fee_refund_val, \
+                  d.fee_refund_frac, b.merchant_pub, b.h_contract_terms, NULL, NULL, NULL, \
                   NULL, NULL, NULL, r.merchant_sig, r.rtransaction_id \
              FROM refunds r JOIN coin_deposits c USING (coin_deposit_serial) \
              JOIN batch_deposits b USING (batch_deposit_serial) \
@@ -1482,12 +1482,6 @@ const AUDIT_SQL: &str = "SELECT \
     AS refunds, \
   (SELECT coalesce(sum(exchange_units(refund_fee_val, refund_fee_frac)), 0) FROM refunds)::TEXT \
     AS refund_fees, \
-  (SELECT coalesce(sum(exchange_units(c.deposit_fee_val, c.deposit_fee_frac)), 0) \
-     FROM coin_deposits c \
-    WHERE exchange_units(c.amount_with_fee_val, c.amount_with_fee_frac) = \
-          (SELECT sum(exchange_units(r.amount_val, r.amount_frac)) FROM refunds r \
-            WHERE r.coin_deposit_serial = c.coin_deposit_serial))::TEXT \
-    AS refunded_deposit_fees, \
   (SELECT coalesce(sum(exchange_units(amount_val, amount_frac)), 0) FROM wire_out)::TEXT \
     AS wired, \
   (SELECT coalesce(sum(exchange_units(wire_fee_val, wire_fee_frac)), 0) FROM wire_out)::TEXT \
@@ -1516,12 +1510,6 @@ const AUDIT_SQL: &str = "SELECT \
                + coalesce((SELECT sum(exchange_units(r.amount_val, r.amount_frac) \
                                       - exchange_units(r.refund_fee_val, r.refund_fee_frac)) \
                              FROM refunds r WHERE r.coin_pub = k.coin_pub), 0) \
-               + coalesce((SELECT sum(exchange_units(c.deposit_fee_val, c.deposit_fee_frac)) \
-                             FROM coin_deposits c WHERE c.coin_pub = k.coin_pub AND \
-                             exchange_units(c.amount_with_fee_val, c.amount_with_fee_frac) = \
-                             (SELECT sum(exchange_units(r.amount_val, r.amount_frac)) \
-                                FROM refunds r \
-                               WHERE r.coin_deposit_serial = c.coin_deposit_serial)), 0) \
          ORDER BY k.coin_pub) AS coins_off_balance";
 
 pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSums, StoreError> {
@@ -1542,7 +1530,6 @@ pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSum
         deposit_fees: sum_amount(&r, currency, "deposit_fees")?,
         refunds: sum_amount(&r, currency, "refunds")?,
         refund_fees: sum_amount(&r, currency, "refund_fees")?,
-        refunded_deposit_fees: sum_amount(&r, currency, "refunded_deposit_fees")?,
         wired: sum_amount(&r, currency, "wired")?,
         wire_fees: sum_amount(&r, currency, "wire_fees")?,
         aggregated_shares: sum_amount(&r, currency, "aggregated_shares")?,

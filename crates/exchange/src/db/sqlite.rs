@@ -1058,10 +1058,12 @@ pub(super) fn coin(
     )?;
     history.extend(query_all(
         conn,
-        "SELECT r.amount_val, r.amount_frac, r.refund_fee_val, r.refund_fee_frac, \
+        "SELECT r.amount_val, r.amount_frac, d.fee_refund_val, d.fee_refund_frac, \
          b.merchant_pub, b.h_contract_terms, r.rtransaction_id, r.merchant_sig \
          FROM refunds r JOIN coin_deposits c USING (coin_deposit_serial) \
          JOIN batch_deposits b USING (batch_deposit_serial) \
+         JOIN known_coins k ON k.coin_pub = r.coin_pub \
+         JOIN denominations d ON d.denom_serial = k.denom_serial \
          WHERE r.coin_pub = ?1 ORDER BY r.refund_serial",
         [&key],
         |r| {
@@ -1144,15 +1146,17 @@ pub(super) fn refund(
     if total > deposited.to_units() {
         return Ok(RefundOutcome::Exceeds { deposited });
     }
-    let Some(mut credit) = r.amount.to_units().checked_sub(refund_fee.to_units()) else {
+    if r.amount.to_units() < refund_fee.to_units() {
         return Ok(RefundOutcome::FeeExceedsAmount);
-    };
-    if total == deposited.to_units() {
-        // Fully refunded: the deposit fee goes back to the coin too.
-        credit += deposit_fee.to_units();
     }
+    let fee = effective_refund_fee(
+        refund_fee.to_units(),
+        deposit_fee.to_units(),
+        total == deposited.to_units(),
+    );
+    let credit = r.amount.to_units() - fee;
     let a = cols(&r.amount);
-    let f = cols(&refund_fee);
+    let f = cols(&units(currency, fee)?);
     execute(
         tx,
         "INSERT INTO refunds (coin_deposit_serial, coin_pub, merchant_sig, rtransaction_id, \
@@ -1184,6 +1188,17 @@ pub(super) fn refund(
     )?;
     tx.notify(TOPIC_DEPOSIT, "");
     Ok(RefundOutcome::Done)
+}
+
+/// The refund fee a refund is charged (see "Refunds never create money" in `db/mod.rs`): the
+/// denomination's, less up to the deposit fee for the refund that completes the deposit's
+/// refunds.
+fn effective_refund_fee(refund_fee: u128, deposit_fee: u128, completes: bool) -> u128 {
+    if completes {
+        refund_fee - refund_fee.min(deposit_fee)
+    } else {
+        refund_fee
+    }
 }
 
 // ---------------------------------------------------------------- settlement
@@ -1572,8 +1587,7 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
         [],
         |r| eddsa(r, 0),
     )?;
-    // remaining = value − Σ deposits + Σ (refund − refund fee) + deposit fee of fully
-    // refunded deposits.
+    // remaining = value − Σ deposits + Σ (refund − refund fee charged).
     let coins_off_balance = query_all(
         conn,
         "SELECT k.coin_pub FROM known_coins k JOIN denominations d USING (denom_serial) WHERE \
@@ -1583,12 +1597,7 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
                      FROM coin_deposits c WHERE c.coin_pub = k.coin_pub), 0) \
          + coalesce((SELECT sum(r.amount_val - r.refund_fee_val) * 100000000 \
                           + sum(r.amount_frac - r.refund_fee_frac) \
-                     FROM refunds r WHERE r.coin_pub = k.coin_pub), 0) \
-         + coalesce((SELECT sum(c.deposit_fee_val) * 100000000 + sum(c.deposit_fee_frac) \
-                     FROM coin_deposits c WHERE c.coin_pub = k.coin_pub AND \
-                     c.amount_with_fee_val * 100000000 + c.amount_with_fee_frac = \
-                     (SELECT sum(r.amount_val) * 100000000 + sum(r.amount_frac) FROM refunds r \
-                      WHERE r.coin_deposit_serial = c.coin_deposit_serial)), 0)",
+                     FROM refunds r WHERE r.coin_pub = k.coin_pub), 0)",
         [],
         |r| eddsa(r, 0),
     )?;
@@ -1609,12 +1618,6 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
         deposit_fees: s("SELECT sum(deposit_fee_val), sum(deposit_fee_frac) FROM coin_deposits")?,
         refunds: s("SELECT sum(amount_val), sum(amount_frac) FROM refunds")?,
         refund_fees: s("SELECT sum(refund_fee_val), sum(refund_fee_frac) FROM refunds")?,
-        refunded_deposit_fees: s(
-            "SELECT sum(c.deposit_fee_val), sum(c.deposit_fee_frac) FROM coin_deposits c WHERE \
-             c.amount_with_fee_val * 100000000 + c.amount_with_fee_frac = \
-             (SELECT sum(r.amount_val) * 100000000 + sum(r.amount_frac) FROM refunds r \
-              WHERE r.coin_deposit_serial = c.coin_deposit_serial)",
-        )?,
         wired: s("SELECT sum(amount_val), sum(amount_frac) FROM wire_out")?,
         wire_fees: s("SELECT sum(wire_fee_val), sum(wire_fee_frac) FROM wire_out")?,
         aggregated_shares: units(currency, shares)?,

@@ -136,8 +136,7 @@ impl Fx {
         );
         assert_eq!(
             u(&sums.coin_remaining) + u(&sums.deposits_with_fee),
-            u(&sums.coin_values) + u(&sums.refunds) - u(&sums.refund_fees)
-                + u(&sums.refunded_deposit_fees),
+            u(&sums.coin_values) + u(&sums.refunds) - u(&sums.refund_fees),
             "{sums:#?}"
         );
         assert_eq!(
@@ -145,6 +144,8 @@ impl Fx {
             u(&sums.aggregated_shares),
             "{sums:#?}"
         );
+        let report = cardcash_exchange::audit::check(sums.clone());
+        assert!(report.is_clean(), "{:#?}", report.differences);
         sums
     }
 }
@@ -942,8 +943,9 @@ engine_test!(
 
 engine_test!(
     /// The refund rules: a replay is fine, the same id with another amount conflicts, refunds
-    /// never exceed the coin's contribution, the refund fee is charged, a full refund gives the
-    /// deposit fee back too, and after the wire transfer nothing can be refunded.
+    /// never exceed the coin's contribution, the refund fee is charged (the completing refund
+    /// is charged less, never given more), and after the wire transfer nothing can be
+    /// refunded.
     async fn the_refund_rules(engine: Engine) {
         let fx = Fx::new(engine).await;
         let s = &fx.store;
@@ -1005,15 +1007,16 @@ engine_test!(
             s.refund(refund(1, 1, 1, 3, "0.01"), fee).await.unwrap(),
             RefundOutcome::FeeExceedsAmount
         );
-        // The rest: the coin's contribution is fully refunded, the deposit fee comes back.
+        // The rest: the coin's contribution is fully refunded; this refund's fee is waived (up
+        // to the deposit fee, 0.2 here), nothing more comes back.
         assert_eq!(
             s.refund(refund(1, 1, 1, 4, "3"), fee).await.unwrap(),
             RefundOutcome::Done
         );
         assert_eq!(
             fx.remaining(1).await,
-            chf("5.1"),
-            "1 + (1 - 0.05) + (3 - 0.05) + 0.2"
+            chf("4.95"),
+            "1 + (1 - 0.05) + (3 - 0), not 5.1 (the C exchange's + 0.2 deposit fee)"
         );
         assert_eq!(
             s.refund(refund(1, 1, 1, 5, "0.1"), fee).await.unwrap(),
@@ -1050,8 +1053,7 @@ engine_test!(
         assert_eq!(tracked.refunded, chf("4"));
         let sums = fx.assert_balanced().await;
         assert_eq!(sums.refunds, chf("4"));
-        assert_eq!(sums.refund_fees, chf("0.1"));
-        assert_eq!(sums.refunded_deposit_fees, chf("0.2"));
+        assert_eq!(sums.refund_fees, chf("0.05"), "the fees charged");
 
         // The merchant is paid (coin 2's share: 2 - 0.2); then no refund of it is possible,
         // but a replay of an earlier refund is still answered.
@@ -1074,6 +1076,125 @@ engine_test!(
         );
         assert_eq!(fx.remaining(2).await, chf("3"));
         fx.assert_balanced().await;
+    }
+);
+
+engine_test!(
+    /// Refunds never create money: whatever the denomination's deposit fee is next to its
+    /// refund fee (larger, equal, smaller), partial refunds are charged the refund fee and the
+    /// completing one `refund fee − min(refund fee, deposit fee)`, so a coin never gets back
+    /// more than it paid (on the old rule — the C exchange's — a coin whose deposit fee exceeds
+    /// its refund fee ended at 5.15 of 5 after a full refund, and grew with each round). The
+    /// coin history still shows the denomination's refund fee; the audit balances throughout.
+    async fn refunds_never_give_a_coin_more_than_it_paid(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        // (denomination, partial refund, expected value after it, after the completing one,
+        //  fees charged in all); fees: deposit > refund, deposit = refund, deposit < refund.
+        let equal = insert_denom(s, 2, "2", "0", "0.1", "0.1").await;
+        let smaller = insert_denom(s, 3, "3", "0", "0.05", "0.2").await;
+        let cases = [
+            (&fx.five, "1", "0.95", "4.95", "0.05"),
+            (&equal, "1", "0.9", "1.9", "0.1"),
+            (&smaller, "1", "0.8", "2.65", "0.35"),
+        ];
+        let mut fees_charged = 0u128;
+        for (n, (d, partial, after_partial, after_all, charged)) in cases.into_iter().enumerate() {
+            let n = n as u64 + 1;
+            let whole = NewCoinDeposit {
+                amount_with_fee: d.value,
+                ..coin(d, n, "0", n)
+            };
+            let deposit = batch(1, n, vec![whole], PAST);
+            assert!(matches!(
+                s.batch_deposit(deposit).await.unwrap(),
+                DepositOutcome::Done { .. }
+            ));
+            assert_eq!(fx.remaining(n).await, chf("0"));
+            assert_eq!(
+                s.refund(refund(n, 1, n, 1, partial), d.fee_refund)
+                    .await
+                    .unwrap(),
+                RefundOutcome::Done
+            );
+            assert_eq!(fx.remaining(n).await, chf(after_partial), "{}", d.section);
+            let rest = d.value.checked_sub(&chf(partial)).unwrap();
+            let completing = NewRefund {
+                amount: rest,
+                ..refund(n, 1, n, 2, "0")
+            };
+            assert_eq!(
+                s.refund(completing, d.fee_refund).await.unwrap(),
+                RefundOutcome::Done
+            );
+            let left = fx.remaining(n).await;
+            assert_eq!(left, chf(after_all), "{}", d.section);
+            assert!(left <= d.value, "{}: {left} above {}", d.section, d.value);
+            fees_charged += chf(charged).to_units();
+            let sums = fx.assert_balanced().await;
+            assert_eq!(sums.refund_fees.to_units(), fees_charged, "{}", d.section);
+            // The protocol's history: the denomination's refund fee with each refund.
+            let shown: Vec<_> = s
+                .coin(coin_pub(n))
+                .await
+                .unwrap()
+                .unwrap()
+                .history
+                .into_iter()
+                .filter_map(|e| match e {
+                    CoinHistoryEntry::Refund { refund_fee, .. } => Some(refund_fee),
+                    CoinHistoryEntry::Deposit { .. } => None,
+                })
+                .collect();
+            assert_eq!(shown, vec![d.fee_refund, d.fee_refund]);
+        }
+
+        // One refund of the whole contribution, round after round (a merchant and a wallet
+        // together): the coin comes back to its value, never above (was 5.15, 5.30, …).
+        for round in 0..3u64 {
+            let contract = 10 + round;
+            let deposit = batch(2, contract, vec![coin(&fx.five, 9, "5", 100 + round)], PAST);
+            assert!(matches!(
+                s.batch_deposit(deposit).await.unwrap(),
+                DepositOutcome::Done { .. }
+            ));
+            assert_eq!(
+                s.refund(refund(9, 2, contract, 1, "5"), fx.five.fee_refund)
+                    .await
+                    .unwrap(),
+                RefundOutcome::Done
+            );
+            assert_eq!(fx.remaining(9).await, chf("5"), "round {round}");
+        }
+        // A coin in two contracts, both refunded in full: back to its value.
+        for (contract, amount) in [(20, "2"), (21, "3")] {
+            let deposit = batch(
+                3,
+                contract,
+                vec![coin(&fx.five, 10, amount, contract)],
+                PAST,
+            );
+            assert!(matches!(
+                s.batch_deposit(deposit).await.unwrap(),
+                DepositOutcome::Done { .. }
+            ));
+        }
+        assert_eq!(fx.remaining(10).await, chf("0"));
+        for (contract, amount) in [(20, "2"), (21, "3")] {
+            assert_eq!(
+                s.refund(refund(10, 3, contract, 1, amount), fx.five.fee_refund)
+                    .await
+                    .unwrap(),
+                RefundOutcome::Done
+            );
+        }
+        assert_eq!(fx.remaining(10).await, chf("5"));
+        let sums = fx.assert_balanced().await;
+        assert_eq!(
+            sums.refund_fees.to_units(),
+            fees_charged,
+            "nothing charged since"
+        );
     }
 );
 
