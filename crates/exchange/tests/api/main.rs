@@ -2,9 +2,11 @@
 //! per engine.
 
 mod c2ec;
+mod conformance;
 mod deposit;
 mod helpers;
 mod keys;
 mod storage;
+mod vectors;
 mod wallet;
 mod withdraw;
