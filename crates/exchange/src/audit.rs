@@ -6,7 +6,8 @@
 //!    and over all coins (a completing refund is charged less than the refund fee, never
 //!    given more: see "Refunds never create money" in `crate::db`);
 //! 4. what was wired to merchants + wire fees = the merchants' shares of the aggregated deposits
-//!    (contribution − refunds − deposit fee, per coin).
+//!    (contribution − refunds − deposit fee, per coin), and deposits settled without a wire
+//!    transfer owe nothing.
 //!
 //! (Reserve closings join equation 2 in part 2.) Every difference is reported, none repaired.
 
@@ -85,6 +86,12 @@ pub fn check(sums: AuditSums) -> AuditReport {
             sums.aggregated_shares
         )),
     }
+    if !sums.settled_unwired_shares.is_zero() {
+        differences.push(format!(
+            "deposits settled without a wire transfer still owe their merchants {}",
+            sums.settled_unwired_shares
+        ));
+    }
     AuditReport { sums, differences }
 }
 
@@ -115,6 +122,7 @@ mod tests {
             wired: k("5.96"),
             wire_fees: k("0.01"),
             aggregated_shares: k("5.97"),
+            settled_unwired_shares: k("0"),
             coin_remaining: k("0.99"),
             coin_values: k("7"),
             reserves_off_balance: Vec::new(),
@@ -134,7 +142,8 @@ mod tests {
         s.wired = k("6");
         s.coins_off_balance = vec![cardcash_util::EddsaPublicKey::from_bytes([1; 32])];
         s.coin_remaining = k("1.04");
+        s.settled_unwired_shares = k("0.01");
         let report = check(s);
-        assert_eq!(report.differences.len(), 4, "{:?}", report.differences);
+        assert_eq!(report.differences.len(), 5, "{:?}", report.differences);
     }
 }

@@ -161,8 +161,8 @@ CREATE TABLE known_coins (
     remaining_frac INTEGER NOT NULL CHECK (remaining_frac >= 0)
 );
 
--- One row per deposit request (a batch): what the merchant is owed, once the wire deadline
--- passed and nothing is refunded.
+-- One row per deposit request (a batch): what the merchant is owed once the wire deadline
+-- passed, minus refunds and deposit fees.
 CREATE TABLE batch_deposits (
     batch_deposit_serial INTEGER PRIMARY KEY AUTOINCREMENT,
     merchant_pub BLOB NOT NULL CHECK (length(merchant_pub) = 32),
@@ -178,11 +178,26 @@ CREATE TABLE batch_deposits (
     h_coin_sigs BLOB NOT NULL CHECK (length(h_coin_sigs) = 64),
     total_without_fee_val INTEGER NOT NULL,
     total_without_fee_frac INTEGER NOT NULL,
-    -- Set by the aggregator in the same transaction that records the wire transfer.
+    -- Settled by the aggregator: wired (wtid set, in the same transaction that records the
+    -- wire transfer), or owed nothing (wtid NULL: fully refunded, or no more than its deposit
+    -- fees) and closed without a transfer. Refunds are refused once settled.
+    done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),
+    -- Owed something, but its merchant account's due total did not exceed the wire fee when
+    -- the aggregator last tried: it is no longer due by itself, and joins the account's
+    -- aggregate again when another deposit of the account becomes due (or a refund clears it).
+    waiting INTEGER NOT NULL DEFAULT 0 CHECK (waiting IN (0, 1)),
     wtid BLOB,
-    UNIQUE (h_contract_terms, merchant_pub, h_coin_sigs)
+    UNIQUE (h_contract_terms, merchant_pub, h_coin_sigs),
+    CHECK (wtid IS NULL OR done = 1),
+    CHECK (done = 0 OR waiting = 0)
 );
-CREATE INDEX batch_deposits_due ON batch_deposits (wire_deadline) WHERE wtid IS NULL;
+-- What the aggregator looks at: due batches not settled and not waiting.
+CREATE INDEX batch_deposits_due ON batch_deposits (wire_deadline) WHERE done = 0 AND waiting = 0;
+-- An aggregate takes every open batch of its merchant account, the waiting ones included.
+CREATE INDEX batch_deposits_open_by_account ON batch_deposits (merchant_pub, merchant_payto)
+    WHERE done = 0;
+-- GET /transfers/$WTID lists the batches of a wire transfer.
+CREATE INDEX batch_deposits_by_wtid ON batch_deposits (wtid) WHERE wtid IS NOT NULL;
 
 CREATE TABLE coin_deposits (
     coin_deposit_serial INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -18,7 +18,19 @@
 //!   signature (one batch per signature), so a replay changes nothing and a different deposit
 //!   needs value left. On PostgreSQL the batch's coins are locked in key order first.
 //! - Refunds of one deposited coin never exceed what the coin contributed; a refund after the
-//!   wire transfer is refused (on PostgreSQL both lock the deposit's batch row).
+//!   deposit was settled is refused (on PostgreSQL both lock the deposit's batch row).
+//! - Settlement (the aggregator): a batch past its wire deadline is owed
+//!   `Σ (contribution − refunds − deposit fee, at least 0)` over its coins. A batch owed
+//!   nothing (fully refunded, or contributions no larger than their deposit fees) is settled
+//!   without a transfer (`done`, no WTID): it is never due again and refunds of it are refused.
+//!   A merchant account whose batches owe more than the wire fee is wired in one transfer
+//!   that settles them. One whose due total is positive but not above the wire fee keeps
+//!   waiting, as with the C exchange's aggregator: its batches are marked `waiting` and are no
+//!   longer due by themselves (neither in `due_aggregates` nor in `next_wire_deadline`), so
+//!   they can neither fill the aggregator's page nor hold its next deadline in the past; they
+//!   join the account's aggregate again when another of its deposits becomes due, and a
+//!   refund of a waiting batch makes it due again (it may now be owed nothing). A lower wire
+//!   fee does not wake them (neither does it in the C exchange).
 //!
 //! # Refunds never create money (our deviation from the C exchange)
 //! A refund gives the coin its amount minus a refund fee back. The C exchange
@@ -362,7 +374,8 @@ pub enum RefundOutcome {
     Done,
     /// No deposit of this coin for this contract and merchant.
     DepositNotFound,
-    /// The merchant was already paid: too late to refund.
+    /// The deposit was settled (the merchant was paid, or it was owed nothing and closed
+    /// without a transfer): too late to refund.
     AlreadyWired,
     /// The same refund id was used with another amount.
     Conflict,
@@ -411,7 +424,8 @@ pub struct CoinRow {
 
 // ---------------------------------------------------------------- rows: settlement
 
-/// A merchant's share that is due: deposits past their wire deadline, not yet wired.
+/// A merchant account's share that is due: its batches past their wire deadline, not yet
+/// settled (those waiting for the wire fee included).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueAggregate {
     pub merchant_pub: EddsaPublicKey,
@@ -466,6 +480,11 @@ pub struct DepositTrackingRow {
     pub refunded: Amount,
     /// The wire transfer that paid it, once aggregated.
     pub wire: Option<(ShortHashCode, Timestamp)>,
+    /// Settled without a wire transfer: its batch was owed nothing (fully refunded, or no more
+    /// than its deposit fees) when the aggregator settled it; it will never be wired. (The C
+    /// exchange answers such a deposit with 202 and the wire deadline as `execution_time`,
+    /// forever: it keeps it in a transient aggregation that is never wired.)
+    pub settled_without_transfer: bool,
 }
 
 /// One coin of an aggregated wire transfer (`GET /transfers/$WTID`).
@@ -496,6 +515,9 @@ pub struct AuditSums {
     pub wire_fees: Amount,
     /// Σ merchant shares of deposits already aggregated.
     pub aggregated_shares: Amount,
+    /// Σ merchant shares of deposits settled without a wire transfer (zero: they were settled
+    /// because they were owed nothing, and refunds are refused once settled).
+    pub settled_unwired_shares: Amount,
     /// Σ coin remaining values, and Σ of their denominations' values.
     pub coin_remaining: Amount,
     pub coin_values: Amount,
@@ -712,7 +734,11 @@ impl ExchangeStore {
 
     // ----- settlement -----
 
-    /// The deposits due at `now`, one aggregate per merchant account, at most `limit`.
+    /// The deposits due at `now`, one aggregate per merchant account, at most `limit`
+    /// accounts: those with a due batch that does not wait (the first such batches first),
+    /// each with all of its unsettled due batches, the waiting ones included. An account whose
+    /// due batches all wait is not returned, so accounts stuck below the wire fee never fill
+    /// the page.
     pub async fn due_aggregates(
         &self,
         now: Timestamp,
@@ -721,15 +747,20 @@ impl ExchangeStore {
         dispatch_read!(self, due_aggregates(now, limit))
     }
 
-    /// When the next deposit becomes due (for the aggregator's sleep).
+    /// The earliest wire deadline of the unsettled batches that do not wait (for the
+    /// aggregator's sleep). A deadline in the past means `due_aggregates` has work: waiting
+    /// batches never keep it in the past.
     pub async fn next_wire_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
         dispatch_read!(self, next_wire_deadline())
     }
 
-    /// Records the wire transfer of an aggregate and marks its batches, in one transaction.
-    /// Batches refunded or aggregated since the aggregate was read are left alone: the
-    /// transaction recomputes the total from the rows it marks and returns the row it stored,
-    /// or `None` if nothing was left to pay (the amount after the wire fee is zero).
+    /// Settles an aggregate, in one transaction, recomputing from the rows as they are now
+    /// (batches settled since it was read are left alone; refunds since count). Batches owed
+    /// nothing are settled without a transfer. If what the others owe exceeds the wire fee,
+    /// they are marked with the WTID and the transfer of the difference is recorded and
+    /// returned; otherwise they wait (see "Settlement" in the module docs) and the result is
+    /// `None`.
+    /// Either way, no batch of the aggregate is due afterwards until something changes it.
     pub async fn record_wire_out(
         &self,
         wire_out: NewWireOut,

@@ -1177,17 +1177,22 @@ pub(super) async fn due_aggregates(
     now: Timestamp,
     limit: u32,
 ) -> Result<Vec<DueAggregate>, StoreError> {
-    // As on SQLite: the first 10000 due batches; of their merchant accounts the first `limit`
-    // by first batch, each with all of its batches among them; ordered by merchant key and
-    // payto URI (byte order).
+    // As on SQLite: of the first 10000 due batches that do not wait (by serial), the merchant
+    // accounts of the first `limit` (by first batch); each with all of its open due batches,
+    // the waiting ones included; ordered by merchant key and payto URI (byte order). Accounts
+    // whose due batches all wait are not chosen: they cannot fill the page.
     sqlx::query(
-        "WITH due AS ( \
-           SELECT batch_deposit_serial, merchant_pub, merchant_payto, h_payto \
-             FROM batch_deposits WHERE wtid IS NULL AND wire_deadline <= $1 \
-            ORDER BY batch_deposit_serial LIMIT 10000 \
-         ), chosen AS ( \
-           SELECT merchant_pub, merchant_payto FROM due GROUP BY merchant_pub, merchant_payto \
+        "WITH chosen AS ( \
+           SELECT merchant_pub, merchant_payto FROM ( \
+             SELECT batch_deposit_serial, merchant_pub, merchant_payto FROM batch_deposits \
+              WHERE NOT done AND NOT waiting AND wire_deadline <= $1 \
+              ORDER BY batch_deposit_serial LIMIT 10000 \
+           ) f GROUP BY merchant_pub, merchant_payto \
             ORDER BY min(batch_deposit_serial) LIMIT $2 \
+         ), due AS ( \
+           SELECT b.batch_deposit_serial, b.merchant_pub, b.merchant_payto, b.h_payto \
+             FROM batch_deposits b JOIN chosen USING (merchant_pub, merchant_payto) \
+            WHERE NOT b.done AND b.wire_deadline <= $1 \
          ) \
          SELECT d.merchant_pub, d.merchant_payto, \
                 (array_agg(d.h_payto ORDER BY d.batch_deposit_serial))[1] AS h_payto, \
@@ -1195,7 +1200,7 @@ pub(super) async fn due_aggregates(
                 coalesce(sum((SELECT sum(s.share) FROM coin_deposit_shares s \
                               WHERE s.batch_deposit_serial = d.batch_deposit_serial)), 0)::TEXT \
                   AS total \
-           FROM due d JOIN chosen USING (merchant_pub, merchant_payto) \
+           FROM due d \
           GROUP BY d.merchant_pub, d.merchant_payto \
           ORDER BY d.merchant_pub, d.merchant_payto COLLATE \"C\"",
     )
@@ -1220,10 +1225,11 @@ pub(super) async fn next_wire_deadline(
     db: &PgDb,
     _currency: Currency,
 ) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> =
-        sqlx::query_scalar("SELECT min(wire_deadline) FROM batch_deposits WHERE wtid IS NULL")
-            .fetch_one(db.pool())
-            .await?;
+    let next: Option<i64> = sqlx::query_scalar(
+        "SELECT min(wire_deadline) FROM batch_deposits WHERE NOT done AND NOT waiting",
+    )
+    .fetch_one(db.pool())
+    .await?;
     next.map(time).transpose()
 }
 
@@ -1432,7 +1438,7 @@ pub(super) async fn deposit_tracking(
         "SELECT b.exchange_timestamp, b.wire_deadline, b.merchant_payto, b.wire_salt, \
          c.amount_with_fee_val, c.amount_with_fee_frac, c.deposit_fee_val, c.deposit_fee_frac, ",
         refunded!(),
-        " AS refunded, b.wtid, w.execution_date \
+        " AS refunded, b.wtid, w.execution_date, b.done AND b.wtid IS NULL AS unwired \
          FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
          LEFT JOIN wire_out w ON w.wtid = b.wtid \
          WHERE c.coin_pub = $1 AND b.merchant_pub = $2 AND b.h_contract_terms = $3 \
@@ -1455,6 +1461,7 @@ pub(super) async fn deposit_tracking(
             deposit_fee: am(&r, currency, "deposit_fee")?,
             refunded: sum_amount(&r, currency, "refunded")?,
             wire: wtid.zip(executed),
+            settled_without_transfer: r.try_get("unwired")?,
         })
     })
     .transpose()
@@ -1489,6 +1496,9 @@ const AUDIT_SQL: &str = "SELECT \
   (SELECT coalesce(sum(s.share), 0) FROM coin_deposit_shares s \
      JOIN batch_deposits b USING (batch_deposit_serial) WHERE b.wtid IS NOT NULL)::TEXT \
     AS aggregated_shares, \
+  (SELECT coalesce(sum(s.share), 0) FROM coin_deposit_shares s \
+     JOIN batch_deposits b USING (batch_deposit_serial) WHERE b.done AND b.wtid IS NULL)::TEXT \
+    AS settled_unwired_shares, \
   (SELECT coalesce(sum(exchange_units(remaining_val, remaining_frac)), 0) \
      FROM known_coins)::TEXT AS coin_remaining, \
   (SELECT coalesce(sum(exchange_units(d.value_val, d.value_frac)), 0) \
@@ -1533,6 +1543,7 @@ pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSum
         wired: sum_amount(&r, currency, "wired")?,
         wire_fees: sum_amount(&r, currency, "wire_fees")?,
         aggregated_shares: sum_amount(&r, currency, "aggregated_shares")?,
+        settled_unwired_shares: sum_amount(&r, currency, "settled_unwired_shares")?,
         coin_remaining: sum_amount(&r, currency, "coin_remaining")?,
         coin_values: sum_amount(&r, currency, "coin_values")?,
         reserves_off_balance: keys("reserves_off_balance")?,

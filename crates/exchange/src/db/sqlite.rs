@@ -1094,7 +1094,7 @@ pub(super) fn refund(
     let deposit = query_opt(
         tx,
         "SELECT c.coin_deposit_serial, c.amount_with_fee_val, c.amount_with_fee_frac, \
-         c.deposit_fee_val, c.deposit_fee_frac, b.wtid IS NOT NULL \
+         c.deposit_fee_val, c.deposit_fee_frac, b.done, b.batch_deposit_serial, b.waiting \
          FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
          WHERE c.coin_pub = ?1 AND b.merchant_pub = ?2 AND b.h_contract_terms = ?3 \
          ORDER BY c.coin_deposit_serial LIMIT 1",
@@ -1109,10 +1109,12 @@ pub(super) fn refund(
                 am(row, currency, 1)?,
                 am(row, currency, 3)?,
                 row.get::<_, bool>(5)?,
+                row.get::<_, i64>(6)?,
+                row.get::<_, bool>(7)?,
             ))
         },
     )?;
-    let Some((serial, deposited, deposit_fee, wired)) = deposit else {
+    let Some((serial, deposited, deposit_fee, wired, batch, waiting)) = deposit else {
         return Ok(RefundOutcome::DepositNotFound);
     };
     let rtid = signed("rtransaction id", r.rtransaction_id)?;
@@ -1186,6 +1188,14 @@ pub(super) fn refund(
         "UPDATE known_coins SET remaining_val = ?2, remaining_frac = ?3 WHERE coin_pub = ?1",
         params![r.coin_pub.to_vec(), left.0, left.1],
     )?;
+    if waiting {
+        // Due again: the aggregator looks at what the batch owes now (maybe nothing).
+        execute(
+            tx,
+            "UPDATE batch_deposits SET waiting = 0 WHERE batch_deposit_serial = ?1",
+            [batch],
+        )?;
+    }
     tx.notify(TOPIC_DEPOSIT, "");
     Ok(RefundOutcome::Done)
 }
@@ -1252,46 +1262,64 @@ pub(super) fn due_aggregates(
     now: Timestamp,
     limit: u32,
 ) -> Result<Vec<DueAggregate>, StoreError> {
-    let batches = query_all(
+    let snapshot = snapshot(conn)?;
+    let conn: &Connection = &snapshot;
+    // Of the first 10000 due batches that do not wait (by serial), the merchant accounts of the
+    // first `limit` (by first batch). Accounts whose due batches all wait are not chosen: they
+    // cannot fill the page.
+    let accounts = query_all(
         conn,
-        "SELECT batch_deposit_serial, merchant_pub, merchant_payto, h_payto FROM batch_deposits \
-         WHERE wtid IS NULL AND wire_deadline <= ?1 ORDER BY batch_deposit_serial LIMIT 10000",
-        [micros(now)],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                eddsa(r, 1)?,
-                r.get::<_, String>(2)?,
-                short(r, 3)?,
-            ))
-        },
+        "SELECT merchant_pub, merchant_payto FROM ( \
+           SELECT batch_deposit_serial, merchant_pub, merchant_payto FROM batch_deposits \
+            WHERE done = 0 AND waiting = 0 AND wire_deadline <= ?1 \
+            ORDER BY batch_deposit_serial LIMIT 10000) \
+         GROUP BY merchant_pub, merchant_payto ORDER BY min(batch_deposit_serial) LIMIT ?2",
+        params![micros(now), limit],
+        |r| Ok((eddsa(r, 0)?, r.get::<_, String>(1)?)),
     )?;
     let mut groups: BTreeMap<(Vec<u8>, String), DueAggregate> = BTreeMap::new();
-    for (serial, merchant_pub, payto, h_payto) in batches {
-        let group_key = (merchant_pub.to_vec(), payto.clone());
-        if !groups.contains_key(&group_key) && groups.len() >= limit as usize {
-            continue;
-        }
-        let total: u128 = coin_shares(
+    for (merchant_pub, payto) in accounts {
+        // Each with all of its open due batches, the waiting ones included.
+        let batches = query_all(
             conn,
-            currency,
-            "WHERE c.batch_deposit_serial = ?1",
-            [serial],
-        )?
-        .iter()
-        .map(|(_, s)| s)
-        .sum();
-        let entry = groups.entry(group_key).or_insert_with(|| DueAggregate {
-            merchant_pub,
-            merchant_payto: payto,
-            h_payto,
-            batch_serials: Vec::new(),
-            total: Amount::zero(&currency),
-        });
-        entry.batch_serials.push(serial);
-        entry.total = units(currency, entry.total.to_units() + total)?;
+            "SELECT batch_deposit_serial, h_payto FROM batch_deposits \
+             WHERE merchant_pub = ?1 AND merchant_payto = ?2 AND done = 0 \
+             AND wire_deadline <= ?3 ORDER BY batch_deposit_serial",
+            params![merchant_pub.to_vec(), payto, micros(now)],
+            |r| Ok((r.get::<_, i64>(0)?, short(r, 1)?)),
+        )?;
+        let Some((_, h_payto)) = batches.first().cloned() else {
+            continue;
+        };
+        let mut total: u128 = 0;
+        for (serial, _) in &batches {
+            total += batch_share(conn, currency, *serial)?;
+        }
+        groups.insert(
+            (merchant_pub.to_vec(), payto.clone()),
+            DueAggregate {
+                merchant_pub,
+                merchant_payto: payto,
+                h_payto,
+                batch_serials: batches.iter().map(|(serial, _)| *serial).collect(),
+                total: units(currency, total)?,
+            },
+        );
     }
     Ok(groups.into_values().collect())
+}
+
+/// What a batch owes its merchant now: Σ of its coins' shares.
+fn batch_share(conn: &Connection, currency: Currency, serial: i64) -> Result<u128, StoreError> {
+    Ok(coin_shares(
+        conn,
+        currency,
+        "WHERE c.batch_deposit_serial = ?1",
+        [serial],
+    )?
+    .iter()
+    .map(|(_, s)| s)
+    .sum())
 }
 
 pub(super) fn next_wire_deadline(
@@ -1299,7 +1327,9 @@ pub(super) fn next_wire_deadline(
     _currency: Currency,
 ) -> Result<Option<Timestamp>, StoreError> {
     let next: Option<i64> = conn
-        .prepare_cached("SELECT min(wire_deadline) FROM batch_deposits WHERE wtid IS NULL")?
+        .prepare_cached(
+            "SELECT min(wire_deadline) FROM batch_deposits WHERE done = 0 AND waiting = 0",
+        )?
         .query_row([], |r| r.get(0))?;
     next.map(time).transpose()
 }
@@ -1317,37 +1347,56 @@ pub(super) fn record_wire_out(
         wire_fee,
         now,
     } = wire_out;
-    // Recompute from the rows as they are now, and take only those still unpaid.
+    // Recompute from the rows as they are now, and take only those still unsettled.
     let mut total: u128 = 0;
-    let mut taken = Vec::new();
+    let mut owed = Vec::new();
+    let mut owed_nothing = Vec::new();
     for serial in &aggregate.batch_serials {
         let open = query_opt(
             tx,
-            "SELECT 1 FROM batch_deposits WHERE batch_deposit_serial = ?1 AND wtid IS NULL",
+            "SELECT 1 FROM batch_deposits WHERE batch_deposit_serial = ?1 AND done = 0",
             [serial],
             |_| Ok(()),
         )?;
         if open.is_none() {
             continue;
         }
-        total += coin_shares(tx, currency, "WHERE c.batch_deposit_serial = ?1", [serial])?
-            .iter()
-            .map(|(_, s)| s)
-            .sum::<u128>();
-        taken.push(*serial);
+        match batch_share(tx, currency, *serial)? {
+            0 => owed_nothing.push(*serial),
+            share => {
+                total += share;
+                owed.push(*serial);
+            }
+        }
     }
-    if taken.is_empty() {
-        return Ok(None);
-    }
-    let Some(amount_units) = total.checked_sub(wire_fee.to_units()).filter(|a| *a > 0) else {
-        // Not enough to cover the wire fee: the deposits wait for more (C exchange: the
-        // aggregator leaves them for a later run).
-        return Ok(None);
-    };
-    for serial in &taken {
+    // Owed nothing (fully refunded, or no more than the deposit fees): settled, no transfer.
+    for serial in &owed_nothing {
         execute(
             tx,
-            "UPDATE batch_deposits SET wtid = ?2 WHERE batch_deposit_serial = ?1",
+            "UPDATE batch_deposits SET done = 1, waiting = 0 WHERE batch_deposit_serial = ?1",
+            [serial],
+        )?;
+    }
+    let Some(amount_units) = total.checked_sub(wire_fee.to_units()).filter(|a| *a > 0) else {
+        // Not enough to cover the wire fee: the deposits owed something wait for more (C
+        // exchange: the aggregator leaves them for a later run).
+        for serial in &owed {
+            execute(
+                tx,
+                "UPDATE batch_deposits SET waiting = 1 WHERE batch_deposit_serial = ?1",
+                [serial],
+            )?;
+        }
+        if !owed_nothing.is_empty() {
+            tx.notify(TOPIC_WIRE_OUT, "");
+        }
+        return Ok(None);
+    };
+    for serial in &owed {
+        execute(
+            tx,
+            "UPDATE batch_deposits SET wtid = ?2, done = 1, waiting = 0 \
+             WHERE batch_deposit_serial = ?1",
             params![serial, wtid.to_vec()],
         )?;
     }
@@ -1515,7 +1564,7 @@ pub(super) fn deposit_tracking(
          c.amount_with_fee_val, c.amount_with_fee_frac, c.deposit_fee_val, c.deposit_fee_frac, \
          coalesce((SELECT sum(r.amount_val) * 100000000 + sum(r.amount_frac) FROM refunds r \
                    WHERE r.coin_deposit_serial = c.coin_deposit_serial), 0), \
-         b.wtid, w.execution_date \
+         b.wtid, w.execution_date, b.done = 1 AND b.wtid IS NULL \
          FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
          LEFT JOIN wire_out w ON w.wtid = b.wtid \
          WHERE c.coin_pub = ?1 AND b.merchant_pub = ?2 AND b.h_contract_terms = ?3 \
@@ -1547,6 +1596,7 @@ pub(super) fn deposit_tracking(
                     u128::try_from(refunded).map_err(|_| corrupt("refund sum"))?,
                 )?,
                 wire,
+                settled_without_transfer: r.get(11)?,
             })
         },
     )
@@ -1567,15 +1617,17 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
     let snapshot = snapshot(conn)?;
     let conn: &Connection = &snapshot;
     let s = |sql: &str| sum(conn, currency, sql);
-    let shares: u128 = coin_shares(
-        conn,
-        currency,
-        "JOIN batch_deposits b USING (batch_deposit_serial) WHERE b.wtid IS NOT NULL",
-        [],
-    )?
-    .iter()
-    .map(|(_, s)| s)
-    .sum();
+    let shares = |settled: &str| -> Result<u128, StoreError> {
+        Ok(coin_shares(
+            conn,
+            currency,
+            &format!("JOIN batch_deposits b USING (batch_deposit_serial) WHERE {settled}"),
+            [],
+        )?
+        .iter()
+        .map(|(_, s)| s)
+        .sum())
+    };
     let reserves_off_balance = query_all(
         conn,
         "SELECT r.reserve_pub FROM reserves r WHERE \
@@ -1620,7 +1672,8 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
         refund_fees: s("SELECT sum(refund_fee_val), sum(refund_fee_frac) FROM refunds")?,
         wired: s("SELECT sum(amount_val), sum(amount_frac) FROM wire_out")?,
         wire_fees: s("SELECT sum(wire_fee_val), sum(wire_fee_frac) FROM wire_out")?,
-        aggregated_shares: units(currency, shares)?,
+        aggregated_shares: units(currency, shares("b.wtid IS NOT NULL")?)?,
+        settled_unwired_shares: units(currency, shares("b.done = 1 AND b.wtid IS NULL")?)?,
         coin_remaining: s("SELECT sum(remaining_val), sum(remaining_frac) FROM known_coins")?,
         coin_values: s(
             "SELECT sum(d.value_val), sum(d.value_frac) FROM known_coins k \

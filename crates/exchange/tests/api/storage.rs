@@ -1203,7 +1203,9 @@ engine_test!(
 engine_test!(
     /// The aggregator's view: only deposits past their wire deadline are due, one aggregate per
     /// merchant account with the shares after refunds and fees; recording the transfer marks
-    /// the batches (a refund in between is counted), and what cannot pay the wire fee waits.
+    /// the batches (a refund in between is counted: the batch it leaves owed nothing is settled
+    /// without the transfer), and what cannot pay the wire fee waits without holding the next
+    /// deadline in the past.
     async fn aggregation_pays_each_batch_once(engine: Engine) {
         let fx = Fx::new(engine).await;
         let s = &fx.store;
@@ -1286,7 +1288,8 @@ engine_test!(
                 .unwrap(),
             None
         );
-        // Merchant 3's 0.1 cannot pay a wire fee of 0.1: it waits, nothing is recorded.
+        // Merchant 3's 0.1 cannot pay a wire fee of 0.1: it waits, nothing is recorded, and
+        // it is no longer due by itself.
         assert_eq!(
             s.record_wire_out(wire_out(due[2].clone(), 3, "0.1"))
                 .await
@@ -1295,30 +1298,43 @@ engine_test!(
         );
         let due = s.due_aggregates(db::now(), 10).await.unwrap();
         let merchants: Vec<_> = due.iter().map(|a| a.merchant_pub).collect();
-        assert_eq!(merchants, vec![merchant(2), merchant(3)]);
+        assert_eq!(merchants, vec![merchant(2)]);
         assert_eq!(s.next_wire_deadline().await.unwrap(), Some(PAST));
 
-        // Tracking and the transfer's details.
+        // Tracking and the transfer's details: the refunded batch is settled, not wired.
         let tracked = s
             .deposit_tracking(merchant(1), hash(b'h', 1), coin_pub(1))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(tracked.wire, Some((paid.wtid, paid.execution_date)));
+        assert!(!tracked.settled_without_transfer);
+        let refunded = s
+            .deposit_tracking(merchant(1), hash(b'h', 3), coin_pub(4))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (refunded.wire, refunded.settled_without_transfer),
+            (None, true)
+        );
+        let waiting = s
+            .deposit_tracking(merchant(3), hash(b'h', 5), coin_pub(6))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (waiting.wire, waiting.settled_without_transfer),
+            (None, false)
+        );
         let (row, deposits) = s.wire_out(paid.wtid).await.unwrap().unwrap();
         assert_eq!(row, paid);
         let coins: Vec<_> = deposits
             .iter()
             .map(|d| (d.coin_pub, d.amount_with_fee, d.deposit_fee, d.refunded))
             .collect();
-        assert_eq!(
-            coins,
-            vec![
-                (coin_pub(1), chf("5"), chf("0.2"), chf("0")),
-                (coin_pub(4), chf("1"), chf("0.2"), chf("1")),
-            ]
-        );
-        assert_eq!(deposits[1].h_contract_terms, hash(b'h', 3));
+        assert_eq!(coins, vec![(coin_pub(1), chf("5"), chf("0.2"), chf("0"))]);
+        assert_eq!(deposits[0].h_contract_terms, hash(b'h', 1));
         assert_eq!(
             s.wire_out(ShortHashCode::from_bytes(bytes(b't', 9)))
                 .await
@@ -1328,6 +1344,234 @@ engine_test!(
         let sums = fx.assert_balanced().await;
         assert_eq!((sums.wired, sums.wire_fees), (chf("4.3"), chf("0.5")));
         assert_eq!(sums.aggregated_shares, chf("4.8"));
+
+        // Once merchant 2 is paid, only merchant 1's future deposit is ahead: merchant 3's
+        // waiting one does not keep the next deadline in the past.
+        assert!(
+            s.record_wire_out(wire_out(due[0].clone(), 4, "0.5"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(s.due_aggregates(db::now(), 10).await.unwrap().is_empty());
+        assert_eq!(s.next_wire_deadline().await.unwrap(), Some(future));
+        fx.assert_balanced().await;
+    }
+);
+
+engine_test!(
+    /// A batch owed nothing — fully refunded, or contributions no larger than their deposit
+    /// fees — is settled without a transfer when its account is aggregated: it is due no more
+    /// (before, it stayed due forever and held the aggregator's next deadline in the past),
+    /// tracking says so, it is not in any transfer, and refunds of it are refused.
+    async fn deposits_owed_nothing_are_settled_without_a_transfer(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let fee = fx.five.fee_refund;
+        let deposit = async |d: NewBatchDeposit| {
+            assert!(matches!(
+                s.batch_deposit(d).await.unwrap(),
+                DepositOutcome::Done { .. }
+            ));
+        };
+        // Merchant 1: refunded in full. Merchant 2: exactly the deposit fee (0.2). Merchant 3:
+        // one batch refunded in full, one owed 4.8.
+        deposit(batch(1, 1, vec![coin(&fx.five, 1, "2", 1)], PAST)).await;
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 1, "2"), fee).await.unwrap(),
+            RefundOutcome::Done
+        );
+        deposit(batch(2, 2, vec![coin(&fx.five, 2, "0.2", 2)], PAST)).await;
+        deposit(batch(3, 3, vec![coin(&fx.five, 3, "1", 3)], PAST)).await;
+        assert_eq!(
+            s.refund(refund(3, 3, 3, 1, "1"), fee).await.unwrap(),
+            RefundOutcome::Done
+        );
+        deposit(batch(3, 4, vec![coin(&fx.five, 4, "5", 4)], PAST)).await;
+        assert_eq!(s.next_wire_deadline().await.unwrap(), Some(PAST));
+
+        let due = s.due_aggregates(db::now(), 10).await.unwrap();
+        let view: Vec<_> = due
+            .iter()
+            .map(|a| (a.merchant_pub, a.batch_serials.len(), a.total))
+            .collect();
+        assert_eq!(
+            view,
+            vec![
+                (merchant(1), 1, chf("0")),
+                (merchant(2), 1, chf("0")),
+                (merchant(3), 2, chf("4.8")),
+            ]
+        );
+        let mut woken = s.notifier().subscribe(db::TOPIC_WIRE_OUT, "");
+        for (n, aggregate) in due[..2].iter().enumerate() {
+            assert_eq!(
+                s.record_wire_out(wire_out(aggregate.clone(), n as u64, "0.1"))
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+        assert!(woken.wait(WAIT).await, "tracking long polls are woken");
+        let paid = s
+            .record_wire_out(wire_out(due[2].clone(), 2, "0.1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(paid.amount, chf("4.7"));
+        assert!(s.due_aggregates(db::now(), 10).await.unwrap().is_empty());
+        assert_eq!(s.next_wire_deadline().await.unwrap(), None);
+
+        for (m, contract, settled) in [(1, 1, true), (2, 2, true), (3, 3, true), (3, 4, false)] {
+            let tracked = s
+                .deposit_tracking(merchant(m), hash(b'h', contract), coin_pub(contract))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                tracked.settled_without_transfer, settled,
+                "contract {contract}"
+            );
+            assert_eq!(tracked.wire.is_some(), !settled, "contract {contract}");
+        }
+        let (_, deposits) = s.wire_out(paid.wtid).await.unwrap().unwrap();
+        let coins: Vec<_> = deposits.iter().map(|d| d.coin_pub).collect();
+        assert_eq!(coins, vec![coin_pub(4)]);
+        // Settled: no refund any more (merchant 2's 0.1 would have been fine before), but a
+        // replay of an earlier refund is still answered.
+        assert_eq!(
+            s.refund(refund(2, 2, 2, 1, "0.1"), fee).await.unwrap(),
+            RefundOutcome::AlreadyWired
+        );
+        assert_eq!(
+            s.refund(refund(1, 1, 1, 1, "2"), fee).await.unwrap(),
+            RefundOutcome::Done
+        );
+        let sums = fx.assert_balanced().await;
+        assert_eq!(sums.settled_unwired_shares, chf("0"));
+        assert_eq!(
+            (sums.wired, sums.aggregated_shares),
+            (chf("4.7"), chf("4.8"))
+        );
+    }
+);
+
+engine_test!(
+    /// Merchant accounts whose due total does not exceed the wire fee wait — but they are tried
+    /// once, then neither fill the aggregator's page (before, a page of 2 returned the first two
+    /// stuck accounts forever and the others were never paid) nor hold the next deadline in the
+    /// past. A new due deposit of such an account brings its waiting batches back into its
+    /// aggregate; a refund of a waiting batch makes it due again.
+    async fn accounts_below_the_wire_fee_do_not_starve_others(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let future = Timestamp::from_secs(4_000_000_000);
+        let deposit = async |d: NewBatchDeposit| {
+            assert!(matches!(
+                s.batch_deposit(d).await.unwrap(),
+                DepositOutcome::Done { .. }
+            ));
+        };
+        // Merchants 1–3 are owed 0.05 each (coins without fees), below a wire fee of 0.1;
+        // merchants 4 and 5 are owed 1 each, deposited after them; merchant 6 is due later.
+        for m in 1..=3 {
+            deposit(batch(m, m, vec![coin(&fx.one, m, "0.05", m)], PAST)).await;
+        }
+        for m in 4..=5 {
+            deposit(batch(m, m, vec![coin(&fx.one, m, "1", m)], PAST)).await;
+        }
+        deposit(batch(6, 6, vec![coin(&fx.one, 6, "1", 6)], future)).await;
+
+        let mut tried = Vec::new();
+        let mut paid = Vec::new();
+        for round in 0.. {
+            let page = s.due_aggregates(db::now(), 2).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(round < 3, "every account is settled or waits after one try");
+            for aggregate in page {
+                assert!(
+                    !tried.contains(&aggregate.merchant_pub),
+                    "an account comes back only after a change: {tried:?}"
+                );
+                tried.push(aggregate.merchant_pub);
+                let n = tried.len() as u64;
+                if let Some(row) = s
+                    .record_wire_out(wire_out(aggregate, n, "0.1"))
+                    .await
+                    .unwrap()
+                {
+                    paid.push((row.merchant_pub, row.amount));
+                }
+            }
+        }
+        assert_eq!(tried, (1..=5).map(merchant).collect::<Vec<_>>());
+        assert_eq!(
+            paid,
+            vec![(merchant(4), chf("0.9")), (merchant(5), chf("0.9"))]
+        );
+        assert_eq!(
+            s.next_wire_deadline().await.unwrap(),
+            Some(future),
+            "waiting accounts hold no deadline in the past"
+        );
+        let waiting = s
+            .deposit_tracking(merchant(1), hash(b'h', 1), coin_pub(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (waiting.wire, waiting.settled_without_transfer),
+            (None, false)
+        );
+
+        // Merchant 1 is owed 0.1 more: its account is due again, with both batches.
+        deposit(batch(1, 7, vec![coin(&fx.one, 7, "0.1", 7)], PAST)).await;
+        let due = s.due_aggregates(db::now(), 10).await.unwrap();
+        let view: Vec<_> = due
+            .iter()
+            .map(|a| (a.merchant_pub, a.batch_serials.len(), a.total))
+            .collect();
+        assert_eq!(view, vec![(merchant(1), 2, chf("0.15"))]);
+        let row = s
+            .record_wire_out(wire_out(due[0].clone(), 10, "0.1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.amount, chf("0.05"));
+        let (_, deposits) = s.wire_out(row.wtid).await.unwrap().unwrap();
+        let coins: Vec<_> = deposits.iter().map(|d| d.coin_pub).collect();
+        assert_eq!(coins, vec![coin_pub(1), coin_pub(7)]);
+
+        // Merchant 2's waiting batch is refunded in full: due again, and settled as owed
+        // nothing; merchant 3 keeps waiting.
+        assert_eq!(
+            s.refund(refund(2, 2, 2, 1, "0.05"), fx.one.fee_refund)
+                .await
+                .unwrap(),
+            RefundOutcome::Done
+        );
+        assert_eq!(s.next_wire_deadline().await.unwrap(), Some(PAST));
+        let due = s.due_aggregates(db::now(), 10).await.unwrap();
+        let view: Vec<_> = due.iter().map(|a| (a.merchant_pub, a.total)).collect();
+        assert_eq!(view, vec![(merchant(2), chf("0"))]);
+        assert_eq!(
+            s.record_wire_out(wire_out(due[0].clone(), 11, "0.1"))
+                .await
+                .unwrap(),
+            None
+        );
+        let settled = s
+            .deposit_tracking(merchant(2), hash(b'h', 2), coin_pub(2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(settled.settled_without_transfer);
+        assert!(s.due_aggregates(db::now(), 10).await.unwrap().is_empty());
+        assert_eq!(s.next_wire_deadline().await.unwrap(), Some(future));
+        let sums = fx.assert_balanced().await;
+        assert_eq!(sums.wired, chf("1.85"));
     }
 );
 
