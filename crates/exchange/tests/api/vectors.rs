@@ -26,7 +26,7 @@
 //!   of the vectors are uploaded verbatim and accepted (so the exchange's messages are the
 //!   vector's bytes), stored as given, and `/keys` verifies with the vector's master key. The
 //!   vector's account signature is v12 (1030 over the payto hash only); no vector covers the v23
-//!   account signature, the signing keys (1024) or the key set signature (1034): these are
+//!   account signature, the signing keys (1024) or the key set signature (1035): these are
 //!   signed by the vector's master key and exchange keys of the test and verified.
 //!
 //! The vector's denomination and fees are valid from 1 700 000 000 s to 1 800 000 000 s
@@ -288,7 +288,7 @@ fn this_year() -> (Timestamp, Timestamp) {
 }
 
 /// Every signature of `/keys` verifies with `master`: denominations (1025), signing keys
-/// (1024), accounts (1030, v23), wire fees (1028), global fees (1022), and the key set (1034)
+/// (1024), accounts (1030, v23), wire fees (1028), global fees (1022), and the key set (1035)
 /// with the exchange's signing key.
 fn verify_keys_with(keys: &ExchangeKeysResponse, master: &EddsaPublicKey) {
     assert_eq!(&keys.master_public_key, master);
@@ -388,7 +388,7 @@ fn verify_keys_with(keys: &ExchangeKeysResponse, master: &EddsaPublicKey) {
         hc: KeySet::denominations_hash(denom_sigs.iter()),
     };
     cardcash_crypto::verify(&keys.exchange_pub, &keys.exchange_sig, &key_set)
-        .expect("key set signature (1034)");
+        .expect("key set signature (1035)");
 }
 
 /// The vector's planchet `p` as the exchange receives it: every byte from the vector, after
