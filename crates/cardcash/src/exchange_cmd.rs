@@ -12,6 +12,10 @@ pub enum ExchangeCommand {
     /// reserves, withdrawal, deposits, refunds, tracking, management; with wirewatch, the
     /// aggregator and the transfer worker.
     Serve,
+    /// The offline master key: create it, sign what the exchange proposes (keys, accounts,
+    /// fees, revocations) and upload the signatures (GNU Taler's `taler-exchange-offline`).
+    #[command(subcommand)]
+    Offline(crate::exchange_offline::OfflineCommand),
     /// Check the money equations on the exchange's database and list every difference
     /// (exit code 1 when there is one).
     Audit,
@@ -35,6 +39,7 @@ pub async fn run(cmd: ExchangeCommand, source: &ConfigSource) -> anyhow::Result<
             crate::demo::wait_for_ctrl_c().await;
             app.shutdown().await?;
         }
+        ExchangeCommand::Offline(cmd) => crate::exchange_offline::run(cmd, source).await?,
         ExchangeCommand::Audit => {
             let config = load()?;
             let db = cardcash_exchange::db::connect(&config.database_url).await?;

@@ -9,6 +9,7 @@ mod config_file;
 mod demo;
 mod exchange_bench;
 mod exchange_cmd;
+mod exchange_offline;
 mod listen;
 mod terminal_cmd;
 

@@ -102,7 +102,7 @@ impl MasterKey {
 
     /// Signs everything `future` proposes, after checking that it is meant for this master
     /// key and that every key carries a valid announcement of the security module that holds
-    /// its private key.
+    /// its private key ([`check_future_keys`]).
     pub fn sign_future_keys(
         &self,
         future: &FutureKeysResponse,
@@ -114,75 +114,35 @@ impl MasterKey {
                 ours,
             });
         }
-        let mut denom_sigs = Vec::with_capacity(future.future_denoms.len());
-        for d in &future.future_denoms {
-            let duration_withdraw = d.stamp_expire_withdraw.saturating_sub(d.stamp_start);
-            let h_denom_pub = match &d.denom_pub {
-                DenominationPublicKey::Rsa { age_mask, rsa_pub } => {
-                    let key = rsa::RsaPublicKey::decode(rsa_pub.as_bytes())
-                        .map_err(|e| OfflineError::Invalid(format!("RSA key: {e}")))?;
-                    let announcement = RsaDenominationKeyAnnouncement::new(
-                        &key,
-                        &d.section_name,
-                        d.stamp_start,
-                        duration_withdraw,
-                    );
-                    cardcash_crypto::verify(
-                        &future.denom_secmod_public_key,
-                        &d.denom_secmod_sig,
-                        &announcement,
-                    )
-                    .map_err(|_| OfflineError::BadAnnouncement(d.section_name.clone()))?;
-                    key.h_denom_pub(*age_mask)
+        let hashes = check_future_keys(future)?;
+        let denom_sigs = future
+            .future_denoms
+            .iter()
+            .zip(hashes)
+            .map(|(d, h_denom_pub)| {
+                let validity = DenominationValidity {
+                    master_pub: ours,
+                    start: d.stamp_start,
+                    expire_withdraw: d.stamp_expire_withdraw,
+                    expire_deposit: d.stamp_expire_deposit,
+                    expire_legal: d.stamp_expire_legal,
+                    value: d.value,
+                    fee_withdraw: d.fee_withdraw,
+                    fee_deposit: d.fee_deposit,
+                    fee_refresh: d.fee_refresh,
+                    fee_refund: d.fee_refund,
+                    h_denom_pub,
+                };
+                DenominationSignature {
+                    h_denom_pub,
+                    master_sig: self.0.sign(&validity),
                 }
-                DenominationPublicKey::Cs { age_mask, cs_pub } => {
-                    let announcement = CsDenominationKeyAnnouncement::new(
-                        cs_pub.as_bytes(),
-                        &d.section_name,
-                        d.stamp_start,
-                        duration_withdraw,
-                    );
-                    cardcash_crypto::verify(
-                        &future.denom_secmod_cs_public_key,
-                        &d.denom_secmod_sig,
-                        &announcement,
-                    )
-                    .map_err(|_| OfflineError::BadAnnouncement(d.section_name.clone()))?;
-                    cs::h_denom_pub(cs_pub.as_bytes(), *age_mask)
-                }
-            };
-            let validity = DenominationValidity {
-                master_pub: ours,
-                start: d.stamp_start,
-                expire_withdraw: d.stamp_expire_withdraw,
-                expire_deposit: d.stamp_expire_deposit,
-                expire_legal: d.stamp_expire_legal,
-                value: d.value,
-                fee_withdraw: d.fee_withdraw,
-                fee_deposit: d.fee_deposit,
-                fee_refresh: d.fee_refresh,
-                fee_refund: d.fee_refund,
-                h_denom_pub,
-            };
-            denom_sigs.push(DenominationSignature {
-                h_denom_pub,
-                master_sig: self.0.sign(&validity),
-            });
-        }
-        let mut signkey_sigs = Vec::with_capacity(future.future_signkeys.len());
-        for k in &future.future_signkeys {
-            let announcement = SigningKeyAnnouncement {
-                exchange_pub: k.key,
-                anchor_time: k.stamp_start,
-                duration: k.stamp_expire.saturating_sub(k.stamp_start),
-            };
-            cardcash_crypto::verify(
-                &future.signkey_secmod_public_key,
-                &k.signkey_secmod_sig,
-                &announcement,
-            )
-            .map_err(|_| OfflineError::BadAnnouncement(format!("signing key {}", k.key)))?;
-            signkey_sigs.push(SignKeySignature {
+            })
+            .collect();
+        let signkey_sigs = future
+            .future_signkeys
+            .iter()
+            .map(|k| SignKeySignature {
                 exchange_pub: k.key,
                 master_sig: self.0.sign(&SigningKeyValidity {
                     start: k.stamp_start,
@@ -190,8 +150,8 @@ impl MasterKey {
                     end: k.stamp_end,
                     signkey_pub: k.key,
                 }),
-            });
-        }
+            })
+            .collect();
         Ok(MasterSignaturesRequest {
             denom_sigs,
             signkey_sigs,
@@ -306,6 +266,66 @@ impl MasterKey {
     pub fn revoke_signkey(&self, exchange_pub: EddsaPublicKey) -> cardcash_util::EddsaSignature {
         self.0.sign(&SigningKeyRevocation { exchange_pub })
     }
+}
+
+/// Checks what the online exchange proposes (`GET /management/keys`) without the master key:
+/// every denomination and signing key must carry a valid announcement of the security module
+/// named in `future`. Returns each proposed denomination's `h_denom_pub`, in order (the
+/// offline tool shows them to the operator before signing).
+pub fn check_future_keys(future: &FutureKeysResponse) -> Result<Vec<HashCode>, OfflineError> {
+    let mut hashes = Vec::with_capacity(future.future_denoms.len());
+    for d in &future.future_denoms {
+        let duration_withdraw = d.stamp_expire_withdraw.saturating_sub(d.stamp_start);
+        let h_denom_pub = match &d.denom_pub {
+            DenominationPublicKey::Rsa { age_mask, rsa_pub } => {
+                let key = rsa::RsaPublicKey::decode(rsa_pub.as_bytes())
+                    .map_err(|e| OfflineError::Invalid(format!("RSA key: {e}")))?;
+                let announcement = RsaDenominationKeyAnnouncement::new(
+                    &key,
+                    &d.section_name,
+                    d.stamp_start,
+                    duration_withdraw,
+                );
+                cardcash_crypto::verify(
+                    &future.denom_secmod_public_key,
+                    &d.denom_secmod_sig,
+                    &announcement,
+                )
+                .map_err(|_| OfflineError::BadAnnouncement(d.section_name.clone()))?;
+                key.h_denom_pub(*age_mask)
+            }
+            DenominationPublicKey::Cs { age_mask, cs_pub } => {
+                let announcement = CsDenominationKeyAnnouncement::new(
+                    cs_pub.as_bytes(),
+                    &d.section_name,
+                    d.stamp_start,
+                    duration_withdraw,
+                );
+                cardcash_crypto::verify(
+                    &future.denom_secmod_cs_public_key,
+                    &d.denom_secmod_sig,
+                    &announcement,
+                )
+                .map_err(|_| OfflineError::BadAnnouncement(d.section_name.clone()))?;
+                cs::h_denom_pub(cs_pub.as_bytes(), *age_mask)
+            }
+        };
+        hashes.push(h_denom_pub);
+    }
+    for k in &future.future_signkeys {
+        let announcement = SigningKeyAnnouncement {
+            exchange_pub: k.key,
+            anchor_time: k.stamp_start,
+            duration: k.stamp_expire.saturating_sub(k.stamp_start),
+        };
+        cardcash_crypto::verify(
+            &future.signkey_secmod_public_key,
+            &k.signkey_secmod_sig,
+            &announcement,
+        )
+        .map_err(|_| OfflineError::BadAnnouncement(format!("signing key {}", k.key)))?;
+    }
+    Ok(hashes)
 }
 
 #[cfg(test)]

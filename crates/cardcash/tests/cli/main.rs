@@ -1,9 +1,11 @@
 //! The README's promises, checked on the real binary: `cardcash demo` plays the whole story and
 //! exits 0; a declined card makes it fail loudly; `--help` explains the commands.
 //! `newcomer` covers what a first-time user tripped over (issue 6 §9); `architecture` enforces
-//! ARCHITECTURE.md's dependency rules on `cargo metadata`.
+//! ARCHITECTURE.md's dependency rules on `cargo metadata`; `exchange` runs the exchange's
+//! offline key workflow and its crash tests on the binary.
 
 mod architecture;
+mod exchange;
 mod newcomer;
 
 use std::process::{Command, Output};
