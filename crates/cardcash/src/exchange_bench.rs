@@ -1,11 +1,50 @@
 //! `cardcash exchange bench`: withdraw and deposit over HTTP against an exchange in a child
-//! process (not written yet: the arguments are settled, the load generator is to come).
+//! process, measured against the machine's raw RSA-2048 blind-signing rate.
+//!
+//! This process starts a child (`cardcash exchange bench-world`, hidden) that runs the bank and
+//! the exchange on a fresh database (temporary SQLite files, or a fresh PostgreSQL database) with
+//! one RSA-2048 denomination, and prints one JSON line: where they are and the credentials of
+//! the exchange's Wire Gateway account at the bank. This process then
+//! 1. funds one reserve per withdraw request through the bank's `admin/add-incoming` and waits
+//!    until the exchange's wirewatch imported each (`GET /reserves/$PUB` long polls);
+//! 2. prepares every planchet (coin key, blinding, the reserve's signature) on all cores;
+//! 3. measures the raw blind-signing rate of the machine: `cardcash_crypto::rsa::sign_blinded`
+//!    with an RSA-2048 key, one thread per core, for `--raw-secs` (the services are idle then);
+//! 4. **timed**: sends the batch withdrawals, `--concurrency` requests in flight, and keeps
+//!    the answers (nothing is unblinded while the clock runs);
+//! 5. unblinds and verifies every coin, and signs the deposits (one merchant, a fresh contract
+//!    per request) on all cores;
+//! 6. **timed**: sends the batch deposits.
+//!
+//! So the load generator does only HTTP and JSON while the clock runs; its CPU time during each
+//! timed phase is printed next to the exchange process's, which says how the two cores were
+//! shared. The child's resident memory is read from `/proc` at start, after withdraw and after
+//! deposit; `--duration SECS` repeats steps 1–6 until the time is over, sampling it every
+//! `--rss-every` seconds. The last line is `withdraw/raw-sign ratio: X%`.
 
+mod wallet;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use cardcash_api::exchange::{BatchDepositRequest, BatchWithdrawRequest, BatchWithdrawResponse};
+use cardcash_api::wire_gateway::AddIncomingRequest;
+use cardcash_client::{Auth, ExchangeClient, HttpClient, WireGatewayClient};
+use cardcash_crypto::{EddsaPrivateKey, rsa};
+use cardcash_util::{Amount, BaseUrl, Currency, PaytoUri};
+use cardcash_world::{BankAccount, Storage, World};
 use clap::Args;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use wallet::{Coin, Denom, Merchant, Planchet};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Coins to withdraw (and then deposit).
+    /// Coins to withdraw (and then deposit), per round.
     #[arg(long, default_value = "2000")]
     pub n: usize,
     /// Requests in flight at once.
@@ -15,6 +54,25 @@ pub struct BenchArgs {
     /// there. Default: temporary SQLite files.
     #[arg(long)]
     pub database: Option<String>,
+    /// Planchets per withdraw request (one reserve per request).
+    #[arg(long, default_value = "8")]
+    pub batch: usize,
+    /// Coins per deposit request.
+    #[arg(long, default_value = "8")]
+    pub deposit_batch: usize,
+    /// How long to measure the raw signing rate, in seconds.
+    #[arg(long, default_value = "3")]
+    pub raw_secs: f64,
+    /// Repeat withdraw + deposit rounds of N coins until this many seconds have passed,
+    /// sampling the exchange process's memory (the memory-flat check).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// With `--duration`: seconds between two memory samples.
+    #[arg(long, default_value = "30")]
+    pub rss_every: u64,
+    /// Withdraw only, no deposits (to profile the withdrawal alone).
+    #[arg(long)]
+    pub no_deposit: bool,
 }
 
 #[derive(Debug, Args)]
@@ -24,10 +82,868 @@ pub struct BenchWorldArgs {
     pub database: Option<String>,
 }
 
-pub async fn run(_args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the exchange benchmark is not written yet")
+/// What the child prints on its first stdout line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BenchTarget {
+    engine: String,
+    exchange_url: BaseUrl,
+    /// The exchange's Wire Gateway at the bank (for `admin/add-incoming`).
+    gateway_url: BaseUrl,
+    gateway_user: String,
+    gateway_password: String,
+    /// The account `admin/add-incoming` debits.
+    debit_account: PaytoUri,
+    merchant_payto: PaytoUri,
+    /// The value of the benchmark's denomination.
+    coin_value: Amount,
 }
 
-pub async fn run_world(_args: BenchWorldArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the exchange benchmark is not written yet")
+/// The currency of the benchmark's world (the world's default).
+const CURRENCY: &str = "CHF";
+/// The value of the one denomination the benchmark uses.
+const COIN_VALUE: &str = "1";
+/// How long the parent waits for wirewatch to import one reserve.
+const FUNDING_WAIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// The child: bank + exchange.
+
+/// The child: the bank and the exchange on a fresh database, one RSA-2048 denomination, a
+/// merchant account at the bank; the target printed as one JSON line. Runs until its stdin
+/// closes.
+pub async fn run_world(args: BenchWorldArgs) -> anyhow::Result<()> {
+    let storage = match args.database {
+        Some(url) if url.starts_with("postgres") => Storage::Postgres(url),
+        Some(url) => {
+            bail!("--database takes a PostgreSQL URL (got {url:?}); SQLite is the default")
+        }
+        None => Storage::TempSqlite,
+    };
+    let currency: Currency = CURRENCY.parse()?;
+    let coin_value: Amount = format!("{CURRENCY}:{COIN_VALUE}").parse()?;
+    // Long runs withdraw more than the admin's default debt limit of 1,000,000.
+    let admin_limit = Amount::new(currency, 1 << 50, 0)?;
+    let world = World::builder()
+        .currency(currency)
+        .storage(storage)
+        .bank()
+        .bank_account(BankAccount::new("merchant", "Merchant"))
+        .configure_bank(move |c| c.admin_debit_limit = admin_limit)
+        .exchange()
+        .configure_exchange(move |c| {
+            // One RSA-2048 denomination (the world's default size): fewer keys to generate.
+            c.denominations.retain(|d| d.value == coin_value);
+        })
+        .start()
+        .await?;
+    let bank = world.bank();
+    let credentials = bank
+        .exchange()
+        .context("the world's bank has no exchange account")?;
+    let payto = bank.app().ledger().payto();
+    let target = BenchTarget {
+        engine: world.engine().to_string(),
+        exchange_url: world.exchange().base_url().clone(),
+        gateway_url: bank.app().wire_gateway_url(&credentials.username)?,
+        gateway_user: credentials.username.clone(),
+        gateway_password: credentials.password.clone(),
+        debit_account: payto.account_uri("admin", "Admin")?,
+        merchant_payto: payto.account_uri("merchant", "Merchant")?,
+        coin_value,
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string(&target)?)?;
+        out.flush()?;
+    }
+    // Serve until the parent closes our stdin (or goes away).
+    tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    })
+    .await?;
+    world.shutdown().await?;
+    Ok(())
+}
+
+/// The child process running the services, and the file its warnings go to.
+struct WorldProcess {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl WorldProcess {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts `cardcash exchange bench-world` and reads what it printed.
+    fn spawn(database: Option<&str>) -> anyhow::Result<(Self, BenchTarget)> {
+        let exe = std::env::current_exe().context("cannot find the cardcash executable")?;
+        let mut command = Command::new(exe);
+        command.args(["exchange", "bench-world"]);
+        if let Some(url) = database {
+            command.args(["--database", url]);
+        }
+        // The services' logs would flood the report: only warnings, to a file.
+        let log = std::env::temp_dir().join(format!(
+            "cardcash-exchange-bench-{}.log",
+            std::process::id()
+        ));
+        let log_file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let mut child = command
+            .env("RUST_LOG", "warn")
+            .env_remove("CARDCASH_LOG_JSON")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .context("cannot start the benchmark's services")?;
+        let stdout = child.stdout.take().context("no stdout of the child")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the services' address")?;
+        if line.trim().is_empty() {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "the benchmark's services did not start; their log is {}",
+                log.display()
+            );
+        }
+        let target: BenchTarget = serde_json::from_str(line.trim())
+            .with_context(|| format!("the services printed {line:?}"))?;
+        Ok((Self { child, log }, target))
+    }
+
+    /// Ends the child (closing its stdin tells it to shut down). Its log is kept, with its
+    /// path printed, when `keep_log` (something failed) or when it is not empty.
+    fn stop(self, keep_log: bool) {
+        let Self { mut child, log } = self;
+        drop(child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut exited = false;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !exited {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let empty = std::fs::metadata(&log).is_ok_and(|m| m.len() == 0);
+        if keep_log || !empty {
+            eprintln!("the services' log is {}", log.display());
+        } else {
+            let _ = std::fs::remove_file(&log);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process statistics from /proc (Linux).
+
+/// Resident memory of process `pid` in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system, all threads) of process `pid` (`None`: this process), in seconds.
+fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may contain spaces) in parentheses; utime and
+    // stime are fields 14 and 15, counted in USER_HZ = 100 ticks by the kernel's ABI.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU time the whole machine spent busy (all cores, every process), in seconds.
+fn machine_busy_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let busy: f64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    Some(busy / 100.0)
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(
+        || "?".to_owned(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU work off the clock: on all cores, in order.
+
+/// `f` over `items` on one thread per core; the results in order.
+fn par_map<T: Send, U: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> anyhow::Result<U> + Sync,
+) -> anyhow::Result<Vec<U>> {
+    let chunk = items.len().div_ceil(cores()).max(1);
+    let mut parts: Vec<Vec<T>> = Vec::new();
+    let mut iter = items.into_iter();
+    loop {
+        let part: Vec<T> = iter.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let f = &f;
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<_>>()))
+                .collect();
+            let mut out = Vec::new();
+            for handle in handles {
+                let results = handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a preparation thread panicked"))?;
+                for r in results {
+                    out.push(r?);
+                }
+            }
+            Ok(out)
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw signing rate.
+
+#[derive(Debug, Clone, Copy)]
+struct RawRate {
+    threads: usize,
+    signatures: u64,
+    elapsed: Duration,
+    /// CPU seconds every other process used meanwhile (the exchange, idle, included).
+    others_cpu: f64,
+}
+
+impl RawRate {
+    fn per_second(&self) -> f64 {
+        self.signatures as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// An RSA-2048 key and blinded messages to sign: the same key size and the same function
+/// (`cardcash_crypto::rsa::sign_blinded`, OpenSSL) as the exchange's key store.
+struct RawSigner {
+    key: rsa::RsaPrivateKey,
+    blinded: Vec<Vec<u8>>,
+}
+
+impl RawSigner {
+    fn new() -> anyhow::Result<Self> {
+        let key = rsa::RsaPrivateKey::generate(2048)?;
+        let mut blinded = Vec::new();
+        for _ in 0..64 {
+            let msg: [u8; 32] = cardcash_crypto::random_bytes()?;
+            let bks = rsa::BlindingKeySecret::generate()?;
+            blinded.push(rsa::blind(key.public(), &msg, &bks)?);
+        }
+        Ok(Self { key, blinded })
+    }
+
+    /// Blind signatures per second with one thread per core, for `secs` seconds.
+    fn measure(&self, secs: f64) -> anyhow::Result<RawRate> {
+        let threads = cores();
+        let run_for = Duration::from_secs_f64(secs.max(0.1));
+        let barrier = std::sync::Barrier::new(threads + 1);
+        let (key, blinded, barrier) = (&self.key, &self.blinded, &barrier);
+        tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        scope.spawn(move || -> anyhow::Result<u64> {
+                            barrier.wait();
+                            let deadline = Instant::now() + run_for;
+                            let mut done = 0u64;
+                            let mut i = t;
+                            loop {
+                                for _ in 0..8 {
+                                    rsa::sign_blinded(key, &blinded[i % blinded.len()])?;
+                                    i += 1;
+                                }
+                                done += 8;
+                                if Instant::now() >= deadline {
+                                    return Ok(done);
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                let (own_before, machine_before) = (cpu_secs(None), machine_busy_secs());
+                barrier.wait();
+                let started = Instant::now();
+                let mut signatures = 0;
+                for handle in handles {
+                    signatures += handle
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("a signing thread panicked"))??;
+                }
+                let elapsed = started.elapsed();
+                let others_cpu = match (
+                    cpu_secs(None),
+                    own_before,
+                    machine_busy_secs(),
+                    machine_before,
+                ) {
+                    (Some(oa), Some(ob), Some(ma), Some(mb)) => ((ma - mb) - (oa - ob)).max(0.0),
+                    _ => f64::NAN,
+                };
+                Ok(RawRate {
+                    threads,
+                    signatures,
+                    elapsed,
+                    others_cpu,
+                })
+            })
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timed phases.
+
+/// What one timed phase measured.
+#[derive(Debug, Clone, Default)]
+struct Phase {
+    requests: usize,
+    coins: usize,
+    failed: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    /// CPU seconds of the exchange's process, of this one, and of every other process
+    /// (others working on the machine) during the phase.
+    child_cpu: f64,
+    own_cpu: f64,
+    others_cpu: f64,
+}
+
+impl Phase {
+    fn coins_per_second(&self) -> f64 {
+        self.coins as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn requests_per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        if sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
+    }
+
+    /// Adds `other` (a later round) to this one.
+    fn add(&mut self, other: &Phase) {
+        self.requests += other.requests;
+        self.coins += other.coins;
+        self.failed += other.failed;
+        self.elapsed += other.elapsed;
+        self.latencies.extend_from_slice(&other.latencies);
+        self.child_cpu += other.child_cpu;
+        self.own_cpu += other.own_cpu;
+        self.others_cpu += other.others_cpu;
+    }
+}
+
+/// Sends `requests` (each with its number of coins) through `send`, `concurrency` at a time,
+/// and measures: the answers in request order (`None` for a failed request, whose coins are
+/// not counted; the first error is printed).
+async fn timed<Q, A, F, Fut>(
+    child: u32,
+    requests: Vec<(Q, usize)>,
+    concurrency: usize,
+    send: F,
+) -> anyhow::Result<(Vec<Option<A>>, Phase)>
+where
+    Q: Send + 'static,
+    A: Send + 'static,
+    F: Fn(Q) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<A>> + Send,
+{
+    let n = requests.len();
+    let send = Arc::new(send);
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let (child_before, own_before) = (cpu_secs(Some(child)), cpu_secs(None));
+    let machine_before = machine_busy_secs();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (request, coins)) in requests.into_iter().enumerate() {
+        let permit = limit.clone().acquire_owned().await?;
+        let send = send.clone();
+        tasks.spawn(async move {
+            let t = Instant::now();
+            let answer = send(request).await;
+            let latency = t.elapsed();
+            drop(permit);
+            (i, coins, latency, answer)
+        });
+    }
+    let mut answers: Vec<Option<A>> = (0..n).map(|_| None).collect();
+    let mut latencies = Vec::with_capacity(n);
+    let (mut coins, mut failed) = (0, 0);
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let (i, n_coins, latency, answer) = joined?;
+        latencies.push(latency);
+        match answer {
+            Ok(a) => {
+                answers[i] = Some(a);
+                coins += n_coins;
+            }
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let delta = |after: Option<f64>, before: Option<f64>| match (after, before) {
+        (Some(a), Some(b)) => a - b,
+        _ => f64::NAN,
+    };
+    let child_cpu = delta(cpu_secs(Some(child)), child_before);
+    let own_cpu = delta(cpu_secs(None), own_before);
+    let machine = delta(machine_busy_secs(), machine_before);
+    let phase = Phase {
+        requests: n,
+        coins,
+        failed,
+        elapsed,
+        latencies,
+        child_cpu,
+        own_cpu,
+        others_cpu: (machine - child_cpu - own_cpu).max(0.0),
+    };
+    if let Some(error) = first_error {
+        eprintln!("warning: {failed} of {n} requests failed; the first: {error:#}");
+    }
+    Ok((answers, phase))
+}
+
+// ---------------------------------------------------------------------------------------------
+// One round: fund, prepare, withdraw, unblind, sign deposits, deposit.
+
+struct Bench {
+    args: BenchArgs,
+    child: u32,
+    exchange: ExchangeClient,
+    gateway: WireGatewayClient,
+    debit_account: PaytoUri,
+    denom: Denom,
+    merchant: Merchant,
+}
+
+/// A round's untimed parts, its two timed phases and the memory after each.
+struct Round {
+    funding: Duration,
+    /// Planchets, unblinding (with verification), deposit signatures.
+    untimed: [Duration; 3],
+    withdraw: Phase,
+    deposit: Phase,
+    rss_after_withdraw: Option<u64>,
+    rss_after_deposit: Option<u64>,
+}
+
+impl Bench {
+    /// Funds `count` fresh reserves with `amount` each and waits until the exchange knows
+    /// them all.
+    async fn fund(&self, count: usize, amount: Amount) -> anyhow::Result<Vec<EddsaPrivateKey>> {
+        let reserves = par_map((0..count).collect(), |_| Ok(EddsaPrivateKey::generate()?))?;
+        let limit = Arc::new(Semaphore::new(self.args.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for reserve in &reserves {
+            let permit = limit.clone().acquire_owned().await?;
+            let gateway = self.gateway.clone();
+            let request = AddIncomingRequest {
+                amount,
+                reserve_pub: reserve.public(),
+                debit_account: self.debit_account.clone(),
+            };
+            tasks.spawn(async move {
+                let result = gateway.add_incoming(&request).await;
+                drop(permit);
+                result.map(drop).context("admin/add-incoming")
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            joined??;
+        }
+        for reserve in &reserves {
+            let permit = limit.clone().acquire_owned().await?;
+            let exchange = self.exchange.clone();
+            let reserve_pub = reserve.public();
+            tasks.spawn(async move {
+                let result = exchange.reserve(&reserve_pub, FUNDING_WAIT).await;
+                drop(permit);
+                let summary =
+                    result.with_context(|| format!("wirewatch did not import {reserve_pub}"))?;
+                if summary.balance != amount {
+                    bail!("reserve {reserve_pub} holds {}", summary.balance);
+                }
+                Ok(())
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            joined??;
+        }
+        Ok(reserves)
+    }
+
+    /// One round of `n` coins. With `raw`, the raw signing rate is measured right before and
+    /// right after the timed withdrawal (the services are idle then), so that both see the
+    /// same machine.
+    async fn round(&self, raw: Option<(&RawSigner, f64)>) -> anyhow::Result<(Round, Vec<RawRate>)> {
+        let batch = self.args.batch.max(1);
+        let requests = self.args.n.div_ceil(batch);
+        let t = Instant::now();
+        let per_reserve = {
+            let one = self.denom.with_fee()?;
+            let mut total = Amount::zero(one.currency());
+            for _ in 0..batch {
+                total = total.checked_add(&one)?;
+            }
+            total
+        };
+        let reserves = self.fund(requests, per_reserve).await?;
+        let funding = t.elapsed();
+
+        let t = Instant::now();
+        let denom = &self.denom;
+        let mut remaining = self.args.n;
+        let sizes: Vec<usize> = (0..requests)
+            .map(|_| {
+                let size = remaining.min(batch);
+                remaining -= size;
+                size
+            })
+            .collect();
+        let prepared: Vec<(EddsaPrivateKey, Vec<Planchet>)> = par_map(
+            reserves.into_iter().zip(sizes).collect(),
+            |(reserve, size)| {
+                let planchets = (0..size)
+                    .map(|_| wallet::planchet(&reserve, denom))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok((reserve, planchets))
+            },
+        )?;
+        let requests: Vec<_> = prepared
+            .iter()
+            .map(|(reserve, planchets)| {
+                (
+                    (
+                        reserve.public(),
+                        BatchWithdrawRequest {
+                            planchets: planchets.iter().map(|p| p.request.clone()).collect(),
+                        },
+                    ),
+                    planchets.len(),
+                )
+            })
+            .collect();
+        let preparing = t.elapsed();
+
+        let mut rates = Vec::new();
+        if let Some((signer, secs)) = raw {
+            rates.push(signer.measure(secs)?);
+        }
+
+        let exchange = self.exchange.clone();
+        let (answers, withdraw) = timed(
+            self.child,
+            requests,
+            self.args.concurrency,
+            move |(reserve_pub, request): (_, BatchWithdrawRequest)| {
+                let exchange = exchange.clone();
+                async move {
+                    let response: BatchWithdrawResponse =
+                        exchange.batch_withdraw(&reserve_pub, &request).await?;
+                    if response.ev_sigs.len() != request.planchets.len() {
+                        bail!(
+                            "{} signatures for {} planchets",
+                            response.ev_sigs.len(),
+                            request.planchets.len()
+                        );
+                    }
+                    Ok(response)
+                }
+            },
+        )
+        .await?;
+        let rss_after_withdraw = rss_kib(self.child);
+        if let Some((signer, secs)) = raw {
+            rates.push(signer.measure(secs)?);
+        }
+
+        // Off the clock: every coin unblinded and verified, then the deposits signed.
+        let t = Instant::now();
+        let answers = if self.args.no_deposit {
+            Vec::new()
+        } else {
+            answers
+        };
+        let signed: Vec<_> = prepared
+            .into_iter()
+            .zip(answers)
+            .filter_map(|((_, planchets), answer)| answer.map(|a| (planchets, a)))
+            .collect();
+        let coins: Vec<Coin> = par_map(signed, |(planchets, answer)| {
+            planchets
+                .into_iter()
+                .zip(&answer.ev_sigs)
+                .map(|(p, s)| p.unblind(denom, &s.ev_sig))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
+        let unblinding = t.elapsed();
+        let t = Instant::now();
+        let mut groups: Vec<Vec<Coin>> = Vec::new();
+        let mut iter = coins.into_iter();
+        loop {
+            let group: Vec<Coin> = iter.by_ref().take(self.args.deposit_batch.max(1)).collect();
+            if group.is_empty() {
+                break;
+            }
+            groups.push(group);
+        }
+        let merchant = &self.merchant;
+        let deposits: Vec<(BatchDepositRequest, usize)> = par_map(groups, |group| {
+            Ok((merchant.deposit(denom, &group)?, group.len()))
+        })?;
+        let signing = t.elapsed();
+
+        let exchange = self.exchange.clone();
+        let (_, deposit) = timed(
+            self.child,
+            deposits,
+            self.args.concurrency,
+            move |request: BatchDepositRequest| {
+                let exchange = exchange.clone();
+                async move { Ok(exchange.batch_deposit(&request).await?) }
+            },
+        )
+        .await?;
+        let rss_after_deposit = rss_kib(self.child);
+        Ok((
+            Round {
+                funding,
+                untimed: [preparing, unblinding, signing],
+                withdraw,
+                deposit,
+                rss_after_withdraw,
+                rss_after_deposit,
+            },
+            rates,
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn print_phase(name: &str, phase: &Phase, args: &BenchArgs, batch: usize) {
+    println!(
+        "{name}: {} coins in {} requests ({batch} per request, {} in flight), {} failed, in {:.2} s",
+        phase.coins,
+        phase.requests,
+        args.concurrency,
+        phase.failed,
+        phase.elapsed.as_secs_f64()
+    );
+    println!(
+        "  {name}: {:.0} coins/s, {:.0} requests/s; latency per request p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        phase.coins_per_second(),
+        phase.requests_per_second(),
+        ms(phase.percentile(0.5)),
+        ms(phase.percentile(0.99)),
+        ms(phase.percentile(1.0)),
+    );
+    let secs = phase.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "  CPU during {name}: exchange process {:.2} cores ({:.0} µs per coin), load generator {:.2} cores ({:.0} µs per coin), other processes {:.2} cores",
+        phase.child_cpu / secs,
+        phase.child_cpu * 1e6 / phase.coins.max(1) as f64,
+        phase.own_cpu / secs,
+        phase.own_cpu * 1e6 / phase.coins.max(1) as f64,
+        phase.others_cpu / secs,
+    );
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let (world, target) = WorldProcess::spawn(args.database.as_deref())?;
+    let result = drive(args, &world, &target).await;
+    world.stop(result.is_err());
+    result
+}
+
+async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> anyhow::Result<()> {
+    let child = world.pid();
+    let rss_start = rss_kib(child);
+    let http = HttpClient::new()?;
+    let exchange = ExchangeClient::with_http(http.clone(), target.exchange_url.clone());
+    let keys = exchange.keys().await.context("GET /keys")?;
+    let denom = wallet::rsa_denomination(&keys, &target.coin_value)?;
+    let bench = Bench {
+        child,
+        exchange,
+        gateway: WireGatewayClient::with_http(
+            http,
+            target.gateway_url.clone(),
+            Auth::basic(target.gateway_user.clone(), target.gateway_password.clone()),
+        ),
+        debit_account: target.debit_account.clone(),
+        merchant: Merchant::new(target.merchant_payto.clone())?,
+        denom,
+        args,
+    };
+    let args = &bench.args;
+    println!(
+        "engine: {} (exchange and bank in process {child}); {} cores; RSA-{} denomination of {}",
+        target.engine,
+        cores(),
+        bench.denom.key.bits(),
+        bench.denom.value
+    );
+
+    // The first round, with the raw rate measured right before and after its withdrawal.
+    let signer = RawSigner::new()?;
+    let (first, rates) = bench.round(Some((&signer, args.raw_secs))).await?;
+    for (when, r) in ["before", "after"].iter().zip(&rates) {
+        println!(
+            "raw RSA-2048 blind signing {when} withdraw: {:.0} signatures/s ({} threads, {:.0}/s per core, {:.1} s; other processes {:.2} cores)",
+            r.per_second(),
+            r.threads,
+            r.per_second() / r.threads as f64,
+            r.elapsed.as_secs_f64(),
+            r.others_cpu / r.elapsed.as_secs_f64().max(1e-9),
+        );
+    }
+    let raw_rate = rates.iter().map(RawRate::per_second).sum::<f64>() / rates.len().max(1) as f64;
+    let threads = rates.first().map_or(1, |r| r.threads);
+    println!("raw RSA-2048 blind signing (mean): {raw_rate:.0} signatures/s on all cores");
+    println!(
+        "untimed, on all cores of this process: funding {} reserves {:.2} s (add-incoming, wirewatch); planchets {:.2} s; unblinding and checking the coins {:.2} s; deposit signatures {:.2} s",
+        first.withdraw.requests,
+        first.funding.as_secs_f64(),
+        first.untimed[0].as_secs_f64(),
+        first.untimed[1].as_secs_f64(),
+        first.untimed[2].as_secs_f64(),
+    );
+    print_phase("withdraw", &first.withdraw, args, args.batch);
+    if !args.no_deposit {
+        print_phase("deposit", &first.deposit, args, args.deposit_batch);
+    }
+    let sign_us = 1e6 * threads as f64 / raw_rate.max(1e-9);
+    println!("  (RSA signing at the raw rate is {sign_us:.0} µs of CPU per coin on one core)");
+    println!(
+        "memory (exchange process RSS): start {}, after withdraw {}, after deposit {}",
+        mib(rss_start),
+        mib(first.rss_after_withdraw),
+        mib(first.rss_after_deposit)
+    );
+
+    let mut withdraw = first.withdraw.clone();
+    let mut deposit = first.deposit.clone();
+    if let Some(duration) = args.duration {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(duration);
+        let samples = Arc::new(Mutex::new(vec![(Duration::ZERO, rss_kib(child))]));
+        let sampler = {
+            let samples = samples.clone();
+            let every = Duration::from_secs(args.rss_every.max(1));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tick.tick().await;
+                    let at = started.elapsed();
+                    let rss = rss_kib(child);
+                    println!("  t={:>4.0} s  exchange RSS {}", at.as_secs_f64(), mib(rss));
+                    samples.lock().expect("samples").push((at, rss));
+                }
+            })
+        };
+        let mut rounds = 1;
+        while Instant::now() < deadline {
+            let (round, _) = bench.round(None).await?;
+            withdraw.add(&round.withdraw);
+            deposit.add(&round.deposit);
+            rounds += 1;
+        }
+        sampler.abort();
+        let samples = samples.lock().expect("samples").clone();
+        let values: Vec<u64> = samples.iter().filter_map(|(_, r)| *r).collect();
+        println!(
+            "memory over {:.0} s ({rounds} rounds, {} coins withdrawn and deposited): RSS min {}, max {}, first sample {}, last {}",
+            started.elapsed().as_secs_f64(),
+            withdraw.coins,
+            mib(values.iter().min().copied()),
+            mib(values.iter().max().copied()),
+            mib(values.first().copied()),
+            mib(values.last().copied()),
+        );
+        print_phase("withdraw (all rounds)", &withdraw, args, args.batch);
+        if !args.no_deposit {
+            print_phase("deposit (all rounds)", &deposit, args, args.deposit_batch);
+        }
+    }
+    if withdraw.failed > 0 || deposit.failed > 0 {
+        eprintln!("warning: some requests failed; the figures count only the coins that passed");
+    }
+    println!(
+        "withdraw/raw-sign ratio: {:.0}%",
+        100.0 * withdraw.coins_per_second() / raw_rate.max(1e-9)
+    );
+    Ok(())
 }
