@@ -34,6 +34,15 @@ pub async fn run(cmd: ExchangeCommand, source: &ConfigSource) -> anyhow::Result<
         ExchangeCommand::Serve => {
             let config = load()?;
             crate::listen::check("the exchange", "exchange", config.bind, source.path())?;
+            if config.master_public_key.is_none() {
+                eprintln!(
+                    "warning: [exchange] MASTER_PUBLIC_KEY is not set in {}: /keys stays empty \
+                     until it is. Create the master key with `cardcash exchange offline setup` \
+                     (on the offline machine), set the public key it prints, restart, then sign \
+                     the keys with `cardcash exchange offline sync` (or download/sign/upload).",
+                    source.path().display()
+                );
+            }
             let app = App::build(config).await?;
             println!("exchange listening on {}", app.base_url());
             crate::demo::wait_for_ctrl_c().await;

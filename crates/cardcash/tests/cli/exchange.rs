@@ -605,6 +605,78 @@ async fn exchange_offline_workflow_serves_verifiable_keys() {
     );
     assert_eq!(keys.global_fees[0].purse_account_limit, 5);
     verify_keys(&keys);
+
+    // Revoking the CS denomination: /keys names it among the revoked ones (wallets recoup).
+    let cs = keys
+        .denominations
+        .iter()
+        .find_map(|g| match &g.keys {
+            DenominationGroupKeys::Cs { denoms } => Some(cardcash_crypto::cs::h_denom_pub(
+                denoms[0].cs_pub.as_bytes(),
+                0,
+            )),
+            _ => None,
+        })
+        .expect("a CS denomination")
+        .to_string();
+    let revoked = run_ok(
+        &config,
+        &[
+            "exchange",
+            "offline",
+            "revoke-denomination",
+            &cs,
+            "--upload",
+        ],
+    );
+    assert!(
+        revoked.contains("uploaded: revocation of denomination"),
+        "{revoked}"
+    );
+    wait_until(
+        "/keys lists the revoked denomination",
+        Duration::from_secs(20),
+        || async {
+            client
+                .keys()
+                .await
+                .is_ok_and(|k| k.recoup.iter().any(|r| r.h_denom_pub.to_string() == cs))
+        },
+    )
+    .await;
+    // Disabling the account: /keys no longer offers it.
+    run_ok(
+        &config,
+        &[
+            "exchange",
+            "offline",
+            "disable-account",
+            ACCOUNT,
+            "--upload",
+        ],
+    );
+    wait_until(
+        "/keys offers no account",
+        Duration::from_secs(20),
+        || async { client.keys().await.is_ok_and(|k| k.accounts.is_empty()) },
+    )
+    .await;
+    // The signing key's revocation is accepted too.
+    let signkey = keys.exchange_pub.to_string();
+    let revoked = run_ok(
+        &config,
+        &[
+            "exchange",
+            "offline",
+            "revoke-signkey",
+            &signkey,
+            "--upload",
+        ],
+    );
+    assert!(
+        revoked.contains("uploaded: revocation of signing key"),
+        "{revoked}"
+    );
     drop(exchange);
 }
 
