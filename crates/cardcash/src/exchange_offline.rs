@@ -11,6 +11,7 @@
 //! `arguments` is the body of the `/management` request it becomes (docs/OPERATIONS.md lists
 //! them). Human-readable text goes to whichever of stdout and stderr does not carry JSON.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -726,10 +727,34 @@ pub async fn run(cmd: OfflineCommand, source: &ConfigSource) -> anyhow::Result<(
             let future = client.future_keys().await?;
             let human = Human::beside(false);
             let signatures = sign(&settings, &args.key, &future, &human)?;
-            if signatures.denom_sigs.is_empty() && signatures.signkey_sigs.is_empty() {
-                return Ok(());
+            if !signatures.denom_sigs.is_empty() || !signatures.signkey_sigs.is_empty() {
+                upload(&client, &[Operation::new(op::UPLOAD_SIGS, &signatures)?]).await?;
             }
-            upload(&client, &[Operation::new(op::UPLOAD_SIGS, &signatures)?]).await
+            // What else the offline key owes the exchange, judged from /keys (skipped when
+            // /keys is not served yet).
+            if let Ok(keys) = ExchangeClient::new(client.base_url().clone())?.keys().await {
+                let accounts: Vec<PaytoUri> =
+                    keys.accounts.iter().map(|a| a.payto_uri.clone()).collect();
+                let wire_fees: BTreeMap<String, Vec<(Timestamp, Timestamp)>> = keys
+                    .wire_fees
+                    .iter()
+                    .map(|(m, fees)| {
+                        (
+                            m.clone(),
+                            fees.iter().map(|f| (f.start_date, f.end_date)).collect(),
+                        )
+                    })
+                    .collect();
+                let global: Vec<(Timestamp, Timestamp)> = keys
+                    .global_fees
+                    .iter()
+                    .map(|f| (f.start_date, f.end_date))
+                    .collect();
+                for line in advice(&accounts, &wire_fees, &global, Timestamp::now()) {
+                    println!("note: {line}");
+                }
+            }
+            Ok(())
         }
     }
 }
@@ -898,6 +923,76 @@ fn summary(future: &FutureKeysResponse, hashes: &[HashCode]) -> String {
         "Every key carries a valid signature of the exchange's security module."
     );
     s
+}
+
+/// How long ahead fees should be signed.
+const FEE_NOTICE_S: u64 = 30 * 86_400;
+
+/// What the offline key still owes the exchange, judged from `/keys` at `now`: an enabled
+/// account, wire fees of each account's method and global fees for now and the next 30 days.
+fn advice(
+    accounts: &[PaytoUri],
+    wire_fees: &BTreeMap<String, Vec<(Timestamp, Timestamp)>>,
+    global_fees: &[(Timestamp, Timestamp)],
+    now: Timestamp,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if accounts.is_empty() {
+        notes.push(
+            "no bank account is enabled, so wallets cannot pay in: sign one with \
+             `cardcash exchange offline enable-account PAYTO`"
+                .to_owned(),
+        );
+    }
+    // The end of the fee periods that follow each other from `now` on, if one covers `now`.
+    let covered_until = |periods: &[(Timestamp, Timestamp)]| {
+        let mut until: Option<Timestamp> = None;
+        loop {
+            let at = until.unwrap_or(now);
+            match periods
+                .iter()
+                .filter(|(start, end)| *start <= at && at < *end)
+                .map(|(_, end)| *end)
+                .max()
+            {
+                Some(end) if until != Some(end) => until = Some(end),
+                _ => return until,
+            }
+        }
+    };
+    let soon = Timestamp::from_secs(now.as_secs().saturating_add(FEE_NOTICE_S));
+    let mut methods: Vec<&str> = accounts.iter().map(PaytoUri::target_type).collect();
+    methods.sort_unstable();
+    methods.dedup();
+    for method in methods {
+        let periods = wire_fees.get(method).map(Vec::as_slice).unwrap_or_default();
+        match covered_until(periods) {
+            None => notes.push(format!(
+                "no wire fee of {method} covers now, so merchants are not paid: sign one with \
+                 `cardcash exchange offline wire-fee now {method} WIRE_FEE CLOSING_FEE`"
+            )),
+            Some(end) if end < soon => notes.push(format!(
+                "the wire fees of {method} end on {}: sign the next period \
+                 (`cardcash exchange offline wire-fee YEAR {method} WIRE_FEE CLOSING_FEE`)",
+                utc(end)
+            )),
+            Some(_) => {}
+        }
+    }
+    match covered_until(global_fees) {
+        None => notes.push(
+            "no global fee covers now, and wallets need one: sign it with \
+             `cardcash exchange offline global-fee now HISTORY_FEE ACCOUNT_FEE PURSE_FEE`"
+                .to_owned(),
+        ),
+        Some(end) if end < soon => notes.push(format!(
+            "the global fees end on {}: sign the next period \
+             (`cardcash exchange offline global-fee YEAR …`)",
+            utc(end)
+        )),
+        Some(_) => {}
+    }
+    notes
 }
 
 /// Writes a document to `out` or stdout.
@@ -1341,6 +1436,41 @@ mod tests {
         assert!(year_period("1800").is_err());
         let (now_start, now_end) = year_period("now").unwrap();
         assert!(now_start <= Timestamp::now() && Timestamp::now() < now_end);
+    }
+
+    #[test]
+    fn sync_says_what_the_exchange_still_lacks() {
+        let t = |s: u64| Timestamp::from_secs(s);
+        let now = t(1_000_000_000);
+        let day = 86_400;
+        let account: PaytoUri = "payto://x-taler-bank/bank.example/ex?receiver-name=Ex"
+            .parse()
+            .unwrap();
+        let nothing = advice(&[], &BTreeMap::new(), &[], now);
+        assert_eq!(nothing.len(), 2, "{nothing:?}");
+        assert!(nothing[0].contains("enable-account") && nothing[1].contains("global-fee now"));
+        let no_fee = advice(std::slice::from_ref(&account), &BTreeMap::new(), &[], now);
+        assert!(
+            no_fee[0].contains("wire-fee now x-taler-bank"),
+            "{no_fee:?}"
+        );
+        // Two periods back to back cover 40 days: nothing to say; one of 10 days: a notice.
+        let chained = BTreeMap::from([(
+            "x-taler-bank".to_owned(),
+            vec![
+                (t(now.as_secs() - day), t(now.as_secs() + 10 * day)),
+                (t(now.as_secs() + 10 * day), t(now.as_secs() + 40 * day)),
+            ],
+        )]);
+        let global = [(t(0), t(now.as_secs() + 400 * day))];
+        assert!(advice(std::slice::from_ref(&account), &chained, &global, now).is_empty());
+        let short = BTreeMap::from([(
+            "x-taler-bank".to_owned(),
+            vec![(t(now.as_secs() - day), t(now.as_secs() + 10 * day))],
+        )]);
+        let notes = advice(std::slice::from_ref(&account), &short, &global, now);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("the wire fees of x-taler-bank end on"));
     }
 
     #[test]
