@@ -54,9 +54,14 @@ pub fn usable<'a>(
         ));
     };
     if d.revocation.is_some() && use_ != Use::Refund {
-        return Err(ExchangeError::refused(
+        return Err(signed_refusal(
+            exchange,
+            snapshot,
             ErrorCode::ExchangeGenericDenominationRevoked,
             "the denomination was revoked",
+            h,
+            Some(use_),
+            now,
         ));
     }
     if now < d.stamp_start {
@@ -87,6 +92,24 @@ pub fn usable<'a>(
         ));
     }
     Ok(d)
+}
+
+/// The signed 404 of an operation that the denomination's cipher does not support (code 1016
+/// with the "denomination unknown" statement, purpose 1042, as the C exchange answers it).
+pub fn wrong_cipher(exchange: &Exchange, snapshot: &KeySnapshot, h: &HashCode) -> ExchangeError {
+    let mut e = signed_refusal(
+        exchange,
+        snapshot,
+        ErrorCode::ExchangeGenericInvalidDenominationCipherForOperation,
+        "the denomination's cipher does not support this operation",
+        h,
+        None,
+        Timestamp::now(),
+    );
+    if let ExchangeError::Refused { status, .. } = &mut e {
+        *status = Some(axum::http::StatusCode::NOT_FOUND);
+    }
+    e
 }
 
 /// A refusal with the exchange's signature over the denomination (1042 unknown, 1043 other).

@@ -129,7 +129,7 @@ pub async fn batch_deposit(
     }
     if r.policy.is_some() {
         return Err(refused(
-            ErrorCode::GenericParameterMalformed,
+            ErrorCode::ExchangeDepositsPolicyNotAccepted,
             "deposit policies are not supported by this exchange",
         ));
     }
@@ -171,16 +171,21 @@ pub async fn batch_deposit(
     let mut coins = Vec::with_capacity(n);
     let mut total: u128 = 0;
     for c in &r.coins {
-        if c.h_age_commitment.is_some() {
+        let d = usable(exchange, &snapshot, &c.denom_pub_hash, Use::Deposit, now)?;
+        let cipher_matches = matches!(
+            (&d.public, &c.ub_sig),
+            (DenominationPublic::Rsa(_), UnblindedSignature::Rsa { .. })
+                | (DenominationPublic::Cs(_), UnblindedSignature::Cs { .. })
+        );
+        if !cipher_matches {
             return Err(refused(
-                ErrorCode::ExchangeGenericCoinConflictingAgeHash,
-                "this exchange has no age-restricted denominations",
+                ErrorCode::ExchangeGenericCipherMismatch,
+                "a coin's signature has another cipher than its denomination",
             ));
         }
-        let d = usable(exchange, &snapshot, &c.denom_pub_hash, Use::Deposit, now)?;
         if c.contribution.currency() != &currency {
             return Err(refused(
-                ErrorCode::GenericCurrencyMismatch,
+                ErrorCode::GenericJsonInvalid,
                 format!("amounts must be in {currency}"),
             ));
         }
@@ -196,7 +201,11 @@ pub async fn batch_deposit(
                 "a contribution is smaller than the deposit fee",
             ));
         }
-        if !denomination_signature_valid(&d.public, &c.coin_pub, &c.ub_sig) {
+        // No denomination here is age-restricted: a coin claiming an age commitment has a
+        // coin hash no denomination signed, so its signature cannot verify (C: 403 1006).
+        if c.h_age_commitment.is_some()
+            || !denomination_signature_valid(&d.public, &c.coin_pub, &c.ub_sig)
+        {
             return Err(refused(
                 ErrorCode::ExchangeDenominationSignatureInvalid,
                 "a coin's denomination signature is invalid",
@@ -301,9 +310,16 @@ pub async fn refund(
     r: RefundRequest,
 ) -> Result<RefundResponse, ExchangeError> {
     let currency = *exchange.store().currency();
+    // The C exchange stores the id as a signed 64-bit integer and refuses larger ones.
+    if i64::try_from(r.rtransaction_id).is_err() {
+        return Err(refused(
+            ErrorCode::GenericJsonInvalid,
+            "rtransaction_id must be below 2^63",
+        ));
+    }
     if r.refund_amount.currency() != &currency {
         return Err(refused(
-            ErrorCode::GenericCurrencyMismatch,
+            ErrorCode::GenericJsonInvalid,
             format!("amounts must be in {currency}"),
         ));
     }
@@ -477,14 +493,31 @@ pub async fn track_transfer(
             "no wire transfer with this identifier",
         )
     })?;
+    // As the C exchange lists them: each coin's value after refunds, its fee capped at that.
+    let listed: Vec<(Amount, Amount)> = deposits
+        .iter()
+        .map(|d| {
+            let currency = *d.amount_with_fee.currency();
+            let value = d
+                .amount_with_fee
+                .to_units()
+                .saturating_sub(d.refunded.to_units());
+            let fee = d.deposit_fee.to_units().min(value);
+            (
+                Amount::from_units(&currency, value).unwrap_or(d.amount_with_fee),
+                Amount::from_units(&currency, fee).unwrap_or(d.deposit_fee),
+            )
+        })
+        .collect();
     let details: Vec<WireDepositDetail> = deposits
         .iter()
-        .map(|d| WireDepositDetail {
+        .zip(&listed)
+        .map(|(d, (value, fee))| WireDepositDetail {
             h_contract_terms: d.h_contract_terms,
             execution_time: wire.execution_date,
             coin_pub: d.coin_pub,
-            deposit_value: d.amount_with_fee,
-            deposit_fee: d.deposit_fee,
+            deposit_value: *value,
+            deposit_fee: *fee,
         })
         .collect();
     let (exchange_pub, exchange_sig) = sign(
@@ -505,11 +538,12 @@ pub async fn track_transfer(
         execution_time: wire.execution_date,
         deposits: deposits
             .into_iter()
-            .map(|d| TrackTransferDetail {
+            .zip(listed)
+            .map(|(d, (value, fee))| TrackTransferDetail {
                 h_contract_terms: d.h_contract_terms,
                 coin_pub: d.coin_pub,
-                deposit_value: d.amount_with_fee,
-                deposit_fee: d.deposit_fee,
+                deposit_value: value,
+                deposit_fee: fee,
                 refund_total: (!d.refunded.is_zero()).then_some(d.refunded),
             })
             .collect(),

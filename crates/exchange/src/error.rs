@@ -22,6 +22,8 @@ pub enum ExchangeError {
         code: ErrorCode,
         hint: String,
         extra: Option<Map<String, Value>>,
+        /// Where the C exchange answers another status than the code's registered one.
+        status: Option<StatusCode>,
     },
     #[error("database error")]
     Store(#[from] StoreError),
@@ -40,6 +42,18 @@ impl ExchangeError {
             code,
             hint: hint.into(),
             extra: None,
+            status: None,
+        }
+    }
+
+    /// A refusal with `code` and an explicit `status` (the C exchange's, where it differs from
+    /// the registry's).
+    pub fn refused_status(status: StatusCode, code: ErrorCode, hint: impl Into<String>) -> Self {
+        Self::Refused {
+            code,
+            hint: hint.into(),
+            extra: None,
+            status: Some(status),
         }
     }
 
@@ -52,6 +66,7 @@ impl ExchangeError {
                 Value::Object(map) => Some(map),
                 _ => None,
             },
+            status: None,
         }
     }
 
@@ -67,6 +82,10 @@ impl ExchangeError {
 impl ApiError for ExchangeError {
     fn status(&self) -> StatusCode {
         match self {
+            Self::Refused {
+                status: Some(status),
+                ..
+            } => *status,
             Self::Refused { code, .. } => StatusCode::from_u16(code.http_status())
                 .ok()
                 .filter(|s| !s.is_informational() && !s.is_success())

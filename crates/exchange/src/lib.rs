@@ -70,7 +70,8 @@ impl App {
         }
         let shutdown = CancellationToken::new();
         let listener_config = config.clone();
-        let metrics = Metrics::new();
+        let mut metrics = Metrics::new();
+        let worker_metrics = cardcash_http::worker::WorkerMetrics::register(&mut metrics);
         // The base URL needs the bound port: bind first with a router that is filled in below.
         let store = ExchangeStore::new(db, config.currency);
         let bound = std::net::TcpListener::bind(config.bind)
@@ -100,14 +101,20 @@ impl App {
             .await
             .map_err(|e| ExchangeError::Startup(format!("cannot bind {addr}: {e}")))?;
         let mut workers = JoinSet::new();
-        workers.spawn(worker::keys::run(exchange.clone(), shutdown.clone()));
+        workers.spawn(worker::keys::run(
+            exchange.clone(),
+            shutdown.clone(),
+            worker_metrics.clone(),
+        ));
         workers.spawn(worker::aggregator::run_aggregator(
             exchange.clone(),
             shutdown.clone(),
+            worker_metrics.clone(),
         ));
         workers.spawn(worker::aggregator::run_transfers(
             exchange.clone(),
             shutdown.clone(),
+            worker_metrics.clone(),
         ));
         for account in exchange
             .config()
@@ -122,6 +129,7 @@ impl App {
                         account.clone(),
                         client,
                         shutdown.clone(),
+                        worker_metrics.clone(),
                     ));
                 }
                 None => tracing::warn!(

@@ -374,7 +374,7 @@ pub async fn set_wire_fee(
     for a in [&r.wire_fee, &r.closing_fee] {
         if a.currency() != &config.currency {
             return Err(ExchangeError::refused(
-                ErrorCode::GenericCurrencyMismatch,
+                ErrorCode::GenericJsonInvalid,
                 format!("fees must be in {}", config.currency),
             ));
         }
@@ -424,7 +424,7 @@ pub async fn set_global_fees(
     for a in [&r.history_fee, &r.account_fee, &r.purse_fee] {
         if a.currency() != &config.currency {
             return Err(ExchangeError::refused(
-                ErrorCode::GenericCurrencyMismatch,
+                ErrorCode::GenericJsonInvalid,
                 format!("fees must be in {}", config.currency),
             ));
         }

@@ -81,9 +81,10 @@ pub fn csr_withdraw(
         now,
     )?;
     if !matches!(d.public, DenominationPublic::Cs(_)) {
-        return Err(ExchangeError::refused(
-            ErrorCode::ExchangeGenericInvalidDenominationCipherForOperation,
-            "csr-withdraw needs a Clause-Schnorr denomination",
+        return Err(crate::denomination::wrong_cipher(
+            exchange,
+            &snapshot,
+            &request.denom_pub_hash,
         ));
     }
     let r = exchange
@@ -95,6 +96,54 @@ pub fn csr_withdraw(
             r_pub_1: CsPoint::from_bytes(r[1]),
         },
     })
+}
+
+/// The envelope hash of a planchet for denomination `h_denom_pub`, as the wallet computed it.
+fn envelope_hash(
+    h_denom_pub: &cardcash_util::HashCode,
+    coin_ev: &CoinEnvelope,
+) -> cardcash_util::HashCode {
+    match coin_ev {
+        CoinEnvelope::Rsa {
+            rsa_blinded_planchet,
+        } => coin_envelope_hash(h_denom_pub, rsa_blinded_planchet.as_bytes()),
+        CoinEnvelope::Cs {
+            cs_nonce,
+            cs_blinded_c0,
+            cs_blinded_c1,
+        } => coin_envelope_hash_cs(
+            h_denom_pub,
+            cs_nonce.as_bytes(),
+            &[*cs_blinded_c0.as_bytes(), *cs_blinded_c1.as_bytes()],
+        ),
+    }
+}
+
+/// The stored answer when every planchet of the request was signed before for this reserve.
+async fn replay(
+    exchange: &Exchange,
+    snapshot: &crate::keys::state::KeySnapshot,
+    reserve_pub: EddsaPublicKey,
+    request: &BatchWithdrawRequest,
+    hashes: &[cardcash_util::HashCode],
+) -> Result<Option<BatchWithdrawResponse>, ExchangeError> {
+    let stored = exchange.store().stored_withdrawals(hashes.to_vec()).await?;
+    if stored.len() != hashes.len() || stored.iter().any(|s| s.reserve_pub != reserve_pub) {
+        return Ok(None);
+    }
+    let mut ev_sigs = Vec::with_capacity(hashes.len());
+    for (p, h) in request.planchets.iter().zip(hashes) {
+        let (Some(s), Some(d)) = (
+            stored.iter().find(|s| s.h_blind_ev == *h),
+            snapshot.denominations.get(&p.denom_pub_hash),
+        ) else {
+            return Ok(None);
+        };
+        ev_sigs.push(WithdrawSignature {
+            ev_sig: wire_blind_signature(&d.public, &s.denom_sig)?,
+        });
+    }
+    Ok(Some(BatchWithdrawResponse { ev_sigs }))
 }
 
 /// `POST /reserves/$RESERVE_PUB/batch-withdraw`.
@@ -110,7 +159,28 @@ pub async fn batch_withdraw(
             format!("a batch has 1 to {MAX_PLANCHETS} planchets, not {n}"),
         ));
     }
+    // A planchet twice in one request is malformed (as the C exchange says: "duplicate
+    // planchet"); compared by envelope, before anything else.
+    let envelope_hashes: Vec<_> = request
+        .planchets
+        .iter()
+        .map(|p| envelope_hash(&p.denom_pub_hash, &p.coin_ev))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    if !envelope_hashes.iter().all(|h| seen.insert(*h)) {
+        return Err(ExchangeError::refused(
+            ErrorCode::GenericParameterMalformed,
+            "duplicate planchet in the batch",
+        ));
+    }
     let snapshot = exchange.keys();
+    // A replay first: a batch signed before gets its signatures back even if its denominations
+    // expired or were revoked since (the wallet paid for them; C: check_request_idempotent).
+    if let Some(replayed) =
+        replay(exchange, &snapshot, reserve_pub, &request, &envelope_hashes).await?
+    {
+        return Ok(replayed);
+    }
     let now = Timestamp::now();
     let currency = *exchange.store().currency();
     let mut checked = Vec::with_capacity(n);
@@ -252,7 +322,9 @@ pub async fn batch_withdraw(
         WithdrawOutcome::InsufficientFunds { balance, requested } => {
             Err(insufficient(&balance, requested.to_units(), currency))
         }
-        WithdrawOutcome::NonceReuse { index } => Err(ExchangeError::refused(
+        // The C exchange answers 400 here (the registry says 409).
+        WithdrawOutcome::NonceReuse { index } => Err(ExchangeError::refused_status(
+            axum::http::StatusCode::BAD_REQUEST,
             ErrorCode::ExchangeWithdrawNonceReuse,
             format!("planchet {index} reuses a Clause-Schnorr nonce"),
         )),

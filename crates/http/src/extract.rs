@@ -28,8 +28,16 @@ where
 {
     type Rejection = TalerError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let compressed = req.extensions().get::<CompressedBody>().copied();
+        // GNU Taler's C services parse a POST body as JSON whatever its Content-Type, and some
+        // clients send none: a missing type is JSON; a wrong one is still refused (415).
+        if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            req.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+        }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(&rejection, compressed)),

@@ -75,6 +75,7 @@ error_codes! {
     ExchangeDepositsGetInvalidCoinPub = 1104, 400, "EXCHANGE_DEPOSITS_GET_INVALID_COIN_PUB";
     ExchangeDepositsGetInvalidSignatureByExchange = 1105, 0, "EXCHANGE_DEPOSITS_GET_INVALID_SIGNATURE_BY_EXCHANGE";
     ExchangeDepositsGetMerchantSignatureInvalid = 1106, 403, "EXCHANGE_DEPOSITS_GET_MERCHANT_SIGNATURE_INVALID";
+    ExchangeDepositsPolicyNotAccepted = 1107, 400, "EXCHANGE_DEPOSITS_POLICY_NOT_ACCEPTED";
     ExchangeWithdrawInsufficientFunds = 1150, 409, "EXCHANGE_WITHDRAW_INSUFFICIENT_FUNDS";
     ExchangeWithdrawReserveUnknown = 1151, 404, "EXCHANGE_WITHDRAW_RESERVE_UNKNOWN";
     ExchangeWithdrawAmountFeeOverflow = 1152, 500, "EXCHANGE_WITHDRAW_AMOUNT_FEE_OVERFLOW";

@@ -519,9 +519,11 @@ BEGIN
     v_known_denoms := v_known_denoms || r.denom_serial;
     v_known_left := v_known_left || exchange_units(r.remaining_val, r.remaining_frac);
   END LOOP;
+  -- A replay is the same batch with the same wire deadline (the one field the coins do not
+  -- sign); with another deadline the coins' signatures conflict below.
   SELECT exchange_timestamp INTO out_exchange_timestamp FROM batch_deposits
    WHERE h_contract_terms = in_h_contract_terms AND merchant_pub = in_merchant_pub
-     AND h_coin_sigs = in_h_coin_sigs;
+     AND h_coin_sigs = in_h_coin_sigs AND wire_deadline = in_wire_deadline;
   IF FOUND THEN
     out_outcome := 'done';
     RETURN;

@@ -873,15 +873,18 @@ pub(super) fn batch_deposit(
     currency: Currency,
     d: NewBatchDeposit,
 ) -> Result<DepositOutcome, StoreError> {
-    // A replay: the same batch (contract, merchant, coin signatures) is stored.
+    // A replay: the same batch (contract, merchant, coin signatures) with the same wire
+    // deadline (the one field the coins do not sign; another one conflicts below).
     let existing = query_opt(
         tx,
         "SELECT exchange_timestamp FROM batch_deposits \
-         WHERE h_contract_terms = ?1 AND merchant_pub = ?2 AND h_coin_sigs = ?3",
+         WHERE h_contract_terms = ?1 AND merchant_pub = ?2 AND h_coin_sigs = ?3 \
+         AND wire_deadline = ?4",
         params![
             d.h_contract_terms.to_vec(),
             d.merchant_pub.to_vec(),
-            d.h_coin_sigs.to_vec()
+            d.h_coin_sigs.to_vec(),
+            micros(d.wire_deadline)
         ],
         |r| ts(r, 0),
     )?;

@@ -8,7 +8,8 @@ use cardcash_api::exchange::{BatchDepositRequest, RefundRequest};
 use cardcash_http::{LongPoll, TalerJson};
 use cardcash_util::{ErrorCode, ShortHashCode};
 
-use super::{AppState, hash_segment, key_segment, parse_segment};
+use super::path::{CoinPub, DepositPath};
+use super::{AppState, parse_segment};
 use crate::db::TOPIC_WIRE_OUT;
 use crate::deposit::{self, Tracking};
 use crate::error::ExchangeError;
@@ -24,10 +25,9 @@ pub async fn post_batch_deposit(
 /// `POST /coins/$COIN_PUB/refund`.
 pub async fn post_refund(
     State(state): State<AppState>,
-    Path(coin_pub): Path<String>,
+    CoinPub(coin_pub): CoinPub,
     TalerJson(request): TalerJson<RefundRequest>,
 ) -> Result<Response, ExchangeError> {
-    let coin_pub = key_segment(&coin_pub, "coin public key")?;
     Ok(TalerJson(deposit::refund(&state.exchange, coin_pub, request).await?).into_response())
 }
 
@@ -36,18 +36,14 @@ pub async fn post_refund(
 /// deposit is wired or the time is up.
 pub async fn get_deposit(
     State(state): State<AppState>,
-    Path((h_wire, merchant_pub, h_contract_terms, coin_pub)): Path<(
-        String,
-        String,
-        String,
-        String,
-    )>,
+    DepositPath {
+        h_wire,
+        merchant_pub,
+        h_contract_terms,
+        coin_pub,
+    }: DepositPath,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ExchangeError> {
-    let h_wire = hash_segment(&h_wire, "h_wire")?;
-    let merchant_pub = key_segment(&merchant_pub, "merchant public key")?;
-    let h_contract_terms = hash_segment(&h_contract_terms, "contract terms hash")?;
-    let coin_pub = key_segment(&coin_pub, "coin public key")?;
     let query = query.unwrap_or_default();
     let merchant_sig = query
         .split('&')

@@ -4,6 +4,7 @@ pub mod deposits;
 pub mod keys;
 pub mod legal;
 pub mod management;
+pub mod path;
 pub mod reserves;
 pub mod router;
 

@@ -1,7 +1,7 @@
 //! Reserves and withdrawal: `GET /reserves/$RESERVE_PUB`, `GET /reserves/$RESERVE_PUB/history`,
 //! `POST /csr-withdraw`, `POST /reserves/$RESERVE_PUB/batch-withdraw`.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cardcash_api::exchange::{
@@ -9,17 +9,17 @@ use cardcash_api::exchange::{
 };
 use cardcash_http::{LongPoll, TalerJson};
 
-use super::{AppState, key_segment};
+use super::AppState;
+use super::path::ReservePub;
 use crate::error::ExchangeError;
 use crate::{reserve, withdraw};
 
 /// `GET /reserves/$RESERVE_PUB[?timeout_ms=N]`.
 pub async fn get_reserve(
     State(state): State<AppState>,
-    Path(reserve_pub): Path<String>,
+    ReservePub(reserve_pub): ReservePub,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ExchangeError> {
-    let reserve_pub = key_segment(&reserve_pub, "reserve public key")?;
     let poll = LongPoll::from_query(query.as_deref().unwrap_or(""))
         .map_err(|e| ExchangeError::malformed(&format!("long-poll parameters ({})", e.hint)))?;
     let summary = reserve::summary(&state.exchange, reserve_pub, poll.timeout).await?;
@@ -29,11 +29,10 @@ pub async fn get_reserve(
 /// `GET /reserves/$RESERVE_PUB/history[?start=N]` with the signature header.
 pub async fn get_history(
     State(state): State<AppState>,
-    Path(reserve_pub): Path<String>,
+    ReservePub(reserve_pub): ReservePub,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ExchangeError> {
-    let reserve_pub = key_segment(&reserve_pub, "reserve public key")?;
     let mut start = 0u64;
     for (k, v) in url_pairs(query.as_deref().unwrap_or("")) {
         if k == "start" {
@@ -85,10 +84,9 @@ pub async fn post_csr_withdraw(
 /// `POST /reserves/$RESERVE_PUB/batch-withdraw`.
 pub async fn post_batch_withdraw(
     State(state): State<AppState>,
-    Path(reserve_pub): Path<String>,
+    ReservePub(reserve_pub): ReservePub,
     TalerJson(request): TalerJson<BatchWithdrawRequest>,
 ) -> Result<Response, ExchangeError> {
-    let reserve_pub = key_segment(&reserve_pub, "reserve public key")?;
     let response = withdraw::batch_withdraw(&state.exchange, reserve_pub, request).await?;
     Ok(TalerJson(response).into_response())
 }

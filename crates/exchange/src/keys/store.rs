@@ -350,8 +350,8 @@ impl KeyStore {
                 (dir.join(format!("{}.rsa", start.as_secs())), der)
             }
             CipherConfig::Cs => {
-                let scalar = cardcash_crypto::random_bytes::<32>()
-                    .map_err(|e| KeyStoreError::Generation(e.to_string()))?;
+                let scalar =
+                    cs::generate_private().map_err(|e| KeyStoreError::Generation(e.to_string()))?;
                 (dir.join(format!("{}.cs", start.as_secs())), scalar.to_vec())
             }
         };

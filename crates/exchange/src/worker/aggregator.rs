@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cardcash_api::wire_gateway::TransferRequest;
 use cardcash_client::WireGatewayClient;
-use cardcash_http::worker::{Backoff, Step, WorkerRunner};
+use cardcash_http::worker::{Backoff, Step, WorkerMetrics, WorkerRunner};
 use cardcash_util::{ShortHashCode, Timestamp};
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +21,7 @@ use crate::service::Exchange;
 const BATCH: u32 = 100;
 
 /// Runs the aggregator until `stop` fires.
-pub async fn run_aggregator(exchange: Exchange, stop: CancellationToken) {
+pub async fn run_aggregator(exchange: Exchange, stop: CancellationToken, metrics: WorkerMetrics) {
     let subscription = exchange.store().notifier().subscribe_topic(TOPIC_DEPOSIT);
     let idle = exchange
         .config()
@@ -29,6 +29,7 @@ pub async fn run_aggregator(exchange: Exchange, stop: CancellationToken) {
         .to_duration()
         .unwrap_or(Duration::from_secs(60));
     WorkerRunner::new("aggregator")
+        .metrics(metrics)
         .idle(idle)
         .run(
             stop,
@@ -52,17 +53,27 @@ pub async fn aggregate(exchange: Exchange) -> Result<Step, ExchangeError> {
     let now = Timestamp::now();
     let snapshot = exchange.keys();
     let store = exchange.store();
+    let mut skipped = false;
     for aggregate in store.due_aggregates(crate::db::now(), BATCH).await? {
         let method = match aggregate.merchant_payto.parse::<cardcash_util::PaytoUri>() {
             Ok(p) => p.target_type().to_owned(),
             Err(e) => {
                 tracing::error!(payto = %aggregate.merchant_payto, error = %e, "stored merchant account does not parse");
+                skipped = true;
                 continue;
             }
         };
-        let Some(fee) = snapshot.wire_fee(&method, now) else {
-            tracing::warn!(%method, "no wire fee for this method now: deposits wait for the offline key to set one");
-            continue;
+        // Nothing to wire: settle it whatever the fee (no fee may be published yet).
+        let fee = match snapshot.wire_fee(&method, now) {
+            Some(fee) => fee.wire_fee,
+            None if aggregate.total.is_zero() => {
+                cardcash_util::Amount::zero(&aggregate.total.currency().clone())
+            }
+            None => {
+                tracing::warn!(%method, "no wire fee for this method now: deposits wait for the offline key to set one");
+                skipped = true;
+                continue;
+            }
         };
         let wtid = ShortHashCode::from_bytes(
             cardcash_crypto::random_bytes::<32>()
@@ -75,7 +86,7 @@ pub async fn aggregate(exchange: Exchange) -> Result<Step, ExchangeError> {
                 wtid,
                 request_uid,
                 account_section: account.section.clone(),
-                wire_fee: fee.wire_fee,
+                wire_fee: fee,
                 now: crate::db::now(),
             })
             .await?;
@@ -83,21 +94,24 @@ pub async fn aggregate(exchange: Exchange) -> Result<Step, ExchangeError> {
             tracing::info!(wtid = %row.wtid, amount = %row.amount, merchant = %row.merchant_payto, "aggregated deposits into a wire transfer");
         }
     }
+    // Every aggregate handed to record_wire_out is wired, settled or marked waiting: when the
+    // next deadline is already past and nothing was skipped, the page was full — go on at once.
     Ok(match store.next_wire_deadline().await? {
-        // Deposits below the wire fee stay due: look again after the idle time.
         Some(next) if next > crate::db::now() => Step::After(
             next.saturating_sub(crate::db::now())
                 .to_duration()
                 .unwrap_or(Duration::from_secs(60)),
         ),
+        Some(_) if !skipped => Step::After(Duration::ZERO),
         _ => Step::Idle,
     })
 }
 
 /// Runs the transfer worker until `stop` fires.
-pub async fn run_transfers(exchange: Exchange, stop: CancellationToken) {
+pub async fn run_transfers(exchange: Exchange, stop: CancellationToken, metrics: WorkerMetrics) {
     let subscription = exchange.store().notifier().subscribe_topic(TOPIC_WIRE_OUT);
     WorkerRunner::new("transfer")
+        .metrics(metrics)
         .idle(Duration::from_secs(60))
         .run(
             stop,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cardcash_http::worker::{Step, WorkerRunner};
+use cardcash_http::worker::{Step, WorkerMetrics, WorkerRunner};
 use cardcash_util::Timestamp;
 use tokio_util::sync::CancellationToken;
 
@@ -13,9 +13,10 @@ use crate::error::ExchangeError;
 use crate::service::Exchange;
 
 /// Runs until `stop` fires.
-pub async fn run(exchange: Exchange, stop: CancellationToken) {
+pub async fn run(exchange: Exchange, stop: CancellationToken, metrics: WorkerMetrics) {
     let subscription = exchange.store().notifier().subscribe_topic(TOPIC_KEYS);
     WorkerRunner::new("keys")
+        .metrics(metrics)
         .idle(Duration::from_secs(3600))
         .run(
             stop,

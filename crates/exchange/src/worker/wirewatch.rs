@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cardcash_api::wire_gateway::IncomingBankTransaction;
 use cardcash_client::{Auth, HistoryRequest, WireGatewayClient};
-use cardcash_http::worker::{Step, WorkerRunner};
+use cardcash_http::worker::{Step, WorkerMetrics, WorkerRunner};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AccountConfig, GatewayAuth};
@@ -44,8 +44,9 @@ pub async fn run(
     account: AccountConfig,
     client: WireGatewayClient,
     stop: CancellationToken,
+    metrics: WorkerMetrics,
 ) {
-    let runner = WorkerRunner::new("wirewatch");
+    let runner = WorkerRunner::new("wirewatch").metrics(metrics);
     let stop_step = stop.clone();
     runner
         .run_on_timer(stop, || {
