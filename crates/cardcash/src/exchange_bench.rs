@@ -96,6 +96,8 @@ struct BenchTarget {
     merchant_payto: PaytoUri,
     /// The value of the benchmark's denomination.
     coin_value: Amount,
+    /// The exchange's database URL (on PostgreSQL, its backends' CPU time is counted).
+    database_url: String,
 }
 
 /// The currency of the benchmark's world (the world's default).
@@ -150,6 +152,7 @@ pub async fn run_world(args: BenchWorldArgs) -> anyhow::Result<()> {
         debit_account: payto.account_uri("admin", "Admin")?,
         merchant_payto: payto.account_uri("merchant", "Merchant")?,
         coin_value,
+        database_url: world.exchange().database_url().to_owned(),
     };
     {
         let mut out = std::io::stdout().lock();
@@ -293,6 +296,45 @@ fn machine_busy_secs() -> Option<f64> {
         .map(|(_, t)| t)
         .sum();
     Some(busy / 100.0)
+}
+
+/// The PostgreSQL backends serving database `name` (their process title names it) and
+/// their CPU seconds.
+fn backends_cpu(name: &str) -> std::collections::HashMap<u32, f64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    let needle = format!(" {name} ");
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let title = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if title.starts_with("postgres: ")
+            && title.contains(&needle)
+            && let Some(cpu) = cpu_secs(Some(pid))
+        {
+            out.insert(pid, cpu);
+        }
+    }
+    out
+}
+
+/// The database name of a `postgres://…/NAME` URL.
+fn pg_database_name(url: &str) -> Option<String> {
+    if !url.starts_with("postgres") {
+        return None;
+    }
+    let path = url.split('?').next()?.rsplit('/').next()?;
+    (!path.is_empty()).then(|| path.to_owned())
 }
 
 fn mib(kib: Option<u64>) -> String {
@@ -451,10 +493,12 @@ struct Phase {
     failed: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
-    /// CPU seconds of the exchange's process, of this one, and of every other process
-    /// (others working on the machine) during the phase.
+    /// CPU seconds of the exchange's process, of this one, of the PostgreSQL backends of the
+    /// exchange's database, and of every other process (others working on the machine;
+    /// PostgreSQL's shared WAL writer and checkpointer) during the phase.
     child_cpu: f64,
     own_cpu: f64,
+    db_cpu: f64,
     others_cpu: f64,
 }
 
@@ -485,6 +529,7 @@ impl Phase {
         self.latencies.extend_from_slice(&other.latencies);
         self.child_cpu += other.child_cpu;
         self.own_cpu += other.own_cpu;
+        self.db_cpu += other.db_cpu;
         self.others_cpu += other.others_cpu;
     }
 }
@@ -494,6 +539,7 @@ impl Phase {
 /// not counted; the first error is printed).
 async fn timed<Q, A, F, Fut>(
     child: u32,
+    database: Option<&str>,
     requests: Vec<(Q, usize)>,
     concurrency: usize,
     send: F,
@@ -509,6 +555,7 @@ where
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let (child_before, own_before) = (cpu_secs(Some(child)), cpu_secs(None));
     let machine_before = machine_busy_secs();
+    let db_before = database.map(backends_cpu).unwrap_or_default();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (request, coins)) in requests.into_iter().enumerate() {
@@ -548,6 +595,13 @@ where
     let child_cpu = delta(cpu_secs(Some(child)), child_before);
     let own_cpu = delta(cpu_secs(None), own_before);
     let machine = delta(machine_busy_secs(), machine_before);
+    // A backend that appeared during the phase counts from zero.
+    let db_cpu: f64 = database
+        .map(backends_cpu)
+        .unwrap_or_default()
+        .iter()
+        .map(|(pid, after)| after - db_before.get(pid).copied().unwrap_or(0.0))
+        .sum();
     let phase = Phase {
         requests: n,
         coins,
@@ -556,7 +610,8 @@ where
         latencies,
         child_cpu,
         own_cpu,
-        others_cpu: (machine - child_cpu - own_cpu).max(0.0),
+        db_cpu,
+        others_cpu: (machine - child_cpu - own_cpu - db_cpu).max(0.0),
     };
     if let Some(error) = first_error {
         eprintln!("warning: {failed} of {n} requests failed; the first: {error:#}");
@@ -570,6 +625,8 @@ where
 struct Bench {
     args: BenchArgs,
     child: u32,
+    /// The PostgreSQL database's name (`None` on SQLite).
+    database: Option<String>,
     exchange: ExchangeClient,
     gateway: WireGatewayClient,
     debit_account: PaytoUri,
@@ -694,6 +751,7 @@ impl Bench {
         let exchange = self.exchange.clone();
         let (answers, withdraw) = timed(
             self.child,
+            self.database.as_deref(),
             requests,
             self.args.concurrency,
             move |(reserve_pub, request): (_, BatchWithdrawRequest)| {
@@ -760,6 +818,7 @@ impl Bench {
         let exchange = self.exchange.clone();
         let (_, deposit) = timed(
             self.child,
+            self.database.as_deref(),
             deposits,
             self.args.concurrency,
             move |request: BatchDepositRequest| {
@@ -790,7 +849,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn print_phase(name: &str, phase: &Phase, args: &BenchArgs, batch: usize) {
+fn print_phase(name: &str, phase: &Phase, args: &BenchArgs, batch: usize, with_db: bool) {
     println!(
         "{name}: {} coins in {} requests ({batch} per request, {} in flight), {} failed, in {:.2} s",
         phase.coins,
@@ -808,12 +867,22 @@ fn print_phase(name: &str, phase: &Phase, args: &BenchArgs, batch: usize) {
         ms(phase.percentile(1.0)),
     );
     let secs = phase.elapsed.as_secs_f64().max(1e-9);
+    let per_coin = |cpu: f64| cpu * 1e6 / phase.coins.max(1) as f64;
+    let database = if with_db {
+        format!(
+            ", PostgreSQL backends {:.2} cores ({:.0} µs per coin)",
+            phase.db_cpu / secs,
+            per_coin(phase.db_cpu)
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "  CPU during {name}: exchange process {:.2} cores ({:.0} µs per coin), load generator {:.2} cores ({:.0} µs per coin), other processes {:.2} cores",
+        "  CPU during {name}: exchange process {:.2} cores ({:.0} µs per coin){database}, load generator {:.2} cores ({:.0} µs per coin), other processes {:.2} cores",
         phase.child_cpu / secs,
-        phase.child_cpu * 1e6 / phase.coins.max(1) as f64,
+        per_coin(phase.child_cpu),
         phase.own_cpu / secs,
-        phase.own_cpu * 1e6 / phase.coins.max(1) as f64,
+        per_coin(phase.own_cpu),
         phase.others_cpu / secs,
     );
 }
@@ -837,6 +906,7 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
     let denom = wallet::rsa_denomination(&keys, &target.coin_value)?;
     let bench = Bench {
         child,
+        database: pg_database_name(&target.database_url),
         exchange,
         gateway: WireGatewayClient::with_http(
             http,
@@ -881,9 +951,21 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
         first.untimed[1].as_secs_f64(),
         first.untimed[2].as_secs_f64(),
     );
-    print_phase("withdraw", &first.withdraw, args, args.batch);
+    print_phase(
+        "withdraw",
+        &first.withdraw,
+        args,
+        args.batch,
+        bench.database.is_some(),
+    );
     if !args.no_deposit {
-        print_phase("deposit", &first.deposit, args, args.deposit_batch);
+        print_phase(
+            "deposit",
+            &first.deposit,
+            args,
+            args.deposit_batch,
+            bench.database.is_some(),
+        );
     }
     let sign_us = 1e6 * threads as f64 / raw_rate.max(1e-9);
     println!("  (RSA signing at the raw rate is {sign_us:.0} µs of CPU per coin on one core)");
@@ -933,9 +1015,21 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
             mib(values.first().copied()),
             mib(values.last().copied()),
         );
-        print_phase("withdraw (all rounds)", &withdraw, args, args.batch);
+        print_phase(
+            "withdraw (all rounds)",
+            &withdraw,
+            args,
+            args.batch,
+            bench.database.is_some(),
+        );
         if !args.no_deposit {
-            print_phase("deposit (all rounds)", &deposit, args, args.deposit_batch);
+            print_phase(
+                "deposit (all rounds)",
+                &deposit,
+                args,
+                args.deposit_batch,
+                bench.database.is_some(),
+            );
         }
     }
     if withdraw.failed > 0 || deposit.failed > 0 {
