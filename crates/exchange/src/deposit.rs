@@ -261,6 +261,9 @@ pub async fn batch_deposit(
     };
     match exchange.store().batch_deposit(deposit).await? {
         DepositOutcome::Done { exchange_timestamp } => {
+            if exchange_timestamp == now {
+                exchange.metrics().coins_deposited.inc_by(n as u64);
+            }
             let (exchange_pub, exchange_sig) = sign(
                 exchange,
                 &DepositConfirmationV23 {
@@ -365,6 +368,7 @@ pub async fn refund(
         .await?;
     match outcome {
         RefundOutcome::Done => {
+            exchange.metrics().refunds.inc();
             let (exchange_pub, exchange_sig) = sign(
                 exchange,
                 &RefundConfirmation {

@@ -17,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod legal;
 pub mod management;
+pub mod metrics;
 pub mod offline;
 pub mod reserve;
 pub mod service;
@@ -85,7 +86,9 @@ impl App {
             None => BaseUrl::parse(&format!("http://{addr}/"))
                 .map_err(|e| ExchangeError::Startup(format!("base URL: {e}")))?,
         };
-        let exchange = Exchange::new(listener_config, base_url, store, keystore).await?;
+        let exchange_metrics = metrics::ExchangeMetrics::register(&mut metrics);
+        let exchange =
+            Exchange::new(listener_config, base_url, store, keystore, exchange_metrics).await?;
         let state = http::AppState {
             terms: Arc::new(legal::LegalDocuments::load(
                 exchange.config().terms.as_ref(),

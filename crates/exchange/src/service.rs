@@ -10,6 +10,7 @@ use crate::db::ExchangeStore;
 use crate::error::ExchangeError;
 use crate::keys::state::{self, KeySnapshot, KeyState};
 use crate::keys::store::KeyStore;
+use crate::metrics::ExchangeMetrics;
 
 /// A handle on the running exchange; cheap to clone.
 #[derive(Clone, Debug)]
@@ -22,6 +23,7 @@ struct Inner {
     store: ExchangeStore,
     keystore: Arc<KeyStore>,
     keys: KeyState,
+    metrics: ExchangeMetrics,
 }
 
 impl Exchange {
@@ -31,6 +33,7 @@ impl Exchange {
         base_url: BaseUrl,
         store: ExchangeStore,
         keystore: Arc<KeyStore>,
+        metrics: ExchangeMetrics,
     ) -> Result<Self, ExchangeError> {
         let material = store.key_material().await?;
         let snapshot = state::build(&config, &base_url, material, &keystore, Timestamp::now());
@@ -40,6 +43,7 @@ impl Exchange {
             store,
             keystore,
             keys: KeyState::new(snapshot),
+            metrics,
         })))
     }
 
@@ -57,6 +61,11 @@ impl Exchange {
 
     pub fn keystore(&self) -> &Arc<KeyStore> {
         &self.0.keystore
+    }
+
+    /// The exchange's counters.
+    pub fn metrics(&self) -> &ExchangeMetrics {
+        &self.0.metrics
     }
 
     /// The current key snapshot.

@@ -283,6 +283,7 @@ pub async fn batch_withdraw(
         .filter(|c| !is_stored(c.2))
         .map(|c| (c.0.h_denom_pub, c.1.clone()))
         .collect();
+    let fresh_count = to_sign.len();
     let mut fresh = exchange.keystore().sign_blinded(to_sign).await?.into_iter();
     let mut planchets = Vec::with_capacity(n);
     for (d, _, h_blind_ev, cs_nonce, amount_with_fee, reserve_sig) in &checked {
@@ -307,6 +308,10 @@ pub async fn batch_withdraw(
         .await?;
     match outcome {
         WithdrawOutcome::Done(sigs) => {
+            exchange
+                .metrics()
+                .coins_signed
+                .inc_by(u64::try_from(fresh_count).unwrap_or(0));
             let mut ev_sigs = Vec::with_capacity(n);
             for ((d, ..), sig) in checked.iter().zip(sigs) {
                 ev_sigs.push(WithdrawSignature {

@@ -91,6 +91,7 @@ pub async fn aggregate(exchange: Exchange) -> Result<Step, ExchangeError> {
             })
             .await?;
         if let Some(row) = recorded {
+            exchange.metrics().wire_transfers.inc();
             tracing::info!(wtid = %row.wtid, amount = %row.amount, merchant = %row.merchant_payto, "aggregated deposits into a wire transfer");
         }
     }

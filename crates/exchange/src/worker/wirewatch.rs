@@ -158,6 +158,10 @@ pub async fn step(
             exchange.config().reserve_closing_delay,
         )
         .await?;
+    exchange
+        .metrics()
+        .reserves_credited
+        .inc_by(u64::try_from(report.credited.len()).unwrap_or(0));
     tracing::info!(
         account = %account.section,
         credited = report.credited.len(),

@@ -120,6 +120,17 @@ engine_test!(
             .await
             .unwrap();
         assert_eq!(balance(summary.balance), "KUDOS:2.97");
+        // Prometheus counts the two signatures once.
+        let metrics = reqwest::get(format!("{}metrics", client.base_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("exchange_coins_signed_total 2\n"),
+            "{metrics}"
+        );
         world.shutdown().await.unwrap();
     }
 );
