@@ -7,8 +7,9 @@
 //! still deposit.
 //!
 //! Where cardcash deliberately answers differently from the C exchange, the assertion says so
-//! (and `docs/API-CONFORMANCE.md` lists it). Where it answers differently by mistake, the test
-//! is at the end of this file, `#[ignore = "bug: …"]`, asserting the C exchange's answer.
+//! (and `docs/API-CONFORMANCE.md` lists it). The tests at the end of this file pin answers that
+//! differed from the C exchange's when these tests were written (fixed since): each asserts the
+//! C exchange's answer.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -412,11 +413,15 @@ engine_test!(
         let reserve_pub = reserve.public();
 
         for bad in bad_keys() {
-            // C: 400 GENERIC_RESERVE_PUB_MALFORMED (see the ignored bug test).
-            assert_eq!(raw.get(&format!("reserves/{bad}")).await.status, 400);
-            assert_eq!(
-                raw.get(&format!("reserves/{bad}/history")).await.status,
-                400
+            raw.get(&format!("reserves/{bad}")).await.expect(
+                400,
+                ErrorCode::GenericReservePubMalformed,
+                &bad,
+            );
+            raw.get(&format!("reserves/{bad}/history")).await.expect(
+                400,
+                ErrorCode::GenericReservePubMalformed,
+                &bad,
             );
         }
         let stranger = EddsaPrivateKey::generate().unwrap();
@@ -700,22 +705,19 @@ engine_test!(
             "csr-withdraw of an unknown denomination",
         );
         assert!(answer.body["exchange_sig"].is_string(), "signed refusal");
-        // An RSA denomination: 1016 (the C exchange answers it with 404 and a signature; see
-        // the ignored bug test).
+        // An RSA denomination: 404 1016 with the signed statement, as the C exchange answers.
         let answer = raw
             .post(
                 "csr-withdraw",
                 &json!({ "nonce": b32(32, 3), "denom_pub_hash": one.h }),
             )
             .await;
-        assert_eq!(
-            answer.code(),
-            Some(u64::from(
-                ErrorCode::ExchangeGenericInvalidDenominationCipherForOperation.code()
-            )),
-            "{}",
-            answer.body
+        answer.expect(
+            404,
+            ErrorCode::ExchangeGenericInvalidDenominationCipherForOperation,
+            "csr-withdraw of an RSA denomination",
         );
+        assert!(answer.body["exchange_sig"].is_string(), "signed refusal");
         let ewv = raw
             .post(
                 "csr-withdraw",
@@ -1107,12 +1109,9 @@ engine_test!(
         let good = refund_body(merchant, c.h_contract_terms, five.coin_pub, 1, "1");
 
         for bad in bad_keys() {
-            // C: 400 EXCHANGE_GENERIC_COINS_INVALID_COIN_PUB (see the ignored bug test).
-            assert_eq!(
-                raw.post(&format!("coins/{bad}/refund"), &good).await.status,
-                400,
-                "{bad}"
-            );
+            raw.post(&format!("coins/{bad}/refund"), &good)
+                .await
+                .expect(400, ErrorCode::ExchangeGenericCoinsInvalidCoinPub, &bad);
         }
         let mut malformed: Vec<(String, Value)> = Vec::new();
         for field in [
@@ -1252,29 +1251,35 @@ engine_test!(
         );
         let sig = track_sig(merchant, five.coin_pub, h_wire).to_string();
         for bad in bad_hashes() {
-            // C: 1101 and 1103 (see the ignored bug test).
-            for path in [
-                deposit_path(&bad, &mp, &hc, &cp),
-                deposit_path(&hw, &mp, &bad, &cp),
+            for (path, code) in [
+                (
+                    deposit_path(&bad, &mp, &hc, &cp),
+                    ErrorCode::ExchangeDepositsGetInvalidHWire,
+                ),
+                (
+                    deposit_path(&hw, &mp, &bad, &cp),
+                    ErrorCode::ExchangeDepositsGetInvalidHContractTerms,
+                ),
             ] {
-                assert_eq!(
-                    raw.get(&format!("{path}?merchant_sig={sig}")).await.status,
-                    400,
-                    "{path}"
-                );
+                raw.get(&format!("{path}?merchant_sig={sig}"))
+                    .await
+                    .expect(400, code, &path);
             }
         }
         for bad in bad_keys() {
-            // C: 1102 and 1104.
-            for path in [
-                deposit_path(&hw, &bad, &hc, &cp),
-                deposit_path(&hw, &mp, &hc, &bad),
+            for (path, code) in [
+                (
+                    deposit_path(&hw, &bad, &hc, &cp),
+                    ErrorCode::ExchangeDepositsGetInvalidMerchantPub,
+                ),
+                (
+                    deposit_path(&hw, &mp, &hc, &bad),
+                    ErrorCode::ExchangeDepositsGetInvalidCoinPub,
+                ),
             ] {
-                assert_eq!(
-                    raw.get(&format!("{path}?merchant_sig={sig}")).await.status,
-                    400,
-                    "{path}"
-                );
+                raw.get(&format!("{path}?merchant_sig={sig}"))
+                    .await
+                    .expect(400, code, &path);
             }
         }
         let track = deposit_path(&hw, &mp, &hc, &cp);
@@ -1670,9 +1675,10 @@ engine_test!(
     }
 );
 
-// ------------------------------------------------------------------------------ bugs
+// ------------------------------------------------------------------------------ former bugs
 //
-// Each test below asserts what the C exchange answers and fails on the current code. They run
+// Each test below asserts what the C exchange answers where cardcash answered differently when
+// these tests were written (fixed in `exchange: answers as the C exchange gives them`). Most run
 // against a bare exchange (no bank): the refusals happen before any money moves.
 
 /// A bare exchange with signed keys and its raw client.
@@ -1723,8 +1729,6 @@ fn made_up_deposit(denom: &Denom) -> Value {
 }
 
 engine_test!(
-    #[ignore = "bug: malformed path keys answer 26 GENERIC_PARAMETER_MALFORMED, after the body; \
-                the C exchange answers 27 (reserves), 1004 (coins), 1101–1104 (deposits) first"]
     /// A malformed key in the path gets the code of its position, before the body is read
     /// (the C exchange parses the path when it dispatches, so a body that is merely valid
     /// JSON does not matter).
@@ -1780,8 +1784,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug: amounts in another currency answer 30 GENERIC_CURRENCY_MISMATCH; the C \
-                exchange parses amounts with its currency and answers 22 GENERIC_JSON_INVALID"]
     /// `contribution`, `refund_amount` and the management fees in another currency are
     /// malformed JSON to the C exchange (`TALER_JSON_spec_amount` with `TEH_currency`).
     async fn amounts_in_another_currency_are_malformed_json(engine: Engine) {
@@ -1835,8 +1837,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug: /csr-withdraw for an RSA denomination answers 400 without proof; the C \
-                exchange answers 404 1016 with the exchange's signature (purpose 1042)"]
     /// `TEH_RESPONSE_reply_invalid_denom_cipher_for_operation`: 404, code 1016, and the signed
     /// "denomination unknown" statement (`timestamp`, `exchange_pub`, `exchange_sig`,
     /// `h_denom_pub`).
@@ -1862,8 +1862,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug: a deposit whose ub_sig has another cipher than its denomination answers \
-                403 1006; the C exchange answers 400 1017 EXCHANGE_GENERIC_CIPHER_MISMATCH"]
     /// The C exchange compares the ciphers before it verifies the denomination signature.
     async fn deposit_cipher_mismatch(engine: Engine) {
         let (ex, raw) = bare(engine).await;
@@ -1882,8 +1880,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug: a deposit with a policy answers 26 GENERIC_PARAMETER_MALFORMED; the C \
-                exchange answers 400 1107 EXCHANGE_DEPOSITS_POLICY_NOT_ACCEPTED"]
     /// Without policy extensions the C exchange refuses every `policy` with 1107 (not yet in
     /// `cardcash_util::ErrorCode`: compared by number).
     async fn deposit_policy_not_accepted(engine: Engine) {
@@ -1899,8 +1895,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug: a coin with h_age_commitment answers 409 1015; the C exchange answers 403 \
-                1006 (the age commitment is part of the coin hash the denomination signed)"]
     /// No denomination of this exchange is age-restricted, so a coin that claims an age
     /// commitment has a denomination signature that cannot verify.
     async fn deposit_with_age_commitment(engine: Engine) {
@@ -1918,8 +1912,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug: a planchet repeated in one batch is signed (twice, charged once); the C \
-                exchange refuses the batch with 400 26 GENERIC_PARAMETER_MALFORMED"]
     /// `TEH_handler_batch_withdraw` compares every planchet with the ones before it:
     /// "duplicate planchet".
     async fn duplicate_planchet_in_a_batch(engine: Engine) {
@@ -1992,8 +1984,6 @@ async fn cs_planchet_with_nonce(
 }
 
 engine_test!(
-    #[ignore = "bug: a reused Clause-Schnorr nonce answers 409 1160; the C exchange answers 400 \
-                1160 (batch-withdraw and the newer withdraw handler alike)"]
     /// A second planchet with the nonce of a signed one: refused, nothing charged.
     async fn cs_nonce_reuse_is_a_400(engine: Engine) {
         let (world, reserve, denoms) = world_with_reserve(engine).await;
@@ -2020,9 +2010,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug: refusals for a revoked denomination carry no proof; the C exchange answers \
-                410 1010 with the signed statement (purpose 1043: oper, timestamp, exchange_pub, \
-                exchange_sig, h_denom_pub), as for an expired one"]
     /// `TEH_RESPONSE_reply_expired_denom_pub_hash(…, DENOMINATION_REVOKED, "WITHDRAW"/"DEPOSIT")`.
     async fn revoked_denomination_refusals_are_signed(engine: Engine) {
         let (world, reserve, denoms) = world_with_reserve(engine).await;
@@ -2066,8 +2053,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug: after a revocation, the replay of a planchet signed before is refused (410); \
-                the C exchange checks idempotency first and answers the stored signature"]
     /// A wallet that lost the answer to its withdrawal retries; the planchet was signed and
     /// paid before the revocation, so the retry gets its signature (C: `check_request_idempotent`
     /// before the expired/revoked refusals).
@@ -2094,9 +2079,6 @@ engine_test!(
 );
 
 engine_test!(
-    #[ignore = "bug (shared http layer): a JSON body without Content-Type is refused with 415 and \
-                code 23 (whose registered status is 400); the C exchange parses POST bodies \
-                whatever their Content-Type"]
     /// `TALER_MHD_parse_post_json` never looks at `Content-Type`.
     async fn bodies_without_content_type_are_parsed(engine: Engine) {
         let (world, reserve, denoms) = world_with_reserve(engine).await;
@@ -2112,6 +2094,75 @@ engine_test!(
             )
             .await;
         answer.expect_ok(200, "no Content-Type");
+        world.shutdown().await.unwrap();
+    }
+);
+
+engine_test!(
+    /// Refund ids up to 2^63 − 1 work; larger ones are malformed JSON to the C exchange.
+    async fn huge_refund_ids_are_malformed(engine: Engine) {
+        let (world, reserve, denoms) = world_with_reserve(engine).await;
+        let coins = three_coins(&world, &reserve, &denoms).await;
+        let raw = Raw::new(world.exchange().base_url());
+        let c = contract();
+        let five = &coins[0];
+        world
+            .exchange()
+            .client()
+            .batch_deposit(&c.deposit(&[(five, kudos("5"))]))
+            .await
+            .unwrap();
+        let refund = format!("coins/{}/refund", five.coin_pub);
+        let before = sums(&world).await;
+        for rtid in [1u64 << 63, u64::MAX] {
+            raw.post(
+                &refund,
+                &refund_body(&c.merchant, c.h_contract_terms, five.coin_pub, rtid, "0.5"),
+            )
+            .await
+            .expect(400, ErrorCode::GenericJsonInvalid, &rtid.to_string());
+        }
+        assert_eq!(sums(&world).await, before);
+        raw.post(
+            &refund,
+            &refund_body(
+                &c.merchant,
+                c.h_contract_terms,
+                five.coin_pub,
+                (1u64 << 63) - 1,
+                "0.5",
+            ),
+        )
+        .await
+        .expect_ok(200, "2^63 - 1");
+        world.shutdown().await.unwrap();
+    }
+);
+
+engine_test!(
+    /// The exchange never signs a wire deadline it will not keep.
+    async fn replay_with_another_wire_deadline_conflicts(engine: Engine) {
+        let (world, reserve, denoms) = world_with_reserve(engine).await;
+        let coins = three_coins(&world, &reserve, &denoms).await;
+        let raw = Raw::new(world.exchange().base_url());
+        let c = contract();
+        let first = serde_json::to_value(c.deposit(&[(&coins[0], kudos("1"))])).unwrap();
+        raw.post("batch-deposit", &first)
+            .await
+            .expect_ok(200, "the deposit");
+        let mut later = first.clone();
+        later["wire_transfer_deadline"] = json!(
+            c.wire_deadline
+                .saturating_add(RelativeTime::from_secs(3600))
+        );
+        let answer = raw.post("batch-deposit", &later).await;
+        answer.expect(
+            409,
+            ErrorCode::ExchangeDepositConflictingContract,
+            "the same coins with another wire deadline",
+        );
+        assert_eq!(answer.body["h_wire"], json!(c.h_wire()));
+        assert_eq!(sums(&world).await.deposits_with_fee, kudos("1"));
         world.shutdown().await.unwrap();
     }
 );

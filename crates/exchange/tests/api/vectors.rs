@@ -15,6 +15,11 @@
 //! - withdrawal: coin keys and blinding secrets (from the withdraw seed), the blinded planchet,
 //!   its envelope hash, the reserve signature (the v12 withdraw message is the v23 one), the
 //!   blind signature and the unblinded signature — all compared byte for byte;
+//! - Clause-Schnorr: GNUnet 0.19.3's `cs_blind_signing` key is the exchange's CS denomination
+//!   key (`{start}.cs`); `/csr-withdraw` for the vector's nonce answers the vector's `R` pair
+//!   and batch-withdraw of the vector's blinded challenges answers the vector's clause and
+//!   blind `s`, which unblind to the vector's signature. GNUnet's message is not a coin's
+//!   public-key hash (no vector has a Taler CS coin), so that "coin" is not deposited;
 //! - deposit: the vector's deposit permission is protocol v12 (392-byte message). v23 appends
 //!   `wallet_data_hash`, so the vector's coin signature cannot verify at a v23 exchange (it is
 //!   refused, as the C exchange refuses it); the test checks that the v23 message is the
@@ -40,8 +45,9 @@ use std::time::Duration;
 
 use cardcash_api::exchange::{
     BatchDepositCoin, BatchDepositRequest, BatchWithdrawRequest, BlindedDenominationSignature,
-    CoinEnvelope, DenominationGroupKeys, ExchangeKeysResponse, MasterSignaturesRequest,
-    UnblindedSignature, WithdrawPlanchet,
+    CoinEnvelope, CsNonce, CsScalar, CsrWithdrawRequest, DenominationGroupKeys,
+    ExchangeKeysResponse, ExchangeWithdrawValues, MasterSignaturesRequest, UnblindedSignature,
+    WithdrawPlanchet,
 };
 use cardcash_api::wire_gateway::AddIncomingRequest;
 use cardcash_client::ExchangeClient;
@@ -69,6 +75,25 @@ use crate::helpers::{coin, kudos};
 
 const WALLET_CORE: &str =
     include_str!("../../../crypto/tests/vectors/wallet-core-derived-vectors.json");
+
+const GNUNET_0193: &str =
+    include_str!("../../../crypto/tests/vectors/gnunet-0.19.3-crypto-tvg.json");
+
+/// GNUnet 0.19.3's Clause-Schnorr record (its nonces are derived with the withdraw seed "rw",
+/// as the exchange's `/csr-withdraw` derives them).
+fn cs_vector() -> &'static Value {
+    static V: OnceLock<Value> = OnceLock::new();
+    V.get_or_init(|| {
+        let all: Value = serde_json::from_str(GNUNET_0193).expect("vector file is JSON");
+        all["vectors"]
+            .as_array()
+            .expect("vectors")
+            .iter()
+            .find(|v| v["operation"] == "cs_blind_signing")
+            .expect("a cs_blind_signing vector")
+            .clone()
+    })
+}
 
 fn vectors() -> &'static Value {
     static V: OnceLock<Value> = OnceLock::new();
@@ -190,6 +215,14 @@ impl VectorExchange {
         std::fs::write(
             section_dir.join(format!("{key_start}.rsa")),
             denom_priv().to_storage_bytes().unwrap(),
+        )
+        .unwrap();
+        // The Clause-Schnorr denomination's key is GNUnet's vector key, valid from now on.
+        let cs_dir = key_dir.join("denominations").join("coin_kudos_cs_2");
+        std::fs::create_dir_all(&cs_dir).unwrap();
+        std::fs::write(
+            cs_dir.join(format!("{}.cs", Timestamp::now().as_secs() - 60)),
+            field::<32>(cs_vector(), "cs_private_key"),
         )
         .unwrap();
         let master_file = dir.path().join("master.priv");
@@ -446,7 +479,8 @@ fn vector_planchet(p: &Value) -> (WithdrawPlanchet, rsa::BlindingKeySecret) {
 }
 
 engine_test!(
-    /// The vectors' reserve withdraws the vectors' two planchets from the vectors' RSA key:
+    /// The vectors' reserve withdraws the vectors' two planchets from the vectors' RSA key and
+    /// GNUnet's Clause-Schnorr vector from its CS key:
     /// envelopes, envelope hashes, reserve signatures, blind signatures and unblinded
     /// signatures are the wallet's bytes; the reserve history shows the vector's signatures;
     /// coin 0 deposits with the vector's merchant, contract, account, salt and timestamps (and
@@ -531,7 +565,7 @@ engine_test!(
         let bank = ex.world.bank();
         bank.exchange_wire_gateway()
             .add_incoming(&AddIncomingRequest {
-                amount: kudos("2.02"),
+                amount: kudos("4.04"),
                 reserve_pub: reserve.public(),
                 debit_account: bank
                     .app()
@@ -546,7 +580,7 @@ engine_test!(
             .reserve(&reserve.public(), Duration::from_secs(20))
             .await
             .unwrap();
-        assert_eq!(summary.balance, kudos("2.02"));
+        assert_eq!(summary.balance, kudos("4.04"));
 
         let records = outputs()["planchets"].as_array().unwrap();
         let (planchets, secrets): (Vec<_>, Vec<_>) = records.iter().map(vector_planchet).unzip();
@@ -587,7 +621,7 @@ engine_test!(
                 .await
                 .unwrap()
                 .balance,
-            kudos("0")
+            kudos("2.02")
         );
         assert_eq!(
             client
@@ -630,6 +664,102 @@ engine_test!(
         assert_eq!(
             withdrawals, expected,
             "the history has the vector's signatures"
+        );
+
+        // Clause-Schnorr with GNUnet's vector key: the exchange's R values for the vector's
+        // nonce, and its blind signature over the vector's blinded challenges, are the
+        // vector's; they unblind to the vector's signature over the vector's message. (The
+        // message is GNUnet's, not a coin's public-key hash: no vector has a Taler CS coin, so
+        // this one is not deposited.)
+        let cs = cs_vector();
+        let cs_pub: [u8; 32] = field(cs, "cs_public_key");
+        let cs_group = keys
+            .denominations
+            .iter()
+            .find(|g| g.value == kudos("2"))
+            .expect("the CS denomination");
+        let DenominationGroupKeys::Cs { denoms } = &cs_group.keys else {
+            panic!("CS")
+        };
+        assert_eq!(denoms[0].cs_pub.as_bytes(), &cs_pub);
+        let h_cs = cardcash_crypto::cs::h_denom_pub(&cs_pub, 0);
+        let nonce: [u8; 32] = field(cs, "cs_nonce");
+        let ewv = client
+            .csr_withdraw(&CsrWithdrawRequest {
+                nonce: CsNonce::from_bytes(nonce),
+                denom_pub_hash: h_cs,
+            })
+            .await
+            .unwrap()
+            .ewv;
+        let ExchangeWithdrawValues::Cs { r_pub_0, r_pub_1 } = ewv else {
+            panic!("CS values")
+        };
+        assert_eq!(
+            [*r_pub_0.as_bytes(), *r_pub_1.as_bytes()],
+            [field::<32>(cs, "cs_r_pub_0"), field::<32>(cs, "cs_r_pub_1")],
+            "the exchange's R values are the vector's"
+        );
+        let c = [field::<32>(cs, "cs_c_0"), field::<32>(cs, "cs_c_1")];
+        let planchet = WithdrawPlanchet {
+            denom_pub_hash: h_cs,
+            reserve_sig: reserve.sign(&WithdrawRequestV23 {
+                amount_with_fee: kudos("2.02"),
+                h_denom_pub: h_cs,
+                h_coin_envelope: cardcash_crypto::coin::coin_envelope_hash_cs(&h_cs, &nonce, &c),
+            }),
+            coin_ev: CoinEnvelope::Cs {
+                cs_nonce: CsNonce::from_bytes(nonce),
+                cs_blinded_c0: CsScalar::from_bytes(c[0]),
+                cs_blinded_c1: CsScalar::from_bytes(c[1]),
+            },
+        };
+        let answer = client
+            .batch_withdraw(
+                &reserve.public(),
+                &BatchWithdrawRequest {
+                    planchets: vec![planchet],
+                },
+            )
+            .await
+            .unwrap();
+        let BlindedDenominationSignature::Cs { b, s: blind_s } = &answer.ev_sigs[0].ev_sig else {
+            panic!("a CS signature")
+        };
+        assert_eq!(
+            b.to_le_bytes().to_vec(),
+            bytes(cs, "cs_b"),
+            "the chosen clause"
+        );
+        assert_eq!(
+            blind_s.as_bytes(),
+            &field::<32>(cs, "cs_blind_s"),
+            "the blind s"
+        );
+        let r_blind = [
+            field::<32>(cs, "cs_r_pub_blind_0"),
+            field::<32>(cs, "cs_r_pub_blind_1"),
+        ];
+        let (sig_r, sig_s) = cardcash_crypto::cs::unblind_signature(
+            &cardcash_crypto::cs::blinding_secrets(&nonce),
+            &r_blind,
+            *b,
+            blind_s.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            (sig_r, sig_s),
+            (field::<32>(cs, "cs_sig_R"), field::<32>(cs, "cs_sig_s")),
+            "the unblinded CS signature"
+        );
+        cardcash_crypto::cs::verify(&cs_pub, &sig_r, &sig_s, &bytes(cs, "message_hash")).unwrap();
+        assert_eq!(
+            client
+                .reserve(&reserve.public(), Duration::ZERO)
+                .await
+                .unwrap()
+                .balance,
+            kudos("0")
         );
 
         // Deposit of coin 0 as in the vector's deposit permission.
@@ -756,7 +886,7 @@ engine_test!(
 
         let report = audit::audit(ex.store()).await.unwrap();
         assert!(report.is_clean(), "{:?}", report.differences);
-        assert_eq!(report.sums.withdrawn_with_fee, kudos("2.02"));
+        assert_eq!(report.sums.withdrawn_with_fee, kudos("4.04"));
         assert_eq!(report.sums.deposits_with_fee, kudos("0.52"));
         // Coins are known from their first deposit on: coin 0 has 0.48 left.
         assert_eq!(report.sums.coin_remaining, kudos("0.48"));
