@@ -24,7 +24,7 @@ use cardcash_client::{ClientError, DepositQuery, DepositStatus, ErrorKind, Excha
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_crypto::purpose::TrackTransaction;
 use cardcash_util::{Amount, EddsaPublicKey, PaytoUri, ShortHashCode, Timestamp};
-use cardcash_world::{BankAccount, World};
+use cardcash_world::{BankAccount, Engine, Storage, World};
 
 use super::wallet::{self, Coin, Contract, Denom, Planchet};
 use super::{ExchangeProcess, coin_section, run, run_ok, text, wait_for, wait_until};
@@ -54,9 +54,24 @@ struct CrashWorld {
 }
 
 impl CrashWorld {
-    /// A bank with `merchants` merchant accounts and a signed, running exchange.
-    async fn start(merchants: usize) -> Self {
-        let mut builder = World::builder().currency("KUDOS".parse().unwrap()).bank();
+    /// A bank with `merchants` merchant accounts and a signed, running exchange, both on
+    /// `engine` (PostgreSQL: one fresh database on `CARDCASH_TEST_PG_URL`'s server, `None`
+    /// and a visible skip without it).
+    async fn start(merchants: usize, engine: Engine) -> Option<Self> {
+        let storage = match engine {
+            Engine::Sqlite => Storage::TempSqlite,
+            Engine::Postgres => match std::env::var("CARDCASH_TEST_PG_URL") {
+                Ok(url) if !url.is_empty() => Storage::Postgres(url),
+                _ => {
+                    eprintln!("SKIPPING PostgreSQL: CARDCASH_TEST_PG_URL is not set");
+                    return None;
+                }
+            },
+        };
+        let mut builder = World::builder()
+            .currency("KUDOS".parse().unwrap())
+            .storage(storage)
+            .bank();
         for i in 0..merchants {
             builder = builder.bank_account(BankAccount::new(
                 format!("merchant-{i}"),
@@ -107,12 +122,16 @@ impl CrashWorld {
         .trim()
         .to_owned();
         let config = d.join("exchange.conf");
+        // On PostgreSQL the exchange keeps its schema in the bank's fresh database.
+        let database = match engine {
+            Engine::Sqlite => format!("sqlite:{}", d.join("exchange.db").display()),
+            Engine::Postgres => bank.database_url().to_owned(),
+        };
         let mut conf = format!(
-            "[exchange]\nCURRENCY = KUDOS\nBIND = 127.0.0.1:0\nDATABASE = sqlite:{db}\n\
+            "[exchange]\nCURRENCY = KUDOS\nBIND = 127.0.0.1:0\nDATABASE = {database}\n\
              KEY_DIR = {keys}\nMASTER_PUBLIC_KEY = {master_pub}\nLOOKAHEAD_SIGN = 1 h\n\
              AGGREGATOR_IDLE_SLEEP_INTERVAL = 500 ms\n\n\
              [exchange-offline]\nMASTER_PRIV_FILE = {master}\n\n",
-            db = d.join("exchange.db").display(),
             keys = d.join("keys").display(),
             master = master.display(),
         );
@@ -188,7 +207,7 @@ impl CrashWorld {
         })
         .await;
         cw.denom = Some(denom);
-        cw
+        Some(cw)
     }
 
     fn client(&self) -> ExchangeClient {
@@ -300,6 +319,29 @@ impl CrashWorld {
     }
 }
 
+/// One test per engine, `name::sqlite` and `name::postgres` (skipped visibly without
+/// `CARDCASH_TEST_PG_URL`), as the test kit's `engine_test!` does.
+macro_rules! crash_test {
+    ($(#[$meta:meta])* async fn $name:ident($engine:ident: Engine) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                scenario(Engine::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                scenario(Engine::Postgres).await;
+            }
+
+            async fn scenario($engine: Engine) $body
+        }
+    };
+}
+
 /// What happened to one request of a burst.
 enum Outcome<T> {
     /// The exchange answered (before it was killed).
@@ -362,80 +404,83 @@ where
         .collect()
 }
 
-/// (a) Withdrawals: 32 batches of 4 planchets from 4 reserves, 8 at a time, killed after a
-/// random number of answers. After the restart every batch is replayed: an answered one gets
-/// the very same blind signatures, a lost one is signed now (and again the same on a second
-/// replay); every signature unblinds to a valid coin; each reserve is charged exactly once per
-/// batch.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn exchange_crash_during_withdrawals() {
-    const RESERVES: usize = 4;
-    const BATCHES: usize = 32;
-    let mut cw = CrashWorld::start(0).await;
-    let reserves: Vec<EddsaPrivateKey> = (0..RESERVES)
-        .map(|_| EddsaPrivateKey::generate().unwrap())
-        .collect();
-    for r in &reserves {
-        cw.send(kudos("40"), r.public()).await;
-    }
-    for r in &reserves {
-        cw.expect_reserve(&r.public(), kudos("40")).await;
-    }
-    let batches: Vec<(EddsaPublicKey, Vec<Planchet>)> = (0..BATCHES)
-        .map(|i| {
-            let reserve = &reserves[i % RESERVES];
-            (
-                reserve.public(),
-                (0..4).map(|_| Planchet::new(reserve, cw.denom())).collect(),
-            )
-        })
-        .collect();
-    let client = cw.client();
-    let jobs = batches
-        .iter()
-        .map(|(reserve, planchets)| {
-            let client = client.clone();
-            let reserve = *reserve;
-            let request = wallet::batch(planchets);
-            async move { client.batch_withdraw(&reserve, &request).await }
-        })
-        .collect();
-    let kill_after = random_in(4, BATCHES * 3 / 4);
-    let outcomes = burst(&mut cw.exchange, jobs, 8, kill_after).await;
+crash_test!(
+    /// (a) Withdrawals: 32 batches of 4 planchets from 4 reserves, 8 at a time, killed after a
+    /// random number of answers. After the restart every batch is replayed: an answered one gets
+    /// the very same blind signatures, a lost one is signed now (and again the same on a second
+    /// replay); every signature unblinds to a valid coin; each reserve is charged exactly once per
+    /// batch.
+    async fn exchange_crash_during_withdrawals(engine: Engine) {
+        const RESERVES: usize = 4;
+        const BATCHES: usize = 32;
+        let Some(mut cw) = CrashWorld::start(0, engine).await else {
+            return;
+        };
+        let reserves: Vec<EddsaPrivateKey> = (0..RESERVES)
+            .map(|_| EddsaPrivateKey::generate().unwrap())
+            .collect();
+        for r in &reserves {
+            cw.send(kudos("40"), r.public()).await;
+        }
+        for r in &reserves {
+            cw.expect_reserve(&r.public(), kudos("40")).await;
+        }
+        let batches: Vec<(EddsaPublicKey, Vec<Planchet>)> = (0..BATCHES)
+            .map(|i| {
+                let reserve = &reserves[i % RESERVES];
+                (
+                    reserve.public(),
+                    (0..4).map(|_| Planchet::new(reserve, cw.denom())).collect(),
+                )
+            })
+            .collect();
+        let client = cw.client();
+        let jobs = batches
+            .iter()
+            .map(|(reserve, planchets)| {
+                let client = client.clone();
+                let reserve = *reserve;
+                let request = wallet::batch(planchets);
+                async move { client.batch_withdraw(&reserve, &request).await }
+            })
+            .collect();
+        let kill_after = random_in(4, BATCHES * 3 / 4);
+        let outcomes = burst(&mut cw.exchange, jobs, 8, kill_after).await;
 
-    cw.restart();
-    let client = cw.client();
-    let mut lost = 0;
-    for (i, ((reserve, planchets), outcome)) in batches.iter().zip(&outcomes).enumerate() {
-        let request = wallet::batch(planchets);
-        let replay = client
-            .batch_withdraw(reserve, &request)
-            .await
-            .unwrap_or_else(|e| panic!("replay of batch {i}: {e}\n{}", cw.exchange.log()));
-        match outcome {
-            Outcome::Answered(first) => assert_eq!(
-                &replay, first,
-                "batch {i} got other signatures after the restart"
-            ),
-            Outcome::Lost => {
-                lost += 1;
-                let again = client.batch_withdraw(reserve, &request).await.unwrap();
-                assert_eq!(again, replay, "batch {i}: a second replay differs");
+        cw.restart();
+        let client = cw.client();
+        let mut lost = 0;
+        for (i, ((reserve, planchets), outcome)) in batches.iter().zip(&outcomes).enumerate() {
+            let request = wallet::batch(planchets);
+            let replay = client
+                .batch_withdraw(reserve, &request)
+                .await
+                .unwrap_or_else(|e| panic!("replay of batch {i}: {e}\n{}", cw.exchange.log()));
+            match outcome {
+                Outcome::Answered(first) => assert_eq!(
+                    &replay, first,
+                    "batch {i} got other signatures after the restart"
+                ),
+                Outcome::Lost => {
+                    lost += 1;
+                    let again = client.batch_withdraw(reserve, &request).await.unwrap();
+                    assert_eq!(again, replay, "batch {i}: a second replay differs");
+                }
+            }
+            for (p, s) in planchets.iter().zip(&replay.ev_sigs) {
+                p.unblind(&s.ev_sig);
             }
         }
-        for (p, s) in planchets.iter().zip(&replay.ev_sigs) {
-            p.unblind(&s.ev_sig);
+        eprintln!(
+            "withdrawals ({engine:?}): killed after {kill_after} of {BATCHES} answers, {lost} batches without answer"
+        );
+        // 8 batches of 4 coins at 1.01 each: 32.32 from each reserve, once.
+        for r in &reserves {
+            cw.expect_reserve(&r.public(), kudos("7.68")).await;
         }
+        cw.audit();
     }
-    eprintln!(
-        "withdrawals: killed after {kill_after} of {BATCHES} answers, {lost} batches without answer"
-    );
-    // 8 batches of 4 coins at 1.01 each: 32.32 from each reserve, once.
-    for r in &reserves {
-        cw.expect_reserve(&r.public(), kudos("7.68")).await;
-    }
-    cw.audit();
-}
+);
 
 /// The deposits of a test: which merchant, the contract, the request.
 struct Deposit {
@@ -583,144 +628,157 @@ async fn replay_deposits(
     lost
 }
 
-/// (b) Deposits: 40 coins deposited one per contract for 4 merchants, 8 at a time, due for
-/// wiring a second later (so the aggregator pays while the burst runs), killed after a random
-/// number of answers. Replays get the first answers; each merchant is paid exactly once per
-/// coin.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn exchange_crash_during_deposits() {
-    let mut cw = CrashWorld::start(4).await;
-    let coins = cw.coins(40).await;
-    let wire_deadline = Timestamp::from_secs(Timestamp::now().as_secs() + 1);
-    let deposits = deposits(&cw, &coins, wire_deadline);
-    let client = cw.client();
-    let jobs = deposits
-        .iter()
-        .map(|d| {
-            let client = client.clone();
-            let request = d.request.clone();
-            async move { client.batch_deposit(&request).await }
-        })
-        .collect();
-    let kill_after = random_in(4, 30);
-    let outcomes = burst(&mut cw.exchange, jobs, 8, kill_after).await;
-    cw.restart();
-    let lost = replay_deposits(&cw, &deposits, &outcomes).await;
-    eprintln!("deposits: killed after {kill_after} of 40 answers, {lost} without answer");
-    expect_paid_once(&cw, &deposits).await;
-    cw.audit();
-}
-
-/// (c) wirewatch: 200 transfers of distinct amounts to 200 reserves, sent one by one while the
-/// exchange imports them; the exchange is killed as soon as a randomly chosen one shows, and
-/// the rest are sent while it is down. After the restart every reserve holds exactly what was
-/// sent to it, and Σ credited (the audit's reserves in) = Σ sent = what the bank holds for the
-/// exchange.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn exchange_crash_during_wirewatch() {
-    const TRANSFERS: usize = 200;
-    let mut cw = CrashWorld::start(0).await;
-    let reserves: Vec<(EddsaPublicKey, Amount)> = (0..TRANSFERS)
-        .map(|i| {
-            (
-                EddsaPrivateKey::generate().unwrap().public(),
-                kudos(&format!("{}.{:02}", 1 + i / 100, i % 100)),
-            )
-        })
-        .collect();
-    let gateway = cw.world.bank().exchange_wire_gateway();
-    let admin = cw.admin_payto.clone();
-    let to_send = reserves.clone();
-    let sender = tokio::spawn(async move {
-        for (reserve_pub, amount) in to_send {
-            gateway
-                .add_incoming(&AddIncomingRequest {
-                    amount,
-                    reserve_pub,
-                    debit_account: admin.clone(),
-                })
-                .await
-                .expect("the bank takes the transfer");
-        }
-    });
-    let kill_at = random_in(TRANSFERS / 10, TRANSFERS / 2);
-    cw.expect_reserve(&reserves[kill_at].0, reserves[kill_at].1)
-        .await;
-    cw.exchange.kill();
-    cw.restart();
-    sender.await.expect("every transfer sent");
-    let mut sent = kudos("0");
-    for (reserve, amount) in &reserves {
-        cw.expect_reserve(reserve, *amount).await;
-        sent = sent.checked_add(amount).unwrap();
+crash_test!(
+    /// (b) Deposits: 40 coins deposited one per contract for 4 merchants, 8 at a time, due for
+    /// wiring a second later (so the aggregator pays while the burst runs), killed after a random
+    /// number of answers. Replays get the first answers; each merchant is paid exactly once per
+    /// coin.
+    async fn exchange_crash_during_deposits(engine: Engine) {
+        let Some(mut cw) = CrashWorld::start(4, engine).await else {
+            return;
+        };
+        let coins = cw.coins(40).await;
+        let wire_deadline = Timestamp::from_secs(Timestamp::now().as_secs() + 1);
+        let deposits = deposits(&cw, &coins, wire_deadline);
+        let client = cw.client();
+        let jobs = deposits
+            .iter()
+            .map(|d| {
+                let client = client.clone();
+                let request = d.request.clone();
+                async move { client.batch_deposit(&request).await }
+            })
+            .collect();
+        let kill_after = random_in(4, 30);
+        let outcomes = burst(&mut cw.exchange, jobs, 8, kill_after).await;
+        cw.restart();
+        let lost = replay_deposits(&cw, &deposits, &outcomes).await;
+        eprintln!(
+            "deposits ({engine:?}): killed after {kill_after} of 40 answers, {lost} without answer"
+        );
+        expect_paid_once(&cw, &deposits).await;
+        cw.audit();
     }
-    eprintln!("wirewatch: killed once transfer {kill_at} of {TRANSFERS} was credited");
-    let report = cw.audit();
-    let credited = report
-        .lines()
-        .find_map(|l| l.strip_prefix("reserves in:"))
-        .expect("the audit prints the reserves' credits")
-        .trim()
-        .to_owned();
-    assert_eq!(credited, sent.to_string(), "Σ credited = Σ sent");
-    let accounts = cw.world.bank().admin().accounts().await.unwrap();
-    let at_bank = accounts
-        .accounts
-        .iter()
-        .find(|a| a.is_taler_exchange)
-        .expect("the exchange's account")
-        .balance
-        .amount;
-    assert_eq!(
-        at_bank, sent,
-        "the bank holds what was sent for the exchange"
-    );
-}
+);
 
-/// (d) Aggregation: 48 coins deposited for 24 merchants, all due two seconds later; the
-/// exchange is killed once a random number of merchants has been paid, i.e. while the
-/// aggregator and the transfer worker work through the due deposits. After the restart every
-/// merchant is paid exactly once per coin.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn exchange_crash_during_aggregation() {
-    const MERCHANTS: usize = 24;
-    let mut cw = CrashWorld::start(MERCHANTS).await;
-    let coins = cw.coins(48).await;
-    let wire_deadline = Timestamp::from_secs(Timestamp::now().as_secs() + 2);
-    let deposits = deposits(&cw, &coins, wire_deadline);
-    let client = cw.client();
-    let jobs = deposits
-        .iter()
-        .map(|d| {
-            let client = client.clone();
-            let request = d.request.clone();
-            async move { client.batch_deposit(&request).await }
-        })
-        .collect();
-    // No kill during the deposits (kill_after beyond the last answer).
-    let outcomes = burst(&mut cw.exchange, jobs, 8, usize::MAX).await;
-    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Answered(_))));
-    let kill_when_paid = random_in(1, MERCHANTS / 2);
-    let paid_at_kill = wait_for(
-        "some merchants are paid",
-        Duration::from_secs(30),
-        || async {
-            let paid = cw
-                .merchant_balances()
-                .await
-                .values()
-                .filter(|a| !a.is_zero())
-                .count();
-            (paid >= kill_when_paid).then_some(paid)
-        },
-    )
-    .await;
-    cw.exchange.kill();
-    eprintln!(
-        "aggregation: killed when {paid_at_kill} of {MERCHANTS} merchants were paid (aimed at {kill_when_paid})"
-    );
-    cw.restart();
-    replay_deposits(&cw, &deposits, &outcomes).await;
-    expect_paid_once(&cw, &deposits).await;
-    cw.audit();
-}
+crash_test!(
+    /// (c) wirewatch: 200 transfers of distinct amounts to 200 reserves, sent one by one while the
+    /// exchange imports them; the exchange is killed as soon as a randomly chosen one shows, and
+    /// the rest are sent while it is down. After the restart every reserve holds exactly what was
+    /// sent to it, and Σ credited (the audit's reserves in) = Σ sent = what the bank holds for the
+    /// exchange.
+    async fn exchange_crash_during_wirewatch(engine: Engine) {
+        const TRANSFERS: usize = 200;
+        let Some(mut cw) = CrashWorld::start(0, engine).await else {
+            return;
+        };
+        let reserves: Vec<(EddsaPublicKey, Amount)> = (0..TRANSFERS)
+            .map(|i| {
+                (
+                    EddsaPrivateKey::generate().unwrap().public(),
+                    kudos(&format!("{}.{:02}", 1 + i / 100, i % 100)),
+                )
+            })
+            .collect();
+        let gateway = cw.world.bank().exchange_wire_gateway();
+        let admin = cw.admin_payto.clone();
+        let to_send = reserves.clone();
+        let sender = tokio::spawn(async move {
+            for (reserve_pub, amount) in to_send {
+                gateway
+                    .add_incoming(&AddIncomingRequest {
+                        amount,
+                        reserve_pub,
+                        debit_account: admin.clone(),
+                    })
+                    .await
+                    .expect("the bank takes the transfer");
+            }
+        });
+        let kill_at = random_in(TRANSFERS / 10, TRANSFERS / 2);
+        cw.expect_reserve(&reserves[kill_at].0, reserves[kill_at].1)
+            .await;
+        cw.exchange.kill();
+        cw.restart();
+        sender.await.expect("every transfer sent");
+        let mut sent = kudos("0");
+        for (reserve, amount) in &reserves {
+            cw.expect_reserve(reserve, *amount).await;
+            sent = sent.checked_add(amount).unwrap();
+        }
+        eprintln!(
+            "wirewatch ({engine:?}): killed once transfer {kill_at} of {TRANSFERS} was credited"
+        );
+        let report = cw.audit();
+        let credited = report
+            .lines()
+            .find_map(|l| l.strip_prefix("reserves in:"))
+            .expect("the audit prints the reserves' credits")
+            .trim()
+            .to_owned();
+        assert_eq!(credited, sent.to_string(), "Σ credited = Σ sent");
+        let accounts = cw.world.bank().admin().accounts().await.unwrap();
+        let at_bank = accounts
+            .accounts
+            .iter()
+            .find(|a| a.is_taler_exchange)
+            .expect("the exchange's account")
+            .balance
+            .amount;
+        assert_eq!(
+            at_bank, sent,
+            "the bank holds what was sent for the exchange"
+        );
+    }
+);
+
+crash_test!(
+    /// (d) Aggregation: 48 coins deposited for 24 merchants, all due two seconds later; the
+    /// exchange is killed once a random number of merchants has been paid, i.e. while the
+    /// aggregator and the transfer worker work through the due deposits. After the restart every
+    /// merchant is paid exactly once per coin.
+    async fn exchange_crash_during_aggregation(engine: Engine) {
+        const MERCHANTS: usize = 24;
+        let Some(mut cw) = CrashWorld::start(MERCHANTS, engine).await else {
+            return;
+        };
+        let coins = cw.coins(48).await;
+        let wire_deadline = Timestamp::from_secs(Timestamp::now().as_secs() + 2);
+        let deposits = deposits(&cw, &coins, wire_deadline);
+        let client = cw.client();
+        let jobs = deposits
+            .iter()
+            .map(|d| {
+                let client = client.clone();
+                let request = d.request.clone();
+                async move { client.batch_deposit(&request).await }
+            })
+            .collect();
+        // No kill during the deposits (kill_after beyond the last answer).
+        let outcomes = burst(&mut cw.exchange, jobs, 8, usize::MAX).await;
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Answered(_))));
+        let kill_when_paid = random_in(1, MERCHANTS / 2);
+        let paid_at_kill = wait_for(
+            "some merchants are paid",
+            Duration::from_secs(30),
+            || async {
+                let paid = cw
+                    .merchant_balances()
+                    .await
+                    .values()
+                    .filter(|a| !a.is_zero())
+                    .count();
+                (paid >= kill_when_paid).then_some(paid)
+            },
+        )
+        .await;
+        cw.exchange.kill();
+        eprintln!(
+            "aggregation ({engine:?}): killed when {paid_at_kill} of {MERCHANTS} merchants were paid (aimed at {kill_when_paid})"
+        );
+        cw.restart();
+        replay_deposits(&cw, &deposits, &outcomes).await;
+        expect_paid_once(&cw, &deposits).await;
+        cw.audit();
+    }
+);
