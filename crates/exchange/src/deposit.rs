@@ -392,14 +392,20 @@ pub async fn refund(
             ErrorCode::ExchangeRefundMerchantAlreadyPaid,
             "the merchant was already paid for this deposit",
         )),
-        RefundOutcome::Conflict => Err(refused(
+        // As the C exchange answers them: the coin named, for the wallet to fetch its history.
+        RefundOutcome::Conflict => Err(ExchangeError::refused_with(
             ErrorCode::ExchangeRefundInconsistentAmount,
             "this refund id was used with another amount",
+            json!({ "coin_pub": coin_pub, "h_denom_pub": coin.h_denom_pub }),
         )),
         RefundOutcome::Exceeds { deposited } => Err(ExchangeError::refused_with(
             ErrorCode::ExchangeRefundConflictDepositInsufficient,
             "the refunds would exceed what the coin paid",
-            json!({ "deposited": deposited }),
+            json!({
+                "coin_pub": coin_pub,
+                "h_denom_pub": coin.h_denom_pub,
+                "deposited": deposited,
+            }),
         )),
         RefundOutcome::FeeExceedsAmount => Err(refused(
             ErrorCode::ExchangeRefundFeeAboveAmount,
