@@ -67,7 +67,11 @@ pub mod purpose_code {
     pub const WALLET_COIN_RECOUP_REFRESH: u32 = 1206;
     pub const WALLET_AGE_ATTESTATION: u32 = 1207;
     pub const WALLET_RESERVE_HISTORY: u32 = 1208;
+    /// 1209 until GANA gave the number to [`WALLET_COIN_HISTORY`] (2023, when the exchange
+    /// dropped `/reserves/$RESERVE_PUB/status`).
     pub const WALLET_RESERVE_STATUS: u32 = 1209;
+    /// The coin asks for its history (`GET /coins/$COIN_PUB/history`; GANA reuses 1209).
+    pub const WALLET_COIN_HISTORY: u32 = 1209;
     pub const WALLET_PURSE_CREATE: u32 = 1210;
     pub const WALLET_PURSE_DEPOSIT: u32 = 1211;
     pub const WALLET_PURSE_STATUS: u32 = 1212;
@@ -737,6 +741,17 @@ signed_message! {
 }
 
 signed_message! {
+    /// 1209, protocol v23: the coin asks for its history (`GET /coins/$COIN_PUB/history`, the
+    /// proof a wallet fetches after a double-spending 409). The signature travels in the
+    /// `Taler-Coin-History-Signature` request header and covers only `start_off`, the `start`
+    /// query parameter (0 when absent); a bad one is answered 403
+    /// `EXCHANGE_COIN_HISTORY_BAD_SIGNATURE`. C: `TALER_CoinHistoryRequestPS`,
+    /// `TALER_wallet_coin_history_sign`/`_verify` in `src/util/wallet_signatures.c`.
+    CoinHistoryRequest = purpose_code::WALLET_COIN_HISTORY, size 16;
+    { start_off: u64 => u64_ref }
+}
+
+signed_message! {
     /// 1201, protocol v12: the coin authorises a deposit.
     DepositRequestV12 = purpose_code::WALLET_COIN_DEPOSIT, size 392;
     {
@@ -894,5 +909,57 @@ impl CsDenominationKeyAnnouncement {
             anchor_time,
             duration_withdraw,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CryptoError, EddsaPrivateKey, verify};
+
+    #[test]
+    fn coin_history_request_is_purpose_1209_over_the_start_offset() {
+        let m = CoinHistoryRequest {
+            start_off: 0x0102_0304_0506_0708,
+        };
+        assert_eq!(m.purpose(), 1209);
+        assert_eq!(CoinHistoryRequest::SIGNED_SIZE, 16);
+        assert_eq!(
+            m.to_bytes(),
+            [0, 0, 0, 16, 0, 0, 0x04, 0xb9, 1, 2, 3, 4, 5, 6, 7, 8],
+            "u32be size, u32be purpose, u64be start_off"
+        );
+        assert_eq!(
+            CoinHistoryRequest { start_off: 0 }.to_bytes(),
+            [0, 0, 0, 16, 0, 0, 0x04, 0xb9, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn coin_history_request_round_trips() {
+        let coin = EddsaPrivateKey::from_bytes(&[0x42; 32]);
+        let other = EddsaPrivateKey::from_bytes(&[0x43; 32]);
+        let m = CoinHistoryRequest { start_off: 7 };
+        let sig = coin.sign(&m);
+        verify(&coin.public(), &sig, &m).expect("own signature verifies");
+        assert_eq!(
+            verify(&coin.public(), &sig, &CoinHistoryRequest { start_off: 8 }),
+            Err(CryptoError::InvalidSignature),
+            "another offset"
+        );
+        assert_eq!(
+            verify(&other.public(), &sig, &m),
+            Err(CryptoError::InvalidSignature),
+            "another coin"
+        );
+        // Not interchangeable with the reserve's history request over the same offset.
+        assert_eq!(
+            verify(
+                &coin.public(),
+                &sig,
+                &ReserveHistoryRequest { start_off: 7 }
+            ),
+            Err(CryptoError::InvalidSignature)
+        );
     }
 }
