@@ -62,7 +62,7 @@ error_codes! {
     ExchangeGenericInvalidDenominationCipherForOperation = 1016, 400, "EXCHANGE_GENERIC_INVALID_DENOMINATION_CIPHER_FOR_OPERATION";
     ExchangeGenericCipherMismatch = 1017, 400, "EXCHANGE_GENERIC_CIPHER_MISMATCH";
     ExchangeGenericNewDenomsArraySizeExcessive = 1018, 400, "EXCHANGE_GENERIC_NEW_DENOMS_ARRAY_SIZE_EXCESSIVE";
-    ExchangeGenericReservePubMalformed = 1019, 400, "EXCHANGE_GENERIC_RESERVE_PUB_MALFORMED";
+    ExchangeGenericCoinUnknown = 1019, 404, "EXCHANGE_GENERIC_COIN_UNKNOWN";
     ExchangeGenericClockSkew = 1020, 400, "EXCHANGE_GENERIC_CLOCK_SKEW";
     ExchangeGenericAmountExceedsDenominationValue = 1021, 400, "EXCHANGE_GENERIC_AMOUNT_EXCEEDS_DENOMINATION_VALUE";
     ExchangeGenericGlobalFeesMissing = 1022, 500, "EXCHANGE_GENERIC_GLOBAL_FEES_MISSING";
@@ -95,7 +95,7 @@ error_codes! {
     ExchangeDepositInvalidSignatureByExchange = 1221, 0, "EXCHANGE_DEPOSIT_INVALID_SIGNATURE_BY_EXCHANGE";
     ExchangeDepositFeeAboveAmount = 1222, 400, "EXCHANGE_DEPOSIT_FEE_ABOVE_AMOUNT";
     ExchangeReservesStatusUnknown = 1250, 404, "EXCHANGE_RESERVES_STATUS_UNKNOWN";
-    ExchangeReservesStatusBadSignature = 1251, 403, "EXCHANGE_RESERVES_STATUS_BAD_SIGNATURE";
+    ExchangeCoinHistoryBadSignature = 1251, 403, "EXCHANGE_COIN_HISTORY_BAD_SIGNATURE";
     ExchangeReservesHistoryBadSignature = 1252, 403, "EXCHANGE_RESERVES_HISTORY_BAD_SIGNATURE";
     ExchangeMeltFeesExceedContribution = 1302, 400, "EXCHANGE_MELT_FEES_EXCEED_CONTRIBUTION";
     ExchangeMeltCoinSignatureInvalid = 1303, 403, "EXCHANGE_MELT_COIN_SIGNATURE_INVALID";
