@@ -479,7 +479,10 @@ fn service_lines(world: &World, cfg: &TalerConfig) -> anyhow::Result<Vec<String>
             "  master public key     {}",
             world.exchange().master().public()
         ),
-        format!("  keys                  {}keys", world.exchange().base_url()),
+        format!(
+            "  keys                  {}keys",
+            world.exchange().base_url()
+        ),
     ])
 }
 
@@ -621,7 +624,10 @@ async fn play_story(
         "the history credits {credited}, but the customer paid for {}",
         args.amount
     );
-    progress.info(format!("reserve {} credited {credited}, exactly once", reserve.public()));
+    progress.info(format!(
+        "reserve {} credited {credited}, exactly once",
+        reserve.public()
+    ));
 
     progress.step("exchange: wirewatch imports the transfer and funds the reserve");
     let exchange = world.exchange().client();
@@ -635,7 +641,10 @@ async fn play_story(
         summary.balance,
         args.amount
     );
-    let keys = exchange.keys().await.context("reading the exchange's /keys")?;
+    let keys = exchange
+        .keys()
+        .await
+        .context("reading the exchange's /keys")?;
     let values: Vec<String> = keys
         .denominations
         .iter()

@@ -54,6 +54,13 @@ pub fn problem(
     )
 }
 
+/// A loopback address with a port that is free right now (the listener is closed at once; a
+/// service binds it moments later).
+pub fn free_local_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,11 +77,4 @@ mod tests {
         assert!(text.contains("already in use"), "{text}");
         assert!(probe("127.0.0.1:0".parse().expect("addr")).is_none());
     }
-}
-
-/// A loopback address with a port that is free right now (the listener is closed at once; a
-/// service binds it moments later).
-pub fn free_local_port() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?)
 }

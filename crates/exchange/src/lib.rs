@@ -61,8 +61,10 @@ impl App {
     /// serves, and starts the workers.
     pub async fn build_with_db(config: ExchangeConfig, db: Database) -> Result<App, ExchangeError> {
         let keystore = Arc::new(KeyStore::open(&config.key_dir)?);
+        let store = ExchangeStore::new(db, config.currency);
+        let revoked = keys::store::Revoked::from_material(&store.key_material().await?);
         let created = keystore
-            .ensure(&config, Timestamp::now(), |section, start| {
+            .ensure(&config, Timestamp::now(), &revoked, |section, start| {
                 tracing::info!(section, start = %start, "created a key");
             })
             .await?;
@@ -74,7 +76,6 @@ impl App {
         let mut metrics = Metrics::new();
         let worker_metrics = cardcash_http::worker::WorkerMetrics::register(&mut metrics);
         // The base URL needs the bound port: bind first with a router that is filled in below.
-        let store = ExchangeStore::new(db, config.currency);
         let bound = std::net::TcpListener::bind(config.bind)
             .map_err(|e| ExchangeError::Startup(format!("cannot bind {}: {e}", config.bind)))?;
         let addr = bound

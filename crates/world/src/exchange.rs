@@ -149,6 +149,21 @@ pub(crate) async fn start_exchange(
     }
     // A configuration with accounts keeps them; otherwise the world's bank and C2EC accounts.
     let wire_accounts = config.accounts.is_empty();
+    // A configured account of the world's own bank or C2EC follows the service to wherever it
+    // listens now (a resumed demo may have moved a service to another port).
+    for account in &mut config.accounts {
+        let url = match account.section.as_str() {
+            BANK_ACCOUNT_SECTION => setup.bank.and_then(|bank| {
+                bank.exchange()
+                    .and_then(|c| bank.app().wire_gateway_url(&c.username).ok())
+            }),
+            C2EC_ACCOUNT_SECTION => setup.c2ec.map(C2ec::wire_gateway_url),
+            _ => None,
+        };
+        if let (Some(url), Some(gateway)) = (url, account.gateway.as_mut()) {
+            gateway.url = url;
+        }
+    }
     if wire_accounts
         && let Some(bank) = setup.bank
         && let Some(credentials) = bank.exchange()

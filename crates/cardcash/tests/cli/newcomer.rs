@@ -156,7 +156,9 @@ fn demo_resumes_on_its_data_directory() {
     let text = stdout(&second);
     assert!(second.status.success(), "{text}{}", stderr(&second));
     assert!(
-        text.contains("resuming the demo in") && text.contains("credited with CHF:20 exactly once"),
+        text.contains("resuming the demo in")
+            && text.contains("credited CHF:20, exactly once")
+            && text.contains("reserve balance CHF:20"),
         "{text}"
     );
     if held.is_some() {
@@ -220,19 +222,39 @@ fn demo_files_are_private() {
     let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700, "data directory");
     let mut seen = Vec::new();
-    for entry in std::fs::read_dir(&data).expect("read dir") {
-        let path = entry.expect("entry").path();
-        assert_eq!(mode(&path), 0o600, "{}", path.display());
-        seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    // Files 0600, directories (the exchange's key store) 0700, all the way down.
+    let mut pending = vec![data.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                assert_eq!(mode(&path), 0o700, "{}", path.display());
+                pending.push(path.clone());
+            } else {
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+            }
+            if dir == data {
+                seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
     }
-    for file in ["cardcash.conf", "bank.db", "cardproc.db", "c2ec.db"] {
+    for file in [
+        "cardcash.conf",
+        "bank.db",
+        "cardproc.db",
+        "c2ec.db",
+        "exchange.db",
+        "exchange-master.priv",
+        "exchange-keys",
+    ] {
         assert!(seen.iter().any(|s| s == file), "{file} missing: {seen:?}");
     }
     let conf = std::fs::read_to_string(data.join("cardcash.conf")).expect("conf");
+    let exchange_bind = conf_value(&conf, "exchange", "BIND").expect("the exchange's BIND");
     assert_eq!(
-        conf_value(&conf, "c2ec", "EXCHANGE_BASE_URL").as_deref(),
-        Some("http://localhost:8081/"),
-        "wallets get a suggested exchange"
+        conf_value(&conf, "c2ec", "EXCHANGE_BASE_URL"),
+        Some(format!("http://{exchange_bind}/")),
+        "wallets are told the demo's own exchange"
     );
 }
 

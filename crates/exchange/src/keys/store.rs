@@ -158,6 +158,13 @@ pub enum BlindSignature {
     },
 }
 
+/// Keys the master key revoked (from the database): the key store replaces them.
+#[derive(Debug, Clone, Default)]
+pub struct Revoked {
+    pub denominations: std::collections::HashSet<HashCode>,
+    pub signkeys: std::collections::HashSet<EddsaPublicKey>,
+}
+
 /// What the key store holds in memory.
 #[derive(Default)]
 struct Keys {
@@ -265,10 +272,15 @@ impl KeyStore {
     /// `OVERLAP_DURATION`, and signing keys of `SIGNKEY_DURATION`. Returns how many keys were
     /// created. RSA key generation is slow (tens to hundreds of milliseconds per key): it runs
     /// on the blocking pool, one key per core at a time; `progress` is told of each new key.
+    ///
+    /// Revoked keys (`revoked`: denomination hashes and signing keys the master key revoked)
+    /// count as absent, so a revocation gets a successor at once (the C exchange's security
+    /// modules do the same).
     pub async fn ensure(
         self: &Arc<Self>,
         config: &ExchangeConfig,
         now: Timestamp,
+        revoked: &Revoked,
         progress: impl Fn(&str, Timestamp) + Send + Sync + 'static,
     ) -> Result<usize, KeyStoreError> {
         let horizon = now.saturating_add(config.lookahead_sign);
@@ -280,6 +292,7 @@ impl KeyStore {
                     .denominations
                     .values()
                     .filter(|k| k.section == denom.section)
+                    .filter(|k| !revoked.denominations.contains(&k.h_denom_pub))
                     .map(|k| k.start)
                     .collect();
                 for start in schedule(
@@ -292,7 +305,12 @@ impl KeyStore {
                     plan.push((denom.section.clone(), denom.cipher, start));
                 }
             }
-            let starts: Vec<Timestamp> = keys.signkeys.iter().map(|k| k.start).collect();
+            let starts: Vec<Timestamp> = keys
+                .signkeys
+                .iter()
+                .filter(|k| !revoked.signkeys.contains(&k.public))
+                .map(|k| k.start)
+                .collect();
             for start in schedule(
                 &starts,
                 now,
@@ -347,12 +365,12 @@ impl KeyStore {
                 let der = key
                     .to_storage_bytes()
                     .map_err(|e| KeyStoreError::Generation(e.to_string()))?;
-                (dir.join(format!("{}.rsa", start.as_secs())), der)
+                (free_path(&dir, start, "rsa"), der)
             }
             CipherConfig::Cs => {
                 let scalar =
                     cs::generate_private().map_err(|e| KeyStoreError::Generation(e.to_string()))?;
-                (dir.join(format!("{}.cs", start.as_secs())), scalar.to_vec())
+                (free_path(&dir, start, "cs"), scalar.to_vec())
             }
         };
         write_private_file(&path, &bytes)?;
@@ -375,7 +393,8 @@ impl KeyStore {
             cardcash_crypto::random_bytes::<32>()
                 .map_err(|e| KeyStoreError::Generation(e.to_string()))?,
         );
-        let path = dir.join(format!("{}.eddsa", start.as_secs()));
+        let path = free_path(&dir, start, "eddsa");
+        let start = start_of(&path).unwrap_or(start);
         write_private_file(&path, seed.as_slice())?;
         let private = EddsaPrivateKey::from_bytes(&seed);
         let mut keys = self.keys.write().expect("key store lock");
@@ -583,6 +602,26 @@ fn sign_one(
     }
 }
 
+impl Revoked {
+    /// The revoked keys of the database's key material.
+    pub fn from_material(material: &crate::db::KeyMaterial) -> Self {
+        Self {
+            denominations: material
+                .denominations
+                .iter()
+                .filter(|d| d.revocation.is_some())
+                .map(|d| d.h_denom_pub)
+                .collect(),
+            signkeys: material
+                .signkeys
+                .iter()
+                .filter(|k| k.revocation.is_some())
+                .map(|k| k.exchange_pub)
+                .collect(),
+        }
+    }
+}
+
 /// The start times of the keys to create so that keys cover `[now, horizon]`: the first at
 /// `now` if no existing key covers it, each next one `duration - overlap` after the latest.
 fn schedule(
@@ -599,16 +638,14 @@ fn schedule(
             .max(1_000_000),
     );
     let mut out = Vec::new();
-    // The latest existing key that started by `now` and still covers it, or the latest key.
-    let mut latest = existing.iter().copied().max();
     let covers_now = existing
         .iter()
         .any(|s| *s <= now && s.saturating_add(duration) > now);
-    if !covers_now && latest.is_none_or(|l| l <= now) {
-        let start = now.round_down_to_secs();
-        out.push(start);
-        latest = Some(start);
+    if !covers_now {
+        out.push(now.round_down_to_secs());
     }
+    // Continue after the latest key, existing or just planned.
+    let mut latest = existing.iter().copied().chain(out.iter().copied()).max();
     while let Some(l) = latest {
         let next = l.saturating_add(step).round_down_to_secs();
         if next > horizon || next.is_never() {
@@ -618,6 +655,18 @@ fn schedule(
         latest = Some(next);
     }
     out
+}
+
+/// `{dir}/{start}.{ext}`, or the next second's name if a (revoked) key of that second exists.
+fn free_path(dir: &Path, start: Timestamp, ext: &str) -> PathBuf {
+    let mut secs = start.as_secs();
+    loop {
+        let path = dir.join(format!("{secs}.{ext}"));
+        if !path.exists() {
+            return path;
+        }
+        secs += 1;
+    }
 }
 
 /// A 32-byte EdDSA seed from `path`, created (0600) if missing.
@@ -757,6 +806,12 @@ mod tests {
             schedule(&[ts(10)], ts(1000), ts(1000), d, o),
             vec![ts(1000)]
         );
+        // The key covering now was revoked (left out by the caller): a successor starts now,
+        // the later keys stay.
+        assert_eq!(
+            schedule(&[ts(1090)], ts(1050), ts(1300), d, o),
+            vec![ts(1050), ts(1180), ts(1270)]
+        );
         // Nothing to do when the horizon is covered.
         assert!(schedule(&[ts(1000), ts(1090)], ts(1000), ts(1100), d, o).is_empty());
     }
@@ -785,7 +840,7 @@ mod tests {
         ];
         let store = Arc::new(KeyStore::open(dir.path()).unwrap());
         let created = store
-            .ensure(&config, ts(1_000_000), |_, _| {})
+            .ensure(&config, ts(1_000_000), &Revoked::default(), |_, _| {})
             .await
             .unwrap();
         assert_eq!(
@@ -794,7 +849,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .ensure(&config, ts(1_000_000), |_, _| {})
+                .ensure(&config, ts(1_000_000), &Revoked::default(), |_, _| {})
                 .await
                 .unwrap(),
             0

@@ -29,9 +29,11 @@ pub async fn run(exchange: Exchange, stop: CancellationToken, metrics: WorkerMet
 
 async fn step(exchange: Exchange) -> Result<Step, ExchangeError> {
     let now = Timestamp::now();
+    let revoked =
+        crate::keys::store::Revoked::from_material(&exchange.store().key_material().await?);
     exchange
         .keystore()
-        .ensure(exchange.config(), now, |section, start| {
+        .ensure(exchange.config(), now, &revoked, |section, start| {
             tracing::info!(section, start = %start, "created a key");
         })
         .await?;

@@ -187,3 +187,39 @@ engine_test!(
         ex.stop().await;
     }
 );
+
+engine_test!(
+    /// A revoked signing key or denomination gets a successor at once: the key store creates
+    /// it, the offline key signs it, and `/keys` is served again with the new keys.
+    async fn revoked_keys_are_replaced(engine: Engine) {
+        let ex = TestExchange::start(engine).await;
+        ex.sign_keys().await;
+        let management = ex.client.management();
+        let keys = ex.client.keys().await.unwrap();
+        let old_signkey = keys.exchange_pub;
+        management
+            .revoke_signkey(
+                &old_signkey,
+                &cardcash_api::exchange::SignKeyRevocationRequest {
+                    master_sig: ex.master.revoke_signkey(old_signkey),
+                },
+            )
+            .await
+            .unwrap();
+        let future = cardcash_testkit::wait_for(std::time::Duration::from_secs(30), || async {
+            let f = management.future_keys().await.unwrap();
+            (!f.future_signkeys.is_empty()).then_some(f)
+        })
+        .await;
+        assert_ne!(future.future_signkeys[0].key, old_signkey);
+        management
+            .upload_keys(&ex.master.sign_future_keys(&future).unwrap())
+            .await
+            .unwrap();
+        let keys = ex.client.keys().await.unwrap();
+        assert_ne!(keys.exchange_pub, old_signkey, "served with the successor");
+        assert!(keys.signkeys.iter().all(|k| k.key != old_signkey));
+        verify_keys(&keys);
+        ex.stop().await;
+    }
+);
