@@ -7,7 +7,10 @@
 //!    given more: see "Refunds never create money" in `crate::db`);
 //! 4. what was wired to merchants + wire fees = the merchants' shares of the aggregated deposits
 //!    (contribution − refunds − deposit fee, per coin), and deposits settled without a wire
-//!    transfer owe nothing.
+//!    transfer owe nothing;
+//! 5. incoming transfers that funded no reserve: bounced in = sent back + closing fees kept +
+//!    pending (not sent back yet) — and per transfer, closing fee + sent back = amount once
+//!    decided.
 //!
 //! (Reserve closings join equation 2 in part 2.) Every difference is reported, none repaired.
 
@@ -92,6 +95,24 @@ pub fn check(sums: AuditSums) -> AuditReport {
             sums.settled_unwired_shares
         ));
     }
+    let bounced_out =
+        add(&sums.bounced_returned, &sums.bounce_fees).and_then(|a| add(&a, &sums.bounces_pending));
+    match bounced_out {
+        Some(out) if out == sums.bounced_in => {}
+        out => differences.push(format!(
+            "bounced in {} ≠ sent back {} + closing fees kept {} + pending {} (= {})",
+            sums.bounced_in,
+            sums.bounced_returned,
+            sums.bounce_fees,
+            sums.bounces_pending,
+            out.map_or_else(|| "overflow".to_owned(), |a| a.to_string())
+        )),
+    }
+    for (account, reference) in &sums.bounces_off_balance {
+        differences.push(format!(
+            "bounced transfer {reference} of {account}: closing fee + sent back ≠ its amount"
+        ));
+    }
     AuditReport { sums, differences }
 }
 
@@ -125,6 +146,11 @@ mod tests {
             settled_unwired_shares: k("0"),
             coin_remaining: k("0.99"),
             coin_values: k("7"),
+            bounced_in: k("3"),
+            bounced_returned: k("1.99"),
+            bounce_fees: k("0.02"),
+            bounces_pending: k("0.99"),
+            bounces_off_balance: Vec::new(),
             reserves_off_balance: Vec::new(),
             coins_off_balance: Vec::new(),
         }
@@ -145,5 +171,25 @@ mod tests {
         s.settled_unwired_shares = k("0.01");
         let report = check(s);
         assert_eq!(report.differences.len(), 5, "{:?}", report.differences);
+    }
+
+    #[test]
+    fn bounces_must_be_sent_back_kept_or_pending() {
+        let mut s = balanced();
+        // Sent back twice: the sum no longer balances.
+        s.bounced_returned = k("3.98");
+        let report = check(s);
+        assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("bounced in"));
+        let mut s = balanced();
+        s.bounces_off_balance = vec![("exchange-account-1".into(), 7)];
+        let report = check(s);
+        assert_eq!(
+            report.differences,
+            vec![
+                "bounced transfer 7 of exchange-account-1: closing fee + sent back ≠ its amount"
+                    .to_owned()
+            ]
+        );
     }
 }

@@ -108,9 +108,17 @@ CREATE TABLE reserves_in (
 );
 CREATE INDEX reserves_in_by_reserve ON reserves_in (reserve_pub);
 
--- Incoming transfers whose subject is no reserve public key (or a key already used): to be
--- bounced. wirewatch records them so they are counted exactly once too.
+-- Incoming transfers that fund no reserve (a KYC-authentication or wad transfer, another
+-- currency): sent back through the Wire Gateway of the account that received them, minus the
+-- closing fee. wirewatch records them in the transaction of their page, so each is counted
+-- once; the request_uid and WTID of the transfer back are fixed then (derived from account and
+-- gateway row), so every attempt, after a crash too, is the same request to the gateway. The
+-- bounce worker then decides once what the exchange keeps (the closing fee of the account's
+-- wire method, at most the amount) and what goes back, with the base URL the transfer names
+-- (all NULL until then); `done` once the gateway accepted the transfer (gateway_row_id) or
+-- when nothing was left after the fee.
 CREATE TABLE wire_in_bounced (
+    bounce_serial INTEGER PRIMARY KEY AUTOINCREMENT,
     account_section TEXT NOT NULL,
     wire_reference INTEGER NOT NULL,
     amount_val INTEGER NOT NULL,
@@ -118,8 +126,26 @@ CREATE TABLE wire_in_bounced (
     debit_payto TEXT NOT NULL,
     subject TEXT NOT NULL,
     execution_date INTEGER NOT NULL,
-    PRIMARY KEY (account_section, wire_reference)
+    request_uid BLOB NOT NULL UNIQUE CHECK (length(request_uid) = 64),
+    wtid BLOB NOT NULL UNIQUE CHECK (length(wtid) = 32),
+    closing_fee_val INTEGER,
+    closing_fee_frac INTEGER,
+    returned_val INTEGER,
+    returned_frac INTEGER,
+    exchange_base_url TEXT,
+    gateway_row_id INTEGER,
+    done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),
+    next_attempt INTEGER NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_section, wire_reference),
+    CHECK ((closing_fee_val IS NULL) = (returned_val IS NULL)
+           AND (closing_fee_val IS NULL) = (exchange_base_url IS NULL)),
+    CHECK (done = 0 OR closing_fee_val IS NOT NULL),
+    CHECK (gateway_row_id IS NULL OR done = 1),
+    CHECK (done = 0 OR gateway_row_id IS NOT NULL OR (returned_val = 0 AND returned_frac = 0))
 );
+-- What the bounce worker looks at.
+CREATE INDEX wire_in_bounced_pending ON wire_in_bounced (next_attempt) WHERE done = 0;
 
 -- How far wirewatch got in each account's incoming history.
 CREATE TABLE wirewatch_progress (

@@ -12,6 +12,12 @@
 //! - A reserve's balance never goes below zero (`CHECK` and the debit's condition; on
 //!   PostgreSQL the reserve row is locked first); credits are unique per (account, gateway
 //!   row), so a transfer is credited exactly once.
+//! - An incoming transfer that funds no reserve is recorded for bouncing in the same
+//!   transaction, keyed like credits, with the request of its transfer back fixed then
+//!   (`request_uid` and WTID derived from account and gateway row). What is kept (the closing
+//!   fee, at most the amount) and sent back is decided once, before the first attempt, so
+//!   every attempt is the same request and the gateway executes it once. Per transfer,
+//!   closing fee + sent back = amount.
 //! - A withdrawal is keyed by the envelope hash: a replay returns the stored signature and
 //!   charges nothing. A Clause-Schnorr nonce signs one planchet per denomination.
 //! - A coin's remaining value never goes below zero; a deposit of a coin is keyed by its
@@ -67,7 +73,8 @@
 //! | batch deposit | 1 `CALL exchange_batch_deposit` | 1 writer closure |
 //! | coin history (a 409's proof) | 1 `SELECT` | 1 inline read |
 //! | refund | 1 `CALL exchange_refund` | 1 writer closure |
-//! | wirewatch page | 1 `CALL exchange_credit_reserves` (all rows of the page and the progress) | 1 writer closure |
+//! | wirewatch page | 1 `CALL exchange_credit_reserves` (all rows of the page and the progress, bounces recorded with their request) | 1 writer closure |
+//! | bounce worker | 1 `SELECT` (pending) + per bounce 1 `UPDATE` (the decision) + 1 `UPDATE` per attempt + 1 `SELECT` (next attempt) | 2 inline reads + 1 writer closure per decision and per attempt |
 //! | aggregation round | 1 `SELECT` (due aggregates) + 1 `CALL exchange_record_wire_out` per aggregate | 1 inline read + 1 writer closure per aggregate |
 //! | transfer worker | 1 `SELECT` (pending) + 1 `UPDATE` per attempt | 1 inline read + 1 writer closure per attempt |
 //! | deposit tracking, `/transfers/$WTID` | 1 `SELECT` | 1 inline read |
@@ -99,6 +106,9 @@ pub const TOPIC_KEYS: &str = "keys";
 pub const TOPIC_DEPOSIT: &str = "deposit";
 /// Notification topic: a wire transfer to a merchant is due (key: empty).
 pub const TOPIC_WIRE_OUT: &str = "wire_out";
+/// Notification topic: an incoming transfer was recorded for bouncing (key: empty); the bounce
+/// worker sends it back.
+pub const TOPIC_BOUNCE: &str = "bounce";
 
 /// Opens (and migrates) the exchange's database at `url` (`sqlite:…` or `postgres://…`).
 pub async fn connect(url: &str) -> Result<Database, StoreError> {
@@ -234,8 +244,8 @@ pub struct IncomingTransfer {
     pub amount: Amount,
     pub debit_payto: String,
     pub execution_date: Timestamp,
-    /// The reserve it funds, or `None` with the subject when the subject is not a reserve
-    /// public key (the transfer is recorded for bouncing).
+    /// The reserve it funds, or (`Err`) what it is instead when it funds no reserve: the
+    /// transfer is recorded for bouncing with that text as its subject.
     pub reserve_pub: Result<EddsaPublicKey, String>,
 }
 
@@ -248,6 +258,61 @@ pub struct CreditReport {
     pub bounced: u32,
     /// Transfers seen before (a replayed page after a crash).
     pub duplicates: u32,
+}
+
+/// An incoming transfer that funds no reserve, recorded for sending back (`wire_in_bounced`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceRow {
+    pub serial: i64,
+    /// The account that received it: the transfer back goes through its Wire Gateway.
+    pub account_section: String,
+    pub wire_reference: u64,
+    pub amount: Amount,
+    /// Who sent it: where it goes back to (a bank account, or C2EC's card transaction).
+    pub debit_payto: String,
+    pub subject: String,
+    pub execution_date: Timestamp,
+    /// The Wire Gateway's idempotency key of the transfer back ([`bounce_request_uid`]).
+    pub request_uid: HashCode,
+    /// The WTID the transfer back names ([`bounce_wtid`]).
+    pub wtid: ShortHashCode,
+    /// What is kept and sent back, once decided (before the first attempt).
+    pub decision: Option<BounceDecision>,
+    /// The gateway's row of the transfer back, once it accepted it.
+    pub gateway_row_id: Option<u64>,
+    /// Sent back, or kept whole as the closing fee: nothing left to do.
+    pub done: bool,
+    /// Failed attempts so far (the backoff).
+    pub failures: u32,
+}
+
+/// What happens to a bounced transfer, decided once before the first attempt: every attempt
+/// is then the same request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceDecision {
+    /// Kept by the exchange: the closing fee of the account's wire method, at most the amount.
+    pub closing_fee: Amount,
+    /// Sent back: the amount minus the closing fee (zero: nothing is sent).
+    pub returned: Amount,
+    /// The exchange base URL the transfer back names (fixed with the rest of the request).
+    pub exchange_base_url: String,
+}
+
+/// The Wire Gateway `request_uid` of sending back the transfer `wire_reference` that `account`
+/// received: fixed by what it bounces, so a retry (after a crash, by another exchange process
+/// on the same database) is the same request, which the gateway executes once.
+pub fn bounce_request_uid(account: &str, wire_reference: u64) -> HashCode {
+    let mut message = b"cardcash-exchange bounce\0".to_vec();
+    message.extend_from_slice(account.as_bytes());
+    message.push(0);
+    message.extend_from_slice(&wire_reference.to_be_bytes());
+    cardcash_crypto::sha512(&message)
+}
+
+/// The WTID of the transfer back of [`bounce_request_uid`] (the gateway puts it in the
+/// transfer's subject; derived, so it is as fixed as the request).
+pub fn bounce_wtid(request_uid: &HashCode) -> ShortHashCode {
+    cardcash_crypto::hash::sha512_short(request_uid.as_bytes())
 }
 
 /// One entry of a reserve's history.
@@ -521,6 +586,17 @@ pub struct AuditSums {
     /// Σ coin remaining values, and Σ of their denominations' values.
     pub coin_remaining: Amount,
     pub coin_values: Amount,
+    /// Σ incoming transfers recorded for bouncing.
+    pub bounced_in: Amount,
+    /// Σ sent back (accepted by the gateway).
+    pub bounced_returned: Amount,
+    /// Σ closing fees kept of bounced transfers.
+    pub bounce_fees: Amount,
+    /// Σ not sent back yet: undecided transfers whole, decided ones what is to go back.
+    pub bounces_pending: Amount,
+    /// Bounced transfers (account, gateway row) whose decided closing fee + amount sent back
+    /// differ from their amount (should be none).
+    pub bounces_off_balance: Vec<(String, u64)>,
     /// Reserves whose stored balance differs from credits − withdrawals (should be none).
     pub reserves_off_balance: Vec<EddsaPublicKey>,
     /// Coins whose stored remaining value differs from value − deposits + (refunds − refund
@@ -684,6 +760,58 @@ impl ExchangeStore {
         reserve_pub: EddsaPublicKey,
     ) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
         dispatch_read!(self, reserve_history(reserve_pub))
+    }
+
+    // ----- bounces -----
+
+    /// Bounced transfers not done and due for an attempt at `now`, oldest first.
+    pub async fn pending_bounces(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<BounceRow>, StoreError> {
+        dispatch_read!(self, pending_bounces(now, limit))
+    }
+
+    /// The earliest next attempt of the bounces not done (for the worker's sleep).
+    pub async fn next_bounce_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
+        dispatch_read!(self, next_bounce_attempt())
+    }
+
+    /// A bounced transfer by the account that received it and its gateway row.
+    pub async fn bounce(
+        &self,
+        account: String,
+        wire_reference: u64,
+    ) -> Result<Option<BounceRow>, StoreError> {
+        dispatch_read!(self, bounce(account, wire_reference))
+    }
+
+    /// Decides what happens to an undecided bounced transfer, once: the exchange keeps
+    /// `closing_fee` (at most the amount) and sends the rest back naming `exchange_base_url`;
+    /// when nothing is left it is done at once (kept whole). Returns the decided row, or
+    /// `None` if the row is unknown or was decided before (by another worker).
+    pub async fn decide_bounce(
+        &self,
+        serial: i64,
+        closing_fee: Amount,
+        exchange_base_url: String,
+    ) -> Result<Option<BounceRow>, StoreError> {
+        dispatch_write!(self, decide_bounce(serial, closing_fee, exchange_base_url))
+    }
+
+    /// The gateway accepted the transfer back (a decided one with something to send).
+    pub async fn bounce_done(&self, serial: i64, gateway_row_id: u64) -> Result<(), StoreError> {
+        dispatch_write!(self, bounce_done(serial, gateway_row_id))
+    }
+
+    /// An attempt failed (or could not be made); try again at `next_attempt`.
+    pub async fn bounce_failed(
+        &self,
+        serial: i64,
+        next_attempt: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch_write!(self, bounce_failed(serial, next_attempt))
     }
 
     // ----- withdraw -----

@@ -20,12 +20,13 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::{
-    AggregatedDeposit, AuditSums, CoinHistoryEntry, CoinRow, CreditReport, DenominationRow,
-    DepositOutcome, DepositTrackingRow, DueAggregate, GlobalFeeRow, IncomingTransfer, KeyMaterial,
-    NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal, RefundOutcome, ReserveHistoryEntry,
-    ReserveRow, SignkeyRow, Stored, StoredWithdrawal, TOPIC_KEYS, TOPIC_RESERVE, WireAccountRow,
-    WireFeeRow, WireOutRow, WithdrawOutcome, cols, corrupt, duration, fixed, reserve_key, signed,
-    time, units, unsigned,
+    AggregatedDeposit, AuditSums, BounceDecision, BounceRow, CoinHistoryEntry, CoinRow,
+    CreditReport, DenominationRow, DepositOutcome, DepositTrackingRow, DueAggregate, GlobalFeeRow,
+    IncomingTransfer, KeyMaterial, NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal,
+    RefundOutcome, ReserveHistoryEntry, ReserveRow, SignkeyRow, Stored, StoredWithdrawal,
+    TOPIC_KEYS, TOPIC_RESERVE, WireAccountRow, WireFeeRow, WireOutRow, WithdrawOutcome,
+    bounce_request_uid, bounce_wtid, cols, corrupt, duration, fixed, reserve_key, signed, time,
+    units, unsigned,
 };
 use crate::keys::store::DenominationPublic;
 
@@ -740,6 +741,8 @@ pub(super) async fn credit_reserves(
     let mut dates = Vec::with_capacity(n);
     let mut reserve_pubs: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
     let mut subjects: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut request_uids: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
+    let mut wtids: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
     let mut payloads: Vec<Option<String>> = Vec::with_capacity(n);
     for t in &transfers {
         references.push(signed("wire reference", t.wire_reference)?);
@@ -752,11 +755,16 @@ pub(super) async fn credit_reserves(
             Ok(reserve_pub) => {
                 reserve_pubs.push(Some(reserve_pub.to_vec()));
                 subjects.push(None);
+                request_uids.push(None);
+                wtids.push(None);
                 payloads.push(Some(payload(TOPIC_RESERVE, &reserve_key(reserve_pub))));
             }
             Err(subject) => {
+                let request_uid = bounce_request_uid(&account, t.wire_reference);
                 reserve_pubs.push(None);
                 subjects.push(Some(subject.clone()));
+                wtids.push(Some(bounce_wtid(&request_uid).to_vec()));
+                request_uids.push(Some(request_uid.to_vec()));
                 payloads.push(None);
             }
         }
@@ -765,7 +773,7 @@ pub(super) async fn credit_reserves(
     let outcomes: Vec<String> = retry(|| async {
         sqlx::query_scalar(
             "CALL exchange_credit_reserves($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, NULL)",
+             $13, $14, $15, NULL)",
         )
         .bind(&account)
         .bind(last_row)
@@ -778,6 +786,8 @@ pub(super) async fn credit_reserves(
         .bind(&dates)
         .bind(&reserve_pubs)
         .bind(&subjects)
+        .bind(&request_uids)
+        .bind(&wtids)
         .bind(&payloads)
         .bind(db.channel())
         .fetch_one(db.pool())
@@ -802,6 +812,182 @@ pub(super) async fn credit_reserves(
     }
     Ok(report)
 }
+
+// ---------------------------------------------------------------- bounces
+
+macro_rules! bounce_columns {
+    () => {
+        "bounce_serial, account_section, wire_reference, amount_val, amount_frac, debit_payto, \
+         subject, execution_date, request_uid, wtid, closing_fee_val, closing_fee_frac, \
+         returned_val, returned_frac, exchange_base_url, gateway_row_id, done, failures"
+    };
+}
+
+fn bounce_row(r: &PgRow, currency: Currency) -> Result<BounceRow, StoreError> {
+    let fee = cardcash_store::columns::pg_amount_opt(r, "closing_fee", currency)?;
+    let returned = cardcash_store::columns::pg_amount_opt(r, "returned", currency)?;
+    let base_url: Option<String> = r.try_get("exchange_base_url")?;
+    let decision = match (fee, returned, base_url) {
+        (Some(closing_fee), Some(returned), Some(exchange_base_url)) => Some(BounceDecision {
+            closing_fee,
+            returned,
+            exchange_base_url,
+        }),
+        (None, None, None) => None,
+        _ => return Err(corrupt("bounce decided in part")),
+    };
+    let gateway: Option<i64> = r.try_get("gateway_row_id")?;
+    let failures: i32 = r.try_get("failures")?;
+    Ok(BounceRow {
+        serial: r.try_get("bounce_serial")?,
+        account_section: r.try_get("account_section")?,
+        wire_reference: unsigned("wire reference", r.try_get("wire_reference")?)?,
+        amount: am(r, currency, "amount")?,
+        debit_payto: r.try_get("debit_payto")?,
+        subject: r.try_get("subject")?,
+        execution_date: ts(r, "execution_date")?,
+        request_uid: hash(r, "request_uid")?,
+        wtid: short(r, "wtid")?,
+        decision,
+        gateway_row_id: gateway.map(|g| unsigned("gateway row", g)).transpose()?,
+        done: r.try_get("done")?,
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+    })
+}
+
+pub(super) async fn pending_bounces(
+    db: &PgDb,
+    currency: Currency,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<BounceRow>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        bounce_columns!(),
+        " FROM wire_in_bounced WHERE NOT done AND next_attempt <= $1 \
+         ORDER BY bounce_serial LIMIT $2"
+    ))
+    .bind(micros(now))
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| bounce_row(r, currency))
+    .collect()
+}
+
+pub(super) async fn next_bounce_attempt(
+    db: &PgDb,
+    _currency: Currency,
+) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<i64> =
+        sqlx::query_scalar("SELECT min(next_attempt) FROM wire_in_bounced WHERE NOT done")
+            .fetch_one(db.pool())
+            .await?;
+    next.map(time).transpose()
+}
+
+pub(super) async fn bounce(
+    db: &PgDb,
+    currency: Currency,
+    account: String,
+    wire_reference: u64,
+) -> Result<Option<BounceRow>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        bounce_columns!(),
+        " FROM wire_in_bounced WHERE account_section = $1 AND wire_reference = $2"
+    ))
+    .bind(account)
+    .bind(signed("wire reference", wire_reference)?)
+    .fetch_optional(db.pool())
+    .await?
+    .map(|r| bounce_row(&r, currency))
+    .transpose()
+}
+
+/// One statement: keeps min(closing fee, amount), sends back the rest; only an undecided row
+/// (a concurrent decision waits for the row lock, then finds it decided and changes nothing).
+pub(super) async fn decide_bounce(
+    db: &PgDb,
+    currency: Currency,
+    serial: i64,
+    closing_fee: Amount,
+    exchange_base_url: String,
+) -> Result<Option<BounceRow>, StoreError> {
+    let fee = cols(&closing_fee);
+    retry(|| async {
+        sqlx::query(
+            "UPDATE wire_in_bounced b SET \
+               closing_fee_val = div(d.kept, 100000000), \
+               closing_fee_frac = mod(d.kept, 100000000), \
+               returned_val = div(d.amount - d.kept, 100000000), \
+               returned_frac = mod(d.amount - d.kept, 100000000), \
+               exchange_base_url = $4, done = (d.amount = d.kept) \
+             FROM (SELECT bounce_serial, exchange_units(amount_val, amount_frac) AS amount, \
+                          LEAST(exchange_units(amount_val, amount_frac), \
+                                exchange_units($2, $3)) AS kept \
+                     FROM wire_in_bounced WHERE bounce_serial = $1) d \
+             WHERE b.bounce_serial = d.bounce_serial AND b.closing_fee_val IS NULL \
+             RETURNING b.*",
+        )
+        .bind(serial)
+        .bind(fee.0)
+        .bind(fee.1)
+        .bind(&exchange_base_url)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(StoreError::from)
+    })
+    .await?
+    .map(|r| bounce_row(&r, currency))
+    .transpose()
+}
+
+pub(super) async fn bounce_done(
+    db: &PgDb,
+    _currency: Currency,
+    serial: i64,
+    gateway_row_id: u64,
+) -> Result<(), StoreError> {
+    let gateway_row_id = signed("gateway row", gateway_row_id)?;
+    retry(|| async {
+        sqlx::query(
+            "UPDATE wire_in_bounced SET gateway_row_id = $2, done = TRUE \
+             WHERE bounce_serial = $1 AND closing_fee_val IS NOT NULL AND gateway_row_id IS NULL",
+        )
+        .bind(serial)
+        .bind(gateway_row_id)
+        .execute(db.pool())
+        .await
+        .map_err(StoreError::from)
+    })
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn bounce_failed(
+    db: &PgDb,
+    _currency: Currency,
+    serial: i64,
+    next_attempt: Timestamp,
+) -> Result<(), StoreError> {
+    retry(|| async {
+        sqlx::query(
+            "UPDATE wire_in_bounced SET failures = failures + 1, next_attempt = $2 \
+             WHERE bounce_serial = $1 AND NOT done",
+        )
+        .bind(serial)
+        .bind(micros(next_attempt))
+        .execute(db.pool())
+        .await
+        .map_err(StoreError::from)
+    })
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- reserves (reads)
 
 pub(super) async fn reserve(
     db: &PgDb,
@@ -1503,6 +1689,26 @@ const AUDIT_SQL: &str = "SELECT \
      FROM known_coins)::TEXT AS coin_remaining, \
   (SELECT coalesce(sum(exchange_units(d.value_val, d.value_frac)), 0) \
      FROM known_coins k JOIN denominations d USING (denom_serial))::TEXT AS coin_values, \
+  (SELECT coalesce(sum(exchange_units(amount_val, amount_frac)), 0) \
+     FROM wire_in_bounced)::TEXT AS bounced_in, \
+  (SELECT coalesce(sum(exchange_units(returned_val, returned_frac)), 0) \
+     FROM wire_in_bounced WHERE gateway_row_id IS NOT NULL)::TEXT AS bounced_returned, \
+  (SELECT coalesce(sum(exchange_units(closing_fee_val, closing_fee_frac)), 0) \
+     FROM wire_in_bounced WHERE closing_fee_val IS NOT NULL)::TEXT AS bounce_fees, \
+  (SELECT coalesce(sum(CASE WHEN closing_fee_val IS NULL \
+                            THEN exchange_units(amount_val, amount_frac) \
+                            ELSE exchange_units(returned_val, returned_frac) END), 0) \
+     FROM wire_in_bounced WHERE NOT done)::TEXT AS bounces_pending, \
+  ARRAY(SELECT account_section FROM wire_in_bounced \
+         WHERE closing_fee_val IS NOT NULL AND exchange_units(closing_fee_val, closing_fee_frac) \
+               + exchange_units(returned_val, returned_frac) \
+               <> exchange_units(amount_val, amount_frac) \
+         ORDER BY bounce_serial) AS bounces_off_sections, \
+  ARRAY(SELECT wire_reference FROM wire_in_bounced \
+         WHERE closing_fee_val IS NOT NULL AND exchange_units(closing_fee_val, closing_fee_frac) \
+               + exchange_units(returned_val, returned_frac) \
+               <> exchange_units(amount_val, amount_frac) \
+         ORDER BY bounce_serial) AS bounces_off_references, \
   ARRAY(SELECT r.reserve_pub FROM reserves r \
          WHERE exchange_units(r.balance_val, r.balance_frac) <> \
                coalesce((SELECT sum(exchange_units(i.amount_val, i.amount_frac)) \
@@ -1530,7 +1736,19 @@ pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSum
             .map(|b| fixed(column, b, EddsaPublicKey::from_slice))
             .collect()
     };
+    let sections: Vec<String> = r.try_get("bounces_off_sections")?;
+    let references: Vec<i64> = r.try_get("bounces_off_references")?;
+    let bounces_off_balance = sections
+        .into_iter()
+        .zip(references)
+        .map(|(a, n)| Ok((a, unsigned("wire reference", n)?)))
+        .collect::<Result<_, StoreError>>()?;
     Ok(AuditSums {
+        bounced_in: sum_amount(&r, currency, "bounced_in")?,
+        bounced_returned: sum_amount(&r, currency, "bounced_returned")?,
+        bounce_fees: sum_amount(&r, currency, "bounce_fees")?,
+        bounces_pending: sum_amount(&r, currency, "bounces_pending")?,
+        bounces_off_balance,
         reserves_in: sum_amount(&r, currency, "reserves_in")?,
         reserve_balances: sum_amount(&r, currency, "reserve_balances")?,
         withdrawn_with_fee: sum_amount(&r, currency, "withdrawn_with_fee")?,

@@ -13,12 +13,13 @@ use cardcash_util::{
 };
 
 use super::{
-    AggregatedDeposit, AuditSums, CoinHistoryEntry, CoinRow, CreditReport, DenominationRow,
-    DepositOutcome, DepositTrackingRow, DueAggregate, GlobalFeeRow, IncomingTransfer, KeyMaterial,
-    NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal, RefundOutcome, ReserveHistoryEntry,
-    ReserveRow, SignkeyRow, Stored, StoredWithdrawal, TOPIC_DEPOSIT, TOPIC_KEYS, TOPIC_RESERVE,
-    TOPIC_WIRE_OUT, WireAccountRow, WireFeeRow, WireOutRow, WithdrawOutcome, amount, cols, corrupt,
-    duration, fixed, reserve_key, signed, time, units, unsigned,
+    AggregatedDeposit, AuditSums, BounceDecision, BounceRow, CoinHistoryEntry, CoinRow,
+    CreditReport, DenominationRow, DepositOutcome, DepositTrackingRow, DueAggregate, GlobalFeeRow,
+    IncomingTransfer, KeyMaterial, NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal,
+    RefundOutcome, ReserveHistoryEntry, ReserveRow, SignkeyRow, Stored, StoredWithdrawal,
+    TOPIC_BOUNCE, TOPIC_DEPOSIT, TOPIC_KEYS, TOPIC_RESERVE, TOPIC_WIRE_OUT, WireAccountRow,
+    WireFeeRow, WireOutRow, WithdrawOutcome, amount, bounce_request_uid, bounce_wtid, cols,
+    corrupt, duration, fixed, reserve_key, signed, time, units, unsigned,
 };
 use crate::keys::store::DenominationPublic;
 
@@ -638,13 +639,28 @@ pub(super) fn credit_reserves(
                 report.credited.push(reserve_pub);
             }
             Err(subject) => {
+                let request_uid = bounce_request_uid(&account, t.wire_reference);
                 execute(
                     tx,
                     "INSERT INTO wire_in_bounced (account_section, wire_reference, amount_val, \
-                     amount_frac, debit_payto, subject, execution_date) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![account, reference, val, frac, t.debit_payto, subject, date],
+                     amount_frac, debit_payto, subject, execution_date, request_uid, wtid, \
+                     next_attempt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        account,
+                        reference,
+                        val,
+                        frac,
+                        t.debit_payto,
+                        subject,
+                        date,
+                        request_uid.to_vec(),
+                        bounce_wtid(&request_uid).to_vec(),
+                        micros(super::now())
+                    ],
                 )?;
+                if report.bounced == 0 {
+                    tx.notify(TOPIC_BOUNCE, "");
+                }
                 report.bounced += 1;
             }
         }
@@ -658,6 +674,159 @@ pub(super) fn credit_reserves(
     )?;
     Ok(report)
 }
+
+// ---------------------------------------------------------------- bounces
+
+const BOUNCE_COLUMNS: &str = "bounce_serial, account_section, wire_reference, amount_val, \
+     amount_frac, debit_payto, subject, execution_date, request_uid, wtid, closing_fee_val, \
+     closing_fee_frac, returned_val, returned_frac, exchange_base_url, gateway_row_id, done, \
+     failures";
+
+fn bounce_row(r: &Row<'_>, currency: Currency) -> Result<BounceRow, StoreError> {
+    let fee = cardcash_store::columns::sqlite_amount_opt(r, 10, currency)?;
+    let returned = cardcash_store::columns::sqlite_amount_opt(r, 12, currency)?;
+    let base_url: Option<String> = r.get(14)?;
+    let decision = match (fee, returned, base_url) {
+        (Some(closing_fee), Some(returned), Some(exchange_base_url)) => Some(BounceDecision {
+            closing_fee,
+            returned,
+            exchange_base_url,
+        }),
+        (None, None, None) => None,
+        _ => return Err(corrupt("bounce decided in part")),
+    };
+    let gateway: Option<i64> = r.get(15)?;
+    let failures: i64 = r.get(17)?;
+    Ok(BounceRow {
+        serial: r.get(0)?,
+        account_section: r.get(1)?,
+        wire_reference: unsigned("wire reference", r.get(2)?)?,
+        amount: am(r, currency, 3)?,
+        debit_payto: r.get(5)?,
+        subject: r.get(6)?,
+        execution_date: ts(r, 7)?,
+        request_uid: hash(r, 8)?,
+        wtid: short(r, 9)?,
+        decision,
+        gateway_row_id: gateway.map(|g| unsigned("gateway row", g)).transpose()?,
+        done: r.get(16)?,
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+    })
+}
+
+pub(super) fn pending_bounces(
+    conn: &Connection,
+    currency: Currency,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<BounceRow>, StoreError> {
+    query_all(
+        conn,
+        &format!(
+            "SELECT {BOUNCE_COLUMNS} FROM wire_in_bounced WHERE done = 0 AND next_attempt <= ?1 \
+             ORDER BY bounce_serial LIMIT ?2"
+        ),
+        params![micros(now), limit],
+        |r| bounce_row(r, currency),
+    )
+}
+
+pub(super) fn next_bounce_attempt(
+    conn: &Connection,
+    _currency: Currency,
+) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<i64> = conn
+        .prepare_cached("SELECT min(next_attempt) FROM wire_in_bounced WHERE done = 0")?
+        .query_row([], |r| r.get(0))?;
+    next.map(time).transpose()
+}
+
+pub(super) fn bounce(
+    conn: &Connection,
+    currency: Currency,
+    account: String,
+    wire_reference: u64,
+) -> Result<Option<BounceRow>, StoreError> {
+    query_opt(
+        conn,
+        &format!(
+            "SELECT {BOUNCE_COLUMNS} FROM wire_in_bounced \
+             WHERE account_section = ?1 AND wire_reference = ?2"
+        ),
+        params![account, signed("wire reference", wire_reference)?],
+        |r| bounce_row(r, currency),
+    )
+}
+
+pub(super) fn decide_bounce(
+    tx: &mut SqliteTx<'_>,
+    currency: Currency,
+    serial: i64,
+    closing_fee: Amount,
+    exchange_base_url: String,
+) -> Result<Option<BounceRow>, StoreError> {
+    let undecided = query_opt(
+        tx,
+        "SELECT amount_val, amount_frac FROM wire_in_bounced \
+         WHERE bounce_serial = ?1 AND closing_fee_val IS NULL",
+        [serial],
+        |r| am(r, currency, 0),
+    )?;
+    let Some(amount) = undecided else {
+        return Ok(None);
+    };
+    let kept = amount.to_units().min(closing_fee.to_units());
+    let returned = amount.to_units() - kept;
+    let (k, r) = (
+        cols(&units(currency, kept)?),
+        cols(&units(currency, returned)?),
+    );
+    execute(
+        tx,
+        "UPDATE wire_in_bounced SET closing_fee_val = ?2, closing_fee_frac = ?3, \
+         returned_val = ?4, returned_frac = ?5, exchange_base_url = ?6, done = ?7 \
+         WHERE bounce_serial = ?1",
+        params![serial, k.0, k.1, r.0, r.1, exchange_base_url, returned == 0],
+    )?;
+    query_opt(
+        tx,
+        &format!("SELECT {BOUNCE_COLUMNS} FROM wire_in_bounced WHERE bounce_serial = ?1"),
+        [serial],
+        |r| bounce_row(r, currency),
+    )
+}
+
+pub(super) fn bounce_done(
+    tx: &mut SqliteTx<'_>,
+    _currency: Currency,
+    serial: i64,
+    gateway_row_id: u64,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "UPDATE wire_in_bounced SET gateway_row_id = ?2, done = 1 \
+         WHERE bounce_serial = ?1 AND closing_fee_val IS NOT NULL AND gateway_row_id IS NULL",
+        params![serial, signed("gateway row", gateway_row_id)?],
+    )?;
+    Ok(())
+}
+
+pub(super) fn bounce_failed(
+    tx: &mut SqliteTx<'_>,
+    _currency: Currency,
+    serial: i64,
+    next_attempt: Timestamp,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "UPDATE wire_in_bounced SET failures = failures + 1, next_attempt = ?2 \
+         WHERE bounce_serial = ?1 AND done = 0",
+        params![serial, micros(next_attempt)],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- reserves (reads)
 
 fn reserve_row(row: &Row<'_>, currency: Currency) -> Result<ReserveRow, StoreError> {
     Ok(ReserveRow {
@@ -1656,7 +1825,37 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
         [],
         |r| eddsa(r, 0),
     )?;
+    let bounces_off_balance = query_all(
+        conn,
+        "SELECT account_section, wire_reference FROM wire_in_bounced \
+         WHERE closing_fee_val IS NOT NULL AND \
+         (closing_fee_val + returned_val) * 100000000 + closing_fee_frac + returned_frac != \
+         amount_val * 100000000 + amount_frac ORDER BY bounce_serial",
+        [],
+        |r| Ok((r.get(0)?, unsigned("wire reference", r.get(1)?)?)),
+    )?;
+    let bounces_pending = units(
+        currency,
+        s(
+            "SELECT sum(amount_val), sum(amount_frac) FROM wire_in_bounced \
+           WHERE closing_fee_val IS NULL",
+        )?
+        .to_units()
+            + s(
+                "SELECT sum(returned_val), sum(returned_frac) FROM wire_in_bounced \
+                 WHERE closing_fee_val IS NOT NULL AND done = 0",
+            )?
+            .to_units(),
+    )?;
     Ok(AuditSums {
+        bounced_in: s("SELECT sum(amount_val), sum(amount_frac) FROM wire_in_bounced")?,
+        bounced_returned: s(
+            "SELECT sum(returned_val), sum(returned_frac) FROM wire_in_bounced \
+             WHERE gateway_row_id IS NOT NULL",
+        )?,
+        bounce_fees: s("SELECT sum(closing_fee_val), sum(closing_fee_frac) FROM wire_in_bounced")?,
+        bounces_pending,
+        bounces_off_balance,
         reserves_in: s("SELECT sum(amount_val), sum(amount_frac) FROM reserves_in")?,
         reserve_balances: s("SELECT sum(balance_val), sum(balance_frac) FROM reserves")?,
         reserve_totals_in: s("SELECT sum(total_in_val), sum(total_in_frac) FROM reserves")?,

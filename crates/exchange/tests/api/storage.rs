@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use cardcash_exchange::db::{
-    self, AuditSums, CoinHistoryEntry, DenominationRow, DepositOutcome, DueAggregate,
+    self, AuditSums, BounceRow, CoinHistoryEntry, DenominationRow, DepositOutcome, DueAggregate,
     ExchangeStore, GlobalFeeRow, IncomingTransfer, NewBatchDeposit, NewCoinDeposit, NewRefund,
     NewWireOut, NewWithdrawal, RefundOutcome, ReserveHistoryEntry, SignkeyRow, Stored,
     WireAccountRow, WireFeeRow, WithdrawOutcome,
@@ -142,6 +142,12 @@ impl Fx {
         assert_eq!(
             u(&sums.wired) + u(&sums.wire_fees),
             u(&sums.aggregated_shares),
+            "{sums:#?}"
+        );
+        assert!(sums.bounces_off_balance.is_empty(), "{sums:#?}");
+        assert_eq!(
+            u(&sums.bounced_in),
+            u(&sums.bounced_returned) + u(&sums.bounce_fees) + u(&sums.bounces_pending),
             "{sums:#?}"
         );
         let report = cardcash_exchange::audit::check(sums.clone());
@@ -390,6 +396,192 @@ engine_test!(
         );
         let sums = fx.assert_balanced().await;
         assert_eq!(sums.reserves_in, chf("14.25"));
+        assert_eq!(sums.bounced_in, chf("8"));
+        assert_eq!(sums.bounces_pending, chf("8"));
+    }
+);
+
+// ---------------------------------------------------------------- bounces
+
+/// The bounce of gateway row `row` of [`ACCOUNT`].
+async fn bounce_of(s: &ExchangeStore, row: u64) -> BounceRow {
+    s.bounce(ACCOUNT.into(), row).await.unwrap().unwrap()
+}
+
+engine_test!(
+    /// A transfer that funds no reserve is recorded with the request of its transfer back
+    /// fixed (request_uid and WTID from account and gateway row), and the bounce worker is
+    /// woken; what is kept and sent back is decided once (a second decision, e.g. with another
+    /// fee or base URL, changes nothing); it stays pending until the gateway accepted it, with
+    /// a backoff per failed attempt; a tiny one is kept whole as the closing fee. The audit
+    /// balances at every step: bounced in = sent back + fees kept + pending.
+    async fn a_bounce_is_decided_once_and_sent_back_once(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let mut woken = s.notifier().subscribe_topic(db::TOPIC_BOUNCE);
+        let page = vec![
+            transfer(1, "7", Err("KYC key".into())),
+            transfer(2, "1", Ok(reserve(1))),
+            transfer(3, "0.004", Err("WAD from somewhere".into())),
+        ];
+        let report = s
+            .credit_reserves(ACCOUNT.into(), page.clone(), 3, LIFETIME)
+            .await
+            .unwrap();
+        assert_eq!(report.bounced, 2);
+        assert!(woken.wait(WAIT).await, "the bounce worker is woken");
+        // A replayed page records nothing again.
+        let again = s
+            .credit_reserves(ACCOUNT.into(), page, 3, LIFETIME)
+            .await
+            .unwrap();
+        assert_eq!((again.bounced, again.duplicates), (0, 3));
+
+        let big = bounce_of(s, 1).await;
+        let uid = db::bounce_request_uid(ACCOUNT, 1);
+        assert_eq!(big.request_uid, uid);
+        assert_eq!(big.wtid, db::bounce_wtid(&uid));
+        assert_ne!(uid, db::bounce_request_uid("other", 1));
+        assert_ne!(uid, db::bounce_request_uid(ACCOUNT, 3));
+        assert_eq!(
+            (big.amount, big.subject.as_str(), big.debit_payto.as_str()),
+            (chf("7"), "KYC key", "payto://iban/CH01?receiver-name=Payer")
+        );
+        assert_eq!(
+            (big.decision.clone(), big.done, big.failures),
+            (None, false, 0)
+        );
+        let tiny = bounce_of(s, 3).await;
+        assert_eq!(s.bounce(ACCOUNT.into(), 2).await.unwrap(), None);
+        let pending = s.pending_bounces(db::now(), 10).await.unwrap();
+        assert_eq!(pending, vec![big.clone(), tiny.clone()]);
+        let sums = fx.assert_balanced().await;
+        assert_eq!(
+            (sums.bounced_in, sums.bounces_pending),
+            (chf("7.004"), chf("7.004"))
+        );
+
+        // Decided once: 7 − 0.01 goes back; a second decision changes nothing.
+        let url = "https://exchange.example/".to_owned();
+        let decided = s
+            .decide_bounce(big.serial, chf("0.01"), url.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        let decision = db::BounceDecision {
+            closing_fee: chf("0.01"),
+            returned: chf("6.99"),
+            exchange_base_url: url.clone(),
+        };
+        assert_eq!(decided.decision, Some(decision.clone()));
+        assert!(!decided.done);
+        assert_eq!(
+            s.decide_bounce(big.serial, chf("0.5"), "https://other.example/".into())
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(bounce_of(s, 1).await, decided);
+        // The tiny one: less than the fee is left, so it is kept whole and done.
+        let kept = s
+            .decide_bounce(tiny.serial, chf("0.01"), url.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(kept.done);
+        assert_eq!(
+            kept.decision.as_ref().map(|d| (d.closing_fee, d.returned)),
+            Some((chf("0.004"), chf("0")))
+        );
+        assert_eq!(kept.gateway_row_id, None);
+        let sums = fx.assert_balanced().await;
+        assert_eq!(
+            (
+                sums.bounce_fees,
+                sums.bounces_pending,
+                sums.bounced_returned
+            ),
+            (chf("0.014"), chf("6.99"), chf("0"))
+        );
+
+        // A failed attempt: not due until its next attempt.
+        let later = db::now().saturating_add(RelativeTime::from_secs(60));
+        s.bounce_failed(big.serial, later).await.unwrap();
+        assert!(s.pending_bounces(db::now(), 10).await.unwrap().is_empty());
+        let due = s.pending_bounces(later, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].failures, due[0].decision.clone()),
+            (1, Some(decision))
+        );
+
+        // Accepted by the gateway: done, never pending again; a late second answer (another
+        // worker's) does not change the recorded row.
+        s.bounce_done(big.serial, 42).await.unwrap();
+        s.bounce_done(big.serial, 43).await.unwrap();
+        let sent = bounce_of(s, 1).await;
+        assert_eq!((sent.gateway_row_id, sent.done), (Some(42), true));
+        assert!(s.pending_bounces(later, 10).await.unwrap().is_empty());
+        s.bounce_failed(big.serial, later).await.unwrap();
+        assert_eq!(bounce_of(s, 1).await.failures, 1);
+        let sums = fx.assert_balanced().await;
+        assert_eq!(
+            (
+                sums.bounced_in,
+                sums.bounced_returned,
+                sums.bounce_fees,
+                sums.bounces_pending
+            ),
+            (chf("7.004"), chf("6.99"), chf("0.014"), chf("0"))
+        );
+        fx.store.close().await;
+    }
+);
+
+engine_test!(
+    /// Two workers deciding the same bounce at once (two exchange processes on one database):
+    /// exactly one decision is recorded, and both see the same request afterwards.
+    async fn concurrent_decisions_record_one(engine: Engine) {
+        let fx = Fx::new(engine).await;
+        let s = &fx.store;
+        let page: Vec<_> = (1..=8)
+            .map(|row| transfer(row, "3", Err(format!("KYC {row}"))))
+            .collect();
+        s.credit_reserves(ACCOUNT.into(), page, 8, LIFETIME)
+            .await
+            .unwrap();
+        let rows = s.pending_bounces(db::now(), 10).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in &rows {
+            for (fee, url) in [
+                ("0.01", "https://a.example/"),
+                ("0.02", "https://b.example/"),
+            ] {
+                let (s, serial) = (s.clone(), row.serial);
+                tasks.spawn(async move {
+                    s.decide_bounce(serial, chf(fee), url.into())
+                        .await
+                        .unwrap()
+                        .map(|r| (serial, r.decision))
+                });
+            }
+        }
+        let mut decided = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            decided.extend(r.unwrap());
+        }
+        decided.sort_by_key(|(serial, _)| *serial);
+        assert_eq!(
+            decided.len(),
+            rows.len(),
+            "one decision per bounce: {decided:?}"
+        );
+        for (serial, decision) in decided {
+            let row = rows.iter().find(|r| r.serial == serial).unwrap();
+            assert_eq!(bounce_of(s, row.wire_reference).await.decision, decision);
+        }
+        fx.assert_balanced().await;
+        fx.store.close().await;
     }
 );
 
@@ -2078,6 +2270,34 @@ async fn each_money_movement_is_one_statement_on_postgres() {
         .await
         .unwrap();
     one("deposit tracking").await;
+    let report = s
+        .credit_reserves(
+            ACCOUNT.into(),
+            vec![transfer(2, "3", Err("KYC".into()))],
+            2,
+            LIFETIME,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.bounced, 1);
+    assert!(
+        one("wirewatch page with a bounce")
+            .await
+            .starts_with("CALL exchange_credit_reserves(")
+    );
+    let bounce = s.pending_bounces(db::now(), 10).await.unwrap().remove(0);
+    one("pending bounces").await;
+    s.decide_bounce(bounce.serial, chf("0.01"), "https://x.example/".into())
+        .await
+        .unwrap()
+        .unwrap();
+    one("decide bounce").await;
+    s.next_bounce_attempt().await.unwrap();
+    one("next bounce attempt").await;
+    s.bounce_failed(bounce.serial, db::now()).await.unwrap();
+    one("bounce failed").await;
+    s.bounce_done(bounce.serial, 7).await.unwrap();
+    one("bounce done").await;
     s.audit_sums().await.unwrap();
     one("audit").await;
     fx.assert_balanced().await;
