@@ -120,6 +120,11 @@ impl App {
             shutdown.clone(),
             worker_metrics.clone(),
         ));
+        workers.spawn(worker::bounce::run(
+            exchange.clone(),
+            shutdown.clone(),
+            worker_metrics.clone(),
+        ));
         for account in exchange
             .config()
             .accounts
