@@ -8,6 +8,7 @@
 //! [`db`] (all SQL, both engines, behind [`db::ExchangeStore`]).
 
 pub mod audit;
+pub mod coin_history;
 pub mod config;
 pub mod db;
 pub mod denomination;

@@ -1,5 +1,6 @@
 //! The exchange's HTTP surface: the route table ([`router`]) and thin handlers per area.
 
+pub mod coins;
 pub mod deposits;
 pub mod keys;
 pub mod legal;
