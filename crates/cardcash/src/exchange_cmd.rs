@@ -63,6 +63,10 @@ pub async fn run(cmd: ExchangeCommand, source: &ConfigSource) -> anyhow::Result<
             println!("refunded:             {}", s.refunds);
             println!("wired to merchants:   {}", s.wired);
             println!("wire fees:            {}", s.wire_fees);
+            println!("bounced in:           {}", s.bounced_in);
+            println!("  sent back:          {}", s.bounced_returned);
+            println!("  closing fees kept:  {}", s.bounce_fees);
+            println!("  pending:            {}", s.bounces_pending);
             if report.is_clean() {
                 println!("all equations hold");
             } else {

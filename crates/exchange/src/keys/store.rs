@@ -657,15 +657,17 @@ fn schedule(
     out
 }
 
-/// `{dir}/{start}.{ext}`, or the next second's name if a (revoked) key of that second exists.
+/// `{dir}/{start}.{ext}`, or an earlier second's name if a (revoked) key of that second
+/// exists: a key starting a moment earlier is valid at once, one starting later would leave a
+/// gap without a usable key.
 fn free_path(dir: &Path, start: Timestamp, ext: &str) -> PathBuf {
     let mut secs = start.as_secs();
     loop {
         let path = dir.join(format!("{secs}.{ext}"));
-        if !path.exists() {
+        if !path.exists() || secs == 0 {
             return path;
         }
-        secs += 1;
+        secs -= 1;
     }
 }
 

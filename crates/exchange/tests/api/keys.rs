@@ -216,7 +216,11 @@ engine_test!(
             .upload_keys(&ex.master.sign_future_keys(&future).unwrap())
             .await
             .unwrap();
-        let keys = ex.client.keys().await.unwrap();
+        // The snapshot is rebuilt on the upload's notification.
+        let keys = cardcash_testkit::wait_for(std::time::Duration::from_secs(30), || async {
+            ex.client.keys().await.ok()
+        })
+        .await;
         assert_ne!(keys.exchange_pub, old_signkey, "served with the successor");
         assert!(keys.signkeys.iter().all(|k| k.key != old_signkey));
         verify_keys(&keys);
