@@ -362,10 +362,11 @@ pub fn print_report(target: &BenchTarget, report: &BenchReport) {
 const BENCH_EXCHANGE: &str = "payto://x-taler-bank/c2ec.bench/exchange";
 
 /// The child: the card processor and C2EC on a fresh database (`postgres://…` names a server
-/// where a fresh database is created; otherwise temporary SQLite files), one terminal, and the
-/// target printed as one JSON line. Runs until its stdin closes.
+/// where a fresh database is created, and dropped at the end; otherwise temporary SQLite
+/// files), one terminal, and the target printed as one JSON line. Runs until its stdin closes.
 pub async fn run_world(database: Option<String>) -> anyhow::Result<()> {
     use std::io::Write as _;
+    let server = database.clone().filter(|url| url.starts_with("postgres"));
     let storage = match database {
         Some(url) if url.starts_with("postgres") => Storage::Postgres(url),
         Some(url) => {
@@ -420,6 +421,13 @@ pub async fn run_world(database: Option<String>) -> anyhow::Result<()> {
         }
     })
     .await?;
+    let database_url = world.c2ec().database_url().to_owned();
     world.shutdown().await?;
+    // The fresh database holds nothing worth keeping: thousands of benchmark withdrawals.
+    if let Some(server) = server {
+        cardcash_store::drop_pg_database(&server, &database_url)
+            .await
+            .with_context(|| format!("dropping the benchmark's database {database_url}"))?;
+    }
     Ok(())
 }

@@ -145,7 +145,7 @@ pub use database::{Database, DbConfig, Engine, sqlite_path};
 pub use error::{ResultExt, Retryable, StoreError, retry, retry_if};
 pub use migrate::{Migration, Schema};
 pub use notifier::{Notifier, Subscription};
-pub use postgres::{PgDb, PgRetryTx, PgTx, create_fresh_pg_database};
+pub use postgres::{PgDb, PgRetryTx, PgTx, create_fresh_pg_database, drop_pg_database};
 pub use sqlite::{SqliteDb, SqliteTx, WriterStats, query_all, query_opt};
 /// The engines' drivers, for the `db/` modules of services (nobody else uses them).
 pub use {rusqlite, sqlx};

@@ -20,7 +20,7 @@
 //! several service processes sharing a database wake each other. Never a polling loop.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -304,11 +304,15 @@ pub(crate) async fn pg_listener(
 /// subscriber that registers after the wake-up reads a state that includes it. A lost
 /// connection is re-established by `PgListener` itself before it reports `Ok(None)`; after
 /// any other failure the listener is replaced by a fresh one (backing off while that fails).
+///
+/// Notifications sent by this process's own outbox connection (`own_sender`: its backend's
+/// process id, 0 when none) were delivered here when they were queued, and are skipped.
 pub(crate) async fn run_pg_listener(
     mut listener: sqlx::postgres::PgListener,
     url: String,
     channel: String,
     notifier: Notifier,
+    own_sender: Arc<AtomicU32>,
     cancel: CancellationToken,
 ) {
     const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -320,6 +324,10 @@ pub(crate) async fn run_pg_listener(
         };
         match received {
             Ok(Some(notification)) => {
+                let own = own_sender.load(Ordering::Relaxed);
+                if own != 0 && notification.process_id() == own {
+                    continue;
+                }
                 if !notifier.deliver_payload(notification.payload()) {
                     tracing::warn!(
                         payload = notification.payload(),

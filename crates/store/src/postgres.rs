@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -39,6 +40,8 @@ struct Inner {
     channel: String,
     notifier: Notifier,
     listener_cancel: CancellationToken,
+    /// Payloads of committed work for [`run_outbox`] to send.
+    outbox: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 impl Drop for Inner {
@@ -84,18 +87,28 @@ impl PgDb {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         migrate_postgres(&pool, service, migrations).await?;
         let channel = format!("cardcash_{service}");
         let notifier = Notifier::new();
         let listener_cancel = CancellationToken::new();
         let listener = notifier::pg_listener(url, &channel).await?;
+        let outbox_pid = Arc::new(AtomicU32::new(0));
         tokio::spawn(notifier::run_pg_listener(
             listener,
             url.to_owned(),
             channel.clone(),
             notifier.clone(),
+            outbox_pid.clone(),
+            listener_cancel.clone(),
+        ));
+        let (outbox, queued) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(run_outbox(
+            queued,
+            options,
+            channel.clone(),
+            outbox_pid,
             listener_cancel.clone(),
         ));
         Ok(Self {
@@ -104,6 +117,7 @@ impl PgDb {
                 channel,
                 notifier,
                 listener_cancel,
+                outbox,
             }),
         })
     }
@@ -183,6 +197,25 @@ impl PgDb {
             .execute(&self.inner.pool)
             .await?;
         Ok(())
+    }
+
+    /// Delivers the notifications of work that has committed (payloads
+    /// `"<topic> <key>[ <message>]"`, as stored functions return them): at once to this
+    /// process's subscribers, and without waiting to every other process listening — a
+    /// background task sends whatever is queued with one statement on a connection of its own,
+    /// in a transaction of its own (why not inside the work's transaction: see
+    /// [`PgTx::commit`]), so notifications queued together share one round trip and wake each
+    /// listening process once; this process's listener skips them. If sending fails, other
+    /// processes' long polls answer at their timeout and their workers on their timers.
+    pub fn send_notifications(&self, payloads: impl IntoIterator<Item = String>) {
+        for payload in payloads {
+            if !self.inner.notifier.deliver_payload(&payload) {
+                tracing::warn!(payload, "malformed notification not sent");
+                continue;
+            }
+            // Fails only when the task has ended (shutting down).
+            let _ = self.inner.outbox.send(payload);
+        }
     }
 
     /// Stops the listener and closes the pool (graceful shutdown).
@@ -287,6 +320,65 @@ impl DerefMut for PgRetryTx<'_> {
     }
 }
 
+/// Most notifications sent by one statement.
+const OUTBOX_BATCH: usize = 1024;
+
+/// Sends the queued notifications of [`PgDb::send_notifications`] to the other processes:
+/// waits for one, takes whatever else is queued and sends them all with one statement on its
+/// own connection (so it never waits for the pool), whose backend's process id it publishes in
+/// `own_pid` for this process's listener to skip. A failed connection is opened again for the
+/// next batch. Ends (closing its connection) at [`PgDb::close`] or when the database is
+/// dropped.
+async fn run_outbox(
+    mut queued: tokio::sync::mpsc::UnboundedReceiver<String>,
+    options: PgConnectOptions,
+    channel: String,
+    own_pid: Arc<AtomicU32>,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::new();
+    let mut conn: Option<PgConnection> = None;
+    loop {
+        let received = tokio::select! {
+            () = stop.cancelled() => 0,
+            n = queued.recv_many(&mut batch, OUTBOX_BATCH) => n,
+        };
+        if received == 0 {
+            break;
+        }
+        let sent = async {
+            if conn.is_none() {
+                let mut fresh = PgConnection::connect_with(&options).await?;
+                let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                    .fetch_one(&mut fresh)
+                    .await?;
+                own_pid.store(u32::try_from(pid).unwrap_or(0), Ordering::Relaxed);
+                conn = Some(fresh);
+            }
+            let Some(c) = conn.as_mut() else {
+                unreachable!("connected above")
+            };
+            sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p")
+                .bind(channel.as_str())
+                .bind(&batch)
+                .execute(c)
+                .await
+        }
+        .await;
+        if let Err(error) = sent {
+            // The work is committed and this process was woken; only other processes miss
+            // the wake-up.
+            tracing::warn!(%error, "sending notifications to other processes failed");
+            conn = None;
+            own_pid.store(0, Ordering::Relaxed);
+        }
+        batch.clear();
+    }
+    if let Some(conn) = conn {
+        let _ = conn.close().await;
+    }
+}
+
 /// 2 ms, 4 ms, … capped at 100 ms, plus up to 50 % jitter so retrying writers spread out.
 pub(crate) fn retry_pause(attempt: u32) -> Duration {
     let base_ms = (2u64 << attempt.min(6)).min(100);
@@ -384,4 +476,27 @@ pub async fn create_fresh_pg_database(admin_url: &str, prefix: &str) -> Result<S
     let _closed = admin.close().await;
     url.set_path(&name);
     Ok(url.to_string())
+}
+
+/// Drops the database `database_url` names (one [`create_fresh_pg_database`] made), through
+/// the server of `admin_url`, closing the connections still open to it (PostgreSQL 13+).
+pub async fn drop_pg_database(admin_url: &str, database_url: &str) -> Result<(), StoreError> {
+    let url = url::Url::parse(database_url)
+        .map_err(|e| StoreError::Config(format!("not a URL ({database_url}): {e}")))?;
+    let name = url.path().trim_start_matches('/');
+    // The name is spliced into SQL: only what create_fresh_pg_database makes.
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Config(format!(
+            "refusing to drop database {name:?}: not a plain name"
+        )));
+    }
+    let mut admin = PgConnection::connect(admin_url).await?;
+    let dropped = sqlx::raw_sql(AssertSqlSafe(format!(
+        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+    )))
+    .execute(&mut admin)
+    .await;
+    let _closed = admin.close().await;
+    dropped?;
+    Ok(())
 }

@@ -1,10 +1,11 @@
 //! C2EC's storage on PostgreSQL (typed sqlx): every operation is ONE statement on the pool (its
-//! own implicit transaction); each state change is one call (`SELECT … FROM f(…)` or, for the
-//! hot ones, `CALL p(…)`) of a PL/pgSQL function or procedure of
-//! `migrations/postgres/0001_init.sql`, or one CTE, which locks, decides, writes the audit
-//! event and notifies (the procedures after committing, see the migration for why). They
-//! answer with the row as it was before; the rules of [`crate::state`] decide the answer from
-//! it and must agree with what the database did.
+//! own implicit transaction); each state change is one call (`SELECT … FROM f(…)`) of a
+//! PL/pgSQL function of `migrations/postgres/0001_init.sql`, or one CTE, which locks, decides
+//! and writes the audit event. The hot ones (registration, check, abort, confirmation) return
+//! their notifications, sent once they have committed ([`PgDb::send_notifications`]; the
+//! migration explains why); the others notify inside. They answer with the row as it was
+//! before; the rules of [`crate::state`] decide the answer from it and must agree with what the
+//! database did.
 
 use cardcash_api::wire_gateway::TransferState;
 use cardcash_store::columns::{pg_amount, pg_amount_opt};
@@ -51,6 +52,14 @@ fn bytes_opt<T>(
 
 fn outcome(row: &PgRow) -> Result<&str, StoreError> {
     Ok(row.try_get("out_outcome")?)
+}
+
+/// Sends the notifications a state change returned (`out_notify`) now that it has committed:
+/// the function did not notify itself (the migration explains why).
+fn send_notifications(db: &PgDb, row: &PgRow) -> Result<(), StoreError> {
+    let payloads: Option<Vec<String>> = row.try_get("out_notify")?;
+    db.send_notifications(payloads.into_iter().flatten());
+    Ok(())
 }
 
 // ----- withdrawals -----
@@ -145,20 +154,17 @@ pub(super) async fn register(
     now: Timestamp,
 ) -> Result<RegisterOutcome, StoreError> {
     let (amount_val, amount_frac) = cols_opt(registration.amount.as_ref());
-    let row = sqlx::query(
-        "CALL c2ec_register($1, $2, $3, $4, $5, $6, $7, $8, \
-         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
-    )
-    .bind(w.as_bytes().as_slice())
-    .bind(registration.reserve_pub.as_bytes().as_slice())
-    .bind(&registration.exchange_account)
-    .bind(amount_val)
-    .bind(amount_frac)
-    .bind(i64::try_from(MAX_VALUE).unwrap_or(i64::MAX))
-    .bind(now.to_sql_micros())
-    .bind(db.channel())
-    .fetch_one(db.pool())
-    .await?;
+    let row = sqlx::query("SELECT * FROM c2ec_register($1, $2, $3, $4, $5, $6, $7)")
+        .bind(w.as_bytes().as_slice())
+        .bind(registration.reserve_pub.as_bytes().as_slice())
+        .bind(&registration.exchange_account)
+        .bind(amount_val)
+        .bind(amount_frac)
+        .bind(i64::try_from(MAX_VALUE).unwrap_or(i64::MAX))
+        .bind(now.to_sql_micros())
+        .fetch_one(db.pool())
+        .await?;
+    send_notifications(db, &row)?;
     let done = outcome(&row)?;
     if done == "not_found" {
         return Ok(RegisterOutcome::NotFound);
@@ -195,14 +201,14 @@ pub(super) async fn check(
     tx_id: &str,
     now: Timestamp,
 ) -> Result<CheckOutcome, StoreError> {
-    let row = sqlx::query("CALL c2ec_check($1, $2, $3, $4, $5, NULL, NULL, NULL)")
+    let row = sqlx::query("SELECT * FROM c2ec_check($1, $2, $3, $4)")
         .bind(w.as_bytes().as_slice())
         .bind(terminal_id)
         .bind(tx_id)
         .bind(now.to_sql_micros())
-        .bind(db.channel())
         .fetch_one(db.pool())
         .await?;
+    send_notifications(db, &row)?;
     let done = outcome(&row)?;
     if done == "not_found" {
         return Ok(CheckOutcome::NotFound);
@@ -226,7 +232,7 @@ pub(super) async fn abort(
     request: &AbortRequest,
     now: Timestamp,
 ) -> Result<AbortOutcome, StoreError> {
-    let row = sqlx::query("CALL c2ec_abort($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)")
+    let row = sqlx::query("SELECT * FROM c2ec_abort($1, $2, $3, $4, $5, $6, $7)")
         .bind(w.as_bytes().as_slice())
         .bind(request.terminal)
         .bind(request.only_selected)
@@ -234,9 +240,9 @@ pub(super) async fn abort(
         .bind(&request.reason)
         .bind(request.evidence.as_deref())
         .bind(now.to_sql_micros())
-        .bind(db.channel())
         .fetch_one(db.pool())
         .await?;
+    send_notifications(db, &row)?;
     let done = outcome(&row)?;
     if done == "not_found" {
         return Ok(AbortOutcome::NotFound);
@@ -340,14 +346,14 @@ pub(super) async fn confirm(
     evidence: &str,
     now: Timestamp,
 ) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query("CALL c2ec_confirm($1, $2, $3, $4, $5, NULL)")
+    let row = sqlx::query("SELECT * FROM c2ec_confirm($1, $2, $3, $4)")
         .bind(withdrawal_id)
         .bind(debit_account)
         .bind(evidence)
         .bind(now.to_sql_micros())
-        .bind(db.channel())
         .fetch_one(db.pool())
         .await?;
+    send_notifications(db, &row)?;
     Ok(row.try_get("out_row_id")?)
 }
 

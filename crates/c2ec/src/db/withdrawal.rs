@@ -203,7 +203,7 @@ pub enum AddIncomingOutcome {
 /// woken long poll can answer without reading the row again (see [`WithdrawalRow::after_news`]).
 ///
 /// Messages: `selected <reserve_pub hex> <amount value> <amount fraction> <exchange account>`,
-/// `confirmed`, `aborted` (PostgreSQL's procedures write the same text).
+/// `confirmed`, `aborted` (PostgreSQL's functions write the same text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusNews {
     Selected {
