@@ -66,7 +66,6 @@ const CLASSES: &[(&str, Class)] = &[
     ("cardcash-cardproc", Class::Service),
     ("cardcash-c2ec", Class::Service),
     ("cardcash-exchange", Class::Service),
-    ("cardcash-exchange", Class::Service),
     ("cardcash-merchant", Class::Service),
     ("cardcash-terminal", Class::App),
     ("cardcash-wallet", Class::App),

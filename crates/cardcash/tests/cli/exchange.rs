@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use cardcash_api::exchange::{DenominationGroupKeys, ExchangeKeysResponse};
 use cardcash_client::ExchangeClient;
-use cardcash_crypto::purpose::{DenominationValidity, KeySet, SigningKeyValidity, WireAccountV23};
 use cardcash_util::{BaseUrl, ErrorCode, Timestamp};
 
 /// The binary with a clean environment.
@@ -209,83 +208,7 @@ fn coin_section(name: &str, value: &str, fee: &str) -> String {
 /// Every signature of `/keys` verifies with its master key: denominations, signing keys,
 /// accounts (no restrictions), and the key set signature of the online signing key.
 fn verify_keys(keys: &ExchangeKeysResponse) {
-    let master = keys.master_public_key;
-    let mut sigs = Vec::new();
-    for group in &keys.denominations {
-        let entries: Vec<_> = match &group.keys {
-            DenominationGroupKeys::Rsa { denoms } => denoms
-                .iter()
-                .map(|d| {
-                    let public =
-                        cardcash_crypto::rsa::RsaPublicKey::decode(d.rsa_pub.as_bytes()).unwrap();
-                    (
-                        public.h_denom_pub(0),
-                        d.master_sig,
-                        [
-                            d.stamp_start,
-                            d.stamp_expire_withdraw,
-                            d.stamp_expire_deposit,
-                            d.stamp_expire_legal,
-                        ],
-                    )
-                })
-                .collect(),
-            DenominationGroupKeys::Cs { denoms } => denoms
-                .iter()
-                .map(|d| {
-                    (
-                        cardcash_crypto::cs::h_denom_pub(d.cs_pub.as_bytes(), 0),
-                        d.master_sig,
-                        [
-                            d.stamp_start,
-                            d.stamp_expire_withdraw,
-                            d.stamp_expire_deposit,
-                            d.stamp_expire_legal,
-                        ],
-                    )
-                })
-                .collect(),
-            other => panic!("unexpected denomination group {other:?}"),
-        };
-        for (h, sig, [start, withdraw, deposit, legal]) in entries {
-            let validity = DenominationValidity {
-                master_pub: master,
-                start,
-                expire_withdraw: withdraw,
-                expire_deposit: deposit,
-                expire_legal: legal,
-                value: group.value,
-                fee_withdraw: group.fee_withdraw,
-                fee_deposit: group.fee_deposit,
-                fee_refresh: group.fee_refresh,
-                fee_refund: group.fee_refund,
-                h_denom_pub: h,
-            };
-            cardcash_crypto::verify(&master, &sig, &validity).expect("denomination signature");
-            sigs.push(sig);
-        }
-    }
-    for k in &keys.signkeys {
-        let v = SigningKeyValidity {
-            start: k.stamp_start,
-            expire: k.stamp_expire,
-            end: k.stamp_end,
-            signkey_pub: k.key,
-        };
-        cardcash_crypto::verify(&master, &k.master_sig, &v).expect("signing key signature");
-    }
-    for a in &keys.accounts {
-        let empty = serde_json::json!([]);
-        let v = WireAccountV23::new(&a.payto_uri.to_string(), None, &empty, &empty).unwrap();
-        cardcash_crypto::verify(&master, &a.master_sig, &v).expect("account signature");
-    }
-    assert!(keys.signkeys.iter().any(|k| k.key == keys.exchange_pub));
-    let key_set = KeySet {
-        list_issue_date: keys.list_issue_date,
-        hc: KeySet::denominations_hash(sigs.iter()),
-    };
-    cardcash_crypto::verify(&keys.exchange_pub, &keys.exchange_sig, &key_set)
-        .expect("the key set signature of /keys");
+    cardcash_client::verify_keys(keys, None).expect("every signature of /keys verifies");
 }
 
 const ACCOUNT: &str = "payto://x-taler-bank/bank.example/exchange?receiver-name=Exchange";

@@ -1,86 +1,13 @@
 //! `/config`, `/keys` and the offline key's management uploads.
 
-use cardcash_api::exchange::{DenominationGroupKeys, ExchangeKeysResponse};
-use cardcash_crypto::purpose::{DenominationValidity, KeySet, SigningKeyValidity, WireAccountV23};
+use cardcash_api::exchange::ExchangeKeysResponse;
 use cardcash_testkit::{Engine, engine_test};
 use cardcash_util::ErrorCode;
 
 use crate::helpers::TestExchange;
 
 fn verify_keys(keys: &ExchangeKeysResponse) {
-    let master = keys.master_public_key;
-    let mut sigs = Vec::new();
-    for group in &keys.denominations {
-        let entries: Vec<_> = match &group.keys {
-            DenominationGroupKeys::Rsa { denoms } => denoms
-                .iter()
-                .map(|d| {
-                    let public =
-                        cardcash_crypto::rsa::RsaPublicKey::decode(d.rsa_pub.as_bytes()).unwrap();
-                    (
-                        public.h_denom_pub(0),
-                        d.master_sig,
-                        d.stamp_start,
-                        d.stamp_expire_withdraw,
-                        d.stamp_expire_deposit,
-                        d.stamp_expire_legal,
-                    )
-                })
-                .collect(),
-            DenominationGroupKeys::Cs { denoms } => denoms
-                .iter()
-                .map(|d| {
-                    (
-                        cardcash_crypto::cs::h_denom_pub(d.cs_pub.as_bytes(), 0),
-                        d.master_sig,
-                        d.stamp_start,
-                        d.stamp_expire_withdraw,
-                        d.stamp_expire_deposit,
-                        d.stamp_expire_legal,
-                    )
-                })
-                .collect(),
-            other => panic!("unexpected group {other:?}"),
-        };
-        for (h, sig, start, ew, ed, el) in entries {
-            let validity = DenominationValidity {
-                master_pub: master,
-                start,
-                expire_withdraw: ew,
-                expire_deposit: ed,
-                expire_legal: el,
-                value: group.value,
-                fee_withdraw: group.fee_withdraw,
-                fee_deposit: group.fee_deposit,
-                fee_refresh: group.fee_refresh,
-                fee_refund: group.fee_refund,
-                h_denom_pub: h,
-            };
-            cardcash_crypto::verify(&master, &sig, &validity).expect("denomination signature");
-            sigs.push(sig);
-        }
-    }
-    for k in &keys.signkeys {
-        let v = SigningKeyValidity {
-            start: k.stamp_start,
-            expire: k.stamp_expire,
-            end: k.stamp_end,
-            signkey_pub: k.key,
-        };
-        cardcash_crypto::verify(&master, &k.master_sig, &v).expect("signing key signature");
-    }
-    for a in &keys.accounts {
-        let empty = serde_json::json!([]);
-        let v = WireAccountV23::new(&a.payto_uri.to_string(), None, &empty, &empty).unwrap();
-        cardcash_crypto::verify(&master, &a.master_sig, &v).expect("account signature");
-    }
-    let key_set = KeySet {
-        list_issue_date: keys.list_issue_date,
-        hc: KeySet::denominations_hash(sigs.iter()),
-    };
-    assert!(keys.signkeys.iter().any(|k| k.key == keys.exchange_pub));
-    cardcash_crypto::verify(&keys.exchange_pub, &keys.exchange_sig, &key_set)
-        .expect("the key set signature of /keys");
+    cardcash_client::verify_keys(keys, None).expect("every signature of /keys verifies");
 }
 
 engine_test!(
@@ -113,6 +40,25 @@ engine_test!(
         assert_eq!(keys.global_fees.len(), 1);
         assert_eq!(keys.base_url, *ex.client.base_url());
         verify_keys(&keys);
+        // The verifier a wallet uses notices any change.
+        let mut tampered = keys.clone();
+        tampered.denominations[0].fee_deposit = tampered.denominations[0].fee_withdraw;
+        tampered.denominations[0].fee_withdraw = crate::helpers::kudos("0.5");
+        assert!(matches!(
+            cardcash_client::verify_keys(&tampered, None),
+            Err(cardcash_client::KeysError::Denomination(_))
+        ));
+        let mut tampered = keys.clone();
+        tampered.list_issue_date = cardcash_util::Timestamp::from_secs(1);
+        assert_eq!(
+            cardcash_client::verify_keys(&tampered, None),
+            Err(cardcash_client::KeysError::KeySet)
+        );
+        let stranger = cardcash_exchange::offline::MasterKey::generate().unwrap();
+        assert!(matches!(
+            cardcash_client::verify_keys(&keys, Some(&stranger.public())),
+            Err(cardcash_client::KeysError::WrongMaster { .. })
+        ));
         ex.stop().await;
     }
 );
