@@ -3,9 +3,10 @@
 -- Times are BIGINT microseconds since the epoch; money is (value BIGINT, fraction INTEGER) in
 -- the configured currency (value <= 2^52, fraction < 10^8).
 --
--- Every state change is ONE round trip: one call of a function or procedure below (or one CTE
--- statement in src/db/postgres.rs), which locks the row it decides on, writes the change
--- together with its audit event and notifies (`pg_notify` on the channel it is given). They
+-- Every state change is ONE round trip: one call of a function below (or one CTE statement in
+-- src/db/postgres.rs), which locks the row it decides on, writes the change together with its
+-- audit event and notifies (the hot ones by returning their notifications, see below; the others
+-- with `pg_notify` on the channel they are given). They
 -- return the row as it was before (the "pre-image"), so that the pure rules of src/state.rs
 -- decide the answer and check that the database did what they would have done.
 --
