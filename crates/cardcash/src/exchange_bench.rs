@@ -337,6 +337,15 @@ fn pg_database_name(url: &str) -> Option<String> {
     (!path.is_empty()).then(|| path.to_owned())
 }
 
+/// Seconds since the benchmark started, for progress lines.
+fn since_start() -> String {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    format!(
+        "{:7.2} s",
+        START.get_or_init(Instant::now).elapsed().as_secs_f64()
+    )
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(
         || "?".to_owned(),
@@ -696,6 +705,14 @@ impl Bench {
     async fn round(&self, raw: Option<(&RawSigner, f64)>) -> anyhow::Result<(Round, Vec<RawRate>)> {
         let batch = self.args.batch.max(1);
         let requests = self.args.n.div_ceil(batch);
+        // Progress on stderr in the first round (the one that measures the raw rate), which
+        // also tells a profiler when the timed phases start.
+        let say = |what: &str| {
+            if raw.is_some() {
+                eprintln!("[{}] {what}", since_start());
+            }
+        };
+        say(&format!("funding {requests} reserves"));
         let t = Instant::now();
         let per_reserve = {
             let one = self.denom.with_fee()?;
@@ -707,6 +724,7 @@ impl Bench {
         };
         let reserves = self.fund(requests, per_reserve).await?;
         let funding = t.elapsed();
+        say(&format!("preparing {} planchets", self.args.n));
 
         let t = Instant::now();
         let denom = &self.denom;
@@ -745,8 +763,10 @@ impl Bench {
 
         let mut rates = Vec::new();
         if let Some((signer, secs)) = raw {
+            say("measuring the raw signing rate");
             rates.push(signer.measure(secs)?);
         }
+        say("withdrawing (timed)");
 
         let exchange = self.exchange.clone();
         let (answers, withdraw) = timed(
@@ -773,8 +793,10 @@ impl Bench {
         .await?;
         let rss_after_withdraw = rss_kib(self.child);
         if let Some((signer, secs)) = raw {
+            say("measuring the raw signing rate again");
             rates.push(signer.measure(secs)?);
         }
+        say("unblinding the coins, signing the deposits");
 
         // Off the clock: every coin unblinded and verified, then the deposits signed.
         let t = Instant::now();
@@ -815,6 +837,7 @@ impl Bench {
         })?;
         let signing = t.elapsed();
 
+        say("depositing (timed)");
         let exchange = self.exchange.clone();
         let (_, deposit) = timed(
             self.child,
@@ -891,6 +914,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
+    since_start();
     let (world, target) = WorldProcess::spawn(args.database.as_deref())?;
     let result = drive(args, &world, &target).await;
     world.stop(result.is_err());
