@@ -1065,3 +1065,45 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_readers_see_this_process_and_the_machine() {
+        let rss = rss_kib(std::process::id()).expect("VmRSS of this process");
+        assert!(rss > 0);
+        let before = cpu_secs(None).expect("CPU time of this process");
+        let mut x = 0u64;
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_add(1);
+        }
+        assert!(x > 0);
+        assert!(cpu_secs(None).unwrap() >= before);
+        assert!(cpu_secs(Some(std::process::id())).is_some());
+        assert!(machine_busy_secs().is_some());
+    }
+
+    #[test]
+    fn postgres_database_names() {
+        assert_eq!(
+            pg_database_name("postgres://postgres@127.0.0.1:54329/world_ab12?options=x").as_deref(),
+            Some("world_ab12")
+        );
+        assert_eq!(pg_database_name("sqlite:/tmp/x/exchange.db"), None);
+    }
+
+    #[test]
+    fn percentiles_of_latencies() {
+        let phase = Phase {
+            latencies: (1..=100).map(Duration::from_millis).collect(),
+            ..Phase::default()
+        };
+        assert_eq!(phase.percentile(0.5), Duration::from_millis(51));
+        assert_eq!(phase.percentile(0.99), Duration::from_millis(99));
+        assert_eq!(phase.percentile(1.0), Duration::from_millis(100));
+        assert_eq!(Phase::default().percentile(0.5), Duration::ZERO);
+    }
+}

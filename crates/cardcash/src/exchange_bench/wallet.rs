@@ -202,3 +202,113 @@ impl Merchant {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cardcash_api::exchange::BlindedDenominationSignature;
+    use cardcash_crypto::purpose::DepositRequestV23;
+    use cardcash_crypto::{EddsaPrivateKey, rsa};
+    use cardcash_util::{Base32Bytes, HashCode};
+
+    use super::*;
+
+    fn denom(key: &rsa::RsaPrivateKey) -> Denom {
+        Denom {
+            h: key.public().h_denom_pub(0),
+            value: "CHF:1".parse().unwrap(),
+            fee_withdraw: "CHF:0.01".parse().unwrap(),
+            fee_deposit: "CHF:0.01".parse().unwrap(),
+            key: key.public().clone(),
+        }
+    }
+
+    #[test]
+    fn a_planchet_signed_blindly_unblinds_to_a_coin_the_deposit_signs_for() {
+        let key = rsa::RsaPrivateKey::generate(1024).unwrap();
+        let denom = denom(&key);
+        let reserve = EddsaPrivateKey::generate().unwrap();
+        let planchet = planchet(&reserve, &denom).unwrap();
+        // The reserve signed the envelope the exchange will hash.
+        let CoinEnvelope::Rsa {
+            rsa_blinded_planchet,
+        } = &planchet.request.coin_ev
+        else {
+            panic!("an RSA envelope")
+        };
+        cardcash_crypto::verify(
+            &reserve.public(),
+            &planchet.request.reserve_sig,
+            &WithdrawRequestV23 {
+                amount_with_fee: "CHF:1.01".parse().unwrap(),
+                h_denom_pub: denom.h,
+                h_coin_envelope: coin_envelope_hash(&denom.h, rsa_blinded_planchet.as_bytes()),
+            },
+        )
+        .unwrap();
+        let blind = rsa::sign_blinded(&key, rsa_blinded_planchet.as_bytes()).unwrap();
+        let coin = planchet
+            .unblind(
+                &denom,
+                &BlindedDenominationSignature::Rsa {
+                    blinded_rsa_signature: Base32Bytes::from_bytes(blind),
+                },
+            )
+            .unwrap();
+        rsa::verify(
+            &denom.key,
+            h_coin_pub(&coin.coin_pub).as_bytes(),
+            &coin.signature,
+        )
+        .unwrap();
+
+        let merchant =
+            Merchant::new("payto://x-taler-bank/bank/merchant".parse().unwrap()).unwrap();
+        let request = merchant
+            .deposit(&denom, std::slice::from_ref(&coin))
+            .unwrap();
+        let c = &request.coins[0];
+        cardcash_crypto::verify(
+            &coin.coin_pub,
+            &c.coin_sig,
+            &DepositRequestV23 {
+                h_contract_terms: request.h_contract_terms,
+                h_age_commitment: [0; 32],
+                h_policy: HashCode::from_bytes([0; 64]),
+                h_wire: merchant.h_wire,
+                h_denom_pub: denom.h,
+                wallet_timestamp: request.timestamp,
+                refund_deadline: request.refund_deadline.unwrap(),
+                amount_with_fee: denom.value,
+                deposit_fee: denom.fee_deposit,
+                merchant_pub: merchant.key.public(),
+                wallet_data_hash: HashCode::from_bytes([0; 64]),
+            },
+        )
+        .unwrap();
+        assert!(request.wire_transfer_deadline > request.timestamp);
+    }
+
+    #[test]
+    fn a_signature_by_another_key_is_no_coin() {
+        let key = rsa::RsaPrivateKey::generate(1024).unwrap();
+        let other = rsa::RsaPrivateKey::generate(1024).unwrap();
+        let denom = denom(&key);
+        let reserve = EddsaPrivateKey::generate().unwrap();
+        let planchet = planchet(&reserve, &denom).unwrap();
+        let CoinEnvelope::Rsa {
+            rsa_blinded_planchet,
+        } = &planchet.request.coin_ev
+        else {
+            panic!("an RSA envelope")
+        };
+        let digits = rsa_blinded_planchet.as_bytes();
+        // The other key may be smaller than the envelope: then it cannot sign at all.
+        let Ok(blind) = rsa::sign_blinded(&other, digits) else {
+            return;
+        };
+        let sig = BlindedDenominationSignature::Rsa {
+            blinded_rsa_signature: Base32Bytes::from_bytes(blind),
+        };
+        assert!(planchet.unblind(&denom, &sig).is_err());
+    }
+}

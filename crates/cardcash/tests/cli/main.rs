@@ -158,6 +158,43 @@ fn demo_serve_leaves_a_configuration_the_operator_commands_use() {
 }
 
 #[test]
+fn exchange_bench_withdraws_and_deposits_every_coin_and_reports_the_ratio() {
+    let out = cardcash(&[
+        "exchange",
+        "bench",
+        "--n",
+        "24",
+        "--concurrency",
+        "3",
+        "--raw-secs",
+        "0.1",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for phase in ["withdraw", "deposit"] {
+        assert!(
+            text.contains(&format!(
+                "{phase}: 24 coins in 3 requests (8 per request, 3 in flight), 0 failed"
+            )),
+            "every {phase} must pass:\n{text}"
+        );
+    }
+    assert!(text.contains("raw RSA-2048 blind signing"), "{text}");
+    assert!(text.contains("after deposit"), "{text}");
+    assert!(
+        text.trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("withdraw/raw-sign ratio: ") && l.ends_with('%')),
+        "{text}"
+    );
+}
+
+#[test]
 fn c2ec_bench_runs_without_configuration_and_reports_its_figures() {
     let out = cardcash(&["c2ec", "bench", "--n", "20", "--concurrency", "4"]);
     let text = stdout(&out);
