@@ -19,7 +19,7 @@ use cardcash_crypto::purpose::WithdrawRequestV23;
 use cardcash_util::{Amount, Base32Bytes, EddsaPublicKey, ErrorCode, Timestamp};
 use serde_json::json;
 
-use crate::db::{NewWithdrawal, WithdrawOutcome};
+use crate::db::{NewWithdrawal, StoredWithdrawal, WithdrawOutcome};
 use crate::denomination::{Use, usable};
 use crate::error::ExchangeError;
 use crate::keys::store::{BlindSignature, BlindedPlanchet, DenominationPublic};
@@ -119,17 +119,18 @@ fn envelope_hash(
     }
 }
 
-/// The stored answer when every planchet of the request was signed before for this reserve.
+/// The stored answer when every planchet of the request was signed before for this reserve;
+/// otherwise the planchets signed before (read once per request).
 async fn replay(
     exchange: &Exchange,
     snapshot: &crate::keys::state::KeySnapshot,
     reserve_pub: EddsaPublicKey,
     request: &BatchWithdrawRequest,
     hashes: &[cardcash_util::HashCode],
-) -> Result<Option<BatchWithdrawResponse>, ExchangeError> {
+) -> Result<Result<BatchWithdrawResponse, Vec<StoredWithdrawal>>, ExchangeError> {
     let stored = exchange.store().stored_withdrawals(hashes.to_vec()).await?;
     if stored.len() != hashes.len() || stored.iter().any(|s| s.reserve_pub != reserve_pub) {
-        return Ok(None);
+        return Ok(Err(stored));
     }
     let mut ev_sigs = Vec::with_capacity(hashes.len());
     for (p, h) in request.planchets.iter().zip(hashes) {
@@ -137,13 +138,13 @@ async fn replay(
             stored.iter().find(|s| s.h_blind_ev == *h),
             snapshot.denominations.get(&p.denom_pub_hash),
         ) else {
-            return Ok(None);
+            return Ok(Err(stored));
         };
         ev_sigs.push(WithdrawSignature {
             ev_sig: wire_blind_signature(&d.public, &s.denom_sig)?,
         });
     }
-    Ok(Some(BatchWithdrawResponse { ev_sigs }))
+    Ok(Ok(BatchWithdrawResponse { ev_sigs }))
 }
 
 /// `POST /reserves/$RESERVE_PUB/batch-withdraw`.
@@ -176,11 +177,10 @@ pub async fn batch_withdraw(
     let snapshot = exchange.keys();
     // A replay first: a batch signed before gets its signatures back even if its denominations
     // expired or were revoked since (the wallet paid for them; C: check_request_idempotent).
-    if let Some(replayed) =
-        replay(exchange, &snapshot, reserve_pub, &request, &envelope_hashes).await?
-    {
-        return Ok(replayed);
-    }
+    let stored = match replay(exchange, &snapshot, reserve_pub, &request, &envelope_hashes).await? {
+        Ok(replayed) => return Ok(replayed),
+        Err(stored) => stored,
+    };
     let now = Timestamp::now();
     let currency = *exchange.store().currency();
     let mut checked = Vec::with_capacity(n);
@@ -253,8 +253,6 @@ pub async fn batch_withdraw(
     }
 
     // Replays: planchets signed before keep their signature; they must be this reserve's.
-    let hashes = checked.iter().map(|c| c.2).collect();
-    let stored = exchange.store().stored_withdrawals(hashes).await?;
     if stored.iter().any(|s| s.reserve_pub != reserve_pub) {
         return Err(ExchangeError::refused(
             ErrorCode::GenericParameterMalformed,

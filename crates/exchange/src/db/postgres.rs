@@ -1065,13 +1065,14 @@ pub(super) async fn stored_withdrawals(
     _currency: Currency,
     hashes: Vec<HashCode>,
 ) -> Result<Vec<StoredWithdrawal>, StoreError> {
-    let hashes: Vec<Vec<u8>> = hashes.iter().map(HashCode::to_vec).collect();
-    sqlx::query(
-        "SELECT w.h_blind_ev, w.reserve_pub, w.denom_sig \
-         FROM unnest($1::BYTEA[]) WITH ORDINALITY AS h(h_blind_ev, n) \
-         JOIN withdrawals w USING (h_blind_ev) ORDER BY h.n",
+    let keys: Vec<Vec<u8>> = hashes.iter().map(HashCode::to_vec).collect();
+    // Not prepared: a plan cached while the table was small (a sequential scan) would stay
+    // with the connection as the table grows.
+    let mut found: Vec<StoredWithdrawal> = sqlx::query(
+        "SELECT h_blind_ev, reserve_pub, denom_sig FROM withdrawals WHERE h_blind_ev = ANY($1)",
     )
-    .bind(hashes)
+    .persistent(false)
+    .bind(keys)
     .fetch_all(db.pool())
     .await?
     .iter()
@@ -1082,7 +1083,10 @@ pub(super) async fn stored_withdrawals(
             denom_sig: r.try_get("denom_sig")?,
         })
     })
-    .collect()
+    .collect::<Result<_, StoreError>>()?;
+    // In request order, as the SQLite side returns them.
+    found.sort_by_key(|w| hashes.iter().position(|h| *h == w.h_blind_ev));
+    Ok(found)
 }
 
 pub(super) async fn batch_withdraw(

@@ -227,7 +227,9 @@ impl KeyStore {
             dir: dir.to_owned(),
             secmod,
             keys: RwLock::new(Keys::default()),
-            signers: Semaphore::new(cores),
+            // Twice the cores: a chunk's permit comes back through a tokio worker, and a
+            // preempted signing thread still holds one; with just `cores` a core sat idle.
+            signers: Semaphore::new(cores * 2),
             cores,
         };
         store.load()?;
