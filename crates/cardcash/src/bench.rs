@@ -74,73 +74,101 @@ impl BenchReport {
     }
 }
 
-/// The child process running the services, and the file its warnings go to.
+/// The child process running a benchmark's services, and the file its warnings go to (shared
+/// by the C2EC and the exchange benchmarks).
 pub struct WorldProcess {
     child: Child,
     log: std::path::PathBuf,
 }
 
-/// Starts the services in a child process and returns it with what it printed.
+/// Starts C2EC's benchmark services in a child process and returns it with what it printed.
 pub fn spawn_world(database: Option<&str>) -> anyhow::Result<(WorldProcess, BenchTarget)> {
-    let exe = std::env::current_exe().context("cannot find the cardcash executable")?;
-    let mut command = Command::new(exe);
-    command.args(["c2ec", "bench-world"]);
-    if let Some(url) = database {
-        command.args(["--database", url]);
-    }
-    // The services' logs would flood the report: only warnings, to a file the user can read.
-    let log = std::env::temp_dir().join(format!("cardcash-bench-{}.log", std::process::id()));
-    let log_file =
-        std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-    let mut child = command
-        .env("RUST_LOG", "warn")
-        .env_remove("CARDCASH_LOG_JSON")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .context("cannot start the benchmark's services")?;
-    let stdout = child.stdout.take().context("no stdout of the child")?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .context("reading the services' address")?;
-    if line.trim().is_empty() {
-        let _ = child.kill();
-        let _ = child.wait();
-        // The log is kept: it says why.
-        bail!(
-            "the benchmark's services did not start; their log is {}",
-            log.display()
-        );
-    }
-    let target: BenchTarget = serde_json::from_str(line.trim())
-        .with_context(|| format!("the services printed {line:?}"))?;
-    Ok((WorldProcess { child, log }, target))
+    WorldProcess::spawn(&["c2ec", "bench-world"], database, "cardcash-bench")
 }
 
-/// Ends the child (closing its stdin tells it to shut down). Its log is removed after a clean
-/// run and kept, with its path printed, when `keep_log` (something failed).
+/// Ends C2EC's benchmark services; their log is kept (path printed) when `keep_log`.
 pub fn stop_world(world: WorldProcess, keep_log: bool) {
-    let WorldProcess { mut child, log } = world;
-    drop(child.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut exited = false;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            exited = true;
-            break;
+    world.stop(keep_log, Duration::from_secs(10));
+}
+
+impl WorldProcess {
+    /// Starts `cardcash <subcommand…> [--database URL]`, its warnings to
+    /// `{tmp}/{log_name}-{pid}.log`, and reads the JSON line it prints when it is ready.
+    pub fn spawn<T: serde::de::DeserializeOwned>(
+        subcommand: &[&str],
+        database: Option<&str>,
+        log_name: &str,
+    ) -> anyhow::Result<(Self, T)> {
+        let exe = std::env::current_exe().context("cannot find the cardcash executable")?;
+        let mut command = Command::new(exe);
+        command.args(subcommand);
+        if let Some(url) = database {
+            command.args(["--database", url]);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // The services' logs would flood the report: only warnings, to a file the user can read.
+        let log = std::env::temp_dir().join(format!("{log_name}-{}.log", std::process::id()));
+        let log_file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let mut child = command
+            .env("RUST_LOG", "warn")
+            .env_remove("CARDCASH_LOG_JSON")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .context("cannot start the benchmark's services")?;
+        let stdout = child.stdout.take().context("no stdout of the child")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the services' address")?;
+        if line.trim().is_empty() {
+            let _ = child.kill();
+            let _ = child.wait();
+            // The log is kept: it says why.
+            bail!(
+                "the benchmark's services did not start; their log is {}",
+                log.display()
+            );
+        }
+        let target: T = serde_json::from_str(line.trim())
+            .with_context(|| format!("the services printed {line:?}"))?;
+        Ok((Self { child, log }, target))
     }
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
-    if keep_log {
-        eprintln!("the services' log is {}", log.display());
-    } else {
-        let _ = std::fs::remove_file(&log);
+
+    /// Whether the child wrote no warning so far.
+    pub fn log_is_empty(&self) -> bool {
+        std::fs::metadata(&self.log).is_ok_and(|m| m.len() == 0)
+    }
+
+    /// Ends the child (closing its stdin tells it to shut down; killed after `grace`). Its log
+    /// is removed, or kept with its path printed when `keep_log`.
+    pub fn stop(self, keep_log: bool, grace: Duration) {
+        let Self { mut child, log } = self;
+        drop(child.stdin.take());
+        let deadline = Instant::now() + grace;
+        let mut exited = false;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !exited {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if keep_log {
+            eprintln!("the services' log is {}", log.display());
+        } else {
+            let _ = std::fs::remove_file(&log);
+        }
     }
 }
 

@@ -24,8 +24,7 @@
 
 mod wallet;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -171,83 +170,21 @@ pub async fn run_world(args: BenchWorldArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The child process running the services, and the file its warnings go to.
-struct WorldProcess {
-    child: Child,
-    log: std::path::PathBuf,
+use crate::bench::WorldProcess;
+
+/// Starts `cardcash exchange bench-world` and reads what it printed.
+fn spawn_world(database: Option<&str>) -> anyhow::Result<(WorldProcess, BenchTarget)> {
+    WorldProcess::spawn(
+        &["exchange", "bench-world"],
+        database,
+        "cardcash-exchange-bench",
+    )
 }
 
-impl WorldProcess {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Starts `cardcash exchange bench-world` and reads what it printed.
-    fn spawn(database: Option<&str>) -> anyhow::Result<(Self, BenchTarget)> {
-        let exe = std::env::current_exe().context("cannot find the cardcash executable")?;
-        let mut command = Command::new(exe);
-        command.args(["exchange", "bench-world"]);
-        if let Some(url) = database {
-            command.args(["--database", url]);
-        }
-        // The services' logs would flood the report: only warnings, to a file.
-        let log = std::env::temp_dir().join(format!(
-            "cardcash-exchange-bench-{}.log",
-            std::process::id()
-        ));
-        let log_file = std::fs::File::create(&log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut child = command
-            .env("RUST_LOG", "warn")
-            .env_remove("CARDCASH_LOG_JSON")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .context("cannot start the benchmark's services")?;
-        let stdout = child.stdout.take().context("no stdout of the child")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .context("reading the services' address")?;
-        if line.trim().is_empty() {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "the benchmark's services did not start; their log is {}",
-                log.display()
-            );
-        }
-        let target: BenchTarget = serde_json::from_str(line.trim())
-            .with_context(|| format!("the services printed {line:?}"))?;
-        Ok((Self { child, log }, target))
-    }
-
-    /// Ends the child (closing its stdin tells it to shut down). Its log is kept, with its
-    /// path printed, when `keep_log` (something failed) or when it is not empty.
-    fn stop(self, keep_log: bool) {
-        let Self { mut child, log } = self;
-        drop(child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut exited = false;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                exited = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if !exited {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let empty = std::fs::metadata(&log).is_ok_and(|m| m.len() == 0);
-        if keep_log || !empty {
-            eprintln!("the services' log is {}", log.display());
-        } else {
-            let _ = std::fs::remove_file(&log);
-        }
-    }
+/// Ends the child; its log is kept (path printed) when something failed or it has warnings.
+fn stop_world(world: WorldProcess, failed: bool) {
+    let keep = failed || !world.log_is_empty();
+    world.stop(keep, Duration::from_secs(30));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -915,9 +852,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--n must be at least 1");
     }
     since_start();
-    let (world, target) = WorldProcess::spawn(args.database.as_deref())?;
+    let (world, target) = spawn_world(args.database.as_deref())?;
     let result = drive(args, &world, &target).await;
-    world.stop(result.is_err());
+    stop_world(world, result.is_err());
     result
 }
 

@@ -9,7 +9,7 @@ pub mod path;
 pub mod reserves;
 pub mod router;
 
-use cardcash_util::{EddsaPublicKey, EddsaSignature, HashCode};
+use cardcash_util::{EddsaPublicKey, HashCode};
 
 use crate::error::ExchangeError;
 use crate::service::Exchange;
@@ -33,9 +33,5 @@ pub fn hash_segment(raw: &str, what: &str) -> Result<HashCode, ExchangeError> {
 }
 
 pub fn key_segment(raw: &str, what: &str) -> Result<EddsaPublicKey, ExchangeError> {
-    parse_segment(raw, what)
-}
-
-pub fn sig_segment(raw: &str, what: &str) -> Result<EddsaSignature, ExchangeError> {
     parse_segment(raw, what)
 }
