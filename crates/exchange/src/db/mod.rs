@@ -637,6 +637,10 @@ macro_rules! dispatch_write {
     };
 }
 
+// Feature modules (declared after the macros, which they use): each holds its rows, its own
+// `impl ExchangeStore` block and, per engine, `sqlite/<feature>.rs` and `postgres/<feature>.rs`
+// (declared in `sqlite/mod.rs` and `postgres/mod.rs`), plus its migration pair.
+
 impl ExchangeStore {
     /// The store of `db`, whose amounts are all in `currency`.
     pub fn new(db: Database, currency: Currency) -> Self {
