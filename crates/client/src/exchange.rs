@@ -21,10 +21,10 @@ use cardcash_api::exchange::{
     COIN_HISTORY_SIGNATURE_HEADER, CoinHistoryResponse, CsrWithdrawRequest, CsrWithdrawResponse,
     DenominationRevocationRequest, DepositLongPollTarget, ExchangeConfigResponse,
     ExchangeKeysResponse, FutureKeysResponse, GlobalFeesRequest, MasterSignaturesRequest,
-    RESERVE_HISTORY_SIGNATURE_HEADER, RefundRequest, RefundResponse, ReserveHistoryResponse,
-    ReserveSummaryResponse, SignKeyRevocationRequest, TrackTransactionAcceptedResponse,
-    TrackTransactionResponse, TrackTransferResponse, WireFeeSetupRequest, WireSetupRequest,
-    WireTeardownRequest,
+    RESERVE_HISTORY_SIGNATURE_HEADER, RecoupRefreshResponse, RecoupRequest, RecoupWithdrawResponse,
+    RefundRequest, RefundResponse, ReserveHistoryResponse, ReserveSummaryResponse,
+    SignKeyRevocationRequest, TrackTransactionAcceptedResponse, TrackTransactionResponse,
+    TrackTransferResponse, WireFeeSetupRequest, WireSetupRequest, WireTeardownRequest,
 };
 use cardcash_util::{BaseUrl, EddsaPublicKey, EddsaSignature, HashCode, ShortHashCode};
 use reqwest::StatusCode;
@@ -203,6 +203,34 @@ impl ExchangeClient {
     ) -> Result<RefundResponse, ClientError> {
         self.endpoint
             .post(&["coins", &coin_pub.to_string(), "refund"])
+            .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `POST /coins/$COIN_PUB/recoup`: a withdrawn coin of a revoked denomination pays its
+    /// remaining value back into its reserve (named in the answer).
+    pub async fn recoup(
+        &self,
+        coin_pub: &EddsaPublicKey,
+        request: &RecoupRequest,
+    ) -> Result<RecoupWithdrawResponse, ClientError> {
+        self.endpoint
+            .post(&["coins", &coin_pub.to_string(), "recoup"])
+            .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `POST /coins/$COIN_PUB/recoup-refresh`: a refreshed coin of a revoked denomination pays
+    /// its remaining value back into the coin it was refreshed from (named in the answer).
+    pub async fn recoup_refresh(
+        &self,
+        coin_pub: &EddsaPublicKey,
+        request: &RecoupRequest,
+    ) -> Result<RecoupRefreshResponse, ClientError> {
+        self.endpoint
+            .post(&["coins", &coin_pub.to_string(), "recoup-refresh"])
             .json(request)
             .json_response()
             .await

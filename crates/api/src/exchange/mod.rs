@@ -14,6 +14,7 @@
 //! - [`reserve`]: `GET /reserves/$PUB`, `GET /reserves/$PUB/history`.
 //! - [`withdraw`]: `POST /csr-withdraw`, `POST /reserves/$PUB/batch-withdraw`.
 //! - [`deposit`]: `POST /batch-deposit`, `POST /coins/$PUB/refund`, `GET /coins/$PUB/history`.
+//! - [`recoup`]: `POST /coins/$PUB/recoup`, `POST /coins/$PUB/recoup-refresh`.
 //! - [`tracking`]: `GET /deposits/$H_WIRE/$MERCHANT_PUB/$H_CONTRACT/$COIN_PUB`,
 //!   `GET /transfers/$WTID`.
 //! - [`management`]: `/management/keys`, `/management/wire[/disable]`,
@@ -30,6 +31,7 @@ pub mod denom;
 pub mod deposit;
 pub mod keys;
 pub mod management;
+pub mod recoup;
 pub mod reserve;
 pub mod tracking;
 pub mod v12;
@@ -56,6 +58,7 @@ pub use management::{
     FutureSignKey, GlobalFeesRequest, MasterSignaturesRequest, SignKeyRevocationRequest,
     SignKeySignature, WireFeeSetupRequest, WireSetupRequest, WireTeardownRequest,
 };
+pub use recoup::{RecoupRefreshResponse, RecoupRequest, RecoupWithdrawResponse};
 pub use reserve::{
     RESERVE_HISTORY_SIGNATURE_HEADER, ReserveHistoryEntry, ReserveHistoryResponse,
     ReserveSummaryResponse,
