@@ -185,6 +185,10 @@ fn rsa_blind_signing(v: &Value) {
 
     assert_eq!(rsa::blind(&public, &msg, &bks).expect("blind"), blinded);
     assert_eq!(
+        rsa::blind_own_key(&public, &msg, &bks).expect("blind"),
+        blinded
+    );
+    assert_eq!(
         rsa::sign_blinded(&private, &blinded).expect("sign"),
         blind_sig
     );

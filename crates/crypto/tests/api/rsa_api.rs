@@ -214,6 +214,7 @@ proptest! {
         let bks = BlindingKeySecret::from_bytes(bks);
         let blinded = rsa::blind(public, &msg, &bks).expect("blind");
         prop_assert!(blinded.first() != Some(&0), "minimal encoding");
+        prop_assert_eq!(&rsa::blind_own_key(public, &msg, &bks).expect("blind"), &blinded);
         let blind_sig = rsa::sign_blinded(key(), &blinded).expect("sign");
         let sig = rsa::unblind(public, &blind_sig, &bks).expect("unblind");
         prop_assert!(rsa::verify(public, &msg, &sig).is_ok());
