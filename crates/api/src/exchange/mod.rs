@@ -14,6 +14,8 @@
 //! - [`reserve`]: `GET /reserves/$PUB`, `GET /reserves/$PUB/history`.
 //! - [`withdraw`]: `POST /csr-withdraw`, `POST /reserves/$PUB/batch-withdraw`.
 //! - [`deposit`]: `POST /batch-deposit`, `POST /coins/$PUB/refund`, `GET /coins/$PUB/history`.
+//! - [`refresh`]: `POST /coins/$PUB/melt`, `POST /refreshes/$RC/reveal`, `GET /coins/$PUB/link`,
+//!   `POST /csr-melt`.
 //! - [`recoup`]: `POST /coins/$PUB/recoup`, `POST /coins/$PUB/recoup-refresh`.
 //! - [`tracking`]: `GET /deposits/$H_WIRE/$MERCHANT_PUB/$H_CONTRACT/$COIN_PUB`,
 //!   `GET /transfers/$WTID`.
@@ -32,6 +34,7 @@ pub mod deposit;
 pub mod keys;
 pub mod management;
 pub mod recoup;
+pub mod refresh;
 pub mod reserve;
 pub mod tracking;
 pub mod v12;
@@ -59,6 +62,11 @@ pub use management::{
     SignKeySignature, WireFeeSetupRequest, WireSetupRequest, WireTeardownRequest,
 };
 pub use recoup::{RecoupRefreshResponse, RecoupRequest, RecoupWithdrawResponse};
+pub use refresh::{
+    CsrMeltCoin, CsrMeltRequest, CsrMeltResponse, CsrMeltValues, LinkCoin, LinkResponse,
+    LinkSession, MeltRequest, MeltResponse, RefreshMasterSecret, RevealCommitmentViolationResponse,
+    RevealRequest, RevealResponse, TransferPrivateKey,
+};
 pub use reserve::{
     RESERVE_HISTORY_SIGNATURE_HEADER, ReserveHistoryEntry, ReserveHistoryResponse,
     ReserveSummaryResponse,
