@@ -14,8 +14,9 @@ use cardcash_api::exchange::{
 };
 use cardcash_crypto::coin::{h_coin_pub, h_coin_sigs};
 use cardcash_crypto::purpose::{
-    ConfirmWire, ContractSig, DepositConfirmationV23, DepositRequestV23, MerchantRefund,
-    RefundConfirmation, TrackTransaction, WireDepositConfirmation, WireDepositDetail,
+    ConfirmWire, ContractSig, DepositConfirmationV12, DepositConfirmationV23, DepositRequestV12,
+    DepositRequestV23, MerchantRefund, RefundConfirmation, TrackTransaction,
+    WireDepositConfirmation, WireDepositDetail,
 };
 use cardcash_crypto::{cs, rsa};
 use cardcash_util::{
@@ -110,12 +111,39 @@ fn denomination_signature_valid(
     }
 }
 
+/// Which protocol's signatures a deposit carries and gets: v23 (`POST /batch-deposit`: the
+/// coins sign the 456-byte 1201 with `wallet_data_hash`, the answer is the batch's 1033 over
+/// the coin signatures' hash) or v12–14 (the legacy face's `POST /coins/$COIN_PUB/deposit`:
+/// one coin signs the 392-byte 1201, the answer is the 312-byte single-coin 1033 naming the
+/// coin and its contribution without the fee).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepositLayout {
+    V23,
+    V12,
+}
+
 /// `POST /batch-deposit`.
 pub async fn batch_deposit(
     exchange: &Exchange,
     r: BatchDepositRequest,
 ) -> Result<BatchDepositResponse, ExchangeError> {
+    deposit_with_layout(exchange, r, DepositLayout::V23).await
+}
+
+/// A deposit of `r`'s coins whose signatures are in `layout` (the v12 layout takes exactly
+/// one coin); everything else is the same for both.
+pub async fn deposit_with_layout(
+    exchange: &Exchange,
+    r: BatchDepositRequest,
+    layout: DepositLayout,
+) -> Result<BatchDepositResponse, ExchangeError> {
     let n = r.coins.len();
+    if layout == DepositLayout::V12 && n != 1 {
+        return Err(refused(
+            ErrorCode::GenericParameterMalformed,
+            "a v12 deposit has exactly one coin",
+        ));
+    }
     if n == 0 || n > MAX_COINS {
         return Err(refused(
             ErrorCode::GenericParameterMalformed,
@@ -226,7 +254,26 @@ pub async fn batch_deposit(
             merchant_pub: r.merchant_pub,
             wallet_data_hash: r.wallet_data_hash.unwrap_or(HashCode::from_bytes([0; 64])),
         };
-        cardcash_crypto::verify(&c.coin_pub, &c.coin_sig, &message).map_err(|_| {
+        let verified = match layout {
+            DepositLayout::V23 => cardcash_crypto::verify(&c.coin_pub, &c.coin_sig, &message),
+            DepositLayout::V12 => cardcash_crypto::verify(
+                &c.coin_pub,
+                &c.coin_sig,
+                &DepositRequestV12 {
+                    h_contract_terms: message.h_contract_terms,
+                    h_age_commitment: message.h_age_commitment,
+                    h_policy: message.h_policy,
+                    h_wire: message.h_wire,
+                    h_denom_pub: message.h_denom_pub,
+                    wallet_timestamp: message.wallet_timestamp,
+                    refund_deadline: message.refund_deadline,
+                    amount_with_fee: message.amount_with_fee,
+                    deposit_fee: message.deposit_fee,
+                    merchant_pub: message.merchant_pub,
+                },
+            ),
+        };
+        verified.map_err(|_| {
             refused(
                 ErrorCode::ExchangeDepositCoinSignatureInvalid,
                 "a coin's signature over the deposit is invalid",
@@ -266,20 +313,36 @@ pub async fn batch_deposit(
             if exchange_timestamp == now {
                 exchange.metrics().coins_deposited.inc_by(n as u64);
             }
-            let (exchange_pub, exchange_sig) = sign(
-                exchange,
-                &DepositConfirmationV23 {
-                    h_contract_terms: r.h_contract_terms,
-                    h_wire,
-                    h_policy: HashCode::from_bytes([0; 64]),
-                    exchange_timestamp,
-                    wire_deadline: r.wire_transfer_deadline,
-                    refund_deadline,
-                    total_without_fee,
-                    h_coin_sigs,
-                    merchant_pub: r.merchant_pub,
-                },
-            )?;
+            let (exchange_pub, exchange_sig) = match layout {
+                DepositLayout::V23 => sign(
+                    exchange,
+                    &DepositConfirmationV23 {
+                        h_contract_terms: r.h_contract_terms,
+                        h_wire,
+                        h_policy: HashCode::from_bytes([0; 64]),
+                        exchange_timestamp,
+                        wire_deadline: r.wire_transfer_deadline,
+                        refund_deadline,
+                        total_without_fee,
+                        h_coin_sigs,
+                        merchant_pub: r.merchant_pub,
+                    },
+                )?,
+                DepositLayout::V12 => sign(
+                    exchange,
+                    &DepositConfirmationV12 {
+                        h_contract_terms: r.h_contract_terms,
+                        h_wire,
+                        h_policy: HashCode::from_bytes([0; 64]),
+                        exchange_timestamp,
+                        wire_deadline: r.wire_transfer_deadline,
+                        refund_deadline,
+                        amount_without_fee: total_without_fee,
+                        coin_pub: r.coins[0].coin_pub,
+                        merchant_pub: r.merchant_pub,
+                    },
+                )?,
+            };
             Ok(BatchDepositResponse {
                 exchange_timestamp,
                 exchange_pub,

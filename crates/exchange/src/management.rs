@@ -12,7 +12,7 @@ use cardcash_api::exchange::{
 };
 use cardcash_crypto::purpose::{
     DenominationRevocation, DenominationValidity, GlobalFees, SignedMessage, SigningKeyRevocation,
-    SigningKeyValidity, WireAccountV23, WireAdd, WireDel, WireFee,
+    SigningKeyValidity, WireAccountV12, WireAccountV23, WireAdd, WireDel, WireFee,
 };
 use cardcash_util::{Base32Bytes, EddsaPublicKey, EddsaSignature, ErrorCode, HashCode, Timestamp};
 
@@ -310,6 +310,18 @@ pub async fn enable_account(
         ErrorCode::ExchangeManagementWireDetailsSignatureInvalid,
         "the account",
     )?;
+    // Our extension for the legacy face: the same account in the v12–14 layout.
+    if let Some(sig_v12) = &r.master_sig_wire_v12 {
+        verify(
+            &master_pub,
+            &WireAccountV12 {
+                h_payto: cardcash_crypto::h_payto(&payto),
+            },
+            sig_v12,
+            ErrorCode::ExchangeManagementWireDetailsSignatureInvalid,
+            "the account (v12 layout)",
+        )?;
+    }
     let row = WireAccountRow {
         payto_uri: payto,
         conversion_url: r.conversion_url,
@@ -318,6 +330,7 @@ pub async fn enable_account(
         bank_label: r.bank_label,
         priority: r.priority,
         master_sig_wire: r.master_sig_wire,
+        master_sig_wire_v12: r.master_sig_wire_v12,
         master_sig_add: r.master_sig_add,
         validity_start: r.validity_start,
         master_sig_del: None,

@@ -16,7 +16,7 @@ use cardcash_api::exchange::{
 use cardcash_crypto::purpose::{
     CsDenominationKeyAnnouncement, DenominationRevocation, DenominationValidity, GlobalFees,
     RsaDenominationKeyAnnouncement, SigningKeyAnnouncement, SigningKeyRevocation,
-    SigningKeyValidity, WireAccountV23, WireAdd, WireDel, WireFee,
+    SigningKeyValidity, WireAccountV12, WireAccountV23, WireAdd, WireDel, WireFee,
 };
 use cardcash_crypto::{EddsaPrivateKey, cs, rsa};
 use cardcash_util::{Amount, EddsaPublicKey, HashCode, PaytoUri, RelativeTime, Timestamp};
@@ -159,6 +159,8 @@ impl MasterKey {
     }
 
     /// Enables bank account `payto` from `validity_start` on (no restrictions, no conversion).
+    /// Besides the v23 signatures it signs the account in the v12–14 layout
+    /// (`master_sig_wire_v12`), which the legacy face's `/wire` shows to wallets of 2022.
     pub fn enable_account(
         &self,
         payto: &PaytoUri,
@@ -180,6 +182,9 @@ impl MasterKey {
             debit_restrictions: none,
             master_sig_add: self.0.sign(&add),
             master_sig_wire: self.0.sign(&wire),
+            master_sig_wire_v12: Some(self.0.sign(&WireAccountV12 {
+                h_payto: cardcash_crypto::h_payto(&text),
+            })),
             validity_start,
             bank_label,
             priority,

@@ -27,7 +27,12 @@
 //! (`rsa_pub`/`cs_pub` with `age_mask`). A wire account is set up with two master signatures:
 //! `master_sig_add` (purpose 1021 over `validity_start`, the payto hash, the conversion URL and
 //! both restriction lists) and `master_sig_wire` (purpose 1030, v23 layout, the one `/keys`
-//! shows); `priority` is optional on input (0).
+//! shows); `priority` is optional on input (0). Our extension: `master_sig_wire_v12`, the same
+//! account signed in the v12–14 layout (purpose 1030 over the payto hash only), which the
+//! legacy face's `/wire` shows to wallets of 2022. The 2022 C exchange (`14:0:2`) took
+//! `{payto_uri, master_sig_add, master_sig_wire, validity_start}` with both signatures in their
+//! v12–14 layouts (1021 over start and payto hash; 1030 over the payto hash); our v23 route
+//! needs the v23 signatures and takes the v12 one beside them.
 
 use cardcash_util::{
     Amount, EddsaPublicKey, EddsaSignature, HashCode, PaytoUri, RelativeTime, Timestamp,
@@ -144,6 +149,10 @@ pub struct WireSetupRequest {
     pub master_sig_add: EddsaSignature,
     /// Master signature (purpose 1030, v23 layout) over the account details; shown in `/keys`.
     pub master_sig_wire: EddsaSignature,
+    /// Our extension: the master signature (purpose 1030, v12–14 layout: the payto hash only)
+    /// that wallets of 2022 verify in the legacy face's `/wire`. The C exchange ignores it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub master_sig_wire_v12: Option<EddsaSignature>,
     /// From when the account is valid; a later disable or enable wins.
     pub validity_start: Timestamp,
     /// Label for the bank in wallets.
@@ -284,6 +293,14 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((bare.priority, bare.conversion_url), (0, None));
+        assert_eq!(bare.master_sig_wire_v12, None);
+        let both: WireSetupRequest = assert_round_trip(&format!(
+            r#"{{"payto_uri":"payto://iban/DE89370400440532013000?receiver-name=Exchange",
+            "debit_restrictions":[],"credit_restrictions":[],"priority":0,
+            "master_sig_add":"{SIG}","master_sig_wire":"{SIG}","master_sig_wire_v12":"{SIG}",
+            "validity_start":{{"t_s":1700000000}}}}"#
+        ));
+        assert!(both.master_sig_wire_v12.is_some());
         let _: WireTeardownRequest = assert_round_trip(&format!(
             r#"{{"master_sig_del":"{SIG}","payto_uri":"payto://iban/DE89370400440532013000",
             "validity_end":{{"t_s":1800000000}}}}"#

@@ -65,11 +65,20 @@ pub struct Auditor {
     pub denomination_keys: Vec<AuditorDenominationSignature>,
 }
 
-/// `GET /keys` (v12 form, as wallet-core 2022 parses it).
+/// `GET /keys` (v12 form, as wallet-core 2022 parses it), with the fields the 2022 C exchange
+/// (`14:0:2`) also sent and its C clients require (`base_url`, `currency`, `asset_type`, the
+/// grouped `denominations`, `eddsa_pub`/`eddsa_sig`, `denominations_sig`); those are optional
+/// here because wallet-core ignores them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeKeysResponse {
     /// Libtool version; must be compatible with 12 for wallet-core 2022.
     pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub asset_type: Option<String>,
     pub master_public_key: EddsaPublicKey,
     pub reserve_closing_delay: RelativeTime,
     pub signkeys: Vec<SignKey>,
@@ -77,9 +86,32 @@ pub struct ExchangeKeysResponse {
     pub recoup: Vec<Recoup>,
     /// Non-empty: wallets take the currency from `denoms[0].value`.
     pub denoms: Vec<Denomination>,
+    /// The same denominations grouped as the 2022 C exchange grouped them (its C clients read
+    /// these, wallet-core reads `denoms`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub denominations: Vec<DenominationGroup>,
     pub auditors: Vec<Auditor>,
     pub global_fees: Vec<GlobalFee>,
     pub list_issue_date: Timestamp,
+    /// The online signing key of `eddsa_sig` and `denominations_sig`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub eddsa_pub: Option<EddsaPublicKey>,
+    /// Purpose 1035 over `list_issue_date` and the SHA-512 of the `denoms`' `h_denom_pub`s in
+    /// list order.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub eddsa_sig: Option<EddsaSignature>,
+    /// Purpose 1035 over `list_issue_date` and the XOR of the groups' `hash`es.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub denominations_sig: Option<EddsaSignature>,
+}
+
+/// One group of the 2022 `denominations` list: the v23 group (cipher, value, fees, keys)
+/// plus `hash`, the XOR of its denominations' `h_denom_pub`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenominationGroup {
+    #[serde(flatten)]
+    pub group: super::keys::DenominationGroup,
+    pub hash: HashCode,
 }
 
 /// One bank account of the exchange in `/wire`.
@@ -109,6 +141,9 @@ pub struct ExchangeWireResponse {
     pub accounts: Vec<WireAccount>,
     /// Fees by wire method (payto target type).
     pub fees: BTreeMap<String, Vec<WireFee>>,
+    /// Sent by the 2022 C exchange; wallet-core ignores it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub master_public_key: Option<EddsaPublicKey>,
 }
 
 /// `GET /reserves/$RESERVE_PUB` (v12).

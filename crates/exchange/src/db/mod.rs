@@ -95,7 +95,7 @@ use crate::keys::store::DenominationPublic;
 pub const SERVICE: &str = "exchange";
 
 /// The exchange's migrations for both engines.
-pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql"];
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 5 => "0005_legacy.sql"];
 
 /// Notification topic: a reserve's balance changed (key: reserve public key, base32).
 pub const TOPIC_RESERVE: &str = "reserve";
@@ -169,6 +169,9 @@ pub struct WireAccountRow {
     pub bank_label: Option<String>,
     pub priority: i64,
     pub master_sig_wire: EddsaSignature,
+    /// The v12–14 layout of the account signature (purpose 1030 over the payto hash), for the
+    /// legacy face's `/wire`; `None` until the offline key uploaded one.
+    pub master_sig_wire_v12: Option<EddsaSignature>,
     pub master_sig_add: EddsaSignature,
     pub validity_start: Timestamp,
     pub master_sig_del: Option<EddsaSignature>,
@@ -702,7 +705,9 @@ impl ExchangeStore {
         dispatch_write!(self, revoke_signkey(exchange_pub, sig))
     }
 
-    /// Enables an account; `Conflict` when a change with a later or equal date is stored.
+    /// Enables an account; `Conflict` when a change with a later or equal date is stored. A
+    /// replay (`AlreadyKnown`) still stores a v12 signature the stored row lacks, and a
+    /// re-enable without one keeps the stored one (it covers only the payto URI).
     pub async fn enable_wire_account(&self, row: WireAccountRow) -> Result<Stored, StoreError> {
         dispatch_write!(self, enable_wire_account(row))
     }

@@ -88,7 +88,7 @@ pub async fn get_keys(
 }
 
 /// An RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn httpdate(t: std::time::SystemTime) -> String {
+pub(crate) fn httpdate(t: std::time::SystemTime) -> String {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

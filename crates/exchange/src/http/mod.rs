@@ -3,6 +3,7 @@
 pub mod coins;
 pub mod deposits;
 pub mod keys;
+pub mod legacy;
 pub mod legal;
 pub mod management;
 pub mod path;

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{AppState, coins, deposits, keys, legal, management, reserves};
+use super::{AppState, coins, deposits, keys, legacy, legal, management, reserves};
 
 /// The exchange's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
 pub fn router(state: AppState) -> Router {
@@ -64,5 +64,7 @@ pub fn router(state: AppState) -> Router {
             "/management/global-fees",
             post(management::post_global_fees),
         )
+        // The face for wallets of late 2022 (protocol 12–14): docs/API-CONFORMANCE.md
+        .nest("/legacy", legacy::router())
         .with_state(state)
 }

@@ -45,6 +45,8 @@ pub struct KeySnapshot {
     pub signing_key: Option<SignkeyRow>,
     /// Wire fees by method, sorted by start.
     pub wire_fees: BTreeMap<String, Vec<WireFeeRow>>,
+    /// The legacy face's `/keys` and `/wire` (protocol v12–14), built with this snapshot.
+    pub legacy: super::legacy::LegacyKeys,
 }
 
 impl KeySnapshot {
@@ -353,6 +355,14 @@ pub fn build(
             }
         }
     };
+    let legacy = super::legacy::build(
+        config,
+        base_url,
+        &material,
+        keystore,
+        signing_key.as_ref(),
+        now,
+    );
     let etag = keys_body.as_ref().map_or_else(
         || "\"none\"".to_owned(),
         |b| {
@@ -369,5 +379,6 @@ pub fn build(
         denominations,
         signing_key,
         wire_fees,
+        legacy,
     }
 }

@@ -1986,6 +1986,7 @@ engine_test!(
             bank_label: Some("Bank".into()),
             priority: 3,
             master_sig_wire: sig(b'W', 1),
+            master_sig_wire_v12: None,
             master_sig_add: sig(b'A', 1),
             validity_start: Timestamp::from_secs(1_000),
             master_sig_del: None,

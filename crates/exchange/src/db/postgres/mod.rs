@@ -177,6 +177,7 @@ fn wire_account_row(r: &PgRow) -> Result<WireAccountRow, StoreError> {
         bank_label: r.try_get("bank_label")?,
         priority: i64::from(priority),
         master_sig_wire: sig(r, "master_sig_wire")?,
+        master_sig_wire_v12: sig_opt(r, "master_sig_wire_v12")?,
         master_sig_add: sig(r, "master_sig_add")?,
         validity_start: ts(r, "validity_start")?,
         master_sig_del: sig_opt(r, "master_sig_del")?,
@@ -244,7 +245,7 @@ pub(super) async fn key_material(db: &PgDb, currency: Currency) -> Result<KeyMat
         sqlx::query(
             "SELECT payto_uri, conversion_url, debit_restrictions, credit_restrictions, \
              bank_label, priority, master_sig_wire, master_sig_add, validity_start, \
-             master_sig_del, validity_end, is_active FROM wire_accounts \
+             master_sig_del, validity_end, is_active, master_sig_wire_v12 FROM wire_accounts \
              ORDER BY priority DESC, payto_uri COLLATE \"C\"",
         )
         .fetch_all(db.pool())
@@ -495,6 +496,20 @@ pub(super) async fn enable_wire_account(
                 let last: i64 = last_change.try_get("last")?;
                 let active: bool = last_change.try_get("is_active")?;
                 if active && sig(&last_change, "master_sig_add")? == row.master_sig_add {
+                    if let Some(v12) = row.master_sig_wire_v12 {
+                        let updated = sqlx::query(
+                            "UPDATE wire_accounts SET master_sig_wire_v12 = $2 \
+                             WHERE payto_uri = $1 \
+                             AND master_sig_wire_v12 IS DISTINCT FROM $2",
+                        )
+                        .bind(&row.payto_uri)
+                        .bind(v12.as_bytes().as_slice())
+                        .execute(tx.conn())
+                        .await?;
+                        if updated.rows_affected() > 0 {
+                            tx.notify(TOPIC_KEYS, "");
+                        }
+                    }
                     return Ok(Stored::AlreadyKnown);
                 }
                 if micros(row.validity_start) <= last {
@@ -506,8 +521,9 @@ pub(super) async fn enable_wire_account(
             sqlx::query(
                 "INSERT INTO wire_accounts (payto_uri, conversion_url, debit_restrictions, \
                  credit_restrictions, bank_label, priority, master_sig_wire, master_sig_add, \
-                 validity_start, master_sig_del, validity_end, is_active) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, TRUE) \
+                 validity_start, master_sig_del, validity_end, is_active, \
+                 master_sig_wire_v12) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, TRUE, $10) \
                  ON CONFLICT (payto_uri) DO UPDATE SET conversion_url = excluded.conversion_url, \
                  debit_restrictions = excluded.debit_restrictions, \
                  credit_restrictions = excluded.credit_restrictions, \
@@ -515,7 +531,8 @@ pub(super) async fn enable_wire_account(
                  master_sig_wire = excluded.master_sig_wire, \
                  master_sig_add = excluded.master_sig_add, \
                  validity_start = excluded.validity_start, master_sig_del = NULL, \
-                 validity_end = NULL, is_active = TRUE",
+                 validity_end = NULL, is_active = TRUE, master_sig_wire_v12 = \
+                 coalesce(excluded.master_sig_wire_v12, wire_accounts.master_sig_wire_v12)",
             )
             .bind(&row.payto_uri)
             .bind(&row.conversion_url)
@@ -526,6 +543,7 @@ pub(super) async fn enable_wire_account(
             .bind(row.master_sig_wire.as_bytes().as_slice())
             .bind(row.master_sig_add.as_bytes().as_slice())
             .bind(micros(row.validity_start))
+            .bind(row.master_sig_wire_v12.map(|s| s.as_bytes().to_vec()))
             .execute(tx.conn())
             .await?;
             tx.notify(TOPIC_KEYS, "");

@@ -143,7 +143,8 @@ pub(super) fn key_material(
         conn,
         "SELECT payto_uri, conversion_url, debit_restrictions, credit_restrictions, bank_label, \
          priority, master_sig_wire, master_sig_add, validity_start, master_sig_del, \
-         validity_end, is_active FROM wire_accounts ORDER BY priority DESC, payto_uri",
+         validity_end, is_active, master_sig_wire_v12 FROM wire_accounts \
+         ORDER BY priority DESC, payto_uri",
         [],
         |r| {
             let end: Option<i64> = r.get(10)?;
@@ -155,6 +156,7 @@ pub(super) fn key_material(
                 bank_label: r.get(4)?,
                 priority: r.get(5)?,
                 master_sig_wire: sig(r, 6)?,
+                master_sig_wire_v12: sig_opt(r, 12)?,
                 master_sig_add: sig(r, 7)?,
                 validity_start: ts(r, 8)?,
                 master_sig_del: sig_opt(r, 9)?,
@@ -366,6 +368,17 @@ pub(super) fn enable_wire_account(
     )?;
     if let Some((last, active, sig_add)) = last_change {
         if active && sig_add == row.master_sig_add {
+            if let Some(v12) = row.master_sig_wire_v12 {
+                let n = execute(
+                    tx,
+                    "UPDATE wire_accounts SET master_sig_wire_v12 = ?2 WHERE payto_uri = ?1 \
+                     AND master_sig_wire_v12 IS NOT ?2",
+                    params![row.payto_uri, v12.to_vec()],
+                )?;
+                if n > 0 {
+                    tx.notify(TOPIC_KEYS, "");
+                }
+            }
             return Ok(Stored::AlreadyKnown);
         }
         if micros(row.validity_start) <= last {
@@ -376,14 +389,15 @@ pub(super) fn enable_wire_account(
         tx,
         "INSERT INTO wire_accounts (payto_uri, conversion_url, debit_restrictions, \
          credit_restrictions, bank_label, priority, master_sig_wire, master_sig_add, \
-         validity_start, master_sig_del, validity_end, is_active) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 1) \
+         validity_start, master_sig_del, validity_end, is_active, master_sig_wire_v12) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 1, ?10) \
          ON CONFLICT (payto_uri) DO UPDATE SET conversion_url = excluded.conversion_url, \
          debit_restrictions = excluded.debit_restrictions, \
          credit_restrictions = excluded.credit_restrictions, bank_label = excluded.bank_label, \
          priority = excluded.priority, master_sig_wire = excluded.master_sig_wire, \
          master_sig_add = excluded.master_sig_add, validity_start = excluded.validity_start, \
-         master_sig_del = NULL, validity_end = NULL, is_active = 1",
+         master_sig_del = NULL, validity_end = NULL, is_active = 1, \
+         master_sig_wire_v12 = coalesce(excluded.master_sig_wire_v12, master_sig_wire_v12)",
         params![
             row.payto_uri,
             row.conversion_url,
@@ -394,6 +408,7 @@ pub(super) fn enable_wire_account(
             row.master_sig_wire.to_vec(),
             row.master_sig_add.to_vec(),
             micros(row.validity_start),
+            row.master_sig_wire_v12.map(|s| s.to_vec()),
         ],
     )?;
     tx.notify(TOPIC_KEYS, "");

@@ -1,0 +1,72 @@
+//! The legacy face: the exchange as wallets of late 2022 (wallet-core 0.9, exchange protocol
+//! 12) and the C clients of that time see it, under `<base URL>legacy/`. The same exchange
+//! serves it — the same key snapshot, key store, database and domain functions — so a coin
+//! withdrawn here can be deposited on the v23 face and the other way round; only the shapes
+//! differ (docs/API-CONFORMANCE.md "The legacy face"):
+//! - `/keys` with the flat `denoms` and `/wire` with the v12 account signatures, built with
+//!   each key snapshot ([`crate::keys::legacy`]);
+//! - single-coin `POST /reserves/$RESERVE_PUB/withdraw` beside batch-withdraw;
+//! - `POST /coins/$COIN_PUB/deposit` (one coin, the v12 deposit and confirmation layouts);
+//! - `GET /reserves/$RESERVE_PUB` answers an unknown reserve 404 `EXCHANGE_RESERVES_STATUS_UNKNOWN`
+//!   (1250), the code the 2022 wallet waits on;
+//! - refunds, tracking, `/terms` and `/privacy` as on the v23 face (the same shapes in 2022).
+//!
+//! Handlers stay thin: extract, convert the v12 body into the domain's request, one domain
+//! call, convert the answer (and, where 2022 used another code, the refusal).
+
+mod coins;
+mod keys;
+mod reserves;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use super::{AppState, deposits, legal};
+
+/// The legacy face's routes (nested under `/legacy` by [`super::router::router`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/keys", get(keys::get_keys))
+        .route("/wire", get(keys::get_wire))
+        .route("/terms", get(legal::get_terms))
+        .route("/privacy", get(legal::get_privacy))
+        .route("/reserves/{reserve_pub}", get(reserves::get_reserve))
+        .route(
+            "/reserves/{reserve_pub}/withdraw",
+            post(reserves::post_withdraw),
+        )
+        .route(
+            "/reserves/{reserve_pub}/batch-withdraw",
+            post(reserves::post_batch_withdraw),
+        )
+        .route("/coins/{coin_pub}/deposit", post(coins::post_deposit))
+        .route("/coins/{coin_pub}/refund", post(deposits::post_refund))
+        .route(
+            "/deposits/{h_wire}/{merchant_pub}/{h_contract_terms}/{coin_pub}",
+            get(deposits::get_deposit),
+        )
+        .route("/transfers/{wtid}", get(deposits::get_transfer))
+}
+
+/// `e` with code `to` instead of `from` (and `to`'s registered status): where the 2022 C
+/// exchange answered the same refusal with another code.
+fn recode(
+    e: crate::error::ExchangeError,
+    from: cardcash_util::ErrorCode,
+    to: cardcash_util::ErrorCode,
+) -> crate::error::ExchangeError {
+    match e {
+        crate::error::ExchangeError::Refused {
+            code,
+            hint,
+            extra,
+            status,
+        } if code == from => crate::error::ExchangeError::Refused {
+            code: to,
+            hint,
+            extra,
+            status,
+        },
+        other => other,
+    }
+}
