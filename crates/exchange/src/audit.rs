@@ -1,10 +1,11 @@
 //! The money equations of the exchange, checked on a live database (`cardcash exchange audit`):
 //!
 //! 1. every credit is in a reserve's total: Σ reserves_in = Σ reserve totals;
-//! 2. reserves in = balances + withdrawals (value + withdraw fee) — and per reserve;
-//! 3. every coin's remaining value = its value − deposits + (refunds − refund fees charged) —
-//!    and over all coins (a completing refund is charged less than the refund fee, never
-//!    given more: see "Refunds never create money" in `crate::db`);
+//! 2. reserves in + recoups into reserves = balances + withdrawals (value + withdraw fee) — and
+//!    per reserve;
+//! 3. every coin's remaining value = its value − deposits + (refunds − refund fees charged) −
+//!    recoups — and over all coins (a completing refund is charged less than the refund fee,
+//!    never given more: see "Refunds never create money" in `crate::db`);
 //! 4. what was wired to merchants + wire fees = the merchants' shares of the aggregated deposits
 //!    (contribution − refunds − deposit fee, per coin), and deposits settled without a wire
 //!    transfer owe nothing;
@@ -46,11 +47,13 @@ pub fn check(sums: AuditSums) -> AuditReport {
             sums.reserves_in, sums.reserve_totals_in
         ));
     }
+    let reserves_in = add(&sums.reserves_in, &sums.recoup.to_reserves);
     match add(&sums.reserve_balances, &sums.withdrawn_with_fee) {
-        Some(out) if out == sums.reserves_in => {}
+        Some(out) if Some(out) == reserves_in => {}
         out => differences.push(format!(
-            "reserves in {} ≠ balances {} + withdrawn {} (= {})",
+            "reserves in {} + recouped {} ≠ balances {} + withdrawn {} (= {})",
             sums.reserves_in,
+            sums.recoup.to_reserves,
             sums.reserve_balances,
             sums.withdrawn_with_fee,
             out.map_or_else(|| "overflow".to_owned(), |a| a.to_string())
@@ -58,17 +61,20 @@ pub fn check(sums: AuditSums) -> AuditReport {
     }
     for reserve in &sums.reserves_off_balance {
         differences.push(format!(
-            "reserve {reserve}: balance ≠ its credits − its withdrawals"
+            "reserve {reserve}: balance ≠ its credits + recoups − its withdrawals"
         ));
     }
-    let coins_out = add(&sums.coin_remaining, &sums.deposits_with_fee);
+    let coins_out = add(&sums.coin_remaining, &sums.deposits_with_fee)
+        .and_then(|a| add(&a, &sums.recoup.to_reserves));
     let coins_in =
         add(&sums.coin_values, &sums.refunds).and_then(|a| a.checked_sub(&sums.refund_fees).ok());
     if coins_out.is_none() || coins_out != coins_in {
         differences.push(format!(
-            "coins left {} + deposited {} ≠ coin values {} + refunds {} − refund fees {}",
+            "coins left {} + deposited {} + recouped {} ≠ coin values {} + refunds {} − refund \
+             fees {}",
             sums.coin_remaining,
             sums.deposits_with_fee,
+            sums.recoup.to_reserves,
             sums.coin_values,
             sums.refunds,
             sums.refund_fees
@@ -76,7 +82,7 @@ pub fn check(sums: AuditSums) -> AuditReport {
     }
     for coin in &sums.coins_off_balance {
         differences.push(format!(
-            "coin {coin}: remaining value ≠ value − deposits + net refunds"
+            "coin {coin}: remaining value ≠ value − deposits + net refunds − recoups"
         ));
     }
     match add(&sums.wired, &sums.wire_fees) {
@@ -153,6 +159,9 @@ mod tests {
             bounces_off_balance: Vec::new(),
             reserves_off_balance: Vec::new(),
             coins_off_balance: Vec::new(),
+            recoup: crate::db::RecoupSums {
+                to_reserves: k("0"),
+            },
         }
     }
 
@@ -190,6 +199,66 @@ mod tests {
                 "bounced transfer 7 of exchange-account-1: closing fee + sent back ≠ its amount"
                     .to_owned()
             ]
+        );
+    }
+
+    #[test]
+    fn recoups_move_coin_value_into_reserves() {
+        // 0.6 left of a coin recouped into its reserve: reserves 10 in + 0.6 recouped = 3.57
+        // left + 7.03 withdrawn; coins 0.99 left + 7 deposited + 0.6 recouped = 7.6 of value
+        // + 1 refunded − 0.01 refund fees.
+        let mut s = balanced();
+        s.recoup.to_reserves = k("0.6");
+        s.reserve_balances = k("3.57");
+        s.withdrawn_with_fee = k("7.03");
+        s.deposits_with_fee = k("7");
+        s.coin_values = k("7.6");
+        assert!(check(s.clone()).is_clean(), "{:?}", check(s).differences);
+        // Credited to the reserve but not taken from a coin: both sides show it.
+        let mut t = s.clone();
+        t.coin_values = k("7");
+        let report = check(t);
+        assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("coins left"));
+        let mut t = s;
+        t.reserve_balances = k("2.97");
+        let report = check(t);
+        assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("reserves in"));
+    }
+
+    #[test]
+    fn closings_take_reserve_balances_back_to_their_origin() {
+        // A reserve of 10 had 2.97 left and was closed: 2.96 sent back, 0.01 closing fee.
+        let mut s = balanced();
+        s.reserve_balances = k("0");
+        s.closing.closed = k("2.97");
+        s.closing.fees = k("0.01");
+        s.closing.transferred = k("2.96");
+        assert!(check(s.clone()).is_clean(), "{:?}", check(s).differences);
+        // Not yet accepted by the gateway: pending.
+        let mut t = s.clone();
+        t.closing.transferred = k("0");
+        t.closing.pending = k("2.96");
+        assert!(check(t).is_clean());
+        // Sent back twice, or taken from the reserve without a closing: both are caught.
+        let mut t = s.clone();
+        t.closing.transferred = k("5.92");
+        let report = check(t);
+        assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("closed"));
+        let mut t = s.clone();
+        t.closing.closed = k("0");
+        t.closing.fees = k("0");
+        t.closing.transferred = k("0");
+        let report = check(t);
+        assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("reserves in"));
+        let mut t = s;
+        t.closing.off_balance = vec![3];
+        assert_eq!(
+            check(t).differences,
+            vec!["reserve closing 3: closing fee + sent back ≠ the amount it took".to_owned()]
         );
     }
 }

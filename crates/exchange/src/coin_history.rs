@@ -30,7 +30,7 @@
 //! a deposit made after a refund of the same coin (we list it before the refund). For a coin
 //! with deposits only (the double-spending case) an offset is simply the number of entries.
 
-use cardcash_api::exchange::{CoinHistoryEntry, CoinHistoryResponse};
+use cardcash_api::exchange::{BlindingKeySecret, CoinHistoryEntry, CoinHistoryResponse};
 use cardcash_crypto::purpose::CoinHistoryRequest;
 use cardcash_util::{EddsaPublicKey, EddsaSignature, ErrorCode, HashCode, ShortHashCode, WireSalt};
 
@@ -65,7 +65,7 @@ impl Offset {
     pub fn end_of(history: &[db::CoinHistoryEntry]) -> Self {
         let deposits = history
             .iter()
-            .filter(|e| matches!(e, db::CoinHistoryEntry::Deposit { .. }))
+            .filter(|e| !matches!(e, db::CoinHistoryEntry::Refund { .. }))
             .count();
         let refunds = history.len() - deposits;
         Self {
@@ -78,7 +78,9 @@ impl Offset {
 /// The entries of `history` (in the storage's order: each kind oldest first) after `start`:
 /// the later deposits, then the later refunds.
 pub fn after(history: &[db::CoinHistoryEntry], start: Offset) -> Vec<&db::CoinHistoryEntry> {
-    let is_deposit = |e: &&db::CoinHistoryEntry| matches!(e, db::CoinHistoryEntry::Deposit { .. });
+    // Recoups count with the deposits: they follow all of them (the coin's denomination was
+    // revoked, so no deposit comes after a recoup) in storage order too.
+    let is_deposit = |e: &&db::CoinHistoryEntry| !matches!(e, db::CoinHistoryEntry::Refund { .. });
     let deposits = history
         .iter()
         .filter(is_deposit)
@@ -215,6 +217,30 @@ pub async fn history(
                     merchant_pub: *merchant_pub,
                     rtransaction_id: *rtransaction_id,
                     merchant_sig: *merchant_sig,
+                }
+            }
+            db::CoinHistoryEntry::Recoup {
+                amount,
+                timestamp,
+                reserve_pub,
+                coin_sig,
+                coin_blind,
+            } => {
+                let (exchange_pub, exchange_sig) = crate::recoup::confirm_recoup(
+                    exchange,
+                    *timestamp,
+                    *amount,
+                    coin_pub,
+                    *reserve_pub,
+                )?;
+                CoinHistoryEntry::Recoup {
+                    amount: *amount,
+                    exchange_sig,
+                    exchange_pub,
+                    reserve_pub: *reserve_pub,
+                    coin_sig: *coin_sig,
+                    coin_blind: BlindingKeySecret::from_bytes(*coin_blind),
+                    timestamp: *timestamp,
                 }
             }
         });

@@ -20,6 +20,8 @@ pub enum Use {
     CsrWithdraw,
     Deposit,
     Refund,
+    Reveal,
+    CsrMelt,
 }
 
 impl Use {
@@ -30,6 +32,8 @@ impl Use {
             Self::CsrWithdraw => "csr-withdraw",
             Self::Deposit => "DEPOSIT",
             Self::Refund => "REFUND",
+            Self::Recoup => "RECOUP",
+            Self::RecoupRefresh => "RECOUP-REFRESH",
         }
     }
 }
@@ -77,7 +81,7 @@ pub fn usable<'a>(
     }
     let end = match use_ {
         Use::Withdraw | Use::CsrWithdraw => d.stamp_expire_withdraw,
-        Use::Deposit => d.stamp_expire_deposit,
+        Use::Deposit | Use::Recoup | Use::RecoupRefresh => d.stamp_expire_deposit,
         Use::Refund => d.stamp_expire_legal,
     };
     if now >= end {
@@ -113,7 +117,7 @@ pub fn wrong_cipher(exchange: &Exchange, snapshot: &KeySnapshot, h: &HashCode) -
 }
 
 /// A refusal with the exchange's signature over the denomination (1042 unknown, 1043 other).
-fn signed_refusal(
+pub(crate) fn signed_refusal(
     exchange: &Exchange,
     snapshot: &KeySnapshot,
     code: ErrorCode,

@@ -20,6 +20,7 @@ pub mod legal;
 pub mod management;
 pub mod metrics;
 pub mod offline;
+pub mod recoup;
 pub mod reserve;
 pub mod service;
 pub mod withdraw;

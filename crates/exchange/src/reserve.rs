@@ -99,6 +99,26 @@ pub async fn history(
                 h_denom_pub,
                 withdraw_fee,
             },
+            db::ReserveHistoryEntry::Recoup {
+                amount,
+                timestamp,
+                coin_pub,
+            } => {
+                let (exchange_pub, exchange_sig) = crate::recoup::confirm_recoup(
+                    exchange,
+                    timestamp,
+                    amount,
+                    coin_pub,
+                    reserve_pub,
+                )?;
+                ReserveHistoryEntry::Recoup {
+                    amount,
+                    exchange_pub,
+                    exchange_sig,
+                    timestamp,
+                    coin_pub,
+                }
+            }
         });
     }
     Ok((

@@ -95,7 +95,7 @@ use crate::keys::store::DenominationPublic;
 pub const SERVICE: &str = "exchange";
 
 /// The exchange's migrations for both engines.
-pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 5 => "0005_legacy.sql"];
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 3 => "0003_recoup.sql", 5 => "0005_legacy.sql"];
 
 /// Notification topic: a reserve's balance changed (key: reserve public key, base32).
 pub const TOPIC_RESERVE: &str = "reserve";
@@ -334,6 +334,12 @@ pub enum ReserveHistoryEntry {
         h_blind_ev: HashCode,
         reserve_sig: EddsaSignature,
     },
+    /// A withdrawn coin of a revoked denomination paid its remaining value back.
+    Recoup {
+        amount: Amount,
+        timestamp: Timestamp,
+        coin_pub: EddsaPublicKey,
+    },
 }
 
 // ---------------------------------------------------------------- rows: withdraw
@@ -479,6 +485,15 @@ pub enum CoinHistoryEntry {
         rtransaction_id: u64,
         merchant_sig: EddsaSignature,
     },
+    /// The coin (of a revoked denomination) paid all that was left of it back to the reserve
+    /// it was withdrawn from.
+    Recoup {
+        amount: Amount,
+        timestamp: Timestamp,
+        reserve_pub: EddsaPublicKey,
+        coin_sig: EddsaSignature,
+        coin_blind: [u8; 32],
+    },
 }
 
 /// A coin's record: denomination and what is left.
@@ -605,6 +620,8 @@ pub struct AuditSums {
     /// Coins whose stored remaining value differs from value − deposits + (refunds − refund
     /// fees charged).
     pub coins_off_balance: Vec<EddsaPublicKey>,
+    /// What recoups moved (see `recoup`).
+    pub recoup: recoup::RecoupSums,
 }
 
 // ---------------------------------------------------------------- the store
@@ -643,6 +660,9 @@ macro_rules! dispatch_write {
 // Feature modules (declared after the macros, which they use): each holds its rows, its own
 // `impl ExchangeStore` block and, per engine, `sqlite/<feature>.rs` and `postgres/<feature>.rs`
 // (declared in `sqlite/mod.rs` and `postgres/mod.rs`), plus its migration pair.
+
+pub mod recoup;
+pub use recoup::{NewRecoup, RecoupOutcome, RecoupSums};
 
 impl ExchangeStore {
     /// The store of `db`, whose amounts are all in `currency`.

@@ -7,6 +7,7 @@ pub mod legacy;
 pub mod legal;
 pub mod management;
 pub mod path;
+pub mod recoup;
 pub mod reserves;
 pub mod router;
 

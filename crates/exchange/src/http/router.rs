@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{AppState, coins, deposits, keys, legacy, legal, management, reserves};
+use super::{AppState, coins, deposits, keys, legacy, legal, management, recoup, reserves};
 
 /// The exchange's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
 pub fn router(state: AppState) -> Router {
@@ -31,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/batch-deposit", post(deposits::post_batch_deposit))
         // https://docs.taler.net/core/api-exchange.html#refunds
         .route("/coins/{coin_pub}/refund", post(deposits::post_refund))
+        // https://docs.taler.net/core/api-exchange.html#recoup
+        .route("/coins/{coin_pub}/recoup", post(recoup::post_recoup))
         // https://docs.taler.net/core/api-exchange.html#get--coins-$COIN_PUB-history
         .route("/coins/{coin_pub}/history", get(coins::get_history))
         // https://docs.taler.net/core/api-exchange.html#tracking-wire-transfers

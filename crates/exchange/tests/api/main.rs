@@ -3,6 +3,7 @@
 
 mod bounce;
 mod c2ec;
+mod closing;
 mod coin_history;
 mod conformance;
 mod deposit;

@@ -660,7 +660,7 @@ engine_test!(
                     h_denom_pub,
                     ..
                 } => Some((*h_blind_ev, *withdraw_fee, *amount_with_fee, *h_denom_pub)),
-                ReserveHistoryEntry::Credit { .. } => None,
+                _ => None,
             })
             .collect();
         assert_eq!(
@@ -1227,7 +1227,7 @@ engine_test!(
                     merchant_sig,
                     ..
                 } => Some((*amount, *refund_fee, *rtransaction_id, *merchant_sig)),
-                CoinHistoryEntry::Deposit { .. } => None,
+                _ => None,
             })
             .collect();
         assert_eq!(
@@ -1335,7 +1335,7 @@ engine_test!(
                 .into_iter()
                 .filter_map(|e| match e {
                     CoinHistoryEntry::Refund { refund_fee, .. } => Some(refund_fee),
-                    CoinHistoryEntry::Deposit { .. } => None,
+                    _ => None,
                 })
                 .collect();
             assert_eq!(shown, vec![d.fee_refund, d.fee_refund]);

@@ -5,10 +5,12 @@ use cardcash_api::exchange::{
     CsPoint, CsScalar, CsrWithdrawRequest, DenominationGroupKeys, ExchangeKeysResponse,
     ExchangeWithdrawValues, UnblindedSignature, WithdrawPlanchet,
 };
+use cardcash_api::exchange::{BlindingKeySecret, RecoupRequest};
 use cardcash_client::ExchangeClient;
 use cardcash_crypto::coin::{coin_envelope_hash, coin_envelope_hash_cs, h_coin_pub};
 use cardcash_crypto::purpose::DepositRequestV23;
 use cardcash_crypto::purpose::WithdrawRequestV23;
+use cardcash_crypto::purpose::{Recoup, RecoupRefresh};
 use cardcash_crypto::{EddsaPrivateKey, cs, rsa};
 use cardcash_util::{Amount, Base32Bytes, EddsaPublicKey, HashCode};
 use cardcash_util::{HashCode as Hash, PaytoUri, Timestamp, WireSalt};
@@ -78,6 +80,11 @@ enum Secrets {
     Cs {
         secrets: cs::BlindingSecrets,
         r_blind: cs::ClausePair,
+        /// What a recoup reveals: the seed of the blinding secrets, the session nonce and the
+        /// exchange's `R` values.
+        seed: [u8; 32],
+        nonce: [u8; 32],
+        r_pub: cs::ClausePair,
     },
 }
 
@@ -143,7 +150,13 @@ pub async fn planchet(
                     cs_blinded_c1: CsScalar::from_bytes(c[1]),
                 },
                 h,
-                Secrets::Cs { secrets, r_blind },
+                Secrets::Cs {
+                    secrets,
+                    r_blind,
+                    seed,
+                    nonce,
+                    r_pub,
+                },
             )
         }
     };
@@ -183,7 +196,9 @@ impl Planchet {
                 CoinSignature::Rsa(s)
             }
             (
-                Secrets::Cs { secrets, r_blind },
+                Secrets::Cs {
+                    secrets, r_blind, ..
+                },
                 BlindedDenominationSignature::Cs { b, s },
                 DenomKey::Cs(k),
             ) => {
@@ -199,6 +214,63 @@ impl Planchet {
             coin_pub: self.coin_pub,
             signature,
         }
+    }
+}
+
+impl Planchet {
+    /// The recoup request of `coin` (this planchet's coin): reveals the blinding secret,
+    /// signed by the coin (purpose 1203).
+    pub fn recoup_request(&self, coin: &Coin) -> RecoupRequest {
+        let (bks, ewv, nonce) = self.blinding();
+        recoup_request(coin, bks, ewv, nonce, false)
+    }
+
+    /// What the coin was blinded with: secret (or CS seed), exchange values, CS nonce.
+    pub fn blinding(&self) -> ([u8; 32], ExchangeWithdrawValues, Option<[u8; 32]>) {
+        match &self.secrets {
+            Secrets::Rsa(bks) => (*bks.as_bytes(), ExchangeWithdrawValues::Rsa, None),
+            Secrets::Cs {
+                seed, nonce, r_pub, ..
+            } => (
+                *seed,
+                ExchangeWithdrawValues::Cs {
+                    r_pub_0: CsPoint::from_bytes(r_pub[0]),
+                    r_pub_1: CsPoint::from_bytes(r_pub[1]),
+                },
+                Some(*nonce),
+            ),
+        }
+    }
+}
+
+/// The recoup (`refresh`: recoup-refresh, purpose 1206; else 1203) request of `coin`, blinded
+/// with `bks` (the CS seed for CS), the exchange's values `ewv` and the CS `nonce`.
+pub fn recoup_request(
+    coin: &Coin,
+    bks: [u8; 32],
+    ewv: ExchangeWithdrawValues,
+    nonce: Option<[u8; 32]>,
+    refresh: bool,
+) -> RecoupRequest {
+    let coin_sig = if refresh {
+        coin.coin_priv.sign(&RecoupRefresh {
+            h_denom_pub: coin.denom.h,
+            coin_bks: bks,
+        })
+    } else {
+        coin.coin_priv.sign(&Recoup {
+            h_denom_pub: coin.denom.h,
+            coin_bks: bks,
+        })
+    };
+    RecoupRequest {
+        denom_pub_hash: coin.denom.h,
+        denom_sig: coin.ub_sig(),
+        ewv,
+        coin_blind_key_secret: BlindingKeySecret::from_bytes(bks),
+        coin_sig,
+        h_age_commitment: None,
+        nonce: nonce.map(CsNonce::from_bytes),
     }
 }
 

@@ -30,6 +30,8 @@ use super::{
 };
 use crate::keys::store::DenominationPublic;
 
+pub(super) mod recoup;
+
 // ---------------------------------------------------------------- column decoding
 
 fn am(row: &PgRow, currency: Currency, prefix: &str) -> Result<Amount, StoreError> {
@@ -116,6 +118,16 @@ fn micros(t: Timestamp) -> i64 {
 /// The PostgreSQL payload of a notification (`PgTx::notify`'s format: `"<topic> <key>"`).
 fn payload(topic: &str, key: &str) -> String {
     format!("{topic} {key}")
+}
+
+/// A read-only transaction in which several statements see one snapshot (end it with
+/// `rollback`).
+async fn snapshot(db: &PgDb) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 // ---------------------------------------------------------------- key material
@@ -1037,8 +1049,11 @@ pub(super) async fn reserve_history(
     currency: Currency,
     reserve_pub: EddsaPublicKey,
 ) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
-    // Credits, then withdrawals, each in the order they happened (as on SQLite).
-    sqlx::query(
+    // Credits, then withdrawals, then recoups, each in the order they happened (as on SQLite),
+    // in one snapshot.
+    let mut tx = snapshot(db).await?;
+    let key = reserve_pub.as_bytes().as_slice();
+    let mut entries: Vec<ReserveHistoryEntry> = sqlx::query(
         "SELECT 0 AS kind, reserve_in_serial AS serial, amount_val, amount_frac, debit_payto, \
          wire_reference, execution_date, NULL::BIGINT AS fee_val, NULL::INTEGER AS fee_frac, \
          NULL::BYTEA AS h_denom_pub, NULL::BYTEA AS h_blind_ev, NULL::BYTEA AS reserve_sig \
@@ -1050,8 +1065,8 @@ pub(super) async fn reserve_history(
          WHERE w.reserve_pub = $1 \
          ORDER BY kind, serial",
     )
-    .bind(reserve_pub.as_bytes().as_slice())
-    .fetch_all(db.pool())
+    .bind(key)
+    .fetch_all(&mut *tx)
     .await?
     .iter()
     .map(|r| {
@@ -1073,7 +1088,10 @@ pub(super) async fn reserve_history(
             }
         })
     })
-    .collect()
+    .collect::<Result<_, StoreError>>()?;
+    entries.extend(recoup::reserve_history(&mut tx, currency, key).await?);
+    tx.rollback().await?;
+    Ok(entries)
 }
 
 // ---------------------------------------------------------------- withdraw
@@ -1268,8 +1286,10 @@ pub(super) async fn coin(
     currency: Currency,
     coin_pub: EddsaPublicKey,
 ) -> Result<Option<CoinRow>, StoreError> {
-    // The coin and its history in one statement (one snapshot): deposits, then refunds, each
-    // in the order they happened (as on SQLite). `kind` is NULL for a coin without history.
+    // The coin and its history in one snapshot: deposits, then refunds, each in the order they
+    // happened (as on SQLite), in one statement, then the recoups. `kind` is NULL for a coin
+    // without deposits or refunds.
+    let mut tx = snapshot(db).await?;
     let rows = sqlx::query(
         "SELECT d.h_denom_pub, k.remaining_val, k.remaining_frac, h.* \
          FROM known_coins k JOIN denominations d USING (denom_serial) \
@@ -1293,7 +1313,7 @@ pub(super) async fn coin(
          WHERE k.coin_pub = $1 ORDER BY h.kind, h.serial",
     )
     .bind(coin_pub.as_bytes().as_slice())
-    .fetch_all(db.pool())
+    .fetch_all(&mut *tx)
     .await?;
     let Some(first) = rows.first() else {
         return Ok(None);
@@ -1328,6 +1348,8 @@ pub(super) async fn coin(
             }),
         }
     }
+    history.extend(recoup::coin_history(&mut tx, currency, coin_pub.as_bytes()).await?);
+    tx.rollback().await?;
     Ok(Some(CoinRow {
         coin_pub,
         h_denom_pub,
@@ -1738,6 +1760,8 @@ const AUDIT_SQL: &str = "SELECT \
                - coalesce((SELECT sum(exchange_units(w.amount_with_fee_val, \
                                                      w.amount_with_fee_frac)) \
                              FROM withdrawals w WHERE w.reserve_pub = r.reserve_pub), 0) \
+               + coalesce((SELECT sum(exchange_units(q.amount_val, q.amount_frac)) \
+                             FROM recoups q WHERE q.reserve_pub = r.reserve_pub), 0) \
          ORDER BY r.reserve_pub) AS reserves_off_balance, \
   ARRAY(SELECT k.coin_pub FROM known_coins k JOIN denominations d USING (denom_serial) \
          WHERE exchange_units(k.remaining_val, k.remaining_frac) <> \
@@ -1748,10 +1772,16 @@ const AUDIT_SQL: &str = "SELECT \
                + coalesce((SELECT sum(exchange_units(r.amount_val, r.amount_frac) \
                                       - exchange_units(r.refund_fee_val, r.refund_fee_frac)) \
                              FROM refunds r WHERE r.coin_pub = k.coin_pub), 0) \
+               - coalesce((SELECT sum(exchange_units(q.amount_val, q.amount_frac)) \
+                             FROM recoups q WHERE q.coin_pub = k.coin_pub), 0) \
          ORDER BY k.coin_pub) AS coins_off_balance";
 
 pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSums, StoreError> {
-    let r = sqlx::query(AUDIT_SQL).fetch_one(db.pool()).await?;
+    let sql = format!("{AUDIT_SQL}, {}", recoup::AUDIT_COLUMNS);
+    // Built from constants only.
+    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_one(db.pool())
+        .await?;
     let keys = |column: &str| -> Result<Vec<EddsaPublicKey>, StoreError> {
         let raw: Vec<Vec<u8>> = r.try_get(column)?;
         raw.iter()
@@ -1788,5 +1818,6 @@ pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSum
         coin_values: sum_amount(&r, currency, "coin_values")?,
         reserves_off_balance: keys("reserves_off_balance")?,
         coins_off_balance: keys("coins_off_balance")?,
+        recoup: recoup::audit_sums(&r, currency)?,
     })
 }

@@ -23,6 +23,8 @@ use super::{
 };
 use crate::keys::store::DenominationPublic;
 
+pub(super) mod recoup;
+
 fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, StoreError> {
     Ok(conn.prepare_cached(sql)?.execute(params)?)
 }
@@ -907,6 +909,7 @@ pub(super) fn reserve_history(
             })
         },
     )?);
+    entries.extend(recoup::reserve_history(conn, currency, &key)?);
     Ok(entries)
 }
 
@@ -1264,6 +1267,7 @@ pub(super) fn coin(
             })
         },
     )?);
+    history.extend(recoup::coin_history(conn, currency, &key)?);
     Ok(Some(CoinRow {
         coin_pub,
         h_denom_pub,
@@ -1822,11 +1826,13 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
          coalesce((SELECT sum(i.amount_val) * 100000000 + sum(i.amount_frac) FROM reserves_in i \
                    WHERE i.reserve_pub = r.reserve_pub), 0) - \
          coalesce((SELECT sum(w.amount_with_fee_val) * 100000000 + sum(w.amount_with_fee_frac) \
-                   FROM withdrawals w WHERE w.reserve_pub = r.reserve_pub), 0)",
+                   FROM withdrawals w WHERE w.reserve_pub = r.reserve_pub), 0) + \
+         coalesce((SELECT sum(q.amount_val) * 100000000 + sum(q.amount_frac) FROM recoups q \
+                   WHERE q.reserve_pub = r.reserve_pub), 0)",
         [],
         |r| eddsa(r, 0),
     )?;
-    // remaining = value − Σ deposits + Σ (refund − refund fee charged).
+    // remaining = value − Σ deposits + Σ (refund − refund fee charged) − Σ recoups.
     let coins_off_balance = query_all(
         conn,
         "SELECT k.coin_pub FROM known_coins k JOIN denominations d USING (denom_serial) WHERE \
@@ -1836,7 +1842,9 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
                      FROM coin_deposits c WHERE c.coin_pub = k.coin_pub), 0) \
          + coalesce((SELECT sum(r.amount_val - r.refund_fee_val) * 100000000 \
                           + sum(r.amount_frac - r.refund_fee_frac) \
-                     FROM refunds r WHERE r.coin_pub = k.coin_pub), 0)",
+                     FROM refunds r WHERE r.coin_pub = k.coin_pub), 0) \
+         - coalesce((SELECT sum(q.amount_val) * 100000000 + sum(q.amount_frac) FROM recoups q \
+                     WHERE q.coin_pub = k.coin_pub), 0)",
         [],
         |r| eddsa(r, 0),
     )?;
@@ -1898,5 +1906,6 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
         )?,
         reserves_off_balance,
         coins_off_balance,
+        recoup: recoup::audit_sums(conn, currency)?,
     })
 }

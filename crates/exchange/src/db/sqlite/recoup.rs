@@ -1,0 +1,194 @@
+//! Recoups on SQLite: each recoup is ONE writer closure (it runs alone, so it reads, decides
+//! and writes without locks), the steps of `exchange_recoup` in
+//! `migrations/postgres/0003_recoup.sql`; keep them in step.
+
+use cardcash_store::rusqlite::{Connection, params};
+use cardcash_store::{SqliteTx, StoreError, query_all, query_opt};
+use cardcash_util::Currency;
+
+use super::super::recoup::{NewRecoup, RecoupOutcome, RecoupRow, RecoupSums};
+use super::super::{
+    CoinHistoryEntry, ReserveHistoryEntry, TOPIC_RESERVE, cols, fixed, reserve_key, units,
+};
+use super::{am, eddsa, execute, micros, sig, ts};
+
+fn blind(row: &cardcash_store::rusqlite::Row<'_>, idx: usize) -> Result<[u8; 32], StoreError> {
+    let b: Vec<u8> = row.get(idx)?;
+    fixed("coin blinding secret", &b, |b| <[u8; 32]>::try_from(b).ok())
+}
+
+pub(in crate::db) fn recoup(
+    tx: &mut SqliteTx<'_>,
+    currency: Currency,
+    r: NewRecoup,
+) -> Result<RecoupOutcome, StoreError> {
+    let coin = r.coin_pub.to_vec();
+    let known = query_opt(
+        tx,
+        "SELECT denom_serial, remaining_val, remaining_frac FROM known_coins WHERE coin_pub = ?1",
+        [&coin],
+        |row| Ok((row.get::<_, i64>(0)?, am(row, currency, 1)?)),
+    )?;
+    if known
+        .as_ref()
+        .is_some_and(|(serial, _)| *serial != r.denom_serial)
+    {
+        return Ok(RecoupOutcome::CoinConflict);
+    }
+    let Some((withdraw_serial, reserve_pub)) = query_opt(
+        tx,
+        "SELECT withdraw_serial, reserve_pub FROM withdrawals \
+         WHERE h_blind_ev = ?1 AND denom_serial = ?2",
+        params![r.h_blind_ev.to_vec(), r.denom_serial],
+        |row| Ok((row.get::<_, i64>(0)?, eddsa(row, 1)?)),
+    )?
+    else {
+        return Ok(RecoupOutcome::WithdrawalNotFound);
+    };
+    let left = known.map_or(r.coin_value, |(_, left)| left);
+    if left.is_zero() {
+        let before = query_opt(
+            tx,
+            "SELECT 1 FROM recoups WHERE coin_pub = ?1 LIMIT 1",
+            [&coin],
+            |_| Ok(()),
+        )?;
+        return Ok(match before {
+            Some(()) => RecoupOutcome::Replay { reserve_pub },
+            None => RecoupOutcome::InsufficientFunds,
+        });
+    }
+    let reserve = reserve_pub.to_vec();
+    let (balance, expiration) = query_opt(
+        tx,
+        "SELECT balance_val, balance_frac, expiration_date FROM reserves WHERE reserve_pub = ?1",
+        [&reserve],
+        |row| Ok((am(row, currency, 0)?, row.get::<_, i64>(2)?)),
+    )?
+    .ok_or_else(|| StoreError::Internal("a withdrawal's reserve is missing".into()))?;
+    let new_balance = cols(&units(currency, balance.to_units() + left.to_units())?);
+    execute(
+        tx,
+        "UPDATE reserves SET balance_val = ?2, balance_frac = ?3, expiration_date = ?4 \
+         WHERE reserve_pub = ?1",
+        params![
+            reserve,
+            new_balance.0,
+            new_balance.1,
+            expiration.max(micros(r.reserve_expiration))
+        ],
+    )?;
+    if known.is_some() {
+        execute(
+            tx,
+            "UPDATE known_coins SET remaining_val = 0, remaining_frac = 0 WHERE coin_pub = ?1",
+            [&coin],
+        )?;
+    } else {
+        execute(
+            tx,
+            "INSERT INTO known_coins (coin_pub, denom_serial, denom_sig, remaining_val, \
+             remaining_frac) VALUES (?1, ?2, ?3, 0, 0)",
+            params![coin, r.denom_serial, r.denom_sig],
+        )?;
+    }
+    let amount = cols(&left);
+    execute(
+        tx,
+        "INSERT INTO recoups (coin_pub, coin_sig, coin_blind, amount_val, amount_frac, \
+         recoup_timestamp, withdraw_serial, reserve_pub) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            coin,
+            r.coin_sig.to_vec(),
+            r.coin_blind.to_vec(),
+            amount.0,
+            amount.1,
+            micros(r.now),
+            withdraw_serial,
+            reserve
+        ],
+    )?;
+    tx.notify(TOPIC_RESERVE, &reserve_key(&reserve_pub));
+    Ok(RecoupOutcome::Done {
+        reserve_pub,
+        amount: left,
+    })
+}
+
+const RECOUP_COLUMNS: &str = "coin_pub, reserve_pub, amount_val, amount_frac, recoup_timestamp, \
+                              coin_sig, coin_blind";
+
+fn recoup_row(
+    row: &cardcash_store::rusqlite::Row<'_>,
+    currency: Currency,
+) -> Result<RecoupRow, StoreError> {
+    Ok(RecoupRow {
+        coin_pub: eddsa(row, 0)?,
+        reserve_pub: eddsa(row, 1)?,
+        amount: am(row, currency, 2)?,
+        timestamp: ts(row, 4)?,
+        coin_sig: sig(row, 5)?,
+        coin_blind: blind(row, 6)?,
+    })
+}
+
+/// The recoup entries of a coin's history (read inside the caller's snapshot).
+pub(in crate::db) fn coin_history(
+    conn: &Connection,
+    currency: Currency,
+    coin_pub: &[u8],
+) -> Result<Vec<CoinHistoryEntry>, StoreError> {
+    query_all(
+        conn,
+        &format!("SELECT {RECOUP_COLUMNS} FROM recoups WHERE coin_pub = ?1 ORDER BY recoup_serial"),
+        [coin_pub],
+        |row| {
+            let r = recoup_row(row, currency)?;
+            Ok(CoinHistoryEntry::Recoup {
+                amount: r.amount,
+                timestamp: r.timestamp,
+                reserve_pub: r.reserve_pub,
+                coin_sig: r.coin_sig,
+                coin_blind: r.coin_blind,
+            })
+        },
+    )
+}
+
+/// The recoup entries of a reserve's history (read inside the caller's snapshot).
+pub(in crate::db) fn reserve_history(
+    conn: &Connection,
+    currency: Currency,
+    reserve_pub: &[u8],
+) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
+    query_all(
+        conn,
+        &format!(
+            "SELECT {RECOUP_COLUMNS} FROM recoups WHERE reserve_pub = ?1 ORDER BY recoup_serial"
+        ),
+        [reserve_pub],
+        |row| {
+            let r = recoup_row(row, currency)?;
+            Ok(ReserveHistoryEntry::Recoup {
+                amount: r.amount,
+                timestamp: r.timestamp,
+                coin_pub: r.coin_pub,
+            })
+        },
+    )
+}
+
+/// Σ of the recoups (inside the audit's snapshot).
+pub(in crate::db) fn audit_sums(
+    conn: &Connection,
+    currency: Currency,
+) -> Result<RecoupSums, StoreError> {
+    Ok(RecoupSums {
+        to_reserves: super::sum(
+            conn,
+            currency,
+            "SELECT sum(amount_val), sum(amount_frac) FROM recoups",
+        )?,
+    })
+}
