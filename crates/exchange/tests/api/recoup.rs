@@ -298,8 +298,8 @@ engine_test!(
     /// denomination signature (403 1006), a claimed age commitment (403 1006), a bad coin
     /// signature (403 1550), values of the other cipher or a CS coin without its nonce (500
     /// 1553), a wrong blinding secret (no such withdrawal: 404 1551), a fully deposited coin
-    /// (409 1006 `EXCHANGE_GENERIC_INSUFFICIENT_FUNDS` with coin and denomination), a malformed
-    /// coin key in the path (400 1004) or body (400 26). Afterwards the coins still recoup.
+    /// (409 1012 `EXCHANGE_GENERIC_INSUFFICIENT_FUNDS` with coin and denomination), a malformed
+    /// coin key in the path (400 1004) or body (400 22). Afterwards the coins still recoup.
     async fn refusals_change_nothing(engine: Engine) {
         let world = bank_and_exchange(engine).await;
         let client = world.exchange().client();
