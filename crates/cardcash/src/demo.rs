@@ -63,6 +63,10 @@ pub struct DemoArgs {
     /// configured otherwise.
     #[arg(long, value_name = "URL")]
     pub exchange_url: Option<BaseUrl>,
+    /// C2EC suggests the legacy face of the demo's own exchange (`<exchange>legacy/`, protocol
+    /// 12–14), the one GNU Taler's wallets of late 2022 (wallet-core 0.9) speak. Kept in DIR.
+    #[arg(long, conflicts_with = "exchange_url")]
+    pub legacy_face: bool,
 }
 
 /// Waits for Ctrl-C (or SIGTERM on Unix); used by every `serve` command.
@@ -304,6 +308,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.exchange_url {
         cfg.set("c2ec", "EXCHANGE_BASE_URL", url.to_string());
     }
+    if args.legacy_face {
+        let bind = cfg.string("exchange", "BIND")?;
+        cfg.set(
+            "c2ec",
+            "EXCHANGE_BASE_URL",
+            format!("http://{bind}/legacy/"),
+        );
+    }
     let currency = cfg.string("c2ec", "CURRENCY")?;
     ensure!(
         args.amount.currency().as_str() == currency,
@@ -430,8 +442,13 @@ async fn start_services(
         // starts.
         let bind = crate::listen::free_local_port()?;
         cfg.set("exchange", "BIND", bind.to_string());
-        if cfg.raw("c2ec", "EXCHANGE_BASE_URL") == Some(&format!("http://{exchange_bind}/")) {
-            cfg.set("c2ec", "EXCHANGE_BASE_URL", format!("http://{bind}/"));
+        // Either face of the demo's own exchange follows it to its new port.
+        for face in ["", "legacy/"] {
+            if cfg.raw("c2ec", "EXCHANGE_BASE_URL")
+                == Some(&format!("http://{exchange_bind}/{face}"))
+            {
+                cfg.set("c2ec", "EXCHANGE_BASE_URL", format!("http://{bind}/{face}"));
+            }
         }
     }
     let exchange_password = cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?;
@@ -481,6 +498,10 @@ fn service_lines(world: &World, cfg: &TalerConfig) -> anyhow::Result<Vec<String>
         ),
         format!(
             "  keys                  {}keys",
+            world.exchange().base_url()
+        ),
+        format!(
+            "  legacy face           {}legacy/  (protocol 12–14, for GNU Taler's wallets of 2022)",
             world.exchange().base_url()
         ),
     ])
