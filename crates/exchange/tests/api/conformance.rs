@@ -2166,3 +2166,314 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+// ------------------------------------------------------------------------------ the legacy face
+
+engine_test!(
+    /// The legacy face (`/legacy/…`, protocol v12–14) refuses as the 2022 C exchange refuses:
+    /// malformed path keys (27, 1004), unknown reserves (404 1250 on the status, 1027 on
+    /// withdraw), malformed JSON (22), signatures by the wrong key or over the wrong amount
+    /// (403 1151), unknown denominations (signed 404 1016), cipher mismatches (400), short
+    /// reserves (409 1150 with the balance), v23-layout coin signatures (403 1205: the layouts
+    /// are not interchangeable, and the v23 face refuses the v12 one), coins signed by another
+    /// denomination key (403 1013), contributions above the coin or below its fee, bad refund
+    /// signatures (403 1502) and unknown coins (404 1500), routes it does not serve (404) and
+    /// wrong methods (405). Nothing changes: the audit sums are the same, the audit is clean,
+    /// and the reserve still withdraws and the coin still deposits on the legacy face.
+    async fn legacy_face_refusals_change_nothing(engine: Engine) {
+        let (world, reserve, v23_denoms) = world_with_reserve(engine).await;
+        let client = world.exchange().client();
+        let legacy_url =
+            cardcash_exchange::keys::legacy::legacy_base_url(world.exchange().base_url());
+        let raw = Raw::new(&legacy_url);
+        let legacy = cardcash_client::LegacyExchangeClient::new(legacy_url).unwrap();
+        let denoms = crate::wallet_v12::denominations(&legacy.keys().await.unwrap());
+        let one = denoms.iter().find(|d| d.value == kudos("1")).unwrap();
+        let five = denoms.iter().find(|d| d.value == kudos("5")).unwrap();
+        let cs = pick(&v23_denoms, "2", true);
+        let reserve_pub = reserve.public();
+        // A coin to deposit (1 KUDOS, withdrawn on the legacy face): 10 − 1.01 = 8.99 left.
+        let p = wallet::planchet(&client, &reserve, one).await;
+        let coin = p.unblind(
+            &legacy
+                .withdraw(&reserve_pub, &crate::wallet_v12::withdraw_request(&p))
+                .await
+                .unwrap()
+                .ev_sig,
+        );
+        let before = sums(&world).await;
+
+        // Reserves.
+        for bad in bad_keys() {
+            raw.get(&format!("reserves/{bad}")).await.expect(
+                400,
+                ErrorCode::GenericReservePubMalformed,
+                &bad,
+            );
+            raw.post(
+                &format!("reserves/{bad}/withdraw"),
+                &serde_json::to_value(crate::wallet_v12::withdraw_request(&p)).unwrap(),
+            )
+            .await
+            .expect(400, ErrorCode::GenericReservePubMalformed, &bad);
+        }
+        raw.get(&format!("reserves/{}", b32(32, 9))).await.expect(
+            404,
+            ErrorCode::ExchangeReservesStatusUnknown,
+            "unknown reserve status",
+        );
+        raw.get(&format!("reserves/{reserve_pub}?timeout_ms=soon"))
+            .await
+            .expect(400, ErrorCode::GenericParameterMalformed, "timeout_ms");
+
+        // Withdraw.
+        let path = format!("reserves/{reserve_pub}/withdraw");
+        let good = wallet::planchet(&client, &reserve, one).await;
+        let good_json = serde_json::to_value(crate::wallet_v12::withdraw_request(&good)).unwrap();
+        for (what, body) in [
+            ("syntax", "{\"denom_pub_hash\":".to_owned()),
+            ("not an object", "[]".to_owned()),
+            (
+                "a batch body",
+                json!({ "planchets": [good_json] }).to_string(),
+            ),
+            ("reserve_sig a number", {
+                let mut b = good_json.clone();
+                b["reserve_sig"] = json!(7);
+                b.to_string()
+            }),
+            ("unknown cipher", {
+                let mut b = good_json.clone();
+                b["coin_ev"]["cipher"] = json!("ECDSA");
+                b.to_string()
+            }),
+        ] {
+            raw.post_text(&path, &body)
+                .await
+                .expect(400, ErrorCode::GenericJsonInvalid, what);
+        }
+        let stranger = EddsaPrivateKey::generate().unwrap();
+        let foreign = wallet::planchet(&client, &stranger, one).await;
+        let foreign_json =
+            serde_json::to_value(crate::wallet_v12::withdraw_request(&foreign)).unwrap();
+        raw.post(&path, &foreign_json).await.expect(
+            403,
+            ErrorCode::ExchangeWithdrawReserveSignatureInvalid,
+            "signed by another reserve",
+        );
+        raw.post(
+            &format!("reserves/{}/withdraw", stranger.public()),
+            &foreign_json,
+        )
+        .await
+        .expect(
+            404,
+            ErrorCode::ExchangeGenericReserveUnknown,
+            "unknown reserve",
+        );
+        let mut cheap = good_json.clone();
+        cheap["reserve_sig"] = json!(reserve.sign(&WithdrawRequestV23 {
+            amount_with_fee: kudos("0.01"),
+            h_denom_pub: one.h,
+            h_coin_envelope: match &good.request.coin_ev {
+                CoinEnvelope::Rsa {
+                    rsa_blinded_planchet,
+                } => cardcash_crypto::coin::coin_envelope_hash(
+                    &one.h,
+                    rsa_blinded_planchet.as_bytes(),
+                ),
+                CoinEnvelope::Cs { .. } => unreachable!("RSA"),
+            },
+        }));
+        raw.post(&path, &cheap).await.expect(
+            403,
+            ErrorCode::ExchangeWithdrawReserveSignatureInvalid,
+            "signed over another amount",
+        );
+        let mut unknown = good_json.clone();
+        unknown["denom_pub_hash"] = json!(HashCode::from_bytes([7; 64]));
+        let answer = raw.post(&path, &unknown).await;
+        answer.expect(
+            404,
+            ErrorCode::ExchangeGenericDenominationKeyUnknown,
+            "unknown denomination",
+        );
+        for field in ["exchange_sig", "exchange_pub", "h_denom_pub", "timestamp"] {
+            assert!(answer.body.get(field).is_some(), "signed refusal: {field}");
+        }
+        let mut mismatch = good_json.clone();
+        mismatch["denom_pub_hash"] = json!(cs.h);
+        raw.post(&path, &mismatch).await.expect(
+            400,
+            ErrorCode::ExchangeGenericCipherMismatch,
+            "RSA envelope for a CS denomination",
+        );
+        let big = [
+            wallet::planchet(&client, &reserve, five).await,
+            wallet::planchet(&client, &reserve, five).await,
+        ];
+        let answer = raw
+            .post(
+                &format!("reserves/{reserve_pub}/batch-withdraw"),
+                &json!({ "planchets": big.iter().map(crate::wallet_v12::withdraw_request).collect::<Vec<_>>() }),
+            )
+            .await;
+        answer.expect(
+            409,
+            ErrorCode::ExchangeWithdrawInsufficientFunds,
+            "two 5s from 8.99",
+        );
+        assert_eq!(answer.body["balance"], json!(kudos("8.99")));
+        raw.post(
+            &format!("reserves/{reserve_pub}/batch-withdraw"),
+            &json!({ "planchets": [] }),
+        )
+        .await
+        .expect(400, ErrorCode::GenericParameterMalformed, "empty batch");
+
+        // Deposit.
+        let c = contract();
+        let good_deposit =
+            serde_json::to_value(crate::wallet_v12::deposit(&c, &coin, kudos("1"))).unwrap();
+        let deposit_path = format!("coins/{}/deposit", coin.coin_pub);
+        for bad in bad_keys() {
+            raw.post(&format!("coins/{bad}/deposit"), &good_deposit)
+                .await
+                .expect(400, ErrorCode::ExchangeGenericCoinsInvalidCoinPub, &bad);
+        }
+        let v23_sig = c.deposit(&[(&coin, kudos("1"))]).coins[0].coin_sig;
+        let mut v23_layout = good_deposit.clone();
+        v23_layout["coin_sig"] = json!(v23_sig);
+        raw.post(&deposit_path, &v23_layout).await.expect(
+            403,
+            ErrorCode::ExchangeDepositCoinSignatureInvalid,
+            "the v23 layout on the legacy face",
+        );
+        let mut v12_on_v23 = serde_json::to_value(c.deposit(&[(&coin, kudos("1"))])).unwrap();
+        v12_on_v23["coins"][0]["coin_sig"] = good_deposit["coin_sig"].clone();
+        Raw::new(world.exchange().base_url())
+            .post("batch-deposit", &v12_on_v23)
+            .await
+            .expect(
+                403,
+                ErrorCode::ExchangeDepositCoinSignatureInvalid,
+                "the v12 layout on the v23 face",
+            );
+        raw.post(&format!("coins/{}/deposit", b32(32, 5)), &good_deposit)
+            .await
+            .expect(
+                403,
+                ErrorCode::ExchangeDenominationSignatureInvalid,
+                "the body of another coin",
+            );
+        for (what, field, value, code) in [
+            (
+                "above the coin's value",
+                "contribution",
+                json!("KUDOS:1.5"),
+                ErrorCode::ExchangeGenericAmountExceedsDenominationValue,
+            ),
+            (
+                "below the deposit fee",
+                "contribution",
+                json!("KUDOS:0.001"),
+                ErrorCode::ExchangeDepositNegativeValueAfterFee,
+            ),
+            (
+                "another currency",
+                "contribution",
+                json!("EUR:1"),
+                ErrorCode::GenericJsonInvalid,
+            ),
+            (
+                "refund deadline after the wire deadline",
+                "refund_deadline",
+                json!(c.wire_deadline.saturating_add(RelativeTime::from_secs(1))),
+                ErrorCode::ExchangeDepositRefundDeadlineAfterWireDeadline,
+            ),
+            (
+                "ub_sig a string",
+                "ub_sig",
+                json!("x"),
+                ErrorCode::GenericJsonInvalid,
+            ),
+        ] {
+            let mut body = good_deposit.clone();
+            body[field] = value;
+            let answer = raw.post(&deposit_path, &body).await;
+            assert_eq!(
+                answer.code(),
+                Some(u64::from(code.code())),
+                "{what}: {}",
+                answer.body
+            );
+            assert_eq!(answer.status / 100, 4, "{what}");
+        }
+
+        // Refund.
+        raw.post(
+            &format!("coins/{}/refund", coin.coin_pub),
+            &refund_body(&stranger, c.h_contract_terms, coin.coin_pub, 1, "0.5")
+                .as_object()
+                .map(|o| {
+                    let mut o = o.clone();
+                    o.insert("merchant_pub".into(), json!(c.merchant.public()));
+                    Value::Object(o)
+                })
+                .unwrap(),
+        )
+        .await
+        .expect(
+            403,
+            ErrorCode::ExchangeRefundMerchantSignatureInvalid,
+            "signed by another merchant key",
+        );
+        raw.post(
+            &format!("coins/{}/refund", b32(32, 4)),
+            &refund_body(
+                &c.merchant,
+                c.h_contract_terms,
+                cardcash_util::EddsaPublicKey::from_bytes([4; 32]),
+                1,
+                "0.5",
+            ),
+        )
+        .await
+        .expect(404, ErrorCode::ExchangeRefundCoinNotFound, "unknown coin");
+
+        // Routes the legacy face does not serve, and wrong methods.
+        for path in ["batch-deposit", "config", "csr-withdraw", "management/keys"] {
+            raw.get(&path)
+                .await
+                .expect(404, ErrorCode::GenericEndpointUnknown, path);
+        }
+        for (method, path, allowed) in [
+            (Method::POST, "keys".to_owned(), "GET"),
+            (Method::POST, "wire".to_owned(), "GET"),
+            (Method::GET, deposit_path.clone(), "POST"),
+            (Method::GET, path.clone(), "POST"),
+            (Method::DELETE, format!("reserves/{reserve_pub}"), "GET"),
+        ] {
+            let answer = raw.send(method.clone(), &path, &[], None).await;
+            answer.expect(
+                405,
+                ErrorCode::GenericMethodInvalid,
+                &format!("{method} {path}"),
+            );
+            assert!(answer.header("allow").unwrap_or_default().contains(allowed));
+        }
+
+        // Nothing changed, and the good requests still work.
+        assert_eq!(sums(&world).await, before);
+        audit_clean(&world).await;
+        raw.post(&path, &good_json)
+            .await
+            .expect_ok(200, "the good planchet after the refusals");
+        raw.post(&deposit_path, &good_deposit)
+            .await
+            .expect_ok(200, "the good deposit after the refusals");
+        assert_eq!(balance(&world, &reserve_pub).await, kudos("7.98"));
+        audit_clean(&world).await;
+        world.shutdown().await.unwrap();
+    }
+);
