@@ -168,18 +168,43 @@ impl MasterKey {
         bank_label: Option<String>,
         priority: i64,
     ) -> Result<WireSetupRequest, OfflineError> {
+        self.enable_account_restricted(
+            payto,
+            validity_start,
+            bank_label,
+            priority,
+            Vec::new(),
+            Vec::new(),
+        )
+    }
+
+    /// [`MasterKey::enable_account`] with restrictions on the accounts the exchange wires to
+    /// (`debit`) and takes money from (`credit`; `[Deny]` for a debit-only account). Both lists
+    /// are part of the v23 signatures; the v12 signature covers the payto URI only (the legacy
+    /// face does not list accounts that deny every credit).
+    pub fn enable_account_restricted(
+        &self,
+        payto: &PaytoUri,
+        validity_start: Timestamp,
+        bank_label: Option<String>,
+        priority: i64,
+        debit: Vec<AccountRestriction>,
+        credit: Vec<AccountRestriction>,
+    ) -> Result<WireSetupRequest, OfflineError> {
         let text = payto.to_string();
-        let none: Vec<AccountRestriction> = Vec::new();
-        let empty = serde_json::Value::Array(Vec::new());
-        let add = WireAdd::new(&text, None, &empty, &empty, validity_start)
+        let json = |r: &Vec<AccountRestriction>| {
+            serde_json::to_value(r).map_err(|e| OfflineError::Invalid(e.to_string()))
+        };
+        let (debit_json, credit_json) = (json(&debit)?, json(&credit)?);
+        let add = WireAdd::new(&text, None, &debit_json, &credit_json, validity_start)
             .map_err(|e| OfflineError::Invalid(e.to_string()))?;
-        let wire = WireAccountV23::new(&text, None, &empty, &empty)
+        let wire = WireAccountV23::new(&text, None, &debit_json, &credit_json)
             .map_err(|e| OfflineError::Invalid(e.to_string()))?;
         Ok(WireSetupRequest {
             payto_uri: payto.clone(),
             conversion_url: None,
-            credit_restrictions: none.clone(),
-            debit_restrictions: none,
+            credit_restrictions: credit,
+            debit_restrictions: debit,
             master_sig_add: self.0.sign(&add),
             master_sig_wire: self.0.sign(&wire),
             master_sig_wire_v12: Some(self.0.sign(&WireAccountV12 {

@@ -16,7 +16,8 @@
 //!   lost is listed only once its withdrawal period is over (a 2022 wallet cannot be told
 //!   `lost`). No auditors.
 //! - `/wire`: the active accounts that carry a v12 signature (purpose 1030 over the payto hash
-//!   only, uploaded as `master_sig_wire_v12`), the wire fees of their methods (1028) not yet
+//!   only, uploaded as `master_sig_wire_v12`) and take money (no `deny` credit restriction),
+//!   the wire fees of their methods (1028) not yet
 //!   over, and `master_public_key`. No such account is a 500 `EXCHANGE_WIRE_NO_ACCOUNTS_CONFIGURED`,
 //!   a method without fees a 500 `EXCHANGE_WIRE_FEES_NOT_CONFIGURED`, as in 2022.
 
@@ -27,7 +28,8 @@ use cardcash_api::exchange::v12::{
     self, Denomination, DenominationPublicKey, ExchangeKeysResponse, ExchangeWireResponse,
 };
 use cardcash_api::exchange::{
-    DenominationGroup, DenominationGroupKeys, GlobalFee, Recoup, RsaDenomination, SignKey,
+    AccountRestriction, DenominationGroup, DenominationGroupKeys, GlobalFee, Recoup,
+    RsaDenomination, SignKey,
 };
 use cardcash_crypto::Sha512Hasher;
 use cardcash_crypto::purpose::KeySet;
@@ -294,7 +296,18 @@ fn build_wire(
     })?;
     let mut accounts = Vec::new();
     let mut fees: BTreeMap<String, Vec<v12::WireFee>> = BTreeMap::new();
-    for a in material.accounts.iter().filter(|a| a.is_active) {
+    // v12 has no restrictions: an account that takes no money (`credit_restrictions` with a
+    // `deny`, e.g. a debit-only account) is not listed, or a 2022 wallet might pay into it.
+    let takes_money = |a: &&crate::db::WireAccountRow| {
+        serde_json::from_str::<Vec<AccountRestriction>>(&a.credit_restrictions)
+            .is_ok_and(|r| !r.iter().any(|r| matches!(r, AccountRestriction::Deny)))
+    };
+    for a in material
+        .accounts
+        .iter()
+        .filter(|a| a.is_active)
+        .filter(takes_money)
+    {
         let (Some(master_sig), Ok(payto_uri)) = (
             a.master_sig_wire_v12,
             a.payto_uri.parse::<cardcash_util::PaytoUri>(),

@@ -2443,7 +2443,7 @@ engine_test!(
 
         // Routes the legacy face does not serve, and wrong methods.
         for path in ["batch-deposit", "config", "csr-withdraw", "management/keys"] {
-            raw.get(&path)
+            raw.get(path)
                 .await
                 .expect(404, ErrorCode::GenericEndpointUnknown, path);
         }

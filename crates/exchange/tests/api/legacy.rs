@@ -162,7 +162,8 @@ engine_test!(
     /// `EXCHANGE_WIRE_NO_ACCOUNTS_CONFIGURED`, as the 2022 exchange answers) while the v23
     /// `/keys` lists the account; a wrong one is 403
     /// `EXCHANGE_MANAGEMENT_WIRE_DETAILS_SIGNATURE_INVALID` and stores nothing; the replay
-    /// with the right one is accepted (204) and completes the account for the legacy face.
+    /// with the right one is accepted (204) and completes the account for the legacy face; a
+    /// re-enable without it keeps it; a debit-only account is not listed on the legacy face.
     async fn management_stores_the_v12_account_signature(engine: Engine) {
         let ex = TestExchange::start(engine).await;
         let management = ex.client.management();
@@ -258,6 +259,43 @@ engine_test!(
             .await
             .unwrap();
         assert_eq!(wire.accounts[0].master_sig, v12);
+
+        // A debit-only account (credit restriction `deny`) is in the v23 /keys with its
+        // restriction, but not in the legacy /wire, which cannot say "do not pay here".
+        let debit_only: cardcash_util::PaytoUri =
+            "payto://x-taler-bank/bank.example/payouts?receiver-name=Exchange"
+                .parse()
+                .unwrap();
+        management
+            .enable_wire(
+                &ex.master
+                    .enable_account_restricted(
+                        &debit_only,
+                        start,
+                        None,
+                        0,
+                        Vec::new(),
+                        vec![cardcash_api::exchange::AccountRestriction::Deny],
+                    )
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let keys = ex.client.keys().await.unwrap();
+        assert_eq!(keys.accounts.len(), 2, "the v23 face lists both");
+        let wire = LegacyExchangeClient::new(legacy_base_url(ex.client.base_url()))
+            .unwrap()
+            .wire()
+            .await
+            .unwrap();
+        assert_eq!(
+            wire.accounts
+                .iter()
+                .map(|a| a.payto_uri.to_string())
+                .collect::<Vec<_>>(),
+            vec![ACCOUNT.to_owned()],
+            "the legacy face lists only the account that takes money"
+        );
         ex.stop().await;
     }
 );
