@@ -67,6 +67,10 @@ pub async fn run(cmd: ExchangeCommand, source: &ConfigSource) -> anyhow::Result<
             println!("  sent back:          {}", s.bounced_returned);
             println!("  closing fees kept:  {}", s.bounce_fees);
             println!("  pending:            {}", s.bounces_pending);
+            println!("reserves closed:      {}", s.closing.closed);
+            println!("  sent back:          {}", s.closing.transferred);
+            println!("  closing fees:       {}", s.closing.fees);
+            println!("  pending:            {}", s.closing.pending);
             if report.is_clean() {
                 println!("all equations hold");
             } else {

@@ -1,8 +1,8 @@
 //! The money equations of the exchange, checked on a live database (`cardcash exchange audit`):
 //!
 //! 1. every credit is in a reserve's total: Σ reserves_in = Σ reserve totals;
-//! 2. reserves in + recoups into reserves = balances + withdrawals (value + withdraw fee) — and
-//!    per reserve;
+//! 2. reserves in + recoups into reserves = balances + withdrawals (value + withdraw fee) +
+//!    closings (the balances closed reserves had, closing fees included) — and per reserve;
 //! 3. every coin's remaining value = its value − deposits + (refunds − refund fees charged) −
 //!    recoups — and over all coins (a completing refund is charged less than the refund fee,
 //!    never given more: see "Refunds never create money" in `crate::db`);
@@ -13,7 +13,10 @@
 //!    pending (not sent back yet) — and per transfer, closing fee + sent back = amount once
 //!    decided.
 //!
-//! (Reserve closings join equation 2 in part 2.) Every difference is reported, none repaired.
+//! 6. reserve closings: closed = sent back + closing fees kept (exchange revenue) + pending (not
+//!    accepted by the Wire Gateway yet) — and per closing, closing fee + sent back = amount.
+//!
+//! Every difference is reported, none repaired.
 
 use cardcash_util::Amount;
 
@@ -48,20 +51,23 @@ pub fn check(sums: AuditSums) -> AuditReport {
         ));
     }
     let reserves_in = add(&sums.reserves_in, &sums.recoup.to_reserves);
-    match add(&sums.reserve_balances, &sums.withdrawn_with_fee) {
+    match add(&sums.reserve_balances, &sums.withdrawn_with_fee)
+        .and_then(|a| add(&a, &sums.closing.closed))
+    {
         Some(out) if Some(out) == reserves_in => {}
         out => differences.push(format!(
-            "reserves in {} + recouped {} ≠ balances {} + withdrawn {} (= {})",
+            "reserves in {} + recouped {} ≠ balances {} + withdrawn {} + closed {} (= {})",
             sums.reserves_in,
             sums.recoup.to_reserves,
             sums.reserve_balances,
             sums.withdrawn_with_fee,
+            sums.closing.closed,
             out.map_or_else(|| "overflow".to_owned(), |a| a.to_string())
         )),
     }
     for reserve in &sums.reserves_off_balance {
         differences.push(format!(
-            "reserve {reserve}: balance ≠ its credits + recoups − its withdrawals"
+            "reserve {reserve}: balance ≠ its credits + recoups − its withdrawals − its closings"
         ));
     }
     let coins_out = add(&sums.coin_remaining, &sums.deposits_with_fee)
@@ -119,6 +125,23 @@ pub fn check(sums: AuditSums) -> AuditReport {
             "bounced transfer {reference} of {account}: closing fee + sent back ≠ its amount"
         ));
     }
+    let closing = &sums.closing;
+    match add(&closing.transferred, &closing.fees).and_then(|a| add(&a, &closing.pending)) {
+        Some(out) if out == closing.closed => {}
+        out => differences.push(format!(
+            "closed {} ≠ sent back {} + closing fees {} + pending {} (= {})",
+            closing.closed,
+            closing.transferred,
+            closing.fees,
+            closing.pending,
+            out.map_or_else(|| "overflow".to_owned(), |a| a.to_string())
+        )),
+    }
+    for serial in &closing.off_balance {
+        differences.push(format!(
+            "reserve closing {serial}: closing fee + sent back ≠ the amount it took"
+        ));
+    }
     AuditReport { sums, differences }
 }
 
@@ -162,6 +185,7 @@ mod tests {
             recoup: crate::db::RecoupSums {
                 to_reserves: k("0"),
             },
+            closing: crate::db::ClosingSums::zero(&"KUDOS".parse().unwrap()),
         }
     }
 
@@ -225,6 +249,41 @@ mod tests {
         let report = check(t);
         assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
         assert!(report.differences[0].starts_with("reserves in"));
+    }
+
+    #[test]
+    fn closings_take_reserve_balances_back_to_their_origin() {
+        // A reserve of 10 had 2.97 left and was closed: 2.96 sent back, 0.01 closing fee.
+        let mut s = balanced();
+        s.reserve_balances = k("0");
+        s.closing.closed = k("2.97");
+        s.closing.fees = k("0.01");
+        s.closing.transferred = k("2.96");
+        assert!(check(s.clone()).is_clean(), "{:?}", check(s).differences);
+        // Not yet accepted by the gateway: pending.
+        let mut t = s.clone();
+        t.closing.transferred = k("0");
+        t.closing.pending = k("2.96");
+        assert!(check(t).is_clean());
+        // Sent back twice, or taken from the reserve without a closing: both are caught.
+        let mut t = s.clone();
+        t.closing.transferred = k("5.92");
+        let report = check(t);
+        assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("closed"));
+        let mut t = s.clone();
+        t.closing.closed = k("0");
+        t.closing.fees = k("0");
+        t.closing.transferred = k("0");
+        let report = check(t);
+        assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("reserves in"));
+        let mut t = s;
+        t.closing.off_balance = vec![3];
+        assert_eq!(
+            check(t).differences,
+            vec!["reserve closing 3: closing fee + sent back ≠ the amount it took".to_owned()]
+        );
     }
 
     #[test]

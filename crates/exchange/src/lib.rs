@@ -127,6 +127,16 @@ impl App {
             shutdown.clone(),
             worker_metrics.clone(),
         ));
+        workers.spawn(worker::closer::run(
+            exchange.clone(),
+            shutdown.clone(),
+            worker_metrics.clone(),
+        ));
+        workers.spawn(worker::closer::run_transfers(
+            exchange.clone(),
+            shutdown.clone(),
+            worker_metrics.clone(),
+        ));
         for account in exchange
             .config()
             .accounts

@@ -3,6 +3,7 @@
 
 use cardcash_http::Metrics;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Handles of the exchange's own counters (cheap to clone; all clones count together).
 #[derive(Debug, Clone, Default)]
@@ -17,6 +18,15 @@ pub struct ExchangeMetrics {
     pub reserves_credited: Counter,
     /// Wire transfers to merchants recorded by the aggregator.
     pub wire_transfers: Counter,
+    /// Expired reserves closed by the closer.
+    pub reserves_closed: Counter,
+    /// Closed reserves' balances sent back (accepted by the Wire Gateway).
+    pub closing_transfers: Counter,
+    /// Attempts to close an expired reserve that found something missing (a closing fee, an
+    /// account that may send it back, a usable origin).
+    pub reserve_close_refusals: Counter,
+    /// Expired reserves with a balance that cannot be closed now (as of the closer's last pass).
+    pub reserves_unclosable: Gauge,
 }
 
 impl ExchangeMetrics {
@@ -49,9 +59,29 @@ impl ExchangeMetrics {
                 "Wire transfers to merchants recorded by the aggregator",
                 &this.wire_transfers,
             ),
+            (
+                "exchange_reserves_closed",
+                "Expired reserves closed (balance taken, transfer back recorded)",
+                &this.reserves_closed,
+            ),
+            (
+                "exchange_closing_transfers",
+                "Closed reserves' balances sent back through a Wire Gateway",
+                &this.closing_transfers,
+            ),
+            (
+                "exchange_reserve_close_refusals",
+                "Attempts to close an expired reserve that found a closing fee, a paying account or an origin missing",
+                &this.reserve_close_refusals,
+            ),
         ] {
             metrics.register(name, help, counter.clone());
         }
+        metrics.register(
+            "exchange_reserves_unclosable",
+            "Expired reserves with a balance that cannot be closed now (see the closer's log)",
+            this.reserves_unclosable.clone(),
+        );
         this
     }
 }

@@ -99,6 +99,21 @@ pub async fn history(
                 h_denom_pub,
                 withdraw_fee,
             },
+            db::ReserveHistoryEntry::Closing {
+                amount,
+                closing_fee,
+                execution_date,
+                receiver_payto,
+                wtid,
+            } => closing_entry(
+                exchange,
+                reserve_pub,
+                amount,
+                closing_fee,
+                execution_date,
+                &receiver_payto,
+                wtid,
+            )?,
             db::ReserveHistoryEntry::Recoup {
                 amount,
                 timestamp,
@@ -128,4 +143,55 @@ pub async fn history(
         },
         total,
     ))
+}
+
+/// A CLOSING entry as the C exchange v23 shows it: signed (purpose 1040) by the current online
+/// signing key over its date, the amount taken from the reserve, the closing fee, the reserve,
+/// the hash of the receiver's payto URI exactly as sent, and the WTID.
+fn closing_entry(
+    exchange: &Exchange,
+    reserve_pub: EddsaPublicKey,
+    amount: cardcash_util::Amount,
+    closing_fee: cardcash_util::Amount,
+    timestamp: cardcash_util::Timestamp,
+    receiver_payto: &str,
+    wtid: cardcash_util::ShortHashCode,
+) -> Result<ReserveHistoryEntry, ExchangeError> {
+    let receiver: cardcash_util::PaytoUri = receiver_payto
+        .parse()
+        .map_err(|e| ExchangeError::Internal(format!("stored payto {receiver_payto:?}: {e}")))?;
+    let message = cardcash_crypto::purpose::ReserveClosed {
+        timestamp,
+        closing_amount: amount,
+        closing_fee,
+        reserve_pub,
+        h_payto: cardcash_crypto::wire::h_payto(&receiver.to_string()),
+        wtid: *wtid.as_bytes(),
+    };
+    let exchange_pub = exchange
+        .keys()
+        .signing_key
+        .as_ref()
+        .map(|k| k.exchange_pub)
+        .ok_or_else(|| {
+            ExchangeError::refused(
+                ErrorCode::ExchangeGenericKeysMissing,
+                "no online signing key is signed by the master key",
+            )
+        })?;
+    let exchange_sig = exchange
+        .keystore()
+        .sign_with(&exchange_pub, &message)
+        .ok_or_else(|| {
+            ExchangeError::Internal("the signing key's private key is missing".into())
+        })?;
+    Ok(ReserveHistoryEntry::Closing {
+        amount,
+        receiver_account_details: receiver,
+        wtid,
+        exchange_pub,
+        exchange_sig,
+        timestamp,
+        closing_fee,
+    })
 }

@@ -1,7 +1,10 @@
 //! The exchange in a world: its configuration (four RSA denominations, the bank's exchange
-//! account for paying merchants and receiving transfers, C2EC's for the card withdrawals), its
-//! key directory and master key, and the offline key's routine run right after start (sign the
-//! proposed keys, enable the accounts, set this year's fees), so that `/keys` is served at once.
+//! account for paying merchants and receiving transfers, C2EC's for the card withdrawals, and a
+//! debit-only `payto://card-transaction/…` account on C2EC's Wire Gateway through which the
+//! closer sends unwithdrawn card-funded reserves back to the card), its key directory and
+//! master key, and the offline key's routine run right after start (sign the proposed keys,
+//! enable the accounts that receive money, set this year's wire and closing fees for every
+//! account's wire method), so that `/keys` is served at once.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +22,13 @@ use crate::{Adjust, WorldError};
 pub const BANK_ACCOUNT_SECTION: &str = "exchange-account-1";
 /// Account section of C2EC's account (receives the card withdrawals).
 pub const C2EC_ACCOUNT_SECTION: &str = "exchange-account-2";
+/// Account section of the debit-only card-transaction account on C2EC's Wire Gateway: a
+/// card-funded reserve's origin is a `payto://card-transaction/…` URI, so closing it needs an
+/// account of that wire method (C2EC turns the transfer into a refund to the card).
+pub const C2EC_CARD_ACCOUNT_SECTION: &str = "exchange-account-card";
+/// The payto URI of [`C2EC_CARD_ACCOUNT_SECTION`] (only its wire method matters: C2EC's
+/// `/transfer` pays from the one exchange account it serves).
+pub const C2EC_CARD_ACCOUNT: &str = "payto://card-transaction/c2ec.localhost/exchange";
 
 pub(crate) struct ExchangePlan {
     /// `None`: built at start (four RSA denominations, the world's accounts).
@@ -157,7 +167,9 @@ pub(crate) async fn start_exchange(
                 bank.exchange()
                     .and_then(|c| bank.app().wire_gateway_url(&c.username).ok())
             }),
-            C2EC_ACCOUNT_SECTION => setup.c2ec.map(C2ec::wire_gateway_url),
+            C2EC_ACCOUNT_SECTION | C2EC_CARD_ACCOUNT_SECTION => {
+                setup.c2ec.map(C2ec::wire_gateway_url)
+            }
             _ => None,
         };
         if let (Some(url), Some(gateway)) = (url, account.gateway.as_mut()) {
@@ -196,18 +208,28 @@ pub(crate) async fn start_exchange(
         && let Some(c2ec) = setup.c2ec
         && let Some(credentials) = c2ec.exchange()
     {
+        let gateway = GatewayConfig {
+            url: c2ec.wire_gateway_url(),
+            auth: GatewayAuth::Basic {
+                username: credentials.username,
+                password: credentials.password,
+            },
+        };
         config.accounts.push(AccountConfig {
             section: C2EC_ACCOUNT_SECTION.into(),
             payto: c2ec.exchange_account().clone(),
             enable_debit: false,
             enable_credit: true,
-            gateway: Some(GatewayConfig {
-                url: c2ec.wire_gateway_url(),
-                auth: GatewayAuth::Basic {
-                    username: credentials.username,
-                    password: credentials.password,
-                },
-            }),
+            gateway: Some(gateway.clone()),
+        });
+        config.accounts.push(AccountConfig {
+            section: C2EC_CARD_ACCOUNT_SECTION.into(),
+            payto: C2EC_CARD_ACCOUNT
+                .parse()
+                .map_err(|e| WorldError::Setup(format!("{C2EC_CARD_ACCOUNT}: {e}")))?,
+            enable_debit: true,
+            enable_credit: false,
+            gateway: Some(gateway),
         });
     }
     let master_path = plan.master_file.or_else(|| {
@@ -248,8 +270,9 @@ pub(crate) async fn start_exchange(
     Ok(exchange)
 }
 
-/// Signs the keys, enables every account and sets this year's fees (replays are harmless: a
-/// resumed world runs it again).
+/// Signs the keys, enables every account that receives money (a debit-only account is no
+/// place for wallets to send money to, so `/keys` does not list it) and sets this year's fees
+/// for every account's wire method (replays are harmless: a resumed world runs it again).
 async fn offline_routine(
     exchange: &Exchange,
     accounts: &[AccountConfig],
@@ -264,13 +287,15 @@ async fn offline_routine(
     let end = Timestamp::from_secs(start.as_secs() + 366 * 86_400);
     let mut methods = Vec::new();
     for account in accounts {
-        let request = master
-            .enable_account(&account.payto, start, None, 0)
-            .map_err(|e| WorldError::Setup(e.to_string()))?;
-        management
-            .enable_wire(&request)
-            .await
-            .map_err(WorldError::Client)?;
+        if account.enable_credit {
+            let request = master
+                .enable_account(&account.payto, start, None, 0)
+                .map_err(|e| WorldError::Setup(e.to_string()))?;
+            management
+                .enable_wire(&request)
+                .await
+                .map_err(WorldError::Client)?;
+        }
         let method = account.payto.target_type().to_owned();
         if !methods.contains(&method) {
             methods.push(method);

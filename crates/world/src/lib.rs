@@ -57,7 +57,10 @@ use cardcash_client::{ClientError, HttpClient};
 use cardcash_util::{Amount, BaseUrl, Currency, PaytoUri};
 
 pub use cardcash_store::Engine;
-pub use exchange::{BANK_ACCOUNT_SECTION, C2EC_ACCOUNT_SECTION, Exchange};
+pub use exchange::{
+    BANK_ACCOUNT_SECTION, C2EC_ACCOUNT_SECTION, C2EC_CARD_ACCOUNT, C2EC_CARD_ACCOUNT_SECTION,
+    Exchange,
+};
 pub use handles::{Bank, C2ec, Cardproc, CardprocUser, Credentials, TerminalCredentials};
 
 /// The exchange's account at C2EC in a programmatic world. Its receiver name has no character

@@ -60,8 +60,8 @@ CREATE INDEX reserves_expiring ON reserves (expiration_date)
 -- on: a balance left, expired at in_now, in_close_number closings before, and its most recent
 -- credit still in_origin_serial (a credit since extends the expiration; another closer since
 -- changes the count). Otherwise 'not_due' and nothing changes. 'closed' records the closing
--- (the exchange keeps min(closing fee, balance), the rest is to be transferred; done at once
--- when that is zero), empties the reserve, forgets that it was waiting, commits, then notifies
+-- (dated in_now in whole seconds, as protocol timestamps are; the exchange keeps
+-- min(closing fee, balance), the rest is to be transferred; done at once when that is zero), empties the reserve, forgets that it was waiting, commits, then notifies
 -- the reserve's payload and, when there is something to send, the closing payload.
 CREATE PROCEDURE exchange_close_reserve(
     in_reserve_pub BYTEA, in_now BIGINT, in_close_number INTEGER, in_origin_serial BIGINT,
@@ -94,7 +94,7 @@ BEGIN
                               account_section, wtid, request_uid, amount_val, amount_frac,
                               closing_fee_val, closing_fee_frac, transferred_val,
                               transferred_frac, exchange_base_url, done, next_attempt)
-  VALUES (in_reserve_pub, in_close_number, in_now, in_receiver, in_account, in_wtid,
+  VALUES (in_reserve_pub, in_close_number, in_now - in_now % 1000000, in_receiver, in_account, in_wtid,
           in_request_uid, div(v_balance, 100000000), mod(v_balance, 100000000),
           div(v_kept, 100000000), mod(v_kept, 100000000), div(v_sent, 100000000),
           mod(v_sent, 100000000), in_base_url, v_sent = 0, in_now)

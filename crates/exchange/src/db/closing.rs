@@ -54,6 +54,12 @@ pub fn closing_wtid(
     }
 }
 
+/// The execution date a closing made at `now` records and signs: protocol timestamps are whole
+/// seconds (`{"t_s"}` in JSON), and the 1040 signature must cover what the wallet is shown.
+pub fn closing_date(now: Timestamp) -> Timestamp {
+    Timestamp::from_secs(now.as_secs())
+}
+
 /// Where a reserve's money came from: its most recent credit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReserveOrigin {
@@ -104,7 +110,8 @@ pub struct ClosingRow {
     pub serial: i64,
     pub reserve_pub: EddsaPublicKey,
     pub close_number: u32,
-    /// When the reserve was closed (the timestamp of the 1040 signature).
+    /// When the reserve was closed (the timestamp of the 1040 signature; whole seconds,
+    /// [`closing_date`]).
     pub execution_date: Timestamp,
     pub receiver_payto: String,
     pub account_section: String,
@@ -127,7 +134,7 @@ pub struct ClosingRow {
 /// The outcome of [`ExchangeStore::close_reserve`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseOutcome {
-    Closed(ClosingRow),
+    Closed(Box<ClosingRow>),
     /// The reserve changed since it was read (withdrawn empty, credited, closed by another
     /// process): nothing was recorded.
     NotDue,

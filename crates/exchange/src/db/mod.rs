@@ -95,7 +95,7 @@ use crate::keys::store::DenominationPublic;
 pub const SERVICE: &str = "exchange";
 
 /// The exchange's migrations for both engines.
-pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 3 => "0003_recoup.sql", 5 => "0005_legacy.sql"];
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 3 => "0003_recoup.sql", 4 => "0004_closing.sql", 5 => "0005_legacy.sql"];
 
 /// Notification topic: a reserve's balance changed (key: reserve public key, base32).
 pub const TOPIC_RESERVE: &str = "reserve";
@@ -339,6 +339,15 @@ pub enum ReserveHistoryEntry {
         amount: Amount,
         timestamp: Timestamp,
         coin_pub: EddsaPublicKey,
+    },
+    /// The reserve was closed (see `closing`): `amount` is what it took from the reserve
+    /// (closing fee included), sent back to `receiver_payto` minus the closing fee.
+    Closing {
+        amount: Amount,
+        closing_fee: Amount,
+        execution_date: Timestamp,
+        receiver_payto: String,
+        wtid: ShortHashCode,
     },
 }
 
@@ -622,6 +631,8 @@ pub struct AuditSums {
     pub coins_off_balance: Vec<EddsaPublicKey>,
     /// What recoups moved (see `recoup`).
     pub recoup: recoup::RecoupSums,
+    /// What reserve closings moved (see `closing`).
+    pub closing: closing::ClosingSums,
 }
 
 // ---------------------------------------------------------------- the store
@@ -663,6 +674,9 @@ macro_rules! dispatch_write {
 
 pub mod recoup;
 pub use recoup::{NewRecoup, RecoupOutcome, RecoupSums};
+
+pub mod closing;
+pub use closing::{ClosingSums, TOPIC_CLOSING};
 
 impl ExchangeStore {
     /// The store of `db`, whose amounts are all in `currency`.

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 
 use super::super::closing::{
     CloseOutcome, CloseWaitRow, CloseWake, ClosingRow, ClosingSums, ExpiredReserveRow, NewClosing,
-    ReserveOrigin, TOPIC_CLOSING, closing_request_uid, closing_wtid,
+    ReserveOrigin, TOPIC_CLOSING, closing_date, closing_request_uid, closing_wtid,
 };
 use super::{am, eddsa, hash, micros, outcome, payload, short, sum_amount, ts};
 use crate::db::{
@@ -149,11 +149,11 @@ pub(in crate::db) async fn close_reserve(
             let transferred = amount
                 .checked_sub(&closing_fee)
                 .map_err(|e| corrupt(format!("closing fee above the amount: {e}")))?;
-            Ok(CloseOutcome::Closed(ClosingRow {
+            Ok(CloseOutcome::Closed(Box::new(ClosingRow {
                 serial: row.try_get("out_serial")?,
                 reserve_pub: c.reserve_pub,
                 close_number: c.close_number,
-                execution_date: c.now,
+                execution_date: closing_date(c.now),
                 receiver_payto: c.receiver_payto,
                 account_section: c.account_section,
                 wtid,
@@ -165,7 +165,7 @@ pub(in crate::db) async fn close_reserve(
                 exchange_base_url: c.exchange_base_url,
                 gateway_row_id: None,
                 failures: 0,
-            }))
+            })))
         }
         other => Err(corrupt(format!("close reserve outcome {other:?}"))),
     }

@@ -30,6 +30,7 @@ use super::{
 };
 use crate::keys::store::DenominationPublic;
 
+pub(super) mod closing;
 pub(super) mod recoup;
 
 // ---------------------------------------------------------------- column decoding
@@ -1090,6 +1091,7 @@ pub(super) async fn reserve_history(
     })
     .collect::<Result<_, StoreError>>()?;
     entries.extend(recoup::reserve_history(&mut tx, currency, key).await?);
+    entries.extend(closing::reserve_history(&mut tx, currency, key).await?);
     tx.rollback().await?;
     Ok(entries)
 }
@@ -1762,6 +1764,8 @@ const AUDIT_SQL: &str = "SELECT \
                              FROM withdrawals w WHERE w.reserve_pub = r.reserve_pub), 0) \
                + coalesce((SELECT sum(exchange_units(q.amount_val, q.amount_frac)) \
                              FROM recoups q WHERE q.reserve_pub = r.reserve_pub), 0) \
+               - coalesce((SELECT sum(exchange_units(c.amount_val, c.amount_frac)) \
+                             FROM reserves_close c WHERE c.reserve_pub = r.reserve_pub), 0) \
          ORDER BY r.reserve_pub) AS reserves_off_balance, \
   ARRAY(SELECT k.coin_pub FROM known_coins k JOIN denominations d USING (denom_serial) \
          WHERE exchange_units(k.remaining_val, k.remaining_frac) <> \
@@ -1777,7 +1781,11 @@ const AUDIT_SQL: &str = "SELECT \
          ORDER BY k.coin_pub) AS coins_off_balance";
 
 pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSums, StoreError> {
-    let sql = format!("{AUDIT_SQL}, {}", recoup::AUDIT_COLUMNS);
+    let sql = format!(
+        "{AUDIT_SQL}, {}, {}",
+        recoup::AUDIT_COLUMNS,
+        closing::AUDIT_COLUMNS
+    );
     // Built from constants only.
     let r = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_one(db.pool())
@@ -1819,5 +1827,6 @@ pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSum
         reserves_off_balance: keys("reserves_off_balance")?,
         coins_off_balance: keys("coins_off_balance")?,
         recoup: recoup::audit_sums(&r, currency)?,
+        closing: closing::audit(&r, currency)?,
     })
 }

@@ -8,7 +8,7 @@ use cardcash_util::{Amount, Currency, EddsaPublicKey, Timestamp};
 
 use super::super::closing::{
     CloseOutcome, CloseWaitRow, CloseWake, ClosingRow, ClosingSums, ExpiredReserveRow, NewClosing,
-    ReserveOrigin, TOPIC_CLOSING, closing_request_uid, closing_wtid,
+    ReserveOrigin, TOPIC_CLOSING, closing_date, closing_request_uid, closing_wtid,
 };
 use super::{am, eddsa, execute, hash, micros, short, sum, ts};
 use crate::db::{
@@ -139,11 +139,11 @@ pub(in crate::db) fn close_reserve(
          account_section, wtid, request_uid, amount_val, amount_frac, closing_fee_val, \
          closing_fee_frac, transferred_val, transferred_frac, exchange_base_url, done, \
          next_attempt) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?3)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             key,
             c.close_number,
-            micros(c.now),
+            micros(closing_date(c.now)),
             c.receiver_payto,
             c.account_section,
             wtid.to_vec(),
@@ -155,7 +155,8 @@ pub(in crate::db) fn close_reserve(
             t.0,
             t.1,
             c.exchange_base_url,
-            done
+            done,
+            micros(c.now)
         ],
     )?;
     let serial = tx.last_insert_rowid();
@@ -173,11 +174,11 @@ pub(in crate::db) fn close_reserve(
     if !done {
         tx.notify(TOPIC_CLOSING, "");
     }
-    Ok(CloseOutcome::Closed(ClosingRow {
+    Ok(CloseOutcome::Closed(Box::new(ClosingRow {
         serial,
         reserve_pub: c.reserve_pub,
         close_number: c.close_number,
-        execution_date: c.now,
+        execution_date: closing_date(c.now),
         receiver_payto: c.receiver_payto,
         account_section: c.account_section,
         wtid,
@@ -189,7 +190,7 @@ pub(in crate::db) fn close_reserve(
         gateway_row_id: None,
         done,
         failures: 0,
-    }))
+    })))
 }
 
 pub(in crate::db) fn close_wait(

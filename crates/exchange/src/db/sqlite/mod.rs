@@ -23,6 +23,7 @@ use super::{
 };
 use crate::keys::store::DenominationPublic;
 
+pub(super) mod closing;
 pub(super) mod recoup;
 
 fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, StoreError> {
@@ -910,6 +911,7 @@ pub(super) fn reserve_history(
         },
     )?);
     entries.extend(recoup::reserve_history(conn, currency, &key)?);
+    entries.extend(closing::history(conn, currency, &key)?);
     Ok(entries)
 }
 
@@ -1828,7 +1830,9 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
          coalesce((SELECT sum(w.amount_with_fee_val) * 100000000 + sum(w.amount_with_fee_frac) \
                    FROM withdrawals w WHERE w.reserve_pub = r.reserve_pub), 0) + \
          coalesce((SELECT sum(q.amount_val) * 100000000 + sum(q.amount_frac) FROM recoups q \
-                   WHERE q.reserve_pub = r.reserve_pub), 0)",
+                   WHERE q.reserve_pub = r.reserve_pub), 0) - \
+         coalesce((SELECT sum(c.amount_val) * 100000000 + sum(c.amount_frac) \
+                   FROM reserves_close c WHERE c.reserve_pub = r.reserve_pub), 0)",
         [],
         |r| eddsa(r, 0),
     )?;
@@ -1907,5 +1911,6 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
         reserves_off_balance,
         coins_off_balance,
         recoup: recoup::audit_sums(conn, currency)?,
+        closing: closing::audit(conn, currency)?,
     })
 }
