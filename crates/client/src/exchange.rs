@@ -26,6 +26,10 @@ use cardcash_api::exchange::{
     SignKeyRevocationRequest, TrackTransactionAcceptedResponse, TrackTransactionResponse,
     TrackTransferResponse, WireFeeSetupRequest, WireSetupRequest, WireTeardownRequest,
 };
+use cardcash_api::exchange::{
+    CsrMeltRequest, CsrMeltResponse, LinkResponse, MeltRequest, MeltResponse, RevealRequest,
+    RevealResponse,
+};
 use cardcash_util::{BaseUrl, EddsaPublicKey, EddsaSignature, HashCode, ShortHashCode};
 use reqwest::StatusCode;
 
@@ -204,6 +208,54 @@ impl ExchangeClient {
         self.endpoint
             .post(&["coins", &coin_pub.to_string(), "refund"])
             .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `POST /csr-melt`: the exchange's `R` values for fresh Clause-Schnorr coins of a refresh
+    /// (their nonces derive from the refresh master secret and each coin's index).
+    pub async fn csr_melt(&self, request: &CsrMeltRequest) -> Result<CsrMeltResponse, ClientError> {
+        self.endpoint
+            .post(&["csr-melt"])
+            .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `POST /coins/$COIN_PUB/melt`: melts (part of) a coin against the commitment `rc`; the
+    /// answer names the set the wallet keeps secret. Idempotent: the same melt again gets the
+    /// same answer.
+    pub async fn melt(
+        &self,
+        coin_pub: &EddsaPublicKey,
+        request: &MeltRequest,
+    ) -> Result<MeltResponse, ClientError> {
+        self.endpoint
+            .post(&["coins", &coin_pub.to_string(), "melt"])
+            .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `POST /refreshes/$RC/reveal`: reveals the other sets' transfer keys and gets the kept
+    /// set's fresh coins signed. Idempotent: the same reveal again gets the same signatures.
+    pub async fn reveal(
+        &self,
+        rc: &HashCode,
+        request: &RevealRequest,
+    ) -> Result<RevealResponse, ClientError> {
+        self.endpoint
+            .post(&["refreshes", &rc.to_string(), "reveal"])
+            .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `GET /coins/$COIN_PUB/link`: the fresh coins of every revealed melt of the coin, which
+    /// its private key re-derives (a wallet restoring from its old coins).
+    pub async fn link(&self, coin_pub: &EddsaPublicKey) -> Result<LinkResponse, ClientError> {
+        self.endpoint
+            .get(&["coins", &coin_pub.to_string(), "link"])
             .json_response()
             .await
     }

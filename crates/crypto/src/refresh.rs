@@ -289,6 +289,9 @@ impl RefreshEnvelope {
 pub enum FreshBlinding {
     Rsa(BlindingKeySecret),
     Cs {
+        /// The blinding seed the secrets come from (what a recoup-refresh reveals as the
+        /// coin's blinding key secret).
+        seed: [u8; 32],
         secrets: BlindingSecrets,
         /// The blinded `R'` of both clauses (the unblinded signature's `R` is one of them).
         r_blind: ClausePair,
@@ -360,19 +363,21 @@ impl FreshPlanchet {
                 r_pub,
             } => {
                 let mut coin: [u8; 32] = kdf_array(b"coin", ps.as_bytes(), &[&r_pub[0], &r_pub[1]]);
-                let mut seed: [u8; 32] =
-                    kdf_array(b"bseed", ps.as_bytes(), &[&r_pub[0], &r_pub[1]]);
+                let seed: [u8; 32] = kdf_array(b"bseed", ps.as_bytes(), &[&r_pub[0], &r_pub[1]]);
                 let coin_priv = EddsaPrivateKey::from_bytes(&coin);
                 coin.zeroize();
                 let secrets = cs::blinding_secrets(&seed);
-                seed.zeroize();
                 let coin_pub = coin_priv.public();
                 let msg = h_coin_pub(&coin_pub);
                 let (c, r_blind) = cs::blind(&secrets, r_pub, public, msg.as_bytes())?;
                 Ok(Self {
                     coin_priv,
                     coin_pub,
-                    blinding: FreshBlinding::Cs { secrets, r_blind },
+                    blinding: FreshBlinding::Cs {
+                        seed,
+                        secrets,
+                        r_blind,
+                    },
                     envelope: RefreshEnvelope::Cs { nonce: *nonce, c },
                 })
             }
@@ -614,7 +619,10 @@ mod tests {
         };
         assert_eq!(*n, nonce);
         let (b, s) = cs::sign_blinded(&private, cs::R_SEED_MELT, n, c);
-        let FreshBlinding::Cs { secrets, r_blind } = &planchet.blinding else {
+        let FreshBlinding::Cs {
+            secrets, r_blind, ..
+        } = &planchet.blinding
+        else {
             panic!("CS blinding expected")
         };
         let (r, s) = cs::unblind_signature(secrets, r_blind, b, &s).expect("unblind");

@@ -74,12 +74,14 @@ pub fn check(sums: AuditSums) -> AuditReport {
         .and_then(|a| add(&a, &sums.recoup.to_reserves));
     let coins_in =
         add(&sums.coin_values, &sums.refunds).and_then(|a| a.checked_sub(&sums.refund_fees).ok());
+    let coins_out = coins_out.and_then(|a| add(&a, &sums.refresh.melted));
     if coins_out.is_none() || coins_out != coins_in {
         differences.push(format!(
-            "coins left {} + deposited {} + recouped {} ≠ coin values {} + refunds {} − refund \
+            "coins left {} + deposited {} + melted {} + recouped {} ≠ coin values {} + refunds {} − refund \
              fees {}",
             sums.coin_remaining,
             sums.deposits_with_fee,
+            sums.refresh.melted,
             sums.recoup.to_reserves,
             sums.coin_values,
             sums.refunds,
@@ -88,7 +90,21 @@ pub fn check(sums: AuditSums) -> AuditReport {
     }
     for coin in &sums.coins_off_balance {
         differences.push(format!(
-            "coin {coin}: remaining value ≠ value − deposits + net refunds − recoups"
+            "coin {coin}: remaining value ≠ value − deposits − melts + net refunds − recoups"
+        ));
+    }
+    // Refreshes: what the revealed melts took covers their fresh coins and melt fees.
+    let r = &sums.refresh;
+    let issued = add(&r.refreshed, &r.revealed_melt_fees);
+    if issued.is_none_or(|issued| issued.to_units() > r.revealed_melted.to_units()) {
+        differences.push(format!(
+            "refreshes issued {} + melt fees {} > melted {}",
+            r.refreshed, r.revealed_melt_fees, r.revealed_melted
+        ));
+    }
+    for rc in &r.overspent {
+        differences.push(format!(
+            "refresh {rc}: fresh coins + melt fee exceed what was melted"
         ));
     }
     match add(&sums.wired, &sums.wire_fees) {
@@ -182,11 +198,38 @@ mod tests {
             bounces_off_balance: Vec::new(),
             reserves_off_balance: Vec::new(),
             coins_off_balance: Vec::new(),
+            refresh: crate::db::RefreshSums::zero(&"KUDOS".parse().unwrap()),
             recoup: crate::db::RecoupSums {
                 to_reserves: k("0"),
             },
             closing: crate::db::ClosingSums::zero(&"KUDOS".parse().unwrap()),
         }
+    }
+
+    #[test]
+    fn melts_are_spends_and_cover_their_fresh_coins() {
+        // 0.5 of a coin melted into 0.47 of fresh coins + 0.03 melt fee: the coins' side counts
+        // the melt like a deposit.
+        let mut s = balanced();
+        s.coin_values = k("7.5");
+        s.refresh.melted = k("0.5");
+        s.refresh.revealed_melted = k("0.5");
+        s.refresh.refreshed = k("0.47");
+        s.refresh.revealed_melt_fees = k("0.03");
+        assert!(check(s.clone()).is_clean(), "{:?}", check(s).differences);
+        // Melted without taking it from a coin.
+        let mut t = s.clone();
+        t.coin_values = k("7");
+        let report = check(t);
+        assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("coins left"));
+        // More issued than melted, in total and for one refresh.
+        let mut t = s;
+        t.refresh.refreshed = k("0.48");
+        t.refresh.overspent = vec![cardcash_util::HashCode::from_bytes([1; 64])];
+        let report = check(t);
+        assert_eq!(report.differences.len(), 2, "{:?}", report.differences);
+        assert!(report.differences[0].starts_with("refreshes issued"));
     }
 
     #[test]

@@ -219,6 +219,18 @@ pub async fn history(
                     merchant_sig: *merchant_sig,
                 }
             }
+            db::CoinHistoryEntry::Melt {
+                amount_with_fee,
+                melt_fee,
+                rc,
+                coin_sig,
+            } => CoinHistoryEntry::Melt {
+                amount: *amount_with_fee,
+                melt_fee: *melt_fee,
+                rc: *rc,
+                h_age_commitment: None,
+                coin_sig: *coin_sig,
+            },
             db::CoinHistoryEntry::Recoup {
                 amount,
                 timestamp,

@@ -20,6 +20,11 @@ pub enum Use {
     CsrWithdraw,
     Deposit,
     Refund,
+    /// Melting a coin (its legal expiry; the deposit expiry is the melt's own rule: zombies).
+    Melt,
+    /// A fresh coin of a reveal (the withdrawal window).
+    Reveal,
+    CsrMelt,
     Reveal,
     CsrMelt,
 }
@@ -32,6 +37,9 @@ impl Use {
             Self::CsrWithdraw => "csr-withdraw",
             Self::Deposit => "DEPOSIT",
             Self::Refund => "REFUND",
+            Self::Melt => "MELT",
+            Self::Reveal => "REVEAL",
+            Self::CsrMelt => "csr-melt",
             Self::Recoup => "RECOUP",
             Self::RecoupRefresh => "RECOUP-REFRESH",
         }
@@ -82,7 +90,8 @@ pub fn usable<'a>(
     let end = match use_ {
         Use::Withdraw | Use::CsrWithdraw => d.stamp_expire_withdraw,
         Use::Deposit | Use::Recoup | Use::RecoupRefresh => d.stamp_expire_deposit,
-        Use::Refund => d.stamp_expire_legal,
+        Use::Refund | Use::Melt => d.stamp_expire_legal,
+        Use::Reveal | Use::CsrMelt => d.stamp_expire_withdraw,
     };
     if now >= end {
         return Err(signed_refusal(

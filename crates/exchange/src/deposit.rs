@@ -52,7 +52,7 @@ fn signing_key(exchange: &Exchange) -> Result<EddsaPublicKey, ExchangeError> {
         })
 }
 
-fn sign(
+pub(crate) fn sign(
     exchange: &Exchange,
     message: &impl cardcash_crypto::SignedMessage,
 ) -> Result<(EddsaPublicKey, EddsaSignature), ExchangeError> {
@@ -67,7 +67,7 @@ fn sign(
 }
 
 /// The unblinded denomination signature in storage form (RSA bytes, or CS `R ‖ s`).
-fn stored_coin_signature(sig: &UnblindedSignature) -> Vec<u8> {
+pub(crate) fn stored_coin_signature(sig: &UnblindedSignature) -> Vec<u8> {
     match sig {
         UnblindedSignature::Rsa { rsa_signature } => rsa_signature.as_bytes().to_vec(),
         UnblindedSignature::Cs {
@@ -82,7 +82,7 @@ fn stored_coin_signature(sig: &UnblindedSignature) -> Vec<u8> {
 }
 
 /// Whether `sig` is the denomination's signature over the coin.
-fn denomination_signature_valid(
+pub(crate) fn denomination_signature_valid(
     public: &DenominationPublic,
     coin_pub: &EddsaPublicKey,
     sig: &UnblindedSignature,

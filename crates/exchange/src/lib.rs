@@ -21,6 +21,7 @@ pub mod management;
 pub mod metrics;
 pub mod offline;
 pub mod recoup;
+pub mod refresh;
 pub mod reserve;
 pub mod service;
 pub mod withdraw;

@@ -95,7 +95,7 @@ use crate::keys::store::DenominationPublic;
 pub const SERVICE: &str = "exchange";
 
 /// The exchange's migrations for both engines.
-pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 3 => "0003_recoup.sql", 4 => "0004_closing.sql", 5 => "0005_legacy.sql"];
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 2 => "0002_refresh.sql", 3 => "0003_recoup.sql", 4 => "0004_closing.sql", 5 => "0005_legacy.sql"];
 
 /// Notification topic: a reserve's balance changed (key: reserve public key, base32).
 pub const TOPIC_RESERVE: &str = "reserve";
@@ -494,6 +494,14 @@ pub enum CoinHistoryEntry {
         rtransaction_id: u64,
         merchant_sig: EddsaSignature,
     },
+    /// The coin was melted (see `refresh`): `amount_with_fee` taken from it, of which
+    /// `melt_fee` is the old denomination's refresh fee.
+    Melt {
+        amount_with_fee: Amount,
+        melt_fee: Amount,
+        rc: HashCode,
+        coin_sig: EddsaSignature,
+    },
     /// The coin (of a revoked denomination) paid all that was left of it back to the reserve
     /// it was withdrawn from.
     Recoup {
@@ -629,6 +637,8 @@ pub struct AuditSums {
     /// Coins whose stored remaining value differs from value − deposits + (refunds − refund
     /// fees charged).
     pub coins_off_balance: Vec<EddsaPublicKey>,
+    /// What refreshes melted and issued (see `refresh`).
+    pub refresh: refresh::RefreshSums,
     /// What recoups moved (see `recoup`).
     pub recoup: recoup::RecoupSums,
     /// What reserve closings moved (see `closing`).
@@ -671,6 +681,12 @@ macro_rules! dispatch_write {
 // Feature modules (declared after the macros, which they use): each holds its rows, its own
 // `impl ExchangeStore` block and, per engine, `sqlite/<feature>.rs` and `postgres/<feature>.rs`
 // (declared in `sqlite/mod.rs` and `postgres/mod.rs`), plus its migration pair.
+
+pub mod refresh;
+pub use refresh::{
+    LinkRow, MeltOutcome, MeltSession, NewFreshCoin, NewMelt, NewReveal, RefreshSums,
+    RevealOutcome, StoredReveal,
+};
 
 pub mod recoup;
 pub use recoup::{NewRecoup, RecoupOutcome, RecoupSums};

@@ -8,6 +8,7 @@ pub mod legal;
 pub mod management;
 pub mod path;
 pub mod recoup;
+pub mod refreshes;
 pub mod reserves;
 pub mod router;
 

@@ -3,7 +3,9 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{AppState, coins, deposits, keys, legacy, legal, management, recoup, reserves};
+use super::{
+    AppState, coins, deposits, keys, legacy, legal, management, recoup, refreshes, reserves,
+};
 
 /// The exchange's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
 pub fn router(state: AppState) -> Router {
@@ -29,6 +31,11 @@ pub fn router(state: AppState) -> Router {
         )
         // https://docs.taler.net/core/api-exchange.html#deposit
         .route("/batch-deposit", post(deposits::post_batch_deposit))
+        // https://docs.taler.net/core/api-exchange.html#refreshing-coins
+        .route("/csr-melt", post(refreshes::post_csr_melt))
+        .route("/coins/{coin_pub}/melt", post(refreshes::post_melt))
+        .route("/refreshes/{rc}/reveal", post(refreshes::post_reveal))
+        .route("/coins/{coin_pub}/link", get(refreshes::get_link))
         // https://docs.taler.net/core/api-exchange.html#refunds
         .route("/coins/{coin_pub}/refund", post(deposits::post_refund))
         // https://docs.taler.net/core/api-exchange.html#recoup

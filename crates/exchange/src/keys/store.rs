@@ -511,12 +511,31 @@ impl KeyStore {
         h_denom_pub: &HashCode,
         nonce: &[u8; 32],
     ) -> Result<[[u8; 32]; 2], KeyStoreError> {
+        self.cs_r_pub_seeded(h_denom_pub, nonce, CS_WITHDRAW_SEED)
+    }
+
+    /// Clause-Schnorr: `R0, R1` of a refresh's session `nonce` (`/csr-melt`, and the fresh coins
+    /// a reveal re-derives), from the melt seed `"rm"`.
+    pub fn cs_r_pub_for_melt(
+        &self,
+        h_denom_pub: &HashCode,
+        nonce: &[u8; 32],
+    ) -> Result<[[u8; 32]; 2], KeyStoreError> {
+        self.cs_r_pub_seeded(h_denom_pub, nonce, cs::R_SEED_MELT)
+    }
+
+    fn cs_r_pub_seeded(
+        &self,
+        h_denom_pub: &HashCode,
+        nonce: &[u8; 32],
+        seed: &str,
+    ) -> Result<[[u8; 32]; 2], KeyStoreError> {
         let key = self
             .denomination(h_denom_pub)
             .ok_or(KeyStoreError::UnknownDenomination(*h_denom_pub))?;
         match &key.private {
             DenominationPrivate::Cs(private) => {
-                let r = cs::r_derive(nonce, CS_WITHDRAW_SEED, private);
+                let r = cs::r_derive(nonce, seed, private);
                 Ok([cs::public(&r[0]), cs::public(&r[1])])
             }
             DenominationPrivate::Rsa(_) => Err(KeyStoreError::BadPlanchet(
@@ -531,6 +550,24 @@ impl KeyStore {
     pub async fn sign_blinded(
         self: &Arc<Self>,
         planchets: Vec<(HashCode, BlindedPlanchet)>,
+    ) -> Result<Vec<BlindSignature>, KeyStoreError> {
+        self.sign_blinded_seeded(planchets, CS_WITHDRAW_SEED).await
+    }
+
+    /// [`Self::sign_blinded`] for the fresh coins of a reveal: Clause-Schnorr envelopes are
+    /// signed with the `R` values of the refresh domain (seed `"rm"`, as `/csr-melt` gave
+    /// them); RSA is the same.
+    pub async fn sign_blinded_for_melt(
+        self: &Arc<Self>,
+        planchets: Vec<(HashCode, BlindedPlanchet)>,
+    ) -> Result<Vec<BlindSignature>, KeyStoreError> {
+        self.sign_blinded_seeded(planchets, cs::R_SEED_MELT).await
+    }
+
+    async fn sign_blinded_seeded(
+        self: &Arc<Self>,
+        planchets: Vec<(HashCode, BlindedPlanchet)>,
+        seed: &'static str,
     ) -> Result<Vec<BlindSignature>, KeyStoreError> {
         let n = planchets.len();
         if n == 0 {
@@ -565,7 +602,7 @@ impl KeyStore {
             handles.push(tokio::task::spawn_blocking(move || {
                 let result = part
                     .iter()
-                    .map(|(key, planchet)| sign_one(key, planchet))
+                    .map(|(key, planchet)| sign_one(key, planchet, seed))
                     .collect::<Result<Vec<_>, _>>();
                 store.signers.add_permits(1);
                 result
@@ -586,6 +623,7 @@ impl KeyStore {
 fn sign_one(
     key: &DenominationKey,
     planchet: &BlindedPlanchet,
+    seed: &str,
 ) -> Result<BlindSignature, KeyStoreError> {
     match (&key.private, planchet) {
         (DenominationPrivate::Rsa(private), BlindedPlanchet::Rsa(blinded)) => {
@@ -594,7 +632,7 @@ fn sign_one(
                 .map_err(|e| KeyStoreError::BadPlanchet(e.to_string()))
         }
         (DenominationPrivate::Cs(private), BlindedPlanchet::Cs { nonce, c }) => {
-            let r = cs::r_derive(nonce, CS_WITHDRAW_SEED, private);
+            let r = cs::r_derive(nonce, seed, private);
             let (b, s) = cs::sign(private, &r, nonce, c);
             Ok(BlindSignature::Cs { b, s })
         }

@@ -10,6 +10,7 @@ mod deposit;
 mod helpers;
 mod keys;
 mod legacy;
+mod refresh;
 mod storage;
 mod vectors;
 mod wallet;

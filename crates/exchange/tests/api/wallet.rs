@@ -1,4 +1,7 @@
-//! A minimal wallet for the tests: reserve keys, planchets (RSA and CS), unblinding.
+//! A minimal wallet for the tests: reserve keys, planchets (RSA and CS), unblinding; refresh
+//! in [`refresh`].
+
+pub mod refresh;
 
 use cardcash_api::exchange::{
     BatchDepositCoin, BatchDepositRequest, BlindedDenominationSignature, CoinEnvelope, CsNonce,
@@ -22,6 +25,7 @@ pub struct Denom {
     pub value: Amount,
     pub fee_withdraw: Amount,
     pub fee_deposit: Amount,
+    pub fee_refresh: Amount,
     pub key: DenomKey,
 }
 
@@ -44,6 +48,7 @@ pub fn denominations(keys: &ExchangeKeysResponse) -> Vec<Denom> {
                         value: g.value,
                         fee_withdraw: g.fee_withdraw,
                         fee_deposit: g.fee_deposit,
+                        fee_refresh: g.fee_refresh,
                         key: DenomKey::Rsa(k),
                     });
                 }
@@ -56,6 +61,7 @@ pub fn denominations(keys: &ExchangeKeysResponse) -> Vec<Denom> {
                         value: g.value,
                         fee_withdraw: g.fee_withdraw,
                         fee_deposit: g.fee_deposit,
+                        fee_refresh: g.fee_refresh,
                         key: DenomKey::Cs(k),
                     });
                 }

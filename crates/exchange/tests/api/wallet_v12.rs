@@ -32,6 +32,7 @@ pub fn denominations(keys: &ExchangeKeysResponse) -> Vec<Denom> {
                 value: d.value,
                 fee_withdraw: d.fee_withdraw,
                 fee_deposit: d.fee_deposit,
+                fee_refresh: d.fee_refresh,
                 key: DenomKey::Rsa(key),
             }
         })

@@ -32,6 +32,7 @@ use crate::keys::store::DenominationPublic;
 
 pub(super) mod closing;
 pub(super) mod recoup;
+pub(super) mod refresh;
 
 // ---------------------------------------------------------------- column decoding
 
@@ -1351,6 +1352,8 @@ pub(super) async fn coin(
         }
     }
     history.extend(recoup::coin_history(&mut tx, currency, coin_pub.as_bytes()).await?);
+    let melts = refresh::coin_melts(&mut tx, currency, coin_pub.as_bytes()).await?;
+    let history = super::refresh::merge_melts(history, melts);
     tx.rollback().await?;
     Ok(Some(CoinRow {
         coin_pub,
@@ -1773,6 +1776,9 @@ const AUDIT_SQL: &str = "SELECT \
                - coalesce((SELECT sum(exchange_units(c.amount_with_fee_val, \
                                                      c.amount_with_fee_frac)) \
                              FROM coin_deposits c WHERE c.coin_pub = k.coin_pub), 0) \
+               - coalesce((SELECT sum(exchange_units(m.amount_with_fee_val, \
+                                                     m.amount_with_fee_frac)) \
+                             FROM refresh_commitments m WHERE m.old_coin_pub = k.coin_pub), 0) \
                + coalesce((SELECT sum(exchange_units(r.amount_val, r.amount_frac) \
                                       - exchange_units(r.refund_fee_val, r.refund_fee_frac)) \
                              FROM refunds r WHERE r.coin_pub = k.coin_pub), 0) \
@@ -1782,9 +1788,10 @@ const AUDIT_SQL: &str = "SELECT \
 
 pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSums, StoreError> {
     let sql = format!(
-        "{AUDIT_SQL}, {}, {}",
+        "{AUDIT_SQL}, {}, {}, {}",
         recoup::AUDIT_COLUMNS,
-        closing::AUDIT_COLUMNS
+        closing::AUDIT_COLUMNS,
+        refresh::AUDIT_COLUMNS
     );
     // Built from constants only.
     let r = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -1826,6 +1833,7 @@ pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSum
         coin_values: sum_amount(&r, currency, "coin_values")?,
         reserves_off_balance: keys("reserves_off_balance")?,
         coins_off_balance: keys("coins_off_balance")?,
+        refresh: refresh::audit_sums(&r, currency)?,
         recoup: recoup::audit_sums(&r, currency)?,
         closing: closing::audit(&r, currency)?,
     })

@@ -25,6 +25,7 @@ use crate::keys::store::DenominationPublic;
 
 pub(super) mod closing;
 pub(super) mod recoup;
+pub(super) mod refresh;
 
 fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, StoreError> {
     Ok(conn.prepare_cached(sql)?.execute(params)?)
@@ -1270,6 +1271,7 @@ pub(super) fn coin(
         },
     )?);
     history.extend(recoup::coin_history(conn, currency, &key)?);
+    let history = super::refresh::merge_melts(history, refresh::coin_melts(conn, currency, &key)?);
     Ok(Some(CoinRow {
         coin_pub,
         h_denom_pub,
@@ -1844,6 +1846,8 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
          d.value_val * 100000000 + d.value_frac \
          - coalesce((SELECT sum(c.amount_with_fee_val) * 100000000 + sum(c.amount_with_fee_frac) \
                      FROM coin_deposits c WHERE c.coin_pub = k.coin_pub), 0) \
+         - coalesce((SELECT sum(m.amount_with_fee_val) * 100000000 + sum(m.amount_with_fee_frac) \
+                     FROM refresh_commitments m WHERE m.old_coin_pub = k.coin_pub), 0) \
          + coalesce((SELECT sum(r.amount_val - r.refund_fee_val) * 100000000 \
                           + sum(r.amount_frac - r.refund_fee_frac) \
                      FROM refunds r WHERE r.coin_pub = k.coin_pub), 0) \
@@ -1910,6 +1914,7 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
         )?,
         reserves_off_balance,
         coins_off_balance,
+        refresh: refresh::audit_sums(conn, currency)?,
         recoup: recoup::audit_sums(conn, currency)?,
         closing: closing::audit(conn, currency)?,
     })
