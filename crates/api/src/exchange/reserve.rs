@@ -93,7 +93,8 @@ pub enum ReserveHistoryEntry {
     },
     /// The reserve was closed and its rest wired back.
     Closing {
-        /// The amount wired back (after the closing fee).
+        /// What the closing took from the reserve, the closing fee included (the C exchange's
+        /// `reserves_close.amount`; wired back: `amount − closing_fee`).
         amount: Amount,
         /// Where the money went.
         receiver_account_details: PaytoUri,

@@ -77,6 +77,8 @@
 //! | bounce worker | 1 `SELECT` (pending) + per bounce 1 `UPDATE` (the decision) + 1 `UPDATE` per attempt + 1 `SELECT` (next attempt) | 2 inline reads + 1 writer closure per decision and per attempt |
 //! | aggregation round | 1 `SELECT` (due aggregates) + 1 `CALL exchange_record_wire_out` per aggregate | 1 inline read + 1 writer closure per aggregate |
 //! | transfer worker | 1 `SELECT` (pending) + 1 `UPDATE` per attempt | 1 inline read + 1 writer closure per attempt |
+//! | closer pass (see `closing`) | 1 `SELECT` (expired reserves with their origin) + per reserve 1 `SELECT` (closing fee) and 1 `CALL exchange_close_reserve` (or 1 upsert when it must wait) + 1 `SELECT` (next wake-up) | 2 inline reads + per reserve 1 inline read and 1 writer closure |
+//! | closing transfer worker | 1 `SELECT` (pending) + 1 `UPDATE` per attempt + 1 `SELECT` (next attempt) | 2 inline reads + 1 writer closure per attempt |
 //! | deposit tracking, `/transfers/$WTID` | 1 `SELECT` | 1 inline read |
 //! | audit | 1 `SELECT` (one snapshot) | 1 inline read |
 
