@@ -3,7 +3,7 @@
 //! 1. every credit is in a reserve's total: Σ reserves_in = Σ reserve totals;
 //! 2. reserves in + recoups into reserves = balances + withdrawals (value + withdraw fee) +
 //!    closings (the balances closed reserves had, closing fees included) — and per reserve;
-//! 3. every coin's remaining value = its value − deposits + (refunds − refund fees charged) −
+//! 3. every coin's remaining value = its value − deposits − melts + (refunds − refund fees charged) −
 //!    recoups — and over all coins (a completing refund is charged less than the refund fee,
 //!    never given more: see "Refunds never create money" in `crate::db`);
 //! 4. what was wired to merchants + wire fees = the merchants' shares of the aggregated deposits
@@ -15,6 +15,9 @@
 //!
 //! 6. reserve closings: closed = sent back + closing fees kept (exchange revenue) + pending (not
 //!    accepted by the Wire Gateway yet) — and per closing, closing fee + sent back = amount.
+//!
+//! 7. refreshes: every revealed melt covers its fresh coins (value + withdraw fee) and its melt
+//!    fee — and in total (a melt not revealed yet has issued nothing).
 //!
 //! Every difference is reported, none repaired.
 

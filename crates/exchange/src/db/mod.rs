@@ -72,6 +72,9 @@
 //! | batch withdraw | 1 read (replays, balance before signing) + 1 `CALL exchange_batch_withdraw` | 1 inline read + 1 writer closure |
 //! | batch deposit | 1 `CALL exchange_batch_deposit` | 1 writer closure |
 //! | coin history (a 409's proof) | 1 `SELECT` | 1 inline read |
+//! | melt | 1 `CALL exchange_melt` | 1 writer closure |
+//! | reveal | 1 `SELECT` (the melt, its reveal if any) + 1 `CALL exchange_refresh_reveal` | 1 inline read + 1 writer closure |
+//! | link | 1 `SELECT` | 1 inline read |
 //! | refund | 1 `CALL exchange_refund` | 1 writer closure |
 //! | wirewatch page | 1 `CALL exchange_credit_reserves` (all rows of the page and the progress, bounces recorded with their request) | 1 writer closure |
 //! | bounce worker | 1 `SELECT` (pending) + per bounce 1 `UPDATE` (the decision) + 1 `UPDATE` per attempt + 1 `SELECT` (next attempt) | 2 inline reads + 1 writer closure per decision and per attempt |
