@@ -61,6 +61,8 @@ pub async fn run(cmd: ExchangeCommand, source: &ConfigSource) -> anyhow::Result<
             println!("withdrawn (with fee): {}", s.withdrawn_with_fee);
             println!("deposited (with fee): {}", s.deposits_with_fee);
             println!("refunded:             {}", s.refunds);
+            println!("recouped to reserves: {}", s.recoup.to_reserves);
+            println!("recouped to coins:    {}", s.recoup.to_coins);
             println!("wired to merchants:   {}", s.wired);
             println!("wire fees:            {}", s.wire_fees);
             println!("bounced in:           {}", s.bounced_in);

@@ -21,14 +21,18 @@
 //!
 //! # Offsets (where we differ from the C exchange)
 //! The C exchange keys a coin's history by one serial over all of its tables and lists it in
-//! that order. Our storage keeps deposits and refunds in two tables, each with its own order,
-//! and no common sequence, so an offset here counts both: the low 32 bits are the number of
-//! deposits, the high 32 bits the number of refunds before it ([`Offset`]). The entries after
-//! an offset are its later deposits, then its later refunds. Clients only ever send 0 or an
-//! ETag they received, and both work as with the C exchange: nothing is skipped or repeated
-//! however deposits and refunds interleave. The listing differs from the C exchange's only for
-//! a deposit made after a refund of the same coin (we list it before the refund). For a coin
-//! with deposits only (the double-spending case) an offset is simply the number of entries.
+//! that order. Our storage keeps each kind of entry in its own table, with its own order, and
+//! no common sequence, so an offset here counts three sequences that each only grow at their
+//! end ([`Offset`]): the coin's spends (deposits and melts in the order they happened, then its
+//! recoups — a recoup follows every spend, since its denomination was revoked), in the low 32
+//! bits; its refunds, in bits 32–47; and what coins refreshed from it paid back to it
+//! (`OLD-COIN-RECOUP`, which a later melt or refund may follow), in bits 48–63. The entries
+//! after an offset are its later spends, then its later refunds, then its later recoup
+//! credits. Clients only ever send 0 or an ETag they received, and both work as with the C
+//! exchange: nothing is skipped or repeated however the kinds interleave. The listing differs
+//! from the C exchange's only where a spend follows a credit of the same coin (we list the
+//! spend first). For a coin with deposits only (the double-spending case) an offset is simply
+//! the number of entries.
 
 use cardcash_api::exchange::{BlindingKeySecret, CoinHistoryEntry, CoinHistoryResponse};
 use cardcash_crypto::purpose::CoinHistoryRequest;
@@ -38,12 +42,31 @@ use crate::db;
 use crate::error::ExchangeError;
 use crate::service::Exchange;
 
-/// A position in a coin's history: how many deposits and how many refunds lie before it.
-/// Travels as one `u64` (`start`, the ETag): refunds in the high 32 bits, deposits in the low.
+/// A position in a coin's history: how many spends (`deposits`: deposits, melts, recoups),
+/// refunds and recoup credits (`recoups_in`: `OLD-COIN-RECOUP`) lie before it. Travels as one
+/// `u64` (`start`, the ETag): spends in the low 32 bits, refunds in bits 32–47, recoup credits
+/// in bits 48–63.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Offset {
     pub deposits: u32,
     pub refunds: u32,
+    pub recoups_in: u32,
+}
+
+/// The three sequences of a coin's history (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sequence {
+    Spend,
+    Refund,
+    RecoupIn,
+}
+
+fn sequence(e: &db::CoinHistoryEntry) -> Sequence {
+    match e {
+        db::CoinHistoryEntry::Refund { .. } => Sequence::Refund,
+        db::CoinHistoryEntry::OldCoinRecoup { .. } => Sequence::RecoupIn,
+        _ => Sequence::Spend,
+    }
 }
 
 impl Offset {
@@ -51,45 +74,46 @@ impl Offset {
     pub fn from_u64(v: u64) -> Self {
         Self {
             deposits: (v & u64::from(u32::MAX)) as u32,
-            refunds: (v >> 32) as u32,
+            refunds: ((v >> 32) & 0xffff) as u32,
+            recoups_in: (v >> 48) as u32,
         }
     }
 
-    /// The offset as it travels.
+    /// The offset as it travels (refunds and recoup credits above 65535 saturate).
     pub fn to_u64(self) -> u64 {
-        (u64::from(self.refunds) << 32) | u64::from(self.deposits)
+        (u64::from(self.recoups_in.min(0xffff)) << 48)
+            | (u64::from(self.refunds.min(0xffff)) << 32)
+            | u64::from(self.deposits)
     }
 
-    /// The offset after all of `history` (counts above `u32::MAX` saturate; no coin has that
-    /// many transactions).
+    /// The offset after all of `history` (counts saturate: no coin has that many
+    /// transactions).
     pub fn end_of(history: &[db::CoinHistoryEntry]) -> Self {
-        let deposits = history
-            .iter()
-            .filter(|e| !matches!(e, db::CoinHistoryEntry::Refund { .. }))
-            .count();
-        let refunds = history.len() - deposits;
+        let count = |s: Sequence| {
+            let n = history.iter().filter(|e| sequence(e) == s).count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        };
         Self {
-            deposits: u32::try_from(deposits).unwrap_or(u32::MAX),
-            refunds: u32::try_from(refunds).unwrap_or(u32::MAX),
+            deposits: count(Sequence::Spend),
+            refunds: count(Sequence::Refund),
+            recoups_in: count(Sequence::RecoupIn),
         }
     }
 }
 
-/// The entries of `history` (in the storage's order: each kind oldest first) after `start`:
-/// the later deposits, then the later refunds.
+/// The entries of `history` (in the storage's order: each sequence oldest first) after
+/// `start`: the later spends, then the later refunds, then the later recoup credits.
 pub fn after(history: &[db::CoinHistoryEntry], start: Offset) -> Vec<&db::CoinHistoryEntry> {
-    // Recoups count with the deposits: they follow all of them (the coin's denomination was
-    // revoked, so no deposit comes after a recoup) in storage order too.
-    let is_deposit = |e: &&db::CoinHistoryEntry| !matches!(e, db::CoinHistoryEntry::Refund { .. });
-    let deposits = history
-        .iter()
-        .filter(is_deposit)
-        .skip(start.deposits as usize);
-    let refunds = history
-        .iter()
-        .filter(|e| !is_deposit(e))
-        .skip(start.refunds as usize);
-    deposits.chain(refunds).collect()
+    let later = |s: Sequence, skip: u32| {
+        history
+            .iter()
+            .filter(move |e| sequence(e) == s)
+            .skip(skip as usize)
+    };
+    later(Sequence::Spend, start.deposits)
+        .chain(later(Sequence::Refund, start.refunds))
+        .chain(later(Sequence::RecoupIn, start.recoups_in))
+        .collect()
 }
 
 /// What to answer.
@@ -255,6 +279,50 @@ pub async fn history(
                     timestamp: *timestamp,
                 }
             }
+            db::CoinHistoryEntry::RecoupRefresh {
+                amount,
+                timestamp,
+                old_coin_pub,
+                coin_sig,
+                coin_blind,
+            } => {
+                let (exchange_pub, exchange_sig) = crate::recoup::confirm_recoup_refresh(
+                    exchange,
+                    *timestamp,
+                    *amount,
+                    coin_pub,
+                    *old_coin_pub,
+                )?;
+                CoinHistoryEntry::RecoupRefresh {
+                    amount: *amount,
+                    exchange_sig,
+                    exchange_pub,
+                    old_coin_pub: *old_coin_pub,
+                    coin_sig: *coin_sig,
+                    coin_blind: BlindingKeySecret::from_bytes(*coin_blind),
+                    timestamp: *timestamp,
+                }
+            }
+            db::CoinHistoryEntry::OldCoinRecoup {
+                amount,
+                timestamp,
+                coin_pub: fresh_coin,
+            } => {
+                let (exchange_pub, exchange_sig) = crate::recoup::confirm_recoup_refresh(
+                    exchange,
+                    *timestamp,
+                    *amount,
+                    *fresh_coin,
+                    coin_pub,
+                )?;
+                CoinHistoryEntry::OldCoinRecoup {
+                    amount: *amount,
+                    exchange_sig,
+                    exchange_pub,
+                    coin_pub: *fresh_coin,
+                    timestamp: *timestamp,
+                }
+            }
         });
     }
     Ok(CoinHistory {
@@ -332,6 +400,7 @@ mod tests {
         let o = Offset {
             deposits: 3,
             refunds: 2,
+            recoups_in: 0,
         };
         assert_eq!(o.to_u64(), (2 << 32) | 3);
         assert_eq!(Offset::from_u64(o.to_u64()), o);
@@ -343,7 +412,8 @@ mod tests {
             Offset::end_of(&[deposit(1), deposit(2), refund(1)]),
             Offset {
                 deposits: 2,
-                refunds: 1
+                refunds: 1,
+                recoups_in: 0,
             }
         );
         assert_eq!(Offset::end_of(&[]).to_u64(), 0);
@@ -366,5 +436,52 @@ mod tests {
             after(&deposits, Offset::from_u64(1)),
             vec![&deposits[1], &deposits[2]]
         );
+    }
+
+    fn old_coin_recoup(n: u8) -> db::CoinHistoryEntry {
+        db::CoinHistoryEntry::OldCoinRecoup {
+            amount: "KUDOS:1".parse().unwrap(),
+            timestamp: Timestamp::from_secs(u64::from(n)),
+            coin_pub: EddsaPublicKey::from_bytes([n; 32]),
+        }
+    }
+
+    fn recoup(n: u8) -> db::CoinHistoryEntry {
+        db::CoinHistoryEntry::Recoup {
+            amount: "KUDOS:1".parse().unwrap(),
+            timestamp: Timestamp::from_secs(u64::from(n)),
+            reserve_pub: EddsaPublicKey::from_bytes([n; 32]),
+            coin_sig: EddsaSignature::from_bytes([n; 64]),
+            coin_blind: [n; 32],
+        }
+    }
+
+    #[test]
+    fn recoups_page_with_their_sequence() {
+        // A coin deposited, credited by a recoup of a coin refreshed from it, then deposited
+        // and refunded again: each page holds exactly what is new.
+        let seen = Offset::end_of(&[deposit(1), old_coin_recoup(1)]);
+        assert_eq!(
+            seen,
+            Offset {
+                deposits: 1,
+                refunds: 0,
+                recoups_in: 1,
+            }
+        );
+        assert_eq!(seen.to_u64(), (1 << 48) | 1);
+        assert_eq!(Offset::from_u64(seen.to_u64()), seen);
+        let now = [
+            deposit(1),
+            deposit(2),
+            refund(2),
+            old_coin_recoup(1),
+            old_coin_recoup(2),
+        ];
+        assert_eq!(after(&now, seen), vec![&now[1], &now[2], &now[4]]);
+        // A coin's own recoup is a spend: after its deposits.
+        let spent = [deposit(1), recoup(1)];
+        assert_eq!(Offset::end_of(&spent).to_u64(), 2);
+        assert_eq!(after(&spent, Offset::from_u64(1)), vec![&spent[1]]);
     }
 }

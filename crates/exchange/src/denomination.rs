@@ -25,8 +25,8 @@ pub enum Use {
     /// A fresh coin of a reveal (the withdrawal window).
     Reveal,
     CsrMelt,
-    Reveal,
-    CsrMelt,
+    Recoup,
+    RecoupRefresh,
 }
 
 impl Use {

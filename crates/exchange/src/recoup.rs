@@ -28,19 +28,26 @@
 //!    answer again, without money.
 //!
 //! What was recouped shows in the reserve's history (`RECOUP`) and the coin's (`RECOUP`), each
-//! with the exchange's confirmation (purpose 1039) made when the history is read, as the C
-//! exchange does.
+//! with the exchange's confirmation (purpose 1039); a recoup-refresh in the fresh coin's history
+//! (`RECOUP-REFRESH`) and the old coin's (`OLD-COIN-RECOUP`), with the confirmation 1041. The
+//! confirmations are made when the history is read, as the C exchange does. The old coin can
+//! then be refreshed again (also past its denomination's deposit expiry: a "zombie").
 
 use cardcash_api::exchange::{
-    ExchangeWithdrawValues, RecoupRequest, RecoupWithdrawResponse, UnblindedSignature,
+    ExchangeWithdrawValues, RecoupRefreshResponse, RecoupRequest, RecoupWithdrawResponse,
+    UnblindedSignature,
 };
 use cardcash_crypto::coin::{coin_envelope_hash, coin_envelope_hash_cs, h_coin_pub};
-use cardcash_crypto::purpose::{Recoup, RecoupConfirmation};
+use cardcash_crypto::purpose::{
+    Recoup, RecoupConfirmation, RecoupRefresh, RecoupRefreshConfirmation,
+};
 use cardcash_crypto::{cs, rsa};
 use cardcash_util::{Amount, EddsaPublicKey, EddsaSignature, ErrorCode, HashCode, Timestamp};
 use serde_json::json;
 
-use crate::db::{DenominationRow, NewRecoup, RecoupOutcome};
+use crate::db::{
+    DenominationRow, NewRecoup, NewRecoupRefresh, RecoupOutcome, RecoupRefreshOutcome,
+};
 use crate::denomination::{Use, signed_refusal};
 use crate::error::ExchangeError;
 use crate::keys::state::KeySnapshot;
@@ -266,7 +273,7 @@ fn check<'a>(
         Kind::Refresh => cardcash_crypto::verify(
             coin_pub,
             &r.coin_sig,
-            &cardcash_crypto::purpose::RecoupRefresh {
+            &RecoupRefresh {
                 h_denom_pub: message.h_denom_pub,
                 coin_bks: message.coin_bks,
             },
@@ -357,6 +364,69 @@ pub async fn recoup(
         RecoupOutcome::CoinConflict => Err(coin_conflict(&coin_pub)),
         RecoupOutcome::InsufficientFunds => Err(insufficient(&coin_pub, &d.h_denom_pub)),
     }
+}
+
+/// `POST /coins/$COIN_PUB/recoup-refresh`.
+pub async fn recoup_refresh(
+    exchange: &Exchange,
+    coin_pub: EddsaPublicKey,
+    r: RecoupRequest,
+) -> Result<RecoupRefreshResponse, ExchangeError> {
+    let snapshot = exchange.keys();
+    let now = Timestamp::now();
+    let checked = check(exchange, &snapshot, &coin_pub, &r, Kind::Refresh, now)?;
+    let d = checked.denomination;
+    if d.value.currency() != exchange.store().currency() {
+        return Err(ExchangeError::Internal(
+            "denomination in another currency".into(),
+        ));
+    }
+    let outcome = exchange
+        .store()
+        .recoup_refresh(NewRecoupRefresh {
+            coin_pub,
+            denom_serial: d.serial,
+            denom_sig: stored_coin_signature(&r.denom_sig),
+            coin_value: d.value,
+            h_coin_ev: checked.h_blind_ev,
+            coin_sig: r.coin_sig,
+            coin_blind: *r.coin_blind_key_secret.as_bytes(),
+            now,
+        })
+        .await?;
+    match outcome {
+        RecoupRefreshOutcome::Done { old_coin_pub, .. }
+        | RecoupRefreshOutcome::Replay { old_coin_pub } => {
+            Ok(RecoupRefreshResponse { old_coin_pub })
+        }
+        RecoupRefreshOutcome::MeltNotFound => Err(ExchangeError::refused(
+            ErrorCode::ExchangeRecoupRefreshMeltNotFound,
+            "this exchange never signed the blinded coin in a refresh",
+        )),
+        RecoupRefreshOutcome::CoinConflict => Err(coin_conflict(&coin_pub)),
+        RecoupRefreshOutcome::InsufficientFunds => Err(insufficient(&coin_pub, &d.h_denom_pub)),
+    }
+}
+
+/// The exchange's confirmation of a recoup of the fresh coin `coin_pub` into the coin
+/// `old_coin_pub` it was refreshed from (purpose 1041): what both coins' histories show
+/// (`RECOUP-REFRESH` on the fresh coin, `OLD-COIN-RECOUP` on the old one).
+pub fn confirm_recoup_refresh(
+    exchange: &Exchange,
+    timestamp: Timestamp,
+    amount: Amount,
+    coin_pub: EddsaPublicKey,
+    old_coin_pub: EddsaPublicKey,
+) -> Result<(EddsaPublicKey, EddsaSignature), ExchangeError> {
+    sign(
+        exchange,
+        &RecoupRefreshConfirmation {
+            timestamp,
+            recoup_amount: amount,
+            coin_pub,
+            old_coin_pub,
+        },
+    )
 }
 
 /// The exchange's confirmation of a recoup into a reserve (purpose 1039), with the current

@@ -22,3 +22,24 @@ CREATE TABLE recoups (
 );
 CREATE INDEX recoups_by_coin ON recoups (coin_pub);
 CREATE INDEX recoups_by_reserve ON recoups (reserve_pub);
+
+-- A coin made by a refresh paid back into the coin that was melted for it (the old coin's
+-- history shows OLD-COIN-RECOUP, this one's RECOUP-REFRESH). The fresh coin is the one whose
+-- envelope hash, recomputed from its key and blinding secret, a reveal signed (rrc_serial);
+-- old_coin_pub is that reveal's melted coin, kept here for the old coin's history, the audit
+-- and the zombie rule (an old coin credited this way may still be melted after its
+-- denomination's deposit expiry).
+CREATE TABLE recoup_refreshes (
+    recoup_refresh_serial INTEGER PRIMARY KEY AUTOINCREMENT,
+    coin_pub BLOB NOT NULL REFERENCES known_coins (coin_pub),
+    old_coin_pub BLOB NOT NULL REFERENCES known_coins (coin_pub),
+    coin_sig BLOB NOT NULL CHECK (length(coin_sig) = 64),
+    coin_blind BLOB NOT NULL CHECK (length(coin_blind) = 32),
+    amount_val INTEGER NOT NULL CHECK (amount_val >= 0),
+    amount_frac INTEGER NOT NULL CHECK (amount_frac >= 0),
+    recoup_timestamp INTEGER NOT NULL,
+    rrc_serial INTEGER NOT NULL REFERENCES refresh_revealed_coins (rrc_serial),
+    CHECK (amount_val > 0 OR amount_frac > 0)
+);
+CREATE INDEX recoup_refreshes_by_coin ON recoup_refreshes (coin_pub);
+CREATE INDEX recoup_refreshes_by_old_coin ON recoup_refreshes (old_coin_pub);

@@ -516,6 +516,21 @@ pub enum CoinHistoryEntry {
         coin_sig: EddsaSignature,
         coin_blind: [u8; 32],
     },
+    /// The coin (made by a refresh, of a revoked denomination) paid all that was left of it
+    /// back to the coin melted for it.
+    RecoupRefresh {
+        amount: Amount,
+        timestamp: Timestamp,
+        old_coin_pub: EddsaPublicKey,
+        coin_sig: EddsaSignature,
+        coin_blind: [u8; 32],
+    },
+    /// A coin this coin was refreshed into paid its value back to this coin (a credit).
+    OldCoinRecoup {
+        amount: Amount,
+        timestamp: Timestamp,
+        coin_pub: EddsaPublicKey,
+    },
 }
 
 /// A coin's record: denomination and what is left.
@@ -694,7 +709,7 @@ pub use refresh::{
 };
 
 pub mod recoup;
-pub use recoup::{NewRecoup, RecoupOutcome, RecoupSums};
+pub use recoup::{NewRecoup, NewRecoupRefresh, RecoupOutcome, RecoupRefreshOutcome, RecoupSums};
 
 pub mod closing;
 pub use closing::{ClosingSums, TOPIC_CLOSING};

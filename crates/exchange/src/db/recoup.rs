@@ -1,6 +1,7 @@
 //! Storage of recoups (`migrations/*/0003_recoup.sql`; `sqlite/recoup.rs`, `postgres/recoup.rs`):
 //! a coin of a revoked denomination pays ALL that is left of it back, in ONE transaction that
-//! locks the coin, then what it credits (the withdrawal's reserve). The decisions (coin known
+//! locks the coin, then what it credits (the withdrawal's reserve; for a coin made by a refresh,
+//! the melted coin — both coins locked in key order, as deposits lock coins). The decisions (coin known
 //! with another denomination, no such withdrawal, nothing left, replay) are made inside that
 //! transaction on the locked rows, so a deposit or another recoup racing it sees the coin
 //! before or after, never in between: the coin never pays out more than its value.
@@ -11,6 +12,9 @@
 //!   recouped before it is a replay (the same answer), otherwise it is refused (spent).
 //! - The reserve's expiration moves to at least `reserve_expiration` (it has money again, and
 //!   the closer must give it the closing delay), as the C exchange does.
+//! - A recoup-refresh moves the fresh coin's remaining value `v > 0` to the old coin: fresh
+//!   −v, old +v, one `recoup_refreshes` row of v; the same replay and refusal rules. The old coin
+//!   is then a "zombie": it may be melted even after its denomination's deposit expiry.
 //! - A coin first seen by its recoup becomes known with its denomination's value, then is
 //!   debited at once (the audit sees value − recoups = 0).
 
@@ -61,6 +65,44 @@ pub enum RecoupOutcome {
     InsufficientFunds,
 }
 
+/// A recoup-refresh to record (its signatures and denomination checked already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecoupRefresh {
+    /// The fresh coin.
+    pub coin_pub: EddsaPublicKey,
+    /// The fresh coin's (revoked) denomination.
+    pub denom_serial: i64,
+    /// The unblinded denomination signature, stored with the coin if it is new here.
+    pub denom_sig: Vec<u8>,
+    /// The denomination's value (the coin's remaining value if it is new here).
+    pub coin_value: Amount,
+    /// The envelope hash the exchange recomputed from the coin's key and blinding secret.
+    pub h_coin_ev: HashCode,
+    /// The coin's signature over the recoup-refresh (purpose 1206).
+    pub coin_sig: EddsaSignature,
+    /// The coin's blinding key secret (shown in the coin's history).
+    pub coin_blind: [u8; 32],
+    pub now: Timestamp,
+}
+
+/// The outcome of [`ExchangeStore::recoup_refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoupRefreshOutcome {
+    /// `amount` (all that was left of the fresh coin) was credited to `old_coin_pub`.
+    Done {
+        old_coin_pub: EddsaPublicKey,
+        amount: Amount,
+    },
+    /// Nothing is left of the coin and it was recouped before: the same answer, no money.
+    Replay { old_coin_pub: EddsaPublicKey },
+    /// No reveal signed this envelope for the coin's denomination.
+    MeltNotFound,
+    /// The coin is known with another denomination.
+    CoinConflict,
+    /// Nothing is left of the coin (spent) and it was never recouped.
+    InsufficientFunds,
+}
+
 /// A recoup as a coin's or reserve's history shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoupRow {
@@ -77,11 +119,23 @@ pub struct RecoupRow {
 pub struct RecoupSums {
     /// Σ recouped into reserves.
     pub to_reserves: Amount,
+    /// Σ recouped from fresh coins into the coins melted for them (it moves value between
+    /// coins: the fresh coins' side and the old coins' side of the per-coin equation).
+    pub to_coins: Amount,
 }
 
 impl ExchangeStore {
     /// Recoups a withdrawn coin into its reserve, in one transaction (see the module docs).
     pub async fn recoup(&self, recoup: NewRecoup) -> Result<RecoupOutcome, StoreError> {
         dispatch_write!(self, recoup(recoup))
+    }
+
+    /// Recoups a coin made by a refresh into the coin melted for it, in one transaction (see
+    /// the module docs).
+    pub async fn recoup_refresh(
+        &self,
+        recoup: NewRecoupRefresh,
+    ) -> Result<RecoupRefreshOutcome, StoreError> {
+        dispatch_write!(self, recoup_refresh(recoup))
     }
 }

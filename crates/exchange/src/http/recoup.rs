@@ -19,3 +19,15 @@ pub async fn post_recoup(
 ) -> Result<Response, ExchangeError> {
     Ok(TalerJson(recoup::recoup(&state.exchange, coin_pub, request).await?).into_response())
 }
+
+/// `POST /coins/$COIN_PUB/recoup-refresh` → `{old_coin_pub}`.
+pub async fn post_recoup_refresh(
+    State(state): State<AppState>,
+    CoinPub(coin_pub): CoinPub,
+    TalerJson(request): TalerJson<RecoupRequest>,
+) -> Result<Response, ExchangeError> {
+    Ok(
+        TalerJson(recoup::recoup_refresh(&state.exchange, coin_pub, request).await?)
+            .into_response(),
+    )
+}

@@ -40,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .route("/coins/{coin_pub}/refund", post(deposits::post_refund))
         // https://docs.taler.net/core/api-exchange.html#recoup
         .route("/coins/{coin_pub}/recoup", post(recoup::post_recoup))
+        .route(
+            "/coins/{coin_pub}/recoup-refresh",
+            post(recoup::post_recoup_refresh),
+        )
         // https://docs.taler.net/core/api-exchange.html#get--coins-$COIN_PUB-history
         .route("/coins/{coin_pub}/history", get(coins::get_history))
         // https://docs.taler.net/core/api-exchange.html#tracking-wire-transfers

@@ -10,6 +10,7 @@ mod deposit;
 mod helpers;
 mod keys;
 mod legacy;
+mod recoup;
 mod refresh;
 mod storage;
 mod vectors;

@@ -12,7 +12,9 @@ use cardcash_api::exchange::{
     DenominationRevocationRequest, ExchangeWithdrawValues, RecoupRequest, ReserveHistoryEntry,
 };
 use cardcash_crypto::EddsaPrivateKey;
-use cardcash_crypto::purpose::{CoinHistoryRequest, RecoupConfirmation, ReserveHistoryRequest};
+use cardcash_crypto::purpose::{
+    CoinHistoryRequest, RecoupConfirmation, RecoupRefreshConfirmation, ReserveHistoryRequest,
+};
 use cardcash_exchange::db::{
     DepositOutcome, NewBatchDeposit, NewCoinDeposit, NewRecoup, RecoupOutcome,
 };
@@ -625,3 +627,224 @@ fn planchet_hash(planchet: &Planchet) -> HashCode {
         other => panic!("RSA expected: {other:?}"),
     }
 }
+
+// ------------------------------------------------------------------------------ recoup-refresh
+
+/// A bank and an exchange with RSA 1, 2 and 5 and a CS 1 (all fees 0.01).
+async fn refresh_world(engine: Engine) -> World {
+    cardcash_testkit::world(engine)
+        .currency("KUDOS".parse().unwrap())
+        .bank()
+        .configure_exchange(|c| {
+            let rsa = || cardcash_exchange::config::CipherConfig::Rsa { bits: 1024 };
+            c.denominations = vec![
+                crate::helpers::coin("coin_kudos_1", rsa(), "1", "0.01"),
+                crate::helpers::coin("coin_kudos_2", rsa(), "2", "0.01"),
+                crate::helpers::coin("coin_kudos_5", rsa(), "5", "0.01"),
+                crate::helpers::coin(
+                    "coin_kudos_cs_1",
+                    cardcash_exchange::config::CipherConfig::Cs,
+                    "1",
+                    "0.01",
+                ),
+            ];
+        })
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Melts `old` into one coin of each of `fresh` and reveals: the fresh coins.
+async fn refresh(world: &World, old: &Coin, fresh: &[Denom]) -> Vec<wallet::refresh::FreshCoin> {
+    let client = world.exchange().client();
+    let r = wallet::refresh::Refresh::prepare(&client, old, fresh).await;
+    let melt = client.melt(&old.coin_pub, &r.melt_request()).await.unwrap();
+    let reveal = client
+        .reveal(&r.rc, &r.reveal_request(melt.noreveal_index))
+        .await
+        .unwrap();
+    let sigs: Vec<_> = reveal.ev_sigs.into_iter().map(|s| s.ev_sig).collect();
+    r.coins(melt.noreveal_index, &sigs)
+}
+
+fn recoup_refresh_request(fresh: &wallet::refresh::FreshCoin) -> RecoupRequest {
+    let (bks, ewv, nonce) = fresh.blinding();
+    wallet::recoup_request(&fresh.coin, bks, ewv, nonce, true)
+}
+
+/// `OLD-COIN-RECOUP` entries of an old coin's history, each checked against the exchange's
+/// signature (1041), as `(fresh coin, amount)`.
+fn old_coin_recoups(
+    history: &[CoinHistoryEntry],
+    old: EddsaPublicKey,
+) -> Vec<(EddsaPublicKey, Amount)> {
+    history
+        .iter()
+        .filter_map(|e| match e {
+            CoinHistoryEntry::OldCoinRecoup {
+                amount,
+                exchange_sig,
+                exchange_pub,
+                coin_pub,
+                timestamp,
+            } => {
+                cardcash_crypto::verify(
+                    exchange_pub,
+                    exchange_sig,
+                    &RecoupRefreshConfirmation {
+                        timestamp: *timestamp,
+                        recoup_amount: *amount,
+                        coin_pub: *coin_pub,
+                        old_coin_pub: old,
+                    },
+                )
+                .expect("the exchange's confirmation of the recoup-refresh");
+                Some((*coin_pub, *amount))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+engine_test!(
+    /// A 5 refreshed into a 2 (RSA) and a 1 (CS): 3.03 melted, 1.97 left. The 2 pays 0.5 to a
+    /// merchant; then both fresh denominations are revoked and both fresh coins recouped into
+    /// the 5: it gets 1.5 + 1 back (4.47 left), its history shows two OLD-COIN-RECOUPs, the
+    /// fresh coins' a RECOUP-REFRESH each (signed, 1041); a replay pays nothing; the 5 is then
+    /// refreshed again (into a 1). Refusals: a denomination in force 410 1580, a recoup
+    /// signature (1203) 403 1575, a withdrawn coin 404 1576 (and a fresh coin at `/recoup` 404
+    /// 1551); they change nothing.
+    async fn recoup_refresh_after_refresh(engine: Engine) {
+        let world = refresh_world(engine).await;
+        let client = world.exchange().client();
+        let raw = Raw::new(world.exchange().base_url());
+        let denoms = wallet::denominations(&client.keys().await.unwrap());
+        let reserve = funded_reserve(&world, "20").await;
+        let (one, two, five, cs_one) = (
+            pick(&denoms, "1", false),
+            pick(&denoms, "2", false),
+            pick(&denoms, "5", false),
+            pick(&denoms, "1", true),
+        );
+        let withdrawn = withdraw(&world, &reserve, &[five, two]).await;
+        let old = &withdrawn[0].1;
+        let fresh = refresh(&world, old, &[two.clone(), cs_one.clone()]).await;
+        assert_eq!(coin_history(&world, old).await.0, kudos("1.97"));
+        let contract = wallet::Contract::new(
+            "payto://x-taler-bank/bank.example/merchant?receiver-name=Merchant"
+                .parse()
+                .unwrap(),
+            Timestamp::now().saturating_add(cardcash_util::RelativeTime::from_secs(3600)),
+        );
+        client
+            .batch_deposit(&contract.deposit(&[(&fresh[0].coin, kudos("0.5"))]))
+            .await
+            .unwrap();
+
+        // Not revoked yet.
+        let path = |c: &Coin| format!("coins/{}/recoup-refresh", c.coin_pub);
+        raw.post(
+            &path(&fresh[0].coin),
+            &json_of(&recoup_refresh_request(&fresh[0])),
+        )
+        .await
+        .expect(410, ErrorCode::ExchangeRecoupRefreshNotEligible, "in force");
+        revoke(&world, two).await;
+        revoke(&world, cs_one).await;
+        audit_clean(&world).await;
+        let before = sums(&world).await;
+        // A recoup signature is no recoup-refresh signature.
+        let (bks, ewv, nonce) = fresh[0].blinding();
+        let r = wallet::recoup_request(&fresh[0].coin, bks, ewv, nonce, false);
+        raw.post(&path(&fresh[0].coin), &json_of(&r)).await.expect(
+            403,
+            ErrorCode::ExchangeRecoupRefreshSignatureInvalid,
+            "a 1203 signature",
+        );
+        // A withdrawn coin was never revealed; a fresh coin was never withdrawn.
+        let (p1, c1) = &withdrawn[1];
+        let (bks, ewv, nonce) = p1.blinding();
+        let r = wallet::recoup_request(c1, bks, ewv, nonce, true);
+        raw.post(&path(c1), &json_of(&r)).await.expect(
+            404,
+            ErrorCode::ExchangeRecoupRefreshMeltNotFound,
+            "a withdrawn coin",
+        );
+        let (bks, ewv, nonce) = fresh[0].blinding();
+        let r = wallet::recoup_request(&fresh[0].coin, bks, ewv, nonce, false);
+        raw.post(&recoup_path(&fresh[0].coin), &json_of(&r))
+            .await
+            .expect(
+                404,
+                ErrorCode::ExchangeRecoupWithdrawNotFound,
+                "a fresh coin at /recoup",
+            );
+        assert_eq!(sums(&world).await, before, "the refusals changed the books");
+
+        for f in &fresh {
+            let answer = client
+                .recoup_refresh(&f.coin.coin_pub, &recoup_refresh_request(f))
+                .await
+                .unwrap();
+            assert_eq!(answer.old_coin_pub, old.coin_pub);
+        }
+        audit_clean(&world).await;
+        let (left, history) = coin_history(&world, old).await;
+        assert_eq!(left, kudos("4.47"));
+        assert_eq!(
+            old_coin_recoups(&history, old.coin_pub),
+            vec![
+                (fresh[0].coin.coin_pub, kudos("1.5")),
+                (fresh[1].coin.coin_pub, kudos("1"))
+            ]
+        );
+        for (f, value) in fresh.iter().zip(["1.5", "1"]) {
+            let (left, history) = coin_history(&world, &f.coin).await;
+            assert_eq!(left, kudos("0"));
+            let Some(CoinHistoryEntry::RecoupRefresh {
+                amount,
+                exchange_sig,
+                exchange_pub,
+                old_coin_pub,
+                coin_sig,
+                coin_blind,
+                timestamp,
+            }) = history.last()
+            else {
+                panic!("a RECOUP-REFRESH last: {history:?}");
+            };
+            assert_eq!(*amount, kudos(value));
+            assert_eq!(*old_coin_pub, old.coin_pub);
+            let request = recoup_refresh_request(f);
+            assert_eq!(*coin_sig, request.coin_sig);
+            assert_eq!(*coin_blind, request.coin_blind_key_secret);
+            cardcash_crypto::verify(
+                exchange_pub,
+                exchange_sig,
+                &RecoupRefreshConfirmation {
+                    timestamp: *timestamp,
+                    recoup_amount: *amount,
+                    coin_pub: f.coin.coin_pub,
+                    old_coin_pub: old.coin_pub,
+                },
+            )
+            .unwrap();
+        }
+
+        // A replay: the same answer, no money.
+        let before = sums(&world).await;
+        let again = client
+            .recoup_refresh(&fresh[1].coin.coin_pub, &recoup_refresh_request(&fresh[1]))
+            .await
+            .unwrap();
+        assert_eq!(again.old_coin_pub, old.coin_pub);
+        assert_eq!(sums(&world).await, before);
+
+        // The old coin's value is spendable again: refreshed into a 1 (1.02 of its 4.47).
+        let again = refresh(&world, old, std::slice::from_ref(one)).await;
+        assert_eq!(again.len(), 1);
+        assert_eq!(coin_history(&world, old).await.0, kudos("3.45"));
+        audit_clean(&world).await;
+        world.shutdown().await.unwrap();
+    }
+);

@@ -1784,6 +1784,10 @@ const AUDIT_SQL: &str = "SELECT \
                              FROM refunds r WHERE r.coin_pub = k.coin_pub), 0) \
                - coalesce((SELECT sum(exchange_units(q.amount_val, q.amount_frac)) \
                              FROM recoups q WHERE q.coin_pub = k.coin_pub), 0) \
+               - coalesce((SELECT sum(exchange_units(q.amount_val, q.amount_frac)) \
+                             FROM recoup_refreshes q WHERE q.coin_pub = k.coin_pub), 0) \
+               + coalesce((SELECT sum(exchange_units(q.amount_val, q.amount_frac)) \
+                             FROM recoup_refreshes q WHERE q.old_coin_pub = k.coin_pub), 0) \
          ORDER BY k.coin_pub) AS coins_off_balance";
 
 pub(super) async fn audit_sums(db: &PgDb, currency: Currency) -> Result<AuditSums, StoreError> {

@@ -1838,7 +1838,8 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
         [],
         |r| eddsa(r, 0),
     )?;
-    // remaining = value − Σ deposits + Σ (refund − refund fee charged) − Σ recoups.
+    // remaining = value − Σ deposits + Σ (refund − refund fee charged) − Σ recoups
+    // − Σ recoup-refreshes of it + Σ recoup-refreshes into it.
     let coins_off_balance = query_all(
         conn,
         "SELECT k.coin_pub FROM known_coins k JOIN denominations d USING (denom_serial) WHERE \
@@ -1852,7 +1853,11 @@ pub(super) fn audit_sums(conn: &Connection, currency: Currency) -> Result<AuditS
                           + sum(r.amount_frac - r.refund_fee_frac) \
                      FROM refunds r WHERE r.coin_pub = k.coin_pub), 0) \
          - coalesce((SELECT sum(q.amount_val) * 100000000 + sum(q.amount_frac) FROM recoups q \
-                     WHERE q.coin_pub = k.coin_pub), 0)",
+                     WHERE q.coin_pub = k.coin_pub), 0) \
+         - coalesce((SELECT sum(q.amount_val) * 100000000 + sum(q.amount_frac) \
+                     FROM recoup_refreshes q WHERE q.coin_pub = k.coin_pub), 0) \
+         + coalesce((SELECT sum(q.amount_val) * 100000000 + sum(q.amount_frac) \
+                     FROM recoup_refreshes q WHERE q.old_coin_pub = k.coin_pub), 0)",
         [],
         |r| eddsa(r, 0),
     )?;

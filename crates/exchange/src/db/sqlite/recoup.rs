@@ -6,7 +6,9 @@ use cardcash_store::rusqlite::{Connection, params};
 use cardcash_store::{SqliteTx, StoreError, query_all, query_opt};
 use cardcash_util::Currency;
 
-use super::super::recoup::{NewRecoup, RecoupOutcome, RecoupRow, RecoupSums};
+use super::super::recoup::{
+    NewRecoup, NewRecoupRefresh, RecoupOutcome, RecoupRefreshOutcome, RecoupRow, RecoupSums,
+};
 use super::super::{
     CoinHistoryEntry, ReserveHistoryEntry, TOPIC_RESERVE, cols, fixed, reserve_key, units,
 };
@@ -133,13 +135,15 @@ fn recoup_row(
     })
 }
 
-/// The recoup entries of a coin's history (read inside the caller's snapshot).
+/// The recoup entries of a coin's history (read inside the caller's snapshot): its recoups
+/// into its reserve, its recoups into the coin it was refreshed from, then what coins refreshed
+/// from it paid back to it, each in the order they happened.
 pub(in crate::db) fn coin_history(
     conn: &Connection,
     currency: Currency,
     coin_pub: &[u8],
 ) -> Result<Vec<CoinHistoryEntry>, StoreError> {
-    query_all(
+    let mut entries = query_all(
         conn,
         &format!("SELECT {RECOUP_COLUMNS} FROM recoups WHERE coin_pub = ?1 ORDER BY recoup_serial"),
         [coin_pub],
@@ -153,7 +157,36 @@ pub(in crate::db) fn coin_history(
                 coin_blind: r.coin_blind,
             })
         },
-    )
+    )?;
+    entries.extend(query_all(
+        conn,
+        "SELECT amount_val, amount_frac, recoup_timestamp, old_coin_pub, coin_sig, coin_blind \
+         FROM recoup_refreshes WHERE coin_pub = ?1 ORDER BY recoup_refresh_serial",
+        [coin_pub],
+        |row| {
+            Ok(CoinHistoryEntry::RecoupRefresh {
+                amount: am(row, currency, 0)?,
+                timestamp: ts(row, 2)?,
+                old_coin_pub: eddsa(row, 3)?,
+                coin_sig: sig(row, 4)?,
+                coin_blind: blind(row, 5)?,
+            })
+        },
+    )?);
+    entries.extend(query_all(
+        conn,
+        "SELECT amount_val, amount_frac, recoup_timestamp, coin_pub FROM recoup_refreshes \
+         WHERE old_coin_pub = ?1 ORDER BY recoup_refresh_serial",
+        [coin_pub],
+        |row| {
+            Ok(CoinHistoryEntry::OldCoinRecoup {
+                amount: am(row, currency, 0)?,
+                timestamp: ts(row, 2)?,
+                coin_pub: eddsa(row, 3)?,
+            })
+        },
+    )?);
+    Ok(entries)
 }
 
 /// The recoup entries of a reserve's history (read inside the caller's snapshot).
@@ -179,6 +212,113 @@ pub(in crate::db) fn reserve_history(
     )
 }
 
+pub(in crate::db) fn recoup_refresh(
+    tx: &mut SqliteTx<'_>,
+    currency: Currency,
+    r: NewRecoupRefresh,
+) -> Result<RecoupRefreshOutcome, StoreError> {
+    let coin = r.coin_pub.to_vec();
+    // The reveal that signed the envelope, and its melted coin.
+    let reveal = query_opt(
+        tx,
+        "SELECT c.rrc_serial, m.old_coin_pub FROM refresh_revealed_coins c \
+         JOIN refresh_commitments m USING (melt_serial) \
+         WHERE c.h_coin_ev = ?1 AND c.denom_serial = ?2",
+        params![r.h_coin_ev.to_vec(), r.denom_serial],
+        |row| Ok((row.get::<_, i64>(0)?, eddsa(row, 1)?)),
+    )?;
+    let known = query_opt(
+        tx,
+        "SELECT denom_serial, remaining_val, remaining_frac FROM known_coins WHERE coin_pub = ?1",
+        [&coin],
+        |row| Ok((row.get::<_, i64>(0)?, am(row, currency, 1)?)),
+    )?;
+    if known
+        .as_ref()
+        .is_some_and(|(serial, _)| *serial != r.denom_serial)
+    {
+        return Ok(RecoupRefreshOutcome::CoinConflict);
+    }
+    let Some((rrc_serial, old_coin_pub)) = reveal else {
+        return Ok(RecoupRefreshOutcome::MeltNotFound);
+    };
+    let old = old_coin_pub.to_vec();
+    let old_left = query_opt(
+        tx,
+        "SELECT remaining_val, remaining_frac FROM known_coins WHERE coin_pub = ?1",
+        [&old],
+        |row| am(row, currency, 0),
+    )?
+    .filter(|_| old != coin)
+    .ok_or_else(|| StoreError::Internal("a melted coin is missing from known_coins".into()))?;
+    let left = known.map_or(r.coin_value, |(_, left)| left);
+    if left.is_zero() {
+        let before = query_opt(
+            tx,
+            "SELECT 1 FROM recoup_refreshes WHERE coin_pub = ?1 LIMIT 1",
+            [&coin],
+            |_| Ok(()),
+        )?;
+        return Ok(match before {
+            Some(()) => RecoupRefreshOutcome::Replay { old_coin_pub },
+            None => RecoupRefreshOutcome::InsufficientFunds,
+        });
+    }
+    let credited = cols(&units(currency, old_left.to_units() + left.to_units())?);
+    execute(
+        tx,
+        "UPDATE known_coins SET remaining_val = ?2, remaining_frac = ?3 WHERE coin_pub = ?1",
+        params![old, credited.0, credited.1],
+    )?;
+    if known.is_some() {
+        execute(
+            tx,
+            "UPDATE known_coins SET remaining_val = 0, remaining_frac = 0 WHERE coin_pub = ?1",
+            [&coin],
+        )?;
+    } else {
+        execute(
+            tx,
+            "INSERT INTO known_coins (coin_pub, denom_serial, denom_sig, remaining_val, \
+             remaining_frac) VALUES (?1, ?2, ?3, 0, 0)",
+            params![coin, r.denom_serial, r.denom_sig],
+        )?;
+    }
+    let amount = cols(&left);
+    execute(
+        tx,
+        "INSERT INTO recoup_refreshes (coin_pub, old_coin_pub, coin_sig, coin_blind, amount_val, \
+         amount_frac, recoup_timestamp, rrc_serial) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            coin,
+            old,
+            r.coin_sig.to_vec(),
+            r.coin_blind.to_vec(),
+            amount.0,
+            amount.1,
+            micros(r.now),
+            rrc_serial
+        ],
+    )?;
+    Ok(RecoupRefreshOutcome::Done {
+        old_coin_pub,
+        amount: left,
+    })
+}
+
+/// Whether the coin received value back from a recoup of a coin it was refreshed into (a
+/// "zombie", which may be melted after its denomination's deposit expiry; the C exchange's
+/// check in `exchange_do_melt`).
+pub(in crate::db) fn is_zombie(conn: &Connection, coin_pub: &[u8]) -> Result<bool, StoreError> {
+    Ok(query_opt(
+        conn,
+        "SELECT 1 FROM recoup_refreshes WHERE old_coin_pub = ?1 LIMIT 1",
+        [coin_pub],
+        |_| Ok(()),
+    )?
+    .is_some())
+}
+
 /// Σ of the recoups (inside the audit's snapshot).
 pub(in crate::db) fn audit_sums(
     conn: &Connection,
@@ -189,6 +329,11 @@ pub(in crate::db) fn audit_sums(
             conn,
             currency,
             "SELECT sum(amount_val), sum(amount_frac) FROM recoups",
+        )?,
+        to_coins: super::sum(
+            conn,
+            currency,
+            "SELECT sum(amount_val), sum(amount_frac) FROM recoup_refreshes",
         )?,
     })
 }
