@@ -16,7 +16,7 @@ use cardcash_crypto::purpose::{
     CoinHistoryRequest, RecoupConfirmation, RecoupRefreshConfirmation, ReserveHistoryRequest,
 };
 use cardcash_exchange::db::{
-    DepositOutcome, NewBatchDeposit, NewCoinDeposit, NewRecoup, RecoupOutcome,
+    DepositOutcome, MeltOutcome, NewBatchDeposit, NewCoinDeposit, NewMelt, NewRecoup, RecoupOutcome,
 };
 use cardcash_testkit::{Engine, World, engine_test};
 use cardcash_util::{Amount, EddsaPublicKey, ErrorCode, HashCode, ShortHashCode, Timestamp};
@@ -844,6 +844,60 @@ engine_test!(
         let again = refresh(&world, old, std::slice::from_ref(one)).await;
         assert_eq!(again.len(), 1);
         assert_eq!(coin_history(&world, old).await.0, kudos("3.45"));
+        audit_clean(&world).await;
+        world.shutdown().await.unwrap();
+    }
+);
+
+engine_test!(
+    /// A melted coin is a zombie (it may melt past its denomination's deposit expiry: the
+    /// storage's `zombie_required`) only once a coin refreshed from it was recouped into it.
+    async fn recoup_refresh_makes_the_old_coin_a_zombie(engine: Engine) {
+        let world = refresh_world(engine).await;
+        let client = world.exchange().client();
+        let denoms = wallet::denominations(&client.keys().await.unwrap());
+        let reserve = funded_reserve(&world, "10").await;
+        let (two, five) = (pick(&denoms, "2", false), pick(&denoms, "5", false));
+        let withdrawn = withdraw(&world, &reserve, &[five]).await;
+        let old = &withdrawn[0].1;
+        let fresh = refresh(&world, old, std::slice::from_ref(two)).await;
+        let snapshot = world.exchange().app().exchange().keys();
+        let serial = snapshot.denominations[&five.h].serial;
+        let zombie_melt = |n: u8| NewMelt {
+            rc: HashCode::from_bytes([n; 64]),
+            coin_pub: old.coin_pub,
+            denom_serial: serial,
+            denom_sig: match old.ub_sig() {
+                cardcash_api::exchange::UnblindedSignature::Rsa { rsa_signature } => {
+                    rsa_signature.as_bytes().to_vec()
+                }
+                other => panic!("RSA expected: {other:?}"),
+            },
+            coin_value: kudos("5"),
+            coin_sig: cardcash_util::EddsaSignature::from_bytes([n; 64]),
+            amount_with_fee: kudos("0.5"),
+            melt_fee: kudos("0.01"),
+            noreveal_index: 0,
+            rms: None,
+            zombie_required: true,
+            now: Timestamp::now(),
+        };
+        assert_eq!(
+            store(&world).melt(zombie_melt(1)).await.unwrap(),
+            MeltOutcome::NoZombie,
+            "no recoup into it yet"
+        );
+        revoke(&world, two).await;
+        client
+            .recoup_refresh(&fresh[0].coin.coin_pub, &recoup_refresh_request(&fresh[0]))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store(&world).melt(zombie_melt(2)).await.unwrap(),
+            MeltOutcome::Done { .. }
+        ));
+        // 5 − 2.02 melted + 2 recouped − 0.5 melted as a zombie.
+        assert_eq!(coin_history(&world, old).await.0, kudos("4.48"));
         audit_clean(&world).await;
         world.shutdown().await.unwrap();
     }
