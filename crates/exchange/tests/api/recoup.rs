@@ -902,3 +902,87 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// A recoup and a melt of the same coin at once, on the storage directly (as with a
+    /// deposit: a melt checked against the key snapshot of just before the revocation can still
+    /// reach the database): whichever goes first, the coin pays out exactly its value.
+    async fn recoup_racing_a_melt_never_pays_more_than_the_coin(engine: Engine) {
+        let world = bank_and_exchange(engine).await;
+        let client = world.exchange().client();
+        let denoms = wallet::denominations(&client.keys().await.unwrap());
+        let reserve = funded_reserve(&world, "60").await;
+        let five = pick(&denoms, "5", false);
+        let coins = withdraw(&world, &reserve, &[five; 8]).await;
+        revoke(&world, five).await;
+        let serial = world.exchange().app().exchange().keys().denominations[&five.h].serial;
+        let s = store(&world).clone();
+        let mut races = Vec::new();
+        for (i, (planchet, coin)) in coins.iter().enumerate() {
+            let request = planchet.recoup_request(coin);
+            let denom_sig = match coin.ub_sig() {
+                cardcash_api::exchange::UnblindedSignature::Rsa { rsa_signature } => {
+                    rsa_signature.as_bytes().to_vec()
+                }
+                other => panic!("RSA expected: {other:?}"),
+            };
+            let recoup = NewRecoup {
+                coin_pub: coin.coin_pub,
+                denom_serial: serial,
+                denom_sig: denom_sig.clone(),
+                coin_value: kudos("5"),
+                h_blind_ev: planchet_hash(planchet),
+                coin_sig: request.coin_sig,
+                coin_blind: *request.coin_blind_key_secret.as_bytes(),
+                now: Timestamp::now(),
+                reserve_expiration: Timestamp::now(),
+            };
+            let n = u8::try_from(i).unwrap();
+            let melt = NewMelt {
+                rc: HashCode::from_bytes([n; 64]),
+                coin_pub: coin.coin_pub,
+                denom_serial: serial,
+                denom_sig,
+                coin_value: kudos("5"),
+                coin_sig: cardcash_util::EddsaSignature::from_bytes([n; 64]),
+                amount_with_fee: kudos("3"),
+                melt_fee: kudos("0.01"),
+                noreveal_index: 0,
+                rms: None,
+                zombie_required: false,
+                now: Timestamp::now(),
+            };
+            let (s1, s2) = (s.clone(), s.clone());
+            races.push(tokio::spawn(async move {
+                let (r, m) = tokio::join!(s1.recoup(recoup), s2.melt(melt));
+                (r.unwrap(), m.unwrap())
+            }));
+        }
+        let mut credited = Amount::zero(&"KUDOS".parse().unwrap());
+        for (i, race) in races.into_iter().enumerate() {
+            let (recouped, melted) = race.await.unwrap();
+            let RecoupOutcome::Done { amount, .. } = recouped else {
+                panic!("coin {i}: the recoup always finds something: {recouped:?}");
+            };
+            let paid = match melted {
+                MeltOutcome::Done { .. } => kudos("3"),
+                MeltOutcome::InsufficientFunds => kudos("0"),
+                other => panic!("coin {i}: {other:?}"),
+            };
+            assert_eq!(
+                paid.checked_add(&amount).unwrap(),
+                kudos("5"),
+                "coin {i}: melted {paid}, recouped {amount}"
+            );
+            credited = credited.checked_add(&amount).unwrap();
+        }
+        let expected = kudos("60")
+            .checked_sub(&kudos("40.08"))
+            .unwrap()
+            .checked_add(&credited)
+            .unwrap();
+        assert_eq!(balance(&world, &reserve.public()).await, expected);
+        audit_clean(&world).await;
+        world.shutdown().await.unwrap();
+    }
+);
