@@ -1,9 +1,11 @@
-//! Recoup (`POST /coins/$COIN_PUB/recoup`): after the offline key revoked a denomination, a
-//! withdrawn coin of it pays what is left of it back into its reserve — the reserve's and the
-//! coin's histories show it with the exchange's confirmation (1039), the coin is spent, the
-//! reserve withdraws again; a partly deposited coin pays only the rest; a replay pays nothing;
-//! refusals carry the C exchange's codes and change nothing; a recoup racing a deposit of the
-//! same coin never pays out more than the coin's value. Every test ends with a clean audit.
+//! Recoup (`POST /coins/$COIN_PUB/recoup` and `…/recoup-refresh`): after the offline key
+//! revoked a denomination, a withdrawn coin of it pays what is left of it back into its reserve,
+//! a coin made by a refresh into the coin melted for it — the histories show it with the
+//! exchange's confirmation (1039, 1041), the coin is spent, the reserve withdraws (the old coin
+//! refreshes) again; a partly spent coin pays only the rest; a replay pays nothing; refusals
+//! carry the C exchange's codes and change nothing; a recoup racing a deposit or a melt of the
+//! same coin never pays out more than the coin's value; the old coin becomes a zombie. Every
+//! test ends with a clean audit.
 
 use std::time::Duration;
 
