@@ -6,16 +6,14 @@
 use cardcash_store::{PgDb, StoreError, retry};
 use cardcash_util::{Amount, Currency, EddsaPublicKey, Timestamp};
 use sqlx::Row;
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::PgRow;
 
 use super::super::closing::{
     CloseOutcome, CloseWaitRow, CloseWake, ClosingRow, ClosingSums, ExpiredReserveRow, NewClosing,
     ReserveOrigin, TOPIC_CLOSING, closing_date, closing_request_uid, closing_wtid,
 };
 use super::{am, eddsa, hash, micros, outcome, payload, short, sum_amount, ts};
-use crate::db::{
-    ReserveHistoryEntry, TOPIC_RESERVE, cols, corrupt, reserve_key, signed, time, unsigned,
-};
+use crate::db::{TOPIC_RESERVE, cols, corrupt, reserve_key, signed, time, unsigned};
 
 fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
@@ -365,32 +363,6 @@ pub(in crate::db) async fn closings(
     .await?
     .iter()
     .map(|r| closing_row(r, currency))
-    .collect()
-}
-
-/// The CLOSING entries of a reserve's history (on the history's snapshot transaction).
-pub(in crate::db) async fn reserve_history(
-    conn: &mut PgConnection,
-    currency: Currency,
-    reserve_pub: &[u8],
-) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
-    sqlx::query(
-        "SELECT amount_val, amount_frac, closing_fee_val, closing_fee_frac, execution_date, \
-         receiver_payto, wtid FROM reserves_close WHERE reserve_pub = $1 ORDER BY close_serial",
-    )
-    .bind(reserve_pub)
-    .fetch_all(conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(ReserveHistoryEntry::Closing {
-            amount: am(r, currency, "amount")?,
-            closing_fee: am(r, currency, "closing_fee")?,
-            execution_date: ts(r, "execution_date")?,
-            receiver_payto: r.try_get("receiver_payto")?,
-            wtid: short(r, "wtid")?,
-        })
-    })
     .collect()
 }
 

@@ -1051,8 +1051,9 @@ pub(super) async fn reserve_history(
     currency: Currency,
     reserve_pub: EddsaPublicKey,
 ) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
-    // Credits, then withdrawals, then recoups, each in the order they happened (as on SQLite),
-    // in one snapshot.
+    // Credits, then withdrawals, then closings (in one statement; a closing's WTID comes in the
+    // `h_blind_ev` column), then recoups, each in the order they happened (as on SQLite), in
+    // one snapshot.
     let mut tx = snapshot(db).await?;
     let key = reserve_pub.as_bytes().as_slice();
     let mut entries: Vec<ReserveHistoryEntry> = sqlx::query(
@@ -1065,6 +1066,10 @@ pub(super) async fn reserve_history(
          NULL, d.fee_withdraw_val, d.fee_withdraw_frac, d.h_denom_pub, w.h_blind_ev, \
          w.reserve_sig FROM withdrawals w JOIN denominations d USING (denom_serial) \
          WHERE w.reserve_pub = $1 \
+         UNION ALL \
+         SELECT 2, close_serial, amount_val, amount_frac, receiver_payto, NULL, execution_date, \
+         closing_fee_val, closing_fee_frac, NULL, wtid, NULL FROM reserves_close \
+         WHERE reserve_pub = $1 \
          ORDER BY kind, serial",
     )
     .bind(key)
@@ -1073,26 +1078,31 @@ pub(super) async fn reserve_history(
     .iter()
     .map(|r| {
         let kind: i32 = r.try_get("kind")?;
-        Ok(if kind == 0 {
-            ReserveHistoryEntry::Credit {
+        Ok(match kind {
+            0 => ReserveHistoryEntry::Credit {
                 amount: am(r, currency, "amount")?,
                 debit_payto: r.try_get("debit_payto")?,
                 wire_reference: unsigned("wire reference", r.try_get("wire_reference")?)?,
                 execution_date: ts(r, "execution_date")?,
-            }
-        } else {
-            ReserveHistoryEntry::Withdraw {
+            },
+            1 => ReserveHistoryEntry::Withdraw {
                 amount_with_fee: am(r, currency, "amount")?,
                 withdraw_fee: am(r, currency, "fee")?,
                 h_denom_pub: hash(r, "h_denom_pub")?,
                 h_blind_ev: hash(r, "h_blind_ev")?,
                 reserve_sig: sig(r, "reserve_sig")?,
-            }
+            },
+            _ => ReserveHistoryEntry::Closing {
+                amount: am(r, currency, "amount")?,
+                closing_fee: am(r, currency, "fee")?,
+                execution_date: ts(r, "execution_date")?,
+                receiver_payto: r.try_get("debit_payto")?,
+                wtid: short(r, "h_blind_ev")?,
+            },
         })
     })
     .collect::<Result<_, StoreError>>()?;
     entries.extend(recoup::reserve_history(&mut tx, currency, key).await?);
-    entries.extend(closing::reserve_history(&mut tx, currency, key).await?);
     tx.rollback().await?;
     Ok(entries)
 }

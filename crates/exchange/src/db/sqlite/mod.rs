@@ -911,8 +911,8 @@ pub(super) fn reserve_history(
             })
         },
     )?);
-    entries.extend(recoup::reserve_history(conn, currency, &key)?);
     entries.extend(closing::history(conn, currency, &key)?);
+    entries.extend(recoup::reserve_history(conn, currency, &key)?);
     Ok(entries)
 }
 
