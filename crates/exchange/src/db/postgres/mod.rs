@@ -1322,6 +1322,11 @@ pub(super) async fn coin(
              FROM refunds r JOIN coin_deposits c USING (coin_deposit_serial) \
              JOIN batch_deposits b USING (batch_deposit_serial) \
             WHERE r.coin_pub = k.coin_pub \
+           UNION ALL \
+           SELECT 2, m.melt_serial, m.amount_with_fee_val, m.amount_with_fee_frac, \
+                  m.melt_fee_val, m.melt_fee_frac, NULL, m.rc, NULL, NULL, NULL, NULL, NULL, \
+                  NULL, m.old_coin_sig, m.deposits_before \
+             FROM refresh_commitments m WHERE m.old_coin_pub = k.coin_pub \
          ) h ON TRUE \
          WHERE k.coin_pub = $1 ORDER BY h.kind, h.serial",
     )
@@ -1334,6 +1339,9 @@ pub(super) async fn coin(
     let h_denom_pub = hash(first, "h_denom_pub")?;
     let remaining = am(first, currency, "remaining")?;
     let mut history = Vec::with_capacity(rows.len());
+    // Melts (kind 2: rc in h_contract_terms, deposits_before in rtransaction_id) go among the
+    // deposits, see `refresh::merge_melts`.
+    let mut melts = Vec::new();
     for r in &rows {
         let kind: Option<i32> = r.try_get("kind")?;
         match kind {
@@ -1351,6 +1359,7 @@ pub(super) async fn coin(
                 wallet_data_hash: bytes_opt(r, "wallet_data_hash", HashCode::from_slice)?,
                 coin_sig: sig(r, "sig")?,
             }),
+            Some(2) => melts.push(refresh::melt_history(r, currency)?),
             Some(_) => history.push(CoinHistoryEntry::Refund {
                 amount: am(r, currency, "amount")?,
                 refund_fee: am(r, currency, "fee")?,

@@ -4,8 +4,8 @@
 
 use cardcash_store::{PgDb, StoreError, retry};
 use cardcash_util::{Currency, EcdhePublicKey, EddsaPublicKey, HashCode};
+use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
 
 use super::super::refresh::{
     LinkRow, MeltHistory, MeltOutcome, MeltSession, NewMelt, NewReveal, RefreshSums, RevealOutcome,
@@ -236,33 +236,23 @@ pub(in crate::db) async fn link(
     .collect()
 }
 
-/// The melts of a coin for its history, on `conn` (the caller's snapshot), in melt order.
-pub(in crate::db) async fn coin_melts(
-    conn: &mut PgConnection,
+/// A melt row of the coin-history statement (`super::coin`, kind 2: `rc` travels in
+/// `h_contract_terms`, `deposits_before` in `rtransaction_id`).
+pub(in crate::db) fn melt_history(
+    r: &PgRow,
     currency: Currency,
-    coin_pub: &[u8],
-) -> Result<Vec<MeltHistory>, StoreError> {
-    sqlx::query(
-        "SELECT amount_with_fee_val, amount_with_fee_frac, melt_fee_val, melt_fee_frac, rc, \
-                old_coin_sig, deposits_before \
-           FROM refresh_commitments WHERE old_coin_pub = $1 ORDER BY melt_serial",
-    )
-    .bind(coin_pub)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(MeltHistory {
-            deposits_before: small("deposits before", r.try_get("deposits_before")?)?,
-            entry: CoinHistoryEntry::Melt {
-                amount_with_fee: am(r, currency, "amount_with_fee")?,
-                melt_fee: am(r, currency, "melt_fee")?,
-                rc: hash(r, "rc")?,
-                coin_sig: sig(r, "old_coin_sig")?,
-            },
-        })
+) -> Result<MeltHistory, StoreError> {
+    let position: i64 = r.try_get("rtransaction_id")?;
+    Ok(MeltHistory {
+        deposits_before: u32::try_from(position)
+            .map_err(|_| corrupt(format!("deposits before {position}")))?,
+        entry: CoinHistoryEntry::Melt {
+            amount_with_fee: am(r, currency, "amount")?,
+            melt_fee: am(r, currency, "fee")?,
+            rc: hash(r, "h_contract_terms")?,
+            coin_sig: sig(r, "sig")?,
+        },
     })
-    .collect()
 }
 
 /// The refresh columns of the audit's one statement (appended to its select list).
