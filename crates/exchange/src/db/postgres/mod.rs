@@ -1371,7 +1371,6 @@ pub(super) async fn coin(
         }
     }
     history.extend(recoup::coin_history(&mut tx, currency, coin_pub.as_bytes()).await?);
-    let melts = refresh::coin_melts(&mut tx, currency, coin_pub.as_bytes()).await?;
     let history = super::refresh::merge_melts(history, melts);
     tx.rollback().await?;
     Ok(Some(CoinRow {
