@@ -1,10 +1,13 @@
-//! `cardcash exchange bench`: withdraw and deposit over HTTP against an exchange in a child
-//! process, measured against the machine's raw RSA-2048 blind-signing rate.
+//! `cardcash exchange bench`: full coin cycles over HTTP (withdraw, deposit part of the coin,
+//! refresh the rest: melt + reveal) against an exchange in a child process, measured against the
+//! machine's raw RSA-2048 blind-signing rate.
 //!
 //! This process starts a child (`cardcash exchange bench-world`, hidden) that runs the bank and
 //! the exchange on a fresh database (temporary SQLite files, or a fresh PostgreSQL database) with
-//! one RSA-2048 denomination, and prints one JSON line: where they are and the credentials of
-//! the exchange's Wire Gateway account at the bank. This process then
+//! RSA-2048 denominations of 5, 1 and 0.10 (fees 0.01), and prints one JSON line: where they are
+//! and the credentials of the exchange's Wire Gateway account at the bank. Each coin goes the
+//! way of GNU Taler's own `taler-exchange-benchmark`: a coin of 5 is withdrawn, 1 of it is
+//! deposited, and the rest is refreshed into four fresh coins (1, 1, 1, 0.10). This process then
 //! 1. funds one reserve per withdraw request through the bank's `admin/add-incoming` and waits
 //!    until the exchange's wirewatch imported each (`GET /reserves/$PUB` long polls);
 //! 2. prepares every planchet (coin key, blinding, the reserve's signature) on all cores;
@@ -14,13 +17,23 @@
 //!    the answers (nothing is unblinded while the clock runs);
 //! 5. unblinds and verifies every coin, and signs the deposits (one merchant, a fresh contract
 //!    per request) on all cores;
-//! 6. **timed**: sends the batch deposits.
+//! 6. **timed**: sends the batch deposits;
+//! 7. prepares each deposited coin's refresh (κ = 3 sets of four fresh planchets, the commitment,
+//!    the melt signature) on all cores;
+//! 8. **timed**: sends the melts (one per coin);
+//! 9. builds the reveals for the exchange's `noreveal_index` (link signatures);
+//! 10. **timed**: sends the reveals; then unblinds and verifies every fresh coin.
+//!
+//! A full coin cycle's figure is the coins that went through all four timed phases over the sum
+//! of the four phases' times: how many coins per second the exchange takes from withdrawal to
+//! refreshed change when it does nothing else.
 //!
 //! So the load generator does only HTTP and JSON while the clock runs; its CPU time during each
 //! timed phase is printed next to the exchange process's, which says how the two cores were
 //! shared. The child's resident memory is read from `/proc` at start, after withdraw and after
 //! deposit; `--duration SECS` repeats steps 1–6 until the time is over, sampling it every
-//! `--rss-every` seconds. The last line is `withdraw/raw-sign ratio: X%`.
+//! `--rss-every` seconds. `--no-refresh` stops after the deposits (and `--no-deposit` after the
+//! withdrawals). The last line is `withdraw/raw-sign ratio: X%`.
 
 mod wallet;
 
@@ -29,17 +42,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use cardcash_api::exchange::{BatchDepositRequest, BatchWithdrawRequest, BatchWithdrawResponse};
+use cardcash_api::exchange::{
+    BatchDepositRequest, BatchWithdrawRequest, BatchWithdrawResponse, MeltRequest, MeltResponse,
+    RevealRequest, RevealResponse,
+};
 use cardcash_api::wire_gateway::AddIncomingRequest;
 use cardcash_client::{Auth, ExchangeClient, HttpClient, WireGatewayClient};
 use cardcash_crypto::{EddsaPrivateKey, rsa};
-use cardcash_util::{Amount, BaseUrl, Currency, PaytoUri};
+use cardcash_util::{Amount, BaseUrl, Currency, EddsaPublicKey, HashCode, PaytoUri};
 use cardcash_world::{BankAccount, Storage, World};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use wallet::{Coin, Denom, Merchant, Planchet};
+use wallet::{Coin, Denom, Merchant, Planchet, Refresh};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -69,9 +85,12 @@ pub struct BenchArgs {
     /// With `--duration`: seconds between two memory samples.
     #[arg(long, default_value = "30")]
     pub rss_every: u64,
-    /// Withdraw only, no deposits (to profile the withdrawal alone).
+    /// Withdraw only, no deposits and no refreshes (to profile the withdrawal alone).
     #[arg(long)]
     pub no_deposit: bool,
+    /// Withdraw and deposit, no refreshes.
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 #[derive(Debug, Args)]
@@ -101,8 +120,13 @@ struct BenchTarget {
 
 /// The currency of the benchmark's world (the world's default).
 const CURRENCY: &str = "CHF";
-/// The value of the one denomination the benchmark uses.
-const COIN_VALUE: &str = "1";
+/// The value of the coins the benchmark withdraws.
+const COIN_VALUE: &str = "5";
+/// What each coin's deposit contributes (deposit fee included).
+const DEPOSIT: &str = "1";
+/// The fresh coins each refresh makes (those of `taler-exchange-benchmark`); the world's
+/// denominations are these and the withdrawn one.
+const FRESH: [&str; 4] = ["1", "1", "1", "0.1"];
 /// How long the parent waits for wirewatch to import one reserve.
 const FUNDING_WAIT: Duration = Duration::from_secs(60);
 
@@ -122,6 +146,8 @@ pub async fn run_world(args: BenchWorldArgs) -> anyhow::Result<()> {
     };
     let currency: Currency = CURRENCY.parse()?;
     let coin_value: Amount = format!("{CURRENCY}:{COIN_VALUE}").parse()?;
+    let one: Amount = format!("{CURRENCY}:1").parse()?;
+    let tenth: Amount = format!("{CURRENCY}:0.1").parse()?;
     // Long runs withdraw more than the admin's default debt limit of 1,000,000.
     let admin_limit = Amount::new(currency, 1 << 50, 0)?;
     let world = World::builder()
@@ -132,8 +158,15 @@ pub async fn run_world(args: BenchWorldArgs) -> anyhow::Result<()> {
         .configure_bank(move |c| c.admin_debit_limit = admin_limit)
         .exchange()
         .configure_exchange(move |c| {
-            // One RSA-2048 denomination (the world's default size): fewer keys to generate.
-            c.denominations.retain(|d| d.value == coin_value);
+            // RSA-2048 (the world's default size) of 5, 1 and 0.10: the coin and its change.
+            c.denominations
+                .retain(|d| d.value == coin_value || d.value == one);
+            if let Some(d) = c.denominations.iter().find(|d| d.value == one) {
+                let mut d = d.clone();
+                d.section = format!("{}_0_10", d.section.trim_end_matches("_1"));
+                d.value = tenth;
+                c.denominations.push(d);
+            }
         })
         .start()
         .await?;
@@ -577,18 +610,28 @@ struct Bench {
     gateway: WireGatewayClient,
     debit_account: PaytoUri,
     denom: Denom,
+    /// The fresh coins of each refresh ([`FRESH`]).
+    fresh: Vec<Denom>,
+    /// What each coin's deposit contributes.
+    contribution: Amount,
     merchant: Merchant,
 }
 
-/// A round's untimed parts, its two timed phases and the memory after each.
+/// A round's untimed parts, its four timed phases and the memory after each.
 struct Round {
     funding: Duration,
-    /// Planchets, unblinding (with verification), deposit signatures.
-    untimed: [Duration; 3],
+    /// Planchets, unblinding (with verification), deposit signatures, refresh preparation
+    /// (planchets, commitment, melt signature), reveal requests, fresh coins' unblinding.
+    untimed: [Duration; 6],
     withdraw: Phase,
     deposit: Phase,
+    melt: Phase,
+    reveal: Phase,
+    /// Coins that went through all four timed phases (their fresh coins verified).
+    cycles: usize,
     rss_after_withdraw: Option<u64>,
     rss_after_deposit: Option<u64>,
+    rss_after_refresh: Option<u64>,
 }
 
 impl Bench {
@@ -769,14 +812,16 @@ impl Bench {
             groups.push(group);
         }
         let merchant = &self.merchant;
-        let deposits: Vec<(BatchDepositRequest, usize)> = par_map(groups, |group| {
-            Ok((merchant.deposit(denom, &group)?, group.len()))
-        })?;
+        let contribution = self.contribution;
+        let deposits: Vec<(BatchDepositRequest, usize)> =
+            par_map(groups.iter().collect(), |group: &Vec<Coin>| {
+                Ok((merchant.deposit(denom, group, contribution)?, group.len()))
+            })?;
         let signing = t.elapsed();
 
         say("depositing (timed)");
         let exchange = self.exchange.clone();
-        let (_, deposit) = timed(
+        let (deposited, deposit) = timed(
             self.child,
             self.database.as_deref(),
             deposits,
@@ -788,14 +833,128 @@ impl Bench {
         )
         .await?;
         let rss_after_deposit = rss_kib(self.child);
+
+        // The refreshes of what the deposits left, if asked for.
+        let coins: Vec<Coin> = if self.args.no_refresh {
+            Vec::new()
+        } else {
+            groups
+                .into_iter()
+                .zip(deposited)
+                .filter_map(|(group, answer)| answer.map(|_| group))
+                .flatten()
+                .collect()
+        };
+        let refreshing = !coins.is_empty();
+        if refreshing {
+            say(&format!("preparing {} refreshes", coins.len()));
+        }
+        let t = Instant::now();
+        let fresh = &self.fresh;
+        let refreshes: Vec<Refresh> = par_map(coins, |coin| Refresh::prepare(&coin, denom, fresh))?;
+        let melts: Vec<((EddsaPublicKey, MeltRequest), usize)> = refreshes
+            .iter()
+            .map(|r| ((r.old_pub, r.melt.clone()), 1))
+            .collect();
+        let preparing_refreshes = t.elapsed();
+        if refreshing {
+            say("melting (timed)");
+        }
+        let exchange = self.exchange.clone();
+        let (melted, melt) = timed(
+            self.child,
+            self.database.as_deref(),
+            melts,
+            self.args.concurrency,
+            move |(coin_pub, request): (EddsaPublicKey, MeltRequest)| {
+                let exchange = exchange.clone();
+                async move { Ok(exchange.melt(&coin_pub, &request).await?) }
+            },
+        )
+        .await?;
+
+        let t = Instant::now();
+        let fresh_count = self.fresh.len();
+        let pending: Vec<(Refresh, u32, RevealRequest)> = par_map(
+            refreshes
+                .into_iter()
+                .zip(melted)
+                .filter_map(|(r, answer): (Refresh, Option<MeltResponse>)| {
+                    answer.map(|a| (r, a.noreveal_index))
+                })
+                .collect(),
+            |(refresh, index)| {
+                let request = refresh.reveal(index)?;
+                Ok((refresh, index, request))
+            },
+        )?;
+        let mut kept = Vec::with_capacity(pending.len());
+        let mut reveals: Vec<((HashCode, RevealRequest), usize)> =
+            Vec::with_capacity(pending.len());
+        for (refresh, index, request) in pending {
+            reveals.push(((refresh.rc, request), fresh_count));
+            kept.push((refresh, index));
+        }
+        let building_reveals = t.elapsed();
+        if refreshing {
+            say("revealing (timed)");
+        }
+        let exchange = self.exchange.clone();
+        let (revealed, reveal) = timed(
+            self.child,
+            self.database.as_deref(),
+            reveals,
+            self.args.concurrency,
+            move |(rc, request): (HashCode, RevealRequest)| {
+                let exchange = exchange.clone();
+                async move {
+                    let response: RevealResponse = exchange.reveal(&rc, &request).await?;
+                    if response.ev_sigs.len() != request.coin_evs.len() {
+                        bail!(
+                            "{} signatures for {} fresh coins",
+                            response.ev_sigs.len(),
+                            request.coin_evs.len()
+                        );
+                    }
+                    Ok(response)
+                }
+            },
+        )
+        .await?;
+        let rss_after_refresh = rss_kib(self.child);
+
+        // Off the clock: every fresh coin unblinded and verified.
+        let t = Instant::now();
+        let fresh_coins: Vec<Vec<Coin>> = par_map(
+            kept.into_iter()
+                .zip(revealed)
+                .filter_map(|((r, index), answer)| answer.map(|a| (r, index, a)))
+                .collect(),
+            |(refresh, index, answer): (Refresh, u32, RevealResponse)| {
+                refresh.coins(index, &answer.ev_sigs)
+            },
+        )?;
+        let cycles = fresh_coins.len();
+        let unblinding_fresh = t.elapsed();
         Ok((
             Round {
                 funding,
-                untimed: [preparing, unblinding, signing],
+                untimed: [
+                    preparing,
+                    unblinding,
+                    signing,
+                    preparing_refreshes,
+                    building_reveals,
+                    unblinding_fresh,
+                ],
                 withdraw,
                 deposit,
+                melt,
+                reveal,
+                cycles,
                 rss_after_withdraw,
                 rss_after_deposit,
+                rss_after_refresh,
             },
             rates,
         ))
@@ -865,6 +1024,12 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
     let exchange = ExchangeClient::with_http(http.clone(), target.exchange_url.clone());
     let keys = exchange.keys().await.context("GET /keys")?;
     let denom = wallet::rsa_denomination(&keys, &target.coin_value)?;
+    let currency = *target.coin_value.currency();
+    let amount = |v: &str| -> anyhow::Result<Amount> { Ok(format!("{currency}:{v}").parse()?) };
+    let fresh = FRESH
+        .iter()
+        .map(|v| wallet::rsa_denomination(&keys, &amount(v)?))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let bench = Bench {
         child,
         database: pg_database_name(&target.database_url),
@@ -877,15 +1042,24 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
         debit_account: target.debit_account.clone(),
         merchant: Merchant::new(target.merchant_payto.clone())?,
         denom,
+        fresh,
+        contribution: amount(DEPOSIT)?,
         args,
     };
     let args = &bench.args;
     println!(
-        "engine: {} (exchange and bank in process {child}); {} cores; RSA-{} denomination of {}",
+        "engine: {} (exchange and bank in process {child}); {} cores; RSA-{} coins of {}: {} of each deposited, the rest refreshed into {}",
         target.engine,
         cores(),
         bench.denom.key.bits(),
-        bench.denom.value
+        bench.denom.value,
+        bench.contribution,
+        bench
+            .fresh
+            .iter()
+            .map(|d| d.value.to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
     );
 
     // The first round, with the raw rate measured right before and after its withdrawal.
@@ -905,12 +1079,15 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
     let threads = rates.first().map_or(1, |r| r.threads);
     println!("raw RSA-2048 blind signing (mean): {raw_rate:.0} signatures/s on all cores");
     println!(
-        "untimed, on all cores of this process: funding {} reserves {:.2} s (add-incoming, wirewatch); planchets {:.2} s; unblinding and checking the coins {:.2} s; deposit signatures {:.2} s",
+        "untimed, on all cores of this process: funding {} reserves {:.2} s (add-incoming, wirewatch); planchets {:.2} s; unblinding and checking the coins {:.2} s; deposit signatures {:.2} s; refreshes (κ sets, commitment, melt signature) {:.2} s; reveal requests {:.2} s; unblinding and checking the fresh coins {:.2} s",
         first.withdraw.requests,
         first.funding.as_secs_f64(),
         first.untimed[0].as_secs_f64(),
         first.untimed[1].as_secs_f64(),
         first.untimed[2].as_secs_f64(),
+        first.untimed[3].as_secs_f64(),
+        first.untimed[4].as_secs_f64(),
+        first.untimed[5].as_secs_f64(),
     );
     print_phase(
         "withdraw",
@@ -928,17 +1105,32 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
             bench.database.is_some(),
         );
     }
+    let refreshing = !args.no_deposit && !args.no_refresh;
+    if refreshing {
+        print_phase("melt", &first.melt, args, 1, bench.database.is_some());
+        print_phase(
+            "reveal",
+            &first.reveal,
+            args,
+            bench.fresh.len(),
+            bench.database.is_some(),
+        );
+    }
     let sign_us = 1e6 * threads as f64 / raw_rate.max(1e-9);
     println!("  (RSA signing at the raw rate is {sign_us:.0} µs of CPU per coin on one core)");
     println!(
-        "memory (exchange process RSS): start {}, after withdraw {}, after deposit {}",
+        "memory (exchange process RSS): start {}, after withdraw {}, after deposit {}, after refresh {}",
         mib(rss_start),
         mib(first.rss_after_withdraw),
-        mib(first.rss_after_deposit)
+        mib(first.rss_after_deposit),
+        mib(first.rss_after_refresh),
     );
 
     let mut withdraw = first.withdraw.clone();
     let mut deposit = first.deposit.clone();
+    let mut melt = first.melt.clone();
+    let mut reveal = first.reveal.clone();
+    let mut cycles = first.cycles;
     if let Some(duration) = args.duration {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(duration);
@@ -962,6 +1154,9 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
             let (round, _) = bench.round(None).await?;
             withdraw.add(&round.withdraw);
             deposit.add(&round.deposit);
+            melt.add(&round.melt);
+            reveal.add(&round.reveal);
+            cycles += round.cycles;
             rounds += 1;
         }
         sampler.abort();
@@ -992,8 +1187,46 @@ async fn drive(args: BenchArgs, world: &WorldProcess, target: &BenchTarget) -> a
                 bench.database.is_some(),
             );
         }
+        if refreshing {
+            print_phase(
+                "melt (all rounds)",
+                &melt,
+                args,
+                1,
+                bench.database.is_some(),
+            );
+            print_phase(
+                "reveal (all rounds)",
+                &reveal,
+                args,
+                bench.fresh.len(),
+                bench.database.is_some(),
+            );
+        }
     }
-    if withdraw.failed > 0 || deposit.failed > 0 {
+    if refreshing {
+        let refresh_secs = (melt.elapsed + reveal.elapsed).as_secs_f64().max(1e-9);
+        println!(
+            "refresh (melt + reveal): {:.0} refreshes/s ({} fresh coins each)",
+            reveal.requests as f64 / refresh_secs,
+            bench.fresh.len()
+        );
+        let phases = [&withdraw, &deposit, &melt, &reveal];
+        let secs: f64 = phases.iter().map(|p| p.elapsed.as_secs_f64()).sum();
+        let exchange_cpu: f64 = phases.iter().map(|p| p.child_cpu + p.db_cpu).sum();
+        println!(
+            "full coin cycle (withdraw, deposit, melt, reveal): {cycles} cycles in {secs:.2} s of timed phases: {:.0} cycles/s, {:.2} ms per cycle; exchange CPU {:.0} µs per cycle{}",
+            cycles as f64 / secs.max(1e-9),
+            secs * 1e3 / cycles.max(1) as f64,
+            exchange_cpu * 1e6 / cycles.max(1) as f64,
+            if bench.database.is_some() {
+                " (PostgreSQL backends included)"
+            } else {
+                ""
+            },
+        );
+    }
+    if withdraw.failed > 0 || deposit.failed > 0 || melt.failed > 0 || reveal.failed > 0 {
         eprintln!("warning: some requests failed; the figures count only the coins that passed");
     }
     println!(

@@ -1,6 +1,8 @@
 //! The benchmark's wallet and merchant: RSA planchets (coin key, blinding, the reserve's
-//! signature), unblinding with a check of every coin, and the coins' deposit signatures. The
-//! expensive steps run here, before or after the timed phases, never during them.
+//! signature), unblinding with a check of every coin, the coins' deposit signatures, and the
+//! refresh of what a deposit left (melt and reveal requests, as the v23 C client derives them,
+//! with `cardcash_crypto::refresh`). The expensive steps run here, before or after the timed
+//! phases, never during them.
 //!
 //! RSA only: the benchmark measures the exchange against the machine's raw RSA-2048 signing
 //! rate. (The exchange's own integration tests carry a wallet with Clause-Schnorr too.)
@@ -8,12 +10,19 @@
 use anyhow::{Context as _, bail};
 use cardcash_api::exchange::{
     BatchDepositCoin, BatchDepositRequest, BlindedDenominationSignature, CoinEnvelope,
-    DenominationGroupKeys, ExchangeKeysResponse, UnblindedSignature, WithdrawPlanchet,
+    DenominationGroupKeys, ExchangeKeysResponse, MeltRequest, RevealRequest, TransferPrivateKey,
+    UnblindedSignature, WithdrawPlanchet, WithdrawSignature,
 };
 use cardcash_crypto::coin::{coin_envelope_hash, h_coin_pub};
-use cardcash_crypto::purpose::{DepositRequestV23, WithdrawRequestV23};
-use cardcash_crypto::{EddsaPrivateKey, rsa};
-use cardcash_util::{Amount, Base32Bytes, EddsaPublicKey, HashCode, PaytoUri, Timestamp, WireSalt};
+use cardcash_crypto::purpose::{DepositRequestV23, Link, Melt, WithdrawRequestV23};
+use cardcash_crypto::refresh::{
+    FreshBlinding, FreshKey, FreshPlanchet, KAPPA, RefreshEnvelope, RefreshMasterSecret,
+    melt_commitment_v23, transfer_priv_v23, transfer_secret_from_transfer_key,
+};
+use cardcash_crypto::{EcdhePrivateKey, EddsaPrivateKey, rsa};
+use cardcash_util::{
+    Amount, Base32Bytes, EcdhePublicKey, EddsaPublicKey, HashCode, PaytoUri, Timestamp, WireSalt,
+};
 
 /// The RSA denomination the benchmark withdraws.
 #[derive(Clone, Debug)]
@@ -22,6 +31,7 @@ pub struct Denom {
     pub value: Amount,
     pub fee_withdraw: Amount,
     pub fee_deposit: Amount,
+    pub fee_refresh: Amount,
     pub key: rsa::RsaPublicKey,
 }
 
@@ -53,6 +63,7 @@ pub fn rsa_denomination(keys: &ExchangeKeysResponse, value: &Amount) -> anyhow::
                 value: group.value,
                 fee_withdraw: group.fee_withdraw,
                 fee_deposit: group.fee_deposit,
+                fee_refresh: group.fee_refresh,
                 key,
             });
         }
@@ -101,6 +112,36 @@ pub struct Coin {
     pub signature: Vec<u8>,
 }
 
+impl Coin {
+    fn ub_sig(&self) -> UnblindedSignature {
+        UnblindedSignature::Rsa {
+            rsa_signature: Base32Bytes::from_bytes(self.signature.clone()),
+        }
+    }
+}
+
+/// Unblinds an RSA signature of `denom` for `coin_pub` and checks it (see [`Planchet::unblind`]).
+fn unblind_rsa(
+    denom: &Denom,
+    coin_pub: &EddsaPublicKey,
+    blinding: &rsa::BlindingKeySecret,
+    sig: &BlindedDenominationSignature,
+) -> anyhow::Result<Vec<u8>> {
+    let BlindedDenominationSignature::Rsa {
+        blinded_rsa_signature,
+    } = sig
+    else {
+        bail!("the exchange answered an RSA planchet with another cipher");
+    };
+    let signature = rsa::unblind(&denom.key, blinded_rsa_signature.as_bytes(), blinding)?;
+    // Without the gcd check of `rsa::verify`, which protects a wallet from a malicious
+    // modulus and costs more than the rest of the verification: the benchmark trusts the
+    // exchange it started, and the exchange checks every coin again when it is spent.
+    rsa::verify_own_key(&denom.key, h_coin_pub(coin_pub).as_bytes(), &signature)
+        .context("the exchange's signature does not unblind to a valid coin")?;
+    Ok(signature)
+}
+
 impl Planchet {
     /// Unblinds the exchange's signature and verifies it: the coin.
     pub fn unblind(
@@ -108,22 +149,7 @@ impl Planchet {
         denom: &Denom,
         sig: &BlindedDenominationSignature,
     ) -> anyhow::Result<Coin> {
-        let BlindedDenominationSignature::Rsa {
-            blinded_rsa_signature,
-        } = sig
-        else {
-            bail!("the exchange answered an RSA planchet with another cipher");
-        };
-        let signature = rsa::unblind(&denom.key, blinded_rsa_signature.as_bytes(), &self.blinding)?;
-        // Without the gcd check of `rsa::verify`, which protects a wallet from a malicious
-        // modulus and costs more than the rest of the verification: the benchmark trusts the
-        // exchange it started, and the exchange checks every coin again when it is deposited.
-        rsa::verify_own_key(
-            &denom.key,
-            h_coin_pub(&self.coin_pub).as_bytes(),
-            &signature,
-        )
-        .context("the exchange's signature does not unblind to a valid coin")?;
+        let signature = unblind_rsa(denom, &self.coin_pub, &self.blinding, sig)?;
         Ok(Coin {
             coin_priv: self.coin_priv,
             coin_pub: self.coin_pub,
@@ -153,9 +179,15 @@ impl Merchant {
         })
     }
 
-    /// The batch deposit of `coins`, each for its whole value, signed by the coins. The wire
-    /// deadline is a day away, so that the aggregator has no work during the benchmark.
-    pub fn deposit(&self, denom: &Denom, coins: &[Coin]) -> anyhow::Result<BatchDepositRequest> {
+    /// The batch deposit of `coins`, each contributing `contribution` (deposit fee included),
+    /// signed by the coins. The wire deadline is a day away, so that the aggregator has no work
+    /// during the benchmark.
+    pub fn deposit(
+        &self,
+        denom: &Denom,
+        coins: &[Coin],
+        contribution: Amount,
+    ) -> anyhow::Result<BatchDepositRequest> {
         let h_contract_terms = HashCode::from_bytes(cardcash_crypto::random_bytes()?);
         let now = Timestamp::from_secs(Timestamp::now().as_secs());
         let wire_deadline = Timestamp::from_secs(now.as_secs() + 86_400);
@@ -170,17 +202,15 @@ impl Merchant {
                     h_denom_pub: denom.h,
                     wallet_timestamp: now,
                     refund_deadline: now,
-                    amount_with_fee: denom.value,
+                    amount_with_fee: contribution,
                     deposit_fee: denom.fee_deposit,
                     merchant_pub: self.key.public(),
                     wallet_data_hash: HashCode::from_bytes([0; 64]),
                 };
                 BatchDepositCoin {
-                    contribution: denom.value,
+                    contribution,
                     denom_pub_hash: denom.h,
-                    ub_sig: UnblindedSignature::Rsa {
-                        rsa_signature: Base32Bytes::from_bytes(coin.signature.clone()),
-                    },
+                    ub_sig: coin.ub_sig(),
                     coin_pub: coin.coin_pub,
                     h_age_commitment: None,
                     coin_sig: coin.coin_priv.sign(&message),
@@ -203,6 +233,162 @@ impl Merchant {
     }
 }
 
+/// The refresh of one coin into one fresh coin of each of `fresh` (RSA), melting exactly what
+/// they cost (value + withdraw fee each) plus the melt fee: everything the wallet derives before
+/// the melt, the melt request, and what the reveal and the unblinding need afterwards.
+pub struct Refresh {
+    pub old_pub: EddsaPublicKey,
+    old_priv: EddsaPrivateKey,
+    fresh: Vec<Denom>,
+    transfer_privs: Vec<EcdhePrivateKey>,
+    transfer_pubs: Vec<EcdhePublicKey>,
+    /// `planchets[k][j]`: fresh coin `j` under transfer key `k`.
+    planchets: Vec<Vec<FreshPlanchet>>,
+    pub rc: HashCode,
+    pub melt: MeltRequest,
+}
+
+impl Refresh {
+    /// Prepares the refresh of `coin` (of `old`) into `fresh`, as the v23 C client does
+    /// without CS coins: a random refresh master secret, κ transfer keys from it and the coin's
+    /// key, every fresh planchet of every set, the commitment over all κ sets (without the
+    /// master secret), the melt signed by the coin (1202).
+    pub fn prepare(coin: &Coin, old: &Denom, fresh: &[Denom]) -> anyhow::Result<Self> {
+        let mut amount_with_fee = old.fee_refresh;
+        for d in fresh {
+            amount_with_fee = amount_with_fee.checked_add(&d.with_fee()?)?;
+        }
+        let rms = RefreshMasterSecret::generate()?;
+        let transfer_privs: Vec<EcdhePrivateKey> = (0..KAPPA as u32)
+            .map(|k| transfer_priv_v23(&rms, &coin.coin_priv, k))
+            .collect();
+        let transfer_pubs: Vec<EcdhePublicKey> =
+            transfer_privs.iter().map(|p| p.public()).collect();
+        let mut planchets = Vec::with_capacity(KAPPA);
+        for tp in &transfer_privs {
+            let secret = transfer_secret_from_transfer_key(tp, &coin.coin_pub)?;
+            let row = fresh
+                .iter()
+                .enumerate()
+                .map(|(j, d)| FreshPlanchet::derive(&secret, j as u32, &FreshKey::Rsa(&d.key)))
+                .collect::<Result<Vec<_>, _>>()?;
+            planchets.push(row);
+        }
+        let envelopes: Vec<Vec<RefreshEnvelope>> = planchets
+            .iter()
+            .map(|row| row.iter().map(|p| p.envelope.clone()).collect())
+            .collect();
+        let hs: Vec<HashCode> = fresh.iter().map(|d| d.h).collect();
+        let rc = melt_commitment_v23(
+            None,
+            &transfer_pubs,
+            &hs,
+            &coin.coin_pub,
+            &amount_with_fee,
+            &envelopes,
+        )?;
+        let melt = MeltRequest {
+            denom_pub_hash: old.h,
+            denom_sig: coin.ub_sig(),
+            confirm_sig: coin.coin_priv.sign(&Melt {
+                rc,
+                h_denom_pub: old.h,
+                h_age_commitment: [0; 32],
+                amount_with_fee,
+                melt_fee: old.fee_refresh,
+            }),
+            value_with_fee: amount_with_fee,
+            rc,
+            age_commitment_hash: None,
+            rms: None,
+        };
+        Ok(Self {
+            old_pub: coin.coin_pub,
+            old_priv: coin.coin_priv.clone(),
+            fresh: fresh.to_vec(),
+            transfer_privs,
+            transfer_pubs,
+            planchets,
+            rc,
+            melt,
+        })
+    }
+
+    /// The reveal for the exchange's `noreveal_index`: the other sets' transfer private keys,
+    /// the kept set's envelopes and their link signatures (1204).
+    pub fn reveal(&self, noreveal_index: u32) -> anyhow::Result<RevealRequest> {
+        let kept = noreveal_index as usize;
+        if kept >= KAPPA {
+            bail!("noreveal_index {noreveal_index} is not below κ = {KAPPA}");
+        }
+        let transfer_pub = self.transfer_pubs[kept];
+        let mut link_sigs = Vec::with_capacity(self.fresh.len());
+        let mut coin_evs = Vec::with_capacity(self.fresh.len());
+        for (p, d) in self.planchets[kept].iter().zip(&self.fresh) {
+            let RefreshEnvelope::Rsa(bm) = &p.envelope else {
+                bail!("the benchmark refreshes into RSA coins only");
+            };
+            link_sigs.push(self.old_priv.sign(&Link {
+                h_denom_pub: d.h,
+                transfer_pub,
+                h_age_commitment: [0; 32],
+                coin_envelope_hash: p.envelope.hash(&d.h),
+            }));
+            coin_evs.push(CoinEnvelope::Rsa {
+                rsa_blinded_planchet: Base32Bytes::from_bytes(bm.clone()),
+            });
+        }
+        Ok(RevealRequest {
+            transfer_pub,
+            transfer_privs: (0..KAPPA)
+                .filter(|k| *k != kept)
+                .map(|k| TransferPrivateKey::from_bytes(self.transfer_privs[k].to_bytes()))
+                .collect(),
+            link_sigs,
+            coin_evs,
+            new_denoms_h: self.fresh.iter().map(|d| d.h).collect(),
+            old_age_commitment: None,
+            rms: None,
+        })
+    }
+
+    /// Unblinds and checks the reveal's signatures: the fresh coins.
+    pub fn coins(
+        self,
+        noreveal_index: u32,
+        ev_sigs: &[WithdrawSignature],
+    ) -> anyhow::Result<Vec<Coin>> {
+        if ev_sigs.len() != self.fresh.len() {
+            bail!(
+                "{} signatures for {} fresh coins",
+                ev_sigs.len(),
+                self.fresh.len()
+            );
+        }
+        let kept = noreveal_index as usize;
+        let row = self
+            .planchets
+            .into_iter()
+            .nth(kept)
+            .context("noreveal_index out of range")?;
+        row.into_iter()
+            .zip(&self.fresh)
+            .zip(ev_sigs)
+            .map(|((p, d), sig)| {
+                let FreshBlinding::Rsa(bks) = &p.blinding else {
+                    bail!("the benchmark refreshes into RSA coins only");
+                };
+                let signature = unblind_rsa(d, &p.coin_pub, bks, &sig.ev_sig)?;
+                Ok(Coin {
+                    coin_priv: p.coin_priv,
+                    coin_pub: p.coin_pub,
+                    signature,
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use cardcash_api::exchange::BlindedDenominationSignature;
@@ -218,6 +404,7 @@ mod tests {
             value: "CHF:1".parse().unwrap(),
             fee_withdraw: "CHF:0.01".parse().unwrap(),
             fee_deposit: "CHF:0.01".parse().unwrap(),
+            fee_refresh: "CHF:0.02".parse().unwrap(),
             key: key.public().clone(),
         }
     }
@@ -264,7 +451,7 @@ mod tests {
         let merchant =
             Merchant::new("payto://x-taler-bank/bank/merchant".parse().unwrap()).unwrap();
         let request = merchant
-            .deposit(&denom, std::slice::from_ref(&coin))
+            .deposit(&denom, std::slice::from_ref(&coin), denom.value)
             .unwrap();
         let c = &request.coins[0];
         cardcash_crypto::verify(
@@ -310,5 +497,145 @@ mod tests {
             blinded_rsa_signature: Base32Bytes::from_bytes(blind),
         };
         assert!(planchet.unblind(&denom, &sig).is_err());
+    }
+
+    /// The exchange's side of a reveal, by hand: the revealed transfer keys re-derive their
+    /// sets, the commitment comes out as the melt said, the link signatures verify, and the
+    /// kept envelopes, signed, unblind to valid fresh coins.
+    #[test]
+    fn a_refresh_commits_to_what_its_reveal_shows_and_unblinds_to_fresh_coins() {
+        use cardcash_crypto::refresh::{fresh_envelope_own_key, transfer_secret_from_transfer_key};
+
+        let old_key = rsa::RsaPrivateKey::generate(1024).unwrap();
+        let fresh_key = rsa::RsaPrivateKey::generate(1024).unwrap();
+        let old = denom(&old_key);
+        let fresh = Denom {
+            value: "CHF:0.5".parse().unwrap(),
+            ..denom(&fresh_key)
+        };
+        let reserve = EddsaPrivateKey::generate().unwrap();
+        let planchet = planchet(&reserve, &old).unwrap();
+        let CoinEnvelope::Rsa {
+            rsa_blinded_planchet,
+        } = &planchet.request.coin_ev
+        else {
+            panic!("an RSA envelope")
+        };
+        let blind = rsa::sign_blinded(&old_key, rsa_blinded_planchet.as_bytes()).unwrap();
+        let coin = planchet
+            .unblind(
+                &old,
+                &BlindedDenominationSignature::Rsa {
+                    blinded_rsa_signature: Base32Bytes::from_bytes(blind),
+                },
+            )
+            .unwrap();
+
+        let fresh_set = [fresh.clone(), fresh.clone()];
+        let refresh = Refresh::prepare(&coin, &old, &fresh_set).unwrap();
+        // 2 × (0.5 + 0.01) + the melt fee 0.02
+        assert_eq!(refresh.melt.value_with_fee, "CHF:1.04".parse().unwrap());
+        cardcash_crypto::verify(
+            &coin.coin_pub,
+            &refresh.melt.confirm_sig,
+            &Melt {
+                rc: refresh.rc,
+                h_denom_pub: old.h,
+                h_age_commitment: [0; 32],
+                amount_with_fee: refresh.melt.value_with_fee,
+                melt_fee: old.fee_refresh,
+            },
+        )
+        .unwrap();
+
+        let noreveal = 1u32;
+        let reveal = refresh.reveal(noreveal).unwrap();
+        assert_eq!(reveal.transfer_privs.len(), KAPPA - 1);
+        assert!(refresh.reveal(KAPPA as u32).is_err());
+        // Rebuild all κ sets as the exchange does and recompute rc.
+        let mut revealed = reveal.transfer_privs.iter();
+        let mut transfer_pubs = Vec::new();
+        let mut envelopes = Vec::new();
+        for k in 0..KAPPA as u32 {
+            if k == noreveal {
+                transfer_pubs.push(reveal.transfer_pub);
+                envelopes.push(
+                    reveal
+                        .coin_evs
+                        .iter()
+                        .map(|ev| match ev {
+                            CoinEnvelope::Rsa {
+                                rsa_blinded_planchet,
+                            } => RefreshEnvelope::Rsa(rsa_blinded_planchet.as_bytes().to_vec()),
+                            _ => panic!("RSA"),
+                        })
+                        .collect::<Vec<_>>(),
+                );
+                continue;
+            }
+            let tp = EcdhePrivateKey::from_bytes(*revealed.next().unwrap().as_bytes());
+            transfer_pubs.push(tp.public());
+            let secret = transfer_secret_from_transfer_key(&tp, &coin.coin_pub).unwrap();
+            envelopes.push(
+                (0..2u32)
+                    .map(|j| {
+                        fresh_envelope_own_key(&secret, j, &FreshKey::Rsa(&fresh.key)).unwrap()
+                    })
+                    .collect(),
+            );
+        }
+        let rc = melt_commitment_v23(
+            None,
+            &transfer_pubs,
+            &[fresh.h, fresh.h],
+            &coin.coin_pub,
+            &refresh.melt.value_with_fee,
+            &envelopes,
+        )
+        .unwrap();
+        assert_eq!(
+            rc, refresh.rc,
+            "the reveal must reproduce the melt's commitment"
+        );
+        let kept = &envelopes[noreveal as usize];
+        for (sig, env) in reveal.link_sigs.iter().zip(kept) {
+            cardcash_crypto::verify(
+                &coin.coin_pub,
+                sig,
+                &Link {
+                    h_denom_pub: fresh.h,
+                    transfer_pub: reveal.transfer_pub,
+                    h_age_commitment: [0; 32],
+                    coin_envelope_hash: env.hash(&fresh.h),
+                },
+            )
+            .unwrap();
+        }
+        let ev_sigs: Vec<WithdrawSignature> = kept
+            .iter()
+            .map(|env| {
+                let RefreshEnvelope::Rsa(bm) = env else {
+                    panic!("RSA")
+                };
+                WithdrawSignature {
+                    ev_sig: BlindedDenominationSignature::Rsa {
+                        blinded_rsa_signature: Base32Bytes::from_bytes(
+                            rsa::sign_blinded(&fresh_key, bm).unwrap(),
+                        ),
+                    },
+                }
+            })
+            .collect();
+        let other = Refresh::prepare(&coin, &old, &fresh_set).unwrap();
+        assert!(other.coins(noreveal, &ev_sigs[..1]).is_err());
+        // Another refresh's signatures are not that refresh's coins.
+        let other = Refresh::prepare(&coin, &old, &fresh_set).unwrap();
+        assert!(other.coins(noreveal, &ev_sigs).is_err());
+        let coins = refresh.coins(noreveal, &ev_sigs).unwrap();
+        assert_eq!(coins.len(), 2);
+        for c in &coins {
+            rsa::verify(&fresh.key, h_coin_pub(&c.coin_pub).as_bytes(), &c.signature).unwrap();
+        }
+        assert_ne!(coins[0].coin_pub, coins[1].coin_pub);
     }
 }

@@ -158,7 +158,7 @@ fn demo_serve_leaves_a_configuration_the_operator_commands_use() {
 }
 
 #[test]
-fn exchange_bench_withdraws_and_deposits_every_coin_and_reports_the_ratio() {
+fn exchange_bench_runs_full_coin_cycles_and_reports_the_ratio() {
     let out = cardcash(&[
         "exchange",
         "bench",
@@ -183,8 +183,21 @@ fn exchange_bench_withdraws_and_deposits_every_coin_and_reports_the_ratio() {
             "every {phase} must pass:\n{text}"
         );
     }
+    // Every deposited coin is refreshed into four fresh coins, and every cycle completes.
+    assert!(
+        text.contains("melt: 24 coins in 24 requests (1 per request, 3 in flight), 0 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reveal: 96 coins in 24 requests (4 per request, 3 in flight), 0 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("full coin cycle (withdraw, deposit, melt, reveal): 24 cycles in"),
+        "{text}"
+    );
     assert!(text.contains("raw RSA-2048 blind signing"), "{text}");
-    assert!(text.contains("after deposit"), "{text}");
+    assert!(text.contains("after refresh"), "{text}");
     assert!(
         text.trim_end()
             .lines()
