@@ -50,13 +50,22 @@ impl HistoryRequest {
         }
     }
 
-    /// Adds the query parameters and the long-poll time limit to `request`.
+    /// Adds the query parameters and the long-poll time limit to `request`, each under its
+    /// current name and its legacy one (`delta`, `start`, `long_poll_ms`): Wire Gateways of
+    /// before 2024 (GNU Taler's 2022 fakebank, which answers 400 without `delta`) know only
+    /// those, and current ones take the current name when both come (as GNU Taler's C clients
+    /// still send the legacy names, every server accepts them).
     pub(crate) fn apply<'a>(&self, request: Request<'a>) -> Request<'a> {
         let request = request
             .query_opt("limit", self.limit)
-            .query_opt("offset", self.offset);
+            .query_opt("delta", self.limit)
+            .query_opt("offset", self.offset)
+            .query_opt("start", self.offset);
         match self.timeout {
-            Some(t) if !t.is_zero() => request.query("timeout_ms", t.as_millis()).long_poll(t),
+            Some(t) if !t.is_zero() => request
+                .query("timeout_ms", t.as_millis())
+                .query("long_poll_ms", t.as_millis())
+                .long_poll(t),
             _ => request,
         }
     }
