@@ -68,10 +68,10 @@
 //! | management upload (account, fees) | 1 transaction: `BEGIN`, advisory lock, `SELECT`, write, `COMMIT` + 1 notification | 1 writer closure |
 //! | revocation | 1 `UPDATE` + 1 notification | 1 writer closure |
 //! | reserve status | 1 `SELECT` | 1 inline read |
-//! | reserve history | 1 read-only repeatable-read transaction: `SELECT`s of credits and withdrawals, recoups, closings | 1 inline read |
+//! | reserve history | 1 `SELECT` (credits, withdrawals, closings, recoups) | 1 inline read |
 //! | batch withdraw | 1 read (replays, balance before signing) + 1 `CALL exchange_batch_withdraw` | 1 inline read + 1 writer closure |
 //! | batch deposit | 1 `CALL exchange_batch_deposit` | 1 writer closure |
-//! | coin history (a 409's proof) | 1 read-only repeatable-read transaction: `SELECT`s of deposits and refunds, recoups, melts | 1 inline read |
+//! | coin history (a 409's proof) | 1 `SELECT` (deposits, refunds, melts, recoups) | 1 inline read |
 //! | melt | 1 `CALL exchange_melt` | 1 writer closure |
 //! | reveal | 1 `SELECT` (the melt, its reveal if any) + 1 `CALL exchange_refresh_reveal` | 1 inline read + 1 writer closure |
 //! | link | 1 `SELECT` | 1 inline read |

@@ -122,16 +122,6 @@ fn payload(topic: &str, key: &str) -> String {
     format!("{topic} {key}")
 }
 
-/// A read-only transaction in which several statements see one snapshot (end it with
-/// `rollback`).
-async fn snapshot(db: &PgDb) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-    let mut tx = db.pool().begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
-}
-
 // ---------------------------------------------------------------- key material
 
 macro_rules! denomination_columns {
@@ -1051,12 +1041,10 @@ pub(super) async fn reserve_history(
     currency: Currency,
     reserve_pub: EddsaPublicKey,
 ) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
-    // Credits, then withdrawals, then closings (in one statement; a closing's WTID comes in the
-    // `h_blind_ev` column), then recoups, each in the order they happened (as on SQLite), in
-    // one snapshot.
-    let mut tx = snapshot(db).await?;
-    let key = reserve_pub.as_bytes().as_slice();
-    let mut entries: Vec<ReserveHistoryEntry> = sqlx::query(
+    // Credits, then withdrawals, then closings (a closing's WTID comes in the `h_blind_ev`
+    // column), then recoups (the coin in the `h_denom_pub` column), each in the order they
+    // happened (as on SQLite), in one statement (one snapshot).
+    sqlx::query(
         "SELECT 0 AS kind, reserve_in_serial AS serial, amount_val, amount_frac, debit_payto, \
          wire_reference, execution_date, NULL::BIGINT AS fee_val, NULL::INTEGER AS fee_frac, \
          NULL::BYTEA AS h_denom_pub, NULL::BYTEA AS h_blind_ev, NULL::BYTEA AS reserve_sig \
@@ -1070,10 +1058,13 @@ pub(super) async fn reserve_history(
          SELECT 2, close_serial, amount_val, amount_frac, receiver_payto, NULL, execution_date, \
          closing_fee_val, closing_fee_frac, NULL, wtid, NULL FROM reserves_close \
          WHERE reserve_pub = $1 \
+         UNION ALL \
+         SELECT 3, recoup_serial, amount_val, amount_frac, NULL, NULL, recoup_timestamp, NULL, \
+         NULL, coin_pub, NULL, NULL FROM recoups WHERE reserve_pub = $1 \
          ORDER BY kind, serial",
     )
-    .bind(key)
-    .fetch_all(&mut *tx)
+    .bind(reserve_pub.as_bytes().as_slice())
+    .fetch_all(db.pool())
     .await?
     .iter()
     .map(|r| {
@@ -1092,6 +1083,7 @@ pub(super) async fn reserve_history(
                 h_blind_ev: hash(r, "h_blind_ev")?,
                 reserve_sig: sig(r, "reserve_sig")?,
             },
+            3 => recoup::reserve_history_entry(r, currency)?,
             _ => ReserveHistoryEntry::Closing {
                 amount: am(r, currency, "amount")?,
                 closing_fee: am(r, currency, "fee")?,
@@ -1101,10 +1093,7 @@ pub(super) async fn reserve_history(
             },
         })
     })
-    .collect::<Result<_, StoreError>>()?;
-    entries.extend(recoup::reserve_history(&mut tx, currency, key).await?);
-    tx.rollback().await?;
-    Ok(entries)
+    .collect()
 }
 
 // ---------------------------------------------------------------- withdraw
@@ -1299,10 +1288,10 @@ pub(super) async fn coin(
     currency: Currency,
     coin_pub: EddsaPublicKey,
 ) -> Result<Option<CoinRow>, StoreError> {
-    // The coin and its history in one snapshot: deposits, then refunds, each in the order they
-    // happened (as on SQLite), in one statement, then the recoups. `kind` is NULL for a coin
-    // without deposits or refunds.
-    let mut tx = snapshot(db).await?;
+    // The coin and its history in one statement (one snapshot): deposits, then refunds, melts,
+    // recoups, recoup-refreshes of the coin, recoup-refreshes into it, each in the order they
+    // happened (as on SQLite; the recoups' columns: `recoup::coin_history_entry`). `kind` is
+    // NULL for a coin without history.
     let rows = sqlx::query(
         "SELECT d.h_denom_pub, k.remaining_val, k.remaining_frac, h.* \
          FROM known_coins k JOIN denominations d USING (denom_serial) \
@@ -1327,11 +1316,23 @@ pub(super) async fn coin(
                   m.melt_fee_val, m.melt_fee_frac, NULL, m.rc, NULL, NULL, NULL, NULL, NULL, \
                   NULL, m.old_coin_sig, m.deposits_before \
              FROM refresh_commitments m WHERE m.old_coin_pub = k.coin_pub \
+           UNION ALL \
+           SELECT 3, q.recoup_serial, q.amount_val, q.amount_frac, NULL, NULL, q.reserve_pub, \
+                  NULL, q.coin_blind, NULL, q.recoup_timestamp, NULL, NULL, NULL, q.coin_sig, \
+                  NULL FROM recoups q WHERE q.coin_pub = k.coin_pub \
+           UNION ALL \
+           SELECT 4, q.recoup_refresh_serial, q.amount_val, q.amount_frac, NULL, NULL, \
+                  q.old_coin_pub, NULL, q.coin_blind, NULL, q.recoup_timestamp, NULL, NULL, \
+                  NULL, q.coin_sig, NULL FROM recoup_refreshes q WHERE q.coin_pub = k.coin_pub \
+           UNION ALL \
+           SELECT 5, q.recoup_refresh_serial, q.amount_val, q.amount_frac, NULL, NULL, \
+                  q.coin_pub, NULL, NULL, NULL, q.recoup_timestamp, NULL, NULL, NULL, NULL, \
+                  NULL FROM recoup_refreshes q WHERE q.old_coin_pub = k.coin_pub \
          ) h ON TRUE \
          WHERE k.coin_pub = $1 ORDER BY h.kind, h.serial",
     )
     .bind(coin_pub.as_bytes().as_slice())
-    .fetch_all(&mut *tx)
+    .fetch_all(db.pool())
     .await?;
     let Some(first) = rows.first() else {
         return Ok(None);
@@ -1360,6 +1361,7 @@ pub(super) async fn coin(
                 coin_sig: sig(r, "sig")?,
             }),
             Some(2) => melts.push(refresh::melt_history(r, currency)?),
+            Some(kind @ 3..=5) => history.push(recoup::coin_history_entry(r, kind, currency)?),
             Some(_) => history.push(CoinHistoryEntry::Refund {
                 amount: am(r, currency, "amount")?,
                 refund_fee: am(r, currency, "fee")?,
@@ -1370,9 +1372,7 @@ pub(super) async fn coin(
             }),
         }
     }
-    history.extend(recoup::coin_history(&mut tx, currency, coin_pub.as_bytes()).await?);
     let history = super::refresh::merge_melts(history, melts);
-    tx.rollback().await?;
     Ok(Some(CoinRow {
         coin_pub,
         h_denom_pub,

@@ -1,14 +1,16 @@
 //! Recoups on PostgreSQL: each recoup is ONE `CALL exchange_recoup` (`migrations/postgres/
 //! 0003_recoup.sql`), which locks the coin, then the reserve, decides and writes; the reserve's
-//! notification is sent once it committed. The outcomes are those of `sqlite/recoup.rs`.
+//! notification is sent once it committed; each recoup-refresh ONE `CALL
+//! exchange_recoup_refresh`. The outcomes are those of `sqlite/recoup.rs`. The histories read
+//! recoups in the coin's and the reserve's one statement (`mod.rs`); their rows are decoded
+//! here.
 
 use cardcash_store::{PgDb, StoreError, retry};
 use cardcash_util::Currency;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
 
 use super::super::recoup::{
-    NewRecoup, NewRecoupRefresh, RecoupOutcome, RecoupRefreshOutcome, RecoupRow, RecoupSums,
+    NewRecoup, NewRecoupRefresh, RecoupOutcome, RecoupRefreshOutcome, RecoupSums,
 };
 use super::super::{
     CoinHistoryEntry, ReserveHistoryEntry, TOPIC_RESERVE, cols, corrupt, reserve_key,
@@ -100,105 +102,53 @@ pub(in crate::db) async fn recoup_refresh(
     }
 }
 
-fn recoup_row(row: &PgRow, currency: Currency) -> Result<RecoupRow, StoreError> {
-    Ok(RecoupRow {
-        coin_pub: eddsa(row, "coin_pub")?,
-        reserve_pub: eddsa(row, "reserve_pub")?,
+/// A recoup entry of `coin()`'s statement (`kind` 3: the coin's recoup; 4: its recoup-refresh;
+/// 5: a recoup-refresh into it), whose columns it reuses: the other key (reserve, old coin,
+/// fresh coin) in `merchant_pub`, the blinding secret in `h_payto`, the time in
+/// `wallet_timestamp`, the coin's signature in `sig`.
+pub(in crate::db) fn coin_history_entry(
+    row: &PgRow,
+    kind: i32,
+    currency: Currency,
+) -> Result<CoinHistoryEntry, StoreError> {
+    let amount = am(row, currency, "amount")?;
+    let timestamp = ts(row, "wallet_timestamp")?;
+    let other = eddsa(row, "merchant_pub")?;
+    let blind = || bytes(row, "h_payto", |b| <[u8; 32]>::try_from(b).ok());
+    Ok(match kind {
+        3 => CoinHistoryEntry::Recoup {
+            amount,
+            timestamp,
+            reserve_pub: other,
+            coin_sig: sig(row, "sig")?,
+            coin_blind: blind()?,
+        },
+        4 => CoinHistoryEntry::RecoupRefresh {
+            amount,
+            timestamp,
+            old_coin_pub: other,
+            coin_sig: sig(row, "sig")?,
+            coin_blind: blind()?,
+        },
+        _ => CoinHistoryEntry::OldCoinRecoup {
+            amount,
+            timestamp,
+            coin_pub: other,
+        },
+    })
+}
+
+/// A recoup entry of `reserve_history()`'s statement (`kind` 3), whose columns it reuses: the
+/// time in `execution_date`, the coin in `h_denom_pub`.
+pub(in crate::db) fn reserve_history_entry(
+    row: &PgRow,
+    currency: Currency,
+) -> Result<ReserveHistoryEntry, StoreError> {
+    Ok(ReserveHistoryEntry::Recoup {
         amount: am(row, currency, "amount")?,
-        timestamp: ts(row, "recoup_timestamp")?,
-        coin_sig: sig(row, "coin_sig")?,
-        coin_blind: bytes(row, "coin_blind", |b| <[u8; 32]>::try_from(b).ok())?,
+        timestamp: ts(row, "execution_date")?,
+        coin_pub: eddsa(row, "h_denom_pub")?,
     })
-}
-
-/// The recoup entries of a coin's history, on `conn` (the caller's snapshot): its recoups
-/// into its reserve, its recoups into the coin it was refreshed from, then what coins refreshed
-/// from it paid back to it, each in the order they happened.
-pub(in crate::db) async fn coin_history(
-    conn: &mut PgConnection,
-    currency: Currency,
-    coin_pub: &[u8],
-) -> Result<Vec<CoinHistoryEntry>, StoreError> {
-    let mut entries = sqlx::query(
-        "SELECT coin_pub, reserve_pub, amount_val, amount_frac, recoup_timestamp, coin_sig, \
-         coin_blind FROM recoups WHERE coin_pub = $1 ORDER BY recoup_serial",
-    )
-    .bind(coin_pub)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|row| {
-        let r = recoup_row(row, currency)?;
-        Ok(CoinHistoryEntry::Recoup {
-            amount: r.amount,
-            timestamp: r.timestamp,
-            reserve_pub: r.reserve_pub,
-            coin_sig: r.coin_sig,
-            coin_blind: r.coin_blind,
-        })
-    })
-    .collect::<Result<Vec<_>, StoreError>>()?;
-    // Both directions in one statement: kind 0 (this coin recouped into its old coin), kind 1
-    // (a fresh coin of this one recouped into it).
-    for row in sqlx::query(
-        "SELECT 0 AS kind, recoup_refresh_serial, amount_val, amount_frac, recoup_timestamp, \
-         old_coin_pub AS other_coin, coin_sig, coin_blind FROM recoup_refreshes \
-         WHERE coin_pub = $1 \
-         UNION ALL \
-         SELECT 1, recoup_refresh_serial, amount_val, amount_frac, recoup_timestamp, coin_pub, \
-         coin_sig, coin_blind FROM recoup_refreshes WHERE old_coin_pub = $1 \
-         ORDER BY kind, recoup_refresh_serial",
-    )
-    .bind(coin_pub)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        let kind: i32 = row.try_get("kind")?;
-        let amount = am(&row, currency, "amount")?;
-        let timestamp = ts(&row, "recoup_timestamp")?;
-        let other = eddsa(&row, "other_coin")?;
-        entries.push(if kind == 0 {
-            CoinHistoryEntry::RecoupRefresh {
-                amount,
-                timestamp,
-                old_coin_pub: other,
-                coin_sig: sig(&row, "coin_sig")?,
-                coin_blind: bytes(&row, "coin_blind", |b| <[u8; 32]>::try_from(b).ok())?,
-            }
-        } else {
-            CoinHistoryEntry::OldCoinRecoup {
-                amount,
-                timestamp,
-                coin_pub: other,
-            }
-        });
-    }
-    Ok(entries)
-}
-
-/// The recoup entries of a reserve's history, on `conn` (the caller's snapshot).
-pub(in crate::db) async fn reserve_history(
-    conn: &mut PgConnection,
-    currency: Currency,
-    reserve_pub: &[u8],
-) -> Result<Vec<ReserveHistoryEntry>, StoreError> {
-    sqlx::query(
-        "SELECT coin_pub, reserve_pub, amount_val, amount_frac, recoup_timestamp, coin_sig, \
-         coin_blind FROM recoups WHERE reserve_pub = $1 ORDER BY recoup_serial",
-    )
-    .bind(reserve_pub)
-    .fetch_all(conn)
-    .await?
-    .iter()
-    .map(|row| {
-        let r = recoup_row(row, currency)?;
-        Ok(ReserveHistoryEntry::Recoup {
-            amount: r.amount,
-            timestamp: r.timestamp,
-            coin_pub: r.coin_pub,
-        })
-    })
-    .collect()
 }
 
 /// The audit's recoup sums, from the audit statement's recoup columns (in `AUDIT_SQL`).
