@@ -61,6 +61,10 @@ pub async fn run(cmd: ExchangeCommand, source: &ConfigSource) -> anyhow::Result<
             println!("withdrawn (with fee): {}", s.withdrawn_with_fee);
             println!("deposited (with fee): {}", s.deposits_with_fee);
             println!("refunded:             {}", s.refunds);
+            println!("melted (with fee):    {}", s.refresh.melted);
+            println!("  revealed:           {}", s.refresh.revealed_melted);
+            println!("  fresh coins issued: {}", s.refresh.refreshed);
+            println!("  melt fees:          {}", s.refresh.revealed_melt_fees);
             println!("recouped to reserves: {}", s.recoup.to_reserves);
             println!("recouped to coins:    {}", s.recoup.to_coins);
             println!("wired to merchants:   {}", s.wired);
