@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use cardcash_api::exchange::v12::{
     BatchWithdrawRequest, BatchWithdrawResponse, DenominationPublicKey, DepositRequest,
-    DepositResponse, ExchangeKeysResponse, ExchangeWireResponse, ReserveStatusResponse,
-    WithdrawRequest, WithdrawResponse,
+    DepositResponse, ExchangeKeysResponse, ExchangeWireResponse, LinkResponse, MeltRequest,
+    MeltResponse, ReserveStatusResponse, RevealRequest, RevealResponse, WithdrawRequest,
+    WithdrawResponse,
 };
 use cardcash_api::exchange::{DenominationGroupKeys, RefundRequest, RefundResponse};
 use cardcash_crypto::purpose::{
@@ -110,6 +111,40 @@ impl LegacyExchangeClient {
         self.endpoint
             .post(&["coins", &coin_pub.to_string(), "deposit"])
             .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `POST /coins/$COIN_PUB/melt`.
+    pub async fn melt(
+        &self,
+        coin_pub: &EddsaPublicKey,
+        request: &MeltRequest,
+    ) -> Result<MeltResponse, ClientError> {
+        self.endpoint
+            .post(&["coins", &coin_pub.to_string(), "melt"])
+            .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `POST /refreshes/$RC/reveal`.
+    pub async fn reveal(
+        &self,
+        rc: &HashCode,
+        request: &RevealRequest,
+    ) -> Result<RevealResponse, ClientError> {
+        self.endpoint
+            .post(&["refreshes", &rc.to_string(), "reveal"])
+            .json(request)
+            .json_response()
+            .await
+    }
+
+    /// `GET /coins/$COIN_PUB/link`.
+    pub async fn link(&self, coin_pub: &EddsaPublicKey) -> Result<LinkResponse, ClientError> {
+        self.endpoint
+            .get(&["coins", &coin_pub.to_string(), "link"])
             .json_response()
             .await
     }

@@ -14,13 +14,16 @@
 use std::collections::BTreeMap;
 
 use cardcash_util::{
-    Amount, Base32Bytes, EddsaPublicKey, EddsaSignature, HashCode, PaytoUri, RelativeTime,
-    ShortHashCode, Timestamp, WireSalt,
+    Amount, Base32Bytes, EcdhePublicKey, EddsaPublicKey, EddsaSignature, HashCode, PaytoUri,
+    RelativeTime, ShortHashCode, Timestamp, WireSalt,
 };
 use serde::{Deserialize, Serialize};
 
-pub use super::denom::{BlindedDenominationSignature, CoinEnvelope, UnblindedSignature};
+pub use super::denom::{
+    BlindedDenominationSignature, CoinEnvelope, CsNonce, ExchangeWithdrawValues, UnblindedSignature,
+};
 pub use super::keys::{AuditorDenominationSignature, GlobalFee, Recoup, SignKey};
+pub use super::refresh::{MeltResponse, RevealRequest, RevealResponse, TransferPrivateKey};
 
 /// A denomination public key as v12 `/keys` lists it, tagged by `"cipher"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +214,48 @@ pub struct DepositResponse {
     pub transaction_base_url: Option<String>,
 }
 
+/// `POST /coins/$COIN_PUB/melt` body as wallet-core 0.9 sends it: the v23 melt plus the coin's
+/// key, which the exchange takes from the path (the 2022 C exchange ignores it too). The
+/// response and the reveal are the v23 ones ([`MeltResponse`], [`RevealRequest`],
+/// [`RevealResponse`]): 2022 and v23 agree on them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeltRequest {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub coin_pub: Option<EddsaPublicKey>,
+    pub denom_pub_hash: HashCode,
+    pub denom_sig: UnblindedSignature,
+    /// The old coin's signature (purpose 1202).
+    pub confirm_sig: EddsaSignature,
+    pub value_with_fee: Amount,
+    pub rc: HashCode,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub age_commitment_hash: Option<ShortHashCode>,
+}
+
+/// One fresh coin of a v12 link answer: as v23's, with the v12 denomination key
+/// (`rsa_public_key`/`cs_public_key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCoin {
+    pub denom_pub: DenominationPublicKey,
+    pub ev_sig: BlindedDenominationSignature,
+    pub coin_idx: u32,
+    pub ewv: ExchangeWithdrawValues,
+    /// The old coin's link signature (purpose 1204).
+    pub link_sig: EddsaSignature,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cs_nonce: Option<CsNonce>,
+}
+
+/// One revealed melt of a coin in a v12 link answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSession {
+    pub new_coins: Vec<LinkCoin>,
+    pub transfer_pub: EcdhePublicKey,
+}
+
+/// `GET /coins/$COIN_PUB/link` (v12): one entry per revealed melt of the coin.
+pub type LinkResponse = Vec<LinkSession>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +340,25 @@ mod tests {
         );
         assert_eq!(resp.ev_sigs.len(), 1);
         let _: ReserveStatusResponse = round_trip(r#"{"balance":"KUDOS:4.97"}"#);
+    }
+
+    #[test]
+    fn melt_and_link_round_trip() {
+        let melt = format!(
+            r#"{{"coin_pub":"{PUB}","confirm_sig":"{SIG}","denom_pub_hash":"{HASH}",
+            "denom_sig":{{"cipher":"RSA","rsa_signature":"040000XT"}},"rc":"{HASH}",
+            "value_with_fee":"KUDOS:1.02"}}"#
+        );
+        let m: MeltRequest = round_trip(&melt);
+        assert!(m.coin_pub.is_some());
+        let link = format!(
+            r#"[{{"transfer_pub":"{PUB}","new_coins":[{{"denom_pub":{{"cipher":"RSA",
+            "rsa_public_key":"040000XT","age_mask":0}},"ev_sig":{{"cipher":"RSA",
+            "blinded_rsa_signature":"040000XT"}},"coin_idx":0,"ewv":{{"cipher":"RSA"}},
+            "link_sig":"{SIG}"}}]}}]"#
+        );
+        let l: LinkResponse = round_trip(&link);
+        assert_eq!(l[0].new_coins.len(), 1);
     }
 
     #[test]

@@ -2185,8 +2185,10 @@ engine_test!(
     /// reserves (409 1150 with the balance), v23-layout coin signatures (403 1205: the layouts
     /// are not interchangeable, and the v23 face refuses the v12 one), coins signed by another
     /// denomination key (403 1013), contributions above the coin or below its fee, bad refund
-    /// signatures (403 1502) and unknown coins (404 1500), routes it does not serve (404) and
-    /// wrong methods (405). Nothing changes: the audit sums are the same, the audit is clean,
+    /// signatures (403 1502) and unknown coins (404 1500), melts signed by another key (403
+    /// 1303), malformed coin keys and commitments of melt, reveal and link (1004, 1362), a reveal
+    /// of no melt (404 1355), a link of a coin never melted (404 1400), routes it does not serve
+    /// (404) and wrong methods (405). Nothing changes: the audit sums are the same, the audit is clean,
     /// and the reserve still withdraws and the coin still deposits on the legacy face.
     async fn legacy_face_refusals_change_nothing(engine: Engine) {
         let (world, reserve, v23_denoms) = world_with_reserve(engine).await;
@@ -2449,6 +2451,60 @@ engine_test!(
         .await
         .expect(404, ErrorCode::ExchangeRefundCoinNotFound, "unknown coin");
 
+        // Refresh: melt, reveal, link.
+        let refresh = crate::wallet_v12::RefreshV12::prepare(&coin, &[one.clone()]);
+        let mut melt = serde_json::to_value(refresh.melt_request()).unwrap();
+        let melt_path = format!("coins/{}/melt", coin.coin_pub);
+        for bad in bad_keys() {
+            raw.post(&format!("coins/{bad}/melt"), &melt).await.expect(
+                400,
+                ErrorCode::ExchangeGenericCoinsInvalidCoinPub,
+                &bad,
+            );
+            raw.get(&format!("coins/{bad}/link")).await.expect(
+                400,
+                ErrorCode::ExchangeGenericCoinsInvalidCoinPub,
+                &bad,
+            );
+        }
+        raw.post_text(&melt_path, "{\"rc\":").await.expect(
+            400,
+            ErrorCode::GenericJsonInvalid,
+            "melt syntax",
+        );
+        melt["confirm_sig"] = json!(stranger.sign(&cardcash_crypto::purpose::Melt {
+            rc: refresh.rc,
+            h_denom_pub: coin.denom.h,
+            h_age_commitment: [0; 32],
+            amount_with_fee: refresh.amount_with_fee,
+            melt_fee: coin.denom.fee_refresh,
+        }));
+        raw.post(&melt_path, &melt).await.expect(
+            403,
+            ErrorCode::ExchangeMeltCoinSignatureInvalid,
+            "melt signed by another key",
+        );
+        let reveal = serde_json::to_value(refresh.reveal_request(0)).unwrap();
+        for bad in bad_hashes() {
+            raw.post(&format!("refreshes/{bad}/reveal"), &reveal)
+                .await
+                .expect(400, ErrorCode::ExchangeRefreshesRevealInvalidRch, &bad);
+        }
+        raw.post(&format!("refreshes/{}/reveal", refresh.rc), &reveal)
+            .await
+            .expect(
+                404,
+                ErrorCode::ExchangeRefreshesRevealSessionUnknown,
+                "reveal of a melt never made",
+            );
+        raw.get(&format!("coins/{}/link", coin.coin_pub))
+            .await
+            .expect(
+                404,
+                ErrorCode::ExchangeLinkCoinUnknown,
+                "link of a coin never melted",
+            );
+
         // Routes the legacy face does not serve, and wrong methods.
         for path in ["batch-deposit", "config", "csr-withdraw", "management/keys"] {
             raw.get(path)
@@ -2461,6 +2517,13 @@ engine_test!(
             (Method::GET, deposit_path.clone(), "POST"),
             (Method::GET, path.clone(), "POST"),
             (Method::DELETE, format!("reserves/{reserve_pub}"), "GET"),
+            (Method::GET, melt_path.clone(), "POST"),
+            (Method::POST, format!("coins/{}/link", coin.coin_pub), "GET"),
+            (
+                Method::GET,
+                format!("refreshes/{}/reveal", refresh.rc),
+                "POST",
+            ),
         ] {
             let answer = raw.send(method.clone(), &path, &[], None).await;
             answer.expect(

@@ -536,3 +536,144 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// Refresh on the legacy face as wallet-core 0.9 does it (`RefreshV12`: transfer keys from a
+    /// session seed, fresh coins by the v12 derivation, the v12 commitment): a 5 coin, partly
+    /// deposited (1), melts 3 × 1.01 + 0.01 into three 1 coins (the melt confirmation 1034
+    /// verifies; a replay gets the same index), a reveal that does not match the commitment is
+    /// 409 1353 with `rc_expected` and signs nothing, the right reveal signs coins that verify
+    /// (a replay the same signatures), link gives back the v12 denomination keys from which the
+    /// old coin's owner re-derives the same coins, a fresh coin deposits on the legacy face, a
+    /// melt of more than is left is 409 1012, and the audit is clean.
+    async fn refresh_and_link_on_the_legacy_face(engine: Engine) {
+        let world = world_with_merchant(engine).await;
+        let legacy = legacy(&world);
+        let v23 = world.exchange().client();
+        let keys = legacy.keys().await.unwrap();
+        let signer = keys.eddsa_pub.unwrap();
+        let denoms = wallet_v12::denominations(&keys);
+        let reserve = funded_reserve(&world, "5.01").await;
+        let p = wallet::planchet(&v23, &reserve, pick(&denoms, "5")).await;
+        let old = p.unblind(
+            &legacy
+                .withdraw(&reserve.public(), &wallet_v12::withdraw_request(&p))
+                .await
+                .unwrap()
+                .ev_sig,
+        );
+        let contract = Contract::new(
+            world
+                .bank()
+                .app()
+                .ledger()
+                .payto()
+                .account_uri("merchant", "Merchant")
+                .unwrap(),
+            Timestamp::now().saturating_add(RelativeTime::from_secs(3600)),
+        );
+        legacy
+            .deposit(
+                &old.coin_pub,
+                &wallet_v12::deposit(&contract, &old, kudos("1")),
+            )
+            .await
+            .unwrap();
+
+        // Melt the 4 left into three 1 coins.
+        let one = pick(&denoms, "1").clone();
+        let refresh = wallet_v12::RefreshV12::prepare(&old, &[one.clone(), one.clone(), one]);
+        assert_eq!(refresh.amount_with_fee, kudos("3.04"));
+        let melted = legacy
+            .melt(&old.coin_pub, &refresh.melt_request())
+            .await
+            .unwrap();
+        assert!(melted.noreveal_index < 3);
+        assert_eq!(melted.exchange_pub, signer);
+        cardcash_crypto::verify(
+            &melted.exchange_pub,
+            &melted.exchange_sig,
+            &cardcash_crypto::purpose::MeltConfirmation {
+                rc: refresh.rc,
+                noreveal_index: melted.noreveal_index,
+            },
+        )
+        .expect("the melt confirmation (1034) verifies");
+        assert_eq!(
+            legacy
+                .melt(&old.coin_pub, &refresh.melt_request())
+                .await
+                .unwrap(),
+            melted,
+            "a replayed melt gets the same index"
+        );
+
+        // A reveal with another set's key in place of a revealed one: the commitment does not
+        // hold, nothing is signed.
+        let mut wrong = refresh.reveal_request(melted.noreveal_index);
+        wrong.transfer_privs.swap(0, 1);
+        let err = legacy.reveal(&refresh.rc, &wrong).await.unwrap_err();
+        assert_eq!(
+            (err.status(), err.error_code()),
+            (
+                Some(409),
+                Some(ErrorCode::ExchangeRefreshesRevealCommitmentViolation)
+            )
+        );
+        assert!(err.body().unwrap().get("rc_expected").is_some());
+        let err = legacy
+            .link(&old.coin_pub)
+            .await
+            .expect_err("nothing revealed yet");
+        assert_eq!(err.status(), Some(404));
+
+        let revealed = legacy
+            .reveal(&refresh.rc, &refresh.reveal_request(melted.noreveal_index))
+            .await
+            .unwrap();
+        let sigs: Vec<_> = revealed.ev_sigs.iter().map(|s| s.ev_sig.clone()).collect();
+        let fresh = refresh.coins(melted.noreveal_index, &sigs);
+        assert_eq!(fresh.len(), 3);
+        assert_eq!(
+            legacy
+                .reveal(&refresh.rc, &refresh.reveal_request(melted.noreveal_index))
+                .await
+                .unwrap(),
+            revealed,
+            "a replayed reveal gets the same signatures"
+        );
+
+        // Link: the v12 keys, and the same coins re-derived from the old coin's key.
+        let link = legacy.link(&old.coin_pub).await.unwrap();
+        let linked = wallet_v12::coins_from_link(&old, &link, &denoms);
+        assert_eq!(linked.len(), 1);
+        let mut a: Vec<_> = linked[0].iter().map(|c| c.coin_pub).collect();
+        let mut b: Vec<_> = fresh.iter().map(|c| c.coin_pub).collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "link gives back the fresh coins");
+
+        // A fresh coin spends; the old coin has 0.96 left: not enough for another 1 coin.
+        legacy
+            .deposit(
+                &fresh[0].coin_pub,
+                &wallet_v12::deposit(&contract, &fresh[0], kudos("1")),
+            )
+            .await
+            .unwrap();
+        let again = wallet_v12::RefreshV12::prepare(&old, &[pick(&denoms, "1").clone()]);
+        let err = legacy
+            .melt(&old.coin_pub, &again.melt_request())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status(), err.error_code()),
+            (Some(409), Some(ErrorCode::ExchangeGenericInsufficientFunds))
+        );
+        let report = audit::audit(world.exchange().app().exchange().store())
+            .await
+            .unwrap();
+        assert!(report.is_clean(), "{:?}", report.differences);
+        world.shutdown().await.unwrap();
+    }
+);

@@ -9,6 +9,9 @@
 //! - `POST /coins/$COIN_PUB/deposit` (one coin, the v12 deposit and confirmation layouts);
 //! - `GET /reserves/$RESERVE_PUB` answers an unknown reserve 404 `EXCHANGE_RESERVES_STATUS_UNKNOWN`
 //!   (1250), the code the 2022 wallet waits on;
+//! - melt, reveal and link on the v23 refresh domain (the 2022 shapes are v23's but for the
+//!   melt body's `coin_pub` and the link's v12 denomination keys; for RSA coins without a
+//!   refresh master secret the commitment and derivations are the same);
 //! - refunds, tracking, `/terms` and `/privacy` as on the v23 face (the same shapes in 2022).
 //!
 //! Handlers stay thin: extract, convert the v12 body into the domain's request, one domain
@@ -21,7 +24,7 @@ mod reserves;
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{AppState, deposits, legal};
+use super::{AppState, deposits, legal, refreshes};
 
 /// The legacy face's routes (nested under `/legacy` by [`super::router::router`]).
 pub fn router() -> Router<AppState> {
@@ -41,6 +44,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/coins/{coin_pub}/deposit", post(coins::post_deposit))
         .route("/coins/{coin_pub}/refund", post(deposits::post_refund))
+        .route("/coins/{coin_pub}/melt", post(coins::post_melt))
+        .route("/refreshes/{rc}/reveal", post(refreshes::post_reveal))
+        .route("/coins/{coin_pub}/link", get(coins::get_link))
         .route(
             "/deposits/{h_wire}/{merchant_pub}/{h_contract_terms}/{coin_pub}",
             get(deposits::get_deposit),
