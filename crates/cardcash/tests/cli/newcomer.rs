@@ -322,3 +322,44 @@ fn logs_redirected_to_a_file_have_no_colour_codes() {
     );
     assert!(!err.contains('\u{1b}'), "colour escapes in:\n{err:?}");
 }
+
+#[test]
+fn demo_legacy_face_is_what_c2ec_suggests() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = cardcash_command()
+        .args(["demo", "--plain", "--legacy-face", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("run demo");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let conf = std::fs::read_to_string(data.path().join("cardcash.conf")).expect("configuration");
+    let bind = conf_value(&conf, "exchange", "BIND").expect("exchange BIND");
+    let legacy = format!("http://{bind}/legacy/");
+    assert_eq!(
+        conf_value(&conf, "c2ec", "EXCHANGE_BASE_URL").as_deref(),
+        Some(legacy.as_str()),
+        "C2EC suggests the exchange's legacy face"
+    );
+    assert!(
+        text.contains(&format!("suggested exchange    {legacy}"))
+            && text.contains(&format!("legacy face           {legacy}")),
+        "{text}"
+    );
+    // --exchange-url and --legacy-face say different things: clap refuses both.
+    let both = cardcash_command()
+        .args([
+            "demo",
+            "--legacy-face",
+            "--exchange-url",
+            "http://x.example/",
+        ])
+        .output()
+        .expect("run demo");
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("cannot be used with"),
+        "{}",
+        stderr(&both)
+    );
+}
