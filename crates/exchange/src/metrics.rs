@@ -27,6 +27,13 @@ pub struct ExchangeMetrics {
     pub reserve_close_refusals: Counter,
     /// Expired reserves with a balance that cannot be closed now (as of the closer's last pass).
     pub reserves_unclosable: Gauge,
+    /// Merchant wire transfers held back: an aggregation that found no debit account of the
+    /// merchant's wire method, no wire fee for it or no usable payto URI, or a recorded
+    /// transfer that its account may not send (per attempt).
+    pub wire_out_refusals: Counter,
+    /// Merchant accounts with due deposits that cannot be wired now (as of the aggregator's
+    /// last pass).
+    pub merchant_accounts_unpayable: Gauge,
 }
 
 impl ExchangeMetrics {
@@ -74,6 +81,11 @@ impl ExchangeMetrics {
                 "Attempts to close an expired reserve that found a closing fee, a paying account or an origin missing",
                 &this.reserve_close_refusals,
             ),
+            (
+                "exchange_wire_out_refusals",
+                "Merchant wire transfers held back for want of a debit account of the merchant's wire method, a wire fee or a usable payto URI (per attempt)",
+                &this.wire_out_refusals,
+            ),
         ] {
             metrics.register(name, help, counter.clone());
         }
@@ -81,6 +93,11 @@ impl ExchangeMetrics {
             "exchange_reserves_unclosable",
             "Expired reserves with a balance that cannot be closed now (see the closer's log)",
             this.reserves_unclosable.clone(),
+        );
+        metrics.register(
+            "exchange_merchant_accounts_unpayable",
+            "Merchant accounts with due deposits that cannot be wired now (see the aggregator's log)",
+            this.merchant_accounts_unpayable.clone(),
         );
         this
     }

@@ -1,6 +1,7 @@
 //! The exchange's integration tests (one binary): real services on 127.0.0.1:0, each test once
 //! per engine.
 
+mod aggregator_accounts;
 mod bounce;
 mod c2ec;
 mod closing;
