@@ -123,7 +123,10 @@ pub enum OfflineCommand {
     /// Download, check, sign (showing what) and upload in one go.
     ///
     /// For an operator whose offline key lives on a machine that can reach the exchange (a
-    /// test or small deployment); the same checks as `sign`.
+    /// test or small deployment); the same checks as `sign`. Then notes what is still missing:
+    /// an enabled account, wire and closing fees of every account's wire method (those /keys
+    /// lists and the configured [exchange-account-*] sections, debit-only ones included), and
+    /// global fees, for now and the next 30 days.
     Sync(SyncArgs),
 }
 
@@ -480,6 +483,52 @@ impl Settings {
         Ok(master)
     }
 
+    /// The `[exchange-account-*]` sections the exchange uses (`ENABLE_DEBIT` or
+    /// `ENABLE_CREDIT`; as the C exchange, an account enabled for neither is not loaded), and
+    /// what could not be read of them. None without a configuration file.
+    fn configured_accounts(&self) -> (Vec<ConfiguredAccount>, Vec<String>) {
+        let (mut accounts, mut unreadable) = (Vec::new(), Vec::new());
+        let Some(config) = &self.config else {
+            return (accounts, unreadable);
+        };
+        for section in config.sections() {
+            if !section
+                .to_ascii_lowercase()
+                .starts_with("exchange-account-")
+            {
+                continue;
+            }
+            let flag = |option: &str| config.yes_no_opt(&section, option);
+            let read = || -> anyhow::Result<Option<ConfiguredAccount>> {
+                let (debit, credit) = (
+                    flag("ENABLE_DEBIT")?.unwrap_or(false),
+                    flag("ENABLE_CREDIT")?.unwrap_or(false),
+                );
+                if !debit && !credit {
+                    return Ok(None);
+                }
+                let text = config.string(&section, "PAYTO_URI")?;
+                let payto: PaytoUri = text
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("PAYTO_URI {text}: not a payto URI: {e}"))?;
+                Ok(Some(ConfiguredAccount {
+                    section: section.clone(),
+                    method: payto.target_type().to_owned(),
+                    credit,
+                }))
+            };
+            match read() {
+                Ok(Some(account)) => accounts.push(account),
+                Ok(None) => {}
+                Err(e) => unreadable.push(format!(
+                    "[{section}] of {} cannot be read, so its fees are not checked: {e:#}",
+                    self.path.display()
+                )),
+            }
+        }
+        (accounts, unreadable)
+    }
+
     fn client(&self, args: &ExchangeArgs) -> anyhow::Result<ManagementClient> {
         let url = self.exchange_url(args)?;
         Ok(ExchangeClient::new(url)?.management())
@@ -731,10 +780,16 @@ pub async fn run(cmd: OfflineCommand, source: &ConfigSource) -> anyhow::Result<(
                 upload(&client, &[Operation::new(op::UPLOAD_SIGS, &signatures)?]).await?;
             }
             // What else the offline key owes the exchange, judged from /keys (skipped when
-            // /keys is not served yet).
+            // /keys is not served yet) and the configured accounts: /keys lists only those
+            // that take money, not the debit-only ones (a card-transaction account that sends
+            // closed reserves back to cards), whose fees the exchange needs as well.
             if let Ok(keys) = ExchangeClient::new(client.base_url().clone())?.keys().await {
                 let accounts: Vec<PaytoUri> =
                     keys.accounts.iter().map(|a| a.payto_uri.clone()).collect();
+                let (configured, unreadable) = settings.configured_accounts();
+                for line in unreadable {
+                    println!("note: {line}");
+                }
                 let wire_fees: BTreeMap<String, Vec<(Timestamp, Timestamp)>> = keys
                     .wire_fees
                     .iter()
@@ -750,7 +805,13 @@ pub async fn run(cmd: OfflineCommand, source: &ConfigSource) -> anyhow::Result<(
                     .iter()
                     .map(|f| (f.start_date, f.end_date))
                     .collect();
-                for line in advice(&accounts, &wire_fees, &global, Timestamp::now()) {
+                for line in advice(
+                    &accounts,
+                    &configured,
+                    &wire_fees,
+                    &global,
+                    Timestamp::now(),
+                ) {
                     println!("note: {line}");
                 }
             }
@@ -928,16 +989,29 @@ fn summary(future: &FutureKeysResponse, hashes: &[HashCode]) -> String {
 /// How long ahead fees should be signed.
 const FEE_NOTICE_S: u64 = 30 * 86_400;
 
-/// What the offline key still owes the exchange, judged from `/keys` at `now`: an enabled
-/// account, wire fees of each account's method and global fees for now and the next 30 days.
+/// An `[exchange-account-*]` section the exchange uses, as `sync` judges its fees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ConfiguredAccount {
+    section: String,
+    /// The wire method of its `PAYTO_URI`.
+    method: String,
+    /// `ENABLE_CREDIT` (otherwise the account only pays out: debit-only).
+    credit: bool,
+}
+
+/// What the offline key still owes the exchange at `now`, judged from `/keys` (`enabled`: its
+/// accounts; the fees) and the configured accounts: an enabled account, wire and closing fees of
+/// the wire method of every account (listed in `/keys` or configured, the debit-only ones
+/// included) and global fees, for now and the next 30 days.
 fn advice(
-    accounts: &[PaytoUri],
+    enabled: &[PaytoUri],
+    configured: &[ConfiguredAccount],
     wire_fees: &BTreeMap<String, Vec<(Timestamp, Timestamp)>>,
     global_fees: &[(Timestamp, Timestamp)],
     now: Timestamp,
 ) -> Vec<String> {
     let mut notes = Vec::new();
-    if accounts.is_empty() {
+    if enabled.is_empty() {
         notes.push(
             "no bank account is enabled, so wallets cannot pay in: sign one with \
              `cardcash exchange offline enable-account PAYTO`"
@@ -961,18 +1035,36 @@ fn advice(
         }
     };
     let soon = Timestamp::from_secs(now.as_secs().saturating_add(FEE_NOTICE_S));
-    let mut methods: Vec<&str> = accounts.iter().map(PaytoUri::target_type).collect();
-    methods.sort_unstable();
-    methods.dedup();
-    for method in methods {
-        let periods = wire_fees.get(method).map(Vec::as_slice).unwrap_or_default();
-        match covered_until(periods) {
+    // Each method with the accounts that need its fees.
+    let mut methods: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for payto in enabled {
+        methods.entry(payto.target_type()).or_default();
+    }
+    for account in configured {
+        methods
+            .entry(account.method.as_str())
+            .or_default()
+            .push(if account.credit {
+                format!("[{}]", account.section)
+            } else {
+                format!("the debit-only [{}]", account.section)
+            });
+    }
+    for (method, sections) in methods {
+        let who = if sections.is_empty() {
+            "an account /keys lists".to_owned()
+        } else {
+            sections.join(", ")
+        };
+        match covered_until(wire_fees.get(method).map(Vec::as_slice).unwrap_or_default()) {
             None => notes.push(format!(
-                "no wire fee of {method} covers now, so merchants are not paid: sign one with \
+                "no wire fee of {method} covers now ({who}), so merchants' {method} accounts \
+                 are not paid and reserves funded from {method} accounts are not closed (their \
+                 closing fee): sign one with \
                  `cardcash exchange offline wire-fee now {method} WIRE_FEE CLOSING_FEE`"
             )),
             Some(end) if end < soon => notes.push(format!(
-                "the wire fees of {method} end on {}: sign the next period \
+                "the wire fees of {method} end on {} ({who}): sign the next period \
                  (`cardcash exchange offline wire-fee YEAR {method} WIRE_FEE CLOSING_FEE`)",
                 utc(end)
             )),
@@ -1446,10 +1538,16 @@ mod tests {
         let account: PaytoUri = "payto://x-taler-bank/bank.example/ex?receiver-name=Ex"
             .parse()
             .unwrap();
-        let nothing = advice(&[], &BTreeMap::new(), &[], now);
+        let nothing = advice(&[], &[], &BTreeMap::new(), &[], now);
         assert_eq!(nothing.len(), 2, "{nothing:?}");
         assert!(nothing[0].contains("enable-account") && nothing[1].contains("global-fee now"));
-        let no_fee = advice(std::slice::from_ref(&account), &BTreeMap::new(), &[], now);
+        let no_fee = advice(
+            std::slice::from_ref(&account),
+            &[],
+            &BTreeMap::new(),
+            &[],
+            now,
+        );
         assert!(
             no_fee[0].contains("wire-fee now x-taler-bank"),
             "{no_fee:?}"
@@ -1463,14 +1561,65 @@ mod tests {
             ],
         )]);
         let global = [(t(0), t(now.as_secs() + 400 * day))];
-        assert!(advice(std::slice::from_ref(&account), &chained, &global, now).is_empty());
+        assert!(advice(std::slice::from_ref(&account), &[], &chained, &global, now).is_empty());
         let short = BTreeMap::from([(
             "x-taler-bank".to_owned(),
             vec![(t(now.as_secs() - day), t(now.as_secs() + 10 * day))],
         )]);
-        let notes = advice(std::slice::from_ref(&account), &short, &global, now);
+        let notes = advice(std::slice::from_ref(&account), &[], &short, &global, now);
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("the wire fees of x-taler-bank end on"));
+
+        // A configured debit-only card-transaction account, which /keys does not list: its
+        // method's fees are owed too, the account named.
+        let configured = [
+            ConfiguredAccount {
+                section: "exchange-account-1".into(),
+                method: "x-taler-bank".into(),
+                credit: true,
+            },
+            ConfiguredAccount {
+                section: "exchange-account-card".into(),
+                method: "card-transaction".into(),
+                credit: false,
+            },
+        ];
+        let notes = advice(
+            std::slice::from_ref(&account),
+            &configured,
+            &chained,
+            &global,
+            now,
+        );
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        for part in [
+            "no wire fee of card-transaction covers now",
+            "the debit-only [exchange-account-card]",
+            "closing fee",
+            "wire-fee now card-transaction WIRE_FEE CLOSING_FEE",
+        ] {
+            assert!(notes[0].contains(part), "{part:?} missing in {notes:?}");
+        }
+        let mut both = chained.clone();
+        both.insert(
+            "card-transaction".into(),
+            vec![(t(now.as_secs() - day), t(now.as_secs() + 10 * day))],
+        );
+        let notes = advice(
+            std::slice::from_ref(&account),
+            &configured,
+            &both,
+            &global,
+            now,
+        );
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains("the wire fees of card-transaction end on")
+                && notes[0].contains("(the debit-only [exchange-account-card])"),
+            "{notes:?}"
+        );
+        both.insert("card-transaction".into(), chained["x-taler-bank"].clone());
+        assert!(advice(&[account], &configured, &both, &global, now).is_empty());
     }
 
     #[test]

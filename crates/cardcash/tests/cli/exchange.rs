@@ -7,6 +7,7 @@
 //! quick in debug builds; its log goes to `exchange.log` there and is shown when a test fails.
 
 mod crash;
+mod sync;
 mod wallet;
 
 use std::fmt::Write as _;
