@@ -74,6 +74,7 @@ impl HistoryRequest {
 /// `GET /history/incoming` as any generation of server sends it.
 #[derive(Deserialize)]
 struct IncomingPage {
+    #[serde(deserialize_with = "untyped_rows_are_reserves")]
     incoming_transactions: Vec<IncomingBankTransaction>,
     #[serde(default)]
     credit_account: Option<PaytoUri>,
@@ -85,6 +86,24 @@ struct OutgoingPage {
     outgoing_transactions: Vec<OutgoingBankTransaction>,
     #[serde(default)]
     debit_account: Option<PaytoUri>,
+}
+
+/// Rows without a `type` are reserve credits: gateways of before 2023 (GNU Taler's 2022
+/// fakebank, LibEuFin of then) knew no other incoming transfer and did not say.
+fn untyped_rows_are_reserves<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<IncomingBankTransaction>, D::Error> {
+    let rows: Vec<serde_json::Value> = Deserialize::deserialize(deserializer)?;
+    rows.into_iter()
+        .map(|mut row| {
+            if let Some(fields) = row.as_object_mut() {
+                fields
+                    .entry("type")
+                    .or_insert_with(|| serde_json::Value::from("RESERVE"));
+            }
+            serde_json::from_value(row).map_err(serde::de::Error::custom)
+        })
+        .collect()
 }
 
 fn row_credit_account(row: &mut IncomingBankTransaction) -> &mut Option<PaytoUri> {
@@ -306,6 +325,32 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(credit(&rows[0]), "payto://x-taler-bank/b/row");
+    }
+
+    #[test]
+    fn rows_of_2022_gateways_without_a_type_are_reserve_credits() {
+        // GNU Taler's 2022 fakebank: no `type`, the account in every row.
+        let rows = incoming(&format!(
+            r#"{{"incoming_transactions":[{{"row_id":7,"date":{{"t_s":1}},"amount":"EUR:5.01",
+            "credit_account":"payto://x-taler-bank/localhost/Exchange",
+            "debit_account":"payto://x-taler-bank/localhost/42","reserve_pub":"{KEY}"}}]}}"#
+        ))
+        .unwrap();
+        let IncomingBankTransaction::Reserve {
+            row_id,
+            reserve_pub,
+            ..
+        } = &rows[0]
+        else {
+            panic!("a reserve credit: {rows:?}")
+        };
+        assert_eq!((*row_id, reserve_pub.to_string()), (7, KEY.to_owned()));
+        // A typed row of another kind stays what it says.
+        let err = serde_json::from_str::<IncomingPage>(&format!(
+            r#"{{"incoming_transactions":[{{"type":"KYCAUTH","row_id":7,"date":{{"t_s":1}},
+            "amount":"EUR:5","debit_account":"payto://x-taler-bank/b/a","reserve_pub":"{KEY}"}}]}}"#
+        ));
+        assert!(err.is_err(), "a KYCAUTH row needs its account_pub");
     }
 
     #[test]

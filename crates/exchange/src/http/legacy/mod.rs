@@ -12,7 +12,8 @@
 //! - melt, reveal and link on the v23 refresh domain (the 2022 shapes are v23's but for the
 //!   melt body's `coin_pub` and the link's v12 denomination keys; for RSA coins without a
 //!   refresh master secret the commitment and derivations are the same);
-//! - refunds, tracking, `/terms` and `/privacy` as on the v23 face (the same shapes in 2022).
+//! - refunds, tracking, `/terms` and `/privacy` as on the v23 face (the same shapes in 2022);
+//! - `GET /seed` (32 random bytes), which the 2022 C clients' test harness polls.
 //!
 //! Handlers stay thin: extract, convert the v12 body into the domain's request, one domain
 //! call, convert the answer (and, where 2022 used another code, the refusal).
@@ -52,6 +53,19 @@ pub fn router() -> Router<AppState> {
             get(deposits::get_deposit),
         )
         .route("/transfers/{wtid}", get(deposits::get_transfer))
+        .route("/seed", get(seed))
+}
+
+/// `GET /seed`: 32 random bytes, as the 2022 C exchange serves them (its C clients' test
+/// harness, `taler-exchange-benchmark` among them, waits for this route to answer before it
+/// starts).
+async fn seed() -> Result<impl axum::response::IntoResponse, crate::error::ExchangeError> {
+    let bytes: [u8; 32] = cardcash_crypto::random_bytes()
+        .map_err(|e| crate::error::ExchangeError::Internal(format!("random bytes: {e}")))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes.to_vec(),
+    ))
 }
 
 /// `e` with code `to` instead of `from` (and `to`'s registered status): where the 2022 C
