@@ -244,7 +244,45 @@ else
         cargo build -q --release -p cardcash 2>"$LOGS/cargo-build.log" || { tail -30 "$LOGS/cargo-build.log"; die "cargo build"; }
         CARDCASH=$ROOT/target/release/cardcash
     fi
-    die "target cardcash: our exchange's legacy face is not wired into this script yet"
+    # Our exchange: its own configuration file with the same denominations and bank account,
+    # its own offline key, PostgreSQL on the same cluster (database cardcash).
+    "$PG_BIN/psql" -q -h "$RUNDIR/pg" -p "$PG_PORT" -U postgres -c "CREATE DATABASE cardcash" >>"$LOGS/pg.log"
+    CCCONF=$WORK/cardcash.conf
+    {
+        cat <<EOF
+[taler]
+CURRENCY = EUR
+
+[exchange]
+BIND = 127.0.0.1:$EX_PORT
+BASE_URL = http://127.0.0.1:$EX_PORT/
+DATABASE = postgres://postgres@127.0.0.1:$PG_PORT/cardcash
+KEY_DIR = $WORK/cardcash-keys
+LOOKAHEAD_SIGN = 30 days
+
+[exchange-offline]
+MASTER_PRIV_FILE = $WORK/cardcash-master.priv
+EOF
+        # the same [coin_*], [exchange-account-2] and [exchange-accountcredentials-2] sections
+        awk '/^\[coin_|^\[exchange-account/ { on = 1 } /^\[/ && !/^\[coin_|^\[exchange-account/ { on = 0 } on' "$CONF"
+    } >"$CCCONF"
+    "$CARDCASH" -c "$CCCONF" exchange offline setup >"$LOGS/cc-offline-setup.log" 2>&1 || die "cardcash exchange offline setup"
+    CC_MASTER=$(grep -oE '[0-9A-Z]{52}' "$LOGS/cc-offline-setup.log" | head -n 1)
+    [ -n "$CC_MASTER" ] || die "no master public key in $LOGS/cc-offline-setup.log"
+    sed -i "/^\[exchange\]/a MASTER_PUBLIC_KEY = $CC_MASTER" "$CCCONF"
+    "$CARDCASH" -c "$CCCONF" exchange serve >"$LOGS/cardcash-exchange.log" 2>&1 &
+    PIDS+=($!)
+    wait_for "cardcash's /config" curl -sf "http://127.0.0.1:$EX_PORT/config"
+    say "cardcash exchange: keys signed with its offline key"
+    "$CARDCASH" -c "$CCCONF" exchange offline sync >"$LOGS/cc-offline.log" 2>&1 || die "cardcash exchange offline sync"
+    for cmd in "enable-account payto://x-taler-bank/localhost/Exchange?receiver-name=Exchange" \
+        "wire-fee now x-taler-bank EUR:0.01 EUR:0.01" "global-fee now EUR:0 EUR:0 EUR:0"; do
+        # shellcheck disable=SC2086
+        "$CARDCASH" -c "$CCCONF" exchange offline $cmd --upload >>"$LOGS/cc-offline.log" 2>&1 || die "cardcash exchange offline $cmd"
+    done
+    wait_for "five denominations in the legacy /keys" sh -c "curl -sf '${EXCHANGE_URL}keys' | jq -e '[.denoms[].value] | unique | length == 5'"
+    # the client checks the exchange's master key against its configuration
+    sed -i "s/^MASTER_PUBLIC_KEY = .*/MASTER_PUBLIC_KEY = $CC_MASTER/" "$CONF"
 fi
 
 # The client starts taler-exchange-wirewatch (the real one for `c`; ours is built in) from PATH.

@@ -109,6 +109,14 @@ pub fn usable<'a>(
 
 /// The signed 404 of an operation that the denomination's cipher does not support (code 1016
 /// with the "denomination unknown" statement, purpose 1042, as the C exchange answers it).
+/// Whether a request claims an age commitment for its coin: a hash given and not all zero. The
+/// C clients send zeros for "none" (its `TALER_coin_pub_hash` treats a null or zero hash alike),
+/// so zeros are no claim. No denomination here is age-restricted, so a real claim means a coin
+/// hash that no denomination signed.
+pub fn claims_age_commitment(h: Option<&cardcash_util::ShortHashCode>) -> bool {
+    h.is_some_and(|h| h.as_bytes().iter().any(|b| *b != 0))
+}
+
 pub fn wrong_cipher(exchange: &Exchange, snapshot: &KeySnapshot, h: &HashCode) -> ExchangeError {
     let mut e = signed_refusal(
         exchange,
@@ -169,4 +177,23 @@ pub(crate) fn signed_refusal(
         extra["oper"] = json!(u.name());
     }
     ExchangeError::refused_with(code, hint, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use cardcash_util::ShortHashCode;
+
+    use super::claims_age_commitment;
+
+    #[test]
+    fn only_a_non_zero_hash_claims_an_age_commitment() {
+        assert!(!claims_age_commitment(None));
+        // The 2022 C clients send zeros for "no age commitment".
+        assert!(!claims_age_commitment(Some(&ShortHashCode::from_bytes(
+            [0; 32]
+        ))));
+        let mut one = [0; 32];
+        one[31] = 1;
+        assert!(claims_age_commitment(Some(&ShortHashCode::from_bytes(one))));
+    }
 }

@@ -233,7 +233,7 @@ pub async fn deposit_with_layout(
         }
         // No denomination here is age-restricted: a coin claiming an age commitment has a
         // coin hash no denomination signed, so its signature cannot verify (C: 403 1006).
-        if c.h_age_commitment.is_some()
+        if crate::denomination::claims_age_commitment(c.h_age_commitment.as_ref())
             || !denomination_signature_valid(&d.public, &c.coin_pub, &c.ub_sig)
         {
             return Err(refused(

@@ -258,7 +258,9 @@ fn check<'a>(
     now: Timestamp,
 ) -> Result<Checked<'a>, ExchangeError> {
     let d = recoupable(exchange, snapshot, &r.denom_pub_hash, kind, now)?;
-    if r.h_age_commitment.is_some() || !coin_signature_valid(&d.public, coin_pub, &r.denom_sig) {
+    if crate::denomination::claims_age_commitment(r.h_age_commitment.as_ref())
+        || !coin_signature_valid(&d.public, coin_pub, &r.denom_sig)
+    {
         return Err(ExchangeError::refused(
             ErrorCode::ExchangeDenominationSignatureInvalid,
             "the denomination's signature over the coin is invalid",

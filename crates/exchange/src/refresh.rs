@@ -104,7 +104,7 @@ pub async fn melt(
     // No denomination here is age-restricted: a coin claiming an age commitment has a coin
     // hash no denomination signed (C: `TALER_test_coin_valid` fails, 403 1006), and so has a
     // signature of another cipher.
-    if r.age_commitment_hash.is_some()
+    if crate::denomination::claims_age_commitment(r.age_commitment_hash.as_ref())
         || !denomination_signature_valid(&d.public, &coin_pub, &r.denom_sig)
     {
         return Err(refused(
