@@ -2452,7 +2452,7 @@ engine_test!(
         .expect(404, ErrorCode::ExchangeRefundCoinNotFound, "unknown coin");
 
         // Refresh: melt, reveal, link.
-        let refresh = crate::wallet_v12::RefreshV12::prepare(&coin, &[one.clone()]);
+        let refresh = crate::wallet_v12::RefreshV12::prepare(&coin, std::slice::from_ref(one));
         let mut melt = serde_json::to_value(refresh.melt_request()).unwrap();
         let melt_path = format!("coins/{}/melt", coin.coin_pub);
         for bad in bad_keys() {
