@@ -289,14 +289,45 @@ fi
 [ "$TARGET" = cardcash ] && cp "$WRAP/taler-exchange-httpd" "$WRAP/taler-exchange-wirewatch"
 export PATH=$WRAP:$EXBIN:$PATH
 say "taler-exchange-benchmark -m both -F -r $COINS -n 1 -p $CLIENTS -R 100 against $EXCHANGE_URL"
+# The exchange's CPU time: its processes (the C exchange's httpd and security modules, or our
+# one process) and every PostgreSQL process (the postmaster's own and its waited-for children's
+# time, plus the live backends'). The C exchange's wirewatch, a child of the client, is not
+# counted (it favours the C exchange a little).
+TICKS=$(getconf CLK_TCK)
+proc_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+exchange_ticks() {
+    local total=0 pm p
+    for p in "${EXCHANGE_PIDS[@]}"; do total=$((total + $(proc_ticks "$p"))); done
+    pm=$(head -n 1 "$RUNDIR/pg/data/postmaster.pid" 2>/dev/null || true)
+    if [ -n "$pm" ]; then
+        total=$((total + $(proc_ticks "$pm")))
+        for p in $(pgrep -P "$pm"); do
+            total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+        done
+    fi
+    echo "$total"
+}
+EXCHANGE_PIDS=("${PIDS[@]}")
+before=$(exchange_ticks)
 set +e
 (cd "$WORK" && "$EXBIN/taler-exchange-benchmark" -c "$CONF" -m both -F -r "$COINS" -n 1 -p "$CLIENTS" -R 100 \
     -L "${BENCH_LOG:-WARNING}" >"$LOGS/benchmark.out" 2>"$LOGS/benchmark.log")
 rc=$?
 set -e
+after=$(exchange_ticks)
+if [ -n "${BENCH_DEBUG:-}" ]; then
+    for p in "${EXCHANGE_PIDS[@]}"; do echo "pid $p $(cat /proc/$p/comm 2>/dev/null) ticks $(proc_ticks "$p")" >&2; done
+    pm=$(head -n 1 "$RUNDIR/pg/data/postmaster.pid"); echo "postmaster ticks $(proc_ticks "$pm")" >&2
+    for p in $(pgrep -P "$pm"); do echo "  pg child $p $(tr '\0' ' ' </proc/$p/cmdline | cut -c1-60) $(awk '{ print $14 + $15 }' "/proc/$p/stat")" >&2; done
+fi
 cat "$LOGS/benchmark.out"
 grep -E "took .* in total" "$LOGS/benchmark.log" || true
 [ $rc = 0 ] || { tail -30 "$LOGS/benchmark.log"; die "taler-exchange-benchmark exited with $rc"; }
 line=$(grep -E "^Executed" "$LOGS/benchmark.out" | tail -n 1)
 [ -n "$line" ] || die "no result line"
 echo "$line"
+cycles=$((COINS * CLIENTS))
+wall_us=$(echo "$line" | sed -E 's/.* in ([0-9]+) µs.*/\1/')
+awk -v c="$cycles" -v us="$wall_us" -v t=$((after - before)) -v hz="$TICKS" -v target="$TARGET" 'BEGIN {
+    printf "%s: %d coin cycles in %.1f s: %.1f cycles/s (%.1f ms per cycle); exchange CPU (with PostgreSQL) %.1f s, %.2f ms per cycle\n",
+        target, c, us / 1e6, c / (us / 1e6), us / 1e3 / c, t / hz, t / hz * 1e3 / c }'

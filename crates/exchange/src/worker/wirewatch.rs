@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use cardcash_api::wire_gateway::IncomingBankTransaction;
-use cardcash_client::{Auth, HistoryRequest, WireGatewayClient};
+use cardcash_client::{Auth, HistoryRequest, HttpClient, WireGatewayClient};
 use cardcash_http::worker::{Step, WorkerMetrics, WorkerRunner};
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +23,20 @@ pub const LONG_POLL: Duration = Duration::from_secs(30);
 /// Rows per page.
 pub const PAGE: i64 = 250;
 
-/// The client of an account's gateway.
+/// The one connection pool of every Wire Gateway client of this process. Building a client
+/// loads the system's root certificates (milliseconds of CPU), so the aggregator, the closer
+/// and the bounce worker, which make one per transfer, share this pool instead of building
+/// their own each time.
+fn shared_http() -> Result<HttpClient, ExchangeError> {
+    static HTTP: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
+    if let Some(http) = HTTP.get() {
+        return Ok(http.clone());
+    }
+    let http = HttpClient::new().map_err(|e| ExchangeError::Startup(e.to_string()))?;
+    Ok(HTTP.get_or_init(|| http).clone())
+}
+
+/// The client of an account's gateway (on the process's shared connection pool).
 pub fn gateway_client(account: &AccountConfig) -> Result<Option<WireGatewayClient>, ExchangeError> {
     let Some(gateway) = &account.gateway else {
         return Ok(None);
@@ -33,9 +46,11 @@ pub fn gateway_client(account: &AccountConfig) -> Result<Option<WireGatewayClien
         GatewayAuth::Basic { username, password } => Auth::basic(username, password),
         GatewayAuth::Bearer(token) => Auth::bearer(token),
     };
-    WireGatewayClient::new(gateway.url.clone(), auth)
-        .map(Some)
-        .map_err(|e| ExchangeError::Startup(format!("{}: {e}", account.section)))
+    Ok(Some(WireGatewayClient::with_http(
+        shared_http()?,
+        gateway.url.clone(),
+        auth,
+    )))
 }
 
 /// Runs wirewatch for `account` until `stop` fires.
