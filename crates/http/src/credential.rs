@@ -16,6 +16,11 @@
 //!   an entry, so wrong guesses can neither fill the cache nor evict good entries. The cache has
 //!   a fixed number of entries (one per subject); when full, expired entries go first, then the
 //!   oldest. [`CredentialVerifier::invalidate`] drops a subject at once (deactivation).
+//! - **One hash per miss, not per request.** When the cache entry of a busy subject expires,
+//!   every request of that moment misses it. Requests presenting the same (subject, secret)
+//!   wait for the first one's verification and then read the cache (single flight); only
+//!   different secrets hash on their own. Without it a terminal's burst after each expiry paid
+//!   the hash (and its 19 MiB, kept by the allocator per blocking thread) once per request.
 //! - **Uniform cost.** An unknown subject (`stored = None`) is verified against a fixed dummy
 //!   hash with the same parameters ([`cardcash_crypto::password::dummy_hash`]), so the
 //!   existence of an account or terminal cannot be learned from response times.
@@ -110,6 +115,9 @@ struct Inner {
     /// Random key of the cache's HMACs: the cache is useless without it.
     key: [u8; 32],
     cache: Mutex<HashMap<String, CacheEntry>>,
+    /// Verifications running now, by the presented secret's tag: requests with the same tag
+    /// wait on its lock instead of hashing again. An entry lives while a request holds it.
+    in_progress: Mutex<HashMap<[u8; 64], Arc<tokio::sync::Mutex<()>>>>,
     ttl: Duration,
     max_entries: usize,
     hashes: Counter,
@@ -160,6 +168,7 @@ impl CredentialVerifier {
                 limiter,
                 key,
                 cache: Mutex::new(HashMap::new()),
+                in_progress: Mutex::new(HashMap::new()),
                 ttl: config.cache_ttl,
                 max_entries: config.cache_entries.max(1),
                 hashes: Counter::default(),
@@ -211,6 +220,27 @@ impl CredentialVerifier {
             inner.cache_hits.inc();
             return true;
         }
+        // Single flight: wait for a verification of the same secret already running, then
+        // look at the cache again (a success is there now; a failure is hashed again, so wrong
+        // guesses cost every guesser the full price).
+        let _flight = match &tags {
+            Some((secret_tag, stored_tag)) => {
+                let flight = self.flight(secret_tag);
+                let guard = flight.lock_owned().await;
+                if self.cached(subject, secret_tag, stored_tag) {
+                    inner.cache_hits.inc();
+                    drop(guard);
+                    self.land(secret_tag);
+                    return true;
+                }
+                Some(FlightGuard {
+                    verifier: self,
+                    tag: *secret_tag,
+                    _guard: guard,
+                })
+            }
+            None => None,
+        };
         let acceptable = secret.len() <= MAX_SECRET_LEN;
         let phc = match stored {
             Some(phc) if acceptable => phc.to_owned(),
@@ -268,6 +298,33 @@ impl CredentialVerifier {
         message.extend_from_slice(subject.as_bytes());
         message.extend_from_slice(secret.as_bytes());
         hmac_sha512(&self.inner.key, &message)
+    }
+
+    /// The lock of verifications of `tag` (created on first use). Entries nobody holds any
+    /// more (a waiter cancelled after the last holder left) are swept once the map grows, so
+    /// it stays bounded by the requests in flight.
+    fn flight(&self, tag: &[u8; 64]) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .inner
+            .in_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= 256 {
+            map.retain(|_, f| Arc::strong_count(f) > 1);
+        }
+        map.entry(*tag).or_default().clone()
+    }
+
+    /// Drops the lock of `tag` from the map when no other request holds or waits on it.
+    fn land(&self, tag: &[u8; 64]) {
+        let mut map = self
+            .inner
+            .in_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.get(tag).is_some_and(|f| Arc::strong_count(f) == 1) {
+            map.remove(tag);
+        }
     }
 
     fn stored_tag(&self, phc: &str) -> [u8; 64] {
@@ -333,6 +390,31 @@ impl CredentialVerifier {
     }
 }
 
+/// Holds a verification's flight lock; on drop (also when the request is cancelled) releases
+/// it and removes the map entry if nobody else needs it.
+struct FlightGuard<'a> {
+    verifier: &'a CredentialVerifier,
+    tag: [u8; 64],
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        let tag = self.tag;
+        let verifier = self.verifier;
+        // `_guard` (one reference) is dropped after this body and the map holds another: two
+        // references mean nobody waits.
+        let mut map = verifier
+            .inner
+            .in_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.get(&tag).is_some_and(|f| Arc::strong_count(f) <= 2) {
+            map.remove(&tag);
+        }
+    }
+}
+
 /// Hashes a new secret under the process-wide bound (for callers without a verifier at hand).
 pub async fn hash_secret(secret: &str) -> Result<String, CryptoError> {
     hash_bounded(&process_limiter(), secret).await
@@ -377,6 +459,38 @@ mod tests {
         assert!(!v.verify("alice", "wrong", Some(&phc)).await);
         assert!(!v.verify("bob", "right", None).await);
         assert_eq!(v.stats().hashes, 5);
+    }
+
+    /// After an expiry, a burst of requests with the same valid secret costs one hash.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_of_one_secret_hash_once() {
+        let v = verifier(16, DEFAULT_CACHE_TTL);
+        let phc = password::hash(b"pw").unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (v, phc) = (v.clone(), phc.clone());
+            tasks.spawn(async move { v.verify("terminal", "pw", Some(&phc)).await });
+        }
+        while let Some(ok) = tasks.join_next().await {
+            assert!(ok.unwrap());
+        }
+        let stats = v.stats();
+        assert_eq!((stats.hashes, stats.cache_hits), (1, 7), "{stats:?}");
+        assert!(
+            v.inner.in_progress.lock().unwrap().is_empty(),
+            "no lock left behind"
+        );
+        // Wrong secrets are not coalesced into a success, and each pays its hash.
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let (v, phc) = (v.clone(), phc.clone());
+            tasks.spawn(async move { v.verify("other", "nope", Some(&phc)).await });
+        }
+        while let Some(ok) = tasks.join_next().await {
+            assert!(!ok.unwrap());
+        }
+        assert_eq!(v.stats().hashes, 5);
+        assert!(v.inner.in_progress.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
