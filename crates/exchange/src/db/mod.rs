@@ -80,7 +80,7 @@
 //! | wirewatch page | 1 `CALL exchange_credit_reserves` (all rows of the page and the progress, bounces recorded with their request) | 1 writer closure |
 //! | bounce worker | 1 `SELECT` (pending) + per bounce 1 `UPDATE` (the decision) + 1 `UPDATE` per attempt + 1 `SELECT` (next attempt) | 2 inline reads + 1 writer closure per decision and per attempt |
 //! | aggregation round | 1 `SELECT` (due aggregates) + 1 `CALL exchange_record_wire_out` per aggregate | 1 inline read + 1 writer closure per aggregate |
-//! | transfer worker | 1 `SELECT` (pending) + 1 `UPDATE` per attempt | 1 inline read + 1 writer closure per attempt |
+//! | transfer worker | 1 `SELECT` (pending) + 1 `UPDATE` per attempt (+ 1 `SELECT`, the next attempt, when nothing was due) | 1 inline read + 1 writer closure per attempt (+ 1 inline read) |
 //! | closer pass (see `closing`) | 1 `SELECT` (expired reserves with their origin) + per reserve 1 `SELECT` (closing fee) and 1 `CALL exchange_close_reserve` (or 1 upsert when it must wait) + 1 `SELECT` (next wake-up) | 2 inline reads + per reserve 1 inline read and 1 writer closure |
 //! | closing transfer worker | 1 `SELECT` (pending) + 1 `UPDATE` per attempt + 1 `SELECT` (next attempt) | 2 inline reads + 1 writer closure per attempt |
 //! | deposit tracking, `/transfers/$WTID` | 1 `SELECT` | 1 inline read |
@@ -983,6 +983,12 @@ impl ExchangeStore {
         limit: u32,
     ) -> Result<Vec<WireOutRow>, StoreError> {
         dispatch_read!(self, pending_wire_outs(now, limit))
+    }
+
+    /// When the earliest recorded transfer not yet accepted is next to be attempted (the
+    /// transfer worker sleeps until then, also right after a restart).
+    pub async fn next_wire_out_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
+        dispatch_read!(self, next_wire_out_attempt())
     }
 
     /// The gateway accepted the transfer.

@@ -454,6 +454,15 @@ pub async fn transfer(exchange: Exchange) -> Result<Step, ExchangeError> {
     if full {
         return Ok(Step::After(Duration::ZERO));
     }
+    if next.is_none() {
+        // Nothing was due: a transfer may still wait for its next attempt (after a restart,
+        // its time is in the database): sleep until then rather than for the idle interval.
+        next = store.next_wire_out_attempt().await?.map(|at| {
+            at.saturating_sub(crate::db::now())
+                .to_duration()
+                .unwrap_or(Duration::from_secs(3600))
+        });
+    }
     Ok(next.map_or(Step::Idle, Step::After))
 }
 

@@ -1809,9 +1809,12 @@ engine_test!(
         );
 
         let later = Timestamp::from_micros(now.as_micros() + 60_000_000);
+        assert!(s.next_wire_out_attempt().await.unwrap().unwrap() <= now);
         s.wire_out_failed(paid[0].serial, later).await.unwrap();
         s.wire_out_done(paid[1].serial, 77).await.unwrap();
         assert!(s.pending_wire_outs(now, 10).await.unwrap().is_empty());
+        // What the transfer worker sleeps until when nothing is due (also after a restart).
+        assert_eq!(s.next_wire_out_attempt().await.unwrap(), Some(later));
         let retry = s.pending_wire_outs(later, 10).await.unwrap();
         assert_eq!(retry.len(), 1);
         assert_eq!((retry[0].serial, retry[0].failures), (paid[0].serial, 1));

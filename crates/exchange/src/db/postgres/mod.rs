@@ -1567,6 +1567,17 @@ fn wire_out_row(r: &PgRow, currency: Currency) -> Result<WireOutRow, StoreError>
     })
 }
 
+pub(super) async fn next_wire_out_attempt(
+    db: &PgDb,
+    _currency: Currency,
+) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<i64> =
+        sqlx::query_scalar("SELECT min(next_attempt) FROM wire_out WHERE gateway_row_id IS NULL")
+            .fetch_one(db.pool())
+            .await?;
+    next.map(time).transpose()
+}
+
 pub(super) async fn pending_wire_outs(
     db: &PgDb,
     currency: Currency,

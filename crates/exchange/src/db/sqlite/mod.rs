@@ -1675,6 +1675,16 @@ pub(super) fn pending_wire_outs(
     )
 }
 
+pub(super) fn next_wire_out_attempt(
+    conn: &Connection,
+    _currency: Currency,
+) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<i64> = conn
+        .prepare_cached("SELECT min(next_attempt) FROM wire_out WHERE gateway_row_id IS NULL")?
+        .query_row([], |r| r.get(0))?;
+    next.map(time).transpose()
+}
+
 pub(super) fn wire_out_done(
     tx: &mut SqliteTx<'_>,
     _currency: Currency,
