@@ -64,6 +64,17 @@ pub enum DepositStatus {
     Pending(TrackTransactionAcceptedResponse),
 }
 
+/// The exchange's terms of service (`GET /terms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeTerms {
+    /// Their version (the `ETag` without quotes); `None` when the exchange has none configured.
+    pub etag: Option<String>,
+    /// The media type of `text`.
+    pub content_type: Option<String>,
+    /// The document.
+    pub text: String,
+}
+
 /// A client of one exchange.
 #[derive(Debug, Clone)]
 pub struct ExchangeClient {
@@ -113,6 +124,22 @@ impl ExchangeClient {
             .max_response_bytes(KEYS_MAX_RESPONSE_BYTES)
             .json_response()
             .await
+    }
+
+    /// `GET /terms`: the terms of service in the first of the `accept`ed media types the
+    /// exchange has (e.g. `"text/plain"`), with their version (the `ETag`).
+    pub async fn terms(&self, accept: &str) -> Result<ExchangeTerms, ClientError> {
+        let response = self
+            .endpoint
+            .get(&["terms"])
+            .header("Accept", accept.to_owned())
+            .send()
+            .await?;
+        Ok(ExchangeTerms {
+            etag: response.etag().map(|e| e.trim_matches('"').to_owned()),
+            content_type: response.content_type().map(str::to_owned),
+            text: String::from_utf8_lossy(response.body()).into_owned(),
+        })
     }
 
     /// `GET /reserves/$RESERVE_PUB`: the reserve's balance, waiting up to `timeout` for the

@@ -415,6 +415,15 @@ impl<'a> Request<'a> {
         };
         let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
+        let header_text = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let etag = header_text(reqwest::header::ETAG);
+        let content_type = header_text(reqwest::header::CONTENT_TYPE);
         let limit = self.max_response_bytes;
         let mut bytes = Vec::new();
         let mut too_large = response.content_length().is_some_and(|n| n > limit as u64);
@@ -434,6 +443,8 @@ impl<'a> Request<'a> {
                 method,
                 url: shown,
                 status,
+                etag,
+                content_type,
                 body: bytes,
             });
         }
@@ -501,6 +512,8 @@ pub struct Response {
     method: String,
     url: String,
     status: StatusCode,
+    etag: Option<String>,
+    content_type: Option<String>,
     body: Vec<u8>,
 }
 
@@ -508,6 +521,16 @@ impl Response {
     /// The HTTP status (2xx).
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The `ETag` header, when the service sent one.
+    pub fn etag(&self) -> Option<&str> {
+        self.etag.as_deref()
+    }
+
+    /// The `Content-Type` header, when the service sent one.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
     }
 
     /// The body.

@@ -35,7 +35,7 @@ pub use bank::BankClient;
 pub use bank_integration::BankIntegrationClient;
 pub use cardproc::CardprocClient;
 pub use error::{ClientError, ErrorKind};
-pub use exchange::{DepositQuery, DepositStatus, ExchangeClient, ManagementClient};
+pub use exchange::{DepositQuery, DepositStatus, ExchangeClient, ExchangeTerms, ManagementClient};
 pub use exchange_keys::{KeysError, verify_keys};
 pub use exchange_legacy::{LegacyExchangeClient, LegacyKeysError, verify_keys_v12};
 pub use http::{Auth, ClientOptions, Endpoint, HttpClient, Request, Response};

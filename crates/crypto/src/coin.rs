@@ -94,6 +94,15 @@ pub mod planchet {
         derive_with(WITHDRAW_INFO, seed, index)
     }
 
+    /// The Clause-Schnorr session nonce of planchet number `index` of a withdrawal group
+    /// (wallet-internal, so that a retried CS withdrawal asks `/csr-withdraw` for the same `R`
+    /// values and sends the same envelope): `HKDF(salt = u32be(index), ikm = seed,
+    /// info = "taler-withdrawal-cs-nonce", 32)`. The blinding seed of a CS planchet is the
+    /// blinding secret of [`derive`].
+    pub fn derive_cs_nonce(seed: &[u8; 32], index: u32) -> [u8; 32] {
+        kdf_array(&index.to_be_bytes(), seed, &[b"taler-withdrawal-cs-nonce"])
+    }
+
     /// The same for tip planchets (`"taler-tip-coin-derivation"`).
     pub fn derive_tip(seed: &[u8; 32], index: u32) -> (EddsaPrivateKey, BlindingKeySecret) {
         derive_with(TIP_INFO, seed, index)

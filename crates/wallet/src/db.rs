@@ -1,0 +1,725 @@
+//! The wallet's storage: one SQLite file behind [`WalletStore`], all SQL of the crate. Rows come
+//! out as domain types. Every state transition is one write transaction (the store's writer
+//! thread), conditional on the state it leaves, so two workers of one wallet never both apply
+//! an answer; an exchange's answer (a batch of signatures) is applied in one transaction too.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use cardcash_api::exchange::{ExchangeKeysResponse, UnblindedSignature};
+use cardcash_crypto::EddsaPrivateKey;
+use cardcash_store::columns::{amount_to_columns, sqlite_amount, sqlite_timestamp};
+use cardcash_store::rusqlite::{self, OptionalExtension, params};
+use cardcash_store::{Migration, SqliteDb, StoreError, query_all, query_opt};
+use cardcash_util::{Amount, BaseUrl, Currency, EddsaPublicKey, HashCode, PaytoUri, Timestamp};
+
+use crate::denom::{Denom, DenomKey};
+
+static MIGRATIONS: &[Migration] = &[Migration::new(
+    1,
+    "0001_init.sql",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+
+/// Where a withdrawal group is (wallet-core's withdrawal transaction states, simplified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WithdrawalState {
+    /// Bank-integrated: the reserve is not yet registered with the withdrawal operation.
+    PendingRegistration,
+    /// Bank-integrated: registered; waiting for the bank (the terminal) to confirm.
+    WaitingConfirmation,
+    /// Waiting for the exchange to show the reserve funded.
+    WaitingFunds,
+    /// The coins are fixed (planchets stored); withdrawing them.
+    Withdrawing,
+    /// Every coin is in the wallet.
+    Done,
+    /// The bank aborted the operation; nothing was withdrawn.
+    Aborted,
+}
+
+impl WithdrawalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingRegistration => "pending-registration",
+            Self::WaitingConfirmation => "waiting-confirmation",
+            Self::WaitingFunds => "waiting-funds",
+            Self::Withdrawing => "withdrawing",
+            Self::Done => "done",
+            Self::Aborted => "aborted",
+        }
+    }
+
+    /// Done or aborted: nothing more will happen.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Aborted)
+    }
+}
+
+impl FromStr for WithdrawalState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "pending-registration" => Self::PendingRegistration,
+            "waiting-confirmation" => Self::WaitingConfirmation,
+            "waiting-funds" => Self::WaitingFunds,
+            "withdrawing" => Self::Withdrawing,
+            "done" => Self::Done,
+            "aborted" => Self::Aborted,
+            other => return Err(StoreError::Corrupt(format!("withdrawal state {other:?}"))),
+        })
+    }
+}
+
+/// How the reserve gets its money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithdrawalKind {
+    /// Through a bank's withdrawal operation (`taler://withdraw`).
+    BankIntegrated,
+    /// The user wires the money herself.
+    Manual,
+}
+
+impl WithdrawalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BankIntegrated => "bank-integrated",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// What became of a coin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoinStatus {
+    /// Spendable.
+    Fresh,
+    /// Kept back (e.g. its denomination cannot be deposited any more).
+    Dormant,
+    /// Spent completely.
+    Spent,
+}
+
+impl CoinStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fresh => "fresh",
+            Self::Dormant => "dormant",
+            Self::Spent => "spent",
+        }
+    }
+}
+
+impl FromStr for CoinStatus {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "fresh" => Self::Fresh,
+            "dormant" => Self::Dormant,
+            "spent" => Self::Spent,
+            other => return Err(StoreError::Corrupt(format!("coin status {other:?}"))),
+        })
+    }
+}
+
+/// An exchange the wallet knows, with its verified keys.
+#[derive(Debug, Clone)]
+pub struct ExchangeRow {
+    pub base_url: BaseUrl,
+    pub master_pub: EddsaPublicKey,
+    pub currency: Currency,
+    pub keys: ExchangeKeysResponse,
+    pub keys_updated: Timestamp,
+    pub tos_etag: Option<String>,
+    pub tos_accepted_etag: Option<String>,
+}
+
+/// The bank's side of a bank-integrated withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankOperation {
+    pub integration_base: BaseUrl,
+    pub wopid: String,
+}
+
+/// One withdrawal: a reserve and the coins withdrawn from it.
+#[derive(Debug, Clone)]
+pub struct WithdrawalGroupRow {
+    pub group_id: String,
+    pub kind: WithdrawalKind,
+    pub state: WithdrawalState,
+    pub exchange: BaseUrl,
+    pub currency: Currency,
+    pub reserve_priv: EddsaPrivateKey,
+    pub reserve_pub: EddsaPublicKey,
+    pub seed: [u8; 32],
+    /// What the user asked for (the amount the reserve receives).
+    pub amount: Amount,
+    pub bank: Option<BankOperation>,
+    pub exchange_account: Option<PaytoUri>,
+    pub created: Timestamp,
+    pub finished: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// A planchet of a group: its index (the derivation input) and denomination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanchetRow {
+    pub index: u32,
+    pub h_denom_pub: HashCode,
+    pub withdrawn: bool,
+}
+
+/// A coin in the wallet.
+#[derive(Debug, Clone)]
+pub struct CoinRow {
+    pub coin_pub: EddsaPublicKey,
+    pub coin_priv: EddsaPrivateKey,
+    pub exchange: BaseUrl,
+    pub h_denom_pub: HashCode,
+    pub value: Amount,
+    pub denom_sig: UnblindedSignature,
+    pub status: CoinStatus,
+    pub group_id: String,
+    pub index: u32,
+    pub created: Timestamp,
+}
+
+/// The wallet's database.
+#[derive(Clone)]
+pub struct WalletStore {
+    db: SqliteDb,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn text<T: FromStr>(row: &rusqlite::Row<'_>, idx: usize, what: &str) -> Result<T, StoreError> {
+    let s: String = row.get(idx)?;
+    s.parse().map_err(|_| corrupt(what))
+}
+
+fn opt_text<T: FromStr>(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| s.parse().map_err(|_| corrupt(what))).transpose()
+}
+
+fn blob<const N: usize>(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+    what: &str,
+) -> Result<[u8; N], StoreError> {
+    let b: Vec<u8> = row.get(idx)?;
+    <[u8; N]>::try_from(b.as_slice()).map_err(|_| corrupt(what))
+}
+
+fn amount(row: &rusqlite::Row<'_>, idx: usize, currency: &Currency) -> Result<Amount, StoreError> {
+    Ok(sqlite_amount(row, idx, *currency)?)
+}
+
+const EXCHANGE_COLUMNS: &str = "base_url, master_pub, currency, keys_json, keys_updated, \
+                                tos_etag, tos_accepted_etag";
+
+fn exchange_row(row: &rusqlite::Row<'_>) -> Result<ExchangeRow, StoreError> {
+    let keys_json: String = row.get(3)?;
+    Ok(ExchangeRow {
+        base_url: text(row, 0, "exchange base URL")?,
+        master_pub: EddsaPublicKey::from_bytes(blob(row, 1, "master public key")?),
+        currency: text(row, 2, "currency")?,
+        keys: serde_json::from_str(&keys_json).map_err(|e| corrupt(&format!("keys: {e}")))?,
+        keys_updated: sqlite_timestamp(row, 4)?,
+        tos_etag: row.get(5)?,
+        tos_accepted_etag: row.get(6)?,
+    })
+}
+
+const GROUP_COLUMNS: &str = "group_id, kind, state, exchange_base_url, currency, reserve_priv, \
+    reserve_pub, seed, amount_val, amount_frac, bank_integration_base, wopid, exchange_account, \
+    created, finished, last_error";
+
+fn group_row(row: &rusqlite::Row<'_>) -> Result<WithdrawalGroupRow, StoreError> {
+    let currency: Currency = text(row, 4, "currency")?;
+    let kind: String = row.get(1)?;
+    let bank_base: Option<BaseUrl> = opt_text(row, 10, "bank integration base URL")?;
+    let wopid: Option<String> = row.get(11)?;
+    let finished: Option<i64> = row.get(14)?;
+    Ok(WithdrawalGroupRow {
+        group_id: row.get(0)?,
+        kind: match kind.as_str() {
+            "bank-integrated" => WithdrawalKind::BankIntegrated,
+            "manual" => WithdrawalKind::Manual,
+            _ => return Err(corrupt("withdrawal kind")),
+        },
+        state: text(row, 2, "withdrawal state")?,
+        exchange: text(row, 3, "exchange base URL")?,
+        reserve_priv: EddsaPrivateKey::from_bytes(&blob(row, 5, "reserve private key")?),
+        reserve_pub: EddsaPublicKey::from_bytes(blob(row, 6, "reserve public key")?),
+        seed: blob(row, 7, "withdrawal seed")?,
+        amount: amount(row, 8, &currency)?,
+        bank: match (bank_base, wopid) {
+            (Some(integration_base), Some(wopid)) => Some(BankOperation {
+                integration_base,
+                wopid,
+            }),
+            _ => None,
+        },
+        exchange_account: opt_text(row, 12, "exchange account")?,
+        created: sqlite_timestamp(row, 13)?,
+        finished: finished
+            .map(Timestamp::from_sql_micros)
+            .transpose()
+            .map_err(|_| corrupt("finished"))?,
+        last_error: row.get(15)?,
+        currency,
+    })
+}
+
+const COIN_COLUMNS: &str = "coin_pub, coin_priv, exchange_base_url, h_denom_pub, currency, \
+    value_val, value_frac, denom_sig, status, group_id, coin_index, created";
+
+fn coin_row(row: &rusqlite::Row<'_>) -> Result<CoinRow, StoreError> {
+    let currency: Currency = text(row, 4, "currency")?;
+    let sig: String = row.get(7)?;
+    Ok(CoinRow {
+        coin_pub: EddsaPublicKey::from_bytes(blob(row, 0, "coin public key")?),
+        coin_priv: EddsaPrivateKey::from_bytes(&blob(row, 1, "coin private key")?),
+        exchange: text(row, 2, "exchange base URL")?,
+        h_denom_pub: HashCode::from_bytes(blob(row, 3, "denomination hash")?),
+        value: amount(row, 5, &currency)?,
+        denom_sig: serde_json::from_str(&sig).map_err(|_| corrupt("denomination signature"))?,
+        status: text(row, 8, "coin status")?,
+        group_id: row.get(9)?,
+        index: row.get(10)?,
+        created: sqlite_timestamp(row, 11)?,
+    })
+}
+
+fn denom_row(row: &rusqlite::Row<'_>) -> Result<Denom, StoreError> {
+    let currency: Currency = text(row, 0, "currency")?;
+    let cipher: String = row.get(2)?;
+    let key: Vec<u8> = row.get(3)?;
+    Ok(Denom {
+        h_denom_pub: HashCode::from_bytes(blob(row, 1, "denomination hash")?),
+        key: DenomKey::from_parts(&cipher, &key).ok_or_else(|| corrupt("denomination key"))?,
+        value: amount(row, 4, &currency)?,
+        fee_withdraw: amount(row, 6, &currency)?,
+        fee_deposit: amount(row, 8, &currency)?,
+        fee_refresh: amount(row, 10, &currency)?,
+        fee_refund: amount(row, 12, &currency)?,
+        stamp_start: sqlite_timestamp(row, 14)?,
+        stamp_expire_withdraw: sqlite_timestamp(row, 15)?,
+        stamp_expire_deposit: sqlite_timestamp(row, 16)?,
+    })
+}
+
+fn insert_planchets(
+    tx: &rusqlite::Connection,
+    group_id: &str,
+    planchets: &[PlanchetRow],
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO planchets (group_id, coin_index, h_denom_pub, withdrawn)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for p in planchets {
+        stmt.execute(params![
+            group_id,
+            p.index,
+            p.h_denom_pub.to_vec(),
+            p.withdrawn
+        ])?;
+    }
+    Ok(())
+}
+
+impl WalletStore {
+    /// Opens (creating and migrating) the wallet database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: SqliteDb::open(path, MIGRATIONS)?,
+        })
+    }
+
+    /// Stops accepting writes (queued ones still commit).
+    pub fn close(&self) {
+        self.db.close();
+    }
+
+    /// Adds or updates an exchange with its verified keys and denominations, in one
+    /// transaction. The accepted terms version is kept.
+    pub async fn put_exchange(
+        &self,
+        base_url: &BaseUrl,
+        keys: &ExchangeKeysResponse,
+        denoms: Vec<Denom>,
+        tos_etag: Option<String>,
+    ) -> Result<(), StoreError> {
+        let url = base_url.to_string();
+        let master = keys.master_public_key.to_vec();
+        let currency = keys.currency.to_string();
+        let json = serde_json::to_string(keys).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let now = Timestamp::now().to_sql_micros();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO exchanges (base_url, master_pub, currency, keys_json, keys_updated, tos_etag)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (base_url) DO UPDATE SET master_pub = ?2, currency = ?3,
+                       keys_json = ?4, keys_updated = ?5, tos_etag = ?6",
+                    params![url, master, currency, json, now, tos_etag],
+                )?;
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO denominations (exchange_base_url, h_denom_pub, cipher, denom_pub,
+                       value_val, value_frac, fee_withdraw_val, fee_withdraw_frac,
+                       fee_deposit_val, fee_deposit_frac, fee_refresh_val, fee_refresh_frac,
+                       fee_refund_val, fee_refund_frac, stamp_start, stamp_expire_withdraw,
+                       stamp_expire_deposit)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                     ON CONFLICT (exchange_base_url, h_denom_pub) DO NOTHING",
+                )?;
+                for d in &denoms {
+                    let (v, vf) = amount_to_columns(&d.value);
+                    let (w, wf) = amount_to_columns(&d.fee_withdraw);
+                    let (dp, dpf) = amount_to_columns(&d.fee_deposit);
+                    let (r, rf) = amount_to_columns(&d.fee_refresh);
+                    let (rd, rdf) = amount_to_columns(&d.fee_refund);
+                    stmt.execute(params![
+                        url,
+                        d.h_denom_pub.to_vec(),
+                        d.key.cipher(),
+                        d.key.to_bytes(),
+                        v,
+                        vf,
+                        w,
+                        wf,
+                        dp,
+                        dpf,
+                        r,
+                        rf,
+                        rd,
+                        rdf,
+                        d.stamp_start.to_sql_micros(),
+                        d.stamp_expire_withdraw.to_sql_micros(),
+                        d.stamp_expire_deposit.to_sql_micros(),
+                    ])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Records the terms version the user accepted. `false` for an unknown exchange.
+    pub async fn accept_tos(&self, base_url: &BaseUrl, etag: String) -> Result<bool, StoreError> {
+        let url = base_url.to_string();
+        self.db
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE exchanges SET tos_accepted_etag = ?2 WHERE base_url = ?1",
+                    params![url, etag],
+                )? == 1)
+            })
+            .await
+    }
+
+    /// One exchange.
+    pub fn exchange(&self, base_url: &BaseUrl) -> Result<Option<ExchangeRow>, StoreError> {
+        let url = base_url.to_string();
+        self.db.read(|c| {
+            query_opt(
+                c,
+                &format!("SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE base_url = ?1"),
+                [url],
+                exchange_row,
+            )
+        })
+    }
+
+    /// Every exchange, by URL.
+    pub fn exchanges(&self) -> Result<Vec<ExchangeRow>, StoreError> {
+        self.db.read(|c| {
+            query_all(
+                c,
+                &format!("SELECT {EXCHANGE_COLUMNS} FROM exchanges ORDER BY base_url"),
+                [],
+                exchange_row,
+            )
+        })
+    }
+
+    /// Every denomination of an exchange.
+    pub fn denominations(&self, base_url: &BaseUrl) -> Result<Vec<Denom>, StoreError> {
+        let url = base_url.to_string();
+        self.db.read(|c| {
+            query_all(
+                c,
+                "SELECT e.currency, h_denom_pub, cipher, denom_pub, value_val, value_frac,
+                   fee_withdraw_val, fee_withdraw_frac, fee_deposit_val, fee_deposit_frac,
+                   fee_refresh_val, fee_refresh_frac, fee_refund_val, fee_refund_frac,
+                   stamp_start, stamp_expire_withdraw, stamp_expire_deposit
+                 FROM denominations d JOIN exchanges e ON e.base_url = d.exchange_base_url
+                 WHERE exchange_base_url = ?1",
+                [url],
+                denom_row,
+            )
+        })
+    }
+
+    /// Creates a withdrawal group with its planchets (empty until the coins are fixed).
+    pub async fn create_withdrawal(
+        &self,
+        group: WithdrawalGroupRow,
+        planchets: Vec<PlanchetRow>,
+    ) -> Result<(), StoreError> {
+        self.db
+            .write(move |tx| {
+                let (v, f) = amount_to_columns(&group.amount);
+                tx.execute(
+                    &format!(
+                        "INSERT INTO withdrawal_groups ({GROUP_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, NULL)"
+                    ),
+                    params![
+                        group.group_id,
+                        group.kind.as_str(),
+                        group.state.as_str(),
+                        group.exchange.to_string(),
+                        group.currency.to_string(),
+                        group.reserve_priv.to_bytes().to_vec(),
+                        group.reserve_pub.to_vec(),
+                        group.seed.to_vec(),
+                        v,
+                        f,
+                        group.bank.as_ref().map(|b| b.integration_base.to_string()),
+                        group.bank.as_ref().map(|b| b.wopid.clone()),
+                        group.exchange_account.as_ref().map(|p| p.to_string()),
+                        group.created.to_sql_micros(),
+                    ],
+                )?;
+                insert_planchets(tx, &group.group_id, &planchets)
+            })
+            .await
+    }
+
+    /// Moves a group from `from` to `to` (setting the exchange account when given, clearing the
+    /// last error). `false` when the group was not in `from` (someone else moved it).
+    pub async fn transition(
+        &self,
+        group_id: &str,
+        from: WithdrawalState,
+        to: WithdrawalState,
+        exchange_account: Option<PaytoUri>,
+    ) -> Result<bool, StoreError> {
+        let id = group_id.to_owned();
+        let finished = to.is_final().then(|| Timestamp::now().to_sql_micros());
+        self.db
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE withdrawal_groups SET state = ?3, last_error = NULL,
+                       exchange_account = COALESCE(?4, exchange_account),
+                       finished = COALESCE(?5, finished)
+                     WHERE group_id = ?1 AND state = ?2",
+                    params![
+                        id,
+                        from.as_str(),
+                        to.as_str(),
+                        exchange_account.map(|p| p.to_string()),
+                        finished
+                    ],
+                )? == 1)
+            })
+            .await
+    }
+
+    /// Waiting for funds → withdrawing with the coins fixed: the planchets replace any earlier
+    /// plan, in one transaction. `false` when the group was not waiting for funds.
+    pub async fn start_withdrawing(
+        &self,
+        group_id: &str,
+        planchets: Vec<PlanchetRow>,
+    ) -> Result<bool, StoreError> {
+        let id = group_id.to_owned();
+        self.db
+            .write(move |tx| {
+                let moved = tx.execute(
+                    "UPDATE withdrawal_groups SET state = 'withdrawing', last_error = NULL
+                     WHERE group_id = ?1 AND state = 'waiting-funds'",
+                    [&id],
+                )?;
+                if moved == 0 {
+                    return Ok(false);
+                }
+                tx.execute("DELETE FROM planchets WHERE group_id = ?1", [&id])?;
+                insert_planchets(tx, &id, &planchets)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    /// Applies the exchange's answer to a batch: stores the coins, marks their planchets
+    /// withdrawn, and when none is left moves the group to done — one transaction. A coin
+    /// already stored (a replayed answer) is not stored twice. Returns whether the group is
+    /// done.
+    pub async fn apply_withdrawn(
+        &self,
+        group_id: &str,
+        coins: Vec<CoinRow>,
+    ) -> Result<bool, StoreError> {
+        let id = group_id.to_owned();
+        self.db
+            .write(move |tx| {
+                let state: Option<String> = tx
+                    .query_row(
+                        "SELECT state FROM withdrawal_groups WHERE group_id = ?1",
+                        [&id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                // A second answer to the same batch (two workers) finds the group done.
+                if state.as_deref() == Some("done") {
+                    return Ok(true);
+                }
+                if state.as_deref() != Some("withdrawing") {
+                    return Err(StoreError::Corrupt(format!(
+                        "withdrawal {id} is {state:?}, not withdrawing"
+                    )));
+                }
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT INTO coins ({COIN_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT DO NOTHING"
+                ))?;
+                let mut mark = tx.prepare_cached(
+                    "UPDATE planchets SET withdrawn = TRUE WHERE group_id = ?1 AND coin_index = ?2",
+                )?;
+                for c in &coins {
+                    let (v, f) = amount_to_columns(&c.value);
+                    let sig = serde_json::to_string(&c.denom_sig)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    insert.execute(params![
+                        c.coin_pub.to_vec(),
+                        c.coin_priv.to_bytes().to_vec(),
+                        c.exchange.to_string(),
+                        c.h_denom_pub.to_vec(),
+                        c.value.currency().to_string(),
+                        v,
+                        f,
+                        sig,
+                        c.status.as_str(),
+                        c.group_id,
+                        c.index,
+                        c.created.to_sql_micros(),
+                    ])?;
+                    mark.execute(params![id, c.index])?;
+                }
+                let left: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM planchets WHERE group_id = ?1 AND NOT withdrawn",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                if left == 0 {
+                    tx.execute(
+                        "UPDATE withdrawal_groups SET state = 'done', last_error = NULL,
+                           finished = ?2 WHERE group_id = ?1",
+                        params![id, Timestamp::now().to_sql_micros()],
+                    )?;
+                }
+                Ok(left == 0)
+            })
+            .await
+    }
+
+    /// Remembers why the last attempt of a group failed (shown in the transaction list).
+    pub async fn record_error(&self, group_id: &str, error: String) -> Result<(), StoreError> {
+        let id = group_id.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE withdrawal_groups SET last_error = ?2 WHERE group_id = ?1",
+                    params![id, error],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// One group.
+    pub fn withdrawal(&self, group_id: &str) -> Result<Option<WithdrawalGroupRow>, StoreError> {
+        self.db.read(|c| {
+            query_opt(
+                c,
+                &format!("SELECT {GROUP_COLUMNS} FROM withdrawal_groups WHERE group_id = ?1"),
+                [group_id],
+                group_row,
+            )
+        })
+    }
+
+    /// The group of a bank's withdrawal operation, if the wallet has one.
+    pub fn withdrawal_by_wopid(
+        &self,
+        integration_base: &BaseUrl,
+        wopid: &str,
+    ) -> Result<Option<WithdrawalGroupRow>, StoreError> {
+        let base = integration_base.to_string();
+        self.db.read(|c| {
+            query_opt(
+                c,
+                &format!(
+                    "SELECT {GROUP_COLUMNS} FROM withdrawal_groups
+                     WHERE bank_integration_base = ?1 AND wopid = ?2"
+                ),
+                params![base, wopid],
+                group_row,
+            )
+        })
+    }
+
+    /// Every group, oldest first.
+    pub fn withdrawals(&self) -> Result<Vec<WithdrawalGroupRow>, StoreError> {
+        self.db.read(|c| {
+            query_all(
+                c,
+                &format!(
+                    "SELECT {GROUP_COLUMNS} FROM withdrawal_groups ORDER BY created, group_id"
+                ),
+                [],
+                group_row,
+            )
+        })
+    }
+
+    /// The planchets of a group, by index.
+    pub fn planchets(&self, group_id: &str) -> Result<Vec<PlanchetRow>, StoreError> {
+        self.db.read(|c| {
+            query_all(
+                c,
+                "SELECT coin_index, h_denom_pub, withdrawn FROM planchets
+                 WHERE group_id = ?1 ORDER BY coin_index",
+                [group_id],
+                |r| {
+                    Ok(PlanchetRow {
+                        index: r.get(0)?,
+                        h_denom_pub: HashCode::from_bytes(blob(r, 1, "denomination hash")?),
+                        withdrawn: r.get(2)?,
+                    })
+                },
+            )
+        })
+    }
+
+    /// Every coin, oldest first.
+    pub fn coins(&self) -> Result<Vec<CoinRow>, StoreError> {
+        self.db.read(|c| {
+            query_all(
+                c,
+                &format!("SELECT {COIN_COLUMNS} FROM coins ORDER BY created, group_id, coin_index"),
+                [],
+                coin_row,
+            )
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! A GNU Taler wallet (the model is GNU Taler's wallet-core: its behaviour, not its code).
+//!
+//! - A persistent wallet database (one SQLite file, [`db`]) in which a withdrawal is a
+//!   resumable state machine: `pending-registration → waiting-confirmation → waiting-funds →
+//!   withdrawing → done` (or `aborted`). Every transition is one transaction; planchet secrets
+//!   derive from a per-group seed ([`planchet`]), so a retry after a crash sends the same
+//!   request and the exchange answers it with the same signatures.
+//! - Exchanges ([`Wallet::add_exchange`]): `/config` and `/keys` fetched and verified (every
+//!   master signature, the signing keys, `exchange_sig`); an exchange that does not verify is
+//!   refused. Terms of service by version (the `ETag`).
+//! - Withdrawals: bank-integrated from a `taler://withdraw/…` URI (as C2EC's terminal shows
+//!   it) and manual (a reserve and the payto URI to wire to); fee-minimising coin selection
+//!   ([`denom::select_withdrawal`]); RSA and CS coins, each unblinded and verified.
+//! - One embeddable request interface, [`Wallet::handle`] (operation name + JSON → JSON, errors
+//!   as Taler JSON with official codes), and a stream of [`Notification`]s; the typed API
+//!   beneath it is public too. The `cardcash wallet` CLI is built on `handle`.
+//!
+//! Not yet: payments, refunds, refresh and recoup (the database and the coin records are ready
+//! for them). Everything the wallet asks a service goes through `cardcash-client`.
+
+pub mod db;
+pub mod denom;
+mod error;
+mod exchange;
+pub mod planchet;
+mod request;
+mod withdraw;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use cardcash_client::HttpClient;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+pub use error::{WalletError, WalletResult};
+pub use exchange::{ExchangeSummary, TermsOfService};
+pub use withdraw::{Balance, BankWithdrawalDetails, CoinSummary, ManualWithdrawal, Transaction};
+
+use crate::db::WalletStore;
+
+/// A point in a withdrawal where a test can make the wallet stop as if it crashed there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The reserve is registered with the bank and the wallet recorded it.
+    AfterRegistration,
+    /// A batch withdrawal was sent and answered, but the answer not yet stored.
+    AfterWithdrawRequest,
+}
+
+/// How a wallet behaves.
+#[derive(Debug, Clone, Default)]
+pub struct WalletConfig {
+    /// Test hook: stop every withdrawal at this step with [`WalletError::Halted`].
+    pub halt_at: Option<Step>,
+}
+
+/// Something changed in the wallet (for an app's screen; the CLI prints them as progress).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Notification {
+    /// An exchange was added or its keys were updated.
+    ExchangeUpdated {
+        #[serde(rename = "exchangeBaseUrl")]
+        exchange_base_url: String,
+    },
+    /// A transaction moved from one state to another.
+    TransactionStateTransition {
+        #[serde(rename = "transactionId")]
+        transaction_id: String,
+        #[serde(rename = "oldState")]
+        old_state: String,
+        #[serde(rename = "newState")]
+        new_state: String,
+    },
+    /// Coins were withdrawn (of a group, so far, out of how many).
+    WithdrawProgress {
+        #[serde(rename = "transactionId")]
+        transaction_id: String,
+        withdrawn: u32,
+        total: u32,
+    },
+    /// A step failed and will be retried.
+    Error {
+        #[serde(rename = "transactionId")]
+        transaction_id: String,
+        error: serde_json::Value,
+    },
+    /// The balance changed.
+    BalanceChange,
+}
+
+/// A wallet on one database file. Cheap to clone (shared inside).
+#[derive(Clone)]
+pub struct Wallet {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: WalletStore,
+    http: HttpClient,
+    notifications: broadcast::Sender<Notification>,
+    config: WalletConfig,
+    /// Groups being processed by this wallet now (one worker per group).
+    busy: Mutex<Vec<String>>,
+}
+
+impl Wallet {
+    /// Opens (or creates) the wallet database at `path`.
+    pub fn open(path: &Path, config: WalletConfig) -> WalletResult<Self> {
+        let store = WalletStore::open(path)?;
+        let http = HttpClient::new()?;
+        let (notifications, _) = broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                http,
+                notifications,
+                config,
+                busy: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The notification stream (each subscriber sees what happens after it subscribed).
+    pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
+        self.inner.notifications.subscribe()
+    }
+
+    /// Stops writing to the database (a closed wallet answers reads only).
+    pub fn close(&self) {
+        self.inner.store.close();
+    }
+
+    fn store(&self) -> &WalletStore {
+        &self.inner.store
+    }
+
+    fn notify(&self, n: Notification) {
+        // Nobody listening is fine.
+        let _ = self.inner.notifications.send(n);
+    }
+}

@@ -1,0 +1,132 @@
+//! The terminal's flow with the wallet on the other side: C2EC's `taler://withdraw` URI →
+//! the wallet registers its reserve → card payment → the exchange credits the reserve → the
+//! wallet withdraws and verifies 28 coins (RSA and CS).
+
+use std::time::Duration;
+
+use cardcash_api::bank_integration::WithdrawalStatus;
+use cardcash_testkit::{Engine, engine_test};
+use cardcash_wallet::{Notification, WalletConfig};
+use serde_json::json;
+
+use crate::helpers::*;
+
+engine_test!(
+    /// CHF 20 paid by card end as CHF 19.93 of coins and 0.07 of fees in the wallet.
+    async fn bank_integrated_withdrawal_through_c2ec(engine: Engine) {
+        let world = start_world(engine, true).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = open_wallet(&dir.path().join("wallet.sqlite3"), WalletConfig::default());
+        let mut notes = wallet.subscribe();
+        let (uri, wopid) = terminal_setup(&world, "20").await;
+        let exchange_url = world.exchange().base_url().to_string();
+
+        let details = wallet
+            .handle(
+                "prepareBankIntegratedWithdrawal",
+                json!({ "talerWithdrawUri": uri }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(details["status"], "pending", "{details}");
+        assert_eq!(amount(&details["amount"]), chf("20"));
+        assert_eq!(details["transactionId"], serde_json::Value::Null);
+
+        let accepted = wallet
+            .handle(
+                "acceptBankIntegratedWithdrawal",
+                json!({ "talerWithdrawUri": uri, "exchangeBaseUrl": exchange_url }),
+            )
+            .await
+            .unwrap();
+        let id = accepted["transactionId"].as_str().unwrap().to_owned();
+        // C2EC has the wallet's reserve, for its own exchange account.
+        let status = world
+            .c2ec()
+            .integration()
+            .withdrawal_operation(&wopid, None, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(status.status, WithdrawalStatus::Selected);
+        let tx = only_transaction(&wallet).await;
+        assert_eq!(tx["state"], "waiting-confirmation", "{tx}");
+        assert_eq!(
+            status.selected_reserve_pub.unwrap().to_string(),
+            tx["reservePub"].as_str().unwrap()
+        );
+        // Until the coins are there they are pending.
+        assert_eq!(balance(&wallet).await, (chf("0"), chf("19.93")));
+        // Accepting the same operation again is the same transaction.
+        let again = wallet
+            .handle(
+                "acceptBankIntegratedWithdrawal",
+                json!({ "talerWithdrawUri": uri, "exchangeBaseUrl": exchange_url }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again["transactionId"], id.as_str());
+
+        pay_by_card(&world, &wopid, "20").await;
+        run_until_done(&wallet).await;
+        assert_twenty_withdrawn(&world, &wallet).await;
+
+        // The notification stream told the story.
+        let mut states = Vec::new();
+        let mut progress = 0;
+        while let Ok(n) = notes.try_recv() {
+            match n {
+                Notification::TransactionStateTransition {
+                    transaction_id,
+                    new_state,
+                    ..
+                } if transaction_id == id => states.push(new_state),
+                Notification::WithdrawProgress {
+                    withdrawn, total, ..
+                } => {
+                    assert_eq!(total, 28);
+                    progress = withdrawn;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            states,
+            [
+                "pending-registration",
+                "waiting-confirmation",
+                "waiting-funds",
+                "withdrawing",
+                "done"
+            ]
+        );
+        assert_eq!(progress, 28);
+        world.shutdown().await.unwrap();
+    }
+);
+
+engine_test!(
+    /// An operation the terminal aborted is refused with the official code, and nothing is
+    /// stored.
+    async fn an_aborted_operation_is_refused(engine: Engine) {
+        let world = start_world(engine, true).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = open_wallet(&dir.path().join("wallet.sqlite3"), WalletConfig::default());
+        let (uri, wopid) = terminal_setup(&world, "20").await;
+        world.c2ec().integration().abort(&wopid).await.unwrap();
+        let err = wallet
+            .handle(
+                "acceptBankIntegratedWithdrawal",
+                json!({
+                    "talerWithdrawUri": uri,
+                    "exchangeBaseUrl": world.exchange().base_url().to_string(),
+                }),
+            )
+            .await
+            .unwrap_err()
+            .to_json();
+        assert_eq!(err["code"], 7012, "{err}");
+        let t = wallet.handle("getTransactions", json!({})).await.unwrap();
+        assert_eq!(t["transactions"], json!([]));
+        world.shutdown().await.unwrap();
+    }
+);

@@ -1,0 +1,194 @@
+//! Fixtures: a world whose exchange has RSA and CS denominations, a wallet on a file, the
+//! terminal's side of a card withdrawal, and the wallet's JSON read back as amounts.
+
+use std::path::Path;
+
+use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
+use cardcash_client::SetupAmount;
+use cardcash_exchange::config::{CipherConfig, DenominationConfig};
+use cardcash_testkit::{BankAccount, Engine, World};
+use cardcash_util::{Amount, RelativeTime};
+use cardcash_wallet::{Wallet, WalletConfig};
+use serde_json::{Value, json};
+
+pub fn chf(text: &str) -> Amount {
+    format!("CHF:{text}").parse().unwrap()
+}
+
+fn denomination(section: &str, cipher: CipherConfig, value: &str, fee: &str) -> DenominationConfig {
+    DenominationConfig {
+        section: section.into(),
+        cipher,
+        value: chf(value),
+        fee_withdraw: chf(fee),
+        fee_deposit: chf(fee),
+        fee_refresh: chf(fee),
+        fee_refund: chf(fee),
+        duration_withdraw: RelativeTime::from_secs(7 * 24 * 3600),
+        duration_spend: RelativeTime::from_secs(365 * 24 * 3600),
+        duration_legal: RelativeTime::from_secs(3 * 365 * 24 * 3600),
+    }
+}
+
+/// The coins of CHF 20 with these denominations: 3 × 5 and 4 × 1 (0.01 fee each), 3 × 0.25
+/// (CS, no fee), 18 × 0.01: worth 19.93, 0.07 in fees, nothing left in the reserve.
+pub const COINS_OF_20: usize = 28;
+
+/// A world with the bank (and a `payer` account), and with `card` also the card processor and
+/// C2EC; the exchange has CHF 5 and 1 (RSA, fee 0.01), 0.25 (CS, no fee) and 0.01 (RSA, no
+/// fee).
+pub async fn start_world(engine: Engine, card: bool) -> World {
+    let mut builder = cardcash_testkit::world(engine)
+        .currency("CHF".parse().unwrap())
+        .bank()
+        .bank_account(BankAccount::new("payer", "Payer"))
+        .configure_exchange(|c| {
+            let rsa = || CipherConfig::Rsa { bits: 1024 };
+            c.denominations = vec![
+                denomination("coin_chf_5", rsa(), "5", "0.01"),
+                denomination("coin_chf_1", rsa(), "1", "0.01"),
+                denomination("coin_chf_quarter", CipherConfig::Cs, "0.25", "0"),
+                denomination("coin_chf_cent", rsa(), "0.01", "0"),
+            ];
+        });
+    if card {
+        builder = builder.cardproc().c2ec();
+    }
+    builder.start().await.unwrap()
+}
+
+pub fn open_wallet(path: &Path, config: WalletConfig) -> Wallet {
+    Wallet::open(path, config).unwrap()
+}
+
+/// The terminal starts a card withdrawal of `amount`: its `taler://withdraw` URI and WOPID.
+pub async fn terminal_setup(world: &World, amount: &str) -> (String, String) {
+    let setup = world
+        .c2ec()
+        .terminal_client()
+        .setup_withdrawal(
+            &cardcash_util::base32::encode(&cardcash_crypto::random_bytes::<16>().unwrap()),
+            SetupAmount::Fixed(chf(amount)),
+        )
+        .await
+        .unwrap();
+    (setup.taler_withdraw_uri.unwrap(), setup.withdrawal_id)
+}
+
+/// The customer pays `amount` by card at the terminal, which tells C2EC.
+pub async fn pay_by_card(world: &World, wopid: &str, amount: &str) {
+    let c2ec = world.c2ec();
+    let pos = world.cardproc().pos();
+    let tx = pos
+        .create_transaction(&CreateTransactionRequest {
+            currency: "CHF".parse().unwrap(),
+            amount: amount.parse().unwrap(),
+            merchant_reference: wopid.to_owned(),
+            terminal_id: Some(c2ec.terminal().unwrap().user.clone()),
+            meta_data: Default::default(),
+        })
+        .await
+        .unwrap();
+    pos.process_card(
+        tx.id,
+        &ProcessCardRequest {
+            pan: CardNumber("4000000000000002".into()),
+            expiry_month: 12,
+            expiry_year: 2099,
+            cvc: Some("123".into()),
+        },
+    )
+    .await
+    .unwrap();
+    c2ec.terminal_client()
+        .check(wopid, &tx.id.to_string())
+        .await
+        .unwrap();
+}
+
+/// Runs every withdrawal to its end (bounded, so a hang fails the test).
+pub async fn run_until_done(wallet: &Wallet) {
+    if let Err(e) = wallet
+        .handle("runUntilDone", json!({ "timeoutMs": 120_000 }))
+        .await
+    {
+        panic!("runUntilDone: {}", e.to_json());
+    }
+}
+
+pub fn amount(v: &Value) -> Amount {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+/// The only balance: (available, pending incoming).
+pub async fn balance(wallet: &Wallet) -> (Amount, Amount) {
+    let b = wallet.handle("getBalances", json!({})).await.unwrap();
+    let list = b["balances"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{b}");
+    (
+        amount(&list[0]["available"]),
+        amount(&list[0]["pendingIncoming"]),
+    )
+}
+
+/// The wallet's coins: (value, status) sorted by value.
+pub async fn coins(wallet: &Wallet) -> Vec<(Amount, String)> {
+    let c = wallet.handle("listCoins", json!({})).await.unwrap();
+    let mut out: Vec<(Amount, String)> = c["coins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                amount(&c["value"]),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort_by_key(|(a, _)| std::cmp::Reverse(a.to_units()));
+    out
+}
+
+/// The sum of amounts.
+pub fn total(amounts: impl IntoIterator<Item = Amount>) -> Amount {
+    amounts
+        .into_iter()
+        .fold(chf("0"), |acc, a| acc.checked_add(&a).unwrap())
+}
+
+/// The one transaction of the wallet.
+pub async fn only_transaction(wallet: &Wallet) -> Value {
+    let t = wallet.handle("getTransactions", json!({})).await.unwrap();
+    let list = t["transactions"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{t}");
+    list[0].clone()
+}
+
+/// Checks the 28 coins of CHF 20 and that the money adds up: what the reserve was credited
+/// equals the coins plus the withdraw fees, and the exchange holds nothing more for it.
+pub async fn assert_twenty_withdrawn(world: &World, wallet: &Wallet) {
+    let coins = coins(wallet).await;
+    assert_eq!(coins.len(), COINS_OF_20, "{coins:?}");
+    let count = |v: &str| coins.iter().filter(|(a, _)| *a == chf(v)).count();
+    assert_eq!(
+        (count("5"), count("1"), count("0.25"), count("0.01")),
+        (3, 4, 3, 18)
+    );
+    assert!(coins.iter().all(|(_, s)| s == "fresh"));
+    let value = total(coins.iter().map(|(a, _)| *a));
+    let fees = chf("0.07");
+    assert_eq!(value.checked_add(&fees).unwrap(), chf("20"));
+    assert_eq!(balance(wallet).await, (chf("19.93"), chf("0")));
+    let tx = only_transaction(wallet).await;
+    assert_eq!(tx["state"], "done", "{tx}");
+    assert_eq!(amount(&tx["amountRaw"]), chf("20"));
+    assert_eq!(amount(&tx["amountEffective"]), chf("19.93"));
+    let reserve_pub = tx["reservePub"].as_str().unwrap().parse().unwrap();
+    let left = world
+        .exchange()
+        .client()
+        .reserve(&reserve_pub, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(left.balance, chf("0"));
+}
