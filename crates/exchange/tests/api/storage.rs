@@ -135,7 +135,7 @@ impl Fx {
             "{sums:#?}"
         );
         assert_eq!(
-            u(&sums.coin_remaining) + u(&sums.deposits_with_fee),
+            u(&sums.coin_remaining) + u(&sums.deposits_with_fee) + u(&sums.refresh.melted),
             u(&sums.coin_values) + u(&sums.refunds) - u(&sums.refund_fees),
             "{sums:#?}"
         );
@@ -2172,7 +2172,11 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Statements {
         if event.metadata().target() == "sqlx::query" {
             let mut sql = Sql(None);
             event.record(&mut sql);
-            let sql = sql.0.unwrap_or_default();
+            // An event without a statement (sqlx's pool checking a connection it hands out,
+            // under load) is no statement of the operation.
+            let Some(sql) = sql.0.filter(|s| !s.trim().is_empty()) else {
+                return;
+            };
             let short: String = sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
             self.0.lock().unwrap().push(short);
         }
@@ -2252,6 +2256,59 @@ async fn each_money_movement_is_one_statement_on_postgres() {
     s.coin(coin_pub(1)).await.unwrap();
     one("coin history").await;
 
+    // A refresh of a coin first seen by its melt: melt, the session, reveal, link.
+    let melted = s
+        .melt(db::NewMelt {
+            rc: hash(b'r', 1),
+            coin_pub: coin_pub(3),
+            denom_serial: fx.five.serial,
+            denom_sig: bytes::<48>(b'u', 3).to_vec(),
+            coin_value: fx.five.value,
+            coin_sig: sig(b'M', 1),
+            amount_with_fee: chf("2"),
+            melt_fee: chf("0.01"),
+            noreveal_index: 1,
+            rms: None,
+            zombie_required: false,
+            now: db::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(melted, db::MeltOutcome::Done { noreveal_index: 1 });
+    assert!(one("melt").await.starts_with("CALL exchange_melt("));
+    let session = s.melt_session(hash(b'r', 1)).await.unwrap().unwrap();
+    one("melt session").await;
+    let revealed = s
+        .reveal(db::NewReveal {
+            melt_serial: session.melt_serial,
+            transfer_pub: cardcash_util::EcdhePublicKey::from_bytes([7; 32]),
+            transfer_privs: vec![[8; 32], [9; 32]],
+            now: db::now(),
+            coins: vec![db::NewFreshCoin {
+                denom_serial: fx.one.serial,
+                coin_ev: bytes::<48>(b'e', 1).to_vec(),
+                h_coin_ev: hash(b'E', 1),
+                link_sig: sig(b'L', 1),
+                ev_sig: bytes::<48>(b's', 1).to_vec(),
+                ewv: None,
+                cs_nonce: None,
+                amount_with_fee: fx.one.value,
+            }],
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(revealed, db::RevealOutcome::Done(_)),
+        "{revealed:?}"
+    );
+    assert!(
+        one("reveal")
+            .await
+            .starts_with("CALL exchange_refresh_reveal(")
+    );
+    assert_eq!(s.link(coin_pub(3)).await.unwrap().len(), 1);
+    one("link").await;
+
     let due = s.due_aggregates(db::now(), 10).await.unwrap();
     one("due aggregates").await;
     let paid = s
@@ -2268,6 +2325,8 @@ async fn each_money_movement_is_one_statement_on_postgres() {
     one("pending wire outs").await;
     s.wire_out_done(paid.serial, 1).await.unwrap();
     one("wire out done").await;
+    s.next_wire_out_attempt().await.unwrap();
+    one("next wire out attempt").await;
     s.wire_out(paid.wtid).await.unwrap();
     one("/transfers").await;
     s.deposit_tracking(merchant(1), hash(b'h', 1), coin_pub(1))
