@@ -12,6 +12,7 @@ mod exchange_cmd;
 mod exchange_offline;
 mod listen;
 mod terminal_cmd;
+mod wallet_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,9 @@ enum Command {
     /// Play a shop terminal against C2EC and the card processor.
     #[command(subcommand)]
     Terminal(terminal_cmd::TerminalCommand),
+    /// A GNU Taler wallet: withdraw coins from a taler://withdraw URI or by wire transfer,
+    /// balance, transactions, coins (its own SQLite file; see --wallet-db).
+    Wallet(wallet_cmd::WalletArgs),
 }
 
 /// An error the command already explained on its own output; `main` only sets the exit code.
@@ -136,7 +140,7 @@ fn main() -> ExitCode {
     }
     // Servers log every request; interactive commands only warnings, so their progress shows.
     let default_log = match cli.command {
-        Command::Demo(_) | Command::Terminal(_) => "warn",
+        Command::Demo(_) | Command::Terminal(_) | Command::Wallet(_) => "warn",
         _ => "info",
     };
     cardcash_http::init_tracing_with_default(cli.log_json, default_log);
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
             Command::C2ec(cmd) => c2ec_cmd::run(cmd, &config).await,
             Command::Exchange(cmd) => exchange_cmd::run(cmd, &config).await,
             Command::Terminal(cmd) => terminal_cmd::run(cmd, &config).await,
+            Command::Wallet(args) => wallet_cmd::run(args).await,
         }
     });
     match result {

@@ -7,6 +7,7 @@
 mod architecture;
 mod exchange;
 mod newcomer;
+mod wallet;
 
 use std::process::{Command, Output};
 

@@ -1,0 +1,163 @@
+//! `cardcash wallet` on the real binary: its help, JSON errors, and a withdrawal from the
+//! terminal of `cardcash demo --serve` through `handle-uri -y`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{cardcash, stdout};
+
+#[test]
+fn wallet_help_explains_the_commands() {
+    let out = cardcash(&["wallet", "--help"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    for needle in [
+        "handle-uri",
+        "exchanges",
+        "withdraw",
+        "balance",
+        "transactions",
+        "coins",
+        "run-until-done",
+        "--wallet-db",
+        "--json",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let manual = stdout(&cardcash(&["wallet", "withdraw", "manual", "--help"]));
+    assert!(
+        manual.contains("--exchange") && manual.contains("--amount"),
+        "{manual}"
+    );
+}
+
+#[test]
+fn wallet_json_output_and_taler_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("w.sqlite3");
+    let db = db.to_str().expect("utf-8 path");
+    let out = cardcash(&["wallet", "--wallet-db", db, "--json", "balance"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(v, serde_json::json!({ "balances": [] }));
+    // Nobody listens there: a network error with its official code, and exit 1.
+    let out = cardcash(&[
+        "wallet",
+        "--wallet-db",
+        db,
+        "--json",
+        "exchanges",
+        "add",
+        "http://127.0.0.1:9/",
+    ]);
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON error");
+    assert_eq!(v["code"], 7003, "{v}");
+}
+
+/// Lines of a child's stdout, read on a thread.
+fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `needle`; panics with what came instead after a generous limit.
+fn wait_line(rx: &mpsc::Receiver<String>, needle: &str) -> String {
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no line with {needle:?} ({e}); saw:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn wallet_withdraws_what_the_demo_terminal_sells() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("demo");
+    let bin = env!("CARGO_BIN_EXE_cardcash");
+    let mut demo = KillOnDrop(
+        Command::new(bin)
+            .args(["demo", "--serve", "--plain", "--data-dir"])
+            .arg(&data)
+            .env_remove("RUST_LOG")
+            .env_remove("CARDCASH_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the demo"),
+    );
+    let demo_lines = lines(&mut demo.0);
+    wait_line(&demo_lines, "Services keep running");
+    let conf = data.join("cardcash.conf");
+    let mut terminal = KillOnDrop(
+        Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .args(["terminal", "withdraw", "--amount", "CHF:7", "--plain"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the terminal"),
+    );
+    let terminal_lines = lines(&mut terminal.0);
+    let line = wait_line(&terminal_lines, "withdraw/");
+    let uri = line
+        .split_whitespace()
+        .find(|w| w.contains("://withdraw/"))
+        .expect("the URI on its line")
+        .to_owned();
+
+    let db = dir.path().join("wallet.sqlite3");
+    let out = Command::new(bin)
+        .arg("wallet")
+        .arg("--wallet-db")
+        .arg(&db)
+        .args(["--json", "handle-uri", &uri, "-y", "--timeout-secs", "120"])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the wallet");
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The demo's exchange has coins of 1, 2, 5 and 10 with a fee of 0.01 each: CHF 7 buys a
+    // 5 and a 1 (6.02); 0.98 stays in the reserve.
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON balance");
+    assert_eq!(v["balances"][0]["available"], "CHF:6", "{v}");
+    assert_eq!(v["balances"][0]["pendingIncoming"], "CHF:0", "{v}");
+    let status = terminal.0.wait().expect("terminal exits");
+    assert!(status.success(), "the terminal's withdrawal failed");
+    let coins = Command::new(bin)
+        .arg("wallet")
+        .arg("--wallet-db")
+        .arg(&db)
+        .arg("coins")
+        .output()
+        .expect("list coins");
+    assert!(stdout(&coins).contains("2 coins"), "{}", stdout(&coins));
+}
