@@ -167,35 +167,6 @@ fn recoupable<'a>(
     Err(e)
 }
 
-/// Whether `sig` is `public`'s signature over the coin (a signature of the other cipher is
-/// not). Our own denomination keys: RSA needs no gcd check (see `deposit`).
-pub fn coin_signature_valid(
-    public: &DenominationPublic,
-    coin_pub: &EddsaPublicKey,
-    sig: &UnblindedSignature,
-) -> bool {
-    let msg = h_coin_pub(coin_pub);
-    match (public, sig) {
-        (DenominationPublic::Rsa(k), UnblindedSignature::Rsa { rsa_signature }) => {
-            rsa::verify_own_key(k, msg.as_bytes(), rsa_signature.as_bytes()).is_ok()
-        }
-        (
-            DenominationPublic::Cs(k),
-            UnblindedSignature::Cs {
-                cs_signature_r,
-                cs_signature_s,
-            },
-        ) => cs::verify(
-            k,
-            cs_signature_r.as_bytes(),
-            cs_signature_s.as_bytes(),
-            msg.as_bytes(),
-        )
-        .is_ok(),
-        _ => false,
-    }
-}
-
 /// The unblinded denomination signature in storage form (RSA bytes, or CS `R ‖ s`), as a
 /// deposit stores it with the coin.
 fn stored_coin_signature(sig: &UnblindedSignature) -> Vec<u8> {
@@ -259,7 +230,7 @@ fn check<'a>(
 ) -> Result<Checked<'a>, ExchangeError> {
     let d = recoupable(exchange, snapshot, &r.denom_pub_hash, kind, now)?;
     if crate::denomination::claims_age_commitment(r.h_age_commitment.as_ref())
-        || !coin_signature_valid(&d.public, coin_pub, &r.denom_sig)
+        || !crate::deposit::denomination_signature_valid(&d.public, coin_pub, &r.denom_sig)
     {
         return Err(ExchangeError::refused(
             ErrorCode::ExchangeDenominationSignatureInvalid,

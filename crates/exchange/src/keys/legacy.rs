@@ -28,8 +28,7 @@ use cardcash_api::exchange::v12::{
     self, Denomination, DenominationPublicKey, ExchangeKeysResponse, ExchangeWireResponse,
 };
 use cardcash_api::exchange::{
-    AccountRestriction, DenominationGroup, DenominationGroupKeys, GlobalFee, Recoup,
-    RsaDenomination, SignKey,
+    AccountRestriction, DenominationGroup, DenominationGroupKeys, RsaDenomination, SignKey,
 };
 use cardcash_crypto::Sha512Hasher;
 use cardcash_crypto::purpose::KeySet;
@@ -243,33 +242,11 @@ fn build_keys(
                 master_sig: k.master_sig,
             })
             .collect(),
-        recoup: material
-            .denominations
-            .iter()
-            .filter(|d| d.revocation.is_some() && d.stamp_expire_deposit > now)
-            .map(|d| Recoup {
-                h_denom_pub: d.h_denom_pub,
-            })
-            .collect(),
+        recoup: super::state::recoup_list(material, now),
         denoms,
         denominations: groups,
         auditors: Vec::new(),
-        global_fees: material
-            .global_fees
-            .iter()
-            .filter(|f| f.end > now)
-            .map(|f| GlobalFee {
-                start_date: f.start,
-                end_date: f.end,
-                history_fee: f.history_fee,
-                account_fee: f.account_fee,
-                purse_fee: f.purse_fee,
-                history_expiration: f.history_expiration,
-                purse_timeout: f.purse_timeout,
-                purse_account_limit: f.purse_account_limit,
-                master_sig: f.master_sig,
-            })
-            .collect(),
+        global_fees: super::state::global_fees(material, now),
         list_issue_date,
         eddsa_pub: Some(signkey.exchange_pub),
         eddsa_sig: Some(eddsa_sig),

@@ -82,6 +82,38 @@ impl KeyState {
     }
 }
 
+/// The revoked denominations a wallet may still recoup (`/keys` `recoup`, both faces).
+pub(super) fn recoup_list(material: &KeyMaterial, now: Timestamp) -> Vec<Recoup> {
+    material
+        .denominations
+        .iter()
+        .filter(|d| d.revocation.is_some() && d.stamp_expire_deposit > now)
+        .map(|d| Recoup {
+            h_denom_pub: d.h_denom_pub,
+        })
+        .collect()
+}
+
+/// The global fees not yet ended (`/keys` `global_fees`, both faces).
+pub(super) fn global_fees(material: &KeyMaterial, now: Timestamp) -> Vec<GlobalFee> {
+    material
+        .global_fees
+        .iter()
+        .filter(|f| f.end > now)
+        .map(|f| GlobalFee {
+            start_date: f.start,
+            end_date: f.end,
+            history_fee: f.history_fee,
+            account_fee: f.account_fee,
+            purse_fee: f.purse_fee,
+            history_expiration: f.history_expiration,
+            purse_timeout: f.purse_timeout,
+            purse_account_limit: f.purse_account_limit,
+            master_sig: f.master_sig,
+        })
+        .collect()
+}
+
 /// Builds a snapshot from the database's key material at `now`.
 pub fn build(
     config: &ExchangeConfig,
@@ -273,14 +305,7 @@ pub fn build(
                                 master_sig: k.master_sig,
                             })
                             .collect(),
-                        recoup: material
-                            .denominations
-                            .iter()
-                            .filter(|d| d.revocation.is_some() && d.stamp_expire_deposit > now)
-                            .map(|d| Recoup {
-                                h_denom_pub: d.h_denom_pub,
-                            })
-                            .collect(),
+                        recoup: recoup_list(&material, now),
                         wads: Vec::new(),
                         accounts: material
                             .accounts
@@ -322,22 +347,7 @@ pub fn build(
                             .collect(),
                         denominations: groups,
                         auditors: Vec::new(),
-                        global_fees: material
-                            .global_fees
-                            .iter()
-                            .filter(|f| f.end > now)
-                            .map(|f| GlobalFee {
-                                start_date: f.start,
-                                end_date: f.end,
-                                history_fee: f.history_fee,
-                                account_fee: f.account_fee,
-                                purse_fee: f.purse_fee,
-                                history_expiration: f.history_expiration,
-                                purse_timeout: f.purse_timeout,
-                                purse_account_limit: f.purse_account_limit,
-                                master_sig: f.master_sig,
-                            })
-                            .collect(),
+                        global_fees: global_fees(&material, now),
                         list_issue_date,
                         wallet_balance_limit_without_kyc: None,
                         shopping_url: None,
