@@ -19,7 +19,7 @@ use cardcash_api::exchange::{
 use cardcash_client::BankIntegrationClient;
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_util::{
-    Amount, BaseUrl, Currency, ErrorCode, HashCode, PaytoUri, TalerUri, Timestamp,
+    Amount, BaseUrl, Currency, ErrorCode, HashCode, PaytoUri, RelativeTime, TalerUri, Timestamp,
 };
 use serde::Serialize;
 use tokio::time::Instant;
@@ -35,6 +35,8 @@ use crate::{Notification, Step, Wallet};
 
 /// The longest a single long poll waits (the services bound theirs too).
 const LONG_POLL: Duration = Duration::from_secs(30);
+/// Keys older than this are fetched again before the coins of a withdrawal are chosen.
+const KEYS_MAX_AGE: RelativeTime = RelativeTime::from_secs(3600);
 /// Planchets per batch-withdraw request.
 const BATCH: usize = 64;
 /// Backoff after a transient failure: doubles from the first to the last.
@@ -376,19 +378,42 @@ impl Wallet {
     /// `deadline` (then [`WalletError::Incomplete`]). A withdrawal waiting for money the user
     /// has not wired yet waits as long as it is allowed to.
     pub async fn run_until_done(&self, deadline: Option<Instant>) -> WalletResult<()> {
+        // Each withdrawal runs on its own task, so one waiting for a wire transfer does not
+        // hold up another; one that fails for good is not tried again in this run, and the
+        // first such error is the run's answer once the others are done.
+        let mut failed: Vec<String> = Vec::new();
+        let mut first_error = None;
         loop {
             let pending: Vec<String> = self
                 .store()
                 .withdrawals()?
                 .into_iter()
-                .filter(|g| !g.state.is_final())
+                .filter(|g| !g.state.is_final() && !failed.contains(&g.group_id))
                 .map(|g| g.group_id)
                 .collect();
             if pending.is_empty() {
-                return Ok(());
+                return first_error.map_or(Ok(()), Err);
             }
+            let mut tasks = tokio::task::JoinSet::new();
             for group in pending {
-                self.process_until(&group, None, deadline).await?;
+                let wallet = self.clone();
+                tasks.spawn(async move {
+                    let result = wallet.process_until(&group, None, deadline).await;
+                    (group, result)
+                });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                let (group, result) =
+                    joined.map_err(|e| WalletError::Incomplete(format!("worker: {e}")))?;
+                if let Err(e) = result {
+                    // Out of time: everything else is out of time too.
+                    if matches!(e, WalletError::Incomplete(_) | WalletError::Halted(_)) {
+                        tasks.abort_all();
+                        return Err(e);
+                    }
+                    failed.push(group);
+                    first_error.get_or_insert(e);
+                }
             }
         }
     }
@@ -627,6 +652,11 @@ impl Wallet {
         };
         if summary.balance.is_zero() {
             return Ok(g.state);
+        }
+        // The money may have taken days: choose from the exchange's current keys.
+        let known = self.known_exchange(&g.exchange)?;
+        if Timestamp::now().saturating_sub(known.keys_updated) > KEYS_MAX_AGE {
+            self.add_exchange(&g.exchange).await?;
         }
         let denoms = self.store().denominations(&g.exchange)?;
         let selection = select_withdrawal(&summary.balance, &denoms, Timestamp::now());

@@ -130,3 +130,59 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// A manual withdrawal still waiting for its wire transfer does not hold up a card
+    /// withdrawal in the same run.
+    async fn a_waiting_withdrawal_does_not_hold_up_another(engine: Engine) {
+        let world = start_world(engine, true).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = open_wallet(&dir.path().join("wallet.sqlite3"), WalletConfig::default());
+        let exchange_url = world.exchange().base_url().to_string();
+        wallet
+            .handle(
+                "acceptManualWithdrawal",
+                json!({ "exchangeBaseUrl": exchange_url, "amount": "CHF:3" }),
+            )
+            .await
+            .unwrap();
+        let (uri, wopid) = terminal_setup(&world, "20").await;
+        let accepted = wallet
+            .handle(
+                "acceptBankIntegratedWithdrawal",
+                json!({ "talerWithdrawUri": uri, "exchangeBaseUrl": exchange_url }),
+            )
+            .await
+            .unwrap();
+        let id = accepted["transactionId"].as_str().unwrap().to_owned();
+        let runner = {
+            let wallet = wallet.clone();
+            tokio::spawn(async move { wallet.run_until_done(None).await })
+        };
+        pay_by_card(&world, &wopid, "20").await;
+        let state_of = async |id: &str| {
+            let t = wallet.handle("getTransactions", json!({})).await.unwrap();
+            t["transactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["transactionId"] == id)
+                .map(|t| t["state"].as_str().unwrap().to_owned())
+                .unwrap()
+        };
+        cardcash_testkit::wait_until(cardcash_testkit::WAIT, || async {
+            state_of(&id).await == "done"
+        })
+        .await;
+        assert!(
+            !runner.is_finished(),
+            "the manual withdrawal is still waiting"
+        );
+        runner.abort();
+        let (available, pending) = balance(&wallet).await;
+        assert_eq!(available, chf("19.93"));
+        // 3 = 2 × 1.01 + 3 × 0.25 + 23 × 0.01 → 2.98 of coins pending.
+        assert_eq!(pending, chf("2.98"));
+        world.shutdown().await.unwrap();
+    }
+);
