@@ -15,11 +15,18 @@ use cardcash_util::{Amount, BaseUrl, Currency, EddsaPublicKey, HashCode, PaytoUr
 
 use crate::denom::{Denom, DenomKey};
 
-static MIGRATIONS: &[Migration] = &[Migration::new(
-    1,
-    "0001_init.sql",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+static MIGRATIONS: &[Migration] = &[
+    Migration::new(
+        1,
+        "0001_init.sql",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    Migration::new(
+        2,
+        "0002_refresh.sql",
+        include_str!("../migrations/sqlite/0002_refresh.sql"),
+    ),
+];
 
 /// Where a withdrawal group is (wallet-core's withdrawal transaction states, simplified).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,6 +129,55 @@ impl FromStr for CoinStatus {
     }
 }
 
+/// Where a refresh is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshState {
+    /// The old coin is marked spent; the melt is (re)sent.
+    Melting,
+    /// The exchange chose the set to keep (`noreveal_index`); the reveal is (re)sent.
+    Revealing,
+    /// The fresh coins are in the wallet.
+    Done,
+}
+
+impl RefreshState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Melting => "melting",
+            Self::Revealing => "revealing",
+            Self::Done => "done",
+        }
+    }
+}
+
+impl FromStr for RefreshState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "melting" => Self::Melting,
+            "revealing" => Self::Revealing,
+            "done" => Self::Done,
+            other => return Err(StoreError::Corrupt(format!("refresh state {other:?}"))),
+        })
+    }
+}
+
+/// One refresh: an old coin melted into fresh coins.
+#[derive(Debug, Clone)]
+pub struct RefreshGroupRow {
+    pub refresh_id: String,
+    pub state: RefreshState,
+    pub exchange: BaseUrl,
+    pub old_coin_pub: EddsaPublicKey,
+    pub rms: [u8; 32],
+    /// What the melt takes from the old coin.
+    pub amount: Amount,
+    pub noreveal_index: Option<u32>,
+    pub created: Timestamp,
+    pub finished: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
 /// An exchange the wallet knows, with its verified keys.
 #[derive(Debug, Clone)]
 pub struct ExchangeRow {
@@ -179,7 +235,8 @@ pub struct CoinRow {
     pub value: Amount,
     pub denom_sig: UnblindedSignature,
     pub status: CoinStatus,
-    pub group_id: String,
+    /// The transaction the coin comes from (`txn:withdrawal:…`, `txn:refresh:…`).
+    pub origin: String,
     pub index: u32,
     pub created: Timestamp,
 }
@@ -279,7 +336,7 @@ fn group_row(row: &rusqlite::Row<'_>) -> Result<WithdrawalGroupRow, StoreError> 
 }
 
 const COIN_COLUMNS: &str = "coin_pub, coin_priv, exchange_base_url, h_denom_pub, currency, \
-    value_val, value_frac, denom_sig, status, group_id, coin_index, created";
+    value_val, value_frac, denom_sig, status, origin, coin_index, created";
 
 fn coin_row(row: &rusqlite::Row<'_>) -> Result<CoinRow, StoreError> {
     let currency: Currency = text(row, 4, "currency")?;
@@ -292,10 +349,61 @@ fn coin_row(row: &rusqlite::Row<'_>) -> Result<CoinRow, StoreError> {
         value: amount(row, 5, &currency)?,
         denom_sig: serde_json::from_str(&sig).map_err(|_| corrupt("denomination signature"))?,
         status: text(row, 8, "coin status")?,
-        group_id: row.get(9)?,
+        origin: row.get(9)?,
         index: row.get(10)?,
         created: sqlite_timestamp(row, 11)?,
     })
+}
+
+const REFRESH_COLUMNS: &str = "refresh_id, state, exchange_base_url, old_coin_pub, rms, \
+    currency, amount_val, amount_frac, noreveal_index, created, finished, last_error";
+
+fn refresh_row(row: &rusqlite::Row<'_>) -> Result<RefreshGroupRow, StoreError> {
+    let currency: Currency = text(row, 5, "currency")?;
+    let finished: Option<i64> = row.get(10)?;
+    Ok(RefreshGroupRow {
+        refresh_id: row.get(0)?,
+        state: text(row, 1, "refresh state")?,
+        exchange: text(row, 2, "exchange base URL")?,
+        old_coin_pub: EddsaPublicKey::from_bytes(blob(row, 3, "old coin")?),
+        rms: blob(row, 4, "refresh master secret")?,
+        amount: amount(row, 6, &currency)?,
+        noreveal_index: row.get(8)?,
+        created: sqlite_timestamp(row, 9)?,
+        finished: finished
+            .map(Timestamp::from_sql_micros)
+            .transpose()
+            .map_err(|_| corrupt("finished"))?,
+        last_error: row.get(11)?,
+    })
+}
+
+fn insert_coins(tx: &rusqlite::Connection, coins: &[CoinRow]) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO coins ({COIN_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT DO NOTHING"
+    ))?;
+    for c in coins {
+        let (v, f) = amount_to_columns(&c.value);
+        let sig =
+            serde_json::to_string(&c.denom_sig).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        insert.execute(params![
+            c.coin_pub.to_vec(),
+            c.coin_priv.to_bytes().to_vec(),
+            c.exchange.to_string(),
+            c.h_denom_pub.to_vec(),
+            c.value.currency().to_string(),
+            v,
+            f,
+            sig,
+            c.status.as_str(),
+            c.origin,
+            c.index,
+            c.created.to_sql_micros(),
+        ])?;
+    }
+    Ok(())
 }
 
 fn denom_row(row: &rusqlite::Row<'_>) -> Result<Denom, StoreError> {
@@ -587,32 +695,11 @@ impl WalletStore {
                         "withdrawal {id} is {state:?}, not withdrawing"
                     )));
                 }
-                let mut insert = tx.prepare_cached(&format!(
-                    "INSERT INTO coins ({COIN_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                     ON CONFLICT DO NOTHING"
-                ))?;
+                insert_coins(tx, &coins)?;
                 let mut mark = tx.prepare_cached(
                     "UPDATE planchets SET withdrawn = TRUE WHERE group_id = ?1 AND coin_index = ?2",
                 )?;
                 for c in &coins {
-                    let (v, f) = amount_to_columns(&c.value);
-                    let sig = serde_json::to_string(&c.denom_sig)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    insert.execute(params![
-                        c.coin_pub.to_vec(),
-                        c.coin_priv.to_bytes().to_vec(),
-                        c.exchange.to_string(),
-                        c.h_denom_pub.to_vec(),
-                        c.value.currency().to_string(),
-                        v,
-                        f,
-                        sig,
-                        c.status.as_str(),
-                        c.group_id,
-                        c.index,
-                        c.created.to_sql_micros(),
-                    ])?;
                     mark.execute(params![id, c.index])?;
                 }
                 let left: i64 = tx.query_row(
@@ -716,9 +803,162 @@ impl WalletStore {
         self.db.read(|c| {
             query_all(
                 c,
-                &format!("SELECT {COIN_COLUMNS} FROM coins ORDER BY created, group_id, coin_index"),
+                &format!("SELECT {COIN_COLUMNS} FROM coins ORDER BY created, origin, coin_index"),
                 [],
                 coin_row,
+            )
+        })
+    }
+
+    /// One coin.
+    pub fn coin(&self, coin_pub: &EddsaPublicKey) -> Result<Option<CoinRow>, StoreError> {
+        let key = coin_pub.to_vec();
+        self.db.read(|c| {
+            query_opt(
+                c,
+                &format!("SELECT {COIN_COLUMNS} FROM coins WHERE coin_pub = ?1"),
+                [key],
+                coin_row,
+            )
+        })
+    }
+
+    /// Creates a refresh of a fresh coin and marks the coin spent, in one transaction (the
+    /// coin is marked before any request leaves). `false` when the coin is not fresh.
+    pub async fn create_refresh(
+        &self,
+        group: RefreshGroupRow,
+        fresh: Vec<HashCode>,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .write(move |tx| {
+                let marked = tx.execute(
+                    "UPDATE coins SET status = 'spent' WHERE coin_pub = ?1 AND status = 'fresh'",
+                    [group.old_coin_pub.to_vec()],
+                )?;
+                if marked == 0 {
+                    return Ok(false);
+                }
+                let (v, f) = amount_to_columns(&group.amount);
+                tx.execute(
+                    &format!(
+                        "INSERT INTO refresh_groups ({REFRESH_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, NULL, NULL)"
+                    ),
+                    params![
+                        group.refresh_id,
+                        group.state.as_str(),
+                        group.exchange.to_string(),
+                        group.old_coin_pub.to_vec(),
+                        group.rms.to_vec(),
+                        group.amount.currency().to_string(),
+                        v,
+                        f,
+                        group.created.to_sql_micros(),
+                    ],
+                )?;
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO refresh_planchets (refresh_id, coin_index, h_denom_pub)
+                     VALUES (?1, ?2, ?3)",
+                )?;
+                for (j, h) in (0u32..).zip(&fresh) {
+                    stmt.execute(params![group.refresh_id, j, h.to_vec()])?;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
+    /// Melting → revealing with the exchange's choice. `false` when it was not melting.
+    pub async fn melted(&self, refresh_id: &str, noreveal_index: u32) -> Result<bool, StoreError> {
+        let id = refresh_id.to_owned();
+        self.db
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE refresh_groups SET state = 'revealing', noreveal_index = ?2,
+                       last_error = NULL
+                     WHERE refresh_id = ?1 AND state = 'melting'",
+                    params![id, noreveal_index],
+                )? == 1)
+            })
+            .await
+    }
+
+    /// Stores the fresh coins and finishes the refresh, in one transaction (a replayed answer
+    /// finds it done and stores nothing twice).
+    pub async fn apply_revealed(
+        &self,
+        refresh_id: &str,
+        coins: Vec<CoinRow>,
+    ) -> Result<(), StoreError> {
+        let id = refresh_id.to_owned();
+        self.db
+            .write(move |tx| {
+                let moved = tx.execute(
+                    "UPDATE refresh_groups SET state = 'done', last_error = NULL, finished = ?2
+                     WHERE refresh_id = ?1 AND state = 'revealing'",
+                    params![id, Timestamp::now().to_sql_micros()],
+                )?;
+                if moved == 1 {
+                    insert_coins(tx, &coins)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Remembers why the last attempt of a refresh failed.
+    pub async fn record_refresh_error(
+        &self,
+        refresh_id: &str,
+        error: String,
+    ) -> Result<(), StoreError> {
+        let id = refresh_id.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE refresh_groups SET last_error = ?2 WHERE refresh_id = ?1",
+                    params![id, error],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// One refresh.
+    pub fn refresh(&self, refresh_id: &str) -> Result<Option<RefreshGroupRow>, StoreError> {
+        self.db.read(|c| {
+            query_opt(
+                c,
+                &format!("SELECT {REFRESH_COLUMNS} FROM refresh_groups WHERE refresh_id = ?1"),
+                [refresh_id],
+                refresh_row,
+            )
+        })
+    }
+
+    /// Every refresh, oldest first.
+    pub fn refreshes(&self) -> Result<Vec<RefreshGroupRow>, StoreError> {
+        self.db.read(|c| {
+            query_all(
+                c,
+                &format!(
+                    "SELECT {REFRESH_COLUMNS} FROM refresh_groups ORDER BY created, refresh_id"
+                ),
+                [],
+                refresh_row,
+            )
+        })
+    }
+
+    /// The fresh coins' denominations of a refresh, by index.
+    pub fn refresh_planchets(&self, refresh_id: &str) -> Result<Vec<HashCode>, StoreError> {
+        self.db.read(|c| {
+            query_all(
+                c,
+                "SELECT h_denom_pub FROM refresh_planchets WHERE refresh_id = ?1 ORDER BY coin_index",
+                [refresh_id],
+                |r| Ok(HashCode::from_bytes(blob(r, 0, "denomination hash")?)),
             )
         })
     }

@@ -15,14 +15,17 @@
 //!   as Taler JSON with official codes), and a stream of [`Notification`]s; the typed API
 //!   beneath it is public too. The `cardcash wallet` CLI is built on `handle`.
 //!
-//! Not yet: payments, refunds, refresh and recoup (the database and the coin records are ready
-//! for them). Everything the wallet asks a service goes through `cardcash-client`.
+//! - Refresh ([`Wallet::force_refresh`]): a coin melted into fresh coins, `melting → revealing
+//!   → done`, resumable the same way (everything derives from the stored refresh master secret).
+//!
+//! Not yet: payments, refunds, automatic refresh (of change, of expiring coins) and recoup. Everything the wallet asks a service goes through `cardcash-client`.
 
 pub mod db;
 pub mod denom;
 mod error;
 mod exchange;
 pub mod planchet;
+mod refresh;
 mod request;
 mod withdraw;
 
@@ -35,6 +38,7 @@ use tokio::sync::broadcast;
 
 pub use error::{WalletError, WalletResult};
 pub use exchange::{ExchangeSummary, TermsOfService};
+pub use refresh::refresh_transaction_id;
 pub use withdraw::{Balance, BankWithdrawalDetails, CoinSummary, ManualWithdrawal, Transaction};
 
 use crate::db::WalletStore;
@@ -46,6 +50,8 @@ pub enum Step {
     AfterRegistration,
     /// A batch withdrawal was sent and answered, but the answer not yet stored.
     AfterWithdrawRequest,
+    /// A melt was sent and answered, but the exchange's choice not yet stored.
+    AfterMelt,
 }
 
 /// How a wallet behaves.

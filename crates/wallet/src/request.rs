@@ -14,11 +14,12 @@
 //! | `getBalances` | | `{balances}` |
 //! | `getTransactions` | | `{transactions}` |
 //! | `listCoins` | | `{coins}` |
+//! | `forceRefresh` | `coinPubList` | `{transactionIds}` |
 //! | `runUntilDone` | `timeoutMs?` | `{}` |
 
 use std::time::Duration;
 
-use cardcash_util::{Amount, BaseUrl};
+use cardcash_util::{Amount, BaseUrl, EddsaPublicKey};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -88,6 +89,11 @@ impl Wallet {
             "getBalances" => Ok(json!({ "balances": self.get_balances()? })),
             "getTransactions" => Ok(json!({ "transactions": self.get_transactions()? })),
             "listCoins" => Ok(json!({ "coins": self.list_coins()? })),
+            "forceRefresh" => {
+                let coins: Vec<EddsaPublicKey> = arg(&args, "coinPubList")?;
+                let ids = self.force_refresh(&coins).await?;
+                Ok(json!({ "transactionIds": ids }))
+            }
             "runUntilDone" => {
                 let timeout: Option<u64> = opt_arg(&args, "timeoutMs")?;
                 let deadline = timeout.map(|ms| Instant::now() + Duration::from_millis(ms));

@@ -25,12 +25,13 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::db::{
-    BankOperation, CoinRow, CoinStatus, PlanchetRow, WithdrawalGroupRow, WithdrawalKind,
-    WithdrawalState,
+    BankOperation, CoinRow, CoinStatus, PlanchetRow, RefreshState, WithdrawalGroupRow,
+    WithdrawalKind, WithdrawalState,
 };
 use crate::denom::{Denom, DenomKey, select_withdrawal};
 use crate::error::{WalletError, WalletResult};
 use crate::planchet::{Planchet, cs_nonce};
+use crate::refresh::refresh_transaction_id;
 use crate::{Notification, Step, Wallet};
 
 /// The longest a single long poll waits (the services bound theirs too).
@@ -84,16 +85,20 @@ pub struct Balance {
 #[serde(rename_all = "camelCase")]
 pub struct Transaction {
     pub transaction_id: String,
+    /// `withdrawal` or `refresh`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub withdrawal_type: &'static str,
+    /// `bank-integrated` or `manual` (withdrawals only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawal_type: Option<&'static str>,
     pub state: &'static str,
     pub exchange_base_url: String,
-    /// What the reserve receives.
+    /// What the reserve receives (a refresh: what the melt takes from the old coin).
     pub amount_raw: Amount,
-    /// What the coins are worth (raw minus withdraw fees and what no coin fits).
+    /// What the coins are worth (raw minus fees and what no coin fits).
     pub amount_effective: Amount,
-    pub reserve_pub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserve_pub: Option<String>,
     pub exchange_payto_uris: Vec<String>,
     pub timestamp: Timestamp,
     pub error: Option<String>,
@@ -383,6 +388,17 @@ impl Wallet {
         // first such error is the run's answer once the others are done.
         let mut failed: Vec<String> = Vec::new();
         let mut first_error = None;
+        // Refreshes are short (a melt and a reveal): one after the other, first.
+        for r in self.store().refreshes()? {
+            if r.state != RefreshState::Done
+                && let Err(e) = self.process_refresh(&r.refresh_id).await
+            {
+                if matches!(e, WalletError::Halted(_)) {
+                    return Err(e);
+                }
+                first_error.get_or_insert(e);
+            }
+        }
         loop {
             let pending: Vec<String> = self
                 .store()
@@ -763,7 +779,7 @@ impl Wallet {
                             h_denom_pub: p.denom.h_denom_pub,
                             value: p.denom.value,
                             status: CoinStatus::Fresh,
-                            group_id: group_id.clone(),
+                            origin: transaction_id(&group_id),
                             index: p.index,
                             created: now,
                         })
@@ -828,6 +844,15 @@ impl Wallet {
                 entry.1 = sum(&g.currency, [entry.1, open]);
             }
         }
+        for r in self.store().refreshes()? {
+            if r.state != RefreshState::Done {
+                let currency = *r.amount.currency();
+                let entry = out
+                    .entry(currency.to_string())
+                    .or_insert_with(|| zero(&currency));
+                entry.1 = sum(&currency, [entry.1, self.refresh_effective(&r)?]);
+            }
+        }
         Ok(out
             .into_iter()
             .map(|(currency, (available, pending_incoming))| Balance {
@@ -840,7 +865,8 @@ impl Wallet {
 
     /// Every withdrawal, oldest first.
     pub fn get_transactions(&self) -> WalletResult<Vec<Transaction>> {
-        self.store()
+        let mut out: Vec<Transaction> = self
+            .store()
             .withdrawals()?
             .into_iter()
             .map(|g| {
@@ -848,12 +874,12 @@ impl Wallet {
                 Ok(Transaction {
                     transaction_id: transaction_id(&g.group_id),
                     kind: "withdrawal",
-                    withdrawal_type: g.kind.as_str(),
+                    withdrawal_type: Some(g.kind.as_str()),
                     state: g.state.as_str(),
                     exchange_base_url: g.exchange.to_string(),
                     amount_raw: g.amount,
                     amount_effective: effective,
-                    reserve_pub: g.reserve_pub.to_string(),
+                    reserve_pub: Some(g.reserve_pub.to_string()),
                     exchange_payto_uris: match g.kind {
                         WithdrawalKind::Manual => self.payto_uris(&g)?,
                         WithdrawalKind::BankIntegrated => Vec::new(),
@@ -862,7 +888,24 @@ impl Wallet {
                     error: g.last_error.clone(),
                 })
             })
-            .collect()
+            .collect::<WalletResult<_>>()?;
+        for r in self.store().refreshes()? {
+            out.push(Transaction {
+                transaction_id: refresh_transaction_id(&r.refresh_id),
+                kind: "refresh",
+                withdrawal_type: None,
+                state: r.state.as_str(),
+                exchange_base_url: r.exchange.to_string(),
+                amount_raw: r.amount,
+                amount_effective: self.refresh_effective(&r)?,
+                reserve_pub: None,
+                exchange_payto_uris: Vec::new(),
+                timestamp: r.created,
+                error: r.last_error.clone(),
+            });
+        }
+        out.sort_by_key(|t| t.timestamp);
+        Ok(out)
     }
 
     /// Every coin.
@@ -877,7 +920,7 @@ impl Wallet {
                 exchange_base_url: c.exchange.to_string(),
                 value: c.value,
                 status: c.status.as_str(),
-                transaction_id: transaction_id(&c.group_id),
+                transaction_id: c.origin.clone(),
             })
             .collect())
     }

@@ -192,3 +192,70 @@ pub async fn assert_twenty_withdrawn(world: &World, wallet: &Wallet) {
         .unwrap();
     assert_eq!(left.balance, chf("0"));
 }
+
+/// A manual withdrawal of CHF `amount` wired through the bank by `payer`, run to the end.
+pub async fn withdraw_manually(world: &World, wallet: &Wallet, amount: &str) {
+    use cardcash_api::corebank::CreateTransactionRequest as BankTransfer;
+    let created = wallet
+        .handle(
+            "acceptManualWithdrawal",
+            json!({
+                "exchangeBaseUrl": world.exchange().base_url().to_string(),
+                "amount": format!("CHF:{amount}"),
+            }),
+        )
+        .await
+        .unwrap();
+    let bank = world.bank();
+    let payto = bank.app().ledger().payto();
+    let exchange_account = payto.account_uri("exchange", "Exchange").unwrap();
+    let target: cardcash_util::PaytoUri = created["exchangePaytoUris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.as_str()
+                .unwrap()
+                .parse::<cardcash_util::PaytoUri>()
+                .unwrap()
+        })
+        .find(|p| p.same_account(&exchange_account))
+        .unwrap();
+    let admin = bank.admin();
+    let payer = payto.account_uri("payer", "Payer").unwrap();
+    admin
+        .create_transaction(
+            "admin",
+            &BankTransfer {
+                payto_uri: payer.with_param("message", "pocket money"),
+                amount: Some(chf(amount)),
+                request_uid: None,
+            },
+        )
+        .await
+        .unwrap();
+    admin
+        .create_transaction(
+            "payer",
+            &BankTransfer {
+                payto_uri: target,
+                amount: None,
+                request_uid: None,
+            },
+        )
+        .await
+        .unwrap();
+    run_until_done(wallet).await;
+}
+
+/// The public key of one fresh coin worth `value`.
+pub async fn a_fresh_coin(wallet: &Wallet, value: &str) -> String {
+    let c = wallet.handle("listCoins", json!({})).await.unwrap();
+    c["coins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["value"] == format!("CHF:{value}") && c["status"] == "fresh")
+        .map(|c| c["coinPub"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no fresh coin of {value}: {c}"))
+}

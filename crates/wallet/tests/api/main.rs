@@ -6,4 +6,5 @@ mod c2ec;
 mod helpers;
 mod keys;
 mod manual;
+mod refresh;
 mod resume;
