@@ -97,8 +97,9 @@ pub struct Transaction {
     pub amount_raw: Amount,
     /// What the coins are worth (raw minus fees and what no coin fits).
     pub amount_effective: Amount,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reserve_pub: Option<String>,
+    /// The reserve of a withdrawal (empty for a refresh).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reserve_pub: String,
     pub exchange_payto_uris: Vec<String>,
     pub timestamp: Timestamp,
     pub error: Option<String>,
@@ -879,7 +880,7 @@ impl Wallet {
                     exchange_base_url: g.exchange.to_string(),
                     amount_raw: g.amount,
                     amount_effective: effective,
-                    reserve_pub: Some(g.reserve_pub.to_string()),
+                    reserve_pub: g.reserve_pub.to_string(),
                     exchange_payto_uris: match g.kind {
                         WithdrawalKind::Manual => self.payto_uris(&g)?,
                         WithdrawalKind::BankIntegrated => Vec::new(),
@@ -898,7 +899,7 @@ impl Wallet {
                 exchange_base_url: r.exchange.to_string(),
                 amount_raw: r.amount,
                 amount_effective: self.refresh_effective(&r)?,
-                reserve_pub: None,
+                reserve_pub: String::new(),
                 exchange_payto_uris: Vec::new(),
                 timestamp: r.created,
                 error: r.last_error.clone(),
