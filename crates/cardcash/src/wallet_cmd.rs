@@ -22,7 +22,8 @@ pub struct WalletArgs {
     /// $XDG_DATA_HOME/cardcash/wallet.sqlite3 (~/.local/share/cardcash/…), else ./wallet.sqlite3.
     #[arg(long = "wallet-db", env = "CARDCASH_WALLET_DB", global = true)]
     pub wallet_db: Option<PathBuf>,
-    /// Print results as JSON (errors as Taler error bodies) for scripts.
+    /// Print results as JSON for scripts, one document per line (errors as Taler error
+    /// bodies; a command that ends with the balance prints it as a last line).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -49,6 +50,13 @@ pub enum WalletCommand {
     Transactions,
     /// Every coin: value, status, public key.
     Coins,
+    /// Refresh coins: melt each into fresh coins of the same exchange (worth its value minus
+    /// the melt fee and the fresh coins' withdraw fees), e.g. coins whose keys expire soon.
+    Refresh {
+        /// Public keys of fresh coins (see `coins`).
+        #[arg(required = true)]
+        coins: Vec<String>,
+    },
     /// Work on every unfinished withdrawal until all are done (waits for money not yet
     /// wired; Ctrl-C stops, and the next run resumes).
     RunUntilDone(RunArgs),
@@ -308,6 +316,17 @@ async fn dispatch(cli: &Cli, command: WalletCommand) -> anyhow::Result<()> {
                 println!("{} coins", list.len());
             });
             Ok(())
+        }
+        WalletCommand::Refresh { coins } => {
+            let r = cli
+                .call("forceRefresh", json!({ "coinPubList": coins }))
+                .await?;
+            cli.print(&r, |v| {
+                for id in v["transactionIds"].as_array().into_iter().flatten() {
+                    println!("{}: done", s(id));
+                }
+            });
+            print_balance(cli).await
         }
         WalletCommand::RunUntilDone(a) => {
             cli.run(a.timeout_secs).await?;

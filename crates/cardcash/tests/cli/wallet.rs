@@ -145,10 +145,10 @@ fn wallet_withdraws_what_the_demo_terminal_sells() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The demo's exchange has coins of 1, 2, 5 and 10 with a fee of 0.01 each: CHF 7 buys a
-    // 5 and a 1 (6.02); 0.98 stays in the reserve.
+    // The demo's exchange has coins of 1, 2, 5 and 10 with a fee of 0.01 each and centime
+    // coins without a fee: CHF 7 buys a 5 and a 1 (6.02) and 0.98 in 6 centime coins.
     let v: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON balance");
-    assert_eq!(v["balances"][0]["available"], "CHF:6", "{v}");
+    assert_eq!(v["balances"][0]["available"], "CHF:6.98", "{v}");
     assert_eq!(v["balances"][0]["pendingIncoming"], "CHF:0", "{v}");
     let status = terminal.0.wait().expect("terminal exits");
     assert!(status.success(), "the terminal's withdrawal failed");
@@ -159,5 +159,5 @@ fn wallet_withdraws_what_the_demo_terminal_sells() {
         .arg("coins")
         .output()
         .expect("list coins");
-    assert!(stdout(&coins).contains("2 coins"), "{}", stdout(&coins));
+    assert!(stdout(&coins).contains("8 coins"), "{}", stdout(&coins));
 }
