@@ -15,18 +15,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use cardcash_api::bank_integration::{
-    BankWithdrawalOperationPostRequest, BankWithdrawalOperationPostResponse,
-    BankWithdrawalOperationStatus,
-};
 use cardcash_api::wire_gateway::{IncomingBankTransaction, IncomingHistory};
-use cardcash_crypto::EddsaPrivateKey;
 use cardcash_terminal::qr::TerminalStyle;
 use cardcash_terminal::{CardData, ConsoleObserver, FlowEvent, FlowObserver, FlowOptions};
-use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, PaytoUri, TalerConfig, TalerUri, base32};
+use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, TalerConfig, base32};
 use cardcash_world::{BankAccount, World};
 use clap::Args;
 use tokio::sync::mpsc;
@@ -35,6 +32,7 @@ use crate::Reported;
 use crate::terminal_cmd::TerminalSettings;
 
 mod private;
+mod wallet;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -67,6 +65,12 @@ pub struct DemoArgs {
     /// 12–14), the one GNU Taler's wallets of late 2022 (wallet-core 0.9) speak. Kept in DIR.
     #[arg(long, conflicts_with = "exchange_url")]
     pub legacy_face: bool,
+    /// Run the services on PostgreSQL: a fresh database is created on this server (a URL of a
+    /// role that may create databases, e.g. postgres://user@localhost/postgres) and kept in
+    /// DIR's configuration, so a run on the same --data-dir resumes on it. The wallet stays an
+    /// SQLite file, as on a phone.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
 }
 
 /// Waits for Ctrl-C (or SIGTERM on Unix); used by every `serve` command.
@@ -92,19 +96,20 @@ pub async fn wait_for_ctrl_c() {
     }
 }
 
-/// Numbered, timed progress lines on stdout.
+/// Numbered, timed progress lines on stdout. Clones share the step counter: the wallet task
+/// announces its step while the terminal's flow waits for it.
+#[derive(Clone)]
 struct Progress {
     started: Instant,
-    step: usize,
+    step: Arc<AtomicUsize>,
     total: usize,
 }
 
 impl Progress {
-    fn step(&mut self, what: &str) {
-        self.step += 1;
+    fn step(&self, what: &str) {
+        let step = self.step.fetch_add(1, Ordering::SeqCst) + 1;
         println!(
-            "\n[{}/{}] {what}  (+{:.1} s)",
-            self.step,
+            "\n[{step}/{}] {what}  (+{:.1} s)",
             self.total,
             self.started.elapsed().as_secs_f64()
         );
@@ -136,6 +141,21 @@ const DEMO_ACCOUNTS: [(&str, bool, &str); 3] = [
 ];
 /// The demo's terminal at C2EC.
 const DEMO_TERMINAL: &str = "demo shop, counter 1";
+/// The demo exchange's coins: section suffix, value, every fee, cipher.
+const DEMO_COINS: [(&str, &str, &str, &str); 10] = [
+    ("10", "10", "0.01", "RSA"),
+    ("5", "5", "0.01", "RSA"),
+    ("2", "2", "0.01", "RSA"),
+    ("1", "1", "0.01", "RSA"),
+    ("ct50", "0.50", "0", "CS"),
+    ("ct20", "0.20", "0", "CS"),
+    ("ct10", "0.10", "0", "CS"),
+    ("ct5", "0.05", "0", "CS"),
+    ("ct2", "0.02", "0", "CS"),
+    ("ct1", "0.01", "0", "CS"),
+];
+/// The services that keep a database.
+const SERVICES: [&str; 4] = ["bank", "cardproc", "c2ec", "exchange"];
 
 /// Random base32 text of 32 bytes, for passwords and tokens.
 pub(crate) fn secret_text() -> anyhow::Result<String> {
@@ -225,17 +245,22 @@ fn initial_config(dir: &Path) -> anyhow::Result<TalerConfig> {
         "MASTER_PRIV_FILE",
         dir.join("exchange-master.priv").display().to_string(),
     );
-    for value in ["1", "2", "5", "10"] {
-        let section = format!("coin_{}_{value}", CURRENCY.to_ascii_lowercase());
+    // Francs as RSA coins with a fee; centimes as CS coins without one, so a wallet can take
+    // every centime of a reserve (what the card paid = coins + fees, to the cent). The legacy
+    // face lists RSA coins only: GNU Taler's 2022 wallets see the francs.
+    for (name, value, fee, cipher) in DEMO_COINS {
+        let section = format!("coin_{}_{name}", CURRENCY.to_ascii_lowercase());
         cfg.set(&section, "VALUE", format!("{CURRENCY}:{value}"));
         cfg.set(&section, "DURATION_WITHDRAW", "30 days");
         cfg.set(&section, "DURATION_SPEND", "2 years");
         cfg.set(&section, "DURATION_LEGAL", "6 years");
-        for fee in ["FEE_WITHDRAW", "FEE_DEPOSIT", "FEE_REFRESH", "FEE_REFUND"] {
-            cfg.set(&section, fee, format!("{CURRENCY}:0.01"));
+        for option in ["FEE_WITHDRAW", "FEE_DEPOSIT", "FEE_REFRESH", "FEE_REFUND"] {
+            cfg.set(&section, option, format!("{CURRENCY}:{fee}"));
         }
-        cfg.set(&section, "CIPHER", "RSA");
-        cfg.set(&section, "RSA_KEYSIZE", "2048");
+        cfg.set(&section, "CIPHER", cipher);
+        if cipher == "RSA" {
+            cfg.set(&section, "RSA_KEYSIZE", "2048");
+        }
     }
 
     cfg.set("demo", "BANK_EXCHANGE_PASSWORD", secret_text()?);
@@ -278,10 +303,10 @@ fn resumed_config(dir: &Path, path: &Path) -> anyhow::Result<TalerConfig> {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let mut progress = Progress {
+    let progress = Progress {
         started: Instant::now(),
-        step: 0,
-        total: 8,
+        step: Arc::new(AtomicUsize::new(0)),
+        total: 10,
     };
     let (dir, temp, dir_note) = match &args.data_dir {
         Some(dir) => {
@@ -321,10 +346,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.amount.currency().as_str() == currency,
         "this demo runs in {currency}: pass --amount {currency}:<value>"
     );
+    let engine = choose_databases(&mut cfg, args.postgres.as_deref(), &progress).await?;
     // Written before any database exists, so an interrupted first run resumes with the same
-    // secrets.
+    // secrets (and the same PostgreSQL database).
     private::write_file(&config_path, cfg.to_ini_string().as_bytes())?;
-    for section in ["bank", "cardproc", "c2ec", "exchange"] {
+    for section in SERVICES {
         private::sqlite_file(&cfg.string(section, "DATABASE")?)?;
     }
     if resumed {
@@ -339,25 +365,46 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         progress.info(note);
     }
 
-    progress.step("starting the bank, the card processor, C2EC and the exchange (SQLite)");
+    progress.step(&format!(
+        "starting the bank, the card processor, C2EC and the exchange ({engine}), and the \
+         customer's wallet (SQLite)"
+    ));
     let world = start_services(&mut cfg, &config_path, &progress).await?;
     private::write_file(&config_path, cfg.to_ini_string().as_bytes())?;
     for line in service_lines(&world, &cfg)? {
         progress.info(line);
     }
     progress.info(format!("configuration   {}", config_path.display()));
+    let opened = wallet::open(&dir);
+    if let Ok((_, path)) = &opened {
+        progress.info(format!("wallet          {}", path.display()));
+    }
 
-    let story = play_story(&mut progress, &args, &cfg, &world).await;
+    let story = match &opened {
+        Ok((wallet, _)) => play_story(&progress, &args, &cfg, &world, wallet).await,
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    };
     match &story {
         Ok(()) => println!(
-            "\nDone in {:.1} s: the card payment became a funded reserve at the exchange.",
+            "\nDone in {:.1} s: the card payment became coins in the customer's wallet.",
             progress.started.elapsed().as_secs_f64()
         ),
         Err(e) => println!("\nThe story stopped: {}", crate::render_error(e)),
     }
+    // The wallet leaves its file to whoever uses it next (`cardcash wallet` under --serve).
+    let wallet_path = opened.map(|(wallet, path)| {
+        wallet.close();
+        path
+    });
     let keep = temp.is_none() || args.keep || args.serve;
     if args.serve {
-        print_summary(&world, &cfg, &config_path, &dir)?;
+        print_summary(
+            &world,
+            &cfg,
+            &config_path,
+            &dir,
+            wallet_path.ok().as_deref(),
+        )?;
         println!(
             "\nServices keep running (configuration in {}). Ctrl-C stops them.",
             config_path.display()
@@ -390,6 +437,62 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     // The story's failure is explained above, once.
     story.map_err(|_| Reported.into())
+}
+
+/// The services' databases: SQLite files in DIR, or with `--postgres` one fresh database on
+/// that server (each service in its own schema, as the world's `Storage::Postgres`). A
+/// configuration that already names a PostgreSQL database keeps it: the demo resumes on it.
+/// Returns the engine's name for the progress line.
+async fn choose_databases(
+    cfg: &mut TalerConfig,
+    server: Option<&str>,
+    progress: &Progress,
+) -> anyhow::Result<&'static str> {
+    let on_postgres = |cfg: &TalerConfig| {
+        SERVICES.iter().all(|s| {
+            cfg.raw(s, "DATABASE")
+                .is_some_and(|url| url.starts_with("postgres"))
+        })
+    };
+    if on_postgres(cfg) {
+        if server.is_some() {
+            progress.info(format!(
+                "resuming on the PostgreSQL database of the last run ({})",
+                redact_password(&cfg.string("bank", "DATABASE")?)
+            ));
+        }
+        return Ok("PostgreSQL");
+    }
+    let Some(server) = server else {
+        return Ok("SQLite");
+    };
+    let url = cardcash_store::create_fresh_pg_database(server, "cardcash_demo")
+        .await
+        .with_context(|| {
+            format!(
+                "creating a database on {} (--postgres needs a role that may create databases)",
+                redact_password(server)
+            )
+        })?;
+    for section in SERVICES {
+        cfg.set(section, "DATABASE", url.clone());
+    }
+    progress.info(format!(
+        "a fresh PostgreSQL database for the services: {}",
+        redact_password(&url)
+    ));
+    Ok("PostgreSQL")
+}
+
+/// A database URL without its password, for printing.
+fn redact_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Every service's listener: the configured address if it is free, else (a port taken since
@@ -514,6 +617,7 @@ fn print_summary(
     cfg: &TalerConfig,
     config_path: &Path,
     dir: &Path,
+    wallet: Option<&Path>,
 ) -> anyhow::Result<()> {
     let c2ec = world.c2ec().base_url();
     let conf = config_path.display();
@@ -524,11 +628,26 @@ fn print_summary(
         println!("  {line}");
     }
     println!("  configuration   {conf}  (mode 0600: every secret above is in it)");
+    if let Some(wallet) = wallet {
+        println!("  wallet          {}", wallet.display());
+    }
     println!("\nWhat to try next, in another shell");
     println!("  1. Sell e-cash at the terminal; it shows a QR code and waits for a wallet:");
     println!("       cardcash -c {conf} terminal withdraw --amount {currency}:5");
     println!("     (add --display 127.0.0.1:8090 for the customer's screen in a browser)");
-    println!("  2. Play the wallet by hand: take the WOPID, the last part of the");
+    if let Some(wallet) = wallet {
+        let w = format!("cardcash wallet --wallet-db {}", wallet.display());
+        println!("     and be the customer: the demo's wallet takes the URI the terminal printed");
+        println!("       {w} handle-uri 'taler+http://withdraw/…' -y");
+        println!("       {w} balance");
+        println!("       {w} transactions");
+        println!("       {w} coins");
+        println!(
+            "       {w} exchanges list   (also: exchanges add {}, run-until-done)",
+            world.exchange().base_url()
+        );
+    }
+    println!("  2. Or play the wallet by hand: take the WOPID, the last part of the");
     println!("     taler+http://withdraw/… URI the terminal printed, and register a reserve key:");
     println!("       W=<WOPID>");
     println!("       curl -s {c2ec}taler-integration/withdrawal-operation/$W");
@@ -557,22 +676,21 @@ fn print_summary(
 
 /// Prints the terminal's progress under the story's step headers and hands every event to
 /// the wallet task.
-struct DemoObserver<'a> {
-    progress: &'a mut Progress,
+struct DemoObserver {
+    progress: Progress,
     console: ConsoleObserver<std::io::Stdout>,
     events: mpsc::UnboundedSender<FlowEvent>,
     card_step_shown: bool,
 }
 
-impl FlowObserver for DemoObserver<'_> {
+impl FlowObserver for DemoObserver {
     fn on_event(&mut self, event: &FlowEvent) {
+        // The wallet announces its own step when it gets the QR code.
         match event {
-            FlowEvent::WalletRegistered { .. } => self
-                .progress
-                .step("wallet: scanned the QR code and registered a fresh reserve key (Bank Integration API)"),
             FlowEvent::CardPayment { .. } if !self.card_step_shown => {
                 self.card_step_shown = true;
-                self.progress.step("customer: pays by card at the terminal (card processor)");
+                self.progress
+                    .step("customer: pays by card at the terminal (card processor)");
             }
             FlowEvent::CheckSent { .. } => self
                 .progress
@@ -585,10 +703,11 @@ impl FlowObserver for DemoObserver<'_> {
 }
 
 async fn play_story(
-    progress: &mut Progress,
+    progress: &Progress,
     args: &DemoArgs,
     cfg: &TalerConfig,
     world: &World,
+    wallet: &cardcash_wallet::Wallet,
 ) -> anyhow::Result<()> {
     let settings = TerminalSettings::from_taler_config(cfg)?;
     let flow = settings.flow()?;
@@ -608,23 +727,32 @@ async fn play_story(
         TerminalStyle::Ansi
     };
 
-    // The wallet: waits for the QR code, then registers a fresh reserve key.
-    let exchange_account: PaytoUri = cfg.string("c2ec", "EXCHANGE_ACCOUNT")?.parse()?;
-    let wallet = tokio::spawn(async move {
-        while let Some(event) = events_rx.recv().await {
-            if let FlowEvent::WithdrawalCreated {
-                taler_withdraw_uri, ..
-            } = event
-            {
-                return wallet_registers(&taler_withdraw_uri, &exchange_account).await;
+    // The customer's phone: waits for the QR code, then the wallet takes it from there.
+    let own_exchange = world.exchange().base_url().clone();
+    let phone = {
+        let (progress, wallet) = (progress.clone(), wallet.clone());
+        tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                if let FlowEvent::WithdrawalCreated {
+                    taler_withdraw_uri, ..
+                } = event
+                {
+                    return wallet::scan_and_register(
+                        &progress,
+                        &wallet,
+                        &taler_withdraw_uri,
+                        &own_exchange,
+                    )
+                    .await;
+                }
             }
-        }
-        bail!("the terminal never showed a QR code")
-    });
+            bail!("the terminal never showed a QR code")
+        })
+    };
 
     let report = {
         let mut observer = DemoObserver {
-            progress: &mut *progress,
+            progress: progress.clone(),
             console: ConsoleObserver::stdout(style),
             events: events_tx,
             card_step_shown: false,
@@ -632,14 +760,15 @@ async fn play_story(
         flow.run(&options, &mut observer).await
     };
     // The wallet's error explains a failed flow best (e.g. a refused registration).
-    let reserve = wallet.await.context("wallet task")??;
+    let accepted = phone.await.context("wallet task")??;
     let report = report?;
     if let Some(problem) = crate::terminal_cmd::outcome_problem(&report.outcome, &report.wopid) {
         bail!("{problem}");
     }
 
     progress.step("C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history");
-    let credited = exchange_finds_reserve(cfg, world.c2ec().base_url(), &reserve.public()).await?;
+    let credited =
+        exchange_finds_reserve(cfg, world.c2ec().base_url(), &accepted.reserve_pub).await?;
     ensure!(
         credited == args.amount,
         "the history credits {credited}, but the customer paid for {}",
@@ -647,13 +776,13 @@ async fn play_story(
     );
     progress.info(format!(
         "reserve {} credited {credited}, exactly once",
-        reserve.public()
+        accepted.reserve_pub
     ));
 
     progress.step("exchange: wirewatch imports the transfer and funds the reserve");
     let exchange = world.exchange().client();
     let summary = exchange
-        .reserve(&reserve.public(), Duration::from_secs(30))
+        .reserve(&accepted.reserve_pub, Duration::from_secs(30))
         .await
         .context("asking the exchange for the reserve")?;
     ensure!(
@@ -666,64 +795,18 @@ async fn play_story(
         .keys()
         .await
         .context("reading the exchange's /keys")?;
-    let values: Vec<String> = keys
-        .denominations
-        .iter()
-        .map(|g| g.value.to_string())
-        .collect();
+    let mut values: Vec<Amount> = keys.denominations.iter().map(|g| g.value).collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.to_units()));
+    values.dedup();
+    let values: Vec<String> = values.iter().map(ToString::to_string).collect();
     progress.info(format!(
-        "reserve balance {} at {}: the wallet can withdraw coins of {}",
+        "reserve balance {} at {}: coins of {} to withdraw",
         summary.balance,
         world.exchange().base_url(),
         values.join(", ")
     ));
-    Ok(())
-}
 
-/// The wallet's side: parse the QR code's URI, read the operation, register a new reserve key.
-async fn wallet_registers(
-    uri: &str,
-    exchange_account: &PaytoUri,
-) -> anyhow::Result<EddsaPrivateKey> {
-    let Ok(TalerUri::Withdraw {
-        bank_integration_base,
-        wopid,
-        ..
-    }) = uri.parse::<TalerUri>()
-    else {
-        bail!("the QR code is not a taler://withdraw URI: {uri}");
-    };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let url = bank_integration_base.join(&format!("withdrawal-operation/{wopid}"))?;
-    let status: BankWithdrawalOperationStatus = http
-        .get(url.clone())
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    ensure!(
-        !status.selection_done,
-        "somebody else already registered this withdrawal"
-    );
-    let reserve = EddsaPrivateKey::generate()?;
-    let body = BankWithdrawalOperationPostRequest {
-        reserve_pub: reserve.public(),
-        selected_exchange: exchange_account.clone(),
-        amount: None,
-    };
-    let response = http.post(url).json(&body).send().await?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!(
-            "registration refused ({status}): {}",
-            response.text().await.unwrap_or_default()
-        );
-    }
-    let _: BankWithdrawalOperationPostResponse = response.json().await?;
-    Ok(reserve)
+    wallet::withdraw(progress, wallet, &accepted, &keys, credited, &exchange).await
 }
 
 /// The exchange's side: its wire-gateway view of C2EC must list the reserve exactly once.

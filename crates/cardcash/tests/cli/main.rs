@@ -2,11 +2,13 @@
 //! exits 0; a declined card makes it fail loudly; `--help` explains the commands.
 //! `newcomer` covers what a first-time user tripped over (issue 6 §9); `architecture` enforces
 //! ARCHITECTURE.md's dependency rules on `cargo metadata`; `exchange` runs the exchange's
-//! offline key workflow and its crash tests on the binary.
+//! offline key workflow and its crash tests on the binary; `story` checks that the demo's money
+//! adds up to the cent on both databases; `wallet` drives `cardcash wallet` against the demo.
 
 mod architecture;
 mod exchange;
 mod newcomer;
+mod story;
 mod wallet;
 
 use std::process::{Command, Output};
@@ -36,12 +38,22 @@ fn demo_plays_the_story_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     for needle in [
-        "[7/8] C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history",
+        "[4/10] wallet: the customer's phone scans the QR code, chooses the exchange",
+        "/keys verified",
+        "registered at C2EC for CHF:20",
+        "[7/10] C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history",
         "credited CHF:20, exactly once",
-        "[8/8] exchange: wirewatch imports the transfer and funds the reserve",
+        "[8/10] exchange: wirewatch imports the transfer and funds the reserve",
         "reserve balance CHF:20",
         "taler+http://withdraw/127.0.0.1:",
         "withdrawal CONFIRMED",
+        "[9/10] wallet: withdraws the coins",
+        "withdraw fee CHF:0.01 each",
+        "9/9 coins signed, unblinded and verified",
+        "[10/10] wallet: checks its coins against the reserve and shows its balance",
+        "paid by card CHF:20 = coins CHF:19.96 + withdraw fees CHF:0.04",
+        "wallet balance: CHF:19.96 available",
+        "became coins in the customer's wallet",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -60,8 +72,8 @@ fn demo_with_a_declined_card_fails_and_says_why() {
         "no abort reported:\n{text}"
     );
     assert!(
-        !text.contains("[7/8]") && !text.contains("[8/8]"),
-        "the exchange step must not run:\n{text}"
+        !text.contains("[7/10]") && !text.contains("[9/10]"),
+        "neither the exchange's nor the wallet's withdrawal step may run:\n{text}"
     );
 }
 
