@@ -963,3 +963,55 @@ impl WalletStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cardcash_util::Base32Bytes;
+
+    /// A wallet of the first schema with one withdrawn coin keeps it through migration 2,
+    /// with its withdrawal as origin.
+    #[tokio::test]
+    async fn migration_2_keeps_the_coins_of_withdrawals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.sqlite3");
+        let sig = serde_json::to_string(&UnblindedSignature::Rsa {
+            rsa_signature: Base32Bytes::from_bytes(vec![1, 2, 3]),
+        })
+        .unwrap();
+        {
+            let db = SqliteDb::open(&path, &MIGRATIONS[..1]).unwrap();
+            db.write(move |tx| {
+                tx.execute(
+                    "INSERT INTO exchanges (base_url, master_pub, currency, keys_json, keys_updated)
+                     VALUES ('http://ex.example/', ?1, 'CHF', '{}', 0)",
+                    [vec![7u8; 32]],
+                )?;
+                tx.execute(
+                    "INSERT INTO withdrawal_groups (group_id, kind, state, exchange_base_url,
+                       currency, reserve_priv, reserve_pub, seed, amount_val, amount_frac, created)
+                     VALUES ('G1', 'manual', 'done', 'http://ex.example/', 'CHF', ?1, ?2, ?1, 5, 0, 0)",
+                    params![vec![1u8; 32], vec![2u8; 32]],
+                )?;
+                tx.execute(
+                    "INSERT INTO coins (coin_pub, coin_priv, exchange_base_url, h_denom_pub,
+                       currency, value_val, value_frac, denom_sig, status, group_id, coin_index,
+                       created)
+                     VALUES (?1, ?2, 'http://ex.example/', ?3, 'CHF', 5, 0, ?4, 'fresh', 'G1', 0, 0)",
+                    params![vec![3u8; 32], vec![4u8; 32], vec![5u8; 64], sig],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+            db.close();
+        }
+        let store = WalletStore::open(&path).unwrap();
+        let coins = store.coins().unwrap();
+        assert_eq!(coins.len(), 1);
+        assert_eq!(coins[0].origin, "txn:withdrawal:G1");
+        assert_eq!(coins[0].value, "CHF:5".parse().unwrap());
+        assert_eq!(coins[0].status, CoinStatus::Fresh);
+        assert!(store.refreshes().unwrap().is_empty());
+    }
+}

@@ -154,7 +154,7 @@ impl Planchet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cardcash_util::{Amount, HashCode, Timestamp};
+    use cardcash_util::{Amount, Timestamp};
 
     fn rsa_denom(key: &rsa::RsaPrivateKey) -> Denom {
         let chf = |s: &str| -> Amount { format!("CHF:{s}").parse().unwrap() };
@@ -202,7 +202,6 @@ mod tests {
             blinded_rsa_signature: Base32Bytes::from_bytes(blind_sig),
         });
         assert!(matches!(wrong, Err(WalletError::CoinSignatureInvalid(_))));
-        let _ = HashCode::from_bytes([0; 64]);
     }
 
     #[test]
