@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cardcash_wallet::{Notification, Wallet, WalletConfig, WalletError};
+use cardcash_wallet::{Notification, Step, Wallet, WalletConfig, WalletError};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -15,6 +15,21 @@ use crate::Reported;
 
 /// The wallet database's file name in the data directory.
 const DB_FILE: &str = "wallet.sqlite3";
+
+/// Crash tests: with `CARDCASH_WALLET_CRASH_AT=STEP` (`after-registration`,
+/// `after-withdraw-request`, `after-melt`, `after-reveal`) the wallet stops at that step before
+/// storing what it learnt, says so on stderr, and waits to be killed (SIGKILL): what a crash
+/// there leaves behind.
+const CRASH_AT_VAR: &str = "CARDCASH_WALLET_CRASH_AT";
+
+fn crash_hook(step: Step) {
+    if std::env::var(CRASH_AT_VAR).is_ok_and(|v| v == step.name()) {
+        eprintln!("{CRASH_AT_VAR}: waiting for SIGKILL at {}", step.name());
+        loop {
+            std::thread::park();
+        }
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct WalletArgs {
@@ -222,7 +237,11 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the wallet's directory {}", dir.display()))?;
     }
-    let wallet = Wallet::open(&path, WalletConfig::default())
+    let config = WalletConfig {
+        step_hook: std::env::var_os(CRASH_AT_VAR).map(|_| crash_hook as fn(Step)),
+        ..WalletConfig::default()
+    };
+    let wallet = Wallet::open(&path, config)
         .with_context(|| format!("opening the wallet database {}", path.display()))?;
     let progress = show_progress(&wallet);
     let cli = Cli {

@@ -52,13 +52,39 @@ pub enum Step {
     AfterWithdrawRequest,
     /// A melt was sent and answered, but the exchange's choice not yet stored.
     AfterMelt,
+    /// A reveal was sent and answered, but the fresh coins not yet stored.
+    AfterReveal,
+}
+
+impl Step {
+    /// Every step, for hooks that name them.
+    pub const ALL: [Step; 4] = [
+        Step::AfterRegistration,
+        Step::AfterWithdrawRequest,
+        Step::AfterMelt,
+        Step::AfterReveal,
+    ];
+
+    /// `after-registration`, `after-withdraw-request`, `after-melt`, `after-reveal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::AfterRegistration => "after-registration",
+            Step::AfterWithdrawRequest => "after-withdraw-request",
+            Step::AfterMelt => "after-melt",
+            Step::AfterReveal => "after-reveal",
+        }
+    }
 }
 
 /// How a wallet behaves.
 #[derive(Debug, Clone, Default)]
 pub struct WalletConfig {
-    /// Test hook: stop every withdrawal at this step with [`WalletError::Halted`].
+    /// Test hook: stop every withdrawal and refresh at this step with
+    /// [`WalletError::Halted`].
     pub halt_at: Option<Step>,
+    /// Test hook: called at every step before the wallet stores what it learnt (a crash test
+    /// aborts the process there).
+    pub step_hook: Option<fn(Step)>,
 }
 
 /// Something changed in the wallet (for an app's screen; the CLI prints them as progress).
@@ -140,6 +166,17 @@ impl Wallet {
 
     fn store(&self) -> &WalletStore {
         &self.inner.store
+    }
+
+    /// The test hooks at `step`: the step hook, then [`WalletConfig::halt_at`].
+    fn at_step(&self, step: Step) -> WalletResult<()> {
+        if let Some(hook) = self.inner.config.step_hook {
+            hook(step);
+        }
+        if self.inner.config.halt_at == Some(step) {
+            return Err(WalletError::Halted(step));
+        }
+        Ok(())
     }
 
     fn notify(&self, n: Notification) {

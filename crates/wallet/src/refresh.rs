@@ -295,9 +295,7 @@ impl Wallet {
             .exchange_client(&g.exchange)
             .melt(&old.coin_pub, &request)
             .await?;
-        if self.inner.config.halt_at == Some(Step::AfterMelt) {
-            return Err(WalletError::Halted(Step::AfterMelt));
-        }
+        self.at_step(Step::AfterMelt)?;
         if answer.noreveal_index as usize >= KAPPA {
             return Err(WalletError::MalformedResponse(format!(
                 "noreveal_index {} is not below {KAPPA}",
@@ -346,6 +344,7 @@ impl Wallet {
             .exchange_client(&g.exchange)
             .reveal(&p.rc, &request)
             .await?;
+        self.at_step(Step::AfterReveal)?;
         if answer.ev_sigs.len() != p.fresh.len() {
             return Err(WalletError::MalformedResponse(format!(
                 "{} signatures for {} fresh coins",

@@ -624,9 +624,7 @@ impl Wallet {
     }
 
     fn halt_if(&self, step: Step, state: WithdrawalState) -> WalletResult<WithdrawalState> {
-        if self.inner.config.halt_at == Some(step) {
-            return Err(WalletError::Halted(step));
-        }
+        self.at_step(step)?;
         Ok(state)
     }
 
@@ -755,9 +753,7 @@ impl Wallet {
                     },
                 )
                 .await?;
-            if self.inner.config.halt_at == Some(Step::AfterWithdrawRequest) {
-                return Err(WalletError::Halted(Step::AfterWithdrawRequest));
-            }
+            self.at_step(Step::AfterWithdrawRequest)?;
             if response.ev_sigs.len() != planchets.len() {
                 return Err(WalletError::MalformedResponse(format!(
                     "{} signatures for {} planchets",

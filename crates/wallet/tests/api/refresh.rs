@@ -91,6 +91,7 @@ engine_test!(
                 &path,
                 WalletConfig {
                     halt_at: Some(Step::AfterMelt),
+                    ..WalletConfig::default()
                 },
             );
             withdraw_manually(&world, &wallet, "20").await;

@@ -26,6 +26,7 @@ engine_test!(
                 &path,
                 WalletConfig {
                     halt_at: Some(Step::AfterRegistration),
+                    ..WalletConfig::default()
                 },
             );
             let err = wallet
@@ -76,6 +77,7 @@ engine_test!(
                 &path,
                 WalletConfig {
                     halt_at: Some(Step::AfterWithdrawRequest),
+                    ..WalletConfig::default()
                 },
             );
             wallet
