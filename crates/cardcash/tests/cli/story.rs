@@ -279,3 +279,37 @@ fn demo_story_adds_up_to_the_cent_on_postgres() {
     };
     story_adds_up(&["--postgres", &server], 1);
 }
+
+/// A declined card leaves the wallet's registered withdrawal behind; the next run on the same
+/// data directory finishes it (C2EC aborted it: no coins) and still withdraws only its own.
+#[test]
+fn a_resumed_demo_finishes_what_a_declined_run_left_in_the_wallet() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("demo");
+    let declined = demo(&data, &["--card", "4000000000000010"])
+        .output()
+        .expect("run demo");
+    assert!(!declined.status.success(), "{}", stdout(&declined));
+    let next = demo(&data, &[]).output().expect("run demo");
+    let text = stdout(&next);
+    assert!(next.status.success(), "{text}");
+    assert!(
+        text.contains("the wallet finishes 1 withdrawal(s) an earlier run left unfinished"),
+        "{text}"
+    );
+    let wallet_path = data.join("wallet.sqlite3");
+    let mut states: Vec<&str> = WalletStore::open(&wallet_path)
+        .expect("the wallet's database")
+        .withdrawals()
+        .expect("withdrawals")
+        .iter()
+        .map(|g| g.state.as_str())
+        .collect();
+    states.sort_unstable();
+    assert_eq!(states, ["aborted", "done"]);
+    let wallet = Wallet::open(&wallet_path, WalletConfig::default()).expect("the wallet");
+    let balances = wallet.get_balances().expect("balances");
+    assert_eq!(balances.len(), 1, "{balances:?}");
+    assert_eq!(balances[0].available, chf("19.96"));
+    assert_eq!(balances[0].pending_incoming, chf("0"));
+}
