@@ -135,6 +135,8 @@ struct Inner {
     config: WalletConfig,
     /// Groups being processed by this wallet now (one worker per group).
     busy: Mutex<Vec<String>>,
+    /// Woken whenever a group stops being busy.
+    idle: tokio::sync::Notify,
 }
 
 impl Wallet {
@@ -150,6 +152,7 @@ impl Wallet {
                 notifications,
                 config,
                 busy: Mutex::new(Vec::new()),
+                idle: tokio::sync::Notify::new(),
             }),
         })
     }

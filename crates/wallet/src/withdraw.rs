@@ -455,10 +455,14 @@ impl Wallet {
         stop_at: Option<WithdrawalState>,
         deadline: Option<Instant>,
     ) -> WalletResult<WithdrawalState> {
-        let _busy = match BusyGuard::take(self, group_id) {
-            Some(guard) => guard,
-            // Another task of this wallet works on it; its result is in the database.
-            None => return Ok(self.group(group_id)?.state),
+        // One worker per group: wait for another task of this wallet to let go of it (the
+        // wake-up is registered before looking, so none is missed).
+        let _busy = loop {
+            let idle = self.inner.idle.notified();
+            if let Some(guard) = BusyGuard::take(self, group_id) {
+                break guard;
+            }
+            idle.await;
         };
         let mut backoff = BACKOFF.0;
         loop {
@@ -960,6 +964,8 @@ impl Drop for BusyGuard<'_> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         busy.retain(|g| g != &self.group);
+        drop(busy);
+        self.wallet.inner.idle.notify_waiters();
     }
 }
 

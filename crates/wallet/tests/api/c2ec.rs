@@ -186,3 +186,35 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// Two tasks of one wallet working on the same withdrawal: one works, the other waits for
+    /// it, and both see the withdrawal done (one set of coins).
+    async fn two_workers_on_one_withdrawal(engine: Engine) {
+        let world = start_world(engine, true).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = open_wallet(&dir.path().join("wallet.sqlite3"), WalletConfig::default());
+        let (uri, wopid) = terminal_setup(&world, "20").await;
+        let accepted = wallet
+            .handle(
+                "acceptBankIntegratedWithdrawal",
+                json!({
+                    "talerWithdrawUri": uri,
+                    "exchangeBaseUrl": world.exchange().base_url().to_string(),
+                }),
+            )
+            .await
+            .unwrap();
+        let id = accepted["transactionId"].as_str().unwrap().to_owned();
+        pay_by_card(&world, &wopid, "20").await;
+        let deadline = Some(tokio::time::Instant::now() + Duration::from_secs(120));
+        let (a, b) = tokio::join!(
+            wallet.process_withdrawal(&id, deadline),
+            wallet.process_withdrawal(&id, deadline)
+        );
+        assert_eq!(a.unwrap().as_str(), "done");
+        assert_eq!(b.unwrap().as_str(), "done");
+        assert_twenty_withdrawn(&world, &wallet).await;
+        world.shutdown().await.unwrap();
+    }
+);
