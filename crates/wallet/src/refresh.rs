@@ -64,6 +64,8 @@ impl Wallet {
                     coin.status.as_str()
                 )));
             }
+            // Fresh coins of current keys only.
+            self.refresh_keys_if_stale(&coin.exchange).await?;
             let denoms = self.store().denominations(&coin.exchange)?;
             let old = find_denom(&denoms, &coin.h_denom_pub)?;
             let budget = coin.value.checked_sub(&old.fee_refresh).map_err(|_| {

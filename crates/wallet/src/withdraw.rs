@@ -374,6 +374,16 @@ impl Wallet {
         Ok(group_id)
     }
 
+    /// Fetches and verifies the exchange's keys again when the stored ones are older than
+    /// [`KEYS_MAX_AGE`].
+    pub(crate) async fn refresh_keys_if_stale(&self, exchange: &BaseUrl) -> WalletResult<()> {
+        let known = self.known_exchange(exchange)?;
+        if Timestamp::now().saturating_sub(known.keys_updated) > KEYS_MAX_AGE {
+            self.add_exchange(exchange).await?;
+        }
+        Ok(())
+    }
+
     fn group(&self, group_id: &str) -> WalletResult<WithdrawalGroupRow> {
         self.store()
             .withdrawal(group_id)?
@@ -673,10 +683,7 @@ impl Wallet {
             return Ok(g.state);
         }
         // The money may have taken days: choose from the exchange's current keys.
-        let known = self.known_exchange(&g.exchange)?;
-        if Timestamp::now().saturating_sub(known.keys_updated) > KEYS_MAX_AGE {
-            self.add_exchange(&g.exchange).await?;
-        }
+        self.refresh_keys_if_stale(&g.exchange).await?;
         let denoms = self.store().denominations(&g.exchange)?;
         let selection = select_withdrawal(&summary.balance, &denoms, Timestamp::now());
         if selection.coins.is_empty() {
