@@ -51,7 +51,8 @@ pub enum WalletCommand {
     ///
     /// Shows what the URI offers; with -y (or after you confirm) accepts it and runs it to the
     /// end: for a withdrawal, registers the wallet's reserve with the bank, waits for the
-    /// payment, and withdraws the coins.
+    /// payment, and withdraws the coins. A `taler://withdraw-exchange/…` URI starts a manual
+    /// withdrawal from that exchange (its master key checked when the URI names it).
     HandleUri(HandleUriArgs),
     /// Exchanges: add one (its keys are verified), list them, read and accept their terms.
     #[command(subcommand)]
@@ -87,6 +88,9 @@ pub struct HandleUriArgs {
     /// Withdraw through this exchange instead of the one the bank suggests.
     #[arg(long)]
     pub exchange: Option<String>,
+    /// The amount, when the URI leaves it open (e.g. CHF:20).
+    #[arg(long)]
+    pub amount: Option<String>,
     /// Stop waiting after this many seconds (the withdrawal resumes with run-until-done).
     #[arg(long)]
     pub timeout_secs: Option<u64>,
@@ -261,33 +265,7 @@ async fn dispatch(cli: &Cli, command: WalletCommand) -> anyhow::Result<()> {
             exchange,
             amount,
             wait,
-        }) => {
-            let created = cli
-                .call(
-                    "acceptManualWithdrawal",
-                    json!({ "exchangeBaseUrl": exchange, "amount": amount }),
-                )
-                .await?;
-            cli.print(&created, |v| {
-                println!("Wire {amount} to the exchange, with the reserve key as subject:");
-                for p in v["exchangePaytoUris"].as_array().into_iter().flatten() {
-                    println!("  {}", p.as_str().unwrap_or_default());
-                }
-                println!("Subject: {}", v["reservePub"].as_str().unwrap_or_default());
-                println!(
-                    "Transaction: {}",
-                    v["transactionId"].as_str().unwrap_or_default()
-                );
-                if !wait {
-                    println!("Then run `cardcash wallet run-until-done` to withdraw the coins.");
-                }
-            });
-            if wait {
-                cli.run(None).await?;
-                print_balance(cli).await?;
-            }
-            Ok(())
-        }
+        }) => withdraw_manual(cli, &exchange, &amount, wait).await,
         WalletCommand::Balance => print_balance(cli).await,
         WalletCommand::Transactions => {
             let t = cli.call("getTransactions", json!({})).await?;
@@ -352,6 +330,40 @@ async fn dispatch(cli: &Cli, command: WalletCommand) -> anyhow::Result<()> {
             print_balance(cli).await
         }
     }
+}
+
+/// Creates a manual withdrawal and prints where to wire the money; with `wait`, withdraws.
+async fn withdraw_manual(
+    cli: &Cli,
+    exchange: &str,
+    amount: &str,
+    wait: bool,
+) -> anyhow::Result<()> {
+    let created = cli
+        .call(
+            "acceptManualWithdrawal",
+            json!({ "exchangeBaseUrl": exchange, "amount": amount }),
+        )
+        .await?;
+    cli.print(&created, |v| {
+        println!("Wire {amount} to the exchange, with the reserve key as subject:");
+        for p in v["exchangePaytoUris"].as_array().into_iter().flatten() {
+            println!("  {}", p.as_str().unwrap_or_default());
+        }
+        println!("Subject: {}", v["reservePub"].as_str().unwrap_or_default());
+        println!(
+            "Transaction: {}",
+            v["transactionId"].as_str().unwrap_or_default()
+        );
+        if !wait {
+            println!("Then run `cardcash wallet run-until-done` to withdraw the coins.");
+        }
+    });
+    if wait {
+        cli.run(None).await?;
+        print_balance(cli).await?;
+    }
+    Ok(())
 }
 
 fn s(v: &Value) -> &str {
@@ -441,9 +453,15 @@ fn confirm(question: &str) -> bool {
 
 async fn handle_uri(cli: &Cli, a: HandleUriArgs) -> anyhow::Result<()> {
     let lower = a.uri.to_ascii_lowercase();
+    if lower.starts_with("taler://withdraw-exchange/")
+        || lower.starts_with("taler+http://withdraw-exchange/")
+    {
+        return withdraw_exchange_uri(cli, a).await;
+    }
     if !(lower.starts_with("taler://withdraw/") || lower.starts_with("taler+http://withdraw/")) {
         let e = WalletError::BadRequest(format!(
-            "{}: this wallet handles taler://withdraw URIs so far (payments come with the merchant)",
+            "{}: this wallet handles taler://withdraw and taler://withdraw-exchange URIs so far \
+             (payments come with the merchant)",
             a.uri
         ));
         cli.print_error(&e);
@@ -495,7 +513,7 @@ async fn handle_uri(cli: &Cli, a: HandleUriArgs) -> anyhow::Result<()> {
     let accepted = cli
         .call(
             "acceptBankIntegratedWithdrawal",
-            json!({ "talerWithdrawUri": a.uri, "exchangeBaseUrl": exchange }),
+            json!({ "talerWithdrawUri": a.uri, "exchangeBaseUrl": exchange, "amount": a.amount }),
         )
         .await?;
     if !cli.json {
@@ -506,4 +524,32 @@ async fn handle_uri(cli: &Cli, a: HandleUriArgs) -> anyhow::Result<()> {
     }
     cli.run(a.timeout_secs).await?;
     print_balance(cli).await
+}
+
+/// `taler://withdraw-exchange/…`: a manual withdrawal from the exchange the URI names.
+async fn withdraw_exchange_uri(cli: &Cli, a: HandleUriArgs) -> anyhow::Result<()> {
+    let prepared = cli
+        .call("prepareWithdrawExchange", json!({ "talerUri": a.uri }))
+        .await?;
+    let amount = match a
+        .amount
+        .clone()
+        .or_else(|| prepared["amount"].as_str().map(str::to_owned))
+    {
+        Some(amount) => amount,
+        None => {
+            let e = WalletError::BadRequest("the URI names no amount: give --amount".into());
+            cli.print_error(&e);
+            return Err(Reported.into());
+        }
+    };
+    let exchange = s(&prepared["exchangeBaseUrl"]).to_owned();
+    if !cli.json {
+        eprintln!("Manual withdrawal of {amount} from {exchange}");
+    }
+    if !a.yes && !confirm("Create the reserve?") {
+        eprintln!("Not accepted.");
+        return Err(Reported.into());
+    }
+    withdraw_manual(cli, &exchange, &amount, false).await
 }

@@ -3,8 +3,8 @@
 //! core/api-exchange "Terms of service"; wallet-core's `exchanges.ts` behaviour).
 
 use cardcash_api::exchange::EXCHANGE_PROTOCOL_VERSION;
-use cardcash_client::{ExchangeClient, verify_keys};
-use cardcash_util::{BaseUrl, LibtoolVersion};
+use cardcash_client::{ExchangeClient, KeysError, verify_keys};
+use cardcash_util::{BaseUrl, EddsaPublicKey, LibtoolVersion};
 use serde::Serialize;
 
 use crate::db::ExchangeRow;
@@ -57,6 +57,16 @@ impl Wallet {
     /// and `/keys`, checks the protocol version and every signature of `/keys`, then stores
     /// the keys and denominations. An exchange already known must keep its master key.
     pub async fn add_exchange(&self, base: &BaseUrl) -> WalletResult<ExchangeSummary> {
+        self.add_exchange_pinned(base, None).await
+    }
+
+    /// [`Self::add_exchange`], refusing (before anything is stored) an exchange whose master
+    /// key is not `pinned` (a `taler://withdraw-exchange` URI names it).
+    pub async fn add_exchange_pinned(
+        &self,
+        base: &BaseUrl,
+        pinned: Option<&EddsaPublicKey>,
+    ) -> WalletResult<ExchangeSummary> {
         let client = self.exchange_client(base);
         let config = client.config().await?;
         let ours: LibtoolVersion = EXCHANGE_PROTOCOL_VERSION
@@ -72,7 +82,15 @@ impl Wallet {
         let known = self.store().exchange(base)?;
         // Every signature is checked before anything of /keys is used; a known exchange
         // must not change its master key.
-        verify_keys(&keys, known.as_ref().map(|k| &k.master_pub))?;
+        if let (Some(pinned), Some(known)) = (pinned, &known)
+            && *pinned != known.master_pub
+        {
+            return Err(WalletError::KeysInvalid(KeysError::WrongMaster {
+                expected: *pinned,
+                found: known.master_pub,
+            }));
+        }
+        verify_keys(&keys, pinned.or(known.as_ref().map(|k| &k.master_pub)))?;
         if keys.currency != config.currency {
             return Err(WalletError::MalformedResponse(format!(
                 "/config says {}, /keys {}",

@@ -10,6 +10,7 @@
 //! | `acceptExchangeTos` | `exchangeBaseUrl`, `etag?` | the exchange |
 //! | `prepareBankIntegratedWithdrawal` | `talerWithdrawUri` | the bank's details |
 //! | `acceptBankIntegratedWithdrawal` | `talerWithdrawUri`, `exchangeBaseUrl?`, `amount?` | `{transactionId}` |
+//! | `prepareWithdrawExchange` | `talerUri` (`taler://withdraw-exchange/…`) | `{exchangeBaseUrl, amount?}` |
 //! | `acceptManualWithdrawal` | `exchangeBaseUrl`, `amount` | `{transactionId, reservePub, exchangePaytoUris}` |
 //! | `getBalances` | | `{balances}` |
 //! | `getTransactions` | | `{transactions}` |
@@ -80,6 +81,11 @@ impl Wallet {
                     .accept_bank_integrated_withdrawal(&uri, exchange, amount)
                     .await?;
                 Ok(json!({ "transactionId": id }))
+            }
+            "prepareWithdrawExchange" => {
+                let uri: String = arg(&args, "talerUri")?;
+                let (exchange, amount) = self.prepare_withdraw_exchange(&uri).await?;
+                Ok(json!({ "exchangeBaseUrl": exchange, "amount": amount }))
             }
             "acceptManualWithdrawal" => {
                 let url: BaseUrl = arg(&args, "exchangeBaseUrl")?;

@@ -286,6 +286,32 @@ impl Wallet {
         Ok(transaction_id(&group))
     }
 
+    /// Reads a `taler://withdraw-exchange/…` URI (an exchange inviting a manual withdrawal):
+    /// adds and verifies the exchange, checks the master key the URI pins, and returns the
+    /// exchange and the suggested amount. [`Self::accept_manual_withdrawal`] then creates the
+    /// reserve.
+    pub async fn prepare_withdraw_exchange(
+        &self,
+        uri: &str,
+    ) -> WalletResult<(BaseUrl, Option<Amount>)> {
+        let (base, pinned, amount) = match uri.parse::<TalerUri>() {
+            Ok(TalerUri::WithdrawExchange {
+                exchange_base,
+                exchange_pub,
+                amount,
+            }) => (exchange_base, exchange_pub, amount),
+            Ok(other) => {
+                return Err(WalletError::BadRequest(format!(
+                    "a taler://{} URI is not a taler://withdraw-exchange URI",
+                    other.action()
+                )));
+            }
+            Err(e) => return Err(WalletError::BadRequest(format!("{uri:?}: {e}"))),
+        };
+        self.add_exchange_pinned(&base, pinned.as_ref()).await?;
+        Ok((base, amount))
+    }
+
     /// Creates a manual withdrawal of `amount` from `exchange`: the reserve, and the exchange's
     /// accounts to wire `amount` to with the reserve public key as subject.
     pub async fn accept_manual_withdrawal(

@@ -160,6 +160,39 @@ fn wallet_withdraws_what_the_demo_terminal_sells() {
         .output()
         .expect("list coins");
     assert!(stdout(&coins).contains("8 coins"), "{}", stdout(&coins));
+
+    // The same exchange invites a manual withdrawal with a taler://withdraw-exchange URI.
+    let wallet_json = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(bin)
+            .arg("wallet")
+            .arg("--wallet-db")
+            .arg(&db)
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("run the wallet");
+        assert!(out.status.success(), "{args:?}: {}", stdout(&out));
+        serde_json::from_str(stdout(&out).trim()).expect("JSON")
+    };
+    let listed = wallet_json(&["exchanges", "list"]);
+    let url = listed["exchanges"][0]["exchangeBaseUrl"]
+        .as_str()
+        .expect("the exchange")
+        .to_owned();
+    let uri = format!(
+        "taler+http://withdraw-exchange/{}?a=CHF:3",
+        url.trim_start_matches("http://")
+    );
+    let created = wallet_json(&["handle-uri", &uri, "-y"]);
+    let payto = created["exchangePaytoUris"][0].as_str().expect("payto");
+    assert!(
+        payto.contains("amount=CHF%3A3") || payto.contains("amount=CHF:3"),
+        "{payto}"
+    );
+    assert!(
+        payto.contains(created["reservePub"].as_str().expect("reserve")),
+        "{created}"
+    );
 }
 
 /// `cardcash demo --serve` on a fresh data directory: the running demo and its configuration.

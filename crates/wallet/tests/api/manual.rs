@@ -124,3 +124,61 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// A `taler://withdraw-exchange` URI: the exchange it names (with its pinned master key)
+    /// and the amount; a URI pinning another master key is refused before the exchange is
+    /// stored.
+    async fn withdraw_exchange_uris_pin_the_master_key(engine: Engine) {
+        use cardcash_util::TalerUri;
+        let world = start_world(engine, false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = open_wallet(&dir.path().join("wallet.sqlite3"), WalletConfig::default());
+        let base = world.exchange().base_url().clone();
+        let master = world
+            .exchange()
+            .client()
+            .keys()
+            .await
+            .unwrap()
+            .master_public_key;
+        let uri = |pinned| {
+            TalerUri::WithdrawExchange {
+                exchange_base: base.clone(),
+                exchange_pub: Some(pinned),
+                amount: Some(chf("20")),
+            }
+            .to_string()
+        };
+        let other = cardcash_crypto::EddsaPrivateKey::generate()
+            .unwrap()
+            .public();
+        let err = wallet
+            .handle("prepareWithdrawExchange", json!({ "talerUri": uri(other) }))
+            .await
+            .unwrap_err()
+            .to_json();
+        assert_eq!(err["code"], 7002, "{err}");
+        let listed = wallet.handle("listExchanges", json!({})).await.unwrap();
+        assert_eq!(listed["exchanges"], json!([]));
+
+        let prepared = wallet
+            .handle(
+                "prepareWithdrawExchange",
+                json!({ "talerUri": uri(master) }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(prepared["exchangeBaseUrl"], base.to_string());
+        assert_eq!(prepared["amount"], "CHF:20");
+        let created = wallet
+            .handle(
+                "acceptManualWithdrawal",
+                json!({ "exchangeBaseUrl": prepared["exchangeBaseUrl"], "amount": prepared["amount"] }),
+            )
+            .await
+            .unwrap();
+        assert!(created["reservePub"].is_string(), "{created}");
+        world.shutdown().await.unwrap();
+    }
+);
