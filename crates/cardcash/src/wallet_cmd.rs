@@ -332,6 +332,33 @@ async fn dispatch(cli: &Cli, command: WalletCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Prints (to stderr, for a person) the coins and fees of withdrawing `amount` from `exchange`.
+async fn show_plan(cli: &Cli, exchange: &str, amount: &str) -> anyhow::Result<()> {
+    let plan = cli
+        .call(
+            "getWithdrawalDetailsForAmount",
+            json!({ "exchangeBaseUrl": exchange, "amount": amount }),
+        )
+        .await?;
+    if cli.json {
+        return Ok(());
+    }
+    let coins: Vec<String> = plan["coins"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} × {} ({})", c["count"], s(&c["value"]), s(&c["cipher"])))
+        .collect();
+    eprintln!(
+        "  coins worth {}: {}; withdraw fees {}; left in the reserve {}",
+        s(&plan["amountEffective"]),
+        coins.join(", "),
+        s(&plan["withdrawFees"]),
+        s(&plan["leftInReserve"])
+    );
+    Ok(())
+}
+
 /// Creates a manual withdrawal and prints where to wire the money; with `wait`, withdraws.
 async fn withdraw_manual(
     cli: &Cli,
@@ -339,6 +366,7 @@ async fn withdraw_manual(
     amount: &str,
     wait: bool,
 ) -> anyhow::Result<()> {
+    show_plan(cli, exchange, amount).await?;
     let created = cli
         .call(
             "acceptManualWithdrawal",
@@ -488,6 +516,13 @@ async fn handle_uri(cli: &Cli, a: HandleUriArgs) -> anyhow::Result<()> {
                 .as_deref()
                 .unwrap_or("- (give one with --exchange)")
         );
+    }
+    let amount = a
+        .amount
+        .clone()
+        .or_else(|| details["amount"].as_str().map(str::to_owned));
+    if let (Some(url), Some(amount)) = (&exchange, &amount) {
+        show_plan(cli, url, amount).await?;
     }
     if !a.yes && !confirm("Accept this withdrawal?") {
         eprintln!("Not accepted.");

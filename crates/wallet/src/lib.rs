@@ -39,7 +39,10 @@ use tokio::sync::broadcast;
 pub use error::{WalletError, WalletResult};
 pub use exchange::{ExchangeSummary, TermsOfService};
 pub use refresh::refresh_transaction_id;
-pub use withdraw::{Balance, BankWithdrawalDetails, CoinSummary, ManualWithdrawal, Transaction};
+pub use withdraw::{
+    Balance, BankWithdrawalDetails, CoinSummary, ManualWithdrawal, PlannedCoins, Transaction,
+    WithdrawalPlan,
+};
 
 use crate::db::WalletStore;
 

@@ -11,6 +11,7 @@
 //! | `prepareBankIntegratedWithdrawal` | `talerWithdrawUri` | the bank's details |
 //! | `acceptBankIntegratedWithdrawal` | `talerWithdrawUri`, `exchangeBaseUrl?`, `amount?` | `{transactionId}` |
 //! | `prepareWithdrawExchange` | `talerUri` (`taler://withdraw-exchange/…`) | `{exchangeBaseUrl, amount?}` |
+//! | `getWithdrawalDetailsForAmount` | `exchangeBaseUrl`, `amount` | coins, fees, effective amount |
 //! | `acceptManualWithdrawal` | `exchangeBaseUrl`, `amount` | `{transactionId, reservePub, exchangePaytoUris}` |
 //! | `getBalances` | | `{balances}` |
 //! | `getTransactions` | | `{transactions}` |
@@ -86,6 +87,11 @@ impl Wallet {
                 let uri: String = arg(&args, "talerUri")?;
                 let (exchange, amount) = self.prepare_withdraw_exchange(&uri).await?;
                 Ok(json!({ "exchangeBaseUrl": exchange, "amount": amount }))
+            }
+            "getWithdrawalDetailsForAmount" => {
+                let url: BaseUrl = arg(&args, "exchangeBaseUrl")?;
+                let amount: Amount = arg(&args, "amount")?;
+                to_json(self.get_withdrawal_plan(&url, amount).await?)
             }
             "acceptManualWithdrawal" => {
                 let url: BaseUrl = arg(&args, "exchangeBaseUrl")?;

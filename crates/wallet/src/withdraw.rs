@@ -59,6 +59,33 @@ pub struct BankWithdrawalDetails {
     pub transaction_id: Option<String>,
 }
 
+/// What a withdrawal of an amount from an exchange would give, before it is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WithdrawalPlan {
+    pub exchange_base_url: String,
+    /// What the reserve receives.
+    pub amount_raw: Amount,
+    /// What the coins are worth.
+    pub amount_effective: Amount,
+    /// The exchange's withdraw fees for these coins.
+    pub withdraw_fees: Amount,
+    /// What no coin fits (stays in the reserve; the exchange wires it back when it closes).
+    pub left_in_reserve: Amount,
+    /// `{value, count, feeWithdraw, cipher}`, largest value first.
+    pub coins: Vec<PlannedCoins>,
+}
+
+/// Coins of one value in a [`WithdrawalPlan`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedCoins {
+    pub value: Amount,
+    pub count: u32,
+    pub fee_withdraw: Amount,
+    pub cipher: &'static str,
+}
+
 /// A manual withdrawal: where to wire the money.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -256,7 +283,7 @@ impl Wallet {
                 ));
             }
         };
-        self.add_exchange(&exchange).await?;
+        self.ensure_exchange(&exchange).await?;
         let group = self
             .create_withdrawal(
                 WithdrawalKind::BankIntegrated,
@@ -284,6 +311,46 @@ impl Wallet {
             return Err(e);
         }
         Ok(transaction_id(&group))
+    }
+
+    /// The coins and fees of withdrawing `amount` from `exchange` (added and verified first),
+    /// without withdrawing anything.
+    pub async fn get_withdrawal_plan(
+        &self,
+        exchange: &BaseUrl,
+        amount: Amount,
+    ) -> WalletResult<WithdrawalPlan> {
+        self.ensure_exchange(exchange).await?;
+        let ex = self.known_exchange(exchange)?;
+        if amount.currency() != &ex.currency {
+            return Err(WalletError::BadRequest(format!(
+                "{exchange} deals in {}, not {}",
+                ex.currency,
+                amount.currency()
+            )));
+        }
+        let denoms = self.store().denominations(exchange)?;
+        let selection = select_withdrawal(&amount, &denoms, Timestamp::now());
+        let left = amount
+            .checked_sub(&selection.total_cost())
+            .unwrap_or(Amount::zero(amount.currency()));
+        Ok(WithdrawalPlan {
+            exchange_base_url: exchange.to_string(),
+            amount_raw: amount,
+            amount_effective: selection.total_value,
+            withdraw_fees: selection.total_fee,
+            left_in_reserve: left,
+            coins: selection
+                .coins
+                .iter()
+                .map(|(d, n)| PlannedCoins {
+                    value: d.value,
+                    count: *n,
+                    fee_withdraw: d.fee_withdraw,
+                    cipher: d.key.cipher(),
+                })
+                .collect(),
+        })
     }
 
     /// Reads a `taler://withdraw-exchange/…` URI (an exchange inviting a manual withdrawal):
@@ -319,7 +386,7 @@ impl Wallet {
         exchange: &BaseUrl,
         amount: Amount,
     ) -> WalletResult<ManualWithdrawal> {
-        self.add_exchange(exchange).await?;
+        self.ensure_exchange(exchange).await?;
         let group = self
             .create_withdrawal(WithdrawalKind::Manual, exchange, amount, None)
             .await?;
@@ -408,6 +475,16 @@ impl Wallet {
             self.add_exchange(exchange).await?;
         }
         Ok(())
+    }
+
+    /// Adds the exchange if the wallet does not know it, or updates its keys if they are
+    /// stale; a known exchange with fresh keys costs no request.
+    pub(crate) async fn ensure_exchange(&self, exchange: &BaseUrl) -> WalletResult<()> {
+        if self.store().exchange(exchange)?.is_none() {
+            self.add_exchange(exchange).await?;
+            return Ok(());
+        }
+        self.refresh_keys_if_stale(exchange).await
     }
 
     fn group(&self, group_id: &str) -> WalletResult<WithdrawalGroupRow> {

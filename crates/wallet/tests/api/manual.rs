@@ -16,6 +16,39 @@ engine_test!(
         let dir = tempfile::tempdir().unwrap();
         let wallet = open_wallet(&dir.path().join("wallet.sqlite3"), WalletConfig::default());
         let exchange_url = world.exchange().base_url().to_string();
+        // What the wallet will get, before it commits to anything.
+        let plan = wallet
+            .handle(
+                "getWithdrawalDetailsForAmount",
+                json!({ "exchangeBaseUrl": exchange_url, "amount": "CHF:20" }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(amount(&plan["amountEffective"]), chf("19.93"), "{plan}");
+        assert_eq!(amount(&plan["withdrawFees"]), chf("0.07"));
+        assert_eq!(amount(&plan["leftInReserve"]), chf("0"));
+        let coins: Vec<(String, u64, String)> = plan["coins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["value"].as_str().unwrap().to_owned(),
+                    c["count"].as_u64().unwrap(),
+                    c["cipher"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("CHF:5", 3, "RSA"),
+            ("CHF:1", 4, "RSA"),
+            ("CHF:0.25", 3, "CS"),
+            ("CHF:0.01", 18, "RSA"),
+        ];
+        assert_eq!(
+            coins,
+            expected.map(|(v, n, c)| (v.to_owned(), n, c.to_owned()))
+        );
         let created = wallet
             .handle(
                 "acceptManualWithdrawal",
