@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use cardcash_api::exchange::{DenominationGroupKeys, ExchangeKeysResponse};
 use cardcash_crypto::{cs, rsa};
-use cardcash_util::{Amount, HashCode, Timestamp};
+use cardcash_util::{Amount, HashCode, RelativeTime, Timestamp};
 
 use crate::error::WalletError;
 
@@ -70,6 +70,21 @@ impl Denom {
     pub fn withdrawable_at(&self, now: Timestamp) -> bool {
         self.stamp_start <= now && now < self.stamp_expire_withdraw
     }
+
+    /// Whether its coins can no longer be spent `margin` after `now` (the wallet refreshes
+    /// such coins while it still can, and withdraws no new ones).
+    pub fn expires_within(&self, now: Timestamp, margin: RelativeTime) -> bool {
+        now.saturating_add(margin) >= self.stamp_expire_deposit
+    }
+}
+
+/// The denominations worth getting new coins of: none whose coins expire within `margin`.
+pub fn lasting(denoms: &[Denom], now: Timestamp, margin: RelativeTime) -> Vec<Denom> {
+    denoms
+        .iter()
+        .filter(|d| !d.expires_within(now, margin))
+        .cloned()
+        .collect()
 }
 
 /// Every denomination of `/keys` the wallet can use (age-restricted ones and lost keys are
@@ -286,6 +301,20 @@ mod tests {
         assert!(s.total_cost() <= chf("20"));
         assert_eq!(s.count(), 15);
         assert_eq!(s.planchet_denoms().len(), 15);
+    }
+
+    #[test]
+    fn denominations_expiring_within_the_margin_are_not_lasting() {
+        let now = Timestamp::from_sql_micros(1_000_000_000_000_000).unwrap();
+        let mut soon = denom("5", "0", 1);
+        soon.stamp_expire_deposit = now.saturating_add(RelativeTime::from_secs(3600));
+        let later = denom("1", "0", 2);
+        let day = RelativeTime::from_secs(24 * 3600);
+        assert!(soon.expires_within(now, day));
+        assert!(!soon.expires_within(now, RelativeTime::ZERO));
+        let kept = lasting(&[soon, later], now, day);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].value, chf("1"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use cardcash_client::HttpClient;
+use cardcash_util::RelativeTime;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -88,7 +89,15 @@ pub struct WalletConfig {
     /// Test hook: called at every step before the wallet stores what it learnt (a crash test
     /// aborts the process there).
     pub step_hook: Option<fn(Step)>,
+    /// Coins whose denomination can no longer be spent this long from now are refreshed by
+    /// [`Wallet::run_until_done`], and no new ones are made (default
+    /// [`DEFAULT_EXPIRY_MARGIN`]).
+    pub expiry_margin: Option<RelativeTime>,
 }
+
+/// The default [`WalletConfig::expiry_margin`]: a week, so a wallet used now and then still
+/// refreshes its coins in time.
+pub const DEFAULT_EXPIRY_MARGIN: RelativeTime = RelativeTime::from_secs(7 * 24 * 3600);
 
 /// Something changed in the wallet (for an app's screen; the CLI prints them as progress).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -168,6 +177,26 @@ impl Wallet {
     /// Stops writing to the database (a closed wallet answers reads only).
     pub fn close(&self) {
         self.inner.store.close();
+    }
+
+    fn expiry_margin(&self) -> RelativeTime {
+        self.inner
+            .config
+            .expiry_margin
+            .unwrap_or(DEFAULT_EXPIRY_MARGIN)
+    }
+
+    /// The exchange's denominations worth new coins now.
+    fn lasting_denominations(
+        &self,
+        exchange: &cardcash_util::BaseUrl,
+    ) -> WalletResult<Vec<denom::Denom>> {
+        let all = self.store().denominations(exchange)?;
+        Ok(denom::lasting(
+            &all,
+            cardcash_util::Timestamp::now(),
+            self.expiry_margin(),
+        ))
     }
 
     fn store(&self) -> &WalletStore {

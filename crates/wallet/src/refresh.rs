@@ -74,7 +74,8 @@ impl Wallet {
                     coin.value, old.fee_refresh
                 ))
             })?;
-            let selection = select_withdrawal(&budget, &denoms, Timestamp::now());
+            let lasting = self.lasting_denominations(&coin.exchange)?;
+            let selection = select_withdrawal(&budget, &lasting, Timestamp::now());
             if selection.coins.is_empty() {
                 return Err(WalletError::DenominationsInsufficient(budget.to_string()));
             }
@@ -117,6 +118,42 @@ impl Wallet {
             self.process_refresh(id).await?;
         }
         Ok(ids.iter().map(|id| refresh_transaction_id(id)).collect())
+    }
+
+    /// Refreshes every fresh coin whose denomination expires within the expiry margin (while
+    /// the exchange still takes it), each on its own; a coin no fresh coin fits into is left
+    /// as it is. Returns the refresh transactions.
+    pub async fn refresh_expiring_coins(&self) -> WalletResult<Vec<String>> {
+        let now = Timestamp::now();
+        let margin = self.expiry_margin();
+        let mut denoms: HashMap<cardcash_util::BaseUrl, Vec<Denom>> = HashMap::new();
+        let mut ids = Vec::new();
+        for coin in self.store().coins()? {
+            if coin.status != CoinStatus::Fresh {
+                continue;
+            }
+            if !denoms.contains_key(&coin.exchange) {
+                let list = self.store().denominations(&coin.exchange)?;
+                denoms.insert(coin.exchange.clone(), list);
+            }
+            let Some(d) = denoms[&coin.exchange]
+                .iter()
+                .find(|d| d.h_denom_pub == coin.h_denom_pub)
+            else {
+                continue;
+            };
+            if !d.expires_within(now, margin) || d.stamp_expire_deposit <= now {
+                continue;
+            }
+            match self.force_refresh(&[coin.coin_pub]).await {
+                Ok(mut done) => ids.append(&mut done),
+                Err(WalletError::DenominationsInsufficient(why)) => {
+                    tracing::info!(coin = %coin.coin_pub, why, "expiring coin too small to refresh");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ids)
     }
 
     /// Runs one refresh to the end: melt, reveal, fresh coins stored. A failure is recorded

@@ -329,7 +329,7 @@ impl Wallet {
                 amount.currency()
             )));
         }
-        let denoms = self.store().denominations(exchange)?;
+        let denoms = self.lasting_denominations(exchange)?;
         let selection = select_withdrawal(&amount, &denoms, Timestamp::now());
         let left = amount
             .checked_sub(&selection.total_cost())
@@ -428,7 +428,7 @@ impl Wallet {
                 amount.currency()
             )));
         }
-        let denoms = self.store().denominations(exchange)?;
+        let denoms = self.lasting_denominations(exchange)?;
         let selection = select_withdrawal(&amount, &denoms, Timestamp::now());
         if selection.coins.is_empty() {
             return Err(WalletError::DenominationsInsufficient(amount.to_string()));
@@ -502,7 +502,8 @@ impl Wallet {
         // first such error is the run's answer once the others are done.
         let mut failed: Vec<String> = Vec::new();
         let mut first_error = None;
-        // Refreshes are short (a melt and a reveal): one after the other, first.
+        // Refreshes are short (a melt and a reveal): one after the other, first — the
+        // unfinished ones, then those of coins about to expire.
         for r in self.store().refreshes()? {
             if r.state != RefreshState::Done
                 && let Err(e) = self.process_refresh(&r.refresh_id).await
@@ -512,6 +513,12 @@ impl Wallet {
                 }
                 first_error.get_or_insert(e);
             }
+        }
+        if let Err(e) = self.refresh_expiring_coins().await {
+            if matches!(e, WalletError::Halted(_)) {
+                return Err(e);
+            }
+            first_error.get_or_insert(e);
         }
         loop {
             let pending: Vec<String> = self
@@ -787,7 +794,7 @@ impl Wallet {
         }
         // The money may have taken days: choose from the exchange's current keys.
         self.refresh_keys_if_stale(&g.exchange).await?;
-        let denoms = self.store().denominations(&g.exchange)?;
+        let denoms = self.lasting_denominations(&g.exchange)?;
         let selection = select_withdrawal(&summary.balance, &denoms, Timestamp::now());
         if selection.coins.is_empty() {
             return Err(WalletError::DenominationsInsufficient(

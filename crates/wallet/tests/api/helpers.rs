@@ -38,11 +38,20 @@ pub const COINS_OF_20: usize = 28;
 /// C2EC; the exchange has CHF 5 and 1 (RSA, fee 0.01), 0.25 (CS, no fee) and 0.01 (RSA, no
 /// fee).
 pub async fn start_world(engine: Engine, card: bool) -> World {
+    start_world_with(engine, card, |_| {}).await
+}
+
+/// [`start_world`] with the denominations adjusted by `adjust`.
+pub async fn start_world_with(
+    engine: Engine,
+    card: bool,
+    adjust: fn(&mut Vec<DenominationConfig>),
+) -> World {
     let mut builder = cardcash_testkit::world(engine)
         .currency("CHF".parse().unwrap())
         .bank()
         .bank_account(BankAccount::new("payer", "Payer"))
-        .configure_exchange(|c| {
+        .configure_exchange(move |c| {
             let rsa = || CipherConfig::Rsa { bits: 1024 };
             c.denominations = vec![
                 denomination("coin_chf_5", rsa(), "5", "0.01"),
@@ -50,6 +59,7 @@ pub async fn start_world(engine: Engine, card: bool) -> World {
                 denomination("coin_chf_quarter", CipherConfig::Cs, "0.25", "0"),
                 denomination("coin_chf_cent", rsa(), "0.01", "0"),
             ];
+            adjust(&mut c.denominations);
         });
     if card {
         builder = builder.cardproc().c2ec();

@@ -113,3 +113,74 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// Coins whose denomination expires within the wallet's margin are refreshed by
+    /// runUntilDone into lasting coins, and no new ones are withdrawn. (The 5s here can be
+    /// spent for two hours; a wallet with no margin withdraws them, the same wallet opened with
+    /// the default week of margin refreshes them.)
+    async fn coins_about_to_expire_are_refreshed(engine: Engine) {
+        let world = start_world_with(engine, false, |denoms| {
+            let five = &mut denoms[0];
+            five.duration_withdraw = cardcash_util::RelativeTime::from_secs(3600);
+            five.duration_spend = cardcash_util::RelativeTime::from_secs(3600);
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.sqlite3");
+        {
+            let wallet = open_wallet(
+                &path,
+                WalletConfig {
+                    expiry_margin: Some(cardcash_util::RelativeTime::ZERO),
+                    ..WalletConfig::default()
+                },
+            );
+            withdraw_manually(&world, &wallet, "20").await;
+            assert_eq!(balance(&wallet).await, (chf("19.93"), chf("0")));
+            wallet.close();
+        }
+        let wallet = open_wallet(&path, WalletConfig::default());
+        // A new withdrawal would take no 5s.
+        let plan = wallet
+            .handle(
+                "getWithdrawalDetailsForAmount",
+                json!({
+                    "exchangeBaseUrl": world.exchange().base_url().to_string(),
+                    "amount": "CHF:20",
+                }),
+            )
+            .await
+            .unwrap();
+        assert!(
+            plan["coins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["value"] != "CHF:5"),
+            "{plan}"
+        );
+        run_until_done(&wallet).await;
+        let coins = coins(&wallet).await;
+        let fives: Vec<&String> = coins
+            .iter()
+            .filter(|(v, _)| *v == chf("5"))
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(fives, ["spent", "spent", "spent"]);
+        // Each 5 became 4.95 (melt fee 0.01, four 1s with 0.01 each).
+        assert_eq!(balance(&wallet).await, (chf("19.78"), chf("0")));
+        let t = wallet.handle("getTransactions", json!({})).await.unwrap();
+        let refreshes = t["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["type"] == "refresh" && t["state"] == "done")
+            .count();
+        assert_eq!(refreshes, 3, "{t}");
+        // Nothing more to do: another run refreshes nothing.
+        run_until_done(&wallet).await;
+        assert_eq!(balance(&wallet).await, (chf("19.78"), chf("0")));
+        world.shutdown().await.unwrap();
+    }
+);
