@@ -17,8 +17,14 @@
 //!
 //! - Refresh ([`Wallet::force_refresh`]): a coin melted into fresh coins, `melting → revealing
 //!   → done`, resumable the same way (everything derives from the stored refresh master secret).
+//!   [`Wallet::run_until_done`] refreshes coins whose denomination expires within
+//!   [`WalletConfig::expiry_margin`], and no new coins of such denominations are made.
+//! - Test hooks ([`WalletConfig::halt_at`], [`WalletConfig::step_hook`]) at every point where
+//!   an answer has arrived but is not stored yet: the crash tests stop or kill the wallet there.
 //!
-//! Not yet: payments, refunds, automatic refresh (of change, of expiring coins) and recoup. Everything the wallet asks a service goes through `cardcash-client`.
+//! Not yet: payments and refunds (they need the merchant), refresh of change, recoup after a
+//! revocation, age restriction. Everything the wallet asks a service goes through
+//! `cardcash-client`.
 
 pub mod db;
 pub mod denom;
