@@ -26,6 +26,11 @@ static MIGRATIONS: &[Migration] = &[
         "0002_refresh.sql",
         include_str!("../migrations/sqlite/0002_refresh.sql"),
     ),
+    Migration::new(
+        3,
+        "0003_revoked.sql",
+        include_str!("../migrations/sqlite/0003_revoked.sql"),
+    ),
 ];
 
 /// Where a withdrawal group is (wallet-core's withdrawal transaction states, simplified).
@@ -471,6 +476,7 @@ impl WalletStore {
         let currency = keys.currency.to_string();
         let json = serde_json::to_string(keys).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = Timestamp::now().to_sql_micros();
+        let revoked: Vec<HashCode> = keys.recoup.iter().map(|r| r.h_denom_pub).collect();
         self.db
             .write(move |tx| {
                 tx.execute(
@@ -515,9 +521,29 @@ impl WalletStore {
                         d.stamp_expire_deposit.to_sql_micros(),
                     ])?;
                 }
+                let mut revoke = tx.prepare_cached(
+                    "UPDATE denominations SET revoked = TRUE
+                     WHERE exchange_base_url = ?1 AND h_denom_pub = ?2",
+                )?;
+                for h in &revoked {
+                    revoke.execute(params![url, h.to_vec()])?;
+                }
                 Ok(())
             })
             .await
+    }
+
+    /// The denominations of an exchange it revoked.
+    pub fn revoked_denominations(&self, base_url: &BaseUrl) -> Result<Vec<HashCode>, StoreError> {
+        let url = base_url.to_string();
+        self.db.read(|c| {
+            query_all(
+                c,
+                "SELECT h_denom_pub FROM denominations WHERE exchange_base_url = ?1 AND revoked",
+                [url],
+                |r| Ok(HashCode::from_bytes(blob(r, 0, "denomination hash")?)),
+            )
+        })
     }
 
     /// Records the terms version the user accepted. `false` for an unknown exchange.

@@ -192,12 +192,14 @@ impl Wallet {
             .unwrap_or(DEFAULT_EXPIRY_MARGIN)
     }
 
-    /// The exchange's denominations worth new coins now.
+    /// The exchange's denominations worth new coins now: not revoked, not about to expire.
     fn lasting_denominations(
         &self,
         exchange: &cardcash_util::BaseUrl,
     ) -> WalletResult<Vec<denom::Denom>> {
-        let all = self.store().denominations(exchange)?;
+        let revoked = self.store().revoked_denominations(exchange)?;
+        let mut all = self.store().denominations(exchange)?;
+        all.retain(|d| !revoked.contains(&d.h_denom_pub));
         Ok(denom::lasting(
             &all,
             cardcash_util::Timestamp::now(),

@@ -133,7 +133,10 @@ impl Wallet {
                 continue;
             }
             if !denoms.contains_key(&coin.exchange) {
-                let list = self.store().denominations(&coin.exchange)?;
+                // A revoked denomination's coins cannot be melted (they need a recoup).
+                let revoked = self.store().revoked_denominations(&coin.exchange)?;
+                let mut list = self.store().denominations(&coin.exchange)?;
+                list.retain(|d| !revoked.contains(&d.h_denom_pub));
                 denoms.insert(coin.exchange.clone(), list);
             }
             let Some(d) = denoms[&coin.exchange]

@@ -136,3 +136,65 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// A denomination the exchange revokes after the wallet stored it gets no new coins once
+    /// the wallet has read the new /keys.
+    async fn revoked_denominations_get_no_new_coins(engine: Engine) {
+        use cardcash_api::exchange::DenominationRevocationRequest;
+        let world = start_world(engine, false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = open_wallet(&dir.path().join("wallet.sqlite3"), WalletConfig::default());
+        let url = world.exchange().base_url().to_string();
+        let plan = async || {
+            let p = wallet
+                .handle(
+                    "getWithdrawalDetailsForAmount",
+                    json!({ "exchangeBaseUrl": url, "amount": "CHF:20" }),
+                )
+                .await
+                .unwrap();
+            p["coins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["value"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert!(plan().await.contains(&"CHF:5".to_owned()));
+        // The offline key revokes the 5.
+        let client = world.exchange().client();
+        let keys = client.keys().await.unwrap();
+        let five = cardcash_wallet::denom::denominations(&keys)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.value == chf("5"))
+            .unwrap()
+            .h_denom_pub;
+        client
+            .management()
+            .revoke_denomination(
+                &five,
+                &DenominationRevocationRequest {
+                    master_sig: world.exchange().master().revoke_denomination(five),
+                },
+            )
+            .await
+            .unwrap();
+        cardcash_testkit::wait_until(cardcash_testkit::WAIT, || async {
+            client
+                .keys()
+                .await
+                .is_ok_and(|k| k.recoup.iter().any(|r| r.h_denom_pub == five))
+        })
+        .await;
+        wallet
+            .handle("addExchange", json!({ "exchangeBaseUrl": url }))
+            .await
+            .unwrap();
+        let coins = plan().await;
+        assert!(!coins.contains(&"CHF:5".to_owned()), "{coins:?}");
+        assert!(coins.contains(&"CHF:1".to_owned()), "{coins:?}");
+        world.shutdown().await.unwrap();
+    }
+);

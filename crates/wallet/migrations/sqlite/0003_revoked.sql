@@ -1,0 +1,2 @@
+-- Denominations the exchange revoked (listed under `recoup` in /keys): no new coins of them.
+ALTER TABLE denominations ADD COLUMN revoked BOOLEAN NOT NULL DEFAULT FALSE;
