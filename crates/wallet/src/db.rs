@@ -31,6 +31,11 @@ static MIGRATIONS: &[Migration] = &[
         "0003_revoked.sql",
         include_str!("../migrations/sqlite/0003_revoked.sql"),
     ),
+    Migration::new(
+        4,
+        "0004_recoup.sql",
+        include_str!("../migrations/sqlite/0004_recoup.sql"),
+    ),
 ];
 
 /// Where a withdrawal group is (wallet-core's withdrawal transaction states, simplified).
@@ -244,6 +249,8 @@ pub struct CoinRow {
     pub origin: String,
     pub index: u32,
     pub created: Timestamp,
+    /// The exchange's `R0, R1` of a withdrawn CS coin (what a recoup reveals).
+    pub cs_r: Option<[[u8; 32]; 2]>,
 }
 
 /// The wallet's database.
@@ -341,7 +348,7 @@ fn group_row(row: &rusqlite::Row<'_>) -> Result<WithdrawalGroupRow, StoreError> 
 }
 
 const COIN_COLUMNS: &str = "coin_pub, coin_priv, exchange_base_url, h_denom_pub, currency, \
-    value_val, value_frac, denom_sig, status, origin, coin_index, created";
+    value_val, value_frac, denom_sig, status, origin, coin_index, created, cs_r";
 
 fn coin_row(row: &rusqlite::Row<'_>) -> Result<CoinRow, StoreError> {
     let currency: Currency = text(row, 4, "currency")?;
@@ -357,6 +364,19 @@ fn coin_row(row: &rusqlite::Row<'_>) -> Result<CoinRow, StoreError> {
         origin: row.get(9)?,
         index: row.get(10)?,
         created: sqlite_timestamp(row, 11)?,
+        cs_r: {
+            let r: Option<Vec<u8>> = row.get(12)?;
+            match r {
+                None => None,
+                Some(b) if b.len() == 64 => {
+                    let mut pair = [[0u8; 32]; 2];
+                    pair[0].copy_from_slice(&b[..32]);
+                    pair[1].copy_from_slice(&b[32..]);
+                    Some(pair)
+                }
+                Some(_) => return Err(corrupt("CS R values")),
+            }
+        },
     })
 }
 
@@ -386,7 +406,7 @@ fn refresh_row(row: &rusqlite::Row<'_>) -> Result<RefreshGroupRow, StoreError> {
 fn insert_coins(tx: &rusqlite::Connection, coins: &[CoinRow]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO coins ({COIN_COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT DO NOTHING"
     ))?;
     for c in coins {
@@ -406,6 +426,7 @@ fn insert_coins(tx: &rusqlite::Connection, coins: &[CoinRow]) -> Result<(), Stor
             c.origin,
             c.index,
             c.created.to_sql_micros(),
+            c.cs_r.map(|[r0, r1]| [r0, r1].concat()),
         ])?;
     }
     Ok(())
@@ -669,7 +690,8 @@ impl WalletStore {
     }
 
     /// Waiting for funds → withdrawing with the coins fixed: the planchets replace any earlier
-    /// plan, in one transaction. `false` when the group was not waiting for funds.
+    /// plan not yet withdrawn (their indices continue after the withdrawn ones), in one
+    /// transaction. `false` when the group was not waiting for funds.
     pub async fn start_withdrawing(
         &self,
         group_id: &str,
@@ -686,8 +708,26 @@ impl WalletStore {
                 if moved == 0 {
                     return Ok(false);
                 }
-                tx.execute("DELETE FROM planchets WHERE group_id = ?1", [&id])?;
-                insert_planchets(tx, &id, &planchets)?;
+                // A reserve withdrawn from before (then refilled by a recoup) keeps its
+                // withdrawn planchets; the new ones continue after them, so no coin secret is
+                // derived twice.
+                tx.execute(
+                    "DELETE FROM planchets WHERE group_id = ?1 AND NOT withdrawn",
+                    [&id],
+                )?;
+                let next: u32 = tx.query_row(
+                    "SELECT COALESCE(MAX(coin_index) + 1, 0) FROM planchets WHERE group_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                let shifted: Vec<PlanchetRow> = planchets
+                    .into_iter()
+                    .map(|p| PlanchetRow {
+                        index: p.index + next,
+                        ..p
+                    })
+                    .collect();
+                insert_planchets(tx, &id, &shifted)?;
                 Ok(true)
             })
             .await
@@ -975,6 +1015,99 @@ impl WalletStore {
                 refresh_row,
             )
         })
+    }
+
+    /// Sets a fresh coin aside for a recoup (dormant) and records the recoup, in one
+    /// transaction, before the request leaves. `false` when the coin is not fresh.
+    pub async fn start_recoup(
+        &self,
+        coin_pub: &EddsaPublicKey,
+        group_id: &str,
+    ) -> Result<bool, StoreError> {
+        let (coin, group) = (coin_pub.to_vec(), group_id.to_owned());
+        self.db
+            .write(move |tx| {
+                let set_aside = tx.execute(
+                    "UPDATE coins SET status = 'dormant' WHERE coin_pub = ?1 AND status = 'fresh'",
+                    [&coin],
+                )?;
+                if set_aside == 0 {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO recoups (coin_pub, group_id, state, created)
+                     VALUES (?1, ?2, 'pending', ?3)",
+                    params![coin, group, Timestamp::now().to_sql_micros()],
+                )?;
+                Ok(true)
+            })
+            .await
+    }
+
+    /// Recoups not yet answered: `(coin, withdrawal group)`.
+    pub fn pending_recoups(&self) -> Result<Vec<(EddsaPublicKey, String)>, StoreError> {
+        self.db.read(|c| {
+            query_all(
+                c,
+                "SELECT coin_pub, group_id FROM recoups WHERE state = 'pending' ORDER BY created",
+                [],
+                |r| {
+                    Ok((
+                        EddsaPublicKey::from_bytes(blob(r, 0, "coin public key")?),
+                        r.get(1)?,
+                    ))
+                },
+            )
+        })
+    }
+
+    /// The exchange credited the coin's value to its reserve: the recoup is done, the coin
+    /// spent, and the withdrawal waits for funds again to withdraw it anew — one transaction.
+    pub async fn finish_recoup(
+        &self,
+        coin_pub: &EddsaPublicKey,
+        group_id: &str,
+    ) -> Result<(), StoreError> {
+        let (coin, group) = (coin_pub.to_vec(), group_id.to_owned());
+        self.db
+            .write(move |tx| {
+                let done = tx.execute(
+                    "UPDATE recoups SET state = 'done', finished = ?2, last_error = NULL
+                     WHERE coin_pub = ?1 AND state = 'pending'",
+                    params![coin, Timestamp::now().to_sql_micros()],
+                )?;
+                if done == 1 {
+                    tx.execute(
+                        "UPDATE coins SET status = 'spent' WHERE coin_pub = ?1",
+                        [&coin],
+                    )?;
+                    tx.execute(
+                        "UPDATE withdrawal_groups SET state = 'waiting-funds', finished = NULL
+                         WHERE group_id = ?1 AND state = 'done'",
+                        [&group],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Remembers why a recoup failed.
+    pub async fn record_recoup_error(
+        &self,
+        coin_pub: &EddsaPublicKey,
+        error: String,
+    ) -> Result<(), StoreError> {
+        let coin = coin_pub.to_vec();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE recoups SET last_error = ?2 WHERE coin_pub = ?1",
+                    params![coin, error],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     /// The fresh coins' denominations of a refresh, by index.

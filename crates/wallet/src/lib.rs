@@ -22,8 +22,12 @@
 //! - Test hooks ([`WalletConfig::halt_at`], [`WalletConfig::step_hook`]) at every point where
 //!   an answer has arrived but is not stored yet: the crash tests stop or kill the wallet there.
 //!
-//! Not yet: payments and refunds (they need the merchant), refresh of change, recoup after a
-//! revocation, age restriction. Everything the wallet asks a service goes through
+//! - Recoup ([`Wallet::recoup_revoked_coins`], part of `run_until_done`): withdrawn coins of a
+//!   denomination the exchange revoked pay their value back into their reserve, which is
+//!   withdrawn again; revoked denominations get no new coins.
+//!
+//! Not yet: payments and refunds (they need the merchant), refresh of change, recoup of
+//! refreshed coins (recoup-refresh), age restriction. Everything the wallet asks a service goes through
 //! `cardcash-client`.
 
 pub mod db;
@@ -31,6 +35,7 @@ pub mod denom;
 mod error;
 mod exchange;
 pub mod planchet;
+mod recoup;
 mod refresh;
 mod request;
 mod withdraw;

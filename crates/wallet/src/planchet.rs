@@ -28,6 +28,8 @@ pub struct Planchet {
     pub coin_priv: EddsaPrivateKey,
     pub coin_pub: EddsaPublicKey,
     pub request: WithdrawPlanchet,
+    /// The exchange's `R0, R1` of a CS planchet (kept with the coin for a recoup).
+    pub cs_r: Option<cs::ClausePair>,
     blinding: Blinding,
 }
 
@@ -106,6 +108,7 @@ impl Planchet {
                 reserve_sig,
                 coin_ev,
             },
+            cs_r,
             blinding,
         })
     }

@@ -412,6 +412,8 @@ impl Wallet {
                 origin: origin.clone(),
                 index: j,
                 created: now,
+                // A refreshed coin's recoup (recoup-refresh) is not supported yet.
+                cs_r: None,
             });
         }
         self.store().apply_revealed(&g.refresh_id, coins).await?;

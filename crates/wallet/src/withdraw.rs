@@ -520,6 +520,10 @@ impl Wallet {
             }
             first_error.get_or_insert(e);
         }
+        // Coins of revoked denominations go back into their reserves, withdrawn again below.
+        if let Err(e) = self.recoup_revoked_coins().await {
+            first_error.get_or_insert(e);
+        }
         loop {
             let pending: Vec<String> = self
                 .store()
@@ -900,6 +904,7 @@ impl Wallet {
                             origin: transaction_id(&group_id),
                             index: p.index,
                             created: now,
+                            cs_r: p.cs_r,
                         })
                     })
                     .collect::<WalletResult<Vec<_>>>()

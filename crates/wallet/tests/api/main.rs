@@ -6,5 +6,6 @@ mod c2ec;
 mod helpers;
 mod keys;
 mod manual;
+mod recoup;
 mod refresh;
 mod resume;
