@@ -1092,6 +1092,28 @@ impl WalletStore {
             .await
     }
 
+    /// What the recouped coins of a withdrawal were worth.
+    pub fn recouped_value(
+        &self,
+        group_id: &str,
+        currency: &Currency,
+    ) -> Result<Amount, StoreError> {
+        let currency = *currency;
+        self.db.read(|c| {
+            let values = query_all(
+                c,
+                "SELECT c.value_val, c.value_frac FROM recoups r JOIN coins c USING (coin_pub)
+                 WHERE r.group_id = ?1 AND r.state = 'done'",
+                [group_id],
+                |r| amount(r, 0, &currency),
+            )?;
+            values
+                .iter()
+                .try_fold(Amount::zero(&currency), |acc, v| acc.checked_add(v))
+                .map_err(|e| StoreError::Corrupt(format!("recouped value: {e}")))
+        })
+    }
+
     /// Remembers why a recoup failed.
     pub async fn record_recoup_error(
         &self,

@@ -993,7 +993,13 @@ impl Wallet {
             .withdrawals()?
             .into_iter()
             .map(|g| {
-                let (effective, _) = self.planned(&g)?;
+                let (planned, _) = self.planned(&g)?;
+                // Coins recouped went back into the reserve and were withdrawn again: count
+                // what the withdrawal gave in the end.
+                let recouped = self.store().recouped_value(&g.group_id, &g.currency)?;
+                let effective = planned
+                    .checked_sub(&recouped)
+                    .unwrap_or(Amount::zero(&g.currency));
                 Ok(Transaction {
                     transaction_id: transaction_id(&g.group_id),
                     kind: "withdrawal",

@@ -63,6 +63,8 @@ engine_test!(
         assert_eq!(balance(&wallet).await, (chf("19.79"), chf("0")));
         let t = only_transaction(&wallet).await;
         assert_eq!(t["state"], "done", "{t}");
+        // What the withdrawal gave in the end: 19.93 − 15 recouped + 14.86 withdrawn again.
+        assert_eq!(amount(&t["amountEffective"]), chf("19.79"), "{t}");
         let reserve = t["reservePub"].as_str().unwrap().parse().unwrap();
         let left = client
             .reserve(&reserve, std::time::Duration::ZERO)
