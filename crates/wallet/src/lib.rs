@@ -69,24 +69,29 @@ pub enum Step {
     AfterMelt,
     /// A reveal was sent and answered, but the fresh coins not yet stored.
     AfterReveal,
+    /// A recoup was sent and answered, but the answer not yet stored.
+    AfterRecoup,
 }
 
 impl Step {
     /// Every step, for hooks that name them.
-    pub const ALL: [Step; 4] = [
+    pub const ALL: [Step; 5] = [
         Step::AfterRegistration,
         Step::AfterWithdrawRequest,
         Step::AfterMelt,
         Step::AfterReveal,
+        Step::AfterRecoup,
     ];
 
-    /// `after-registration`, `after-withdraw-request`, `after-melt`, `after-reveal`.
+    /// `after-registration`, `after-withdraw-request`, `after-melt`, `after-reveal`,
+    /// `after-recoup`.
     pub fn name(self) -> &'static str {
         match self {
             Step::AfterRegistration => "after-registration",
             Step::AfterWithdrawRequest => "after-withdraw-request",
             Step::AfterMelt => "after-melt",
             Step::AfterReveal => "after-reveal",
+            Step::AfterRecoup => "after-recoup",
         }
     }
 }

@@ -42,9 +42,11 @@ impl Wallet {
         let pending = self.store().pending_recoups()?;
         for (coin_pub, group) in &pending {
             if let Err(e) = self.recoup(coin_pub, group).await {
-                self.store()
-                    .record_recoup_error(coin_pub, e.to_string())
-                    .await?;
+                if !matches!(e, WalletError::Halted(_)) {
+                    self.store()
+                        .record_recoup_error(coin_pub, e.to_string())
+                        .await?;
+                }
                 return Err(e);
             }
             self.notify(Notification::TransactionStateTransition {
@@ -125,6 +127,7 @@ impl Wallet {
             nonce,
         };
         let answer = client.recoup(&coin.coin_pub, &request).await?;
+        self.at_step(crate::Step::AfterRecoup)?;
         if answer.reserve_pub != group.reserve_pub {
             return Err(WalletError::MalformedResponse(format!(
                 "the exchange credited reserve {}, not the coin's {}",

@@ -522,6 +522,9 @@ impl Wallet {
         }
         // Coins of revoked denominations go back into their reserves, withdrawn again below.
         if let Err(e) = self.recoup_revoked_coins().await {
+            if matches!(e, WalletError::Halted(_)) {
+                return Err(e);
+            }
             first_error.get_or_insert(e);
         }
         loop {
