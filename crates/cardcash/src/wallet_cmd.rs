@@ -431,7 +431,21 @@ async fn exchanges(cli: &Cli, command: ExchangesCommand) -> anyhow::Result<()> {
             let v = cli
                 .call("addExchange", json!({ "exchangeBaseUrl": url }))
                 .await?;
-            cli.print(&v, show);
+            cli.print(&v, |v| {
+                show(v);
+                println!("  coins and their fees (withdraw / deposit / refresh / refund):");
+                for f in v["coinFees"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {:>12} {:<3}  {} / {} / {} / {}",
+                        s(&f["value"]),
+                        s(&f["cipher"]),
+                        s(&f["feeWithdraw"]),
+                        s(&f["feeDeposit"]),
+                        s(&f["feeRefresh"]),
+                        s(&f["feeRefund"])
+                    );
+                }
+            });
         }
         ExchangesCommand::List => {
             let v = cli.call("listExchanges", json!({})).await?;

@@ -2,9 +2,10 @@
 //! stored), listing them, and their terms of service by version (docs.taler.net
 //! core/api-exchange "Terms of service"; wallet-core's `exchanges.ts` behaviour).
 
+use cardcash_api::common::CurrencySpecification;
 use cardcash_api::exchange::EXCHANGE_PROTOCOL_VERSION;
 use cardcash_client::{ExchangeClient, KeysError, verify_keys};
-use cardcash_util::{BaseUrl, EddsaPublicKey, LibtoolVersion};
+use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, LibtoolVersion, Timestamp};
 use serde::Serialize;
 
 use crate::db::ExchangeRow;
@@ -26,6 +27,22 @@ pub struct ExchangeSummary {
     pub tos_accepted_version: Option<String>,
     /// How many denominations the wallet knows.
     pub denominations: usize,
+    /// How amounts of the currency are shown (from `/keys`).
+    pub currency_specification: CurrencySpecification,
+    /// The fees of the coins one can get now, by value (largest first).
+    pub coin_fees: Vec<CoinFees>,
+}
+
+/// The fees of the coins of one value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoinFees {
+    pub value: Amount,
+    pub cipher: &'static str,
+    pub fee_withdraw: Amount,
+    pub fee_deposit: Amount,
+    pub fee_refresh: Amount,
+    pub fee_refund: Amount,
 }
 
 /// An exchange's terms of service.
@@ -129,6 +146,29 @@ impl Wallet {
             tos_current_version: row.tos_etag.clone(),
             tos_accepted_version: row.tos_accepted_etag.clone(),
             denominations: self.store().denominations(&row.base_url)?.len(),
+            currency_specification: row.keys.currency_specification.clone(),
+            coin_fees: {
+                let now = Timestamp::now();
+                let mut lasting = self.lasting_denominations(&row.base_url)?;
+                lasting.retain(|d| d.withdrawable_at(now));
+                lasting.sort_by_key(|d| std::cmp::Reverse(d.value.to_units()));
+                let mut fees: Vec<CoinFees> = Vec::new();
+                for d in lasting {
+                    let entry = CoinFees {
+                        value: d.value,
+                        cipher: d.key.cipher(),
+                        fee_withdraw: d.fee_withdraw,
+                        fee_deposit: d.fee_deposit,
+                        fee_refresh: d.fee_refresh,
+                        fee_refund: d.fee_refund,
+                    };
+                    // Keys of one value and cipher rotate with the same fees: list them once.
+                    if !fees.contains(&entry) {
+                        fees.push(entry);
+                    }
+                }
+                fees
+            },
         })
     }
 

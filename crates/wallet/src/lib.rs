@@ -49,7 +49,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 pub use error::{WalletError, WalletResult};
-pub use exchange::{ExchangeSummary, TermsOfService};
+pub use exchange::{CoinFees, ExchangeSummary, TermsOfService};
 pub use refresh::refresh_transaction_id;
 pub use withdraw::{
     Balance, BankWithdrawalDetails, CoinSummary, ManualWithdrawal, PlannedCoins, Transaction,

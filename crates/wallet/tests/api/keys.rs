@@ -93,6 +93,32 @@ engine_test!(
             .unwrap();
         assert_eq!(added["currency"], "CHF");
         assert_eq!(added["denominations"], 4, "{added}");
+        // Fees by value, largest first, for a person choosing an exchange.
+        let fees: Vec<(&str, &str, &str)> = added["coinFees"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["value"].as_str().unwrap(),
+                    f["cipher"].as_str().unwrap(),
+                    f["feeWithdraw"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fees,
+            [
+                ("CHF:5", "RSA", "CHF:0.01"),
+                ("CHF:1", "RSA", "CHF:0.01"),
+                ("CHF:0.25", "CS", "CHF:0"),
+                ("CHF:0.01", "RSA", "CHF:0"),
+            ]
+        );
+        assert!(
+            added["currencySpecification"]["num_fractional_input_digits"].is_u64(),
+            "{added}"
+        );
         world.shutdown().await.unwrap();
     }
 );
