@@ -941,6 +941,48 @@ impl World {
             .unwrap_or_else(|| panic!("this world has no exchange (WorldBuilder::exchange)"))
     }
 
+    /// The customer pays `amount` for C2EC's withdrawal `wopid` at the point of sale with the
+    /// processor's approving test card, and the terminal tells C2EC (as the terminal app does
+    /// after a payment). Returns the card processor's transaction id. Needs the card processor
+    /// and C2EC with its terminal.
+    pub async fn pay_by_card(&self, wopid: &str, amount: &Amount) -> Result<u64, WorldError> {
+        let c2ec = self.c2ec();
+        let terminal_user = c2ec
+            .terminal()
+            .ok_or_else(|| WorldError::Setup("C2EC has no terminal (WorldBuilder::c2ec)".into()))?
+            .user
+            .clone();
+        let pos = self.cardproc().pos();
+        let tx = pos
+            .create_transaction(&cardcash_api::cardproc::CreateTransactionRequest {
+                currency: *amount.currency(),
+                amount: amount.into(),
+                merchant_reference: wopid.to_owned(),
+                terminal_id: Some(terminal_user),
+                meta_data: Default::default(),
+            })
+            .await
+            .map_err(WorldError::Client)?;
+        pos.process_card(
+            tx.id,
+            &cardcash_api::cardproc::ProcessCardRequest {
+                pan: cardcash_api::cardproc::CardNumber(
+                    cardcash_cardproc::processing::CARD_APPROVE.into(),
+                ),
+                expiry_month: 12,
+                expiry_year: 2099,
+                cvc: Some("123".into()),
+            },
+        )
+        .await
+        .map_err(WorldError::Client)?;
+        c2ec.terminal_client()
+            .check(wopid, &tx.id.to_string())
+            .await
+            .map_err(WorldError::Client)?;
+        Ok(tx.id)
+    }
+
     pub fn try_exchange(&self) -> Option<&Exchange> {
         self.exchange.as_ref()
     }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use cardcash_api::bank_integration::BankWithdrawalOperationPostRequest;
-use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
 use cardcash_api::exchange::BatchWithdrawRequest;
 use cardcash_client::SetupAmount;
 use cardcash_crypto::EddsaPrivateKey;
@@ -69,29 +68,10 @@ engine_test!(
             .unwrap();
 
         // The customer pays by card at the terminal; the terminal tells C2EC.
-        let pos = world.cardproc().pos();
-        let tx = pos
-            .create_transaction(&CreateTransactionRequest {
-                currency: "CHF".parse().unwrap(),
-                amount: "20".parse().unwrap(),
-                merchant_reference: wopid.clone(),
-                terminal_id: Some(c2ec.terminal().unwrap().user.clone()),
-                meta_data: Default::default(),
-            })
+        world
+            .pay_by_card(&wopid, &"CHF:20".parse().unwrap())
             .await
             .unwrap();
-        pos.process_card(
-            tx.id,
-            &ProcessCardRequest {
-                pan: CardNumber("4000000000000002".into()),
-                expiry_month: 12,
-                expiry_year: 2099,
-                cvc: Some("123".into()),
-            },
-        )
-        .await
-        .unwrap();
-        terminal.check(&wopid, &tx.id.to_string()).await.unwrap();
 
         // The exchange's wirewatch imports C2EC's incoming history: the reserve appears.
         let exchange = world.exchange().client();

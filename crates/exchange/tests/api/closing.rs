@@ -17,7 +17,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use cardcash_api::bank_integration::BankWithdrawalOperationPostRequest;
-use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
 use cardcash_api::corebank::{self, Direction};
 use cardcash_api::exchange::ReserveHistoryEntry;
 use cardcash_api::wire_gateway::{AddIncomingRequest, TransferRequest};
@@ -267,30 +266,7 @@ async fn pay_by_card(world: &World, reserve: &EddsaPublicKey, amount: &str) -> u
         )
         .await
         .unwrap();
-    let pos = world.cardproc().pos();
-    let tx = pos
-        .create_transaction(&CreateTransactionRequest {
-            currency: "CHF".parse().unwrap(),
-            amount: amount.parse().unwrap(),
-            merchant_reference: wopid.clone(),
-            terminal_id: Some(c2ec.terminal().unwrap().user.clone()),
-            meta_data: Default::default(),
-        })
-        .await
-        .unwrap();
-    pos.process_card(
-        tx.id,
-        &ProcessCardRequest {
-            pan: CardNumber("4000000000000002".into()),
-            expiry_month: 12,
-            expiry_year: 2099,
-            cvc: Some("123".into()),
-        },
-    )
-    .await
-    .unwrap();
-    terminal.check(&wopid, &tx.id.to_string()).await.unwrap();
-    tx.id
+    world.pay_by_card(&wopid, &chf(amount)).await.unwrap()
 }
 
 /// Waits until the card processor shows `refunded` for transaction `tx`.

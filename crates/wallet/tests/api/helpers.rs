@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
 use cardcash_client::SetupAmount;
 use cardcash_exchange::config::{CipherConfig, DenominationConfig};
 use cardcash_testkit::{BankAccount, Engine, World};
@@ -87,33 +86,8 @@ pub async fn terminal_setup(world: &World, amount: &str) -> (String, String) {
 
 /// The customer pays `amount` by card at the terminal, which tells C2EC.
 pub async fn pay_by_card(world: &World, wopid: &str, amount: &str) {
-    let c2ec = world.c2ec();
-    let pos = world.cardproc().pos();
-    let tx = pos
-        .create_transaction(&CreateTransactionRequest {
-            currency: "CHF".parse().unwrap(),
-            amount: amount.parse().unwrap(),
-            merchant_reference: wopid.to_owned(),
-            terminal_id: Some(c2ec.terminal().unwrap().user.clone()),
-            meta_data: Default::default(),
-        })
-        .await
-        .unwrap();
-    pos.process_card(
-        tx.id,
-        &ProcessCardRequest {
-            pan: CardNumber("4000000000000002".into()),
-            expiry_month: 12,
-            expiry_year: 2099,
-            cvc: Some("123".into()),
-        },
-    )
-    .await
-    .unwrap();
-    c2ec.terminal_client()
-        .check(wopid, &tx.id.to_string())
-        .await
-        .unwrap();
+    let amount = format!("CHF:{amount}").parse().unwrap();
+    world.pay_by_card(wopid, &amount).await.unwrap();
 }
 
 /// Runs every withdrawal to its end (bounded, so a hang fails the test).
