@@ -185,6 +185,20 @@ fn malicious_modulus_is_detected() {
         .filter(|i| rsa::fdh(&evil, &[*i]) == Err(CryptoError::MaliciousRsaKey))
         .count();
     assert!(hits > 0, "gcd check never fired");
+    // Exactly the values sharing a factor with n are refused (the check is an inversion).
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    for i in 0u8..64 {
+        let m = cardcash_crypto::kdf_mod(&[15], &evil.encode(), &[i], b"RSA-FDA FTpsW!")
+            .expect("kdf_mod");
+        let m = m.iter().fold(0u64, |acc, b| acc * 256 + u64::from(*b));
+        assert_eq!(
+            rsa::fdh(&evil, &[i]).is_err(),
+            gcd(m, 15) != 1,
+            "FDH value {m} for input {i}"
+        );
+    }
 }
 
 #[test]
