@@ -315,11 +315,6 @@ set +e
 rc=$?
 set -e
 after=$(exchange_ticks)
-if [ -n "${BENCH_DEBUG:-}" ]; then
-    for p in "${EXCHANGE_PIDS[@]}"; do echo "pid $p $(cat /proc/$p/comm 2>/dev/null) ticks $(proc_ticks "$p")" >&2; done
-    pm=$(head -n 1 "$RUNDIR/pg/data/postmaster.pid"); echo "postmaster ticks $(proc_ticks "$pm")" >&2
-    for p in $(pgrep -P "$pm"); do echo "  pg child $p $(tr '\0' ' ' </proc/$p/cmdline | cut -c1-60) $(awk '{ print $14 + $15 }' "/proc/$p/stat")" >&2; done
-fi
 cat "$LOGS/benchmark.out"
 grep -E "took .* in total" "$LOGS/benchmark.log" || true
 [ $rc = 0 ] || { tail -30 "$LOGS/benchmark.log"; die "taler-exchange-benchmark exited with $rc"; }

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use cardcash_api::bank_integration::{BankWithdrawalOperationPostRequest, WithdrawalStatus};
-use cardcash_api::cardproc::{CardNumber, CreateTransactionRequest, ProcessCardRequest};
 use cardcash_api::wire_gateway::IncomingBankTransaction;
 use cardcash_client::{HistoryRequest, SetupAmount};
 use cardcash_testkit::{Card, Engine, MemoryProvider, engine_test, world};
@@ -40,29 +39,10 @@ async fn withdraw(world: &World, uid: &str, key: u8) -> String {
         .select(&wopid, &selection(world, key))
         .await
         .unwrap();
-    let pos = world.cardproc().pos();
-    let tx = pos
-        .create_transaction(&CreateTransactionRequest {
-            currency: "CHF".parse().unwrap(),
-            amount: "20.00".parse().unwrap(),
-            merchant_reference: wopid.clone(),
-            terminal_id: None,
-            meta_data: Default::default(),
-        })
+    world
+        .pay_by_card(&wopid, &"CHF:20".parse().unwrap())
         .await
         .unwrap();
-    pos.process_card(
-        tx.id,
-        &ProcessCardRequest {
-            pan: CardNumber("4000000000000002".into()),
-            expiry_month: 12,
-            expiry_year: 2099,
-            cvc: None,
-        },
-    )
-    .await
-    .unwrap();
-    terminal.check(&wopid, &tx.id.to_string()).await.unwrap();
     let done = terminal
         .status(&wopid, Some(WithdrawalStatus::Selected), POLL)
         .await
