@@ -225,19 +225,16 @@ impl CredentialVerifier {
         // guesses cost every guesser the full price).
         let _flight = match &tags {
             Some((secret_tag, stored_tag)) => {
-                let flight = self.flight(secret_tag);
-                let guard = flight.lock_owned().await;
-                if self.cached(subject, secret_tag, stored_tag) {
-                    inner.cache_hits.inc();
-                    drop(guard);
-                    self.land(secret_tag);
-                    return true;
-                }
-                Some(FlightGuard {
+                let flight = FlightGuard {
                     verifier: self,
                     tag: *secret_tag,
-                    _guard: guard,
-                })
+                    _guard: self.flight(secret_tag).lock_owned().await,
+                };
+                if self.cached(subject, secret_tag, stored_tag) {
+                    inner.cache_hits.inc();
+                    return true;
+                }
+                Some(flight)
             }
             None => None,
         };
@@ -313,18 +310,6 @@ impl CredentialVerifier {
             map.retain(|_, f| Arc::strong_count(f) > 1);
         }
         map.entry(*tag).or_default().clone()
-    }
-
-    /// Drops the lock of `tag` from the map when no other request holds or waits on it.
-    fn land(&self, tag: &[u8; 64]) {
-        let mut map = self
-            .inner
-            .in_progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if map.get(tag).is_some_and(|f| Arc::strong_count(f) == 1) {
-            map.remove(tag);
-        }
     }
 
     fn stored_tag(&self, phc: &str) -> [u8; 64] {
