@@ -67,6 +67,7 @@ const CLASSES: &[(&str, Class)] = &[
     ("cardcash-c2ec", Class::Service),
     ("cardcash-exchange", Class::Service),
     ("cardcash-merchant", Class::Service),
+    ("cardcash-storefront", Class::Service),
     ("cardcash-terminal", Class::App),
     ("cardcash-wallet", Class::App),
     ("cardcash", Class::Binary),

@@ -6,6 +6,13 @@
 //! The wallet hashes the contract terms exactly as received, so [`ClaimResponse`] keeps them as
 //! raw JSON; [`ContractTerms`] is the typed view used to build and inspect them.
 
+pub mod instances;
+pub mod inventory;
+pub mod orders;
+pub mod payments;
+pub mod settlement;
+pub mod status;
+
 use cardcash_util::{
     Amount, BaseUrl, Currency, EddsaPublicKey, EddsaSignature, HashCode, LibtoolVersion,
     RelativeTime, Timestamp,

@@ -1,0 +1,1 @@
+//! Products and locks (`/private/products`, `…/lock`).

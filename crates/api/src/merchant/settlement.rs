@@ -1,0 +1,1 @@
+//! Wire transfers and their reconciliation (`/private/transfers`), webhooks.

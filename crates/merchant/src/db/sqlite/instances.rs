@@ -1,0 +1,185 @@
+//! Instances and accounts on SQLite.
+
+use cardcash_store::rusqlite::{Connection, OptionalExtension, Row, params};
+use cardcash_store::{SqliteTx, StoreError, query_all, query_opt};
+use cardcash_util::{Currency, WireSalt};
+
+use super::super::instances::{AccountRow, CreateInstance, InstanceAuth, InstanceRow, NewInstance};
+use super::super::{amount_opt, cols_opt, corrupt, duration, duration_micros, fixed, json, micros};
+use super::{eddsa, execute, flag, hash, ts};
+
+const INSTANCE_COLUMNS: &str = "instance_serial, instance_id, merchant_pub, merchant_priv, name, \
+     email, phone_number, website, logo, address, jurisdiction, use_stefan, auth_method, \
+     auth_hash, default_max_deposit_fee_val, default_max_deposit_fee_frac, \
+     default_max_wire_fee_val, default_max_wire_fee_frac, default_wire_fee_amortization, \
+     default_pay_delay, default_refund_delay, default_wire_transfer_delay, created_at, deleted";
+
+fn instance_row(row: &Row<'_>, currency: Currency) -> Result<InstanceRow, StoreError> {
+    let priv_bytes: Vec<u8> = row.get(3)?;
+    let merchant_priv: [u8; 32] = priv_bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("merchant private key length"))?;
+    let method: String = row.get(12)?;
+    let auth = match method.as_str() {
+        "external" => InstanceAuth::External,
+        "token" => InstanceAuth::Token {
+            password_hash: row
+                .get::<_, Option<String>>(13)?
+                .ok_or_else(|| corrupt("token auth without hash"))?,
+        },
+        other => return Err(corrupt(format!("auth method {other:?}"))),
+    };
+    let amortization: i64 = row.get(18)?;
+    Ok(InstanceRow {
+        serial: row.get(0)?,
+        id: row.get(1)?,
+        merchant_pub: eddsa(row, 2)?,
+        merchant_priv,
+        name: row.get(4)?,
+        email: row.get(5)?,
+        phone_number: row.get(6)?,
+        website: row.get(7)?,
+        logo: row.get(8)?,
+        address: json(&row.get::<_, String>(9)?)?,
+        jurisdiction: json(&row.get::<_, String>(10)?)?,
+        use_stefan: flag(row, 11)?,
+        auth,
+        default_max_deposit_fee: amount_opt(currency, row.get(14)?, row.get(15)?)?,
+        default_max_wire_fee: amount_opt(currency, row.get(16)?, row.get(17)?)?,
+        default_wire_fee_amortization: u32::try_from(amortization)
+            .map_err(|_| corrupt("amortization"))?,
+        default_pay_delay: duration(row.get(19)?)?,
+        default_refund_delay: duration(row.get(20)?)?,
+        default_wire_transfer_delay: duration(row.get(21)?)?,
+        created_at: ts(row, 22)?,
+        deleted: flag(row, 23)?,
+    })
+}
+
+fn account_row(row: &Row<'_>) -> Result<AccountRow, StoreError> {
+    let salt: Vec<u8> = row.get(2)?;
+    Ok(AccountRow {
+        serial: row.get(0)?,
+        h_wire: hash(row, 1)?,
+        salt: fixed("wire salt", &salt, WireSalt::from_slice)?,
+        payto_uri: row.get(3)?,
+        active: flag(row, 4)?,
+        credit_facade_url: row.get(5)?,
+        credit_facade_credentials: row.get(6)?,
+    })
+}
+
+pub(crate) fn create_instance(
+    tx: &mut SqliteTx<'_>,
+    new: &NewInstance,
+) -> Result<CreateInstance, StoreError> {
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT deleted FROM instances WHERE instance_id = ?1")?
+        .query_row(params![new.row.id], |r| r.get(0))
+        .optional()?;
+    if let Some(deleted) = existing {
+        return Ok(CreateInstance::Exists {
+            deleted: deleted != 0,
+        });
+    }
+    let r = &new.row;
+    let (method, hash) = match &r.auth {
+        InstanceAuth::External => ("external", None),
+        InstanceAuth::Token { password_hash } => ("token", Some(password_hash.as_str())),
+    };
+    let (dep_val, dep_frac) = cols_opt(r.default_max_deposit_fee.as_ref());
+    let (wire_val, wire_frac) = cols_opt(r.default_max_wire_fee.as_ref());
+    execute(
+        tx,
+        "INSERT INTO instances (instance_id, merchant_pub, merchant_priv, name, email, \
+         phone_number, website, logo, address, jurisdiction, use_stefan, auth_method, auth_hash, \
+         default_max_deposit_fee_val, default_max_deposit_fee_frac, default_max_wire_fee_val, \
+         default_max_wire_fee_frac, default_wire_fee_amortization, default_pay_delay, \
+         default_refund_delay, default_wire_transfer_delay, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+         ?19, ?20, ?21, ?22)",
+        params![
+            r.id,
+            r.merchant_pub.as_bytes().as_slice(),
+            r.merchant_priv.as_slice(),
+            r.name,
+            r.email,
+            r.phone_number,
+            r.website,
+            r.logo,
+            r.address.to_string(),
+            r.jurisdiction.to_string(),
+            i64::from(r.use_stefan),
+            method,
+            hash,
+            dep_val,
+            dep_frac,
+            wire_val,
+            wire_frac,
+            i64::from(r.default_wire_fee_amortization),
+            duration_micros(r.default_pay_delay),
+            duration_micros(r.default_refund_delay),
+            duration_micros(r.default_wire_transfer_delay),
+            micros(r.created_at),
+        ],
+    )?;
+    let serial = tx.last_insert_rowid();
+    for a in &new.accounts {
+        insert_account(tx, serial, a)?;
+    }
+    Ok(CreateInstance::Created { serial })
+}
+
+pub(crate) fn insert_account(
+    conn: &Connection,
+    instance_serial: i64,
+    a: &AccountRow,
+) -> Result<i64, StoreError> {
+    execute(
+        conn,
+        "INSERT INTO instance_accounts (instance_serial, h_wire, salt, payto_uri, active, \
+         credit_facade_url, credit_facade_credentials) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            instance_serial,
+            a.h_wire.as_bytes().as_slice(),
+            a.salt.as_bytes().as_slice(),
+            a.payto_uri,
+            i64::from(a.active),
+            a.credit_facade_url,
+            a.credit_facade_credentials,
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(crate) fn instance(
+    conn: &Connection,
+    currency: Currency,
+    id: &str,
+) -> Result<Option<InstanceRow>, StoreError> {
+    let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?1");
+    query_opt(conn, &sql, params![id], |row| instance_row(row, currency))
+}
+
+pub(crate) fn instances(
+    conn: &Connection,
+    currency: Currency,
+) -> Result<Vec<InstanceRow>, StoreError> {
+    let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances ORDER BY instance_id");
+    query_all(conn, &sql, [], |row| instance_row(row, currency))
+}
+
+pub(crate) fn accounts(
+    conn: &Connection,
+    instance_serial: i64,
+) -> Result<Vec<AccountRow>, StoreError> {
+    query_all(
+        conn,
+        "SELECT account_serial, h_wire, salt, payto_uri, active, credit_facade_url, \
+         credit_facade_credentials FROM instance_accounts WHERE instance_serial = ?1 \
+         ORDER BY account_serial",
+        params![instance_serial],
+        account_row,
+    )
+}

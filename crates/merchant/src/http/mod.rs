@@ -1,0 +1,16 @@
+//! The merchant backend's HTTP surface: the route table ([`router`]) and thin handlers, one
+//! module per area. Every instance-relative route is served twice: at `/…` for the default
+//! instance and at `/instances/{instance}/…`; handlers learn which through
+//! [`crate::auth::InstanceId`] and take their other path parameters as named structs (a tuple
+//! would also see `instance`).
+
+pub mod config;
+pub mod router;
+
+use crate::service::Merchant;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub merchant: Merchant,
+}

@@ -1,0 +1,22 @@
+//! The route table, in the order of docs.taler.net core/api-merchant.
+
+use axum::Router;
+use axum::routing::get;
+
+use super::{AppState, config};
+
+/// The routes every instance has, relative to the instance's base URL.
+fn instance_routes() -> Router<AppState> {
+    Router::new()
+}
+
+/// The merchant's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
+pub fn router(state: AppState) -> Router {
+    let instance = instance_routes();
+    Router::new()
+        // https://docs.taler.net/core/merchant/get-config.html
+        .route("/config", get(config::get_config))
+        .merge(instance.clone())
+        .nest("/instances/{instance}", instance)
+        .with_state(state)
+}

@@ -1,0 +1,57 @@
+//! The test environment: a merchant backend on a fresh database of the engine under test,
+//! reached over HTTP.
+
+use cardcash_merchant::{App, MerchantConfig};
+use cardcash_testkit::Engine;
+use cardcash_util::Currency;
+use serde_json::Value;
+
+pub const CURRENCY: &str = "KUDOS";
+
+/// A running merchant backend and an HTTP client for it.
+pub struct Env {
+    pub app: App,
+    pub http: reqwest::Client,
+    /// The backend's base URL, ending in `/`.
+    pub base: String,
+}
+
+impl Env {
+    /// A backend with the default configuration (`adjust` may change it before it starts).
+    pub async fn new(engine: Engine) -> Env {
+        Self::with(engine, |_| {}).await
+    }
+
+    pub async fn with(engine: Engine, adjust: impl FnOnce(&mut MerchantConfig)) -> Env {
+        let db = cardcash_testkit::database(
+            engine,
+            cardcash_merchant::db::SERVICE,
+            &cardcash_merchant::db::SCHEMA,
+        )
+        .await;
+        let currency: Currency = CURRENCY.parse().expect("currency");
+        let mut config = MerchantConfig::new(currency, "unused");
+        adjust(&mut config);
+        let app = App::build_with_db(config, db)
+            .await
+            .expect("merchant starts");
+        let base = app.base_url().to_string();
+        Env {
+            app,
+            http: reqwest::Client::new(),
+            base,
+        }
+    }
+
+    /// `GET {base}{path}`: status and JSON body (`Value::Null` when empty or not JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}

@@ -1,0 +1,5 @@
+//! The merchant backend's integration tests (one binary): real services on 127.0.0.1:0, each
+//! test once per engine.
+
+mod config;
+mod helpers;

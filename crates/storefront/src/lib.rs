@@ -1,0 +1,1 @@
+//! Pretty Pianos, the storefront of issue 10 (being built).
