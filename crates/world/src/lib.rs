@@ -42,6 +42,7 @@
 mod config;
 mod exchange;
 mod handles;
+mod merchant;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub use exchange::{
     Exchange,
 };
 pub use handles::{Bank, C2ec, Cardproc, CardprocUser, Credentials, TerminalCredentials};
+pub use merchant::{Merchant, SHOP_ACCOUNT, SHOP_NAME};
 
 /// The exchange's account at C2EC in a programmatic world. Its receiver name has no character
 /// that needs percent-encoding (GNU Taler's 2022 exchange refuses `%`).
@@ -220,6 +222,7 @@ pub struct WorldBuilder {
     cardproc: Option<CardprocPlan>,
     c2ec: Option<C2ecPlan>,
     exchange: Option<exchange::ExchangePlan>,
+    merchant: Option<merchant::MerchantPlan>,
 }
 
 impl Default for WorldBuilder {
@@ -238,6 +241,7 @@ impl WorldBuilder {
             cardproc: None,
             c2ec: None,
             exchange: None,
+            merchant: None,
         }
     }
 
@@ -385,6 +389,29 @@ impl WorldBuilder {
         self
     }
 
+    /// The merchant backend, trusting the world's exchange, with the shop instance
+    /// ([`SHOP_NAME`], instance `default`) paid to the bank account [`SHOP_ACCOUNT`] (created
+    /// when the world has a bank).
+    pub fn merchant(mut self) -> Self {
+        self.merchant.get_or_insert_with(|| merchant::MerchantPlan {
+            config: None,
+            adjust: Vec::new(),
+        });
+        self
+    }
+
+    /// Changes the merchant backend's configuration after the world filled it in.
+    pub fn configure_merchant(
+        mut self,
+        adjust: impl FnOnce(&mut cardcash_merchant::MerchantConfig) + Send + 'static,
+    ) -> Self {
+        self = self.merchant();
+        if let Some(plan) = &mut self.merchant {
+            plan.adjust.push(Box::new(adjust));
+        }
+        self
+    }
+
     /// Starts the services (bank, card processor, C2EC, in that order), sets them up, and
     /// returns the running world. On an error, the services started so far are shut down.
     pub async fn start(self) -> Result<World, WorldError> {
@@ -398,6 +425,7 @@ impl WorldBuilder {
             cardproc: None,
             c2ec: None,
             exchange: None,
+            merchant: None,
             exchange_temp: None,
             temp,
         };
@@ -423,8 +451,19 @@ impl WorldBuilder {
         }
     }
 
-    async fn start_into(self, world: &mut World, databases: &Databases) -> Result<(), WorldError> {
+    async fn start_into(
+        mut self,
+        world: &mut World,
+        databases: &Databases,
+    ) -> Result<(), WorldError> {
         let currency = self.currency;
+        if self.merchant.is_some()
+            && let Some(bank) = &mut self.bank
+            && !bank.accounts.iter().any(|a| a.name == SHOP_ACCOUNT)
+        {
+            bank.accounts
+                .push(BankAccount::new(SHOP_ACCOUNT, SHOP_NAME));
+        }
         if let Some(plan) = self.bank {
             world.bank = Some(start_bank(plan, currency, databases, &world.http).await?);
         }
@@ -467,6 +506,21 @@ impl WorldBuilder {
                         persistent,
                         bank: world.bank.as_ref(),
                         c2ec: world.c2ec.as_ref(),
+                        http: &world.http,
+                    },
+                )
+                .await?,
+            );
+        }
+        if let Some(plan) = self.merchant {
+            world.merchant = Some(
+                merchant::start_merchant(
+                    plan,
+                    merchant::MerchantSetup {
+                        currency,
+                        database_url: databases.url("merchant"),
+                        bank: world.bank.as_ref(),
+                        exchange: world.exchange.as_ref(),
                         http: &world.http,
                     },
                 )
@@ -871,6 +925,7 @@ pub struct World {
     cardproc: Option<Cardproc>,
     c2ec: Option<C2ec>,
     exchange: Option<Exchange>,
+    merchant: Option<Merchant>,
     /// The exchange's keys when the databases are not in a directory of the world's.
     exchange_temp: Option<tempfile::TempDir>,
     /// Declared last: removed after the services let go of their files.
@@ -932,6 +987,13 @@ impl World {
         self.c2ec
             .as_ref()
             .unwrap_or_else(|| panic!("this world has no C2EC (WorldBuilder::c2ec)"))
+    }
+
+    /// The merchant backend. Panics if the world has none.
+    pub fn merchant(&self) -> &Merchant {
+        self.merchant
+            .as_ref()
+            .unwrap_or_else(|| panic!("this world has no merchant (WorldBuilder::merchant)"))
     }
 
     /// The exchange. Panics if the world has none.
@@ -1033,6 +1095,9 @@ impl World {
     }
 
     async fn shutdown_services(&mut self) -> Result<(), WorldError> {
+        if let Some(merchant) = self.merchant.take() {
+            merchant.shutdown().await;
+        }
         if let Some(exchange) = self.exchange.take() {
             exchange.shutdown().await;
         }

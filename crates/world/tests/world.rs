@@ -342,3 +342,39 @@ async fn a_world_starts_only_what_it_is_asked_for() {
     assert!(missing.is_err());
     world.shutdown().await.unwrap();
 }
+
+engine_test!(
+    /// The merchant backend trusts the world's exchange and has the shop instance, paid to the
+    /// shop's account at the world's bank.
+    async fn the_merchant_trusts_the_exchange_and_has_the_shop(engine: Engine) {
+        let world = world(engine)
+            .bank()
+            .exchange()
+            .merchant()
+            .start()
+            .await
+            .unwrap();
+        let merchant = world.merchant();
+        let config = merchant.app().merchant().config();
+        assert_eq!(config.exchanges.len(), 1);
+        assert_eq!(&config.exchanges[0].base_url, world.exchange().base_url());
+        assert_eq!(
+            config.exchanges[0].master_pub,
+            world.exchange().master().public()
+        );
+        let store = merchant.app().merchant().store();
+        let shop = store.instance("default").await.unwrap().expect("the shop");
+        assert_eq!(shop.name, cardcash_world::SHOP_NAME);
+        let accounts = store.accounts(shop.serial).await.unwrap();
+        assert_eq!(accounts.len(), 1);
+        assert!(
+            accounts[0]
+                .payto_uri
+                .contains(&format!("/{}?", cardcash_world::SHOP_ACCOUNT)),
+            "{accounts:?}"
+        );
+        assert!(merchant.shop_password().is_some());
+        assert!(merchant.admin_token().starts_with("secret-token:"));
+        world.shutdown().await.unwrap();
+    }
+);
