@@ -11,6 +11,7 @@ error_codes! {
     GenericReplyMalformed = 13, 0, "GENERIC_REPLY_MALFORMED";
     GenericConfigurationInvalid = 14, 0, "GENERIC_CONFIGURATION_INVALID";
     GenericUnexpectedRequestError = 15, 0, "GENERIC_UNEXPECTED_REQUEST_ERROR";
+    GenericTokenPermissionInsufficient = 16, 403, "GENERIC_TOKEN_PERMISSION_INSUFFICIENT";
     GenericMethodInvalid = 20, 405, "GENERIC_METHOD_INVALID";
     GenericEndpointUnknown = 21, 404, "GENERIC_ENDPOINT_UNKNOWN";
     GenericJsonInvalid = 22, 400, "GENERIC_JSON_INVALID";
@@ -217,6 +218,7 @@ error_codes! {
     MerchantGenericUnauthorized = 2015, 401, "MERCHANT_GENERIC_UNAUTHORIZED";
     MerchantGenericInstanceDeleted = 2016, 404, "MERCHANT_GENERIC_INSTANCE_DELETED";
     MerchantGenericTransferUnknown = 2017, 404, "MERCHANT_GENERIC_TRANSFER_UNKNOWN";
+    MerchantGenericExchangeUntrusted = 2025, 400, "MERCHANT_GENERIC_EXCHANGE_UNTRUSTED";
     MerchantGetOrdersExchangeTrackingFailure = 2100, 200, "MERCHANT_GET_ORDERS_EXCHANGE_TRACKING_FAILURE";
     MerchantGetOrdersIdExchangeRequestFailure = 2103, 500, "MERCHANT_GET_ORDERS_ID_EXCHANGE_REQUEST_FAILURE";
     MerchantGetOrdersIdExchangeLookupStartFailure = 2104, 500, "MERCHANT_GET_ORDERS_ID_EXCHANGE_LOOKUP_START_FAILURE";
@@ -232,6 +234,7 @@ error_codes! {
     MerchantPostOrdersIdPayCoinSignatureInvalid = 2157, 403, "MERCHANT_POST_ORDERS_ID_PAY_COIN_SIGNATURE_INVALID";
     MerchantPostOrdersIdPayExchangeLookupFailed = 2158, 500, "MERCHANT_POST_ORDERS_ID_PAY_EXCHANGE_LOOKUP_FAILED";
     MerchantPostOrdersIdPayRefundDeadlinePastWireTransferDeadline = 2159, 500, "MERCHANT_POST_ORDERS_ID_PAY_REFUND_DEADLINE_PAST_WIRE_TRANSFER_DEADLINE";
+    MerchantPostOrdersIdPayAlreadyPaid = 2160, 409, "MERCHANT_POST_ORDERS_ID_PAY_ALREADY_PAID";
     MerchantPostOrdersIdPayOfferExpired = 2161, 410, "MERCHANT_POST_ORDERS_ID_PAY_OFFER_EXPIRED";
     MerchantPostOrdersIdPayMerchantFieldMissing = 2162, 500, "MERCHANT_POST_ORDERS_ID_PAY_MERCHANT_FIELD_MISSING";
     MerchantPostOrdersIdPayWireHashUnknown = 2163, 500, "MERCHANT_POST_ORDERS_ID_PAY_WIRE_HASH_UNKNOWN";
@@ -288,6 +291,8 @@ error_codes! {
     MerchantPrivatePostInstanceAuthBadAuth = 2602, 400, "MERCHANT_PRIVATE_POST_INSTANCE_AUTH_BAD_AUTH";
     MerchantPrivatePostInstancesPurgeRequired = 2603, 409, "MERCHANT_PRIVATE_POST_INSTANCES_PURGE_REQUIRED";
     MerchantPrivatePatchInstancesPurgeRequired = 2625, 409, "MERCHANT_PRIVATE_PATCH_INSTANCES_PURGE_REQUIRED";
+    MerchantPrivateAccountDeleteUnknownAccount = 2626, 404, "MERCHANT_PRIVATE_ACCOUNT_DELETE_UNKNOWN_ACCOUNT";
+    MerchantPrivateAccountExists = 2627, 409, "MERCHANT_PRIVATE_ACCOUNT_EXISTS";
     MerchantPrivatePostProductsConflictProductExists = 2650, 409, "MERCHANT_PRIVATE_POST_PRODUCTS_CONFLICT_PRODUCT_EXISTS";
     MerchantPrivatePatchProductsTotalLostReduced = 2660, 409, "MERCHANT_PRIVATE_PATCH_PRODUCTS_TOTAL_LOST_REDUCED";
     MerchantPrivatePatchProductsTotalLostExceedsStocks = 2661, 400, "MERCHANT_PRIVATE_PATCH_PRODUCTS_TOTAL_LOST_EXCEEDS_STOCKS";
