@@ -282,6 +282,8 @@ pub struct Request<'a> {
     timeout: Duration,
     max_response_bytes: usize,
     authenticate: bool,
+    /// A non-2xx status read as an answer rather than an error (see [`Request::accept_status`]).
+    accepted: Option<StatusCode>,
 }
 
 impl<'a> Request<'a> {
@@ -296,6 +298,7 @@ impl<'a> Request<'a> {
             timeout: options.timeout,
             max_response_bytes: options.max_response_bytes,
             authenticate: true,
+            accepted: None,
         }
     }
 
@@ -370,7 +373,16 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// Sends the request and reads the whole answer. Any status but 2xx is an error.
+    /// Reads an answer with `status` like a success (its body is an answer, not an error):
+    /// the merchant's public order status answers an unpaid order with 402 and a JSON body
+    /// that is not a Taler error.
+    pub fn accept_status(mut self, status: StatusCode) -> Self {
+        self.accepted = Some(status);
+        self
+    }
+
+    /// Sends the request and reads the whole answer. Any status but 2xx (and the one given to
+    /// [`Self::accept_status`]) is an error.
     pub async fn send(self) -> Result<Response, ClientError> {
         let endpoint = &*self.endpoint.0;
         let service = &endpoint.service;
@@ -434,7 +446,7 @@ impl<'a> Request<'a> {
                 None => break,
             }
         }
-        if status.is_success() {
+        if status.is_success() || self.accepted == Some(status) {
             if too_large {
                 return Err(fail(ErrorKind::ResponseTooLarge { limit }, None));
             }
