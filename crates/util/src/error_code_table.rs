@@ -272,9 +272,12 @@ error_codes! {
     MerchantPrivatePostOrdersRefundAfterWireDeadline = 2504, 400, "MERCHANT_PRIVATE_POST_ORDERS_REFUND_AFTER_WIRE_DEADLINE";
     MerchantPrivatePostOrdersDeliveryDateInPast = 2505, 400, "MERCHANT_PRIVATE_POST_ORDERS_DELIVERY_DATE_IN_PAST";
     MerchantPrivatePostOrdersWireDeadlineIsNever = 2506, 400, "MERCHANT_PRIVATE_POST_ORDERS_WIRE_DEADLINE_IS_NEVER";
+    MerchantPrivatePostOrdersPayDeadlineInPast = 2507, 400, "MERCHANT_PRIVATE_POST_ORDERS_PAY_DEADLINE_IN_PAST";
+    MerchantPrivatePostOrdersRefundDeadlineInPast = 2508, 400, "MERCHANT_PRIVATE_POST_ORDERS_REFUND_DEADLINE_IN_PAST";
     MerchantPrivatePatchOrdersIdForgetPathSyntaxIncorrect = 2510, 400, "MERCHANT_PRIVATE_PATCH_ORDERS_ID_FORGET_PATH_SYNTAX_INCORRECT";
     MerchantPrivatePatchOrdersIdForgetPathNotForgettable = 2511, 409, "MERCHANT_PRIVATE_PATCH_ORDERS_ID_FORGET_PATH_NOT_FORGETTABLE";
     MerchantPrivateDeleteOrdersAwaitingPayment = 2520, 409, "MERCHANT_PRIVATE_DELETE_ORDERS_AWAITING_PAYMENT";
+    MerchantPrivateDeleteOrdersAlreadyPaid = 2521, 409, "MERCHANT_PRIVATE_DELETE_ORDERS_ALREADY_PAID";
     MerchantPrivatePostOrdersIdRefundInconsistentAmount = 2530, 409, "MERCHANT_PRIVATE_POST_ORDERS_ID_REFUND_INCONSISTENT_AMOUNT";
     MerchantPrivatePostOrdersIdRefundOrderUnpaid = 2531, 409, "MERCHANT_PRIVATE_POST_ORDERS_ID_REFUND_ORDER_UNPAID";
     MerchantPrivatePostOrdersIdRefundNotAllowedByContract = 2532, 403, "MERCHANT_PRIVATE_POST_ORDERS_ID_REFUND_NOT_ALLOWED_BY_CONTRACT";
