@@ -36,7 +36,15 @@ static MIGRATIONS: &[Migration] = &[
         "0004_recoup.sql",
         include_str!("../migrations/sqlite/0004_recoup.sql"),
     ),
+    Migration::new(
+        5,
+        "0005_purchases.sql",
+        include_str!("../migrations/sqlite/0005_purchases.sql"),
+    ),
 ];
+
+pub mod purchase;
+pub use purchase::{PurchaseCoinRow, PurchaseRefundRow, PurchaseRow, PurchaseState};
 
 /// Where a withdrawal group is (wallet-core's withdrawal transaction states, simplified).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -251,6 +259,9 @@ pub struct CoinRow {
     pub created: Timestamp,
     /// The exchange's `R0, R1` of a withdrawn CS coin (what a recoup reveals).
     pub cs_r: Option<[[u8; 32]; 2]>,
+    /// What is left of the coin at the exchange as far as the wallet knows: its value while
+    /// fresh; after a payment the change, after a refund what it gave back (both refreshed).
+    pub remaining: Amount,
 }
 
 /// The wallet's database.
@@ -348,7 +359,8 @@ fn group_row(row: &rusqlite::Row<'_>) -> Result<WithdrawalGroupRow, StoreError> 
 }
 
 const COIN_COLUMNS: &str = "coin_pub, coin_priv, exchange_base_url, h_denom_pub, currency, \
-    value_val, value_frac, denom_sig, status, origin, coin_index, created, cs_r";
+    value_val, value_frac, denom_sig, status, origin, coin_index, created, cs_r, remaining_val, \
+    remaining_frac";
 
 fn coin_row(row: &rusqlite::Row<'_>) -> Result<CoinRow, StoreError> {
     let currency: Currency = text(row, 4, "currency")?;
@@ -377,6 +389,7 @@ fn coin_row(row: &rusqlite::Row<'_>) -> Result<CoinRow, StoreError> {
                 Some(_) => return Err(corrupt("CS R values")),
             }
         },
+        remaining: amount(row, 13, &currency)?,
     })
 }
 
@@ -406,11 +419,12 @@ fn refresh_row(row: &rusqlite::Row<'_>) -> Result<RefreshGroupRow, StoreError> {
 fn insert_coins(tx: &rusqlite::Connection, coins: &[CoinRow]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO coins ({COIN_COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT DO NOTHING"
     ))?;
     for c in coins {
         let (v, f) = amount_to_columns(&c.value);
+        let (rv, rf) = amount_to_columns(&c.remaining);
         let sig =
             serde_json::to_string(&c.denom_sig).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         insert.execute(params![
@@ -427,6 +441,8 @@ fn insert_coins(tx: &rusqlite::Connection, coins: &[CoinRow]) -> Result<(), Stor
             c.index,
             c.created.to_sql_micros(),
             c.cs_r.map(|[r0, r1]| [r0, r1].concat()),
+            rv,
+            rf,
         ])?;
     }
     Ok(())
@@ -889,18 +905,25 @@ impl WalletStore {
         })
     }
 
-    /// Creates a refresh of a fresh coin and marks the coin spent, in one transaction (the
-    /// coin is marked before any request leaves). `false` when the coin is not fresh.
+    /// Creates a refresh of what is left of a coin (`remaining`, as the caller read it) and
+    /// marks the coin spent with nothing left, in one transaction (the coin is marked before
+    /// any request leaves). `false` when the coin changed since (spent or refreshed by
+    /// another worker, or set aside).
     pub async fn create_refresh(
         &self,
         group: RefreshGroupRow,
         fresh: Vec<HashCode>,
+        remaining: Amount,
     ) -> Result<bool, StoreError> {
         self.db
             .write(move |tx| {
+                let (rv, rf) = amount_to_columns(&remaining);
                 let marked = tx.execute(
-                    "UPDATE coins SET status = 'spent' WHERE coin_pub = ?1 AND status = 'fresh'",
-                    [group.old_coin_pub.to_vec()],
+                    "UPDATE coins SET status = 'spent', remaining_val = 0, remaining_frac = 0
+                     WHERE coin_pub = ?1 AND status IN ('fresh', 'spent')
+                       AND remaining_val = ?2 AND remaining_frac = ?3
+                       AND (remaining_val > 0 OR remaining_frac > 0)",
+                    params![group.old_coin_pub.to_vec(), rv, rf],
                 )?;
                 if marked == 0 {
                     return Ok(false);
@@ -1078,7 +1101,8 @@ impl WalletStore {
                 )?;
                 if done == 1 {
                     tx.execute(
-                        "UPDATE coins SET status = 'spent' WHERE coin_pub = ?1",
+                        "UPDATE coins SET status = 'spent', remaining_val = 0, remaining_frac = 0
+                         WHERE coin_pub = ?1",
                         [&coin],
                     )?;
                     tx.execute(

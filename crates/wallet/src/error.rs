@@ -40,6 +40,24 @@ pub enum WalletError {
     Incomplete(String),
     #[error("stopped at {0:?} (test hook)")]
     Halted(Step),
+    #[error("not a taler://pay URI: {0}")]
+    PayUriInvalid(String),
+    #[error("the order was claimed by another wallet already")]
+    OrderAlreadyClaimed,
+    #[error("the offer expired: the merchant no longer takes payments for this order")]
+    OfferExpired,
+    #[error("the contract terms are malformed: {0}")]
+    ContractMalformed(String),
+    #[error("the merchant's signature over the contract does not verify")]
+    ContractSignatureInvalid,
+    #[error("the contract names the merchant {contract}, but the URI came from {uri}")]
+    ContractBaseUrlMismatch { uri: String, contract: String },
+    #[error("the merchant takes coins of no exchange this wallet knows ({0}): add one first")]
+    NoTrustedExchange(String),
+    #[error(
+        "insufficient balance: the payment needs {needed}, the wallet has {available} at the merchant's exchanges"
+    )]
+    InsufficientBalance { needed: String, available: String },
     #[error("wallet database: {0}")]
     Store(#[from] StoreError),
     #[error("cryptography: {0}")]
@@ -74,6 +92,15 @@ impl WalletError {
             Self::AbortedByBank => ErrorCode::WalletWithdrawalOperationAbortedByBank,
             Self::Incomplete(_) | Self::Halted(_) => ErrorCode::WalletWithdrawalGroupIncomplete,
             Self::Store(_) | Self::Crypto(_) => ErrorCode::WalletUnexpectedException,
+            Self::PayUriInvalid(_) => ErrorCode::WalletInvalidTalerPayUri,
+            Self::OrderAlreadyClaimed => ErrorCode::WalletOrderAlreadyClaimed,
+            Self::OfferExpired => ErrorCode::MerchantPostOrdersIdPayOfferExpired,
+            Self::ContractMalformed(_) => ErrorCode::WalletContractTermsMalformed,
+            Self::ContractSignatureInvalid => ErrorCode::WalletContractTermsSignatureInvalid,
+            Self::ContractBaseUrlMismatch { .. } => ErrorCode::WalletContractTermsBaseUrlMismatch,
+            Self::NoTrustedExchange(_) => ErrorCode::WalletExchangeDenominationsInsufficient,
+            // The table has no wallet code for it; the merchant's refusal says the same.
+            Self::InsufficientBalance { .. } => ErrorCode::MerchantPostOrdersIdPayInsufficientFunds,
         }
     }
 

@@ -26,14 +26,23 @@
 //!   denomination the exchange revoked pay their value back into their reserve, which is
 //!   withdrawn again; revoked denominations get no new coins.
 //!
-//! Not yet: payments and refunds (they need the merchant), refresh of change, recoup of
-//! refreshed coins (recoup-refresh), age restriction. Everything the wallet asks a service goes through
+//! - Payments ([`Wallet::prepare_pay_for_uri`], [`Wallet::confirm_pay`]): `taler://pay` URIs
+//!   claimed with a stored nonce, the contract verified (hash, 1101, base URL, trusted
+//!   exchange), repurchase detection through `/paid`, a fee-minimising coin selection
+//!   ([`select_pay_coins`]), coins marked spent with the signed payment before `/pay` leaves,
+//!   the confirmation (1104) verified, the change refreshed; refunds picked up
+//!   ([`Wallet::start_refund_query`], `taler://refund`) with every exchange signature checked
+//!   and credited once; aborts of payments under way.
+//!
+//! Not yet: automatic refund pickup during the auto-refund period, recoup of refreshed coins
+//! (recoup-refresh), age restriction. Everything the wallet asks a service goes through
 //! `cardcash-client`.
 
 pub mod db;
 pub mod denom;
 mod error;
 mod exchange;
+mod pay;
 pub mod planchet;
 mod recoup;
 mod refresh;
@@ -50,6 +59,10 @@ use tokio::sync::broadcast;
 
 pub use error::{WalletError, WalletResult};
 pub use exchange::{CoinFees, ExchangeSummary, TermsOfService};
+pub use pay::{
+    ConfirmPayResult, PayCandidate, PaySelection, PreparePayResult, RefundQueryResult,
+    payment_transaction_id, refund_transaction_id, select_pay_coins,
+};
 pub use refresh::refresh_transaction_id;
 pub use withdraw::{
     Balance, BankWithdrawalDetails, CoinSummary, ManualWithdrawal, PlannedCoins, Transaction,
@@ -71,20 +84,24 @@ pub enum Step {
     AfterReveal,
     /// A recoup was sent and answered, but the answer not yet stored.
     AfterRecoup,
+    /// A payment was sent and answered (the coins were marked spent before), but the
+    /// merchant's confirmation not yet stored.
+    AfterPay,
 }
 
 impl Step {
     /// Every step, for hooks that name them.
-    pub const ALL: [Step; 5] = [
+    pub const ALL: [Step; 6] = [
         Step::AfterRegistration,
         Step::AfterWithdrawRequest,
         Step::AfterMelt,
         Step::AfterReveal,
         Step::AfterRecoup,
+        Step::AfterPay,
     ];
 
     /// `after-registration`, `after-withdraw-request`, `after-melt`, `after-reveal`,
-    /// `after-recoup`.
+    /// `after-recoup`, `after-pay`.
     pub fn name(self) -> &'static str {
         match self {
             Step::AfterRegistration => "after-registration",
@@ -92,6 +109,7 @@ impl Step {
             Step::AfterMelt => "after-melt",
             Step::AfterReveal => "after-reveal",
             Step::AfterRecoup => "after-recoup",
+            Step::AfterPay => "after-pay",
         }
     }
 }

@@ -64,60 +64,72 @@ impl Wallet {
                     coin.status.as_str()
                 )));
             }
-            // Fresh coins of current keys only.
-            self.refresh_keys_if_stale(&coin.exchange).await?;
-            let denoms = self.store().denominations(&coin.exchange)?;
-            let old = find_denom(&denoms, &coin.h_denom_pub)?;
-            let budget = coin.value.checked_sub(&old.fee_refresh).map_err(|_| {
-                WalletError::DenominationsInsufficient(format!(
-                    "{} (the melt fee is {})",
-                    coin.value, old.fee_refresh
-                ))
-            })?;
-            let lasting = self.lasting_denominations(&coin.exchange)?;
-            let selection = select_withdrawal(&budget, &lasting, Timestamp::now());
-            if selection.coins.is_empty() {
-                return Err(WalletError::DenominationsInsufficient(budget.to_string()));
-            }
-            let amount = selection
-                .total_cost()
-                .checked_add(&old.fee_refresh)
-                .map_err(|e| WalletError::BadRequest(format!("melt amount: {e}")))?;
-            let refresh_id = cardcash_util::base32::encode(&cardcash_crypto::random_bytes::<16>()?);
-            let row = RefreshGroupRow {
-                refresh_id: refresh_id.clone(),
-                state: RefreshState::Melting,
-                exchange: coin.exchange.clone(),
-                old_coin_pub: coin.coin_pub,
-                rms: cardcash_crypto::random_bytes::<32>()?,
-                amount,
-                noreveal_index: None,
-                created: Timestamp::now(),
-                finished: None,
-                last_error: None,
-            };
-            let fresh = selection
-                .planchet_denoms()
-                .iter()
-                .map(|d| d.h_denom_pub)
-                .collect();
-            if !self.store().create_refresh(row, fresh).await? {
-                return Err(WalletError::BadRequest(format!(
-                    "coin {coin_pub} is no longer fresh"
-                )));
-            }
-            self.notify(Notification::TransactionStateTransition {
-                transaction_id: refresh_transaction_id(&refresh_id),
-                old_state: "none".into(),
-                new_state: RefreshState::Melting.as_str().into(),
-            });
-            self.notify(Notification::BalanceChange);
-            ids.push(refresh_id);
+            ids.push(self.start_refresh(&coin).await?);
         }
         for id in &ids {
             self.process_refresh(id).await?;
         }
         Ok(ids.iter().map(|id| refresh_transaction_id(id)).collect())
+    }
+
+    /// Creates the refresh of what is left of `coin` (its [`CoinRow::remaining`]): fresh coins
+    /// for it minus the melt fee, chosen from current keys. Returns the refresh id; the
+    /// refresh itself runs in [`Self::process_refresh`].
+    pub(crate) async fn start_refresh(&self, coin: &CoinRow) -> WalletResult<String> {
+        // Fresh coins of current keys only.
+        self.refresh_keys_if_stale(&coin.exchange).await?;
+        let denoms = self.store().denominations(&coin.exchange)?;
+        let old = find_denom(&denoms, &coin.h_denom_pub)?;
+        let budget = coin.remaining.checked_sub(&old.fee_refresh).map_err(|_| {
+            WalletError::DenominationsInsufficient(format!(
+                "{} (the melt fee is {})",
+                coin.remaining, old.fee_refresh
+            ))
+        })?;
+        let lasting = self.lasting_denominations(&coin.exchange)?;
+        let selection = select_withdrawal(&budget, &lasting, Timestamp::now());
+        if selection.coins.is_empty() {
+            return Err(WalletError::DenominationsInsufficient(budget.to_string()));
+        }
+        let amount = selection
+            .total_cost()
+            .checked_add(&old.fee_refresh)
+            .map_err(|e| WalletError::BadRequest(format!("melt amount: {e}")))?;
+        let refresh_id = cardcash_util::base32::encode(&cardcash_crypto::random_bytes::<16>()?);
+        let row = RefreshGroupRow {
+            refresh_id: refresh_id.clone(),
+            state: RefreshState::Melting,
+            exchange: coin.exchange.clone(),
+            old_coin_pub: coin.coin_pub,
+            rms: cardcash_crypto::random_bytes::<32>()?,
+            amount,
+            noreveal_index: None,
+            created: Timestamp::now(),
+            finished: None,
+            last_error: None,
+        };
+        let fresh = selection
+            .planchet_denoms()
+            .iter()
+            .map(|d| d.h_denom_pub)
+            .collect();
+        if !self
+            .store()
+            .create_refresh(row, fresh, coin.remaining)
+            .await?
+        {
+            return Err(WalletError::BadRequest(format!(
+                "coin {} changed meanwhile (spent or refreshed)",
+                coin.coin_pub
+            )));
+        }
+        self.notify(Notification::TransactionStateTransition {
+            transaction_id: refresh_transaction_id(&refresh_id),
+            old_state: "none".into(),
+            new_state: RefreshState::Melting.as_str().into(),
+        });
+        self.notify(Notification::BalanceChange);
+        Ok(refresh_id)
     }
 
     /// Refreshes every fresh coin whose denomination expires within the expiry margin (while
@@ -414,6 +426,7 @@ impl Wallet {
                 created: now,
                 // A refreshed coin's recoup (recoup-refresh) is not supported yet.
                 cs_r: None,
+                remaining: d.value,
             });
         }
         self.store().apply_revealed(&g.refresh_id, coins).await?;

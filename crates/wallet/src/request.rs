@@ -18,6 +18,11 @@
 //! | `listCoins` | | `{coins}` |
 //! | `forceRefresh` | `coinPubList` | `{transactionIds}` |
 //! | `runUntilDone` | `timeoutMs?` | `{}` |
+//! | `preparePayForUri` | `talerPayUri` | status (`payment-possible`, `insufficient-balance`, `already-confirmed`), contract, amounts, fees |
+//! | `confirmPay` | `transactionId`, `sessionId?` | `{type: "done", transactionId, contractTermsHash, fulfillmentUrl, amountEffective}` |
+//! | `abortTransaction` | `transactionId` (a payment under way) | `{}` |
+//! | `startRefundQuery` | `transactionId` (a paid payment) | refunds picked up now, pending ones |
+//! | `startRefundQueryForUri` (alias `applyRefund`) | `talerRefundUri` | as `startRefundQuery` |
 
 use std::time::Duration;
 
@@ -111,6 +116,28 @@ impl Wallet {
                 let deadline = timeout.map(|ms| Instant::now() + Duration::from_millis(ms));
                 self.run_until_done(deadline).await?;
                 Ok(json!({}))
+            }
+            "preparePayForUri" => {
+                let uri: String = arg(&args, "talerPayUri")?;
+                to_json(self.prepare_pay_for_uri(&uri).await?)
+            }
+            "confirmPay" => {
+                let id: String = arg(&args, "transactionId")?;
+                let session: Option<String> = opt_arg(&args, "sessionId")?;
+                to_json(self.confirm_pay(&id, session).await?)
+            }
+            "abortTransaction" => {
+                let id: String = arg(&args, "transactionId")?;
+                self.abort_pay(&id).await?;
+                Ok(json!({}))
+            }
+            "startRefundQuery" => {
+                let id: String = arg(&args, "transactionId")?;
+                to_json(self.start_refund_query(&id).await?)
+            }
+            "startRefundQueryForUri" | "applyRefund" => {
+                let uri: String = arg(&args, "talerRefundUri")?;
+                to_json(self.start_refund_query_for_uri(&uri).await?)
             }
             other => Err(WalletError::UnknownOperation(other.to_owned())),
         }

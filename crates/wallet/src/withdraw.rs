@@ -103,8 +103,11 @@ pub struct Balance {
     pub currency: String,
     /// Fresh coins.
     pub available: Amount,
-    /// Coins of withdrawals not yet done.
+    /// Coins of withdrawals and refreshes not yet done (and remainders of spent coins waiting
+    /// for their refresh).
     pub pending_incoming: Amount,
+    /// What payments under way take (their coins are spent, the merchant has not confirmed).
+    pub pending_outgoing: Amount,
 }
 
 /// A transaction as the wallet lists it.
@@ -112,7 +115,7 @@ pub struct Balance {
 #[serde(rename_all = "camelCase")]
 pub struct Transaction {
     pub transaction_id: String,
-    /// `withdrawal` or `refresh`.
+    /// `withdrawal`, `refresh`, `payment` or `refund`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// `bank-integrated` or `manual` (withdrawals only).
@@ -124,9 +127,12 @@ pub struct Transaction {
     pub amount_raw: Amount,
     /// What the coins are worth (raw minus fees and what no coin fits).
     pub amount_effective: Amount,
-    /// The reserve of a withdrawal (empty for a refresh).
+    /// The reserve of a withdrawal (empty otherwise).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reserve_pub: String,
+    /// A payment's or refund's order: its merchant, id, summary and fulfillment URL.
+    #[serde(flatten)]
+    pub order: Option<crate::pay::OrderInfo>,
     pub exchange_payto_uris: Vec<String>,
     pub timestamp: Timestamp,
     pub error: Option<String>,
@@ -140,6 +146,8 @@ pub struct CoinSummary {
     pub denom_pub_hash: String,
     pub exchange_base_url: String,
     pub value: Amount,
+    /// What is left of it (the change of a payment or a refund, until refreshed).
+    pub remaining: Amount,
     pub status: &'static str,
     pub transaction_id: String,
 }
@@ -513,6 +521,19 @@ impl Wallet {
                 }
                 first_error.get_or_insert(e);
             }
+        }
+        // Payments a crash left unanswered, then the change and refunds of spent coins.
+        if let Err(e) = self.resume_purchases().await {
+            if matches!(e, WalletError::Halted(_)) {
+                return Err(e);
+            }
+            first_error.get_or_insert(e);
+        }
+        if let Err(e) = self.refresh_remainders().await {
+            if matches!(e, WalletError::Halted(_)) {
+                return Err(e);
+            }
+            first_error.get_or_insert(e);
         }
         if let Err(e) = self.refresh_expiring_coins().await {
             if matches!(e, WalletError::Halted(_)) {
@@ -908,6 +929,7 @@ impl Wallet {
                             index: p.index,
                             created: now,
                             cs_r: p.cs_r,
+                            remaining: p.denom.value,
                         })
                     })
                     .collect::<WalletResult<Vec<_>>>()
@@ -959,8 +981,11 @@ impl Wallet {
             let entry = out.entry(c.to_string()).or_insert_with(|| zero(&c));
             if coin.status == CoinStatus::Fresh {
                 entry.0 = sum(&c, [entry.0, coin.value]);
+            } else if coin.status == CoinStatus::Spent {
+                entry.1 = sum(&c, [entry.1, coin.remaining]);
             }
         }
+        let outgoing = self.payments_under_way()?;
         for g in self.store().withdrawals()? {
             let entry = out
                 .entry(g.currency.to_string())
@@ -982,6 +1007,10 @@ impl Wallet {
         Ok(out
             .into_iter()
             .map(|(currency, (available, pending_incoming))| Balance {
+                pending_outgoing: outgoing
+                    .get(&currency)
+                    .copied()
+                    .unwrap_or(Amount::zero(available.currency())),
                 currency,
                 available,
                 pending_incoming,
@@ -1012,6 +1041,7 @@ impl Wallet {
                     amount_raw: g.amount,
                     amount_effective: effective,
                     reserve_pub: g.reserve_pub.to_string(),
+                    order: None,
                     exchange_payto_uris: match g.kind {
                         WithdrawalKind::Manual => self.payto_uris(&g)?,
                         WithdrawalKind::BankIntegrated => Vec::new(),
@@ -1031,11 +1061,13 @@ impl Wallet {
                 amount_raw: r.amount,
                 amount_effective: self.refresh_effective(&r)?,
                 reserve_pub: String::new(),
+                order: None,
                 exchange_payto_uris: Vec::new(),
                 timestamp: r.created,
                 error: r.last_error.clone(),
             });
         }
+        out.extend(self.purchase_transactions()?);
         out.sort_by_key(|t| t.timestamp);
         Ok(out)
     }
@@ -1051,6 +1083,7 @@ impl Wallet {
                 denom_pub_hash: c.h_denom_pub.to_string(),
                 exchange_base_url: c.exchange.to_string(),
                 value: c.value,
+                remaining: c.remaining,
                 status: c.status.as_str(),
                 transaction_id: c.origin.clone(),
             })
