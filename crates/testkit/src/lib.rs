@@ -27,6 +27,8 @@
 //! });
 //! ```
 
+pub mod coins;
+
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
