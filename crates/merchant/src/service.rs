@@ -9,6 +9,7 @@ use cardcash_util::BaseUrl;
 
 use crate::config::MerchantConfig;
 use crate::db::MerchantStore;
+use crate::exchanges::Exchanges;
 
 /// A handle on the running merchant backend; cheap to clone.
 #[derive(Clone, Debug)]
@@ -21,6 +22,7 @@ struct Inner {
     store: MerchantStore,
     http: HttpClient,
     credentials: CredentialVerifier,
+    exchanges: Exchanges,
 }
 
 impl Merchant {
@@ -30,7 +32,9 @@ impl Merchant {
         store: MerchantStore,
         http: HttpClient,
     ) -> Self {
+        let exchanges = Exchanges::new(&config.exchanges, &http);
         Self(Arc::new(Inner {
+            exchanges,
             config,
             base_url,
             store,
@@ -65,6 +69,11 @@ impl Merchant {
     /// The shared HTTP client (one connection pool) for talking to exchanges.
     pub fn http(&self) -> &HttpClient {
         &self.0.http
+    }
+
+    /// The trusted exchanges and their verified keys (`crate::exchanges`).
+    pub fn exchanges(&self) -> &Exchanges {
+        &self.0.exchanges
     }
 
     /// Verifies instance passwords (argon2id, bounded and cached).
