@@ -17,7 +17,8 @@ use crate::Reported;
 const DB_FILE: &str = "wallet.sqlite3";
 
 /// Crash tests: with `CARDCASH_WALLET_CRASH_AT=STEP` (`after-registration`,
-/// `after-withdraw-request`, `after-melt`, `after-reveal`, `after-recoup`) the wallet stops at
+/// `after-withdraw-request`, `after-melt`, `after-reveal`, `after-recoup`, `after-pay`) the
+/// wallet stops at
 /// that step before storing what it learnt, says so on stderr, and waits to be killed
 /// (SIGKILL): what a crash there leaves behind.
 const CRASH_AT_VAR: &str = "CARDCASH_WALLET_CRASH_AT";
@@ -47,13 +48,29 @@ pub struct WalletArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum WalletCommand {
-    /// Handle a taler:// URI, e.g. the `taler://withdraw/…` of a terminal's QR code.
+    /// Handle a taler:// URI, e.g. the `taler://withdraw/…` of a terminal's QR code or the
+    /// `taler://pay/…` of a shop.
     ///
     /// Shows what the URI offers; with -y (or after you confirm) accepts it and runs it to the
     /// end: for a withdrawal, registers the wallet's reserve with the bank, waits for the
     /// payment, and withdraws the coins. A `taler://withdraw-exchange/…` URI starts a manual
-    /// withdrawal from that exchange (its master key checked when the URI names it).
+    /// withdrawal from that exchange (its master key checked when the URI names it). A
+    /// `taler://pay/…` URI shows the contract (price, fees, summary) and pays it; an order
+    /// whose fulfillment URL this wallet paid before is not paid again. A
+    /// `taler://refund/…` URI picks up the refunds of an order this wallet paid.
     HandleUri(HandleUriArgs),
+    /// Pay a `taler://pay/…` URI (the same as handle-uri with such a URI).
+    Pay(HandleUriArgs),
+    /// Pick up the refunds of a payment (by its transaction id, see `transactions`).
+    CheckRefund {
+        /// txn:payment:…
+        transaction_id: String,
+    },
+    /// Give up a payment the merchant has not confirmed: its coins are refunded.
+    Abort {
+        /// txn:payment:…
+        transaction_id: String,
+    },
     /// Exchanges: add one (its keys are verified), list them, read and accept their terms.
     #[command(subcommand)]
     Exchanges(ExchangesCommand),
@@ -260,6 +277,28 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
 async fn dispatch(cli: &Cli, command: WalletCommand) -> anyhow::Result<()> {
     match command {
         WalletCommand::HandleUri(a) => handle_uri(cli, a).await,
+        WalletCommand::Pay(a) => pay_uri(cli, a).await,
+        WalletCommand::CheckRefund { transaction_id } => {
+            let r = cli
+                .call(
+                    "startRefundQuery",
+                    json!({ "transactionId": transaction_id }),
+                )
+                .await?;
+            cli.print(&r, print_refunds);
+            print_balance(cli).await
+        }
+        WalletCommand::Abort { transaction_id } => {
+            cli.call(
+                "abortTransaction",
+                json!({ "transactionId": transaction_id }),
+            )
+            .await?;
+            if !cli.json {
+                println!("{transaction_id}: aborted; its coins were refunded");
+            }
+            print_balance(cli).await
+        }
         WalletCommand::Exchanges(c) => exchanges(cli, c).await,
         WalletCommand::Withdraw(WithdrawCommand::Manual {
             exchange,
@@ -275,16 +314,32 @@ async fn dispatch(cli: &Cli, command: WalletCommand) -> anyhow::Result<()> {
                     println!("No transactions.");
                 }
                 for t in list {
+                    let kind = match t["withdrawalType"].as_str() {
+                        Some(w) => format!("{} ({w})", s(&t["type"])),
+                        None => s(&t["type"]).to_owned(),
+                    };
                     println!(
-                        "{}  {} ({})  {}  raw {}  effective {}  {}",
+                        "{}  {}  {}  raw {}  effective {}  {}",
                         s(&t["transactionId"]),
-                        s(&t["type"]),
-                        s(&t["withdrawalType"]),
+                        kind,
                         s(&t["state"]),
                         s(&t["amountRaw"]),
                         s(&t["amountEffective"]),
                         s(&t["exchangeBaseUrl"]),
                     );
+                    if let Some(order) = t["orderId"].as_str() {
+                        println!(
+                            "    order {order} at {}: {}",
+                            s(&t["merchantBaseUrl"]),
+                            s(&t["summary"])
+                        );
+                    }
+                    if let Some(r) = t["refunded"].as_str() {
+                        println!("    refunded {r}");
+                    }
+                    if let Some(o) = t["alreadyPaidOrderId"].as_str() {
+                        println!("    already paid as order {o}");
+                    }
                     if let Some(e) = t["error"].as_str() {
                         println!("    last error: {e}");
                     }
@@ -407,9 +462,10 @@ async fn print_balance(cli: &Cli) -> anyhow::Result<()> {
         }
         for b in list {
             println!(
-                "{} available, {} pending incoming",
+                "{} available, {} pending incoming, {} pending outgoing",
                 s(&b["available"]),
-                s(&b["pendingIncoming"])
+                s(&b["pendingIncoming"]),
+                s(&b["pendingOutgoing"])
             );
         }
     });
@@ -500,10 +556,20 @@ async fn handle_uri(cli: &Cli, a: HandleUriArgs) -> anyhow::Result<()> {
     {
         return withdraw_exchange_uri(cli, a).await;
     }
+    if lower.starts_with("taler://pay/") || lower.starts_with("taler+http://pay/") {
+        return pay_uri(cli, a).await;
+    }
+    if lower.starts_with("taler://refund/") || lower.starts_with("taler+http://refund/") {
+        let r = cli
+            .call("startRefundQueryForUri", json!({ "talerRefundUri": a.uri }))
+            .await?;
+        cli.print(&r, print_refunds);
+        return print_balance(cli).await;
+    }
     if !(lower.starts_with("taler://withdraw/") || lower.starts_with("taler+http://withdraw/")) {
         let e = WalletError::BadRequest(format!(
-            "{}: this wallet handles taler://withdraw and taler://withdraw-exchange URIs so far \
-             (payments come with the merchant)",
+            "{}: this wallet handles taler://withdraw, taler://withdraw-exchange, taler://pay \
+             and taler://refund URIs",
             a.uri
         ));
         cli.print_error(&e);
@@ -601,4 +667,87 @@ async fn withdraw_exchange_uri(cli: &Cli, a: HandleUriArgs) -> anyhow::Result<()
         return Err(Reported.into());
     }
     withdraw_manual(cli, &exchange, &amount, false).await
+}
+
+fn print_refunds(v: &Value) {
+    println!(
+        "{}: refunds of {} picked up ({} credited to the coins, {} of fees){}",
+        s(&v["transactionId"]),
+        s(&v["amountRefundGranted"]),
+        s(&v["amountEffectiveCredited"]),
+        s(&v["amountRefundGone"]),
+        match v["pending"].as_u64() {
+            Some(n) if n > 0 => format!("; {n} not executed by the exchange yet"),
+            _ => String::new(),
+        }
+    );
+}
+
+/// `taler://pay/…`: claims the order, shows the contract, and pays it after confirmation (or
+/// says that it was paid before).
+async fn pay_uri(cli: &Cli, a: HandleUriArgs) -> anyhow::Result<()> {
+    let prepared = cli
+        .call("preparePayForUri", json!({ "talerPayUri": a.uri }))
+        .await?;
+    let status = s(&prepared["status"]).to_owned();
+    if !cli.json {
+        eprintln!(
+            "Order {} at {}: {}",
+            s(&prepared["orderId"]),
+            s(&prepared["merchantBaseUrl"]),
+            s(&prepared["summary"])
+        );
+        eprintln!(
+            "  price {}; you pay {} (deposit fees beyond what the merchant covers: {}); \
+             available at its exchanges: {}",
+            s(&prepared["amountRaw"]),
+            s(&prepared["amountEffective"]),
+            s(&prepared["customerFees"]),
+            s(&prepared["balanceAvailable"])
+        );
+    }
+    match status.as_str() {
+        "already-confirmed" => {
+            if prepared["paid"].as_bool() == Some(true) {
+                let (order, url) = match prepared["alreadyPaidOrderId"].as_str() {
+                    Some(o) => (o, s(&prepared["alreadyPaidFulfillmentUrl"])),
+                    None => (s(&prepared["orderId"]), s(&prepared["fulfillmentUrl"])),
+                };
+                cli.print(&prepared, |_| {
+                    println!("Already paid (order {order}); the purchase is at {url}");
+                });
+                return Ok(());
+            }
+            // Confirmed before but not answered yet: resume below.
+        }
+        "insufficient-balance" => {
+            let e = WalletError::InsufficientBalance {
+                needed: s(&prepared["amountRaw"]).to_owned(),
+                available: s(&prepared["balanceAvailable"]).to_owned(),
+            };
+            cli.print_error(&e);
+            return Err(Reported.into());
+        }
+        _ => {
+            if !a.yes && !confirm("Pay?") {
+                eprintln!("Not paid.");
+                return Err(Reported.into());
+            }
+        }
+    }
+    let paid = cli
+        .call(
+            "confirmPay",
+            json!({ "transactionId": prepared["transactionId"] }),
+        )
+        .await?;
+    cli.print(&paid, |v| {
+        println!(
+            "{}: paid {}; the purchase is at {}",
+            s(&v["transactionId"]),
+            s(&v["amountEffective"]),
+            s(&v["fulfillmentUrl"])
+        );
+    });
+    print_balance(cli).await
 }
