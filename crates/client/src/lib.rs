@@ -14,8 +14,8 @@
 //! polling), [`bank_integration`] (what a wallet asks about a withdrawal operation),
 //! [`terminal`] (C2EC's Terminal API), [`cardproc`] (the card processor's Wallee-style API,
 //! MAC-signed) and [`exchange`] (a Taler exchange, protocol v23, with its `/management`
-//! endpoints). The merchant and wallet clients will join as modules of their own on the same
-//! core.
+//! endpoints) and [`merchant`] (a merchant backend's private API, as a shop uses it). The
+//! wallet's merchant client joins as a module of its own on the same core.
 //!
 //! Nothing here retries: [`ClientError::is_retryable`] tells the caller whether trying again
 //! can help, and the caller decides (backoff, idempotency keys).
@@ -28,6 +28,7 @@ pub mod exchange;
 pub mod exchange_keys;
 pub mod exchange_legacy;
 pub mod http;
+pub mod merchant;
 pub mod merchant_wallet;
 pub mod terminal;
 pub mod wire_gateway;
@@ -40,6 +41,7 @@ pub use exchange::{DepositQuery, DepositStatus, ExchangeClient, ExchangeTerms, M
 pub use exchange_keys::{KeysError, verify_keys};
 pub use exchange_legacy::{LegacyExchangeClient, LegacyKeysError, verify_keys_v12};
 pub use http::{Auth, ClientOptions, Endpoint, HttpClient, Request, Response};
+pub use merchant::MerchantClient;
 pub use merchant_wallet::{MerchantWalletClient, OrderStatusQuery, PublicOrderStatus};
 pub use terminal::{C2ecTerminalClient, SetupAmount};
 pub use wire_gateway::{HistoryRequest, WireGatewayClient};

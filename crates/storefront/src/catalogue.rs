@@ -1,0 +1,153 @@
+//! Pretty Pianos' catalogue (the merchant guide's pre-sales configuration, seed 003): the piano
+//! `p001` (physical, limited stock) and the Beethoven Sonatas `f001` (a PDF, unlimited), and
+//! the shop's own provisioning of its instance and products at start when they are missing.
+
+use cardcash_client::merchant::{InstanceAuth, InstanceConfigurationMessage, ProductAddDetail};
+use cardcash_client::{ClientError, MerchantClient};
+use cardcash_util::RelativeTime;
+
+use crate::config::StorefrontConfig;
+use crate::paywall::Resource;
+
+/// The piano's product id.
+pub const PIANO: &str = "p001";
+/// The Sonatas' product id.
+pub const SONATAS: &str = "f001";
+/// The shop's name (the instance's `name`).
+pub const SHOP_NAME: &str = "Pretty Pianos";
+
+/// The paywalled Sonatas.
+pub fn sonatas(config: &StorefrontConfig) -> Resource {
+    Resource {
+        name: "sonatas",
+        title: "Beethoven Sonatas",
+        price: config.sonatas_price,
+    }
+}
+
+/// `p001` as the guide adds it.
+pub fn piano_product(config: &StorefrontConfig) -> ProductAddDetail {
+    ProductAddDetail {
+        product_id: PIANO.to_owned(),
+        product_name: Some("Grand piano".to_owned()),
+        description: "piano".to_owned(),
+        unit: "unit".to_owned(),
+        price: config.piano_price,
+        total_stock: i64::try_from(config.piano_stock).unwrap_or(i64::MAX),
+        image: None,
+        taxes: Vec::new(),
+        next_restock: None,
+    }
+}
+
+/// `f001` as the guide adds it (`total_stock` −1: a file never runs out).
+pub fn sonatas_product(config: &StorefrontConfig) -> ProductAddDetail {
+    ProductAddDetail {
+        product_id: SONATAS.to_owned(),
+        product_name: Some("Beethoven Sonatas".to_owned()),
+        description: "Beethoven Sonatas".to_owned(),
+        unit: "file".to_owned(),
+        price: config.sonatas_price,
+        total_stock: -1,
+        image: None,
+        taxes: Vec::new(),
+        next_restock: None,
+    }
+}
+
+/// The instance the shop creates when the backend has none by its name: token auth with the
+/// shop's own token, the guide's delays (wire transfers after 2 days, payment within 5 hours).
+pub fn instance_request(config: &StorefrontConfig) -> InstanceConfigurationMessage {
+    let password = config
+        .merchant_token
+        .strip_prefix("secret-token:")
+        .unwrap_or(&config.merchant_token)
+        .to_owned();
+    InstanceConfigurationMessage {
+        id: config.instance.clone(),
+        name: SHOP_NAME.to_owned(),
+        auth: InstanceAuth::Token { password },
+        address: serde_json::json!({}),
+        jurisdiction: serde_json::json!({}),
+        use_stefan: true,
+        default_wire_transfer_delay: RelativeTime::from_secs(2 * 24 * 3600),
+        default_pay_delay: RelativeTime::from_secs(5 * 3600),
+    }
+}
+
+/// What [`provision`] had to create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provisioned {
+    pub instance: bool,
+    pub products: Vec<&'static str>,
+}
+
+/// Creates the instance (with its bank account, if configured) and the two products where the
+/// backend does not have them yet. Existing ones are left as they are (their stock is the
+/// backend's business from then on).
+pub async fn provision(
+    client: &MerchantClient,
+    config: &StorefrontConfig,
+) -> Result<Provisioned, ClientError> {
+    let mut done = Provisioned::default();
+    if !client.instance_exists().await? {
+        client.create_instance(&instance_request(config)).await?;
+        if let Some(payto) = &config.payto_uri {
+            client.add_account(payto).await?;
+        }
+        done.instance = true;
+    }
+    for (id, product) in [
+        (PIANO, piano_product(config)),
+        (SONATAS, sonatas_product(config)),
+    ] {
+        if client.product(id).await?.is_none() {
+            client.create_product(&product).await?;
+            done.products.push(id);
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cardcash_util::BaseUrl;
+
+    fn config() -> StorefrontConfig {
+        StorefrontConfig::new(
+            "KUDOS".parse().unwrap(),
+            BaseUrl::parse("http://m.example/").unwrap(),
+            "secret-token:eighty-eight-keys",
+            b"0123456789abcdef".to_vec(),
+            "pw",
+        )
+    }
+
+    #[test]
+    fn the_products_are_the_guides() {
+        let c = config();
+        let piano = serde_json::to_value(piano_product(&c)).unwrap();
+        assert_eq!(piano["product_id"], "p001");
+        assert_eq!(piano["description"], "piano");
+        assert_eq!(piano["unit"], "unit");
+        assert_eq!(piano["price"], "KUDOS:20000");
+        assert_eq!(piano["total_stock"], 3);
+        let sonatas = serde_json::to_value(sonatas_product(&c)).unwrap();
+        assert_eq!(sonatas["product_id"], "f001");
+        assert_eq!(sonatas["unit"], "file");
+        assert_eq!(sonatas["price"], "KUDOS:9.87");
+        assert_eq!(sonatas["total_stock"], -1);
+    }
+
+    #[test]
+    fn the_instance_authenticates_with_the_shops_token() {
+        let m = serde_json::to_value(instance_request(&config())).unwrap();
+        assert_eq!(m["id"], "default");
+        assert_eq!(m["name"], "Pretty Pianos");
+        assert_eq!(
+            m["auth"],
+            serde_json::json!({"method":"token","password":"eighty-eight-keys"})
+        );
+    }
+}
