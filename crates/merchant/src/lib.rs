@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod exchanges;
 pub mod http;
+pub mod instances;
 pub mod service;
 
 use std::net::SocketAddr;

@@ -5,6 +5,7 @@
 //! would also see `instance`).
 
 pub mod config;
+pub mod instances;
 pub mod router;
 
 use crate::service::Merchant;

@@ -3,11 +3,11 @@
 use axum::Router;
 use axum::routing::get;
 
-use super::{AppState, config};
+use super::{AppState, config, instances};
 
 /// The routes every instance has, relative to the instance's base URL.
 fn instance_routes() -> Router<AppState> {
-    Router::new()
+    Router::new().merge(instances::routes())
 }
 
 /// The merchant's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).
@@ -16,6 +16,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         // https://docs.taler.net/core/merchant/get-config.html
         .route("/config", get(config::get_config))
+        .merge(instances::management_routes())
         .merge(instance.clone())
         .nest("/instances/{instance}", instance)
         .with_state(state)
