@@ -11,6 +11,7 @@ mod exchange_bench;
 mod exchange_cmd;
 mod exchange_offline;
 mod listen;
+mod merchant_cmd;
 mod terminal_cmd;
 mod wallet_cmd;
 
@@ -61,6 +62,10 @@ enum Command {
     /// protocol v23), its offline key, audit and benchmark.
     #[command(subcommand)]
     Exchange(exchange_cmd::ExchangeCommand),
+    /// The merchant backend: instances, inventory, orders, payments, refunds (GNU Taler
+    /// merchant protocol); operator commands for instances.
+    #[command(subcommand)]
+    Merchant(merchant_cmd::MerchantCommand),
     /// Play a shop terminal against C2EC and the card processor.
     #[command(subcommand)]
     Terminal(terminal_cmd::TerminalCommand),
@@ -162,6 +167,7 @@ fn main() -> ExitCode {
             Command::Cardproc(cmd) => cardproc_cmd::run(cmd, &config).await,
             Command::C2ec(cmd) => c2ec_cmd::run(cmd, &config).await,
             Command::Exchange(cmd) => exchange_cmd::run(cmd, &config).await,
+            Command::Merchant(cmd) => merchant_cmd::run(cmd, &config).await,
             Command::Terminal(cmd) => terminal_cmd::run(cmd, &config).await,
             Command::Wallet(args) => wallet_cmd::run(args).await,
         }

@@ -2,9 +2,12 @@
 
 use cardcash_store::rusqlite::{Connection, OptionalExtension, Row, params};
 use cardcash_store::{SqliteTx, StoreError, query_all, query_opt};
-use cardcash_util::{Currency, WireSalt};
+use cardcash_util::{Currency, HashCode, Timestamp, WireSalt};
 
-use super::super::instances::{AccountRow, CreateInstance, InstanceAuth, InstanceRow, NewInstance};
+use super::super::instances::{
+    AccountChange, AccountRow, AddAccount, CreateInstance, InstanceAuth, InstanceRow,
+    LoginTokenRow, NewInstance, NewLoginToken, TokenRef, scope_of,
+};
 use super::super::{amount_opt, cols_opt, corrupt, duration, duration_micros, fixed, json, micros};
 use super::{eddsa, execute, flag, hash, ts};
 
@@ -182,4 +185,266 @@ pub(crate) fn accounts(
         params![instance_serial],
         account_row,
     )
+}
+
+fn auth_columns(auth: &InstanceAuth) -> (&'static str, Option<&str>) {
+    match auth {
+        InstanceAuth::External => ("external", None),
+        InstanceAuth::Token { password_hash } => ("token", Some(password_hash.as_str())),
+    }
+}
+
+pub(crate) fn update_instance(tx: &mut SqliteTx<'_>, r: &InstanceRow) -> Result<bool, StoreError> {
+    let (dep_val, dep_frac) = cols_opt(r.default_max_deposit_fee.as_ref());
+    let (wire_val, wire_frac) = cols_opt(r.default_max_wire_fee.as_ref());
+    let n = execute(
+        tx,
+        "UPDATE instances SET name = ?2, email = ?3, phone_number = ?4, website = ?5, logo = ?6, \
+         address = ?7, jurisdiction = ?8, use_stefan = ?9, default_max_deposit_fee_val = ?10, \
+         default_max_deposit_fee_frac = ?11, default_max_wire_fee_val = ?12, \
+         default_max_wire_fee_frac = ?13, default_wire_fee_amortization = ?14, \
+         default_pay_delay = ?15, default_refund_delay = ?16, default_wire_transfer_delay = ?17 \
+         WHERE instance_serial = ?1 AND deleted = 0",
+        params![
+            r.serial,
+            r.name,
+            r.email,
+            r.phone_number,
+            r.website,
+            r.logo,
+            r.address.to_string(),
+            r.jurisdiction.to_string(),
+            i64::from(r.use_stefan),
+            dep_val,
+            dep_frac,
+            wire_val,
+            wire_frac,
+            i64::from(r.default_wire_fee_amortization),
+            duration_micros(r.default_pay_delay),
+            duration_micros(r.default_refund_delay),
+            duration_micros(r.default_wire_transfer_delay),
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+pub(crate) fn soft_delete_instance(tx: &mut SqliteTx<'_>, id: &str) -> Result<bool, StoreError> {
+    let n = execute(
+        tx,
+        "UPDATE instances SET deleted = 1 WHERE instance_id = ?1 AND deleted = 0",
+        params![id],
+    )?;
+    Ok(n == 1)
+}
+
+pub(crate) fn purge_instance(tx: &mut SqliteTx<'_>, id: &str) -> Result<bool, StoreError> {
+    let n = execute(
+        tx,
+        "DELETE FROM instances WHERE instance_id = ?1",
+        params![id],
+    )?;
+    Ok(n == 1)
+}
+
+pub(crate) fn set_instance_auth(
+    tx: &mut SqliteTx<'_>,
+    serial: i64,
+    auth: &InstanceAuth,
+) -> Result<bool, StoreError> {
+    let (method, hash) = auth_columns(auth);
+    let n = execute(
+        tx,
+        "UPDATE instances SET auth_method = ?2, auth_hash = ?3 \
+         WHERE instance_serial = ?1 AND deleted = 0",
+        params![serial, method, hash],
+    )?;
+    if n == 1 {
+        execute(
+            tx,
+            "DELETE FROM login_tokens WHERE instance_serial = ?1",
+            params![serial],
+        )?;
+    }
+    Ok(n == 1)
+}
+
+fn token_row(row: &Row<'_>) -> Result<LoginTokenRow, StoreError> {
+    Ok(LoginTokenRow {
+        serial: row.get(0)?,
+        scope: scope_of(&row.get::<_, String>(1)?)?,
+        refreshable: flag(row, 2)?,
+        description: row.get(3)?,
+        created_at: ts(row, 4)?,
+        expires_at: ts(row, 5)?,
+    })
+}
+
+pub(crate) fn insert_login_token(
+    tx: &mut SqliteTx<'_>,
+    t: &NewLoginToken,
+) -> Result<i64, StoreError> {
+    execute(
+        tx,
+        "INSERT INTO login_tokens (instance_serial, token_hash, scope, refreshable, description, \
+         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            t.instance_serial,
+            t.token_hash.as_bytes().as_slice(),
+            t.scope.as_str(),
+            i64::from(t.refreshable),
+            t.description,
+            micros(t.created_at),
+            micros(t.expires_at),
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+pub(crate) fn login_token(
+    conn: &Connection,
+    instance_serial: i64,
+    hash: &HashCode,
+) -> Result<Option<LoginTokenRow>, StoreError> {
+    query_opt(
+        conn,
+        "SELECT token_serial, scope, refreshable, description, created_at, expires_at \
+         FROM login_tokens WHERE instance_serial = ?1 AND token_hash = ?2",
+        params![instance_serial, hash.as_bytes().as_slice()],
+        token_row,
+    )
+}
+
+pub(crate) fn login_tokens(
+    conn: &Connection,
+    instance_serial: i64,
+    now: Timestamp,
+) -> Result<Vec<LoginTokenRow>, StoreError> {
+    query_all(
+        conn,
+        "SELECT token_serial, scope, refreshable, description, created_at, expires_at \
+         FROM login_tokens WHERE instance_serial = ?1 AND expires_at > ?2 ORDER BY token_serial",
+        params![instance_serial, micros(now)],
+        token_row,
+    )
+}
+
+pub(crate) fn delete_login_token(
+    tx: &mut SqliteTx<'_>,
+    instance_serial: i64,
+    which: &TokenRef,
+) -> Result<bool, StoreError> {
+    let n = match which {
+        TokenRef::Serial(serial) => execute(
+            tx,
+            "DELETE FROM login_tokens WHERE instance_serial = ?1 AND token_serial = ?2",
+            params![instance_serial, serial],
+        )?,
+        TokenRef::Hash(hash) => execute(
+            tx,
+            "DELETE FROM login_tokens WHERE instance_serial = ?1 AND token_hash = ?2",
+            params![instance_serial, hash.as_bytes().as_slice()],
+        )?,
+    };
+    Ok(n == 1)
+}
+
+const ACCOUNT_COLUMNS: &str = "account_serial, h_wire, salt, payto_uri, active, \
+     credit_facade_url, credit_facade_credentials";
+
+pub(crate) fn add_account(
+    tx: &mut SqliteTx<'_>,
+    instance_serial: i64,
+    a: &AccountRow,
+) -> Result<AddAccount, StoreError> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM instance_accounts \
+         WHERE instance_serial = ?1 AND payto_uri = ?2"
+    );
+    let existing = query_opt(tx, &sql, params![instance_serial, a.payto_uri], account_row)?;
+    match existing {
+        None => {
+            let serial = insert_account(tx, instance_serial, a)?;
+            Ok(AddAccount::Added(AccountRow {
+                serial,
+                ..a.clone()
+            }))
+        }
+        Some(old) if old.active => {
+            if old.credit_facade_url == a.credit_facade_url
+                && old.credit_facade_credentials == a.credit_facade_credentials
+            {
+                Ok(AddAccount::Same(old))
+            } else {
+                Ok(AddAccount::Conflict)
+            }
+        }
+        Some(old) => {
+            execute(
+                tx,
+                "UPDATE instance_accounts SET active = 1, credit_facade_url = ?2, \
+                 credit_facade_credentials = ?3 WHERE account_serial = ?1",
+                params![old.serial, a.credit_facade_url, a.credit_facade_credentials],
+            )?;
+            Ok(AddAccount::Added(AccountRow {
+                active: true,
+                credit_facade_url: a.credit_facade_url.clone(),
+                credit_facade_credentials: a.credit_facade_credentials.clone(),
+                ..old
+            }))
+        }
+    }
+}
+
+pub(crate) fn account(
+    conn: &Connection,
+    instance_serial: i64,
+    h_wire: &HashCode,
+) -> Result<Option<AccountRow>, StoreError> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM instance_accounts \
+         WHERE instance_serial = ?1 AND h_wire = ?2"
+    );
+    query_opt(
+        conn,
+        &sql,
+        params![instance_serial, h_wire.as_bytes().as_slice()],
+        account_row,
+    )
+}
+
+pub(crate) fn update_account(
+    tx: &mut SqliteTx<'_>,
+    instance_serial: i64,
+    h_wire: &HashCode,
+    change: &AccountChange,
+) -> Result<bool, StoreError> {
+    let exists: Option<i64> = tx
+        .prepare_cached(
+            "SELECT account_serial FROM instance_accounts \
+             WHERE instance_serial = ?1 AND h_wire = ?2",
+        )?
+        .query_row(
+            params![instance_serial, h_wire.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(serial) = exists else {
+        return Ok(false);
+    };
+    if let Some((url, credentials)) = &change.facade {
+        execute(
+            tx,
+            "UPDATE instance_accounts SET credit_facade_url = ?2, credit_facade_credentials = ?3 \
+             WHERE account_serial = ?1",
+            params![serial, url, credentials],
+        )?;
+    }
+    if let Some(active) = change.active {
+        execute(
+            tx,
+            "UPDATE instance_accounts SET active = ?2 WHERE account_serial = ?1",
+            params![serial, i64::from(active)],
+        )?;
+    }
+    Ok(true)
 }
