@@ -9,16 +9,17 @@
 //! sent as one percent-encoded path segment each. Nothing here checks a signature: the
 //! wallet verifies the merchant's (1101, 1104) and the exchange's (1038) signatures itself.
 //!
-//! The refund and abort answers are typed here ([`WalletRefundResponse`], [`AbortResponse`]);
-//! they move to `cardcash_api::merchant` when the merchant backend serves them from there.
 
 use std::time::Duration;
 
+use cardcash_api::merchant::payments::{
+    AbortRequest, AbortResponse, WalletRefundRequest, WalletRefundResponse,
+};
 use cardcash_api::merchant::{
     ClaimRequest, ClaimResponse, MerchantConfig, OrderStatusPaid, OrderStatusUnpaid, PaidRequest,
     PayRequest, PayResponse,
 };
-use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, EddsaSignature, HashCode, Timestamp};
+use cardcash_util::{Amount, BaseUrl, HashCode};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -34,90 +35,6 @@ pub struct PaidResponse {
     /// The point-of-sale confirmation, when the order has one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pos_confirmation: Option<String>,
-}
-
-/// One coin of an [`AbortRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AbortingCoin {
-    pub coin_pub: EddsaPublicKey,
-    /// What the coin contributed (deposit fee included).
-    pub contribution: Amount,
-    pub exchange_url: BaseUrl,
-}
-
-/// `POST /orders/$ID/abort` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AbortRequest {
-    pub h_contract: HashCode,
-    pub coins: Vec<AbortingCoin>,
-}
-
-/// The exchange's answer to the refund of one aborted coin (`rtransaction_id` 0, the whole
-/// contribution).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum AbortRefundStatus {
-    Success {
-        exchange_status: u16,
-        exchange_sig: EddsaSignature,
-        exchange_pub: EddsaPublicKey,
-    },
-    Failure {
-        exchange_status: u16,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        exchange_code: Option<u32>,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        exchange_reply: Option<serde_json::Value>,
-    },
-}
-
-/// `POST /orders/$ID/abort` answer: one entry per coin of the request, in its order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AbortResponse {
-    pub refunds: Vec<AbortRefundStatus>,
-}
-
-/// `POST /orders/$ID/refund` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WalletRefundRequest {
-    pub h_contract: HashCode,
-}
-
-/// One refund of one coin, as the merchant had the exchange execute it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum MerchantCoinRefundStatus {
-    /// The exchange refunded the coin; its signature (1038) proves it.
-    Success {
-        exchange_status: u16,
-        exchange_sig: EddsaSignature,
-        exchange_pub: EddsaPublicKey,
-        rtransaction_id: u64,
-        coin_pub: EddsaPublicKey,
-        refund_amount: Amount,
-        execution_time: Timestamp,
-    },
-    /// The exchange refused (the merchant may try again later).
-    Failure {
-        exchange_status: u16,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        exchange_code: Option<u32>,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        exchange_reply: Option<serde_json::Value>,
-        rtransaction_id: u64,
-        coin_pub: EddsaPublicKey,
-        refund_amount: Amount,
-        execution_time: Timestamp,
-    },
-}
-
-/// `POST /orders/$ID/refund` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WalletRefundResponse {
-    /// Everything the merchant granted for the order so far.
-    pub refund_amount: Amount,
-    pub refunds: Vec<MerchantCoinRefundStatus>,
-    pub merchant_pub: EddsaPublicKey,
 }
 
 /// What the public `GET /orders/$ID` says.
@@ -284,46 +201,6 @@ impl MerchantWalletClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const PUB: &str = "5HRE2AVT0S3FJ8KSYGKWFCWEECTDHS9RKKZHCYGXRC777Y16PT1G";
-    const SIG: &str = "P70XSM4H5JSEFBCAEV98371MDM1SSNWKRJ59SMZAQW6G3JE2T552M3SH9N8PJ8Z0YJ7W8ZTEJKS50VPK0FRWYEND33P4P4M8DJZKJ4R";
-
-    #[test]
-    fn refund_answers_as_the_merchant_sends_them() {
-        let text = format!(
-            r#"{{"refund_amount":"CHF:2","merchant_pub":"{PUB}","refunds":[
-            {{"type":"success","exchange_status":200,"exchange_sig":"{SIG}","exchange_pub":"{PUB}",
-              "rtransaction_id":1,"coin_pub":"{PUB}","refund_amount":"CHF:1.5",
-              "execution_time":{{"t_s":1700000000}}}},
-            {{"type":"failure","exchange_status":410,"exchange_code":1234,
-              "rtransaction_id":2,"coin_pub":"{PUB}","refund_amount":"CHF:0.5",
-              "execution_time":{{"t_s":1700000001}}}}]}}"#
-        );
-        let r: WalletRefundResponse = serde_json::from_str(&text).unwrap();
-        assert_eq!(r.refunds.len(), 2);
-        assert!(matches!(
-            &r.refunds[0],
-            MerchantCoinRefundStatus::Success {
-                rtransaction_id: 1,
-                ..
-            }
-        ));
-        assert!(matches!(
-            &r.refunds[1],
-            MerchantCoinRefundStatus::Failure {
-                exchange_code: Some(1234),
-                ..
-            }
-        ));
-        let back = serde_json::to_value(&r).unwrap();
-        assert_eq!(back["refunds"][0]["type"], "success");
-        let abort: AbortResponse = serde_json::from_str(&format!(
-            r#"{{"refunds":[{{"type":"success","exchange_status":200,"exchange_sig":"{SIG}",
-               "exchange_pub":"{PUB}"}},{{"type":"failure","exchange_status":409}}]}}"#
-        ))
-        .unwrap();
-        assert_eq!(abort.refunds.len(), 2);
-    }
 
     #[test]
     fn order_ids_stay_one_segment() {

@@ -28,10 +28,10 @@
 
 use std::collections::HashMap;
 
-use cardcash_api::merchant::{ClaimRequest, ContractTerms, PaidRequest, PayCoin, PayRequest};
-use cardcash_client::merchant_wallet::{
-    AbortRefundStatus, AbortRequest, AbortingCoin, MerchantCoinRefundStatus, WalletRefundRequest,
+use cardcash_api::merchant::payments::{
+    AbortRefundStatus, AbortRequest, AbortingCoin, CoinRefundStatus, WalletRefundRequest,
 };
+use cardcash_api::merchant::{ClaimRequest, ContractTerms, PaidRequest, PayCoin, PayRequest};
 use cardcash_client::{ClientError, MerchantWalletClient};
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_crypto::purpose::{ContractSig, DepositRequestV23, PaymentOk, RefundConfirmation};
@@ -1152,7 +1152,7 @@ impl Wallet {
             .map(|c| (c.coin_pub, c))
             .collect();
         for r in &answer.refunds {
-            let MerchantCoinRefundStatus::Success {
+            let CoinRefundStatus::Success {
                 exchange_sig,
                 exchange_pub,
                 rtransaction_id,
