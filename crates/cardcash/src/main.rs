@@ -12,6 +12,7 @@ mod exchange_cmd;
 mod exchange_offline;
 mod listen;
 mod merchant_cmd;
+mod storefront_cmd;
 mod terminal_cmd;
 mod wallet_cmd;
 
@@ -66,6 +67,10 @@ enum Command {
     /// merchant protocol); operator commands for instances.
     #[command(subcommand)]
     Merchant(merchant_cmd::MerchantCommand),
+    /// Pretty Pianos, a web shop on the merchant backend (design document 007's paywall, a
+    /// piano cart with inventory locks).
+    #[command(subcommand)]
+    Storefront(storefront_cmd::StorefrontCommand),
     /// Play a shop terminal against C2EC and the card processor.
     #[command(subcommand)]
     Terminal(terminal_cmd::TerminalCommand),
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
             Command::C2ec(cmd) => c2ec_cmd::run(cmd, &config).await,
             Command::Exchange(cmd) => exchange_cmd::run(cmd, &config).await,
             Command::Merchant(cmd) => merchant_cmd::run(cmd, &config).await,
+            Command::Storefront(cmd) => storefront_cmd::run(cmd, &config).await,
             Command::Terminal(cmd) => terminal_cmd::run(cmd, &config).await,
             Command::Wallet(args) => wallet_cmd::run(args).await,
         }
