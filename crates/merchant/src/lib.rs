@@ -7,10 +7,13 @@
 
 pub mod auth;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 pub mod exchanges;
 pub mod http;
+pub mod inventory;
+pub mod orders;
 pub mod instances;
 pub mod service;
 

@@ -18,6 +18,8 @@ mod postgres;
 mod sqlite;
 
 pub mod instances;
+pub mod inventory;
+pub mod orders;
 
 use cardcash_store::{Database, DbConfig, Engine, Notifier, Schema, StoreError};
 use cardcash_util::{Amount, Currency, Timestamp};

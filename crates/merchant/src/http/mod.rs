@@ -6,6 +6,8 @@
 
 pub mod config;
 pub mod instances;
+pub mod inventory;
+pub mod orders;
 pub mod router;
 
 use crate::service::Merchant;

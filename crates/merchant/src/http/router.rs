@@ -3,11 +3,14 @@
 use axum::Router;
 use axum::routing::get;
 
-use super::{AppState, config, instances};
+use super::{AppState, config, instances, inventory, orders};
 
 /// The routes every instance has, relative to the instance's base URL.
 fn instance_routes() -> Router<AppState> {
-    Router::new().merge(instances::routes())
+    Router::new()
+        .merge(instances::routes())
+        .merge(inventory::routes())
+        .merge(orders::routes())
 }
 
 /// The merchant's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).

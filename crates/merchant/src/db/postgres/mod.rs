@@ -5,6 +5,8 @@
 //! `../sqlite/`.
 
 pub(crate) mod instances;
+pub(crate) mod inventory;
+pub(crate) mod orders;
 
 use cardcash_store::StoreError;
 use cardcash_util::{EddsaPublicKey, EddsaSignature, HashCode};

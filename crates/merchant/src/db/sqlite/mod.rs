@@ -3,6 +3,8 @@
 //! decide and apply without locks. One file per feature, in step with `../postgres/`.
 
 pub(crate) mod instances;
+pub(crate) mod inventory;
+pub(crate) mod orders;
 
 use cardcash_store::StoreError;
 use cardcash_store::rusqlite::{Connection, Params, Row};
