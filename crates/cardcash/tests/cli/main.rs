@@ -7,6 +7,7 @@
 
 mod architecture;
 mod exchange;
+mod merchant;
 mod newcomer;
 mod story;
 mod wallet;
@@ -82,7 +83,9 @@ fn help_lists_every_service() {
     let out = cardcash(&["--help"]);
     assert!(out.status.success());
     let text = stdout(&out);
-    for cmd in ["demo", "bank", "cardproc", "c2ec", "exchange", "terminal"] {
+    for cmd in [
+        "demo", "bank", "cardproc", "c2ec", "exchange", "merchant", "terminal",
+    ] {
         assert!(text.contains(cmd), "--help does not mention {cmd}:\n{text}");
     }
 }
