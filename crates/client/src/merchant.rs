@@ -11,14 +11,18 @@
 //! The wallet-facing endpoints (claim, pay, public status) are another client
 //! (`merchant_wallet`).
 //!
-//! Interim wire types: the request and response bodies below are the minimal shapes this client
-//! needs, kept HERE (not in `cardcash-api`) while the merchant's owners write
+//! Instances and accounts use `cardcash_api::merchant::instances`. Interim wire types: the
+//! other request and response bodies below are the minimal shapes this client needs, kept HERE
+//! (not in `cardcash-api`) while the merchant's owners write
 //! `cardcash_api::merchant::{orders, status, inventory}`; they will be replaced by those types
 //! as they land. Every response type ignores fields it does not know and defaults optional
 //! ones, so a richer backend answer decodes.
 
 use std::time::Duration;
 
+use cardcash_api::merchant::instances::{
+    AccountAddDetails, AccountAddResponse, InstanceConfigurationMessage,
+};
 use cardcash_util::{Amount, BaseUrl, RelativeTime, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -27,40 +31,6 @@ use crate::http::{Auth, Endpoint, HttpClient};
 
 /// The instance the backend serves at its root.
 pub const DEFAULT_INSTANCE: &str = "default";
-
-/// `auth` of [`InstanceConfigurationMessage`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "lowercase")]
-pub enum InstanceAuth {
-    /// Bearer tokens: the password `P` is presented as `Bearer secret-token:P`.
-    Token {
-        /// The password (without `secret-token:`).
-        password: String,
-    },
-    /// No check (a reverse proxy authenticates).
-    External,
-}
-
-/// `POST /management/instances` body (the fields a shop sets; interim type).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstanceConfigurationMessage {
-    pub id: String,
-    pub name: String,
-    pub auth: InstanceAuth,
-    /// Postal address (a Taler `Location`; empty object when unknown).
-    pub address: serde_json::Value,
-    /// Jurisdiction (a Taler `Location`).
-    pub jurisdiction: serde_json::Value,
-    pub use_stefan: bool,
-    pub default_wire_transfer_delay: RelativeTime,
-    pub default_pay_delay: RelativeTime,
-}
-
-/// `POST /private/accounts` body (interim type).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountAddDetails {
-    pub payto_uri: String,
-}
 
 /// `POST /private/products` body (`ProductAddDetail`; interim type).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -370,13 +340,15 @@ impl MerchantClient {
     }
 
     /// `POST /private/accounts`: adds a bank account to the instance.
-    pub async fn add_account(&self, payto_uri: &str) -> Result<(), ClientError> {
+    pub async fn add_account(&self, payto_uri: &str) -> Result<AccountAddResponse, ClientError> {
         self.instance
             .post(&["private", "accounts"])
             .json(&AccountAddDetails {
                 payto_uri: payto_uri.to_owned(),
+                credit_facade_url: None,
+                credit_facade_credentials: None,
             })
-            .no_content()
+            .json_response()
             .await
     }
 

@@ -2,7 +2,10 @@
 //! `p001` (physical, limited stock) and the Beethoven Sonatas `f001` (a PDF, unlimited), and
 //! the shop's own provisioning of its instance and products at start when they are missing.
 
-use cardcash_client::merchant::{InstanceAuth, InstanceConfigurationMessage, ProductAddDetail};
+use cardcash_api::merchant::instances::{
+    FlexibleDuration, InstanceAccount, InstanceAuthConfig, InstanceConfigurationMessage,
+};
+use cardcash_client::merchant::ProductAddDetail;
 use cardcash_client::{ClientError, MerchantClient};
 use cardcash_util::RelativeTime;
 
@@ -56,22 +59,46 @@ pub fn sonatas_product(config: &StorefrontConfig) -> ProductAddDetail {
 }
 
 /// The instance the shop creates when the backend has none by its name: token auth with the
-/// shop's own token, the guide's delays (wire transfers after 2 days, payment within 5 hours).
+/// shop's own token, its bank account (if configured), the guide's delays (wire transfers
+/// after 2 days, payment within 5 hours).
 pub fn instance_request(config: &StorefrontConfig) -> InstanceConfigurationMessage {
     let password = config
         .merchant_token
         .strip_prefix("secret-token:")
         .unwrap_or(&config.merchant_token)
         .to_owned();
+    let days = |n: u64| Some(FlexibleDuration(RelativeTime::from_secs(n * 24 * 3600)));
     InstanceConfigurationMessage {
         id: config.instance.clone(),
         name: SHOP_NAME.to_owned(),
-        auth: InstanceAuth::Token { password },
-        address: serde_json::json!({}),
-        jurisdiction: serde_json::json!({}),
-        use_stefan: true,
-        default_wire_transfer_delay: RelativeTime::from_secs(2 * 24 * 3600),
-        default_pay_delay: RelativeTime::from_secs(5 * 3600),
+        auth: InstanceAuthConfig {
+            method: "token".to_owned(),
+            token: None,
+            password: Some(password),
+        },
+        accounts: config
+            .payto_uri
+            .iter()
+            .map(|payto| InstanceAccount {
+                payto_uri: payto.clone(),
+                credit_facade_url: None,
+                credit_facade_credentials: None,
+            })
+            .collect(),
+        payto_uris: Vec::new(),
+        email: None,
+        phone_number: None,
+        website: None,
+        logo: None,
+        address: Some(serde_json::json!({})),
+        jurisdiction: Some(serde_json::json!({})),
+        use_stefan: Some(true),
+        default_max_wire_fee: None,
+        default_wire_fee_amortization: None,
+        default_max_deposit_fee: None,
+        default_wire_transfer_delay: days(2),
+        default_pay_delay: Some(FlexibleDuration(RelativeTime::from_secs(5 * 3600))),
+        default_refund_delay: None,
     }
 }
 
@@ -92,9 +119,6 @@ pub async fn provision(
     let mut done = Provisioned::default();
     if !client.instance_exists().await? {
         client.create_instance(&instance_request(config)).await?;
-        if let Some(payto) = &config.payto_uri {
-            client.add_account(payto).await?;
-        }
         done.instance = true;
     }
     for (id, product) in [
@@ -148,6 +172,14 @@ mod tests {
         assert_eq!(
             m["auth"],
             serde_json::json!({"method":"token","password":"eighty-eight-keys"})
+        );
+        assert!(m.get("accounts").is_none());
+        let mut c = config();
+        c.payto_uri = Some("payto://iban/CH9300762011623852957".into());
+        let m = serde_json::to_value(instance_request(&c)).unwrap();
+        assert_eq!(
+            m["accounts"],
+            serde_json::json!([{"payto_uri":"payto://iban/CH9300762011623852957"}])
         );
     }
 }
