@@ -12,7 +12,8 @@
 //!   long-poll time the client asked for (`timeout_ms`) — is answered 503 `GENERIC_TIMEOUT`.
 //! - [`taler_error_bodies`]: any error response that is not JSON (axum's plain-text
 //!   rejections, empty bodies of tower layers) becomes a Taler error with the same status and
-//!   headers, the original text as `detail`. Errors are never empty.
+//!   headers, the original text as `detail`. Errors are never empty. An HTML page is kept: a
+//!   service answers a browser with one on purpose (the merchant's 402 payment page).
 
 use std::time::Duration;
 
@@ -171,7 +172,7 @@ pub(crate) async fn request_timeout(
 pub(crate) async fn taler_error_bodies(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+    if !(status.is_client_error() || status.is_server_error()) || keeps_body(response.headers()) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -201,13 +202,16 @@ fn is_body_header(name: &header::HeaderName) -> bool {
         || name == header::CONTENT_ENCODING
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether an error response's body is meant as it is: JSON (a Taler error or a protocol
+/// answer such as a 402 order status) or an HTML page for a browser.
+fn keeps_body(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             let essence = v.split(';').next().unwrap_or("").trim();
             essence.eq_ignore_ascii_case("application/json")
+                || essence.eq_ignore_ascii_case("text/html")
         })
 }
 
@@ -259,6 +263,19 @@ mod tests {
         assert!(!percent_decodes_to_utf8("/items/%FF"));
         assert!(!percent_decodes_to_utf8("/%C3"));
         assert!(!percent_decodes_to_utf8("/%c3%28"));
+    }
+
+    #[test]
+    fn json_and_html_error_bodies_are_kept() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+            keeps_body(&h)
+        };
+        assert!(with("application/json"));
+        assert!(with("text/html; charset=utf-8"));
+        assert!(!with("text/plain; charset=utf-8"));
+        assert!(!keeps_body(&HeaderMap::new()));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`db`] (all SQL, both engines, behind [`db::MerchantStore`]).
 
 pub mod auth;
+pub mod claim;
 pub mod config;
 pub mod contract;
 pub mod db;
@@ -15,7 +16,9 @@ pub mod http;
 pub mod inventory;
 pub mod orders;
 pub mod instances;
+pub mod page;
 pub mod service;
+pub mod status;
 
 use std::net::SocketAddr;
 

@@ -136,7 +136,7 @@ pub struct PayResponse {
     pub sig: EddsaSignature,
 }
 
-/// `POST /orders/$ORDER_ID/paid` body (answered with 204).
+/// `POST /orders/$ORDER_ID/paid` body (answered with [`status::PaidRefundStatusResponse`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaidRequest {
     pub sig: EddsaSignature,
@@ -158,7 +158,12 @@ pub struct OrderStatusPaid {
 pub struct OrderStatusUnpaid {
     pub taler_pay_uri: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fulfillment_url: Option<String>,
+    /// Another order with the same fulfillment URL already paid in the asked session.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub already_paid_order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub already_paid_fulfillment_url: Option<String>,
 }
 
 #[cfg(test)]

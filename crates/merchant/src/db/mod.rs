@@ -18,6 +18,7 @@ mod postgres;
 mod sqlite;
 
 pub mod instances;
+pub mod status;
 pub mod inventory;
 pub mod orders;
 

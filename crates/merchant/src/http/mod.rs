@@ -9,6 +9,7 @@ pub mod instances;
 pub mod inventory;
 pub mod orders;
 pub mod router;
+pub mod status;
 
 use crate::service::Merchant;
 

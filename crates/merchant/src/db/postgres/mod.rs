@@ -5,6 +5,7 @@
 //! `../sqlite/`.
 
 pub(crate) mod instances;
+pub(crate) mod status;
 pub(crate) mod inventory;
 pub(crate) mod orders;
 

@@ -3,6 +3,7 @@
 //! decide and apply without locks. One file per feature, in step with `../postgres/`.
 
 pub(crate) mod instances;
+pub(crate) mod status;
 pub(crate) mod inventory;
 pub(crate) mod orders;
 
