@@ -306,8 +306,11 @@ fn token_row(row: &PgRow) -> Result<LoginTokenRow, StoreError> {
 }
 
 pub(crate) async fn insert_login_token(db: &PgDb, t: &NewLoginToken) -> Result<i64, StoreError> {
+    // Expired tokens of the instance go when a new one comes: the table stays small.
     Ok(sqlx::query_scalar(
-        "INSERT INTO login_tokens (instance_serial, token_hash, scope, refreshable, description, \
+        "WITH expired AS (DELETE FROM login_tokens WHERE instance_serial = $1 \
+         AND expires_at <= $6) \
+         INSERT INTO login_tokens (instance_serial, token_hash, scope, refreshable, description, \
          created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING token_serial",
     )
     .bind(t.instance_serial)

@@ -283,6 +283,12 @@ pub(crate) fn insert_login_token(
     tx: &mut SqliteTx<'_>,
     t: &NewLoginToken,
 ) -> Result<i64, StoreError> {
+    // Expired tokens of the instance go when a new one comes: the table stays small.
+    execute(
+        tx,
+        "DELETE FROM login_tokens WHERE instance_serial = ?1 AND expires_at <= ?2",
+        params![t.instance_serial, micros(t.created_at)],
+    )?;
     execute(
         tx,
         "INSERT INTO login_tokens (instance_serial, token_hash, scope, refreshable, description, \
