@@ -17,6 +17,8 @@ pub mod inventory;
 pub mod orders;
 pub mod instances;
 pub mod page;
+pub mod pay;
+pub mod refund;
 pub mod service;
 pub mod status;
 

@@ -18,9 +18,10 @@ mod postgres;
 mod sqlite;
 
 pub mod instances;
-pub mod status;
 pub mod inventory;
 pub mod orders;
+pub mod payments;
+pub mod status;
 
 use cardcash_store::{Database, DbConfig, Engine, Notifier, Schema, StoreError};
 use cardcash_util::{Amount, Currency, Timestamp};

@@ -8,6 +8,7 @@ pub mod config;
 pub mod instances;
 pub mod inventory;
 pub mod orders;
+pub mod payments;
 pub mod router;
 pub mod status;
 

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::get;
 
-use super::{AppState, config, instances, inventory, orders, status};
+use super::{AppState, config, instances, inventory, orders, payments, status};
 
 /// The routes every instance has, relative to the instance's base URL.
 fn instance_routes() -> Router<AppState> {
@@ -11,6 +11,7 @@ fn instance_routes() -> Router<AppState> {
         .merge(instances::routes())
         .merge(inventory::routes())
         .merge(orders::routes())
+        .merge(payments::routes())
         .merge(status::routes())
 }
 

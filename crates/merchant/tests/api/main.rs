@@ -4,5 +4,6 @@
 mod config;
 mod helpers;
 mod instances;
+mod payments;
 mod inventory;
 mod orders;

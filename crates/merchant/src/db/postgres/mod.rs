@@ -5,9 +5,10 @@
 //! `../sqlite/`.
 
 pub(crate) mod instances;
-pub(crate) mod status;
 pub(crate) mod inventory;
 pub(crate) mod orders;
+pub(crate) mod payments;
+pub(crate) mod status;
 
 use cardcash_store::StoreError;
 use cardcash_util::{EddsaPublicKey, EddsaSignature, HashCode};

@@ -3,9 +3,10 @@
 //! decide and apply without locks. One file per feature, in step with `../postgres/`.
 
 pub(crate) mod instances;
-pub(crate) mod status;
 pub(crate) mod inventory;
 pub(crate) mod orders;
+pub(crate) mod payments;
+pub(crate) mod status;
 
 use cardcash_store::StoreError;
 use cardcash_store::rusqlite::{Connection, Params, Row};
