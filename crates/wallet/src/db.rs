@@ -1219,4 +1219,255 @@ mod tests {
         assert_eq!(coins[0].status, CoinStatus::Fresh);
         assert!(store.refreshes().unwrap().is_empty());
     }
+
+    /// Migration 5 keeps a wallet's refreshes (the table is rebuilt without the one-refresh-
+    /// per-coin constraint) and gives fresh coins their whole value as remainder, spent ones
+    /// none; a coin can then be refreshed a second time.
+    #[tokio::test]
+    async fn migration_5_keeps_refreshes_and_sets_what_is_left_of_coins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.sqlite3");
+        let sig = serde_json::to_string(&UnblindedSignature::Rsa {
+            rsa_signature: Base32Bytes::from_bytes(vec![1, 2, 3]),
+        })
+        .unwrap();
+        {
+            let db = SqliteDb::open(&path, &MIGRATIONS[..4]).unwrap();
+            db.write(move |tx| {
+                tx.execute(
+                    "INSERT INTO exchanges (base_url, master_pub, currency, keys_json, keys_updated)
+                     VALUES ('http://ex.example/', ?1, 'CHF', '{}', 0)",
+                    [vec![7u8; 32]],
+                )?;
+                for (key, status) in [(3u8, "fresh"), (4, "spent")] {
+                    tx.execute(
+                        "INSERT INTO coins (coin_pub, coin_priv, exchange_base_url, h_denom_pub,
+                           currency, value_val, value_frac, denom_sig, status, origin,
+                           coin_index, created)
+                         VALUES (?1, ?2, 'http://ex.example/', ?3, 'CHF', 5, 0, ?4, ?5,
+                           'txn:withdrawal:G1', ?6, 0)",
+                        params![
+                            vec![key; 32],
+                            vec![9u8; 32],
+                            vec![5u8; 64],
+                            sig,
+                            status,
+                            key
+                        ],
+                    )?;
+                }
+                tx.execute(
+                    "INSERT INTO refresh_groups (refresh_id, state, exchange_base_url,
+                       old_coin_pub, rms, currency, amount_val, amount_frac, created)
+                     VALUES ('R1', 'done', 'http://ex.example/', ?1, ?2, 'CHF', 5, 0, 0)",
+                    params![vec![4u8; 32], vec![1u8; 32]],
+                )?;
+                tx.execute(
+                    "INSERT INTO refresh_planchets (refresh_id, coin_index, h_denom_pub)
+                     VALUES ('R1', 0, ?1)",
+                    [vec![6u8; 64]],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+            db.close();
+        }
+        let store = WalletStore::open(&path).unwrap();
+        let coins = store.coins().unwrap();
+        let left: Vec<(CoinStatus, Amount)> =
+            coins.iter().map(|c| (c.status, c.remaining)).collect();
+        assert_eq!(
+            left,
+            [
+                (CoinStatus::Fresh, "CHF:5".parse().unwrap()),
+                (CoinStatus::Spent, "CHF:0".parse().unwrap())
+            ]
+        );
+        let r = store.refresh("R1").unwrap().unwrap();
+        assert_eq!(r.old_coin_pub, EddsaPublicKey::from_bytes([4; 32]));
+        assert_eq!(store.refresh_planchets("R1").unwrap().len(), 1);
+        // The spent coin got something back (a refund): a second refresh of it is allowed.
+        let second = RefreshGroupRow {
+            refresh_id: "R2".into(),
+            state: RefreshState::Melting,
+            exchange: "http://ex.example/".parse().unwrap(),
+            old_coin_pub: EddsaPublicKey::from_bytes([4; 32]),
+            rms: [2; 32],
+            amount: "CHF:1".parse().unwrap(),
+            noreveal_index: None,
+            created: Timestamp::now(),
+            finished: None,
+            last_error: None,
+        };
+        let nothing_left = store
+            .create_refresh(second.clone(), vec![], "CHF:0".parse().unwrap())
+            .await
+            .unwrap();
+        assert!(!nothing_left, "a coin with nothing left is not refreshed");
+        store
+            .db
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE coins SET remaining_val = 1 WHERE coin_pub = ?1",
+                    [vec![4u8; 32]],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(
+            store
+                .create_refresh(second, vec![], "CHF:1".parse().unwrap())
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.refreshes().unwrap().len(), 2);
+        assert!(
+            store
+                .coin(&EddsaPublicKey::from_bytes([4; 32]))
+                .unwrap()
+                .unwrap()
+                .remaining
+                .is_zero()
+        );
+    }
+
+    /// Marking a payment's coins is all or nothing: when one coin is no longer fresh, no coin
+    /// is marked, nothing of the payment is stored, and the purchase stays proposed.
+    #[tokio::test]
+    async fn a_payment_marks_all_its_coins_or_none() {
+        use crate::db::purchase::ClaimedContract;
+        let dir = tempfile::tempdir().unwrap();
+        let store = WalletStore::open(&dir.path().join("wallet.sqlite3")).unwrap();
+        let sig = serde_json::to_string(&UnblindedSignature::Rsa {
+            rsa_signature: Base32Bytes::from_bytes(vec![1, 2, 3]),
+        })
+        .unwrap();
+        store
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO exchanges (base_url, master_pub, currency, keys_json, keys_updated)
+                     VALUES ('http://ex.example/', ?1, 'CHF', '{}', 0)",
+                    [vec![7u8; 32]],
+                )?;
+                for (key, status) in [(3u8, "fresh"), (4, "spent")] {
+                    tx.execute(
+                        "INSERT INTO coins (coin_pub, coin_priv, exchange_base_url, h_denom_pub,
+                           currency, value_val, value_frac, denom_sig, status, origin,
+                           coin_index, created, remaining_val, remaining_frac)
+                         VALUES (?1, ?2, 'http://ex.example/', ?3, 'CHF', 5, 0, ?4, ?5,
+                           'txn:withdrawal:G1', ?6, 0, 5, 0)",
+                        params![
+                            vec![key; 32],
+                            vec![9u8; 32],
+                            vec![5u8; 64],
+                            sig,
+                            status,
+                            key
+                        ],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let p = store
+            .create_purchase(PurchaseRow {
+                proposal_id: "P1".into(),
+                merchant_base_url: "http://shop.example/".parse().unwrap(),
+                order_id: "O1".into(),
+                claim_token: None,
+                session_id: String::new(),
+                nonce_priv: EddsaPrivateKey::from_bytes(&[8; 32]),
+                state: PurchaseState::Claiming,
+                contract: None,
+                pay_sig: None,
+                repurchase_of: None,
+                created: Timestamp::now(),
+                paid: None,
+                last_error: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(p.state, PurchaseState::Claiming);
+        assert!(
+            store
+                .claimed(
+                    "P1",
+                    ClaimedContract {
+                        contract_json: "{}".into(),
+                        h_contract: HashCode::from_bytes([1; 64]),
+                        merchant_sig: cardcash_util::EddsaSignature::from_bytes([2; 64]),
+                        merchant_pub: EddsaPublicKey::from_bytes([3; 32]),
+                        amount: "CHF:7".parse().unwrap(),
+                        summary: "s".into(),
+                        fulfillment_url: None,
+                    },
+                )
+                .await
+                .unwrap()
+        );
+        let coin = |key: u8, contribution: &str| PurchaseCoinRow {
+            index: u32::from(key),
+            coin_pub: EddsaPublicKey::from_bytes([key; 32]),
+            contribution: contribution.parse().unwrap(),
+            deposit_fee: "CHF:0.01".parse().unwrap(),
+            coin_sig: cardcash_util::EddsaSignature::from_bytes([key; 64]),
+        };
+        let taken = store
+            .start_paying(
+                "P1",
+                String::new(),
+                vec![coin(3, "CHF:5"), coin(4, "CHF:2")],
+            )
+            .await
+            .unwrap();
+        assert!(!taken);
+        let fresh = store
+            .coin(&EddsaPublicKey::from_bytes([3; 32]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(fresh.status, CoinStatus::Fresh);
+        assert!(store.purchase_coins("P1").unwrap().is_empty());
+        assert_eq!(
+            store.purchase("P1").unwrap().unwrap().state,
+            PurchaseState::Proposed
+        );
+        // With fresh coins only, the payment takes 5 whole and 2 of the second coin's 5.
+        store
+            .db
+            .write(|tx| {
+                tx.execute("UPDATE coins SET status = 'fresh'", [])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(
+            store
+                .start_paying("P1", "S".into(), vec![coin(3, "CHF:5"), coin(4, "CHF:2")])
+                .await
+                .unwrap()
+        );
+        let left: Vec<(CoinStatus, String)> = store
+            .coins()
+            .unwrap()
+            .iter()
+            .map(|c| (c.status, c.remaining.to_string()))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                (CoinStatus::Spent, "CHF:0".into()),
+                (CoinStatus::Spent, "CHF:3".into())
+            ]
+        );
+        let p = store.purchase("P1").unwrap().unwrap();
+        assert_eq!(
+            (p.state, p.session_id.as_str()),
+            (PurchaseState::Paying, "S")
+        );
+        assert_eq!(store.purchase_coins("P1").unwrap().len(), 2);
+    }
 }
