@@ -25,6 +25,7 @@
 //!   signature 1038 with one of its signing keys, a coin of this payment) and credited once to
 //!   its coin (refund − refund fee, the fee waived up to the deposit fee for the refund that
 //!   gives a coin's whole contribution back, as the exchange does), and the coin is refreshed.
+//!   While a paid contract's `auto_refund` period lasts, `runUntilDone` asks on its own.
 
 use std::collections::HashMap;
 
@@ -835,6 +836,34 @@ impl Wallet {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+
+    /// Picks up refunds of paid purchases whose contract asks for it (`auto_refund`: the
+    /// merchant may refund within that period after the payment without telling the wallet
+    /// otherwise). Failures are logged; the next run asks again.
+    pub(crate) async fn pick_up_auto_refunds(&self) -> WalletResult<()> {
+        let now = Timestamp::now();
+        for p in self.store().purchases()? {
+            if p.state != PurchaseState::Done {
+                continue;
+            }
+            let Ok((_, terms, _)) = self.terms_of(&p) else {
+                continue;
+            };
+            let Some(period) = terms.auto_refund else {
+                continue;
+            };
+            if now > p.paid.unwrap_or(p.created).saturating_add(period) {
+                continue;
+            }
+            if let Err(e) = self
+                .start_refund_query(&payment_transaction_id(&p.proposal_id))
+                .await
+            {
+                tracing::info!(error = %e, order = p.order_id, "auto-refund pickup failed");
+            }
+        }
+        Ok(())
     }
 
     /// What payments under way take, per currency.

@@ -529,6 +529,7 @@ impl Wallet {
             }
             first_error.get_or_insert(e);
         }
+        self.pick_up_auto_refunds().await?;
         if let Err(e) = self.refresh_remainders().await {
             if matches!(e, WalletError::Halted(_)) {
                 return Err(e);

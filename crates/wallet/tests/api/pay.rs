@@ -33,8 +33,11 @@ struct Order {
     contract: Option<(EddsaPublicKey, Value, HashCode)>,
     paid: Option<(EddsaSignature, Vec<(EddsaPublicKey, Amount)>)>,
     session: Option<String>,
-    /// Refunds granted: (rtransaction id, coin, amount, exchange's answer once executed).
+    /// Refunds granted: (rtransaction id, amount), executed at the exchange when the wallet
+    /// asks.
     refunds: Vec<(u64, Amount)>,
+    /// The contract's `auto_refund` period.
+    auto_refund: Option<RelativeTime>,
 }
 
 #[derive(Default)]
@@ -118,6 +121,10 @@ async fn claim(
         "merchant_pub": key_pub,
         "fulfillment_url": order.fulfillment_url,
     });
+    let mut contract = contract;
+    if let Some(period) = order.auto_refund {
+        contract["auto_refund"] = json!(period);
+    }
     let h = cardcash_crypto::contract::h_contract_terms(&contract).unwrap();
     order.contract = Some((req.nonce, contract.clone(), h));
     let signed = if bad {
@@ -319,6 +326,7 @@ fn order(shop: &Shared, id: &str, amount: &str, fulfillment: &str, session: &str
             paid: None,
             session: None,
             refunds: Vec::new(),
+            auto_refund: None,
         },
     );
     let host = s.base.trim_start_matches("http://").trim_end_matches('/');
@@ -596,5 +604,48 @@ engine_test!(
             .await
             .unwrap_err();
         assert_eq!(refused(e), 7014, "WALLET_ORDER_ALREADY_CLAIMED");
+    }
+);
+
+engine_test!(
+    /// A contract with an auto-refund period: run-until-done picks up a refund the merchant
+    /// granted without the wallet being told.
+    async fn refunds_are_picked_up_during_the_auto_refund_period(engine: Engine) {
+        let world = start_world(engine, false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
+        let shop = start_shop(&world, &wallet).await;
+        let uri = order(&shop, "A-1", "3.5", "https://shop.example/a1", "");
+        shop.lock()
+            .unwrap()
+            .orders
+            .get_mut("A-1")
+            .unwrap()
+            .auto_refund = Some(RelativeTime::from_secs(3600));
+        let offer = prepare(&wallet, &uri).await;
+        wallet
+            .handle(
+                "confirmPay",
+                json!({ "transactionId": offer["transactionId"] }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(balance(&wallet).await.0, chf("16.41"));
+        run_until_done(&wallet).await;
+        assert_eq!(
+            shop.lock().unwrap().calls.refund,
+            1,
+            "asked, nothing granted"
+        );
+        assert_eq!(balance(&wallet).await.0, chf("16.41"));
+        shop.lock()
+            .unwrap()
+            .orders
+            .get_mut("A-1")
+            .unwrap()
+            .refunds
+            .push((1, chf("1")));
+        run_until_done(&wallet).await;
+        assert_eq!(balance(&wallet).await, (chf("17.39"), chf("0")));
     }
 );
