@@ -3,7 +3,9 @@
 
 mod config;
 mod helpers;
+mod status;
 mod instances;
 mod payments;
+mod settlement;
 mod inventory;
 mod orders;
