@@ -6,6 +6,5 @@ mod helpers;
 mod status;
 mod instances;
 mod payments;
-mod settlement;
 mod inventory;
 mod orders;
