@@ -6,8 +6,9 @@
 //!
 //! Pure rules here; the IO is in `http::cart`.
 
-use cardcash_client::merchant::{InventoryProduct, Order, PostOrderRequest};
+use cardcash_api::merchant::orders::{InventoryProduct, PostOrderRequest};
 use cardcash_util::{Amount, AmountError, BaseUrl, RelativeTime};
+use serde_json::json;
 
 /// Most pianos one cart holds.
 pub const MAX_QUANTITY: u64 = 9;
@@ -80,23 +81,23 @@ pub fn checkout_request(
         format!("{} pianos", cart.quantity)
     };
     Ok(PostOrderRequest {
-        order: Order {
-            summary: format!("Pretty Pianos: {pianos}"),
-            amount: cart.total(price)?,
-            order_id: Some(order_id.to_owned()),
-            fulfillment_url: Some(format!("{base}delivery/{order_id}")),
-            fulfillment_message: None,
-            public_reorder_url: Some(format!("{base}cart")),
-            extra: None,
-        },
+        order: json!({
+            "summary": format!("Pretty Pianos: {pianos}"),
+            "amount": cart.total(price)?,
+            "order_id": order_id,
+            "fulfillment_url": format!("{base}delivery/{order_id}"),
+            "public_reorder_url": format!("{base}cart"),
+        }),
         refund_delay: (refund_delay != RelativeTime::ZERO).then_some(refund_delay),
+        payment_target: None,
         session_id: None,
-        inventory_products: vec![InventoryProduct {
+        inventory_products: Some(vec![InventoryProduct {
             product_id: product_id.to_owned(),
             quantity: cart.quantity,
-        }],
-        lock_uuids: vec![cart.lock_uuid.clone()],
+        }]),
+        lock_uuids: Some(vec![cart.lock_uuid.clone()]),
         create_token: Some(true),
+        otp_id: None,
     })
 }
 
@@ -138,21 +139,21 @@ mod tests {
         let price: Amount = "KUDOS:20000".parse().unwrap();
         let r =
             checkout_request(&cart, "p001", &price, &base, "piano-X1", RelativeTime::ZERO).unwrap();
-        assert_eq!(r.order.amount.to_string(), "KUDOS:40000");
-        assert_eq!(r.order.summary, "Pretty Pianos: 2 pianos");
-        assert_eq!(r.order.order_id.as_deref(), Some("piano-X1"));
+        assert_eq!(r.order["amount"], "KUDOS:40000");
+        assert_eq!(r.order["summary"], "Pretty Pianos: 2 pianos");
+        assert_eq!(r.order["order_id"], "piano-X1");
         assert_eq!(
-            r.order.fulfillment_url.as_deref(),
-            Some("https://shop.example/delivery/piano-X1")
+            r.order["fulfillment_url"],
+            "https://shop.example/delivery/piano-X1"
         );
         assert_eq!(
             r.inventory_products,
-            vec![InventoryProduct {
+            Some(vec![InventoryProduct {
                 product_id: "p001".into(),
                 quantity: 2
-            }]
+            }])
         );
-        assert_eq!(r.lock_uuids, vec![UUID.to_owned()]);
+        assert_eq!(r.lock_uuids, Some(vec![UUID.to_owned()]));
         assert_eq!(r.session_id, None);
         assert_eq!(r.refund_delay, None);
     }

@@ -5,9 +5,9 @@
 use cardcash_api::merchant::instances::{
     FlexibleDuration, InstanceAccount, InstanceAuthConfig, InstanceConfigurationMessage,
 };
-use cardcash_client::merchant::ProductAddDetail;
+use cardcash_api::merchant::inventory::ProductAddDetail;
 use cardcash_client::{ClientError, MerchantClient};
-use cardcash_util::RelativeTime;
+use cardcash_util::{Amount, RelativeTime};
 
 use crate::config::StorefrontConfig;
 use crate::paywall::Resource;
@@ -28,34 +28,57 @@ pub fn sonatas(config: &StorefrontConfig) -> Resource {
     }
 }
 
+/// A product as the guide adds them: no image, no taxes (`taxes: []`), no restock date.
+fn product(
+    id: &str,
+    name: &str,
+    description: &str,
+    unit: &str,
+    price: Amount,
+    total_stock: i64,
+) -> ProductAddDetail {
+    ProductAddDetail {
+        product_id: id.to_owned(),
+        product_name: Some(name.to_owned()),
+        description: description.to_owned(),
+        description_i18n: None,
+        unit: unit.to_owned(),
+        price,
+        image: None,
+        taxes: Some(Vec::new()),
+        categories: None,
+        total_stock,
+        address: None,
+        next_restock: None,
+        minimum_age: None,
+        forgettable: None,
+        forgettable_legacy: None,
+    }
+}
+
 /// `p001` as the guide adds it.
 pub fn piano_product(config: &StorefrontConfig) -> ProductAddDetail {
-    ProductAddDetail {
-        product_id: PIANO.to_owned(),
-        product_name: Some("Grand piano".to_owned()),
-        description: "piano".to_owned(),
-        unit: "unit".to_owned(),
-        price: config.piano_price,
-        total_stock: i64::try_from(config.piano_stock).unwrap_or(i64::MAX),
-        image: None,
-        taxes: Vec::new(),
-        next_restock: None,
-    }
+    let stock = i64::try_from(config.piano_stock).unwrap_or(i64::MAX);
+    product(
+        PIANO,
+        "Grand piano",
+        "piano",
+        "unit",
+        config.piano_price,
+        stock,
+    )
 }
 
 /// `f001` as the guide adds it (`total_stock` −1: a file never runs out).
 pub fn sonatas_product(config: &StorefrontConfig) -> ProductAddDetail {
-    ProductAddDetail {
-        product_id: SONATAS.to_owned(),
-        product_name: Some("Beethoven Sonatas".to_owned()),
-        description: "Beethoven Sonatas".to_owned(),
-        unit: "file".to_owned(),
-        price: config.sonatas_price,
-        total_stock: -1,
-        image: None,
-        taxes: Vec::new(),
-        next_restock: None,
-    }
+    product(
+        SONATAS,
+        "Beethoven Sonatas",
+        "Beethoven Sonatas",
+        "file",
+        config.sonatas_price,
+        -1,
+    )
 }
 
 /// The instance the shop creates when the backend has none by its name: token auth with the

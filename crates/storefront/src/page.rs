@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use cardcash_client::merchant::OrderHistoryEntry;
+use cardcash_api::merchant::orders::OrderHistoryEntry;
 use cardcash_util::Amount;
 
 /// The stylesheet (`/style.css`).
@@ -415,7 +415,7 @@ mod tests {
     fn admin_lists_orders_with_refund_forms_for_paid_ones() {
         let order = |id: &str, paid| OrderHistoryEntry {
             order_id: id.into(),
-            row_id: None,
+            row_id: 1,
             timestamp: Timestamp::now(),
             amount: amount("KUDOS:9.87"),
             summary: "<Sonatas>".into(),

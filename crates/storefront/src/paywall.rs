@@ -28,8 +28,10 @@
 //! A 404 for the order (a cookie from another backend, a deleted order) counts as null in
 //! step 3.
 
-use cardcash_client::merchant::{MerchantOrderStatusResponse, Order, PostOrderRequest};
+use cardcash_api::merchant::orders::PostOrderRequest;
+use cardcash_api::merchant::status::MerchantOrderStatusResponse;
 use cardcash_util::{Amount, BaseUrl, RelativeTime};
+use serde_json::json;
 
 /// A paywalled resource of the shop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,20 +72,28 @@ pub fn order_request(
 ) -> PostOrderRequest {
     let url = resource.url(base);
     PostOrderRequest {
-        order: Order {
-            summary: resource.title.to_owned(),
-            amount: resource.price,
-            order_id: None,
-            fulfillment_url: Some(url.clone()),
-            fulfillment_message: None,
-            public_reorder_url: Some(url),
-            extra: None,
-        },
+        order: json!({
+            "summary": resource.title,
+            "amount": resource.price,
+            "fulfillment_url": url,
+            "public_reorder_url": url,
+        }),
         refund_delay: (refund_delay != RelativeTime::ZERO).then_some(refund_delay),
+        payment_target: None,
         session_id: Some(session_id.to_owned()),
-        inventory_products: Vec::new(),
-        lock_uuids: Vec::new(),
+        inventory_products: None,
+        lock_uuids: None,
         create_token: Some(true),
+        otp_id: None,
+    }
+}
+
+/// The client order status URL of any answer to step 5.
+pub fn order_status_url(status: &MerchantOrderStatusResponse) -> &str {
+    match status {
+        MerchantOrderStatusResponse::Unpaid(u) => &u.order_status_url,
+        MerchantOrderStatusResponse::Claimed(c) => &c.order_status_url,
+        MerchantOrderStatusResponse::Paid(p) => &p.order_status_url,
     }
 }
 
@@ -108,34 +118,24 @@ pub enum Decision {
 /// Steps 6–10 from the backend's answer to step 5.
 pub fn decide(status: &MerchantOrderStatusResponse) -> Decision {
     match status {
-        MerchantOrderStatusResponse::Claimed { .. } => Decision::NewOrder,
-        MerchantOrderStatusResponse::Paid {
-            refund_pending: true,
-            refund_amount,
-            order_status_url,
-            ..
-        } => Decision::CollectRefund {
-            amount: *refund_amount,
-            url: order_status_url.clone(),
+        MerchantOrderStatusResponse::Claimed(_) => Decision::NewOrder,
+        MerchantOrderStatusResponse::Paid(p) if p.refund_pending => Decision::CollectRefund {
+            amount: p.refund_amount,
+            url: p.order_status_url.clone(),
         },
-        MerchantOrderStatusResponse::Paid {
-            refunded,
-            refund_amount,
-            ..
-        } if *refunded || !refund_amount.is_zero() => Decision::Refunded {
-            amount: *refund_amount,
-        },
-        MerchantOrderStatusResponse::Paid { .. } => Decision::Serve,
-        MerchantOrderStatusResponse::Unpaid {
-            already_paid_order_id: Some(order_id),
-            ..
-        } => Decision::AdoptPaidOrder {
-            order_id: order_id.clone(),
-        },
-        MerchantOrderStatusResponse::Unpaid {
-            order_status_url, ..
-        } => Decision::Redirect {
-            url: order_status_url.clone(),
+        MerchantOrderStatusResponse::Paid(p) if p.refunded || !p.refund_amount.is_zero() => {
+            Decision::Refunded {
+                amount: p.refund_amount,
+            }
+        }
+        MerchantOrderStatusResponse::Paid(_) => Decision::Serve,
+        MerchantOrderStatusResponse::Unpaid(u) => match &u.already_paid_order_id {
+            Some(order_id) => Decision::AdoptPaidOrder {
+                order_id: order_id.clone(),
+            },
+            None => Decision::Redirect {
+                url: u.order_status_url.clone(),
+            },
         },
     }
 }
@@ -164,24 +164,29 @@ mod tests {
         BaseUrl::parse("https://shop.example/pianos/").unwrap()
     }
 
+    /// The answers as the backend sends them (JSON), decoded with the merchant's types.
     fn paid(refunded: bool, pending: bool, refund: &str) -> MerchantOrderStatusResponse {
-        MerchantOrderStatusResponse::Paid {
-            refunded,
-            refund_pending: pending,
-            refund_amount: amount(refund),
-            order_status_url: "https://m.example/orders/A?h_contract=H&session_id=S".into(),
-            contract_terms: None,
-        }
+        serde_json::from_value(json!({
+            "order_status": "paid", "refunded": refunded, "refund_pending": pending,
+            "wired": false, "deposit_total": "KUDOS:9.86", "exchange_code": 0,
+            "exchange_http_status": 0, "refund_amount": refund, "contract_terms": {},
+            "last_payment": {"t_s": 1}, "wire_details": [], "wire_reports": [],
+            "refund_details": [],
+            "order_status_url": "https://m.example/orders/A?h_contract=H&session_id=S"
+        }))
+        .unwrap()
     }
 
     fn unpaid(already: Option<&str>) -> MerchantOrderStatusResponse {
-        MerchantOrderStatusResponse::Unpaid {
-            taler_pay_uri: Some("taler://pay/m.example/A/S?c=T".into()),
-            order_status_url: "https://m.example/orders/A?token=T&session_id=S".into(),
-            already_paid_order_id: already.map(str::to_owned),
-            summary: None,
-            total_amount: None,
+        let mut v = json!({
+            "order_status": "unpaid", "taler_pay_uri": "taler://pay/m.example/A/S?c=T",
+            "creation_time": {"t_s": 1}, "summary": "Beethoven Sonatas",
+            "order_status_url": "https://m.example/orders/A?token=T&session_id=S"
+        });
+        if let Some(id) = already {
+            v["already_paid_order_id"] = json!(id);
         }
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
@@ -195,21 +200,19 @@ mod tests {
     #[test]
     fn step_4_order_names_the_resource_and_binds_the_session() {
         let r = order_request(&sonatas(), &base(), "S1", RelativeTime::from_secs(60));
-        assert_eq!(r.order.summary, "Beethoven Sonatas");
-        assert_eq!(r.order.amount, amount("KUDOS:9.87"));
         let url = "https://shop.example/pianos/sonatas";
-        assert_eq!(r.order.fulfillment_url.as_deref(), Some(url));
-        assert_eq!(r.order.public_reorder_url.as_deref(), Some(url));
+        assert_eq!(
+            r.order,
+            json!({"summary": "Beethoven Sonatas", "amount": "KUDOS:9.87",
+                "fulfillment_url": url, "public_reorder_url": url}),
+            "no order_id: the backend generates one"
+        );
         assert_eq!(r.session_id.as_deref(), Some("S1"));
         assert_eq!(r.create_token, Some(true));
         assert_eq!(r.refund_delay, Some(RelativeTime::from_secs(60)));
-        assert!(
-            r.order.order_id.is_none(),
-            "the backend generates order ids"
-        );
         // Stable: a second order for the same resource has the same fulfillment URL.
         let again = order_request(&sonatas(), &base(), "S2", RelativeTime::from_secs(60));
-        assert_eq!(again.order.fulfillment_url, r.order.fulfillment_url);
+        assert_eq!(again.order["fulfillment_url"], r.order["fulfillment_url"]);
         // All sales final: no refund delay at all.
         let fin = order_request(&sonatas(), &base(), "S1", RelativeTime::ZERO);
         assert_eq!(fin.refund_delay, None);
@@ -217,11 +220,16 @@ mod tests {
 
     #[test]
     fn step_6_claimed_means_a_new_order() {
-        let claimed = MerchantOrderStatusResponse::Claimed {
-            order_status_url: "u".into(),
-            contract_terms: None,
-        };
+        let claimed: MerchantOrderStatusResponse = serde_json::from_value(json!({
+            "order_status": "claimed", "contract_terms": {},
+            "order_status_url": "https://m.example/orders/A?h_contract=H&session_id=S"
+        }))
+        .unwrap();
         assert_eq!(decide(&claimed), Decision::NewOrder);
+        assert_eq!(
+            order_status_url(&claimed),
+            "https://m.example/orders/A?h_contract=H&session_id=S"
+        );
     }
 
     #[test]

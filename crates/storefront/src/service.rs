@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cardcash_api::merchant::status::MerchantOrderStatusResponse;
 use cardcash_client::MerchantClient;
-use cardcash_client::merchant::{LockOutcome, MerchantOrderStatusResponse, OrderOutcome};
+use cardcash_client::merchant::{LockOutcome, OrderOutcome};
 use cardcash_util::{Amount, BaseUrl, base32};
 
 use crate::cart::{self, Cart};
@@ -206,7 +207,8 @@ impl Storefront {
     /// Pianos still to be had (`Some(None)`: unlimited; `None`: the backend did not say).
     pub async fn piano_available(&self) -> Option<Option<u64>> {
         match self.0.merchant.product(catalogue::PIANO).await {
-            Ok(Some(p)) => Some(p.available()),
+            // −1: unlimited.
+            Ok(Some(p)) => Some(u64::try_from(p.total_available).ok()),
             Ok(None) => Some(Some(0)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the piano's stock");
@@ -299,7 +301,7 @@ impl Storefront {
         tracing::info!(order_id = %created.order_id, pianos = cart.quantity, "piano order created");
         Ok(Checkout::Created {
             order_id: created.order_id,
-            status_url: status.order_status_url().to_owned(),
+            status_url: paywall::order_status_url(&status).to_owned(),
             clear_cookie,
         })
     }
@@ -316,10 +318,8 @@ impl Storefront {
             .order_status(order_id, None, Duration::ZERO)
             .await
         {
-            Ok(MerchantOrderStatusResponse::Paid {
-                order_status_url, ..
-            }) => Ok(Some((true, order_status_url))),
-            Ok(status) => Ok(Some((false, status.order_status_url().to_owned()))),
+            Ok(MerchantOrderStatusResponse::Paid(p)) => Ok(Some((true, p.order_status_url))),
+            Ok(status) => Ok(Some((false, paywall::order_status_url(&status).to_owned()))),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
         }
