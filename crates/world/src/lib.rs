@@ -43,6 +43,7 @@ mod config;
 mod exchange;
 mod handles;
 mod merchant;
+mod storefront;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub use exchange::{
 };
 pub use handles::{Bank, C2ec, Cardproc, CardprocUser, Credentials, TerminalCredentials};
 pub use merchant::{Merchant, SHOP_ACCOUNT, SHOP_NAME};
+pub use storefront::Storefront;
 
 /// The exchange's account at C2EC in a programmatic world. Its receiver name has no character
 /// that needs percent-encoding (GNU Taler's 2022 exchange refuses `%`).
@@ -223,6 +225,7 @@ pub struct WorldBuilder {
     c2ec: Option<C2ecPlan>,
     exchange: Option<exchange::ExchangePlan>,
     merchant: Option<merchant::MerchantPlan>,
+    storefront: Option<storefront::StorefrontPlan>,
 }
 
 impl Default for WorldBuilder {
@@ -242,6 +245,7 @@ impl WorldBuilder {
             c2ec: None,
             exchange: None,
             merchant: None,
+            storefront: None,
         }
     }
 
@@ -412,6 +416,26 @@ impl WorldBuilder {
         self
     }
 
+    /// The storefront (Pretty Pianos) on the world's merchant backend (added too).
+    pub fn storefront(mut self) -> Self {
+        self = self.merchant();
+        self.storefront
+            .get_or_insert_with(|| storefront::StorefrontPlan { adjust: Vec::new() });
+        self
+    }
+
+    /// Changes the storefront's configuration after the world filled it in.
+    pub fn configure_storefront(
+        mut self,
+        adjust: impl FnOnce(&mut cardcash_storefront::StorefrontConfig) + Send + 'static,
+    ) -> Self {
+        self = self.storefront();
+        if let Some(plan) = &mut self.storefront {
+            plan.adjust.push(Box::new(adjust));
+        }
+        self
+    }
+
     /// Starts the services (bank, card processor, C2EC, in that order), sets them up, and
     /// returns the running world. On an error, the services started so far are shut down.
     pub async fn start(self) -> Result<World, WorldError> {
@@ -426,6 +450,7 @@ impl WorldBuilder {
             c2ec: None,
             exchange: None,
             merchant: None,
+            storefront: None,
             exchange_temp: None,
             temp,
         };
@@ -526,6 +551,10 @@ impl WorldBuilder {
                 )
                 .await?,
             );
+        }
+        if let Some(plan) = self.storefront {
+            world.storefront =
+                Some(storefront::start_storefront(plan, currency, world.merchant.as_ref()).await?);
         }
         Ok(())
     }
@@ -926,6 +955,7 @@ pub struct World {
     c2ec: Option<C2ec>,
     exchange: Option<Exchange>,
     merchant: Option<Merchant>,
+    storefront: Option<Storefront>,
     /// The exchange's keys when the databases are not in a directory of the world's.
     exchange_temp: Option<tempfile::TempDir>,
     /// Declared last: removed after the services let go of their files.
@@ -987,6 +1017,13 @@ impl World {
         self.c2ec
             .as_ref()
             .unwrap_or_else(|| panic!("this world has no C2EC (WorldBuilder::c2ec)"))
+    }
+
+    /// The storefront. Panics if the world has none.
+    pub fn storefront(&self) -> &Storefront {
+        self.storefront
+            .as_ref()
+            .unwrap_or_else(|| panic!("this world has no storefront (WorldBuilder::storefront)"))
     }
 
     /// The merchant backend. Panics if the world has none.
@@ -1095,6 +1132,9 @@ impl World {
     }
 
     async fn shutdown_services(&mut self) -> Result<(), WorldError> {
+        if let Some(storefront) = self.storefront.take() {
+            storefront.shutdown().await;
+        }
         if let Some(merchant) = self.merchant.take() {
             merchant.shutdown().await;
         }

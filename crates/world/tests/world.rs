@@ -378,3 +378,29 @@ engine_test!(
         world.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// The storefront runs on the world's merchant: it provisioned the shop's products there
+    /// and serves its catalogue.
+    async fn the_storefront_sells_on_the_merchant(engine: Engine) {
+        let world = world(engine)
+            .bank()
+            .exchange()
+            .storefront()
+            .start()
+            .await
+            .unwrap();
+        let store = world.merchant().app().merchant().store();
+        let shop = store.instance("default").await.unwrap().expect("the shop");
+        assert!(!shop.deleted);
+        let page = reqwest::get(world.storefront().base_url().as_str())
+            .await
+            .expect("the catalogue")
+            .text()
+            .await
+            .expect("its text");
+        assert!(page.contains("Pretty Pianos"), "{page}");
+        assert!(page.contains("Beethoven"), "{page}");
+        world.shutdown().await.unwrap();
+    }
+);
