@@ -33,6 +33,18 @@ fn denomination(section: &str, cipher: CipherConfig, value: &str, fee: &str) -> 
 /// (CS, no fee), 18 × 0.01: worth 19.93, 0.07 in fees, nothing left in the reserve.
 pub const COINS_OF_20: usize = 28;
 
+/// The exchange's denominations of [`start_world`]: CHF 5 and 1 (RSA, fee 0.01), 0.25 (CS,
+/// no fee) and 0.01 (RSA, no fee).
+pub fn set_denominations(denominations: &mut Vec<DenominationConfig>) {
+    let rsa = || CipherConfig::Rsa { bits: 1024 };
+    *denominations = vec![
+        denomination("coin_chf_5", rsa(), "5", "0.01"),
+        denomination("coin_chf_1", rsa(), "1", "0.01"),
+        denomination("coin_chf_quarter", CipherConfig::Cs, "0.25", "0"),
+        denomination("coin_chf_cent", rsa(), "0.01", "0"),
+    ];
+}
+
 /// A world with the bank (and a `payer` account), and with `card` also the card processor and
 /// C2EC; the exchange has CHF 5 and 1 (RSA, fee 0.01), 0.25 (CS, no fee) and 0.01 (RSA, no
 /// fee).
@@ -51,13 +63,7 @@ pub async fn start_world_with(
         .bank()
         .bank_account(BankAccount::new("payer", "Payer"))
         .configure_exchange(move |c| {
-            let rsa = || CipherConfig::Rsa { bits: 1024 };
-            c.denominations = vec![
-                denomination("coin_chf_5", rsa(), "5", "0.01"),
-                denomination("coin_chf_1", rsa(), "1", "0.01"),
-                denomination("coin_chf_quarter", CipherConfig::Cs, "0.25", "0"),
-                denomination("coin_chf_cent", rsa(), "0.01", "0"),
-            ];
+            set_denominations(&mut c.denominations);
             adjust(&mut c.denominations);
         });
     if card {

@@ -6,6 +6,7 @@ mod c2ec;
 mod helpers;
 mod keys;
 mod manual;
+mod merchant;
 mod pay;
 mod recoup;
 mod refresh;
