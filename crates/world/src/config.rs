@@ -99,6 +99,27 @@ impl World {
                 adjust: Vec::new(),
             });
         }
+        if cfg.has_section("merchant") {
+            let config =
+                cardcash_merchant::MerchantConfig::from_taler_config(cfg).map_err(config_error)?;
+            builder.merchant = Some(crate::merchant::MerchantPlan {
+                config: Some(config),
+                adjust: Vec::new(),
+            });
+        }
+        if cfg.has_section("storefront") {
+            // The storefront of a world sells on the world's merchant, known once it listens.
+            let mut with_url = cfg.clone();
+            if with_url.raw("storefront", "MERCHANT_BASE_URL").is_none() {
+                with_url.set("storefront", "MERCHANT_BASE_URL", "http://127.0.0.1:1/");
+            }
+            let config = cardcash_storefront::StorefrontConfig::from_taler_config(&with_url)
+                .map_err(config_error)?;
+            builder.storefront = Some(crate::storefront::StorefrontPlan {
+                config: Some(config),
+                adjust: Vec::new(),
+            });
+        }
         Ok(builder)
     }
 
@@ -166,6 +187,50 @@ impl World {
                     }
                 }
             }
+        }
+        if let Some(merchant) = &self.merchant {
+            cfg.set("merchant", "BIND", merchant.app().addr().to_string());
+            if chose_databases {
+                cfg.set("merchant", "DATABASE", merchant.database_url());
+            }
+            cfg.set("merchant", "ADMIN_TOKEN", merchant.admin_token());
+            for exchange in &merchant.app().merchant().config().exchanges {
+                cfg.set(
+                    &exchange.section,
+                    "EXCHANGE_BASE_URL",
+                    exchange.base_url.to_string(),
+                );
+                cfg.set(
+                    &exchange.section,
+                    "MASTER_KEY",
+                    exchange.master_pub.to_string(),
+                );
+                cfg.set(&exchange.section, "CURRENCY", exchange.currency.to_string());
+            }
+        }
+        if let Some(storefront) = &self.storefront {
+            let config = storefront.config();
+            cfg.set("storefront", "BIND", storefront.app().addr().to_string());
+            cfg.set(
+                "storefront",
+                "MERCHANT_BASE_URL",
+                config.merchant_base_url.to_string(),
+            );
+            cfg.set(
+                "storefront",
+                "MERCHANT_TOKEN",
+                config.merchant_token.clone(),
+            );
+            cfg.set(
+                "storefront",
+                "COOKIE_SECRET",
+                String::from_utf8_lossy(&config.cookie_secret).into_owned(),
+            );
+            cfg.set(
+                "storefront",
+                "ADMIN_PASSWORD",
+                config.admin_password.clone(),
+            );
         }
         if let Some(c2ec) = self.try_c2ec() {
             cfg.set("c2ec", "BIND", c2ec.app().addr().to_string());

@@ -64,7 +64,7 @@ pub use exchange::{
     Exchange,
 };
 pub use handles::{Bank, C2ec, Cardproc, CardprocUser, Credentials, TerminalCredentials};
-pub use merchant::{Merchant, SHOP_ACCOUNT, SHOP_NAME};
+pub use merchant::{Merchant, SHOP_ACCOUNT, SHOP_NAME, WORLD_EXCHANGE_SECTION};
 pub use storefront::Storefront;
 
 /// The exchange's account at C2EC in a programmatic world. Its receiver name has no character
@@ -420,7 +420,10 @@ impl WorldBuilder {
     pub fn storefront(mut self) -> Self {
         self = self.merchant();
         self.storefront
-            .get_or_insert_with(|| storefront::StorefrontPlan { adjust: Vec::new() });
+            .get_or_insert_with(|| storefront::StorefrontPlan {
+                config: None,
+                adjust: Vec::new(),
+            });
         self
     }
 

@@ -12,6 +12,9 @@ use cardcash_util::{BaseUrl, Currency, Timestamp, WireSalt};
 
 use crate::{Adjust, Bank, Exchange, WorldError, secret_text};
 
+/// The configuration section of the world's exchange at the merchant.
+pub const WORLD_EXCHANGE_SECTION: &str = "merchant-exchange-world";
+
 /// The shop's account at the world's bank.
 pub const SHOP_ACCOUNT: &str = "shop";
 /// The shop's name (instance and bank account holder).
@@ -89,11 +92,13 @@ pub(crate) async fn start_merchant(
         config.database_url = url;
     }
     if let Some(exchange) = setup.exchange {
+        // The world's exchange replaces what a configuration said of it (a resumed demo's
+        // exchange may listen elsewhere now).
         config
             .exchanges
-            .retain(|e| e.base_url != *exchange.base_url());
+            .retain(|e| e.base_url != *exchange.base_url() && e.section != WORLD_EXCHANGE_SECTION);
         config.exchanges.push(TrustedExchange {
-            section: "merchant-exchange-world".into(),
+            section: WORLD_EXCHANGE_SECTION.into(),
             base_url: exchange.base_url().clone(),
             master_pub: exchange.master().public(),
             currency: setup.currency,

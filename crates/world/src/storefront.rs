@@ -7,6 +7,8 @@ use cardcash_util::{BaseUrl, Currency};
 use crate::{Adjust, Merchant, WorldError, secret_text};
 
 pub(crate) struct StorefrontPlan {
+    /// `None`: built at start. A configured one is pointed at the world's merchant.
+    pub(crate) config: Option<StorefrontConfig>,
     pub(crate) adjust: Vec<Adjust<StorefrontConfig>>,
 }
 
@@ -14,7 +16,7 @@ pub(crate) struct StorefrontPlan {
 #[derive(Debug)]
 pub struct Storefront {
     app: App,
-    admin_password: String,
+    config: StorefrontConfig,
 }
 
 impl Storefront {
@@ -28,7 +30,12 @@ impl Storefront {
 
     /// The password of `/admin` (HTTP Basic, user `admin`).
     pub fn admin_password(&self) -> &str {
-        &self.admin_password
+        &self.config.admin_password
+    }
+
+    /// The configuration it runs with (its secrets included).
+    pub fn config(&self) -> &StorefrontConfig {
+        &self.config
     }
 
     pub async fn shutdown(self) {
@@ -48,23 +55,24 @@ pub(crate) async fn start_storefront(
             "the storefront needs the merchant backend (WorldBuilder::merchant)".into(),
         )
     })?;
-    let admin_password = secret_text()?;
-    let mut config = StorefrontConfig::new(
-        currency,
-        merchant.base_url().clone(),
-        merchant.admin_token(),
-        secret_text()?.into_bytes(),
-        admin_password.clone(),
-    );
+    let mut config = match plan.config {
+        Some(mut config) => {
+            config.merchant_base_url = merchant.base_url().clone();
+            config
+        }
+        None => StorefrontConfig::new(
+            currency,
+            merchant.base_url().clone(),
+            merchant.admin_token(),
+            secret_text()?.into_bytes(),
+            secret_text()?,
+        ),
+    };
     for adjust in plan.adjust {
         adjust(&mut config);
     }
-    let admin_password = config.admin_password.clone();
-    let app = App::build(config)
+    let app = App::build(config.clone())
         .await
         .map_err(|e| WorldError::Setup(format!("starting the storefront: {e}")))?;
-    Ok(Storefront {
-        app,
-        admin_password,
-    })
+    Ok(Storefront { app, config })
 }
