@@ -64,6 +64,8 @@ struct Shop {
     bad_signature: bool,
     /// Test switch: name another base URL in the contract.
     other_base_url: Option<String>,
+    /// Test switch: deposit the coins, then fail (502) instead of confirming.
+    fail_after_deposit: bool,
 }
 
 type Shared = Arc<Mutex<Shop>>;
@@ -191,6 +193,9 @@ async fn pay(
             &format!("the exchange refused the deposit: {e}"),
         );
     }
+    if shop.lock().unwrap().fail_after_deposit {
+        return refusal(StatusCode::BAD_GATEWAY, 2170, "lost the exchange's answer");
+    }
     let sig = key.sign(&PaymentOk {
         h_contract_terms: deposit.h_contract_terms,
     });
@@ -276,6 +281,46 @@ async fn refund(
     )
 }
 
+/// Refunds every coin of the abort request in full at the exchange (rtransaction id 0).
+async fn abort(
+    State(shop): State<Shared>,
+    Path(id): Path<String>,
+    Json(req): Json<cardcash_api::merchant::payments::AbortRequest>,
+) -> (StatusCode, Json<Value>) {
+    let (exchange, key, h) = {
+        let s = shop.lock().unwrap();
+        let (_, _, h) = s.orders[&id].contract.clone().unwrap();
+        (s.exchange.clone(), s.key.clone(), h)
+    };
+    assert_eq!(req.h_contract, h);
+    let mut refunds = Vec::new();
+    for c in &req.coins {
+        let answer = exchange
+            .refund(
+                &c.coin_pub,
+                &RefundRequest {
+                    refund_amount: c.contribution,
+                    h_contract_terms: h,
+                    merchant_pub: key.public(),
+                    rtransaction_id: 0,
+                    merchant_sig: key.sign(&MerchantRefund {
+                        h_contract_terms: h,
+                        coin_pub: c.coin_pub,
+                        rtransaction_id: 0,
+                        refund_amount: c.contribution,
+                    }),
+                },
+            )
+            .await
+            .unwrap();
+        refunds.push(json!({
+            "type": "success", "exchange_status": 200, "exchange_sig": answer.exchange_sig,
+            "exchange_pub": answer.exchange_pub,
+        }));
+    }
+    (StatusCode::OK, Json(json!({ "refunds": refunds })))
+}
+
 /// Starts the stand-in merchant on 127.0.0.1 for the world's exchange.
 async fn start_shop(world: &cardcash_testkit::World, wallet: &Wallet) -> Shared {
     let exchanges = wallet.handle("listExchanges", json!({})).await.unwrap();
@@ -302,12 +347,14 @@ async fn start_shop(world: &cardcash_testkit::World, wallet: &Wallet) -> Shared 
         calls: Calls::default(),
         bad_signature: false,
         other_base_url: None,
+        fail_after_deposit: false,
     }));
     let app = Router::new()
         .route("/orders/{id}/claim", post(claim))
         .route("/orders/{id}/pay", post(pay))
         .route("/orders/{id}/paid", post(paid))
         .route("/orders/{id}/refund", post(refund))
+        .route("/orders/{id}/abort", post(abort))
         .with_state(shop.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     shop
@@ -647,5 +694,49 @@ engine_test!(
             .push((1, chf("1")));
         run_until_done(&wallet).await;
         assert_eq!(balance(&wallet).await, (chf("17.39"), chf("0")));
+    }
+);
+
+engine_test!(
+    /// The merchant deposited the coins but never confirmed: the wallet aborts, the exchange
+    /// refunds the 3.50 in full (the refund fee waived up to the deposit fee), and the 5 is
+    /// whole again and refreshed: 19.93 − 5 + 4.95.
+    async fn an_unconfirmed_payment_is_aborted_and_its_coins_come_back(engine: Engine) {
+        let world = start_world(engine, false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
+        let shop = start_shop(&world, &wallet).await;
+        let uri = order(&shop, "F-1", "3.5", "https://shop.example/f1", "");
+        shop.lock().unwrap().fail_after_deposit = true;
+        let offer = prepare(&wallet, &uri).await;
+        let e = wallet
+            .handle(
+                "confirmPay",
+                json!({ "transactionId": offer["transactionId"] }),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("502"), "{e}");
+        let b = wallet.handle("getBalances", json!({})).await.unwrap();
+        assert_eq!(amount(&b["balances"][0]["pendingOutgoing"]), chf("3.5"));
+        wallet
+            .handle(
+                "abortTransaction",
+                json!({ "transactionId": offer["transactionId"] }),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("abort: {}", e.to_json()));
+        assert_eq!(balance(&wallet).await, (chf("19.88"), chf("0")));
+        let t = wallet.handle("getTransactions", json!({})).await.unwrap();
+        let payment = t["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "payment")
+            .unwrap()
+            .clone();
+        assert_eq!(payment["state"], "aborted");
+        let b = wallet.handle("getBalances", json!({})).await.unwrap();
+        assert_eq!(amount(&b["balances"][0]["pendingOutgoing"]), chf("0"));
     }
 );
