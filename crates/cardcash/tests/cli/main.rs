@@ -11,6 +11,7 @@ mod merchant;
 mod newcomer;
 mod story;
 mod wallet;
+mod wallet_pay;
 
 use std::process::{Command, Output};
 

@@ -242,7 +242,7 @@ fn sell(conf: &std::path::Path, amount: &str) -> (KillOnDrop, String) {
 
 /// Runs `cardcash wallet --wallet-db DB --json ARGS` with the crash hook at `step`, waits
 /// until the wallet stands at the step, and kills it (SIGKILL).
-fn kill_wallet_at(db: &std::path::Path, step: &str, args: &[&str]) {
+pub(super) fn kill_wallet_at(db: &std::path::Path, step: &str, args: &[&str]) {
     let mut wallet = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_cardcash"))
             .arg("wallet")
@@ -273,7 +273,7 @@ fn kill_wallet_at(db: &std::path::Path, step: &str, args: &[&str]) {
 }
 
 /// `cardcash wallet --wallet-db DB --json ARGS`, which must succeed: its last JSON line.
-fn wallet_json(db: &std::path::Path, args: &[&str]) -> serde_json::Value {
+pub(super) fn wallet_json(db: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_cardcash"))
         .arg("wallet")
         .arg("--wallet-db")
