@@ -35,7 +35,7 @@
 //! `--rss-every` seconds. `--no-refresh` stops after the deposits (and `--no-deposit` after the
 //! withdrawals). The last line is `withdraw/raw-sign ratio: X%`.
 
-mod wallet;
+pub(crate) mod wallet;
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
@@ -224,7 +224,7 @@ fn stop_world(world: WorldProcess, failed: bool) {
 // Process statistics from /proc (Linux).
 
 /// Resident memory of process `pid` in KiB (`VmRSS`).
-fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -233,7 +233,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// CPU time (user + system, all threads) of process `pid` (`None`: this process), in seconds.
-fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+pub(crate) fn cpu_secs(pid: Option<u32>) -> Option<f64> {
     let path = match pid {
         Some(pid) => format!("/proc/{pid}/stat"),
         None => "/proc/self/stat".to_owned(),
@@ -249,7 +249,7 @@ fn cpu_secs(pid: Option<u32>) -> Option<f64> {
 }
 
 /// CPU time the whole machine spent busy (all cores, every process), in seconds.
-fn machine_busy_secs() -> Option<f64> {
+pub(crate) fn machine_busy_secs() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let ticks: Vec<f64> = line
@@ -270,7 +270,7 @@ fn machine_busy_secs() -> Option<f64> {
 
 /// The PostgreSQL backends serving database `name` (their process title names it) and
 /// their CPU seconds.
-fn backends_cpu(name: &str) -> std::collections::HashMap<u32, f64> {
+pub(crate) fn backends_cpu(name: &str) -> std::collections::HashMap<u32, f64> {
     let mut out = std::collections::HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
@@ -299,7 +299,7 @@ fn backends_cpu(name: &str) -> std::collections::HashMap<u32, f64> {
 }
 
 /// The database name of a `postgres://…/NAME` URL.
-fn pg_database_name(url: &str) -> Option<String> {
+pub(crate) fn pg_database_name(url: &str) -> Option<String> {
     if !url.starts_with("postgres") {
         return None;
     }
@@ -308,7 +308,7 @@ fn pg_database_name(url: &str) -> Option<String> {
 }
 
 /// Seconds since the benchmark started, for progress lines.
-fn since_start() -> String {
+pub(crate) fn since_start() -> String {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     format!(
         "{:7.2} s",
@@ -316,14 +316,14 @@ fn since_start() -> String {
     )
 }
 
-fn mib(kib: Option<u64>) -> String {
+pub(crate) fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(
         || "?".to_owned(),
         |k| format!("{:.1} MiB", k as f64 / 1024.0),
     )
 }
 
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -331,7 +331,7 @@ fn cores() -> usize {
 // CPU work off the clock: on all cores, in order.
 
 /// `f` over `items` on one thread per core; the results in order.
-fn par_map<T: Send, U: Send>(
+pub(crate) fn par_map<T: Send, U: Send>(
     items: Vec<T>,
     f: impl Fn(T) -> anyhow::Result<U> + Sync,
 ) -> anyhow::Result<Vec<U>> {
@@ -466,23 +466,23 @@ impl RawSigner {
 
 /// What one timed phase measured.
 #[derive(Debug, Clone, Default)]
-struct Phase {
-    requests: usize,
-    coins: usize,
-    failed: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
+pub(crate) struct Phase {
+    pub(crate) requests: usize,
+    pub(crate) coins: usize,
+    pub(crate) failed: usize,
+    pub(crate) elapsed: Duration,
+    pub(crate) latencies: Vec<Duration>,
     /// CPU seconds of the exchange's process, of this one, of the PostgreSQL backends of the
     /// exchange's database, and of every other process (others working on the machine;
     /// PostgreSQL's shared WAL writer and checkpointer) during the phase.
-    child_cpu: f64,
-    own_cpu: f64,
-    db_cpu: f64,
-    others_cpu: f64,
+    pub(crate) child_cpu: f64,
+    pub(crate) own_cpu: f64,
+    pub(crate) db_cpu: f64,
+    pub(crate) others_cpu: f64,
 }
 
 impl Phase {
-    fn coins_per_second(&self) -> f64 {
+    pub(crate) fn coins_per_second(&self) -> f64 {
         self.coins as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
@@ -490,7 +490,7 @@ impl Phase {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    fn percentile(&self, p: f64) -> Duration {
+    pub(crate) fn percentile(&self, p: f64) -> Duration {
         let mut sorted = self.latencies.clone();
         sorted.sort_unstable();
         if sorted.is_empty() {
@@ -516,7 +516,7 @@ impl Phase {
 /// Sends `requests` (each with its number of coins) through `send`, `concurrency` at a time,
 /// and measures: the answers in request order (`None` for a failed request, whose coins are
 /// not counted; the first error is printed).
-async fn timed<Q, A, F, Fut>(
+pub(crate) async fn timed<Q, A, F, Fut>(
     child: u32,
     database: Option<&str>,
     requests: Vec<(Q, usize)>,

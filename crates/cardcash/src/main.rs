@@ -11,6 +11,7 @@ mod exchange_bench;
 mod exchange_cmd;
 mod exchange_offline;
 mod listen;
+mod merchant_bench;
 mod merchant_cmd;
 mod storefront_cmd;
 mod terminal_cmd;

@@ -23,6 +23,13 @@ pub enum MerchantCommand {
     /// Manage instances directly in the backend's database (the backend may be running).
     #[command(subcommand)]
     Instance(InstanceCommand),
+    /// Benchmark orders created, claimed and paid per second, the exchange's deposits included
+    /// (no configuration needed; see `cardcash merchant bench --help`).
+    Bench(crate::merchant_bench::BenchArgs),
+    /// The benchmark's services (started by `bench`; prints its target as JSON, runs until its
+    /// stdin closes).
+    #[command(hide = true)]
+    BenchWorld(crate::merchant_bench::BenchWorldArgs),
 }
 
 #[derive(Debug, Args)]
@@ -84,8 +91,15 @@ async fn open(config: MerchantConfig) -> anyhow::Result<Merchant> {
 }
 
 pub async fn run(cmd: MerchantCommand, source: &ConfigSource) -> anyhow::Result<()> {
+    // The benchmark runs without a configuration file.
+    let cmd = match cmd {
+        MerchantCommand::Bench(args) => return crate::merchant_bench::run(args).await,
+        MerchantCommand::BenchWorld(args) => return crate::merchant_bench::run_world(args).await,
+        other => other,
+    };
     let mut config = MerchantConfig::from_taler_config(&source.load()?)?;
     match cmd {
+        MerchantCommand::Bench(_) | MerchantCommand::BenchWorld(_) => unreachable!("run above"),
         MerchantCommand::Serve(args) => {
             if let Some(token) = admin_token(args.auth)? {
                 config.admin_token = Some(token);

@@ -1,8 +1,9 @@
 //! The benchmark's wallet and merchant: RSA planchets (coin key, blinding, the reserve's
 //! signature), unblinding with a check of every coin, the coins' deposit signatures, and the
 //! refresh of what a deposit left (melt and reveal requests, as the v23 C client derives them,
-//! with `cardcash_crypto::refresh`). The expensive steps run here, before or after the timed
-//! phases, never during them.
+//! with `cardcash_crypto::refresh`), and a coin's payment of a merchant's claimed contract
+//! (`POST /orders/$ID/pay`, for `cardcash merchant bench`). The expensive steps run here,
+//! before or after the timed phases, never during them.
 //!
 //! RSA only: the benchmark measures the exchange against the machine's raw RSA-2048 signing
 //! rate. (The exchange's own integration tests carry a wallet with Clause-Schnorr too.)
@@ -13,6 +14,7 @@ use cardcash_api::exchange::{
     DenominationGroupKeys, ExchangeKeysResponse, MeltRequest, RevealRequest, TransferPrivateKey,
     UnblindedSignature, WithdrawPlanchet, WithdrawSignature,
 };
+use cardcash_api::merchant::{PayCoin, PayRequest};
 use cardcash_crypto::coin::{coin_envelope_hash, h_coin_pub};
 use cardcash_crypto::purpose::{DepositRequestV23, Link, Melt, WithdrawRequestV23};
 use cardcash_crypto::refresh::{
@@ -21,7 +23,8 @@ use cardcash_crypto::refresh::{
 };
 use cardcash_crypto::{EcdhePrivateKey, EddsaPrivateKey, rsa};
 use cardcash_util::{
-    Amount, Base32Bytes, EcdhePublicKey, EddsaPublicKey, HashCode, PaytoUri, Timestamp, WireSalt,
+    Amount, Base32Bytes, BaseUrl, EcdhePublicKey, EddsaPublicKey, HashCode, PaytoUri, Timestamp,
+    WireSalt,
 };
 
 /// The RSA denomination the benchmark withdraws.
@@ -191,22 +194,17 @@ impl Merchant {
         let h_contract_terms = HashCode::from_bytes(cardcash_crypto::random_bytes()?);
         let now = Timestamp::from_secs(Timestamp::now().as_secs());
         let wire_deadline = Timestamp::from_secs(now.as_secs() + 86_400);
+        let contract = DepositContract {
+            h_contract_terms,
+            h_wire: self.h_wire,
+            timestamp: now,
+            refund_deadline: now,
+            merchant_pub: self.key.public(),
+        };
         let coins = coins
             .iter()
             .map(|coin| {
-                let message = DepositRequestV23 {
-                    h_contract_terms,
-                    h_age_commitment: [0; 32],
-                    h_policy: HashCode::from_bytes([0; 64]),
-                    h_wire: self.h_wire,
-                    h_denom_pub: denom.h,
-                    wallet_timestamp: now,
-                    refund_deadline: now,
-                    amount_with_fee: contribution,
-                    deposit_fee: denom.fee_deposit,
-                    merchant_pub: self.key.public(),
-                    wallet_data_hash: HashCode::from_bytes([0; 64]),
-                };
+                let message = contract.permission(denom, contribution);
                 BatchDepositCoin {
                     contribution,
                     denom_pub_hash: denom.h,
@@ -230,6 +228,85 @@ impl Merchant {
             refund_deadline: Some(now),
             wire_transfer_deadline: wire_deadline,
         })
+    }
+}
+
+/// What a coin's deposit permission (purpose 1201, v23 layout) is about: the contract's hash
+/// and the fields of the contract terms the exchange checks again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DepositContract {
+    pub h_contract_terms: HashCode,
+    pub h_wire: HashCode,
+    pub timestamp: Timestamp,
+    pub refund_deadline: Timestamp,
+    pub merchant_pub: EddsaPublicKey,
+}
+
+impl DepositContract {
+    /// The deposit fields of the contract terms a merchant's claim answered (`POST
+    /// /orders/$ID/claim`), the hash computed over them as a wallet does.
+    pub fn from_contract_terms(terms: &serde_json::Value) -> anyhow::Result<Self> {
+        fn field<T: serde::de::DeserializeOwned>(
+            terms: &serde_json::Value,
+            name: &str,
+        ) -> anyhow::Result<T> {
+            let value = terms
+                .get(name)
+                .with_context(|| format!("the contract terms have no {name}"))?;
+            serde_json::from_value(value.clone())
+                .with_context(|| format!("the contract terms' {name}"))
+        }
+        Ok(Self {
+            h_contract_terms: cardcash_crypto::h_contract_terms(terms)
+                .context("hashing the contract terms")?,
+            h_wire: field(terms, "h_wire")?,
+            timestamp: field(terms, "timestamp")?,
+            refund_deadline: field(terms, "refund_deadline")?,
+            merchant_pub: field(terms, "merchant_pub")?,
+        })
+    }
+
+    /// What a coin of `denom` contributing `contribution` (deposit fee included) signs.
+    fn permission(&self, denom: &Denom, contribution: Amount) -> DepositRequestV23 {
+        DepositRequestV23 {
+            h_contract_terms: self.h_contract_terms,
+            h_age_commitment: [0; 32],
+            h_policy: HashCode::from_bytes([0; 64]),
+            h_wire: self.h_wire,
+            h_denom_pub: denom.h,
+            wallet_timestamp: self.timestamp,
+            refund_deadline: self.refund_deadline,
+            amount_with_fee: contribution,
+            deposit_fee: denom.fee_deposit,
+            merchant_pub: self.merchant_pub,
+            wallet_data_hash: HashCode::from_bytes([0; 64]),
+        }
+    }
+
+    /// A merchant's `POST /orders/$ID/pay` of `coins` (of `denom`, from the exchange at
+    /// `exchange_url`), each contributing `contribution`: the wallet's deposit permissions.
+    pub fn pay_request(
+        &self,
+        exchange_url: &BaseUrl,
+        denom: &Denom,
+        coins: &[&Coin],
+        contribution: Amount,
+        session_id: Option<&str>,
+    ) -> PayRequest {
+        PayRequest {
+            coins: coins
+                .iter()
+                .map(|coin| PayCoin {
+                    coin_pub: coin.coin_pub,
+                    coin_sig: coin.coin_priv.sign(&self.permission(denom, contribution)),
+                    contribution,
+                    h_denom: denom.h,
+                    exchange_url: exchange_url.clone(),
+                    ub_sig: coin.ub_sig(),
+                })
+                .collect(),
+            session_id: session_id.map(str::to_owned),
+        }
     }
 }
 
@@ -497,6 +574,79 @@ mod tests {
             blinded_rsa_signature: Base32Bytes::from_bytes(blind),
         };
         assert!(planchet.unblind(&denom, &sig).is_err());
+    }
+
+    /// A payment of claimed contract terms: the coin signs the terms' hash and the fields the
+    /// terms name (not the merchant's other fields), for the merchant's key in the terms.
+    #[test]
+    fn a_pay_request_signs_the_claimed_contract() {
+        let key = rsa::RsaPrivateKey::generate(1024).unwrap();
+        let denom = denom(&key);
+        let reserve = EddsaPrivateKey::generate().unwrap();
+        let planchet = planchet(&reserve, &denom).unwrap();
+        let CoinEnvelope::Rsa {
+            rsa_blinded_planchet,
+        } = &planchet.request.coin_ev
+        else {
+            panic!("an RSA envelope")
+        };
+        let blind = rsa::sign_blinded(&key, rsa_blinded_planchet.as_bytes()).unwrap();
+        let coin = planchet
+            .unblind(
+                &denom,
+                &BlindedDenominationSignature::Rsa {
+                    blinded_rsa_signature: Base32Bytes::from_bytes(blind),
+                },
+            )
+            .unwrap();
+        let merchant = EddsaPrivateKey::generate().unwrap();
+        let h_wire = HashCode::from_bytes([3; 64]);
+        let terms = serde_json::json!({
+            "amount": "CHF:0.99",
+            "summary": "one",
+            "order_id": "2026.340-X",
+            "h_wire": h_wire,
+            "timestamp": {"t_s": 1_700_000_000},
+            "refund_deadline": {"t_s": 1_700_000_100},
+            "merchant_pub": merchant.public(),
+            "nonce": EddsaPrivateKey::generate().unwrap().public(),
+        });
+        let contract = DepositContract::from_contract_terms(&terms).unwrap();
+        assert_eq!(
+            contract.h_contract_terms,
+            cardcash_crypto::h_contract_terms(&terms).unwrap()
+        );
+        let exchange: BaseUrl = "http://exchange.example/".parse().unwrap();
+        let request = contract.pay_request(&exchange, &denom, &[&coin], denom.value, Some("s"));
+        assert_eq!(request.session_id.as_deref(), Some("s"));
+        let [paid] = request.coins.as_slice() else {
+            panic!("one coin")
+        };
+        assert_eq!(
+            (paid.coin_pub, paid.h_denom, &paid.exchange_url),
+            (coin.coin_pub, denom.h, &exchange)
+        );
+        let signed = |refund_deadline_s: u64| DepositRequestV23 {
+            h_contract_terms: contract.h_contract_terms,
+            h_age_commitment: [0; 32],
+            h_policy: HashCode::from_bytes([0; 64]),
+            h_wire,
+            h_denom_pub: denom.h,
+            wallet_timestamp: Timestamp::from_secs(1_700_000_000),
+            refund_deadline: Timestamp::from_secs(refund_deadline_s),
+            amount_with_fee: denom.value,
+            deposit_fee: denom.fee_deposit,
+            merchant_pub: merchant.public(),
+            wallet_data_hash: HashCode::from_bytes([0; 64]),
+        };
+        cardcash_crypto::verify(&coin.coin_pub, &paid.coin_sig, &signed(1_700_000_100)).unwrap();
+        assert!(
+            cardcash_crypto::verify(&coin.coin_pub, &paid.coin_sig, &signed(1_700_000_000))
+                .is_err()
+        );
+        let mut without = terms.clone();
+        without.as_object_mut().unwrap().remove("h_wire");
+        assert!(DepositContract::from_contract_terms(&without).is_err());
     }
 
     /// The exchange's side of a reveal, by hand: the revealed transfer keys re-derive their

@@ -8,6 +8,7 @@
 mod architecture;
 mod exchange;
 mod merchant;
+mod merchant_bench;
 mod newcomer;
 mod story;
 mod wallet;
