@@ -107,7 +107,7 @@ fn row(m: &Merchant, product_id: &str, c: Common<'_>) -> Result<ProductRow, Merc
         description: c.description.to_owned(),
         description_i18n: c.description_i18n.clone().unwrap_or_else(|| json!({})),
         unit: c.unit.to_owned(),
-        price: c.price.clone(),
+        price: *c.price,
         image: c.image.clone().unwrap_or_default(),
         taxes: json!(c.taxes.clone().unwrap_or_default()),
         categories: json!(c.categories.clone().unwrap_or_default()),

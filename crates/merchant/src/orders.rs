@@ -12,6 +12,7 @@
 //! terms with `cardcash_crypto::contract::h_contract_terms` and signs.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use cardcash_api::merchant::orders::{
     ForgetRequest, OrderHistory, OrderHistoryEntry, PostOrderRequest, PostOrderResponse,
@@ -23,6 +24,7 @@ use serde_json::{Map, Value, json};
 use crate::contract::{
     ContractError, check_paths, forget, normalize_legacy_forgettable, salt_forgettable,
 };
+use crate::db::TOPIC_ORDER;
 use crate::db::instances::{AccountRow, InstanceRow};
 use crate::db::inventory::{OutOfStock, ProductRow};
 use crate::db::orders::{CreateOrder, DeleteOrder, NewOrder, OrderFilter, OrderRow, Tristate};
@@ -183,13 +185,12 @@ fn max_fee(
         Some(a) => a,
         None => instance
             .default_max_deposit_fee
-            .clone()
             .unwrap_or_else(|| Amount::zero(currency)),
     };
     same_currency(m, "max_fee", &deposit)?;
     let wire: Option<Amount> = match take::<Amount>(order, "max_wire_fee")? {
         Some(a) => Some(a),
-        None => instance.default_max_wire_fee.clone(),
+        None => instance.default_max_wire_fee,
     };
     let Some(wire) = wire else {
         return Ok(deposit);
@@ -649,6 +650,8 @@ pub struct ListQuery {
     pub offset: Option<i64>,
     pub session_id: Option<String>,
     pub fulfillment_url: Option<String>,
+    /// With a positive `limit`: wait up to this long for a new order when there is none yet.
+    pub timeout_ms: Option<u64>,
     /// Deprecated names of `limit` and `offset` (BTCPay's plugin still sends `delta`).
     pub delta: Option<i64>,
     pub start: Option<i64>,
@@ -688,11 +691,27 @@ pub async fn list_orders(
         limit,
         offset,
     };
-    let now = Timestamp::now();
-    let rows = m.store().orders(instance.serial, &filter).await?;
-    Ok(OrderHistory {
-        orders: rows.iter().map(|r| history_entry(r, now)).collect(),
-    })
+    // Long polling for new orders (ascending pages only): subscribe before reading.
+    let wait = q
+        .timeout_ms
+        .filter(|_| limit > 0)
+        .map(|ms| Duration::from_millis(ms).min(cardcash_http::longpoll::MAX_LONG_POLL));
+    let mut subscription = wait.map(|_| m.store().notifier().subscribe_topic(TOPIC_ORDER));
+    let deadline = Instant::now() + wait.unwrap_or_default();
+    loop {
+        let rows = m.store().orders(instance.serial, &filter).await?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let waiting = match &mut subscription {
+            Some(sub) if rows.is_empty() && !left.is_zero() => sub.wait(left).await,
+            _ => false,
+        };
+        if !waiting {
+            let now = Timestamp::now();
+            return Ok(OrderHistory {
+                orders: rows.iter().map(|r| history_entry(r, now)).collect(),
+            });
+        }
+    }
 }
 
 fn history_entry(r: &OrderRow, now: Timestamp) -> OrderHistoryEntry {
@@ -700,7 +719,7 @@ fn history_entry(r: &OrderRow, now: Timestamp) -> OrderHistoryEntry {
         order_id: r.order_id.clone(),
         row_id: r.serial,
         timestamp: r.created_at,
-        amount: r.amount.clone(),
+        amount: r.amount,
         summary: r.summary.clone(),
         refundable: r.paid && !r.wired && now < r.refund_deadline && r.refund < r.amount,
         paid: r.paid,

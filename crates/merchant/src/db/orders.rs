@@ -113,8 +113,8 @@ pub struct OrderFilter {
     pub date: Option<Timestamp>,
     pub session_id: Option<String>,
     pub fulfillment_url: Option<String>,
-    /// > 0 ascending after `offset`, < 0 descending before `offset` (row serials); bounded by
-    /// the caller.
+    /// Positive: ascending after `offset`; negative: descending before `offset` (row serials);
+    /// bounded by the caller.
     pub limit: i64,
     pub offset: Option<i64>,
 }

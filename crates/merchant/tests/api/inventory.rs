@@ -237,29 +237,39 @@ engine_test!(
     /// gets it, every other one a 410.
     async fn two_carts_racing_for_the_last_piano_one_gets_it(engine: Engine) {
         let (env, _) = pianos(engine).await;
-        let (s, b) = post(
-            &env,
-            "private/products",
-            &json!({"product_id": "p001", "description": "piano", "unit": "unit",
-                    "price": "KUDOS:20000", "total_stock": 1}),
-        )
-        .await;
-        assert_eq!(s, 204, "{b}");
-        let orders = (0..8)
-            .map(|_| ("private/orders".to_owned(), piano_order(1, &[])))
-            .collect();
-        let statuses = race(&env, orders).await;
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "{statuses:?}"
-        );
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 410).count(),
-            7,
-            "{statuses:?}"
-        );
-        assert_eq!(order_count(&env).await, 1);
+        // Several rounds, each for the last piano of its own product, 16 carts at once.
+        for round in 0..4 {
+            let product = format!("last-{round}");
+            let (s, b) = post(
+                &env,
+                "private/products",
+                &json!({"product_id": product, "description": "piano", "unit": "unit",
+                        "price": "KUDOS:20000", "total_stock": 1}),
+            )
+            .await;
+            assert_eq!(s, 204, "{b}");
+            let orders = (0..16)
+                .map(|_| {
+                    let body = json!({
+                        "order": {"amount": "KUDOS:20000", "summary": "the last piano"},
+                        "inventory_products": [{"product_id": product, "quantity": 1}],
+                    });
+                    ("private/orders".to_owned(), body)
+                })
+                .collect();
+            let statuses = race(&env, orders).await;
+            assert_eq!(
+                statuses.iter().filter(|s| **s == 200).count(),
+                1,
+                "{statuses:?}"
+            );
+            assert_eq!(
+                statuses.iter().filter(|s| **s == 410).count(),
+                15,
+                "{statuses:?}"
+            );
+            assert_eq!(order_count(&env).await, round + 1);
+        }
 
         // The same race for a second last piano, with locks.
         let (s, b) = post(

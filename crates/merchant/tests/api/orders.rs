@@ -543,6 +543,35 @@ engine_test!(
         let (s, b) = env.get("private/orders?paid=maybe").await;
         assert_eq!((s, b["code"].as_u64()), (400, Some(26)), "{b}");
         assert_eq!(ids.len(), 5);
+
+        // Long polling for the next order after the newest one: an empty page waits (bounded)
+        // and is answered by the order created meanwhile.
+        let (_, b) = env.get("private/orders?limit=-1").await;
+        let newest = b["orders"][0]["row_id"].as_i64().unwrap();
+        let (s, b) = env
+            .get(&format!(
+                "private/orders?limit=5&offset={newest}&timeout_ms=50"
+            ))
+            .await;
+        assert_eq!((s, names(&b).len()), (200, 0), "{b}");
+        let url = format!(
+            "{}private/orders?limit=5&offset={newest}&timeout_ms=30000",
+            env.base
+        );
+        let http = env.http.clone();
+        let poll = tokio::spawn(async move {
+            let r = http.get(url).send().await.unwrap();
+            r.json::<Value>().await.unwrap()
+        });
+        let (s, b) = post(
+            &env,
+            "private/orders",
+            &json!({"order": {"order_id": "o5", "amount": "KUDOS:6", "summary": "order 5"}}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let b = poll.await.unwrap();
+        assert_eq!(names(&b), ["o5"]);
     }
 );
 

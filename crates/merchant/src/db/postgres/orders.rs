@@ -29,6 +29,9 @@ macro_rules! order_filters {
     };
 }
 
+/// `(order_id, claim_token, h_post_data)` of an earlier order with the same id or key.
+type Earlier = (String, Option<[u8; 16]>, Vec<u8>);
+
 fn token(row: &PgRow) -> Result<Option<[u8; 16]>, StoreError> {
     bytes_opt(row, "claim_token", |b| <[u8; 16]>::try_from(b).ok())
 }
@@ -53,10 +56,7 @@ fn order_row(row: &PgRow, currency: Currency) -> Result<OrderRow, StoreError> {
     })
 }
 
-async fn earlier(
-    conn: &mut PgConnection,
-    new: &NewOrder,
-) -> Result<Option<(String, Option<[u8; 16]>, Vec<u8>)>, StoreError> {
+async fn earlier(conn: &mut PgConnection, new: &NewOrder) -> Result<Option<Earlier>, StoreError> {
     let by_id = sqlx::query(
         "SELECT order_id, claim_token, h_post_data FROM orders \
          WHERE instance_serial = $1 AND order_id = $2",

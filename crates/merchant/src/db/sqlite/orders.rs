@@ -12,6 +12,9 @@ const ORDER_COLUMNS: &str = "order_serial, order_id, claim_token, created_at, pa
      refund_deadline, summary, amount_val, amount_frac, fulfillment_url, contract_terms, \
      h_contract_terms, paid, session_id, refund_val, refund_frac, wired";
 
+/// `(order_id, claim_token, h_post_data)` of an earlier order with the same id or key.
+type Earlier = (String, Option<[u8; 16]>, Vec<u8>);
+
 fn token(bytes: Option<Vec<u8>>) -> Result<Option<[u8; 16]>, StoreError> {
     bytes
         .map(|b| <[u8; 16]>::try_from(b.as_slice()).map_err(|_| corrupt("claim token length")))
@@ -42,10 +45,7 @@ fn order_row(row: &Row<'_>, currency: Currency) -> Result<OrderRow, StoreError> 
 }
 
 /// `(order_id, claim_token, h_post_data)` of an earlier order with this id or key.
-fn earlier(
-    conn: &Connection,
-    new: &NewOrder,
-) -> Result<Option<(String, Option<[u8; 16]>, Vec<u8>)>, StoreError> {
+fn earlier(conn: &Connection, new: &NewOrder) -> Result<Option<Earlier>, StoreError> {
     let by_id = query_opt(
         conn,
         "SELECT order_id, claim_token, h_post_data FROM orders \
