@@ -14,6 +14,7 @@
 //! | `DEFAULT_REFUND_DELAY` | refund deadline after creation, for new instances (0 = no refunds) | `0 s` |
 //! | `DEFAULT_WIRE_TRANSFER_DELAY` | wire deadline after the refund deadline, for new instances | `1 week` |
 //! | `LEGAL_PRESERVATION` | how long paid orders are kept (cannot be deleted) | `10 years` |
+//! | `WEBHOOK_RETRY_DELAY` | first pause before a failed webhook delivery is retried (doubling per attempt, see `crate::webhooks`) | `10 s` |
 //!
 //! One `[merchant-exchange-*]` section per trusted exchange: `EXCHANGE_BASE_URL`, `MASTER_KEY`
 //! (base32; the exchange's `/keys` must be signed by it), `CURRENCY`.
@@ -53,6 +54,8 @@ pub struct MerchantConfig {
     pub default_refund_delay: RelativeTime,
     pub default_wire_transfer_delay: RelativeTime,
     pub legal_preservation: RelativeTime,
+    /// First retry pause of a failed webhook delivery (doubles per attempt).
+    pub webhook_retry_delay: RelativeTime,
     pub exchanges: Vec<TrustedExchange>,
 }
 
@@ -80,6 +83,7 @@ impl MerchantConfig {
             default_refund_delay: RelativeTime::from_secs(0),
             default_wire_transfer_delay: RelativeTime::from_secs(7 * DAY_S),
             legal_preservation: RelativeTime::from_secs(10 * 365 * DAY_S),
+            webhook_retry_delay: RelativeTime::from_secs(10),
             exchanges: Vec::new(),
         }
     }
@@ -114,7 +118,7 @@ impl MerchantConfig {
                 "must start with secret-token: (RFC 8959)",
             ));
         }
-        let durations: [(&str, &mut RelativeTime); 4] = [
+        let durations: [(&str, &mut RelativeTime); 5] = [
             ("DEFAULT_PAY_DELAY", &mut c.default_pay_delay),
             ("DEFAULT_REFUND_DELAY", &mut c.default_refund_delay),
             (
@@ -122,6 +126,7 @@ impl MerchantConfig {
                 &mut c.default_wire_transfer_delay,
             ),
             ("LEGAL_PRESERVATION", &mut c.legal_preservation),
+            ("WEBHOOK_RETRY_DELAY", &mut c.webhook_retry_delay),
         ];
         for (option, slot) in durations {
             if let Some(d) = cfg.relative_time_opt(SECTION, option)? {

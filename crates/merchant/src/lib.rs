@@ -21,6 +21,7 @@ pub mod pay;
 pub mod refund;
 pub mod service;
 pub mod status;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -56,7 +57,8 @@ impl App {
     /// starts the workers.
     pub async fn build_with_db(config: MerchantConfig, db: Database) -> Result<App, MerchantError> {
         let shutdown = CancellationToken::new();
-        let metrics = Metrics::new();
+        let mut metrics = Metrics::new();
+        let worker_metrics = cardcash_http::WorkerMetrics::register(&mut metrics);
         // The base URL needs the bound port: bind first with a router that is filled in below.
         let bound = std::net::TcpListener::bind(config.bind)
             .map_err(|e| MerchantError::Startup(format!("cannot bind {}: {e}", config.bind)))?;
@@ -81,7 +83,18 @@ impl App {
         let server = cardcash_http::serve(router, addr, shutdown.clone())
             .await
             .map_err(|e| MerchantError::Startup(format!("cannot bind {addr}: {e}")))?;
-        let workers = JoinSet::new();
+        let mut workers = JoinSet::new();
+        // Order events: sequenced for the event streams, delivered to webhooks.
+        workers.spawn(webhooks::worker::run_sequencer(
+            merchant.clone(),
+            shutdown.clone(),
+            worker_metrics.clone(),
+        ));
+        workers.spawn(webhooks::worker::run_deliveries(
+            merchant.clone(),
+            shutdown.clone(),
+            worker_metrics,
+        ));
         tracing::info!(addr = %server.addr(), base_url = %merchant.base_url(), "merchant backend started");
         Ok(App {
             server,

@@ -218,6 +218,7 @@ error_codes! {
     MerchantGenericUnauthorized = 2015, 401, "MERCHANT_GENERIC_UNAUTHORIZED";
     MerchantGenericInstanceDeleted = 2016, 404, "MERCHANT_GENERIC_INSTANCE_DELETED";
     MerchantGenericTransferUnknown = 2017, 404, "MERCHANT_GENERIC_TRANSFER_UNKNOWN";
+    MerchantGenericWebhookUnknown = 2019, 404, "MERCHANT_GENERIC_WEBHOOK_UNKNOWN";
     MerchantGenericExchangeUntrusted = 2025, 400, "MERCHANT_GENERIC_EXCHANGE_UNTRUSTED";
     MerchantGetOrdersExchangeTrackingFailure = 2100, 200, "MERCHANT_GET_ORDERS_EXCHANGE_TRACKING_FAILURE";
     MerchantGetOrdersIdExchangeRequestFailure = 2103, 500, "MERCHANT_GET_ORDERS_ID_EXCHANGE_REQUEST_FAILURE";
@@ -310,6 +311,7 @@ error_codes! {
     MerchantPrivatePostTipAuthorizeInsufficientFunds = 2752, 0, "MERCHANT_PRIVATE_POST_TIP_AUTHORIZE_INSUFFICIENT_FUNDS";
     MerchantPrivatePostTipAuthorizeReserveNotFound = 2753, 503, "MERCHANT_PRIVATE_POST_TIP_AUTHORIZE_RESERVE_NOT_FOUND";
     MerchantPrivateGetOrdersIdAmountArithmeticFailure = 2800, 200, "MERCHANT_PRIVATE_GET_ORDERS_ID_AMOUNT_ARITHMETIC_FAILURE";
+    MerchantPrivatePostWebhooksConflictWebhookExists = 2900, 409, "MERCHANT_PRIVATE_POST_WEBHOOKS_CONFLICT_WEBHOOK_EXISTS";
     AuditorDepositConfirmationSignatureInvalid = 3100, 403, "AUDITOR_DEPOSIT_CONFIRMATION_SIGNATURE_INVALID";
     AuditorExchangeSigningKeyRevoked = 3101, 410, "AUDITOR_EXCHANGE_SIGNING_KEY_REVOKED";
     BankSameAccount = 5101, 0, "BANK_SAME_ACCOUNT";

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod payments;
 pub mod settlement;
 pub mod status;
+pub mod webhooks;
 
 use cardcash_util::{
     Amount, BaseUrl, Currency, EddsaPublicKey, EddsaSignature, HashCode, LibtoolVersion,

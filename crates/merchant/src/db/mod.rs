@@ -22,6 +22,7 @@ pub mod inventory;
 pub mod orders;
 pub mod payments;
 pub mod status;
+pub mod webhooks;
 
 use cardcash_store::{Database, DbConfig, Engine, Notifier, Schema, StoreError};
 use cardcash_util::{Amount, Currency, Timestamp};
@@ -30,7 +31,10 @@ use cardcash_util::{Amount, Currency, Timestamp};
 pub const SERVICE: &str = "merchant";
 
 /// The merchant's migrations for both engines.
-pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql"];
+pub static SCHEMA: Schema = cardcash_store::schema![
+    1 => "0001_init.sql",
+    6 => "0006_order_events.sql",
+];
 
 /// Notification topic: an order changed (claimed, paid, refunded, session re-bound, wired).
 /// Key: `<instance serial>/<order id>`.

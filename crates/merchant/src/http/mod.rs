@@ -11,6 +11,7 @@ pub mod orders;
 pub mod payments;
 pub mod router;
 pub mod status;
+pub mod webhooks;
 
 use crate::service::Merchant;
 

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::get;
 
-use super::{AppState, config, instances, inventory, orders, payments, status};
+use super::{AppState, config, instances, inventory, orders, payments, status, webhooks};
 
 /// The routes every instance has, relative to the instance's base URL.
 fn instance_routes() -> Router<AppState> {
@@ -13,6 +13,7 @@ fn instance_routes() -> Router<AppState> {
         .merge(orders::routes())
         .merge(payments::routes())
         .merge(status::routes())
+        .merge(webhooks::routes())
 }
 
 /// The merchant's router, without the shared layers (`cardcash_http::ServiceRouter` adds them).

@@ -8,3 +8,4 @@ mod instances;
 mod payments;
 mod inventory;
 mod orders;
+mod webhooks;

@@ -7,6 +7,7 @@ pub(crate) mod inventory;
 pub(crate) mod orders;
 pub(crate) mod payments;
 pub(crate) mod status;
+pub(crate) mod webhooks;
 
 use cardcash_store::StoreError;
 use cardcash_store::rusqlite::{Connection, Params, Row};

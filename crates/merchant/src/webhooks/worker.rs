@@ -1,0 +1,220 @@
+//! The two background workers of [`crate::webhooks`], on `cardcash_http::WorkerRunner`:
+//!
+//! - [`run_sequencer`] gives captured order events their `event_serial` and makes their
+//!   webhook deliveries (one transaction), then notifies the event streams and the delivery
+//!   worker. It wakes on the capture trigger's `pg_notify` (PostgreSQL) and on the order
+//!   notifications our own writes send (both engines); on SQLite, whose triggers cannot notify,
+//!   a one-second safety net also catches changes made by other processes (an operator's SQL),
+//!   so the latency is one notification hop, or at most a second for foreign writes.
+//! - [`run_deliveries`] attempts the due deliveries (concurrently, at most [`BATCH`] per step),
+//!   records each outcome and sleeps until the next one is due or new deliveries are made.
+//!
+//! Neither ever runs on a request's path: a slow or dead receiver delays only its own retries.
+
+use std::time::Duration;
+
+use cardcash_http::worker::{Step, WorkerMetrics, WorkerRunner};
+use cardcash_store::Engine;
+use cardcash_util::{RelativeTime, Timestamp};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{ATTEMPT_TIMEOUT, GIVE_UP_AFTER, LEASE, MAX_ATTEMPTS, build_delivery, retry_delay};
+use crate::db::TOPIC_ORDER;
+use crate::db::webhooks::{DeliveryJob, DeliveryOutcome, TOPIC_DELIVERY, TOPIC_EVENT_CAPTURED};
+use crate::error::MerchantError;
+use crate::service::Merchant;
+
+/// Events sequenced, or deliveries attempted, per step at most.
+pub const BATCH: u32 = 64;
+/// The sequencer's safety net on SQLite (writes of other processes notify nobody).
+const SQLITE_SAFETY_NET: Duration = Duration::from_secs(1);
+
+/// Runs the sequencer until `stop` fires.
+pub async fn run_sequencer(merchant: Merchant, stop: CancellationToken, metrics: WorkerMetrics) {
+    let notifier = merchant.store().notifier();
+    let subscriptions = (
+        notifier.subscribe_topic(TOPIC_EVENT_CAPTURED),
+        notifier.subscribe_topic(TOPIC_ORDER),
+    );
+    let idle = match merchant.store().engine() {
+        Engine::Sqlite => SQLITE_SAFETY_NET,
+        Engine::Postgres => Duration::from_secs(60),
+    };
+    WorkerRunner::new("order-events")
+        .metrics(metrics)
+        .idle(idle)
+        .run(
+            stop,
+            subscriptions,
+            |s, d| {
+                let (captured, changed) = (&mut s.0, &mut s.1);
+                Box::pin(async move {
+                    tokio::select! {
+                        woken = captured.wait(d) => woken,
+                        woken = changed.wait(d) => woken,
+                    }
+                })
+            },
+            || sequence_step(merchant.clone()),
+        )
+        .await;
+}
+
+/// Sequences what was captured.
+pub async fn sequence_step(merchant: Merchant) -> Result<Step, MerchantError> {
+    let n = merchant
+        .store()
+        .sequence_events(Timestamp::now(), BATCH)
+        .await?;
+    Ok(if n >= BATCH as usize {
+        Step::After(Duration::ZERO)
+    } else {
+        Step::Idle
+    })
+}
+
+/// Runs the delivery worker until `stop` fires.
+pub async fn run_deliveries(merchant: Merchant, stop: CancellationToken, metrics: WorkerMetrics) {
+    let client = match reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        // A receiver's redirect is a failed delivery, not a request to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks: no HTTP client; deliveries stay pending");
+            return;
+        }
+    };
+    let subscription = merchant.store().notifier().subscribe_topic(TOPIC_DELIVERY);
+    WorkerRunner::new("webhooks")
+        .metrics(metrics)
+        .idle(Duration::from_secs(60))
+        .run(
+            stop,
+            subscription,
+            |s, d| Box::pin(s.wait(d)),
+            || delivery_step(merchant.clone(), client.clone()),
+        )
+        .await;
+}
+
+/// Attempts the deliveries due now.
+pub async fn delivery_step(
+    merchant: Merchant,
+    client: reqwest::Client,
+) -> Result<Step, MerchantError> {
+    let store = merchant.store();
+    let now = Timestamp::now();
+    let lease_until = now.saturating_add(RelativeTime::from_duration(LEASE));
+    let jobs = store.claim_deliveries(now, lease_until, BATCH).await?;
+    let full = jobs.len() >= BATCH as usize;
+    let mut attempts = JoinSet::new();
+    for job in jobs {
+        attempts.spawn(attempt(merchant.clone(), client.clone(), job));
+    }
+    let mut failed = None;
+    while let Some(done) = attempts.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failed = Some(e),
+            Err(e) => failed = Some(MerchantError::Internal(format!("delivery task: {e}"))),
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if full {
+        return Ok(Step::After(Duration::ZERO));
+    }
+    Ok(match store.next_delivery_due().await? {
+        Some(at) => Step::After(
+            at.saturating_sub(Timestamp::now())
+                .to_duration()
+                .unwrap_or(Duration::ZERO),
+        ),
+        None => Step::Idle,
+    })
+}
+
+/// One attempt of one delivery, and its outcome recorded.
+async fn attempt(
+    merchant: Merchant,
+    client: reqwest::Client,
+    job: DeliveryJob,
+) -> Result<(), MerchantError> {
+    let store = merchant.store();
+    let now = Timestamp::now();
+    let now_secs = now.as_micros() / 1_000_000;
+    let sent = match build_delivery(store, &job, now_secs) {
+        Ok(d) => match reqwest::Method::from_bytes(d.method.as_bytes()) {
+            Ok(method) => {
+                let mut request = client.request(method, &d.url).body(d.body);
+                for (name, value) in &d.headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+                request.send().await.map(|r| r.status()).map_err(|e| {
+                    let e = e.without_url();
+                    format!("{e}")
+                })
+            }
+            Err(e) => Err(format!("method {:?}: {e}", d.method)),
+        },
+        Err(e) => Err(format!("cannot build the request: {e}")),
+    };
+    let outcome = match sent {
+        Ok(status) if status.is_success() => DeliveryOutcome::Delivered {
+            status: status.as_u16(),
+        },
+        Ok(status) => failure(
+            &merchant,
+            &job,
+            now,
+            Some(status.as_u16()),
+            format!("HTTP {status}"),
+        ),
+        Err(error) => failure(&merchant, &job, now, None, error),
+    };
+    match &outcome {
+        DeliveryOutcome::Delivered { status } => tracing::debug!(
+            webhook = %job.webhook.id, event = job.event.serial, status, "webhook delivered"
+        ),
+        DeliveryOutcome::Retry { error, .. } => tracing::info!(
+            webhook = %job.webhook.id, event = job.event.serial, attempts = job.attempts + 1,
+            error = %error, "webhook delivery failed; will retry"
+        ),
+        DeliveryOutcome::GaveUp { error, .. } => tracing::warn!(
+            webhook = %job.webhook.id, event = job.event.serial, attempts = job.attempts + 1,
+            error = %error, "webhook delivery failed for the last time"
+        ),
+    }
+    store.record_delivery(job.serial, outcome).await?;
+    Ok(())
+}
+
+/// Retry later, or give up (too many attempts, or the next one would be too late).
+fn failure(
+    merchant: &Merchant,
+    job: &DeliveryJob,
+    now: Timestamp,
+    status: Option<u16>,
+    error: String,
+) -> DeliveryOutcome {
+    let attempts = job.attempts.saturating_add(1);
+    let base = merchant
+        .config()
+        .webhook_retry_delay
+        .to_duration()
+        .unwrap_or(super::MAX_RETRY_DELAY);
+    let at = now.saturating_add(RelativeTime::from_duration(retry_delay(base, attempts)));
+    let deadline = job
+        .created_at
+        .saturating_add(RelativeTime::from_duration(GIVE_UP_AFTER));
+    if attempts >= MAX_ATTEMPTS || at > deadline {
+        DeliveryOutcome::GaveUp { status, error }
+    } else {
+        DeliveryOutcome::Retry { status, error, at }
+    }
+}
