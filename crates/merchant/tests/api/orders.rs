@@ -678,3 +678,97 @@ engine_test!(
         assert_eq!((s, b["code"].as_u64()), (404, Some(2005)), "{b}");
     }
 );
+
+engine_test!(
+    /// The guide's whole story over HTTP, every request as written: the pre-sales
+    /// configuration (`POST /management/instances`, both products) and scenario 1's order;
+    /// the contract carries the fees the instance set up and the order can be listed.
+    async fn the_guides_pre_sales_configuration_and_scenario_1_over_http(engine: Engine) {
+        let env = Env::new(engine).await;
+        let (s, b) = post(
+            &env,
+            "management/instances",
+            &json!({
+              "accounts": [{"payto_uri":"payto://iban/CH9300762011623852957"}],
+              "id": "default",
+              "name": "Pretty Pianos",
+              "auth":
+              {
+                "method": "external",
+                "token": "secret-token:eighty-eight-keys"
+              },
+              "default_max_wire_fee": "KUDOS:5.0",
+              "default_wire_fee_amortization": 1,
+              "default_max_deposit_fee": "KUDOS:10.0",
+              "default_wire_transfer_delay": "2 days",
+              "default_pay_delay": "5 hours"
+            }),
+        )
+        .await;
+        assert_eq!(s, 204, "{b}");
+        for product in [
+            json!({
+              "product_id": "p001",
+              "description": "piano",
+              "unit": "unit",
+              "image": "",
+              "price": "KUDOS:20000.0",
+              "taxes": [],
+              "total_stock": 3,
+              "next_restock": "2021-04-22",
+              "_forgettable": ["image"]
+            }),
+            json!({
+              "product_id": "f001",
+              "description": "Beethoven Sonatas",
+              "unit": "file",
+              "price": "KUDOS:9.87",
+              "taxes": [],
+              "total_stock": -1
+            }),
+        ] {
+            let (s, b) = post(&env, "instances/default/private/products", &product).await;
+            assert_eq!(s, 204, "{b}");
+        }
+        let (s, b) = post(
+            &env,
+            "instances/default/private/orders",
+            &json!({
+              "order":
+              {
+                "amount": "KUDOS:9.87",
+                "summary": "Beethoven Sonatas",
+                "fulfillment_URI": "https://example.com/f001?${ORDER_ID}"
+              },
+              "create_token": true
+            }),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let order_id = b["order_id"].as_str().unwrap().to_owned();
+        assert!(b["token"].is_string(), "{b}");
+        let pianos = env
+            .app
+            .merchant()
+            .store()
+            .instance(DEFAULT_INSTANCE)
+            .await
+            .unwrap()
+            .unwrap();
+        let t = terms(&env, &pianos, &order_id).await;
+        assert_eq!(
+            t["fulfillment_url"],
+            format!("https://example.com/f001?{order_id}")
+        );
+        assert_eq!(t["max_fee"], "KUDOS:15");
+        assert_eq!(t["wire_method"], "iban");
+        let ts = t_s(&t["timestamp"]);
+        assert_eq!(t_s(&t["pay_deadline"]), ts + 5 * 3600);
+        assert_eq!(t_s(&t["refund_deadline"]), ts);
+        assert_eq!(t_s(&t["wire_transfer_deadline"]), ts + 2 * 86_400);
+        let (s, b) = env.get("instances/default/private/orders").await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["orders"][0]["order_id"], order_id.as_str());
+        assert_eq!(b["orders"][0]["paid"], false);
+    }
+);
