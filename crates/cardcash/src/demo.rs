@@ -32,6 +32,7 @@ use crate::Reported;
 use crate::terminal_cmd::TerminalSettings;
 
 mod private;
+mod shop;
 mod wallet;
 
 #[derive(Debug, Args)]
@@ -154,8 +155,11 @@ const DEMO_COINS: [(&str, &str, &str, &str); 10] = [
     ("ct2", "0.02", "0", "CS"),
     ("ct1", "0.01", "0", "CS"),
 ];
+/// How long the Sonatas can be refunded after the order: the story refunds within it and then
+/// waits for the wire deadline (a second later).
+const SHOP_REFUND_DELAY: &str = "8 s";
 /// The services that keep a database.
-const SERVICES: [&str; 4] = ["bank", "cardproc", "c2ec", "exchange"];
+const SERVICES: [&str; 5] = ["bank", "cardproc", "c2ec", "exchange", "merchant"];
 
 /// Random base32 text of 32 bytes, for passwords and tokens.
 pub(crate) fn secret_text() -> anyhow::Result<String> {
@@ -263,6 +267,23 @@ fn initial_config(dir: &Path) -> anyhow::Result<TalerConfig> {
         }
     }
 
+    // The shop: the merchant backend and the storefront of design document 007. The Sonatas'
+    // orders can be refunded for a few seconds, and the exchange wires the shop's money a
+    // second after that, so the story sees the settlement.
+    let merchant_token = format!("secret-token:{}", secret_text()?);
+    cfg.set("merchant", "CURRENCY", CURRENCY);
+    cfg.set("merchant", "BIND", "127.0.0.1:0");
+    cfg.set("merchant", "DATABASE", sqlite_url(dir, "merchant"));
+    cfg.set("merchant", "ADMIN_TOKEN", merchant_token.clone());
+    cfg.set("merchant", "DEFAULT_PAY_DELAY", "1 hour");
+    cfg.set("merchant", "DEFAULT_WIRE_TRANSFER_DELAY", "1 s");
+    cfg.set("storefront", "CURRENCY", CURRENCY);
+    cfg.set("storefront", "BIND", "127.0.0.1:0");
+    cfg.set("storefront", "MERCHANT_TOKEN", merchant_token);
+    cfg.set("storefront", "COOKIE_SECRET", secret_text()?);
+    cfg.set("storefront", "ADMIN_PASSWORD", secret_text()?);
+    cfg.set("storefront", "REFUND_DELAY", SHOP_REFUND_DELAY);
+
     cfg.set("demo", "BANK_EXCHANGE_PASSWORD", secret_text()?);
     Ok(cfg)
 }
@@ -306,7 +327,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let progress = Progress {
         started: Instant::now(),
         step: Arc::new(AtomicUsize::new(0)),
-        total: 10,
+        total: 16,
     };
     let (dir, temp, dir_note) = match &args.data_dir {
         Some(dir) => {
@@ -366,7 +387,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     progress.step(&format!(
-        "starting the bank, the card processor, C2EC and the exchange ({engine}), and the \
+        "starting the bank, the card processor, C2EC, the exchange, the merchant backend and \
+         the storefront ({engine}), and the \
          customer's wallet (SQLite)"
     ));
     let world = start_services(&mut cfg, &config_path, &progress).await?;
@@ -386,7 +408,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     match &story {
         Ok(()) => println!(
-            "\nDone in {:.1} s: the card payment became coins in the customer's wallet.",
+            "\nDone in {:.1} s: the card payment became coins in the customer's wallet, and she \
+             bought the Beethoven Sonatas with them.",
             progress.started.elapsed().as_secs_f64()
         ),
         Err(e) => println!("\nThe story stopped: {}", crate::render_error(e)),
@@ -538,6 +561,14 @@ async fn start_services(
     free_bind(cfg, "the bank", "bank", config_path, progress)?;
     free_bind(cfg, "the card processor", "cardproc", config_path, progress)?;
     free_bind(cfg, "C2EC", "c2ec", config_path, progress)?;
+    free_bind(
+        cfg,
+        "the merchant backend",
+        "merchant",
+        config_path,
+        progress,
+    )?;
+    free_bind(cfg, "the storefront", "storefront", config_path, progress)?;
     let exchange_bind = cfg.string("exchange", "BIND")?;
     free_bind(cfg, "the exchange", "exchange", config_path, progress)?;
     if cfg.string("exchange", "BIND")? != exchange_bind {
@@ -606,6 +637,14 @@ fn service_lines(world: &World, cfg: &TalerConfig) -> anyhow::Result<Vec<String>
         format!(
             "  legacy face           {}legacy/  (protocol 12–14, for GNU Taler's wallets of 2022)",
             world.exchange().base_url()
+        ),
+        format!(
+            "merchant        {}  (admin token in [merchant] ADMIN_TOKEN)",
+            world.merchant().base_url()
+        ),
+        format!(
+            "storefront      {}  (Pretty Pianos; /admin: user admin, password in [storefront] ADMIN_PASSWORD)",
+            world.storefront().base_url()
         ),
     ])
 }
@@ -806,7 +845,8 @@ async fn play_story(
         values.join(", ")
     ));
 
-    wallet::withdraw(progress, wallet, &accepted, &keys, credited, &exchange).await
+    wallet::withdraw(progress, wallet, &accepted, &keys, credited, &exchange).await?;
+    shop::shop(progress, world, wallet).await
 }
 
 /// The exchange's side: its wire-gateway view of C2EC must list the reserve exactly once.
