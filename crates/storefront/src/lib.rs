@@ -40,6 +40,7 @@ pub struct App {
     server: Server,
     shutdown: CancellationToken,
     shop: Storefront,
+    provisioned: catalogue::Provisioned,
 }
 
 impl App {
@@ -96,6 +97,7 @@ impl App {
             server,
             shutdown,
             shop,
+            provisioned,
         })
     }
 
@@ -105,6 +107,11 @@ impl App {
 
     pub fn base_url(&self) -> &BaseUrl {
         self.shop.base_url()
+    }
+
+    /// What the start had to create at the backend (instance, products).
+    pub fn provisioned(&self) -> &catalogue::Provisioned {
+        &self.provisioned
     }
 
     /// The shop handle (in-process callers: the demo and tests).

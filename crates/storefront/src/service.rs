@@ -39,6 +39,15 @@ pub struct PaywallOutcome {
     pub set_cookies: Vec<String>,
 }
 
+/// Adds the `Set-Cookie` value `cookie`, dropping an earlier one of the same name (a request
+/// that replaced its order twice sets the last one only).
+fn replace_cookie(set_cookies: &mut Vec<String>, cookie: String) {
+    let name = |c: &str| c.split('=').next().unwrap_or("").to_owned();
+    let new = name(&cookie);
+    set_cookies.retain(|c| name(c) != new);
+    set_cookies.push(cookie);
+}
+
 /// What adding or removing a piano did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CartChange {
@@ -133,7 +142,10 @@ impl Storefront {
                         Some(s) => s.clone(),
                         None => {
                             let s = cookie::new_session_id()?;
-                            set_cookies.push(signer.set_cookie(cookie::SESSION, &s));
+                            replace_cookie(
+                                &mut set_cookies,
+                                signer.set_cookie(cookie::SESSION, &s),
+                            );
                             session = Some(s.clone());
                             s
                         }
@@ -154,7 +166,10 @@ impl Storefront {
                         }
                     };
                     tracing::info!(resource = resource.name, order_id = %order_id, "order created");
-                    set_cookies.push(signer.set_cookie(&order_cookie, &order_id));
+                    replace_cookie(
+                        &mut set_cookies,
+                        signer.set_cookie(&order_cookie, &order_id),
+                    );
                     (session_id, order_id)
                 }
             };
@@ -178,7 +193,10 @@ impl Storefront {
                 Decision::NewOrder => order = None,
                 // Step 10, repurchase: this session paid that order; check it instead.
                 Decision::AdoptPaidOrder { order_id } => {
-                    set_cookies.push(signer.set_cookie(&order_cookie, &order_id));
+                    replace_cookie(
+                        &mut set_cookies,
+                        signer.set_cookie(&order_cookie, &order_id),
+                    );
                     order = Some(order_id);
                 }
                 decision => {
@@ -343,5 +361,21 @@ impl Storefront {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cookie_set_twice_is_sent_once() {
+        let mut cookies = vec!["session_id=S.M; Path=/".to_owned()];
+        replace_cookie(&mut cookies, "order_id_sonatas=A.M; Path=/".into());
+        replace_cookie(&mut cookies, "order_id_sonatas=B.M; Path=/".into());
+        assert_eq!(
+            cookies,
+            vec!["session_id=S.M; Path=/", "order_id_sonatas=B.M; Path=/"]
+        );
     }
 }
