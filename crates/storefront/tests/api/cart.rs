@@ -195,3 +195,29 @@ engine_test!(
         env.shutdown().await;
     }
 );
+
+engine_test!(
+    /// A cart left alone lets its pianos go when its lock runs out (the backend stops counting
+    /// the lock; nobody has to remove anything); its checkout then orders from what is left.
+    async fn an_abandoned_cart_releases_its_piano(engine: Engine) {
+        let env = Env::with(engine, false, |c| {
+            c.lock_duration = Duration::from_millis(1500);
+        })
+        .await;
+        let mut browser = env.browser();
+        assert_eq!(
+            browser.post("cart/add").await.redirect(),
+            "/cart?notice=added"
+        );
+        assert_eq!(available(&env).await, 2);
+        cardcash_testkit::wait_until(cardcash_testkit::WAIT, || async {
+            available(&env).await == 3
+        })
+        .await;
+        let checkout = browser.post("cart/checkout").await;
+        let order_id = order_of(checkout.redirect());
+        assert!(order_id.starts_with("piano-"));
+        assert_eq!(available(&env).await, 2, "the order took a piano");
+        env.shutdown().await;
+    }
+);
