@@ -209,7 +209,7 @@ fn max_fee(
 }
 
 /// The active account to be paid to: the first (oldest) one, or the first whose wire method
-/// is `payment_target`.
+/// is `payment_target`, or the one whose payto URI it is.
 fn choose_account<'a>(
     accounts: &'a [AccountRow],
     payment_target: Option<&str>,
@@ -217,7 +217,8 @@ fn choose_account<'a>(
     accounts.iter().filter(|a| a.active).find_map(|a| {
         let method = wire_method(&a.payto_uri)?;
         match payment_target {
-            Some(t) if !t.eq_ignore_ascii_case(&method) => None,
+            Some(t) if t.starts_with("payto://") && t != a.payto_uri => None,
+            Some(t) if !t.starts_with("payto://") && !t.eq_ignore_ascii_case(&method) => None,
             _ => Some((a, method)),
         }
     })

@@ -8,7 +8,7 @@
 //! ```
 //! `total_stock = −1` is unlimited: nothing is ever short, but sales and locks are recorded.
 //! - A front-end lock (`product_locks`, key `(lock_uuid, product)`) counts until `expires_at`;
-//!   expired rows are ignored (and overwritten when the same uuid locks again). Quantity 0
+//!   expired rows are ignored, and deleted when the product is locked again. Quantity 0
 //!   deletes it.
 //! - An order created with `inventory_products` takes `order_locks` in the SAME transaction that
 //!   inserts the order, after checking availability with the locks of its `lock_uuids` left out;

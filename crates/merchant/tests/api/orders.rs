@@ -392,6 +392,12 @@ engine_test!(
             let (s, b) = post(&env, "private/orders", &body).await;
             assert_eq!((s, b["code"].as_u64()), (status, Some(code)), "{body}: {b}");
         }
+        for target in ["iban", PAYTO] {
+            let mut body = order(json!({}));
+            body["payment_target"] = json!(target);
+            let (s, b) = post(&env, "private/orders", &body).await;
+            assert_eq!(s, 200, "{target}: {b}");
+        }
         let mut body = order(json!({}));
         body["refund_delay"] = json!({"d_us": 3_600_000_000u64});
         body["payment_target"] = json!("x-taler-bank");

@@ -317,6 +317,12 @@ pub(crate) async fn lock_product(db: &PgDb, lock: &NewLock) -> Result<LockProduc
         return Ok(LockProduct::Unknown);
     };
     let serial: i64 = row.try_get("product_serial")?;
+    // Expired locks of this product count no more: they go (bounded by the index).
+    sqlx::query("DELETE FROM product_locks WHERE product_serial = $1 AND expires_at <= $2")
+        .bind(serial)
+        .bind(micros(lock.now))
+        .execute(tx.conn())
+        .await?;
     if lock.quantity == 0 {
         sqlx::query("DELETE FROM product_locks WHERE lock_uuid = $1 AND product_serial = $2")
             .bind(&lock.lock_uuid)

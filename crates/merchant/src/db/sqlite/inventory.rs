@@ -347,6 +347,12 @@ pub(crate) fn lock_product(
     let Some((serial, stock, sold, lost, restock)) = row else {
         return Ok(LockProduct::Unknown);
     };
+    // Expired locks of this product count no more: they go (bounded by the index).
+    execute(
+        tx,
+        "DELETE FROM product_locks WHERE product_serial = ?1 AND expires_at <= ?2",
+        params![serial, micros(lock.now)],
+    )?;
     if lock.quantity == 0 {
         execute(
             tx,
