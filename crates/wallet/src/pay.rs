@@ -345,7 +345,14 @@ impl Wallet {
                 new_state: PurchaseState::Proposed.as_str().into(),
             });
         }
-        let p = self.purchase_row(&p.proposal_id)?;
+        let mut p = self.purchase_row(&p.proposal_id)?;
+        // An offer scanned again in another session is paid in that one.
+        if p.state == PurchaseState::Proposed && session_id != p.session_id {
+            self.store()
+                .set_purchase_session(&p.proposal_id, session_id.clone())
+                .await?;
+            p.session_id.clone_from(&session_id);
+        }
         // A paid order scanned again in a new session: show the payment there.
         if p.state == PurchaseState::Done && !session_id.is_empty() && session_id != p.session_id {
             self.show_earlier_payment(&p, &session_id).await?;
