@@ -642,7 +642,96 @@ engine_test!(
         let (status, body) = env.get(&format!("private/orders/{d}")).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["order_status"], "unpaid");
-        drop((sse, since));
-        env.app.shutdown().await.unwrap();
+        drop(sse);
+        // Shutdown ends an open stream instead of waiting for it.
+        let shutdown = tokio::time::timeout(PATIENCE, env.app.shutdown());
+        shutdown
+            .await
+            .expect("shutdown with an open stream")
+            .unwrap();
+        drop(since);
+    }
+);
+
+engine_test!(
+    /// With the real payment and refund code (coins of the world's exchange): the payment
+    /// fires `pay` once (its session), a refund grant `refund` with what it added, a lower grant
+    /// nothing; the stream shows the same events in order.
+    async fn a_real_payment_and_refund_fire_pay_and_refund(engine: Engine) {
+        use crate::payments::{kudos, pay_world};
+        let w = pay_world(engine).await;
+        let receiver = Receiver::start(0).await;
+        for event in ["pay", "refund"] {
+            let (status, body) = post(
+                &w.env,
+                "private/webhooks",
+                &json!({"webhook_id": event, "event_type": event, "url": receiver.url,
+                        "http_method": "POST", "secret": "a-shared-secret-for-tests"}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let mut sse = SseReader::open(&w.env, "", None).await;
+        let coins = cardcash_testkit::coins::withdraw(&w.world, &[kudos("5")]).await;
+        let order = w.claimed_order("4.99", json!({}), Some(3600)).await;
+        let paid = w.pay(&order, &[(&coins[0], kudos("5"))]).await;
+        assert_eq!(paid.status, 200, "{:?}", paid.body);
+        let got = receiver.wait_for(1).await;
+        assert!(got[0].signed_by("a-shared-secret-for-tests"));
+        let event = got[0].json();
+        assert_eq!(
+            (
+                &event["event_type"],
+                &event["order_id"],
+                &event["amount"],
+                &event["session_id"]
+            ),
+            (
+                &json!("pay"),
+                &json!(order.order_id),
+                &json!(format!("{CURRENCY}:4.99")),
+                &json!("session-1")
+            )
+        );
+        let id = &order.order_id;
+        let grant = |a: &str| json!({"refund": format!("{CURRENCY}:{a}"), "reason": "scratched"});
+        for amount in ["1", "0.5", "1.5"] {
+            let r = w
+                .post(&format!("private/orders/{id}/refund"), &grant(amount))
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+        let mut got = receiver.wait_for(3).await;
+        got.sort_by_key(|d| d.header("Taler-Webhook-Event-Id").parse::<u64>().unwrap());
+        let refunds: Vec<_> = got[1..]
+            .iter()
+            .map(|d| {
+                let e = d.json();
+                (
+                    e["refund_amount"].clone(),
+                    e["refund_total"].clone(),
+                    e["reason"].clone(),
+                )
+            })
+            .collect();
+        let k = |s: &str| json!(format!("{CURRENCY}:{s}"));
+        assert_eq!(
+            refunds,
+            [
+                (k("1"), k("1"), json!("scratched")),
+                (k("0.5"), k("1.5"), json!("scratched")),
+            ]
+        );
+        // The stream: created, pay, refund, refund — each once.
+        let mut kinds = Vec::new();
+        for _ in 0..4 {
+            let (_, kind, data) = sse.next().await;
+            assert_eq!(data["order_id"], json!(id));
+            kinds.push(kind);
+        }
+        assert_eq!(kinds, ["order_created", "pay", "refund", "refund"]);
+        drop(sse);
+        assert_eq!(receiver.seen().len(), 3);
+        w.shutdown().await;
     }
 );
