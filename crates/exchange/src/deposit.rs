@@ -521,6 +521,8 @@ pub async fn track_deposit(
     }
     match row.wire {
         Some((wtid, execution_time)) => {
+            // Signed as sent: the JSON carries whole seconds (`t_s`).
+            let execution_time = execution_time.round_down_to_secs();
             let coin_contribution = Amount::from_units(
                 row.amount_with_fee.currency(),
                 row.amount_with_fee
