@@ -20,8 +20,10 @@ pub mod page;
 pub mod pay;
 pub mod refund;
 pub mod service;
+pub mod settlement;
 pub mod status;
 pub mod webhooks;
+pub mod worker;
 
 use std::net::SocketAddr;
 
@@ -91,6 +93,12 @@ impl App {
             worker_metrics.clone(),
         ));
         workers.spawn(webhooks::worker::run_deliveries(
+            merchant.clone(),
+            shutdown.clone(),
+            worker_metrics.clone(),
+        ));
+        // Settlement: which wire transfers paid the deposits once their wire deadline passed.
+        workers.spawn(worker::settlement::run(
             merchant.clone(),
             shutdown.clone(),
             worker_metrics,

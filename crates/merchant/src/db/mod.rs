@@ -21,6 +21,7 @@ pub mod instances;
 pub mod inventory;
 pub mod orders;
 pub mod payments;
+pub mod settlement;
 pub mod status;
 pub mod webhooks;
 
@@ -33,6 +34,7 @@ pub const SERVICE: &str = "merchant";
 /// The merchant's migrations for both engines.
 pub static SCHEMA: Schema = cardcash_store::schema![
     1 => "0001_init.sql",
+    5 => "0005_settlement.sql",
     6 => "0006_order_events.sql",
 ];
 

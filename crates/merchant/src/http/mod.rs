@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod orders;
 pub mod payments;
 pub mod router;
+pub mod settlement;
 pub mod status;
 pub mod webhooks;
 

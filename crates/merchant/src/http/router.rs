@@ -3,7 +3,9 @@
 use axum::Router;
 use axum::routing::get;
 
-use super::{AppState, config, instances, inventory, orders, payments, status, webhooks};
+use super::{
+    AppState, config, instances, inventory, orders, payments, settlement, status, webhooks,
+};
 
 /// The routes every instance has, relative to the instance's base URL.
 fn instance_routes() -> Router<AppState> {
@@ -12,6 +14,7 @@ fn instance_routes() -> Router<AppState> {
         .merge(inventory::routes())
         .merge(orders::routes())
         .merge(payments::routes())
+        .merge(settlement::routes())
         .merge(status::routes())
         .merge(webhooks::routes())
 }

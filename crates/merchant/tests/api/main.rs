@@ -6,6 +6,7 @@ mod helpers;
 mod status;
 mod instances;
 mod payments;
+mod settlement;
 mod inventory;
 mod orders;
 mod webhooks;

@@ -671,3 +671,25 @@ engine_test!(
         w.shutdown().await;
     }
 );
+
+engine_test!(
+    /// An exchange that does not answer: the payment is refused with 502
+    /// `MERCHANT_GENERIC_EXCHANGE_CONNECT_FAILURE` and the order stays unpaid.
+    async fn an_unreachable_exchange_is_a_bad_gateway(engine: Engine) {
+        let mut w = pay_world(engine).await;
+        let coins = coins::withdraw(&w.world, &[kudos("1")]).await;
+        let order = w.claimed_order("0.99", json!({}), None).await;
+        w.world.take_exchange().unwrap().shutdown().await;
+        let r = w.pay(&order, &[(&coins[0], kudos("1"))]).await;
+        assert_refused(&r, 502, ErrorCode::MerchantGenericExchangeConnectFailure);
+        let store = w.env.app.merchant().store();
+        let instance = store.instance(DEFAULT_INSTANCE).await.unwrap().unwrap();
+        let stored = store
+            .pay_order(instance.serial, &order.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!stored.paid);
+        w.shutdown().await;
+    }
+);
