@@ -740,3 +740,27 @@ engine_test!(
         assert_eq!(amount(&b["balances"][0]["pendingOutgoing"]), chf("0"));
     }
 );
+
+engine_test!(
+    /// The same offer scanned in session S1, then (before paying) in S3: it is paid in S3.
+    async fn an_offer_is_paid_in_the_session_it_was_last_scanned_in(engine: Engine) {
+        let world = start_world(engine, false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
+        let shop = start_shop(&world, &wallet).await;
+        let uri = order(&shop, "S-1", "1", "https://shop.example/s1", "S1");
+        prepare(&wallet, &uri).await;
+        let rescanned = uri.replace("/S1", "/S3");
+        let offer = prepare(&wallet, &rescanned).await;
+        wallet
+            .handle(
+                "confirmPay",
+                json!({ "transactionId": offer["transactionId"] }),
+            )
+            .await
+            .unwrap();
+        let s = shop.lock().unwrap();
+        assert_eq!(s.orders["S-1"].session.as_deref(), Some("S3"));
+        assert_eq!(s.calls.claim, 1);
+    }
+);
