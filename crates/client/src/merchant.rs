@@ -102,14 +102,12 @@ impl MerchantClient {
         self.instance.base_url()
     }
 
-    /// `GET /management/instances/$ID`: whether the instance exists (any 2xx answer).
+    /// `GET {instance}/private`: whether the instance exists (the backend answers 404 for an
+    /// unknown instance before it looks at credentials; 2xx means it exists and the token
+    /// opens it). Asked with the instance's own token, so a shop needs no management token
+    /// once its instance exists.
     pub async fn instance_exists(&self) -> Result<bool, ClientError> {
-        match self
-            .management
-            .get(&["management", "instances", &self.instance_id])
-            .send()
-            .await
-        {
+        match self.instance.get(&["private"]).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),

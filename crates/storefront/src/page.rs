@@ -296,7 +296,7 @@ pub fn admin(orders: &[OrderHistoryEntry], notice: Option<Notice>, csrf: &str) -
                 "<form method=\"post\" action=\"/admin/refund\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <input type=\"hidden\" name=\"order_id\" value=\"{id}\">\
-                 <input name=\"amount\" value=\"{amount}\" aria-label=\"refund amount\"> \
+                 <input name=\"amount\" value=\"{amount}\" aria-label=\"refund total\"> \
                  <input name=\"reason\" value=\"goodwill\" aria-label=\"reason\"> \
                  <button>Refund</button></form>",
                 csrf = escape(csrf),
@@ -321,7 +321,9 @@ pub fn admin(orders: &[OrderHistoryEntry], notice: Option<Notice>, csrf: &str) -
     }
     let body = format!(
         "{notice}<h1>Orders</h1><table><tr><th>Order</th><th>Summary</th><th>Amount</th>\
-         <th>State</th><th>Refund</th></tr>{rows}</table>",
+         <th>State</th><th>Refund</th></tr>{rows}</table>\
+         <p class=\"muted\">The amount is the order's refund <em>total</em>: granting 2 \
+         after 1 refunds 1 more.</p>",
         notice = notice_html(notice)
     );
     layout("Admin", 0, &body)

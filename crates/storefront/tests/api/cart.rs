@@ -38,8 +38,9 @@ engine_test!(
         assert_eq!(sonatas.price, kudos("9.87"));
         assert_eq!(sonatas.total_stock, -1);
 
-        // A second shop on the same backend finds everything there.
-        let again = Env::start_shop(&env.world, |_| {}).await;
+        // A second shop on the same backend finds everything there, with no management
+        // token at all.
+        let again = Env::start_shop(&env.world, |c| c.merchant_admin_token = None).await;
         assert_eq!(again.provisioned(), &Default::default());
         again.shutdown().await.unwrap();
 
@@ -71,6 +72,14 @@ engine_test!(
         assert!(text.contains("Grand piano") && text.contains("Beethoven Sonatas"));
         assert!(text.contains("<strong>3</strong> in stock"), "{text}");
         assert_eq!(env.browser().get("style.css").await.status, 200);
+        // The shared service layers: Prometheus metrics of the shop's routes.
+        let metrics = env.browser().get("metrics").await;
+        assert_eq!(metrics.status, 200);
+        assert!(
+            metrics.text().contains("route=\"/style.css\""),
+            "{}",
+            metrics.text()
+        );
         env.shutdown().await;
     }
 );
