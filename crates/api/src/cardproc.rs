@@ -486,6 +486,110 @@ pub struct ConfigResponse {
     pub space_id: u64,
 }
 
+/// The state of a payout (our addition: Wallee settles outside its API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PayoutState {
+    /// Due to the merchant's bank account, not yet booked by the bank.
+    Pending,
+    /// Booked by the bank.
+    Paid,
+    /// Nothing to wire: refunds, fees and the carried balance ate the captures (the rest is
+    /// carried to the next payout as `debt`).
+    Netted,
+}
+
+impl PayoutState {
+    /// The state's name, as in JSON and in the database.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Paid => "PAID",
+            Self::Netted => "NETTED",
+        }
+    }
+}
+
+impl fmt::Display for PayoutState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PayoutState {
+    type Err = UnknownPayoutState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "PENDING" => Ok(Self::Pending),
+            "PAID" => Ok(Self::Paid),
+            "NETTED" => Ok(Self::Netted),
+            _ => Err(UnknownPayoutState(s.to_owned())),
+        }
+    }
+}
+
+/// A payout state name that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown payout state {0:?}")]
+pub struct UnknownPayoutState(pub String);
+
+/// One payout (settlement batch) as `GET /api/payout/list` returns it: the captured card
+/// payments it covers, net of refunds, fees and the balance carried from the previous payout.
+/// `amount - debt = captured - refunded - fees - carried`, and one of `amount`, `debt` is zero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payout {
+    /// The processor's payout id (increasing).
+    pub id: u64,
+    /// The space (Wallee's `linkedSpaceId`).
+    pub linked_space_id: u64,
+    /// See [`PayoutState`].
+    pub state: PayoutState,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// What is (to be) wired to the merchant's account.
+    pub amount: DecimalAmount,
+    /// Captured amounts of the transactions covered.
+    pub captured_amount: DecimalAmount,
+    /// Refunds covered (of these or of earlier paid-out transactions).
+    pub refunded_amount: DecimalAmount,
+    /// The processor's fees.
+    pub fee_amount: DecimalAmount,
+    /// The negative balance carried in from the previous payout.
+    pub carried_amount: DecimalAmount,
+    /// The negative balance carried out to the next payout.
+    pub debt_amount: DecimalAmount,
+    /// How many transactions it covers.
+    pub transaction_count: u64,
+    /// How many refunds it covers.
+    pub refund_count: u64,
+    /// When the payout was made up.
+    pub created_on: IsoTime,
+    /// When the bank booked it (`PAID` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_on: Option<IsoTime>,
+    /// The bank's transaction row id (`PAID` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_transaction_id: Option<u64>,
+    /// The transfer subject at the bank.
+    pub subject: String,
+}
+
+impl Payout {
+    /// The wired amount with its currency.
+    pub fn amount(&self) -> Amount {
+        self.amount.to_amount(self.currency)
+    }
+}
+
+/// `GET /api/payout/list`: the space's payouts, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutListResponse {
+    /// The payouts.
+    pub payouts: Vec<Payout>,
+}
+
 /// `POST /admin/outage` body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutageRequest {

@@ -7,6 +7,12 @@
 //! at most [`MAX_WORKER_IDLE`]; it never polls in a tight loop, and failures back off
 //! exponentially (the shared `cardcash_http::WorkerRunner`). Readers do not depend on it:
 //! the state is derived from the clock on every read.
+//!
+//! With `[cardproc] PAYOUT_BANK_URL` set, a second worker pays the captured card payments out
+//! to the merchant's bank account ([`crate::payout`]): it runs when a capture is stored in this
+//! process, when the next capture falls due (capture time + `PAYOUT_DELAY`), or at most every
+//! [`MAX_WORKER_IDLE`]; a failed transfer is retried with exponential backoff up to
+//! [`MAX_PAYOUT_BACKOFF`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +31,7 @@ use crate::db::{CardprocStore, SERVICE};
 use crate::error::CardprocError;
 use crate::http::router;
 use crate::metrics::CardprocMetrics;
+use crate::payout::Payer;
 use crate::processing::{Authorizer, TestCardAuthorizer};
 use crate::service::{Cardproc, TOPIC_FINALITY_SCHEDULED};
 use cardcash_api::cardproc::IsoTime;
@@ -32,6 +39,8 @@ use cardcash_api::cardproc::IsoTime;
 /// Longest sleep of the finality worker when nothing is due (a safety net for rows written by
 /// another process, which cannot wake this one).
 pub const MAX_WORKER_IDLE: Duration = Duration::from_secs(30);
+/// Longest pause between retries of a failed payout.
+pub const MAX_PAYOUT_BACKOFF: Duration = Duration::from_secs(300);
 /// First pause after a failed worker step (doubling while failures repeat, up to
 /// [`MAX_WORKER_IDLE`]).
 const WORKER_ERROR_BACKOFF: Duration = Duration::from_secs(1);
@@ -59,6 +68,7 @@ pub struct App {
     base_url: BaseUrl,
     server: Server,
     worker: JoinHandle<()>,
+    payout_worker: Option<JoinHandle<()>>,
     shutdown: CancellationToken,
     state: Arc<Cardproc>,
 }
@@ -111,6 +121,21 @@ impl App {
         let mut metrics = Metrics::new();
         let service_metrics = CardprocMetrics::register(&mut metrics);
         let worker_metrics = WorkerMetrics::register(&mut metrics);
+        let payer = match &config.payout {
+            Some(payout) => {
+                if !config.accepts(payout.currency()) {
+                    return Err(BuildError::Config(format!(
+                        "the payout currency {} is not accepted",
+                        payout.currency()
+                    )));
+                }
+                Some(
+                    Payer::new(payout.clone(), config.space_id)
+                        .map_err(|e| BuildError::Config(format!("payout bank client: {e}")))?,
+                )
+            }
+            None => None,
+        };
         let state = Arc::new(Cardproc::new(&config, store, authorizer, service_metrics));
         let router =
             ServiceRouter::with_metrics(SERVICE, metrics).finish(router::routes(state.clone()));
@@ -121,6 +146,14 @@ impl App {
             None => BaseUrl::parse(&format!("http://{}/", server.addr()))
                 .map_err(|e| BuildError::Config(format!("cannot derive base URL: {e}")))?,
         };
+        let payout_worker = payer.map(|payer| {
+            tokio::spawn(payout_worker(
+                state.clone(),
+                payer,
+                shutdown.clone(),
+                worker_metrics.clone(),
+            ))
+        });
         let worker = tokio::spawn(finality_worker(
             state.clone(),
             shutdown.clone(),
@@ -131,6 +164,7 @@ impl App {
             base_url,
             server,
             worker,
+            payout_worker,
             shutdown,
             state,
         })
@@ -165,6 +199,11 @@ impl App {
         }
         if let Err(e) = self.worker.await {
             tracing::warn!(error = %e, "finality worker ended abnormally");
+        }
+        if let Some(worker) = self.payout_worker
+            && let Err(e) = worker.await
+        {
+            tracing::warn!(error = %e, "payout worker ended abnormally");
         }
         self.state.store().close().await;
     }
@@ -201,6 +240,45 @@ async fn finality_worker(
                 let state = state.clone();
                 async move {
                     Ok::<_, CardprocError>(match state.sweep_finality().await? {
+                        Some(due) => {
+                            let now = IsoTime::now().as_micros();
+                            Step::After(Duration::from_micros(due.as_micros().saturating_sub(now)))
+                        }
+                        None => Step::Idle,
+                    })
+                }
+            },
+        )
+        .await;
+}
+
+async fn payout_worker(
+    state: Arc<Cardproc>,
+    payer: Payer,
+    shutdown: CancellationToken,
+    metrics: WorkerMetrics,
+) {
+    let wake = state.payout_wake();
+    WorkerRunner::new("payout")
+        .idle(MAX_WORKER_IDLE)
+        .backoff(Backoff {
+            initial: WORKER_ERROR_BACKOFF,
+            max: MAX_PAYOUT_BACKOFF,
+        })
+        .metrics(metrics)
+        .run(
+            shutdown,
+            wake,
+            |wake, timeout| {
+                Box::pin(
+                    async move { tokio::time::timeout(timeout, wake.notified()).await.is_ok() },
+                )
+            },
+            || {
+                let (state, payer) = (state.clone(), payer.clone());
+                async move {
+                    let step = payer.pay_due(state.store(), state.metrics()).await?;
+                    Ok::<_, CardprocError>(match step.next_due {
                         Some(due) => {
                             let now = IsoTime::now().as_micros();
                             Step::After(Duration::from_micros(due.as_micros().saturating_sub(now)))

@@ -10,6 +10,13 @@
 //! | `SPACE_ID` | the one Wallee-style space this processor serves | `1` |
 //! | `DELAY_FINALITY` | how long the delayed-finality test card stays `AUTHORIZED` | `3 s` |
 //! | `ADMIN_TOKEN` | bearer token for `/admin/…` | none (admin endpoints refuse) |
+//! | `PAYOUT_BANK_URL` | the bank's Core Bank API base URL; set = payouts on (`src/payout.rs`) | none (no payouts) |
+//! | `PAYOUT_BANK_ACCOUNT` | the processor's own settlement account at that bank, which pays the payouts | required with `PAYOUT_BANK_URL` |
+//! | `PAYOUT_BANK_PASSWORD` / `PAYOUT_BANK_TOKEN` | its password (HTTP Basic) or a bearer token (one of them) | required with `PAYOUT_BANK_URL` |
+//! | `PAYOUT_PAYTO` | the merchant's account (the space's owner: the exchange operator), where the captured money goes | required with `PAYOUT_BANK_URL` |
+//! | `PAYOUT_DELAY` | settlement delay: a capture is paid out once it is this old | `1 d` |
+//! | `PAYOUT_FEE` | the processor's fee per captured transaction, kept from the payout | none (zero) |
+//! | `PAYOUT_CURRENCY` | the currency paid out (the bank's); transactions in other currencies are not | the first of `CURRENCIES` |
 //!
 //! | option (`[cardproc-user-NAME]`) | meaning |
 //! |---|---|
@@ -25,7 +32,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use cardcash_util::{BaseUrl, ConfigError, Currency, RelativeTime, TalerConfig};
+use cardcash_util::{Amount, BaseUrl, ConfigError, Currency, PaytoUri, RelativeTime, TalerConfig};
 
 use cardcash_api::cardproc::mac::MacKey;
 
@@ -39,6 +46,8 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8083";
 pub const DEFAULT_SPACE_ID: u64 = 1;
 /// Default time the delayed-finality test card stays `AUTHORIZED`.
 pub const DEFAULT_DELAY_FINALITY: Duration = Duration::from_secs(3);
+/// Default settlement delay: acquirers pay out the day after capture.
+pub const DEFAULT_PAYOUT_DELAY: Duration = Duration::from_secs(86_400);
 
 /// What an API user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,6 +112,68 @@ impl fmt::Debug for ApiUserConfig {
     }
 }
 
+/// How the processor logs in at the bank.
+#[derive(Clone, PartialEq, Eq)]
+pub enum BankCredentials {
+    /// HTTP Basic with the account's password.
+    Password(String),
+    /// A bearer token of the account.
+    Token(String),
+}
+
+impl fmt::Debug for BankCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Password(_) => f.write_str("Password(…redacted…)"),
+            Self::Token(_) => f.write_str("Token(…redacted…)"),
+        }
+    }
+}
+
+/// Payouts: the captured card payments, net of refunds and fees, wired from the processor's
+/// settlement account to the merchant's account a settlement delay after capture.
+#[derive(Debug, Clone)]
+pub struct PayoutConfig {
+    /// The bank's Core Bank API.
+    pub bank_url: BaseUrl,
+    /// The processor's account at that bank.
+    pub bank_account: String,
+    /// Its credentials.
+    pub credentials: BankCredentials,
+    /// Where the money goes.
+    pub payto: PaytoUri,
+    /// How old a capture must be to be paid out.
+    pub delay: Duration,
+    /// Kept per captured transaction (zero: none).
+    pub fee: Amount,
+}
+
+impl PayoutConfig {
+    /// Payouts to `payto` from `bank_account` at `bank_url`, with the default delay and no fee,
+    /// in `currency`.
+    pub fn new(
+        bank_url: BaseUrl,
+        bank_account: impl Into<String>,
+        credentials: BankCredentials,
+        payto: PaytoUri,
+        currency: Currency,
+    ) -> Self {
+        Self {
+            bank_url,
+            bank_account: bank_account.into(),
+            credentials,
+            payto,
+            delay: DEFAULT_PAYOUT_DELAY,
+            fee: Amount::zero(&currency),
+        }
+    }
+
+    /// The currency paid out.
+    pub fn currency(&self) -> &Currency {
+        self.fee.currency()
+    }
+}
+
 /// Typed `[cardproc]` configuration.
 #[derive(Clone)]
 pub struct CardprocConfig {
@@ -122,6 +193,8 @@ pub struct CardprocConfig {
     pub admin_token: Option<String>,
     /// Users written to the database at start-up.
     pub users: Vec<ApiUserConfig>,
+    /// Payouts to the merchant's bank account; `None` = none.
+    pub payout: Option<PayoutConfig>,
 }
 
 impl fmt::Debug for CardprocConfig {
@@ -138,6 +211,7 @@ impl fmt::Debug for CardprocConfig {
                 &self.admin_token.as_ref().map(|_| "…redacted…"),
             )
             .field("users", &self.users)
+            .field("payout", &self.payout)
             .finish()
     }
 }
@@ -163,6 +237,7 @@ impl CardprocConfig {
             delay_finality: RelativeTime::from_duration(DEFAULT_DELAY_FINALITY),
             admin_token: None,
             users: Vec::new(),
+            payout: None,
         }
     }
 
@@ -231,6 +306,7 @@ impl CardprocConfig {
         config.admin_token = cfg
             .string_opt(SECTION, "ADMIN_TOKEN")?
             .filter(|t| !t.is_empty());
+        config.payout = payout_from_config(cfg, &config.currencies)?;
         for section in cfg.sections() {
             let Some(name) = section.strip_prefix(USER_SECTION_PREFIX) else {
                 continue;
@@ -259,6 +335,78 @@ impl CardprocConfig {
         }
         Ok(config)
     }
+}
+
+/// The `PAYOUT_…` options (see the module documentation); `None` without `PAYOUT_BANK_URL`.
+fn payout_from_config(
+    cfg: &TalerConfig,
+    currencies: &[Currency],
+) -> Result<Option<PayoutConfig>, ConfigError> {
+    let Some(bank_url) = cfg.base_url_opt(SECTION, "PAYOUT_BANK_URL")? else {
+        return Ok(None);
+    };
+    let currency = match cfg.currency_opt(SECTION, "PAYOUT_CURRENCY")? {
+        Some(c) if currencies.contains(&c) => c,
+        Some(c) => {
+            return Err(invalid(
+                SECTION,
+                "PAYOUT_CURRENCY",
+                format!("{c} is not one of CURRENCIES"),
+            ));
+        }
+        None => *currencies
+            .first()
+            .ok_or_else(|| invalid(SECTION, "CURRENCIES", "at least one currency is required"))?,
+    };
+    let bank_account = cfg
+        .string_opt(SECTION, "PAYOUT_BANK_ACCOUNT")?
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                SECTION,
+                "PAYOUT_BANK_ACCOUNT",
+                "required with PAYOUT_BANK_URL",
+            )
+        })?;
+    let password = cfg
+        .string_opt(SECTION, "PAYOUT_BANK_PASSWORD")?
+        .filter(|p| !p.is_empty());
+    let token = cfg
+        .string_opt(SECTION, "PAYOUT_BANK_TOKEN")?
+        .filter(|t| !t.is_empty());
+    let credentials = match (password, token) {
+        (Some(p), None) => BankCredentials::Password(p),
+        (None, Some(t)) => BankCredentials::Token(t),
+        _ => {
+            return Err(invalid(
+                SECTION,
+                "PAYOUT_BANK_PASSWORD",
+                "exactly one of PAYOUT_BANK_PASSWORD and PAYOUT_BANK_TOKEN is required",
+            ));
+        }
+    };
+    let payto: PaytoUri = cfg
+        .string_opt(SECTION, "PAYOUT_PAYTO")?
+        .ok_or_else(|| invalid(SECTION, "PAYOUT_PAYTO", "required with PAYOUT_BANK_URL"))?
+        .parse()
+        .map_err(|e| invalid(SECTION, "PAYOUT_PAYTO", format!("not a payto URI: {e}")))?;
+    let mut payout = PayoutConfig::new(bank_url, bank_account, credentials, payto, currency);
+    if let Some(delay) = cfg.relative_time_opt(SECTION, "PAYOUT_DELAY")? {
+        payout.delay = delay
+            .to_duration()
+            .ok_or_else(|| invalid(SECTION, "PAYOUT_DELAY", "must be finite"))?;
+    }
+    if let Some(fee) = cfg.amount_opt(SECTION, "PAYOUT_FEE")? {
+        if fee.currency() != &currency {
+            return Err(invalid(
+                SECTION,
+                "PAYOUT_FEE",
+                format!("must be in the payout currency {currency}"),
+            ));
+        }
+        payout.fee = fee;
+    }
+    Ok(Some(payout))
 }
 
 /// The delay as a `Duration` if it is usable: at most a day, because it exists for tests and
@@ -332,6 +480,49 @@ mod tests {
         ] {
             let cfg = TalerConfig::parse_str(text).unwrap();
             assert!(CardprocConfig::from_taler_config(&cfg).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn reads_payout_options() {
+        let base = "[cardproc]\nCURRENCIES = CHF EUR\nPAYOUT_BANK_URL = http://bank.example/\n\
+                    PAYOUT_BANK_ACCOUNT = cardproc\n";
+        let cfg = TalerConfig::parse_str(&format!(
+            "{base}PAYOUT_BANK_PASSWORD = pw\nPAYOUT_PAYTO = payto://x-taler-bank/bank.example/exchange?receiver-name=Exchange\n\
+             PAYOUT_DELAY = 2 s\nPAYOUT_FEE = CHF:0.25\n"
+        ))
+        .unwrap();
+        let p = CardprocConfig::from_taler_config(&cfg)
+            .unwrap()
+            .payout
+            .unwrap();
+        assert_eq!(p.bank_url.to_string(), "http://bank.example/");
+        assert_eq!(p.bank_account, "cardproc");
+        assert_eq!(p.credentials, BankCredentials::Password("pw".into()));
+        assert_eq!(p.delay, Duration::from_secs(2));
+        assert_eq!(p.fee.to_string(), "CHF:0.25");
+        assert_eq!(p.currency().as_str(), "CHF");
+        assert!(!format!("{p:?}").contains("pw\""));
+
+        let none = TalerConfig::parse_str("[cardproc]\nCURRENCY = CHF\n").unwrap();
+        assert!(
+            CardprocConfig::from_taler_config(&none)
+                .unwrap()
+                .payout
+                .is_none()
+        );
+
+        let payto = "PAYOUT_PAYTO = payto://x-taler-bank/bank.example/exchange\n";
+        for bad in [
+            format!("{base}{payto}"),
+            format!("{base}PAYOUT_BANK_PASSWORD = a\nPAYOUT_BANK_TOKEN = b\n{payto}"),
+            format!("{base}PAYOUT_BANK_TOKEN = b\n"),
+            format!("{base}PAYOUT_BANK_TOKEN = b\n{payto}PAYOUT_FEE = EUR:1\n"),
+            format!("{base}PAYOUT_BANK_TOKEN = b\n{payto}PAYOUT_CURRENCY = USD\n"),
+            format!("{base}PAYOUT_BANK_TOKEN = b\n{payto}PAYOUT_DELAY = forever\n"),
+        ] {
+            let cfg = TalerConfig::parse_str(&bad).unwrap();
+            assert!(CardprocConfig::from_taler_config(&cfg).is_err(), "{bad}");
         }
     }
 

@@ -9,8 +9,9 @@
 //! Map: [`config`], [`processing`] (test cards, Luhn, the [`Authorizer`] seam,
 //! state machine), [`service`] (one method per endpoint), [`db`] ([`CardprocStore`]: all SQL,
 //! typed rows, one storage call per unit of work on SQLite and PostgreSQL), [`http`] (routes,
-//! thin handlers, MAC extractor), [`app`] (`App::build`, finality worker), [`admin`] (operator
-//! commands), [`metrics`].
+//! thin handlers, MAC extractor), [`app`] (`App::build`, finality and payout workers),
+//! [`payout`] (settlement to the merchant's bank account), [`admin`] (operator commands),
+//! [`metrics`].
 
 pub mod admin;
 pub mod app;
@@ -19,11 +20,12 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod payout;
 pub mod processing;
 pub mod service;
 
 pub use app::{App, BuildError};
-pub use config::{ApiUserConfig, CardprocConfig, Role};
+pub use config::{ApiUserConfig, BankCredentials, CardprocConfig, PayoutConfig, Role};
 pub use db::CardprocStore;
 pub use error::CardprocError;
 pub use processing::{

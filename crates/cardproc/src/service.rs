@@ -20,10 +20,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tokio::sync::Notify;
+
 use cardcash_util::Currency;
 
 use crate::config::{CardprocConfig, Role};
-use crate::db::{ApiUserRow, CardprocStore, NewRefund, NewTransaction, RefundOutcome, StateChange};
+use crate::db::{
+    ApiUserRow, CardprocStore, NewRefund, NewTransaction, PayoutRow, RefundOutcome, StateChange,
+};
 use crate::error::CardprocError;
 use crate::metrics::CardprocMetrics;
 use crate::processing::{
@@ -32,8 +36,8 @@ use crate::processing::{
 use cardcash_api::cardproc::IsoTime;
 use cardcash_api::cardproc::mac::{self, MacKey};
 use cardcash_api::cardproc::{
-    ConfigResponse, CreateTransactionRequest, ProcessCardRequest, Refund, RefundRequest,
-    Transaction, TransactionState,
+    ConfigResponse, CreateTransactionRequest, PayoutListResponse, ProcessCardRequest, Refund,
+    RefundRequest, Transaction, TransactionState,
 };
 
 pub use crate::db::TOPIC_FINALITY_SCHEDULED;
@@ -42,6 +46,8 @@ pub use crate::db::TOPIC_FINALITY_SCHEDULED;
 pub const SERVICE_NAME: &str = "cardcash-cardproc";
 /// API version in `/config` (libtool style).
 pub const API_VERSION: &str = "0:0:0";
+/// Most payouts `GET /api/payout/list` returns.
+pub const MAX_PAYOUTS_LISTED: u32 = 1000;
 /// Longest merchant reference, terminal id and external id (Wallee's limit for references).
 pub const MAX_REFERENCE_LEN: usize = 100;
 /// Most metadata entries, and the longest key or value.
@@ -83,6 +89,8 @@ pub enum Operation {
     Refund,
     /// `GET /api/refund/read`.
     ReadRefund,
+    /// `GET /api/payout/list`.
+    ListPayouts,
 }
 
 impl Role {
@@ -98,9 +106,14 @@ impl Role {
                         | Operation::ReadTransaction
                 )
             }
+            // The back office (C2EC, the merchant's bookkeeping): payouts are its business,
+            // not the terminals'.
             Self::Reader => matches!(
                 op,
-                Operation::ReadTransaction | Operation::Refund | Operation::ReadRefund
+                Operation::ReadTransaction
+                    | Operation::Refund
+                    | Operation::ReadRefund
+                    | Operation::ListPayouts
             ),
         }
     }
@@ -139,6 +152,9 @@ pub struct Cardproc {
     authorizer: Arc<dyn Authorizer>,
     metrics: CardprocMetrics,
     outage: AtomicBool,
+    /// Wakes this process's payout worker after a capture (a permit is kept when it is busy,
+    /// so no capture is missed; other processes' captures wait for its idle timer).
+    payout_wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Cardproc {
@@ -193,6 +209,7 @@ impl Cardproc {
             authorizer,
             metrics,
             outage: AtomicBool::new(false),
+            payout_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -404,6 +421,9 @@ impl Cardproc {
                 if row.state.is_final() {
                     self.metrics.finalized(row.state);
                 }
+                if row.state == TransactionState::Fulfill || row.fulfill_at.is_some() {
+                    self.payout_wake.notify_one();
+                }
                 row
             }
             // Another request processed it meanwhile: its result stands.
@@ -501,6 +521,29 @@ impl Cardproc {
             RefundOutcome::NotRefundable(state) => Err(CardprocError::NotRefundable(state)),
             RefundOutcome::ExceedsCompleted => Err(CardprocError::RefundExceedsCompleted),
         }
+    }
+
+    /// `GET /api/payout/list`: the space's payouts, newest first (at most
+    /// [`MAX_PAYOUTS_LISTED`]).
+    pub async fn list_payouts(&self, user: &ApiUser) -> Result<PayoutListResponse, CardprocError> {
+        user.require(Operation::ListPayouts)?;
+        let rows = self
+            .store
+            .payouts(user.space_id, MAX_PAYOUTS_LISTED)
+            .await?;
+        Ok(PayoutListResponse {
+            payouts: rows.iter().map(PayoutRow::view).collect(),
+        })
+    }
+
+    /// What wakes the payout worker.
+    pub fn payout_wake(&self) -> Arc<Notify> {
+        self.payout_wake.clone()
+    }
+
+    /// The service metrics.
+    pub fn metrics(&self) -> &CardprocMetrics {
+        &self.metrics
     }
 
     /// `GET /api/refund/read`.

@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cardcash_api::cardproc::mac::{MacHeaders, MacKey};
 use cardcash_api::cardproc::{
-    ConfigResponse, CreateTransactionRequest, OutageRequest, ProcessCardRequest, Refund,
-    RefundRequest, Transaction,
+    ConfigResponse, CreateTransactionRequest, OutageRequest, PayoutListResponse,
+    ProcessCardRequest, Refund, RefundRequest, Transaction,
 };
 use cardcash_util::BaseUrl;
 use reqwest::Method;
@@ -136,6 +136,13 @@ impl CardprocClient {
     /// `GET /api/refund/read`.
     pub async fn read_refund(&self, id: u64) -> Result<Refund, ClientError> {
         self.signed::<_, ()>(Method::GET, &["refund", "read"], Some(id), None)
+            .await
+    }
+
+    /// `GET /api/payout/list`: the space's payouts to the merchant's bank account, newest
+    /// first (role `reader`).
+    pub async fn payouts(&self) -> Result<PayoutListResponse, ClientError> {
+        self.signed::<_, ()>(Method::GET, &["payout", "list"], None, None)
             .await
     }
 

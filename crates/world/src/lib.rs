@@ -13,7 +13,11 @@
 //!   account with a password, so its Wire Gateway API works) plus any other accounts asked
 //!   for; existing accounts are kept (a resumed demo);
 //! - **the card processor**: a `terminal` user (the point of sale pays with it) and a
-//!   `reader` user (C2EC attests with it), random MAC secrets;
+//!   `reader` user (C2EC attests with it), random MAC secrets; with the bank in the world (and
+//!   an exchange account there), payouts: the processor's settlement account
+//!   ([`CARDPROC_BANK_ACCOUNT`], a large debit limit: it stands for the card networks' money
+//!   arriving) pays the captured card payments out to the exchange's account after
+//!   [`WORLD_PAYOUT_DELAY`] (change `payout` in [`WorldBuilder::configure_cardproc`]);
 //! - **C2EC**: its provider is the world's card processor as the `reader` user (or any
 //!   [`CardProvider`], e.g. C2EC's in-memory one), the exchange's account and Wire Gateway
 //!   credentials, and one registered terminal (reused when the configuration names one that
@@ -54,7 +58,9 @@ use cardcash_bank::admin::{AccountName, NewAccount, Password};
 use cardcash_bank::{BankConfig, BankError};
 use cardcash_c2ec::provider::CardProvider;
 use cardcash_c2ec::{C2ecConfig, C2ecError, ProviderConfig, StartError, WireGatewayAuth};
-use cardcash_cardproc::{ApiUserConfig, BuildError, CardprocConfig, Role};
+use cardcash_cardproc::{
+    ApiUserConfig, BankCredentials, BuildError, CardprocConfig, PayoutConfig, Role,
+};
 use cardcash_client::{ClientError, HttpClient};
 use cardcash_util::{Amount, BaseUrl, Currency, PaytoUri};
 
@@ -77,6 +83,15 @@ pub const EXCHANGE_USER: &str = "exchange";
 pub const CARDPROC_TERMINAL_ID: u64 = 1;
 /// The card processor's user id C2EC attests with (role `reader`).
 pub const CARDPROC_READER_ID: u64 = 2;
+/// The card processor's settlement account at the bank, from which it pays out.
+pub const CARDPROC_BANK_ACCOUNT: &str = "cardproc";
+/// How long after capture the world's card processor pays out (a short settlement delay, so a
+/// demo's exchange has the money before its wire deadline).
+pub const WORLD_PAYOUT_DELAY: Duration = Duration::from_secs(1);
+/// The debit limit of [`CARDPROC_BANK_ACCOUNT`] (in units of the currency): it stands for the
+/// card networks' money arriving, which the bank does not model.
+pub const CARDPROC_DEBIT_LIMIT: u64 = 1 << 40;
+
 /// The name of the terminal a world registers at C2EC unless told otherwise.
 pub const TERMINAL_NAME: &str = "counter 1";
 
@@ -132,6 +147,8 @@ pub struct BankAccount {
     pub is_exchange: bool,
     /// Set on every start when given (also on an account that existed already).
     pub password: Option<String>,
+    /// How far below zero it may go, when created; `None`: the bank's default.
+    pub debit_limit: Option<Amount>,
 }
 
 impl std::fmt::Debug for BankAccount {
@@ -141,6 +158,7 @@ impl std::fmt::Debug for BankAccount {
             .field("legal_name", &self.legal_name)
             .field("is_exchange", &self.is_exchange)
             .field("password", &self.password.as_ref().map(|_| "…redacted…"))
+            .field("debit_limit", &self.debit_limit)
             .finish()
     }
 }
@@ -153,6 +171,7 @@ impl BankAccount {
             legal_name: Some(legal_name.into()),
             is_exchange: false,
             password: None,
+            debit_limit: None,
         }
     }
 
@@ -167,6 +186,7 @@ impl BankAccount {
             legal_name: Some(legal_name.into()),
             is_exchange: true,
             password: Some(password.into()),
+            debit_limit: None,
         }
     }
 }
@@ -492,8 +512,17 @@ impl WorldBuilder {
             bank.accounts
                 .push(BankAccount::new(SHOP_ACCOUNT, SHOP_NAME));
         }
+        let settlement_password = match (&mut self.bank, &self.cardproc) {
+            (Some(bank), Some(cardproc)) => settlement_account(bank, cardproc, currency)?,
+            _ => None,
+        };
         if let Some(plan) = self.bank {
             world.bank = Some(start_bank(plan, currency, databases, &world.http).await?);
+        }
+        if let (Some(password), Some(bank), Some(plan)) =
+            (settlement_password, &world.bank, &mut self.cardproc)
+        {
+            payout_to_exchange(plan, bank, currency, password)?;
         }
         if let Some(plan) = self.cardproc {
             world.cardproc = Some(start_cardproc(plan, currency, databases, &world.http).await?);
@@ -734,10 +763,78 @@ async fn ensure_accounts(
         new.is_exchange = account.is_exchange;
         new.legal_name.clone_from(&account.legal_name);
         new.password = password;
+        new.debit_limit = account.debit_limit;
         cardcash_bank::admin::create_account(ledger, new)
             .await
             .map_err(WorldError::BankAccounts)?;
     }
+    Ok(())
+}
+
+/// When the world runs the bank (with an exchange account) and the card processor (with no
+/// payouts configured): adds the processor's settlement account to the bank's plan and returns
+/// its password.
+fn settlement_account(
+    bank: &mut BankPlan,
+    cardproc: &CardprocPlan,
+    currency: Currency,
+) -> Result<Option<String>, WorldError> {
+    let has_exchange = match bank.exchange {
+        ExchangeAccount::Default => true,
+        ExchangeAccount::Given => bank.accounts.iter().any(|a| a.is_exchange),
+        ExchangeAccount::None => false,
+    };
+    let configured = cardproc.config.as_ref().is_some_and(|c| c.payout.is_some());
+    if !has_exchange || configured {
+        return Ok(None);
+    }
+    let password = secret_text()?;
+    let limit = Amount::new(currency, CARDPROC_DEBIT_LIMIT, 0)
+        .map_err(|e| WorldError::Setup(format!("settlement debit limit: {e}")))?;
+    bank.accounts.retain(|a| a.name != CARDPROC_BANK_ACCOUNT);
+    bank.accounts.push(BankAccount {
+        name: CARDPROC_BANK_ACCOUNT.to_owned(),
+        legal_name: Some("Card processor".to_owned()),
+        // The bank bounces a Core Bank API transfer into an exchange account unless its subject
+        // is a reserve key or it comes from another exchange account (no bounce between
+        // exchanges): a payout is neither a top-up nor to be bounced, so the settlement
+        // account is flagged like an exchange's.
+        is_exchange: true,
+        password: Some(password.clone()),
+        debit_limit: Some(limit),
+    });
+    Ok(Some(password))
+}
+
+/// Points the card processor's payouts at the world's exchange account (before the plan's own
+/// adjustments, which may change or remove them).
+fn payout_to_exchange(
+    plan: &mut CardprocPlan,
+    bank: &Bank,
+    currency: Currency,
+    password: String,
+) -> Result<(), WorldError> {
+    let Some(exchange) = bank.exchange() else {
+        return Ok(());
+    };
+    let payto = bank
+        .app()
+        .ledger()
+        .payto()
+        .account_uri(&exchange.username, "Exchange")
+        .map_err(|e| WorldError::Setup(format!("the exchange's bank account: {e}")))?;
+    let mut payout = PayoutConfig::new(
+        bank.base_url().clone(),
+        CARDPROC_BANK_ACCOUNT,
+        BankCredentials::Password(password),
+        payto,
+        currency,
+    );
+    payout.delay = WORLD_PAYOUT_DELAY;
+    plan.adjust.insert(
+        0,
+        Box::new(move |c: &mut CardprocConfig| c.payout = Some(payout)),
+    );
     Ok(())
 }
 

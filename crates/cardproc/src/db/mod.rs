@@ -19,12 +19,15 @@
 //! | refund | 1: `cardproc_refund` (due finality, row lock, key lookup, over-refund check, insert, booking) | 1 writer closure |
 //! | read refund | 1: `SELECT … JOIN` | 1 inline read |
 //! | delayed-finality sweep | 1: `WITH … UPDATE … RETURNING` that also yields the next due time | 1 writer closure |
+//! | make up a payout (worker) | 1 transaction under an advisory lock (`payout.rs`) | 1 writer closure |
+//! | mark a payout paid / record a failure (worker) | 1: `UPDATE` | 1 writer closure |
 //!
 //! The decisions stay pure in [`crate::processing`] (`transition`, `book_refund`,
 //! `is_refund_replay`, `effective`): SQLite's closures call them; PostgreSQL's functions state
 //! the same rules in SQL (`migrations/postgres/0001_init.sql`), and the integration tests run
 //! every rule, including the races, on both engines.
 
+mod payout;
 mod postgres;
 mod row;
 mod sqlite;
@@ -38,7 +41,9 @@ use crate::config::Role;
 use crate::processing::Transition;
 use cardcash_api::cardproc::mac::MacKey;
 use cardcash_api::cardproc::{IsoTime, TransactionState};
+use cardcash_util::Currency;
 
+pub use payout::{NewPayout, PayoutRow, subject as payout_subject};
 pub use row::{ApiUserRow, NewRefund, NewTransaction, RefundRow, TransactionRow};
 use user_cache::{Lookup, UserCache};
 pub use user_cache::{POSTGRES_TTL, SQLITE_TTL, TOPIC_API_USER};
@@ -47,7 +52,7 @@ pub use user_cache::{POSTGRES_TTL, SQLITE_TTL, TOPIC_API_USER};
 pub const SERVICE: &str = "cardproc";
 
 /// The card processor's migrations for both engines.
-pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql"];
+pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 2 => "0002_payout.sql"];
 
 /// Store notification topic (key: transaction id) sent when a delayed approval is stored, so
 /// the finality worker (of any process, on PostgreSQL) recomputes its next wake-up.
@@ -344,6 +349,98 @@ impl CardprocStore {
         match &self.db {
             Database::Sqlite(db) => db.write(move |tx| sqlite::sweep_finality(tx, now)).await,
             Database::Postgres(db) => postgres::sweep_finality(db, now).await,
+        }
+    }
+}
+
+impl CardprocStore {
+    // ---- payouts (db/payout.rs) ----
+
+    /// Makes up a payout of the due unpaid captures of `new.currency` and the refunds not yet
+    /// netted (see `db/payout.rs`), in one transaction; `None` when no capture is due. Also
+    /// returns how many delayed approvals became `FULFILL` on the way.
+    pub async fn create_payout(
+        &self,
+        new: NewPayout,
+    ) -> Result<(Option<PayoutRow>, u64), StoreError> {
+        sql_id(new.space_id, "space id")?;
+        match &self.db {
+            Database::Sqlite(db) => db.write(move |tx| sqlite::create_payout(tx, &new)).await,
+            Database::Postgres(db) => postgres::create_payout(db, &new).await,
+        }
+    }
+
+    /// The `PENDING` payouts of `space_id`, oldest first.
+    pub async fn pending_payouts(&self, space_id: u64) -> Result<Vec<PayoutRow>, StoreError> {
+        let space = sql_id(space_id, "space id")?;
+        match &self.db {
+            Database::Sqlite(db) => db.read(|conn| sqlite::pending_payouts(conn, space)),
+            Database::Postgres(db) => postgres::pending_payouts(db, space).await,
+        }
+    }
+
+    /// The payouts of `space_id`, newest first, at most `limit`.
+    pub async fn payouts(&self, space_id: u64, limit: u32) -> Result<Vec<PayoutRow>, StoreError> {
+        let space = sql_id(space_id, "space id")?;
+        match &self.db {
+            Database::Sqlite(db) => db.read(|conn| sqlite::payouts(conn, space, limit)),
+            Database::Postgres(db) => postgres::payouts(db, space, limit).await,
+        }
+    }
+
+    /// Records that the bank booked payout `id` (only a `PENDING` one; returns whether it was).
+    pub async fn mark_payout_paid(
+        &self,
+        id: u64,
+        bank_row_id: u64,
+        now: IsoTime,
+    ) -> Result<bool, StoreError> {
+        let id = sql_id(id, "payout id")?;
+        let row = sql_id(bank_row_id, "bank row id")?;
+        match &self.db {
+            Database::Sqlite(db) => {
+                db.write(move |tx| sqlite::mark_payout_paid(tx, id, row, now))
+                    .await
+            }
+            Database::Postgres(db) => postgres::mark_payout_paid(db, id, row, now).await,
+        }
+    }
+
+    /// Counts a failed attempt to wire payout `id` and keeps the error for operators.
+    pub async fn record_payout_failure(&self, id: u64, error: &str) -> Result<(), StoreError> {
+        let id = sql_id(id, "payout id")?;
+        let error = error.chars().take(1000).collect::<String>();
+        match &self.db {
+            Database::Sqlite(db) => {
+                db.write(move |tx| sqlite::record_payout_failure(tx, id, &error))
+                    .await
+            }
+            Database::Postgres(db) => postgres::record_payout_failure(db, id, &error).await,
+        }
+    }
+
+    /// When the earliest capture of `currency` not yet covered by a payout happened (or, for a
+    /// delayed approval, will happen).
+    pub async fn next_unpaid_capture(
+        &self,
+        space_id: u64,
+        currency: Currency,
+    ) -> Result<Option<IsoTime>, StoreError> {
+        let space = sql_id(space_id, "space id")?;
+        match &self.db {
+            Database::Sqlite(db) => {
+                db.read(|conn| sqlite::next_unpaid_capture(conn, space, &currency))
+            }
+            Database::Postgres(db) => postgres::next_unpaid_capture(db, space, &currency).await,
+        }
+    }
+
+    /// The ids of the transactions and of the refunds payout `id` covers (for audits and tests).
+    pub async fn payout_items(&self, id: u64) -> Result<(Vec<u64>, Vec<u64>), StoreError> {
+        let id = sql_id(id, "payout id")?;
+        match &self.db {
+            Database::Sqlite(db) => db.read(|conn| sqlite::payout_items(conn, id)),
+            Database::Postgres(db) => postgres::payout_items(db, id).await,
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The card processor on PostgreSQL: every operation is ONE statement (autocommitted), the hot
+//! The card processor on PostgreSQL: every request is ONE statement (autocommitted), the hot
 //! writes being calls of the stored functions of `migrations/postgres/0001_init.sql`, which
-//! decide under the row lock and notify with `pg_notify` themselves. Rows are decoded by column
+//! decide under the row lock and notify with `pg_notify` themselves. The payout worker's
+//! making-up of a payout is one transaction of several statements under an advisory lock
+//! (`db/payout.rs`): it is not a request, and it shares its rules with SQLite that way. Rows are decoded by column
 //! name.
 
 use cardcash_store::columns::{amount_to_columns, pg_amount};
@@ -8,17 +10,18 @@ use cardcash_store::{PgDb, StoreError};
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
+use super::payout::{Covered, amount_from_sums, initial_state, settle_covered};
 use super::row::{
     currency_from_sql, id_from_sql, meta_from_sql, meta_to_sql, parse_stored, secret_from_sql,
 };
 use super::{
-    ApiUserRow, NewRefund, NewTransaction, RefundOutcome, RefundRow, StateChange, Sweep,
-    TOPIC_FINALITY_SCHEDULED, TransactionRow,
+    ApiUserRow, NewPayout, NewRefund, NewTransaction, PayoutRow, RefundOutcome, RefundRow,
+    StateChange, Sweep, TOPIC_FINALITY_SCHEDULED, TransactionRow,
 };
 use crate::config::Role;
 use crate::processing::Transition;
-use cardcash_api::cardproc::{DecimalAmount, IsoTime, TransactionState};
-use cardcash_util::Currency;
+use cardcash_api::cardproc::{DecimalAmount, IsoTime, PayoutState, TransactionState};
+use cardcash_util::{Amount, Currency, ShortHashCode};
 
 /// How often a new user id is tried when another process took the same one.
 const MAX_USER_ID_ATTEMPTS: u32 = 10;
@@ -392,4 +395,322 @@ pub(super) async fn sweep_finality(db: &PgDb, now: IsoTime) -> Result<Sweep, Sto
         finalized: u64::try_from(finalized).unwrap_or(0),
         next_due: next.map(IsoTime::from_sql),
     })
+}
+
+// ---- payouts (db/payout.rs describes the unit of work) ----
+
+/// The key of the transaction-scoped advisory lock that serialises making up payouts across
+/// processes ("cardproc" in ASCII).
+const PAYOUT_LOCK: i64 = 0x6361_7264_7072_6f63;
+
+/// The columns [`payout_row`] decodes.
+macro_rules! payout_columns {
+    () => {
+        "id, space_id, currency, captured_val, captured_frac, refunded_val, refunded_frac, \
+         fees_val, fees_frac, carried_val, carried_frac, amount_val, amount_frac, debt_val, \
+         debt_frac, transactions, refunds, request_uid, state, created_at, paid_at, bank_row_id, \
+         attempts, last_error"
+    };
+}
+
+fn payout_row(row: &PgRow) -> Result<PayoutRow, StoreError> {
+    let currency = currency_from_sql(row.try_get("currency")?)?;
+    let count = |column: &str| -> Result<u64, StoreError> {
+        u64::try_from(row.try_get::<i32, _>(column)?)
+            .map_err(|_| StoreError::Corrupt(format!("negative {column}")))
+    };
+    let uid: Vec<u8> = row.try_get("request_uid")?;
+    let uid: [u8; 32] = uid
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("request_uid is not 32 bytes".into()))?;
+    Ok(PayoutRow {
+        id: id(row, "id")?,
+        space_id: id(row, "space_id")?,
+        state: parse_stored::<PayoutState>("payout state", row.try_get("state")?)?,
+        captured: pg_amount(row, "captured", currency)?,
+        refunded: pg_amount(row, "refunded", currency)?,
+        fees: pg_amount(row, "fees", currency)?,
+        carried: pg_amount(row, "carried", currency)?,
+        amount: pg_amount(row, "amount", currency)?,
+        debt: pg_amount(row, "debt", currency)?,
+        transactions: count("transactions")?,
+        refunds: count("refunds")?,
+        request_uid: ShortHashCode::from_bytes(uid),
+        created_at: time(row, "created_at")?,
+        paid_at: opt_time_col(row, "paid_at")?,
+        bank_row_id: row
+            .try_get::<Option<i64>, _>("bank_row_id")?
+            .map(|r| id_from_sql("bank row id", r))
+            .transpose()?,
+        attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(u32::MAX),
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+/// `(count, sum)` of a covered set: `SELECT COUNT(*), SUM(…_val), SUM(…_frac)`.
+async fn covered_sum(
+    tx: &mut cardcash_store::PgTx,
+    sql: &'static str,
+    id: i64,
+    currency: Currency,
+) -> Result<(i64, Amount), StoreError> {
+    let (n, v, f): (i64, i64, i64) = sqlx::query_as(sql).bind(id).fetch_one(tx.conn()).await?;
+    Ok((n, amount_from_sums(currency, v, f)?))
+}
+
+pub(super) async fn create_payout(
+    db: &PgDb,
+    new: &NewPayout,
+) -> Result<(Option<PayoutRow>, u64), StoreError> {
+    cardcash_store::retry(|| create_payout_once(db, new)).await
+}
+
+async fn create_payout_once(
+    db: &PgDb,
+    new: &NewPayout,
+) -> Result<(Option<PayoutRow>, u64), StoreError> {
+    let space = super::sql_id(new.space_id, "space id")?;
+    let currency = new.currency.as_str();
+    let due = new.due_before.to_sql();
+    let fulfill = TransactionState::Fulfill.as_str();
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(PAYOUT_LOCK)
+        .execute(tx.conn())
+        .await?;
+    // Statements below each take a fresh snapshot (READ COMMITTED): they see every payout
+    // committed before the lock was granted.
+    let finalized = sqlx::query(
+        "UPDATE card_transaction SET state = $1, completed_val = amount_val, \
+         completed_frac = amount_frac, completed_at = fulfill_at \
+         WHERE state = $2 AND fulfill_at IS NOT NULL AND fulfill_at <= $3",
+    )
+    .bind(fulfill)
+    .bind(TransactionState::Authorized.as_str())
+    .bind(new.now.to_sql())
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    let any_due: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM card_transaction WHERE payout_id IS NULL \
+         AND state = $1 AND space_id = $2 AND currency = $3 AND completed_at <= $4)",
+    )
+    .bind(fulfill)
+    .bind(space)
+    .bind(currency)
+    .bind(due)
+    .fetch_one(tx.conn())
+    .await?;
+    if !any_due {
+        tx.commit().await?;
+        return Ok((None, finalized));
+    }
+    let carried = sqlx::query(
+        "SELECT debt_val, debt_frac FROM payout WHERE space_id = $1 AND currency = $2 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(space)
+    .bind(currency)
+    .fetch_optional(tx.conn())
+    .await?
+    .map(|row| pg_amount(&row, "debt", new.currency))
+    .transpose()?
+    .unwrap_or_else(|| Amount::zero(&new.currency));
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO payout (space_id, currency, captured_val, captured_frac, refunded_val, \
+         refunded_frac, fees_val, fees_frac, carried_val, carried_frac, amount_val, \
+         amount_frac, debt_val, debt_frac, transactions, refunds, request_uid, state, \
+         created_at) VALUES ($1, $2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, $3, $4, $5) \
+         RETURNING id",
+    )
+    .bind(space)
+    .bind(currency)
+    .bind(new.request_uid.as_bytes().as_slice())
+    .bind(PayoutState::Netted.as_str())
+    .bind(new.now.to_sql())
+    .fetch_one(tx.conn())
+    .await?;
+    sqlx::query(
+        "UPDATE card_transaction SET payout_id = $1 WHERE payout_id IS NULL AND state = $2 \
+         AND space_id = $3 AND currency = $4 AND completed_at <= $5",
+    )
+    .bind(id)
+    .bind(fulfill)
+    .bind(space)
+    .bind(currency)
+    .bind(due)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "UPDATE refund SET payout_id = $1 WHERE payout_id IS NULL AND space_id = $2 \
+         AND transaction_id IN (SELECT id FROM card_transaction \
+         WHERE payout_id IS NOT NULL AND space_id = $2 AND currency = $3)",
+    )
+    .bind(id)
+    .bind(space)
+    .bind(currency)
+    .execute(tx.conn())
+    .await?;
+    let (transactions, captured) = covered_sum(
+        &mut tx,
+        "SELECT COUNT(*), COALESCE(SUM(completed_val), 0)::BIGINT, \
+         COALESCE(SUM(completed_frac), 0)::BIGINT FROM card_transaction WHERE payout_id = $1",
+        id,
+        new.currency,
+    )
+    .await?;
+    let (refunds, refunded) = covered_sum(
+        &mut tx,
+        "SELECT COUNT(*), COALESCE(SUM(amount_val), 0)::BIGINT, \
+         COALESCE(SUM(amount_frac), 0)::BIGINT FROM refund WHERE payout_id = $1",
+        id,
+        new.currency,
+    )
+    .await?;
+    let covered = Covered {
+        transactions,
+        captured,
+        refunded,
+    };
+    let settled = settle_covered(new, &covered, &carried)?;
+    let s = &settled.settlement;
+    let count = |n: i64| {
+        i32::try_from(n).map_err(|_| StoreError::Internal(format!("payout covers {n} rows")))
+    };
+    let sql = concat!(
+        "UPDATE payout SET captured_val = $2, captured_frac = $3, refunded_val = $4, \
+         refunded_frac = $5, fees_val = $6, fees_frac = $7, carried_val = $8, carried_frac = $9, \
+         amount_val = $10, amount_frac = $11, debt_val = $12, debt_frac = $13, \
+         transactions = $14, refunds = $15, state = $16 WHERE id = $1 RETURNING ",
+        payout_columns!()
+    );
+    let mut query = sqlx::query(sql).bind(id);
+    for amount in [
+        &captured,
+        &refunded,
+        &settled.fees,
+        &carried,
+        &s.amount,
+        &s.debt,
+    ] {
+        let (v, f) = amount_to_columns(amount);
+        query = query.bind(v).bind(f);
+    }
+    let row = query
+        .bind(count(transactions)?)
+        .bind(count(refunds)?)
+        .bind(initial_state(s).as_str())
+        .fetch_one(tx.conn())
+        .await?;
+    let row = payout_row(&row)?;
+    tx.commit().await?;
+    Ok((Some(row), finalized))
+}
+
+pub(super) async fn pending_payouts(db: &PgDb, space: i64) -> Result<Vec<PayoutRow>, StoreError> {
+    let sql = concat!(
+        "SELECT ",
+        payout_columns!(),
+        " FROM payout WHERE state = $1 AND space_id = $2 ORDER BY id"
+    );
+    let rows = retrying(|| {
+        sqlx::query(sql)
+            .bind(PayoutState::Pending.as_str())
+            .bind(space)
+            .fetch_all(db.pool())
+    })
+    .await?;
+    rows.iter().map(payout_row).collect()
+}
+
+pub(super) async fn payouts(
+    db: &PgDb,
+    space: i64,
+    limit: u32,
+) -> Result<Vec<PayoutRow>, StoreError> {
+    let sql = concat!(
+        "SELECT ",
+        payout_columns!(),
+        " FROM payout WHERE space_id = $1 ORDER BY id DESC LIMIT $2"
+    );
+    let rows = retrying(|| {
+        sqlx::query(sql)
+            .bind(space)
+            .bind(i64::from(limit))
+            .fetch_all(db.pool())
+    })
+    .await?;
+    rows.iter().map(payout_row).collect()
+}
+
+pub(super) async fn mark_payout_paid(
+    db: &PgDb,
+    id: i64,
+    bank_row: i64,
+    now: IsoTime,
+) -> Result<bool, StoreError> {
+    let done = retrying(|| {
+        sqlx::query(
+            "UPDATE payout SET state = $2, bank_row_id = $3, paid_at = $4 \
+             WHERE id = $1 AND state = $5",
+        )
+        .bind(id)
+        .bind(PayoutState::Paid.as_str())
+        .bind(bank_row)
+        .bind(now.to_sql())
+        .bind(PayoutState::Pending.as_str())
+        .execute(db.pool())
+    })
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn record_payout_failure(
+    db: &PgDb,
+    id: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    retrying(|| {
+        sqlx::query("UPDATE payout SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
+            .bind(id)
+            .bind(error)
+            .execute(db.pool())
+    })
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn next_unpaid_capture(
+    db: &PgDb,
+    space: i64,
+    currency: &Currency,
+) -> Result<Option<IsoTime>, StoreError> {
+    let next: Option<i64> = retrying(|| {
+        sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN state = $1 THEN completed_at ELSE fulfill_at END) \
+             FROM card_transaction WHERE payout_id IS NULL AND space_id = $3 AND currency = $4 \
+             AND (state = $1 OR (state = $2 AND fulfill_at IS NOT NULL))",
+        )
+        .bind(TransactionState::Fulfill.as_str())
+        .bind(TransactionState::Authorized.as_str())
+        .bind(space)
+        .bind(currency.as_str())
+        .fetch_one(db.pool())
+    })
+    .await?;
+    Ok(next.map(IsoTime::from_sql))
+}
+
+pub(super) async fn payout_items(db: &PgDb, id: i64) -> Result<(Vec<u64>, Vec<u64>), StoreError> {
+    let ids = |sql: &'static str| async move {
+        let rows: Vec<i64> =
+            retrying(|| sqlx::query_scalar(sql).bind(id).fetch_all(db.pool())).await?;
+        rows.into_iter()
+            .map(|r| id_from_sql("id", r))
+            .collect::<Result<Vec<u64>, StoreError>>()
+    };
+    Ok((
+        ids("SELECT id FROM card_transaction WHERE payout_id = $1 ORDER BY id").await?,
+        ids("SELECT id FROM refund WHERE payout_id = $1 ORDER BY id").await?,
+    ))
 }

@@ -8,16 +8,18 @@ use cardcash_store::StoreError;
 use cardcash_store::columns::{amount_to_columns, conversion_failure, sqlite_amount};
 use cardcash_store::rusqlite::{self, Connection, OptionalExtension as _, Row, params};
 
+use super::payout::{Covered, amount_from_sums, initial_state, settle_covered};
 use super::row::{
     currency_from_sql, id_from_sql, meta_from_sql, meta_to_sql, parse_stored, secret_from_sql,
 };
 use super::{
-    ApiUserRow, NewRefund, NewTransaction, RefundOutcome, RefundRow, StateChange, Sweep,
-    TOPIC_FINALITY_SCHEDULED, TransactionRow,
+    ApiUserRow, NewPayout, NewRefund, NewTransaction, PayoutRow, RefundOutcome, RefundRow,
+    StateChange, Sweep, TOPIC_FINALITY_SCHEDULED, TransactionRow,
 };
 use crate::config::Role;
 use crate::processing::{RefundRefusal, Transition, book_refund};
-use cardcash_api::cardproc::{IsoTime, TransactionState};
+use cardcash_api::cardproc::{IsoTime, PayoutState, TransactionState};
+use cardcash_util::{Amount, Currency, ShortHashCode};
 
 /// The columns [`transaction_row`] decodes, in its order.
 macro_rules! tx_columns {
@@ -444,4 +446,266 @@ pub(super) fn sweep_finality(tx: &SqliteTx<'_>, now: IsoTime) -> Result<Sweep, S
         finalized,
         next_due: next.map(IsoTime::from_sql),
     })
+}
+
+// ---- payouts (db/payout.rs describes the unit of work) ----
+
+/// The columns [`payout_row`] decodes, in its order.
+macro_rules! payout_columns {
+    () => {
+        "id, space_id, currency, captured_val, captured_frac, refunded_val, refunded_frac, \
+         fees_val, fees_frac, carried_val, carried_frac, amount_val, amount_frac, debt_val, \
+         debt_frac, transactions, refunds, request_uid, state, created_at, paid_at, bank_row_id, \
+         attempts, last_error"
+    };
+}
+
+fn payout_row(row: &Row<'_>) -> rusqlite::Result<PayoutRow> {
+    let currency = currency_from_sql(&row.get::<_, String>(2)?).map_err(|e| corrupt(2, e))?;
+    let count = |idx: usize| -> rusqlite::Result<u64> {
+        u64::try_from(row.get::<_, i64>(idx)?)
+            .map_err(|_| corrupt(idx, StoreError::Corrupt("negative count".into())))
+    };
+    let uid: Vec<u8> = row.get(17)?;
+    let uid: [u8; 32] = uid.try_into().map_err(|_| {
+        corrupt(
+            17,
+            StoreError::Corrupt("request_uid is not 32 bytes".into()),
+        )
+    })?;
+    Ok(PayoutRow {
+        id: id_at(row, 0, "payout id")?,
+        space_id: id_at(row, 1, "space id")?,
+        captured: sqlite_amount(row, 3, currency)?,
+        refunded: sqlite_amount(row, 5, currency)?,
+        fees: sqlite_amount(row, 7, currency)?,
+        carried: sqlite_amount(row, 9, currency)?,
+        amount: sqlite_amount(row, 11, currency)?,
+        debt: sqlite_amount(row, 13, currency)?,
+        transactions: count(15)?,
+        refunds: count(16)?,
+        request_uid: ShortHashCode::from_bytes(uid),
+        state: parsed_at::<PayoutState>(row, 18, "payout state")?,
+        created_at: time_at(row, 19)?,
+        paid_at: opt_time_at(row, 20)?,
+        bank_row_id: row
+            .get::<_, Option<i64>>(21)?
+            .map(|r| id_from_sql("bank row id", r).map_err(|e| corrupt(21, e)))
+            .transpose()?,
+        attempts: u32::try_from(row.get::<_, i64>(22)?).unwrap_or(u32::MAX),
+        last_error: row.get(23)?,
+    })
+}
+
+pub(super) fn create_payout(
+    tx: &SqliteTx<'_>,
+    new: &NewPayout,
+) -> Result<(Option<PayoutRow>, u64), StoreError> {
+    let space = super::sql_id(new.space_id, "space id")?;
+    let currency = new.currency.as_str();
+    let due = new.due_before.to_sql();
+    let finalized = finalize_due(tx, new.now, None)?;
+    let any_due: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM card_transaction WHERE payout_id IS NULL \
+             AND state = ?1 AND space_id = ?2 AND currency = ?3 AND completed_at <= ?4)",
+        )?
+        .query_row(params![FULFILL, space, currency, due], |r| r.get(0))?;
+    if !any_due {
+        return Ok((None, finalized));
+    }
+    let carried = tx
+        .prepare_cached(
+            "SELECT debt_val, debt_frac FROM payout WHERE space_id = ?1 AND currency = ?2 \
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![space, currency], |r| {
+            sqlite_amount(r, 0, new.currency)
+        })
+        .optional()?
+        .unwrap_or_else(|| Amount::zero(&new.currency));
+    // Placeholder sums (all zero, one transaction) until the rows are assigned below.
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO payout (space_id, currency, captured_val, captured_frac, refunded_val, \
+             refunded_frac, fees_val, fees_frac, carried_val, carried_frac, amount_val, \
+             amount_frac, debt_val, debt_frac, transactions, refunds, request_uid, state, \
+             created_at) VALUES (?1, ?2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, ?3, ?4, ?5) \
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                space,
+                currency,
+                new.request_uid.as_bytes().as_slice(),
+                PayoutState::Netted.as_str(),
+                new.now.to_sql()
+            ],
+            |r| r.get(0),
+        )?;
+    tx.prepare_cached(
+        "UPDATE card_transaction SET payout_id = ?1 WHERE payout_id IS NULL AND state = ?2 \
+         AND space_id = ?3 AND currency = ?4 AND completed_at <= ?5",
+    )?
+    .execute(params![id, FULFILL, space, currency, due])?;
+    tx.prepare_cached(
+        "UPDATE refund SET payout_id = ?1 WHERE payout_id IS NULL AND space_id = ?2 \
+         AND transaction_id IN (SELECT id FROM card_transaction \
+         WHERE payout_id IS NOT NULL AND space_id = ?2 AND currency = ?3)",
+    )?
+    .execute(params![id, space, currency])?;
+    let (transactions, captured) = tx
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(completed_val), 0), COALESCE(SUM(completed_frac), 0) \
+             FROM card_transaction WHERE payout_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(StoreError::from)
+        .and_then(|(n, v, f)| Ok((n, amount_from_sums(new.currency, v, f)?)))?;
+    let (refunds, refunded) = tx
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(amount_val), 0), COALESCE(SUM(amount_frac), 0) \
+             FROM refund WHERE payout_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(StoreError::from)
+        .and_then(|(n, v, f)| Ok((n, amount_from_sums(new.currency, v, f)?)))?;
+    let covered = Covered {
+        transactions,
+        captured,
+        refunded,
+    };
+    let settled = settle_covered(new, &covered, &carried)?;
+    let s = &settled.settlement;
+    let cols = |a: &Amount| amount_to_columns(a);
+    let ((cv, cf), (rv, rf), (fv, ff)) = (cols(&captured), cols(&refunded), cols(&settled.fees));
+    let ((kv, kf), (av, af), (dv, df)) = (cols(&carried), cols(&s.amount), cols(&s.debt));
+    let sql = concat!(
+        "UPDATE payout SET captured_val = ?2, captured_frac = ?3, refunded_val = ?4, \
+         refunded_frac = ?5, fees_val = ?6, fees_frac = ?7, carried_val = ?8, carried_frac = ?9, \
+         amount_val = ?10, amount_frac = ?11, debt_val = ?12, debt_frac = ?13, \
+         transactions = ?14, refunds = ?15, state = ?16 WHERE id = ?1 RETURNING ",
+        payout_columns!()
+    );
+    let row = tx.prepare_cached(sql)?.query_row(
+        params![
+            id,
+            cv,
+            cf,
+            rv,
+            rf,
+            fv,
+            ff,
+            kv,
+            kf,
+            av,
+            af,
+            dv,
+            df,
+            transactions,
+            refunds,
+            initial_state(s).as_str()
+        ],
+        payout_row,
+    )?;
+    Ok((Some(row), finalized))
+}
+
+pub(super) fn pending_payouts(conn: &Connection, space: i64) -> Result<Vec<PayoutRow>, StoreError> {
+    let sql = concat!(
+        "SELECT ",
+        payout_columns!(),
+        " FROM payout WHERE state = ?1 AND space_id = ?2 ORDER BY id"
+    );
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![PayoutState::Pending.as_str(), space], payout_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn payouts(
+    conn: &Connection,
+    space: i64,
+    limit: u32,
+) -> Result<Vec<PayoutRow>, StoreError> {
+    let sql = concat!(
+        "SELECT ",
+        payout_columns!(),
+        " FROM payout WHERE space_id = ?1 ORDER BY id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![space, limit], payout_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn mark_payout_paid(
+    tx: &SqliteTx<'_>,
+    id: i64,
+    bank_row: i64,
+    now: IsoTime,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE payout SET state = ?2, bank_row_id = ?3, paid_at = ?4 \
+             WHERE id = ?1 AND state = ?5",
+        )?
+        .execute(params![
+            id,
+            PayoutState::Paid.as_str(),
+            bank_row,
+            now.to_sql(),
+            PayoutState::Pending.as_str()
+        ])?;
+    Ok(n > 0)
+}
+
+pub(super) fn record_payout_failure(
+    tx: &SqliteTx<'_>,
+    id: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE payout SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
+        .execute(params![id, error])?;
+    Ok(())
+}
+
+pub(super) fn next_unpaid_capture(
+    conn: &Connection,
+    space: i64,
+    currency: &Currency,
+) -> Result<Option<IsoTime>, StoreError> {
+    let next: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MIN(CASE WHEN state = ?1 THEN completed_at ELSE fulfill_at END) \
+             FROM card_transaction WHERE payout_id IS NULL AND space_id = ?3 AND currency = ?4 \
+             AND (state = ?1 OR (state = ?2 AND fulfill_at IS NOT NULL))",
+        )?
+        .query_row(
+            params![FULFILL, AUTHORIZED, space, currency.as_str()],
+            |r| r.get(0),
+        )?;
+    Ok(next.map(IsoTime::from_sql))
+}
+
+pub(super) fn payout_items(conn: &Connection, id: i64) -> Result<(Vec<u64>, Vec<u64>), StoreError> {
+    let ids = |sql: &str| -> Result<Vec<u64>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([id], |r| id_at(r, 0, "id"))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    Ok((
+        ids("SELECT id FROM card_transaction WHERE payout_id = ?1 ORDER BY id")?,
+        ids("SELECT id FROM refund WHERE payout_id = ?1 ORDER BY id")?,
+    ))
 }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use crate::error::CardprocError;
 use crate::service::{ApiUser, Cardproc};
 use cardcash_api::cardproc::{
-    ConfigResponse, CreateTransactionRequest, OutageRequest, ProcessCardRequest, Refund,
-    RefundRequest, Transaction,
+    ConfigResponse, CreateTransactionRequest, OutageRequest, PayoutListResponse,
+    ProcessCardRequest, Refund, RefundRequest, Transaction,
 };
 
 type AppState = State<Arc<Cardproc>>;
@@ -83,6 +83,11 @@ pub async fn get_refund_read(
     TalerQuery(q): TalerQuery<IdQuery>,
 ) -> ApiResult<Refund> {
     s.read_refund(&user, q.id).await.map(TalerJson)
+}
+
+/// `GET /api/payout/list`.
+pub async fn get_payout_list(State(s): AppState, user: ApiUser) -> ApiResult<PayoutListResponse> {
+    s.list_payouts(&user).await.map(TalerJson)
 }
 
 /// `POST /admin/outage` (bearer admin token).

@@ -28,6 +28,8 @@ pub fn routes(state: Arc<Cardproc>) -> Router {
         // "Refunds"
         .route("/api/refund/refund", post(handlers::post_refund_refund))
         .route("/api/refund/read", get(handlers::get_refund_read))
+        // "Payouts"
+        .route("/api/payout/list", get(handlers::get_payout_list))
         // "Operations"
         .route("/config", get(handlers::get_config))
         .route("/admin/outage", post(handlers::post_admin_outage))

@@ -6,6 +6,7 @@
 mod auth;
 mod helpers;
 mod operations;
+mod payouts;
 mod refunds;
 mod store;
 mod transactions;
