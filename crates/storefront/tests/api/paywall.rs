@@ -184,6 +184,15 @@ engine_test!(
         assert_eq!(reload.status, 200);
         assert!(reload.set_cookies.is_empty(), "{:?}", reload.set_cookies);
         assert_eq!(wallet.purchases.len(), 1);
+        // Only the order cookie lost: a new order in the same session, which the backend
+        // finds already paid in this session (`already_paid_order_id`): served at once.
+        browser.jar.remove(ORDER_COOKIE);
+        let lost = browser.get("sonatas").await;
+        assert_eq!(lost.status, 200, "{}", lost.text());
+        assert_eq!(
+            lost.cookie(ORDER_COOKIE).map(unsigned),
+            Some(order_id.as_str())
+        );
 
         // A new browser session (cookies gone) on the same wallet.
         let mut fresh = env.browser();
