@@ -327,7 +327,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let progress = Progress {
         started: Instant::now(),
         step: Arc::new(AtomicUsize::new(0)),
-        total: 16,
+        total: 17,
     };
     let (dir, temp, dir_note) = match &args.data_dir {
         Some(dir) => {
@@ -704,6 +704,23 @@ fn print_summary(
     println!("  4. Operator commands on the same configuration:");
     println!(
         "       cardcash -c {conf} c2ec terminal list   (also: bank account list, c2ec provider check)"
+    );
+    println!(
+        "  5. Shop at Pretty Pianos in a browser: {}",
+        world.storefront().base_url()
+    );
+    println!(
+        "     The Sonatas' payment page shows a QR code; pay its taler://pay URI with the wallet:"
+    );
+    if let Some(wallet) = wallet {
+        println!(
+            "       cardcash wallet --wallet-db {} handle-uri 'taler+http://pay/…' -y",
+            wallet.display()
+        );
+    }
+    println!(
+        "     and reload the page. The shop's /admin (user admin, password in [storefront] \
+         ADMIN_PASSWORD) refunds orders."
     );
     println!(
         "  Later, `cardcash demo --serve --data-dir {}` resumes on the same configuration and databases.",

@@ -419,18 +419,13 @@ async fn adds_up(
         "a payment is still under way"
     );
     ensure!(
-        coins == sums.coin_remaining,
-        "the wallet holds {coins}, the exchange counts {} in its coins",
-        sums.coin_remaining
-    );
-    ensure!(
         *shop == sums.wired,
         "the shop's bank account holds {shop}, the exchange wired {}",
         sums.wired
     );
-    // Fresh coins of refreshes: every coin's value less the coins withdrawn from reserves.
-    let withdrawn_values = sub(&sums.withdrawn_with_fee, &sums.withdraw_fees)?;
-    let fresh = sub(&sums.coin_values, &withdrawn_values)?;
+    // What refreshes kept: melted, less the fresh coins' values (their price less their
+    // withdraw fees).
+    let fresh = sub(&sums.refresh.refreshed, &sums.refresh.fresh_withdraw_fees)?;
     let refresh_kept = sub(&sums.refresh.melted, &fresh)?;
     let fees = add(&[
         &sums.withdraw_fees,

@@ -5,6 +5,11 @@
 //! reserve. Every figure is read from the running services (`demo --serve`) and the wallet's
 //! database, not from the demo's printout. The SQLite story runs twice on one data directory:
 //! the resumed run buys new e-cash and withdraws nothing twice.
+//!
+//! Then the shop (issue 10): every run buys the Sonatas once (the merchant has one paid order
+//! per run, each refunded CHF 2; the repurchase in a new browser session paid nothing), the
+//! shop's bank account holds what the exchange wired, and the demo's own check of every
+//! party's money against the exchange's books passed.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -12,7 +17,10 @@ use std::process::{Child, Command, Stdio};
 
 use cardcash_api::exchange::ReserveHistoryEntry;
 use cardcash_api::wire_gateway::IncomingBankTransaction;
-use cardcash_client::{Auth, CardprocClient, ExchangeClient, HistoryRequest, WireGatewayClient};
+use cardcash_client::{
+    Auth, BankClient, CardprocClient, ExchangeClient, HistoryRequest, MerchantClient,
+    WireGatewayClient,
+};
 use cardcash_crypto::purpose::ReserveHistoryRequest;
 use cardcash_util::{Amount, BaseUrl, TalerConfig};
 use cardcash_wallet::db::WalletStore;
@@ -84,6 +92,10 @@ fn story_adds_up(extra: &[&str], runs: usize) {
     });
     assert!(ready, "demo never reached --serve:\n{seen}");
     assert!(seen.contains("\nDone in "), "the story failed:\n{seen}");
+    assert!(
+        seen.contains("every cent is accounted for"),
+        "the demo's money check:\n{seen}"
+    );
     let wallet = data.join("wallet.sqlite3");
     assert!(
         seen.contains(&format!(
@@ -216,10 +228,7 @@ async fn check_money(cfg: &TalerConfig, wallet_path: &Path, runs: usize) {
         let mine: Vec<Amount> = coins
             .iter()
             .filter(|c| c.transaction_id == txid)
-            .map(|c| {
-                assert_eq!(c.status, "fresh", "{c:?}");
-                c.value
-            })
+            .map(|c| c.value)
             .collect();
         assert_eq!(mine.len(), withdrawn.len(), "one coin per withdraw entry");
         let face = total(mine);
@@ -249,8 +258,46 @@ async fn check_money(cfg: &TalerConfig, wallet_path: &Path, runs: usize) {
     assert_eq!(completed, runs, "{card_payments:?}");
     let balances = wallet.get_balances().expect("balances");
     assert_eq!(balances.len(), 1, "{balances:?}");
-    assert_eq!(balances[0].available, all_coins, "the wallet's balance");
     assert_eq!(balances[0].pending_incoming, chf("0"));
+    assert_eq!(balances[0].pending_outgoing, chf("0"));
+    // Each run spent 9.87 and its customer fees and got 2 back (less fees).
+    assert!(
+        balances[0].available < all_coins,
+        "the wallet spent: {balances:?} of {all_coins}"
+    );
+
+    // The shop: one paid order per run (the repurchases paid nothing), refunded CHF 2 each.
+    let merchant = MerchantClient::new(
+        url_of(cfg, "merchant"),
+        "default",
+        cfg.string("merchant", "ADMIN_TOKEN").expect("admin token"),
+    )
+    .expect("merchant client");
+    let orders = merchant.recent_orders(50).await.expect("the shop's orders");
+    let paid: Vec<_> = orders.orders.iter().filter(|o| o.paid).collect();
+    assert_eq!(paid.len(), runs, "{orders:?}");
+    for order in &paid {
+        assert_eq!(order.amount, chf("9.87"), "{order:?}");
+        let status = merchant
+            .order_status(&order.order_id, None, std::time::Duration::ZERO)
+            .await
+            .expect("the order's status");
+        let status = serde_json::to_value(&status).expect("JSON");
+        assert_eq!(status["order_status"], "paid", "{status}");
+        assert_eq!(status["refund_amount"], "CHF:2", "{status}");
+    }
+    // The shop's bank account: what the exchange wired, less than what was paid.
+    let bank = BankClient::new(
+        url_of(cfg, "bank"),
+        Auth::bearer(cfg.string("bank", "ADMIN_TOKEN").expect("bank token")),
+    )
+    .expect("bank client");
+    let shop = bank.account("shop").await.expect("the shop's account");
+    let runs_paid = total(std::iter::repeat_n(chf("7.87"), runs));
+    assert!(
+        !shop.balance.amount.is_zero() && shop.balance.amount <= runs_paid,
+        "the shop's bank account: {shop:?}"
+    );
     assert_eq!(
         coins.len(),
         coins
@@ -310,6 +357,8 @@ fn a_resumed_demo_finishes_what_a_declined_run_left_in_the_wallet() {
     let wallet = Wallet::open(&wallet_path, WalletConfig::default()).expect("the wallet");
     let balances = wallet.get_balances().expect("balances");
     assert_eq!(balances.len(), 1, "{balances:?}");
-    assert_eq!(balances[0].available, chf("19.96"));
+    // 19.96 of coins, the Sonatas (9.87 + 0.01 of fees, 0.01 to refresh the change), the
+    // refund (2 − 0.01, 0.02 to refresh the refunded coins).
+    assert_eq!(balances[0].available, chf("12.04"));
     assert_eq!(balances[0].pending_incoming, chf("0"));
 }

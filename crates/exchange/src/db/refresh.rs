@@ -172,6 +172,9 @@ pub struct RefreshSums {
     pub revealed_melt_fees: Amount,
     /// Σ value + withdraw fee of the fresh coins issued.
     pub refreshed: Amount,
+    /// Σ withdraw fees of the fresh coins issued (part of `refreshed`): what the exchange keeps
+    /// of a refresh is `melted − (refreshed − fresh_withdraw_fees)`.
+    pub fresh_withdraw_fees: Amount,
     /// Revealed melts (their `rc`) whose fresh coins and melt fee exceed what they melted
     /// (should be none).
     pub overspent: Vec<HashCode>,
@@ -186,6 +189,7 @@ impl RefreshSums {
             revealed_melted: zero,
             revealed_melt_fees: zero,
             refreshed: zero,
+            fresh_withdraw_fees: zero,
             overspent: Vec::new(),
         }
     }

@@ -267,6 +267,9 @@ pub(in crate::db) const AUDIT_COLUMNS: &str = "\
     AS refresh_revealed_melt_fees, \
   (SELECT coalesce(sum(exchange_units(amount_with_fee_val, amount_with_fee_frac)), 0) \
      FROM refresh_revealed_coins)::TEXT AS refresh_refreshed, \
+  (SELECT coalesce(sum(exchange_units(d.fee_withdraw_val, d.fee_withdraw_frac)), 0) \
+     FROM refresh_revealed_coins c JOIN denominations d USING (denom_serial))::TEXT \
+    AS refresh_fresh_withdraw_fees, \
   ARRAY(SELECT m.rc FROM refresh_commitments m JOIN refresh_reveals r USING (melt_serial) \
          WHERE exchange_units(m.amount_with_fee_val, m.amount_with_fee_frac) < \
                exchange_units(m.melt_fee_val, m.melt_fee_frac) \
@@ -283,6 +286,7 @@ pub(in crate::db) fn audit_sums(r: &PgRow, currency: Currency) -> Result<Refresh
         revealed_melted: sum_amount(r, currency, "refresh_revealed_melted")?,
         revealed_melt_fees: sum_amount(r, currency, "refresh_revealed_melt_fees")?,
         refreshed: sum_amount(r, currency, "refresh_refreshed")?,
+        fresh_withdraw_fees: sum_amount(r, currency, "refresh_fresh_withdraw_fees")?,
         overspent: overspent
             .iter()
             .map(|b| fixed("rc", b, HashCode::from_slice))

@@ -396,6 +396,8 @@ pub(in crate::db) fn audit_sums(
             "SELECT sum(amount_with_fee_val), sum(amount_with_fee_frac) \
                       FROM refresh_revealed_coins",
         )?,
+        fresh_withdraw_fees: s("SELECT sum(d.fee_withdraw_val), sum(d.fee_withdraw_frac) \
+             FROM refresh_revealed_coins c JOIN denominations d USING (denom_serial)")?,
         overspent,
     })
 }
