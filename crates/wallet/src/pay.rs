@@ -149,6 +149,8 @@ pub struct PayCandidate {
     pub h_denom_pub: HashCode,
     pub value: Amount,
     pub deposit_fee: Amount,
+    /// What melting the coin costs (its change is refreshed).
+    pub refresh_fee: Amount,
 }
 
 /// The coins chosen for a payment: `(candidate index, contribution)`.
@@ -164,18 +166,19 @@ pub struct PaySelection {
 }
 
 /// Chooses coins for a payment of `amount` whose merchant pays deposit fees up to `max_fee`:
-/// the contributions must cover `amount` plus the deposit fees beyond `max_fee`. Few coins and
-/// little change, so few deposit and refresh fees: while no single coin covers what is left,
-/// the largest coin is spent whole; then the smallest coin that covers the rest pays it (in
-/// part: its remainder is refreshed). `None` when the coins do not suffice.
+/// the contributions must cover `amount` plus the deposit fees beyond `max_fee`. Two plans are
+/// made and the cheaper for the customer is taken (the deposit fees she pays plus the melt
+/// fee of a coin with change; then fewer coins): (a) while no single coin covers what is
+/// left, the largest coin is spent whole, then the smallest coin that covers the rest pays it
+/// in part (few coins); (b) whole coins that do not overshoot, largest first, then the
+/// smallest coin that covers the rest (an exact fit leaves no change to refresh). `None` when
+/// the coins do not suffice.
 pub fn select_pay_coins(
     amount: &Amount,
     max_fee: &Amount,
     candidates: &[PayCandidate],
 ) -> Option<PaySelection> {
     let currency = *amount.currency();
-    let target = amount.to_units();
-    let free = max_fee.to_units();
     let mut order: Vec<usize> = (0..candidates.len())
         .filter(|i| {
             let c = &candidates[*i];
@@ -190,39 +193,28 @@ pub fn select_pay_coins(
             c.deposit_fee.to_units(),
         )
     });
-    let (mut paid, mut fees) = (0u128, 0u128);
-    let mut chosen: Vec<(usize, u128)> = Vec::new();
-    loop {
-        // What is left to pay if coin `i` joins (its fee may move the customer's share).
-        let need = |i: usize| -> u128 {
-            let fee = candidates[i].deposit_fee.to_units();
-            (target + (fees + fee).saturating_sub(free))
-                .saturating_sub(paid)
-                .max(fee)
-        };
-        let covering = order
+    let plans = [
+        plan_pay(amount, max_fee, candidates, &order, false),
+        plan_pay(amount, max_fee, candidates, &order, true),
+    ];
+    let cost = |p: &Vec<(usize, u128)>| -> (u128, usize) {
+        let fees: u128 = p
             .iter()
-            .copied()
-            .filter(|i| candidates[*i].value.to_units() >= need(*i))
-            .min_by_key(|i| {
-                (
-                    candidates[*i].value.to_units(),
-                    candidates[*i].deposit_fee.to_units(),
-                )
-            });
-        if let Some(i) = covering {
-            let n = need(i);
-            paid += n;
-            fees += candidates[i].deposit_fee.to_units();
-            chosen.push((i, n));
-            break;
-        }
-        let largest = *order.first()?;
-        order.remove(0);
-        paid += candidates[largest].value.to_units();
-        fees += candidates[largest].deposit_fee.to_units();
-        chosen.push((largest, candidates[largest].value.to_units()));
-    }
+            .map(|(i, _)| candidates[*i].deposit_fee.to_units())
+            .sum();
+        let melts: u128 = p
+            .iter()
+            .filter(|(i, n)| *n < candidates[*i].value.to_units())
+            .map(|(i, _)| candidates[*i].refresh_fee.to_units())
+            .sum();
+        (fees.saturating_sub(max_fee.to_units()) + melts, p.len())
+    };
+    let chosen = plans.into_iter().flatten().min_by_key(cost)?;
+    let paid: u128 = chosen.iter().map(|(_, n)| n).sum();
+    let fees: u128 = chosen
+        .iter()
+        .map(|(i, _)| candidates[*i].deposit_fee.to_units())
+        .sum();
     let a = |u| Amount::from_units(&currency, u).ok();
     Some(PaySelection {
         coins: chosen
@@ -231,8 +223,71 @@ pub fn select_pay_coins(
             .collect::<Option<_>>()?,
         total: a(paid)?,
         deposit_fees: a(fees)?,
-        customer_fees: a(fees.saturating_sub(free))?,
+        customer_fees: a(fees.saturating_sub(max_fee.to_units()))?,
     })
+}
+
+/// One plan of [`select_pay_coins`] over `order` (largest first): `(candidate, units paid)`.
+/// `fill`: whole coins that do not overshoot first (plan b), else the largest whole while none
+/// covers (plan a).
+fn plan_pay(
+    amount: &Amount,
+    max_fee: &Amount,
+    candidates: &[PayCandidate],
+    order: &[usize],
+    fill: bool,
+) -> Option<Vec<(usize, u128)>> {
+    let (target, free) = (amount.to_units(), max_fee.to_units());
+    let mut left: Vec<usize> = order.to_vec();
+    let (mut paid, mut fees) = (0u128, 0u128);
+    let mut chosen: Vec<(usize, u128)> = Vec::new();
+    // What is left to pay if coin `i` joins (its fee may move the customer's share).
+    let need = |i: usize, paid: u128, fees: u128| -> u128 {
+        let fee = candidates[i].deposit_fee.to_units();
+        (target + (fees + fee).saturating_sub(free))
+            .saturating_sub(paid)
+            .max(fee)
+    };
+    if fill {
+        let mut k = 0;
+        while k < left.len() {
+            let i = left[k];
+            let n = need(i, paid, fees);
+            let value = candidates[i].value.to_units();
+            if value <= n {
+                paid += value;
+                fees += candidates[i].deposit_fee.to_units();
+                chosen.push((i, value));
+                left.remove(k);
+                if value == n {
+                    return Some(chosen);
+                }
+            } else {
+                k += 1;
+            }
+        }
+    }
+    loop {
+        let covering = left
+            .iter()
+            .copied()
+            .filter(|i| candidates[*i].value.to_units() >= need(*i, paid, fees))
+            .min_by_key(|i| {
+                (
+                    candidates[*i].value.to_units(),
+                    candidates[*i].deposit_fee.to_units(),
+                )
+            });
+        if let Some(i) = covering {
+            chosen.push((i, need(i, paid, fees)));
+            return Some(chosen);
+        }
+        let largest = *left.first()?;
+        left.remove(0);
+        paid += candidates[largest].value.to_units();
+        fees += candidates[largest].deposit_fee.to_units();
+        chosen.push((largest, candidates[largest].value.to_units()));
+    }
 }
 
 /// The fee the exchange keeps of a refund: the denomination's refund fee, less up to the
@@ -543,6 +598,7 @@ impl Wallet {
                     h_denom_pub: c.h_denom_pub,
                     value: c.value,
                     deposit_fee: d.fee_deposit,
+                    refresh_fee: d.fee_refresh,
                 })
             })
             .collect())
@@ -1301,6 +1357,7 @@ mod tests {
             h_denom_pub: HashCode::from_bytes([seed; 64]),
             value: chf(value),
             deposit_fee: chf(fee),
+            refresh_fee: chf("0.01"),
         }
     }
 
@@ -1348,6 +1405,29 @@ mod tests {
         assert_eq!(s.total, chf("11.53"));
         // What the merchant gets after fees is the price.
         assert_eq!(s.total.checked_sub(&s.deposit_fees).unwrap(), chf("11.5"));
+    }
+
+    #[test]
+    fn an_exact_fit_of_whole_coins_beats_change_to_refresh() {
+        // 2 from [5, 1, 1] with the fees the merchant's: two whole 1s (no change) rather
+        // than 2 of the 5 (3 of change to melt).
+        let c = [
+            coin(1, "5", "0.01"),
+            coin(2, "1", "0.01"),
+            coin(3, "1", "0.01"),
+        ];
+        let s = select_pay_coins(&chf("2"), &chf("0.02"), &c).unwrap();
+        assert_eq!(
+            picked(&s, &c),
+            [
+                ("CHF:1".into(), "CHF:1".into()),
+                ("CHF:1".into(), "CHF:1".into())
+            ]
+        );
+        // When the merchant covers only one deposit fee, the second 1 would cost her 0.01
+        // beyond max_fee and still not cover it: the 5 pays alone.
+        let s = select_pay_coins(&chf("2"), &chf("0.01"), &c).unwrap();
+        assert_eq!(picked(&s, &c), [("CHF:5".into(), "CHF:2".into())]);
     }
 
     #[test]
