@@ -8,7 +8,6 @@ use cardcash_testkit::{Engine, engine_test};
 use cardcash_util::{Amount, Timestamp};
 use serde_json::{Value, json};
 
-use crate::helpers::CURRENCY;
 use crate::payments::{kudos, pay_world};
 
 fn amount(v: &Value) -> Amount {
