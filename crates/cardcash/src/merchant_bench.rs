@@ -27,6 +27,9 @@
 //! database) is read from `/proc` around each timed part, as `cardcash exchange bench` does,
 //! and the machine's raw EdDSA and RSA rates (one core) are measured before, so that the cost
 //! per order can be compared with the signatures an order needs.
+//!
+//! Progress goes to stderr, with the services' process id and a line when each timed part
+//! starts: attach a profiler then (`perf record --call-graph dwarf -p PID`).
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -400,6 +403,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.postgres.as_deref(),
         "cardcash-merchant-bench",
     )?;
+    // The pid lets a profiler attach (`perf record -p PID`) when a timed part starts.
+    say(&format!(
+        "services on {} in process {}",
+        target.engine,
+        world.pid()
+    ));
     let result = drive(&args, &world, &target).await;
     let keep = result.is_err() || !world.log_is_empty();
     world.stop(keep, Duration::from_secs(30));
