@@ -735,3 +735,80 @@ engine_test!(
         w.shutdown().await;
     }
 );
+
+engine_test!(
+    /// Each instance streams its own events only, and the stream and the webhooks need the
+    /// instance's credentials (401 without).
+    async fn streams_are_per_instance_and_need_credentials(engine: Engine) {
+        let env = env_with(engine, |_| {}).await;
+        let (status, body) = post(
+            &env,
+            "management/instances",
+            &json!({"id": "shop2", "name": "Shop 2",
+                    "auth": {"method": "token", "password": "pw-of-shop2"},
+                    "address": {}, "jurisdiction": {}, "use_stefan": true,
+                    "default_pay_delay": {"d_us": 3_600_000_000u64},
+                    "default_refund_delay": {"d_us": 0},
+                    "default_wire_transfer_delay": {"d_us": 3_600_000_000u64}}),
+        )
+        .await;
+        assert_eq!(status, 204, "{body}");
+        let bearer = "Bearer secret-token:pw-of-shop2";
+        let authed = |method: reqwest::Method, path: &str| {
+            env.http
+                .request(method, format!("{}instances/shop2/{path}", env.base))
+                .header("Authorization", bearer)
+        };
+        for path in ["private/orders/events", "private/webhooks"] {
+            let r = env
+                .http
+                .get(format!("{}instances/shop2/{path}", env.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{path}");
+        }
+        let r = authed(reqwest::Method::POST, "private/accounts")
+            .json(&json!({"payto_uri": crate::orders::PAYTO}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        let mine = create_order(&env, "default's", "1").await;
+        let r = authed(reqwest::Method::POST, "private/orders")
+            .json(&json!({"order": {"summary": "shop2's", "amount": format!("{CURRENCY}:2")}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let theirs = r.json::<Value>().await.unwrap()["order_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let response = authed(reqwest::Method::GET, "private/orders/events?since=0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let mut shop2 = SseReader {
+            response,
+            text: String::new(),
+        };
+        let event = shop2.next().await;
+        assert_eq!(
+            (&event.2["order_id"], &event.2["instance"]),
+            (&json!(theirs), &json!("shop2"))
+        );
+        let mut default = SseReader::open(&env, "?since=0", None).await;
+        let event = default.next().await;
+        assert_eq!(
+            (&event.2["order_id"], &event.2["instance"]),
+            (&json!(mine), &json!("default"))
+        );
+        // Nothing else in either: a later order of each comes next.
+        let mine2 = create_order(&env, "default's second", "1").await;
+        assert_eq!(default.next().await.2["order_id"], json!(mine2));
+        drop((shop2, default));
+        env.app.shutdown().await.unwrap();
+    }
+);
