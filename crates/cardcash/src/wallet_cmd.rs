@@ -17,10 +17,9 @@ use crate::Reported;
 const DB_FILE: &str = "wallet.sqlite3";
 
 /// Crash tests: with `CARDCASH_WALLET_CRASH_AT=STEP` (`after-registration`,
-/// `after-withdraw-request`, `after-melt`, `after-reveal`, `after-recoup`, `after-pay`) the
-/// wallet stops at
-/// that step before storing what it learnt, says so on stderr, and waits to be killed
-/// (SIGKILL): what a crash there leaves behind.
+/// `after-withdraw-request`, `after-melt`, `after-reveal`, `after-recoup`, `after-claim`,
+/// `after-pay`) the wallet stops at that step before storing what it learnt, says so on
+/// stderr, and waits to be killed (SIGKILL): what a crash there leaves behind.
 const CRASH_AT_VAR: &str = "CARDCASH_WALLET_CRASH_AT";
 
 fn crash_hook(step: Step) {

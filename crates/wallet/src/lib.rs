@@ -84,6 +84,9 @@ pub enum Step {
     AfterReveal,
     /// A recoup was sent and answered, but the answer not yet stored.
     AfterRecoup,
+    /// A claim was sent and answered (its nonce stored before), but the contract not yet
+    /// stored.
+    AfterClaim,
     /// A payment was sent and answered (the coins were marked spent before), but the
     /// merchant's confirmation not yet stored.
     AfterPay,
@@ -91,17 +94,18 @@ pub enum Step {
 
 impl Step {
     /// Every step, for hooks that name them.
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 7] = [
         Step::AfterRegistration,
         Step::AfterWithdrawRequest,
         Step::AfterMelt,
         Step::AfterReveal,
         Step::AfterRecoup,
+        Step::AfterClaim,
         Step::AfterPay,
     ];
 
     /// `after-registration`, `after-withdraw-request`, `after-melt`, `after-reveal`,
-    /// `after-recoup`, `after-pay`.
+    /// `after-recoup`, `after-claim`, `after-pay`.
     pub fn name(self) -> &'static str {
         match self {
             Step::AfterRegistration => "after-registration",
@@ -109,6 +113,7 @@ impl Step {
             Step::AfterMelt => "after-melt",
             Step::AfterReveal => "after-reveal",
             Step::AfterRecoup => "after-recoup",
+            Step::AfterClaim => "after-claim",
             Step::AfterPay => "after-pay",
         }
     }

@@ -474,6 +474,7 @@ impl Wallet {
             )
             .await
             .map_err(merchant_error)?;
+        self.at_step(Step::AfterClaim)?;
         let contract = self.verify_contract(p, &answer.contract_terms, &answer.sig)?;
         self.store().claimed(&p.proposal_id, contract).await?;
         Ok(())

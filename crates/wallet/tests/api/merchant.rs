@@ -258,3 +258,42 @@ engine_test!(
         assert_eq!(balance(&wallet).await.0, chf("19.93"));
     }
 );
+
+engine_test!(
+    /// Stopped after the merchant answered the claim (the nonce stored before it left), the
+    /// wallet claims again with the same nonce: the merchant answers the same contract, not
+    /// "claimed by another wallet", and the order is paid.
+    async fn a_claim_stopped_after_the_answer_is_repeated_with_its_nonce(engine: Engine) {
+        let world = start_world_with_merchant(engine).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.sqlite3");
+        let wallet = funded_wallet(&world, &path).await;
+        wallet.close();
+        drop(wallet);
+        let (id, uri) = create_order(&world, "1", "https://shop.example/claim", "").await;
+        let halting = open_wallet(
+            &path,
+            WalletConfig {
+                halt_at: Some(Step::AfterClaim),
+                ..WalletConfig::default()
+            },
+        );
+        let e = halting
+            .handle("preparePayForUri", json!({ "talerPayUri": uri }))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("AfterClaim"), "{e}");
+        halting.close();
+        drop(halting);
+        assert_eq!(
+            order_status(&world, &id, "").await["order_status"],
+            "claimed"
+        );
+
+        let wallet = open_wallet(&path, WalletConfig::default());
+        let offer = prepare(&wallet, &uri).await;
+        assert_eq!(offer["status"], "payment-possible", "{offer}");
+        confirm(&wallet, &offer).await;
+        assert_eq!(order_status(&world, &id, "").await["order_status"], "paid");
+    }
+);
