@@ -812,3 +812,37 @@ engine_test!(
         env.app.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// 24 orders created concurrently: a stream open before them shows each creation exactly
+    /// once, ids strictly increasing, and a stream resumed in the middle continues without a
+    /// gap or a repeat.
+    async fn concurrent_orders_stream_once_each_in_order(engine: Engine) {
+        let env = env_with(engine, |_| {}).await;
+        let mut sse = SseReader::open(&env, "", None).await;
+        let created: Vec<String> = futures_util::future::join_all((0..24).map(|i| {
+            let env = &env;
+            async move { create_order(env, &format!("order {i}"), "1").await }
+        }))
+        .await;
+        let mut events = Vec::new();
+        for _ in 0..24 {
+            events.push(sse.next().await);
+        }
+        assert!(events.windows(2).all(|w| w[0].0 < w[1].0));
+        let mut seen: Vec<_> = events
+            .iter()
+            .map(|e| e.2["order_id"].as_str().unwrap().to_owned())
+            .collect();
+        seen.sort();
+        let mut expected = created.clone();
+        expected.sort();
+        assert_eq!(seen, expected);
+        let mut resumed = SseReader::open(&env, "", Some(events[9].0)).await;
+        for e in &events[10..] {
+            assert_eq!(&resumed.next().await, e);
+        }
+        drop((sse, resumed));
+        env.app.shutdown().await.unwrap();
+    }
+);
