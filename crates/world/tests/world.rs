@@ -2,11 +2,14 @@
 //! card processor's reader user, the point of sale pays as the terminal user, the exchange reads
 //! both Wire Gateways), on both engines; a world read from a configuration written back and
 //! started again resumes on its databases; C2EC with another provider; set-ups that cannot work
-//! are refused with a sentence.
+//! are refused with a sentence; the card processor pays the card money out to the exchange's
+//! bank account.
 
 use std::time::Duration;
 
 use cardcash_api::bank_integration::{BankWithdrawalOperationPostRequest, WithdrawalStatus};
+use cardcash_api::cardproc::PayoutState;
+use cardcash_api::corebank::Direction;
 use cardcash_api::wire_gateway::IncomingBankTransaction;
 use cardcash_client::{HistoryRequest, SetupAmount};
 use cardcash_testkit::{Card, Engine, MemoryProvider, engine_test, world};
@@ -401,6 +404,53 @@ engine_test!(
             .expect("its text");
         assert!(page.contains("Pretty Pianos"), "{page}");
         assert!(page.contains("Beethoven"), "{page}");
+        world.shutdown().await.unwrap();
+    }
+);
+
+engine_test!(
+    /// The card money reaches the bank: the processor pays the captured card payment of a
+    /// withdrawal out of its settlement account into the exchange's account, once.
+    async fn the_card_processor_pays_out_to_the_exchange(engine: Engine) {
+        let world = world(engine)
+            .bank()
+            .cardproc()
+            .c2ec()
+            .start()
+            .await
+            .unwrap();
+        let balance = |name: &'static str| {
+            let admin = world.bank().admin();
+            async move {
+                let data = admin.account(name).await.unwrap();
+                (data.balance.credit_debit_indicator, data.balance.amount)
+            }
+        };
+        assert_eq!(
+            balance(cardcash_world::CARDPROC_BANK_ACCOUNT).await.1,
+            "CHF:0".parse().unwrap()
+        );
+        withdraw(&world, "payout-1", 9).await;
+        let reader = world.cardproc().reader();
+        let payouts = cardcash_testkit::wait_for(POLL, || async {
+            let list = reader.payouts().await.unwrap().payouts;
+            list.iter()
+                .all(|p| p.state == PayoutState::Paid)
+                .then_some(list)
+                .filter(|l| !l.is_empty())
+        })
+        .await;
+        assert_eq!(payouts.len(), 1, "{payouts:?}");
+        let paid = payouts[0].amount();
+        assert_eq!(paid, "CHF:20".parse().unwrap());
+        assert_eq!(
+            balance(cardcash_world::EXCHANGE_USER).await,
+            (Direction::Credit, paid)
+        );
+        assert_eq!(
+            balance(cardcash_world::CARDPROC_BANK_ACCOUNT).await,
+            (Direction::Debit, paid)
+        );
         world.shutdown().await.unwrap();
     }
 );
