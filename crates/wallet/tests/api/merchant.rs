@@ -297,3 +297,54 @@ engine_test!(
         assert_eq!(order_status(&world, &id, "").await["order_status"], "paid");
     }
 );
+
+engine_test!(
+    /// The wallet's client reads the public order status: 402 with the pay URI before the
+    /// payment (with the claim token), 200 paid after it (with the contract hash).
+    async fn the_public_order_status_before_and_after_the_payment(engine: Engine) {
+        use cardcash_client::{MerchantWalletClient, OrderStatusQuery, PublicOrderStatus};
+        let world = start_world_with_merchant(engine).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
+        let (id, uri) = create_order(&world, "1", "https://shop.example/status", "").await;
+        let Ok(cardcash_util::TalerUri::Pay { claim_token, .. }) = uri.parse() else {
+            panic!("{uri}");
+        };
+        let client = MerchantWalletClient::new(world.merchant().base_url().clone()).unwrap();
+        let unpaid = client
+            .order_status(
+                &id,
+                &OrderStatusQuery {
+                    token: claim_token,
+                    ..OrderStatusQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        let PublicOrderStatus::Unpaid(unpaid) = unpaid else {
+            panic!("{unpaid:?}");
+        };
+        assert!(unpaid.taler_pay_uri.contains(&id), "{unpaid:?}");
+        let offer = prepare(&wallet, &uri).await;
+        confirm(&wallet, &offer).await;
+        let h_contract = offer["contractTermsHash"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let paid = client
+            .order_status(
+                &id,
+                &OrderStatusQuery {
+                    h_contract: Some(h_contract),
+                    ..OrderStatusQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        let PublicOrderStatus::Paid(paid) = paid else {
+            panic!("{paid:?}");
+        };
+        assert!(!paid.refunded);
+    }
+);
