@@ -411,9 +411,14 @@ pub async fn pay(
         ));
     }
     if outcome == RecordPayment::AlreadyPaid {
-        // A concurrent request paid it first (the same payment sent twice, typically): its
-        // coins are deposited for this contract all the same.
-        tracing::info!(order = %order.order_id, "order paid concurrently");
+        // Another payment won the race after both passed the paid check: these coins are
+        // deposited for the contract all the same (recorded, so that settlement accounts for
+        // them), but this payment did not pay the order.
+        tracing::warn!(order = %order.order_id, "order paid concurrently with other coins");
+        return Err(MerchantError::refused(
+            ErrorCode::MerchantPostOrdersIdPayAlreadyPaid,
+            "the order was paid concurrently with other coins",
+        ));
     }
     Ok(PayResponse {
         sig: key.sign(&PaymentOk {

@@ -65,8 +65,11 @@ pub struct DepositRow {
 pub enum RecordPayment {
     /// The order is now paid (this call paid it).
     Paid,
-    /// Somebody paid the order first (or no paid mark was asked for); the deposits are stored
-    /// all the same.
+    /// The order was paid with these very coins before (a replay that raced past the paid
+    /// check).
+    Replayed,
+    /// Somebody paid the order first with other coins (or no paid mark was asked for); the
+    /// deposits are stored all the same (the exchange has them: they count in settlement).
     AlreadyPaid,
     /// The pay deadline passed before the payment was recorded: the deposits are stored (an
     /// abort gives them back), the order stays unpaid and its stock is not sold.

@@ -693,3 +693,58 @@ engine_test!(
         w.shutdown().await;
     }
 );
+
+engine_test!(
+    /// Payments racing for one order: the same payment sent three times at once gets the same
+    /// signature each time; two wallets paying with different coins at once — exactly one
+    /// pays, the other is refused as already paid.
+    async fn racing_payments_pay_an_order_once(engine: Engine) {
+        let w = std::sync::Arc::new(pay_world(engine).await);
+        let coins = coins::withdraw(&w.world, &[kudos("1"), kudos("1"), kudos("1")]).await;
+        let order = w.claimed_order("0.99", json!({}), None).await;
+        let request = serde_json::to_value(coins::pay_request(
+            &order.contract,
+            &[(&coins[0], kudos("1"))],
+            None,
+        ))
+        .unwrap();
+        let path = format!("orders/{}/pay", order.order_id);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..3 {
+            let (w, path, request) = (w.clone(), path.clone(), request.clone());
+            tasks.spawn(async move { w.post(&path, &request).await });
+        }
+        let mut sigs = Vec::new();
+        while let Some(answer) = tasks.join_next().await {
+            let answer = answer.unwrap();
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+            sigs.push(answer.body["sig"].clone());
+        }
+        assert!(sigs.iter().all(|s| *s == sigs[0]), "{sigs:?}");
+
+        let order = w.claimed_order("0.99", json!({}), None).await;
+        let path = format!("orders/{}/pay", order.order_id);
+        for coin in &coins[1..] {
+            let (w, path) = (w.clone(), path.clone());
+            let request = serde_json::to_value(coins::pay_request(
+                &order.contract,
+                &[(coin, kudos("1"))],
+                None,
+            ))
+            .unwrap();
+            tasks.spawn(async move { w.post(&path, &request).await });
+        }
+        let mut statuses = Vec::new();
+        while let Some(answer) = tasks.join_next().await {
+            let answer = answer.unwrap();
+            if answer.status != 200 {
+                assert_refused(&answer, 409, ErrorCode::MerchantPostOrdersIdPayAlreadyPaid);
+            }
+            statuses.push(answer.status);
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409]);
+        let w = std::sync::Arc::into_inner(w).expect("no task holds the world");
+        w.shutdown().await;
+    }
+);

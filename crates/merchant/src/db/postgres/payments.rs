@@ -121,6 +121,20 @@ pub(crate) async fn record_payment(
             .bind(order_serial)
             .fetch_optional(tx.conn())
             .await?;
+    // Whether every coin was stored for the order before, with the same signature: the same
+    // payment again (two identical requests that raced past the paid check).
+    let mut replay = true;
+    for d in deposits {
+        let same: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM deposits WHERE order_serial = $1 AND coin_pub = $2 AND coin_sig = $3",
+        )
+        .bind(order_serial)
+        .bind(d.coin_pub.as_bytes().as_slice())
+        .bind(d.coin_sig.as_bytes().as_slice())
+        .fetch_optional(tx.conn())
+        .await?;
+        replay &= same.is_some();
+    }
     for d in deposits {
         let (awf_val, awf_frac) = cols(&d.amount_with_fee);
         let (fee_val, fee_frac) = cols(&d.deposit_fee);
@@ -161,7 +175,11 @@ pub(crate) async fn record_payment(
         }
         _ => {
             tx.commit().await?;
-            return Ok(RecordPayment::AlreadyPaid);
+            return Ok(if replay {
+                RecordPayment::Replayed
+            } else {
+                RecordPayment::AlreadyPaid
+            });
         }
     }
     sqlx::query(

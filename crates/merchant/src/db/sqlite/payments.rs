@@ -108,6 +108,22 @@ pub(crate) fn record_payment(
     deposits: &[NewDeposit],
     paid: Option<&PaidMark>,
 ) -> Result<RecordPayment, StoreError> {
+    // Whether every coin was stored for the order before, with the same signature: the same
+    // payment again (two identical requests that raced past the paid check).
+    let mut replay = true;
+    for d in deposits {
+        let same: Option<i64> = query_opt(
+            tx,
+            "SELECT 1 FROM deposits WHERE order_serial = ?1 AND coin_pub = ?2 AND coin_sig = ?3",
+            params![
+                order_serial,
+                d.coin_pub.as_bytes().as_slice(),
+                d.coin_sig.as_bytes().as_slice()
+            ],
+            |r| Ok(r.get(0)?),
+        )?;
+        replay &= same.is_some();
+    }
     for d in deposits {
         let (awf_val, awf_frac) = cols(&d.amount_with_fee);
         let (fee_val, fee_frac) = cols(&d.deposit_fee);
@@ -149,6 +165,7 @@ pub(crate) fn record_payment(
     match state {
         Some((0, deadline)) if deadline >= micros(mark.paid_at) => {}
         Some((0, _)) => return Ok(RecordPayment::Expired),
+        _ if replay => return Ok(RecordPayment::Replayed),
         _ => return Ok(RecordPayment::AlreadyPaid),
     }
     execute(
