@@ -55,6 +55,11 @@ pub struct Claimed {
 }
 
 pub async fn pay_world(engine: Engine) -> PayWorld {
+    pay_world_with(engine, |_| {}).await
+}
+
+/// [`pay_world`] with the merchant's view of the exchange adjusted (`adjust`).
+pub async fn pay_world_with(engine: Engine, adjust: impl FnOnce(&mut TrustedExchange)) -> PayWorld {
     let world = cardcash_testkit::world(engine)
         .currency(CURRENCY.parse().unwrap())
         .bank()
@@ -69,6 +74,8 @@ pub async fn pay_world(engine: Engine) -> PayWorld {
         master_pub: world.exchange().master().public(),
         currency: CURRENCY.parse().unwrap(),
     };
+    let mut exchange = exchange;
+    adjust(&mut exchange);
     let env = Env::with(engine, move |c| c.exchanges = vec![exchange]).await;
     let key = EddsaPrivateKey::generate().unwrap();
     let payto = world
@@ -745,6 +752,24 @@ engine_test!(
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 409]);
         let w = std::sync::Arc::into_inner(w).expect("no task holds the world");
+        w.shutdown().await;
+    }
+);
+
+engine_test!(
+    /// The merchant checks an exchange's keys against the master key it is configured with: an
+    /// exchange signed by another master key cannot be paid with (502 KEYS_FAILURE), and no coin
+    /// leaves for it.
+    async fn an_exchange_with_another_master_key_is_not_trusted(engine: Engine) {
+        let w = pay_world_with(engine, |e| {
+            e.master_pub = EddsaPrivateKey::generate().unwrap().public();
+        })
+        .await;
+        let coins = coins::withdraw(&w.world, &[kudos("1")]).await;
+        let order = w.claimed_order("0.99", json!({}), None).await;
+        let r = w.pay(&order, &[(&coins[0], kudos("1"))]).await;
+        assert_refused(&r, 502, ErrorCode::MerchantGenericExchangeKeysFailure);
+        assert_eq!(w.coin_balance(&coins[0]).await, kudos("1"));
         w.shutdown().await;
     }
 );
