@@ -234,6 +234,27 @@ impl MerchantStore {
         }
     }
 
+    /// Deletes up to `limit` sequenced events captured before `before` that no pending
+    /// delivery needs, with their finished deliveries; never the newest event (its serial is
+    /// where the numbering continues). Returns how many it deleted.
+    pub async fn prune_order_events(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<usize, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => {
+                retry(|| {
+                    db.write(move |tx| sqlite::webhooks::prune_order_events(tx, before, limit))
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                retry(|| postgres::webhooks::prune_order_events(db, before, limit)).await
+            }
+        }
+    }
+
     /// The instance's events with a serial above `after`, oldest first, at most `limit`.
     pub async fn order_events_after(
         &self,

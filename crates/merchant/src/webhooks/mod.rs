@@ -33,6 +33,10 @@
 //! [`MAX_ATTEMPTS`] attempts or [`GIVE_UP_AFTER`] since the event, the delivery is marked failed.
 //! Delivery is at least once: an attempt is leased ([`LEASE`]) and repeated if the worker dies
 //! before recording its outcome. Deliveries never run on a request's path.
+//!
+//! # Retention
+//! Events older than [`EVENT_RETENTION`] that no pending delivery needs are deleted (hourly, by
+//! the sequencer), never the newest one, so the numbering never restarts.
 
 pub mod worker;
 
@@ -69,6 +73,9 @@ pub const MAX_ATTEMPTS: u32 = 40;
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// How long an attempt holds its delivery (longer than the request timeout).
 pub const LEASE: Duration = Duration::from_secs(60);
+/// Events are kept this long (then deleted unless a delivery still needs them): an event
+/// stream resumed after longer starts at the oldest event kept.
+pub const EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The request timeout of an attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -29,6 +29,8 @@ use crate::service::Merchant;
 pub const BATCH: u32 = 64;
 /// The sequencer's safety net on SQLite (writes of other processes notify nobody).
 const SQLITE_SAFETY_NET: Duration = Duration::from_secs(1);
+/// How often the sequencer prunes old events.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the sequencer until `stop` fires.
 pub async fn run_sequencer(merchant: Merchant, stop: CancellationToken, metrics: WorkerMetrics) {
@@ -41,6 +43,7 @@ pub async fn run_sequencer(merchant: Merchant, stop: CancellationToken, metrics:
         Engine::Sqlite => SQLITE_SAFETY_NET,
         Engine::Postgres => Duration::from_secs(60),
     };
+    let mut last_prune = None;
     WorkerRunner::new("order-events")
         .metrics(metrics)
         .idle(idle)
@@ -56,10 +59,47 @@ pub async fn run_sequencer(merchant: Merchant, stop: CancellationToken, metrics:
                     }
                 })
             },
-            || sequence_step(merchant.clone()),
+            || {
+                let merchant = merchant.clone();
+                let prune = prune_due(&mut last_prune);
+                async move {
+                    // Pruning failing is no reason not to sequence.
+                    if prune && let Err(e) = prune_step(&merchant).await {
+                        tracing::warn!(error = %e, "order events: pruning failed");
+                    }
+                    sequence_step(merchant).await
+                }
+            },
         )
         .await;
 }
+
+/// Whether pruning is due (and if so, starts its next period).
+fn prune_due(last: &mut Option<std::time::Instant>) -> bool {
+    let due = last.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
+    if due {
+        *last = Some(std::time::Instant::now());
+    }
+    due
+}
+
+/// Deletes events older than [`super::EVENT_RETENTION`] that no pending delivery needs.
+async fn prune_step(merchant: &Merchant) -> Result<(), MerchantError> {
+    let before = Timestamp::now()
+        .saturating_sub_relative(RelativeTime::from_duration(super::EVENT_RETENTION));
+    loop {
+        let n = merchant
+            .store()
+            .prune_order_events(before, PRUNE_BATCH)
+            .await?;
+        if n < PRUNE_BATCH as usize {
+            return Ok(());
+        }
+    }
+}
+
+/// Events deleted per transaction at most while pruning.
+const PRUNE_BATCH: u32 = 1000;
 
 /// Sequences what was captured.
 pub async fn sequence_step(merchant: Merchant) -> Result<Step, MerchantError> {

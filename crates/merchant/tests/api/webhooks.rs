@@ -846,3 +846,46 @@ engine_test!(
         env.app.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// Pruning deletes old events no pending delivery needs, never the newest (the numbering
+    /// goes on after it) and never one a delivery still waits for.
+    async fn pruning_keeps_the_newest_event_and_pending_deliveries(engine: Engine) {
+        let env = env_with(engine, |c| {
+            c.webhook_retry_delay = cardcash_util::RelativeTime::from_secs(3600);
+        })
+        .await;
+        let a = create_order(&env, "a", "1").await;
+        // b's delivery fails and waits an hour for its retry: pending.
+        let receiver = Receiver::start(1).await;
+        add_webhook(&env, "created", "order_created", &receiver.url, json!({})).await;
+        let b = create_order(&env, "b", "1").await;
+        receiver.wait_for(1).await;
+        wait_deliveries(&env, |d| d == [("pending".to_owned(), 1)]).await;
+        let c = create_order(&env, "c", "1").await;
+        let mut all = SseReader::open(&env, "?since=0", None).await;
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            events.push(all.next().await);
+        }
+        drop(all);
+        let later = cardcash_util::Timestamp::now()
+            .saturating_add(cardcash_util::RelativeTime::from_secs(3600));
+        let store = env.app.merchant().store();
+        assert_eq!(store.prune_order_events(later, 100).await.unwrap(), 1);
+        assert_eq!(store.prune_order_events(later, 100).await.unwrap(), 0);
+        let mut left = SseReader::open(&env, "?since=0", None).await;
+        let kept: Vec<_> = [left.next().await, left.next().await]
+            .iter()
+            .map(|e| e.2["order_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(kept, [b.clone(), c.clone()]);
+        assert_ne!(a, b);
+        let d = create_order(&env, "d", "1").await;
+        let next = left.next().await;
+        assert_eq!(next.2["order_id"], json!(d));
+        assert!(next.0 > events[2].0);
+        drop(left);
+        env.app.shutdown().await.unwrap();
+    }
+);

@@ -353,3 +353,26 @@ pub(crate) async fn next_delivery_due(db: &PgDb) -> Result<Option<Timestamp>, St
     .try_get("at")?;
     time_opt(at)
 }
+
+pub(crate) async fn prune_order_events(
+    db: &PgDb,
+    before: Timestamp,
+    limit: u32,
+) -> Result<usize, StoreError> {
+    // Their finished deliveries go with them (ON DELETE CASCADE).
+    let n = sqlx::query(
+        "DELETE FROM order_events WHERE event_serial IN \
+         (SELECT e.event_serial FROM order_events e WHERE e.event_serial IS NOT NULL \
+          AND e.created_at < $1 \
+          AND e.event_serial < (SELECT MAX(event_serial) FROM order_events) \
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
+                          WHERE d.event_serial = e.event_serial AND d.state = 'pending') \
+          ORDER BY e.event_serial LIMIT $2)",
+    )
+    .bind(micros(before))
+    .bind(i64::from(limit))
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    usize::try_from(n).map_err(|_| corrupt("pruned count"))
+}

@@ -282,3 +282,34 @@ pub(crate) fn next_delivery_due(conn: &Connection) -> Result<Option<Timestamp>, 
         .query_row([], |r| r.get(0))?;
     super::super::time_opt(at)
 }
+
+pub(crate) fn prune_order_events(
+    tx: &mut SqliteTx<'_>,
+    before: Timestamp,
+    limit: u32,
+) -> Result<usize, StoreError> {
+    let serials: Vec<i64> = query_all(
+        tx,
+        "SELECT e.event_serial FROM order_events e WHERE e.event_serial IS NOT NULL \
+         AND e.created_at < ?1 \
+         AND e.event_serial < (SELECT MAX(event_serial) FROM order_events) \
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
+                         WHERE d.event_serial = e.event_serial AND d.state = 'pending') \
+         ORDER BY e.event_serial LIMIT ?2",
+        params![micros(before), limit],
+        |r| Ok(r.get(0)?),
+    )?;
+    for serial in &serials {
+        execute(
+            tx,
+            "DELETE FROM webhook_deliveries WHERE event_serial = ?1",
+            params![serial],
+        )?;
+        execute(
+            tx,
+            "DELETE FROM order_events WHERE event_serial = ?1",
+            params![serial],
+        )?;
+    }
+    Ok(serials.len())
+}
