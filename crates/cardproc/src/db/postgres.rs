@@ -543,8 +543,8 @@ async fn create_payout_once(
     .await?;
     sqlx::query(
         "UPDATE refund SET payout_id = $1 WHERE payout_id IS NULL AND space_id = $2 \
-         AND transaction_id IN (SELECT id FROM card_transaction \
-         WHERE payout_id IS NOT NULL AND space_id = $2 AND currency = $3)",
+         AND EXISTS (SELECT 1 FROM card_transaction AS t WHERE t.id = refund.transaction_id \
+         AND t.payout_id IS NOT NULL AND t.currency = $3)",
     )
     .bind(id)
     .bind(space)

@@ -550,8 +550,8 @@ pub(super) fn create_payout(
     .execute(params![id, FULFILL, space, currency, due])?;
     tx.prepare_cached(
         "UPDATE refund SET payout_id = ?1 WHERE payout_id IS NULL AND space_id = ?2 \
-         AND transaction_id IN (SELECT id FROM card_transaction \
-         WHERE payout_id IS NOT NULL AND space_id = ?2 AND currency = ?3)",
+         AND EXISTS (SELECT 1 FROM card_transaction AS t WHERE t.id = refund.transaction_id \
+         AND t.payout_id IS NOT NULL AND t.currency = ?3)",
     )?
     .execute(params![id, space, currency])?;
     let (transactions, captured) = tx
