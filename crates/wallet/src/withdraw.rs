@@ -977,13 +977,29 @@ impl Wallet {
     pub fn get_balances(&self) -> WalletResult<Vec<Balance>> {
         let mut out: BTreeMap<String, (Amount, Amount)> = BTreeMap::new();
         let zero = |c: &Currency| (Amount::zero(c), Amount::zero(c));
+        // Melt fees by denomination: a spent coin's remainder is coming back only when it is
+        // worth more than melting it costs (dust stays at the exchange).
+        let mut melt_fees: HashMap<HashCode, Amount> = HashMap::new();
+        let mut read: Vec<BaseUrl> = Vec::new();
         for coin in self.store().coins()? {
             let c = *coin.value.currency();
             let entry = out.entry(c.to_string()).or_insert_with(|| zero(&c));
             if coin.status == CoinStatus::Fresh {
                 entry.0 = sum(&c, [entry.0, coin.value]);
-            } else if coin.status == CoinStatus::Spent {
-                entry.1 = sum(&c, [entry.1, coin.remaining]);
+            } else if coin.status == CoinStatus::Spent && !coin.remaining.is_zero() {
+                if !read.contains(&coin.exchange) {
+                    for d in self.store().denominations(&coin.exchange)? {
+                        melt_fees.insert(d.h_denom_pub, d.fee_refresh);
+                    }
+                    read.push(coin.exchange.clone());
+                }
+                let fee = melt_fees
+                    .get(&coin.h_denom_pub)
+                    .copied()
+                    .unwrap_or(coin.remaining);
+                if coin.remaining.to_units() > fee.to_units() {
+                    entry.1 = sum(&c, [entry.1, coin.remaining]);
+                }
             }
         }
         let outgoing = self.payments_under_way()?;

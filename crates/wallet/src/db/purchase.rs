@@ -485,8 +485,10 @@ impl WalletStore {
         })
     }
 
-    /// A paid purchase at the same merchant with the same fulfillment URL (repurchase
-    /// detection), the latest first.
+    /// A paid purchase at the same merchant with the same fulfillment URL, of which no refund
+    /// was picked up: a refunded purchase is undone (design document 007 shows the refunded
+    /// page, and the merchant counts it as a repurchase only when asked to), so the resource
+    /// is paid again. For repurchase detection; the latest first.
     pub fn paid_purchase_by_fulfillment(
         &self,
         merchant_base_url: &BaseUrl,
@@ -499,6 +501,8 @@ impl WalletStore {
                 &format!(
                     "SELECT {PURCHASE_COLUMNS} FROM purchases
                      WHERE merchant_base_url = ?1 AND fulfillment_url = ?2 AND state = 'done'
+                       AND NOT EXISTS (SELECT 1 FROM purchase_refunds r
+                                       WHERE r.proposal_id = purchases.proposal_id)
                      ORDER BY paid DESC LIMIT 1"
                 ),
                 params![base, fulfillment_url],

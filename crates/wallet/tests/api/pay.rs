@@ -558,6 +558,8 @@ engine_test!(
         let b = halting.handle("getBalances", json!({})).await.unwrap();
         assert_eq!(amount(&b["balances"][0]["available"]), chf("14.93"));
         assert_eq!(amount(&b["balances"][0]["pendingOutgoing"]), chf("3.5"));
+        // The 5's change, to be refreshed once the payment is confirmed.
+        assert_eq!(amount(&b["balances"][0]["pendingIncoming"]), chf("1.5"));
         halting.close();
         drop(halting);
 
