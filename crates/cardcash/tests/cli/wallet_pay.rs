@@ -155,9 +155,12 @@ fn a_wallet_killed_after_the_merchant_answered_pays_once() {
     assert_eq!(calm_payment["state"], "done", "{calm_payment}");
     assert_eq!(calm_payment["amountRaw"], "CHF:3.5");
     // The price and the deposit fees the merchant does not cover (its max_fee is 0 here).
-    let effective: Amount = serde_json::from_value(calm_payment["amountEffective"].clone())
-        .expect("amount");
-    assert!(effective >= chf("3.5") && effective < chf("3.6"), "{calm_payment}");
+    let effective: Amount =
+        serde_json::from_value(calm_payment["amountEffective"].clone()).expect("amount");
+    assert!(
+        effective >= chf("3.5") && effective < chf("3.6"),
+        "{calm_payment}"
+    );
 
     let (_, uri) = order(&rt, &world, "https://shop.example/sonatas");
     kill_wallet_at(&killed, "after-pay", &["handle-uri", &uri, "-y"]);
