@@ -110,7 +110,10 @@ mod tests {
     fn a_chosen_port_is_free_and_below_the_ephemeral_range() {
         let (start, _) = ephemeral_port_range();
         let addr = free_local_port().expect("a free port");
-        assert!(addr.port() < start, "{addr} is in the ephemeral range from {start}");
+        assert!(
+            addr.port() < start,
+            "{addr} is in the ephemeral range from {start}"
+        );
         TcpListener::bind(addr).expect("the chosen port can be bound");
     }
 }

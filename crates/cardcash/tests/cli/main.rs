@@ -41,22 +41,30 @@ fn demo_plays_the_story_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     for needle in [
-        "[4/10] wallet: the customer's phone scans the QR code, chooses the exchange",
+        "[4/17] wallet: the customer's phone scans the QR code, chooses the exchange",
         "/keys verified",
         "registered at C2EC for CHF:20",
-        "[7/10] C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history",
+        "[7/17] C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history",
         "credited CHF:20, exactly once",
-        "[8/10] exchange: wirewatch imports the transfer and funds the reserve",
+        "[8/17] exchange: wirewatch imports the transfer and funds the reserve",
         "reserve balance CHF:20",
         "taler+http://withdraw/127.0.0.1:",
         "withdrawal CONFIRMED",
-        "[9/10] wallet: withdraws the coins",
+        "[9/17] wallet: withdraws the coins",
         "withdraw fee CHF:0.01 each",
         "9/9 coins signed, unblinded and verified",
-        "[10/10] wallet: checks its coins against the reserve and shows its balance",
+        "[10/17] wallet: checks its coins against the reserve and shows its balance",
         "paid by card CHF:20 = coins CHF:19.96 + withdraw fees CHF:0.04",
         "wallet balance: CHF:19.96 available",
         "became coins in the customer's wallet",
+        "[12/17] wallet: scans the QR code, checks the contract and pays with its coins",
+        "the customer pays CHF:9.88",
+        "the Sonatas' page and its PDF",
+        "pays nothing",
+        "granted CHF:2, credited to the coins CHF:1.99",
+        "the shop's page now says the purchase was refunded",
+        "the shop's bank account: CHF:0 → CHF:7.86",
+        "CHF:20 = CHF:20: every cent is accounted for",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -75,7 +83,7 @@ fn demo_with_a_declined_card_fails_and_says_why() {
         "no abort reported:\n{text}"
     );
     assert!(
-        !text.contains("[7/10]") && !text.contains("[9/10]"),
+        !text.contains("[7/17]") && !text.contains("[9/17]"),
         "neither the exchange's nor the wallet's withdrawal step may run:\n{text}"
     );
 }

@@ -7,7 +7,8 @@
 //! the resumed run buys new e-cash and withdraws nothing twice.
 //!
 //! Then the shop (issue 10): every run buys the Sonatas once (the merchant has one paid order
-//! per run, each refunded CHF 2; the repurchase in a new browser session paid nothing), the
+//! per run, each refunded CHF 2; the repurchase in a new browser session paid nothing, and the
+//! earlier run's refunded purchase does not count as owned), the
 //! shop's bank account holds what the exchange wired, and the demo's own check of every
 //! party's money against the exchange's books passed.
 
@@ -274,6 +275,8 @@ async fn check_money(cfg: &TalerConfig, wallet_path: &Path, runs: usize) {
     )
     .expect("merchant client");
     let orders = merchant.recent_orders(50).await.expect("the shop's orders");
+    // Every run buys the Sonatas once: the repurchase in a new browser session pays nothing,
+    // and a refunded purchase (the earlier run's) is undone, so a resumed run buys again.
     let paid: Vec<_> = orders.orders.iter().filter(|o| o.paid).collect();
     assert_eq!(paid.len(), runs, "{orders:?}");
     for order in &paid {
