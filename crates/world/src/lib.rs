@@ -47,6 +47,7 @@ mod config;
 mod exchange;
 mod handles;
 mod merchant;
+mod payout;
 mod storefront;
 
 use std::path::PathBuf;

@@ -431,16 +431,12 @@ engine_test!(
             "CHF:0".parse().unwrap()
         );
         withdraw(&world, "payout-1", 9).await;
-        let reader = world.cardproc().reader();
-        let payouts = cardcash_testkit::wait_for(POLL, || async {
-            let list = reader.payouts().await.unwrap().payouts;
-            list.iter()
-                .all(|p| p.state == PayoutState::Paid)
-                .then_some(list)
-                .filter(|l| !l.is_empty())
-        })
-        .await;
+        let payouts = world
+            .wait_for_payouts(&"CHF:20".parse().unwrap(), POLL)
+            .await
+            .unwrap();
         assert_eq!(payouts.len(), 1, "{payouts:?}");
+        assert_eq!(payouts[0].state, PayoutState::Paid);
         let paid = payouts[0].amount();
         assert_eq!(paid, "CHF:20".parse().unwrap());
         assert_eq!(
@@ -450,6 +446,15 @@ engine_test!(
         assert_eq!(
             balance(cardcash_world::CARDPROC_BANK_ACCOUNT).await,
             (Direction::Debit, paid)
+        );
+        // Nothing more arrives: waiting for more than was paid out ends with a sentence.
+        let err = world
+            .wait_for_payouts(&"CHF:21".parse().unwrap(), Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("paid out CHF:20 of CHF:21"),
+            "{err}"
         );
         world.shutdown().await.unwrap();
     }

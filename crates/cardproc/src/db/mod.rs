@@ -58,6 +58,10 @@ pub static SCHEMA: Schema = cardcash_store::schema![1 => "0001_init.sql", 2 => "
 /// the finality worker (of any process, on PostgreSQL) recomputes its next wake-up.
 pub const TOPIC_FINALITY_SCHEDULED: &str = "finality_scheduled";
 
+/// Store notification topic (key: payout id) sent when a payout is made up or paid, for
+/// whoever waits for money to arrive (the world's `wait_for_payouts`, dashboards).
+pub const TOPIC_PAYOUT: &str = "payout";
+
 /// The outcome of a conditional state change of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateChange {
@@ -402,7 +406,13 @@ impl CardprocStore {
                 db.write(move |tx| sqlite::mark_payout_paid(tx, id, row, now))
                     .await
             }
-            Database::Postgres(db) => postgres::mark_payout_paid(db, id, row, now).await,
+            Database::Postgres(db) => {
+                let marked = postgres::mark_payout_paid(db, id, row, now).await?;
+                if marked {
+                    db.notify_now(TOPIC_PAYOUT, &id.to_string()).await?;
+                }
+                Ok(marked)
+            }
         }
     }
 

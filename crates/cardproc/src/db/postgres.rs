@@ -16,7 +16,7 @@ use super::row::{
 };
 use super::{
     ApiUserRow, NewPayout, NewRefund, NewTransaction, PayoutRow, RefundOutcome, RefundRow,
-    StateChange, Sweep, TOPIC_FINALITY_SCHEDULED, TransactionRow,
+    StateChange, Sweep, TOPIC_FINALITY_SCHEDULED, TOPIC_PAYOUT, TransactionRow,
 };
 use crate::config::Role;
 use crate::processing::Transition;
@@ -603,6 +603,7 @@ async fn create_payout_once(
         .fetch_one(tx.conn())
         .await?;
     let row = payout_row(&row)?;
+    tx.notify(TOPIC_PAYOUT, &row.id.to_string());
     tx.commit().await?;
     Ok((Some(row), finalized))
 }

@@ -14,7 +14,7 @@ use super::row::{
 };
 use super::{
     ApiUserRow, NewPayout, NewRefund, NewTransaction, PayoutRow, RefundOutcome, RefundRow,
-    StateChange, Sweep, TOPIC_FINALITY_SCHEDULED, TransactionRow,
+    StateChange, Sweep, TOPIC_FINALITY_SCHEDULED, TOPIC_PAYOUT, TransactionRow,
 };
 use crate::config::Role;
 use crate::processing::{RefundRefusal, Transition, book_refund};
@@ -498,7 +498,7 @@ fn payout_row(row: &Row<'_>) -> rusqlite::Result<PayoutRow> {
 }
 
 pub(super) fn create_payout(
-    tx: &SqliteTx<'_>,
+    tx: &mut SqliteTx<'_>,
     new: &NewPayout,
 ) -> Result<(Option<PayoutRow>, u64), StoreError> {
     let space = super::sql_id(new.space_id, "space id")?;
@@ -620,6 +620,7 @@ pub(super) fn create_payout(
         ],
         payout_row,
     )?;
+    tx.notify(TOPIC_PAYOUT, &row.id.to_string());
     Ok((Some(row), finalized))
 }
 
@@ -650,7 +651,7 @@ pub(super) fn payouts(
 }
 
 pub(super) fn mark_payout_paid(
-    tx: &SqliteTx<'_>,
+    tx: &mut SqliteTx<'_>,
     id: i64,
     bank_row: i64,
     now: IsoTime,
@@ -667,6 +668,9 @@ pub(super) fn mark_payout_paid(
             now.to_sql(),
             PayoutState::Pending.as_str()
         ])?;
+    if n > 0 {
+        tx.notify(TOPIC_PAYOUT, &id.to_string());
+    }
     Ok(n > 0)
 }
 
