@@ -223,6 +223,15 @@ impl MerchantStore {
     /// deliveries; notifies [`TOPIC_EVENT`] (and [`TOPIC_DELIVERY`]) when it did. Returns how
     /// many events it sequenced.
     pub async fn sequence_events(&self, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
+        // A read first: the usual wake-up finds nothing to do, and then takes no write
+        // transaction (nor, on PostgreSQL, the sequencer's lock).
+        let pending = match &self.db {
+            Database::Sqlite(db) => db.read(sqlite::webhooks::has_unsequenced)?,
+            Database::Postgres(db) => postgres::webhooks::has_unsequenced(db).await?,
+        };
+        if !pending {
+            return Ok(0);
+        }
         match &self.db {
             Database::Sqlite(db) => {
                 retry(|| db.write(move |tx| sqlite::webhooks::sequence_events(tx, now, limit)))

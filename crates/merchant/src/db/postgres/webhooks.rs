@@ -376,3 +376,12 @@ pub(crate) async fn prune_order_events(
     .rows_affected();
     usize::try_from(n).map_err(|_| corrupt("pruned count"))
 }
+
+pub(crate) async fn has_unsequenced(db: &PgDb) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM order_events WHERE event_serial IS NULL) AS pending",
+    )
+    .fetch_one(db.pool())
+    .await?
+    .try_get("pending")?)
+}

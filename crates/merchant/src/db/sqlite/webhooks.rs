@@ -313,3 +313,9 @@ pub(crate) fn prune_order_events(
     }
     Ok(serials.len())
 }
+
+pub(crate) fn has_unsequenced(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM order_events WHERE event_serial IS NULL)")?
+        .query_row([], |r| r.get(0))?)
+}
