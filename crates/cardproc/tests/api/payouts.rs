@@ -189,6 +189,28 @@ engine_test!(
                 "{engine}: {p:?} in {got:?}"
             );
         }
+        // Metrics: payouts made up and paid, the money paid (in 10^-8 units), the worker's steps.
+        let metrics = reqwest::get(format!("{}metrics", world.cardproc().base_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| -> u64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {metrics}"))
+        };
+        let n = u64::try_from(list.len()).unwrap();
+        assert_eq!(value("cardproc_payouts_created_total "), n, "{engine}");
+        assert_eq!(value("cardproc_payouts_paid_total "), n, "{engine}");
+        assert_eq!(
+            value("cardproc_payout_units_paid_total "),
+            1_775_000_000,
+            "{engine}"
+        );
+        assert!(metrics.contains("worker=\"payout\""), "{engine}");
         // Terminals do not see payouts.
         let err = world.cardproc().pos().payouts().await.unwrap_err();
         assert_eq!(err.status(), Some(403), "{engine}");
