@@ -586,12 +586,15 @@ pub async fn track_transfer(
             )
         })
         .collect();
+    // Signed as sent: `t_s` carries whole seconds (a merchant recomputes the details' hash from
+    // the answer).
+    let execution_time = wire.execution_date.round_down_to_secs();
     let details: Vec<WireDepositDetail> = deposits
         .iter()
         .zip(&listed)
         .map(|(d, (value, fee))| WireDepositDetail {
             h_contract_terms: d.h_contract_terms,
-            execution_time: wire.execution_date,
+            execution_time,
             coin_pub: d.coin_pub,
             deposit_value: *value,
             deposit_fee: *fee,
@@ -612,7 +615,7 @@ pub async fn track_transfer(
         wire_fee: wire.wire_fee,
         merchant_pub: wire.merchant_pub,
         h_payto: wire.h_payto,
-        execution_time: wire.execution_date,
+        execution_time,
         deposits: deposits
             .into_iter()
             .zip(listed)
