@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use cardcash_api::exchange::{DenominationGroupKeys, ExchangeKeysResponse, SignKey, WireFee};
-use cardcash_client::{ClientError, ErrorKind, ExchangeClient, HttpClient};
+use cardcash_client::{ClientError, ErrorKind, ExchangeClient, HttpClient, LegacyExchangeClient};
 use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, ErrorCode, HashCode, Timestamp};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -51,6 +51,9 @@ pub struct ExchangeKeys {
     pub denominations: HashMap<HashCode, Denomination>,
     pub signkeys: Vec<SignKey>,
     pub wire_fees: BTreeMap<String, Vec<WireFee>>,
+    /// The exchange speaks protocol v12–14 (its legacy face): coins sign and deposit in the v12
+    /// layouts ([`crate::legacy`]).
+    pub legacy: bool,
     fetched: Instant,
 }
 
@@ -102,8 +105,28 @@ impl ExchangeKeys {
             denominations,
             signkeys: keys.signkeys.clone(),
             wire_fees: keys.wire_fees.clone(),
+            legacy: false,
             fetched: Instant::now(),
         })
+    }
+
+    /// Keys of a legacy face, verified by [`crate::legacy::fetch_keys`].
+    pub(crate) fn legacy(
+        base_url: BaseUrl,
+        master_pub: EddsaPublicKey,
+        denominations: HashMap<HashCode, Denomination>,
+        signkeys: Vec<SignKey>,
+        wire_fees: BTreeMap<String, Vec<WireFee>>,
+    ) -> Self {
+        ExchangeKeys {
+            base_url,
+            master_pub,
+            denominations,
+            signkeys,
+            wire_fees,
+            legacy: true,
+            fetched: Instant::now(),
+        }
     }
 
     /// Whether `key` is a signing key of the exchange valid at `at` (the exchange's own
@@ -127,6 +150,8 @@ impl ExchangeKeys {
 struct Entry {
     trusted: TrustedExchange,
     client: ExchangeClient,
+    /// The same base URL spoken to in protocol v12 (used when its `/keys` is a legacy face's).
+    legacy_client: LegacyExchangeClient,
     /// The cache; the lock is held across a fetch, so concurrent requests share it.
     keys: Mutex<Option<Arc<ExchangeKeys>>>,
 }
@@ -150,11 +175,14 @@ impl Exchanges {
             .iter()
             .map(|t| {
                 let client = ExchangeClient::with_http(http.clone(), t.base_url.clone());
+                let legacy_client =
+                    LegacyExchangeClient::with_http(http.clone(), t.base_url.clone());
                 (
                     t.base_url.clone(),
                     Arc::new(Entry {
                         trusted: t.clone(),
                         client,
+                        legacy_client,
                         keys: Mutex::new(None),
                     }),
                 )
@@ -177,6 +205,14 @@ impl Exchanges {
     /// A client of the trusted exchange at `url`.
     pub fn client(&self, url: &BaseUrl) -> Result<ExchangeClient, MerchantError> {
         Ok(self.entry(url)?.client.clone())
+    }
+
+    /// A protocol-v12 client of the trusted exchange at `url` (for a legacy face).
+    pub(crate) fn legacy_client(
+        &self,
+        url: &BaseUrl,
+    ) -> Result<LegacyExchangeClient, MerchantError> {
+        Ok(self.entry(url)?.legacy_client.clone())
     }
 
     /// The exchange's verified keys: the cached ones unless older than [`KEYS_MAX_AGE`].
@@ -243,11 +279,16 @@ impl Exchanges {
 }
 
 async fn fetch(entry: &Entry) -> Result<Arc<ExchangeKeys>, MerchantError> {
-    let response = entry
-        .client
-        .keys()
-        .await
-        .map_err(|e| exchange_unavailable(&e))?;
+    let response = match entry.client.keys().await {
+        Ok(response) => response,
+        // Not a v23 `/keys`: perhaps a legacy face (protocol v12–14).
+        Err(e) if matches!(e.kind(), ErrorKind::Malformed { .. }) => {
+            return crate::legacy::fetch_keys(&entry.legacy_client, &entry.trusted)
+                .await
+                .map(Arc::new);
+        }
+        Err(e) => return Err(exchange_unavailable(&e)),
+    };
     if response.currency != entry.trusted.currency {
         return Err(keys_failure(
             &entry.trusted.base_url,

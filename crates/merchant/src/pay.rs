@@ -204,6 +204,8 @@ pub async fn pay(
 
     // Check every coin against its exchange's keys and its signature.
     let mut checked: BTreeMap<BaseUrl, Vec<CheckedCoin<'_>>> = BTreeMap::new();
+    // Exchanges that speak protocol v12–14 (a legacy face): v12 layouts (crate::legacy).
+    let mut legacy = HashSet::new();
     let mut total: u128 = 0;
     let mut fees: u128 = 0;
     for (url, coins) in &by_exchange {
@@ -249,7 +251,19 @@ pub async fn pay(
                 coin,
                 denom.fee_deposit,
             );
-            if cardcash_crypto::verify(&coin.coin_pub, &coin.coin_sig, &permission).is_err() {
+            let signed = if keys.legacy {
+                crate::legacy::coin_signature_valid(
+                    &order,
+                    h_contract,
+                    contract.timestamp,
+                    instance.merchant_pub,
+                    coin,
+                    denom.fee_deposit,
+                )
+            } else {
+                cardcash_crypto::verify(&coin.coin_pub, &coin.coin_sig, &permission).is_ok()
+            };
+            if !signed {
                 return Err(MerchantError::refused_with(
                     ErrorCode::MerchantPostOrdersIdPayCoinSignatureInvalid,
                     "a coin's signature does not cover this payment",
@@ -263,6 +277,9 @@ pub async fn pay(
                 deposit_fee: denom.fee_deposit,
                 refund_fee: denom.fee_refund,
             });
+        }
+        if keys.legacy {
+            legacy.insert(url.clone());
         }
         checked.insert(url.clone(), group);
     }
@@ -299,6 +316,38 @@ pub async fn pay(
     });
     let mut deposits = Vec::with_capacity(request.coins.len());
     for (url, group) in &checked {
+        if legacy.contains(url) {
+            let coins: Vec<_> = group
+                .iter()
+                .map(|c| crate::legacy::LegacyCoin {
+                    coin: c.coin,
+                    deposit_fee: c.deposit_fee,
+                    refund_fee: c.refund_fee,
+                })
+                .collect();
+            let d = crate::legacy::LegacyDeposit {
+                order: &order,
+                h_contract,
+                wallet_timestamp: contract.timestamp,
+                merchant_pub: instance.merchant_pub,
+                payto: &payto,
+            };
+            match crate::legacy::deposit(merchant, url, &d, &coins).await {
+                Ok(confirmed) => deposits.extend(confirmed),
+                Err(crate::legacy::DepositFailure::Exchange { error, confirmed }) => {
+                    deposits.extend(confirmed);
+                    if !deposits.is_empty() {
+                        merchant
+                            .store()
+                            .record_payment(order.serial, std::mem::take(&mut deposits), None)
+                            .await?;
+                    }
+                    return Err(deposit_refused(&error));
+                }
+                Err(crate::legacy::DepositFailure::Merchant(e)) => return Err(e),
+            }
+            continue;
+        }
         let batch = BatchDepositRequest {
             merchant_payto_uri: payto.clone(),
             wire_salt: order.salt,

@@ -28,6 +28,7 @@
 //! ```
 
 pub mod coins;
+pub mod legacy;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

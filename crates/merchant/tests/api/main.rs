@@ -3,10 +3,11 @@
 
 mod config;
 mod helpers;
-mod status;
 mod instances;
+mod inventory;
+mod legacy;
+mod orders;
 mod payments;
 mod settlement;
-mod inventory;
-mod orders;
+mod status;
 mod webhooks;
