@@ -251,7 +251,9 @@ pub fn build_delivery(store: &MerchantStore, job: &DeliveryJob, now_secs: u64) -
         for line in render(t, &vars).lines() {
             if let Some((name, value)) = line.split_once(':') {
                 let name = name.trim();
-                if !name.is_empty() {
+                // Our headers are ours: a template cannot forge or shadow them.
+                let reserved = name.to_ascii_lowercase().starts_with("taler-webhook-");
+                if !name.is_empty() && !reserved {
                     headers.push((name.to_owned(), value.trim().to_owned()));
                 }
             }
@@ -481,6 +483,25 @@ mod tests {
             s,
             "v1=0db21160dc243b24d52bdc14881c596724370f86aeef47d0f51962a19ee423c8\
              ffaaa47b2fbe62617d183edba760dd8856a5fde784d2f236134cc3f3c232e1e6"
+        );
+    }
+
+    #[test]
+    fn the_retry_delay_is_configured_in_the_merchant_section() {
+        let cfg = cardcash_util::TalerConfig::parse_str(
+            "[merchant]\nCURRENCY = KUDOS\nWEBHOOK_RETRY_DELAY = 2 minutes\n",
+        )
+        .unwrap();
+        let c = crate::MerchantConfig::from_taler_config(&cfg).unwrap();
+        assert_eq!(
+            c.webhook_retry_delay,
+            cardcash_util::RelativeTime::from_secs(120)
+        );
+        let cfg = cardcash_util::TalerConfig::parse_str("[merchant]\nCURRENCY = KUDOS\n").unwrap();
+        let c = crate::MerchantConfig::from_taler_config(&cfg).unwrap();
+        assert_eq!(
+            c.webhook_retry_delay,
+            cardcash_util::RelativeTime::from_secs(10)
         );
     }
 

@@ -369,13 +369,20 @@ engine_test!(
         let env = env_with(engine, |_| {}).await;
         let receiver = Receiver::start(0).await;
         let other = Receiver::start(0).await;
-        let secret = add_webhook(&env, "created", "order_created", &receiver.url, json!({})).await;
+        // A template header may not forge ours.
+        let forging = json!({"header_template": "Taler-Webhook-Signature: v1=00\nX-Extra: 1"});
+        let secret = add_webhook(&env, "created", "order_created", &receiver.url, forging).await;
         add_webhook(&env, "paid", "pay", &other.url, json!({})).await;
         let order_id = create_order(&env, "Beethoven Sonatas", "1.5").await;
 
         let got = receiver.wait_for(1).await;
         let d = &got[0];
         assert!(d.signed_by(&secret), "signature {:?}", d.headers);
+        assert_eq!(
+            d.headers.get_all("Taler-Webhook-Signature").iter().count(),
+            1
+        );
+        assert_eq!(d.header("X-Extra"), "1");
         assert!(!d.signed_by("whsec_someone_else_0000"));
         assert_eq!(d.header("Taler-Webhook-Event-Type"), "order_created");
         assert_eq!(d.header("content-type"), "application/json");
