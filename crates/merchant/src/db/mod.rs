@@ -36,6 +36,7 @@ pub static SCHEMA: Schema = cardcash_store::schema![
     1 => "0001_init.sql",
     5 => "0005_settlement.sql",
     6 => "0006_order_events.sql",
+    10 => "0010_settlement_due.sql",
 ];
 
 /// Notification topic: an order changed (claimed, paid, refunded, session re-bound, wired).

@@ -1461,13 +1461,15 @@ pub(super) fn due_aggregates(
     let conn: &Connection = &snapshot;
     // Of the first 10000 due batches that do not wait (by serial), the merchant accounts of the
     // first `limit` (by first batch). Accounts whose due batches all wait are not chosen: they
-    // cannot fill the page.
+    // cannot fill the page. `+batch_deposit_serial` keeps SQLite on the `batch_deposits_due`
+    // index: ordered by the bare rowid it scans the whole table to skip a sort (10 % of the
+    // exchange's CPU in the merchant benchmark, once per deposit).
     let accounts = query_all(
         conn,
         "SELECT merchant_pub, merchant_payto FROM ( \
            SELECT batch_deposit_serial, merchant_pub, merchant_payto FROM batch_deposits \
             WHERE done = 0 AND waiting = 0 AND wire_deadline <= ?1 \
-            ORDER BY batch_deposit_serial LIMIT 10000) \
+            ORDER BY +batch_deposit_serial LIMIT 10000) \
          GROUP BY merchant_pub, merchant_payto ORDER BY min(batch_deposit_serial) LIMIT ?2",
         params![micros(now), limit],
         |r| Ok((eddsa(r, 0)?, r.get::<_, String>(1)?)),

@@ -142,8 +142,10 @@ pub(crate) async fn record_payment(
         sqlx::query(
             "INSERT INTO deposits (order_serial, coin_pub, coin_sig, exchange_url, h_denom, \
              amount_with_fee_val, amount_with_fee_frac, deposit_fee_val, deposit_fee_frac, \
-             refund_fee_val, refund_fee_frac, exchange_pub, exchange_sig, exchange_timestamp) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             refund_fee_val, refund_fee_frac, exchange_pub, exchange_sig, exchange_timestamp, \
+             next_check) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             (SELECT wire_transfer_deadline FROM orders WHERE order_serial = $1)) \
              ON CONFLICT (order_serial, coin_pub) DO NOTHING",
         )
         .bind(order_serial)

@@ -21,8 +21,8 @@ pub(crate) async fn deposits_to_track(
          FROM deposits d JOIN orders o ON o.order_serial = d.order_serial \
          JOIN instances i ON i.instance_serial = o.instance_serial \
          JOIN instance_accounts a ON a.account_serial = o.account_serial \
-         WHERE d.wtid IS NULL AND o.paid = 1 AND o.wire_transfer_deadline <= $1 \
-         AND d.next_check <= $1 ORDER BY d.next_check, d.deposit_serial LIMIT $2",
+         WHERE d.wtid IS NULL AND d.next_check <= $1 AND o.paid = 1 \
+         ORDER BY d.next_check, d.deposit_serial LIMIT $2",
     )
     .bind(micros(now))
     .bind(i64::from(limit))
@@ -48,11 +48,13 @@ pub(crate) async fn deposits_to_track(
 }
 
 pub(crate) async fn next_check(db: &PgDb) -> Result<Option<Timestamp>, StoreError> {
+    // In next_check order along the `deposits_unsettled` index, stopping at the first deposit
+    // of a paid order (deposits of an unpaid order wait for nothing).
     let next: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(GREATEST(d.next_check, o.wire_transfer_deadline)) FROM deposits d \
-         JOIN orders o ON o.order_serial = d.order_serial WHERE d.wtid IS NULL AND o.paid = 1",
+        "SELECT d.next_check FROM deposits d JOIN orders o ON o.order_serial = d.order_serial \
+         WHERE d.wtid IS NULL AND o.paid = 1 ORDER BY d.next_check LIMIT 1",
     )
-    .fetch_one(db.pool())
+    .fetch_optional(db.pool())
     .await?;
     time_opt(next)
 }
