@@ -550,6 +550,29 @@ fn free_bind(
     Ok(())
 }
 
+/// Adds the legacy face of the world's exchange to the merchant's trusted exchanges.
+fn trust_legacy_face(config: &mut cardcash_merchant::MerchantConfig) {
+    let Some(world) = config
+        .exchanges
+        .iter()
+        .find(|e| e.section == cardcash_world::WORLD_EXCHANGE_SECTION)
+        .cloned()
+    else {
+        return;
+    };
+    let Ok(base_url) = world.base_url.join_base("legacy/") else {
+        return;
+    };
+    config.exchanges.retain(|e| e.base_url != base_url);
+    config
+        .exchanges
+        .push(cardcash_merchant::config::TrustedExchange {
+            section: format!("{}-legacy", cardcash_world::WORLD_EXCHANGE_SECTION),
+            base_url,
+            ..world
+        });
+}
+
 /// Starts the bank, the card processor, C2EC and the exchange of the configuration as one
 /// world (the demo's accounts at the bank, its terminal at C2EC, the exchange's accounts at
 /// both with its master key signing its keys), and writes back where they run.
@@ -586,7 +609,15 @@ async fn start_services(
         }
     }
     let exchange_password = cfg.string("demo", "BANK_EXCHANGE_PASSWORD")?;
+    let legacy_face = cfg
+        .raw("c2ec", "EXCHANGE_BASE_URL")
+        .is_some_and(|u| u.ends_with("/legacy/"));
     let mut builder = World::from_config(cfg)?.c2ec_terminal(Some(DEMO_TERMINAL));
+    if legacy_face {
+        // The shop takes the coins of the legacy face too (GNU Taler's wallets of 2022 pay
+        // with them): the same exchange and master key at <exchange>legacy/.
+        builder = builder.configure_merchant(trust_legacy_face);
+    }
     for (name, is_exchange, legal) in DEMO_ACCOUNTS {
         builder = builder.bank_account(if is_exchange {
             BankAccount::exchange(name, legal, exchange_password.clone())

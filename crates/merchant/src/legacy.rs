@@ -244,3 +244,33 @@ pub(crate) async fn deposit(
     }
     Ok(confirmed)
 }
+
+/// Whether order `order_id` was paid with coins of a legacy face: then the wallet that paid it
+/// is one of 2022 (merchant protocol 2:0:1), whose `POST /orders/$ID/paid` expects exactly
+/// `204 No Content` where today's wallets read `200 {refunded}`. A modern wallet cannot hold
+/// such coins (it refuses an exchange of protocol 14), so the coins tell the two apart; the
+/// request bodies are the same (`sig`, `h_contract`, `session_id`).
+pub async fn paid_with_legacy_coins(
+    merchant: &Merchant,
+    instance_serial: i64,
+    order_id: &str,
+) -> Result<bool, MerchantError> {
+    let Some(order) = merchant
+        .store()
+        .pay_order(instance_serial, order_id)
+        .await?
+    else {
+        return Ok(false);
+    };
+    for d in merchant.store().deposits(order.serial).await? {
+        let Ok(url) = BaseUrl::parse(&d.deposit.exchange_url) else {
+            continue;
+        };
+        if merchant.exchanges().trusted(&url).is_some()
+            && merchant.exchanges().keys(&url).await?.legacy
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

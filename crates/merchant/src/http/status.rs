@@ -95,6 +95,10 @@ pub async fn post_order_paid(
     let response = merchant
         .order_paid(&instance, &path.order_id, request)
         .await?;
+    // The wallets of 2022 expect 204 (crate::legacy::paid_with_legacy_coins).
+    if crate::legacy::paid_with_legacy_coins(merchant, instance.serial, &path.order_id).await? {
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
+    }
     Ok(TalerJson(response).into_response())
 }
 

@@ -28,7 +28,8 @@ engine_test!(
     /// The merchant trusts only the legacy face. Its contracts name the face; a coin signed in
     /// the v23 layout is refused there (403, the coin untouched); the same coin signed in the
     /// v12 layout pays (the merchant's 1104 verifies, the exchange has spent the coin, the
-    /// merchant holds the deposit with its fee), a replay gets the same signature, and a
+    /// merchant holds the deposit with its fee), a replay gets the same signature, `/paid` in
+    /// a new session answers 204 (as the 2022 wallets expect), and a
     /// refund picked up is executed at the face (its 1034 verifies, the coin regains the
     /// refund less the refund fee).
     async fn coins_of_the_legacy_face_pay_and_are_refunded(engine: Engine) {
@@ -101,6 +102,23 @@ engine_test!(
         let again = pay(&w, &order.order_id, &request).await;
         assert_eq!(again.status, 200, "{:?}", again.body);
         assert_eq!(again.body["sig"], paid.body["sig"]);
+
+        // The same wallet in a new browser session (a repurchase): /paid re-binds the order and
+        // answers 204, what the 2022 wallet requires.
+        let rebound = w
+            .post(
+                &format!("orders/{}/paid", order.order_id),
+                &json!({"sig": sig, "h_contract": h, "session_id": "session-2"}),
+            )
+            .await;
+        assert_eq!(rebound.status, 204, "{:?}", rebound.body);
+        let status = w
+            .get(&format!(
+                "private/orders/{}?session_id=session-2",
+                order.order_id
+            ))
+            .await;
+        assert_eq!(status.body["order_status"], "paid", "{:?}", status.body);
 
         // A refund of 1, picked up as the 2022 wallet picks it up.
         let id = &order.order_id;
