@@ -29,6 +29,8 @@ form.inline{display:inline}
 table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid var(--line);padding:.4rem;text-align:left;vertical-align:top}
 input{font:inherit;padding:.3rem;max-width:9rem}
+td code,.nowrap{white-space:nowrap}
+form.refund{display:flex;flex-wrap:wrap;gap:.3rem;align-items:center}
 footer{color:var(--muted);text-align:center;font-size:.85rem;padding:2rem 1rem}
 @media (max-width:30rem){body{font-size:16px}td,th{display:block;border:0}tr{display:block;border-bottom:1px solid var(--line)}}
 "#;
@@ -293,7 +295,7 @@ pub fn admin(orders: &[OrderHistoryEntry], notice: Option<Notice>, csrf: &str) -
     for o in orders {
         let refund = if o.paid && o.refundable {
             format!(
-                "<form method=\"post\" action=\"/admin/refund\">\
+                "<form class=\"refund\" method=\"post\" action=\"/admin/refund\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <input type=\"hidden\" name=\"order_id\" value=\"{id}\">\
                  <input name=\"amount\" value=\"{amount}\" aria-label=\"refund total\"> \
@@ -308,7 +310,7 @@ pub fn admin(orders: &[OrderHistoryEntry], notice: Option<Notice>, csrf: &str) -
         };
         let _ = write!(
             rows,
-            "<tr><td><code>{id}</code></td><td>{summary}</td><td>{amount}</td>\
+            "<tr><td><code>{id}</code></td><td>{summary}</td><td class=\"nowrap\">{amount}</td>\
              <td>{state}</td><td>{refund}</td></tr>",
             id = escape(&o.order_id),
             summary = escape(&o.summary),
