@@ -332,7 +332,9 @@ impl Ledger {
                     tracing::info!(row_id = booked.row_id, "bounced a transfer to an exchange");
                 }
                 ExchangeCredit::BetweenExchanges => {
-                    tracing::warn!(
+                    // Money between exchange-flagged accounts (a card processor's payout to
+                    // the exchange's account in a world): kept, not a reserve, not bounced.
+                    tracing::info!(
                         row_id = booked.row_id,
                         "exchange-to-exchange Core API transfer, not a reserve"
                     );

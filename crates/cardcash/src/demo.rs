@@ -327,7 +327,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let progress = Progress {
         started: Instant::now(),
         step: Arc::new(AtomicUsize::new(0)),
-        total: 17,
+        total: 18,
     };
     let (dir, temp, dir_note) = match &args.data_dir {
         Some(dir) => {

@@ -224,6 +224,31 @@ async fn sonatas_served(browser: &mut Browser, sonatas: &str) -> anyhow::Result<
 /// The shop story after the withdrawal: buy, reload, a new session, a refund, the settlement,
 /// and everybody's money.
 pub async fn shop(progress: &Progress, world: &World, wallet: &Wallet) -> anyhow::Result<()> {
+    progress.step(
+        "card processor: pays the captured card payments out to the exchange's bank account \
+         (the money the exchange will pay shops with)",
+    );
+    let received = cardcash_exchange::audit::audit(world.exchange().app().exchange().store())
+        .await
+        .context("the exchange's books")?
+        .sums
+        .reserves_in;
+    let payouts = world
+        .wait_for_payouts(&received, DEADLINE)
+        .await
+        .context("waiting for the card processor's payout")?;
+    for p in payouts.iter().take(1) {
+        progress.info(format!(
+            "payout {}: {} to {} (bank transaction {}, {:?})",
+            p.id,
+            p.amount(),
+            cardcash_world::EXCHANGE_USER,
+            p.bank_transaction_id
+                .map_or_else(|| "?".to_owned(), |id| id.to_string()),
+            p.subject
+        ));
+    }
+
     let storefront = world.storefront().base_url();
     let sonatas = storefront.join(SONATAS_PATH)?.to_string();
     let refund: Amount = REFUND.parse()?;

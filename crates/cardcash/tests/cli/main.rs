@@ -41,23 +41,23 @@ fn demo_plays_the_story_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     for needle in [
-        "[4/17] wallet: the customer's phone scans the QR code, chooses the exchange",
+        "[4/18] wallet: the customer's phone scans the QR code, chooses the exchange",
         "/keys verified",
         "registered at C2EC for CHF:20",
-        "[7/17] C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history",
+        "[7/18] C2EC: lists the confirmed withdrawal in its Wire Gateway incoming history",
         "credited CHF:20, exactly once",
-        "[8/17] exchange: wirewatch imports the transfer and funds the reserve",
+        "[8/18] exchange: wirewatch imports the transfer and funds the reserve",
         "reserve balance CHF:20",
         "taler+http://withdraw/127.0.0.1:",
         "withdrawal CONFIRMED",
-        "[9/17] wallet: withdraws the coins",
+        "[9/18] wallet: withdraws the coins",
         "withdraw fee CHF:0.01 each",
         "9/9 coins signed, unblinded and verified",
-        "[10/17] wallet: checks its coins against the reserve and shows its balance",
+        "[10/18] wallet: checks its coins against the reserve and shows its balance",
         "paid by card CHF:20 = coins CHF:19.96 + withdraw fees CHF:0.04",
         "wallet balance: CHF:19.96 available",
         "became coins in the customer's wallet",
-        "[12/17] wallet: scans the QR code, checks the contract and pays with its coins",
+        "[13/18] wallet: scans the QR code, checks the contract and pays with its coins",
         "the customer pays CHF:9.88",
         "the Sonatas' page and its PDF",
         "pays nothing",
@@ -65,6 +65,8 @@ fn demo_plays_the_story_and_exits_zero() {
         "the shop's page now says the purchase was refunded",
         "the shop's bank account: CHF:0 → CHF:7.86",
         "CHF:20 = CHF:20: every cent is accounted for",
+        "[11/18] card processor: pays the captured card payments out",
+        "payout 1: CHF:20 to exchange",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -83,7 +85,7 @@ fn demo_with_a_declined_card_fails_and_says_why() {
         "no abort reported:\n{text}"
     );
     assert!(
-        !text.contains("[7/17]") && !text.contains("[9/17]"),
+        !text.contains("[7/18]") && !text.contains("[9/18]"),
         "neither the exchange's nor the wallet's withdrawal step may run:\n{text}"
     );
 }
