@@ -795,7 +795,9 @@ fn settlement_account(
     bank.accounts.retain(|a| a.name != CARDPROC_BANK_ACCOUNT);
     bank.accounts.push(BankAccount {
         name: CARDPROC_BANK_ACCOUNT.to_owned(),
-        legal_name: Some("Card processor".to_owned()),
+        // No space: it becomes the payto URI's receiver-name, which stays free of
+        // percent-encoding (GNU Taler's 2022 exchange refuses `%`).
+        legal_name: Some("CardProcessor".to_owned()),
         // The bank bounces a Core Bank API transfer into an exchange account unless its subject
         // is a reserve key or it comes from another exchange account (no bounce between
         // exchanges): a payout is neither a top-up nor to be bounced, so the settlement
