@@ -30,6 +30,9 @@ pub enum MerchantCommand {
     /// stdin closes).
     #[command(hide = true)]
     BenchWorld(crate::merchant_bench::BenchWorldArgs),
+    /// Print the backend's OpenAPI 3.1 document (no configuration needed; a running backend
+    /// serves the same at `GET /openapi.json`, with its own base URL as server).
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -95,11 +98,18 @@ pub async fn run(cmd: MerchantCommand, source: &ConfigSource) -> anyhow::Result<
     let cmd = match cmd {
         MerchantCommand::Bench(args) => return crate::merchant_bench::run(args).await,
         MerchantCommand::BenchWorld(args) => return crate::merchant_bench::run_world(args).await,
+        MerchantCommand::Openapi => {
+            let doc = cardcash_merchant::openapi::document("/");
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            return Ok(());
+        }
         other => other,
     };
     let mut config = MerchantConfig::from_taler_config(&source.load()?)?;
     match cmd {
-        MerchantCommand::Bench(_) | MerchantCommand::BenchWorld(_) => unreachable!("run above"),
+        MerchantCommand::Bench(_) | MerchantCommand::BenchWorld(_) | MerchantCommand::Openapi => {
+            unreachable!("run above")
+        }
         MerchantCommand::Serve(args) => {
             if let Some(token) = admin_token(args.auth)? {
                 config.admin_token = Some(token);

@@ -16,6 +16,7 @@ pub mod http;
 pub mod instances;
 pub mod inventory;
 pub mod legacy;
+pub mod openapi;
 pub mod orders;
 pub mod page;
 pub mod pay;

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod instances;
 pub mod inventory;
+pub mod openapi;
 pub mod orders;
 pub mod payments;
 pub mod router;

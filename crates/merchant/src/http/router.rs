@@ -4,7 +4,7 @@ use axum::Router;
 use axum::routing::get;
 
 use super::{
-    AppState, config, instances, inventory, orders, payments, settlement, status, webhooks,
+    AppState, config, instances, inventory, openapi, orders, payments, settlement, status, webhooks,
 };
 
 /// The routes every instance has, relative to the instance's base URL.
@@ -25,6 +25,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         // https://docs.taler.net/core/merchant/get-config.html
         .route("/config", get(config::get_config))
+        // Ours: this route table as an OpenAPI 3.1 document (`crate::openapi`).
+        .route("/openapi.json", get(openapi::get_openapi))
         .merge(instances::management_routes())
         .merge(instance.clone())
         .nest("/instances/{instance}", instance)

@@ -6,6 +6,7 @@ mod helpers;
 mod instances;
 mod inventory;
 mod legacy;
+mod openapi;
 mod orders;
 mod payments;
 mod settlement;
