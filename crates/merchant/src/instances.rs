@@ -109,6 +109,41 @@ pub fn wire_method(payto: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A new instance row `id` named `name`: a fresh EdDSA key, `auth`, no contact details, the
+/// backend's default delays (`config`), created now. Callers change what they need.
+pub fn new_instance_row(
+    id: &str,
+    name: &str,
+    auth: InstanceAuth,
+    config: &crate::config::MerchantConfig,
+) -> Result<InstanceRow, MerchantError> {
+    let key = EddsaPrivateKey::generate()
+        .map_err(|e| MerchantError::Internal(format!("instance key: {e}")))?;
+    Ok(InstanceRow {
+        serial: 0,
+        id: id.to_owned(),
+        merchant_pub: key.public(),
+        merchant_priv: key.to_bytes(),
+        name: name.to_owned(),
+        email: None,
+        phone_number: None,
+        website: None,
+        logo: None,
+        address: json!({}),
+        jurisdiction: json!({}),
+        use_stefan: false,
+        auth,
+        default_max_deposit_fee: None,
+        default_max_wire_fee: None,
+        default_wire_fee_amortization: 1,
+        default_pay_delay: config.default_pay_delay,
+        default_refund_delay: config.default_refund_delay,
+        default_wire_transfer_delay: config.default_wire_transfer_delay,
+        created_at: Timestamp::now(),
+        deleted: false,
+    })
+}
+
 /// A fresh account row for `payto` (random salt).
 pub fn new_account(
     payto_uri: String,
@@ -337,8 +372,6 @@ impl Merchant {
         if let Some(existing) = self.store().instance(&req.id).await? {
             return self.replay(req, existing, password, &paytos).await;
         }
-        let key = EddsaPrivateKey::generate()
-            .map_err(|e| MerchantError::Internal(format!("instance key: {e}")))?;
         let auth = match &password {
             None => InstanceAuth::External,
             Some(p) => InstanceAuth::Token {
@@ -349,29 +382,7 @@ impl Merchant {
                     .map_err(|e| MerchantError::Internal(format!("password hash: {e}")))?,
             },
         };
-        let base = InstanceRow {
-            serial: 0,
-            id: req.id.clone(),
-            merchant_pub: key.public(),
-            merchant_priv: key.to_bytes(),
-            name: String::new(),
-            email: None,
-            phone_number: None,
-            website: None,
-            logo: None,
-            address: json!({}),
-            jurisdiction: json!({}),
-            use_stefan: false,
-            auth,
-            default_max_deposit_fee: None,
-            default_max_wire_fee: None,
-            default_wire_fee_amortization: 1,
-            default_pay_delay: RelativeTime::ZERO,
-            default_refund_delay: RelativeTime::ZERO,
-            default_wire_transfer_delay: RelativeTime::ZERO,
-            created_at: Timestamp::now(),
-            deleted: false,
-        };
+        let base = new_instance_row(&req.id, "", auth, self.config())?;
         let row = settings_of(self, req, base)?;
         let mut accounts = Vec::new();
         for a in &paytos {

@@ -4,11 +4,10 @@
 
 use cardcash_client::HttpClient;
 use cardcash_merchant::config::{DEFAULT_INSTANCE, TrustedExchange};
-use cardcash_merchant::db::instances::{
-    AccountRow, CreateInstance, InstanceAuth, InstanceRow, NewInstance,
-};
+use cardcash_merchant::db::instances::{CreateInstance, InstanceAuth, NewInstance};
+use cardcash_merchant::instances::{new_account, new_instance_row};
 use cardcash_merchant::{App, MerchantConfig};
-use cardcash_util::{BaseUrl, Currency, Timestamp, WireSalt};
+use cardcash_util::{BaseUrl, Currency};
 
 use crate::{Adjust, Bank, Exchange, WorldError, secret_text};
 
@@ -123,8 +122,6 @@ pub(crate) async fn start_merchant(
         .await
         .map_err(|e| fail("reading the shop instance", &e))?;
     if existing.is_none() {
-        let key = cardcash_crypto::eddsa::EddsaPrivateKey::generate()
-            .map_err(|e| fail("the shop's key", &e))?;
         let password = secret_text()?;
         let password_hash = cardcash_crypto::password::hash(password.as_bytes())
             .map_err(|e| fail("the shop's password", &e))?;
@@ -138,43 +135,16 @@ pub(crate) async fn start_merchant(
                 .account_uri(SHOP_ACCOUNT, SHOP_NAME)
                 .map_err(|e| fail("the shop's bank account", &e))?
                 .to_string();
-            let salt = WireSalt::from_bytes(
-                cardcash_crypto::random_bytes::<16>().map_err(|e| fail("a wire salt", &e))?,
-            );
-            accounts.push(AccountRow {
-                serial: 0,
-                h_wire: cardcash_crypto::wire::h_wire(&payto, &salt),
-                salt,
-                payto_uri: payto,
-                active: true,
-                credit_facade_url: None,
-                credit_facade_credentials: None,
-            });
+            accounts
+                .push(new_account(payto, None, None).map_err(|e| fail("the shop's account", &e))?);
         }
-        let defaults = app.merchant().config();
-        let row = InstanceRow {
-            serial: 0,
-            id: DEFAULT_INSTANCE.into(),
-            merchant_pub: key.public(),
-            merchant_priv: key.to_bytes(),
-            name: SHOP_NAME.into(),
-            email: None,
-            phone_number: None,
-            website: None,
-            logo: None,
-            address: serde_json::json!({}),
-            jurisdiction: serde_json::json!({}),
-            use_stefan: false,
-            auth: InstanceAuth::Token { password_hash },
-            default_max_deposit_fee: None,
-            default_max_wire_fee: None,
-            default_wire_fee_amortization: 1,
-            default_pay_delay: defaults.default_pay_delay,
-            default_refund_delay: defaults.default_refund_delay,
-            default_wire_transfer_delay: defaults.default_wire_transfer_delay,
-            created_at: Timestamp::now(),
-            deleted: false,
-        };
+        let row = new_instance_row(
+            DEFAULT_INSTANCE,
+            SHOP_NAME,
+            InstanceAuth::Token { password_hash },
+            app.merchant().config(),
+        )
+        .map_err(|e| fail("the shop instance", &e))?;
         match store
             .create_instance(NewInstance { row, accounts })
             .await

@@ -55,3 +55,41 @@ impl Env {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 }
+
+/// Creates instance `id` ("Pretty Pianos", authentication `external`, the backend's default
+/// delays, changed by `adjust`) with the account `payto` if given, in the backend's store;
+/// returns the stored row (its `merchant_priv` is the instance's key).
+pub async fn create_instance(
+    env: &Env,
+    id: &str,
+    payto: Option<&str>,
+    adjust: impl FnOnce(&mut cardcash_merchant::db::instances::InstanceRow),
+) -> cardcash_merchant::db::instances::InstanceRow {
+    use cardcash_merchant::db::instances::{CreateInstance, InstanceAuth, NewInstance};
+    use cardcash_merchant::instances::{new_account, new_instance_row};
+    let merchant = env.app.merchant();
+    let mut row = new_instance_row(
+        id,
+        "Pretty Pianos",
+        InstanceAuth::External,
+        merchant.config(),
+    )
+    .expect("instance row");
+    adjust(&mut row);
+    let accounts = payto
+        .map(|p| new_account(p.to_owned(), None, None).expect("account"))
+        .into_iter()
+        .collect();
+    let created = merchant
+        .store()
+        .create_instance(NewInstance { row, accounts })
+        .await
+        .expect("create instance");
+    assert!(matches!(created, CreateInstance::Created { .. }));
+    merchant
+        .store()
+        .instance(id)
+        .await
+        .expect("read instance")
+        .expect("the instance")
+}

@@ -5,15 +5,13 @@
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_crypto::contract::{h_contract_terms, validate_forgettable};
 use cardcash_merchant::config::{DEFAULT_INSTANCE, TrustedExchange};
-use cardcash_merchant::db::instances::{
-    AccountRow, CreateInstance, InstanceAuth, InstanceRow, NewInstance,
-};
+use cardcash_merchant::db::instances::InstanceRow;
 use cardcash_store::Database;
 use cardcash_testkit::{Engine, engine_test};
-use cardcash_util::{Amount, BaseUrl, RelativeTime, Timestamp, WireSalt, base32};
+use cardcash_util::{Amount, BaseUrl, RelativeTime, Timestamp, base32};
 use serde_json::{Value, json};
 
-use crate::helpers::{CURRENCY, Env};
+use crate::helpers::{CURRENCY, Env, create_instance};
 
 pub const PAYTO: &str = "payto://iban/CH9300762011623852957";
 const EXCHANGE_MASTER: &str = "5HRE2AVT0S3FJ8KSYGKWFCWEECTDHS9RKKZHCYGXRC777Y16PT1G";
@@ -37,51 +35,16 @@ pub async fn pianos(engine: Engine) -> (Env, InstanceRow) {
 
 /// An instance `id` (external auth) with the guide's defaults and, if given, one account.
 pub async fn add_instance(env: &Env, id: &str, payto: Option<&str>) -> InstanceRow {
-    let key = EddsaPrivateKey::generate().unwrap();
     let kudos = |s: &str| Some(format!("{CURRENCY}:{s}").parse::<Amount>().unwrap());
-    let row = InstanceRow {
-        serial: 0,
-        id: id.into(),
-        merchant_pub: key.public(),
-        merchant_priv: key.to_bytes(),
-        name: "Pretty Pianos".into(),
-        email: None,
-        phone_number: None,
-        website: Some("https://pianos.example/".into()),
-        logo: None,
-        address: json!({}),
-        jurisdiction: json!({}),
-        use_stefan: false,
-        auth: InstanceAuth::External,
-        default_max_deposit_fee: kudos("10.0"),
-        default_max_wire_fee: kudos("5.0"),
-        default_wire_fee_amortization: 1,
-        default_pay_delay: RelativeTime::from_secs(5 * 3600),
-        default_refund_delay: RelativeTime::from_secs(0),
-        default_wire_transfer_delay: RelativeTime::from_secs(2 * 86_400),
-        created_at: Timestamp::now(),
-        deleted: false,
-    };
-    let salt = WireSalt::from_bytes([7u8; 16]);
-    let accounts = payto
-        .map(|p| AccountRow {
-            serial: 0,
-            h_wire: cardcash_crypto::wire::h_wire(p, &salt),
-            salt,
-            payto_uri: p.to_owned(),
-            active: true,
-            credit_facade_url: None,
-            credit_facade_credentials: None,
-        })
-        .into_iter()
-        .collect();
-    let store = env.app.merchant().store();
-    let created = store
-        .create_instance(NewInstance { row, accounts })
-        .await
-        .unwrap();
-    assert!(matches!(created, CreateInstance::Created { .. }));
-    store.instance(id).await.unwrap().unwrap()
+    create_instance(env, id, payto, |r| {
+        r.website = Some("https://pianos.example/".into());
+        r.default_max_deposit_fee = kudos("10.0");
+        r.default_max_wire_fee = kudos("5.0");
+        r.default_pay_delay = RelativeTime::from_secs(5 * 3600);
+        r.default_refund_delay = RelativeTime::from_secs(0);
+        r.default_wire_transfer_delay = RelativeTime::from_secs(2 * 86_400);
+    })
+    .await
 }
 
 /// `METHOD {base}{path}` with an optional JSON body and headers: status and JSON body.
@@ -211,10 +174,17 @@ engine_test!(
         assert_eq!(t["merchant_base_url"], env.base.as_str());
         assert_eq!(t["merchant"]["name"], "Pretty Pianos");
         assert_eq!(t["merchant"]["website"], "https://pianos.example/");
-        let salt = WireSalt::from_bytes([7u8; 16]);
+        let account = env
+            .app
+            .merchant()
+            .store()
+            .accounts(pianos.serial)
+            .await
+            .unwrap()
+            .remove(0);
         assert_eq!(
             t["h_wire"],
-            json!(cardcash_crypto::wire::h_wire(PAYTO, &salt))
+            json!(cardcash_crypto::wire::h_wire(PAYTO, &account.salt))
         );
         assert_eq!(t["wire_method"], "iban");
         assert_eq!(

@@ -6,9 +6,6 @@ use cardcash_api::exchange::BatchDepositCoin;
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_crypto::purpose::{CoinHistoryRequest, PaymentOk, RefundConfirmation};
 use cardcash_merchant::config::{DEFAULT_INSTANCE, TrustedExchange};
-use cardcash_merchant::db::instances::{
-    AccountRow, CreateInstance, InstanceAuth, InstanceRow, NewInstance,
-};
 use cardcash_testkit::coins::{self, Coin, DepositContract};
 use cardcash_testkit::{BankAccount, Engine, World, engine_test};
 use cardcash_util::{
@@ -17,7 +14,7 @@ use cardcash_util::{
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{CURRENCY, Env};
+use crate::helpers::{CURRENCY, Env, create_instance};
 
 pub fn kudos(text: &str) -> Amount {
     format!("{CURRENCY}:{text}").parse().unwrap()
@@ -77,64 +74,36 @@ pub async fn pay_world_with(engine: Engine, adjust: impl FnOnce(&mut TrustedExch
     let mut exchange = exchange;
     adjust(&mut exchange);
     let env = Env::with(engine, move |c| c.exchanges = vec![exchange]).await;
-    let key = EddsaPrivateKey::generate().unwrap();
     let payto = world
         .bank()
         .app()
         .ledger()
         .payto()
         .account_uri("merchant", "Merchant")
-        .unwrap();
-    let salt = WireSalt::from_bytes(cardcash_crypto::random_bytes().unwrap());
-    let row = InstanceRow {
-        serial: 0,
-        id: DEFAULT_INSTANCE.into(),
-        merchant_pub: key.public(),
-        merchant_priv: key.to_bytes(),
-        name: "Pretty Pianos".into(),
-        email: None,
-        phone_number: None,
-        website: None,
-        logo: None,
-        address: json!({}),
-        jurisdiction: json!({}),
-        use_stefan: false,
-        auth: InstanceAuth::External,
-        default_max_deposit_fee: None,
-        default_max_wire_fee: None,
-        default_wire_fee_amortization: 1,
-        default_pay_delay: RelativeTime::from_secs(3600),
+        .unwrap()
+        .to_string();
+    let row = create_instance(&env, DEFAULT_INSTANCE, Some(&payto), |r| {
+        r.default_pay_delay = RelativeTime::from_secs(3600);
         // No refunds unless an order asks for a refund delay.
-        default_refund_delay: RelativeTime::from_secs(0),
-        default_wire_transfer_delay: RelativeTime::from_secs(3600),
-        created_at: Timestamp::now(),
-        deleted: false,
-    };
-    let created = env
+        r.default_refund_delay = RelativeTime::from_secs(0);
+        r.default_wire_transfer_delay = RelativeTime::from_secs(3600);
+    })
+    .await;
+    let key = EddsaPrivateKey::from_bytes(&row.merchant_priv);
+    let account = env
         .app
         .merchant()
         .store()
-        .create_instance(NewInstance {
-            row,
-            accounts: vec![AccountRow {
-                serial: 0,
-                h_wire: cardcash_crypto::h_wire(&payto.to_string(), &salt),
-                salt,
-                payto_uri: payto.to_string(),
-                active: true,
-                credit_facade_url: None,
-                credit_facade_credentials: None,
-            }],
-        })
+        .accounts(row.serial)
         .await
-        .unwrap();
-    assert!(matches!(created, CreateInstance::Created { .. }));
+        .unwrap()
+        .remove(0);
     PayWorld {
         world,
         env,
         key,
-        payto,
-        salt,
+        payto: payto.parse().unwrap(),
+        salt: account.salt,
         http: reqwest::Client::new(),
     }
 }

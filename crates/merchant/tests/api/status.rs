@@ -7,15 +7,12 @@ use std::time::{Duration, Instant};
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_crypto::purpose::{ContractSig, PaymentOk};
 use cardcash_merchant::config::DEFAULT_INSTANCE;
-use cardcash_merchant::db::instances::{
-    AccountRow, CreateInstance, InstanceAuth, InstanceRow, NewInstance,
-};
 use cardcash_merchant::db::payments::PaidMark;
 use cardcash_testkit::{Engine, engine_test};
-use cardcash_util::{EddsaPublicKey, HashCode, RelativeTime, TalerUri, Timestamp, WireSalt};
+use cardcash_util::{EddsaPublicKey, HashCode, RelativeTime, TalerUri, Timestamp};
 use serde_json::{Value, json};
 
-use crate::helpers::{CURRENCY, Env};
+use crate::helpers::{CURRENCY, Env, create_instance};
 
 /// A backend with the default instance (no authentication: a proxy would do it) and one bank
 /// account, and a client that does not follow redirects.
@@ -30,51 +27,14 @@ const REORDER: &str = "https://shop.example/essay/sonatas-share";
 
 async fn shop(engine: Engine) -> Shop {
     let env = Env::new(engine).await;
-    let key = EddsaPrivateKey::generate().unwrap();
-    let payto = "payto://x-taler-bank/bank.example/shop?receiver-name=Shop".to_owned();
-    let salt = WireSalt::from_bytes([9u8; 16]);
-    let row = InstanceRow {
-        serial: 0,
-        id: DEFAULT_INSTANCE.into(),
-        merchant_pub: key.public(),
-        merchant_priv: key.to_bytes(),
-        name: "Pretty Pianos".into(),
-        email: None,
-        phone_number: None,
-        website: None,
-        logo: None,
-        address: json!({}),
-        jurisdiction: json!({}),
-        use_stefan: false,
-        auth: InstanceAuth::External,
-        default_max_deposit_fee: None,
-        default_max_wire_fee: None,
-        default_wire_fee_amortization: 1,
-        default_pay_delay: RelativeTime::from_secs(3600),
-        default_refund_delay: RelativeTime::from_secs(3600),
-        default_wire_transfer_delay: RelativeTime::from_secs(7200),
-        created_at: Timestamp::now(),
-        deleted: false,
-    };
-    let created = env
-        .app
-        .merchant()
-        .store()
-        .create_instance(NewInstance {
-            row,
-            accounts: vec![AccountRow {
-                serial: 0,
-                h_wire: cardcash_crypto::wire::h_wire(&payto, &salt),
-                salt,
-                payto_uri: payto,
-                active: true,
-                credit_facade_url: None,
-                credit_facade_credentials: None,
-            }],
-        })
-        .await
-        .unwrap();
-    assert!(matches!(created, CreateInstance::Created { .. }));
+    let payto = "payto://x-taler-bank/bank.example/shop?receiver-name=Shop";
+    let row = create_instance(&env, DEFAULT_INSTANCE, Some(payto), |r| {
+        r.default_pay_delay = RelativeTime::from_secs(3600);
+        r.default_refund_delay = RelativeTime::from_secs(3600);
+        r.default_wire_transfer_delay = RelativeTime::from_secs(7200);
+    })
+    .await;
+    let key = EddsaPrivateKey::from_bytes(&row.merchant_priv);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
