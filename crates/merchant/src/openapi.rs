@@ -3,13 +3,24 @@
 //! The table is data: every route the backend serves, with its method, path, summary, required
 //! permission, wire types and main error statuses. The integration test `tests/api/openapi.rs`
 //! keeps it true: every documented route must answer (no 404 without a Taler code, no 405), and
-//! every `.route("…")` in `src/http/` must be documented. Request and response bodies name their
-//! `cardcash_api::merchant` wire type (`x-rust-type`); JSON Schemas for them are not generated yet.
-//! Never does IO.
+//! every `.route("…")` in `src/http/` must be documented. Request and response bodies are the JSON
+//! Schemas of their `cardcash_api::merchant` wire types (`schemars`; the protocol values' schemas
+//! are in `cardcash_util::schema`), collected in `components.schemas`. Never does IO.
 
+use cardcash_api::merchant as m;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Permission;
+
+/// A body's JSON Schema, as a reference into `components.schemas` where the type has a name.
+pub type Body = fn(&mut SchemaGenerator) -> Schema;
+
+/// [`Body`] of a wire type.
+fn body<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +44,9 @@ pub struct Route {
     pub summary: &'static str,
     pub access: Access,
     /// The request body's wire type (in `cardcash_api::merchant`), if any.
-    pub request: Option<&'static str>,
+    pub request: Option<Body>,
     /// The success answer's status and wire type (`None`: no body or not JSON).
-    pub success: (u16, Option<&'static str>),
+    pub success: (u16, Option<Body>),
     /// The main error statuses (each answers a Taler error body).
     pub errors: &'static [u16],
 }
@@ -50,8 +61,8 @@ const fn r(
     instance_relative: bool,
     summary: &'static str,
     access: Access,
-    request: Option<&'static str>,
-    success: (u16, Option<&'static str>),
+    request: Option<Body>,
+    success: (u16, Option<Body>),
     errors: &'static [u16],
 ) -> Route {
     Route {
@@ -72,58 +83,58 @@ use Permission as P;
 /// Every route of `http::router::router`, in the same order.
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
-    r("get", "/config", false, "The backend's version, currency and capabilities", Public, None, (200, Some("MerchantConfig")), &[]),
+    r("get", "/config", false, "The backend's version, currency and capabilities", Public, None, (200, Some(body::<m::MerchantConfig>)), &[]),
     r("get", "/openapi.json", false, "This OpenAPI document", Public, None, (200, None), &[]),
     // Management (admin token).
-    r("post", "/management/instances", false, "Create an instance", Management, Some("InstanceConfigurationMessage"), (204, None), &[401, 409]),
-    r("get", "/management/instances", false, "List the instances", Management, None, (200, Some("InstancesResponse")), &[401]),
-    r("get", "/management/instances/{instance}", false, "One instance's settings", Management, None, (200, Some("QueryInstancesResponse")), &[401, 404]),
-    r("patch", "/management/instances/{instance}", false, "Change an instance's settings", Management, Some("InstanceReconfigurationMessage"), (204, None), &[400, 401, 404]),
+    r("post", "/management/instances", false, "Create an instance", Management, Some(body::<m::instances::InstanceConfigurationMessage>), (204, None), &[401, 409]),
+    r("get", "/management/instances", false, "List the instances", Management, None, (200, Some(body::<m::instances::InstancesResponse>)), &[401]),
+    r("get", "/management/instances/{instance}", false, "One instance's settings", Management, None, (200, Some(body::<m::instances::QueryInstancesResponse>)), &[401, 404]),
+    r("patch", "/management/instances/{instance}", false, "Change an instance's settings", Management, Some(body::<m::instances::InstanceReconfigurationMessage>), (204, None), &[400, 401, 404]),
     r("delete", "/management/instances/{instance}", false, "Delete (or with ?purge=yes purge) an instance", Management, None, (204, None), &[401, 404]),
-    r("post", "/management/instances/{instance}/auth", false, "Set an instance's credentials", Management, Some("InstanceAuthConfig"), (204, None), &[400, 401, 404]),
+    r("post", "/management/instances/{instance}/auth", false, "Set an instance's credentials", Management, Some(body::<m::instances::InstanceAuthConfig>), (204, None), &[400, 401, 404]),
     // Instance settings, credentials, bank accounts.
-    r("get", "/private", true, "The instance's settings", I(P::InstancesRead), None, (200, Some("QueryInstancesResponse")), &[401, 404]),
-    r("patch", "/private", true, "Change the instance's settings", I(P::InstancesWrite), Some("InstanceReconfigurationMessage"), (204, None), &[400, 401, 404]),
+    r("get", "/private", true, "The instance's settings", I(P::InstancesRead), None, (200, Some(body::<m::instances::QueryInstancesResponse>)), &[401, 404]),
+    r("patch", "/private", true, "Change the instance's settings", I(P::InstancesWrite), Some(body::<m::instances::InstanceReconfigurationMessage>), (204, None), &[400, 401, 404]),
     r("delete", "/private", true, "Delete the instance", I(P::InstancesWrite), None, (204, None), &[401, 404]),
-    r("post", "/private/auth", true, "Set the instance's credentials", I(P::InstancesWrite), Some("InstanceAuthConfig"), (204, None), &[400, 401, 404]),
-    r("post", "/private/token", true, "Create a login token with a scope", I(P::InstancesWrite), Some("LoginTokenRequest"), (200, Some("LoginTokenSuccessResponse")), &[400, 401, 403]),
+    r("post", "/private/auth", true, "Set the instance's credentials", I(P::InstancesWrite), Some(body::<m::instances::InstanceAuthConfig>), (204, None), &[400, 401, 404]),
+    r("post", "/private/token", true, "Create a login token with a scope", I(P::InstancesWrite), Some(body::<m::instances::LoginTokenRequest>), (200, Some(body::<m::instances::LoginTokenSuccessResponse>)), &[400, 401, 403]),
     r("delete", "/private/token", true, "Revoke the presented login token", I(P::InstancesRead), None, (204, None), &[401]),
-    r("get", "/private/tokens", true, "List the login tokens", I(P::InstancesRead), None, (200, Some("TokenInfos")), &[401]),
+    r("get", "/private/tokens", true, "List the login tokens", I(P::InstancesRead), None, (200, Some(body::<m::instances::TokenInfos>)), &[401]),
     r("delete", "/private/tokens/{serial}", true, "Revoke a login token", I(P::InstancesWrite), None, (204, None), &[401, 404]),
-    r("post", "/private/accounts", true, "Add a bank account", I(P::InstancesWrite), Some("AccountAddDetails"), (200, Some("AccountAddResponse")), &[400, 401, 409]),
-    r("get", "/private/accounts", true, "List the bank accounts", I(P::InstancesRead), None, (200, Some("AccountsSummaryResponse")), &[401]),
-    r("get", "/private/accounts/{h_wire}", true, "One bank account", I(P::InstancesRead), None, (200, Some("BankAccountDetail")), &[401, 404]),
-    r("patch", "/private/accounts/{h_wire}", true, "Change a bank account", I(P::InstancesWrite), Some("AccountPatchDetails"), (204, None), &[400, 401, 404]),
+    r("post", "/private/accounts", true, "Add a bank account", I(P::InstancesWrite), Some(body::<m::instances::AccountAddDetails>), (200, Some(body::<m::instances::AccountAddResponse>)), &[400, 401, 409]),
+    r("get", "/private/accounts", true, "List the bank accounts", I(P::InstancesRead), None, (200, Some(body::<m::instances::AccountsSummaryResponse>)), &[401]),
+    r("get", "/private/accounts/{h_wire}", true, "One bank account", I(P::InstancesRead), None, (200, Some(body::<m::instances::BankAccountDetail>)), &[401, 404]),
+    r("patch", "/private/accounts/{h_wire}", true, "Change a bank account", I(P::InstancesWrite), Some(body::<m::instances::AccountPatchDetails>), (204, None), &[400, 401, 404]),
     r("delete", "/private/accounts/{h_wire}", true, "Deactivate a bank account", I(P::InstancesWrite), None, (204, None), &[401, 404]),
     // Inventory.
-    r("get", "/private/products", true, "List the products", I(P::ProductsRead), None, (200, Some("InventorySummaryResponse")), &[401]),
-    r("post", "/private/products", true, "Add a product", I(P::ProductsWrite), Some("ProductAddDetail"), (204, None), &[400, 401, 409]),
-    r("get", "/private/products/{product_id}", true, "One product", I(P::ProductsRead), None, (200, Some("ProductDetail")), &[401, 404]),
-    r("patch", "/private/products/{product_id}", true, "Change a product", I(P::ProductsWrite), Some("ProductPatchDetail"), (204, None), &[400, 401, 404, 409]),
+    r("get", "/private/products", true, "List the products", I(P::ProductsRead), None, (200, Some(body::<m::inventory::InventorySummaryResponse>)), &[401]),
+    r("post", "/private/products", true, "Add a product", I(P::ProductsWrite), Some(body::<m::inventory::ProductAddDetail>), (204, None), &[400, 401, 409]),
+    r("get", "/private/products/{product_id}", true, "One product", I(P::ProductsRead), None, (200, Some(body::<m::inventory::ProductDetail>)), &[401, 404]),
+    r("patch", "/private/products/{product_id}", true, "Change a product", I(P::ProductsWrite), Some(body::<m::inventory::ProductPatchDetail>), (204, None), &[400, 401, 404, 409]),
     r("delete", "/private/products/{product_id}", true, "Delete a product", I(P::ProductsWrite), None, (204, None), &[401, 404, 409]),
-    r("post", "/private/products/{product_id}/lock", true, "Lock (or with quantity 0 unlock) stock for a cart", I(P::ProductsLock), Some("LockRequest"), (204, None), &[400, 401, 404, 410]),
+    r("post", "/private/products/{product_id}/lock", true, "Lock (or with quantity 0 unlock) stock for a cart", I(P::ProductsLock), Some(body::<m::inventory::LockRequest>), (204, None), &[400, 401, 404, 410]),
     // Orders.
-    r("get", "/private/orders", true, "List orders (filters, cursor pagination)", I(P::OrdersRead), None, (200, Some("OrderHistory")), &[400, 401]),
-    r("post", "/private/orders", true, "Create an order", I(P::OrdersWrite), Some("PostOrderRequest"), (200, Some("PostOrderResponse")), &[400, 401, 404, 409, 410]),
-    r("get", "/private/orders/{order_id}", true, "An order's status (session_id, timeout_ms long polling)", I(P::OrdersRead), None, (200, Some("MerchantOrderStatusResponse")), &[401, 404]),
+    r("get", "/private/orders", true, "List orders (filters, cursor pagination)", I(P::OrdersRead), None, (200, Some(body::<m::orders::OrderHistory>)), &[400, 401]),
+    r("post", "/private/orders", true, "Create an order", I(P::OrdersWrite), Some(body::<m::orders::PostOrderRequest>), (200, Some(body::<m::orders::PostOrderResponse>)), &[400, 401, 404, 409, 410]),
+    r("get", "/private/orders/{order_id}", true, "An order's status (session_id, timeout_ms long polling)", I(P::OrdersRead), None, (200, Some(body::<m::status::MerchantOrderStatusResponse>)), &[401, 404]),
     r("delete", "/private/orders/{order_id}", true, "Delete an unpaid order", I(P::OrdersWrite), None, (204, None), &[401, 404, 409]),
-    r("patch", "/private/orders/{order_id}/forget", true, "Forget forgettable contract fields", I(P::OrdersWrite), Some("ForgetRequest"), (200, None), &[400, 401, 404, 409]),
+    r("patch", "/private/orders/{order_id}/forget", true, "Forget forgettable contract fields", I(P::OrdersWrite), Some(body::<m::orders::ForgetRequest>), (200, None), &[400, 401, 404, 409]),
     r("get", "/private/orders/events", true, "Server-Sent Events stream of order changes", I(P::OrdersRead), None, (200, None), &[401]),
-    r("post", "/private/orders/{order_id}/refund", true, "Grant a (partial) refund", I(P::OrdersRefund), Some("RefundRequest"), (200, Some("MerchantRefundResponse")), &[401, 403, 404, 409, 410]),
+    r("post", "/private/orders/{order_id}/refund", true, "Grant a (partial) refund", I(P::OrdersRefund), Some(body::<m::payments::RefundRequest>), (200, Some(body::<m::payments::MerchantRefundResponse>)), &[401, 403, 404, 409, 410]),
     // Wallet side.
-    r("post", "/orders/{order_id}/claim", true, "Claim an order (nonce, claim token)", Public, Some("ClaimRequest"), (200, Some("ClaimResponse")), &[404, 409]),
-    r("post", "/orders/{order_id}/pay", true, "Pay an order with coins", Public, Some("PayRequest"), (200, Some("PayResponse")), &[400, 402, 403, 404, 406, 409, 410, 502]),
-    r("post", "/orders/{order_id}/paid", true, "Prove a payment for a session (repurchase detection)", Public, Some("PaidRequest"), (200, None), &[400, 403, 404]),
-    r("post", "/orders/{order_id}/abort", true, "Abort a payment and get the deposited coins refunded", Public, Some("AbortRequest"), (200, Some("AbortResponse")), &[400, 403, 404, 412]),
-    r("post", "/orders/{order_id}/refund", true, "Pick up granted refunds", Public, Some("WalletRefundRequest"), (200, Some("WalletRefundResponse")), &[400, 404]),
-    r("get", "/orders/{order_id}", true, "An order's status for wallets (JSON) or browsers (HTML page, 302 when paid)", Public, None, (200, Some("StatusGotoResponse")), &[403, 404]),
+    r("post", "/orders/{order_id}/claim", true, "Claim an order (nonce, claim token)", Public, Some(body::<m::ClaimRequest>), (200, Some(body::<m::ClaimResponse>)), &[404, 409]),
+    r("post", "/orders/{order_id}/pay", true, "Pay an order with coins", Public, Some(body::<m::PayRequest>), (200, Some(body::<m::PayResponse>)), &[400, 402, 403, 404, 406, 409, 410, 502]),
+    r("post", "/orders/{order_id}/paid", true, "Prove a payment for a session (repurchase detection)", Public, Some(body::<m::PaidRequest>), (200, None), &[400, 403, 404]),
+    r("post", "/orders/{order_id}/abort", true, "Abort a payment and get the deposited coins refunded", Public, Some(body::<m::payments::AbortRequest>), (200, Some(body::<m::payments::AbortResponse>)), &[400, 403, 404, 412]),
+    r("post", "/orders/{order_id}/refund", true, "Pick up granted refunds", Public, Some(body::<m::payments::WalletRefundRequest>), (200, Some(body::<m::payments::WalletRefundResponse>)), &[400, 404]),
+    r("get", "/orders/{order_id}", true, "An order's status for wallets (JSON) or browsers (HTML page, 302 when paid)", Public, None, (200, Some(body::<m::status::StatusGotoResponse>)), &[403, 404]),
     // Settlement.
-    r("get", "/private/transfers", true, "The exchange's transfers reconciled with orders", I(P::TransfersRead), None, (200, Some("TransferList")), &[401]),
+    r("get", "/private/transfers", true, "The exchange's transfers reconciled with orders", I(P::TransfersRead), None, (200, Some(body::<m::settlement::TransferList>)), &[401]),
     // Webhooks.
-    r("get", "/private/webhooks", true, "List the webhooks", I(P::WebhooksRead), None, (200, Some("WebhookSummaryResponse")), &[401]),
-    r("post", "/private/webhooks", true, "Add a signed webhook", I(P::WebhooksWrite), Some("WebhookAddDetails"), (200, Some("WebhookCreatedResponse")), &[400, 401, 409]),
-    r("get", "/private/webhooks/{webhook_id}", true, "One webhook", I(P::WebhooksRead), None, (200, Some("WebhookDetails")), &[401, 404]),
-    r("patch", "/private/webhooks/{webhook_id}", true, "Change a webhook", I(P::WebhooksWrite), Some("WebhookPatchDetails"), (204, None), &[400, 401, 404]),
+    r("get", "/private/webhooks", true, "List the webhooks", I(P::WebhooksRead), None, (200, Some(body::<m::webhooks::WebhookSummaryResponse>)), &[401]),
+    r("post", "/private/webhooks", true, "Add a signed webhook", I(P::WebhooksWrite), Some(body::<m::webhooks::WebhookAddDetails>), (200, Some(body::<m::webhooks::WebhookCreatedResponse>)), &[400, 401, 409]),
+    r("get", "/private/webhooks/{webhook_id}", true, "One webhook", I(P::WebhooksRead), None, (200, Some(body::<m::webhooks::WebhookDetails>)), &[401, 404]),
+    r("patch", "/private/webhooks/{webhook_id}", true, "Change a webhook", I(P::WebhooksWrite), Some(body::<m::webhooks::WebhookPatchDetails>), (204, None), &[400, 401, 404]),
     r("delete", "/private/webhooks/{webhook_id}", true, "Delete a webhook", I(P::WebhooksWrite), None, (204, None), &[401, 404]),
 ];
 
@@ -135,7 +146,7 @@ fn parameters(path: &str) -> Vec<Value> {
         .collect()
 }
 
-fn operation(route: &Route, path: &str) -> Value {
+fn operation(route: &Route, path: &str, generator: &mut SchemaGenerator) -> Value {
     let mut op = Map::new();
     op.insert("summary".into(), route.summary.into());
     let params = parameters(path);
@@ -155,18 +166,18 @@ fn operation(route: &Route, path: &str) -> Value {
             op.insert("x-permission".into(), format!("{p:?}").into());
         }
     }
-    if let Some(ty) = route.request {
+    if let Some(body) = route.request {
+        let schema = body(generator);
         op.insert(
             "requestBody".into(),
-            json!({"required": true, "content": {"application/json": {"schema": {}}}, "x-rust-type": ty}),
+            json!({"required": true, "content": {"application/json": {"schema": schema}}}),
         );
     }
     let mut responses = Map::new();
     let (status, body) = route.success;
     let mut ok = json!({"description": "success"});
-    if let Some(ty) = body {
-        ok["content"] = json!({"application/json": {"schema": {}}});
-        ok["x-rust-type"] = ty.into();
+    if let Some(body) = body {
+        ok["content"] = json!({"application/json": {"schema": body(generator)}});
     }
     responses.insert(status.to_string(), ok);
     for e in route.errors {
@@ -181,6 +192,12 @@ fn operation(route: &Route, path: &str) -> Value {
 
 /// The OpenAPI 3.1 document of a backend served at `base_url` (ends in `/`).
 pub fn document(base_url: &str) -> Value {
+    // One generator, so that a type used by several routes is one entry of
+    // `components.schemas` (OpenAPI 3.1 schemas are JSON Schema 2020-12).
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    let mut generator = settings.into_generator();
     let mut paths = Map::new();
     for route in ROUTES {
         let mut at = vec![route.path.to_owned()];
@@ -189,9 +206,22 @@ pub fn document(base_url: &str) -> Value {
         }
         for path in at {
             let item = paths.entry(path.clone()).or_insert_with(|| json!({}));
-            item[route.method] = operation(route, &path);
+            item[route.method] = operation(route, &path, &mut generator);
         }
     }
+    let mut schemas = generator.take_definitions(true);
+    schemas.insert(
+        "ErrorDetail".into(),
+        json!({
+            "type": "object",
+            "required": ["code"],
+            "properties": {
+                "code": {"type": "integer", "description": "official GNU Taler error code"},
+                "hint": {"type": "string"},
+                "detail": {"type": "string"},
+            },
+        }),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -201,17 +231,7 @@ pub fn document(base_url: &str) -> Value {
         "servers": [{"url": base_url}],
         "paths": paths,
         "components": {
-            "schemas": {
-                "ErrorDetail": {
-                    "type": "object",
-                    "required": ["code"],
-                    "properties": {
-                        "code": {"type": "integer", "description": "official GNU Taler error code"},
-                        "hint": {"type": "string"},
-                        "detail": {"type": "string"},
-                    },
-                },
-            },
+            "schemas": schemas,
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

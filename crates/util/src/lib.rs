@@ -13,6 +13,7 @@ pub mod bytes;
 pub mod config;
 pub mod error_code;
 pub mod payto;
+pub mod schema;
 pub mod taler_uri;
 pub mod time;
 pub mod version;

@@ -36,6 +36,19 @@ macro_rules! cs_bytes {
         #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         pub struct $name([u8; 32]);
 
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": cardcash_util::schema::base32_pattern(32),
+                    "description": "32 bytes, Crockford base32",
+                })
+            }
+        }
+
         impl $name {
             /// Wraps the 32 bytes.
             pub const fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -180,7 +193,7 @@ pub enum BlindedDenominationSignature {
 }
 
 /// A coin's unblinded denomination signature (`ub_sig`, `denom_sig`): its proof of value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "cipher")]
 pub enum UnblindedSignature {
     /// RSA: the signature over the FDH of the coin's public-key hash, big-endian.

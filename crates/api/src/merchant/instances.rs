@@ -25,6 +25,16 @@ impl Serialize for FlexibleDuration {
     }
 }
 
+/// Described in the protocol's form (what it serialises as); the guide's text is accepted too.
+impl schemars::JsonSchema for FlexibleDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RelativeTime".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RelativeTime::json_schema(generator)
+    }
+}
+
 impl<'de> Deserialize<'de> for FlexibleDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)? {
@@ -45,7 +55,7 @@ impl From<RelativeTime> for FlexibleDuration {
 }
 
 /// `InstanceAuthConfigurationMessage`: how the instance's private API is protected.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceAuthConfig {
     /// `"external"` (a reverse proxy authenticates) or `"token"`.
     pub method: String,
@@ -68,7 +78,7 @@ impl std::fmt::Debug for InstanceAuthConfig {
 }
 
 /// One account of the guide's `accounts` list at instance creation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceAccount {
     pub payto_uri: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,7 +88,7 @@ pub struct InstanceAccount {
 }
 
 /// `POST /management/instances` (`InstanceConfigurationMessage`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceConfigurationMessage {
     pub id: String,
     pub name: String,
@@ -121,7 +131,7 @@ pub struct InstanceConfigurationMessage {
 
 /// `PATCH /management/instances/$I` and `PATCH /private` (`InstanceReconfigurationMessage`).
 /// Every field is optional here: what is left out stays as it is.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceReconfigurationMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -154,13 +164,13 @@ pub struct InstanceReconfigurationMessage {
 }
 
 /// The `auth` block of an instance as shown (never its password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceAuthInfo {
     pub method: String,
 }
 
 /// An account as `GET /private` shows it (2022 shape, kept for old clients).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MerchantAccount {
     pub payto_uri: String,
     pub h_wire: HashCode,
@@ -169,7 +179,7 @@ pub struct MerchantAccount {
 }
 
 /// `GET /management/instances/$I` and `GET /private` (`QueryInstancesResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QueryInstancesResponse {
     pub name: String,
     pub merchant_pub: EddsaPublicKey,
@@ -199,7 +209,7 @@ pub struct QueryInstancesResponse {
 }
 
 /// One entry of `GET /management/instances`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceEntry {
     pub id: String,
     pub name: String,
@@ -214,13 +224,13 @@ pub struct InstanceEntry {
 }
 
 /// `GET /management/instances`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstancesResponse {
     pub instances: Vec<InstanceEntry>,
 }
 
 /// `POST /private/token` (`LoginTokenRequest`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginTokenRequest {
     /// `readonly`, `write`, `all`, `order-simple`, `order-pos`, `order-mgmt`, `order-full`,
     /// optionally suffixed `:refreshable`.
@@ -235,7 +245,7 @@ pub struct LoginTokenRequest {
 }
 
 /// `POST /private/token` answer (`LoginTokenSuccessResponse`).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginTokenSuccessResponse {
     /// `secret-token:…`, for `Authorization: Bearer`.
     pub access_token: String,
@@ -257,7 +267,7 @@ impl std::fmt::Debug for LoginTokenSuccessResponse {
 }
 
 /// One login token of `GET /private/tokens` (never the token itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenInfo {
     pub serial: i64,
     pub creation_time: Timestamp,
@@ -269,13 +279,13 @@ pub struct TokenInfo {
 }
 
 /// `GET /private/tokens`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenInfos {
     pub tokens: Vec<TokenInfo>,
 }
 
 /// `POST /private/accounts` (`AccountAddDetails`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountAddDetails {
     pub payto_uri: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -286,14 +296,14 @@ pub struct AccountAddDetails {
 }
 
 /// `POST /private/accounts` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountAddResponse {
     pub h_wire: HashCode,
     pub salt: WireSalt,
 }
 
 /// One account of `GET /private/accounts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BankAccountEntry {
     pub payto_uri: String,
     pub h_wire: HashCode,
@@ -301,13 +311,13 @@ pub struct BankAccountEntry {
 }
 
 /// `GET /private/accounts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountsSummaryResponse {
     pub accounts: Vec<BankAccountEntry>,
 }
 
 /// `GET /private/accounts/$H_WIRE` (`BankAccountDetail`; never the facade credentials).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BankAccountDetail {
     pub payto_uri: String,
     pub h_wire: HashCode,
@@ -318,7 +328,7 @@ pub struct BankAccountDetail {
 }
 
 /// `PATCH /private/accounts/$H_WIRE` (`AccountPatchDetails`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountPatchDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit_facade_url: Option<String>,

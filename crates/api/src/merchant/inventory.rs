@@ -10,14 +10,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// One tax of a product (`{name, tax}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tax {
     pub name: String,
     pub tax: Amount,
 }
 
 /// `POST /private/products` body (`ProductAddDetail`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProductAddDetail {
     pub product_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +44,7 @@ pub struct ProductAddDetail {
         deserialize_with = "restock",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<Timestamp>")]
     pub next_restock: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_age: Option<u32>,
@@ -65,7 +66,7 @@ pub struct ProductAddDetail {
 
 /// `PATCH /private/products/$ID` body (`ProductPatchDetail`): the whole product again, without
 /// its id; `total_lost` is cumulative.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProductPatchDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_name: Option<String>,
@@ -90,6 +91,7 @@ pub struct ProductPatchDetail {
         deserialize_with = "restock",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<Timestamp>")]
     pub next_restock: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_age: Option<u32>,
@@ -108,7 +110,7 @@ pub struct ProductPatchDetail {
 }
 
 /// `GET /private/products/$ID` answer (`ProductDetail`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProductDetail {
     pub product_id: String,
     pub product_name: String,
@@ -135,20 +137,20 @@ pub struct ProductDetail {
 }
 
 /// One entry of `GET /private/products`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InventoryEntry {
     pub product_id: String,
     pub product_serial: i64,
 }
 
 /// `GET /private/products` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InventorySummaryResponse {
     pub products: Vec<InventoryEntry>,
 }
 
 /// `POST /private/products/$ID/lock` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LockRequest {
     pub lock_uuid: String,
     pub duration: RelativeTime,
@@ -158,7 +160,7 @@ pub struct LockRequest {
 }
 
 /// The 410 answer when stock is short (an order or a lock), with the error code and hint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OutOfStockResponse {
     pub product_id: String,
     pub requested_quantity: u64,

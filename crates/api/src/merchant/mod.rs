@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::exchange::UnblindedSignature;
 
 /// `GET /config`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MerchantConfig {
     /// Always `"taler-merchant"`.
     pub name: String,
@@ -32,7 +32,7 @@ pub struct MerchantConfig {
 }
 
 /// `POST /orders/$ORDER_ID/claim` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimRequest {
     /// The wallet's nonce public key; echoed in the contract terms.
     pub nonce: EddsaPublicKey,
@@ -42,7 +42,7 @@ pub struct ClaimRequest {
 }
 
 /// `POST /orders/$ORDER_ID/claim` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimResponse {
     /// Raw contract terms; `h_contract_terms` is computed over their canonical form.
     pub contract_terms: serde_json::Value,
@@ -51,20 +51,20 @@ pub struct ClaimResponse {
 }
 
 /// Merchant identity inside the contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MerchantInfo {
     pub name: String,
 }
 
 /// An exchange the merchant accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExchangeHandle {
     pub url: BaseUrl,
     pub master_pub: EddsaPublicKey,
 }
 
 /// An auditor the merchant accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditorHandle {
     pub name: String,
     pub auditor_pub: EddsaPublicKey,
@@ -72,7 +72,7 @@ pub struct AuditorHandle {
 }
 
 /// Contract terms: the fields wallet-core 2022 requires, plus the common optional ones.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContractTerms {
     pub order_id: String,
     /// Byte-equal to the base URL the wallet used, ending in `/`.
@@ -111,7 +111,7 @@ pub struct ContractTerms {
 }
 
 /// One coin of a payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PayCoin {
     pub coin_pub: EddsaPublicKey,
     /// Coin signature (purpose 1201) over the deposit permission.
@@ -123,7 +123,7 @@ pub struct PayCoin {
 }
 
 /// `POST /orders/$ORDER_ID/pay` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PayRequest {
     pub coins: Vec<PayCoin>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -131,14 +131,14 @@ pub struct PayRequest {
 }
 
 /// `POST /orders/$ORDER_ID/pay` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PayResponse {
     /// Merchant signature (purpose 1104) confirming the payment.
     pub sig: EddsaSignature,
 }
 
 /// `POST /orders/$ORDER_ID/paid` body (answered with [`status::PaidRefundStatusResponse`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PaidRequest {
     pub sig: EddsaSignature,
     pub h_contract: HashCode,
@@ -146,7 +146,7 @@ pub struct PaidRequest {
 }
 
 /// `GET /orders/$ORDER_ID` for a paid order (200).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderStatusPaid {
     pub refunded: bool,
     pub refund_pending: bool,
@@ -155,7 +155,7 @@ pub struct OrderStatusPaid {
 }
 
 /// `GET /orders/$ORDER_ID` for an unpaid order (402).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderStatusUnpaid {
     pub taler_pay_uri: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A product taken from the inventory into an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InventoryProduct {
     pub product_id: String,
     pub quantity: u64,
 }
 
 /// `POST /private/orders` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PostOrderRequest {
     /// Order v0: `amount`, `summary` and the optional contract fields.
     pub order: Value,
@@ -40,7 +40,7 @@ pub struct PostOrderRequest {
 }
 
 /// `POST /private/orders` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PostOrderResponse {
     pub order_id: String,
     /// The claim token (base32 of 16 bytes), unless `create_token` was false.
@@ -49,7 +49,7 @@ pub struct PostOrderResponse {
 }
 
 /// One order of `GET /private/orders`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderHistoryEntry {
     pub order_id: String,
     /// The cursor: pass it as `offset` for the next page.
@@ -63,13 +63,13 @@ pub struct OrderHistoryEntry {
 }
 
 /// `GET /private/orders` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderHistory {
     pub orders: Vec<OrderHistoryEntry>,
 }
 
 /// `PATCH /private/orders/$ID/forget` body: JSONPath-like paths (`$.a.b`, `[n]`, `[*]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ForgetRequest {
     pub fields: Vec<String>,
 }

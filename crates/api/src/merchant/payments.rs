@@ -8,7 +8,7 @@ use cardcash_util::{Amount, BaseUrl, EddsaPublicKey, EddsaSignature, HashCode, T
 use serde::{Deserialize, Serialize};
 
 /// One coin the wallet wants back (`POST /orders/$ID/abort`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AbortingCoin {
     pub coin_pub: EddsaPublicKey,
     /// What the coin contributed (deposit fee included).
@@ -17,14 +17,14 @@ pub struct AbortingCoin {
 }
 
 /// `POST /orders/$ID/abort` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AbortRequest {
     pub h_contract: HashCode,
     pub coins: Vec<AbortingCoin>,
 }
 
 /// What the exchange said about one refunded coin of an abort, in the order of the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum AbortRefundStatus {
     Success {
@@ -44,13 +44,13 @@ pub enum AbortRefundStatus {
 }
 
 /// `POST /orders/$ID/abort` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AbortResponse {
     pub refunds: Vec<AbortRefundStatus>,
 }
 
 /// `POST /private/orders/$ID/refund` body: increase the order's total refund to `refund`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RefundRequest {
     /// The total refund the order should have (cumulative, not an increment).
     pub refund: Amount,
@@ -58,7 +58,7 @@ pub struct RefundRequest {
 }
 
 /// `POST /private/orders/$ID/refund` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MerchantRefundResponse {
     /// `taler://refund/{host}{/path}/{order_id}/`: where the wallet picks the refund up.
     pub taler_refund_uri: String,
@@ -66,13 +66,13 @@ pub struct MerchantRefundResponse {
 }
 
 /// `POST /orders/$ID/refund` body (the wallet picks up granted refunds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WalletRefundRequest {
     pub h_contract: HashCode,
 }
 
 /// The outcome of one refunded coin at the exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum CoinRefundStatus {
     Success {
@@ -101,7 +101,7 @@ pub enum CoinRefundStatus {
 }
 
 /// `POST /orders/$ID/refund` response (200; 204 when nothing was granted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WalletRefundResponse {
     /// The total refunded so far.
     pub refund_amount: Amount,

@@ -7,7 +7,7 @@ use cardcash_util::{Amount, ShortHashCode, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One order's part of a transfer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransferOrder {
     pub order_id: String,
     /// What the customer's coins paid (deposit fees included).
@@ -20,7 +20,7 @@ pub struct TransferOrder {
 }
 
 /// A wire transfer from an exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransferDetails {
     /// What arrived (after the wire fee).
     pub credit_amount: Amount,
@@ -40,7 +40,7 @@ pub struct TransferDetails {
 }
 
 /// `GET /private/transfers`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransferList {
     pub transfers: Vec<TransferDetails>,
 }

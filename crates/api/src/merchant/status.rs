@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /private/orders/$ORDER_ID`: discriminated by `order_status`. "Claimed" and "paid" are
 /// relative to the `session_id` asked about: an order paid under another session is "claimed".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "order_status", rename_all = "lowercase")]
 pub enum MerchantOrderStatusResponse {
     Unpaid(OrderStatusUnpaidPrivate),
@@ -21,7 +21,7 @@ pub enum MerchantOrderStatusResponse {
 }
 
 /// An order no wallet has paid (nor, usually, claimed) yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderStatusUnpaidPrivate {
     /// The `taler://pay` URI for this request's session.
     pub taler_pay_uri: String,
@@ -39,7 +39,7 @@ pub struct OrderStatusUnpaidPrivate {
 }
 
 /// Claimed by a wallet but not paid (in this session).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderStatusClaimed {
     pub contract_terms: serde_json::Value,
     /// The public order page (`…/orders/$ID?h_contract=…&session_id=…`).
@@ -47,7 +47,7 @@ pub struct OrderStatusClaimed {
 }
 
 /// Paid (in this session, or with no session asked about).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderStatusPaidPrivate {
     /// Whether any refund was granted.
     pub refunded: bool,
@@ -71,7 +71,7 @@ pub struct OrderStatusPaidPrivate {
 }
 
 /// A wire transfer of the exchange that (partly) pays this order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransactionWireTransfer {
     pub exchange_url: String,
     /// Wire transfer id (base32, 32 bytes).
@@ -84,7 +84,7 @@ pub struct TransactionWireTransfer {
 }
 
 /// One refund grant of an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RefundDetails {
     pub reason: String,
     /// Not yet picked up by the wallet.
@@ -95,7 +95,7 @@ pub struct RefundDetails {
 
 /// `GET /orders/$ORDER_ID` 202: go elsewhere (no credentials: the order's public reorder page;
 /// paid in this session with the claim token: the fulfillment page).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct StatusGotoResponse {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub public_reorder_url: Option<String>,
@@ -104,7 +104,7 @@ pub struct StatusGotoResponse {
 }
 
 /// `POST /orders/$ORDER_ID/paid` 200.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PaidRefundStatusResponse {
     /// Whether the order was (partly) refunded: a wallet should not show it as fully paid.
     pub refunded: bool,

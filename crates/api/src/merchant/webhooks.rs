@@ -12,7 +12,7 @@ use cardcash_util::{Amount, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// `POST /private/webhooks`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookAddDetails {
     pub webhook_id: String,
     /// `order_created`, `pay`, `refund` or `order_settled`.
@@ -31,14 +31,14 @@ pub struct WebhookAddDetails {
 
 /// The answer to a `POST /private/webhooks` that created the webhook (our addition; the C
 /// merchant answers 204): its signing secret, shown this once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookCreatedResponse {
     pub webhook_id: String,
     pub secret: String,
 }
 
 /// `PATCH /private/webhooks/$ID`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookPatchDetails {
     pub event_type: String,
     pub url: String,
@@ -53,19 +53,19 @@ pub struct WebhookPatchDetails {
 }
 
 /// `GET /private/webhooks`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookSummaryResponse {
     pub webhooks: Vec<WebhookEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookEntry {
     pub webhook_id: String,
     pub event_type: String,
 }
 
 /// `GET /private/webhooks/$ID` (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookDetails {
     pub event_type: String,
     pub url: String,
@@ -77,7 +77,7 @@ pub struct WebhookDetails {
 }
 
 /// One change of an order: the default webhook body and the `data` of a Server-Sent Event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderEvent {
     /// Increases in the order events became visible; the SSE `id` and the
     /// `Taler-Webhook-Event-Id` header.
