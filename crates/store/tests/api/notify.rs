@@ -313,16 +313,29 @@ async fn postgres_listener_wakes_everybody_once_it_listens_again() {
             conn.close().await.unwrap();
         }
     };
+    // While connections are refused the pool cannot open new ones either: the transaction
+    // that notifies holds its connection from before, and the listener is killed from the
+    // administrator's connection.
+    let mut tx = pg.begin().await.unwrap();
     allow(false).await;
     let mut before = pg.notifier().subscribe("history", "k");
-    assert!(kill_listener(&pg).await >= 1, "no listener connection");
+    let mut admin_conn = PgConnection::connect(&admin).await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND query LIKE 'LISTEN%'",
+    )
+    .bind(&database)
+    .fetch_all(&mut admin_conn)
+    .await
+    .unwrap();
+    admin_conn.close().await.unwrap();
+    assert!(killed.contains(&true), "no listener connection");
     assert!(
         before.wait(WAIT).await,
         "not woken when the connection was lost"
     );
     // The listener is down now; this notification reaches nobody.
     let mut after = pg.notifier().subscribe("history", "k2");
-    let mut tx = pg.begin().await.unwrap();
     tx.notify("history", "k2");
     tx.commit().await.unwrap();
     allow(true).await;
