@@ -1,8 +1,9 @@
 //! `cardcash wallet` paying a shop on the real binary: a world (bank, exchange, merchant
 //! backend) runs in this test's process, two wallet files withdraw CHF 20 each with `withdraw
 //! manual` + `run-until-done`, and pay an order of the merchant with `handle-uri … -y`. One
-//! wallet is killed (SIGKILL) after the merchant answered `/pay`; after `run-until-done` it
-//! holds exactly what the wallet that was not killed holds. A second order of the same
+//! wallet is killed (SIGKILL) after the merchant answered `/pay` (then `run-until-done`) and,
+//! on another order, after it answered the claim (then the same URI again); each time it ends
+//! holding exactly what the wallet that was not killed holds. A second order of the same
 //! fulfillment URL is not paid again.
 
 use cardcash_api::corebank::CreateTransactionRequest as BankTransfer;
@@ -188,5 +189,36 @@ fn a_wallet_killed_after_the_merchant_answered_pays_once() {
     assert!(text.contains("Already paid"), "{text}");
     assert_eq!(available(&calm), after);
     assert_eq!(payments(&calm).len(), 2);
+
+    // Killed after the merchant answered the claim, before the contract was stored: the same
+    // URI again claims with the stored nonce (the merchant answers the same contract, not
+    // "claimed by another wallet") and pays once, like the wallet that was not killed.
+    let (_, uri) = order(&rt, &world, "https://shop.example/etudes");
+    wallet_json(&calm, &["handle-uri", &uri, "-y"]);
+    let (id, uri) = order(&rt, &world, "https://shop.example/etudes");
+    kill_wallet_at(&killed, "after-claim", &["handle-uri", &uri, "-y"]);
+    assert!(
+        payments(&killed).iter().all(|p| p["state"] == "done"),
+        "nothing paid at the claim"
+    );
+    wallet_json(&killed, &["handle-uri", &uri, "-y"]);
+    let etudes = payments(&killed);
+    assert_eq!(etudes.len(), payments(&calm).len() - 1, "{etudes:?}");
+    assert!(etudes.iter().all(|p| p["state"] == "done"), "{etudes:?}");
+    assert_eq!(available(&killed), available(&calm));
+    let status: Value = rt.block_on(async {
+        let m = world.merchant();
+        Endpoint::new(
+            m.http().clone(),
+            "the merchant",
+            m.base_url().clone(),
+            Auth::bearer(m.admin_token()),
+        )
+        .get(&["private", "orders", &id])
+        .json_response()
+        .await
+        .expect("status")
+    });
+    assert_eq!(status["order_status"], "paid", "{status}");
     rt.block_on(world.shutdown()).expect("shutdown");
 }
