@@ -15,6 +15,7 @@
 //! | `DEFAULT_WIRE_TRANSFER_DELAY` | wire deadline after the refund deadline, for new instances | `1 week` |
 //! | `LEGAL_PRESERVATION` | how long paid orders are kept (cannot be deleted) | `10 years` |
 //! | `WEBHOOK_RETRY_DELAY` | first pause before a failed webhook delivery is retried (doubling per attempt, see `crate::webhooks`) | `10 s` |
+//! | `WEBHOOK_ALLOW_PRIVATE_ADDRESSES` | whether webhooks may reach loopback, private, link-local (cloud metadata) and other non-public addresses (`crate::webhooks::destination`); `yes` only where every instance owner is trusted with the backend's network | `no` |
 //!
 //! One `[merchant-exchange-*]` section per trusted exchange: `EXCHANGE_BASE_URL`, `MASTER_KEY`
 //! (base32; the exchange's `/keys` must be signed by it), `CURRENCY`.
@@ -56,6 +57,10 @@ pub struct MerchantConfig {
     pub legal_preservation: RelativeTime,
     /// First retry pause of a failed webhook delivery (doubles per attempt).
     pub webhook_retry_delay: RelativeTime,
+    /// Whether webhooks may target non-public addresses. Off by default: instance owners are
+    /// tenants, and the backend's network (its database, metadata service, admin ports) is not
+    /// theirs to reach (server-side request forgery).
+    pub webhook_allow_private_addresses: bool,
     pub exchanges: Vec<TrustedExchange>,
 }
 
@@ -84,6 +89,7 @@ impl MerchantConfig {
             default_wire_transfer_delay: RelativeTime::from_secs(7 * DAY_S),
             legal_preservation: RelativeTime::from_secs(10 * 365 * DAY_S),
             webhook_retry_delay: RelativeTime::from_secs(10),
+            webhook_allow_private_addresses: false,
             exchanges: Vec::new(),
         }
     }
@@ -132,6 +138,9 @@ impl MerchantConfig {
             if let Some(d) = cfg.relative_time_opt(SECTION, option)? {
                 *slot = d;
             }
+        }
+        if let Some(allow) = cfg.yes_no_opt(SECTION, "WEBHOOK_ALLOW_PRIVATE_ADDRESSES")? {
+            c.webhook_allow_private_addresses = allow;
         }
         for section in cfg.sections() {
             let Some(_name) = section.strip_prefix("merchant-exchange-") else {
@@ -184,6 +193,27 @@ mod tests {
             c.exchange(&BaseUrl::parse("https://exchange.example/").unwrap())
                 .is_some()
         );
+    }
+
+    #[test]
+    fn webhooks_reach_only_public_addresses_unless_allowed() {
+        let read = |extra: &str| {
+            let cfg =
+                TalerConfig::parse_str(&format!("[merchant]\nCURRENCY = KUDOS\n{extra}")).unwrap();
+            MerchantConfig::from_taler_config(&cfg)
+        };
+        assert!(!read("").unwrap().webhook_allow_private_addresses);
+        assert!(
+            read("WEBHOOK_ALLOW_PRIVATE_ADDRESSES = yes\n")
+                .unwrap()
+                .webhook_allow_private_addresses
+        );
+        assert!(
+            !read("WEBHOOK_ALLOW_PRIVATE_ADDRESSES = NO\n")
+                .unwrap()
+                .webhook_allow_private_addresses
+        );
+        assert!(read("WEBHOOK_ALLOW_PRIVATE_ADDRESSES = perhaps\n").is_err());
     }
 
     #[test]

@@ -27,10 +27,19 @@
 //! generated when absent and answered once, in the creation response; `PATCH` may rotate it;
 //! `GET` never shows it.
 //!
+//! # Destinations
+//! A webhook reaches public addresses only, unless `[merchant] WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+//! = yes` ([`destination`]: instance owners are tenants and must not make the backend reach its
+//! own network). A URL that is not http(s), carries `user:password@` or names a refused IP
+//! literal is refused at creation and change (400 `GENERIC_PARAMETER_MALFORMED`, hint naming
+//! `url`); a name is resolved at every attempt, and only to public addresses.
+//!
 //! # Retries
-//! A 2xx ends a delivery. Any other answer or a transport failure is retried after
-//! `WEBHOOK_RETRY_DELAY` (default 10 s), doubling per attempt up to [`MAX_RETRY_DELAY`]; after
-//! [`MAX_ATTEMPTS`] attempts or [`GIVE_UP_AFTER`] since the event, the delivery is marked failed.
+//! A 2xx ends a delivery; redirects are not followed and at most [`MAX_ERROR_BODY`] bytes of a
+//! failed answer are read (into the recorded error). Any other answer, a transport failure or a
+//! refused destination (`refused: …` in the log and the delivery's `last_error`; DNS may change,
+//! so may the option) is retried after `WEBHOOK_RETRY_DELAY` (default 10 s), doubling per
+//! attempt up to [`MAX_RETRY_DELAY`]; after [`MAX_ATTEMPTS`] attempts or [`GIVE_UP_AFTER`] since the event, the delivery is marked failed.
 //! Delivery is at least once: an attempt is leased ([`LEASE`]) and repeated if the worker dies
 //! before recording its outcome. Deliveries never run on a request's path.
 //!
@@ -38,6 +47,7 @@
 //! Events older than [`EVENT_RETENTION`] that no pending delivery needs are deleted (hourly, by
 //! the sequencer), never the newest one, so the numbering never restarts.
 
+pub mod destination;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -76,8 +86,10 @@ pub const LEASE: Duration = Duration::from_secs(60);
 /// Events are kept this long (then deleted unless a delivery still needs them): an event
 /// stream resumed after longer starts at the oldest event kept.
 pub const EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
-/// The request timeout of an attempt.
+/// The request timeout of an attempt (resolution, connection, answer and what is read of it).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most read of a failed attempt's answer (kept in its error); a 2xx answer is not read.
+pub const MAX_ERROR_BODY: usize = 256;
 
 pub const HEADER_EVENT_ID: &str = "Taler-Webhook-Event-Id";
 pub const HEADER_EVENT_TYPE: &str = "Taler-Webhook-Event-Type";
@@ -289,17 +301,17 @@ fn unknown(id: &str) -> MerchantError {
     )
 }
 
-fn check_settings(event_type: &str, url: &str, http_method: &str) -> Result<()> {
+fn check_settings(m: &Merchant, event_type: &str, url: &str, http_method: &str) -> Result<()> {
     if !EVENT_TYPES.contains(&event_type) {
         return Err(MerchantError::malformed(&format!(
             "event_type (one of {})",
             EVENT_TYPES.join(", ")
         )));
     }
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => return Err(MerchantError::malformed("url (an http or https URL)")),
-    }
+    // GENERIC_PARAMETER_MALFORMED naming the field, as the C merchant answers a field it
+    // cannot parse.
+    destination::check_url(url, m.config().webhook_allow_private_addresses)
+        .map_err(|why| MerchantError::malformed(&format!("url: {why}")))?;
     if !METHODS.contains(&http_method) {
         return Err(MerchantError::malformed("http_method"));
     }
@@ -330,7 +342,7 @@ pub async fn create_webhook(
     if req.webhook_id.is_empty() || req.webhook_id.contains('/') {
         return Err(MerchantError::malformed("webhook_id"));
     }
-    check_settings(&req.event_type, &req.url, &req.http_method)?;
+    check_settings(m, &req.event_type, &req.url, &req.http_method)?;
     let secret_given = req.secret.is_some();
     let secret = match req.secret {
         Some(s) => {
@@ -402,7 +414,7 @@ pub async fn patch_webhook(
     id: &str,
     req: WebhookPatchDetails,
 ) -> Result<()> {
-    check_settings(&req.event_type, &req.url, &req.http_method)?;
+    check_settings(m, &req.event_type, &req.url, &req.http_method)?;
     if let Some(s) = &req.secret {
         check_secret(s)?;
     }

@@ -19,7 +19,10 @@ use cardcash_util::{RelativeTime, Timestamp};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{ATTEMPT_TIMEOUT, GIVE_UP_AFTER, LEASE, MAX_ATTEMPTS, build_delivery, retry_delay};
+use super::{
+    Delivery, GIVE_UP_AFTER, LEASE, MAX_ATTEMPTS, MAX_ERROR_BODY, build_delivery, destination,
+    retry_delay,
+};
 use crate::db::TOPIC_ORDER;
 use crate::db::webhooks::{DeliveryJob, DeliveryOutcome, TOPIC_DELIVERY, TOPIC_EVENT_CAPTURED};
 use crate::error::MerchantError;
@@ -116,12 +119,7 @@ pub async fn sequence_step(merchant: Merchant) -> Result<Step, MerchantError> {
 
 /// Runs the delivery worker until `stop` fires.
 pub async fn run_deliveries(merchant: Merchant, stop: CancellationToken, metrics: WorkerMetrics) {
-    let client = match reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        // A receiver's redirect is a failed delivery, not a request to wherever it points.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+    let client = match destination::client(merchant.config().webhook_allow_private_addresses) {
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e, "webhooks: no HTTP client; deliveries stay pending");
@@ -188,33 +186,16 @@ async fn attempt(
     let store = merchant.store();
     let now = Timestamp::now();
     let now_secs = now.as_micros() / 1_000_000;
+    let allow_private = merchant.config().webhook_allow_private_addresses;
     let sent = match build_delivery(store, &job, now_secs) {
-        Ok(d) => match reqwest::Method::from_bytes(d.method.as_bytes()) {
-            Ok(method) => {
-                let mut request = client.request(method, &d.url).body(d.body);
-                for (name, value) in &d.headers {
-                    request = request.header(name.as_str(), value.as_str());
-                }
-                request.send().await.map(|r| r.status()).map_err(|e| {
-                    let e = e.without_url();
-                    format!("{e}")
-                })
-            }
-            Err(e) => Err(format!("method {:?}: {e}", d.method)),
-        },
+        Ok(d) => send(&client, d, allow_private).await,
         Err(e) => Err(format!("cannot build the request: {e}")),
     };
     let outcome = match sent {
-        Ok(status) if status.is_success() => DeliveryOutcome::Delivered {
+        Ok((status, _)) if status.is_success() => DeliveryOutcome::Delivered {
             status: status.as_u16(),
         },
-        Ok(status) => failure(
-            &merchant,
-            &job,
-            now,
-            Some(status.as_u16()),
-            format!("HTTP {status}"),
-        ),
+        Ok((status, answer)) => failure(&merchant, &job, now, Some(status.as_u16()), answer),
         Err(error) => failure(&merchant, &job, now, None, error),
     };
     match &outcome {
@@ -232,6 +213,69 @@ async fn attempt(
     }
     store.record_delivery(job.serial, outcome).await?;
     Ok(())
+}
+
+/// Sends one attempt: the status and (for a failure) `HTTP <status>` with the start of the
+/// answer, or why nothing was answered (`refused: …` for a destination webhooks may not reach).
+async fn send(
+    client: &reqwest::Client,
+    d: Delivery,
+    allow_private: bool,
+) -> std::result::Result<(reqwest::StatusCode, String), String> {
+    // An IP literal never reaches the resolver: its check is here (the URL was checked when
+    // stored, but the option may have changed since).
+    let url =
+        destination::check_url(&d.url, allow_private).map_err(|why| format!("refused: {why}"))?;
+    let method = reqwest::Method::from_bytes(d.method.as_bytes())
+        .map_err(|e| format!("method {:?}: {e}", d.method))?;
+    let mut request = client.request(method, url).body(d.body);
+    for (name, value) in &d.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let mut response = request.send().await.map_err(transport_error)?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok((status, String::new()));
+    }
+    // The start of the answer only: a receiver cannot make us read (or store) more.
+    let mut start = Vec::new();
+    while start.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => start.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    start.truncate(MAX_ERROR_BODY);
+    let text: String = String::from_utf8_lossy(&start)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    Ok((
+        status,
+        if text.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {text}")
+        },
+    ))
+}
+
+/// A transport failure in words: `refused: …` when the resolver refused every address, else
+/// the chain of causes (without the URL, which may carry a template's secrets).
+fn transport_error(e: reqwest::Error) -> String {
+    if let Some(refused) = destination::address_refused(&e) {
+        return format!("refused: {refused}");
+    }
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Retry later, or give up (too many attempts, or the next one would be too late).

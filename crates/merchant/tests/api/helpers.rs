@@ -17,7 +17,8 @@ pub struct Env {
 }
 
 impl Env {
-    /// A backend with the default configuration (`adjust` may change it before it starts).
+    /// A backend with the default configuration, except that webhooks may reach private
+    /// addresses (`adjust` may change it before it starts).
     pub async fn new(engine: Engine) -> Env {
         Self::with(engine, |_| {}).await
     }
@@ -31,6 +32,9 @@ impl Env {
         .await;
         let currency: Currency = CURRENCY.parse().expect("currency");
         let mut config = MerchantConfig::new(currency, "unused");
+        // The tests' webhook receivers listen on 127.0.0.1; the tests of the refusal switch
+        // this back to the production default.
+        config.webhook_allow_private_addresses = true;
         adjust(&mut config);
         let app = App::build_with_db(config, db)
             .await

@@ -901,3 +901,139 @@ engine_test!(
         env.app.shutdown().await.unwrap();
     }
 );
+
+/// `last_error` of every delivery, by serial (test-only SQL).
+async fn delivery_errors(env: &Env) -> Vec<Option<String>> {
+    const SQL: &str = "SELECT last_error FROM webhook_deliveries ORDER BY delivery_serial";
+    match env.app.merchant().store().database() {
+        Database::Sqlite(db) => db
+            .read(|conn| {
+                cardcash_store::query_all(conn, SQL, [], |r| Ok(r.get::<_, Option<String>>(0)?))
+            })
+            .unwrap(),
+        Database::Postgres(db) => {
+            use sqlx::Row;
+            sqlx::query(SQL)
+                .fetch_all(db.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<Option<String>, _>("last_error"))
+                .collect()
+        }
+    }
+}
+
+/// The production default: webhooks reach public addresses only.
+fn public_only(c: &mut cardcash_merchant::MerchantConfig) {
+    c.webhook_allow_private_addresses = false;
+}
+
+engine_test!(
+    /// With the production default, a webhook URL naming the backend's own network as an IP
+    /// literal (loopback, private, the cloud metadata service, IPv4-mapped IPv6, other
+    /// spellings of 127.0.0.1), with credentials, or not http(s) is refused at creation and
+    /// change: 400 GENERIC_PARAMETER_MALFORMED naming `url`. Public URLs are accepted.
+    async fn webhooks_to_private_address_literals_are_refused(engine: Engine) {
+        let env = env_with(engine, public_only).await;
+        let hook = |url: &str| json!({"webhook_id": "h", "event_type": "pay", "url": url, "http_method": "POST"});
+        for url in [
+            "http://127.0.0.1:9966/management/instances",
+            "http://169.254.169.254/latest/meta-data/iam/",
+            "http://10.0.0.5/",
+            "http://192.168.1.1/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0:9966/",
+            "http://[::1]:9966/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://224.0.0.1/",
+            "http://0x7f.1/",
+            "http://2130706433/",
+            "https://user:password@shop.example/hook",
+            "file:///etc/passwd",
+            "gopher://shop.example/",
+        ] {
+            let (status, body) = post(&env, "private/webhooks", &hook(url)).await;
+            assert_eq!(status, 400, "{url}: {body}");
+            assert_eq!(
+                body["code"],
+                ErrorCode::GenericParameterMalformed.code(),
+                "{url}"
+            );
+            assert!(
+                body["hint"].as_str().unwrap().contains("url"),
+                "{url}: {body}"
+            );
+        }
+        let (status, body) = post(
+            &env,
+            "private/webhooks",
+            &hook("http://169.254.169.254/latest/meta-data/"),
+        )
+        .await;
+        assert!(
+            body["hint"]
+                .as_str()
+                .unwrap()
+                .contains("public addresses only"),
+            "{status} {body}"
+        );
+        // Public literals and names are fine; a change to a private literal is refused too.
+        for (id, url) in [
+            ("byname", "https://shop.example/hooks"),
+            ("byip", "http://93.184.216.34:8080/hooks"),
+        ] {
+            let mut h = hook(url);
+            h["webhook_id"] = json!(id);
+            let (status, body) = post(&env, "private/webhooks", &h).await;
+            assert_eq!(status, 200, "{url}: {body}");
+        }
+        let (status, body) = send(
+            &env,
+            reqwest::Method::PATCH,
+            "private/webhooks/byname",
+            Some(
+                &json!({"event_type": "pay", "url": "http://[::ffff:a9fe:a9fe]/",
+                         "http_method": "POST"}),
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["code"], ErrorCode::GenericParameterMalformed.code());
+        let (_, one) = env.get("private/webhooks/byname").await;
+        assert_eq!(one["url"], "https://shop.example/hooks");
+        env.app.shutdown().await.unwrap();
+    }
+);
+
+engine_test!(
+    /// A webhook to a name (`localhost`) is accepted, but the name resolves to loopback only:
+    /// every attempt is refused before connecting, so the receiver listening on 127.0.0.1 at
+    /// that port gets nothing; the delivery is a failed attempt (retried later) whose error
+    /// says why.
+    async fn a_name_resolving_to_loopback_is_never_connected_to(engine: Engine) {
+        let env = env_with(engine, |c| {
+            public_only(c);
+            c.webhook_retry_delay = cardcash_util::RelativeTime::from_secs(3600);
+        })
+        .await;
+        let receiver = Receiver::start(0).await;
+        let url = receiver.url.replace("127.0.0.1", "localhost");
+        assert_ne!(url, receiver.url);
+        add_webhook(&env, "created", "order_created", &url, json!({})).await;
+        create_order(&env, "Sonatas", "1").await;
+        // The attempt is recorded after it ended: nothing can arrive later.
+        wait_deliveries(&env, |d| d == [("pending".to_owned(), 1)]).await;
+        let errors = delivery_errors(&env).await;
+        let error = errors[0].as_deref().unwrap_or_default();
+        assert!(
+            error.starts_with("refused: localhost resolves to no public address")
+                && error.contains("loopback"),
+            "{error}"
+        );
+        assert!(receiver.seen().is_empty(), "{:?}", receiver.seen());
+        env.app.shutdown().await.unwrap();
+    }
+);
