@@ -499,6 +499,20 @@ impl WalletStore {
         self.db.close();
     }
 
+    /// Runs one statement in a write transaction of its own and returns how many rows it
+    /// changed: every state change and error note that is a single statement goes through
+    /// here, so a conditional transition reads as its SQL and `== 1`.
+    pub(crate) async fn write_one<P>(
+        &self,
+        sql: &'static str,
+        params: P,
+    ) -> Result<usize, StoreError>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.db.write(move |tx| Ok(tx.execute(sql, params)?)).await
+    }
+
     /// Adds or updates an exchange with its verified keys and denominations, in one
     /// transaction. The accepted terms version is kept.
     pub async fn put_exchange(
@@ -585,15 +599,8 @@ impl WalletStore {
 
     /// Records the terms version the user accepted. `false` for an unknown exchange.
     pub async fn accept_tos(&self, base_url: &BaseUrl, etag: String) -> Result<bool, StoreError> {
-        let url = base_url.to_string();
-        self.db
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE exchanges SET tos_accepted_etag = ?2 WHERE base_url = ?1",
-                    params![url, etag],
-                )? == 1)
-            })
-            .await
+        let sql = "UPDATE exchanges SET tos_accepted_etag = ?2 WHERE base_url = ?1";
+        Ok(self.write_one(sql, (base_url.to_string(), etag)).await? == 1)
     }
 
     /// One exchange.
@@ -684,25 +691,19 @@ impl WalletStore {
         to: WithdrawalState,
         exchange_account: Option<PaytoUri>,
     ) -> Result<bool, StoreError> {
-        let id = group_id.to_owned();
         let finished = to.is_final().then(|| Timestamp::now().to_sql_micros());
-        self.db
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE withdrawal_groups SET state = ?3, last_error = NULL,
-                       exchange_account = COALESCE(?4, exchange_account),
-                       finished = COALESCE(?5, finished)
-                     WHERE group_id = ?1 AND state = ?2",
-                    params![
-                        id,
-                        from.as_str(),
-                        to.as_str(),
-                        exchange_account.map(|p| p.to_string()),
-                        finished
-                    ],
-                )? == 1)
-            })
-            .await
+        let sql = "UPDATE withdrawal_groups SET state = ?3, last_error = NULL,
+                     exchange_account = COALESCE(?4, exchange_account),
+                     finished = COALESCE(?5, finished)
+                   WHERE group_id = ?1 AND state = ?2";
+        let params = (
+            group_id.to_owned(),
+            from.as_str(),
+            to.as_str(),
+            exchange_account.map(|p| p.to_string()),
+            finished,
+        );
+        Ok(self.write_one(sql, params).await? == 1)
     }
 
     /// Waiting for funds → withdrawing with the coins fixed: the planchets replace any earlier
@@ -803,16 +804,9 @@ impl WalletStore {
 
     /// Remembers why the last attempt of a group failed (shown in the transaction list).
     pub async fn record_error(&self, group_id: &str, error: String) -> Result<(), StoreError> {
-        let id = group_id.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE withdrawal_groups SET last_error = ?2 WHERE group_id = ?1",
-                    params![id, error],
-                )?;
-                Ok(())
-            })
-            .await
+        let sql = "UPDATE withdrawal_groups SET last_error = ?2 WHERE group_id = ?1";
+        self.write_one(sql, (group_id.to_owned(), error)).await?;
+        Ok(())
     }
 
     /// One group.
@@ -960,17 +954,13 @@ impl WalletStore {
 
     /// Melting → revealing with the exchange's choice. `false` when it was not melting.
     pub async fn melted(&self, refresh_id: &str, noreveal_index: u32) -> Result<bool, StoreError> {
-        let id = refresh_id.to_owned();
-        self.db
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE refresh_groups SET state = 'revealing', noreveal_index = ?2,
-                       last_error = NULL
-                     WHERE refresh_id = ?1 AND state = 'melting'",
-                    params![id, noreveal_index],
-                )? == 1)
-            })
-            .await
+        let sql = "UPDATE refresh_groups SET state = 'revealing', noreveal_index = ?2,
+                     last_error = NULL
+                   WHERE refresh_id = ?1 AND state = 'melting'";
+        Ok(self
+            .write_one(sql, (refresh_id.to_owned(), noreveal_index))
+            .await?
+            == 1)
     }
 
     /// Stores the fresh coins and finishes the refresh, in one transaction (a replayed answer
@@ -1002,16 +992,9 @@ impl WalletStore {
         refresh_id: &str,
         error: String,
     ) -> Result<(), StoreError> {
-        let id = refresh_id.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE refresh_groups SET last_error = ?2 WHERE refresh_id = ?1",
-                    params![id, error],
-                )?;
-                Ok(())
-            })
-            .await
+        let sql = "UPDATE refresh_groups SET last_error = ?2 WHERE refresh_id = ?1";
+        self.write_one(sql, (refresh_id.to_owned(), error)).await?;
+        Ok(())
     }
 
     /// One refresh.
@@ -1144,16 +1127,9 @@ impl WalletStore {
         coin_pub: &EddsaPublicKey,
         error: String,
     ) -> Result<(), StoreError> {
-        let coin = coin_pub.to_vec();
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE recoups SET last_error = ?2 WHERE coin_pub = ?1",
-                    params![coin, error],
-                )?;
-                Ok(())
-            })
-            .await
+        let sql = "UPDATE recoups SET last_error = ?2 WHERE coin_pub = ?1";
+        self.write_one(sql, (coin_pub.to_vec(), error)).await?;
+        Ok(())
     }
 
     /// The fresh coins' denominations of a refresh, by index.
@@ -1174,24 +1150,65 @@ mod tests {
     use super::*;
     use cardcash_util::Base32Bytes;
 
+    /// The JSON of a denomination signature (the tests' coins are never checked).
+    fn denom_sig_json() -> String {
+        serde_json::to_string(&UnblindedSignature::Rsa {
+            rsa_signature: Base32Bytes::from_bytes(vec![1, 2, 3]),
+        })
+        .unwrap()
+    }
+
+    /// The exchange `http://ex.example/` (CHF) in any schema.
+    fn insert_exchange(tx: &rusqlite::Connection) -> Result<(), StoreError> {
+        tx.execute(
+            "INSERT INTO exchanges (base_url, master_pub, currency, keys_json, keys_updated)
+             VALUES ('http://ex.example/', ?1, 'CHF', '{}', 0)",
+            [vec![7u8; 32]],
+        )?;
+        Ok(())
+    }
+
+    /// Two CHF 5 coins of withdrawal G1 at that exchange: key 3 fresh, key 4 spent (index =
+    /// key). `columns` and `values` add columns the schema at hand has.
+    fn insert_coins_fresh_and_spent(
+        tx: &rusqlite::Connection,
+        sig: &str,
+        columns: &str,
+        values: &str,
+    ) -> Result<(), StoreError> {
+        for (key, status) in [(3u8, "fresh"), (4, "spent")] {
+            tx.execute(
+                &format!(
+                    "INSERT INTO coins (coin_pub, coin_priv, exchange_base_url, h_denom_pub,
+                       currency, value_val, value_frac, denom_sig, status, origin,
+                       coin_index, created{columns})
+                     VALUES (?1, ?2, 'http://ex.example/', ?3, 'CHF', 5, 0, ?4, ?5,
+                       'txn:withdrawal:G1', ?6, 0{values})"
+                ),
+                params![
+                    vec![key; 32],
+                    vec![9u8; 32],
+                    vec![5u8; 64],
+                    sig,
+                    status,
+                    key
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
     /// A wallet of the first schema with one withdrawn coin keeps it through migration 2,
     /// with its withdrawal as origin.
     #[tokio::test]
     async fn migration_2_keeps_the_coins_of_withdrawals() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wallet.sqlite3");
-        let sig = serde_json::to_string(&UnblindedSignature::Rsa {
-            rsa_signature: Base32Bytes::from_bytes(vec![1, 2, 3]),
-        })
-        .unwrap();
+        let sig = denom_sig_json();
         {
             let db = SqliteDb::open(&path, &MIGRATIONS[..1]).unwrap();
             db.write(move |tx| {
-                tx.execute(
-                    "INSERT INTO exchanges (base_url, master_pub, currency, keys_json, keys_updated)
-                     VALUES ('http://ex.example/', ?1, 'CHF', '{}', 0)",
-                    [vec![7u8; 32]],
-                )?;
+                insert_exchange(tx)?;
                 tx.execute(
                     "INSERT INTO withdrawal_groups (group_id, kind, state, exchange_base_url,
                        currency, reserve_priv, reserve_pub, seed, amount_val, amount_frac, created)
@@ -1227,35 +1244,13 @@ mod tests {
     async fn migration_5_keeps_refreshes_and_sets_what_is_left_of_coins() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wallet.sqlite3");
-        let sig = serde_json::to_string(&UnblindedSignature::Rsa {
-            rsa_signature: Base32Bytes::from_bytes(vec![1, 2, 3]),
-        })
-        .unwrap();
+        let sig = denom_sig_json();
         {
             let db = SqliteDb::open(&path, &MIGRATIONS[..4]).unwrap();
             db.write(move |tx| {
-                tx.execute(
-                    "INSERT INTO exchanges (base_url, master_pub, currency, keys_json, keys_updated)
-                     VALUES ('http://ex.example/', ?1, 'CHF', '{}', 0)",
-                    [vec![7u8; 32]],
-                )?;
-                for (key, status) in [(3u8, "fresh"), (4, "spent")] {
-                    tx.execute(
-                        "INSERT INTO coins (coin_pub, coin_priv, exchange_base_url, h_denom_pub,
-                           currency, value_val, value_frac, denom_sig, status, origin,
-                           coin_index, created)
-                         VALUES (?1, ?2, 'http://ex.example/', ?3, 'CHF', 5, 0, ?4, ?5,
-                           'txn:withdrawal:G1', ?6, 0)",
-                        params![
-                            vec![key; 32],
-                            vec![9u8; 32],
-                            vec![5u8; 64],
-                            sig,
-                            status,
-                            key
-                        ],
-                    )?;
-                }
+                insert_exchange(tx)?;
+                // Migration 4's coins have no remainder columns yet.
+                insert_coins_fresh_and_spent(tx, &sig, "", "")?;
                 tx.execute(
                     "INSERT INTO refresh_groups (refresh_id, state, exchange_base_url,
                        old_coin_pub, rms, currency, amount_val, amount_frac, created)
@@ -1340,35 +1335,17 @@ mod tests {
         use crate::db::purchase::ClaimedContract;
         let dir = tempfile::tempdir().unwrap();
         let store = WalletStore::open(&dir.path().join("wallet.sqlite3")).unwrap();
-        let sig = serde_json::to_string(&UnblindedSignature::Rsa {
-            rsa_signature: Base32Bytes::from_bytes(vec![1, 2, 3]),
-        })
-        .unwrap();
+        let sig = denom_sig_json();
         store
             .db
             .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO exchanges (base_url, master_pub, currency, keys_json, keys_updated)
-                     VALUES ('http://ex.example/', ?1, 'CHF', '{}', 0)",
-                    [vec![7u8; 32]],
+                insert_exchange(tx)?;
+                insert_coins_fresh_and_spent(
+                    tx,
+                    &sig,
+                    ", remaining_val, remaining_frac",
+                    ", 5, 0",
                 )?;
-                for (key, status) in [(3u8, "fresh"), (4, "spent")] {
-                    tx.execute(
-                        "INSERT INTO coins (coin_pub, coin_priv, exchange_base_url, h_denom_pub,
-                           currency, value_val, value_frac, denom_sig, status, origin,
-                           coin_index, created, remaining_val, remaining_frac)
-                         VALUES (?1, ?2, 'http://ex.example/', ?3, 'CHF', 5, 0, ?4, ?5,
-                           'txn:withdrawal:G1', ?6, 0, 5, 0)",
-                        params![
-                            vec![key; 32],
-                            vec![9u8; 32],
-                            vec![5u8; 64],
-                            sig,
-                            status,
-                            key
-                        ],
-                    )?;
-                }
                 Ok(())
             })
             .await

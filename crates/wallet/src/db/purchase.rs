@@ -208,30 +208,24 @@ impl WalletStore {
 
     /// Claiming → proposed with the verified contract. `false` when it was not claiming.
     pub async fn claimed(&self, proposal_id: &str, c: ClaimedContract) -> Result<bool, StoreError> {
-        let id = proposal_id.to_owned();
-        self.db
-            .write(move |tx| {
-                let (v, f) = amount_to_columns(&c.amount);
-                Ok(tx.execute(
-                    "UPDATE purchases SET state = 'proposed', contract_json = ?2, h_contract = ?3,
-                       merchant_sig = ?4, merchant_pub = ?5, currency = ?6, amount_val = ?7,
-                       amount_frac = ?8, summary = ?9, fulfillment_url = ?10, last_error = NULL
-                     WHERE proposal_id = ?1 AND state = 'claiming'",
-                    params![
-                        id,
-                        c.contract_json,
-                        c.h_contract.to_vec(),
-                        c.merchant_sig.to_vec(),
-                        c.merchant_pub.to_vec(),
-                        c.amount.currency().to_string(),
-                        v,
-                        f,
-                        c.summary,
-                        c.fulfillment_url,
-                    ],
-                )? == 1)
-            })
-            .await
+        let sql = "UPDATE purchases SET state = 'proposed', contract_json = ?2, h_contract = ?3,
+                     merchant_sig = ?4, merchant_pub = ?5, currency = ?6, amount_val = ?7,
+                     amount_frac = ?8, summary = ?9, fulfillment_url = ?10, last_error = NULL
+                   WHERE proposal_id = ?1 AND state = 'claiming'";
+        let (v, f) = amount_to_columns(&c.amount);
+        let params = (
+            proposal_id.to_owned(),
+            c.contract_json,
+            c.h_contract.to_vec(),
+            c.merchant_sig.to_vec(),
+            c.merchant_pub.to_vec(),
+            c.amount.currency().to_string(),
+            v,
+            f,
+            c.summary,
+            c.fulfillment_url,
+        );
+        Ok(self.write_one(sql, params).await? == 1)
     }
 
     /// Proposed → paying: the coins are marked spent (each must be fresh with all its value
@@ -314,16 +308,14 @@ impl WalletStore {
         proposal_id: &str,
         pay_sig: EddsaSignature,
     ) -> Result<bool, StoreError> {
-        let id = proposal_id.to_owned();
-        self.db
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE purchases SET state = 'done', pay_sig = ?2, paid = ?3, last_error = NULL
-                     WHERE proposal_id = ?1 AND state = 'paying'",
-                    params![id, pay_sig.to_vec(), Timestamp::now().to_sql_micros()],
-                )? == 1)
-            })
-            .await
+        let sql = "UPDATE purchases SET state = 'done', pay_sig = ?2, paid = ?3, last_error = NULL
+                   WHERE proposal_id = ?1 AND state = 'paying'";
+        let params = (
+            proposal_id.to_owned(),
+            pay_sig.to_vec(),
+            Timestamp::now().to_sql_micros(),
+        );
+        Ok(self.write_one(sql, params).await? == 1)
     }
 
     /// Proposed (or claiming) → repurchase of `earlier`, under `session_id`.
@@ -333,17 +325,11 @@ impl WalletStore {
         earlier: &str,
         session_id: String,
     ) -> Result<bool, StoreError> {
-        let (id, earlier) = (proposal_id.to_owned(), earlier.to_owned());
-        self.db
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE purchases SET state = 'repurchase', repurchase_of = ?2,
-                       session_id = ?3, last_error = NULL
-                     WHERE proposal_id = ?1 AND state IN ('claiming', 'proposed')",
-                    params![id, earlier, session_id],
-                )? == 1)
-            })
-            .await
+        let sql = "UPDATE purchases SET state = 'repurchase', repurchase_of = ?2,
+                     session_id = ?3, last_error = NULL
+                   WHERE proposal_id = ?1 AND state IN ('claiming', 'proposed')";
+        let params = (proposal_id.to_owned(), earlier.to_owned(), session_id);
+        Ok(self.write_one(sql, params).await? == 1)
     }
 
     /// A done purchase now belongs to session `session_id` (after `/paid`).
@@ -352,16 +338,10 @@ impl WalletStore {
         proposal_id: &str,
         session_id: String,
     ) -> Result<(), StoreError> {
-        let id = proposal_id.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE purchases SET session_id = ?2 WHERE proposal_id = ?1",
-                    params![id, session_id],
-                )?;
-                Ok(())
-            })
-            .await
+        let sql = "UPDATE purchases SET session_id = ?2 WHERE proposal_id = ?1";
+        self.write_one(sql, (proposal_id.to_owned(), session_id))
+            .await?;
+        Ok(())
     }
 
     /// Paying → aborted: every refunded coin gets `credit` back onto its remainder — one
@@ -441,16 +421,9 @@ impl WalletStore {
         proposal_id: &str,
         error: String,
     ) -> Result<(), StoreError> {
-        let id = proposal_id.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE purchases SET last_error = ?2 WHERE proposal_id = ?1",
-                    params![id, error],
-                )?;
-                Ok(())
-            })
-            .await
+        let sql = "UPDATE purchases SET last_error = ?2 WHERE proposal_id = ?1";
+        self.write_one(sql, (proposal_id.to_owned(), error)).await?;
+        Ok(())
     }
 
     /// One purchase.
