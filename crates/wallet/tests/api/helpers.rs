@@ -1,13 +1,14 @@
-//! Fixtures: a world whose exchange has RSA and CS denominations, a wallet on a file, the
-//! terminal's side of a card withdrawal, and the wallet's JSON read back as amounts.
+//! Fixtures: a world whose exchange has RSA and CS denominations, a wallet on a file (funded
+//! with CHF 20 if asked), the terminal's side of a card withdrawal, the wallet's payment
+//! requests, and the wallet's JSON read back as amounts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cardcash_client::SetupAmount;
 use cardcash_exchange::config::{CipherConfig, DenominationConfig};
 use cardcash_testkit::{BankAccount, Engine, World};
 use cardcash_util::{Amount, RelativeTime};
-use cardcash_wallet::{Wallet, WalletConfig};
+use cardcash_wallet::{Wallet, WalletConfig, WalletError};
 use serde_json::{Value, json};
 
 pub fn chf(text: &str) -> Amount {
@@ -236,6 +237,73 @@ pub async fn withdraw_manually(world: &World, wallet: &Wallet, amount: &str) {
         .await
         .unwrap();
     run_until_done(wallet).await;
+}
+
+/// A wallet on a file in a temporary directory of its own (alive as long as the returned
+/// directory), with the coins of CHF 20 withdrawn at the world's exchange: 19.93 available.
+pub async fn funded_wallet(world: &World) -> (tempfile::TempDir, PathBuf, Wallet) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wallet.sqlite3");
+    let wallet = open_wallet(&path, WalletConfig::default());
+    withdraw_manually(world, &wallet, "20").await;
+    assert_eq!(balance(&wallet).await, (chf("19.93"), chf("0")));
+    (dir, path, wallet)
+}
+
+/// A second, empty wallet on `path` that knows the world's exchange.
+pub async fn other_wallet(world: &World, path: &Path) -> Wallet {
+    let other = open_wallet(path, WalletConfig::default());
+    other
+        .handle(
+            "addExchange",
+            json!({ "exchangeBaseUrl": world.exchange().base_url().to_string() }),
+        )
+        .await
+        .unwrap();
+    other
+}
+
+/// `preparePayForUri`, which must succeed: the offer.
+pub async fn prepare(wallet: &Wallet, uri: &str) -> Value {
+    prepare_pay(wallet, uri)
+        .await
+        .unwrap_or_else(|e| panic!("preparePayForUri {uri}: {}", e.to_json()))
+}
+
+/// `preparePayForUri`, as it comes.
+pub async fn prepare_pay(wallet: &Wallet, uri: &str) -> Result<Value, WalletError> {
+    wallet
+        .handle("preparePayForUri", json!({ "talerPayUri": uri }))
+        .await
+}
+
+/// `confirmPay` of an offer, which must succeed.
+pub async fn confirm(wallet: &Wallet, offer: &Value) -> Value {
+    confirm_pay(wallet, offer)
+        .await
+        .unwrap_or_else(|e| panic!("confirmPay: {}", e.to_json()))
+}
+
+/// `confirmPay` of an offer, as it comes.
+pub async fn confirm_pay(wallet: &Wallet, offer: &Value) -> Result<Value, WalletError> {
+    wallet
+        .handle(
+            "confirmPay",
+            json!({ "transactionId": offer["transactionId"] }),
+        )
+        .await
+}
+
+/// The first transaction of the wallet of type `kind` (`"payment"`, `"refund"`, …).
+pub async fn first_transaction(wallet: &Wallet, kind: &str) -> Value {
+    let t = wallet.handle("getTransactions", json!({})).await.unwrap();
+    t["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == kind)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind}: {t}"))
 }
 
 /// The public key of one fresh coin worth `value`.

@@ -7,7 +7,7 @@
 use cardcash_client::{Auth, Endpoint};
 use cardcash_testkit::{BankAccount, Engine, World, engine_test};
 use cardcash_util::{BaseUrl, RelativeTime};
-use cardcash_wallet::{Step, Wallet, WalletConfig};
+use cardcash_wallet::{Step, WalletConfig};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -76,30 +76,6 @@ async fn order_status(world: &World, id: &str, session: &str) -> Value {
         .unwrap()
 }
 
-async fn prepare(wallet: &Wallet, uri: &str) -> Value {
-    wallet
-        .handle("preparePayForUri", json!({ "talerPayUri": uri }))
-        .await
-        .unwrap_or_else(|e| panic!("preparePayForUri {uri}: {}", e.to_json()))
-}
-
-async fn confirm(wallet: &Wallet, offer: &Value) -> Value {
-    wallet
-        .handle(
-            "confirmPay",
-            json!({ "transactionId": offer["transactionId"] }),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("confirmPay: {}", e.to_json()))
-}
-
-async fn funded_wallet(world: &World, path: &std::path::Path) -> Wallet {
-    let wallet = open_wallet(path, WalletConfig::default());
-    withdraw_manually(world, &wallet, "20").await;
-    assert_eq!(balance(&wallet).await, (chf("19.93"), chf("0")));
-    wallet
-}
-
 engine_test!(
     /// The Sonatas bought at the real merchant: CHF 3.50 from a 5 (the deposit fee is the
     /// merchant's, up to max_fee), the change refreshed (19.93 → 16.41: the price and 0.02 of
@@ -109,8 +85,7 @@ engine_test!(
     /// back as 0.98 of coins.
     async fn a_purchase_at_the_merchant_its_repurchase_and_refund(engine: Engine) {
         let world = start_world_with_merchant(engine).await;
-        let dir = tempfile::tempdir().unwrap();
-        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
+        let (_dir, _, wallet) = funded_wallet(&world).await;
         let fulfillment = "https://shop.example/sonatas";
         let (id, uri) = create_order(&world, "3.5", fulfillment, "S1").await;
 
@@ -180,9 +155,7 @@ engine_test!(
     /// were spent once, and the balance is that of one payment.
     async fn a_payment_stopped_after_the_merchant_answered_resumes(engine: Engine) {
         let world = start_world_with_merchant(engine).await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wallet.sqlite3");
-        let wallet = funded_wallet(&world, &path).await;
+        let (_dir, path, wallet) = funded_wallet(&world).await;
         let (id, uri) = create_order(&world, "3.5", "https://shop.example/piano", "").await;
         let offer = prepare(&wallet, &uri).await;
         wallet.close();
@@ -194,13 +167,7 @@ engine_test!(
                 ..WalletConfig::default()
             },
         );
-        halting
-            .handle(
-                "confirmPay",
-                json!({ "transactionId": offer["transactionId"] }),
-            )
-            .await
-            .unwrap_err();
+        confirm_pay(&halting, &offer).await.unwrap_err();
         halting.close();
         drop(halting);
         // The merchant has the payment; the wallet does not know yet.
@@ -225,36 +192,17 @@ engine_test!(
     /// WALLET_ORDER_ALREADY_CLAIMED; an order above the balance is insufficient.
     async fn claimed_elsewhere_and_insufficient_balance(engine: Engine) {
         let world = start_world_with_merchant(engine).await;
-        let dir = tempfile::tempdir().unwrap();
-        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
+        let (dir, _, wallet) = funded_wallet(&world).await;
         let (_, uri) = create_order(&world, "1", "https://shop.example/one", "").await;
-        let other = open_wallet(&dir.path().join("other.sqlite3"), WalletConfig::default());
-        other
-            .handle(
-                "addExchange",
-                json!({ "exchangeBaseUrl": world.exchange().base_url().to_string() }),
-            )
-            .await
-            .unwrap();
+        let other = other_wallet(&world, &dir.path().join("other.sqlite3")).await;
         prepare(&other, &uri).await;
-        let e = wallet
-            .handle("preparePayForUri", json!({ "talerPayUri": uri }))
-            .await
-            .unwrap_err();
+        let e = prepare_pay(&wallet, &uri).await.unwrap_err();
         assert_eq!(e.to_json()["code"], 7014, "{}", e.to_json());
 
         let (_, uri) = create_order(&world, "25", "https://shop.example/car", "").await;
         let offer = prepare(&wallet, &uri).await;
         assert_eq!(offer["status"], "insufficient-balance");
-        assert!(
-            wallet
-                .handle(
-                    "confirmPay",
-                    json!({ "transactionId": offer["transactionId"] })
-                )
-                .await
-                .is_err()
-        );
+        assert!(confirm_pay(&wallet, &offer).await.is_err());
         assert_eq!(balance(&wallet).await.0, chf("19.93"));
     }
 );
@@ -265,9 +213,7 @@ engine_test!(
     /// "claimed by another wallet", and the order is paid.
     async fn a_claim_stopped_after_the_answer_is_repeated_with_its_nonce(engine: Engine) {
         let world = start_world_with_merchant(engine).await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wallet.sqlite3");
-        let wallet = funded_wallet(&world, &path).await;
+        let (_dir, path, wallet) = funded_wallet(&world).await;
         wallet.close();
         drop(wallet);
         let (id, uri) = create_order(&world, "1", "https://shop.example/claim", "").await;
@@ -278,10 +224,7 @@ engine_test!(
                 ..WalletConfig::default()
             },
         );
-        let e = halting
-            .handle("preparePayForUri", json!({ "talerPayUri": uri }))
-            .await
-            .unwrap_err();
+        let e = prepare_pay(&halting, &uri).await.unwrap_err();
         assert!(e.to_string().contains("AfterClaim"), "{e}");
         halting.close();
         drop(halting);
@@ -304,8 +247,7 @@ engine_test!(
     async fn the_public_order_status_before_and_after_the_payment(engine: Engine) {
         use cardcash_client::{MerchantWalletClient, OrderStatusQuery, PublicOrderStatus};
         let world = start_world_with_merchant(engine).await;
-        let dir = tempfile::tempdir().unwrap();
-        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
+        let (_dir, _, wallet) = funded_wallet(&world).await;
         let (id, uri) = create_order(&world, "1", "https://shop.example/status", "").await;
         let Ok(cardcash_util::TalerUri::Pay { claim_token, .. }) = uri.parse() else {
             panic!("{uri}");

@@ -6,6 +6,7 @@
 //! accepts `/paid` with that confirmation, and has the exchange refund a coin (1102 → 1038).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
@@ -17,12 +18,13 @@ use cardcash_api::merchant::{ClaimRequest, PaidRequest, PayRequest};
 use cardcash_client::ExchangeClient;
 use cardcash_crypto::EddsaPrivateKey;
 use cardcash_crypto::purpose::{ContractSig, MerchantRefund, PaymentOk};
-use cardcash_testkit::{Engine, engine_test};
+use cardcash_testkit::{Engine, World, engine_test};
 use cardcash_util::{
     Amount, EddsaPublicKey, EddsaSignature, HashCode, PaytoUri, RelativeTime, Timestamp, WireSalt,
 };
 use cardcash_wallet::{Step, Wallet, WalletConfig};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 use crate::helpers::*;
 
@@ -322,7 +324,7 @@ async fn abort(
 }
 
 /// Starts the stand-in merchant on 127.0.0.1 for the world's exchange.
-async fn start_shop(world: &cardcash_testkit::World, wallet: &Wallet) -> Shared {
+async fn start_shop(world: &World, wallet: &Wallet) -> Shared {
     let exchanges = wallet.handle("listExchanges", json!({})).await.unwrap();
     let master_pub: EddsaPublicKey =
         serde_json::from_value(exchanges["exchanges"][0]["masterPub"].clone()).unwrap();
@@ -380,19 +382,13 @@ fn order(shop: &Shared, id: &str, amount: &str, fulfillment: &str, session: &str
     format!("taler+http://pay/{host}/{id}/{session}")
 }
 
-async fn prepare(wallet: &Wallet, uri: &str) -> Value {
-    wallet
-        .handle("preparePayForUri", json!({ "talerPayUri": uri }))
-        .await
-        .unwrap_or_else(|e| panic!("preparePayForUri: {}", e.to_json()))
-}
-
-/// A wallet with the coins of CHF 20 withdrawn at the world's exchange.
-async fn funded_wallet(world: &cardcash_testkit::World, path: &std::path::Path) -> Wallet {
-    let wallet = open_wallet(path, WalletConfig::default());
-    withdraw_manually(world, &wallet, "20").await;
-    assert_eq!(balance(&wallet).await, (chf("19.93"), chf("0")));
-    wallet
+/// The world of [`start_world`] without the card services, a wallet funded there (see
+/// [`funded_wallet`]) and the stand-in merchant.
+async fn shop_and_funded_wallet(engine: Engine) -> (World, TempDir, PathBuf, Wallet, Shared) {
+    let world = start_world(engine, false).await;
+    let (dir, path, wallet) = funded_wallet(&world).await;
+    let shop = start_shop(&world, &wallet).await;
+    (world, dir, path, wallet, shop)
 }
 
 engine_test!(
@@ -402,10 +398,7 @@ engine_test!(
     /// again but shown with /paid; a refund of CHF 1 comes back as 0.98 of coins (refund fee
     /// 0.01, melt fee 0.01).
     async fn a_purchase_its_repurchase_and_its_refund(engine: Engine) {
-        let world = start_world(engine, false).await;
-        let dir = tempfile::tempdir().unwrap();
-        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
-        let shop = start_shop(&world, &wallet).await;
+        let (_world, _dir, _, wallet, shop) = shop_and_funded_wallet(engine).await;
         let uri = order(&shop, "O-1", "3.5", "https://shop.example/sonatas", "S1");
 
         let offer = prepare(&wallet, &uri).await;
@@ -419,13 +412,7 @@ engine_test!(
         assert_eq!(again["transactionId"], offer["transactionId"]);
         assert_eq!(shop.lock().unwrap().calls.claim, 1);
 
-        let paid = wallet
-            .handle(
-                "confirmPay",
-                json!({ "transactionId": offer["transactionId"] }),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("confirmPay: {}", e.to_json()));
+        let paid = confirm(&wallet, &offer).await;
         assert_eq!(paid["type"], "done");
         assert_eq!(amount(&paid["amountEffective"]), chf("3.5"));
         assert_eq!(paid["fulfillmentUrl"], "https://shop.example/sonatas");
@@ -436,14 +423,7 @@ engine_test!(
         );
         // 19.93 − 5 + 1.48: the price and 0.02 of refresh fees left the wallet.
         assert_eq!(balance(&wallet).await, (chf("16.41"), chf("0")));
-        let tx = wallet.handle("getTransactions", json!({})).await.unwrap();
-        let payment = tx["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["type"] == "payment")
-            .unwrap()
-            .clone();
+        let payment = first_transaction(&wallet, "payment").await;
         assert_eq!(payment["state"], "done");
         assert_eq!(payment["orderId"], "O-1");
         assert_eq!(amount(&payment["amountEffective"]), chf("3.5"));
@@ -511,14 +491,7 @@ engine_test!(
             .unwrap();
         assert_eq!(amount(&again["amountRefundGranted"]), chf("0"));
         assert_eq!(balance(&wallet).await, (chf("17.39"), chf("0")));
-        let tx = wallet.handle("getTransactions", json!({})).await.unwrap();
-        let refund = tx["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["type"] == "refund")
-            .unwrap()
-            .clone();
+        let refund = first_transaction(&wallet, "refund").await;
         assert_eq!(amount(&refund["amountRaw"]), chf("1"));
         assert_eq!(amount(&refund["amountEffective"]), chf("0.99"));
     }
@@ -529,11 +502,7 @@ engine_test!(
     /// left) resumes with the identical request: the exchange took the coin once, the
     /// balance is what one payment leaves.
     async fn a_payment_interrupted_after_the_merchant_answered_resumes_once(engine: Engine) {
-        let world = start_world(engine, false).await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wallet.sqlite3");
-        let wallet = funded_wallet(&world, &path).await;
-        let shop = start_shop(&world, &wallet).await;
+        let (_world, _dir, path, wallet, shop) = shop_and_funded_wallet(engine).await;
         let uri = order(&shop, "O-7", "3.5", "https://shop.example/piano", "");
         let offer = prepare(&wallet, &uri).await;
         wallet.close();
@@ -546,13 +515,7 @@ engine_test!(
                 ..WalletConfig::default()
             },
         );
-        let stopped = halting
-            .handle(
-                "confirmPay",
-                json!({ "transactionId": offer["transactionId"] }),
-            )
-            .await
-            .unwrap_err();
+        let stopped = confirm_pay(&halting, &offer).await.unwrap_err();
         assert!(stopped.to_string().contains("AfterPay"), "{stopped}");
         // The coins left the balance before the request did.
         let b = halting.handle("getBalances", json!({})).await.unwrap();
@@ -573,24 +536,11 @@ engine_test!(
                 "the same request"
             );
         }
-        let t = wallet.handle("getTransactions", json!({})).await.unwrap();
-        let payment = t["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["type"] == "payment")
-            .unwrap()
-            .clone();
+        let payment = first_transaction(&wallet, "payment").await;
         assert_eq!(payment["state"], "done", "{payment}");
         assert_eq!(balance(&wallet).await, (chf("16.41"), chf("0")));
         // Confirming again pays nothing more.
-        wallet
-            .handle(
-                "confirmPay",
-                json!({ "transactionId": offer["transactionId"] }),
-            )
-            .await
-            .unwrap();
+        confirm(&wallet, &offer).await;
         assert_eq!(shop.lock().unwrap().calls.pay, 2);
     }
 );
@@ -599,27 +549,18 @@ engine_test!(
     /// A contract whose signature does not verify, one naming another merchant, a payment
     /// beyond the balance and an order another wallet claimed are refused with their codes.
     async fn bad_contracts_and_insufficient_balance_are_refused(engine: Engine) {
-        let world = start_world(engine, false).await;
-        let dir = tempfile::tempdir().unwrap();
-        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
-        let shop = start_shop(&world, &wallet).await;
+        let (world, dir, _, wallet, shop) = shop_and_funded_wallet(engine).await;
         let refused = |e: cardcash_wallet::WalletError| e.to_json()["code"].as_u64().unwrap();
 
         shop.lock().unwrap().bad_signature = true;
         let uri = order(&shop, "B-1", "1", "https://shop.example/b1", "");
-        let e = wallet
-            .handle("preparePayForUri", json!({ "talerPayUri": uri }))
-            .await
-            .unwrap_err();
+        let e = prepare_pay(&wallet, &uri).await.unwrap_err();
         assert_eq!(refused(e), 7019, "WALLET_CONTRACT_TERMS_SIGNATURE_INVALID");
         shop.lock().unwrap().bad_signature = false;
 
         shop.lock().unwrap().other_base_url = Some("http://elsewhere.example/".into());
         let uri = order(&shop, "B-2", "1", "https://shop.example/b2", "");
-        let e = wallet
-            .handle("preparePayForUri", json!({ "talerPayUri": uri }))
-            .await
-            .unwrap_err();
+        let e = prepare_pay(&wallet, &uri).await.unwrap_err();
         assert_eq!(refused(e), 7018, "WALLET_CONTRACT_TERMS_BASE_URL_MISMATCH");
         shop.lock().unwrap().other_base_url = None;
 
@@ -627,31 +568,15 @@ engine_test!(
         let offer = prepare(&wallet, &uri).await;
         assert_eq!(offer["status"], "insufficient-balance");
         assert_eq!(amount(&offer["balanceAvailable"]), chf("19.93"));
-        let e = wallet
-            .handle(
-                "confirmPay",
-                json!({ "transactionId": offer["transactionId"] }),
-            )
-            .await
-            .unwrap_err();
+        let e = confirm_pay(&wallet, &offer).await.unwrap_err();
         assert!(e.to_string().contains("insufficient balance"), "{e}");
         assert_eq!(balance(&wallet).await.0, chf("19.93"));
 
         // Another wallet claimed B-4 first.
         let uri = order(&shop, "B-4", "1", "https://shop.example/b4", "");
-        let other = open_wallet(&dir.path().join("other.sqlite3"), WalletConfig::default());
-        other
-            .handle(
-                "addExchange",
-                json!({ "exchangeBaseUrl": world.exchange().base_url().to_string() }),
-            )
-            .await
-            .unwrap();
+        let other = other_wallet(&world, &dir.path().join("other.sqlite3")).await;
         prepare(&other, &uri).await;
-        let e = wallet
-            .handle("preparePayForUri", json!({ "talerPayUri": uri }))
-            .await
-            .unwrap_err();
+        let e = prepare_pay(&wallet, &uri).await.unwrap_err();
         assert_eq!(refused(e), 7014, "WALLET_ORDER_ALREADY_CLAIMED");
     }
 );
@@ -660,10 +585,7 @@ engine_test!(
     /// A contract with an auto-refund period: run-until-done picks up a refund the merchant
     /// granted without the wallet being told.
     async fn refunds_are_picked_up_during_the_auto_refund_period(engine: Engine) {
-        let world = start_world(engine, false).await;
-        let dir = tempfile::tempdir().unwrap();
-        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
-        let shop = start_shop(&world, &wallet).await;
+        let (_world, _dir, _, wallet, shop) = shop_and_funded_wallet(engine).await;
         let uri = order(&shop, "A-1", "3.5", "https://shop.example/a1", "");
         shop.lock()
             .unwrap()
@@ -672,13 +594,7 @@ engine_test!(
             .unwrap()
             .auto_refund = Some(RelativeTime::from_secs(3600));
         let offer = prepare(&wallet, &uri).await;
-        wallet
-            .handle(
-                "confirmPay",
-                json!({ "transactionId": offer["transactionId"] }),
-            )
-            .await
-            .unwrap();
+        confirm(&wallet, &offer).await;
         assert_eq!(balance(&wallet).await.0, chf("16.41"));
         run_until_done(&wallet).await;
         assert_eq!(
@@ -704,20 +620,11 @@ engine_test!(
     /// refunds the 3.50 in full (the refund fee waived up to the deposit fee), and the 5 is
     /// whole again and refreshed: 19.93 − 5 + 4.95.
     async fn an_unconfirmed_payment_is_aborted_and_its_coins_come_back(engine: Engine) {
-        let world = start_world(engine, false).await;
-        let dir = tempfile::tempdir().unwrap();
-        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
-        let shop = start_shop(&world, &wallet).await;
+        let (_world, _dir, _, wallet, shop) = shop_and_funded_wallet(engine).await;
         let uri = order(&shop, "F-1", "3.5", "https://shop.example/f1", "");
         shop.lock().unwrap().fail_after_deposit = true;
         let offer = prepare(&wallet, &uri).await;
-        let e = wallet
-            .handle(
-                "confirmPay",
-                json!({ "transactionId": offer["transactionId"] }),
-            )
-            .await
-            .unwrap_err();
+        let e = confirm_pay(&wallet, &offer).await.unwrap_err();
         assert!(e.to_string().contains("502"), "{e}");
         let b = wallet.handle("getBalances", json!({})).await.unwrap();
         assert_eq!(amount(&b["balances"][0]["pendingOutgoing"]), chf("3.5"));
@@ -729,14 +636,7 @@ engine_test!(
             .await
             .unwrap_or_else(|e| panic!("abort: {}", e.to_json()));
         assert_eq!(balance(&wallet).await, (chf("19.88"), chf("0")));
-        let t = wallet.handle("getTransactions", json!({})).await.unwrap();
-        let payment = t["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["type"] == "payment")
-            .unwrap()
-            .clone();
+        let payment = first_transaction(&wallet, "payment").await;
         assert_eq!(payment["state"], "aborted");
         let b = wallet.handle("getBalances", json!({})).await.unwrap();
         assert_eq!(amount(&b["balances"][0]["pendingOutgoing"]), chf("0"));
@@ -746,21 +646,12 @@ engine_test!(
 engine_test!(
     /// The same offer scanned in session S1, then (before paying) in S3: it is paid in S3.
     async fn an_offer_is_paid_in_the_session_it_was_last_scanned_in(engine: Engine) {
-        let world = start_world(engine, false).await;
-        let dir = tempfile::tempdir().unwrap();
-        let wallet = funded_wallet(&world, &dir.path().join("wallet.sqlite3")).await;
-        let shop = start_shop(&world, &wallet).await;
+        let (_world, _dir, _, wallet, shop) = shop_and_funded_wallet(engine).await;
         let uri = order(&shop, "S-1", "1", "https://shop.example/s1", "S1");
         prepare(&wallet, &uri).await;
         let rescanned = uri.replace("/S1", "/S3");
         let offer = prepare(&wallet, &rescanned).await;
-        wallet
-            .handle(
-                "confirmPay",
-                json!({ "transactionId": offer["transactionId"] }),
-            )
-            .await
-            .unwrap();
+        confirm(&wallet, &offer).await;
         let s = shop.lock().unwrap();
         assert_eq!(s.orders["S-1"].session.as_deref(), Some("S3"));
         assert_eq!(s.calls.claim, 1);

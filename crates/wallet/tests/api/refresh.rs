@@ -9,14 +9,7 @@ use crate::helpers::*;
 
 /// The refresh transaction of the wallet.
 async fn the_refresh(wallet: &Wallet) -> Value {
-    let t = wallet.handle("getTransactions", json!({})).await.unwrap();
-    t["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "refresh")
-        .cloned()
-        .unwrap_or_else(|| panic!("no refresh: {t}"))
+    first_transaction(wallet, "refresh").await
 }
 
 /// After refreshing a 5 of the CHF 20 withdrawal: the old coin spent, 27 fresh coins
