@@ -4,7 +4,7 @@
 
 use cardcash_store::rusqlite::{Connection, params};
 use cardcash_store::{SqliteTx, StoreError, query_all, query_opt};
-use cardcash_util::Currency;
+use cardcash_util::{Amount, Currency};
 
 use super::super::recoup::{
     NewRecoup, NewRecoupRefresh, RecoupOutcome, RecoupRefreshOutcome, RecoupRow, RecoupSums,
@@ -19,18 +19,53 @@ fn blind(row: &cardcash_store::rusqlite::Row<'_>, idx: usize) -> Result<[u8; 32]
     fixed("coin blinding secret", &b, |b| <[u8; 32]>::try_from(b).ok())
 }
 
+/// The denomination of a coin the exchange knows, and what is left of it.
+fn known_coin(
+    conn: &Connection,
+    currency: Currency,
+    coin_pub: &[u8],
+) -> Result<Option<(i64, Amount)>, StoreError> {
+    query_opt(
+        conn,
+        "SELECT denom_serial, remaining_val, remaining_frac FROM known_coins WHERE coin_pub = ?1",
+        [coin_pub],
+        |row| Ok((row.get::<_, i64>(0)?, am(row, currency, 1)?)),
+    )
+}
+
+/// Leaves nothing of a recouped coin: a known coin is emptied, one seen for the first time is
+/// stored empty.
+fn empty_coin(
+    conn: &Connection,
+    known: bool,
+    coin_pub: &[u8],
+    denom_serial: i64,
+    denom_sig: &[u8],
+) -> Result<(), StoreError> {
+    if known {
+        execute(
+            conn,
+            "UPDATE known_coins SET remaining_val = 0, remaining_frac = 0 WHERE coin_pub = ?1",
+            [coin_pub],
+        )?;
+    } else {
+        execute(
+            conn,
+            "INSERT INTO known_coins (coin_pub, denom_serial, denom_sig, remaining_val, \
+             remaining_frac) VALUES (?1, ?2, ?3, 0, 0)",
+            params![coin_pub, denom_serial, denom_sig],
+        )?;
+    }
+    Ok(())
+}
+
 pub(in crate::db) fn recoup(
     tx: &mut SqliteTx<'_>,
     currency: Currency,
     r: NewRecoup,
 ) -> Result<RecoupOutcome, StoreError> {
     let coin = r.coin_pub.to_vec();
-    let known = query_opt(
-        tx,
-        "SELECT denom_serial, remaining_val, remaining_frac FROM known_coins WHERE coin_pub = ?1",
-        [&coin],
-        |row| Ok((row.get::<_, i64>(0)?, am(row, currency, 1)?)),
-    )?;
+    let known = known_coin(tx, currency, &coin)?;
     if known
         .as_ref()
         .is_some_and(|(serial, _)| *serial != r.denom_serial)
@@ -80,20 +115,7 @@ pub(in crate::db) fn recoup(
             expiration.max(micros(r.reserve_expiration))
         ],
     )?;
-    if known.is_some() {
-        execute(
-            tx,
-            "UPDATE known_coins SET remaining_val = 0, remaining_frac = 0 WHERE coin_pub = ?1",
-            [&coin],
-        )?;
-    } else {
-        execute(
-            tx,
-            "INSERT INTO known_coins (coin_pub, denom_serial, denom_sig, remaining_val, \
-             remaining_frac) VALUES (?1, ?2, ?3, 0, 0)",
-            params![coin, r.denom_serial, r.denom_sig],
-        )?;
-    }
+    empty_coin(tx, known.is_some(), &coin, r.denom_serial, &r.denom_sig)?;
     let amount = cols(&left);
     execute(
         tx,
@@ -227,12 +249,7 @@ pub(in crate::db) fn recoup_refresh(
         params![r.h_coin_ev.to_vec(), r.denom_serial],
         |row| Ok((row.get::<_, i64>(0)?, eddsa(row, 1)?)),
     )?;
-    let known = query_opt(
-        tx,
-        "SELECT denom_serial, remaining_val, remaining_frac FROM known_coins WHERE coin_pub = ?1",
-        [&coin],
-        |row| Ok((row.get::<_, i64>(0)?, am(row, currency, 1)?)),
-    )?;
+    let known = known_coin(tx, currency, &coin)?;
     if known
         .as_ref()
         .is_some_and(|(serial, _)| *serial != r.denom_serial)
@@ -270,20 +287,7 @@ pub(in crate::db) fn recoup_refresh(
         "UPDATE known_coins SET remaining_val = ?2, remaining_frac = ?3 WHERE coin_pub = ?1",
         params![old, credited.0, credited.1],
     )?;
-    if known.is_some() {
-        execute(
-            tx,
-            "UPDATE known_coins SET remaining_val = 0, remaining_frac = 0 WHERE coin_pub = ?1",
-            [&coin],
-        )?;
-    } else {
-        execute(
-            tx,
-            "INSERT INTO known_coins (coin_pub, denom_serial, denom_sig, remaining_val, \
-             remaining_frac) VALUES (?1, ?2, ?3, 0, 0)",
-            params![coin, r.denom_serial, r.denom_sig],
-        )?;
-    }
+    empty_coin(tx, known.is_some(), &coin, r.denom_serial, &r.denom_sig)?;
     let amount = cols(&left);
     execute(
         tx,
