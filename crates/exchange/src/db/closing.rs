@@ -22,7 +22,7 @@
 use cardcash_store::{Database, StoreError};
 use cardcash_util::{Amount, EddsaPublicKey, HashCode, ShortHashCode, Timestamp};
 
-use super::{ExchangeStore, postgres, sqlite};
+use super::{ExchangeStore, Outgoing, postgres, sqlite};
 
 /// Notification topic: a closing with something to transfer was recorded (key: empty); the
 /// closing transfer worker sends it.
@@ -275,12 +275,15 @@ impl ExchangeStore {
 
     /// The earliest next attempt of the closings not done.
     pub async fn next_closing_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
-        closing_read!(self, next_closing_attempt())
+        dispatch_read!(self, next_attempt(Outgoing::Closings))
     }
 
     /// The gateway accepted a closing's transfer.
     pub async fn closing_done(&self, serial: i64, gateway_row_id: u64) -> Result<(), StoreError> {
-        closing_write!(self, closing_done(serial, gateway_row_id))
+        dispatch_write!(
+            self,
+            transfer_done(Outgoing::Closings, serial, gateway_row_id)
+        )
     }
 
     /// A closing's transfer failed; try again at `next_attempt`.
@@ -289,7 +292,10 @@ impl ExchangeStore {
         serial: i64,
         next_attempt: Timestamp,
     ) -> Result<(), StoreError> {
-        closing_write!(self, closing_failed(serial, next_attempt))
+        dispatch_write!(
+            self,
+            transfer_failed(Outgoing::Closings, serial, next_attempt)
+        )
     }
 
     /// A reserve's closings, oldest first.

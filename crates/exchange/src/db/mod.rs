@@ -269,6 +269,17 @@ pub struct CreditReport {
     pub duplicates: u32,
 }
 
+/// The exchange's queues of outgoing transfers, each sent by its worker and retried until the
+/// gateway takes it: bounced incoming transfers, transfers to merchants, closed reserves sent
+/// back. One function per step serves all three on each engine (`next_attempt`,
+/// `transfer_done`, `transfer_failed`), with the queue's own statements.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outgoing {
+    Bounces,
+    WireOuts,
+    Closings,
+}
+
 /// An incoming transfer that funds no reserve, recorded for sending back (`wire_in_bounced`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BounceRow {
@@ -855,7 +866,7 @@ impl ExchangeStore {
 
     /// The earliest next attempt of the bounces not done (for the worker's sleep).
     pub async fn next_bounce_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
-        dispatch_read!(self, next_bounce_attempt())
+        dispatch_read!(self, next_attempt(Outgoing::Bounces))
     }
 
     /// A bounced transfer by the account that received it and its gateway row.
@@ -882,7 +893,10 @@ impl ExchangeStore {
 
     /// The gateway accepted the transfer back (a decided one with something to send).
     pub async fn bounce_done(&self, serial: i64, gateway_row_id: u64) -> Result<(), StoreError> {
-        dispatch_write!(self, bounce_done(serial, gateway_row_id))
+        dispatch_write!(
+            self,
+            transfer_done(Outgoing::Bounces, serial, gateway_row_id)
+        )
     }
 
     /// An attempt failed (or could not be made); try again at `next_attempt`.
@@ -891,7 +905,10 @@ impl ExchangeStore {
         serial: i64,
         next_attempt: Timestamp,
     ) -> Result<(), StoreError> {
-        dispatch_write!(self, bounce_failed(serial, next_attempt))
+        dispatch_write!(
+            self,
+            transfer_failed(Outgoing::Bounces, serial, next_attempt)
+        )
     }
 
     // ----- withdraw -----
@@ -988,12 +1005,15 @@ impl ExchangeStore {
     /// When the earliest recorded transfer not yet accepted is next to be attempted (the
     /// transfer worker sleeps until then, also right after a restart).
     pub async fn next_wire_out_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
-        dispatch_read!(self, next_wire_out_attempt())
+        dispatch_read!(self, next_attempt(Outgoing::WireOuts))
     }
 
     /// The gateway accepted the transfer.
     pub async fn wire_out_done(&self, serial: i64, gateway_row_id: u64) -> Result<(), StoreError> {
-        dispatch_write!(self, wire_out_done(serial, gateway_row_id))
+        dispatch_write!(
+            self,
+            transfer_done(Outgoing::WireOuts, serial, gateway_row_id)
+        )
     }
 
     /// An attempt failed; try again at `next_attempt`.
@@ -1002,7 +1022,10 @@ impl ExchangeStore {
         serial: i64,
         next_attempt: Timestamp,
     ) -> Result<(), StoreError> {
-        dispatch_write!(self, wire_out_failed(serial, next_attempt))
+        dispatch_write!(
+            self,
+            transfer_failed(Outgoing::WireOuts, serial, next_attempt)
+        )
     }
 
     /// A wire transfer by its WTID, with the deposits it paid.

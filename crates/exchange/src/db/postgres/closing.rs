@@ -3,7 +3,7 @@
 //! row, re-checks, writes, commits and notifies; the rest are single statements. The outcomes
 //! are those of `sqlite/closing.rs`, step for step.
 
-use cardcash_store::{PgDb, StoreError, retry};
+use cardcash_store::{PgDb, StoreError};
 use cardcash_util::{Amount, Currency, EddsaPublicKey, Timestamp};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -12,8 +12,11 @@ use super::super::closing::{
     CloseOutcome, CloseWaitRow, CloseWake, ClosingRow, ClosingSums, ExpiredReserveRow, NewClosing,
     ReserveOrigin, TOPIC_CLOSING, closing_date, closing_request_uid, closing_wtid,
 };
-use super::{am, eddsa, hash, micros, outcome, payload, short, sum_amount, ts};
-use crate::db::{TOPIC_RESERVE, cols, corrupt, reserve_key, signed, time, unsigned};
+use super::{
+    am, eddsa, hash, micros, outcome, payload, read_all, read_opt, short, sum_amount, ts, write,
+    write_row,
+};
+use crate::db::{TOPIC_RESERVE, cols, corrupt, reserve_key, time, unsigned};
 
 fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
@@ -26,48 +29,48 @@ pub(in crate::db) async fn expired_reserves(
     include_waiting: bool,
     limit: u32,
 ) -> Result<Vec<ExpiredReserveRow>, StoreError> {
-    sqlx::query(
-        "SELECT r.reserve_pub, r.balance_val, r.balance_frac, r.expiration_date, \
-         (SELECT count(*) FROM reserves_close c WHERE c.reserve_pub = r.reserve_pub) \
-           AS close_number, \
-         i.reserve_in_serial, i.debit_payto, i.account_section, \
-         coalesce(w.failures, 0) AS failures \
-         FROM reserves r \
-         LEFT JOIN reserves_close_wait w ON w.reserve_pub = r.reserve_pub \
-         LEFT JOIN LATERAL (SELECT x.reserve_in_serial, x.debit_payto, x.account_section \
-                              FROM reserves_in x WHERE x.reserve_pub = r.reserve_pub \
-                             ORDER BY x.reserve_in_serial DESC LIMIT 1) i ON TRUE \
-         WHERE (r.balance_val > 0 OR r.balance_frac > 0) AND r.expiration_date <= $1 \
-           AND ($2 OR w.next_attempt IS NULL OR w.next_attempt <= $1) \
-         ORDER BY r.expiration_date LIMIT $3",
+    read_all(
+        db,
+        sqlx::query(
+            "SELECT r.reserve_pub, r.balance_val, r.balance_frac, r.expiration_date, \
+             (SELECT count(*) FROM reserves_close c WHERE c.reserve_pub = r.reserve_pub) \
+               AS close_number, \
+             i.reserve_in_serial, i.debit_payto, i.account_section, \
+             coalesce(w.failures, 0) AS failures \
+             FROM reserves r \
+             LEFT JOIN reserves_close_wait w ON w.reserve_pub = r.reserve_pub \
+             LEFT JOIN LATERAL (SELECT x.reserve_in_serial, x.debit_payto, x.account_section \
+                                  FROM reserves_in x WHERE x.reserve_pub = r.reserve_pub \
+                                 ORDER BY x.reserve_in_serial DESC LIMIT 1) i ON TRUE \
+             WHERE (r.balance_val > 0 OR r.balance_frac > 0) AND r.expiration_date <= $1 \
+               AND ($2 OR w.next_attempt IS NULL OR w.next_attempt <= $1) \
+             ORDER BY r.expiration_date LIMIT $3",
+        )
+        .bind(micros(now))
+        .bind(include_waiting)
+        .bind(i64::from(limit)),
+        |r| {
+            let serial: Option<i64> = r.try_get("reserve_in_serial")?;
+            let origin = match serial {
+                Some(credit_serial) => Some(ReserveOrigin {
+                    credit_serial,
+                    debit_payto: r.try_get("debit_payto")?,
+                    account_section: r.try_get("account_section")?,
+                }),
+                None => None,
+            };
+            let failures: i32 = r.try_get("failures")?;
+            Ok(ExpiredReserveRow {
+                reserve_pub: eddsa(r, "reserve_pub")?,
+                balance: am(r, currency, "balance")?,
+                expiration: ts(r, "expiration_date")?,
+                close_number: count(r.try_get("close_number")?),
+                origin,
+                failures: u32::try_from(failures).unwrap_or(0),
+            })
+        },
     )
-    .bind(micros(now))
-    .bind(include_waiting)
-    .bind(i64::from(limit))
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        let serial: Option<i64> = r.try_get("reserve_in_serial")?;
-        let origin = match serial {
-            Some(credit_serial) => Some(ReserveOrigin {
-                credit_serial,
-                debit_payto: r.try_get("debit_payto")?,
-                account_section: r.try_get("account_section")?,
-            }),
-            None => None,
-        };
-        let failures: i32 = r.try_get("failures")?;
-        Ok(ExpiredReserveRow {
-            reserve_pub: eddsa(r, "reserve_pub")?,
-            balance: am(r, currency, "balance")?,
-            expiration: ts(r, "expiration_date")?,
-            close_number: count(r.try_get("close_number")?),
-            origin,
-            failures: u32::try_from(failures).unwrap_or(0),
-        })
-    })
-    .collect()
+    .await
 }
 
 pub(in crate::db) async fn next_close_wake(
@@ -115,7 +118,7 @@ pub(in crate::db) async fn close_reserve(
         .map_err(|_| StoreError::Internal(format!("closing number {}", c.close_number)))?;
     let reserve_payload = payload(TOPIC_RESERVE, &reserve_key(&c.reserve_pub));
     let closing_payload = payload(TOPIC_CLOSING, "");
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_close_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
              $14, NULL, NULL, NULL, NULL, NULL, NULL)",
@@ -134,9 +137,6 @@ pub(in crate::db) async fn close_reserve(
         .bind(&reserve_payload)
         .bind(&closing_payload)
         .bind(db.channel())
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     match outcome(&row)? {
@@ -177,7 +177,7 @@ pub(in crate::db) async fn close_wait(
     now: Timestamp,
     next_attempt: Timestamp,
 ) -> Result<(), StoreError> {
-    retry(|| async {
+    write(db, || {
         sqlx::query(
             "INSERT INTO reserves_close_wait (reserve_pub, reason, since, next_attempt, failures) \
              VALUES ($1, $2, $3, $4, 1) \
@@ -189,9 +189,6 @@ pub(in crate::db) async fn close_wait(
         .bind(&reason)
         .bind(micros(now))
         .bind(micros(next_attempt))
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     Ok(())
@@ -201,25 +198,25 @@ pub(in crate::db) async fn close_waits(
     db: &PgDb,
     _currency: Currency,
 ) -> Result<Vec<CloseWaitRow>, StoreError> {
-    sqlx::query(
-        "SELECT w.reserve_pub, w.reason, w.since, w.next_attempt, w.failures \
-         FROM reserves_close_wait w JOIN reserves r ON r.reserve_pub = w.reserve_pub \
-         WHERE r.balance_val > 0 OR r.balance_frac > 0 ORDER BY w.since, w.reserve_pub",
+    read_all(
+        db,
+        sqlx::query(
+            "SELECT w.reserve_pub, w.reason, w.since, w.next_attempt, w.failures \
+             FROM reserves_close_wait w JOIN reserves r ON r.reserve_pub = w.reserve_pub \
+             WHERE r.balance_val > 0 OR r.balance_frac > 0 ORDER BY w.since, w.reserve_pub",
+        ),
+        |r| {
+            let failures: i32 = r.try_get("failures")?;
+            Ok(CloseWaitRow {
+                reserve_pub: eddsa(r, "reserve_pub")?,
+                reason: r.try_get("reason")?,
+                since: ts(r, "since")?,
+                next_attempt: ts(r, "next_attempt")?,
+                failures: u32::try_from(failures).unwrap_or(0),
+            })
+        },
     )
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        let failures: i32 = r.try_get("failures")?;
-        Ok(CloseWaitRow {
-            reserve_pub: eddsa(r, "reserve_pub")?,
-            reason: r.try_get("reason")?,
-            since: ts(r, "since")?,
-            next_attempt: ts(r, "next_attempt")?,
-            failures: u32::try_from(failures).unwrap_or(0),
-        })
-    })
-    .collect()
+    .await
 }
 
 pub(in crate::db) async fn closing_fee(
@@ -228,16 +225,17 @@ pub(in crate::db) async fn closing_fee(
     method: String,
     at: Timestamp,
 ) -> Result<Option<Amount>, StoreError> {
-    sqlx::query(
-        "SELECT closing_fee_val, closing_fee_frac FROM wire_fees \
-         WHERE wire_method = $1 AND start_date <= $2 AND $2 < end_date",
+    read_opt(
+        db,
+        sqlx::query(
+            "SELECT closing_fee_val, closing_fee_frac FROM wire_fees \
+             WHERE wire_method = $1 AND start_date <= $2 AND $2 < end_date",
+        )
+        .bind(&method)
+        .bind(micros(at)),
+        |r| am(r, currency, "closing_fee"),
     )
-    .bind(&method)
-    .bind(micros(at))
-    .fetch_optional(db.pool())
-    .await?
-    .map(|r| am(&r, currency, "closing_fee"))
-    .transpose()
+    .await
 }
 
 macro_rules! closing_columns {
@@ -279,91 +277,46 @@ pub(in crate::db) async fn pending_closings(
     now: Timestamp,
     limit: u32,
 ) -> Result<Vec<ClosingRow>, StoreError> {
-    sqlx::query(concat!(
-        "SELECT ",
-        closing_columns!(),
-        " FROM reserves_close WHERE NOT done AND next_attempt <= $1 \
-         ORDER BY close_serial LIMIT $2"
-    ))
-    .bind(micros(now))
-    .bind(i64::from(limit))
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| closing_row(r, currency))
-    .collect()
+    read_all(
+        db,
+        sqlx::query(concat!(
+            "SELECT ",
+            closing_columns!(),
+            " FROM reserves_close WHERE NOT done AND next_attempt <= $1 \
+             ORDER BY close_serial LIMIT $2"
+        ))
+        .bind(micros(now))
+        .bind(i64::from(limit)),
+        |r| closing_row(r, currency),
+    )
+    .await
 }
 
-pub(in crate::db) async fn next_closing_attempt(
-    db: &PgDb,
-    _currency: Currency,
-) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> =
-        sqlx::query_scalar("SELECT min(next_attempt) FROM reserves_close WHERE NOT done")
-            .fetch_one(db.pool())
-            .await?;
-    next.map(time).transpose()
-}
-
-pub(in crate::db) async fn closing_done(
-    db: &PgDb,
-    _currency: Currency,
-    serial: i64,
-    gateway_row_id: u64,
-) -> Result<(), StoreError> {
-    let gateway_row_id = signed("gateway row", gateway_row_id)?;
-    retry(|| async {
-        sqlx::query(
-            "UPDATE reserves_close SET gateway_row_id = $2, done = TRUE \
+/// The queue of closed reserves sent back (see [`Outgoing`](crate::db::Outgoing)).
+pub(in crate::db) const OUTGOING: super::OutgoingSql = super::OutgoingSql {
+    next_attempt: "SELECT min(next_attempt) FROM reserves_close WHERE NOT done",
+    done: "UPDATE reserves_close SET gateway_row_id = $2, done = TRUE \
+           WHERE close_serial = $1 AND NOT done",
+    failed: "UPDATE reserves_close SET failures = failures + 1, next_attempt = $2 \
              WHERE close_serial = $1 AND NOT done",
-        )
-        .bind(serial)
-        .bind(gateway_row_id)
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::from)
-    })
-    .await?;
-    Ok(())
-}
-
-pub(in crate::db) async fn closing_failed(
-    db: &PgDb,
-    _currency: Currency,
-    serial: i64,
-    next_attempt: Timestamp,
-) -> Result<(), StoreError> {
-    retry(|| async {
-        sqlx::query(
-            "UPDATE reserves_close SET failures = failures + 1, next_attempt = $2 \
-             WHERE close_serial = $1 AND NOT done",
-        )
-        .bind(serial)
-        .bind(micros(next_attempt))
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::from)
-    })
-    .await?;
-    Ok(())
-}
+};
 
 pub(in crate::db) async fn closings(
     db: &PgDb,
     currency: Currency,
     reserve_pub: EddsaPublicKey,
 ) -> Result<Vec<ClosingRow>, StoreError> {
-    sqlx::query(concat!(
-        "SELECT ",
-        closing_columns!(),
-        " FROM reserves_close WHERE reserve_pub = $1 ORDER BY close_serial"
-    ))
-    .bind(reserve_pub.as_bytes().as_slice())
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| closing_row(r, currency))
-    .collect()
+    read_all(
+        db,
+        sqlx::query(concat!(
+            "SELECT ",
+            closing_columns!(),
+            " FROM reserves_close WHERE reserve_pub = $1 ORDER BY close_serial"
+        ))
+        .bind(reserve_pub.as_bytes().as_slice()),
+        |r| closing_row(r, currency),
+    )
+    .await
 }
 
 /// The closing columns of the audit's one statement (appended to `AUDIT_SQL` of

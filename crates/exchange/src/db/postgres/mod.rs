@@ -22,7 +22,7 @@ use sqlx::postgres::PgRow;
 use super::{
     AggregatedDeposit, AuditSums, BounceDecision, BounceRow, CoinHistoryEntry, CoinRow,
     CreditReport, DenominationRow, DepositOutcome, DepositTrackingRow, DueAggregate, GlobalFeeRow,
-    IncomingTransfer, KeyMaterial, NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal,
+    IncomingTransfer, KeyMaterial, NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal, Outgoing,
     RefundOutcome, ReserveHistoryEntry, ReserveRow, SignkeyRow, Stored, StoredWithdrawal,
     TOPIC_KEYS, TOPIC_RESERVE, WireAccountRow, WireFeeRow, WireOutRow, WithdrawOutcome,
     bounce_request_uid, bounce_wtid, cols, corrupt, duration, fixed, reserve_key, signed, time,
@@ -120,6 +120,131 @@ fn micros(t: Timestamp) -> i64 {
 /// The PostgreSQL payload of a notification (`PgTx::notify`'s format: `"<topic> <key>"`).
 fn payload(topic: &str, key: &str) -> String {
     format!("{topic} {key}")
+}
+
+// ---------------------------------------------------------------- running statements
+
+/// A statement with its arguments bound (what `sqlx::query(..).bind(..)` builds).
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Runs a write of one statement under [`retry`] and returns its one row (a procedure's `OUT`
+/// parameters). `query` builds the statement afresh for each run: a retry runs the same single
+/// statement again, it adds none.
+async fn write_row<'q>(db: &PgDb, query: impl Fn() -> PgQuery<'q>) -> Result<PgRow, StoreError> {
+    retry(|| async { query().fetch_one(db.pool()).await.map_err(StoreError::from) }).await
+}
+
+/// [`write_row`] for a statement that may return no row.
+async fn write_opt<'q>(
+    db: &PgDb,
+    query: impl Fn() -> PgQuery<'q>,
+) -> Result<Option<PgRow>, StoreError> {
+    retry(|| async {
+        query()
+            .fetch_optional(db.pool())
+            .await
+            .map_err(StoreError::from)
+    })
+    .await
+}
+
+/// [`write_row`] for a statement without rows: how many rows it changed.
+async fn write<'q>(db: &PgDb, query: impl Fn() -> PgQuery<'q>) -> Result<u64, StoreError> {
+    let done =
+        retry(|| async { query().execute(db.pool()).await.map_err(StoreError::from) }).await?;
+    Ok(done.rows_affected())
+}
+
+/// Every row of one read, decoded.
+async fn read_all<T>(
+    db: &PgDb,
+    query: PgQuery<'_>,
+    decode: impl FnMut(&PgRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    query
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+/// The row of one read, if it found one, decoded.
+async fn read_opt<T>(
+    db: &PgDb,
+    query: PgQuery<'_>,
+    decode: impl FnOnce(&PgRow) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    query
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| decode(&r))
+        .transpose()
+}
+
+/// The time a `SELECT min(..)` of microseconds finds (none on no rows): when a worker is due.
+async fn earliest(db: &PgDb, sql: &'static str) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<i64> = sqlx::query_scalar(sql).fetch_one(db.pool()).await?;
+    next.map(time).transpose()
+}
+
+// ---------------------------------------------------------------- outgoing transfers
+
+/// The statements of a queue of outgoing transfers ([`Outgoing`]); each feature has its
+/// queue's constant beside its rows.
+pub(in crate::db) struct OutgoingSql {
+    /// The earliest next attempt of what is not sent yet (`min`: NULL when nothing waits).
+    next_attempt: &'static str,
+    /// The gateway took the transfer: `$1` its serial, `$2` the gateway's row.
+    done: &'static str,
+    /// An attempt failed: `$1` its serial, `$2` when to try again.
+    failed: &'static str,
+}
+
+fn outgoing(queue: Outgoing) -> &'static OutgoingSql {
+    match queue {
+        Outgoing::Bounces => &BOUNCES,
+        Outgoing::WireOuts => &WIRE_OUTS,
+        Outgoing::Closings => &closing::OUTGOING,
+    }
+}
+
+pub(super) async fn next_attempt(
+    db: &PgDb,
+    _currency: Currency,
+    queue: Outgoing,
+) -> Result<Option<Timestamp>, StoreError> {
+    earliest(db, outgoing(queue).next_attempt).await
+}
+
+/// One `UPDATE` under [`retry`].
+pub(super) async fn transfer_done(
+    db: &PgDb,
+    _currency: Currency,
+    queue: Outgoing,
+    serial: i64,
+    gateway_row_id: u64,
+) -> Result<(), StoreError> {
+    let gateway_row_id = signed("gateway row", gateway_row_id)?;
+    let sql = outgoing(queue).done;
+    write(db, || sqlx::query(sql).bind(serial).bind(gateway_row_id)).await?;
+    Ok(())
+}
+
+/// One `UPDATE` under [`retry`].
+pub(super) async fn transfer_failed(
+    db: &PgDb,
+    _currency: Currency,
+    queue: Outgoing,
+    serial: i64,
+    next_attempt: Timestamp,
+) -> Result<(), StoreError> {
+    let sql = outgoing(queue).failed;
+    write(db, || {
+        sqlx::query(sql).bind(serial).bind(micros(next_attempt))
+    })
+    .await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- key material
@@ -223,66 +348,62 @@ pub(super) async fn key_material(db: &PgDb, currency: Currency) -> Result<KeyMat
     // table and not yet in another. Every change notifies `keys` after its commit and `/keys`
     // is rebuilt on that notification, so such a torn view lives until that rebuild only.
     let denominations = async {
-        sqlx::query(concat!(
-            "SELECT ",
-            denomination_columns!(),
-            " FROM denominations ORDER BY denom_serial"
-        ))
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|r| denomination_row(r, currency))
-        .collect::<Result<Vec<_>, StoreError>>()
+        read_all(
+            db,
+            sqlx::query(concat!(
+                "SELECT ",
+                denomination_columns!(),
+                " FROM denominations ORDER BY denom_serial"
+            )),
+            |r| denomination_row(r, currency),
+        )
+        .await
     };
     let signkeys = async {
-        sqlx::query(
-            "SELECT exchange_pub, stamp_start, stamp_expire, stamp_end, master_sig, \
-             revocation_sig FROM signkeys ORDER BY stamp_start, signkey_serial",
+        read_all(
+            db,
+            sqlx::query(
+                "SELECT exchange_pub, stamp_start, stamp_expire, stamp_end, master_sig, \
+                 revocation_sig FROM signkeys ORDER BY stamp_start, signkey_serial",
+            ),
+            signkey_row,
         )
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(signkey_row)
-        .collect::<Result<Vec<_>, StoreError>>()
+        .await
     };
     let accounts = async {
-        sqlx::query(
-            "SELECT payto_uri, conversion_url, debit_restrictions, credit_restrictions, \
-             bank_label, priority, master_sig_wire, master_sig_add, validity_start, \
-             master_sig_del, validity_end, is_active, master_sig_wire_v12 FROM wire_accounts \
-             ORDER BY priority DESC, payto_uri COLLATE \"C\"",
+        read_all(
+            db,
+            sqlx::query(
+                "SELECT payto_uri, conversion_url, debit_restrictions, credit_restrictions, \
+                 bank_label, priority, master_sig_wire, master_sig_add, validity_start, \
+                 master_sig_del, validity_end, is_active, master_sig_wire_v12 FROM wire_accounts \
+                 ORDER BY priority DESC, payto_uri COLLATE \"C\"",
+            ),
+            wire_account_row,
         )
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(wire_account_row)
-        .collect::<Result<Vec<_>, StoreError>>()
+        .await
     };
     let wire_fees = async {
-        sqlx::query(
-            "SELECT wire_method, start_date, end_date, wire_fee_val, wire_fee_frac, \
-             closing_fee_val, closing_fee_frac, master_sig FROM wire_fees \
-             ORDER BY wire_method COLLATE \"C\", start_date",
+        read_all(
+            db,
+            sqlx::query(
+                "SELECT wire_method, start_date, end_date, wire_fee_val, wire_fee_frac, \
+                 closing_fee_val, closing_fee_frac, master_sig FROM wire_fees \
+                 ORDER BY wire_method COLLATE \"C\", start_date",
+            ),
+            |r| wire_fee_row(r, currency),
         )
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|r| wire_fee_row(r, currency))
-        .collect::<Result<Vec<_>, StoreError>>()
+        .await
     };
-    let global_fees = async {
-        sqlx::query(
+    let global_fees =
+        async {
+            read_all(db, sqlx::query(
             "SELECT start_date, end_date, history_fee_val, history_fee_frac, account_fee_val, \
              account_fee_frac, purse_fee_val, purse_fee_frac, purse_timeout, \
              history_expiration, purse_account_limit, master_sig FROM global_fees \
              ORDER BY start_date",
-        )
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|r| global_fee_row(r, currency))
-        .collect::<Result<Vec<_>, StoreError>>()
-    };
+        ), |r| global_fee_row(r, currency)).await
+        };
     let (denominations, signkeys, accounts, wire_fees, global_fees) =
         tokio::try_join!(denominations, signkeys, accounts, wire_fees, global_fees)?;
     Ok(KeyMaterial {
@@ -422,16 +543,7 @@ pub(super) async fn insert_signkey(
 
 /// Sets a revocation signature (the first one stays); whether the key exists.
 async fn revoke(db: &PgDb, sql: &'static str, key: &[u8], sig: &[u8]) -> Result<bool, StoreError> {
-    let n = retry(|| async {
-        sqlx::query(sql)
-            .bind(key)
-            .bind(sig)
-            .execute(db.pool())
-            .await
-            .map_err(StoreError::from)
-    })
-    .await?
-    .rows_affected();
+    let n = write(db, || sqlx::query(sql).bind(key).bind(sig)).await?;
     if n > 0 {
         db.notify_now(TOPIC_KEYS, "").await?;
     }
@@ -883,31 +995,30 @@ pub(super) async fn pending_bounces(
     now: Timestamp,
     limit: u32,
 ) -> Result<Vec<BounceRow>, StoreError> {
-    sqlx::query(concat!(
-        "SELECT ",
-        bounce_columns!(),
-        " FROM wire_in_bounced WHERE NOT done AND next_attempt <= $1 \
-         ORDER BY bounce_serial LIMIT $2"
-    ))
-    .bind(micros(now))
-    .bind(i64::from(limit))
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| bounce_row(r, currency))
-    .collect()
+    read_all(
+        db,
+        sqlx::query(concat!(
+            "SELECT ",
+            bounce_columns!(),
+            " FROM wire_in_bounced WHERE NOT done AND next_attempt <= $1 \
+             ORDER BY bounce_serial LIMIT $2"
+        ))
+        .bind(micros(now))
+        .bind(i64::from(limit)),
+        |r| bounce_row(r, currency),
+    )
+    .await
 }
 
-pub(super) async fn next_bounce_attempt(
-    db: &PgDb,
-    _currency: Currency,
-) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> =
-        sqlx::query_scalar("SELECT min(next_attempt) FROM wire_in_bounced WHERE NOT done")
-            .fetch_one(db.pool())
-            .await?;
-    next.map(time).transpose()
-}
+/// The queue of bounced incoming transfers (see [`Outgoing`]).
+const BOUNCES: OutgoingSql = OutgoingSql {
+    next_attempt: "SELECT min(next_attempt) FROM wire_in_bounced WHERE NOT done",
+    done: "UPDATE wire_in_bounced SET gateway_row_id = $2, done = TRUE \
+           WHERE bounce_serial = $1 AND closing_fee_val IS NOT NULL \
+           AND gateway_row_id IS NULL",
+    failed: "UPDATE wire_in_bounced SET failures = failures + 1, next_attempt = $2 \
+             WHERE bounce_serial = $1 AND NOT done",
+};
 
 pub(super) async fn bounce(
     db: &PgDb,
@@ -915,17 +1026,18 @@ pub(super) async fn bounce(
     account: String,
     wire_reference: u64,
 ) -> Result<Option<BounceRow>, StoreError> {
-    sqlx::query(concat!(
-        "SELECT ",
-        bounce_columns!(),
-        " FROM wire_in_bounced WHERE account_section = $1 AND wire_reference = $2"
-    ))
-    .bind(account)
-    .bind(signed("wire reference", wire_reference)?)
-    .fetch_optional(db.pool())
-    .await?
-    .map(|r| bounce_row(&r, currency))
-    .transpose()
+    read_opt(
+        db,
+        sqlx::query(concat!(
+            "SELECT ",
+            bounce_columns!(),
+            " FROM wire_in_bounced WHERE account_section = $1 AND wire_reference = $2"
+        ))
+        .bind(account)
+        .bind(signed("wire reference", wire_reference)?),
+        |r| bounce_row(r, currency),
+    )
+    .await
 }
 
 /// One statement: keeps min(closing fee, amount), sends back the rest; only an undecided row
@@ -938,7 +1050,7 @@ pub(super) async fn decide_bounce(
     exchange_base_url: String,
 ) -> Result<Option<BounceRow>, StoreError> {
     let fee = cols(&closing_fee);
-    retry(|| async {
+    write_opt(db, || {
         sqlx::query(
             "UPDATE wire_in_bounced b SET \
                closing_fee_val = div(d.kept, 100000000), \
@@ -957,56 +1069,10 @@ pub(super) async fn decide_bounce(
         .bind(fee.0)
         .bind(fee.1)
         .bind(&exchange_base_url)
-        .fetch_optional(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?
     .map(|r| bounce_row(&r, currency))
     .transpose()
-}
-
-pub(super) async fn bounce_done(
-    db: &PgDb,
-    _currency: Currency,
-    serial: i64,
-    gateway_row_id: u64,
-) -> Result<(), StoreError> {
-    let gateway_row_id = signed("gateway row", gateway_row_id)?;
-    retry(|| async {
-        sqlx::query(
-            "UPDATE wire_in_bounced SET gateway_row_id = $2, done = TRUE \
-             WHERE bounce_serial = $1 AND closing_fee_val IS NOT NULL AND gateway_row_id IS NULL",
-        )
-        .bind(serial)
-        .bind(gateway_row_id)
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::from)
-    })
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn bounce_failed(
-    db: &PgDb,
-    _currency: Currency,
-    serial: i64,
-    next_attempt: Timestamp,
-) -> Result<(), StoreError> {
-    retry(|| async {
-        sqlx::query(
-            "UPDATE wire_in_bounced SET failures = failures + 1, next_attempt = $2 \
-             WHERE bounce_serial = $1 AND NOT done",
-        )
-        .bind(serial)
-        .bind(micros(next_attempt))
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::from)
-    })
-    .await?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------- reserves (reads)
@@ -1016,24 +1082,25 @@ pub(super) async fn reserve(
     currency: Currency,
     reserve_pub: EddsaPublicKey,
 ) -> Result<Option<ReserveRow>, StoreError> {
-    sqlx::query(
-        "SELECT reserve_pub, balance_val, balance_frac, total_in_val, total_in_frac, created, \
-         last_activity, expiration_date FROM reserves WHERE reserve_pub = $1",
+    read_opt(
+        db,
+        sqlx::query(
+            "SELECT reserve_pub, balance_val, balance_frac, total_in_val, total_in_frac, created, \
+             last_activity, expiration_date FROM reserves WHERE reserve_pub = $1",
+        )
+        .bind(reserve_pub.as_bytes().as_slice()),
+        |r| {
+            Ok(ReserveRow {
+                reserve_pub: eddsa(r, "reserve_pub")?,
+                balance: am(r, currency, "balance")?,
+                total_in: am(r, currency, "total_in")?,
+                created: ts(r, "created")?,
+                last_activity: ts(r, "last_activity")?,
+                expiration: ts(r, "expiration_date")?,
+            })
+        },
     )
-    .bind(reserve_pub.as_bytes().as_slice())
-    .fetch_optional(db.pool())
-    .await?
-    .map(|r| {
-        Ok(ReserveRow {
-            reserve_pub: eddsa(&r, "reserve_pub")?,
-            balance: am(&r, currency, "balance")?,
-            total_in: am(&r, currency, "total_in")?,
-            created: ts(&r, "created")?,
-            last_activity: ts(&r, "last_activity")?,
-            expiration: ts(&r, "expiration_date")?,
-        })
-    })
-    .transpose()
+    .await
 }
 
 pub(super) async fn reserve_history(
@@ -1044,56 +1111,56 @@ pub(super) async fn reserve_history(
     // Credits, then withdrawals, then closings (a closing's WTID comes in the `h_blind_ev`
     // column), then recoups (the coin in the `h_denom_pub` column), each in the order they
     // happened (as on SQLite), in one statement (one snapshot).
-    sqlx::query(
-        "SELECT 0 AS kind, reserve_in_serial AS serial, amount_val, amount_frac, debit_payto, \
-         wire_reference, execution_date, NULL::BIGINT AS fee_val, NULL::INTEGER AS fee_frac, \
-         NULL::BYTEA AS h_denom_pub, NULL::BYTEA AS h_blind_ev, NULL::BYTEA AS reserve_sig \
-         FROM reserves_in WHERE reserve_pub = $1 \
-         UNION ALL \
-         SELECT 1, w.withdraw_serial, w.amount_with_fee_val, w.amount_with_fee_frac, NULL, NULL, \
-         NULL, d.fee_withdraw_val, d.fee_withdraw_frac, d.h_denom_pub, w.h_blind_ev, \
-         w.reserve_sig FROM withdrawals w JOIN denominations d USING (denom_serial) \
-         WHERE w.reserve_pub = $1 \
-         UNION ALL \
-         SELECT 2, close_serial, amount_val, amount_frac, receiver_payto, NULL, execution_date, \
-         closing_fee_val, closing_fee_frac, NULL, wtid, NULL FROM reserves_close \
-         WHERE reserve_pub = $1 \
-         UNION ALL \
-         SELECT 3, recoup_serial, amount_val, amount_frac, NULL, NULL, recoup_timestamp, NULL, \
-         NULL, coin_pub, NULL, NULL FROM recoups WHERE reserve_pub = $1 \
-         ORDER BY kind, serial",
+    read_all(
+        db,
+        sqlx::query(
+            "SELECT 0 AS kind, reserve_in_serial AS serial, amount_val, amount_frac, debit_payto, \
+             wire_reference, execution_date, NULL::BIGINT AS fee_val, NULL::INTEGER AS fee_frac, \
+             NULL::BYTEA AS h_denom_pub, NULL::BYTEA AS h_blind_ev, NULL::BYTEA AS reserve_sig \
+             FROM reserves_in WHERE reserve_pub = $1 \
+             UNION ALL \
+             SELECT 1, w.withdraw_serial, w.amount_with_fee_val, w.amount_with_fee_frac, NULL, \
+             NULL, NULL, d.fee_withdraw_val, d.fee_withdraw_frac, d.h_denom_pub, w.h_blind_ev, \
+             w.reserve_sig FROM withdrawals w JOIN denominations d USING (denom_serial) \
+             WHERE w.reserve_pub = $1 \
+             UNION ALL \
+             SELECT 2, close_serial, amount_val, amount_frac, receiver_payto, NULL, \
+             execution_date, closing_fee_val, closing_fee_frac, NULL, wtid, NULL \
+             FROM reserves_close WHERE reserve_pub = $1 \
+             UNION ALL \
+             SELECT 3, recoup_serial, amount_val, amount_frac, NULL, NULL, recoup_timestamp, NULL, \
+             NULL, coin_pub, NULL, NULL FROM recoups WHERE reserve_pub = $1 \
+             ORDER BY kind, serial",
+        )
+        .bind(reserve_pub.as_bytes().as_slice()),
+        |r| {
+            let kind: i32 = r.try_get("kind")?;
+            Ok(match kind {
+                0 => ReserveHistoryEntry::Credit {
+                    amount: am(r, currency, "amount")?,
+                    debit_payto: r.try_get("debit_payto")?,
+                    wire_reference: unsigned("wire reference", r.try_get("wire_reference")?)?,
+                    execution_date: ts(r, "execution_date")?,
+                },
+                1 => ReserveHistoryEntry::Withdraw {
+                    amount_with_fee: am(r, currency, "amount")?,
+                    withdraw_fee: am(r, currency, "fee")?,
+                    h_denom_pub: hash(r, "h_denom_pub")?,
+                    h_blind_ev: hash(r, "h_blind_ev")?,
+                    reserve_sig: sig(r, "reserve_sig")?,
+                },
+                3 => recoup::reserve_history_entry(r, currency)?,
+                _ => ReserveHistoryEntry::Closing {
+                    amount: am(r, currency, "amount")?,
+                    closing_fee: am(r, currency, "fee")?,
+                    execution_date: ts(r, "execution_date")?,
+                    receiver_payto: r.try_get("debit_payto")?,
+                    wtid: short(r, "h_blind_ev")?,
+                },
+            })
+        },
     )
-    .bind(reserve_pub.as_bytes().as_slice())
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        let kind: i32 = r.try_get("kind")?;
-        Ok(match kind {
-            0 => ReserveHistoryEntry::Credit {
-                amount: am(r, currency, "amount")?,
-                debit_payto: r.try_get("debit_payto")?,
-                wire_reference: unsigned("wire reference", r.try_get("wire_reference")?)?,
-                execution_date: ts(r, "execution_date")?,
-            },
-            1 => ReserveHistoryEntry::Withdraw {
-                amount_with_fee: am(r, currency, "amount")?,
-                withdraw_fee: am(r, currency, "fee")?,
-                h_denom_pub: hash(r, "h_denom_pub")?,
-                h_blind_ev: hash(r, "h_blind_ev")?,
-                reserve_sig: sig(r, "reserve_sig")?,
-            },
-            3 => recoup::reserve_history_entry(r, currency)?,
-            _ => ReserveHistoryEntry::Closing {
-                amount: am(r, currency, "amount")?,
-                closing_fee: am(r, currency, "fee")?,
-                execution_date: ts(r, "execution_date")?,
-                receiver_payto: r.try_get("debit_payto")?,
-                wtid: short(r, "h_blind_ev")?,
-            },
-        })
-    })
-    .collect()
+    .await
 }
 
 // ---------------------------------------------------------------- withdraw
@@ -1106,22 +1173,22 @@ pub(super) async fn stored_withdrawals(
     let keys: Vec<Vec<u8>> = hashes.iter().map(HashCode::to_vec).collect();
     // Not prepared: a plan cached while the table was small (a sequential scan) would stay
     // with the connection as the table grows.
-    let mut found: Vec<StoredWithdrawal> = sqlx::query(
-        "SELECT h_blind_ev, reserve_pub, denom_sig FROM withdrawals WHERE h_blind_ev = ANY($1)",
+    let mut found: Vec<StoredWithdrawal> = read_all(
+        db,
+        sqlx::query(
+            "SELECT h_blind_ev, reserve_pub, denom_sig FROM withdrawals WHERE h_blind_ev = ANY($1)",
+        )
+        .persistent(false)
+        .bind(keys),
+        |r| {
+            Ok(StoredWithdrawal {
+                h_blind_ev: hash(r, "h_blind_ev")?,
+                reserve_pub: eddsa(r, "reserve_pub")?,
+                denom_sig: r.try_get("denom_sig")?,
+            })
+        },
     )
-    .persistent(false)
-    .bind(keys)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(StoredWithdrawal {
-            h_blind_ev: hash(r, "h_blind_ev")?,
-            reserve_pub: eddsa(r, "reserve_pub")?,
-            denom_sig: r.try_get("denom_sig")?,
-        })
-    })
-    .collect::<Result<_, StoreError>>()?;
+    .await?;
     // In request order, as the SQLite side returns them.
     found.sort_by_key(|w| hashes.iter().position(|h| *h == w.h_blind_ev));
     Ok(found)
@@ -1153,7 +1220,7 @@ pub(super) async fn batch_withdraw(
         nonces.push(p.cs_nonce.map(|n| n.to_vec()));
     }
     let notification = payload(TOPIC_RESERVE, &reserve_key(&reserve_pub));
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_batch_withdraw($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
              NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
@@ -1169,9 +1236,6 @@ pub(super) async fn batch_withdraw(
         .bind(&nonces)
         .bind(&notification)
         .bind(db.channel())
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     match outcome(&row)? {
@@ -1232,7 +1296,7 @@ pub(super) async fn batch_deposit(
         fee_fracs.push(f);
     }
     let total = cols(&d.total_without_fee);
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_batch_deposit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
              $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, NULL, NULL, NULL)",
@@ -1261,9 +1325,6 @@ pub(super) async fn batch_deposit(
         .bind(&fee_vals)
         .bind(&fee_fracs)
         .bind(db.channel())
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     match outcome(&row)? {
@@ -1390,7 +1451,7 @@ pub(super) async fn refund(
     let rtid = signed("rtransaction id", r.rtransaction_id)?;
     let a = cols(&r.amount);
     let f = cols(&refund_fee);
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_refund($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL)",
         )
@@ -1404,9 +1465,6 @@ pub(super) async fn refund(
         .bind(f.0)
         .bind(f.1)
         .bind(db.channel())
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     match outcome(&row)? {
@@ -1434,56 +1492,55 @@ pub(super) async fn due_aggregates(
     // accounts of the first `limit` (by first batch); each with all of its open due batches,
     // the waiting ones included; ordered by merchant key and payto URI (byte order). Accounts
     // whose due batches all wait are not chosen: they cannot fill the page.
-    sqlx::query(
-        "WITH chosen AS ( \
-           SELECT merchant_pub, merchant_payto FROM ( \
-             SELECT batch_deposit_serial, merchant_pub, merchant_payto FROM batch_deposits \
-              WHERE NOT done AND NOT waiting AND wire_deadline <= $1 \
-              ORDER BY batch_deposit_serial LIMIT 10000 \
-           ) f GROUP BY merchant_pub, merchant_payto \
-            ORDER BY min(batch_deposit_serial) LIMIT $2 \
-         ), due AS ( \
-           SELECT b.batch_deposit_serial, b.merchant_pub, b.merchant_payto, b.h_payto \
-             FROM batch_deposits b JOIN chosen USING (merchant_pub, merchant_payto) \
-            WHERE NOT b.done AND b.wire_deadline <= $1 \
-         ) \
-         SELECT d.merchant_pub, d.merchant_payto, \
-                (array_agg(d.h_payto ORDER BY d.batch_deposit_serial))[1] AS h_payto, \
-                array_agg(d.batch_deposit_serial ORDER BY d.batch_deposit_serial) AS serials, \
-                coalesce(sum((SELECT sum(s.share) FROM coin_deposit_shares s \
-                              WHERE s.batch_deposit_serial = d.batch_deposit_serial)), 0)::TEXT \
-                  AS total \
-           FROM due d \
-          GROUP BY d.merchant_pub, d.merchant_payto \
-          ORDER BY d.merchant_pub, d.merchant_payto COLLATE \"C\"",
+    read_all(
+        db,
+        sqlx::query(
+            "WITH chosen AS ( \
+               SELECT merchant_pub, merchant_payto FROM ( \
+                 SELECT batch_deposit_serial, merchant_pub, merchant_payto FROM batch_deposits \
+                  WHERE NOT done AND NOT waiting AND wire_deadline <= $1 \
+                  ORDER BY batch_deposit_serial LIMIT 10000 \
+               ) f GROUP BY merchant_pub, merchant_payto \
+                ORDER BY min(batch_deposit_serial) LIMIT $2 \
+             ), due AS ( \
+               SELECT b.batch_deposit_serial, b.merchant_pub, b.merchant_payto, b.h_payto \
+                 FROM batch_deposits b JOIN chosen USING (merchant_pub, merchant_payto) \
+                WHERE NOT b.done AND b.wire_deadline <= $1 \
+             ) \
+             SELECT d.merchant_pub, d.merchant_payto, \
+                    (array_agg(d.h_payto ORDER BY d.batch_deposit_serial))[1] AS h_payto, \
+                    array_agg(d.batch_deposit_serial ORDER BY d.batch_deposit_serial) AS serials, \
+                    coalesce(sum((SELECT sum(s.share) FROM coin_deposit_shares s \
+                                  WHERE s.batch_deposit_serial = d.batch_deposit_serial)), \
+                             0)::TEXT AS total \
+               FROM due d \
+              GROUP BY d.merchant_pub, d.merchant_payto \
+              ORDER BY d.merchant_pub, d.merchant_payto COLLATE \"C\"",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit)),
+        |r| {
+            Ok(DueAggregate {
+                merchant_pub: eddsa(r, "merchant_pub")?,
+                merchant_payto: r.try_get("merchant_payto")?,
+                h_payto: short(r, "h_payto")?,
+                batch_serials: r.try_get("serials")?,
+                total: sum_amount(r, currency, "total")?,
+            })
+        },
     )
-    .bind(micros(now))
-    .bind(i64::from(limit))
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(DueAggregate {
-            merchant_pub: eddsa(r, "merchant_pub")?,
-            merchant_payto: r.try_get("merchant_payto")?,
-            h_payto: short(r, "h_payto")?,
-            batch_serials: r.try_get("serials")?,
-            total: sum_amount(r, currency, "total")?,
-        })
-    })
-    .collect()
+    .await
 }
 
 pub(super) async fn next_wire_deadline(
     db: &PgDb,
     _currency: Currency,
 ) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> = sqlx::query_scalar(
+    earliest(
+        db,
         "SELECT min(wire_deadline) FROM batch_deposits WHERE NOT done AND NOT waiting",
     )
-    .fetch_one(db.pool())
-    .await?;
-    next.map(time).transpose()
+    .await
 }
 
 pub(super) async fn record_wire_out(
@@ -1500,7 +1557,7 @@ pub(super) async fn record_wire_out(
         now,
     } = wire_out;
     let fee = cols(&wire_fee);
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_record_wire_out($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
              NULL, NULL, NULL)",
@@ -1516,9 +1573,6 @@ pub(super) async fn record_wire_out(
         .bind(fee.0)
         .bind(fee.1)
         .bind(db.channel())
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     let Some(serial) = row.try_get::<Option<i64>, _>("out_serial")? else {
@@ -1567,16 +1621,13 @@ fn wire_out_row(r: &PgRow, currency: Currency) -> Result<WireOutRow, StoreError>
     })
 }
 
-pub(super) async fn next_wire_out_attempt(
-    db: &PgDb,
-    _currency: Currency,
-) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> =
-        sqlx::query_scalar("SELECT min(next_attempt) FROM wire_out WHERE gateway_row_id IS NULL")
-            .fetch_one(db.pool())
-            .await?;
-    next.map(time).transpose()
-}
+/// The queue of transfers to merchants (see [`Outgoing`]).
+const WIRE_OUTS: OutgoingSql = OutgoingSql {
+    next_attempt: "SELECT min(next_attempt) FROM wire_out WHERE gateway_row_id IS NULL",
+    done: "UPDATE wire_out SET gateway_row_id = $2 WHERE wire_out_serial = $1",
+    failed: "UPDATE wire_out SET failures = failures + 1, next_attempt = $2 \
+             WHERE wire_out_serial = $1",
+};
 
 pub(super) async fn pending_wire_outs(
     db: &PgDb,
@@ -1584,59 +1635,19 @@ pub(super) async fn pending_wire_outs(
     now: Timestamp,
     limit: u32,
 ) -> Result<Vec<WireOutRow>, StoreError> {
-    sqlx::query(concat!(
-        "SELECT ",
-        wire_out_columns!(),
-        " FROM wire_out w WHERE w.gateway_row_id IS NULL AND w.next_attempt <= $1 \
-         ORDER BY w.wire_out_serial LIMIT $2"
-    ))
-    .bind(micros(now))
-    .bind(i64::from(limit))
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| wire_out_row(r, currency))
-    .collect()
-}
-
-pub(super) async fn wire_out_done(
-    db: &PgDb,
-    _currency: Currency,
-    serial: i64,
-    gateway_row_id: u64,
-) -> Result<(), StoreError> {
-    let gateway_row_id = signed("gateway row", gateway_row_id)?;
-    retry(|| async {
-        sqlx::query("UPDATE wire_out SET gateway_row_id = $2 WHERE wire_out_serial = $1")
-            .bind(serial)
-            .bind(gateway_row_id)
-            .execute(db.pool())
-            .await
-            .map_err(StoreError::from)
-    })
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn wire_out_failed(
-    db: &PgDb,
-    _currency: Currency,
-    serial: i64,
-    next_attempt: Timestamp,
-) -> Result<(), StoreError> {
-    retry(|| async {
-        sqlx::query(
-            "UPDATE wire_out SET failures = failures + 1, next_attempt = $2 \
-             WHERE wire_out_serial = $1",
-        )
-        .bind(serial)
-        .bind(micros(next_attempt))
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::from)
-    })
-    .await?;
-    Ok(())
+    read_all(
+        db,
+        sqlx::query(concat!(
+            "SELECT ",
+            wire_out_columns!(),
+            " FROM wire_out w WHERE w.gateway_row_id IS NULL AND w.next_attempt <= $1 \
+             ORDER BY w.wire_out_serial LIMIT $2"
+        ))
+        .bind(micros(now))
+        .bind(i64::from(limit)),
+        |r| wire_out_row(r, currency),
+    )
+    .await
 }
 
 /// The sum of a coin deposit's refunds in units, as text (`c` is the `coin_deposits` row).
@@ -1698,37 +1709,39 @@ pub(super) async fn deposit_tracking(
     h_contract_terms: HashCode,
     coin_pub: EddsaPublicKey,
 ) -> Result<Option<DepositTrackingRow>, StoreError> {
-    sqlx::query(concat!(
-        "SELECT b.exchange_timestamp, b.wire_deadline, b.merchant_payto, b.wire_salt, \
-         c.amount_with_fee_val, c.amount_with_fee_frac, c.deposit_fee_val, c.deposit_fee_frac, ",
-        refunded!(),
-        " AS refunded, b.wtid, w.execution_date, b.done AND b.wtid IS NULL AS unwired \
-         FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
-         LEFT JOIN wire_out w ON w.wtid = b.wtid \
-         WHERE c.coin_pub = $1 AND b.merchant_pub = $2 AND b.h_contract_terms = $3 \
-         ORDER BY c.coin_deposit_serial LIMIT 1"
-    ))
-    .bind(coin_pub.as_bytes().as_slice())
-    .bind(merchant_pub.as_bytes().as_slice())
-    .bind(h_contract_terms.as_bytes().as_slice())
-    .fetch_optional(db.pool())
-    .await?
-    .map(|r| {
-        let wtid = bytes_opt(&r, "wtid", ShortHashCode::from_slice)?;
-        let executed = ts_opt(&r, "execution_date")?;
-        Ok(DepositTrackingRow {
-            exchange_timestamp: ts(&r, "exchange_timestamp")?,
-            wire_deadline: ts(&r, "wire_deadline")?,
-            merchant_payto: r.try_get("merchant_payto")?,
-            wire_salt: salt(&r, "wire_salt")?,
-            amount_with_fee: am(&r, currency, "amount_with_fee")?,
-            deposit_fee: am(&r, currency, "deposit_fee")?,
-            refunded: sum_amount(&r, currency, "refunded")?,
-            wire: wtid.zip(executed),
-            settled_without_transfer: r.try_get("unwired")?,
-        })
-    })
-    .transpose()
+    read_opt(
+        db,
+        sqlx::query(concat!(
+            "SELECT b.exchange_timestamp, b.wire_deadline, b.merchant_payto, b.wire_salt, \
+             c.amount_with_fee_val, c.amount_with_fee_frac, c.deposit_fee_val, \
+             c.deposit_fee_frac, ",
+            refunded!(),
+            " AS refunded, b.wtid, w.execution_date, b.done AND b.wtid IS NULL AS unwired \
+             FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
+             LEFT JOIN wire_out w ON w.wtid = b.wtid \
+             WHERE c.coin_pub = $1 AND b.merchant_pub = $2 AND b.h_contract_terms = $3 \
+             ORDER BY c.coin_deposit_serial LIMIT 1"
+        ))
+        .bind(coin_pub.as_bytes().as_slice())
+        .bind(merchant_pub.as_bytes().as_slice())
+        .bind(h_contract_terms.as_bytes().as_slice()),
+        |r| {
+            let wtid = bytes_opt(r, "wtid", ShortHashCode::from_slice)?;
+            let executed = ts_opt(r, "execution_date")?;
+            Ok(DepositTrackingRow {
+                exchange_timestamp: ts(r, "exchange_timestamp")?,
+                wire_deadline: ts(r, "wire_deadline")?,
+                merchant_payto: r.try_get("merchant_payto")?,
+                wire_salt: salt(r, "wire_salt")?,
+                amount_with_fee: am(r, currency, "amount_with_fee")?,
+                deposit_fee: am(r, currency, "deposit_fee")?,
+                refunded: sum_amount(r, currency, "refunded")?,
+                wire: wtid.zip(executed),
+                settled_without_transfer: r.try_get("unwired")?,
+            })
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- audit

@@ -5,7 +5,7 @@
 //! recoups in the coin's and the reserve's one statement (`mod.rs`); their rows are decoded
 //! here.
 
-use cardcash_store::{PgDb, StoreError, retry};
+use cardcash_store::{PgDb, StoreError};
 use cardcash_util::Currency;
 use sqlx::postgres::PgRow;
 
@@ -15,7 +15,7 @@ use super::super::recoup::{
 use super::super::{
     CoinHistoryEntry, ReserveHistoryEntry, TOPIC_RESERVE, cols, corrupt, reserve_key,
 };
-use super::{am, bytes, eddsa, micros, outcome, payload, sig, sum_amount, ts};
+use super::{am, bytes, eddsa, micros, outcome, payload, sig, sum_amount, ts, write_row};
 
 pub(in crate::db) async fn recoup(
     db: &PgDb,
@@ -23,7 +23,7 @@ pub(in crate::db) async fn recoup(
     r: NewRecoup,
 ) -> Result<RecoupOutcome, StoreError> {
     let (value_val, value_frac) = cols(&r.coin_value);
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_recoup($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              NULL, NULL, NULL, NULL)",
@@ -38,9 +38,6 @@ pub(in crate::db) async fn recoup(
         .bind(r.coin_blind.as_slice())
         .bind(micros(r.now))
         .bind(micros(r.reserve_expiration))
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     match outcome(&row)? {
@@ -68,7 +65,7 @@ pub(in crate::db) async fn recoup_refresh(
     r: NewRecoupRefresh,
 ) -> Result<RecoupRefreshOutcome, StoreError> {
     let (value_val, value_frac) = cols(&r.coin_value);
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_recoup_refresh($1, $2, $3, $4, $5, $6, $7, $8, $9, \
              NULL, NULL, NULL, NULL)",
@@ -82,9 +79,6 @@ pub(in crate::db) async fn recoup_refresh(
         .bind(r.coin_sig.as_bytes().as_slice())
         .bind(r.coin_blind.as_slice())
         .bind(micros(r.now))
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     match outcome(&row)? {

@@ -2,7 +2,7 @@
 //! `CALL exchange_refresh_reveal` (`migrations/postgres/0002_refresh.sql`), each locking what it
 //! decides on; reads are single statements. The outcomes are those of `sqlite/refresh.rs`.
 
-use cardcash_store::{PgDb, StoreError, retry};
+use cardcash_store::{PgDb, StoreError};
 use cardcash_util::{Currency, EcdhePublicKey, EddsaPublicKey, HashCode};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -13,7 +13,7 @@ use super::super::refresh::{
 };
 use super::super::sqlite::refresh::split_privs;
 use super::super::{CoinHistoryEntry, cols, corrupt, fixed};
-use super::{am, bytes, eddsa, hash, index, micros, outcome, sig, sum_amount};
+use super::{am, bytes, eddsa, hash, index, micros, outcome, read_all, sig, sum_amount, write_row};
 use crate::keys::store::DenominationPublic;
 
 fn ecdhe(row: &PgRow, column: &str) -> Result<EcdhePublicKey, StoreError> {
@@ -34,7 +34,7 @@ pub(in crate::db) async fn melt(
     let fee = cols(&m.melt_fee);
     let noreveal = i32::try_from(m.noreveal_index)
         .map_err(|_| StoreError::Internal("noreveal index".into()))?;
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_melt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
              $15, NULL, NULL)",
@@ -54,9 +54,6 @@ pub(in crate::db) async fn melt(
         .bind(m.rms.map(|r| r.to_vec()))
         .bind(m.zombie_required)
         .bind(micros(m.now))
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     match outcome(&row)? {
@@ -159,7 +156,7 @@ pub(in crate::db) async fn reveal(
         fracs.push(f);
     }
     let privs: Vec<u8> = r.transfer_privs.concat();
-    let row = retry(|| async {
+    let row = write_row(db, || {
         sqlx::query(
             "CALL exchange_refresh_reveal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
              $13, NULL, NULL, NULL)",
@@ -177,9 +174,6 @@ pub(in crate::db) async fn reveal(
         .bind(&nonces)
         .bind(&vals)
         .bind(&fracs)
-        .fetch_one(db.pool())
-        .await
-        .map_err(StoreError::from)
     })
     .await?;
     match outcome(&row)? {
@@ -201,39 +195,39 @@ pub(in crate::db) async fn link(
     _currency: Currency,
     coin_pub: EddsaPublicKey,
 ) -> Result<Vec<LinkRow>, StoreError> {
-    sqlx::query(
-        "SELECT m.melt_serial, r.transfer_pub, c.freshcoin_index, d.cipher, d.denom_pub, \
-                c.ev_sig, c.ewv, c.link_sig, c.coin_ev \
-           FROM refresh_commitments m JOIN refresh_reveals r ON r.melt_serial = m.melt_serial \
-           JOIN refresh_revealed_coins c ON c.melt_serial = m.melt_serial \
-           JOIN denominations d ON d.denom_serial = c.denom_serial \
-          WHERE m.old_coin_pub = $1 ORDER BY m.melt_serial, c.freshcoin_index",
+    read_all(
+        db,
+        sqlx::query(
+            "SELECT m.melt_serial, r.transfer_pub, c.freshcoin_index, d.cipher, d.denom_pub, \
+                    c.ev_sig, c.ewv, c.link_sig, c.coin_ev \
+               FROM refresh_commitments m JOIN refresh_reveals r ON r.melt_serial = m.melt_serial \
+               JOIN refresh_revealed_coins c ON c.melt_serial = m.melt_serial \
+               JOIN denominations d ON d.denom_serial = c.denom_serial \
+              WHERE m.old_coin_pub = $1 ORDER BY m.melt_serial, c.freshcoin_index",
+        )
+        .bind(coin_pub.as_bytes().as_slice()),
+        |r| {
+            let cipher: i32 = r.try_get("cipher")?;
+            let key: &[u8] = r.try_get("denom_pub")?;
+            let ewv: Option<&[u8]> = r.try_get("ewv")?;
+            Ok(LinkRow {
+                melt_serial: r.try_get("melt_serial")?,
+                transfer_pub: ecdhe(r, "transfer_pub")?,
+                coin_idx: small("fresh coin index", r.try_get("freshcoin_index")?)?,
+                public: u32::try_from(cipher)
+                    .ok()
+                    .and_then(|c| DenominationPublic::from_bytes(c, key))
+                    .ok_or_else(|| corrupt(format!("denomination key of cipher {cipher}")))?,
+                ev_sig: r.try_get("ev_sig")?,
+                ewv: ewv
+                    .map(|b| fixed("R values", b, |b| <[u8; 64]>::try_from(b).ok()))
+                    .transpose()?,
+                link_sig: sig(r, "link_sig")?,
+                coin_ev: r.try_get("coin_ev")?,
+            })
+        },
     )
-    .bind(coin_pub.as_bytes().as_slice())
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        let cipher: i32 = r.try_get("cipher")?;
-        let key: &[u8] = r.try_get("denom_pub")?;
-        let ewv: Option<&[u8]> = r.try_get("ewv")?;
-        Ok(LinkRow {
-            melt_serial: r.try_get("melt_serial")?,
-            transfer_pub: ecdhe(r, "transfer_pub")?,
-            coin_idx: small("fresh coin index", r.try_get("freshcoin_index")?)?,
-            public: u32::try_from(cipher)
-                .ok()
-                .and_then(|c| DenominationPublic::from_bytes(c, key))
-                .ok_or_else(|| corrupt(format!("denomination key of cipher {cipher}")))?,
-            ev_sig: r.try_get("ev_sig")?,
-            ewv: ewv
-                .map(|b| fixed("R values", b, |b| <[u8; 64]>::try_from(b).ok()))
-                .transpose()?,
-            link_sig: sig(r, "link_sig")?,
-            coin_ev: r.try_get("coin_ev")?,
-        })
-    })
-    .collect()
+    .await
 }
 
 /// A melt row of the coin-history statement (`super::coin`, kind 2: `rc` travels in

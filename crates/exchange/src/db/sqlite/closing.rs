@@ -11,9 +11,7 @@ use super::super::closing::{
     ReserveOrigin, TOPIC_CLOSING, closing_date, closing_request_uid, closing_wtid,
 };
 use super::{am, eddsa, execute, hash, micros, short, sum, ts};
-use crate::db::{
-    ReserveHistoryEntry, TOPIC_RESERVE, cols, reserve_key, signed, time, units, unsigned,
-};
+use crate::db::{ReserveHistoryEntry, TOPIC_RESERVE, cols, reserve_key, time, units, unsigned};
 
 fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
@@ -297,45 +295,14 @@ pub(in crate::db) fn pending_closings(
     )
 }
 
-pub(in crate::db) fn next_closing_attempt(
-    conn: &Connection,
-    _currency: Currency,
-) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> = conn
-        .prepare_cached("SELECT min(next_attempt) FROM reserves_close WHERE done = 0")?
-        .query_row([], |r| r.get(0))?;
-    next.map(time).transpose()
-}
-
-pub(in crate::db) fn closing_done(
-    tx: &mut SqliteTx<'_>,
-    _currency: Currency,
-    serial: i64,
-    gateway_row_id: u64,
-) -> Result<(), StoreError> {
-    execute(
-        tx,
-        "UPDATE reserves_close SET gateway_row_id = ?2, done = 1 \
-         WHERE close_serial = ?1 AND done = 0",
-        params![serial, signed("gateway row", gateway_row_id)?],
-    )?;
-    Ok(())
-}
-
-pub(in crate::db) fn closing_failed(
-    tx: &mut SqliteTx<'_>,
-    _currency: Currency,
-    serial: i64,
-    next_attempt: Timestamp,
-) -> Result<(), StoreError> {
-    execute(
-        tx,
-        "UPDATE reserves_close SET failures = failures + 1, next_attempt = ?2 \
-         WHERE close_serial = ?1 AND done = 0",
-        params![serial, micros(next_attempt)],
-    )?;
-    Ok(())
-}
+/// The queue of closed reserves sent back (see [`Outgoing`](crate::db::Outgoing)).
+pub(in crate::db) const OUTGOING: super::OutgoingSql = super::OutgoingSql {
+    next_attempt: "SELECT min(next_attempt) FROM reserves_close WHERE done = 0",
+    done: "UPDATE reserves_close SET gateway_row_id = ?2, done = 1 \
+           WHERE close_serial = ?1 AND done = 0",
+    failed: "UPDATE reserves_close SET failures = failures + 1, next_attempt = ?2 \
+             WHERE close_serial = ?1 AND done = 0",
+};
 
 pub(in crate::db) fn closings(
     conn: &Connection,

@@ -15,7 +15,7 @@ use cardcash_util::{
 use super::{
     AggregatedDeposit, AuditSums, BounceDecision, BounceRow, CoinHistoryEntry, CoinRow,
     CreditReport, DenominationRow, DepositOutcome, DepositTrackingRow, DueAggregate, GlobalFeeRow,
-    IncomingTransfer, KeyMaterial, NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal,
+    IncomingTransfer, KeyMaterial, NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal, Outgoing,
     RefundOutcome, ReserveHistoryEntry, ReserveRow, SignkeyRow, Stored, StoredWithdrawal,
     TOPIC_BOUNCE, TOPIC_DEPOSIT, TOPIC_KEYS, TOPIC_RESERVE, TOPIC_WIRE_OUT, WireAccountRow,
     WireFeeRow, WireOutRow, WithdrawOutcome, amount, bounce_request_uid, bounce_wtid, cols,
@@ -72,6 +72,65 @@ fn salt(row: &Row<'_>, idx: usize) -> Result<WireSalt, StoreError> {
 
 fn micros(t: Timestamp) -> i64 {
     t.to_sql_micros()
+}
+
+// ---------------------------------------------------------------- outgoing transfers
+
+/// The statements of a queue of outgoing transfers ([`Outgoing`]); each feature has its
+/// queue's constant beside its rows.
+pub(in crate::db) struct OutgoingSql {
+    /// The earliest next attempt of what is not sent yet (`min`: NULL when nothing waits).
+    next_attempt: &'static str,
+    /// The gateway took the transfer: `?1` its serial, `?2` the gateway's row.
+    done: &'static str,
+    /// An attempt failed: `?1` its serial, `?2` when to try again.
+    failed: &'static str,
+}
+
+fn outgoing(queue: Outgoing) -> &'static OutgoingSql {
+    match queue {
+        Outgoing::Bounces => &BOUNCES,
+        Outgoing::WireOuts => &WIRE_OUTS,
+        Outgoing::Closings => &closing::OUTGOING,
+    }
+}
+
+pub(super) fn next_attempt(
+    conn: &Connection,
+    _currency: Currency,
+    queue: Outgoing,
+) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<i64> = conn
+        .prepare_cached(outgoing(queue).next_attempt)?
+        .query_row([], |r| r.get(0))?;
+    next.map(time).transpose()
+}
+
+pub(super) fn transfer_done(
+    tx: &mut SqliteTx<'_>,
+    _currency: Currency,
+    queue: Outgoing,
+    serial: i64,
+    gateway_row_id: u64,
+) -> Result<(), StoreError> {
+    let gateway_row_id = signed("gateway row", gateway_row_id)?;
+    execute(tx, outgoing(queue).done, params![serial, gateway_row_id])?;
+    Ok(())
+}
+
+pub(super) fn transfer_failed(
+    tx: &mut SqliteTx<'_>,
+    _currency: Currency,
+    queue: Outgoing,
+    serial: i64,
+    next_attempt: Timestamp,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        outgoing(queue).failed,
+        params![serial, micros(next_attempt)],
+    )?;
+    Ok(())
 }
 
 /// A read transaction on a reader connection, for reads of several statements: they then see
@@ -328,16 +387,13 @@ pub(super) fn revoke_denomination(
     h_denom_pub: HashCode,
     revocation: EddsaSignature,
 ) -> Result<bool, StoreError> {
-    let n = execute(
+    revoke(
         tx,
         "UPDATE denominations SET revocation_sig = coalesce(revocation_sig, ?2) \
          WHERE h_denom_pub = ?1",
-        params![h_denom_pub.to_vec(), revocation.to_vec()],
-    )?;
-    if n > 0 {
-        tx.notify(TOPIC_KEYS, "");
-    }
-    Ok(n > 0)
+        h_denom_pub.as_bytes(),
+        revocation,
+    )
 }
 
 pub(super) fn revoke_signkey(
@@ -346,12 +402,23 @@ pub(super) fn revoke_signkey(
     exchange_pub: EddsaPublicKey,
     revocation: EddsaSignature,
 ) -> Result<bool, StoreError> {
-    let n = execute(
+    revoke(
         tx,
         "UPDATE signkeys SET revocation_sig = coalesce(revocation_sig, ?2) \
          WHERE exchange_pub = ?1",
-        params![exchange_pub.to_vec(), revocation.to_vec()],
-    )?;
+        exchange_pub.as_bytes(),
+        revocation,
+    )
+}
+
+/// Sets a revocation signature (the first one stays); whether the key exists.
+fn revoke(
+    tx: &mut SqliteTx<'_>,
+    sql: &str,
+    key: &[u8],
+    revocation: EddsaSignature,
+) -> Result<bool, StoreError> {
+    let n = execute(tx, sql, params![key, revocation.to_vec()])?;
     if n > 0 {
         tx.notify(TOPIC_KEYS, "");
     }
@@ -750,15 +817,14 @@ pub(super) fn pending_bounces(
     )
 }
 
-pub(super) fn next_bounce_attempt(
-    conn: &Connection,
-    _currency: Currency,
-) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> = conn
-        .prepare_cached("SELECT min(next_attempt) FROM wire_in_bounced WHERE done = 0")?
-        .query_row([], |r| r.get(0))?;
-    next.map(time).transpose()
-}
+/// The queue of bounced incoming transfers (see [`Outgoing`]).
+const BOUNCES: OutgoingSql = OutgoingSql {
+    next_attempt: "SELECT min(next_attempt) FROM wire_in_bounced WHERE done = 0",
+    done: "UPDATE wire_in_bounced SET gateway_row_id = ?2, done = 1 \
+           WHERE bounce_serial = ?1 AND closing_fee_val IS NOT NULL AND gateway_row_id IS NULL",
+    failed: "UPDATE wire_in_bounced SET failures = failures + 1, next_attempt = ?2 \
+             WHERE bounce_serial = ?1 AND done = 0",
+};
 
 pub(super) fn bounce(
     conn: &Connection,
@@ -813,36 +879,6 @@ pub(super) fn decide_bounce(
         [serial],
         |r| bounce_row(r, currency),
     )
-}
-
-pub(super) fn bounce_done(
-    tx: &mut SqliteTx<'_>,
-    _currency: Currency,
-    serial: i64,
-    gateway_row_id: u64,
-) -> Result<(), StoreError> {
-    execute(
-        tx,
-        "UPDATE wire_in_bounced SET gateway_row_id = ?2, done = 1 \
-         WHERE bounce_serial = ?1 AND closing_fee_val IS NOT NULL AND gateway_row_id IS NULL",
-        params![serial, signed("gateway row", gateway_row_id)?],
-    )?;
-    Ok(())
-}
-
-pub(super) fn bounce_failed(
-    tx: &mut SqliteTx<'_>,
-    _currency: Currency,
-    serial: i64,
-    next_attempt: Timestamp,
-) -> Result<(), StoreError> {
-    execute(
-        tx,
-        "UPDATE wire_in_bounced SET failures = failures + 1, next_attempt = ?2 \
-         WHERE bounce_serial = ?1 AND done = 0",
-        params![serial, micros(next_attempt)],
-    )?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------- reserves (reads)
@@ -1677,43 +1713,25 @@ pub(super) fn pending_wire_outs(
     )
 }
 
-pub(super) fn next_wire_out_attempt(
-    conn: &Connection,
-    _currency: Currency,
-) -> Result<Option<Timestamp>, StoreError> {
-    let next: Option<i64> = conn
-        .prepare_cached("SELECT min(next_attempt) FROM wire_out WHERE gateway_row_id IS NULL")?
-        .query_row([], |r| r.get(0))?;
-    next.map(time).transpose()
-}
+/// The queue of transfers to merchants (see [`Outgoing`]).
+const WIRE_OUTS: OutgoingSql = OutgoingSql {
+    next_attempt: "SELECT min(next_attempt) FROM wire_out WHERE gateway_row_id IS NULL",
+    done: "UPDATE wire_out SET gateway_row_id = ?2 WHERE wire_out_serial = ?1",
+    failed: "UPDATE wire_out SET failures = failures + 1, next_attempt = ?2 \
+             WHERE wire_out_serial = ?1",
+};
 
-pub(super) fn wire_out_done(
-    tx: &mut SqliteTx<'_>,
-    _currency: Currency,
-    serial: i64,
-    gateway_row_id: u64,
-) -> Result<(), StoreError> {
-    execute(
-        tx,
-        "UPDATE wire_out SET gateway_row_id = ?2 WHERE wire_out_serial = ?1",
-        params![serial, signed("gateway row", gateway_row_id)?],
-    )?;
-    Ok(())
-}
+/// The sum of a coin deposit's refunds in units (`c` is the `coin_deposits` row), read by
+/// [`refunded`].
+const REFUNDED: &str = "coalesce((SELECT sum(r.amount_val) * 100000000 + sum(r.amount_frac) \
+     FROM refunds r WHERE r.coin_deposit_serial = c.coin_deposit_serial), 0)";
 
-pub(super) fn wire_out_failed(
-    tx: &mut SqliteTx<'_>,
-    _currency: Currency,
-    serial: i64,
-    next_attempt: Timestamp,
-) -> Result<(), StoreError> {
-    execute(
-        tx,
-        "UPDATE wire_out SET failures = failures + 1, next_attempt = ?2 \
-         WHERE wire_out_serial = ?1",
-        params![serial, micros(next_attempt)],
-    )?;
-    Ok(())
+fn refunded(r: &Row<'_>, currency: Currency, idx: usize) -> Result<Amount, StoreError> {
+    let sum: i64 = r.get(idx)?;
+    units(
+        currency,
+        u128::try_from(sum).map_err(|_| corrupt("refund sum"))?,
+    )
 }
 
 pub(super) fn wire_out(
@@ -1734,24 +1752,20 @@ pub(super) fn wire_out(
     };
     let deposits = query_all(
         conn,
-        "SELECT b.h_contract_terms, c.coin_pub, c.amount_with_fee_val, c.amount_with_fee_frac, \
-         c.deposit_fee_val, c.deposit_fee_frac, \
-         coalesce((SELECT sum(r.amount_val) * 100000000 + sum(r.amount_frac) FROM refunds r \
-                   WHERE r.coin_deposit_serial = c.coin_deposit_serial), 0) \
-         FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
-         WHERE b.wtid = ?1 ORDER BY c.coin_deposit_serial",
+        &format!(
+            "SELECT b.h_contract_terms, c.coin_pub, c.amount_with_fee_val, \
+             c.amount_with_fee_frac, c.deposit_fee_val, c.deposit_fee_frac, {REFUNDED} \
+             FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
+             WHERE b.wtid = ?1 ORDER BY c.coin_deposit_serial"
+        ),
         [wtid.to_vec()],
         |r| {
-            let refunded: i64 = r.get(6)?;
             Ok(AggregatedDeposit {
                 h_contract_terms: hash(r, 0)?,
                 coin_pub: eddsa(r, 1)?,
                 amount_with_fee: am(r, currency, 2)?,
                 deposit_fee: am(r, currency, 4)?,
-                refunded: units(
-                    currency,
-                    u128::try_from(refunded).map_err(|_| corrupt("refund sum"))?,
-                )?,
+                refunded: refunded(r, currency, 6)?,
             })
         },
     )?;
@@ -1767,22 +1781,22 @@ pub(super) fn deposit_tracking(
 ) -> Result<Option<DepositTrackingRow>, StoreError> {
     query_opt(
         conn,
-        "SELECT b.exchange_timestamp, b.wire_deadline, b.merchant_payto, b.wire_salt, \
-         c.amount_with_fee_val, c.amount_with_fee_frac, c.deposit_fee_val, c.deposit_fee_frac, \
-         coalesce((SELECT sum(r.amount_val) * 100000000 + sum(r.amount_frac) FROM refunds r \
-                   WHERE r.coin_deposit_serial = c.coin_deposit_serial), 0), \
-         b.wtid, w.execution_date, b.done = 1 AND b.wtid IS NULL \
-         FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
-         LEFT JOIN wire_out w ON w.wtid = b.wtid \
-         WHERE c.coin_pub = ?1 AND b.merchant_pub = ?2 AND b.h_contract_terms = ?3 \
-         ORDER BY c.coin_deposit_serial LIMIT 1",
+        &format!(
+            "SELECT b.exchange_timestamp, b.wire_deadline, b.merchant_payto, b.wire_salt, \
+             c.amount_with_fee_val, c.amount_with_fee_frac, c.deposit_fee_val, \
+             c.deposit_fee_frac, {REFUNDED}, b.wtid, w.execution_date, \
+             b.done = 1 AND b.wtid IS NULL \
+             FROM coin_deposits c JOIN batch_deposits b USING (batch_deposit_serial) \
+             LEFT JOIN wire_out w ON w.wtid = b.wtid \
+             WHERE c.coin_pub = ?1 AND b.merchant_pub = ?2 AND b.h_contract_terms = ?3 \
+             ORDER BY c.coin_deposit_serial LIMIT 1"
+        ),
         params![
             coin_pub.to_vec(),
             merchant_pub.to_vec(),
             h_contract_terms.to_vec()
         ],
         |r| {
-            let refunded: i64 = r.get(8)?;
             let wtid: Option<Vec<u8>> = r.get(9)?;
             let executed: Option<i64> = r.get(10)?;
             let wire = match (wtid, executed) {
@@ -1798,10 +1812,7 @@ pub(super) fn deposit_tracking(
                 wire_salt: salt(r, 3)?,
                 amount_with_fee: am(r, currency, 4)?,
                 deposit_fee: am(r, currency, 6)?,
-                refunded: units(
-                    currency,
-                    u128::try_from(refunded).map_err(|_| corrupt("refund sum"))?,
-                )?,
+                refunded: refunded(r, currency, 8)?,
                 wire,
                 settled_without_transfer: r.get(11)?,
             })
