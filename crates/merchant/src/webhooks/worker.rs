@@ -237,7 +237,8 @@ async fn send(
     if status.is_success() {
         return Ok((status, String::new()));
     }
-    // The start of the answer only: a receiver cannot make us read (or store) more.
+    // The start of the answer only: reading stops after MAX_ERROR_BODY bytes, whatever the
+    // receiver sends.
     let mut start = Vec::new();
     while start.len() < MAX_ERROR_BODY {
         match response.chunk().await {
@@ -262,7 +263,8 @@ async fn send(
 }
 
 /// A transport failure in words: `refused: …` when the resolver refused every address, else
-/// the chain of causes (without the URL, which may carry a template's secrets).
+/// the chain of causes (without the URL, which may carry a shared secret: shop plugins put them
+/// there).
 fn transport_error(e: reqwest::Error) -> String {
     if let Some(refused) = destination::address_refused(&e) {
         return format!("refused: {refused}");

@@ -1037,3 +1037,49 @@ engine_test!(
         env.app.shutdown().await.unwrap();
     }
 );
+
+engine_test!(
+    /// A receiver answering with a redirect (to another receiver) and a huge body: the
+    /// redirect is not followed, the attempt failed, and its error keeps only the start of the
+    /// answer.
+    async fn redirects_are_not_followed_and_failed_answers_are_read_bounded(engine: Engine) {
+        let env = env_with(engine, |c| {
+            c.webhook_retry_delay = cardcash_util::RelativeTime::from_secs(3600);
+        })
+        .await;
+        let target = Receiver::start(0).await;
+        let location = target.url.clone();
+        let app = Router::new().route(
+            "/hook",
+            axum::routing::any(move || {
+                let location = location.clone();
+                async move {
+                    (
+                        StatusCode::FOUND,
+                        [(axum::http::header::LOCATION, location)],
+                        "moved ".repeat(200_000),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        add_webhook(&env, "created", "order_created", &url, json!({})).await;
+        create_order(&env, "Sonatas", "1").await;
+        wait_deliveries(&env, |d| d == [("pending".to_owned(), 1)]).await;
+        let errors = delivery_errors(&env).await;
+        let error = errors[0].as_deref().unwrap_or_default();
+        assert!(error.starts_with("HTTP 302 Found: moved moved"), "{error}");
+        assert!(
+            error.len() <= "HTTP 302 Found: ".len() + 256,
+            "{}",
+            error.len()
+        );
+        assert!(target.seen().is_empty());
+        server.abort();
+        env.app.shutdown().await.unwrap();
+    }
+);
