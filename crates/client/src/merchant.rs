@@ -1,7 +1,9 @@
 //! Client of a GNU Taler merchant backend's private API (docs.taler.net core/api-merchant; our
 //! notes spec/merchant.md §1.2–§1.5, §2), as a shop frontend uses it: instance setup
 //! (`POST /management/instances`, `POST /private/accounts`), products and locks, orders, their
-//! status with `session_id` long polling (design document 007), order history and refunds.
+//! status with `session_id` long polling (design document 007), order history and refunds,
+//! settlement (the transfers, the bank's report of one, deleting one) and which order a session
+//! paid (`GET /sessions/$SESSION_ID`).
 //!
 //! One client acts for one instance with its bearer token (`secret-token:…`); the instance
 //! `default` is served at the backend's root, any other at `{backend}/instances/{id}/`.
@@ -12,7 +14,7 @@
 //! (`merchant_wallet`).
 //!
 //! The wire types are the merchant's own, `cardcash_api::merchant::{instances, inventory,
-//! orders, status, payments}`.
+//! orders, status, payments, settlement}`.
 
 use std::time::Duration;
 
@@ -24,6 +26,9 @@ use cardcash_api::merchant::inventory::{
 };
 use cardcash_api::merchant::orders::{OrderHistory, PostOrderRequest, PostOrderResponse};
 use cardcash_api::merchant::payments::{MerchantRefundResponse, RefundRequest};
+use cardcash_api::merchant::settlement::{
+    GetSessionStatusResponse, TransferInformation, TransferList,
+};
 use cardcash_api::merchant::status::MerchantOrderStatusResponse;
 use cardcash_util::{Amount, BaseUrl, RelativeTime};
 
@@ -254,6 +259,85 @@ impl MerchantClient {
             .json_response()
             .await
     }
+
+    /// `GET /private/transfers?limit=…&offset=…`: one page of the instance's transfers
+    /// (negative `limit`: the newest first, below `offset`).
+    pub async fn transfers(
+        &self,
+        limit: i64,
+        offset: Option<u64>,
+    ) -> Result<TransferList, ClientError> {
+        self.instance
+            .get(&["private", "transfers"])
+            .query("limit", limit)
+            .query_opt("offset", offset)
+            .json_response()
+            .await
+    }
+
+    /// `POST /private/transfers`: reports a wire transfer that arrived at the instance's bank
+    /// account (409: it disagrees with an earlier report or with the exchange).
+    pub async fn report_transfer(&self, info: &TransferInformation) -> Result<(), ClientError> {
+        self.instance
+            .post(&["private", "transfers"])
+            .json(info)
+            .no_content()
+            .await
+    }
+
+    /// `DELETE /private/transfers/$TID`: deletes a transfer no order was reconciled with.
+    pub async fn delete_transfer(&self, transfer_serial_id: u64) -> Result<(), ClientError> {
+        self.instance
+            .request(
+                reqwest::Method::DELETE,
+                &["private", "transfers", &transfer_serial_id.to_string()],
+            )
+            .no_content()
+            .await
+    }
+
+    /// `GET /sessions/$SESSION_ID?fulfillment_url=…&timeout_ms=…`: which order the session
+    /// paid for `fulfillment_url`, waiting up to `timeout` for a payment.
+    pub async fn session_status(
+        &self,
+        session_id: &str,
+        fulfillment_url: &str,
+        timeout: Duration,
+    ) -> Result<SessionStatus, ClientError> {
+        let mut request = self
+            .instance
+            .get(&["sessions", session_id])
+            .without_auth()
+            .query("fulfillment_url", fulfillment_url);
+        if !timeout.is_zero() {
+            request = request
+                .query("timeout_ms", timeout.as_millis())
+                .long_poll(timeout);
+        }
+        match request.send().await {
+            Ok(r) => {
+                let body: GetSessionStatusResponse = r.json()?;
+                Ok(if r.status().as_u16() == 202 {
+                    SessionStatus::Unpaid(body.order_id)
+                } else {
+                    SessionStatus::Paid(body.order_id)
+                })
+            }
+            Err(e) if e.status() == Some(404) => Ok(SessionStatus::Unknown),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What `GET /sessions/$SESSION_ID` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// 200: this order was paid in the session.
+    Paid(String),
+    /// 202: this order was created for the session, not paid yet.
+    Unpaid(String),
+    /// 404: no order of the session for the fulfillment URL.
+    Unknown,
 }
 
 /// What a lock request achieved.

@@ -22,6 +22,7 @@ pub mod page;
 pub mod pay;
 pub mod refund;
 pub mod service;
+pub mod sessions;
 pub mod settlement;
 pub mod status;
 pub mod webhooks;

@@ -129,7 +129,10 @@ pub static ROUTES: &[Route] = &[
     r("post", "/orders/{order_id}/refund", true, "Pick up granted refunds", Public, Some(body::<m::payments::WalletRefundRequest>), (200, Some(body::<m::payments::WalletRefundResponse>)), &[400, 404]),
     r("get", "/orders/{order_id}", true, "An order's status for wallets (JSON) or browsers (HTML page, 302 when paid)", Public, None, (200, Some(body::<m::status::StatusGotoResponse>)), &[403, 404]),
     // Settlement.
-    r("get", "/private/transfers", true, "The exchange's transfers reconciled with orders", I(P::TransfersRead), None, (200, Some(body::<m::settlement::TransferList>)), &[401]),
+    r("get", "/private/transfers", true, "The transfers: the bank's confirmation, the exchange's statement, the orders they paid (filters, pagination)", I(P::TransfersRead), None, (200, Some(body::<m::settlement::TransferList>)), &[400, 401]),
+    r("post", "/private/transfers", true, "Report a wire transfer that arrived (reconciled with the exchange's statement)", I(P::TransfersWrite), Some(body::<m::settlement::TransferInformation>), (204, None), &[400, 401, 404, 409]),
+    r("delete", "/private/transfers/{tid}", true, "Delete a transfer no order was reconciled with", I(P::TransfersWrite), None, (204, None), &[400, 401, 404, 409]),
+    r("get", "/sessions/{session_id}", true, "The order a session paid for a fulfillment URL (timeout_ms long polling)", Public, None, (200, Some(body::<m::settlement::GetSessionStatusResponse>)), &[400, 404]),
     // Webhooks.
     r("get", "/private/webhooks", true, "List the webhooks", I(P::WebhooksRead), None, (200, Some(body::<m::webhooks::WebhookSummaryResponse>)), &[401]),
     r("post", "/private/webhooks", true, "Add a signed webhook", I(P::WebhooksWrite), Some(body::<m::webhooks::WebhookAddDetails>), (200, Some(body::<m::webhooks::WebhookCreatedResponse>)), &[400, 401, 409]),

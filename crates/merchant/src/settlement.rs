@@ -6,6 +6,13 @@
 //! [`track_step`] is one pass of the settlement worker (`crate::worker::settlement`);
 //! [`transfers`] lists what arrived per transfer with the fees per order.
 //!
+//! The merchant's bank (or an operator) reports transfers that arrived ([`report_transfer`],
+//! `POST /private/transfers`): the report is stored as the bank's confirmation, next to the
+//! exchange's statement of the same WTID — the worker's, or else one asked for now
+//! (`GET /transfers/$WTID`, its signature (purpose 1037) and merchant checked). When the two
+//! disagree both stay stored and the report is answered with a conflict; a transfer the
+//! exchange does not know yet is reconciled when the worker learns of it.
+//!
 //! A deposit the exchange has not wired yet is asked about again at the execution time the
 //! exchange names (at least a second later, at most an hour); one the exchange does not answer
 //! about, after [`RETRY`].
@@ -14,15 +21,24 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cardcash_api::exchange::TrackTransferResponse;
-use cardcash_api::merchant::settlement::{TransferDetails, TransferList, TransferOrder};
+use cardcash_api::merchant::settlement::{
+    TransferDetails, TransferInformation, TransferList, TransferOrder,
+};
 use cardcash_client::{DepositQuery, DepositStatus};
 use cardcash_crypto::EddsaPrivateKey;
-use cardcash_crypto::purpose::{ConfirmWire, TrackTransaction};
+use cardcash_crypto::purpose::{
+    ConfirmWire, TrackTransaction, WireDepositConfirmation, WireDepositDetail,
+};
 use cardcash_http::Step;
-use cardcash_util::{BaseUrl, RelativeTime, ShortHashCode, Timestamp};
+use cardcash_util::{BaseUrl, ErrorCode, RelativeTime, ShortHashCode, Timestamp};
+use serde_json::json;
 
 use crate::db::instances::InstanceRow;
-use crate::db::settlement::{DepositToTrack, Wired};
+use crate::db::orders::Tristate;
+use crate::db::settlement::{
+    BankReport, DeleteTransfer, DepositToTrack, ExchangeView, ReportOutcome, TransferFilter,
+    TransferRow, Wired, agrees,
+};
 use crate::error::MerchantError;
 use crate::service::Merchant;
 
@@ -164,36 +180,291 @@ async fn track(
     }))
 }
 
-/// `GET /private/transfers`.
+/// The longest page of `GET /private/transfers`.
+pub const MAX_PAGE: i64 = 200;
+/// Its default: the 20 newest.
+const DEFAULT_LIMIT: i64 = -20;
+
+/// `GET /private/transfers` query (`before`/`after` in seconds; the tristates `yes`/`no`/`all`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListQuery {
+    pub payto_uri: Option<String>,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub verified: Option<String>,
+    pub confirmed: Option<String>,
+    pub expected: Option<String>,
+}
+
+fn tristate(name: &str, v: Option<&str>) -> Result<Tristate, MerchantError> {
+    match v.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("all") => Ok(Tristate::All),
+        Some("yes") => Ok(Tristate::Yes),
+        Some("no") => Ok(Tristate::No),
+        Some(_) => Err(MerchantError::malformed(name)),
+    }
+}
+
+/// `GET /private/transfers`: one bounded page, by `transfer_serial_id`.
 pub async fn transfers(
     merchant: &Merchant,
     instance: &InstanceRow,
+    q: &ListQuery,
 ) -> Result<TransferList, MerchantError> {
-    let rows = merchant.store().transfers(instance.serial).await?;
-    Ok(TransferList {
-        transfers: rows
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(-MAX_PAGE, MAX_PAGE);
+    if limit == 0 {
+        return Ok(TransferList {
+            transfers: Vec::new(),
+        });
+    }
+    if q.offset.is_some_and(|o| o < 0) {
+        return Err(MerchantError::malformed("offset"));
+    }
+    let filter = TransferFilter {
+        payto_uri: q.payto_uri.clone(),
+        before: q.before.map(Timestamp::from_secs),
+        after: q.after.map(Timestamp::from_secs),
+        confirmed: tristate("confirmed", q.confirmed.as_deref())?,
+        verified: tristate("verified", q.verified.as_deref())?,
+        expected: tristate("expected", q.expected.as_deref())?,
+        limit,
+        offset: q.offset,
+    };
+    let rows = merchant.store().transfers(instance.serial, &filter).await?;
+    rows.into_iter()
+        .map(transfer_details)
+        .collect::<Result<_, _>>()
+        .map(|transfers| TransferList { transfers })
+}
+
+fn transfer_details(t: TransferRow) -> Result<TransferDetails, MerchantError> {
+    let verified = t.verified();
+    let (credit_amount, payto_uri) = match (&t.report, &t.exchange) {
+        (Some(r), _) => (r.credit, r.payto_uri.clone()),
+        (None, Some(e)) => (e.total, e.payto_uri.clone()),
+        (None, None) => {
+            return Err(MerchantError::Internal(format!(
+                "transfer {} has neither a report nor a statement",
+                t.serial
+            )));
+        }
+    };
+    let confirmed = t.report.is_some();
+    let exchange = t.exchange.as_ref();
+    Ok(TransferDetails {
+        credit_amount,
+        wtid: t.wtid,
+        payto_uri,
+        exchange_url: t.exchange_url,
+        transfer_serial_id: u64::try_from(t.serial).unwrap_or_default(),
+        execution_time: exchange.map(|e| e.execution_time),
+        verified,
+        confirmed,
+        expected: exchange.is_some(),
+        wire_fee: exchange.map(|e| e.wire_fee),
+        exchange_credit_amount: exchange.filter(|_| confirmed).map(|e| e.total),
+        exchange_payto_uri: exchange.filter(|_| confirmed).map(|e| e.payto_uri.clone()),
+        orders: t
+            .orders
             .into_iter()
-            .map(|t| TransferDetails {
-                credit_amount: t.total,
-                wtid: t.wtid,
-                payto_uri: t.payto_uri,
-                exchange_url: t.exchange_url,
-                transfer_serial_id: u64::try_from(t.serial).unwrap_or_default(),
-                execution_time: t.execution_time,
-                verified: true,
-                confirmed: false,
-                wire_fee: t.wire_fee,
-                orders: t
-                    .orders
-                    .into_iter()
-                    .map(|o| TransferOrder {
-                        order_id: o.order_id,
-                        deposit_total: o.deposit_total,
-                        deposit_fees: o.deposit_fees,
-                        wired: o.wired,
-                    })
-                    .collect(),
+            .map(|o| TransferOrder {
+                order_id: o.order_id,
+                deposit_total: o.deposit_total,
+                deposit_fees: o.deposit_fees,
+                wired: o.wired,
             })
             .collect(),
     })
+}
+
+/// How long a report waits for the exchange's statement before it is answered without it.
+const INQUIRY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `POST /private/transfers`: records the bank's report of a transfer and reconciles it with
+/// the exchange's statement when there is one. Same report again, same answer.
+pub async fn report_transfer(
+    merchant: &Merchant,
+    instance: &InstanceRow,
+    info: TransferInformation,
+) -> Result<(), MerchantError> {
+    if info.credit_amount.currency() != merchant.store().currency() {
+        return Err(MerchantError::malformed("credit_amount"));
+    }
+    // The account must be one of the instance's (inactive ones too: money may still arrive).
+    let accounts = merchant.store().accounts(instance.serial).await?;
+    if !accounts.iter().any(|a| a.payto_uri == info.payto_uri) {
+        return Err(MerchantError::refused(
+            ErrorCode::MerchantPrivatePostTransfersAccountNotFound,
+            format!("{} is not an account of this instance", info.payto_uri),
+        ));
+    }
+    // Only a trusted exchange's transfers are reconciled (its keys verify its statements).
+    let client = merchant.exchanges().client(&info.exchange_url)?;
+    let exchange_url = info.exchange_url.to_string();
+    let report = BankReport {
+        payto_uri: info.payto_uri,
+        credit: info.credit_amount,
+    };
+    let store = merchant.store();
+    let (serial, known) = match store
+        .report_transfer(instance.serial, &exchange_url, &info.wtid, &report)
+        .await?
+    {
+        ReportOutcome::Conflicting { previous } => {
+            return Err(MerchantError::refused_with(
+                ErrorCode::MerchantPrivatePostTransfersConflictingSubmission,
+                format!(
+                    "transfer {} was reported before with {} to {}",
+                    info.wtid, previous.credit, previous.payto_uri
+                ),
+                json!({
+                    "previous_credit_amount": previous.credit,
+                    "previous_payto_uri": previous.payto_uri,
+                }),
+            ));
+        }
+        ReportOutcome::Recorded { serial, exchange } => (serial, exchange),
+    };
+    let exchange = match known {
+        Some(view) => Some(view),
+        None => {
+            let asked = tokio::time::timeout(
+                INQUIRY_TIMEOUT,
+                inquire(
+                    merchant,
+                    instance,
+                    &client,
+                    &info.exchange_url,
+                    &info.wtid,
+                    &accounts,
+                ),
+            )
+            .await;
+            match asked {
+                Ok(Ok(Some(view))) => {
+                    store.record_exchange_view(serial, &view).await?;
+                    Some(view)
+                }
+                Ok(Ok(None)) => None,
+                Ok(Err(e)) => {
+                    tracing::warn!(wtid = %info.wtid, error = %e, "transfer inquiry failed; reconciled when the worker learns of it");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(wtid = %info.wtid, "transfer inquiry timed out; reconciled when the worker learns of it");
+                    None
+                }
+            }
+        }
+    };
+    match exchange {
+        Some(view) if !agrees(&view, &report) => {
+            tracing::warn!(wtid = %info.wtid, reported = %report.credit, exchange = %view.total, "the bank's report and the exchange's statement disagree");
+            Err(MerchantError::refused_with(
+                ErrorCode::MerchantPrivatePostTransfersConflictingSubmission,
+                format!(
+                    "the exchange says transfer {} carried {} to {}",
+                    info.wtid, view.total, view.payto_uri
+                ),
+                json!({
+                    "exchange_credit_amount": view.total,
+                    "exchange_payto_uri": view.payto_uri,
+                    "execution_time": view.execution_time,
+                }),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Asks the exchange about a reported transfer (`GET /transfers/$WTID`): its statement when
+/// it knows the transfer, paid this instance and signed it; `None` when it does not know it
+/// (yet).
+async fn inquire(
+    merchant: &Merchant,
+    instance: &InstanceRow,
+    client: &cardcash_client::ExchangeClient,
+    url: &BaseUrl,
+    wtid: &ShortHashCode,
+    accounts: &[crate::db::instances::AccountRow],
+) -> Result<Option<ExchangeView>, MerchantError> {
+    let transfer = match client.transfer(wtid).await {
+        Ok(t) => t,
+        Err(e) if e.status() == Some(404) => return Ok(None),
+        Err(e) => return Err(crate::exchanges::exchange_unavailable(&e)),
+    };
+    if transfer.merchant_pub != instance.merchant_pub {
+        return Err(MerchantError::Internal(format!(
+            "transfer {wtid} names another merchant"
+        )));
+    }
+    let details: Vec<WireDepositDetail> = transfer
+        .deposits
+        .iter()
+        .map(|d| WireDepositDetail {
+            h_contract_terms: d.h_contract_terms,
+            execution_time: transfer.execution_time,
+            coin_pub: d.coin_pub,
+            deposit_value: d.deposit_value,
+            deposit_fee: d.deposit_fee,
+        })
+        .collect();
+    let message = WireDepositConfirmation {
+        total: transfer.total,
+        wire_fee: transfer.wire_fee,
+        merchant_pub: transfer.merchant_pub,
+        h_payto: transfer.h_payto,
+        h_details: WireDepositConfirmation::hash_details(details.iter()),
+    };
+    let keys = merchant
+        .exchanges()
+        .keys_with_signkey(url, &transfer.exchange_pub, transfer.execution_time)
+        .await?;
+    if !keys.signkeys.iter().any(|k| k.key == transfer.exchange_pub)
+        || cardcash_crypto::verify(&transfer.exchange_pub, &transfer.exchange_sig, &message)
+            .is_err()
+    {
+        return Err(MerchantError::Internal(format!(
+            "the exchange's statement of transfer {wtid} does not verify"
+        )));
+    }
+    let Some(account) = accounts
+        .iter()
+        .find(|a| cardcash_crypto::wire::h_payto(&a.payto_uri) == transfer.h_payto)
+    else {
+        return Err(MerchantError::Internal(format!(
+            "transfer {wtid} paid an account this instance does not have"
+        )));
+    };
+    Ok(Some(ExchangeView {
+        payto_uri: account.payto_uri.clone(),
+        execution_time: transfer.execution_time,
+        total: transfer.total,
+        wire_fee: transfer.wire_fee,
+    }))
+}
+
+/// `DELETE /private/transfers/$TID`: a transfer no order was reconciled with.
+pub async fn delete_transfer(
+    merchant: &Merchant,
+    instance: &InstanceRow,
+    transfer_serial: i64,
+) -> Result<(), MerchantError> {
+    match merchant
+        .store()
+        .delete_transfer(instance.serial, transfer_serial)
+        .await?
+    {
+        DeleteTransfer::Deleted => Ok(()),
+        DeleteTransfer::Unknown => Err(MerchantError::refused(
+            ErrorCode::MerchantGenericTransferUnknown,
+            format!("no transfer {transfer_serial}"),
+        )),
+        DeleteTransfer::Reconciled => Err(MerchantError::refused(
+            ErrorCode::MerchantPrivateDeleteTransfersAlreadyConfirmed,
+            format!("orders were reconciled with transfer {transfer_serial}"),
+        )),
+    }
 }

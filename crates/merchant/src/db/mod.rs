@@ -21,6 +21,7 @@ pub mod instances;
 pub mod inventory;
 pub mod orders;
 pub mod payments;
+pub mod sessions;
 pub mod settlement;
 pub mod status;
 pub mod webhooks;
@@ -37,6 +38,7 @@ pub static SCHEMA: Schema = cardcash_store::schema![
     5 => "0005_settlement.sql",
     6 => "0006_order_events.sql",
     10 => "0010_settlement_due.sql",
+    11 => "0011_transfer_reports.sql",
 ];
 
 /// Notification topic: an order changed (claimed, paid, refunded, session re-bound, wired).

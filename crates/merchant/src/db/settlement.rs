@@ -2,13 +2,17 @@
 //! deadline whose transfer is not known yet), what it learned (the wire transfer id, execution
 //! time and the coin's contribution, with the transfer's total and wire fee), the order marked
 //! `wired` once all its deposits are, and the transfers of an instance with what they paid per
-//! order. Migration 0005.
+//! order (migration 0005). A transfer row holds two facts, each absent until known (migration
+//! 0011): the exchange's statement ([`ExchangeView`]: the worker's, or the one fetched when the
+//! bank reported first) and the bank's confirmation ([`BankReport`], `POST /private/transfers`);
+//! both are kept when they disagree.
 
 use std::sync::Arc;
 
 use cardcash_store::{Database, StoreError, retry};
 use cardcash_util::{Amount, EddsaPublicKey, HashCode, ShortHashCode, Timestamp};
 
+use super::orders::Tristate;
 use super::{MerchantStore, postgres, sqlite};
 
 /// A deposit whose wire transfer the worker asks the exchange about.
@@ -51,17 +55,90 @@ pub struct TransferOrder {
     pub wired: Amount,
 }
 
+/// What the exchange says about a transfer (`GET /transfers/$WTID`, or the worker's tracking).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeView {
+    /// The instance's account the exchange paid.
+    pub payto_uri: String,
+    pub execution_time: Timestamp,
+    /// What it wired (after the wire fee).
+    pub total: Amount,
+    pub wire_fee: Amount,
+}
+
+/// What the merchant's bank (or an operator) reported arrived (`POST /private/transfers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BankReport {
+    pub payto_uri: String,
+    pub credit: Amount,
+}
+
 /// A wire transfer of an exchange to the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferRow {
     pub serial: i64,
     pub exchange_url: String,
     pub wtid: ShortHashCode,
-    pub payto_uri: String,
-    pub execution_time: Timestamp,
-    pub total: Amount,
-    pub wire_fee: Amount,
+    pub exchange: Option<ExchangeView>,
+    pub report: Option<BankReport>,
     pub orders: Vec<TransferOrder>,
+}
+
+impl TransferRow {
+    /// Whether the exchange's statement agrees with the bank's report: `None` without a
+    /// statement; `true` for a statement not contradicted by any report (the worker checked
+    /// its signatures).
+    pub fn verified(&self) -> Option<bool> {
+        let exchange = self.exchange.as_ref()?;
+        Some(self.report.as_ref().is_none_or(|r| agrees(exchange, r)))
+    }
+}
+
+/// The exchange's statement and the bank's report name the same amount and account.
+pub fn agrees(exchange: &ExchangeView, report: &BankReport) -> bool {
+    exchange.total == report.credit && exchange.payto_uri == report.payto_uri
+}
+
+/// The SQL of [`TransferRow::verified`] over a `transfers t` row, as 1/0/NULL (both engines).
+pub(crate) const VERIFIED_SQL: &str = "CASE WHEN t.execution_time IS NULL THEN NULL \
+     WHEN t.credit_val IS NULL THEN 1 \
+     WHEN t.credit_val = t.total_val AND t.credit_frac = t.total_frac \
+     AND t.credit_payto_uri = t.payto_uri THEN 1 ELSE 0 END";
+
+/// What `POST /private/transfers` found when it recorded a report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// The report is stored (now or by an identical earlier report), next to the exchange's
+    /// statement if there is one.
+    Recorded {
+        serial: i64,
+        exchange: Option<ExchangeView>,
+    },
+    /// Another report of the same transfer names another amount or account: nothing changed.
+    Conflicting { previous: BankReport },
+}
+
+/// `GET /private/transfers` filters and page (`limit` ≠ 0: negative pages backwards from
+/// `offset` by serial, positive forwards).
+#[derive(Clone, Debug, Default)]
+pub struct TransferFilter {
+    pub payto_uri: Option<String>,
+    pub before: Option<Timestamp>,
+    pub after: Option<Timestamp>,
+    pub confirmed: Tristate,
+    pub verified: Tristate,
+    pub expected: Tristate,
+    pub limit: i64,
+    pub offset: Option<i64>,
+}
+
+/// `DELETE /private/transfers/$TID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteTransfer {
+    Deleted,
+    Unknown,
+    /// Orders were reconciled with it: it stays.
+    Reconciled,
 }
 
 /// A settled deposit's row for the transfer listing.
@@ -167,15 +244,98 @@ impl MerchantStore {
         }
     }
 
-    /// The instance's wire transfers, newest first, with what they paid per order.
-    pub async fn transfers(&self, instance_serial: i64) -> Result<Vec<TransferRow>, StoreError> {
+    /// One page of the instance's wire transfers, with what they paid per order.
+    pub async fn transfers(
+        &self,
+        instance_serial: i64,
+        filter: &TransferFilter,
+    ) -> Result<Vec<TransferRow>, StoreError> {
         let currency = self.currency;
         match &self.db {
+            Database::Sqlite(db) => db.read(|conn| {
+                sqlite::settlement::transfers(conn, currency, instance_serial, filter)
+            }),
+            Database::Postgres(db) => {
+                postgres::settlement::transfers(db, currency, instance_serial, filter).await
+            }
+        }
+    }
+
+    /// Records the bank's report of a transfer unless another report of it says otherwise;
+    /// returns the exchange's statement of it, if known.
+    pub async fn report_transfer(
+        &self,
+        instance_serial: i64,
+        exchange_url: &str,
+        wtid: &ShortHashCode,
+        report: &BankReport,
+    ) -> Result<ReportOutcome, StoreError> {
+        let currency = self.currency;
+        let args = Arc::new((exchange_url.to_owned(), *wtid, report.clone()));
+        match &self.db {
             Database::Sqlite(db) => {
-                db.read(|conn| sqlite::settlement::transfers(conn, currency, instance_serial))
+                retry(|| {
+                    let a = args.clone();
+                    db.write(move |tx| {
+                        sqlite::settlement::report(tx, currency, instance_serial, &a.0, &a.1, &a.2)
+                    })
+                })
+                .await
             }
             Database::Postgres(db) => {
-                postgres::settlement::transfers(db, currency, instance_serial).await
+                retry(|| {
+                    postgres::settlement::report(
+                        db,
+                        currency,
+                        instance_serial,
+                        &args.0,
+                        &args.1,
+                        &args.2,
+                    )
+                })
+                .await
+            }
+        }
+    }
+
+    /// Stores the exchange's statement of a reported transfer (unless one is stored already).
+    pub async fn record_exchange_view(
+        &self,
+        transfer_serial: i64,
+        view: &ExchangeView,
+    ) -> Result<(), StoreError> {
+        let view = Arc::new(view.clone());
+        match &self.db {
+            Database::Sqlite(db) => {
+                retry(|| {
+                    let v = view.clone();
+                    db.write(move |tx| sqlite::settlement::record_view(tx, transfer_serial, &v))
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                retry(|| postgres::settlement::record_view(db, transfer_serial, &view)).await
+            }
+        }
+    }
+
+    /// Deletes a transfer no order was reconciled with.
+    pub async fn delete_transfer(
+        &self,
+        instance_serial: i64,
+        transfer_serial: i64,
+    ) -> Result<DeleteTransfer, StoreError> {
+        match &self.db {
+            Database::Sqlite(db) => {
+                retry(|| {
+                    db.write(move |tx| {
+                        sqlite::settlement::delete(tx, instance_serial, transfer_serial)
+                    })
+                })
+                .await
+            }
+            Database::Postgres(db) => {
+                retry(|| postgres::settlement::delete(db, instance_serial, transfer_serial)).await
             }
         }
     }

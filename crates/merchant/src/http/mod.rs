@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod orders;
 pub mod payments;
 pub mod router;
+pub mod sessions;
 pub mod settlement;
 pub mod status;
 pub mod webhooks;

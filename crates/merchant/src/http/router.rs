@@ -4,7 +4,8 @@ use axum::Router;
 use axum::routing::get;
 
 use super::{
-    AppState, config, instances, inventory, openapi, orders, payments, settlement, status, webhooks,
+    AppState, config, instances, inventory, openapi, orders, payments, sessions, settlement,
+    status, webhooks,
 };
 
 /// The routes every instance has, relative to the instance's base URL.
@@ -15,6 +16,7 @@ fn instance_routes() -> Router<AppState> {
         .merge(orders::routes())
         .merge(payments::routes())
         .merge(settlement::routes())
+        .merge(sessions::routes())
         .merge(status::routes())
         .merge(webhooks::routes())
 }

@@ -133,6 +133,8 @@ engine_test!(
                 .replace("{product_id}", "nosuch-product")
                 .replace("{webhook_id}", "nosuch-webhook")
                 .replace("{serial}", "1")
+                .replace("{tid}", "1")
+                .replace("{session_id}", "nosuch-session")
                 .replace("{h_wire}", &"0".repeat(103));
             assert!(!concrete.contains('{'), "unfilled parameter in {path}");
             for (method, op) in item.as_object().expect("path item") {

@@ -8,6 +8,7 @@ pub(crate) mod instances;
 pub(crate) mod inventory;
 pub(crate) mod orders;
 pub(crate) mod payments;
+pub(crate) mod sessions;
 pub(crate) mod settlement;
 pub(crate) mod status;
 pub(crate) mod webhooks;

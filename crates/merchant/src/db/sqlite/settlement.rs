@@ -1,12 +1,16 @@
 //! Settlement on SQLite.
 
-use cardcash_store::rusqlite::{Connection, params};
+use cardcash_store::columns::sqlite_amount_opt;
+use cardcash_store::rusqlite::{Connection, Row, params};
 use cardcash_store::{SqliteTx, StoreError, query_all, query_opt};
 use cardcash_util::{Currency, ShortHashCode, Timestamp};
 
-use super::super::settlement::{DepositToTrack, SettledDeposit, TransferRow, Wired, attach_orders};
+use super::super::settlement::{
+    BankReport, DeleteTransfer, DepositToTrack, ExchangeView, ReportOutcome, SettledDeposit,
+    TransferFilter, TransferRow, VERIFIED_SQL, Wired, attach_orders,
+};
 use super::super::{TOPIC_ORDER, cols, corrupt, fixed, micros, order_key, time_opt};
-use super::{am, eddsa, execute, hash, ts};
+use super::{am, eddsa, execute, hash};
 
 pub(crate) fn deposits_to_track(
     conn: &Connection,
@@ -97,7 +101,11 @@ pub(crate) fn settle(
         "INSERT INTO transfers (instance_serial, exchange_url, wtid, payto_uri, execution_time, \
          total_val, total_frac, wire_fee_val, wire_fee_frac) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-         ON CONFLICT (instance_serial, exchange_url, wtid) DO NOTHING",
+         ON CONFLICT (instance_serial, exchange_url, wtid) DO UPDATE SET \
+         payto_uri = excluded.payto_uri, execution_time = excluded.execution_time, \
+         total_val = excluded.total_val, total_frac = excluded.total_frac, \
+         wire_fee_val = excluded.wire_fee_val, wire_fee_frac = excluded.wire_fee_frac \
+         WHERE transfers.execution_time IS NULL",
         params![
             d.instance_serial,
             d.exchange_url,
@@ -122,31 +130,89 @@ pub(crate) fn settle(
     Ok(wired)
 }
 
+/// The columns [`transfer_row`] reads, over `transfers t`.
+const TRANSFER_COLUMNS: &str = "t.transfer_serial, t.exchange_url, t.wtid, t.payto_uri, \
+     t.execution_time, t.total_val, t.total_frac, t.wire_fee_val, t.wire_fee_frac, \
+     t.credit_payto_uri, t.credit_val, t.credit_frac";
+
+fn transfer_row(row: &Row<'_>, currency: Currency) -> Result<TransferRow, StoreError> {
+    let wtid: Vec<u8> = row.get(2)?;
+    let payto_uri: Option<String> = row.get(3)?;
+    let execution_time: Option<i64> = row.get(4)?;
+    let total = sqlite_amount_opt(row, 5, currency)?;
+    let wire_fee = sqlite_amount_opt(row, 7, currency)?;
+    let exchange = match (payto_uri, time_opt(execution_time)?, total, wire_fee) {
+        (Some(payto_uri), Some(execution_time), Some(total), Some(wire_fee)) => {
+            Some(ExchangeView {
+                payto_uri,
+                execution_time,
+                total,
+                wire_fee,
+            })
+        }
+        (None, None, None, None) => None,
+        _ => return Err(corrupt("a transfer's exchange statement is partly NULL")),
+    };
+    let credit_payto: Option<String> = row.get(9)?;
+    let report = match (credit_payto, sqlite_amount_opt(row, 10, currency)?) {
+        (Some(payto_uri), Some(credit)) => Some(BankReport { payto_uri, credit }),
+        (None, None) => None,
+        _ => return Err(corrupt("a transfer's bank report is partly NULL")),
+    };
+    Ok(TransferRow {
+        serial: row.get(0)?,
+        exchange_url: row.get(1)?,
+        wtid: fixed("wtid", &wtid, ShortHashCode::from_slice)?,
+        exchange,
+        report,
+        orders: Vec::new(),
+    })
+}
+
 pub(crate) fn transfers(
     conn: &Connection,
     currency: Currency,
     instance_serial: i64,
+    f: &TransferFilter,
 ) -> Result<Vec<TransferRow>, StoreError> {
+    let (cmp, dir, offset) = if f.limit < 0 {
+        ("<", "DESC", f.offset.unwrap_or(i64::MAX))
+    } else {
+        (">", "ASC", f.offset.unwrap_or(0))
+    };
+    let sql = format!(
+        "SELECT {TRANSFER_COLUMNS} FROM transfers t \
+         WHERE t.instance_serial = ?1 AND t.transfer_serial {cmp} ?2 \
+         AND (?3 IS NULL OR COALESCE(t.credit_payto_uri, t.payto_uri) = ?3) \
+         AND (?4 IS NULL OR t.execution_time < ?4) \
+         AND (?5 IS NULL OR t.execution_time > ?5) \
+         AND (?6 IS NULL OR (t.credit_val IS NOT NULL) = ?6) \
+         AND (?7 IS NULL OR (t.execution_time IS NOT NULL) = ?7) \
+         AND (?8 IS NULL OR ({VERIFIED_SQL}) = ?8) \
+         ORDER BY t.transfer_serial {dir} LIMIT ?9"
+    );
     let mut transfers = query_all(
         conn,
-        "SELECT transfer_serial, exchange_url, wtid, payto_uri, execution_time, total_val, \
-         total_frac, wire_fee_val, wire_fee_frac FROM transfers WHERE instance_serial = ?1 \
-         ORDER BY execution_time DESC, transfer_serial DESC LIMIT 1000",
-        params![instance_serial],
-        |row| {
-            let wtid: Vec<u8> = row.get(2)?;
-            Ok(TransferRow {
-                serial: row.get(0)?,
-                exchange_url: row.get(1)?,
-                wtid: fixed("wtid", &wtid, ShortHashCode::from_slice)?,
-                payto_uri: row.get(3)?,
-                execution_time: ts(row, 4)?,
-                total: am(row, currency, 5)?,
-                wire_fee: am(row, currency, 7)?,
-                orders: Vec::new(),
-            })
-        },
+        &sql,
+        params![
+            instance_serial,
+            offset,
+            f.payto_uri,
+            f.before.map(micros),
+            f.after.map(micros),
+            f.confirmed.as_flag(),
+            f.expected.as_flag(),
+            f.verified.as_flag(),
+            f.limit.saturating_abs(),
+        ],
+        |row| transfer_row(row, currency),
     )?;
+    let (Some(low), Some(high)) = (
+        transfers.iter().map(|t| t.serial).min(),
+        transfers.iter().map(|t| t.serial).max(),
+    ) else {
+        return Ok(transfers);
+    };
     let deposits = query_all(
         conn,
         "SELECT t.transfer_serial, o.order_id, d.amount_with_fee_val, d.amount_with_fee_frac, \
@@ -154,8 +220,9 @@ pub(crate) fn transfers(
          FROM transfers t JOIN orders o ON o.instance_serial = t.instance_serial \
          JOIN deposits d ON d.order_serial = o.order_serial AND d.wtid = t.wtid \
          AND d.exchange_url = t.exchange_url \
-         WHERE t.instance_serial = ?1 ORDER BY o.order_serial, d.deposit_serial",
-        params![instance_serial],
+         WHERE t.instance_serial = ?1 AND t.transfer_serial BETWEEN ?2 AND ?3 \
+         ORDER BY o.order_serial, d.deposit_serial",
+        params![instance_serial, low, high],
         |row| {
             Ok(SettledDeposit {
                 transfer_serial: row.get(0)?,
@@ -168,4 +235,120 @@ pub(crate) fn transfers(
     )?;
     attach_orders(&mut transfers, deposits)?;
     Ok(transfers)
+}
+
+pub(crate) fn report(
+    tx: &mut SqliteTx<'_>,
+    currency: Currency,
+    instance_serial: i64,
+    exchange_url: &str,
+    wtid: &ShortHashCode,
+    report: &BankReport,
+) -> Result<ReportOutcome, StoreError> {
+    // The writer runs alone: read, decide, apply.
+    let existing = query_opt(
+        tx,
+        &format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers t WHERE t.instance_serial = ?1 \
+             AND t.exchange_url = ?2 AND t.wtid = ?3"
+        ),
+        params![instance_serial, exchange_url, wtid.as_bytes().as_slice()],
+        |row| transfer_row(row, currency),
+    )?;
+    let (credit_val, credit_frac) = cols(&report.credit);
+    match existing {
+        Some(row) => {
+            if let Some(previous) = row.report {
+                if previous != *report {
+                    return Ok(ReportOutcome::Conflicting { previous });
+                }
+            } else {
+                execute(
+                    tx,
+                    "UPDATE transfers SET credit_payto_uri = ?2, credit_val = ?3, \
+                     credit_frac = ?4 WHERE transfer_serial = ?1",
+                    params![row.serial, report.payto_uri, credit_val, credit_frac],
+                )?;
+            }
+            Ok(ReportOutcome::Recorded {
+                serial: row.serial,
+                exchange: row.exchange,
+            })
+        }
+        None => {
+            let serial: i64 = query_opt(
+                tx,
+                "INSERT INTO transfers (instance_serial, exchange_url, wtid, credit_payto_uri, \
+                 credit_val, credit_frac) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 RETURNING transfer_serial",
+                params![
+                    instance_serial,
+                    exchange_url,
+                    wtid.as_bytes().as_slice(),
+                    report.payto_uri,
+                    credit_val,
+                    credit_frac
+                ],
+                |row| Ok(row.get(0)?),
+            )?
+            .ok_or_else(|| corrupt("INSERT … RETURNING returned no row"))?;
+            Ok(ReportOutcome::Recorded {
+                serial,
+                exchange: None,
+            })
+        }
+    }
+}
+
+pub(crate) fn record_view(
+    tx: &mut SqliteTx<'_>,
+    transfer_serial: i64,
+    v: &ExchangeView,
+) -> Result<(), StoreError> {
+    let (total_val, total_frac) = cols(&v.total);
+    let (fee_val, fee_frac) = cols(&v.wire_fee);
+    execute(
+        tx,
+        "UPDATE transfers SET payto_uri = ?2, execution_time = ?3, total_val = ?4, \
+         total_frac = ?5, wire_fee_val = ?6, wire_fee_frac = ?7 \
+         WHERE transfer_serial = ?1 AND execution_time IS NULL",
+        params![
+            transfer_serial,
+            v.payto_uri,
+            micros(v.execution_time),
+            total_val,
+            total_frac,
+            fee_val,
+            fee_frac
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn delete(
+    tx: &mut SqliteTx<'_>,
+    instance_serial: i64,
+    transfer_serial: i64,
+) -> Result<DeleteTransfer, StoreError> {
+    let reconciled: Option<bool> = query_opt(
+        tx,
+        "SELECT EXISTS (SELECT 1 FROM orders o JOIN deposits d ON d.order_serial = o.order_serial \
+         WHERE o.instance_serial = t.instance_serial AND d.wtid = t.wtid \
+         AND d.exchange_url = t.exchange_url) \
+         FROM transfers t WHERE t.transfer_serial = ?1 AND t.instance_serial = ?2",
+        params![transfer_serial, instance_serial],
+        |row| Ok(row.get(0)?),
+    )?;
+    Ok(match reconciled {
+        None => DeleteTransfer::Unknown,
+        Some(true) => DeleteTransfer::Reconciled,
+        Some(false) => {
+            execute(
+                tx,
+                "DELETE FROM transfers WHERE transfer_serial = ?1",
+                params![transfer_serial],
+            )?;
+            DeleteTransfer::Deleted
+        }
+    })
 }
