@@ -404,3 +404,62 @@ engine_test!(
         w.shutdown().await;
     }
 );
+
+engine_test!(
+    /// A report stored before the exchange's statement (the exchange did not know the WTID
+    /// yet) is reconciled when the settlement worker learns of the transfer: the same row
+    /// becomes expected and verified and carries the order.
+    async fn a_transfer_reported_first_is_reconciled_by_the_worker(engine: Engine) {
+        let (w, t) = wired_world(engine).await;
+        let store = w.env.app.merchant().store();
+        let instance = store.instance(DEFAULT_INSTANCE).await.unwrap().unwrap();
+        let wtid: ShortHashCode = serde_json::from_value(t["wtid"].clone()).unwrap();
+        let hex: String = wtid.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let (val, frac) = cardcash_store::columns::amount_to_columns(&amount(&t["credit_amount"]));
+        let exchange_url = t["exchange_url"].as_str().unwrap();
+        let payto = w.payto.to_string();
+        // Back to before the worker learned of the transfer, with the bank's report stored
+        // (what a report the exchange could not answer about leaves).
+        let reset = "DELETE FROM transfers; \
+             UPDATE deposits SET wtid = NULL, execution_time = NULL, wired_val = NULL, \
+             wired_frac = NULL, next_check = 0; UPDATE orders SET wired = 0;";
+        let insert = |wtid: String| {
+            format!(
+                "INSERT INTO transfers (instance_serial, exchange_url, wtid, credit_payto_uri, \
+                 credit_val, credit_frac) VALUES ({}, '{exchange_url}', {wtid}, '{payto}', \
+                 {val}, {frac});",
+                instance.serial
+            )
+        };
+        test_sql(
+            &w,
+            &format!("{reset} {}", insert(format!("X'{hex}'"))),
+            &format!("{reset} {}", insert(format!("'\\x{hex}'::bytea"))),
+        )
+        .await;
+        let before = transfers(&w, "").await;
+        assert_eq!(before.len(), 1, "{before:?}");
+        assert_eq!(
+            (&before[0]["confirmed"], &before[0]["expected"]),
+            (&json!(true), &json!(false))
+        );
+        // Any order change wakes the worker.
+        w.claimed_order("1", json!({}), None).await;
+        cardcash_testkit::wait_until(cardcash_testkit::WAIT, || async {
+            transfers(&w, "?expected=yes").await.len() == 1
+        })
+        .await;
+        let after = transfers(&w, "").await;
+        assert_eq!(after.len(), 1, "{after:?}");
+        let c = &after[0];
+        assert_eq!(c["transfer_serial_id"], before[0]["transfer_serial_id"]);
+        assert_eq!(
+            (&c["confirmed"], &c["verified"]),
+            (&json!(true), &json!(true)),
+            "{c}"
+        );
+        assert_eq!(c["execution_time"], t["execution_time"]);
+        assert_eq!(c["orders"].as_array().unwrap().len(), 1, "{c}");
+        w.shutdown().await;
+    }
+);
