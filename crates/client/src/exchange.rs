@@ -34,7 +34,8 @@ use cardcash_util::{BaseUrl, EddsaPublicKey, EddsaSignature, HashCode, ShortHash
 use reqwest::StatusCode;
 
 use crate::error::ClientError;
-use crate::http::{Auth, Endpoint, HttpClient, Request};
+use crate::exchange_route as route;
+use crate::http::{Auth, Endpoint, HttpClient};
 
 /// Bound on a `/keys` answer: an exchange with years of denominations lists thousands of keys
 /// (about 1 KiB each for RSA-2048), far above the default bound.
@@ -119,11 +120,7 @@ impl ExchangeClient {
 
     /// `GET /keys`, read with [`KEYS_MAX_RESPONSE_BYTES`] as the bound.
     pub async fn keys(&self) -> Result<ExchangeKeysResponse, ClientError> {
-        self.endpoint
-            .get(&["keys"])
-            .max_response_bytes(KEYS_MAX_RESPONSE_BYTES)
-            .json_response()
-            .await
+        route::keys(&self.endpoint).await
     }
 
     /// `GET /terms`: the terms of service in the first of the `accept`ed media types the
@@ -150,8 +147,7 @@ impl ExchangeClient {
         reserve_pub: &EddsaPublicKey,
         timeout: Duration,
     ) -> Result<ReserveSummaryResponse, ClientError> {
-        let request = self.endpoint.get(&["reserves", &reserve_pub.to_string()]);
-        long_poll(request, timeout).json_response().await
+        route::reserve(&self.endpoint, reserve_pub, timeout).await
     }
 
     /// `GET /reserves/$RESERVE_PUB/history?start=…` with the reserve's `signature` over `start`
@@ -193,11 +189,7 @@ impl ExchangeClient {
         &self,
         request: &CsrWithdrawRequest,
     ) -> Result<CsrWithdrawResponse, ClientError> {
-        self.endpoint
-            .post(&["csr-withdraw"])
-            .json(request)
-            .json_response()
-            .await
+        route::post(&self.endpoint, &["csr-withdraw"], request).await
     }
 
     /// `POST /reserves/$RESERVE_PUB/batch-withdraw`: one blind signature per planchet, in
@@ -207,11 +199,7 @@ impl ExchangeClient {
         reserve_pub: &EddsaPublicKey,
         request: &BatchWithdrawRequest,
     ) -> Result<BatchWithdrawResponse, ClientError> {
-        self.endpoint
-            .post(&["reserves", &reserve_pub.to_string(), "batch-withdraw"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_reserve(&self.endpoint, reserve_pub, "batch-withdraw", request).await
     }
 
     /// `POST /batch-deposit`: the coins of one payment, for one merchant and contract.
@@ -219,11 +207,7 @@ impl ExchangeClient {
         &self,
         request: &BatchDepositRequest,
     ) -> Result<BatchDepositResponse, ClientError> {
-        self.endpoint
-            .post(&["batch-deposit"])
-            .json(request)
-            .json_response()
-            .await
+        route::post(&self.endpoint, &["batch-deposit"], request).await
     }
 
     /// `POST /coins/$COIN_PUB/refund`: gives back (part of) a deposited coin.
@@ -232,21 +216,13 @@ impl ExchangeClient {
         coin_pub: &EddsaPublicKey,
         request: &RefundRequest,
     ) -> Result<RefundResponse, ClientError> {
-        self.endpoint
-            .post(&["coins", &coin_pub.to_string(), "refund"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_coin(&self.endpoint, coin_pub, "refund", request).await
     }
 
     /// `POST /csr-melt`: the exchange's `R` values for fresh Clause-Schnorr coins of a refresh
     /// (their nonces derive from the refresh master secret and each coin's index).
     pub async fn csr_melt(&self, request: &CsrMeltRequest) -> Result<CsrMeltResponse, ClientError> {
-        self.endpoint
-            .post(&["csr-melt"])
-            .json(request)
-            .json_response()
-            .await
+        route::post(&self.endpoint, &["csr-melt"], request).await
     }
 
     /// `POST /coins/$COIN_PUB/melt`: melts (part of) a coin against the commitment `rc`; the
@@ -257,11 +233,7 @@ impl ExchangeClient {
         coin_pub: &EddsaPublicKey,
         request: &MeltRequest,
     ) -> Result<MeltResponse, ClientError> {
-        self.endpoint
-            .post(&["coins", &coin_pub.to_string(), "melt"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_coin(&self.endpoint, coin_pub, "melt", request).await
     }
 
     /// `POST /refreshes/$RC/reveal`: reveals the other sets' transfer keys and gets the kept
@@ -271,20 +243,13 @@ impl ExchangeClient {
         rc: &HashCode,
         request: &RevealRequest,
     ) -> Result<RevealResponse, ClientError> {
-        self.endpoint
-            .post(&["refreshes", &rc.to_string(), "reveal"])
-            .json(request)
-            .json_response()
-            .await
+        route::reveal(&self.endpoint, rc, request).await
     }
 
     /// `GET /coins/$COIN_PUB/link`: the fresh coins of every revealed melt of the coin, which
     /// its private key re-derives (a wallet restoring from its old coins).
     pub async fn link(&self, coin_pub: &EddsaPublicKey) -> Result<LinkResponse, ClientError> {
-        self.endpoint
-            .get(&["coins", &coin_pub.to_string(), "link"])
-            .json_response()
-            .await
+        route::link(&self.endpoint, coin_pub).await
     }
 
     /// `POST /coins/$COIN_PUB/recoup`: a withdrawn coin of a revoked denomination pays its
@@ -294,11 +259,7 @@ impl ExchangeClient {
         coin_pub: &EddsaPublicKey,
         request: &RecoupRequest,
     ) -> Result<RecoupWithdrawResponse, ClientError> {
-        self.endpoint
-            .post(&["coins", &coin_pub.to_string(), "recoup"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_coin(&self.endpoint, coin_pub, "recoup", request).await
     }
 
     /// `POST /coins/$COIN_PUB/recoup-refresh`: a refreshed coin of a revoked denomination pays
@@ -308,11 +269,7 @@ impl ExchangeClient {
         coin_pub: &EddsaPublicKey,
         request: &RecoupRequest,
     ) -> Result<RecoupRefreshResponse, ClientError> {
-        self.endpoint
-            .post(&["coins", &coin_pub.to_string(), "recoup-refresh"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_coin(&self.endpoint, coin_pub, "recoup-refresh", request).await
     }
 
     /// `GET /deposits/$H_WIRE/$MERCHANT_PUB/$H_CONTRACT_TERMS/$COIN_PUB?merchant_sig=…`: which
@@ -335,7 +292,7 @@ impl ExchangeClient {
             ])
             .query("merchant_sig", query.merchant_sig);
         if !timeout.is_zero() {
-            request = long_poll(request, timeout).query("lpt", target.as_query());
+            request = route::long_poll(request, timeout).query("lpt", target.as_query());
         }
         let response = request.send().await?;
         if response.status() == StatusCode::ACCEPTED {
@@ -354,17 +311,6 @@ impl ExchangeClient {
             .get(&["transfers", &wtid.to_string()])
             .json_response()
             .await
-    }
-}
-
-/// Adds the long-poll window `timeout_ms` and the matching time limit, unless `timeout` is zero.
-fn long_poll(request: Request<'_>, timeout: Duration) -> Request<'_> {
-    if timeout.is_zero() {
-        request
-    } else {
-        request
-            .query("timeout_ms", timeout.as_millis())
-            .long_poll(timeout)
     }
 }
 

@@ -18,7 +18,7 @@ use cardcash_crypto::purpose::{
 use cardcash_util::{BaseUrl, EddsaPublicKey, HashCode};
 
 use crate::error::ClientError;
-use crate::exchange::KEYS_MAX_RESPONSE_BYTES;
+use crate::exchange_route as route;
 use crate::http::{Auth, Endpoint, HttpClient};
 
 /// A client of one exchange's legacy face; `base` is the face's own base URL (for our exchange
@@ -46,13 +46,10 @@ impl LegacyExchangeClient {
         self.endpoint.base_url()
     }
 
-    /// `GET /keys` (flat `denoms`).
+    /// `GET /keys` (flat `denoms`), read with
+    /// [`KEYS_MAX_RESPONSE_BYTES`](crate::exchange::KEYS_MAX_RESPONSE_BYTES) as the bound.
     pub async fn keys(&self) -> Result<ExchangeKeysResponse, ClientError> {
-        self.endpoint
-            .get(&["keys"])
-            .max_response_bytes(KEYS_MAX_RESPONSE_BYTES)
-            .json_response()
-            .await
+        route::keys(&self.endpoint).await
     }
 
     /// `GET /wire`: the accounts (v12 signatures) and wire fees.
@@ -67,13 +64,7 @@ impl LegacyExchangeClient {
         reserve_pub: &EddsaPublicKey,
         timeout: Duration,
     ) -> Result<ReserveStatusResponse, ClientError> {
-        let mut request = self.endpoint.get(&["reserves", &reserve_pub.to_string()]);
-        if !timeout.is_zero() {
-            request = request
-                .query("timeout_ms", timeout.as_millis())
-                .long_poll(timeout);
-        }
-        request.json_response().await
+        route::reserve(&self.endpoint, reserve_pub, timeout).await
     }
 
     /// `POST /reserves/$RESERVE_PUB/withdraw`: one coin.
@@ -82,11 +73,7 @@ impl LegacyExchangeClient {
         reserve_pub: &EddsaPublicKey,
         request: &WithdrawRequest,
     ) -> Result<WithdrawResponse, ClientError> {
-        self.endpoint
-            .post(&["reserves", &reserve_pub.to_string(), "withdraw"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_reserve(&self.endpoint, reserve_pub, "withdraw", request).await
     }
 
     /// `POST /reserves/$RESERVE_PUB/batch-withdraw`.
@@ -95,11 +82,7 @@ impl LegacyExchangeClient {
         reserve_pub: &EddsaPublicKey,
         request: &BatchWithdrawRequest,
     ) -> Result<BatchWithdrawResponse, ClientError> {
-        self.endpoint
-            .post(&["reserves", &reserve_pub.to_string(), "batch-withdraw"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_reserve(&self.endpoint, reserve_pub, "batch-withdraw", request).await
     }
 
     /// `POST /coins/$COIN_PUB/deposit`: one coin (v12 signatures).
@@ -108,11 +91,7 @@ impl LegacyExchangeClient {
         coin_pub: &EddsaPublicKey,
         request: &DepositRequest,
     ) -> Result<DepositResponse, ClientError> {
-        self.endpoint
-            .post(&["coins", &coin_pub.to_string(), "deposit"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_coin(&self.endpoint, coin_pub, "deposit", request).await
     }
 
     /// `POST /coins/$COIN_PUB/melt`.
@@ -121,11 +100,7 @@ impl LegacyExchangeClient {
         coin_pub: &EddsaPublicKey,
         request: &MeltRequest,
     ) -> Result<MeltResponse, ClientError> {
-        self.endpoint
-            .post(&["coins", &coin_pub.to_string(), "melt"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_coin(&self.endpoint, coin_pub, "melt", request).await
     }
 
     /// `POST /refreshes/$RC/reveal`.
@@ -134,19 +109,12 @@ impl LegacyExchangeClient {
         rc: &HashCode,
         request: &RevealRequest,
     ) -> Result<RevealResponse, ClientError> {
-        self.endpoint
-            .post(&["refreshes", &rc.to_string(), "reveal"])
-            .json(request)
-            .json_response()
-            .await
+        route::reveal(&self.endpoint, rc, request).await
     }
 
     /// `GET /coins/$COIN_PUB/link`.
     pub async fn link(&self, coin_pub: &EddsaPublicKey) -> Result<LinkResponse, ClientError> {
-        self.endpoint
-            .get(&["coins", &coin_pub.to_string(), "link"])
-            .json_response()
-            .await
+        route::link(&self.endpoint, coin_pub).await
     }
 
     /// `POST /coins/$COIN_PUB/refund`.
@@ -155,11 +123,7 @@ impl LegacyExchangeClient {
         coin_pub: &EddsaPublicKey,
         request: &RefundRequest,
     ) -> Result<RefundResponse, ClientError> {
-        self.endpoint
-            .post(&["coins", &coin_pub.to_string(), "refund"])
-            .json(request)
-            .json_response()
-            .await
+        route::post_coin(&self.endpoint, coin_pub, "refund", request).await
     }
 }
 

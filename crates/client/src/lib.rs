@@ -27,6 +27,7 @@ pub mod error;
 pub mod exchange;
 pub mod exchange_keys;
 pub mod exchange_legacy;
+mod exchange_route;
 pub mod http;
 pub mod merchant;
 pub mod merchant_wallet;
