@@ -231,6 +231,18 @@ pub enum Stored {
     Conflict,
 }
 
+impl Stored {
+    /// What an upload is when something is stored for its key (or period) already: the same
+    /// thing (a replay), or a conflict.
+    fn existing(same: bool) -> Self {
+        if same {
+            Self::AlreadyKnown
+        } else {
+            Self::Conflict
+        }
+    }
+}
+
 // ---------------------------------------------------------------- rows: reserves
 
 /// A reserve.

@@ -475,11 +475,7 @@ async fn insert_denomination_once(
         revocation: existing.revocation,
         ..row.clone()
     } == existing;
-    Ok(if same {
-        Stored::AlreadyKnown
-    } else {
-        Stored::Conflict
-    })
+    Ok(Stored::existing(same))
 }
 
 pub(super) async fn insert_denomination(
@@ -526,11 +522,7 @@ async fn insert_signkey_once(db: &PgDb, row: &SignkeyRow) -> Result<Stored, Stor
         row.stamp_end,
         row.master_sig,
     );
-    Ok(if same {
-        Stored::AlreadyKnown
-    } else {
-        Stored::Conflict
-    })
+    Ok(Stored::existing(same))
 }
 
 pub(super) async fn insert_signkey(
@@ -694,11 +686,7 @@ pub(super) async fn disable_wire_account(
             let active: bool = current.try_get("is_active")?;
             if !active {
                 let sig_del = sig_opt(&current, "master_sig_del")?;
-                return Ok(Some(if sig_del == Some(master_sig_del) {
-                    Stored::AlreadyKnown
-                } else {
-                    Stored::Conflict
-                }));
+                return Ok(Some(Stored::existing(sig_del == Some(master_sig_del))));
             }
             if micros(validity_end) <= start {
                 return Ok(Some(Stored::Conflict));
@@ -745,11 +733,7 @@ pub(super) async fn insert_wire_fee(
                 let same = overlapping.len() == 1
                     && (first.start, first.end, first.wire_fee, first.closing_fee)
                         == (row.start, row.end, row.wire_fee, row.closing_fee);
-                return Ok(if same {
-                    Stored::AlreadyKnown
-                } else {
-                    Stored::Conflict
-                });
+                return Ok(Stored::existing(same));
             }
             let w = cols(&row.wire_fee);
             let c = cols(&row.closing_fee);
@@ -803,11 +787,7 @@ pub(super) async fn insert_global_fee(
                         master_sig: row.master_sig,
                         ..first.clone()
                     } == *row;
-                return Ok(if same {
-                    Stored::AlreadyKnown
-                } else {
-                    Stored::Conflict
-                });
+                return Ok(Stored::existing(same));
             }
             let h = cols(&row.history_fee);
             let a = cols(&row.account_fee);

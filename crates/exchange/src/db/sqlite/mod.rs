@@ -31,6 +31,11 @@ fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, S
     Ok(conn.prepare_cached(sql)?.execute(params)?)
 }
 
+/// Whether a `SELECT 1 ..` finds a row.
+fn exists(conn: &Connection, sql: &str, params: impl Params) -> Result<bool, StoreError> {
+    Ok(query_opt(conn, sql, params, |_| Ok(()))?.is_some())
+}
+
 fn am(row: &Row<'_>, currency: Currency, idx: usize) -> Result<Amount, StoreError> {
     amount(currency, row.get(idx)?, row.get(idx + 1)?)
 }
@@ -294,11 +299,7 @@ pub(super) fn insert_denomination(
             revocation: existing.revocation,
             ..row
         } == existing;
-        return Ok(if same {
-            Stored::AlreadyKnown
-        } else {
-            Stored::Conflict
-        });
+        return Ok(Stored::existing(same));
     }
     let v = cols(&row.value);
     let fw = cols(&row.fee_withdraw);
@@ -359,11 +360,7 @@ pub(super) fn insert_signkey(
                 row.stamp_end,
                 row.master_sig,
             );
-        return Ok(if same {
-            Stored::AlreadyKnown
-        } else {
-            Stored::Conflict
-        });
+        return Ok(Stored::existing(same));
     }
     execute(
         tx,
@@ -504,11 +501,7 @@ pub(super) fn disable_wire_account(
         return Ok(None);
     };
     if !active {
-        return Ok(Some(if sig_del == Some(master_sig_del) {
-            Stored::AlreadyKnown
-        } else {
-            Stored::Conflict
-        }));
+        return Ok(Some(Stored::existing(sig_del == Some(master_sig_del))));
     }
     if micros(validity_end) <= start {
         return Ok(Some(Stored::Conflict));
@@ -546,11 +539,7 @@ pub(super) fn insert_wire_fee(
     if let Some(first) = overlapping.first() {
         let same =
             overlapping.len() == 1 && *first == (row.start, row.end, row.wire_fee, row.closing_fee);
-        return Ok(if same {
-            Stored::AlreadyKnown
-        } else {
-            Stored::Conflict
-        });
+        return Ok(Stored::existing(same));
     }
     let w = cols(&row.wire_fee);
     let c = cols(&row.closing_fee);
@@ -611,11 +600,7 @@ pub(super) fn insert_global_fee(
                     row.history_expiration,
                     i64::from(row.purse_account_limit),
                 );
-        return Ok(if same {
-            Stored::AlreadyKnown
-        } else {
-            Stored::Conflict
-        });
+        return Ok(Stored::existing(same));
     }
     let h = cols(&row.history_fee);
     let a = cols(&row.account_fee);
@@ -1149,16 +1134,15 @@ pub(super) fn batch_deposit(
             }
             std::collections::hash_map::Entry::Occupied(_) => {}
         }
-        let already = query_opt(
+        let already = exists(
             tx,
             "SELECT 1 FROM coin_deposits WHERE coin_pub = ?1 AND coin_sig = ?2",
             params![coin.coin_pub.to_vec(), coin.coin_sig.to_vec()],
-            |_| Ok(()),
         )?;
         let repeated = d.coins[..index]
             .iter()
             .any(|c| c.coin_pub == coin.coin_pub && c.coin_sig == coin.coin_sig);
-        if already.is_some() || repeated {
+        if already || repeated {
             return Ok(DepositOutcome::Conflict { index });
         }
         let slot = remaining.get_mut(&coin.coin_pub).expect("inserted above");
@@ -1585,13 +1569,12 @@ pub(super) fn record_wire_out(
     let mut owed = Vec::new();
     let mut owed_nothing = Vec::new();
     for serial in &aggregate.batch_serials {
-        let open = query_opt(
+        let open = exists(
             tx,
             "SELECT 1 FROM batch_deposits WHERE batch_deposit_serial = ?1 AND done = 0",
             [serial],
-            |_| Ok(()),
         )?;
-        if open.is_none() {
+        if !open {
             continue;
         }
         match batch_share(tx, currency, *serial)? {

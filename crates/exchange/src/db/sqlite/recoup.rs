@@ -12,7 +12,7 @@ use super::super::recoup::{
 use super::super::{
     CoinHistoryEntry, ReserveHistoryEntry, TOPIC_RESERVE, cols, fixed, reserve_key, units,
 };
-use super::{am, eddsa, execute, micros, sig, ts};
+use super::{am, eddsa, execute, exists, micros, sig, ts};
 
 fn blind(row: &cardcash_store::rusqlite::Row<'_>, idx: usize) -> Result<[u8; 32], StoreError> {
     let b: Vec<u8> = row.get(idx)?;
@@ -84,15 +84,15 @@ pub(in crate::db) fn recoup(
     };
     let left = known.map_or(r.coin_value, |(_, left)| left);
     if left.is_zero() {
-        let before = query_opt(
+        let before = exists(
             tx,
             "SELECT 1 FROM recoups WHERE coin_pub = ?1 LIMIT 1",
             [&coin],
-            |_| Ok(()),
         )?;
-        return Ok(match before {
-            Some(()) => RecoupOutcome::Replay { reserve_pub },
-            None => RecoupOutcome::InsufficientFunds,
+        return Ok(if before {
+            RecoupOutcome::Replay { reserve_pub }
+        } else {
+            RecoupOutcome::InsufficientFunds
         });
     }
     let reserve = reserve_pub.to_vec();
@@ -270,15 +270,15 @@ pub(in crate::db) fn recoup_refresh(
     .ok_or_else(|| StoreError::Internal("a melted coin is missing from known_coins".into()))?;
     let left = known.map_or(r.coin_value, |(_, left)| left);
     if left.is_zero() {
-        let before = query_opt(
+        let before = exists(
             tx,
             "SELECT 1 FROM recoup_refreshes WHERE coin_pub = ?1 LIMIT 1",
             [&coin],
-            |_| Ok(()),
         )?;
-        return Ok(match before {
-            Some(()) => RecoupRefreshOutcome::Replay { old_coin_pub },
-            None => RecoupRefreshOutcome::InsufficientFunds,
+        return Ok(if before {
+            RecoupRefreshOutcome::Replay { old_coin_pub }
+        } else {
+            RecoupRefreshOutcome::InsufficientFunds
         });
     }
     let credited = cols(&units(currency, old_left.to_units() + left.to_units())?);
@@ -314,13 +314,11 @@ pub(in crate::db) fn recoup_refresh(
 /// "zombie", which may be melted after its denomination's deposit expiry; the C exchange's
 /// check in `exchange_do_melt`).
 pub(in crate::db) fn is_zombie(conn: &Connection, coin_pub: &[u8]) -> Result<bool, StoreError> {
-    Ok(query_opt(
+    exists(
         conn,
         "SELECT 1 FROM recoup_refreshes WHERE old_coin_pub = ?1 LIMIT 1",
         [coin_pub],
-        |_| Ok(()),
-    )?
-    .is_some())
+    )
 }
 
 /// Σ of the recoups (inside the audit's snapshot).

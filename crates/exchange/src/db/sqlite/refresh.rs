@@ -11,7 +11,7 @@ use super::super::refresh::{
     StoredFreshCoin, StoredReveal,
 };
 use super::super::{CoinHistoryEntry, cols, corrupt, fixed, units};
-use super::{am, eddsa, execute, hash, micros, sig, snapshot, sum};
+use super::{am, eddsa, execute, exists, hash, micros, sig, snapshot, sum};
 use crate::keys::store::DenominationPublic;
 
 fn ecdhe(row: &Row<'_>, idx: usize) -> Result<EcdhePublicKey, StoreError> {
@@ -71,13 +71,12 @@ pub(in crate::db) fn melt(
         return Ok(MeltOutcome::NoZombie);
     }
     if let Some(rms) = &m.rms {
-        let taken = query_opt(
+        let taken = exists(
             tx,
             "SELECT 1 FROM refresh_commitments WHERE rms = ?1",
             [rms.to_vec()],
-            |_| Ok(()),
         )?;
-        if taken.is_some() {
+        if taken {
             return Ok(MeltOutcome::RmsReuse);
         }
     }
@@ -208,22 +207,20 @@ pub(in crate::db) fn reveal(
     _currency: Currency,
     r: NewReveal,
 ) -> Result<RevealOutcome, StoreError> {
-    let melt = query_opt(
+    let melt = exists(
         tx,
         "SELECT 1 FROM refresh_commitments WHERE melt_serial = ?1",
         [r.melt_serial],
-        |_| Ok(()),
     )?;
-    if melt.is_none() {
+    if !melt {
         return Ok(RevealOutcome::UnknownMelt);
     }
-    let revealed = query_opt(
+    let revealed = exists(
         tx,
         "SELECT 1 FROM refresh_reveals WHERE melt_serial = ?1",
         [r.melt_serial],
-        |_| Ok(()),
     )?;
-    if revealed.is_some() {
+    if revealed {
         let sigs = query_all(
             tx,
             "SELECT ev_sig FROM refresh_revealed_coins WHERE melt_serial = ?1 \
@@ -235,13 +232,12 @@ pub(in crate::db) fn reveal(
     }
     for (index, c) in r.coins.iter().enumerate() {
         let twice = r.coins[..index].iter().any(|o| o.h_coin_ev == c.h_coin_ev);
-        let signed = query_opt(
+        let signed = exists(
             tx,
             "SELECT 1 FROM refresh_revealed_coins WHERE h_coin_ev = ?1",
             [c.h_coin_ev.to_vec()],
-            |_| Ok(()),
         )?;
-        if twice || signed.is_some() {
+        if twice || signed {
             return Ok(RevealOutcome::EnvelopeConflict { index });
         }
         if let Some(nonce) = &c.cs_nonce {
