@@ -179,6 +179,54 @@ fn denomination_row(row: &Row<'_>, currency: Currency) -> Result<DenominationRow
     })
 }
 
+const SIGNKEY_COLUMNS: &str =
+    "exchange_pub, stamp_start, stamp_expire, stamp_end, master_sig, revocation_sig";
+
+fn signkey_row(r: &Row<'_>) -> Result<SignkeyRow, StoreError> {
+    Ok(SignkeyRow {
+        exchange_pub: eddsa(r, 0)?,
+        stamp_start: ts(r, 1)?,
+        stamp_expire: ts(r, 2)?,
+        stamp_end: ts(r, 3)?,
+        master_sig: sig(r, 4)?,
+        revocation: sig_opt(r, 5)?,
+    })
+}
+
+const WIRE_FEE_COLUMNS: &str = "wire_method, start_date, end_date, wire_fee_val, wire_fee_frac, \
+     closing_fee_val, closing_fee_frac, master_sig";
+
+fn wire_fee_row(r: &Row<'_>, currency: Currency) -> Result<WireFeeRow, StoreError> {
+    Ok(WireFeeRow {
+        wire_method: r.get(0)?,
+        start: ts(r, 1)?,
+        end: ts(r, 2)?,
+        wire_fee: am(r, currency, 3)?,
+        closing_fee: am(r, currency, 5)?,
+        master_sig: sig(r, 7)?,
+    })
+}
+
+const GLOBAL_FEE_COLUMNS: &str = "start_date, end_date, history_fee_val, history_fee_frac, \
+     account_fee_val, account_fee_frac, purse_fee_val, purse_fee_frac, purse_timeout, \
+     history_expiration, purse_account_limit, master_sig";
+
+fn global_fee_row(r: &Row<'_>, currency: Currency) -> Result<GlobalFeeRow, StoreError> {
+    let limit: i64 = r.get(10)?;
+    Ok(GlobalFeeRow {
+        start: ts(r, 0)?,
+        end: ts(r, 1)?,
+        history_fee: am(r, currency, 2)?,
+        account_fee: am(r, currency, 4)?,
+        purse_fee: am(r, currency, 6)?,
+        purse_timeout: duration(r.get(8)?)?,
+        history_expiration: duration(r.get(9)?)?,
+        purse_account_limit: u32::try_from(limit)
+            .map_err(|_| corrupt(format!("purse account limit {limit}")))?,
+        master_sig: sig(r, 11)?,
+    })
+}
+
 pub(super) fn key_material(
     conn: &Connection,
     currency: Currency,
@@ -193,19 +241,9 @@ pub(super) fn key_material(
     )?;
     let signkeys = query_all(
         conn,
-        "SELECT exchange_pub, stamp_start, stamp_expire, stamp_end, master_sig, revocation_sig \
-         FROM signkeys ORDER BY stamp_start, signkey_serial",
+        &format!("SELECT {SIGNKEY_COLUMNS} FROM signkeys ORDER BY stamp_start, signkey_serial"),
         [],
-        |r| {
-            Ok(SignkeyRow {
-                exchange_pub: eddsa(r, 0)?,
-                stamp_start: ts(r, 1)?,
-                stamp_expire: ts(r, 2)?,
-                stamp_end: ts(r, 3)?,
-                master_sig: sig(r, 4)?,
-                revocation: sig_opt(r, 5)?,
-            })
-        },
+        signkey_row,
     )?;
     let accounts = query_all(
         conn,
@@ -235,42 +273,15 @@ pub(super) fn key_material(
     )?;
     let wire_fees = query_all(
         conn,
-        "SELECT wire_method, start_date, end_date, wire_fee_val, wire_fee_frac, \
-         closing_fee_val, closing_fee_frac, master_sig FROM wire_fees \
-         ORDER BY wire_method, start_date",
+        &format!("SELECT {WIRE_FEE_COLUMNS} FROM wire_fees ORDER BY wire_method, start_date"),
         [],
-        |r| {
-            Ok(WireFeeRow {
-                wire_method: r.get(0)?,
-                start: ts(r, 1)?,
-                end: ts(r, 2)?,
-                wire_fee: am(r, currency, 3)?,
-                closing_fee: am(r, currency, 5)?,
-                master_sig: sig(r, 7)?,
-            })
-        },
+        |r| wire_fee_row(r, currency),
     )?;
     let global_fees = query_all(
         conn,
-        "SELECT start_date, end_date, history_fee_val, history_fee_frac, account_fee_val, \
-         account_fee_frac, purse_fee_val, purse_fee_frac, purse_timeout, history_expiration, \
-         purse_account_limit, master_sig FROM global_fees ORDER BY start_date",
+        &format!("SELECT {GLOBAL_FEE_COLUMNS} FROM global_fees ORDER BY start_date"),
         [],
-        |r| {
-            let limit: i64 = r.get(10)?;
-            Ok(GlobalFeeRow {
-                start: ts(r, 0)?,
-                end: ts(r, 1)?,
-                history_fee: am(r, currency, 2)?,
-                account_fee: am(r, currency, 4)?,
-                purse_fee: am(r, currency, 6)?,
-                purse_timeout: duration(r.get(8)?)?,
-                history_expiration: duration(r.get(9)?)?,
-                purse_account_limit: u32::try_from(limit)
-                    .map_err(|_| corrupt(format!("purse account limit {limit}")))?,
-                master_sig: sig(r, 11)?,
-            })
-        },
+        |r| global_fee_row(r, currency),
     )?;
     Ok(KeyMaterial {
         denominations,
@@ -347,19 +358,15 @@ pub(super) fn insert_signkey(
 ) -> Result<Stored, StoreError> {
     let existing = query_opt(
         tx,
-        "SELECT stamp_start, stamp_expire, stamp_end, master_sig FROM signkeys \
-         WHERE exchange_pub = ?1",
+        &format!("SELECT {SIGNKEY_COLUMNS} FROM signkeys WHERE exchange_pub = ?1"),
         [row.exchange_pub.to_vec()],
-        |r| Ok((ts(r, 0)?, ts(r, 1)?, ts(r, 2)?, sig(r, 3)?)),
+        signkey_row,
     )?;
     if let Some(existing) = existing {
-        let same = existing
-            == (
-                row.stamp_start,
-                row.stamp_expire,
-                row.stamp_end,
-                row.master_sig,
-            );
+        let same = SignkeyRow {
+            revocation: existing.revocation,
+            ..row
+        } == existing;
         return Ok(Stored::existing(same));
     }
     execute(
@@ -523,22 +530,17 @@ pub(super) fn insert_wire_fee(
 ) -> Result<Stored, StoreError> {
     let overlapping = query_all(
         tx,
-        "SELECT start_date, end_date, wire_fee_val, wire_fee_frac, closing_fee_val, \
-         closing_fee_frac FROM wire_fees \
-         WHERE wire_method = ?1 AND start_date < ?3 AND end_date > ?2",
+        &format!(
+            "SELECT {WIRE_FEE_COLUMNS} FROM wire_fees \
+             WHERE wire_method = ?1 AND start_date < ?3 AND end_date > ?2"
+        ),
         params![row.wire_method, micros(row.start), micros(row.end)],
-        |r| {
-            Ok((
-                ts(r, 0)?,
-                ts(r, 1)?,
-                am(r, currency, 2)?,
-                am(r, currency, 4)?,
-            ))
-        },
+        |r| wire_fee_row(r, currency),
     )?;
-    if let Some(first) = overlapping.first() {
-        let same =
-            overlapping.len() == 1 && *first == (row.start, row.end, row.wire_fee, row.closing_fee);
+    if let [first, ..] = overlapping.as_slice() {
+        let same = overlapping.len() == 1
+            && (first.start, first.end, first.wire_fee, first.closing_fee)
+                == (row.start, row.end, row.wire_fee, row.closing_fee);
         return Ok(Stored::existing(same));
     }
     let w = cols(&row.wire_fee);
@@ -570,36 +572,18 @@ pub(super) fn insert_global_fee(
 ) -> Result<Stored, StoreError> {
     let overlapping = query_all(
         tx,
-        "SELECT start_date, end_date, history_fee_val, history_fee_frac, account_fee_val, \
-         account_fee_frac, purse_fee_val, purse_fee_frac, purse_timeout, history_expiration, \
-         purse_account_limit FROM global_fees WHERE start_date < ?2 AND end_date > ?1",
+        &format!(
+            "SELECT {GLOBAL_FEE_COLUMNS} FROM global_fees WHERE start_date < ?2 AND end_date > ?1"
+        ),
         params![micros(row.start), micros(row.end)],
-        |r| {
-            Ok((
-                ts(r, 0)?,
-                ts(r, 1)?,
-                am(r, currency, 2)?,
-                am(r, currency, 4)?,
-                am(r, currency, 6)?,
-                duration(r.get(8)?)?,
-                duration(r.get(9)?)?,
-                r.get::<_, i64>(10)?,
-            ))
-        },
+        |r| global_fee_row(r, currency),
     )?;
-    if let Some(first) = overlapping.first() {
+    if let [first, ..] = overlapping.as_slice() {
         let same = overlapping.len() == 1
-            && *first
-                == (
-                    row.start,
-                    row.end,
-                    row.history_fee,
-                    row.account_fee,
-                    row.purse_fee,
-                    row.purse_timeout,
-                    row.history_expiration,
-                    i64::from(row.purse_account_limit),
-                );
+            && GlobalFeeRow {
+                master_sig: row.master_sig,
+                ..first.clone()
+            } == row;
         return Ok(Stored::existing(same));
     }
     let h = cols(&row.history_fee);
