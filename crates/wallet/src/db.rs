@@ -43,140 +43,106 @@ static MIGRATIONS: &[Migration] = &[
     ),
 ];
 
+/// A state (or kind) column's enum: the variants with their text in the database, `as_str`
+/// for writing it and `FromStr` for reading it back, where an unknown text is a corrupt row
+/// (named by the literal after the enum's name).
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident ($what:literal) {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = StoreError;
+            fn from_str(s: &str) -> Result<Self, StoreError> {
+                Ok(match s {
+                    $($text => Self::$variant,)+
+                    other => {
+                        return Err(StoreError::Corrupt(format!(concat!($what, " {:?}"), other)));
+                    }
+                })
+            }
+        }
+    };
+}
+
 pub mod purchase;
 pub use purchase::{PurchaseCoinRow, PurchaseRefundRow, PurchaseRow, PurchaseState};
 
-/// Where a withdrawal group is (wallet-core's withdrawal transaction states, simplified).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WithdrawalState {
-    /// Bank-integrated: the reserve is not yet registered with the withdrawal operation.
-    PendingRegistration,
-    /// Bank-integrated: registered; waiting for the bank (the terminal) to confirm.
-    WaitingConfirmation,
-    /// Waiting for the exchange to show the reserve funded.
-    WaitingFunds,
-    /// The coins are fixed (planchets stored); withdrawing them.
-    Withdrawing,
-    /// Every coin is in the wallet.
-    Done,
-    /// The bank aborted the operation; nothing was withdrawn.
-    Aborted,
+text_enum! {
+    /// Where a withdrawal group is (wallet-core's withdrawal transaction states, simplified).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum WithdrawalState ("withdrawal state") {
+        /// Bank-integrated: the reserve is not yet registered with the withdrawal operation.
+        PendingRegistration = "pending-registration",
+        /// Bank-integrated: registered; waiting for the bank (the terminal) to confirm.
+        WaitingConfirmation = "waiting-confirmation",
+        /// Waiting for the exchange to show the reserve funded.
+        WaitingFunds = "waiting-funds",
+        /// The coins are fixed (planchets stored); withdrawing them.
+        Withdrawing = "withdrawing",
+        /// Every coin is in the wallet.
+        Done = "done",
+        /// The bank aborted the operation; nothing was withdrawn.
+        Aborted = "aborted",
+    }
 }
 
 impl WithdrawalState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PendingRegistration => "pending-registration",
-            Self::WaitingConfirmation => "waiting-confirmation",
-            Self::WaitingFunds => "waiting-funds",
-            Self::Withdrawing => "withdrawing",
-            Self::Done => "done",
-            Self::Aborted => "aborted",
-        }
-    }
-
     /// Done or aborted: nothing more will happen.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Done | Self::Aborted)
     }
 }
 
-impl FromStr for WithdrawalState {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "pending-registration" => Self::PendingRegistration,
-            "waiting-confirmation" => Self::WaitingConfirmation,
-            "waiting-funds" => Self::WaitingFunds,
-            "withdrawing" => Self::Withdrawing,
-            "done" => Self::Done,
-            "aborted" => Self::Aborted,
-            other => return Err(StoreError::Corrupt(format!("withdrawal state {other:?}"))),
-        })
+text_enum! {
+    /// How the reserve gets its money.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum WithdrawalKind ("withdrawal kind") {
+        /// Through a bank's withdrawal operation (`taler://withdraw`).
+        BankIntegrated = "bank-integrated",
+        /// The user wires the money herself.
+        Manual = "manual",
     }
 }
 
-/// How the reserve gets its money.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WithdrawalKind {
-    /// Through a bank's withdrawal operation (`taler://withdraw`).
-    BankIntegrated,
-    /// The user wires the money herself.
-    Manual,
-}
-
-impl WithdrawalKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BankIntegrated => "bank-integrated",
-            Self::Manual => "manual",
-        }
+text_enum! {
+    /// What became of a coin.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CoinStatus ("coin status") {
+        /// Spendable.
+        Fresh = "fresh",
+        /// Kept back (e.g. its denomination cannot be deposited any more).
+        Dormant = "dormant",
+        /// Spent completely.
+        Spent = "spent",
     }
 }
 
-/// What became of a coin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CoinStatus {
-    /// Spendable.
-    Fresh,
-    /// Kept back (e.g. its denomination cannot be deposited any more).
-    Dormant,
-    /// Spent completely.
-    Spent,
-}
-
-impl CoinStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fresh => "fresh",
-            Self::Dormant => "dormant",
-            Self::Spent => "spent",
-        }
-    }
-}
-
-impl FromStr for CoinStatus {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "fresh" => Self::Fresh,
-            "dormant" => Self::Dormant,
-            "spent" => Self::Spent,
-            other => return Err(StoreError::Corrupt(format!("coin status {other:?}"))),
-        })
-    }
-}
-
-/// Where a refresh is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshState {
-    /// The old coin is marked spent; the melt is (re)sent.
-    Melting,
-    /// The exchange chose the set to keep (`noreveal_index`); the reveal is (re)sent.
-    Revealing,
-    /// The fresh coins are in the wallet.
-    Done,
-}
-
-impl RefreshState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Melting => "melting",
-            Self::Revealing => "revealing",
-            Self::Done => "done",
-        }
-    }
-}
-
-impl FromStr for RefreshState {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "melting" => Self::Melting,
-            "revealing" => Self::Revealing,
-            "done" => Self::Done,
-            other => return Err(StoreError::Corrupt(format!("refresh state {other:?}"))),
-        })
+text_enum! {
+    /// Where a refresh is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RefreshState ("refresh state") {
+        /// The old coin is marked spent; the melt is (re)sent.
+        Melting = "melting",
+        /// The exchange chose the set to keep (`noreveal_index`); the reveal is (re)sent.
+        Revealing = "revealing",
+        /// The fresh coins are in the wallet.
+        Done = "done",
     }
 }
 
@@ -323,17 +289,12 @@ const GROUP_COLUMNS: &str = "group_id, kind, state, exchange_base_url, currency,
 
 fn group_row(row: &rusqlite::Row<'_>) -> Result<WithdrawalGroupRow, StoreError> {
     let currency: Currency = text(row, 4, "currency")?;
-    let kind: String = row.get(1)?;
     let bank_base: Option<BaseUrl> = opt_text(row, 10, "bank integration base URL")?;
     let wopid: Option<String> = row.get(11)?;
     let finished: Option<i64> = row.get(14)?;
     Ok(WithdrawalGroupRow {
         group_id: row.get(0)?,
-        kind: match kind.as_str() {
-            "bank-integrated" => WithdrawalKind::BankIntegrated,
-            "manual" => WithdrawalKind::Manual,
-            _ => return Err(corrupt("withdrawal kind")),
-        },
+        kind: text(row, 1, "withdrawal kind")?,
         state: text(row, 2, "withdrawal state")?,
         exchange: text(row, 3, "exchange base URL")?,
         reserve_priv: EddsaPrivateKey::from_bytes(&blob(row, 5, "reserve private key")?),
@@ -1196,6 +1157,53 @@ mod tests {
             )?;
         }
         Ok(())
+    }
+
+    /// Every state's text reads back as that state; an unknown text is a corrupt row that
+    /// names the column.
+    #[test]
+    fn state_texts_read_back() {
+        use WithdrawalState as W;
+        for w in [
+            W::PendingRegistration,
+            W::WaitingConfirmation,
+            W::WaitingFunds,
+            W::Withdrawing,
+            W::Done,
+            W::Aborted,
+        ] {
+            assert_eq!(w.as_str().parse::<W>().unwrap(), w);
+        }
+        for k in [WithdrawalKind::BankIntegrated, WithdrawalKind::Manual] {
+            assert_eq!(k.as_str().parse::<WithdrawalKind>().unwrap(), k);
+        }
+        for c in [CoinStatus::Fresh, CoinStatus::Dormant, CoinStatus::Spent] {
+            assert_eq!(c.as_str().parse::<CoinStatus>().unwrap(), c);
+        }
+        for r in [
+            RefreshState::Melting,
+            RefreshState::Revealing,
+            RefreshState::Done,
+        ] {
+            assert_eq!(r.as_str().parse::<RefreshState>().unwrap(), r);
+        }
+        use PurchaseState as P;
+        for p in [
+            P::Claiming,
+            P::Proposed,
+            P::Paying,
+            P::Done,
+            P::Repurchase,
+            P::Aborted,
+        ] {
+            assert_eq!(p.as_str().parse::<P>().unwrap(), p);
+        }
+        assert_eq!(W::WaitingFunds.as_str(), "waiting-funds");
+        assert_eq!(P::Repurchase.as_str(), "repurchase");
+        let Err(StoreError::Corrupt(why)) = "nonsense".parse::<CoinStatus>() else {
+            panic!("an unknown coin status parsed");
+        };
+        assert_eq!(why, r#"coin status "nonsense""#);
     }
 
     /// A wallet of the first schema with one withdrawn coin keeps it through migration 2,

@@ -16,48 +16,23 @@ use cardcash_util::{
 
 use super::{WalletStore, amount, blob, corrupt, text};
 
-/// Where a purchase is (wallet-core's payment states, simplified).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PurchaseState {
-    /// The nonce is stored; the claim is (re)sent.
-    Claiming,
-    /// The contract is claimed and verified; the user has not confirmed yet.
-    Proposed,
-    /// Confirmed: the coins are marked spent and the signed payment stored; `/pay` is (re)sent.
-    Paying,
-    /// The merchant confirmed the payment (its signature verified).
-    Done,
-    /// The same fulfillment URL was paid before: the earlier payment was shown instead.
-    Repurchase,
-    /// The payment was given up; the coins were refunded through `/abort`.
-    Aborted,
-}
-
-impl PurchaseState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Claiming => "claiming",
-            Self::Proposed => "proposed",
-            Self::Paying => "paying",
-            Self::Done => "done",
-            Self::Repurchase => "repurchase",
-            Self::Aborted => "aborted",
-        }
-    }
-}
-
-impl FromStr for PurchaseState {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "claiming" => Self::Claiming,
-            "proposed" => Self::Proposed,
-            "paying" => Self::Paying,
-            "done" => Self::Done,
-            "repurchase" => Self::Repurchase,
-            "aborted" => Self::Aborted,
-            other => return Err(StoreError::Corrupt(format!("purchase state {other:?}"))),
-        })
+text_enum! {
+    /// Where a purchase is (wallet-core's payment states, simplified).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum PurchaseState ("purchase state") {
+        /// The nonce is stored; the claim is (re)sent.
+        Claiming = "claiming",
+        /// The contract is claimed and verified; the user has not confirmed yet.
+        Proposed = "proposed",
+        /// Confirmed: the coins are marked spent and the signed payment stored; `/pay` is
+        /// (re)sent.
+        Paying = "paying",
+        /// The merchant confirmed the payment (its signature verified).
+        Done = "done",
+        /// The same fulfillment URL was paid before: the earlier payment was shown instead.
+        Repurchase = "repurchase",
+        /// The payment was given up; the coins were refunded through `/abort`.
+        Aborted = "aborted",
     }
 }
 
