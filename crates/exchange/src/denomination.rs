@@ -127,8 +127,8 @@ pub fn wrong_cipher(exchange: &Exchange, snapshot: &KeySnapshot, h: &HashCode) -
         None,
         Timestamp::now(),
     );
-    if let ExchangeError::Refused { status, .. } = &mut e {
-        *status = Some(axum::http::StatusCode::NOT_FOUND);
+    if let ExchangeError::Refused(r) = &mut e {
+        r.status = Some(axum::http::StatusCode::NOT_FOUND);
     }
     e
 }

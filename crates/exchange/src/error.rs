@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cardcash_http::ApiError;
+use cardcash_http::{ApiError, Refusal};
 use cardcash_store::StoreError;
 use cardcash_util::ErrorCode;
 use serde_json::{Map, Value};
@@ -16,15 +16,10 @@ use crate::keys::store::KeyStoreError;
 /// Everything that can go wrong in an exchange request.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
-    /// A refusal with an official code; the status is the code's registered one.
-    #[error("{hint}")]
-    Refused {
-        code: ErrorCode,
-        hint: String,
-        extra: Option<Map<String, Value>>,
-        /// Where the C exchange answers another status than the code's registered one.
-        status: Option<StatusCode>,
-    },
+    /// A refusal with an official code; the status is the code's registered one unless given
+    /// (where the C exchange answers another).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("database error")]
     Store(#[from] StoreError),
     #[error("key store: {0}")]
@@ -36,60 +31,13 @@ pub enum ExchangeError {
 }
 
 impl ExchangeError {
-    /// A refusal with `code` (and its registered HTTP status).
-    pub fn refused(code: ErrorCode, hint: impl Into<String>) -> Self {
-        Self::Refused {
-            code,
-            hint: hint.into(),
-            extra: None,
-            status: None,
-        }
-    }
-
-    /// A refusal with `code` and an explicit `status` (the C exchange's, where it differs from
-    /// the registry's).
-    pub fn refused_status(status: StatusCode, code: ErrorCode, hint: impl Into<String>) -> Self {
-        Self::Refused {
-            code,
-            hint: hint.into(),
-            extra: None,
-            status: Some(status),
-        }
-    }
-
-    /// A refusal with protocol-defined extra fields in its body.
-    pub fn refused_with(code: ErrorCode, hint: impl Into<String>, extra: Value) -> Self {
-        Self::Refused {
-            code,
-            hint: hint.into(),
-            extra: match extra {
-                Value::Object(map) => Some(map),
-                _ => None,
-            },
-            status: None,
-        }
-    }
-
-    /// `GENERIC_PARAMETER_MALFORMED` naming the parameter.
-    pub fn malformed(what: &str) -> Self {
-        Self::refused(
-            ErrorCode::GenericParameterMalformed,
-            format!("malformed {what}"),
-        )
-    }
+    cardcash_http::refusal_constructors!();
 }
 
 impl ApiError for ExchangeError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Refused {
-                status: Some(status),
-                ..
-            } => *status,
-            Self::Refused { code, .. } => StatusCode::from_u16(code.http_status())
-                .ok()
-                .filter(|s| !s.is_informational() && !s.is_success())
-                .unwrap_or(StatusCode::BAD_REQUEST),
+            Self::Refused(r) => r.status(),
             Self::KeyStore(KeyStoreError::UnknownDenomination(_)) => StatusCode::NOT_FOUND,
             Self::KeyStore(KeyStoreError::BadPlanchet(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) | Self::KeyStore(_) | Self::Startup(_) | Self::Internal(_) => {
@@ -100,7 +48,7 @@ impl ApiError for ExchangeError {
 
     fn code(&self) -> ErrorCode {
         match self {
-            Self::Refused { code, .. } => *code,
+            Self::Refused(r) => r.code,
             Self::KeyStore(KeyStoreError::UnknownDenomination(_)) => {
                 ErrorCode::ExchangeGenericDenominationKeyUnknown
             }
@@ -115,7 +63,7 @@ impl ApiError for ExchangeError {
 
     fn extra(&self) -> Option<Map<String, Value>> {
         match self {
-            Self::Refused { extra, .. } => extra.clone(),
+            Self::Refused(r) => r.extra(),
             _ => None,
         }
     }

@@ -161,8 +161,8 @@ fn recoupable<'a>(
     );
     // The C exchange answers all three with 410 (`TEH_RESPONSE_reply_expired_denom_pub_hash`),
     // whatever status the registry gives the code.
-    if let ExchangeError::Refused { status, .. } = &mut e {
-        *status = Some(axum::http::StatusCode::GONE);
+    if let ExchangeError::Refused(r) = &mut e {
+        r.status = Some(axum::http::StatusCode::GONE);
     }
     Err(e)
 }

@@ -770,7 +770,7 @@ mod tests {
     fn code(r: Result<(), ExchangeError>) -> Option<ErrorCode> {
         match r {
             Ok(()) => None,
-            Err(ExchangeError::Refused { code, .. }) => Some(code),
+            Err(ExchangeError::Refused(r)) => Some(r.code),
             Err(e) => panic!("{e}"),
         }
     }

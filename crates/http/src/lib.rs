@@ -1,5 +1,5 @@
-//! axum plumbing shared by every cardcash service: Taler error bodies, extractors with Taler
-//! rejections, auth helpers and the credential verifier for hashed secrets, long polling, the
+//! axum plumbing shared by every cardcash service: Taler error bodies and refusals, extractors
+//! with Taler rejections, auth helpers and the credential verifier for hashed secrets, long polling, the
 //! background-worker runner, Prometheus metrics with bounded labels, the common router layers
 //! (compressed request bodies, URI/body limits, request timeouts, Taler bodies for every error)
 //! and serving with connection limits, timeouts and graceful shutdown.
@@ -14,6 +14,7 @@ pub mod extract;
 pub mod longpoll;
 pub mod metrics;
 pub mod middleware;
+pub mod refusal;
 pub mod router;
 pub mod serve;
 pub mod telemetry;
@@ -31,7 +32,15 @@ pub use longpoll::{
 };
 pub use metrics::Metrics;
 pub use middleware::CompressedBody;
+pub use refusal::Refusal;
 pub use router::{DEFAULT_BODY_LIMIT, ServiceRouter, finish};
 pub use serve::{ServeConfig, Server, serve, serve_with};
 pub use telemetry::{init_tracing, init_tracing_with_default};
 pub use worker::{Backoff, Step, WorkerMetrics, WorkerRunner};
+
+/// What [`refusal_constructors!`] names through `$crate`, so its users need no further imports.
+#[doc(hidden)]
+pub mod reexport {
+    pub use axum::http::StatusCode;
+    pub use serde_json::Value;
+}

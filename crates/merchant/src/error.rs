@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cardcash_http::ApiError;
+use cardcash_http::{ApiError, Refusal};
 use cardcash_store::StoreError;
 use cardcash_util::ErrorCode;
 use serde_json::{Map, Value};
@@ -14,14 +14,10 @@ use serde_json::{Map, Value};
 /// Everything that can go wrong in a merchant request.
 #[derive(Debug, thiserror::Error)]
 pub enum MerchantError {
-    /// A refusal with an official code; the status is the code's registered one unless given.
-    #[error("{hint}")]
-    Refused {
-        code: ErrorCode,
-        hint: String,
-        extra: Option<Map<String, Value>>,
-        status: Option<StatusCode>,
-    },
+    /// A refusal with an official code; the status is the code's registered one unless given
+    /// (the C merchant's, where it differs).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("database error")]
     Store(#[from] StoreError),
     #[error("cannot start: {0}")]
@@ -31,47 +27,7 @@ pub enum MerchantError {
 }
 
 impl MerchantError {
-    /// A refusal with `code` (and its registered HTTP status).
-    pub fn refused(code: ErrorCode, hint: impl Into<String>) -> Self {
-        Self::Refused {
-            code,
-            hint: hint.into(),
-            extra: None,
-            status: None,
-        }
-    }
-
-    /// A refusal with `code` and an explicit `status` (the C merchant's, where it differs from
-    /// the registry's).
-    pub fn refused_status(status: StatusCode, code: ErrorCode, hint: impl Into<String>) -> Self {
-        Self::Refused {
-            code,
-            hint: hint.into(),
-            extra: None,
-            status: Some(status),
-        }
-    }
-
-    /// A refusal with protocol-defined extra fields in its body.
-    pub fn refused_with(code: ErrorCode, hint: impl Into<String>, extra: Value) -> Self {
-        Self::Refused {
-            code,
-            hint: hint.into(),
-            extra: match extra {
-                Value::Object(map) => Some(map),
-                _ => None,
-            },
-            status: None,
-        }
-    }
-
-    /// `GENERIC_PARAMETER_MALFORMED` naming the parameter.
-    pub fn malformed(what: &str) -> Self {
-        Self::refused(
-            ErrorCode::GenericParameterMalformed,
-            format!("malformed {what}"),
-        )
-    }
+    cardcash_http::refusal_constructors!();
 
     /// 401 `MERCHANT_GENERIC_UNAUTHORIZED`.
     pub fn unauthorized(hint: impl Into<String>) -> Self {
@@ -90,14 +46,7 @@ impl MerchantError {
 impl ApiError for MerchantError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Refused {
-                status: Some(status),
-                ..
-            } => *status,
-            Self::Refused { code, .. } => StatusCode::from_u16(code.http_status())
-                .ok()
-                .filter(|s| !s.is_informational() && !s.is_success())
-                .unwrap_or(StatusCode::BAD_REQUEST),
+            Self::Refused(r) => r.status(),
             Self::Store(_) | Self::Startup(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -106,7 +55,7 @@ impl ApiError for MerchantError {
 
     fn code(&self) -> ErrorCode {
         match self {
-            Self::Refused { code, .. } => *code,
+            Self::Refused(r) => r.code,
             Self::Store(_) => ErrorCode::GenericDbFetchFailed,
             Self::Startup(_) | Self::Internal(_) => ErrorCode::GenericInternalInvariantFailure,
         }
@@ -114,7 +63,7 @@ impl ApiError for MerchantError {
 
     fn extra(&self) -> Option<Map<String, Value>> {
         match self {
-            Self::Refused { extra, .. } => extra.clone(),
+            Self::Refused(r) => r.extra(),
             _ => None,
         }
     }

@@ -329,18 +329,16 @@ fn keys_failure(url: &BaseUrl, why: String) -> MerchantError {
 pub fn exchange_unavailable(e: &ClientError) -> MerchantError {
     let url = e.url().to_owned();
     match e.kind() {
-        ErrorKind::Timeout(_) => MerchantError::Refused {
-            code: ErrorCode::MerchantGenericExchangeTimeout,
-            hint: format!("the exchange did not answer in time ({url})"),
-            extra: None,
-            status: Some(StatusCode::GATEWAY_TIMEOUT),
-        },
-        ErrorKind::Unreachable(_) | ErrorKind::InvalidRequest(_) => MerchantError::Refused {
-            code: ErrorCode::MerchantGenericExchangeConnectFailure,
-            hint: format!("the exchange cannot be reached ({url})"),
-            extra: None,
-            status: Some(StatusCode::BAD_GATEWAY),
-        },
+        ErrorKind::Timeout(_) => MerchantError::refused_status(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::MerchantGenericExchangeTimeout,
+            format!("the exchange did not answer in time ({url})"),
+        ),
+        ErrorKind::Unreachable(_) | ErrorKind::InvalidRequest(_) => MerchantError::refused_status(
+            StatusCode::BAD_GATEWAY,
+            ErrorCode::MerchantGenericExchangeConnectFailure,
+            format!("the exchange cannot be reached ({url})"),
+        ),
         ErrorKind::Malformed { .. } | ErrorKind::ResponseTooLarge { .. } => MerchantError::refused(
             ErrorCode::MerchantGenericExchangeReplyMalformed,
             format!("the exchange's answer is malformed ({url})"),

@@ -653,7 +653,7 @@ mod tests {
             auth("oauth", None, None),
         ] {
             let e = requested_password(&wrong, bad).unwrap_err();
-            assert!(matches!(e, MerchantError::Refused { code, .. } if code == bad));
+            assert!(matches!(e, MerchantError::Refused(r) if r.code == bad));
         }
     }
 

@@ -76,17 +76,10 @@ fn recode(
     to: cardcash_util::ErrorCode,
 ) -> crate::error::ExchangeError {
     match e {
-        crate::error::ExchangeError::Refused {
-            code,
-            hint,
-            extra,
-            status,
-        } if code == from => crate::error::ExchangeError::Refused {
-            code: to,
-            hint,
-            extra,
-            status,
-        },
+        crate::error::ExchangeError::Refused(mut r) if r.code == from => {
+            r.code = to;
+            crate::error::ExchangeError::Refused(r)
+        }
         other => other,
     }
 }
