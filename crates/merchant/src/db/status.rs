@@ -8,7 +8,8 @@ use std::sync::Arc;
 use cardcash_store::{Database, StoreError, retry};
 use cardcash_util::{Amount, EddsaPublicKey, HashCode, Timestamp};
 
-use super::{MerchantStore, TOPIC_ORDER, order_key, postgres, sqlite};
+use super::orders::OrderRow;
+use super::{MerchantStore, TOPIC_ORDER, json, order_key, postgres, sqlite};
 use crate::claim::{ClaimDecision, ClaimRefusal, ClaimRequestView};
 
 /// Notification topic: an order was paid, or re-bound by `/paid`, under a session. Key:
@@ -54,6 +55,34 @@ pub struct OrderStatusRow {
 }
 
 impl OrderStatusRow {
+    /// The status view of an order row (both engines decode the columns the two share once,
+    /// as an [`OrderRow`]), with the columns only the status reads.
+    pub(crate) fn new(
+        order: OrderRow,
+        nonce: Option<EddsaPublicKey>,
+        paid_at: Option<Timestamp>,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            contract_terms: json(&order.contract_terms)?,
+            nonce,
+            paid_at,
+            refund_amount: order.refund,
+            serial: order.serial,
+            order_id: order.order_id,
+            claim_token: order.claim_token,
+            created_at: order.created_at,
+            pay_deadline: order.pay_deadline,
+            refund_deadline: order.refund_deadline,
+            summary: order.summary,
+            amount: order.amount,
+            fulfillment_url: order.fulfillment_url,
+            h_contract_terms: order.h_contract_terms,
+            paid: order.paid,
+            session_id: order.session_id,
+            wired: order.wired,
+        })
+    }
+
     pub fn is_claimed(&self) -> bool {
         self.h_contract_terms.is_some()
     }

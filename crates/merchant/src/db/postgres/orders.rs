@@ -10,6 +10,8 @@ use super::super::orders::{CreateOrder, DeleteOrder, NewOrder, OrderFilter, Orde
 use super::super::{TOPIC_ORDER, cols, corrupt, micros, order_key, time};
 use super::{bytes_opt, flag};
 
+/// The columns of [`order_row`] (a macro: sqlx takes only literal SQL); the status reads
+/// further ones besides.
 macro_rules! order_columns {
     () => {
         "order_serial, order_id, claim_token, created_at, pay_deadline, refund_deadline, \
@@ -17,6 +19,7 @@ macro_rules! order_columns {
          paid, session_id, refund_val, refund_frac, wired"
     };
 }
+pub(super) use order_columns;
 
 /// The listing's filters; `$2` cursor, `$3`..`$8` filters, `$9` limit.
 macro_rules! order_filters {
@@ -36,7 +39,7 @@ fn token(row: &PgRow) -> Result<Option<[u8; 16]>, StoreError> {
     bytes_opt(row, "claim_token", |b| <[u8; 16]>::try_from(b).ok())
 }
 
-fn order_row(row: &PgRow, currency: Currency) -> Result<OrderRow, StoreError> {
+pub(super) fn order_row(row: &PgRow, currency: Currency) -> Result<OrderRow, StoreError> {
     Ok(OrderRow {
         serial: row.try_get("order_serial")?,
         order_id: row.try_get("order_id")?,

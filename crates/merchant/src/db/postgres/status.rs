@@ -10,39 +10,26 @@ use super::super::status::{
     ClaimOutcome, DepositSummary, OrderStatusRow, PaidInSession, PaymentDetails, RebindOutcome,
     RefundSummary, decide_claim, order_notifications,
 };
-use super::super::{corrupt, json, micros, time_opt};
-use super::{bytes_opt, flag};
+use super::super::{corrupt, micros, time_opt};
+use super::{bytes_opt, flag, orders};
 use crate::claim::{ClaimDecision, ClaimRequestView};
 
-/// The columns of an order's status (a macro: sqlx takes only literal SQL).
+/// The columns of an order's status (a macro: sqlx takes only literal SQL): the listing's,
+/// then those only the status reads.
 macro_rules! order_columns {
     () => {
-        "order_serial, order_id, claim_token, created_at, pay_deadline, refund_deadline, \
-         summary, amount_val, amount_frac, fulfillment_url, contract_terms, nonce, \
-         h_contract_terms, paid, paid_at, session_id, refund_val, refund_frac, wired"
+        concat!(orders::order_columns!(), ", nonce, paid_at")
     };
 }
 
+/// An order read with [`order_columns!`]: the listing's columns, decoded by
+/// [`orders::order_row`], then those only the status reads.
 fn order_row(row: &PgRow, currency: Currency) -> Result<OrderStatusRow, StoreError> {
-    Ok(OrderStatusRow {
-        serial: row.try_get("order_serial")?,
-        order_id: row.try_get("order_id")?,
-        claim_token: bytes_opt(row, "claim_token", |b| b.try_into().ok())?,
-        created_at: pg_timestamp(row, "created_at")?,
-        pay_deadline: pg_timestamp(row, "pay_deadline")?,
-        refund_deadline: pg_timestamp(row, "refund_deadline")?,
-        summary: row.try_get("summary")?,
-        amount: pg_amount(row, "amount", currency)?,
-        fulfillment_url: row.try_get("fulfillment_url")?,
-        contract_terms: json(row.try_get("contract_terms")?)?,
-        nonce: bytes_opt(row, "nonce", EddsaPublicKey::from_slice)?,
-        h_contract_terms: bytes_opt(row, "h_contract_terms", HashCode::from_slice)?,
-        paid: flag(row, "paid")?,
-        paid_at: time_opt(row.try_get("paid_at")?)?,
-        session_id: row.try_get("session_id")?,
-        refund_amount: pg_amount(row, "refund", currency)?,
-        wired: flag(row, "wired")?,
-    })
+    OrderStatusRow::new(
+        orders::order_row(row, currency)?,
+        bytes_opt(row, "nonce", EddsaPublicKey::from_slice)?,
+        time_opt(row.try_get("paid_at")?)?,
+    )
 }
 
 pub(crate) async fn order_status(

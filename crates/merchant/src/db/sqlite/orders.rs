@@ -8,7 +8,8 @@ use super::super::orders::{CreateOrder, DeleteOrder, NewOrder, OrderFilter, Orde
 use super::super::{TOPIC_ORDER, cols, corrupt, micros, order_key};
 use super::{am, execute, flag, ts};
 
-const ORDER_COLUMNS: &str = "order_serial, order_id, claim_token, created_at, pay_deadline, \
+/// The columns of [`order_row`]; the status reads further ones after these.
+pub(super) const ORDER_COLUMNS: &str = "order_serial, order_id, claim_token, created_at, pay_deadline, \
      refund_deadline, summary, amount_val, amount_frac, fulfillment_url, contract_terms, \
      h_contract_terms, paid, session_id, refund_val, refund_frac, wired";
 
@@ -21,7 +22,7 @@ fn token(bytes: Option<Vec<u8>>) -> Result<Option<[u8; 16]>, StoreError> {
         .transpose()
 }
 
-fn order_row(row: &Row<'_>, currency: Currency) -> Result<OrderRow, StoreError> {
+pub(super) fn order_row(row: &Row<'_>, currency: Currency) -> Result<OrderRow, StoreError> {
     let h: Option<Vec<u8>> = row.get(11)?;
     Ok(OrderRow {
         serial: row.get(0)?,

@@ -8,43 +8,22 @@ use super::super::status::{
     ClaimOutcome, DepositSummary, OrderStatusRow, PaidInSession, PaymentDetails, RebindOutcome,
     RefundSummary, decide_claim, order_notifications,
 };
-use super::super::{corrupt, fixed, json, micros, time_opt};
+use super::super::{corrupt, fixed, micros, time_opt};
+use super::orders::{self, ORDER_COLUMNS};
 use super::{am, execute, flag, ts};
 use crate::claim::{ClaimDecision, ClaimRequestView};
 
-const ORDER_COLUMNS: &str = "order_serial, order_id, claim_token, created_at, pay_deadline, \
-     refund_deadline, summary, amount_val, amount_frac, fulfillment_url, contract_terms, nonce, \
-     h_contract_terms, paid, paid_at, session_id, refund_val, refund_frac, wired";
-
+/// An order read with `SELECT {ORDER_COLUMNS}, nonce, paid_at`: the listing's columns, decoded
+/// by [`orders::order_row`], then those only the status reads.
 fn order_row(row: &Row<'_>, currency: Currency) -> Result<OrderStatusRow, StoreError> {
-    let claim_token: Option<Vec<u8>> = row.get(2)?;
-    let nonce: Option<Vec<u8>> = row.get(11)?;
-    let h: Option<Vec<u8>> = row.get(12)?;
-    Ok(OrderStatusRow {
-        serial: row.get(0)?,
-        order_id: row.get(1)?,
-        claim_token: claim_token
-            .map(|b| fixed("claim token", &b, |b| b.try_into().ok()))
-            .transpose()?,
-        created_at: ts(row, 3)?,
-        pay_deadline: ts(row, 4)?,
-        refund_deadline: ts(row, 5)?,
-        summary: row.get(6)?,
-        amount: am(row, currency, 7)?,
-        fulfillment_url: row.get(9)?,
-        contract_terms: json(&row.get::<_, String>(10)?)?,
-        nonce: nonce
+    let nonce: Option<Vec<u8>> = row.get(17)?;
+    OrderStatusRow::new(
+        orders::order_row(row, currency)?,
+        nonce
             .map(|b| fixed("nonce", &b, EddsaPublicKey::from_slice))
             .transpose()?,
-        h_contract_terms: h
-            .map(|b| fixed("contract hash", &b, HashCode::from_slice))
-            .transpose()?,
-        paid: flag(row, 13)?,
-        paid_at: time_opt(row.get(14)?)?,
-        session_id: row.get(15)?,
-        refund_amount: am(row, currency, 16)?,
-        wired: flag(row, 18)?,
-    })
+        time_opt(row.get(18)?)?,
+    )
 }
 
 pub(crate) fn order_status(
@@ -53,8 +32,9 @@ pub(crate) fn order_status(
     instance_serial: i64,
     order_id: &str,
 ) -> Result<Option<OrderStatusRow>, StoreError> {
-    let sql =
-        format!("SELECT {ORDER_COLUMNS} FROM orders WHERE instance_serial = ?1 AND order_id = ?2");
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS}, nonce, paid_at FROM orders WHERE instance_serial = ?1 AND order_id = ?2"
+    );
     query_opt(conn, &sql, params![instance_serial, order_id], |row| {
         order_row(row, currency)
     })
