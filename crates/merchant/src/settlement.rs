@@ -30,7 +30,7 @@ use cardcash_crypto::purpose::{
     ConfirmWire, TrackTransaction, WireDepositConfirmation, WireDepositDetail,
 };
 use cardcash_http::Step;
-use cardcash_util::{BaseUrl, ErrorCode, RelativeTime, ShortHashCode, Timestamp};
+use cardcash_util::{BaseUrl, ErrorCode, PaytoUri, RelativeTime, ShortHashCode, Timestamp};
 use serde_json::json;
 
 use crate::db::instances::InstanceRow;
@@ -292,19 +292,29 @@ pub async fn report_transfer(
     if info.credit_amount.currency() != merchant.store().currency() {
         return Err(MerchantError::malformed("credit_amount"));
     }
-    // The account must be one of the instance's (inactive ones too: money may still arrive).
+    // The account must be one of the instance's (inactive ones too: money may still arrive),
+    // compared without parameters (a bank names it without `receiver-name`); the report keeps
+    // the instance's form of it, so that it compares with the exchange's statement.
+    let reported: PaytoUri = info
+        .payto_uri
+        .parse()
+        .map_err(|_| MerchantError::malformed("payto_uri"))?;
     let accounts = merchant.store().accounts(instance.serial).await?;
-    if !accounts.iter().any(|a| a.payto_uri == info.payto_uri) {
+    let Some(account) = accounts.iter().find(|a| {
+        a.payto_uri
+            .parse::<PaytoUri>()
+            .is_ok_and(|p| p.same_account(&reported))
+    }) else {
         return Err(MerchantError::refused(
             ErrorCode::MerchantPrivatePostTransfersAccountNotFound,
             format!("{} is not an account of this instance", info.payto_uri),
         ));
-    }
+    };
     // Only a trusted exchange's transfers are reconciled (its keys verify its statements).
     let client = merchant.exchanges().client(&info.exchange_url)?;
     let exchange_url = info.exchange_url.to_string();
     let report = BankReport {
-        payto_uri: info.payto_uri,
+        payto_uri: account.payto_uri.clone(),
         credit: info.credit_amount,
     };
     let store = merchant.store();

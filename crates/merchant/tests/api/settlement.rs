@@ -209,10 +209,17 @@ engine_test!(
             let r = w.post("private/transfers", &body).await;
             assert_eq!(r.status, 204, "{:?}", r.body);
         }
+        // The bank may name the account without its parameters: the same report.
+        let mut bare = body.clone();
+        bare["payto_uri"] = json!(w.payto.normalized().to_string());
+        assert_ne!(bare["payto_uri"], body["payto_uri"]);
+        let r = w.post("private/transfers", &bare).await;
+        assert_eq!(r.status, 204, "{:?}", r.body);
         let listed = transfers(&w, "").await;
         assert_eq!(listed.len(), 1, "{listed:?}");
         let c = &listed[0];
         assert_eq!(c["transfer_serial_id"], t["transfer_serial_id"]);
+        assert_eq!(c["payto_uri"], body["payto_uri"]);
         assert_eq!(c["confirmed"], true, "{c}");
         assert_eq!(c["verified"], true, "{c}");
         assert_eq!(amount(&c["credit_amount"]), credit);
