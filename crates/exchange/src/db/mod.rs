@@ -241,6 +241,16 @@ impl Stored {
             Self::Conflict
         }
     }
+
+    /// What an upload of a fee for a period is when stored fees' periods overlap it: a replay
+    /// of the one fee it overlaps, or a conflict; `None` when none overlaps (it is new).
+    fn overlapping<T>(stored: &[T], same: impl FnOnce(&T) -> bool) -> Option<Self> {
+        match stored {
+            [] => None,
+            [only] => Some(Self::existing(same(only))),
+            _ => Some(Self::Conflict),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- rows: reserves

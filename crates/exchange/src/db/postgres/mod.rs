@@ -285,6 +285,12 @@ fn denomination_row(row: &PgRow, currency: Currency) -> Result<DenominationRow, 
     })
 }
 
+macro_rules! signkey_columns {
+    () => {
+        "exchange_pub, stamp_start, stamp_expire, stamp_end, master_sig, revocation_sig"
+    };
+}
+
 fn signkey_row(r: &PgRow) -> Result<SignkeyRow, StoreError> {
     Ok(SignkeyRow {
         exchange_pub: eddsa(r, "exchange_pub")?,
@@ -315,6 +321,13 @@ fn wire_account_row(r: &PgRow) -> Result<WireAccountRow, StoreError> {
     })
 }
 
+macro_rules! wire_fee_columns {
+    () => {
+        "wire_method, start_date, end_date, wire_fee_val, wire_fee_frac, closing_fee_val, \
+         closing_fee_frac, master_sig"
+    };
+}
+
 fn wire_fee_row(r: &PgRow, currency: Currency) -> Result<WireFeeRow, StoreError> {
     Ok(WireFeeRow {
         wire_method: r.try_get("wire_method")?,
@@ -324,6 +337,14 @@ fn wire_fee_row(r: &PgRow, currency: Currency) -> Result<WireFeeRow, StoreError>
         closing_fee: am(r, currency, "closing_fee")?,
         master_sig: sig(r, "master_sig")?,
     })
+}
+
+macro_rules! global_fee_columns {
+    () => {
+        "start_date, end_date, history_fee_val, history_fee_frac, account_fee_val, \
+         account_fee_frac, purse_fee_val, purse_fee_frac, purse_timeout, history_expiration, \
+         purse_account_limit, master_sig"
+    };
 }
 
 fn global_fee_row(r: &PgRow, currency: Currency) -> Result<GlobalFeeRow, StoreError> {
@@ -362,10 +383,11 @@ pub(super) async fn key_material(db: &PgDb, currency: Currency) -> Result<KeyMat
     let signkeys = async {
         read_all(
             db,
-            sqlx::query(
-                "SELECT exchange_pub, stamp_start, stamp_expire, stamp_end, master_sig, \
-                 revocation_sig FROM signkeys ORDER BY stamp_start, signkey_serial",
-            ),
+            sqlx::query(concat!(
+                "SELECT ",
+                signkey_columns!(),
+                " FROM signkeys ORDER BY stamp_start, signkey_serial"
+            )),
             signkey_row,
         )
         .await
@@ -386,24 +408,27 @@ pub(super) async fn key_material(db: &PgDb, currency: Currency) -> Result<KeyMat
     let wire_fees = async {
         read_all(
             db,
-            sqlx::query(
-                "SELECT wire_method, start_date, end_date, wire_fee_val, wire_fee_frac, \
-                 closing_fee_val, closing_fee_frac, master_sig FROM wire_fees \
-                 ORDER BY wire_method COLLATE \"C\", start_date",
-            ),
+            sqlx::query(concat!(
+                "SELECT ",
+                wire_fee_columns!(),
+                " FROM wire_fees ORDER BY wire_method COLLATE \"C\", start_date"
+            )),
             |r| wire_fee_row(r, currency),
         )
         .await
     };
-    let global_fees =
-        async {
-            read_all(db, sqlx::query(
-            "SELECT start_date, end_date, history_fee_val, history_fee_frac, account_fee_val, \
-             account_fee_frac, purse_fee_val, purse_fee_frac, purse_timeout, \
-             history_expiration, purse_account_limit, master_sig FROM global_fees \
-             ORDER BY start_date",
-        ), |r| global_fee_row(r, currency)).await
-        };
+    let global_fees = async {
+        read_all(
+            db,
+            sqlx::query(concat!(
+                "SELECT ",
+                global_fee_columns!(),
+                " FROM global_fees ORDER BY start_date"
+            )),
+            |r| global_fee_row(r, currency),
+        )
+        .await
+    };
     let (denominations, signkeys, accounts, wire_fees, global_fees) =
         tokio::try_join!(denominations, signkeys, accounts, wire_fees, global_fees)?;
     Ok(KeyMaterial {
@@ -503,10 +528,11 @@ async fn insert_signkey_once(db: &PgDb, row: &SignkeyRow) -> Result<Stored, Stor
         db.notify_now(TOPIC_KEYS, "").await?;
         return Ok(Stored::Inserted);
     }
-    let existing = sqlx::query(
-        "SELECT exchange_pub, stamp_start, stamp_expire, stamp_end, master_sig, revocation_sig \
-         FROM signkeys WHERE exchange_pub = $1",
-    )
+    let existing = sqlx::query(concat!(
+        "SELECT ",
+        signkey_columns!(),
+        " FROM signkeys WHERE exchange_pub = $1"
+    ))
     .bind(row.exchange_pub.as_bytes().as_slice())
     .fetch_one(db.pool())
     .await?;
@@ -716,11 +742,11 @@ pub(super) async fn insert_wire_fee(
     db.retry_write(|tx| {
         Box::pin(async move {
             lock_management(tx, "wire-fees").await?;
-            let overlapping = sqlx::query(
-                "SELECT wire_method, start_date, end_date, wire_fee_val, wire_fee_frac, \
-                 closing_fee_val, closing_fee_frac, master_sig FROM wire_fees \
-                 WHERE wire_method = $1 AND start_date < $3 AND end_date > $2",
-            )
+            let overlapping = sqlx::query(concat!(
+                "SELECT ",
+                wire_fee_columns!(),
+                " FROM wire_fees WHERE wire_method = $1 AND start_date < $3 AND end_date > $2"
+            ))
             .bind(&row.wire_method)
             .bind(micros(row.start))
             .bind(micros(row.end))
@@ -729,11 +755,11 @@ pub(super) async fn insert_wire_fee(
             .iter()
             .map(|r| wire_fee_row(r, currency))
             .collect::<Result<Vec<_>, StoreError>>()?;
-            if let [first, ..] = overlapping.as_slice() {
-                let same = overlapping.len() == 1
-                    && (first.start, first.end, first.wire_fee, first.closing_fee)
-                        == (row.start, row.end, row.wire_fee, row.closing_fee);
-                return Ok(Stored::existing(same));
+            if let Some(known) = Stored::overlapping(&overlapping, |first| {
+                (first.start, first.end, first.wire_fee, first.closing_fee)
+                    == (row.start, row.end, row.wire_fee, row.closing_fee)
+            }) {
+                return Ok(known);
             }
             let w = cols(&row.wire_fee);
             let c = cols(&row.closing_fee);
@@ -768,12 +794,11 @@ pub(super) async fn insert_global_fee(
     db.retry_write(|tx| {
         Box::pin(async move {
             lock_management(tx, "global-fees").await?;
-            let overlapping = sqlx::query(
-                "SELECT start_date, end_date, history_fee_val, history_fee_frac, \
-                 account_fee_val, account_fee_frac, purse_fee_val, purse_fee_frac, \
-                 purse_timeout, history_expiration, purse_account_limit, master_sig \
-                 FROM global_fees WHERE start_date < $2 AND end_date > $1",
-            )
+            let overlapping = sqlx::query(concat!(
+                "SELECT ",
+                global_fee_columns!(),
+                " FROM global_fees WHERE start_date < $2 AND end_date > $1"
+            ))
             .bind(micros(row.start))
             .bind(micros(row.end))
             .fetch_all(tx.conn())
@@ -781,13 +806,13 @@ pub(super) async fn insert_global_fee(
             .iter()
             .map(|r| global_fee_row(r, currency))
             .collect::<Result<Vec<_>, StoreError>>()?;
-            if let [first, ..] = overlapping.as_slice() {
-                let same = overlapping.len() == 1
-                    && GlobalFeeRow {
-                        master_sig: row.master_sig,
-                        ..first.clone()
-                    } == *row;
-                return Ok(Stored::existing(same));
+            if let Some(known) = Stored::overlapping(&overlapping, |first| {
+                GlobalFeeRow {
+                    master_sig: row.master_sig,
+                    ..first.clone()
+                } == *row
+            }) {
+                return Ok(known);
             }
             let h = cols(&row.history_fee);
             let a = cols(&row.account_fee);

@@ -537,11 +537,11 @@ pub(super) fn insert_wire_fee(
         params![row.wire_method, micros(row.start), micros(row.end)],
         |r| wire_fee_row(r, currency),
     )?;
-    if let [first, ..] = overlapping.as_slice() {
-        let same = overlapping.len() == 1
-            && (first.start, first.end, first.wire_fee, first.closing_fee)
-                == (row.start, row.end, row.wire_fee, row.closing_fee);
-        return Ok(Stored::existing(same));
+    if let Some(known) = Stored::overlapping(&overlapping, |first| {
+        (first.start, first.end, first.wire_fee, first.closing_fee)
+            == (row.start, row.end, row.wire_fee, row.closing_fee)
+    }) {
+        return Ok(known);
     }
     let w = cols(&row.wire_fee);
     let c = cols(&row.closing_fee);
@@ -578,13 +578,13 @@ pub(super) fn insert_global_fee(
         params![micros(row.start), micros(row.end)],
         |r| global_fee_row(r, currency),
     )?;
-    if let [first, ..] = overlapping.as_slice() {
-        let same = overlapping.len() == 1
-            && GlobalFeeRow {
-                master_sig: row.master_sig,
-                ..first.clone()
-            } == row;
-        return Ok(Stored::existing(same));
+    if let Some(known) = Stored::overlapping(&overlapping, |first| {
+        GlobalFeeRow {
+            master_sig: row.master_sig,
+            ..first.clone()
+        } == row
+    }) {
+        return Ok(known);
     }
     let h = cols(&row.history_fee);
     let a = cols(&row.account_fee);
