@@ -24,6 +24,41 @@ macro_rules! instance_columns {
     };
 }
 
+/// The columns of an instance's settings, which creation and reconfiguration write alike, in
+/// the order [`bind_settings`] binds them (a macro: sqlx takes only literal SQL).
+macro_rules! settings_columns {
+    () => {
+        "name, email, phone_number, website, logo, address, jurisdiction, use_stefan, \
+         default_max_deposit_fee_val, default_max_deposit_fee_frac, default_max_wire_fee_val, \
+         default_max_wire_fee_frac, default_wire_fee_amortization, default_pay_delay, \
+         default_refund_delay, default_wire_transfer_delay"
+    };
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `q` with the values of [`settings_columns!`] for `r` bound as its next 16 parameters.
+fn bind_settings<'q>(q: PgQuery<'q>, r: &'q InstanceRow) -> PgQuery<'q> {
+    let (dep_val, dep_frac) = cols_opt(r.default_max_deposit_fee.as_ref());
+    let (wire_val, wire_frac) = cols_opt(r.default_max_wire_fee.as_ref());
+    q.bind(&r.name)
+        .bind(&r.email)
+        .bind(&r.phone_number)
+        .bind(&r.website)
+        .bind(&r.logo)
+        .bind(r.address.to_string())
+        .bind(r.jurisdiction.to_string())
+        .bind(i32::from(r.use_stefan))
+        .bind(dep_val)
+        .bind(dep_frac)
+        .bind(wire_val)
+        .bind(wire_frac)
+        .bind(i32::try_from(r.default_wire_fee_amortization).unwrap_or(i32::MAX))
+        .bind(duration_micros(r.default_pay_delay))
+        .bind(duration_micros(r.default_refund_delay))
+        .bind(duration_micros(r.default_wire_transfer_delay))
+}
+
 fn instance_row(row: &PgRow, currency: Currency) -> Result<InstanceRow, StoreError> {
     let merchant_priv: [u8; 32] = bytes(row, "merchant_priv", |b| b.try_into().ok())?;
     let method: &str = row.try_get("auth_method")?;
@@ -92,45 +127,23 @@ pub(crate) async fn create_instance(
         });
     }
     let r = &new.row;
-    let (method, hash) = match &r.auth {
-        InstanceAuth::External => ("external", None),
-        InstanceAuth::Token { password_hash } => ("token", Some(password_hash.as_str())),
-    };
-    let (dep_val, dep_frac) = cols_opt(r.default_max_deposit_fee.as_ref());
-    let (wire_val, wire_frac) = cols_opt(r.default_max_wire_fee.as_ref());
-    let serial: i64 = sqlx::query_scalar(
-        "INSERT INTO instances (instance_id, merchant_pub, merchant_priv, name, email, \
-         phone_number, website, logo, address, jurisdiction, use_stefan, auth_method, auth_hash, \
-         default_max_deposit_fee_val, default_max_deposit_fee_frac, default_max_wire_fee_val, \
-         default_max_wire_fee_frac, default_wire_fee_amortization, default_pay_delay, \
-         default_refund_delay, default_wire_transfer_delay, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22) RETURNING instance_serial",
-    )
+    let (method, hash) = auth_columns(&r.auth);
+    let query = sqlx::query(concat!(
+        "INSERT INTO instances (instance_id, merchant_pub, merchant_priv, ",
+        settings_columns!(),
+        ", auth_method, auth_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING instance_serial"
+    ))
     .bind(&r.id)
     .bind(r.merchant_pub.as_bytes().as_slice())
-    .bind(r.merchant_priv.as_slice())
-    .bind(&r.name)
-    .bind(&r.email)
-    .bind(&r.phone_number)
-    .bind(&r.website)
-    .bind(&r.logo)
-    .bind(r.address.to_string())
-    .bind(r.jurisdiction.to_string())
-    .bind(i32::from(r.use_stefan))
-    .bind(method)
-    .bind(hash)
-    .bind(dep_val)
-    .bind(dep_frac)
-    .bind(wire_val)
-    .bind(wire_frac)
-    .bind(i32::try_from(r.default_wire_fee_amortization).unwrap_or(i32::MAX))
-    .bind(duration_micros(r.default_pay_delay))
-    .bind(duration_micros(r.default_refund_delay))
-    .bind(duration_micros(r.default_wire_transfer_delay))
-    .bind(micros(r.created_at))
-    .fetch_one(tx.conn())
-    .await?;
+    .bind(r.merchant_priv.as_slice());
+    let serial: i64 = bind_settings(query, r)
+        .bind(method)
+        .bind(hash)
+        .bind(micros(r.created_at))
+        .fetch_one(tx.conn())
+        .await?
+        .try_get("instance_serial")?;
     for a in &new.accounts {
         insert_account(tx.conn(), serial, a).await?;
     }
@@ -217,9 +230,7 @@ fn auth_columns(auth: &InstanceAuth) -> (&'static str, Option<&str>) {
 }
 
 pub(crate) async fn update_instance(db: &PgDb, r: &InstanceRow) -> Result<bool, StoreError> {
-    let (dep_val, dep_frac) = cols_opt(r.default_max_deposit_fee.as_ref());
-    let (wire_val, wire_frac) = cols_opt(r.default_max_wire_fee.as_ref());
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE instances SET name = $2, email = $3, phone_number = $4, website = $5, logo = $6, \
          address = $7, jurisdiction = $8, use_stefan = $9, default_max_deposit_fee_val = $10, \
          default_max_deposit_fee_frac = $11, default_max_wire_fee_val = $12, \
@@ -227,25 +238,8 @@ pub(crate) async fn update_instance(db: &PgDb, r: &InstanceRow) -> Result<bool, 
          default_pay_delay = $15, default_refund_delay = $16, default_wire_transfer_delay = $17 \
          WHERE instance_serial = $1 AND deleted = 0",
     )
-    .bind(r.serial)
-    .bind(&r.name)
-    .bind(&r.email)
-    .bind(&r.phone_number)
-    .bind(&r.website)
-    .bind(&r.logo)
-    .bind(r.address.to_string())
-    .bind(r.jurisdiction.to_string())
-    .bind(i32::from(r.use_stefan))
-    .bind(dep_val)
-    .bind(dep_frac)
-    .bind(wire_val)
-    .bind(wire_frac)
-    .bind(i32::try_from(r.default_wire_fee_amortization).unwrap_or(i32::MAX))
-    .bind(duration_micros(r.default_pay_delay))
-    .bind(duration_micros(r.default_refund_delay))
-    .bind(duration_micros(r.default_wire_transfer_delay))
-    .execute(db.pool())
-    .await?;
+    .bind(r.serial);
+    let done = bind_settings(query, r).execute(db.pool()).await?;
     Ok(done.rows_affected() == 1)
 }
 

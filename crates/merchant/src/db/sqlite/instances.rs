@@ -1,6 +1,7 @@
 //! Instances and accounts on SQLite.
 
-use cardcash_store::rusqlite::{Connection, OptionalExtension, Row, params};
+use cardcash_store::rusqlite::types::Value;
+use cardcash_store::rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use cardcash_store::{SqliteTx, StoreError, query_all, query_opt};
 use cardcash_util::{Currency, HashCode, Timestamp, WireSalt};
 
@@ -16,6 +17,41 @@ const INSTANCE_COLUMNS: &str = "instance_serial, instance_id, merchant_pub, merc
      auth_hash, default_max_deposit_fee_val, default_max_deposit_fee_frac, \
      default_max_wire_fee_val, default_max_wire_fee_frac, default_wire_fee_amortization, \
      default_pay_delay, default_refund_delay, default_wire_transfer_delay, created_at, deleted";
+
+/// The columns of an instance's settings, which creation and reconfiguration write alike, in
+/// the order of [`settings`].
+macro_rules! settings_columns {
+    () => {
+        "name, email, phone_number, website, logo, address, jurisdiction, use_stefan, \
+         default_max_deposit_fee_val, default_max_deposit_fee_frac, default_max_wire_fee_val, \
+         default_max_wire_fee_frac, default_wire_fee_amortization, default_pay_delay, \
+         default_refund_delay, default_wire_transfer_delay"
+    };
+}
+
+/// The values of [`settings_columns!`] for `r`.
+fn settings(r: &InstanceRow) -> [Value; 16] {
+    let (dep_val, dep_frac) = cols_opt(r.default_max_deposit_fee.as_ref());
+    let (wire_val, wire_frac) = cols_opt(r.default_max_wire_fee.as_ref());
+    [
+        Value::from(r.name.clone()),
+        Value::from(r.email.clone()),
+        Value::from(r.phone_number.clone()),
+        Value::from(r.website.clone()),
+        Value::from(r.logo.clone()),
+        Value::from(r.address.to_string()),
+        Value::from(r.jurisdiction.to_string()),
+        Value::from(r.use_stefan),
+        Value::from(dep_val),
+        Value::from(dep_frac.map(i64::from)),
+        Value::from(wire_val),
+        Value::from(wire_frac.map(i64::from)),
+        Value::from(i64::from(r.default_wire_fee_amortization)),
+        Value::from(duration_micros(r.default_pay_delay)),
+        Value::from(duration_micros(r.default_refund_delay)),
+        Value::from(duration_micros(r.default_wire_transfer_delay)),
+    ]
+}
 
 fn instance_row(row: &Row<'_>, currency: Currency) -> Result<InstanceRow, StoreError> {
     let priv_bytes: Vec<u8> = row.get(3)?;
@@ -87,45 +123,26 @@ pub(crate) fn create_instance(
         });
     }
     let r = &new.row;
-    let (method, hash) = match &r.auth {
-        InstanceAuth::External => ("external", None),
-        InstanceAuth::Token { password_hash } => ("token", Some(password_hash.as_str())),
-    };
-    let (dep_val, dep_frac) = cols_opt(r.default_max_deposit_fee.as_ref());
-    let (wire_val, wire_frac) = cols_opt(r.default_max_wire_fee.as_ref());
+    let (method, hash) = auth_columns(&r.auth);
+    let head = [
+        Value::from(r.id.clone()),
+        Value::from(r.merchant_pub.as_bytes().to_vec()),
+        Value::from(r.merchant_priv.to_vec()),
+    ];
+    let tail = [
+        Value::from(method.to_owned()),
+        Value::from(hash.map(str::to_owned)),
+        Value::from(micros(r.created_at)),
+    ];
     execute(
         tx,
-        "INSERT INTO instances (instance_id, merchant_pub, merchant_priv, name, email, \
-         phone_number, website, logo, address, jurisdiction, use_stefan, auth_method, auth_hash, \
-         default_max_deposit_fee_val, default_max_deposit_fee_frac, default_max_wire_fee_val, \
-         default_max_wire_fee_frac, default_wire_fee_amortization, default_pay_delay, \
-         default_refund_delay, default_wire_transfer_delay, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-         ?19, ?20, ?21, ?22)",
-        params![
-            r.id,
-            r.merchant_pub.as_bytes().as_slice(),
-            r.merchant_priv.as_slice(),
-            r.name,
-            r.email,
-            r.phone_number,
-            r.website,
-            r.logo,
-            r.address.to_string(),
-            r.jurisdiction.to_string(),
-            i64::from(r.use_stefan),
-            method,
-            hash,
-            dep_val,
-            dep_frac,
-            wire_val,
-            wire_frac,
-            i64::from(r.default_wire_fee_amortization),
-            duration_micros(r.default_pay_delay),
-            duration_micros(r.default_refund_delay),
-            duration_micros(r.default_wire_transfer_delay),
-            micros(r.created_at),
-        ],
+        concat!(
+            "INSERT INTO instances (instance_id, merchant_pub, merchant_priv, ",
+            settings_columns!(),
+            ", auth_method, auth_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+        ),
+        params_from_iter(head.into_iter().chain(settings(r)).chain(tail)),
     )?;
     let serial = tx.last_insert_rowid();
     for a in &new.accounts {
@@ -195,8 +212,6 @@ fn auth_columns(auth: &InstanceAuth) -> (&'static str, Option<&str>) {
 }
 
 pub(crate) fn update_instance(tx: &mut SqliteTx<'_>, r: &InstanceRow) -> Result<bool, StoreError> {
-    let (dep_val, dep_frac) = cols_opt(r.default_max_deposit_fee.as_ref());
-    let (wire_val, wire_frac) = cols_opt(r.default_max_wire_fee.as_ref());
     let n = execute(
         tx,
         "UPDATE instances SET name = ?2, email = ?3, phone_number = ?4, website = ?5, logo = ?6, \
@@ -205,25 +220,7 @@ pub(crate) fn update_instance(tx: &mut SqliteTx<'_>, r: &InstanceRow) -> Result<
          default_max_wire_fee_frac = ?13, default_wire_fee_amortization = ?14, \
          default_pay_delay = ?15, default_refund_delay = ?16, default_wire_transfer_delay = ?17 \
          WHERE instance_serial = ?1 AND deleted = 0",
-        params![
-            r.serial,
-            r.name,
-            r.email,
-            r.phone_number,
-            r.website,
-            r.logo,
-            r.address.to_string(),
-            r.jurisdiction.to_string(),
-            i64::from(r.use_stefan),
-            dep_val,
-            dep_frac,
-            wire_val,
-            wire_frac,
-            i64::from(r.default_wire_fee_amortization),
-            duration_micros(r.default_pay_delay),
-            duration_micros(r.default_refund_delay),
-            duration_micros(r.default_wire_transfer_delay),
-        ],
+        params_from_iter(std::iter::once(Value::from(r.serial)).chain(settings(r))),
     )?;
     Ok(n == 1)
 }
