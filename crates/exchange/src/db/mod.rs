@@ -1107,6 +1107,14 @@ fn fixed<T>(
     from(bytes).ok_or_else(|| corrupt(format!("{what} of {} bytes", bytes.len())))
 }
 
+/// A denomination's public key from its cipher number and stored bytes.
+fn denomination_public(cipher: i64, key: &[u8]) -> Result<DenominationPublic, StoreError> {
+    u32::try_from(cipher)
+        .ok()
+        .and_then(|c| DenominationPublic::from_bytes(c, key))
+        .ok_or_else(|| corrupt(format!("denomination key of cipher {cipher}")))
+}
+
 fn unsigned(what: &str, n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| corrupt(format!("{what} {n}")))
 }

@@ -25,10 +25,9 @@ use super::{
     IncomingTransfer, KeyMaterial, NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal, Outgoing,
     RefundOutcome, ReserveHistoryEntry, ReserveRow, SignkeyRow, Stored, StoredWithdrawal,
     TOPIC_KEYS, TOPIC_RESERVE, WireAccountRow, WireFeeRow, WireOutRow, WithdrawOutcome,
-    bounce_request_uid, bounce_wtid, cols, corrupt, duration, fixed, reserve_key, signed, time,
-    units, unsigned,
+    bounce_request_uid, bounce_wtid, cols, corrupt, denomination_public, duration, fixed,
+    reserve_key, signed, time, units, unsigned,
 };
-use crate::keys::store::DenominationPublic;
 
 pub(super) mod closing;
 pub(super) mod recoup;
@@ -261,11 +260,7 @@ macro_rules! denomination_columns {
 
 fn denomination_row(row: &PgRow, currency: Currency) -> Result<DenominationRow, StoreError> {
     let cipher: i32 = row.try_get("cipher")?;
-    let key: &[u8] = row.try_get("denom_pub")?;
-    let public = u32::try_from(cipher)
-        .ok()
-        .and_then(|c| DenominationPublic::from_bytes(c, key))
-        .ok_or_else(|| corrupt(format!("denomination key of cipher {cipher}")))?;
+    let public = denomination_public(cipher.into(), row.try_get("denom_pub")?)?;
     Ok(DenominationRow {
         serial: row.try_get("denom_serial")?,
         h_denom_pub: hash(row, "h_denom_pub")?,

@@ -12,9 +12,8 @@ use super::super::refresh::{
     StoredFreshCoin, StoredReveal,
 };
 use super::super::sqlite::refresh::split_privs;
-use super::super::{CoinHistoryEntry, cols, corrupt, fixed};
+use super::super::{CoinHistoryEntry, cols, corrupt, denomination_public, fixed};
 use super::{am, bytes, eddsa, hash, index, micros, outcome, read_all, sig, sum_amount, write_row};
-use crate::keys::store::DenominationPublic;
 
 fn ecdhe(row: &PgRow, column: &str) -> Result<EcdhePublicKey, StoreError> {
     bytes(row, column, EcdhePublicKey::from_slice)
@@ -214,10 +213,7 @@ pub(in crate::db) async fn link(
                 melt_serial: r.try_get("melt_serial")?,
                 transfer_pub: ecdhe(r, "transfer_pub")?,
                 coin_idx: small("fresh coin index", r.try_get("freshcoin_index")?)?,
-                public: u32::try_from(cipher)
-                    .ok()
-                    .and_then(|c| DenominationPublic::from_bytes(c, key))
-                    .ok_or_else(|| corrupt(format!("denomination key of cipher {cipher}")))?,
+                public: denomination_public(cipher.into(), key)?,
                 ev_sig: r.try_get("ev_sig")?,
                 ewv: ewv
                     .map(|b| fixed("R values", b, |b| <[u8; 64]>::try_from(b).ok()))

@@ -19,9 +19,8 @@ use super::{
     RefundOutcome, ReserveHistoryEntry, ReserveRow, SignkeyRow, Stored, StoredWithdrawal,
     TOPIC_BOUNCE, TOPIC_DEPOSIT, TOPIC_KEYS, TOPIC_RESERVE, TOPIC_WIRE_OUT, WireAccountRow,
     WireFeeRow, WireOutRow, WithdrawOutcome, amount, bounce_request_uid, bounce_wtid, cols,
-    corrupt, duration, fixed, reserve_key, signed, time, units, unsigned,
+    corrupt, denomination_public, duration, fixed, reserve_key, signed, time, units, unsigned,
 };
-use crate::keys::store::DenominationPublic;
 
 pub(super) mod closing;
 pub(super) mod recoup;
@@ -154,12 +153,8 @@ const DENOMINATION_COLUMNS: &str = "denom_serial, h_denom_pub, cipher, denom_pub
      revocation_sig";
 
 fn denomination_row(row: &Row<'_>, currency: Currency) -> Result<DenominationRow, StoreError> {
-    let cipher: i64 = row.get(2)?;
     let key: Vec<u8> = row.get(3)?;
-    let public = u32::try_from(cipher)
-        .ok()
-        .and_then(|c| DenominationPublic::from_bytes(c, &key))
-        .ok_or_else(|| corrupt(format!("denomination key of cipher {cipher}")))?;
+    let public = denomination_public(row.get(2)?, &key)?;
     Ok(DenominationRow {
         serial: row.get(0)?,
         h_denom_pub: hash(row, 1)?,

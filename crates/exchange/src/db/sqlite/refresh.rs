@@ -10,9 +10,8 @@ use super::super::refresh::{
     LinkRow, MeltHistory, MeltOutcome, MeltSession, NewMelt, NewReveal, RefreshSums, RevealOutcome,
     StoredFreshCoin, StoredReveal,
 };
-use super::super::{CoinHistoryEntry, cols, corrupt, fixed, units};
+use super::super::{CoinHistoryEntry, cols, corrupt, denomination_public, fixed, units};
 use super::{am, eddsa, execute, exists, hash, micros, sig, snapshot, sum};
-use crate::keys::store::DenominationPublic;
 
 fn ecdhe(row: &Row<'_>, idx: usize) -> Result<EcdhePublicKey, StoreError> {
     let b: Vec<u8> = row.get(idx)?;
@@ -318,10 +317,7 @@ pub(in crate::db) fn link(
                 melt_serial: r.get(0)?,
                 transfer_pub: ecdhe(r, 1)?,
                 coin_idx: index("fresh coin index", r.get(2)?)?,
-                public: u32::try_from(cipher)
-                    .ok()
-                    .and_then(|c| DenominationPublic::from_bytes(c, &key))
-                    .ok_or_else(|| corrupt(format!("denomination key of cipher {cipher}")))?,
+                public: denomination_public(cipher, &key)?,
                 ev_sig: r.get(5)?,
                 ewv: ewv
                     .map(|b| fixed("R values", &b, |b| <[u8; 64]>::try_from(b).ok()))
