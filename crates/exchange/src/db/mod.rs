@@ -1115,6 +1115,16 @@ fn denomination_public(cipher: i64, key: &[u8]) -> Result<DenominationPublic, St
         .ok_or_else(|| corrupt(format!("denomination key of cipher {cipher}")))
 }
 
+/// A count kept in an integer column (attempts that failed, closings of a reserve), saturating.
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The gateway's row of an outgoing transfer, once the gateway took it.
+fn gateway_row(id: Option<i64>) -> Result<Option<u64>, StoreError> {
+    id.map(|g| unsigned("gateway row", g)).transpose()
+}
+
 fn unsigned(what: &str, n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| corrupt(format!("{what} {n}")))
 }

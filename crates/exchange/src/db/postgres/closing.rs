@@ -16,11 +16,7 @@ use super::{
     am, eddsa, hash, micros, outcome, payload, read_all, read_opt, short, sum_amount, ts, write,
     write_row,
 };
-use crate::db::{TOPIC_RESERVE, cols, corrupt, reserve_key, time, unsigned};
-
-fn count(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
+use crate::db::{TOPIC_RESERVE, cols, corrupt, count, gateway_row, reserve_key, time};
 
 pub(in crate::db) async fn expired_reserves(
     db: &PgDb,
@@ -265,9 +261,9 @@ fn closing_row(r: &PgRow, currency: Currency) -> Result<ClosingRow, StoreError> 
         closing_fee: am(r, currency, "closing_fee")?,
         transferred: am(r, currency, "transferred")?,
         exchange_base_url: r.try_get("exchange_base_url")?,
-        gateway_row_id: gateway.map(|g| unsigned("gateway row", g)).transpose()?,
+        gateway_row_id: gateway_row(gateway)?,
         done: r.try_get("done")?,
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        failures: count(failures.into()),
     })
 }
 

@@ -25,8 +25,8 @@ use super::{
     IncomingTransfer, KeyMaterial, NewBatchDeposit, NewRefund, NewWireOut, NewWithdrawal, Outgoing,
     RefundOutcome, ReserveHistoryEntry, ReserveRow, SignkeyRow, Stored, StoredWithdrawal,
     TOPIC_KEYS, TOPIC_RESERVE, WireAccountRow, WireFeeRow, WireOutRow, WithdrawOutcome,
-    bounce_request_uid, bounce_wtid, cols, corrupt, denomination_public, duration, fixed,
-    reserve_key, signed, time, units, unsigned,
+    bounce_request_uid, bounce_wtid, cols, corrupt, count, denomination_public, duration, fixed,
+    gateway_row, reserve_key, signed, time, units, unsigned,
 };
 
 pub(super) mod closing;
@@ -983,9 +983,9 @@ fn bounce_row(r: &PgRow, currency: Currency) -> Result<BounceRow, StoreError> {
         request_uid: hash(r, "request_uid")?,
         wtid: short(r, "wtid")?,
         decision,
-        gateway_row_id: gateway.map(|g| unsigned("gateway row", g)).transpose()?,
+        gateway_row_id: gateway_row(gateway)?,
         done: r.try_get("done")?,
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        failures: count(failures.into()),
     })
 }
 
@@ -1616,8 +1616,8 @@ fn wire_out_row(r: &PgRow, currency: Currency) -> Result<WireOutRow, StoreError>
         account_section: r.try_get("account_section")?,
         amount: am(r, currency, "amount")?,
         wire_fee: am(r, currency, "wire_fee")?,
-        gateway_row_id: gateway.map(|g| unsigned("gateway row", g)).transpose()?,
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        gateway_row_id: gateway_row(gateway)?,
+        failures: count(failures.into()),
     })
 }
 

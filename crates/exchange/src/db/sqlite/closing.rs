@@ -11,11 +11,9 @@ use super::super::closing::{
     ReserveOrigin, TOPIC_CLOSING, closing_date, closing_request_uid, closing_wtid,
 };
 use super::{am, eddsa, execute, hash, micros, short, sum, ts};
-use crate::db::{ReserveHistoryEntry, TOPIC_RESERVE, cols, reserve_key, time, units, unsigned};
-
-fn count(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
+use crate::db::{
+    ReserveHistoryEntry, TOPIC_RESERVE, cols, count, gateway_row, reserve_key, time, units,
+};
 
 pub(in crate::db) fn expired_reserves(
     conn: &Connection,
@@ -272,7 +270,7 @@ fn closing_row(r: &Row<'_>, currency: Currency) -> Result<ClosingRow, StoreError
         closing_fee: am(r, currency, 10)?,
         transferred: am(r, currency, 12)?,
         exchange_base_url: r.get(14)?,
-        gateway_row_id: gateway.map(|g| unsigned("gateway row", g)).transpose()?,
+        gateway_row_id: gateway_row(gateway)?,
         done: r.get(16)?,
         failures: count(r.get(17)?),
     })

@@ -19,7 +19,8 @@ use super::{
     RefundOutcome, ReserveHistoryEntry, ReserveRow, SignkeyRow, Stored, StoredWithdrawal,
     TOPIC_BOUNCE, TOPIC_DEPOSIT, TOPIC_KEYS, TOPIC_RESERVE, TOPIC_WIRE_OUT, WireAccountRow,
     WireFeeRow, WireOutRow, WithdrawOutcome, amount, bounce_request_uid, bounce_wtid, cols,
-    corrupt, denomination_public, duration, fixed, reserve_key, signed, time, units, unsigned,
+    corrupt, count, denomination_public, duration, fixed, gateway_row, reserve_key, signed, time,
+    units, unsigned,
 };
 
 pub(super) mod closing;
@@ -758,9 +759,9 @@ fn bounce_row(r: &Row<'_>, currency: Currency) -> Result<BounceRow, StoreError> 
         request_uid: hash(r, 8)?,
         wtid: short(r, 9)?,
         decision,
-        gateway_row_id: gateway.map(|g| unsigned("gateway row", g)).transpose()?,
+        gateway_row_id: gateway_row(gateway)?,
         done: r.get(16)?,
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        failures: count(failures),
     })
 }
 
@@ -1653,8 +1654,8 @@ fn wire_out_row(r: &Row<'_>, currency: Currency) -> Result<WireOutRow, StoreErro
         account_section: r.get(7)?,
         amount: am(r, currency, 8)?,
         wire_fee: am(r, currency, 10)?,
-        gateway_row_id: gateway.map(|g| unsigned("gateway row", g)).transpose()?,
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        gateway_row_id: gateway_row(gateway)?,
+        failures: count(failures),
     })
 }
 
