@@ -212,6 +212,16 @@ engine_test!(
             panic!("the deposit is wired");
         };
         let store = world.exchange().app().exchange().store();
+        // The bank shows the money as soon as it booked it; the transfer worker records the
+        // bank's row id a moment later.
+        cardcash_testkit::wait_until(WAIT, || async {
+            store
+                .wire_out(wired.wtid)
+                .await
+                .unwrap()
+                .is_some_and(|(row, _)| row.gateway_row_id.is_some())
+        })
+        .await;
         let (row, deposits) = store.wire_out(wired.wtid).await.unwrap().unwrap();
         assert_eq!(row.account_section, BANK_ACCOUNT_SECTION);
         assert_eq!((row.amount, row.wire_fee), (expected, fee));
