@@ -202,14 +202,17 @@ pub(crate) async fn sequence_events(
         tx.rollback().await?;
         return Ok(0);
     }
+    // The serials just given, as a closed range: with an open one (`> $1`) the planner, while
+    // the table is small and unanalysed, reads all of order_events on every run.
     let made = sqlx::query(
         "INSERT INTO webhook_deliveries (event_serial, webhook_serial, created_at, next_attempt) \
          SELECT e.event_serial, w.webhook_serial, $2, $2 FROM order_events e \
          JOIN webhooks w ON w.instance_serial = e.instance_serial AND w.event_type = e.event_type \
-         WHERE e.event_serial > $1 ON CONFLICT DO NOTHING",
+         WHERE e.event_serial BETWEEN $1 + 1 AND $1 + $3 ON CONFLICT DO NOTHING",
     )
     .bind(max)
     .bind(micros(now))
+    .bind(i64::try_from(n).map_err(|_| corrupt("sequenced count"))?)
     .execute(tx.conn())
     .await?
     .rows_affected();
