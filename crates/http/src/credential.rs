@@ -116,8 +116,11 @@ struct Inner {
     key: [u8; 32],
     cache: Mutex<HashMap<String, CacheEntry>>,
     /// Verifications running now, by the presented secret's tag: requests with the same tag
-    /// wait on its lock instead of hashing again. An entry lives while a request holds it.
-    in_progress: Mutex<HashMap<[u8; 64], Arc<tokio::sync::Mutex<()>>>>,
+    /// wait on its lock instead of hashing again. An entry lives while a request holds or
+    /// waits for it; the count says how many do (kept under this map's lock, not read from
+    /// the `Arc`'s reference count, which a releasing guard lowers only after it has already
+    /// let the next request in).
+    in_progress: Mutex<HashMap<[u8; 64], Flight>>,
     ttl: Duration,
     max_entries: usize,
     hashes: Counter,
@@ -225,10 +228,10 @@ impl CredentialVerifier {
         // guesses cost every guesser the full price).
         let _flight = match &tags {
             Some((secret_tag, stored_tag)) => {
+                let (ticket, lock) = self.flight(secret_tag);
                 let flight = FlightGuard {
-                    verifier: self,
-                    tag: *secret_tag,
-                    _guard: self.flight(secret_tag).lock_owned().await,
+                    _guard: lock.lock_owned().await,
+                    _ticket: ticket,
                 };
                 if self.cached(subject, secret_tag, stored_tag) {
                     inner.cache_hits.inc();
@@ -297,19 +300,25 @@ impl CredentialVerifier {
         hmac_sha512(&self.inner.key, &message)
     }
 
-    /// The lock of verifications of `tag` (created on first use). Entries nobody holds any
-    /// more (a waiter cancelled after the last holder left) are swept once the map grows, so
-    /// it stays bounded by the requests in flight.
-    fn flight(&self, tag: &[u8; 64]) -> Arc<tokio::sync::Mutex<()>> {
+    /// The lock of verifications of `tag` (created on first use) and a ticket that counts
+    /// this request among its users until dropped (also when the request is cancelled while
+    /// it waits), so the map holds only the tags of requests in flight.
+    fn flight(&self, tag: &[u8; 64]) -> (FlightTicket<'_>, Arc<tokio::sync::Mutex<()>>) {
         let mut map = self
             .inner
             .in_progress
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= 256 {
-            map.retain(|_, f| Arc::strong_count(f) > 1);
-        }
-        map.entry(*tag).or_default().clone()
+        let flight = map.entry(*tag).or_default();
+        flight.users += 1;
+        let lock = flight.lock.clone();
+        (
+            FlightTicket {
+                verifier: self,
+                tag: *tag,
+            },
+            lock,
+        )
     }
 
     fn stored_tag(&self, phc: &str) -> [u8; 64] {
@@ -375,29 +384,42 @@ impl CredentialVerifier {
     }
 }
 
-/// Holds a verification's flight lock; on drop (also when the request is cancelled) releases
-/// it and removes the map entry if nobody else needs it.
-struct FlightGuard<'a> {
-    verifier: &'a CredentialVerifier,
-    tag: [u8; 64],
-    _guard: tokio::sync::OwnedMutexGuard<()>,
+/// One tag's lock and how many requests hold or wait for it.
+#[derive(Default)]
+struct Flight {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    users: usize,
 }
 
-impl Drop for FlightGuard<'_> {
+/// A request's place among the users of a tag's flight; dropping it removes the entry when
+/// it was the last.
+struct FlightTicket<'a> {
+    verifier: &'a CredentialVerifier,
+    tag: [u8; 64],
+}
+
+impl Drop for FlightTicket<'_> {
     fn drop(&mut self) {
-        let tag = self.tag;
-        let verifier = self.verifier;
-        // `_guard` (one reference) is dropped after this body and the map holds another: two
-        // references mean nobody waits.
-        let mut map = verifier
+        let mut map = self
+            .verifier
             .inner
             .in_progress
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if map.get(&tag).is_some_and(|f| Arc::strong_count(f) <= 2) {
-            map.remove(&tag);
+        if let Some(flight) = map.get_mut(&self.tag) {
+            flight.users -= 1;
+            if flight.users == 0 {
+                map.remove(&self.tag);
+            }
         }
     }
+}
+
+/// Holds a verification's flight lock and its ticket (fields drop in order: the lock is
+/// released first, then the request stops counting as a user).
+struct FlightGuard<'a> {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    _ticket: FlightTicket<'a>,
 }
 
 /// Hashes a new secret under the process-wide bound (for callers without a verifier at hand).
@@ -475,6 +497,46 @@ mod tests {
             assert!(!ok.unwrap());
         }
         assert_eq!(v.stats().hashes, 5);
+        assert!(v.inner.in_progress.lock().unwrap().is_empty());
+    }
+
+    /// A request cancelled while it waits for another's verification of the same secret
+    /// leaves nothing behind, and the one it waited for still counts and caches.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiter_cancelled_leaves_no_lock_behind() {
+        let v = verifier(16, DEFAULT_CACHE_TTL);
+        let phc = password::hash(b"pw").unwrap();
+        let tag = v.secret_tag("terminal", "pw");
+        // Hold the tag's lock as a running verification would.
+        let (ticket, lock) = v.flight(&tag);
+        let held = lock.lock_owned().await;
+        let waiter = {
+            let (v, phc) = (v.clone(), phc.clone());
+            tokio::spawn(async move { v.verify("terminal", "pw", Some(&phc)).await })
+        };
+        // The waiter is counted once it asked for the lock.
+        let counted = || {
+            v.inner
+                .in_progress
+                .lock()
+                .unwrap()
+                .get(&tag)
+                .map(|f| f.users)
+        };
+        for _ in 0..1000 {
+            if counted() == Some(2) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(counted(), Some(2));
+        waiter.abort();
+        assert!(waiter.await.unwrap_err().is_cancelled());
+        assert_eq!(counted(), Some(1));
+        drop(held);
+        drop(ticket);
+        assert!(v.inner.in_progress.lock().unwrap().is_empty());
+        assert!(v.verify("terminal", "pw", Some(&phc)).await);
         assert!(v.inner.in_progress.lock().unwrap().is_empty());
     }
 
