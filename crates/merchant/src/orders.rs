@@ -658,7 +658,8 @@ pub struct ListQuery {
     pub start: Option<i64>,
 }
 
-fn tristate(name: &str, v: Option<&str>) -> Result<Tristate, MerchantError> {
+/// A `yes`/`no`/`all` query parameter (any case; absent is `all`).
+pub(crate) fn tristate(name: &str, v: Option<&str>) -> Result<Tristate, MerchantError> {
     match v.map(str::to_ascii_lowercase).as_deref() {
         None | Some("all") => Ok(Tristate::All),
         Some("yes") => Ok(Tristate::Yes),

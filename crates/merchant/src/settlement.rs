@@ -34,12 +34,12 @@ use cardcash_util::{BaseUrl, ErrorCode, PaytoUri, RelativeTime, ShortHashCode, T
 use serde_json::json;
 
 use crate::db::instances::InstanceRow;
-use crate::db::orders::Tristate;
 use crate::db::settlement::{
     BankReport, DeleteTransfer, DepositToTrack, ExchangeView, ReportOutcome, TransferFilter,
     TransferRow, Wired, agrees,
 };
 use crate::error::MerchantError;
+use crate::orders::tristate;
 use crate::service::Merchant;
 
 /// Deposits asked about per pass.
@@ -196,15 +196,6 @@ pub struct ListQuery {
     pub verified: Option<String>,
     pub confirmed: Option<String>,
     pub expected: Option<String>,
-}
-
-fn tristate(name: &str, v: Option<&str>) -> Result<Tristate, MerchantError> {
-    match v.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("all") => Ok(Tristate::All),
-        Some("yes") => Ok(Tristate::Yes),
-        Some("no") => Ok(Tristate::No),
-        Some(_) => Err(MerchantError::malformed(name)),
-    }
 }
 
 /// `GET /private/transfers`: one bounded page, by `transfer_serial_id`.
