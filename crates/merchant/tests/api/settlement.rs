@@ -4,6 +4,7 @@
 //! bank reports transfers that arrived (confirmed, reconciled with the exchange's statement,
 //! conflicts kept); a session tells which order it paid.
 
+use cardcash_api::merchant::settlement::TransferInformation;
 use cardcash_merchant::config::DEFAULT_INSTANCE;
 use cardcash_store::Database;
 use cardcash_testkit::coins;
@@ -276,6 +277,35 @@ engine_test!(
         let (status, _) = delete(&w, &json!("x")).await;
         assert_eq!(status, 400);
         assert_eq!(transfers(&w, "").await.len(), 1);
+
+        // A shop's client sees and says the same.
+        let client = cardcash_client::MerchantClient::new(
+            w.env.base.parse().unwrap(),
+            DEFAULT_INSTANCE,
+            "secret-token:external-auth-checks-nothing",
+        )
+        .unwrap();
+        let listed = client.transfers(-20, None).await.unwrap().transfers;
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        let listed = &listed[0];
+        assert!(
+            listed.confirmed && listed.verified == Some(true),
+            "{listed:?}"
+        );
+        client
+            .report_transfer(&TransferInformation {
+                credit_amount: credit,
+                wtid: listed.wtid,
+                payto_uri: w.payto.to_string(),
+                exchange_url: t["exchange_url"].as_str().unwrap().parse().unwrap(),
+            })
+            .await
+            .unwrap();
+        let refused = client
+            .delete_transfer(listed.transfer_serial_id)
+            .await
+            .unwrap_err();
+        assert_eq!((refused.status(), refused.code()), (Some(409), Some(2556)));
         w.shutdown().await;
     }
 );
