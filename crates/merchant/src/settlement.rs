@@ -26,9 +26,7 @@ use cardcash_api::merchant::settlement::{
 };
 use cardcash_client::{DepositQuery, DepositStatus};
 use cardcash_crypto::EddsaPrivateKey;
-use cardcash_crypto::purpose::{
-    ConfirmWire, TrackTransaction, WireDepositConfirmation, WireDepositDetail,
-};
+use cardcash_crypto::purpose::{ConfirmWire, TrackTransaction};
 use cardcash_http::Step;
 use cardcash_util::{BaseUrl, ErrorCode, PaytoUri, RelativeTime, ShortHashCode, Timestamp};
 use serde_json::json;
@@ -158,16 +156,15 @@ async fn track(
     }
     let cache_key = (d.exchange_url.clone(), answer.wtid);
     if !transfers.contains_key(&cache_key) {
-        let transfer = client
-            .transfer(&answer.wtid)
-            .await
-            .map_err(|e| crate::exchanges::exchange_unavailable(&e))?;
-        if transfer.merchant_pub != d.merchant_pub {
-            return Err(MerchantError::Internal(format!(
-                "transfer {} names another merchant",
-                answer.wtid
-            )));
-        }
+        // The exchange just named this transfer: not knowing it is an error here.
+        let transfer = fetch_transfer(merchant, &client, &url, &answer.wtid, &d.merchant_pub)
+            .await?
+            .ok_or_else(|| {
+                MerchantError::Internal(format!(
+                    "the exchange does not know transfer {} it named",
+                    answer.wtid
+                ))
+            })?;
         transfers.insert(cache_key.clone(), transfer);
     }
     let transfer = &transfers[&cache_key];
@@ -380,6 +377,45 @@ pub async fn report_transfer(
     }
 }
 
+/// `GET /transfers/$WTID` at the exchange: its statement when it knows the transfer, the
+/// transfer paid `merchant_pub` and the statement's signature (1037) verifies with one of the
+/// exchange's signing keys; `None` when it does not know the transfer (404).
+async fn fetch_transfer(
+    merchant: &Merchant,
+    client: &cardcash_client::ExchangeClient,
+    url: &BaseUrl,
+    wtid: &ShortHashCode,
+    merchant_pub: &cardcash_util::EddsaPublicKey,
+) -> Result<Option<TrackTransferResponse>, MerchantError> {
+    let transfer = match client.transfer(wtid).await {
+        Ok(t) => t,
+        Err(e) if e.status() == Some(404) => return Ok(None),
+        Err(e) => return Err(crate::exchanges::exchange_unavailable(&e)),
+    };
+    if transfer.merchant_pub != *merchant_pub {
+        return Err(MerchantError::Internal(format!(
+            "transfer {wtid} names another merchant"
+        )));
+    }
+    let keys = merchant
+        .exchanges()
+        .keys_with_signkey(url, &transfer.exchange_pub, transfer.execution_time)
+        .await?;
+    if !keys.signkeys.iter().any(|k| k.key == transfer.exchange_pub)
+        || cardcash_crypto::verify(
+            &transfer.exchange_pub,
+            &transfer.exchange_sig,
+            &transfer.signed_message(),
+        )
+        .is_err()
+    {
+        return Err(MerchantError::Internal(format!(
+            "the exchange's statement of transfer {wtid} does not verify"
+        )));
+    }
+    Ok(Some(transfer))
+}
+
 /// Asks the exchange about a reported transfer (`GET /transfers/$WTID`): its statement when
 /// it knows the transfer, paid this instance and signed it; `None` when it does not know it
 /// (yet).
@@ -391,46 +427,11 @@ async fn inquire(
     wtid: &ShortHashCode,
     accounts: &[crate::db::instances::AccountRow],
 ) -> Result<Option<ExchangeView>, MerchantError> {
-    let transfer = match client.transfer(wtid).await {
-        Ok(t) => t,
-        Err(e) if e.status() == Some(404) => return Ok(None),
-        Err(e) => return Err(crate::exchanges::exchange_unavailable(&e)),
+    let Some(transfer) =
+        fetch_transfer(merchant, client, url, wtid, &instance.merchant_pub).await?
+    else {
+        return Ok(None);
     };
-    if transfer.merchant_pub != instance.merchant_pub {
-        return Err(MerchantError::Internal(format!(
-            "transfer {wtid} names another merchant"
-        )));
-    }
-    let details: Vec<WireDepositDetail> = transfer
-        .deposits
-        .iter()
-        .map(|d| WireDepositDetail {
-            h_contract_terms: d.h_contract_terms,
-            execution_time: transfer.execution_time,
-            coin_pub: d.coin_pub,
-            deposit_value: d.deposit_value,
-            deposit_fee: d.deposit_fee,
-        })
-        .collect();
-    let message = WireDepositConfirmation {
-        total: transfer.total,
-        wire_fee: transfer.wire_fee,
-        merchant_pub: transfer.merchant_pub,
-        h_payto: transfer.h_payto,
-        h_details: WireDepositConfirmation::hash_details(details.iter()),
-    };
-    let keys = merchant
-        .exchanges()
-        .keys_with_signkey(url, &transfer.exchange_pub, transfer.execution_time)
-        .await?;
-    if !keys.signkeys.iter().any(|k| k.key == transfer.exchange_pub)
-        || cardcash_crypto::verify(&transfer.exchange_pub, &transfer.exchange_sig, &message)
-            .is_err()
-    {
-        return Err(MerchantError::Internal(format!(
-            "the exchange's statement of transfer {wtid} does not verify"
-        )));
-    }
     let Some(account) = accounts
         .iter()
         .find(|a| cardcash_crypto::wire::h_payto(&a.payto_uri) == transfer.h_payto)

@@ -23,6 +23,7 @@
 //! transfer is the 32-byte hash of the merchant's full payto URI, and `refund_total` of a
 //! deposit detail is present only when not zero.
 
+use cardcash_crypto::purpose::{WireDepositConfirmation, WireDepositDetail};
 use cardcash_util::{Amount, EddsaPublicKey, EddsaSignature, HashCode, ShortHashCode, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +110,31 @@ pub struct TrackTransferResponse {
     pub exchange_sig: EddsaSignature,
     /// The signing key of `exchange_sig`.
     pub exchange_pub: EddsaPublicKey,
+}
+
+impl TrackTransferResponse {
+    /// What `exchange_sig` signs (purpose 1037), built from the answer alone: the deposits'
+    /// details in the order listed, each with the transfer's execution time.
+    pub fn signed_message(&self) -> WireDepositConfirmation {
+        let details: Vec<WireDepositDetail> = self
+            .deposits
+            .iter()
+            .map(|d| WireDepositDetail {
+                h_contract_terms: d.h_contract_terms,
+                execution_time: self.execution_time,
+                coin_pub: d.coin_pub,
+                deposit_value: d.deposit_value,
+                deposit_fee: d.deposit_fee,
+            })
+            .collect();
+        WireDepositConfirmation {
+            total: self.total,
+            wire_fee: self.wire_fee,
+            merchant_pub: self.merchant_pub,
+            h_payto: self.h_payto,
+            h_details: WireDepositConfirmation::hash_details(details.iter()),
+        }
+    }
 }
 
 /// One deposited coin paid by a transfer.

@@ -8,7 +8,6 @@ use cardcash_api::exchange::{BatchWithdrawRequest, DepositLongPollTarget, Refund
 use cardcash_client::{DepositQuery, DepositStatus};
 use cardcash_crypto::purpose::{
     DepositConfirmationV23, MerchantRefund, RefundConfirmation, TrackTransaction,
-    WireDepositConfirmation, WireDepositDetail,
 };
 use cardcash_exchange::audit;
 use cardcash_exchange::config::CipherConfig;
@@ -222,24 +221,7 @@ engine_test!(
         assert_eq!(transfer.wire_fee, kudos("0.01"));
         assert_eq!(transfer.deposits.len(), 2);
         // A merchant verifies the transfer (1037) from the answer alone.
-        let details: Vec<WireDepositDetail> = transfer
-            .deposits
-            .iter()
-            .map(|d| WireDepositDetail {
-                h_contract_terms: d.h_contract_terms,
-                execution_time: transfer.execution_time,
-                coin_pub: d.coin_pub,
-                deposit_value: d.deposit_value,
-                deposit_fee: d.deposit_fee,
-            })
-            .collect();
-        let confirmation = WireDepositConfirmation {
-            total: transfer.total,
-            wire_fee: transfer.wire_fee,
-            merchant_pub: transfer.merchant_pub,
-            h_payto: transfer.h_payto,
-            h_details: WireDepositConfirmation::hash_details(details.iter()),
-        };
+        let confirmation = transfer.signed_message();
         cardcash_crypto::verify(
             &transfer.exchange_pub,
             &transfer.exchange_sig,
