@@ -50,26 +50,7 @@ NAME=interop-merchant-2022
 . scripts/lib/interop-2022.sh
 
 # --- cardcash -------------------------------------------------------------------------------
-if [ -n "${CARDCASH_BIN:-}" ]; then
-    CARDCASH=$CARDCASH_BIN
-else
-    say "cargo build -p cardcash"
-    CARDCASH=$(cargo build -q -p cardcash --message-format=json 2>"$LOGS/cargo-build.log" |
-        jq -r 'select(.reason == "compiler-artifact" and .target.name == "cardcash" and .executable != null) | .executable' |
-        tail -n 1)
-    [ -x "$CARDCASH" ] || { show_tail "$LOGS/cargo-build.log" 30; die "cargo build -p cardcash"; }
-fi
-say "peer: taler-wallet-cli $("$WALLET" --version)"
-
-say "cardcash demo --serve --legacy-face"
-DEMO_DIR=$WORK/demo
-DEMO_CONF=$DEMO_DIR/cardcash.conf
-spawn demo "$CARDCASH" demo --serve --plain --data-dir "$DEMO_DIR" --legacy-face
-demo_ready() {
-    kill -0 "$PID_demo" || die "the demo stopped: $(tail -n 5 "$LOGS/demo.log")"
-    grep -q "Services keep running" "$LOGS/demo.log"
-}
-wait_for "the demo's services" demo_ready
+start_demo
 EXCHANGE_URL=http://$(ini "$DEMO_CONF" exchange BIND)/
 LEGACY=${EXCHANGE_URL}legacy/
 MERCHANT=http://$(ini "$DEMO_CONF" merchant BIND)/

@@ -79,6 +79,29 @@ ini() {
             if (key == k) { v = substr($0, index($0, "=") + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); print v; exit }
         }' "$1"
 }
+# start_demo: $CARDCASH (CARDCASH_BIN, else `cargo build -p cardcash`), then
+# `cardcash demo --serve --legacy-face` in $DEMO_DIR, waited for until its services keep running.
+start_demo() {
+    if [ -n "${CARDCASH_BIN:-}" ]; then
+        CARDCASH=$CARDCASH_BIN
+    else
+        say "cargo build -p cardcash"
+        CARDCASH=$(cargo build -q -p cardcash --message-format=json 2>"$LOGS/cargo-build.log" |
+            jq -r 'select(.reason == "compiler-artifact" and .target.name == "cardcash" and .executable != null) | .executable' |
+            tail -n 1)
+        [ -x "$CARDCASH" ] || { show_tail "$LOGS/cargo-build.log" 30; die "cargo build -p cardcash"; }
+    fi
+    say "peer: taler-wallet-cli $("$WALLET" --version)"
+    say "cardcash demo --serve --legacy-face"
+    DEMO_DIR=$WORK/demo
+    DEMO_CONF=$DEMO_DIR/cardcash.conf
+    spawn demo "$CARDCASH" demo --serve --plain --data-dir "$DEMO_DIR" --legacy-face
+    wait_for "the demo's services" demo_ready
+}
+demo_ready() {
+    kill -0 "$PID_demo" || die "the demo stopped: $(tail -n 5 "$LOGS/demo.log")"
+    grep -q "Services keep running" "$LOGS/demo.log"
+}
 # wallet NAME ARGS...: the 2022 wallet on its database, output in $LOGS/wallet-NAME.log.
 W1=$WORK/wallet.json
 wallet() {
