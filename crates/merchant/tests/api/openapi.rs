@@ -20,13 +20,20 @@ fn no_route(status: u16, body: &Value) -> bool {
 /// `method {base}{path}` with the admin token and, for POST/PATCH, `{}`: status and JSON body
 /// (`Null` for non-JSON answers, whose body is not read: the event stream never ends).
 async fn call(env: &Env, method: &str, path: &str) -> (u16, Value) {
+    call_as(env, method, path, Some(ADMIN)).await
+}
+
+/// [`call`] presenting `token` (none: no `Authorization` header).
+async fn call_as(env: &Env, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
     let url = format!("{}{}", env.base.trim_end_matches('/'), path);
     let method: reqwest::Method = method.to_uppercase().parse().expect("method");
     let mut req = env
         .http
         .request(method.clone(), url)
-        .header("Authorization", format!("Bearer {ADMIN}"))
         .header("Accept", "application/json");
+    if let Some(token) = token {
+        req = req.header("Authorization", format!("Bearer {token}"));
+    }
     if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
         req = req.json(&json!({}));
     }
@@ -149,6 +156,47 @@ engine_test!(
             }
         }
         assert!(operations > 60, "{operations}");
+
+        // Every operation that documents a bearer requirement refuses a request without
+        // credentials (401 2015) or with a wrong token, before it reads anything else.
+        let password_hash = cardcash_crypto::password::hash(b"pw").unwrap();
+        crate::helpers::create_instance(&env, "default", None, |row| {
+            row.auth = cardcash_merchant::db::instances::InstanceAuth::Token { password_hash };
+        })
+        .await;
+        let mut guarded = 0;
+        for (path, item) in paths {
+            if path.starts_with("/instances/") {
+                continue;
+            }
+            let concrete = path
+                .replace("{order_id}", "nosuch-order")
+                .replace("{product_id}", "nosuch-product")
+                .replace("{webhook_id}", "nosuch-webhook")
+                .replace("{serial}", "1")
+                .replace("{tid}", "1")
+                .replace("{session_id}", "nosuch-session")
+                .replace("{h_wire}", &"0".repeat(103));
+            for (method, op) in item.as_object().expect("path item") {
+                if !matches!(method.as_str(), "get" | "delete")
+                    || op
+                        .get("security")
+                        .is_none_or(|s| s.as_array().is_none_or(Vec::is_empty))
+                {
+                    continue;
+                }
+                for token in [None, Some("secret-token:wrong")] {
+                    let (status, body) = call_as(&env, method, &concrete, token).await;
+                    assert_eq!(
+                        (status, body["code"].as_u64()),
+                        (401, Some(2015)),
+                        "{method} {path} with {token:?}: {body}"
+                    );
+                }
+                guarded += 1;
+            }
+        }
+        assert!(guarded > 20, "{guarded}");
 
         // (c) Every routed path is documented (instance-relative ones under both prefixes).
         let routed = routed_paths();
